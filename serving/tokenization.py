@@ -1,0 +1,61 @@
+"""Turn texts into padded id matrices with a saved ``tokenizers`` tokenizer.
+
+Training and the gateway both call :func:`encode_texts`, so the ids a model was trained on
+are, by construction, the ids the served model receives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from tokenizers import Tokenizer
+
+from serving.contract import PAD_ID
+
+Truncation = Literal["left", "right"]
+
+
+def load_tokenizer(path: Path) -> Tokenizer:
+    """Load a tokenizer saved as ``tokenizer.json``, with padding and truncation switched off."""
+    tokenizer = Tokenizer.from_file(str(path))
+    # Lengths are applied per input by encode_texts, not by the file's own settings.
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file (used to pin a tokenizer to a model version)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def encode_texts(
+    tokenizer: Tokenizer,
+    texts: Sequence[str],
+    max_length: int,
+    truncation: Truncation = "right",
+    min_length: int = 1,
+) -> npt.NDArray[np.int32]:
+    """Encode texts to an int32 ``[len(texts), longest]`` matrix padded with PAD_ID.
+
+    ``truncation="left"`` keeps the end of a long text (the part of a story nearest the
+    question); ``"right"`` keeps its beginning.
+    """
+    encodings = tokenizer.encode_batch(list(texts), add_special_tokens=False)
+    rows = [_truncate(encoding.ids, max_length, truncation) for encoding in encodings]
+    width = max([min_length, *(len(row) for row in rows)])
+    matrix = np.full((len(rows), width), PAD_ID, dtype=np.int32)
+    for index, row in enumerate(rows):
+        matrix[index, : len(row)] = row
+    return matrix
+
+
+def _truncate(ids: list[int], max_length: int, truncation: Truncation) -> list[int]:
+    if len(ids) <= max_length:
+        return ids
+    return ids[-max_length:] if truncation == "left" else ids[:max_length]

@@ -1,0 +1,1 @@
+"""Training side: dataset readers, tokenizers, Keras models and the SavedModel exporter."""
