@@ -1,0 +1,81 @@
+"""The interface every training task implements, and what the pipeline hands it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import keras
+import numpy as np
+import numpy.typing as npt
+
+Arrays = dict[str, npt.NDArray[Any]]
+HParams = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Where a training run reads and writes, and how big it is."""
+
+    data_dir: Path
+    model_repo: Path
+    run_dir: Path  # checkpoints, CSV and TensorBoard logs, tokenizer, trials of this run
+    preset: str = "default"  # "tiny" (smoke tests), "default" (make run), "full" (best quality)
+    seed: int = 1337
+    max_examples: int | None = None  # cap on examples read, for smoke tests
+
+
+@dataclass
+class PreparedData:
+    """Tokenised training and validation arrays plus what the export needs besides weights."""
+
+    train_inputs: Arrays
+    train_targets: Arrays
+    val_inputs: Arrays
+    val_targets: Arrays
+    tokenizer_path: Path
+    preprocessing: dict[str, Any]  # contract: preprocessing.json
+    labels: dict[str, Any]  # contract: labels.json
+    train_weights: Arrays | None = None  # per-output sample weights (e.g. masked income)
+    val_weights: Arrays | None = None
+    data_summary: dict[str, Any] = field(default_factory=dict)  # counts, bad lines, sources
+
+    def warmup_batches(self, count: int = 3) -> list[dict[str, npt.NDArray[np.int32]]]:
+        """A few realistic validation requests for TF Serving's warmup file."""
+        sizes = [1, 2, 4][:count]
+        return [
+            {key: value[:size].astype(np.int32) for key, value in self.val_inputs.items()}
+            for size in sizes
+        ]
+
+
+class Task(Protocol):
+    """A served model: ``qa``, ``profile`` or ``similarity``."""
+
+    name: str
+
+    def hparams(self, preset: str) -> dict[str, Any]:
+        """Hyperparameters for a preset, including ``epochs`` and ``batch_size``."""
+        ...
+
+    def prepare(self, settings: RunSettings, hparams: HParams) -> PreparedData:
+        """Read the data, split it (fixed seed), train/save the tokenizer, tokenise."""
+        ...
+
+    def build_model(self, hparams: HParams, data: PreparedData) -> keras.Model:
+        """A compiled Keras functional model with the contract's input and output names."""
+        ...
+
+    def evaluate(self, model: keras.Model, data: PreparedData) -> dict[str, Any]:
+        """Validation metrics for the model card (floats, or nested dicts of floats)."""
+        ...
+
+    def search_space(self, hp: Any) -> dict[str, Any]:
+        """Hyperparameters drawn from a keras-tuner ``HyperParameters`` object for ``tune``."""
+        ...
+
+    def monitor(self) -> tuple[str, str]:
+        """The validation quantity callbacks watch and its mode, e.g. ``("val_loss", "min")``."""
+        ...
