@@ -44,18 +44,18 @@ def encode_texts(
     """Encode texts to an int32 ``[len(texts), longest]`` matrix padded with PAD_ID.
 
     ``truncation="left"`` keeps the end of a long text (the part of a story nearest the
-    question); ``"right"`` keeps its beginning.
+    question); ``"right"`` keeps its beginning. Special tokens of the tokenizer's
+    post-processor (``[CLS]``/``[SEP]`` of a BERT tokenizer) are added after truncation, so
+    they are never cut off and a row is at most ``max_length`` long.
     """
-    encodings = tokenizer.encode_batch(list(texts), add_special_tokens=False)
-    rows = [_truncate(encoding.ids, max_length, truncation) for encoding in encodings]
+    budget = max_length - tokenizer.num_special_tokens_to_add(False)
+    rows = []
+    for encoding in tokenizer.encode_batch(list(texts), add_special_tokens=False):
+        if len(encoding.ids) > budget:
+            encoding.truncate(budget, direction=truncation)
+        rows.append(tokenizer.post_process(encoding, None, add_special_tokens=True).ids)
     width = max([min_length, *(len(row) for row in rows)])
     matrix = np.full((len(rows), width), PAD_ID, dtype=np.int32)
     for index, row in enumerate(rows):
         matrix[index, : len(row)] = row
     return matrix
-
-
-def _truncate(ids: list[int], max_length: int, truncation: Truncation) -> list[int]:
-    if len(ids) <= max_length:
-        return ids
-    return ids[-max_length:] if truncation == "left" else ids[:max_length]

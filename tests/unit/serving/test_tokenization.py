@@ -1,0 +1,48 @@
+"""encode_texts: padding, truncation sides, special tokens kept after truncation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from serving.contract import PAD_ID
+from serving.tokenization import encode_texts
+from training.tokenization import train_tokenizer
+
+
+def _tokenizer():
+    return train_tokenizer(["one two three four five six", "seven eight"], vocab_size=50)
+
+
+def test_pads_to_longest_with_pad_id() -> None:
+    ids = encode_texts(_tokenizer(), ["one two three", "seven"], max_length=10)
+    assert ids.dtype == np.int32
+    assert ids.shape == (2, 3)
+    assert ids[1, 1] == PAD_ID and ids[1, 2] == PAD_ID
+
+
+def test_truncation_sides() -> None:
+    tokenizer = _tokenizer()
+    full = encode_texts(tokenizer, ["one two three four five six"], max_length=10)[0]
+    left = encode_texts(tokenizer, ["one two three four five six"], 2, truncation="left")[0]
+    right = encode_texts(tokenizer, ["one two three four five six"], 2, truncation="right")[0]
+    assert list(left) == list(full[-2:])
+    assert list(right) == list(full[:2])
+
+
+def test_unknown_words_and_case() -> None:
+    tokenizer = _tokenizer()
+    ids = encode_texts(tokenizer, ["ONE zebra"], max_length=5)[0]
+    assert ids[0] == tokenizer.token_to_id("one")
+    assert ids[1] == tokenizer.token_to_id("[UNK]")
+
+
+def test_special_tokens_survive_truncation() -> None:
+    from tokenizers import processors
+
+    tokenizer = _tokenizer()
+    sep = tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="$A [SEP]", special_tokens=[("[SEP]", sep)]
+    )
+    ids = encode_texts(tokenizer, ["one two three four"], max_length=3)[0]
+    assert len(ids) == 3 and ids[-1] == sep
