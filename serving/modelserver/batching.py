@@ -1,0 +1,188 @@
+"""Server-side batching: merge concurrent requests to one model version into one TF call.
+
+Like TF Serving's batching session: a queue per model version, worker threads that wait up
+to ``batch_timeout_micros`` for up to ``max_batch_size`` rows, right-padding of variable
+length inputs with the pad id (0) and slicing of the outputs back to each request.
+
+Padding is safe for this project's models because every model masks or ignores token id 0
+(``serving.contract.PAD_ID``): a row padded with zeros gives the same outputs as unpadded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from serving.contract import PAD_ID
+from serving.modelserver.config import BatchingSettings
+from serving.modelserver.errors import unavailable
+
+Array = npt.NDArray[Any]
+Tensors = dict[str, Array]
+Runner = Callable[[str, Tensors], Tensors]
+
+
+def rows_of(inputs: Tensors) -> int:
+    """The batch size (0th dimension) of a request's inputs."""
+    return int(next(iter(inputs.values())).shape[0]) if inputs else 0
+
+
+def merge_inputs(requests: Sequence[Tensors], pad: bool, pad_value: int = PAD_ID) -> Tensors:
+    """Concatenate requests along axis 0, right-padding other axes to the longest if ``pad``."""
+    merged: Tensors = {}
+    for key in requests[0]:
+        parts = [request[key] for request in requests]
+        if pad:
+            target = np.max([part.shape[1:] for part in parts], axis=0) if parts[0].ndim > 1 else ()
+            parts = [
+                _pad_to(part, tuple(int(size) for size in target), pad_value) for part in parts
+            ]
+        merged[key] = np.concatenate(parts, axis=0)
+    return merged
+
+
+def _pad_to(array: Array, tail: tuple[int, ...], pad_value: int) -> Array:
+    widths = [(0, 0)] + [(0, want - have) for want, have in zip(tail, array.shape[1:], strict=True)]
+    if not any(after for _, after in widths):
+        return array
+    return np.pad(array, widths, constant_values=pad_value)
+
+
+def split_outputs(outputs: Tensors, row_counts: Sequence[int]) -> list[Tensors]:
+    """Slice batched outputs back into one dict per request."""
+    bounds = np.cumsum([0, *row_counts])
+    return [
+        {key: value[bounds[index] : bounds[index + 1]] for key, value in outputs.items()}
+        for index in range(len(row_counts))
+    ]
+
+
+@dataclass
+class _Task:
+    signature: str
+    inputs: Tensors
+    key: Hashable
+    rows: int
+    enqueued_at: float = field(default_factory=time.monotonic)
+    future: Future[Tensors] = field(default_factory=Future)
+
+
+class Batcher:
+    """A batching queue with worker threads for one model version."""
+
+    def __init__(
+        self,
+        runner: Runner,
+        settings: BatchingSettings,
+        observe_batch: Callable[[int], None] | None = None,
+        observe_depth: Callable[[int], None] | None = None,
+    ) -> None:
+        self._runner = runner
+        self._settings = settings
+        self._observe_batch = observe_batch or (lambda size: None)
+        self._observe_depth = observe_depth or (lambda depth: None)
+        self._pending: list[_Task] = []
+        self._pending_rows = 0
+        self._closed = False
+        self._condition = threading.Condition()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"batcher-{index}", daemon=True)
+            for index in range(max(1, settings.num_batch_threads))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, signature: str, inputs: Tensors) -> Tensors:
+        """Run a request as part of a batch and return its own slice of the outputs."""
+        task = _Task(signature, inputs, self._batch_key(signature, inputs), rows_of(inputs))
+        capacity = self._settings.max_batch_size * self._settings.max_enqueued_batches
+        with self._condition:
+            if self._closed:
+                # A request that raced with an unload still gets its answer, unbatched.
+                return self._runner(signature, inputs)
+            if self._pending_rows + task.rows > capacity and self._pending:
+                raise unavailable(
+                    "The batch scheduling queue to which this task was submitted is full"
+                )
+            self._pending.append(task)
+            self._pending_rows += task.rows
+            self._observe_depth(self._pending_rows)
+            self._condition.notify()
+        return task.future.result()
+
+    def close(self) -> None:
+        """Stop accepting work, finish what is queued, and join the workers."""
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+        for thread in self._threads:
+            thread.join()
+
+    def _batch_key(self, signature: str, inputs: Tensors) -> Hashable:
+        if self._settings.pad_variable_length_inputs:
+            return (signature, tuple(sorted((key, value.ndim) for key, value in inputs.items())))
+        # Without padding only requests with equal shapes (past axis 0) can share a batch.
+        return (signature, tuple(sorted((key, value.shape[1:]) for key, value in inputs.items())))
+
+    def _work(self) -> None:
+        while True:
+            tasks = self._next_batch()
+            if tasks is None:
+                return
+            self._execute(tasks)
+
+    def _next_batch(self) -> list[_Task] | None:
+        limit = self._settings.max_batch_size
+        timeout = self._settings.batch_timeout_micros / 1e6
+        with self._condition:
+            while not self._pending and not self._closed:
+                self._condition.wait()
+            if not self._pending:
+                return None
+            first = self._pending[0]
+            deadline = first.enqueued_at + timeout
+            while not self._closed and self._rows_for(first.key) < limit:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._condition.wait(remaining)
+            return self._take(first.key, limit)
+
+    def _rows_for(self, key: Hashable) -> int:
+        return sum(task.rows for task in self._pending if task.key == key)
+
+    def _take(self, key: Hashable, limit: int) -> list[_Task]:
+        taken: list[_Task] = []
+        rows = 0
+        for task in list(self._pending):
+            if task.key != key or (taken and rows + task.rows > limit):
+                continue
+            taken.append(task)
+            rows += task.rows
+            self._pending.remove(task)
+        self._pending_rows -= rows
+        self._observe_depth(self._pending_rows)
+        return taken
+
+    def _execute(self, tasks: list[_Task]) -> None:
+        try:
+            merged = merge_inputs(
+                [task.inputs for task in tasks], self._settings.pad_variable_length_inputs
+            )
+            self._observe_batch(rows_of(merged))
+            outputs = self._runner(tasks[0].signature, merged)
+            for task, part in zip(
+                tasks, split_outputs(outputs, [t.rows for t in tasks]), strict=True
+            ):
+                task.future.set_result(part)
+        except BaseException as error:  # every waiting request must hear about the failure
+            for task in tasks:
+                if not task.future.done():
+                    task.future.set_exception(error)

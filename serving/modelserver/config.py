@@ -1,0 +1,188 @@
+"""Parse the files the official TF Serving reads: models.config, batching and monitoring.
+
+``model_config_list`` comes from the ``tensorflow-serving-api`` package. The batching and
+monitoring messages are not shipped in that package, so their text formats are read with
+small message types built here with the same field names the official server uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import (
+    descriptor_pb2,
+    descriptor_pool,
+    message_factory,
+    text_format,
+    wrappers_pb2,
+)
+from tensorflow_serving.config import model_server_config_pb2
+
+WRAPPERS_FILE = "google/protobuf/wrappers.proto"
+PACKAGE = "modelserver.config"
+
+
+@dataclass(frozen=True)
+class VersionPolicy:
+    """Which versions to serve: ``latest`` N, ``all``, or ``specific`` ones."""
+
+    kind: str = "latest"  # "latest" | "all" | "specific"
+    num_versions: int = 1
+    versions: tuple[int, ...] = ()
+
+    def select(self, available: list[int]) -> set[int]:
+        """The versions among ``available`` this policy wants served."""
+        if self.kind == "all":
+            return set(available)
+        if self.kind == "specific":
+            return set(available) & set(self.versions)
+        return set(sorted(available)[-self.num_versions :]) if self.num_versions > 0 else set()
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """One entry of ``model_config_list`` with its base path made absolute."""
+
+    name: str
+    base_path: Path
+    policy: VersionPolicy = VersionPolicy()
+    labels: tuple[tuple[str, int], ...] = ()
+
+    def label_map(self) -> dict[str, int]:
+        """Version labels as a dict."""
+        return dict(self.labels)
+
+
+@dataclass(frozen=True)
+class BatchingSettings:
+    """The parts of TF Serving's ``BatchingParameters`` this server implements."""
+
+    max_batch_size: int = 32
+    batch_timeout_micros: int = 0
+    max_enqueued_batches: int = 64
+    num_batch_threads: int = 2
+    pad_variable_length_inputs: bool = False
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """TF Serving's ``prometheus_config``."""
+
+    enable: bool = False
+    path: str = "/monitoring/prometheus/metrics"
+
+
+def parse_model_config(text: str, config_dir: Path) -> list[ModelSettings]:
+    """Parse a text ``ModelServerConfig`` (``model_config_list { config { ... } }``)."""
+    server_config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
+    if server_config.WhichOneof("config") == "custom_model_config":
+        raise ValueError("custom_model_config is not supported; use model_config_list")
+    models = []
+    for entry in server_config.model_config_list.config:
+        if not entry.name or not entry.base_path:
+            raise ValueError(f"model config needs a name and a base_path: {entry}")
+        if entry.model_platform not in ("", "tensorflow"):
+            raise ValueError(f"model {entry.name}: only model_platform tensorflow is served")
+        base_path = Path(entry.base_path)
+        # The official server resolves relative paths against its working directory; this
+        # server uses the config file's folder so the repo works from anywhere.
+        models.append(
+            ModelSettings(
+                name=entry.name,
+                base_path=base_path if base_path.is_absolute() else config_dir / base_path,
+                policy=_policy(entry.model_version_policy),
+                labels=tuple(
+                    sorted((key, int(value)) for key, value in entry.version_labels.items())
+                ),
+            )
+        )
+    names = [model.name for model in models]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate model names in config: {names}")
+    return models
+
+
+def load_model_config(path: Path) -> list[ModelSettings]:
+    """Read and parse a models.config file."""
+    return parse_model_config(path.read_text(), path.resolve().parent)
+
+
+def _policy(message: Any) -> VersionPolicy:
+    kind = message.WhichOneof("policy_choice")
+    if kind == "all":
+        return VersionPolicy(kind="all")
+    if kind == "specific":
+        return VersionPolicy(kind="specific", versions=tuple(message.specific.versions))
+    if kind == "latest" and message.latest.num_versions > 0:
+        return VersionPolicy(num_versions=message.latest.num_versions)
+    return VersionPolicy()
+
+
+def parse_batching_parameters(text: str) -> BatchingSettings:
+    """Parse TF Serving's text ``BatchingParameters``; fields this server ignores are allowed."""
+    message = _message_class("BatchingParameters")()
+    text_format.Parse(text, message, allow_unknown_field=True)
+    defaults = BatchingSettings()
+
+    def wrapped(field: str, default: int) -> int:
+        return int(getattr(message, field).value) if message.HasField(field) else default
+
+    return BatchingSettings(
+        max_batch_size=wrapped("max_batch_size", defaults.max_batch_size),
+        batch_timeout_micros=wrapped("batch_timeout_micros", defaults.batch_timeout_micros),
+        max_enqueued_batches=wrapped("max_enqueued_batches", defaults.max_enqueued_batches),
+        num_batch_threads=wrapped("num_batch_threads", defaults.num_batch_threads),
+        pad_variable_length_inputs=bool(message.pad_variable_length_inputs),
+    )
+
+
+def parse_monitoring_config(text: str) -> MonitoringSettings:
+    """Parse TF Serving's text ``MonitoringConfig``."""
+    message = _message_class("MonitoringConfig")()
+    text_format.Parse(text, message, allow_unknown_field=True)
+    prometheus = message.prometheus_config
+    return MonitoringSettings(
+        enable=bool(prometheus.enable), path=prometheus.path or MonitoringSettings.path
+    )
+
+
+def _message_class(name: str) -> Any:
+    """A message class from a fresh descriptor pool (built on demand, never at import)."""
+    pool = descriptor_pool.DescriptorPool()
+    pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
+    pool.Add(_config_file_descriptor())
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{PACKAGE}.{name}"))
+
+
+def _config_file_descriptor() -> descriptor_pb2.FileDescriptorProto:
+    field = descriptor_pb2.FieldDescriptorProto
+    file_proto = descriptor_pb2.FileDescriptorProto(
+        name="modelserver_config.proto", package=PACKAGE, syntax="proto3"
+    )
+    file_proto.dependency.append(WRAPPERS_FILE)
+    batching = file_proto.message_type.add(name="BatchingParameters")
+    int64_fields = ["max_batch_size", "batch_timeout_micros", "max_enqueued_batches"]
+    for number, key in enumerate([*int64_fields, "num_batch_threads"], start=1):
+        batching.field.add(
+            name=key,
+            number=number,
+            type=field.TYPE_MESSAGE,
+            type_name=".google.protobuf.Int64Value",
+        )
+    batching.field.add(
+        name="allowed_batch_sizes", number=6, type=field.TYPE_INT64, label=field.LABEL_REPEATED
+    )
+    batching.field.add(name="pad_variable_length_inputs", number=7, type=field.TYPE_BOOL)
+    prometheus = file_proto.message_type.add(name="PrometheusConfig")
+    prometheus.field.add(name="enable", number=1, type=field.TYPE_BOOL)
+    prometheus.field.add(name="path", number=2, type=field.TYPE_STRING)
+    monitoring = file_proto.message_type.add(name="MonitoringConfig")
+    monitoring.field.add(
+        name="prometheus_config",
+        number=1,
+        type=field.TYPE_MESSAGE,
+        type_name=f".{PACKAGE}.PrometheusConfig",
+    )
+    return file_proto

@@ -1,0 +1,202 @@
+"""TF Serving's gRPC API: PredictionService (Predict, GetModelMetadata) and ModelService."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent import futures
+from typing import Any, TypeVar
+
+import grpc
+import tensorflow as tf
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from serving.modelserver.errors import ServingError, invalid_argument
+from serving.modelserver.manager import ModelManager
+from serving.modelserver.metrics import ServerMetrics
+from serving.modelserver.predict import predict
+
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+SIGNATURE_DEF_FIELD = "signature_def"
+Reply = TypeVar("Reply")
+
+
+def spec_choice(model_spec: Any) -> tuple[int | None, str]:
+    """The (version, label) a ModelSpec asks for; (None, '') means the latest version."""
+    choice = model_spec.WhichOneof("version_choice")
+    if choice == "version":
+        return int(model_spec.version.value), ""
+    if choice == "version_label":
+        return None, str(model_spec.version_label)
+    return None, ""
+
+
+def _guarded(
+    metrics: ServerMetrics,
+    api: str,
+    request: Any,
+    context: grpc.ServicerContext,
+    handler: Callable[[], Reply],
+) -> Reply:
+    """Run a handler; turn ServingError into the gRPC status, and count the request."""
+    started = time.perf_counter()
+    version, _ = spec_choice(request.model_spec)
+    code = grpc.StatusCode.OK
+    try:
+        reply = handler()
+        version = getattr(getattr(reply, "model_spec", None), "version", None)
+        version = version.value if version is not None else None
+        return reply
+    except ServingError as error:
+        code = error.code
+        context.abort(error.code, error.message)
+        raise AssertionError("context.abort always raises") from error
+    finally:
+        metrics.observe_request(
+            request.model_spec.name,
+            "" if version is None else str(version),
+            api,
+            code.name,
+            time.perf_counter() - started,
+        )
+
+
+class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):  # type: ignore[misc]
+    """Predict and GetModelMetadata over the ModelManager."""
+
+    def __init__(self, manager: ModelManager, metrics: ServerMetrics) -> None:
+        self._manager = manager
+        self._metrics = metrics
+
+    def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        """TF Serving's PredictionService/Predict."""
+        return _guarded(
+            self._metrics, "grpc_predict", request, context, lambda: self._predict(request)
+        )
+
+    def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        """TF Serving's PredictionService/GetModelMetadata (signature_def only)."""
+        return _guarded(
+            self._metrics, "grpc_metadata", request, context, lambda: self._metadata(request)
+        )
+
+    def _predict(self, request: Any) -> Any:
+        version, label = spec_choice(request.model_spec)
+        inputs = {}
+        for alias, proto in request.inputs.items():
+            try:
+                inputs[alias] = tf.make_ndarray(proto)
+            except Exception as error:
+                raise invalid_argument(f"tensor parsing error: {alias}") from error
+        result = predict(
+            self._manager,
+            request.model_spec.name,
+            inputs,
+            version=version,
+            label=label,
+            signature_name=request.model_spec.signature_name,
+            output_filter=list(request.output_filter),
+        )
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = result.name
+        response.model_spec.version.value = result.version
+        response.model_spec.signature_name = result.signature_name
+        for alias, value in result.outputs.items():
+            response.outputs[alias].CopyFrom(tf.make_tensor_proto(value))
+        return response
+
+    def _metadata(self, request: Any) -> Any:
+        fields = list(request.metadata_field)
+        if not fields:
+            raise invalid_argument(
+                "GetModelMetadataRequest must specify at least one metadata_field"
+            )
+        for field in fields:
+            if field != SIGNATURE_DEF_FIELD:
+                raise invalid_argument(f"Metadata field {field} is not supported")
+        version, label = spec_choice(request.model_spec)
+        state = self._manager.resolve(request.model_spec.name, version, label)
+        assert state.servable is not None
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        for key, signature in state.servable.signature_defs.items():
+            signature_map.signature_def[key].CopyFrom(signature)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = request.model_spec.name
+        response.model_spec.version.value = state.version
+        response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_map)
+        return response
+
+
+def model_status_response(manager: ModelManager, name: str, version: int | None) -> Any:
+    """A GetModelStatusResponse for a model (and optionally one version)."""
+    response = get_model_status_pb2.GetModelStatusResponse()
+    for state in manager.statuses(name, version):
+        entry = response.model_version_status.add()
+        entry.version = state.version
+        entry.state = get_model_status_pb2.ModelVersionStatus.State.Value(state.state)
+        entry.status.error_code = state.error_code
+        entry.status.error_message = state.error_message
+    return response
+
+
+class ModelStatusServicer(model_service_pb2_grpc.ModelServiceServicer):  # type: ignore[misc]
+    """ModelService/GetModelStatus (HandleReloadConfigRequest stays UNIMPLEMENTED)."""
+
+    def __init__(self, manager: ModelManager, metrics: ServerMetrics) -> None:
+        self._manager = manager
+        self._metrics = metrics
+
+    def GetModelStatus(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        """TF Serving's ModelService/GetModelStatus."""
+
+        def handle() -> Any:
+            if not request.HasField("model_spec"):
+                raise invalid_argument("Missing ModelSpec")
+            version, label = spec_choice(request.model_spec)
+            if label:
+                version = self._manager.resolve(request.model_spec.name, None, label).version
+            return model_status_response(self._manager, request.model_spec.name, version)
+
+        return _guarded(self._metrics, "grpc_status", request, context, handle)
+
+
+def build_grpc_server(
+    manager: ModelManager, metrics: ServerMetrics, port: int, max_threads: int
+) -> tuple[grpc.Server, int, health.HealthServicer]:
+    """A gRPC server with the three services and health; returns it and its bound port."""
+    options = [
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_threads), options=options)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionServicer(manager, metrics), server
+    )
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        ModelStatusServicer(manager, metrics), server
+    )
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    bound = server.add_insecure_port(f"0.0.0.0:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind gRPC port {port}")
+    return server, bound, health_servicer
+
+
+def set_serving(health_servicer: health.HealthServicer, serving: bool) -> None:
+    """Report SERVING (or NOT_SERVING) for the server and its two services."""
+    status = (
+        health_pb2.HealthCheckResponse.SERVING
+        if serving
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    for service in ("", "tensorflow.serving.PredictionService", "tensorflow.serving.ModelService"):
+        health_servicer.set(service, status)

@@ -1,0 +1,58 @@
+"""Prometheus metrics of one server, in a registry the server owns (no global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class ServerMetrics:
+    """Request count and latency per model/version/API, batch sizes, queue depth, versions."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "modelserver_requests",
+            "Requests handled, by model, version, API and status code.",
+            ["model", "version", "api", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "modelserver_request_latency_seconds",
+            "Time to answer a request, by model, version and API.",
+            ["model", "version", "api"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "modelserver_batch_size",
+            "Rows per TF call made by the batching queue.",
+            ["model", "version"],
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "modelserver_queue_depth",
+            "Rows waiting in the batching queue.",
+            ["model", "version"],
+            registry=self.registry,
+        )
+        self.available_versions = Gauge(
+            "modelserver_available_versions",
+            "Versions of a model that are AVAILABLE.",
+            ["model"],
+            registry=self.registry,
+        )
+
+    def observe_request(
+        self, model: str, version: str, api: str, code: str, seconds: float
+    ) -> None:
+        """Count one request and record its latency."""
+        self.requests.labels(model, version, api, code).inc()
+        self.latency.labels(model, version, api).observe(seconds)
+
+    def render(self) -> bytes:
+        """The registry in Prometheus text exposition format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,155 @@
+"""TF Serving's REST API (``/v1/models/...``) plus liveness, readiness and metrics URLs."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, request
+from google.protobuf.json_format import MessageToDict
+
+from serving.modelserver.errors import ServingError, invalid_argument, not_found
+from serving.modelserver.grpc_service import model_status_response
+from serving.modelserver.manager import ModelManager
+from serving.modelserver.metrics import ServerMetrics
+from serving.modelserver.predict import predict_on
+from serving.modelserver.rest_json import parse_predict_body, render_outputs
+
+MODEL_PATH = re.compile(
+    r"^(?P<name>[^/:]+)"
+    r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
+    r"(?::(?P<verb>[a-zA-Z]+)|/(?P<metadata>metadata))?$"
+)
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    """A JSON response (TF Serving pretty-prints; clients only parse it)."""
+    return Response(json.dumps(payload) + "\n", status=status, mimetype="application/json")
+
+
+def error_response(error: ServingError) -> Response:
+    """TF Serving's error body with the status code mapped to HTTP."""
+    return json_response({"error": error.message}, error.http_status)
+
+
+class RestHandlers:
+    """Handlers for one server's REST routes."""
+
+    def __init__(self, manager: ModelManager, metrics: ServerMetrics) -> None:
+        self._manager = manager
+        self._metrics = metrics
+
+    def dispatch(self, path: str) -> Response:
+        """Route ``/v1/models/<path>`` as TF Serving does, timing and counting the call."""
+        started = time.perf_counter()
+        match = MODEL_PATH.match(path)
+        name, version, api = (match.group("name") if match else ""), "", "rest_other"
+        try:
+            if match is None:
+                raise invalid_argument(f"Malformed request: {request.method} /v1/models/{path}")
+            api, handler = self._pick(match)
+            payload, version = handler(match)
+            status = 200
+            response = json_response(payload)
+        except ServingError as error:
+            status, response = error.http_status, error_response(error)
+        self._metrics.observe_request(
+            name, version, api, str(status), time.perf_counter() - started
+        )
+        return response
+
+    def _pick(self, match: re.Match[str]) -> tuple[str, Callable[[re.Match[str]], tuple[Any, str]]]:
+        verb, metadata = match.group("verb"), match.group("metadata")
+        if request.method == "POST" and verb == "predict":
+            return "rest_predict", self._predict
+        if request.method == "GET" and verb is None and metadata:
+            return "rest_metadata", self._metadata
+        if request.method == "GET" and verb is None:
+            return "rest_status", self._status
+        raise invalid_argument(f"Malformed request: {request.method} {request.path}")
+
+    def _predict(self, match: re.Match[str]) -> tuple[Any, str]:
+        try:
+            body = json.loads(request.get_data() or b"null")
+        except json.JSONDecodeError as error:
+            raise invalid_argument(
+                f"JSON Parse error: {error.msg} at offset: {error.pos}"
+            ) from error
+        state = self._resolve(match)
+        assert state.servable is not None
+        signature = body.get("signature_name", "") if isinstance(body, dict) else ""
+        specs = state.servable.input_specs(signature)
+        inputs, row_format = parse_predict_body(body, specs)
+        result = predict_on(state, inputs, signature_name=signature)
+        return render_outputs(result.outputs, row_format), str(result.version)
+
+    def _status(self, match: re.Match[str]) -> tuple[Any, str]:
+        version = _version(match)
+        if match.group("label"):
+            version = self._resolve(match).version
+        response = model_status_response(self._manager, match.group("name"), version)
+        return _to_dict(response), "" if version is None else str(version)
+
+    def _metadata(self, match: re.Match[str]) -> tuple[Any, str]:
+        state = self._resolve(match)
+        assert state.servable is not None
+        signature_defs = {
+            key: _to_dict(value) for key, value in sorted(state.servable.signature_defs.items())
+        }
+        payload = {
+            "model_spec": {
+                "name": match.group("name"),
+                "signature_name": "",
+                "version": str(state.version),
+            },
+            "metadata": {"signature_def": {"signature_def": signature_defs}},
+        }
+        return payload, str(state.version)
+
+    def _resolve(self, match: re.Match[str]) -> Any:
+        return self._manager.resolve(
+            match.group("name"), _version(match), match.group("label") or ""
+        )
+
+
+def _version(match: re.Match[str]) -> int | None:
+    return int(match.group("version")) if match.group("version") else None
+
+
+def _to_dict(message: Any) -> dict[str, Any]:
+    return MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+def create_rest_app(
+    manager: ModelManager, metrics: ServerMetrics, metrics_path: str, is_ready: Callable[[], bool]
+) -> Flask:
+    """The Flask app served on the REST port."""
+    app = Flask("modelserver")
+    handlers = RestHandlers(manager, metrics)
+    app.add_url_rule("/v1/models/<path:path>", "models", handlers.dispatch, methods=["GET", "POST"])
+
+    def liveness() -> Response:
+        return json_response({"status": "alive"})
+
+    def readiness() -> Response:
+        ready = is_ready()
+        return json_response({"ready": ready}, 200 if ready else 503)
+
+    def render_metrics() -> Response:
+        return Response(metrics.render(), mimetype="text/plain; version=0.0.4")
+
+    def unknown_path(error: Exception) -> Response:
+        return error_response(not_found(f"Malformed request: {request.method} {request.path}"))
+
+    app.add_url_rule("/healthz", "healthz", liveness)
+    app.add_url_rule("/readyz", "readyz", readiness)
+    app.add_url_rule(metrics_path, "metrics", render_metrics)
+    if metrics_path != "/metrics":
+        app.add_url_rule("/metrics", "metrics_alias", render_metrics)
+    app.register_error_handler(404, unknown_path)
+    return app
