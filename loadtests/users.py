@@ -1,0 +1,173 @@
+"""Locust users: one per gateway endpoint, a weighted mix, and direct gRPC backend users.
+
+Users have no think time, so the number of users is the number of requests in flight.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from locust import HttpUser, User, constant, task
+
+from loadtests.checks import check_response
+from loadtests.grpc_client import PredictClient, check_outputs
+from loadtests.payloads import Payload, PayloadFactory, Samples, instances_of
+from loadtests.tensors import ModelInputs
+from serving.contract import MODEL_NAMES
+
+# Realistic shares for the mix: questions are the interactive feature, similarity serves
+# search-like flows, and a profile is computed once per person.
+MIX_WEIGHTS = {"qa": 5, "similarity": 3, "profile": 2}
+
+
+class CheckFailedError(Exception):
+    """A backend answer that breaks the contract (missing output, wrong shape or range)."""
+
+
+def request_name(prefix: str, model: str, payload: Payload) -> str:
+    """The stats name of a request: batches of instances are reported apart."""
+    suffix = " (batch)" if "instances" in payload else ""
+    return f"{prefix}{model}{suffix}"
+
+
+def factory_for(user: User) -> PayloadFactory:
+    """A payload factory with its own random stream for one user."""
+    samples_dir = Path(user.environment.parsed_options.samples_dir)
+    return PayloadFactory(Samples.load(samples_dir), random.Random())
+
+
+class GatewayUser(HttpUser):
+    """Posts generated payloads to the gateway and checks every answer."""
+
+    abstract = True
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        self.payloads = factory_for(self)
+
+    def call(self, model: str) -> None:
+        """Send one generated request for a model; a wrong answer is a failure."""
+        payload: Payload = getattr(self.payloads, model)()
+        name = request_name("/v1/", model, payload)
+        with self.client.post(
+            f"/v1/{model}", json=payload, name=name, catch_response=True
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"HTTP {response.status_code}: {response.text[:200]}")
+                return
+            try:
+                body: Any = response.json()
+            except ValueError:
+                response.failure("body is not JSON")
+                return
+            problem = check_response(model, payload, body)
+            if problem:
+                response.failure(problem)
+            else:
+                response.success()
+
+
+class QaUser(GatewayUser):
+    """Only questions: ``POST /v1/qa``."""
+
+    @task
+    def qa(self) -> None:
+        self.call("qa")
+
+
+class ProfileUser(GatewayUser):
+    """Only profiles: ``POST /v1/profile``."""
+
+    @task
+    def profile(self) -> None:
+        self.call("profile")
+
+
+class SimilarityUser(GatewayUser):
+    """Only sentence pairs: ``POST /v1/similarity``."""
+
+    @task
+    def similarity(self) -> None:
+        self.call("similarity")
+
+
+class MixedUser(GatewayUser):
+    """All three endpoints with realistic weights."""
+
+    @task(MIX_WEIGHTS["qa"])
+    def qa(self) -> None:
+        self.call("qa")
+
+    @task(MIX_WEIGHTS["similarity"])
+    def similarity(self) -> None:
+        self.call("similarity")
+
+    @task(MIX_WEIGHTS["profile"])
+    def profile(self) -> None:
+        self.call("profile")
+
+
+class GrpcUser(User):
+    """Calls the model server's Predict directly with the tensors the gateway would send."""
+
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        options = self.environment.parsed_options
+        if not options.grpc_target:
+            raise ValueError("GrpcUser needs --grpc-target host:port")
+        repo = Path(options.model_repo)
+        self.inputs = {name: ModelInputs.from_repo(repo, name) for name in MODEL_NAMES}
+        self.backend = PredictClient(options.grpc_target)
+        self.payloads = factory_for(self)
+
+    def on_stop(self) -> None:
+        self.backend.close()
+
+    def call(self, model: str) -> None:
+        """Tokenise a generated request, time the Predict call alone and fire the event."""
+        payload: Payload = getattr(self.payloads, model)()
+        inputs = self.inputs[model]
+        tensors = inputs.encode(payload)
+        request = self.backend.request(model, inputs.version, tensors)
+        batch = len(payload["pairs"]) if model == "similarity" else len(instances_of(payload))
+        exception: Exception | None = None
+        started = time.perf_counter()
+        try:
+            outputs = self.backend.predict(request)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            problem = check_outputs(model, outputs, batch)
+            if problem:
+                exception = CheckFailedError(problem)
+            length = sum(array.nbytes for array in outputs.values())
+        except Exception as error:  # every gRPC error is a failed request, not a crash
+            elapsed_ms, length, exception = (time.perf_counter() - started) * 1000, 0, error
+        self.environment.events.request.fire(
+            request_type="grpc",
+            name=request_name("grpc ", model, payload),
+            response_time=elapsed_ms,
+            response_length=length,
+            exception=exception,
+            context={},
+        )
+
+    @task(MIX_WEIGHTS["qa"])
+    def qa(self) -> None:
+        self.call("qa")
+
+    @task(MIX_WEIGHTS["similarity"])
+    def similarity(self) -> None:
+        self.call("similarity")
+
+    @task(MIX_WEIGHTS["profile"])
+    def profile(self) -> None:
+        self.call("profile")
+
+
+class GrpcProbeUser(GrpcUser):
+    """One direct gRPC user whatever the step, to show backend latency beside the gateway's."""
+
+    fixed_count = 1

@@ -1,0 +1,1 @@
+"""Helper scripts for running the service locally."""

@@ -1,0 +1,89 @@
+"""Wait, with a deadline, until URLs answer 200 and models are AVAILABLE on a model server.
+
+``python -m scripts.wait_for [--url URL ...] [--model-server http://127.0.0.1:8501
+--models qa,profile,similarity] [--pid PID] [--timeout 120]`` exits 0 when everything is
+ready, 1 on timeout or when the watched process ``--pid`` has died (no point waiting then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import requests
+
+POLL_SECONDS = 0.5
+REQUEST_TIMEOUT_SECONDS = 2.0
+
+
+def url_ready(url: str) -> bool:
+    """True when GET url answers 200."""
+    try:
+        return requests.get(url, timeout=REQUEST_TIMEOUT_SECONDS).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def model_available(server: str, name: str) -> bool:
+    """True when TF Serving's REST status of a model lists an AVAILABLE version."""
+    try:
+        response = requests.get(f"{server}/v1/models/{name}", timeout=REQUEST_TIMEOUT_SECONDS)
+        statuses = response.json().get("model_version_status", [])
+    except (requests.RequestException, ValueError, AttributeError):
+        return False
+    return any(status.get("state") == "AVAILABLE" for status in statuses)
+
+
+def process_alive(pid: int) -> bool:
+    """True when a process with this id exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A dead child of the calling shell stays a zombie until the shell reaps it (Linux).
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().rpartition(")")[2].split()[0] != "Z"
+
+
+def pending(args: argparse.Namespace) -> list[str]:
+    """What is not ready yet."""
+    waiting = [url for url in args.url if not url_ready(url)]
+    if args.model_server:
+        models = [name for name in args.models.split(",") if name]
+        waiting += [
+            f"model {name}" for name in models if not model_available(args.model_server, name)
+        ]
+    return waiting
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Poll until ready (0) or until the deadline or the watched process dies (1)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", action="append", default=[], help="must answer 200")
+    parser.add_argument("--model-server", default="", help="TF Serving REST base URL")
+    parser.add_argument("--models", default="qa,profile,similarity")
+    parser.add_argument("--pid", type=int, default=0, help="give up if this process exits")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds")
+    args = parser.parse_args(argv)
+    deadline = time.monotonic() + args.timeout
+    waiting = pending(args)
+    while waiting:
+        if args.pid and not process_alive(args.pid):
+            print(f"process {args.pid} exited while waiting for {waiting}", file=sys.stderr)
+            return 1
+        if time.monotonic() > deadline:
+            print(f"not ready after {args.timeout:.0f} s: {waiting}", file=sys.stderr)
+            return 1
+        time.sleep(POLL_SECONDS)
+        waiting = pending(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
