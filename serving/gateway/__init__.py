@@ -1,0 +1,1 @@
+"""The Flask gateway: validates JSON, tokenises, calls TF Serving, returns readable answers."""

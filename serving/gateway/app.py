@@ -1,0 +1,105 @@
+"""The Flask app factory (gunicorn: ``"serving.gateway.app:create_app()"``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from serving.gateway.backends import Backend, make_backend
+from serving.gateway.errors import GatewayError
+from serving.gateway.inference import Services
+from serving.gateway.logs import LOGGER_NAME, configure_logging
+from serving.gateway.metrics import GatewayMetrics
+from serving.gateway.registry import ModelRegistry
+from serving.gateway.settings import GatewaySettings
+from serving.gateway.views import blueprint, services
+
+ACCESS_LOGGER = logging.getLogger(f"{LOGGER_NAME}.access")
+MAX_REQUEST_ID_LENGTH = 128
+
+
+def create_app(settings: GatewaySettings | None = None, backend: Backend | None = None) -> Flask:
+    """Build a gateway app; the backend connects lazily, the version poller starts lazily."""
+    settings = settings or GatewaySettings()
+    configure_logging(settings.log_level)
+    backend = backend or make_backend(settings)
+    registry = ModelRegistry(
+        backend, settings.model_repo, settings.models, settings.version_poll_seconds
+    )
+    app = Flask("serving.gateway")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["gateway"] = Services(settings, backend, registry, GatewayMetrics())
+    app.register_blueprint(blueprint)
+    app.before_request(_before_request)
+    app.after_request(_after_request)
+    app.register_error_handler(GatewayError, _gateway_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    return app
+
+
+def _request_id() -> str:
+    given = request.headers.get("X-Request-ID", "")
+    if 0 < len(given) <= MAX_REQUEST_ID_LENGTH and given.isprintable() and given.isascii():
+        return given
+    return uuid.uuid4().hex
+
+
+def _before_request() -> None:
+    g.start = time.perf_counter()
+    g.request_id = _request_id()
+    g.model = ""
+    g.version = ""
+    services().registry.start()
+
+
+def _after_request(response: Response) -> Response:
+    seconds = time.perf_counter() - g.get("start", time.perf_counter())
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    model, version = g.get("model", ""), g.get("version", "")
+    services().metrics.observe_request(endpoint, model, version, response.status_code, seconds)
+    ACCESS_LOGGER.info(
+        "%s %s %d",
+        request.method,
+        request.path,
+        response.status_code,
+        extra={
+            "fields": {
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(seconds * 1000, 2),
+                "model": model,
+                "version": version,
+            }
+        },
+    )
+    return response
+
+
+def _error_response(error: GatewayError) -> tuple[Response, int, dict[str, str]]:
+    return jsonify(error.body()), error.status, error.headers
+
+
+def _gateway_error(error: GatewayError) -> tuple[Response, int, dict[str, str]]:
+    return _error_response(error)
+
+
+def _http_error(error: HTTPException) -> tuple[Response, int, dict[str, str]]:
+    status = error.code or 500
+    headers = {key: value for key, value in error.get_headers() if key == "Allow"}
+    message = {413: "the body exceeds the limit max_body_bytes"}.get(
+        status, error.description or ""
+    )
+    return _error_response(GatewayError(status, message or str(error.name), headers=headers))
+
+
+def _unexpected_error(error: Exception) -> tuple[Response, int, dict[str, str]]:
+    logging.getLogger(LOGGER_NAME).exception("unexpected error")
+    return _error_response(GatewayError(500, "internal error"))

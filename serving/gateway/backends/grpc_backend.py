@@ -1,0 +1,192 @@
+"""TF Serving over gRPC, with the project's own wire messages (no TensorFlow import)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import grpc
+import numpy.typing as npt
+from google.protobuf.message import Message
+
+from serving.contract import SIGNATURE_NAME
+from serving.gateway.backends.base import (
+    Arrays,
+    ModelMetadata,
+    RetryPolicy,
+    TensorSpec,
+    VersionSelector,
+    VersionStatus,
+)
+from serving.gateway.errors import BackendError, BackendFailure
+from serving.gateway.tensors import TensorConversionError, from_tensor_proto, to_tensor_proto
+from serving.protos import tfs_wire_pb2 as wire
+
+PREDICT = "/tensorflow.serving.PredictionService/Predict"
+GET_METADATA = "/tensorflow.serving.PredictionService/GetModelMetadata"
+GET_STATUS = "/tensorflow.serving.ModelService/GetModelStatus"
+
+FAILURES: dict[grpc.StatusCode, BackendFailure] = {
+    grpc.StatusCode.UNAVAILABLE: BackendFailure.UNAVAILABLE,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: BackendFailure.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED: BackendFailure.DEADLINE_EXCEEDED,
+    grpc.StatusCode.INVALID_ARGUMENT: BackendFailure.INVALID_ARGUMENT,
+    grpc.StatusCode.FAILED_PRECONDITION: BackendFailure.INVALID_ARGUMENT,
+    grpc.StatusCode.OUT_OF_RANGE: BackendFailure.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND: BackendFailure.NOT_FOUND,
+}
+UnaryCall = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class _Stubs:
+    channel: grpc.Channel
+    predict: UnaryCall
+    metadata: UnaryCall
+    status: UnaryCall
+
+
+def model_spec(model: str, selector: VersionSelector) -> wire.ModelSpec:
+    """A ModelSpec naming the model, the signature and the pinned version or label."""
+    spec = wire.ModelSpec(name=model, signature_name=SIGNATURE_NAME)
+    if selector.version is not None:
+        spec.version.value = selector.version
+    elif selector.label:
+        spec.version_label = selector.label
+    return spec
+
+
+class GrpcBackend:
+    """One channel per process, created on first use (after gunicorn forks its workers)."""
+
+    def __init__(
+        self,
+        target: str,
+        timeout_seconds: float = 5.0,
+        retry: RetryPolicy | None = None,
+        max_message_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.target = target
+        self.timeout_seconds = timeout_seconds
+        self.retry = retry or RetryPolicy()
+        self.max_message_bytes = max_message_bytes
+        self._lock = threading.Lock()
+        self._stubs: _Stubs | None = None
+        self._pid = 0
+
+    def predict(
+        self,
+        model: str,
+        selector: VersionSelector,
+        inputs: Mapping[str, npt.NDArray[Any]],
+        request_id: str | None = None,
+    ) -> Arrays:
+        """Call ``PredictionService/Predict`` and decode every output tensor."""
+        request = wire.PredictRequest(model_spec=model_spec(model, selector))
+        for key, value in inputs.items():
+            request.inputs[key].CopyFrom(to_tensor_proto(value))
+        response: wire.PredictResponse = self._call("predict", request, request_id)
+        try:
+            return {key: from_tensor_proto(tensor) for key, tensor in response.outputs.items()}
+        except TensorConversionError as error:
+            raise BackendError(BackendFailure.INTERNAL, str(error)) from error
+
+    def model_status(self, model: str, request_id: str | None = None) -> list[VersionStatus]:
+        """Call ``ModelService/GetModelStatus``."""
+        request = wire.GetModelStatusRequest(model_spec=wire.ModelSpec(name=model))
+        response: wire.GetModelStatusResponse = self._call("status", request, request_id)
+        return [
+            VersionStatus(
+                version=status.version,
+                state=wire.ModelVersionStatus.State.Name(status.state),
+                error=status.status.error_message,
+            )
+            for status in response.model_version_status
+        ]
+
+    def model_metadata(
+        self, model: str, selector: VersionSelector, request_id: str | None = None
+    ) -> ModelMetadata:
+        """Call ``GetModelMetadata`` and unpack its ``signature_def`` Any."""
+        request = wire.GetModelMetadataRequest(
+            model_spec=model_spec(model, selector), metadata_field=["signature_def"]
+        )
+        response: wire.GetModelMetadataResponse = self._call("metadata", request, request_id)
+        signatures = wire.SignatureDefMap()
+        signatures.ParseFromString(response.metadata["signature_def"].value)
+        signature = signatures.signature_def[SIGNATURE_NAME]
+        return ModelMetadata(
+            name=model,
+            version=response.model_spec.version.value,
+            inputs={key: _spec(info) for key, info in signature.inputs.items()},
+            outputs={key: _spec(info) for key, info in signature.outputs.items()},
+        )
+
+    def close(self) -> None:
+        """Close this process's channel."""
+        with self._lock:
+            if self._stubs is not None and self._pid == os.getpid():
+                self._stubs.channel.close()
+            self._stubs = None
+
+    def _call(self, method: str, request: Message, request_id: str | None) -> Any:
+        call: UnaryCall = getattr(self._get_stubs(), method)
+        metadata = (("x-request-id", request_id),) if request_id else ()
+
+        def attempt() -> Any:
+            try:
+                return call(request, timeout=self.timeout_seconds, metadata=metadata)
+            except grpc.RpcError as error:
+                code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
+                details = error.details() if isinstance(error, grpc.Call) else str(error)
+                failure = FAILURES.get(code, BackendFailure.INTERNAL)
+                raise BackendError(failure, f"{code.name}: {details}") from error
+
+        return self.retry.run(attempt)
+
+    def _get_stubs(self) -> _Stubs:
+        with self._lock:
+            # A channel must not cross a fork: a worker builds its own on first use.
+            if self._stubs is None or self._pid != os.getpid():
+                self._stubs = self._connect()
+                self._pid = os.getpid()
+            return self._stubs
+
+    def _connect(self) -> _Stubs:
+        options = [
+            ("grpc.max_send_message_length", self.max_message_bytes),
+            ("grpc.max_receive_message_length", self.max_message_bytes),
+            # Reconnect quickly after the model server restarts (default backoff reaches 120 s).
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000),
+            ("grpc.enable_retries", 0),
+        ]
+        channel = grpc.insecure_channel(self.target, options=options)
+
+        def method(path: str, response: type[Message]) -> UnaryCall:
+            return cast(
+                UnaryCall,
+                channel.unary_unary(
+                    path,
+                    request_serializer=lambda message: message.SerializeToString(),
+                    response_deserializer=response.FromString,
+                ),
+            )
+
+        return _Stubs(
+            channel=channel,
+            predict=method(PREDICT, wire.PredictResponse),
+            metadata=method(GET_METADATA, wire.GetModelMetadataResponse),
+            status=method(GET_STATUS, wire.GetModelStatusResponse),
+        )
+
+
+def _spec(info: wire.TensorInfo) -> TensorSpec:
+    return TensorSpec(
+        dtype=wire.DataType.Name(info.dtype) if info.dtype in wire.DataType.values() else "",
+        shape=tuple(dim.size for dim in info.tensor_shape.dim),
+    )

@@ -1,0 +1,165 @@
+"""TF Serving over its REST API, with a pooled HTTP session."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import numpy.typing as npt
+import requests
+from requests.adapters import HTTPAdapter
+
+from serving.contract import SIGNATURE_NAME, SIGNATURES
+from serving.gateway.backends.base import (
+    Arrays,
+    ModelMetadata,
+    RetryPolicy,
+    TensorSpec,
+    VersionSelector,
+    VersionStatus,
+    as_float_arrays,
+)
+from serving.gateway.errors import BackendError, BackendFailure
+
+FAILURES: dict[int, BackendFailure] = {
+    400: BackendFailure.INVALID_ARGUMENT,
+    404: BackendFailure.NOT_FOUND,
+    408: BackendFailure.DEADLINE_EXCEEDED,
+    429: BackendFailure.UNAVAILABLE,
+    503: BackendFailure.UNAVAILABLE,
+    504: BackendFailure.DEADLINE_EXCEEDED,
+}
+
+
+def model_path(model: str, selector: VersionSelector) -> str:
+    """``/v1/models/<name>[/versions/N|/labels/L]``."""
+    path = f"/v1/models/{model}"
+    if selector.version is not None:
+        return f"{path}/versions/{selector.version}"
+    return f"{path}/labels/{selector.label}" if selector.label else path
+
+
+class RestBackend:
+    """Columnar ``inputs`` predict calls; status and metadata GETs."""
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout_seconds: float = 5.0,
+        connect_timeout_seconds: float = 1.0,
+        retry: RetryPolicy | None = None,
+        pool_size: int = 16,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (connect_timeout_seconds, timeout_seconds)
+        self.retry = retry or RetryPolicy()
+        self.pool_size = pool_size
+        self._lock = threading.Lock()
+        self._session: requests.Session | None = None
+
+    def predict(
+        self,
+        model: str,
+        selector: VersionSelector,
+        inputs: Mapping[str, npt.NDArray[Any]],
+        request_id: str | None = None,
+    ) -> Arrays:
+        """POST ``...:predict`` with columnar inputs; a single output may come back bare."""
+        body = {
+            "signature_name": SIGNATURE_NAME,
+            "inputs": {key: value.tolist() for key, value in inputs.items()},
+        }
+        answer = self._request("POST", f"{model_path(model, selector)}:predict", request_id, body)
+        outputs = answer.get("outputs")
+        if not isinstance(outputs, dict):
+            # TF Serving drops the output name when the signature has exactly one output.
+            names = SIGNATURES[model].outputs if model in SIGNATURES else ()
+            if len(names) != 1:
+                raise BackendError(BackendFailure.INTERNAL, "unnamed outputs in the answer")
+            outputs = {names[0]: outputs}
+        return as_float_arrays(outputs)
+
+    def model_status(self, model: str, request_id: str | None = None) -> list[VersionStatus]:
+        """GET ``/v1/models/<name>``."""
+        answer = self._request("GET", model_path(model, VersionSelector()), request_id)
+        return [
+            VersionStatus(
+                version=int(item["version"]),
+                state=str(item["state"]),
+                error=str(item.get("status", {}).get("error_message", "")),
+            )
+            for item in answer.get("model_version_status", [])
+        ]
+
+    def model_metadata(
+        self, model: str, selector: VersionSelector, request_id: str | None = None
+    ) -> ModelMetadata:
+        """GET ``.../metadata`` and read the ``serving_default`` signature."""
+        answer = self._request("GET", f"{model_path(model, selector)}/metadata", request_id)
+        try:
+            signature = answer["metadata"]["signature_def"]["signature_def"][SIGNATURE_NAME]
+            version = int(answer["model_spec"]["version"])
+            return ModelMetadata(
+                name=model,
+                version=version,
+                inputs={key: _spec(info) for key, info in signature["inputs"].items()},
+                outputs={key: _spec(info) for key, info in signature["outputs"].items()},
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise BackendError(BackendFailure.INTERNAL, f"bad metadata: {error!r}") from error
+
+    def close(self) -> None:
+        """Close the pooled session."""
+        with self._lock:
+            if self._session is not None:
+                self._session.close()
+            self._session = None
+
+    def _request(
+        self, method: str, path: str, request_id: str | None, body: Any = None
+    ) -> dict[str, Any]:
+        headers = {"X-Request-ID": request_id} if request_id else {}
+
+        def attempt() -> dict[str, Any]:
+            try:
+                response = self._get_session().request(
+                    method, self.base_url + path, json=body, headers=headers, timeout=self.timeout
+                )
+            except requests.ConnectionError as error:
+                raise BackendError(BackendFailure.UNAVAILABLE, repr(error)) from error
+            except requests.Timeout as error:
+                raise BackendError(BackendFailure.DEADLINE_EXCEEDED, repr(error)) from error
+            return _decode(response)
+
+        return self.retry.run(attempt)
+
+    def _get_session(self) -> requests.Session:
+        with self._lock:
+            if self._session is None:
+                session = requests.Session()
+                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                self._session = session
+            return self._session
+
+
+def _decode(response: requests.Response) -> dict[str, Any]:
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {"error": response.text[:500]}
+    if not isinstance(answer, dict):
+        answer = {"error": f"unexpected answer {str(answer)[:200]}"}
+    if response.status_code != 200:
+        failure = FAILURES.get(response.status_code, BackendFailure.INTERNAL)
+        raise BackendError(failure, f"HTTP {response.status_code}: {answer.get('error', '')}")
+    return answer
+
+
+def _spec(info: Mapping[str, Any]) -> TensorSpec:
+    dims = info.get("tensor_shape", {}).get("dim", [])
+    return TensorSpec(
+        dtype=str(info.get("dtype", "")), shape=tuple(int(dim["size"]) for dim in dims)
+    )

@@ -1,0 +1,76 @@
+"""One exception type for every failure a client may see, and the backend failure kinds."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+Detail = dict[str, Any]
+
+
+class GatewayError(Exception):
+    """A failure answered as ``{"error": message, "detail": [...]}`` with an HTTP status."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        detail: Sequence[Detail] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.detail = list(detail)
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body sent to the client."""
+        return {"error": self.message, "detail": self.detail}
+
+
+class BackendFailure(enum.Enum):
+    """What went wrong talking to the model server, independent of the protocol."""
+
+    UNAVAILABLE = "unavailable"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+    INVALID_ARGUMENT = "invalid_argument"
+    NOT_FOUND = "not_found"
+    INTERNAL = "internal"
+
+
+class BackendError(Exception):
+    """A backend call failed; ``message`` is the server's text, logged but never returned."""
+
+    def __init__(self, failure: BackendFailure, message: str) -> None:
+        super().__init__(f"{failure.value}: {message}")
+        self.failure = failure
+        self.message = message
+
+
+def limit_error(location: Sequence[str | int], limit_name: str, limit: int, actual: int) -> Detail:
+    """A 422 detail entry for an input that exceeds a configured limit."""
+    return {
+        "loc": list(location),
+        "msg": f"{actual} exceeds the limit {limit_name}={limit}",
+        "type": "limit_exceeded",
+        "limit": {"name": limit_name, "value": limit},
+    }
+
+
+def backend_to_gateway(error: BackendError, retry_after_seconds: int) -> GatewayError:
+    """Map a backend failure to the client-facing status (the raw message stays in logs)."""
+    if error.failure is BackendFailure.UNAVAILABLE:
+        return GatewayError(
+            503,
+            "the model server is unavailable; retry later",
+            headers={"Retry-After": str(retry_after_seconds)},
+        )
+    if error.failure is BackendFailure.DEADLINE_EXCEEDED:
+        return GatewayError(504, "the model server did not answer in time")
+    if error.failure is BackendFailure.NOT_FOUND:
+        return GatewayError(404, "the requested model version is not served")
+    if error.failure is BackendFailure.INVALID_ARGUMENT:
+        return GatewayError(422, "the model rejected the input")
+    return GatewayError(502, "the model server failed")

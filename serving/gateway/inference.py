@@ -1,0 +1,131 @@
+"""The inference core: validate limits -> tokenise -> predict (version pinned) -> postprocess."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from serving.gateway import limits, postprocess
+from serving.gateway.assets import VersionAssets
+from serving.gateway.backends import Backend, VersionSelector
+from serving.gateway.errors import BackendError, GatewayError, backend_to_gateway
+from serving.gateway.metrics import GatewayMetrics
+from serving.gateway.registry import ModelRegistry
+from serving.gateway.schemas import (
+    ModelRef,
+    ProfileAnswer,
+    ProfileRequest,
+    QAAnswer,
+    QARequest,
+    SimilarityRequest,
+)
+from serving.gateway.settings import GatewaySettings
+
+LOGGER = logging.getLogger("serving.gateway.inference")
+
+
+@dataclass(frozen=True)
+class Services:
+    """What a request needs, built once per app."""
+
+    settings: GatewaySettings
+    backend: Backend
+    registry: ModelRegistry
+    metrics: GatewayMetrics
+
+
+@dataclass(frozen=True)
+class Call:
+    """Per-request context: which version to use and the id to forward."""
+
+    selector: VersionSelector
+    request_id: str
+
+
+def answer_qa(
+    services: Services, items: Sequence[QARequest], call: Call, batched: bool
+) -> tuple[list[QAAnswer], ModelRef]:
+    """Answer QA requests with one backend call."""
+    limits.check_qa(items, services.settings, batched)
+    with _backend_errors(services):
+        assets = services.registry.resolve("qa", call.selector, call.request_id)
+        with services.metrics.stage("tokenise", "qa"):
+            inputs = {
+                "article_ids": assets.encode("article_ids", [item.article for item in items]),
+                "question_ids": assets.encode("question_ids", [item.question for item in items]),
+            }
+        outputs = _predict(services, assets, inputs, call)
+    with services.metrics.stage("postprocess", "qa"), _output_errors(assets):
+        answers = postprocess.qa_answers(outputs, assets.labels, [item.top_k for item in items])
+    return answers, ModelRef(name="qa", version=assets.version)
+
+
+def answer_profile(
+    services: Services, items: Sequence[ProfileRequest], call: Call, batched: bool
+) -> tuple[list[ProfileAnswer], ModelRef]:
+    """Predict age, income group and gender for each person with one backend call."""
+    limits.check_profile(items, services.settings, batched)
+    with _backend_errors(services):
+        assets = services.registry.resolve("profile", call.selector, call.request_id)
+        with services.metrics.stage("tokenise", "profile"):
+            texts = [assets.join_posts(item.posts) for item in items]
+            inputs = {"post_ids": assets.encode("post_ids", texts)}
+        outputs = _predict(services, assets, inputs, call)
+    with services.metrics.stage("postprocess", "profile"), _output_errors(assets):
+        answers = postprocess.profile_answers(outputs, assets.labels, len(items))
+    return answers, ModelRef(name="profile", version=assets.version)
+
+
+def answer_similarity(
+    services: Services, request: SimilarityRequest, call: Call
+) -> tuple[list[float], ModelRef]:
+    """Score every pair with one backend call."""
+    limits.check_similarity(request, services.settings)
+    with _backend_errors(services):
+        assets = services.registry.resolve("similarity", call.selector, call.request_id)
+        with services.metrics.stage("tokenise", "similarity"):
+            inputs = {
+                "left_ids": assets.encode("left_ids", [pair.text_a for pair in request.pairs]),
+                "right_ids": assets.encode("right_ids", [pair.text_b for pair in request.pairs]),
+            }
+        outputs = _predict(services, assets, inputs, call)
+    with services.metrics.stage("postprocess", "similarity"), _output_errors(assets):
+        scores = postprocess.similarity_scores(outputs, len(request.pairs))
+    return scores, ModelRef(name="similarity", version=assets.version)
+
+
+def _predict(
+    services: Services,
+    assets: VersionAssets,
+    inputs: Mapping[str, npt.NDArray[np.int32]],
+    call: Call,
+) -> dict[str, npt.NDArray[Any]]:
+    # Pin the exact version whose tokenizer produced these ids.
+    pinned = VersionSelector(version=assets.version)
+    services.metrics.batch_size.labels(assets.model).observe(len(next(iter(inputs.values()))))
+    with services.metrics.stage("backend", assets.model):
+        return services.backend.predict(assets.model, pinned, inputs, call.request_id)
+
+
+@contextmanager
+def _backend_errors(services: Services) -> Iterator[None]:
+    try:
+        yield
+    except BackendError as error:
+        LOGGER.warning("backend call failed: %s", error)
+        raise backend_to_gateway(error, services.settings.retry_after_seconds) from error
+
+
+@contextmanager
+def _output_errors(assets: VersionAssets) -> Iterator[None]:
+    try:
+        yield
+    except (postprocess.OutputError, KeyError, IndexError, TypeError, ValueError) as error:
+        LOGGER.error("%s v%d: unusable model output: %r", assets.model, assets.version, error)
+        raise GatewayError(502, "the model returned an unusable answer") from error

@@ -1,0 +1,44 @@
+"""JSON log lines carrying the request id of the request being answered."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+from flask import g, has_request_context
+
+LOGGER_NAME = "serving.gateway"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id and extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render a record as JSON."""
+        entry: dict[str, object] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if has_request_context() and "request_id" in g:
+            entry["request_id"] = g.request_id
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str) -> None:
+    """Send the gateway's logs to stderr as JSON (once per process)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(level.upper())
+    if not any(isinstance(handler.formatter, JsonFormatter) for handler in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+    # Our handler writes every line; the root logger (gunicorn, pytest) would repeat it.
+    logger.propagate = False

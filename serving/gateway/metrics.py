@@ -1,0 +1,80 @@
+"""Prometheus metrics in a registry per app (multiprocess-aware under gunicorn)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class GatewayMetrics:
+    """Request counts and latencies per endpoint/model/version/status, and stage timings."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        request_labels = ("endpoint", "model", "version", "status")
+        self.requests = Counter(
+            "gateway_requests",
+            "Requests answered by the gateway.",
+            request_labels,
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "gateway_request_duration_seconds",
+            "Time from request to response.",
+            request_labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.stages = Histogram(
+            "gateway_stage_duration_seconds",
+            "Time spent per stage: tokenise, backend, postprocess.",
+            ("stage", "model"),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "gateway_batch_size",
+            "Examples sent to the model in one backend call.",
+            ("model",),
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=self.registry,
+        )
+
+    def observe_request(
+        self, endpoint: str, model: str, version: str, status: int, seconds: float
+    ) -> None:
+        """Count one answered request and its latency."""
+        labels = (endpoint, model, version, str(status))
+        self.requests.labels(*labels).inc()
+        self.latency.labels(*labels).observe(seconds)
+
+    @contextmanager
+    def stage(self, stage: str, model: str) -> Iterator[None]:
+        """Time one stage of a request."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages.labels(stage, model).observe(time.perf_counter() - start)
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text format body and its content type (all workers' values under gunicorn)."""
+        if os.environ.get(MULTIPROC_ENV):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

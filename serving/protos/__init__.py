@@ -1,0 +1,1 @@
+"""The project's own TF Serving wire messages (compiled by ``python -m serving.protos.build``)."""
