@@ -72,15 +72,12 @@ class RestHandlers:
         raise invalid_argument(f"Malformed request: {request.method} {request.path}")
 
     def _predict(self, match: re.Match[str]) -> tuple[Any, str]:
-        try:
-            body = json.loads(request.get_data() or b"null")
-        except json.JSONDecodeError as error:
-            raise invalid_argument(
-                f"JSON Parse error: {error.msg} at offset: {error.pos}"
-            ) from error
+        body = _parse_json(request.get_data())
         state = self._resolve(match)
         assert state.servable is not None
         signature = body.get("signature_name", "") if isinstance(body, dict) else ""
+        if not isinstance(signature, str):
+            raise invalid_argument("'signature_name' key must be a string value.")
         specs = state.servable.input_specs(signature)
         inputs, row_format = parse_predict_body(body, specs)
         result = predict_on(state, inputs, signature_name=signature)
@@ -113,6 +110,15 @@ class RestHandlers:
         return self._manager.resolve(
             match.group("name"), _version(match), match.group("label") or ""
         )
+
+
+def _parse_json(data: bytes) -> Any:
+    if not data.strip():
+        raise invalid_argument("JSON Parse error: The document is empty")
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise invalid_argument(f"JSON Parse error: Invalid value ({error})") from error
 
 
 def _version(match: re.Match[str]) -> int | None:

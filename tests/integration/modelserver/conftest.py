@@ -1,0 +1,52 @@
+"""Fixtures: one local model server per session (or an external TF Serving, see support)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+from tests.support.model_server import ModelServerHandle, external_server, running_model_server
+
+MAX_MESSAGE = 64 * 1024 * 1024
+
+
+@pytest.fixture(scope="session")
+def reference_repo(tiny_repo: Path) -> Path:
+    """The repo the served models come from (an external server's copy if one is named)."""
+    return Path(os.environ.get("TFSERVING_MODEL_REPO", str(tiny_repo)))
+
+
+@pytest.fixture(scope="session")
+def server(reference_repo: Path) -> Iterator[ModelServerHandle]:
+    """The model server under test, without batching."""
+    with running_model_server(reference_repo) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="session")
+def channel(server: ModelServerHandle) -> Iterator[grpc.Channel]:
+    options = [("grpc.max_receive_message_length", MAX_MESSAGE)]
+    with grpc.insecure_channel(server.grpc_target, options=options) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="session")
+def prediction_stub(channel: grpc.Channel) -> prediction_service_pb2_grpc.PredictionServiceStub:
+    return prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def model_stub(channel: grpc.Channel) -> model_service_pb2_grpc.ModelServiceStub:
+    return model_service_pb2_grpc.ModelServiceStub(channel)
+
+
+@pytest.fixture
+def local_only() -> None:
+    """Skip a test that needs a repo it controls when an external server is used."""
+    if external_server() is not None:
+        pytest.skip("needs the local server (an external TF Serving is configured)")
