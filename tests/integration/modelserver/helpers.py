@@ -39,7 +39,9 @@ def predict_request(
     return request
 
 
-def reference_outputs(repo: Path, name: str, inputs: dict[str, Any], version: int = 1) -> dict:
+def reference_outputs(
+    repo: Path, name: str, inputs: dict[str, Any], version: int = 1
+) -> dict[str, np.ndarray]:
     """The SavedModel's own answer, computed in this process."""
     model = tf.saved_model.load(str(repo / name / str(version)))
     outputs = model.signatures["serving_default"](

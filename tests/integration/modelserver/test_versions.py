@@ -6,6 +6,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -38,7 +39,7 @@ def wait_for(condition, what: str) -> None:
         time.sleep(0.2)
 
 
-def versions(rest_url: str, name: str) -> dict[str, dict]:
+def versions(rest_url: str, name: str) -> dict[str, dict[str, Any]]:
     reply = requests.get(f"{rest_url}/v1/models/{name}", timeout=10).json()
     return {entry["version"]: entry for entry in reply["model_version_status"]}
 
