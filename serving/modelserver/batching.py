@@ -117,6 +117,11 @@ class Batcher:
             self._condition.notify()
         return task.future.result()
 
+    def pending_rows(self) -> int:
+        """Rows waiting for a worker (the queue depth)."""
+        with self._condition:
+            return self._pending_rows
+
     def close(self) -> None:
         """Stop accepting work, finish what is queued, and join the workers."""
         with self._condition:

@@ -1,0 +1,102 @@
+"""Parsing TF Serving's text config files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from serving.modelserver.config import (
+    BatchingSettings,
+    VersionPolicy,
+    parse_batching_parameters,
+    parse_model_config,
+    parse_monitoring_config,
+)
+from training.export import BATCHING_PARAMETERS, MONITORING_CONFIG, render_models_config
+
+CONFIG = """
+model_config_list {
+  config { name: "qa" base_path: "qa" model_platform: "tensorflow" }
+  config {
+    name: "profile"
+    base_path: "/abs/profile"
+    model_version_policy { all {} }
+  }
+  config {
+    name: "similarity"
+    base_path: "sim"
+    model_version_policy { specific { versions: 1 versions: 3 } }
+    version_labels { key: "stable" value: 1 }
+    version_labels { key: "canary" value: 3 }
+  }
+}
+"""
+
+
+def test_model_config_list():
+    qa, profile, similarity = parse_model_config(CONFIG, Path("/repo"))
+    assert qa.name == "qa"
+    assert qa.base_path == Path("/repo/qa")  # relative paths: against the config's folder
+    assert qa.policy == VersionPolicy()
+    assert profile.base_path == Path("/abs/profile")
+    assert profile.policy.kind == "all"
+    assert similarity.policy == VersionPolicy(kind="specific", versions=(1, 3))
+    assert similarity.label_map() == {"stable": 1, "canary": 3}
+
+
+def test_exported_config_parses():
+    models = parse_model_config(render_models_config(["qa", "profile"], 2), Path("/r"))
+    assert [model.name for model in models] == ["qa", "profile"]
+    assert models[0].policy == VersionPolicy(num_versions=2)
+
+
+@pytest.mark.parametrize(
+    ("policy", "available", "expected"),
+    [
+        (VersionPolicy(), [1, 2, 3], {3}),
+        (VersionPolicy(num_versions=2), [3, 1, 2], {2, 3}),
+        (VersionPolicy(kind="all"), [1, 2], {1, 2}),
+        (VersionPolicy(kind="specific", versions=(1, 5)), [1, 2, 3], {1}),
+        (VersionPolicy(), [], set()),
+    ],
+)
+def test_version_policy(policy, available, expected):
+    assert policy.select(available) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'model_config_list { config { name: "a" base_path: "a" }'
+        ' config { name: "a" base_path: "b" } }',
+        'model_config_list { config { name: "a" } }',
+        'model_config_list { config { name: "a" base_path: "a" model_platform: "onnx" } }',
+        "model_config_list { nonsense: 1 }",
+    ],
+    ids=["duplicate", "no-base-path", "platform", "unknown-field"],
+)
+def test_bad_model_config(text):
+    with pytest.raises(Exception):  # noqa: B017 - ValueError or text_format.ParseError
+        parse_model_config(text, Path("/r"))
+
+
+def test_batching_parameters():
+    settings = parse_batching_parameters(BATCHING_PARAMETERS + 'thread_pool_name { value: "x" }\n')
+    assert settings == BatchingSettings(
+        max_batch_size=32,
+        batch_timeout_micros=2000,
+        max_enqueued_batches=64,
+        num_batch_threads=2,
+        pad_variable_length_inputs=True,
+    )
+
+
+def test_batching_defaults():
+    assert parse_batching_parameters("") == BatchingSettings()
+
+
+def test_monitoring_config():
+    settings = parse_monitoring_config(MONITORING_CONFIG)
+    assert settings.enable
+    assert settings.path == "/monitoring/prometheus/metrics"
