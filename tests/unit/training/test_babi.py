@@ -1,0 +1,78 @@
+from pathlib import Path
+
+from training.data.babi import BabiData, parse_task_lines, read_babi, split_by_task
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "babi"
+
+
+def test_reads_every_task_file_and_counts_malformed_lines():
+    data = read_babi(FIXTURES)
+    assert data.files == [
+        "qa1_single-supporting-fact_train.txt",
+        "qa8_lists-sets_train.txt",
+        "qa19_path-finding_train.txt",
+    ]
+    # no number, a question without an answer, an invalid byte sequence
+    assert data.bad_lines == 3
+    assert len(data.bad_line_samples) == 3
+    assert {example.task for example in data.examples} == {1, 8, 19}
+
+
+def test_story_is_every_statement_before_the_question():
+    examples = read_babi(FIXTURES).examples
+    second = [example for example in examples if example.task == 1][1]
+    assert second.question == "Where is Daniel?"
+    assert second.answer == "hallway"
+    assert second.statements == (
+        "Mary moved to the bathroom.",
+        "John went to the hallway.",
+        "Daniel went back to the hallway.",
+        "Sandra moved to the garden.",
+    )
+    assert second.article.startswith("Mary moved to the bathroom. John went")
+
+
+def test_numbering_restart_starts_a_new_story():
+    examples = [example for example in read_babi(FIXTURES).examples if example.task == 1]
+    third = examples[2]
+    assert third.statements == ("Sandra travelled to the office.", "John journeyed to the kitchen.")
+    assert third.story_key != examples[1].story_key
+    # the malformed line in the middle of a story does not end the story
+    assert examples[4].statements[-1] == "Mary went to the garden."
+    assert len(examples[4].statements) == 3
+
+
+def test_multi_word_answers_are_one_label():
+    answers = {example.answer for example in read_babi(FIXTURES).examples}
+    assert {"football,apple", "apple,milk", "e,n", "s,w"} <= answers
+
+
+def test_empty_supporting_facts_and_blank_lines_are_fine():
+    data = BabiData()
+    parse_task_lines(6, ["1 Mary went home.", "", "2 Is Mary home? \tyes\t"], data)
+    assert data.bad_lines == 0
+    assert data.examples[0].answer == "yes"
+
+
+def test_max_examples_caps_questions_per_task():
+    data = read_babi(FIXTURES, max_examples=2)
+    assert [example.task for example in data.examples] == [1, 1, 8, 8, 19, 19]
+
+
+def test_split_is_stratified_by_task_grouped_by_story_and_seeded():
+    data = BabiData()
+    for task in (1, 2):
+        lines = []
+        for _ in range(40):
+            lines += ["1 Mary went to the kitchen.", "2 Where is Mary? \tkitchen\t1"]
+            lines += ["3 Where is Mary? \tkitchen\t1"]
+        parse_task_lines(task, lines, data)
+    train, validation = split_by_task(data.examples, 0.25, seed=3)
+    assert len(train) + len(validation) == 160
+    for task in (1, 2):
+        assert sum(example.task == task for example in validation) == 20
+    train_stories = {example.story_key for example in train}
+    assert not train_stories & {example.story_key for example in validation}
+    again_train, again_validation = split_by_task(data.examples, 0.25, seed=3)
+    assert again_validation == validation
+    assert again_train == train

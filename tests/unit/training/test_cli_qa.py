@@ -1,0 +1,148 @@
+"""End-to-end CLI runs on the bAbI fixtures: train (tiny preset), tune, fetch."""
+
+import csv
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from serving import contract
+from serving.tokenization import encode_texts, load_tokenizer
+from training.cli import main
+from training.data.babi import read_babi, split_by_task
+from training.fetch import DatasetFile, FetchError, Source, fetch_all, verify_all
+from training.tasks.base import RunSettings
+from training.tasks.qa import QaTask
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "babi"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("qa_cli")
+    argv = ["train", "qa", "--preset", "tiny", "--data-dir", str(FIXTURES)]
+    argv += ["--model-repo", str(root / "repo"), "--runs-dir", str(root / "runs")]
+    assert main(argv) == 0
+    return root
+
+
+def test_train_exports_a_version_with_the_contract_signature(trained):
+    version = trained / "repo" / "qa" / "1"
+    loaded = tf.saved_model.load(str(version))
+    signature = loaded.signatures[contract.SIGNATURE_NAME]
+    inputs = signature.structured_input_signature[1]
+    assert set(inputs) == {"article_ids", "question_ids"}
+    assert all(spec.dtype == tf.int32 for spec in inputs.values())
+    assert set(signature.structured_outputs) == {"answer_probs"}
+    assets = version / contract.ASSETS_DIR
+    labels = json.loads((assets / contract.LABELS_FILE).read_text())
+    assert "football,apple" in labels["answers"]
+    card = json.loads((assets / contract.MODEL_CARD_FILE).read_text())
+    assert card["data"]["bad_lines"] == 3
+    assert set(card["validation_metrics"]["per_task_accuracy"]) <= {"qa1", "qa8", "qa19"}
+    preprocessing = json.loads((assets / contract.PREPROCESSING_FILE).read_text())
+    assert preprocessing["inputs"]["article_ids"]["truncation"] == "left"
+    # a story longer than the model's memory and a one-word question still give probabilities
+    tokenizer = load_tokenizer(assets / contract.TOKENIZER_FILE)
+    article = encode_texts(tokenizer, ["Mary went to the kitchen. " * 40], 400, "left")
+    question = encode_texts(tokenizer, ["Where"], 16)
+    probs = signature(article_ids=tf.constant(article), question_ids=tf.constant(question))
+    assert np.isclose(float(tf.reduce_sum(probs["answer_probs"])), 1.0, atol=1e-4)
+
+
+def test_callbacks_leave_csv_log_checkpoint_and_tensorboard(trained):
+    (run_dir,) = (trained / "runs").iterdir()
+    with (run_dir / "training_log.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    assert rows and "val_loss" in rows[0]
+    assert (run_dir / "best.weights.h5").is_file()
+    assert any((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_training_ids_equal_ids_from_the_exported_tokenizer(tmp_path, trained):
+    task = QaTask()
+    hparams = task.hparams("tiny")
+    settings = RunSettings(
+        data_dir=FIXTURES, model_repo=tmp_path / "repo", run_dir=tmp_path / "run"
+    )
+    data = task.prepare(settings, hparams)
+    exported = trained / "repo" / "qa" / "1" / contract.ASSETS_DIR / contract.TOKENIZER_FILE
+    assert exported.read_bytes() == data.tokenizer_path.read_bytes()
+    tokenizer = load_tokenizer(exported)
+    train, _ = split_by_task(
+        read_babi(FIXTURES).examples, hparams["validation_fraction"], settings.seed
+    )
+    lengths = data.preprocessing["inputs"]
+    served_articles = encode_texts(
+        tokenizer, [e.article for e in train], lengths["article_ids"]["max_length"], "left"
+    )
+    served_questions = encode_texts(
+        tokenizer, [e.question for e in train], lengths["question_ids"]["max_length"], "right"
+    )
+    np.testing.assert_array_equal(data.train_inputs["article_ids"], served_articles)
+    np.testing.assert_array_equal(data.train_inputs["question_ids"], served_questions)
+    assert (served_articles == tokenizer.token_to_id("[UNK]")).sum() == 0
+
+
+def test_tune_records_every_trial(tmp_path, capsys):
+    argv = ["tune", "qa", "--trials", "2", "--preset", "tiny", "--data-dir", str(FIXTURES)]
+    argv += ["--runs-dir", str(tmp_path / "runs"), "--epochs", "1"]
+    assert main(argv) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    trials = json.loads((run_dir / "trials.json").read_text())
+    assert len(trials) == 2
+    assert all("embedding_dim" in trial for trial in trials)
+    with (run_dir / "trials.csv").open() as stream:
+        assert len(list(csv.DictReader(stream))) == 2
+    assert "best hyperparameters" in capsys.readouterr().out
+
+
+def test_fetch_fails_cleanly_without_network(tmp_path, capsys):
+    code = main(["fetch", "--data-dir", str(tmp_path / "data"), "--timeout", "0.5"])
+    assert code == 2
+    assert "could not download babi" in capsys.readouterr().err
+
+
+def test_fetch_unpacks_a_tar_and_checks_it_with_an_injected_opener(tmp_path):
+    content = b"1 Mary went home.\n2 Where is Mary? \thome\t1\n"
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as bundle:
+        info = tarfile.TarInfo("tasks/en/qa1_home_train.txt")
+        info.size = len(content)
+        bundle.addfile(info, io.BytesIO(content))
+    entry = DatasetFile(
+        path="babi/qa1_home_train.txt",
+        member="tasks/en/qa1_home_train.txt",
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+    )
+    source = Source(name="babi", url="http://example.invalid/babi.tgz", kind="tar", files=(entry,))
+    requested = []
+
+    def serve(url, timeout):
+        requested.append((url, timeout))
+        return io.BytesIO(archive.getvalue())
+
+    assert verify_all(tmp_path, [source])[0].endswith("is missing")
+    fetch_all(tmp_path, timeout=0.1, opener=serve, sources=[source])
+    assert requested == [("http://example.invalid/babi.tgz", 0.1)]
+    assert verify_all(tmp_path, [source]) == []
+    (tmp_path / entry.path).write_bytes(content.upper())
+    assert "sha256" in verify_all(tmp_path, [source])[0]
+
+    def refuse(url, timeout):
+        raise OSError(f"no route to {url}")
+
+    with pytest.raises(FetchError, match="no route"):
+        fetch_all(tmp_path, timeout=0.1, opener=refuse, sources=[source])
+
+
+def test_shared_datasets_match_the_manifest(datasets_dir):
+    if not datasets_dir.is_dir():
+        pytest.skip("no shared datasets here")
+    assert verify_all(datasets_dir) == []

@@ -1,0 +1,140 @@
+"""Command line: ``python -m training train|train-all|tune|fetch``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from training.tasks.registry import TASK_NAMES
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PRESETS = ("tiny", "default", "full")
+
+
+def default_data_dir() -> Path:
+    """``DATA_DIR`` from the environment, else ``../shared/datasets`` next to the project."""
+    return Path(os.environ.get("DATA_DIR", PROJECT_ROOT.parent / "shared" / "datasets"))
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by train, train-all and tune."""
+    parser.add_argument("--preset", choices=PRESETS, default="default")
+    parser.add_argument("--data-dir", type=Path, default=None, help="default: $DATA_DIR")
+    parser.add_argument("--model-repo", type=Path, default=Path("model_repo"))
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--max-examples", type=int, default=None, help="cap, for smoke runs")
+    parser.add_argument("--epochs", type=int, default=None, help="override the preset")
+    parser.add_argument("--arch", default=None, help="architecture, e.g. qa: memnet|classic")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with its four subcommands."""
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train and export one model")
+    train.add_argument("name", choices=TASK_NAMES)
+    add_run_options(train)
+    train_all = commands.add_parser("train-all", help="train and export all three models")
+    add_run_options(train_all)
+    tune = commands.add_parser("tune", help="bounded hyperparameter search for one model")
+    tune.add_argument("name", choices=TASK_NAMES)
+    tune.add_argument("--trials", type=int, default=5)
+    tune.add_argument("--algorithm", choices=("random", "bayesian"), default="random")
+    tune.add_argument("--export", action="store_true", help="train and export the best trial")
+    add_run_options(tune)
+    fetch = commands.add_parser("fetch", help="download the public datasets and check them")
+    fetch.add_argument("--data-dir", type=Path, default=None, help="default: $DATA_DIR")
+    fetch.add_argument("--timeout", type=float, default=10.0, help="seconds per connection")
+    fetch.add_argument("--verify-only", action="store_true", help="only check local files")
+    return parser
+
+
+def run_settings(args: argparse.Namespace, name: str) -> Any:
+    """RunSettings for one task from parsed arguments (a fresh timestamped run dir)."""
+    from training.tasks.base import RunSettings
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return RunSettings(
+        data_dir=args.data_dir or default_data_dir(),
+        model_repo=args.model_repo,
+        run_dir=args.runs_dir / f"{name}-{args.preset}-{stamp}",
+        preset=args.preset,
+        seed=args.seed,
+        max_examples=args.max_examples,
+    )
+
+
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Hyperparameters given on the command line."""
+    return {"epochs": args.epochs, "arch": args.arch}
+
+
+def command_train(args: argparse.Namespace, names: Sequence[str]) -> int:
+    """Train and export each named task in turn."""
+    from training.pipeline import train_task
+    from training.tasks.registry import get_task
+
+    for name in names:
+        path = train_task(get_task(name), run_settings(args, name), overrides(args))
+        print(f"{name}: exported {path}")
+    return 0
+
+
+def command_tune(args: argparse.Namespace) -> int:
+    """Run the search, print the best hyperparameters, optionally export the best."""
+    from training.pipeline import train_task
+    from training.tasks.registry import get_task
+    from training.tuning import tune_task
+
+    settings = run_settings(args, f"tune-{args.name}")
+    best = tune_task(
+        get_task(args.name), settings, overrides(args), trials=args.trials, algorithm=args.algorithm
+    )
+    print(f"best hyperparameters: {best}")
+    if args.export:
+        path = train_task(
+            get_task(args.name), run_settings(args, args.name), {**overrides(args), **best}
+        )
+        print(f"{args.name}: exported {path}")
+    return 0
+
+
+def command_fetch(args: argparse.Namespace) -> int:
+    """Download and check the datasets; a clear message and exit code 2 on failure."""
+    from training.fetch import FetchError, fetch_all, verify_all
+
+    data_dir = args.data_dir or default_data_dir()
+    try:
+        if not args.verify_only:
+            for note in fetch_all(data_dir, timeout=args.timeout):
+                print(f"note: {note}")
+        problems = verify_all(data_dir)
+    except FetchError as error:
+        print(f"fetch failed: {error}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(f"check failed: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"all datasets present and checked in {data_dir}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments and run a subcommand; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.command == "train":
+        return command_train(args, [args.name])
+    if args.command == "train-all":
+        return command_train(args, TASK_NAMES)
+    if args.command == "tune":
+        return command_tune(args)
+    return command_fetch(args)

@@ -1,0 +1,145 @@
+"""Read the bAbI v1.1 task files: (story so far, question, answer) triples for all 20 tasks."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BABI_FOLDER = "babi-v1.1-en"
+TASK_FILE_PATTERN = re.compile(r"^qa(\d+)_.*_train\.txt$")
+
+
+@dataclass(frozen=True)
+class BabiExample:
+    """One question with its story (the statements before it) and its one-label answer."""
+
+    task: int
+    story_key: str  # identifies the story, so a split never puts one story on both sides
+    statements: tuple[str, ...]
+    question: str
+    answer: str  # multi-word answers such as "football,apple" stay one label
+
+    @property
+    def article(self) -> str:
+        """The story as one text, statements in order."""
+        return " ".join(self.statements)
+
+
+@dataclass
+class BabiData:
+    """Examples read from the task files plus what went wrong while reading them."""
+
+    examples: list[BabiExample] = field(default_factory=list)
+    bad_lines: int = 0
+    bad_line_samples: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+def task_files(folder: Path) -> list[tuple[int, Path]]:
+    """The ``qaN_*_train.txt`` files in folder as (task number, path), by task number."""
+    found = []
+    for path in folder.iterdir():
+        match = TASK_FILE_PATTERN.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def babi_folder(data_dir: Path) -> Path:
+    """The bAbI folder inside a data dir, or the dir itself if it holds the task files."""
+    nested = data_dir / BABI_FOLDER
+    return nested if nested.is_dir() else data_dir
+
+
+def read_babi(data_dir: Path, max_examples: int | None = None) -> BabiData:
+    """Read every task file under data_dir; ``max_examples`` caps the questions per task."""
+    folder = babi_folder(data_dir)
+    files = task_files(folder)
+    if not files:
+        raise FileNotFoundError(f"no qaN_*_train.txt files in {folder}")
+    data = BabiData()
+    for task, path in files:
+        data.files.append(path.name)
+        raw = path.read_bytes().decode("utf-8", errors="replace")
+        parse_task_lines(task, raw.splitlines(), data, max_examples)
+    return data
+
+
+def parse_task_lines(
+    task: int, lines: Iterable[str], data: BabiData, max_examples: int | None = None
+) -> None:
+    """Append the examples of one task file's lines to data, counting malformed lines."""
+    statements: list[str] = []
+    story_number = 0
+    taken = 0
+    for line_number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        number_text, _, rest = line.strip().partition(" ")
+        if not number_text.isdigit() or not rest.strip() or "\ufffd" in line:
+            _record_bad_line(data, task, line_number, line)
+            continue
+        if int(number_text) == 1:  # numbering restarts: a new story begins
+            statements = []
+            story_number += 1
+        if "\t" not in rest:
+            if rest.strip().endswith("?"):  # a question that lost its answer
+                _record_bad_line(data, task, line_number, line)
+            else:
+                statements.append(rest.strip())
+            continue
+        fields = rest.split("\t")
+        if len(fields) < 2 or not fields[0].strip() or not fields[1].strip():
+            _record_bad_line(data, task, line_number, line)
+            continue
+        if max_examples is not None and taken >= max_examples:
+            continue
+        taken += 1
+        data.examples.append(
+            BabiExample(
+                task=task,
+                story_key=f"{task}:{story_number}",
+                statements=tuple(statements),
+                question=fields[0].strip(),
+                answer=fields[1].strip(),
+            )
+        )
+
+
+def _record_bad_line(data: BabiData, task: int, line_number: int, line: str) -> None:
+    data.bad_lines += 1
+    if len(data.bad_line_samples) < 5:  # a few samples make the report actionable
+        data.bad_line_samples.append(f"qa{task} line {line_number}: {line[:80]!r}")
+
+
+def split_by_task(
+    examples: Sequence[BabiExample], validation_fraction: float, seed: int
+) -> tuple[list[BabiExample], list[BabiExample]]:
+    """Split examples into (train, validation), stratified by task and grouped by story.
+
+    Whole stories go to one side: questions of one story share its statements, so a split by
+    question would let validation questions see stories the model trained on.
+    """
+    stories: dict[int, dict[str, list[BabiExample]]] = defaultdict(dict)
+    for example in examples:
+        stories[example.task].setdefault(example.story_key, []).append(example)
+    rng = random.Random(seed)
+    train: list[BabiExample] = []
+    validation: list[BabiExample] = []
+    for task in sorted(stories):
+        keys = sorted(stories[task])
+        rng.shuffle(keys)
+        wanted = validation_fraction * sum(len(group) for group in stories[task].values())
+        taken = 0
+        for index, key in enumerate(keys):
+            group = stories[task][key]
+            if taken < wanted and index < len(keys) - 1:  # keep a story for training
+                validation.extend(group)
+                taken += len(group)
+            else:
+                train.extend(group)
+    return train, validation

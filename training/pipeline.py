@@ -1,0 +1,195 @@
+"""Train one task end to end: prepare -> build -> fit (with callbacks) -> evaluate -> export."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from training.batching import LengthBuckets
+from training.export import export_version
+from training.tasks.base import PreparedData, RunSettings, Task
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CSV_LOG_FILE = "training_log.csv"
+CHECKPOINT_FILE = "best.weights.h5"
+TENSORBOARD_DIR = "tensorboard"
+
+
+def logger() -> logging.Logger:
+    """The training logger (configured by the CLI)."""
+    return logging.getLogger("training")
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Log the start and the duration of a pipeline stage."""
+    started = time.perf_counter()
+    logger().info("[%s] start", name)
+    yield
+    logger().info("[%s] done in %.1f s", name, time.perf_counter() - started)
+
+
+def resolve_hparams(task: Task, preset: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A preset's hyperparameters with the non-None overrides applied."""
+    hparams = task.hparams(preset)
+    hparams.update({key: value for key, value in overrides.items() if value is not None})
+    return hparams
+
+
+def make_callbacks(
+    run_dir: Path, monitor: tuple[str, str], hparams: Mapping[str, Any]
+) -> list[keras.callbacks.Callback]:
+    """Early stopping (best weights restored), best checkpoint, LR schedule, CSV, TensorBoard."""
+    quantity, mode = monitor
+    patience = int(hparams.get("patience", 5))
+    return [
+        keras.callbacks.EarlyStopping(
+            monitor=quantity, mode=mode, patience=patience, restore_best_weights=True
+        ),
+        keras.callbacks.ModelCheckpoint(
+            str(run_dir / CHECKPOINT_FILE),
+            monitor=quantity,
+            mode=mode,
+            save_best_only=True,
+            save_weights_only=True,
+        ),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor=quantity, mode=mode, factor=0.5, patience=max(1, patience // 3), min_lr=1e-5
+        ),
+        keras.callbacks.CSVLogger(str(run_dir / CSV_LOG_FILE)),
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR)),
+    ]
+
+
+def fit_model(
+    task: Task,
+    model: keras.Model,
+    data: PreparedData,
+    hparams: Mapping[str, Any],
+    settings: RunSettings,
+) -> keras.callbacks.History:
+    """Fit with validation data and the standard callbacks, one log line per epoch."""
+    extra = getattr(task, "fit_kwargs", None)  # optional hook for task-specific fit options
+    options: dict[str, Any] = {
+        "epochs": int(hparams["epochs"]),
+        "callbacks": make_callbacks(settings.run_dir, task.monitor(), hparams),
+        "verbose": 2,
+        **(extra(hparams) if callable(extra) else {}),
+    }
+    batch_size = int(hparams["batch_size"])
+    if hparams.get("bucket_by_length"):
+        train = LengthBuckets(
+            data.train_inputs,
+            data.train_targets,
+            data.train_weights,
+            batch_size,
+            shuffle=True,
+            seed=settings.seed,
+        )
+        validation = LengthBuckets(
+            data.val_inputs, data.val_targets, data.val_weights, 256, shuffle=False, seed=0
+        )
+        history: keras.callbacks.History = model.fit(train, validation_data=validation, **options)
+        return history
+    validation_arrays: tuple[Any, ...] = (data.val_inputs, data.val_targets)
+    if data.val_weights is not None:
+        validation_arrays = (*validation_arrays, data.val_weights)
+    history = model.fit(
+        data.train_inputs,
+        data.train_targets,
+        sample_weight=data.train_weights,
+        validation_data=validation_arrays,
+        batch_size=batch_size,
+        shuffle=True,
+        **options,
+    )
+    return history
+
+
+def git_commit() -> str:
+    """The project's current git commit, or "unknown" outside a work tree."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip()
+
+
+def model_card(
+    task: Task,
+    settings: RunSettings,
+    hparams: Mapping[str, Any],
+    data: PreparedData,
+    metrics: Mapping[str, Any],
+    training_seconds: float,
+    epochs_run: int,
+) -> dict[str, Any]:
+    """What the model is, what it was trained on and how well it does on validation."""
+    return {
+        "task": task.name,
+        "architecture": hparams.get("arch", "default"),
+        "hparams": dict(hparams),
+        "data": data.data_summary,
+        "validation_metrics": dict(metrics),
+        "training_seconds": round(training_seconds, 1),
+        "epochs_run": epochs_run,
+        "git_commit": git_commit(),
+        "preset": settings.preset,
+        "seed": settings.seed,
+        "run_dir": str(settings.run_dir),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def train_task(task: Task, settings: RunSettings, overrides: Mapping[str, Any]) -> Path:
+    """Train, evaluate and export one task; return the exported version's folder."""
+    keras.utils.set_random_seed(settings.seed)
+    hparams = resolve_hparams(task, settings.preset, overrides)
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    logger().info(
+        "training %s, preset %s, run dir %s", task.name, settings.preset, settings.run_dir
+    )
+    logger().info("hparams %s", json.dumps(hparams, sort_keys=True))
+    with stage("prepare data"):
+        data = task.prepare(settings, hparams)
+    logger().info("data %s", json.dumps(data.data_summary, sort_keys=True, default=str))
+    with stage("build model"):
+        model = task.build_model(hparams, data)
+    started = time.perf_counter()
+    with stage("fit"):
+        history = fit_model(task, model, data, hparams, settings)
+    training_seconds = time.perf_counter() - started
+    with stage("evaluate"):
+        metrics = task.evaluate(model, data)
+    logger().info("validation metrics %s", json.dumps(metrics, sort_keys=True))
+    card = model_card(task, settings, hparams, data, metrics, training_seconds, len(history.epoch))
+    (settings.run_dir / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
+    with stage("export"):
+        path = export_version(
+            model,
+            name=task.name,
+            repo=settings.model_repo,
+            tokenizer_path=data.tokenizer_path,
+            preprocessing=data.preprocessing,
+            labels=data.labels,
+            model_card=card,
+            warmup_batches=data.warmup_batches(),
+        )
+    logger().info("exported %s", path)
+    return path
