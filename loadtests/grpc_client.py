@@ -1,35 +1,39 @@
 """A small TF Serving ``PredictionService/Predict`` client for direct backend calls.
 
-It uses the official ``tensorflow-serving-api`` messages and stubs (a dev dependency; they
-import TensorFlow, which costs a few seconds once per locust process).
+It speaks TF Serving's wire format with the gateway's own compiled messages
+(``serving/protos``, same field numbers as TF Serving's), so a locust process does not
+import TensorFlow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import grpc
 import numpy as np
 import numpy.typing as npt
 
 from serving import contract
+from serving.protos import tfs_wire_pb2
 
-DT_FLOAT = 1  # tensorflow.DataType enum values, fixed by TensorFlow's types.proto
-DT_INT32 = 3
+PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
+DT_FLOAT = tfs_wire_pb2.DT_FLOAT  # the same numbers as TensorFlow's types.proto
+DT_INT32 = tfs_wire_pb2.DT_INT32
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 Outputs = dict[str, npt.NDArray[np.float32]]
 
 
-def tensor_proto(array: npt.NDArray[np.int32], tensor_class: Any) -> Any:
+def tensor_proto(array: npt.NDArray[np.int32]) -> tfs_wire_pb2.TensorProto:
     """An int32 TensorProto with its bytes in ``tensor_content`` (as the gateway sends it)."""
-    proto = tensor_class(dtype=DT_INT32, tensor_content=np.ascontiguousarray(array).tobytes())
+    proto = tfs_wire_pb2.TensorProto(
+        dtype=DT_INT32, tensor_content=np.ascontiguousarray(array).tobytes()
+    )
     for size in array.shape:
         proto.tensor_shape.dim.add(size=size)
     return proto
 
 
-def to_array(proto: Any) -> npt.NDArray[np.float32]:
+def to_array(proto: tfs_wire_pb2.TensorProto) -> npt.NDArray[np.float32]:
     """A float TensorProto as a numpy array (``tensor_content`` or ``float_val``)."""
     if proto.dtype != DT_FLOAT:
         raise ValueError(f"expected DT_FLOAT output, got dtype {proto.dtype}")
@@ -45,32 +49,33 @@ class PredictClient:
     """One channel and stub per user; each call has a deadline."""
 
     def __init__(self, target: str, timeout_seconds: float = 30.0) -> None:
-        from tensorflow.core.framework import tensor_pb2
-        from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
-
-        self.request_class = predict_pb2.PredictRequest
-        self.tensor_class = tensor_pb2.TensorProto
         options = [
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ]
         self.channel = grpc.insecure_channel(target, options=options)
-        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.call = self.channel.unary_unary(
+            PREDICT_METHOD,
+            request_serializer=tfs_wire_pb2.PredictRequest.SerializeToString,
+            response_deserializer=tfs_wire_pb2.PredictResponse.FromString,
+        )
         self.timeout_seconds = timeout_seconds
 
-    def request(self, name: str, version: int, inputs: Mapping[str, npt.NDArray[np.int32]]) -> Any:
+    def request(
+        self, name: str, version: int, inputs: Mapping[str, npt.NDArray[np.int32]]
+    ) -> tfs_wire_pb2.PredictRequest:
         """A PredictRequest for a model version's serving signature."""
-        request = self.request_class()
+        request = tfs_wire_pb2.PredictRequest()
         request.model_spec.name = name
         request.model_spec.version.value = version
         request.model_spec.signature_name = contract.SIGNATURE_NAME
         for key, array in inputs.items():
-            request.inputs[key].CopyFrom(tensor_proto(array, self.tensor_class))
+            request.inputs[key].CopyFrom(tensor_proto(array))
         return request
 
-    def predict(self, request: Any) -> Outputs:
+    def predict(self, request: tfs_wire_pb2.PredictRequest) -> Outputs:
         """Send a request and return its outputs as arrays."""
-        response = self.stub.Predict(request, timeout=self.timeout_seconds)
+        response = self.call(request, timeout=self.timeout_seconds)
         return {key: to_array(value) for key, value in response.outputs.items()}
 
     def close(self) -> None:

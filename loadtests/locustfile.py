@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import grpc.experimental.gevent as grpc_gevent
 from locust import LoadTestShape, events
 from locust.env import Environment
 
@@ -125,6 +126,9 @@ def attach_recorder(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     if shape is None or options is None:
         return
+    if options.grpc_target:
+        # grpcio blocks the whole gevent loop (every HTTP user) unless told to cooperate.
+        grpc_gevent.init_gevent()
     recorder = StepRecorder(parse_steps(options.steps), options.step_seconds, options.step_warmup)
     listen(environment.events.request, partial(on_request, shape, recorder))
     listen(environment.events.quitting, partial(on_quitting, recorder))

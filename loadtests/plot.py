@@ -32,7 +32,7 @@ def plot_summary(summary: dict[str, Any], path: Path, title: str = "") -> Path:
     for index, (name, columns) in enumerate(sorted(series(summary).items())):
         color = f"C{index % 10}"
         for key, style in PERCENTILE_STYLES.items():
-            label = f"{name} {key.removesuffix('_ms')}"
+            label = name if key == "p50_ms" else None  # one legend entry per request name
             latency.plot(
                 columns["users"], columns[key], style, color=color, marker="o", label=label
             )
@@ -41,10 +41,12 @@ def plot_summary(summary: dict[str, Any], path: Path, title: str = "") -> Path:
     latency.set_title("latency percentiles (solid p50, dashed p95, dotted p99)")
     throughput.set(xlabel="concurrent users", ylabel="requests/s")
     throughput.set_title("throughput")
+    users = sorted({step["users"] for step in summary["steps"]})
     for axes in (latency, throughput):
         axes.set_xscale("symlog", base=2, linthresh=1)
+        axes.set_xticks(users, [str(count) for count in users])
         axes.grid(True, which="both", alpha=0.3)
-    latency.legend(fontsize="x-small", ncol=2)
+    latency.legend(fontsize="small")
     throughput.legend(fontsize="small")
     figure.suptitle(title)
     figure.tight_layout()
