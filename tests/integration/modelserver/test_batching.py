@@ -1,0 +1,121 @@
+"""Server-side batching: merged and padded requests answer exactly like single ones."""
+
+from __future__ import annotations
+
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+import keras
+import numpy as np
+import pytest
+import requests
+import tensorflow as tf
+from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+from tests.integration.modelserver.helpers import predict_request
+from tests.support.model_server import running_model_server, stop_process
+
+CLIENTS = 16
+BATCHING = """max_batch_size { value: 64 }
+batch_timeout_micros { value: 500000 }
+max_enqueued_batches { value: 16 }
+num_batch_threads { value: 2 }
+pad_variable_length_inputs: true
+"""
+
+
+def export_masked_model(path: Path) -> None:
+    """A model that ignores pad id 0, as the project's models do."""
+    keras.utils.set_random_seed(3)
+    ids = keras.Input((None,), dtype="int32", name="ids")
+    pooled = keras.layers.GlobalAveragePooling1D()(
+        keras.layers.Embedding(50, 4, mask_zero=True)(ids)
+    )
+    model = keras.Model(ids, keras.layers.Dense(3, name="scores")(pooled))
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serving_default",
+        lambda tensor: {"scores": model(tensor, training=False)},
+        input_signature=[tf.TensorSpec([None, None], tf.int32, name="ids")],
+    )
+    archive.write_out(str(path), verbose=False)
+
+
+@pytest.fixture(scope="module")
+def batching_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("batching_repo")
+    export_masked_model(repo / "masked" / "1")
+    (repo / "models.config").write_text(
+        'model_config_list { config { name: "masked" base_path: "masked" } }\n'
+    )
+    (repo / "batching_parameters.txt").write_text(BATCHING)
+    return repo
+
+
+def random_requests(count: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(11)
+    return [
+        rng.integers(
+            1, 50, size=(int(rng.integers(1, 3)), int(rng.integers(1, 12))), dtype=np.int32
+        )
+        for _ in range(count)
+    ]
+
+
+def batch_count(rest_url: str) -> float:
+    text = requests.get(f"{rest_url}/metrics", timeout=10).text
+    match = re.search(
+        r'^modelserver_batch_size_count\{model="masked",version="1"\} (\S+)', text, re.M
+    )
+    return float(match.group(1)) if match else 0.0
+
+
+def test_batched_answers_equal_unbatched_and_shutdown_is_graceful(batching_repo, local_only):
+    model = tf.saved_model.load(str(batching_repo / "masked" / "1"))
+    inputs = random_requests(CLIENTS)
+    expected = [
+        model.signatures["serving_default"](ids=tf.constant(ids))["scores"].numpy()
+        for ids in inputs
+    ]
+    with running_model_server(batching_repo, batching=True) as server:
+        channel = grpc.insecure_channel(server.grpc_target)
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        barrier = threading.Barrier(CLIENTS)
+
+        def send(ids):
+            barrier.wait(timeout=60)
+            reply = stub.Predict(predict_request("masked", {"ids": ids}), timeout=60)
+            return tf.make_ndarray(reply.outputs["scores"])
+
+        with ThreadPoolExecutor(CLIENTS) as pool:
+            answers = list(pool.map(send, inputs))
+        for answer, reference in zip(answers, expected, strict=True):
+            np.testing.assert_allclose(answer, reference, atol=1e-5)
+        assert 0 < batch_count(server.rest_url) < CLIENTS  # requests shared TF calls
+
+        # SIGTERM while requests wait in the batching queue: they still get answers.
+        with ThreadPoolExecutor(4) as pool:
+            in_flight = [
+                pool.submit(stub.Predict, predict_request("masked", {"ids": ids}), timeout=60)
+                for ids in inputs[:4]
+            ]
+            assert server.process is not None
+            wait_for_queue(server.rest_url)
+            assert stop_process(server.process) == 0
+            assert all(future.result().outputs["scores"].tensor_content for future in in_flight)
+        channel.close()
+
+
+def wait_for_queue(rest_url: str) -> None:
+    """Bounded wait until the queue holds rows (requests are in flight)."""
+    pattern = re.compile(r'^modelserver_queue_depth\{model="masked",version="1"\} (\S+)', re.M)
+    for _ in range(500):
+        match = pattern.search(requests.get(f"{rest_url}/metrics", timeout=10).text)
+        if match and float(match.group(1)) > 0:
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("requests never reached the queue")
