@@ -11,7 +11,7 @@ from pathlib import Path
 from serving.gateway.assets import AssetsError, VersionAssets, load_assets
 from serving.gateway.backends import Backend, VersionSelector, VersionStatus
 from serving.gateway.backends.base import AVAILABLE
-from serving.gateway.errors import BackendError, GatewayError
+from serving.gateway.errors import BackendError, BackendFailure, GatewayError
 
 LOGGER = logging.getLogger("serving.gateway.registry")
 
@@ -133,8 +133,7 @@ class ModelRegistry:
         if selector.version is not None:
             return self.assets(model, selector.version)
         if selector.label:
-            metadata = self.backend.model_metadata(model, selector, request_id)
-            return self.assets(model, metadata.version)
+            return self.assets(model, self._label_version(model, selector, request_id))
         routed = self.state(model).routed or self.refresh_model(model).routed
         if routed is None:
             raise GatewayError(
@@ -143,6 +142,18 @@ class ModelRegistry:
                 headers={"Retry-After": "1"},
             )
         return routed
+
+    def _label_version(self, model: str, selector: VersionSelector, request_id: str | None) -> int:
+        try:
+            return self.backend.model_metadata(model, selector, request_id).version
+        except BackendError as error:
+            # TF Serving answers INVALID_ARGUMENT for a label it does not know.
+            if error.failure in (BackendFailure.INVALID_ARGUMENT, BackendFailure.NOT_FOUND):
+                LOGGER.info("label lookup failed: %s", error.message)
+                raise GatewayError(
+                    404, f"model {model!r} has no version labelled {selector.label!r}"
+                ) from error
+            raise
 
     def _set_state(self, model: str, state: ModelState) -> None:
         with self._lock:

@@ -1,0 +1,52 @@
+"""gunicorn settings for the gateway.
+
+Run: ``gunicorn -c serving/gateway/gunicorn_conf.py "serving.gateway.app:create_app()"``.
+
+Environment: ``GATEWAY_PORT`` (8000), ``GATEWAY_BIND_HOST`` (0.0.0.0), ``GATEWAY_WORKERS`` (2),
+``GATEWAY_THREADS`` (4), ``GATEWAY_TIMEOUT`` (30 s), ``GATEWAY_GRACEFUL_TIMEOUT`` (20 s),
+``PROMETHEUS_MULTIPROC_DIR`` (metrics of all workers in one ``/metrics``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import multiprocess
+
+bind = f"{os.environ.get('GATEWAY_BIND_HOST', '0.0.0.0')}:{os.environ.get('GATEWAY_PORT', '8000')}"
+workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
+# Threads overlap the waits on TF Serving; the GIL-bound work (JSON, tokenising) is short.
+worker_class = "gthread"
+threads = int(os.environ.get("GATEWAY_THREADS", "4"))
+timeout = int(os.environ.get("GATEWAY_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GATEWAY_GRACEFUL_TIMEOUT", "20"))
+keepalive = 5
+# The app is built in each worker after the fork, so no gRPC channel or thread crosses a fork.
+preload_app = False
+accesslog = None  # the app writes JSON access lines itself
+errorlog = "-"
+loglevel = os.environ.get("GATEWAY_LOG_LEVEL", "info").lower()
+max_requests = int(os.environ.get("GATEWAY_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
+
+
+def on_starting(server: Any) -> None:
+    """Start with an empty metrics folder: files of a previous run would be summed in."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Log which worker started (its metrics files are named after its pid)."""
+    server.log.info("gateway worker %s started", worker.pid)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Mark a dead worker's live gauges as gone (prometheus multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

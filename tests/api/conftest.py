@@ -1,0 +1,89 @@
+"""The gateway app (Flask test client) in front of a real local model server over gRPC."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+import pytest
+from flask import Flask
+
+from serving.gateway.app import create_app
+from serving.gateway.backends.grpc_backend import GrpcBackend
+from serving.gateway.settings import GatewaySettings
+from tests.support.model_server import ModelServerHandle, running_model_server
+
+
+@pytest.fixture(scope="session")
+def model_server(tiny_repo: Path) -> Iterator[ModelServerHandle]:
+    with running_model_server(tiny_repo) as handle:
+        yield handle
+
+
+def gateway_settings(repo: Path, **overrides: object) -> GatewaySettings:
+    values: dict[str, object] = {"model_repo": repo, "log_level": "WARNING", **overrides}
+    return GatewaySettings.model_validate(values)
+
+
+def make_app(settings: GatewaySettings, target: str) -> Flask:
+    backend = GrpcBackend(target, timeout_seconds=settings.request_timeout_seconds, retry=None)
+    return create_app(settings, backend=backend)
+
+
+@pytest.fixture
+def app_factory(tiny_repo: Path, model_server: ModelServerHandle) -> Iterator[object]:
+    apps: list[Flask] = []
+
+    def build(target: str | None = None, **overrides: object) -> Flask:
+        app = make_app(gateway_settings(tiny_repo, **overrides), target or model_server.grpc_target)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        services = app.extensions["gateway"]
+        services.registry.stop()
+        services.backend.close()
+
+
+@pytest.fixture
+def client(app_factory):
+    return app_factory().test_client()
+
+
+def closed_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def failing_server():
+    """A real gRPC server whose Predict sleeps ``delay`` seconds, then fails with ``code``."""
+    servers = []
+
+    def start(code: grpc.StatusCode, delay: float = 0.0) -> str:
+        def predict(request: bytes, context: grpc.ServicerContext) -> bytes:
+            time.sleep(delay)
+            context.abort(code, "raw backend text: tensorflow::Status details")
+            return b""
+
+        handler = grpc.method_handlers_generic_handler(
+            "tensorflow.serving.PredictionService",
+            {"Predict": grpc.unary_unary_rpc_method_handler(predict)},
+        )
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        server.add_generic_rpc_handlers((handler,))
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        servers.append(server)
+        return f"127.0.0.1:{port}"
+
+    yield start
+    for server in servers:
+        server.stop(grace=None)

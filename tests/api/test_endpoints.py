@@ -1,0 +1,126 @@
+"""Every public endpoint through the Flask test client, against the real local model server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+STORY = "Mary moved to the kitchen. John went to the garden. Mary travelled to the office."
+QA = {"article": STORY, "question": "Where is Mary?"}
+
+
+def _check_model(body, name: str) -> None:
+    assert body["model"] == {"name": name, "version": 1}
+
+
+def test_qa_single(client) -> None:
+    response = client.post("/v1/qa", json={**QA, "top_k": 3}, headers={"X-Request-ID": "abc-1"})
+    assert response.status_code == 200, response.json
+    assert response.headers["X-Request-ID"] == "abc-1"
+    body = response.json
+    _check_model(body, "qa")
+    assert body["answer"] in {"kitchen", "garden", "office", "bathroom", "hallway"}
+    assert len(body["candidates"]) == 3
+    probabilities = [candidate["probability"] for candidate in body["candidates"]]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert body["confidence"] == probabilities[0]
+
+
+def test_qa_batch_is_one_call_with_answers_in_order(client) -> None:
+    short = {"article": "Sandra went to the hallway.", "question": "Where is Sandra?"}
+    batch = client.post("/v1/qa", json={"instances": [QA, short, QA]})
+    assert batch.status_code == 200, batch.json
+    predictions = batch.json["predictions"]
+    assert len(predictions) == 3
+    _check_model(batch.json, "qa")
+    assert predictions[0] == predictions[2]
+    # Same-length rows get no extra padding, so they match the single request exactly.
+    alone = client.post("/v1/qa", json=QA).json
+    same = client.post("/v1/qa", json={"instances": [QA, QA]}).json["predictions"][0]
+    assert alone["answer"] == same["answer"]
+    assert alone["confidence"] == pytest.approx(same["confidence"], abs=1e-5)
+    metrics = client.get("/metrics").get_data(as_text=True)
+    # Three backend calls (one per request) carrying 3 + 1 + 2 examples.
+    assert 'gateway_batch_size_count{model="qa"} 3.0' in metrics
+    assert 'gateway_batch_size_sum{model="qa"} 6.0' in metrics
+
+
+def test_profile_single_and_batch(client) -> None:
+    response = client.post("/v1/profile", json={"posts": ["I love my garden.", "Work was long."]})
+    assert response.status_code == 200, response.json
+    body = response.json
+    _check_model(body, "profile")
+    assert isinstance(body["age"], float)
+    income = body["income_group"]
+    assert len(income["probabilities"]) == 10
+    assert income["is_proxy"] is True and income["note"]
+    assert body["gender"]["label"] in {"female", "male"}
+    assert 0.5 <= body["gender"]["probability"] <= 1.0
+    batch = client.post("/v1/profile", json={"instances": [{"posts": ["a"]}, {"posts": ["b c"]}]})
+    assert batch.status_code == 200
+    assert len(batch.json["predictions"]) == 2
+
+
+def test_similarity(client) -> None:
+    pairs = [{"text_a": "a cat sat", "text_b": "a cat sat"}, {"text_a": "x", "text_b": "y z"}]
+    response = client.post("/v1/similarity", json={"pairs": pairs})
+    assert response.status_code == 200, response.json
+    scores = response.json["scores"]
+    assert len(scores) == 2 and all(0.0 <= score <= 1.0 for score in scores)
+    _check_model(response.json, "similarity")
+
+
+def test_version_pin(client) -> None:
+    pinned = client.post("/v1/qa?version=1", json=QA)
+    assert pinned.status_code == 200
+    assert pinned.json["model"]["version"] == 1
+    missing = client.post("/v1/qa?version=7", json=QA)
+    assert missing.status_code == 404
+    assert set(missing.json) == {"error", "detail"}
+    unknown_label = client.post("/v1/qa?label=stable", json=QA)
+    assert unknown_label.status_code == 404
+    bad = client.post("/v1/qa?version=zero", json=QA)
+    assert bad.status_code == 422
+    assert bad.json["detail"][0]["loc"] == ["query", "version"]
+
+
+def test_models_listing(client) -> None:
+    response = client.get("/v1/models")
+    assert response.status_code == 200
+    models = {model["name"]: model for model in response.json["models"]}
+    assert set(models) == {"qa", "profile", "similarity"}
+    qa = models["qa"]
+    assert qa["versions"][0]["state"] == "AVAILABLE"
+    assert qa["versions"][0]["routed"] is True
+    assert len(qa["versions"][0]["tokenizer_sha256"]) == 64
+    assert qa["signature"]["inputs"]["article_ids"]["dtype"] == "DT_INT32"
+    assert set(models["profile"]["signature"]["outputs"]) == {"age", "income_probs", "gender_prob"}
+
+
+def test_health_readiness_metrics_docs(client) -> None:
+    assert client.get("/healthz").json == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json["models"] == {"qa": 1, "profile": 1, "similarity": 1}
+    client.post("/v1/similarity", json={"pairs": [{"text_a": "a", "text_b": "b"}]})
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert (
+        'gateway_requests_total{endpoint="/v1/similarity",model="similarity",status="200",'
+        'version="1"} 1.0' in metrics
+    )
+    for stage in ("tokenise", "backend", "postprocess"):
+        assert (
+            f'gateway_stage_duration_seconds_count{{model="similarity",stage="{stage}"}}' in metrics
+        )
+    document = json.loads(client.get("/openapi.json").get_data(as_text=True))
+    assert document["openapi"].startswith("3.")
+    assert "QARequest" in document["components"]["schemas"]
+    assert "/v1/qa" in document["paths"]
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/v1/similarity" in docs.get_data(as_text=True)
+
+
+def test_generated_request_id(client) -> None:
+    response = client.get("/healthz")
+    assert len(response.headers["X-Request-ID"]) == 32
