@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +14,7 @@ import numpy.typing as npt
 from serving.gateway import limits, postprocess
 from serving.gateway.assets import VersionAssets
 from serving.gateway.backends import Backend, VersionSelector
-from serving.gateway.errors import BackendError, GatewayError, backend_to_gateway
+from serving.gateway.errors import BackendError, BackendFailure, GatewayError, backend_to_gateway
 from serving.gateway.metrics import GatewayMetrics
 from serving.gateway.registry import ModelRegistry
 from serving.gateway.schemas import (
@@ -48,19 +48,22 @@ class Call:
     request_id: str
 
 
+Encoder = Callable[[VersionAssets], dict[str, npt.NDArray[np.int32]]]
+
+
 def answer_qa(
     services: Services, items: Sequence[QARequest], call: Call, batched: bool
 ) -> tuple[list[QAAnswer], ModelRef]:
     """Answer QA requests with one backend call."""
     limits.check_qa(items, services.settings, batched)
-    with _backend_errors(services):
-        assets = services.registry.resolve("qa", call.selector, call.request_id)
-        with services.metrics.stage("tokenise", "qa"):
-            inputs = {
-                "article_ids": assets.encode("article_ids", [item.article for item in items]),
-                "question_ids": assets.encode("question_ids", [item.question for item in items]),
-            }
-        outputs = _predict(services, assets, inputs, call)
+
+    def encode(assets: VersionAssets) -> dict[str, npt.NDArray[np.int32]]:
+        return {
+            "article_ids": assets.encode("article_ids", [item.article for item in items]),
+            "question_ids": assets.encode("question_ids", [item.question for item in items]),
+        }
+
+    assets, outputs = _infer(services, "qa", call, encode)
     with services.metrics.stage("postprocess", "qa"), _output_errors(assets):
         answers = postprocess.qa_answers(outputs, assets.labels, [item.top_k for item in items])
     return answers, ModelRef(name="qa", version=assets.version)
@@ -71,12 +74,12 @@ def answer_profile(
 ) -> tuple[list[ProfileAnswer], ModelRef]:
     """Predict age, income group and gender for each person with one backend call."""
     limits.check_profile(items, services.settings, batched)
-    with _backend_errors(services):
-        assets = services.registry.resolve("profile", call.selector, call.request_id)
-        with services.metrics.stage("tokenise", "profile"):
-            texts = [assets.join_posts(item.posts) for item in items]
-            inputs = {"post_ids": assets.encode("post_ids", texts)}
-        outputs = _predict(services, assets, inputs, call)
+
+    def encode(assets: VersionAssets) -> dict[str, npt.NDArray[np.int32]]:
+        texts = [assets.join_posts(item.posts) for item in items]
+        return {"post_ids": assets.encode("post_ids", texts)}
+
+    assets, outputs = _infer(services, "profile", call, encode)
     with services.metrics.stage("postprocess", "profile"), _output_errors(assets):
         answers = postprocess.profile_answers(outputs, assets.labels, len(items))
     return answers, ModelRef(name="profile", version=assets.version)
@@ -87,25 +90,45 @@ def answer_similarity(
 ) -> tuple[list[float], ModelRef]:
     """Score every pair with one backend call."""
     limits.check_similarity(request, services.settings)
-    with _backend_errors(services):
-        assets = services.registry.resolve("similarity", call.selector, call.request_id)
-        with services.metrics.stage("tokenise", "similarity"):
-            inputs = {
-                "left_ids": assets.encode("left_ids", [pair.text_a for pair in request.pairs]),
-                "right_ids": assets.encode("right_ids", [pair.text_b for pair in request.pairs]),
-            }
-        outputs = _predict(services, assets, inputs, call)
+
+    def encode(assets: VersionAssets) -> dict[str, npt.NDArray[np.int32]]:
+        return {
+            "left_ids": assets.encode("left_ids", [pair.text_a for pair in request.pairs]),
+            "right_ids": assets.encode("right_ids", [pair.text_b for pair in request.pairs]),
+        }
+
+    assets, outputs = _infer(services, "similarity", call, encode)
     with services.metrics.stage("postprocess", "similarity"), _output_errors(assets):
         scores = postprocess.similarity_scores(outputs, len(request.pairs))
     return scores, ModelRef(name="similarity", version=assets.version)
 
 
-def _predict(
-    services: Services,
-    assets: VersionAssets,
-    inputs: Mapping[str, npt.NDArray[np.int32]],
-    call: Call,
+def _infer(
+    services: Services, model: str, call: Call, encode: Encoder
+) -> tuple[VersionAssets, dict[str, npt.NDArray[Any]]]:
+    with _backend_errors(services):
+        assets = services.registry.resolve(model, call.selector, call.request_id)
+        try:
+            return assets, _encode_and_predict(services, assets, encode, call)
+        except BackendError as error:
+            pinned = call.selector.version is not None or call.selector.label is not None
+            if error.failure is not BackendFailure.NOT_FOUND or pinned:
+                raise
+            # The routed version was retired between two polls: re-route once, re-tokenise.
+            fresh = services.registry.refresh_model(model).routed
+            if fresh is None or fresh.version == assets.version:
+                raise
+            LOGGER.info(
+                "%s version %d retired; retrying on %d", model, assets.version, fresh.version
+            )
+            return fresh, _encode_and_predict(services, fresh, encode, call)
+
+
+def _encode_and_predict(
+    services: Services, assets: VersionAssets, encode: Encoder, call: Call
 ) -> dict[str, npt.NDArray[Any]]:
+    with services.metrics.stage("tokenise", assets.model):
+        inputs = encode(assets)
     # Pin the exact version whose tokenizer produced these ids.
     pinned = VersionSelector(version=assets.version)
     services.metrics.batch_size.labels(assets.model).observe(len(next(iter(inputs.values()))))

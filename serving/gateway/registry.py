@@ -23,6 +23,7 @@ class ModelState:
     statuses: list[VersionStatus] = field(default_factory=list)
     routed: VersionAssets | None = None
     error: str = ""
+    backend_answered: bool = True
 
 
 class ModelRegistry:
@@ -68,7 +69,7 @@ class ModelRegistry:
         problems = {}
         for model in self.models:
             state = self.refresh_model(model)
-            if state.routed is None:
+            if state.routed is None or not state.backend_answered:
                 problems[model] = state.error or "no AVAILABLE version"
         return problems
 
@@ -81,7 +82,8 @@ class ModelRegistry:
             LOGGER.warning("status of %s failed: %s", model, error.message)
             # Clients see the failure kind only; the server's raw text stays in the log.
             reason = f"backend {error.failure.value}"
-            state = ModelState(previous.statuses, previous.routed, reason)
+            # Keep routing to the last known version: the next poll or request may succeed.
+            state = ModelState(previous.statuses, previous.routed, reason, backend_answered=False)
             self._set_state(model, state)
             return state
         available = sorted(status.version for status in statuses if status.state == AVAILABLE)
