@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     clients = [int(value) for value in args.clients.split(",")]
     repo = args.repo
     if repo is None:
-        from training.tiny import build_tiny_repo
+        from training.tiny import build_tiny_repo  # only needed without --repo (trains Keras)
 
         repo = build_tiny_repo(Path(tempfile.mkdtemp(prefix="bench-repo-")))
     points: list[Point] = []

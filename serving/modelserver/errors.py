@@ -40,6 +40,12 @@ class ServingError(Exception):
         return HTTP_STATUS.get(self.code, 500)
 
 
+def from_code_number(number: int, message: str) -> ServingError:
+    """A ServingError for a canonical code number (as TensorFlow's OpError.error_code)."""
+    codes = {code.value[0]: code for code in grpc.StatusCode}
+    return ServingError(codes.get(number, grpc.StatusCode.UNKNOWN), message)
+
+
 def invalid_argument(message: str) -> ServingError:
     """INVALID_ARGUMENT: the request is malformed (bad input name, type or shape)."""
     return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)

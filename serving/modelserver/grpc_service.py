@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from concurrent import futures
@@ -23,6 +24,7 @@ from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.predict import predict
 
+LOG = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 SIGNATURE_DEF_FIELD = "signature_def"
 Reply = TypeVar("Reply")
@@ -57,6 +59,11 @@ def _guarded(
     except ServingError as error:
         code = error.code
         context.abort(error.code, error.message)
+        raise AssertionError("context.abort always raises") from error
+    except Exception as error:  # a bug must still answer with a status, and be counted
+        code = grpc.StatusCode.INTERNAL
+        LOG.exception("%s failed", api)
+        context.abort(code, f"{type(error).__name__}: {error}")
         raise AssertionError("context.abort always raises") from error
     finally:
         metrics.observe_request(

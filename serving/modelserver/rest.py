@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.predict import predict_on
 from serving.modelserver.rest_json import parse_predict_body, render_outputs
 
+LOG = logging.getLogger(__name__)
 MODEL_PATH = re.compile(
     r"^(?P<name>[^/:]+)"
     r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
@@ -56,6 +58,10 @@ class RestHandlers:
             response = json_response(payload)
         except ServingError as error:
             status, response = error.http_status, error_response(error)
+        except Exception as error:  # a bug must still answer in TF Serving's error shape
+            LOG.exception("%s %s failed", request.method, request.path)
+            status = 500
+            response = json_response({"error": f"{type(error).__name__}: {error}"}, status)
         self._metrics.observe_request(
             name, version, api, str(status), time.perf_counter() - started
         )

@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import tensorflow as tf
+from google.protobuf import text_format
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from serving import contract
-from serving.modelserver.errors import failed_precondition, invalid_argument
+from serving.modelserver.errors import failed_precondition, from_code_number, invalid_argument
 
 Array = npt.NDArray[Any]
 Tensors = dict[str, Array]
@@ -86,8 +87,10 @@ class LoadedVersion:
         function = self._functions[signature_name or contract.SIGNATURE_NAME]
         try:
             outputs = function(**{key: tf.constant(value) for key, value in inputs.items()})
-        except (tf.errors.InvalidArgumentError, TypeError, ValueError) as error:
-            raise invalid_argument(str(getattr(error, "message", error))) from error
+        except tf.errors.OpError as error:
+            raise from_code_number(error.error_code, error.message) from error
+        except (TypeError, ValueError) as error:
+            raise invalid_argument(str(error)) from error
         return {key: value.numpy() for key, value in outputs.items()}
 
     def warm_up(self) -> int:
@@ -115,8 +118,6 @@ def read_signature_defs(path: Path) -> dict[str, meta_graph_pb2.SignatureDef]:
     if binary.is_file():
         saved_model.ParseFromString(binary.read_bytes())
     else:
-        from google.protobuf import text_format
-
         text_format.Parse((path / SAVED_MODEL_FILES[1]).read_text(), saved_model)
     for meta_graph in saved_model.meta_graphs:
         if "serve" in meta_graph.meta_info_def.tags:
