@@ -21,7 +21,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     GATEWAY_BACKEND=grpc \
     GATEWAY_GRPC_TARGET=tfserving:8500 \
     GATEWAY_REST_URL=http://tfserving:8501 \
-    GATEWAY_MODEL_REPO=/models
+    GATEWAY_MODEL_REPO=/models \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 RUN groupadd --system --gid 10001 gateway \
     && useradd --system --uid 10001 --gid gateway --no-create-home --shell /usr/sbin/nologin gateway
 COPY --from=build /opt/venv /opt/venv
@@ -34,5 +35,6 @@ EXPOSE 8000
 # Liveness only (/healthz has no dependencies); /readyz tells whether the models answer.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
-# Inside a container the gateway must listen on every interface, not only on loopback.
-CMD ["gunicorn", "-c", "serving/gateway/gunicorn_conf.py", "--bind", "0.0.0.0:8000", "serving.gateway.app:create_app()"]
+# gunicorn_conf.py binds GATEWAY_BIND_HOST (0.0.0.0: every interface of the container) and
+# GATEWAY_PORT; workers and threads come from GATEWAY_WORKERS and GATEWAY_THREADS.
+CMD ["gunicorn", "-c", "serving/gateway/gunicorn_conf.py", "serving.gateway.app:create_app()"]

@@ -3,8 +3,12 @@
 # for TF Serving) in the background, then the gateway under gunicorn in the foreground.
 # Ctrl-C stops both. Called by `make run`; every setting can be overridden from the env:
 #   MODEL_REPO=model_repo VENV=.venv HOST=127.0.0.1 GATEWAY_PORT=8000 GRPC_PORT=8500
-#   REST_PORT=8501 GATEWAY_BACKEND=grpc|rest READY_TIMEOUT=300 (seconds)
+#   REST_PORT=8501 GATEWAY_BACKEND=grpc|rest READY_TIMEOUT=300 STOP_TIMEOUT=30 (seconds)
 set -euo pipefail
+# Job control puts each background server in its own process group: Ctrl-C reaches only this
+# script, whose trap stops both servers with one TERM each (a second signal would only race
+# with their graceful shutdown).
+set -m
 
 MODEL_REPO=${MODEL_REPO:-model_repo}
 VENV=${VENV:-.venv}
@@ -13,6 +17,7 @@ GATEWAY_PORT=${GATEWAY_PORT:-8000}
 GRPC_PORT=${GRPC_PORT:-8500}
 REST_PORT=${REST_PORT:-8501}
 READY_TIMEOUT=${READY_TIMEOUT:-300}
+STOP_TIMEOUT=${STOP_TIMEOUT:-30}
 PYTHON="$VENV/bin/python"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -28,14 +33,32 @@ MODELS=$(grep -o 'name: *"[^"]*"' "$REPO/models.config" | sed 's/.*"\(.*\)"/\1/'
 
 server_pid=""
 gateway_pid=""
+metrics_dir=""
+alive() {
+    # A dead child stays a zombie until reaped: it still answers kill -0.
+    local state
+    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    [[ $state != Z* ]]
+}
 stop_all() {
-    # Children first get TERM (graceful: in-flight requests finish), then we reap them.
+    # TERM first (graceful: in-flight requests finish), KILL after STOP_TIMEOUT seconds.
+    local pid _
     for pid in $gateway_pid $server_pid; do
         kill -TERM "$pid" 2>/dev/null || true
     done
     for pid in $gateway_pid $server_pid; do
+        for _ in $(seq 1 "$STOP_TIMEOUT"); do
+            alive "$pid" || break
+            sleep 1
+        done
+        if alive "$pid"; then
+            echo "process $pid did not stop in ${STOP_TIMEOUT}s: killing it" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
         wait "$pid" 2>/dev/null || true
     done
+    if [ -n "$metrics_dir" ]; then rm -rf "$metrics_dir"; fi
+    echo "stopped the gateway and the model server"
 }
 trap stop_all EXIT
 trap 'exit 130' INT TERM
@@ -55,9 +78,12 @@ export GATEWAY_GRPC_TARGET="$HOST:$GRPC_PORT"
 export GATEWAY_REST_URL="http://$HOST:$REST_PORT"
 export GATEWAY_MODEL_REPO="$REPO"
 export GATEWAY_PORT
+export GATEWAY_BIND_HOST="$HOST"
+# One /metrics for all gunicorn workers (prometheus-client multiprocess mode).
+metrics_dir=$(mktemp -d "${TMPDIR:-/tmp}/gateway-metrics.XXXXXX")
+export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$metrics_dir}
 echo "starting the gateway on http://$HOST:$GATEWAY_PORT (backend: $GATEWAY_BACKEND)"
-"$VENV/bin/gunicorn" -c serving/gateway/gunicorn_conf.py --bind "$HOST:$GATEWAY_PORT" \
-    "serving.gateway.app:create_app()" &
+"$VENV/bin/gunicorn" -c serving/gateway/gunicorn_conf.py "serving.gateway.app:create_app()" &
 gateway_pid=$!
 "$PYTHON" -m scripts.wait_for --url "http://$HOST:$GATEWAY_PORT/readyz" \
     --pid "$gateway_pid" --timeout "$READY_TIMEOUT"
