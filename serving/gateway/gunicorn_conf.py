@@ -3,7 +3,8 @@
 Run: ``gunicorn -c serving/gateway/gunicorn_conf.py "serving.gateway.app:create_app()"``.
 
 Environment: ``GATEWAY_PORT`` (8000), ``GATEWAY_BIND_HOST`` (0.0.0.0), ``GATEWAY_WORKERS`` (2),
-``GATEWAY_THREADS`` (4), ``GATEWAY_TIMEOUT`` (30 s), ``GATEWAY_GRACEFUL_TIMEOUT`` (20 s),
+``GATEWAY_THREADS`` (4), ``GATEWAY_WORKER_CLASS`` (gthread), ``GATEWAY_TIMEOUT`` (30 s),
+``GATEWAY_GRACEFUL_TIMEOUT`` (20 s),
 ``PROMETHEUS_MULTIPROC_DIR`` (metrics of all workers in one ``/metrics``).
 """
 
@@ -19,7 +20,7 @@ from prometheus_client import multiprocess
 bind = f"{os.environ.get('GATEWAY_BIND_HOST', '0.0.0.0')}:{os.environ.get('GATEWAY_PORT', '8000')}"
 workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
 # Threads overlap the waits on TF Serving; the GIL-bound work (JSON, tokenising) is short.
-worker_class = "gthread"
+worker_class = os.environ.get("GATEWAY_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("GATEWAY_THREADS", "4"))
 timeout = int(os.environ.get("GATEWAY_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GATEWAY_GRACEFUL_TIMEOUT", "20"))

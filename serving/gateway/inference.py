@@ -48,7 +48,30 @@ class Call:
     request_id: str
 
 
-Encoder = Callable[[VersionAssets], dict[str, npt.NDArray[np.int32]]]
+Inputs = dict[str, npt.NDArray[np.int32]]
+Encoder = Callable[[VersionAssets], Inputs]
+
+
+def qa_inputs(assets: VersionAssets, items: Sequence[QARequest]) -> Inputs:
+    """Id matrices of QA requests, padded to the batch's longest text."""
+    return {
+        "article_ids": assets.encode("article_ids", [item.article for item in items]),
+        "question_ids": assets.encode("question_ids", [item.question for item in items]),
+    }
+
+
+def profile_inputs(assets: VersionAssets, items: Sequence[ProfileRequest]) -> Inputs:
+    """Id matrix of each person's joined posts."""
+    texts = [assets.join_posts(item.posts) for item in items]
+    return {"post_ids": assets.encode("post_ids", texts)}
+
+
+def similarity_inputs(assets: VersionAssets, request: SimilarityRequest) -> Inputs:
+    """Id matrices of the left and right sentences."""
+    return {
+        "left_ids": assets.encode("left_ids", [pair.text_a for pair in request.pairs]),
+        "right_ids": assets.encode("right_ids", [pair.text_b for pair in request.pairs]),
+    }
 
 
 def answer_qa(
@@ -56,14 +79,7 @@ def answer_qa(
 ) -> tuple[list[QAAnswer], ModelRef]:
     """Answer QA requests with one backend call."""
     limits.check_qa(items, services.settings, batched)
-
-    def encode(assets: VersionAssets) -> dict[str, npt.NDArray[np.int32]]:
-        return {
-            "article_ids": assets.encode("article_ids", [item.article for item in items]),
-            "question_ids": assets.encode("question_ids", [item.question for item in items]),
-        }
-
-    assets, outputs = _infer(services, "qa", call, encode)
+    assets, outputs = _infer(services, "qa", call, lambda assets: qa_inputs(assets, items))
     with services.metrics.stage("postprocess", "qa"), _output_errors(assets):
         answers = postprocess.qa_answers(outputs, assets.labels, [item.top_k for item in items])
     return answers, ModelRef(name="qa", version=assets.version)
@@ -74,12 +90,9 @@ def answer_profile(
 ) -> tuple[list[ProfileAnswer], ModelRef]:
     """Predict age, income group and gender for each person with one backend call."""
     limits.check_profile(items, services.settings, batched)
-
-    def encode(assets: VersionAssets) -> dict[str, npt.NDArray[np.int32]]:
-        texts = [assets.join_posts(item.posts) for item in items]
-        return {"post_ids": assets.encode("post_ids", texts)}
-
-    assets, outputs = _infer(services, "profile", call, encode)
+    assets, outputs = _infer(
+        services, "profile", call, lambda assets: profile_inputs(assets, items)
+    )
     with services.metrics.stage("postprocess", "profile"), _output_errors(assets):
         answers = postprocess.profile_answers(outputs, assets.labels, len(items))
     return answers, ModelRef(name="profile", version=assets.version)
@@ -90,14 +103,9 @@ def answer_similarity(
 ) -> tuple[list[float], ModelRef]:
     """Score every pair with one backend call."""
     limits.check_similarity(request, services.settings)
-
-    def encode(assets: VersionAssets) -> dict[str, npt.NDArray[np.int32]]:
-        return {
-            "left_ids": assets.encode("left_ids", [pair.text_a for pair in request.pairs]),
-            "right_ids": assets.encode("right_ids", [pair.text_b for pair in request.pairs]),
-        }
-
-    assets, outputs = _infer(services, "similarity", call, encode)
+    assets, outputs = _infer(
+        services, "similarity", call, lambda assets: similarity_inputs(assets, request)
+    )
     with services.metrics.stage("postprocess", "similarity"), _output_errors(assets):
         scores = postprocess.similarity_scores(outputs, len(request.pairs))
     return scores, ModelRef(name="similarity", version=assets.version)
