@@ -29,17 +29,17 @@ PAIRS = {"pairs": [{"text_a": "a cat", "text_b": "a dog"}]}
 
 
 @pytest.fixture(scope="module")
-def repos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A repo serving version 1, and a spare folder holding each model's version 2."""
-    from training.tiny import build_tiny_repo
+def repos(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A repo serving version 1, and a spare folder holding each model's version 2.
 
+    Version 2 is version 1's SavedModel with a tokenizer file of the same vocabulary but other
+    bytes, so its hash shows which version's tokenizer the gateway loaded.
+    """
     root = tmp_path_factory.mktemp("gateway_integration")
-    repo = build_tiny_repo(root / "repo", versions=2)
+    repo = Path(shutil.copytree(tiny_repo, root / "repo"))
     spare = root / "spare"
     for name in MODEL_NAMES:
-        (spare / name).mkdir(parents=True)
-        shutil.move(repo / name / "2", spare / name / "2")
-        # Same vocabulary, different bytes: the hash shows which version's file was loaded.
+        shutil.copytree(repo / name / "1", spare / name / "2")
         tokenizer = spare / name / "2" / ASSETS_DIR / TOKENIZER_FILE
         tokenizer.write_text(json.dumps(json.loads(tokenizer.read_text()), indent=1))
     return repo, spare
