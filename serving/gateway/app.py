@@ -28,7 +28,11 @@ def create_app(settings: GatewaySettings | None = None, backend: Backend | None 
     configure_logging(settings.log_level)
     backend = backend or make_backend(settings)
     registry = ModelRegistry(
-        backend, settings.model_repo, settings.models, settings.version_poll_seconds
+        backend,
+        settings.model_repo,
+        settings.models,
+        settings.version_poll_seconds,
+        settings.retry_after_seconds,
     )
     app = Flask("serving.gateway")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

@@ -34,12 +34,18 @@ class ModelRegistry:
     """
 
     def __init__(
-        self, backend: Backend, model_repo: Path, models: tuple[str, ...], poll_seconds: float
+        self,
+        backend: Backend,
+        model_repo: Path,
+        models: tuple[str, ...],
+        poll_seconds: float,
+        retry_after_seconds: int = 1,
     ) -> None:
         self.backend = backend
         self.model_repo = model_repo
         self.models = models
         self.poll_seconds = poll_seconds
+        self.retry_after_seconds = retry_after_seconds
         self._lock = threading.Lock()
         self._states: dict[str, ModelState] = {}
         self._assets: dict[tuple[str, int], VersionAssets] = {}
@@ -141,7 +147,7 @@ class ModelRegistry:
             raise GatewayError(
                 503,
                 f"model {model!r} has no available version",
-                headers={"Retry-After": "1"},
+                headers={"Retry-After": str(self.retry_after_seconds)},
             )
         return routed
 

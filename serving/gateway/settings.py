@@ -14,7 +14,9 @@ BackendKind = Literal["grpc", "rest", "local"]
 class GatewaySettings(BaseSettings):
     """Gateway configuration; every field can be set as ``GATEWAY_<FIELD NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", extra="ignore", frozen=True, use_attribute_docstrings=True
+    )
 
     backend: BackendKind = "grpc"
     """How to reach the models: TF Serving over ``grpc`` or ``rest``, or ``local`` (in-process
