@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _valid_unicode(text: str) -> str:
+    # JSON may carry lone surrogates ("\ud800"); the tokenizer cannot encode them.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError("text contains invalid Unicode (a lone surrogate)") from error
+    return text
+
+
+Text = Annotated[str, Field(min_length=1), AfterValidator(_valid_unicode)]
 
 
 class Strict(BaseModel):
@@ -14,8 +28,8 @@ class Strict(BaseModel):
 class QARequest(Strict):
     """A story and a question about it."""
 
-    article: str = Field(min_length=1, description="The story (bAbI style).")
-    question: str = Field(min_length=1, description="A question answered by one word.")
+    article: Text = Field(description="The story (bAbI style).")
+    question: Text = Field(description="A question answered by one word.")
     top_k: int = Field(default=1, ge=1, description="How many candidate answers to return.")
 
 
@@ -28,7 +42,9 @@ class QABatchRequest(Strict):
 class ProfileRequest(Strict):
     """A person's blog posts."""
 
-    posts: list[str] = Field(min_length=1, description="The person's posts, any order.")
+    posts: list[Annotated[str, AfterValidator(_valid_unicode)]] = Field(
+        min_length=1, description="The person's posts, any order."
+    )
 
 
 class ProfileBatchRequest(Strict):
@@ -40,8 +56,8 @@ class ProfileBatchRequest(Strict):
 class SentencePair(Strict):
     """Two sentences to compare."""
 
-    text_a: str = Field(min_length=1)
-    text_b: str = Field(min_length=1)
+    text_a: Text
+    text_b: Text
 
 
 class SimilarityRequest(Strict):

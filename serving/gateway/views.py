@@ -32,6 +32,7 @@ from serving.gateway.schemas import (
 )
 
 Model = TypeVar("Model", bound=BaseModel)
+MAX_VERSION = 2**63 - 1  # ModelSpec.version is an int64
 LABEL_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 blueprint = Blueprint("gateway", __name__)
@@ -63,6 +64,8 @@ def read_json() -> Any:
         return json.loads(request.get_data(cache=False))
     except ValueError as error:
         raise GatewayError(400, "the body is not valid JSON", [{"msg": str(error)}]) from error
+    except RecursionError as error:
+        raise GatewayError(400, "the body is nested too deeply") from error
 
 
 def parse(model: type[Model], payload: Any) -> Model:
@@ -81,7 +84,9 @@ def call_context(model: str) -> Call:
     problems = []
     if version_text is not None and label is not None:
         problems.append({"loc": ["query"], "msg": "give version or label, not both"})
-    if version_text is not None and not (version_text.isdigit() and int(version_text) > 0):
+    if version_text is not None and not (
+        version_text.isdigit() and 0 < int(version_text) <= MAX_VERSION
+    ):
         problems.append({"loc": ["query", "version"], "msg": "must be a positive integer"})
     if label is not None and not LABEL_PATTERN.match(label):
         problems.append({"loc": ["query", "label"], "msg": "must match [A-Za-z0-9_.-]{1,64}"})

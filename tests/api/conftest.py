@@ -66,9 +66,11 @@ def closed_port() -> int:
 def failing_server():
     """A real gRPC server whose Predict sleeps ``delay`` seconds, then fails with ``code``."""
     servers = []
+    seen_metadata: list[dict[str, str]] = []
 
     def start(code: grpc.StatusCode, delay: float = 0.0) -> str:
         def predict(request: bytes, context: grpc.ServicerContext) -> bytes:
+            seen_metadata.append(dict(context.invocation_metadata()))
             time.sleep(delay)
             context.abort(code, "raw backend text: tensorflow::Status details")
             return b""
@@ -84,6 +86,7 @@ def failing_server():
         servers.append(server)
         return f"127.0.0.1:{port}"
 
+    start.seen_metadata = seen_metadata  # type: ignore[attr-defined]
     yield start
     for server in servers:
         server.stop(grace=None)

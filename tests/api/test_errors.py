@@ -109,3 +109,40 @@ def test_backend_status_mapping(app_factory, failing_server, code, delay, status
     # version pinned: assets come from the repo, no status call needed
     body = _assert_shape(client.post("/v1/qa?version=1", json=QA), status)
     assert "tensorflow" not in body["error"] and "raw" not in body["error"]
+
+
+HOSTILE = [
+    b'{"article": "ab\\ud800c", "question": "q"}',  # lone surrogate
+    b"[" * 50_000 + b"]" * 50_000,  # nesting deeper than the parser's recursion limit
+    b'{"article": "a", "question": "q", "top_k": NaN}',
+    b'{"article": "a", "question": "q", "top_k": 1e400}',
+    b'{"article": "a", "question": "q", "top_k": true}',
+    b'"just a string"',
+    b"null",
+    b'{"instances": {"article": "a"}}',
+    b'{"instances": [[]]}',
+    b'{"article": "\\u0000\\u200b", "question": "\\ufeff"}',
+    b'{"posts": ["a", 3]}',
+    b'{"pairs": [{"text_a": "\\ud83d", "text_b": "b"}]}',
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE)
+@pytest.mark.parametrize("path", ["/v1/qa", "/v1/profile", "/v1/similarity"])
+def test_no_input_causes_a_500(client, path, body) -> None:
+    response = client.post(path, data=body, content_type="application/json")
+    assert response.status_code < 500, response.get_data(as_text=True)
+    assert set(response.json) >= {"model"} or set(response.json) == {"error", "detail"}
+
+
+@pytest.mark.parametrize("query", ["version=99999999999999999999999", "version=-1", "label=a/b"])
+def test_hostile_version_pins_are_422(client, query) -> None:
+    _assert_shape(client.post(f"/v1/qa?{query}", json=QA), 422)
+
+
+def test_request_id_is_forwarded_as_grpc_metadata(app_factory, failing_server) -> None:
+    target = failing_server(grpc.StatusCode.INTERNAL)
+    client = app_factory(target=target, retries=0).test_client()
+    response = client.post("/v1/qa?version=1", json=QA, headers={"X-Request-ID": "trace-42"})
+    assert response.headers["X-Request-ID"] == "trace-42"
+    assert failing_server.seen_metadata[-1]["x-request-id"] == "trace-42"

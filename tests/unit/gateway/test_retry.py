@@ -1,0 +1,44 @@
+"""Only UNAVAILABLE is retried, a bounded number of times."""
+
+from __future__ import annotations
+
+import pytest
+
+from serving.gateway.backends import RetryPolicy
+from serving.gateway.errors import BackendError, BackendFailure
+
+
+def _flaky(failures: list[BackendFailure]):
+    calls = []
+
+    def call() -> str:
+        calls.append(1)
+        if len(calls) <= len(failures):
+            raise BackendError(failures[len(calls) - 1], "boom")
+        return "ok"
+
+    return call, calls
+
+
+def test_unavailable_is_retried_until_success() -> None:
+    call, calls = _flaky([BackendFailure.UNAVAILABLE] * 2)
+    assert RetryPolicy(retries=2, backoff_seconds=0).run(call) == "ok"
+    assert len(calls) == 3
+
+
+def test_retries_are_bounded() -> None:
+    call, calls = _flaky([BackendFailure.UNAVAILABLE] * 5)
+    with pytest.raises(BackendError):
+        RetryPolicy(retries=2, backoff_seconds=0).run(call)
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [BackendFailure.DEADLINE_EXCEEDED, BackendFailure.INVALID_ARGUMENT, BackendFailure.NOT_FOUND],
+)
+def test_other_failures_are_not_retried(failure) -> None:
+    call, calls = _flaky([failure])
+    with pytest.raises(BackendError):
+        RetryPolicy(retries=3, backoff_seconds=0).run(call)
+    assert len(calls) == 1
