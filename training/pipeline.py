@@ -78,12 +78,15 @@ def fit_model(
     settings: RunSettings,
 ) -> keras.callbacks.History:
     """Fit with validation data and the standard callbacks, one log line per epoch."""
-    extra = getattr(task, "fit_kwargs", None)  # optional hook for task-specific fit options
+    hook = getattr(task, "fit_kwargs", None)  # optional: task-specific fit options
+    extra: dict[str, Any] = dict(hook(hparams)) if callable(hook) else {}
+    callbacks = make_callbacks(settings.run_dir, task.monitor(), hparams)
     options: dict[str, Any] = {
         "epochs": int(hparams["epochs"]),
-        "callbacks": make_callbacks(settings.run_dir, task.monitor(), hparams),
         "verbose": 2,
-        **(extra(hparams) if callable(extra) else {}),
+        **extra,
+        # A task's own callbacks run after the standard ones (e.g. after best weights return).
+        "callbacks": [*callbacks, *extra.get("callbacks", [])],
     }
     batch_size = int(hparams["batch_size"])
     if hparams.get("bucket_by_length"):

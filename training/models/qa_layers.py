@@ -1,0 +1,140 @@
+"""Layers of the ``qa`` memory network and the callback that ends its linear start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from serving.contract import PAD_ID
+
+NEGATIVE_LOGIT = -1e9  # added to the scores of empty memory slots before the softmax
+
+
+@keras.saving.register_keras_serializable(package="multihead_qa")
+class SentenceSlots(keras.layers.Layer):  # type: ignore[misc]
+    """Assign each word of a story to one of the last ``max_sentences`` sentences.
+
+    Sentences end at ``period_id`` (or at the last word). Returns ``slots`` ``[batch, length,
+    max_sentences]``, a one-hot map of word -> sentence counted from the END of the story
+    (slot 0 = latest sentence; older sentences are dropped), and ``encoding`` ``[batch,
+    length, dim]``, the position-encoding weights of each word in its sentence.
+    """
+
+    def __init__(self, max_sentences: int, period_id: int, dim: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_sentences = max_sentences
+        self.period_id = period_id
+        self.dim = dim
+
+    def call(self, ids: Any) -> tuple[Any, Any]:
+        """Slots and position-encoding weights for a batch of id rows."""
+        valid = ops.not_equal(ids, PAD_ID)
+        is_period = ops.equal(ids, self.period_id)
+        next_valid = ops.pad(valid[:, 1:], [[0, 0], [0, 1]], constant_values=False)
+        ends = ops.cast(ops.logical_or(is_period, ops.logical_and(valid, ~next_valid)), "int32")
+        # Sentences still to end at or after each word = the word's sentence, counted from the end.
+        from_end = ops.sum(ends, axis=1, keepdims=True) - ops.cumsum(ends, axis=1) + ends - 1
+        keep = ops.logical_and(ops.logical_and(valid, ~is_period), from_end < self.max_sentences)
+        slot_index = ops.clip(from_end, 0, self.max_sentences - 1)
+        slots = ops.one_hot(slot_index, self.max_sentences) * ops.expand_dims(
+            ops.cast(keep, "float32"), -1
+        )
+        position = ops.sum(slots * ops.cumsum(slots, axis=1), axis=-1)  # 1-based word position
+        length = ops.einsum("bls,bs->bl", slots, ops.sum(slots, axis=1))
+        ratio = ops.expand_dims(position / ops.maximum(length, 1.0), -1)
+        steps = ops.arange(1, self.dim + 1, dtype="float32") / float(self.dim)
+        encoding = (1.0 - ratio) - steps * (1.0 - 2.0 * ratio)
+        return slots, encoding
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments, for saving."""
+        return {
+            **super().get_config(),
+            "max_sentences": self.max_sentences,
+            "period_id": self.period_id,
+            "dim": self.dim,
+        }
+
+
+@keras.saving.register_keras_serializable(package="multihead_qa")
+class SlotBias(keras.layers.Layer):  # type: ignore[misc]
+    """Temporal encoding: a learned vector added to each memory slot (slot 0 = latest).
+
+    With ``noise`` > 0, training shifts slots back at random as if about that fraction of
+    empty sentences had been inserted ("random noise" of end-to-end memory networks), so
+    the model cannot rely on exact sentence distances.
+    """
+
+    def __init__(self, slots: int, dim: int, noise: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.slots = slots
+        self.dim = dim
+        self.noise = noise
+        self.seeds = keras.random.SeedGenerator(1)
+
+    def build(self, input_shape: Any) -> None:
+        """Create the ``[slots, dim]`` table."""
+        self.table = self.add_weight(
+            shape=(self.slots, self.dim), initializer=keras.initializers.RandomNormal(0.0, 0.1)
+        )
+
+    def call(self, memories: Any, training: bool | None = None) -> Any:
+        """Add the slot vectors to ``[batch, slots, dim]`` memories."""
+        if not training or self.noise <= 0:
+            return memories + self.table
+        batch = ops.shape(memories)[0]
+        inserted = keras.random.uniform((batch, self.slots), seed=self.seeds) < self.noise
+        shifted = ops.arange(self.slots) + ops.cumsum(ops.cast(inserted, "int32"), axis=1)
+        return memories + ops.take(self.table, ops.minimum(shifted, self.slots - 1), axis=0)
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments, for saving."""
+        return {**super().get_config(), "slots": self.slots, "dim": self.dim, "noise": self.noise}
+
+
+@keras.saving.register_keras_serializable(package="multihead_qa")
+class HopAttention(keras.layers.Layer):  # type: ignore[misc]
+    """One memory hop: attend over memory keys with the state, add the attended values.
+
+    The non-trainable ``softmax_share`` is 1 for the usual softmax attention; 0 gives the
+    "linear start" of end-to-end memory networks (raw scores, no softmax), which avoids
+    poor local minima early in training. :class:`LinearStart` switches it to 1.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.softmax_share = self.add_weight(
+            shape=(), initializer="ones", trainable=False, name="softmax_share"
+        )
+
+    def call(self, inputs: list[Any]) -> Any:
+        """New state from ``[keys, values, state, present]``."""
+        keys, values, state, present = inputs
+        scores = ops.einsum("bsd,bd->bs", keys, state)
+        soft = ops.softmax(scores + (1.0 - present) * NEGATIVE_LOGIT, axis=-1)
+        share = ops.cast(self.softmax_share, scores.dtype)
+        attention = share * soft + (1.0 - share) * scores * present
+        return state + ops.einsum("bs,bsd->bd", attention, values)
+
+
+class LinearStart(keras.callbacks.Callback):  # type: ignore[misc]
+    """Train the first ``epochs`` epochs without the attention softmax, then with it."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs = epochs
+
+    def _set(self, share: float) -> None:
+        for layer in self.model.layers:
+            if isinstance(layer, HopAttention):
+                layer.softmax_share.assign(share)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Linear attention before ``epochs``, softmax from then on."""
+        self._set(0.0 if epoch < self.epochs else 1.0)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """A model leaves training with softmax attention, whatever happened before."""
+        self._set(1.0)
