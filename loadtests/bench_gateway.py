@@ -221,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             from training.tiny import build_tiny_repo
 
             repo = build_tiny_repo(Path(scratch) / "model_repo")
+        elif not (repo / "models.config").exists():
+            parser.error(f"{repo} has no models.config: train models (make models) or use --tiny")
         run(
             repo.resolve(),
             arguments.concurrency,
