@@ -1,4 +1,4 @@
-"""Layers of the ``qa`` memory network and the callback that ends its linear start."""
+"""Layers of the ``qa`` end-to-end memory network."""
 
 from __future__ import annotations
 
@@ -96,45 +96,11 @@ class SlotBias(keras.layers.Layer):  # type: ignore[misc]
 
 @keras.saving.register_keras_serializable(package="multihead_qa")
 class HopAttention(keras.layers.Layer):  # type: ignore[misc]
-    """One memory hop: attend over memory keys with the state, add the attended values.
-
-    The non-trainable ``softmax_share`` is 1 for the usual softmax attention; 0 gives the
-    "linear start" of end-to-end memory networks (raw scores, no softmax), which avoids
-    poor local minima early in training. :class:`LinearStart` switches it to 1.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.softmax_share = self.add_weight(
-            shape=(), initializer="ones", trainable=False, name="softmax_share"
-        )
+    """One memory hop: attend over memory keys with the state, add the attended values."""
 
     def call(self, inputs: list[Any]) -> Any:
-        """New state from ``[keys, values, state, present]``."""
+        """New state from ``[keys, values, state, present]`` (present: 1 for a real slot)."""
         keys, values, state, present = inputs
-        scores = ops.einsum("bsd,bd->bs", keys, state)
-        soft = ops.softmax(scores + (1.0 - present) * NEGATIVE_LOGIT, axis=-1)
-        share = ops.cast(self.softmax_share, scores.dtype)
-        attention = share * soft + (1.0 - share) * scores * present
+        scores = ops.einsum("bsd,bd->bs", keys, state) + (1.0 - present) * NEGATIVE_LOGIT
+        attention = ops.softmax(scores, axis=-1)
         return state + ops.einsum("bs,bsd->bd", attention, values)
-
-
-class LinearStart(keras.callbacks.Callback):  # type: ignore[misc]
-    """Train the first ``epochs`` epochs without the attention softmax, then with it."""
-
-    def __init__(self, epochs: int) -> None:
-        super().__init__()
-        self.epochs = epochs
-
-    def _set(self, share: float) -> None:
-        for layer in self.model.layers:
-            if isinstance(layer, HopAttention):
-                layer.softmax_share.assign(share)
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        """Linear attention before ``epochs``, softmax from then on."""
-        self._set(0.0 if epoch < self.epochs else 1.0)
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        """A model leaves training with softmax attention, whatever happened before."""
-        self._set(1.0)

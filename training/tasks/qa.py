@@ -13,7 +13,6 @@ from serving.contract import PAD_ID, TOKENIZER_FILE
 from serving.tokenization import encode_texts, load_tokenizer
 from training.data.babi import BabiExample, read_babi, split_by_task
 from training.models.qa import build_qa_model
-from training.models.qa_layers import LinearStart
 from training.tasks.base import HParams, PreparedData, RunSettings
 from training.tokenization import train_tokenizer
 
@@ -23,7 +22,6 @@ COMMON = {
     "clipnorm": 40.0,
     "dropout": 0.1,
     "time_noise": 0.1,
-    "linear_start_epochs": 0,
     "answer_hidden": 0,
     "vocab_size": 1000,
     "bucket_by_length": True,
@@ -169,13 +167,6 @@ class QaTask:
             "learning_rate": hp.Choice("learning_rate", [0.002, 0.005, 0.01]),
             "dropout": hp.Float("dropout", 0.0, 0.3, step=0.1),
         }
-
-    def fit_kwargs(self, hparams: HParams) -> dict[str, Any]:
-        """Extra fit options: the memory network's linear-start callback."""
-        epochs = int(hparams.get("linear_start_epochs", 0))
-        if hparams.get("arch") != "memnet" or epochs <= 0:
-            return {}
-        return {"callbacks": [LinearStart(epochs)]}
 
     def monitor(self) -> tuple[str, str]:
         """Callbacks watch validation loss."""

@@ -1,0 +1,82 @@
+"""The qa memory network's sentence handling, both architectures, batching and the registry."""
+
+import numpy as np
+import pytest
+
+from training.batching import LengthBuckets, trim_padding
+from training.models.qa import build_qa_model
+from training.models.qa_layers import SentenceSlots
+from training.tasks.qa import PRESETS, QaTask
+from training.tasks.registry import get_task
+
+PERIOD = 9
+
+
+def test_sentence_slots_count_from_the_end_and_drop_old_sentences():
+    # "a b . c . d e f" then padding: three sentences, the last one without a period
+    ids = np.array([[1, 2, PERIOD, 3, PERIOD, 4, 5, 6, 0, 0]], np.int32)
+    slots, encoding = SentenceSlots(max_sentences=2, period_id=PERIOD, dim=4)(ids)
+    slots = np.asarray(slots)[0]
+    assert slots.shape == (10, 2)
+    np.testing.assert_array_equal(slots[5:8, 0], [1, 1, 1])  # latest sentence -> slot 0
+    np.testing.assert_array_equal(slots[3], [0, 1])  # the one before -> slot 1
+    assert slots[:3].sum() == 0  # the oldest sentence is beyond max_sentences
+    assert slots[[2, 4, 8, 9]].sum() == 0  # periods and padding are in no sentence
+    encoding = np.asarray(encoding)[0]
+    # position encoding of the first word of "d e f": j=1, J=3, k/d in (0.25 .. 1)
+    expected = (1 - 1 / 3) - np.arange(1, 5) / 4 * (1 - 2 / 3)
+    np.testing.assert_allclose(encoding[5], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["memnet", "classic"])
+def test_both_architectures_accept_any_length_and_give_probabilities(arch):
+    hparams = {**PRESETS["tiny"], "arch": arch}
+    model = build_qa_model(hparams, vocab_size=20, answers=5, period_id=PERIOD)
+    for length in (1, 7, 130):
+        article = np.random.default_rng(0).integers(1, 20, (3, length)).astype(np.int32)
+        question = np.array([[1, 2, 3]] * 3, np.int32)
+        probs = model.predict({"article_ids": article, "question_ids": question}, verbose=0)
+        np.testing.assert_allclose(probs["answer_probs"].sum(axis=1), 1.0, rtol=1e-5)
+        assert probs["answer_probs"].shape == (3, 5)
+
+
+def test_classic_embedding_has_vocabulary_rows_and_width_columns():
+    hparams = {**PRESETS["tiny"], "arch": "classic", "embedding_dim": 6}
+    model = build_qa_model(hparams, vocab_size=30, answers=4, period_id=PERIOD)
+    assert model.get_layer("article_embedding").embeddings.shape == (30, 6)
+
+
+def test_unknown_architecture_is_refused():
+    with pytest.raises(ValueError, match="unknown qa architecture"):
+        build_qa_model({**PRESETS["tiny"], "arch": "nope"}, 10, 2, PERIOD)
+
+
+def test_length_buckets_trim_padding_and_cover_every_example_once():
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(1, 30, 50)
+    ids = np.zeros((50, 30), np.int32)
+    for row, length in enumerate(lengths):
+        ids[row, :length] = row + 1  # the row's id identifies it
+    buckets = LengthBuckets(
+        {"article_ids": ids}, {"answer_probs": np.arange(50)}, None, 8, shuffle=True, seed=0
+    )
+    seen = []
+    for index in range(len(buckets)):
+        inputs, targets = buckets[index]
+        batch = inputs["article_ids"]
+        assert batch.shape[1] == lengths[targets["answer_probs"]].max()
+        np.testing.assert_array_equal(batch[:, 0], targets["answer_probs"] + 1)
+        seen += targets["answer_probs"].tolist()
+    assert sorted(seen) == list(range(50))
+    buckets.on_epoch_end()
+    assert len(buckets) == 7
+
+
+def test_trim_padding_keeps_one_column_of_an_all_padding_batch():
+    assert trim_padding(np.zeros((2, 5), np.int32)).shape == (2, 1)
+
+
+def test_registry_returns_tasks_and_refuses_unknown_names():
+    assert isinstance(get_task("qa"), QaTask)
+    with pytest.raises(KeyError, match="unknown task"):
+        get_task("translation")
