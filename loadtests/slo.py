@@ -29,6 +29,8 @@ def violations(summary: dict[str, Any], objectives: Objectives) -> list[str]:
     broken = []
     for step in summary["steps"]:
         users = step["users"]
+        if not step["endpoints"]:
+            broken.append(f"no request finished at {users} users (server stuck or too slow?)")
         for name, result in step["endpoints"].items():
             ratio = result["failures"] / max(result["requests"], 1)
             if ratio > objectives.failure_ratio:

@@ -53,6 +53,10 @@ def test_slo_violations() -> None:
     broken = violations(summary, Objectives(failure_ratio=0.5, p95_ms={"/v1/qa": 10.0}))
     assert len(broken) == 2 and "p95" in broken[0]
     assert violations(summary, Objectives(failure_ratio=0.5, max_users=1)) == []
+    stuck = {"steps": [{"users": 8, "seconds": 10, "endpoints": {}}]}
+    assert violations(stuck, Objectives()) == [
+        "no request finished at 8 users (server stuck or too slow?)"
+    ]
 
 
 def test_plot_writes_a_png(tmp_path) -> None:
