@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
 import numpy as np
 import numpy.typing as npt
+import tensorflow as tf
 
 from serving.contract import PAD_ID
 from training.tasks.base import Arrays
 
 
-class LengthBuckets(keras.utils.PyDataset):  # type: ignore[misc]
-    """A Keras dataset of length-sorted batches; batch order is reshuffled every epoch."""
+class LengthBuckets:
+    """Length-sorted batches; batches and their order are redrawn every epoch."""
 
     def __init__(
         self,
@@ -31,7 +31,6 @@ class LengthBuckets(keras.utils.PyDataset):  # type: ignore[misc]
         shuffle: bool,
         seed: int,
     ) -> None:
-        super().__init__()
         self.inputs, self.targets, self.weights = inputs, targets, weights
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -65,6 +64,30 @@ class LengthBuckets(keras.utils.PyDataset):  # type: ignore[misc]
     def on_epoch_end(self) -> None:
         """New batches for the next epoch."""
         self.batches = self._make_batches()
+
+    def as_dataset(self) -> tf.data.Dataset:
+        """A ``tf.data`` dataset of these batches for ``model.fit``, one pass per epoch.
+
+        The signature leaves every length dimension open: a Keras ``PyDataset`` would infer
+        fixed lengths from its first batches and fail on a later, longer one.
+        """
+
+        def generate() -> Any:
+            # tf.data calls this once per epoch: fresh batches each time.
+            self.on_epoch_end()
+            for index in range(len(self)):
+                yield self[index]
+
+        first = self[0]
+        signature = tuple(
+            {
+                key: tf.TensorSpec((None,) * value.ndim, tf.as_dtype(value.dtype))
+                for key, value in part.items()
+            }
+            for part in first
+        )
+        dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+        return dataset.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
 
 
 def trim_padding(ids: npt.NDArray[Any]) -> npt.NDArray[Any]:

@@ -101,7 +101,9 @@ def fit_model(
         validation = LengthBuckets(
             data.val_inputs, data.val_targets, data.val_weights, 256, shuffle=False, seed=0
         )
-        history: keras.callbacks.History = model.fit(train, validation_data=validation, **options)
+        history: keras.callbacks.History = model.fit(
+            train.as_dataset(), validation_data=validation.as_dataset(), **options
+        )
         return history
     validation_arrays: tuple[Any, ...] = (data.val_inputs, data.val_targets)
     if data.val_weights is not None:

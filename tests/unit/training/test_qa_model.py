@@ -80,3 +80,22 @@ def test_registry_returns_tasks_and_refuses_unknown_names():
     assert isinstance(get_task("qa"), QaTask)
     with pytest.raises(KeyError, match="unknown task"):
         get_task("translation")
+
+
+def test_length_bucket_dataset_allows_any_length_in_any_batch():
+    ids = np.zeros((40, 30), np.int32)
+    for row in range(40):
+        ids[row, : 1 + row % 30] = 5  # the first batches are short, later ones long
+    buckets = LengthBuckets(
+        {"article_ids": ids, "question_ids": ids[:, :3]},
+        {"answer_probs": np.arange(40) % 5},
+        None,
+        4,
+        shuffle=True,
+        seed=2,
+    )
+    dataset = buckets.as_dataset()
+    for _ in range(2):  # two epochs
+        widths = {int(inputs["article_ids"].shape[1]) for inputs, _ in dataset}
+        assert len(widths) > 3
+        assert sum(1 for _ in dataset) == 10
