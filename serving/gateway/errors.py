@@ -43,10 +43,12 @@ class BackendFailure(enum.Enum):
 class BackendError(Exception):
     """A backend call failed; ``message`` is the server's text, logged but never returned."""
 
-    def __init__(self, failure: BackendFailure, message: str) -> None:
+    def __init__(self, failure: BackendFailure, message: str, retryable: bool = False) -> None:
         super().__init__(f"{failure.value}: {message}")
         self.failure = failure
         self.message = message
+        # Only a true UNAVAILABLE (server down, connection refused) is worth retrying.
+        self.retryable = retryable
 
 
 def limit_error(location: Sequence[str | int], limit_name: str, limit: int, actual: int) -> Detail:

@@ -10,7 +10,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from serving.gateway.errors import BackendError, BackendFailure
+from serving.gateway.errors import BackendError
 
 Arrays = dict[str, npt.NDArray[Any]]
 Result = TypeVar("Result")
@@ -101,7 +101,7 @@ class RetryPolicy:
             try:
                 return call()
             except BackendError as error:
-                if error.failure is not BackendFailure.UNAVAILABLE or attempt == self.retries:
+                if not error.retryable or attempt == self.retries:
                     raise
             time.sleep(delay)
             delay = min(delay * 2, self.backoff_max_seconds)

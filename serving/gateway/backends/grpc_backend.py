@@ -143,7 +143,8 @@ class GrpcBackend:
                 code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
                 details = error.details() if isinstance(error, grpc.Call) else str(error)
                 failure = FAILURES.get(code, BackendFailure.INTERNAL)
-                raise BackendError(failure, f"{code.name}: {details}") from error
+                retryable = code == grpc.StatusCode.UNAVAILABLE
+                raise BackendError(failure, f"{code.name}: {details}", retryable) from error
 
         return self.retry.run(attempt)
 

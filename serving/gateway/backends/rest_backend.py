@@ -127,7 +127,7 @@ class RestBackend:
                     method, self.base_url + path, json=body, headers=headers, timeout=self.timeout
                 )
             except requests.ConnectionError as error:
-                raise BackendError(BackendFailure.UNAVAILABLE, repr(error)) from error
+                raise BackendError(BackendFailure.UNAVAILABLE, repr(error), True) from error
             except requests.Timeout as error:
                 raise BackendError(BackendFailure.DEADLINE_EXCEEDED, repr(error)) from error
             return _decode(response)
@@ -154,7 +154,8 @@ def _decode(response: requests.Response) -> dict[str, Any]:
         answer = {"error": f"unexpected answer {str(answer)[:200]}"}
     if response.status_code != 200:
         failure = FAILURES.get(response.status_code, BackendFailure.INTERNAL)
-        raise BackendError(failure, f"HTTP {response.status_code}: {answer.get('error', '')}")
+        message = f"HTTP {response.status_code}: {answer.get('error', '')}"
+        raise BackendError(failure, message, retryable=response.status_code == 503)
     return answer
 
 

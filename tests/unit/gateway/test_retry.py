@@ -14,7 +14,8 @@ def _flaky(failures: list[BackendFailure]):
     def call() -> str:
         calls.append(1)
         if len(calls) <= len(failures):
-            raise BackendError(failures[len(calls) - 1], "boom")
+            failure = failures[len(calls) - 1]
+            raise BackendError(failure, "boom", failure is BackendFailure.UNAVAILABLE)
         return "ok"
 
     return call, calls
@@ -39,6 +40,18 @@ def test_retries_are_bounded() -> None:
 )
 def test_other_failures_are_not_retried(failure) -> None:
     call, calls = _flaky([failure])
+    with pytest.raises(BackendError):
+        RetryPolicy(retries=3, backoff_seconds=0).run(call)
+    assert len(calls) == 1
+
+
+def test_non_retryable_unavailable_is_not_retried() -> None:
+    calls = []
+
+    def call() -> str:
+        calls.append(1)
+        raise BackendError(BackendFailure.UNAVAILABLE, "queue full", retryable=False)
+
     with pytest.raises(BackendError):
         RetryPolicy(retries=3, backoff_seconds=0).run(call)
     assert len(calls) == 1
