@@ -1,0 +1,207 @@
+"""Keras models for ``profile``: a person's post ids -> age, income group, gender."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import numpy as np
+import numpy.typing as npt
+
+from serving.contract import INCOME_GROUPS
+from training.minilm import MaskedMeanPooling
+
+ARCHITECTURES = ("tfidf", "bag", "classic")
+
+
+@keras.saving.register_keras_serializable(package="profile")
+class HashedBigrams(keras.layers.Layer):  # type: ignore[misc]
+    """Ids of adjacent token pairs hashed into ``buckets`` (0 where either token is padding)."""
+
+    def __init__(self, buckets: int, vocab_size: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.buckets = buckets
+        self.vocab_size = vocab_size
+
+    def call(self, ids: Any) -> Any:
+        """``[batch, length]`` ids -> ``[batch, length - 1]`` bigram ids in ``[0, buckets]``."""
+        first = keras.ops.cast(ids[:, :-1], "int64")
+        second = keras.ops.cast(ids[:, 1:], "int64")
+        hashed = keras.ops.mod(first * self.vocab_size + second, self.buckets) + 1
+        both_real = keras.ops.logical_and(
+            keras.ops.not_equal(first, 0), keras.ops.not_equal(second, 0)
+        )
+        return keras.ops.cast(keras.ops.where(both_real, hashed, 0), "int32")
+
+    def get_config(self) -> dict[str, Any]:
+        """Serializable configuration."""
+        return {**super().get_config(), "buckets": self.buckets, "vocab_size": self.vocab_size}
+
+
+@keras.saving.register_keras_serializable(package="profile")
+class TfIdfBag(keras.layers.Layer):  # type: ignore[misc]
+    """Ids -> L2-normalised sublinear TF-IDF vector ``[batch, size]`` (padding weighs 0).
+
+    The IDF table is a non-trainable weight: set it from training data with ``set_idf``, and
+    it is saved with the model, so serving needs nothing but the ids.
+    """
+
+    def __init__(self, size: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.size = size
+
+    def build(self, input_shape: Any) -> None:
+        """The IDF table, ones until ``set_idf`` is called."""
+        self.idf = self.add_weight(
+            shape=(self.size,), initializer="ones", trainable=False, name="idf"
+        )
+
+    def set_idf(self, document_frequency: npt.NDArray[Any], documents: int) -> None:
+        """Smoothed IDF ``log((1 + n) / (1 + df)) + 1`` with id 0 (padding) weighted 0."""
+        idf = np.log((1.0 + documents) / (1.0 + document_frequency)) + 1.0
+        idf[0] = 0.0
+        self.idf.assign(idf.astype("float32"))
+
+    def call(self, ids: Any) -> Any:
+        """Term counts -> ``log1p`` -> times IDF -> unit length."""
+        counts = keras.ops.cast(keras.ops.bincount(ids, minlength=self.size), "float32")
+        return keras.ops.normalize(keras.ops.log1p(counts) * self.idf, axis=-1)
+
+    def get_config(self) -> dict[str, Any]:
+        """Serializable configuration."""
+        return {**super().get_config(), "size": self.size}
+
+
+def document_frequency(ids: npt.NDArray[Any], size: int) -> npt.NDArray[np.int64]:
+    """How many rows of an id matrix contain each id (ids must be < size)."""
+    frequency = np.zeros(size, np.int64)
+    for row in ids:
+        frequency[np.unique(row)] += 1
+    return frequency
+
+
+def _tfidf_features(ids: Any, hparams: Mapping[str, Any], vocab_size: int) -> Any:
+    """TF-IDF bags of words (and of hashed bigrams) feeding a linear projection."""
+    parts = [TfIdfBag(vocab_size, name="word_tfidf")(ids)]
+    buckets = int(hparams.get("bigram_buckets", 0))
+    if buckets:
+        bigram_ids = HashedBigrams(buckets, vocab_size, name="bigrams")(ids)
+        parts.append(TfIdfBag(buckets + 1, name="bigram_tfidf")(bigram_ids))
+    return keras.layers.Concatenate()(parts) if len(parts) > 1 else parts[0]
+
+
+def set_tfidf_weights(model: keras.Model, ids: npt.NDArray[Any]) -> None:
+    """Set the IDF tables of a ``tfidf`` model from the training id matrix."""
+    word = model.get_layer("word_tfidf")
+    word.set_idf(document_frequency(ids, word.size), len(ids))
+    try:
+        bigram = model.get_layer("bigram_tfidf")
+    except ValueError:  # built without bigrams
+        return
+    hashed = np.concatenate(
+        [
+            keras.ops.convert_to_numpy(model.get_layer("bigrams")(ids[start : start + 512]))
+            for start in range(0, len(ids), 512)
+        ]
+    )
+    bigram.set_idf(document_frequency(hashed, bigram.size), len(ids))
+
+
+def _bag_features(ids: Any, hparams: Mapping[str, Any], vocab_size: int) -> Any:
+    """Mean word embeddings plus mean hashed-bigram embeddings (a fastText-style encoder)."""
+    width = int(hparams["embedding_dim"])
+    words = keras.layers.Embedding(vocab_size, width, name="word_embedding")(ids)
+    parts = [MaskedMeanPooling(name="word_mean")(words, ids)]
+    buckets = int(hparams.get("bigram_buckets", 0))
+    if buckets:
+        bigram_ids = HashedBigrams(buckets, vocab_size, name="bigrams")(ids)
+        bigrams = keras.layers.Embedding(buckets + 1, width, name="bigram_embedding")(bigram_ids)
+        parts.append(MaskedMeanPooling(name="bigram_mean")(bigrams, bigram_ids))
+    return keras.layers.Concatenate()(parts) if len(parts) > 1 else parts[0]
+
+
+def _conv_block(hidden: Any, filters: int, kernel_size: int, residual: bool, name: str) -> Any:
+    output = keras.layers.Conv1D(
+        filters, kernel_size, padding="same", activation="relu", name=f"{name}_conv"
+    )(hidden)
+    if residual:  # deep stacks train better when each block only learns a correction
+        if hidden.shape[-1] != filters:
+            hidden = keras.layers.Conv1D(filters, 1, name=f"{name}_project")(hidden)
+        output = keras.layers.Add()([hidden, output])
+    return keras.layers.MaxPooling1D(2, padding="same", name=f"{name}_pool")(output)
+
+
+def _classic_features(ids: Any, hparams: Mapping[str, Any], vocab_size: int) -> Any:
+    """Embedding, a Conv1D + max-pooling stack (residual when deep), global max pooling."""
+    hidden = keras.layers.Embedding(vocab_size, int(hparams["embedding_dim"]), name="embedding")(
+        ids
+    )
+    blocks = int(hparams["conv_blocks"])
+    for index in range(blocks):
+        hidden = _conv_block(
+            hidden,
+            int(hparams["filters"]),
+            int(hparams["kernel_size"]),
+            residual=blocks > 2 and index > 0,
+            name=f"block_{index}",
+        )
+    return keras.layers.GlobalMaxPooling1D(name="global_max")(hidden)
+
+
+def build_profile_model(
+    hparams: Mapping[str, Any], vocab_size: int, age_mean: float
+) -> keras.Model:
+    """The uncompiled three-head model; ``hparams["arch"]`` picks the encoder."""
+    ids = keras.Input((None,), dtype="int32", name="post_ids")
+    arch = hparams["arch"]
+    if arch == "tfidf":
+        features = _tfidf_features(ids, hparams, vocab_size)
+    elif arch == "bag":
+        features = _bag_features(ids, hparams, vocab_size)
+    elif arch == "classic":
+        features = _classic_features(ids, hparams, vocab_size)
+    else:
+        raise ValueError(f"unknown profile arch {arch!r}; choose from {ARCHITECTURES}")
+    features = keras.layers.Dropout(float(hparams["dropout"]))(features)
+    hidden = keras.layers.Dense(int(hparams["hidden_units"]), activation="relu", name="hidden")(
+        features
+    )
+    hidden = keras.layers.Dropout(float(hparams["dropout"]))(hidden)
+    outputs = {
+        # Starting at the mean age saves the first epochs from just learning the offset.
+        "age": keras.layers.Dense(
+            1, bias_initializer=keras.initializers.Constant(age_mean), name="age"
+        )(hidden),
+        "income_probs": keras.layers.Dense(
+            INCOME_GROUPS, activation="softmax", name="income_probs"
+        )(hidden),
+        "gender_prob": keras.layers.Dense(1, activation="sigmoid", name="gender_prob")(hidden),
+    }
+    return keras.Model({"post_ids": ids}, outputs, name=f"profile_{arch}")
+
+
+def compile_profile_model(model: keras.Model, hparams: Mapping[str, Any]) -> keras.Model:
+    """Per-head losses and loss weights; age uses Huber loss (robust, close to MAE)."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(float(hparams["learning_rate"])),
+        loss={
+            "age": keras.losses.Huber(delta=float(hparams.get("age_huber_delta", 2.0))),
+            "income_probs": keras.losses.SparseCategoricalCrossentropy(),
+            "gender_prob": keras.losses.BinaryCrossentropy(),
+        },
+        loss_weights={
+            "age": float(hparams["age_loss_weight"]),
+            "income_probs": float(hparams["income_loss_weight"]),
+            "gender_prob": 1.0,
+        },
+        metrics={
+            "age": [keras.metrics.MeanAbsoluteError(name="mae")],
+            "gender_prob": [keras.metrics.BinaryAccuracy(name="accuracy")],
+        },
+        # Weighted, so bloggers without an income label do not count in income accuracy.
+        weighted_metrics={
+            "income_probs": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        },
+    )
+    return model

@@ -1,0 +1,230 @@
+"""The ``profile`` task: a blogger's posts -> age (years), income group (proxy), gender."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from serving.contract import PAD_ID, TOKENIZER_FILE
+from serving.tokenization import encode_texts, load_tokenizer
+from training.data.blogs import (
+    GENDERS,
+    Blogger,
+    IncomeGroups,
+    load_income_groups,
+    read_blogs,
+    split_bloggers,
+)
+from training.models.profile import (
+    build_profile_model,
+    compile_profile_model,
+    set_tfidf_weights,
+)
+from training.tasks.base import Arrays, HParams, PreparedData, RunSettings
+from training.tokenization import SEP_TOKEN, train_tokenizer
+
+COMMON: dict[str, Any] = {
+    "arch": "tfidf",
+    "embedding_dim": 64,
+    "bigram_buckets": 0,
+    "tokenizer_sample": 4000,  # bloggers whose text trains the tokenizer (speed)
+    "chars_per_token": 6,  # texts are cut at max_length * this many characters (speed)
+    "filters": 128,
+    "kernel_size": 5,
+    "conv_blocks": 3,
+    "hidden_units": 64,
+    "dropout": 0.3,
+    "learning_rate": 0.002,
+    "age_loss_weight": 0.1,
+    "age_huber_delta": 2.0,
+    "income_loss_weight": 0.3,
+    "validation_fraction": 0.1,
+    "tokenizer_min_frequency": 2,
+}
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {
+        **COMMON,
+        "embedding_dim": 8,
+        "bigram_buckets": 1000,
+        "filters": 8,
+        "hidden_units": 8,
+        "vocab_size": 2000,
+        "max_length": 128,
+        "max_bloggers": 200,
+        "epochs": 1,
+        "batch_size": 16,
+        "patience": 2,
+        "validation_fraction": 0.2,
+        "tokenizer_min_frequency": 1,
+        "tokenizer_sample": 200,
+    },
+    "default": {
+        **COMMON,
+        "vocab_size": 50_000,
+        "max_length": 1024,
+        "max_bloggers": None,
+        "epochs": 8,
+        "batch_size": 64,
+        "patience": 2,
+    },
+}
+PRESETS["full"] = {**PRESETS["default"], "max_length": 3072, "epochs": 30, "patience": 5}
+
+
+def blogger_text(blogger: Blogger, max_chars: int | None = None) -> str:
+    """A blogger's posts as one text, joined with the separator token (contract).
+
+    ``max_chars`` cuts the text early only to save tokenising time: with a cut well past
+    ``max_length`` tokens the ids equal those the gateway makes from the full text.
+    """
+    return f" {SEP_TOKEN} ".join(blogger.posts)[:max_chars]
+
+
+def profile_targets(bloggers: Sequence[Blogger], income: IncomeGroups) -> tuple[Arrays, Arrays]:
+    """Targets and per-output sample weights; unlabelled income rows get weight 0."""
+    groups = [income.group_of(blogger) for blogger in bloggers]
+    targets = {
+        "age": np.array([[blogger.age] for blogger in bloggers], np.float32),
+        # Rows without an income label need some valid class id; weight 0 makes it inert.
+        "income_probs": np.array([group or 0 for group in groups], np.int32),
+        "gender_prob": np.array([[GENDERS.index(b.gender)] for b in bloggers], np.float32),
+    }
+    ones = np.ones(len(bloggers), np.float32)
+    weights = {
+        "age": ones,
+        "income_probs": np.array([group is not None for group in groups], np.float32),
+        "gender_prob": ones,
+    }
+    return targets, weights
+
+
+def profile_metrics(
+    predictions: dict[str, Any], targets: Arrays, income_weights: np.ndarray
+) -> dict[str, float]:
+    """Gender accuracy, age MAE and income accuracy on the rows that have an income label."""
+    gender = np.asarray(predictions["gender_prob"]).reshape(-1) >= 0.5
+    age = np.asarray(predictions["age"]).reshape(-1)
+    income = np.argmax(np.asarray(predictions["income_probs"]), axis=-1)
+    labelled = income_weights > 0
+    true_income = targets["income_probs"][labelled]
+    true_age = targets["age"].reshape(-1)
+    return {
+        "gender_accuracy": float(np.mean(gender == (targets["gender_prob"].reshape(-1) > 0.5))),
+        "age_mae": float(np.mean(np.abs(age - true_age))),
+        "age_mae_median_baseline": float(np.mean(np.abs(true_age - np.median(true_age)))),
+        "income_accuracy_labelled": float(np.mean(income[labelled] == true_income))
+        if labelled.any()
+        else float("nan"),
+        "income_labelled_examples": int(labelled.sum()),
+        "income_majority_baseline": float(np.mean(true_income == np.bincount(true_income).argmax()))
+        if labelled.any()
+        else float("nan"),
+    }
+
+
+class ProfileTask:
+    """Blog Authorship profiling (see ``training.models.profile`` for the architectures)."""
+
+    name = "profile"
+
+    def hparams(self, preset: str) -> dict[str, Any]:
+        """Hyperparameters of a preset (tiny, default or full)."""
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+        return dict(PRESETS[preset])
+
+    def prepare(self, settings: RunSettings, hparams: HParams) -> PreparedData:
+        """Read the corpus, split by blogger, train the tokenizer, encode, build targets."""
+        caps = [cap for cap in (settings.max_examples, hparams.get("max_bloggers")) if cap]
+        blogs = read_blogs(settings.data_dir, min(caps) if caps else None)
+        train, validation = split_bloggers(
+            blogs.bloggers, float(hparams["validation_fraction"]), settings.seed
+        )
+        max_length = int(hparams["max_length"])
+        max_chars = max_length * int(hparams["chars_per_token"])
+        train_texts = [blogger_text(blogger, max_chars) for blogger in train]
+        settings.run_dir.mkdir(parents=True, exist_ok=True)
+        tokenizer_path = settings.run_dir / TOKENIZER_FILE
+        sample = random.Random(settings.seed).sample(
+            train_texts, min(len(train_texts), int(hparams["tokenizer_sample"]))
+        )
+        train_tokenizer(
+            sample,
+            vocab_size=int(hparams["vocab_size"]),
+            min_frequency=int(hparams["tokenizer_min_frequency"]),
+        ).save(str(tokenizer_path))
+        tokenizer = load_tokenizer(tokenizer_path)
+        income = load_income_groups()
+        train_targets, train_weights = profile_targets(train, income)
+        val_targets, val_weights = profile_targets(validation, income)
+        val_texts = [blogger_text(blogger, max_chars) for blogger in validation]
+        return PreparedData(
+            train_inputs={"post_ids": encode_texts(tokenizer, train_texts, max_length)},
+            train_targets=train_targets,
+            val_inputs={"post_ids": encode_texts(tokenizer, val_texts, max_length)},
+            val_targets=val_targets,
+            tokenizer_path=tokenizer_path,
+            preprocessing={
+                "inputs": {"post_ids": {"max_length": max_length, "truncation": "right"}},
+                "pad_id": PAD_ID,
+                "post_separator": SEP_TOKEN,
+                "lowercase": True,
+            },
+            labels=income.labels(),
+            train_weights=train_weights,
+            val_weights=val_weights,
+            data_summary={
+                "source": "Blog Authorship Corpus (blogs.jsonl.gz), split by blogger",
+                "files": blogs.files,
+                "bloggers_read": len(blogs.bloggers),
+                "bad_lines": blogs.bad_lines,
+                "bad_line_samples": blogs.bad_line_samples,
+                "train_bloggers": len(train),
+                "validation_bloggers": len(validation),
+                "train_income_labelled": int(train_weights["income_probs"].sum()),
+                "validation_income_labelled": int(val_weights["income_probs"].sum()),
+                "industries": dict(Counter(blogger.industry for blogger in train).most_common()),
+                "income_is_proxy": True,
+                "income_note": income.note,
+                "max_length_tokens": max_length,
+                "truncation": "right: the first max_length tokens of the joined posts",
+                "tokenizer_trained_on_bloggers": len(sample),
+                "tokenizer_vocab": tokenizer.get_vocab_size(),
+            },
+        )
+
+    def build_model(self, hparams: HParams, data: PreparedData) -> keras.Model:
+        """The compiled three-head model for the preset's architecture."""
+        vocab_size = load_tokenizer(data.tokenizer_path).get_vocab_size()
+        age_mean = float(np.mean(data.train_targets["age"]))
+        model = build_profile_model(hparams, vocab_size, age_mean)
+        if hparams["arch"] == "tfidf":
+            set_tfidf_weights(model, data.train_inputs["post_ids"])
+        return compile_profile_model(model, hparams)
+
+    def evaluate(self, model: keras.Model, data: PreparedData) -> dict[str, Any]:
+        """Validation gender accuracy, age MAE and income accuracy (labelled rows only)."""
+        predictions = model.predict(data.val_inputs, batch_size=128, verbose=0)
+        weights = (data.val_weights or {}).get("income_probs")
+        if weights is None:
+            weights = np.ones(len(data.val_targets["age"]), np.float32)
+        return profile_metrics(predictions, data.val_targets, weights)
+
+    def search_space(self, hp: Any) -> dict[str, Any]:
+        """Hyperparameters for ``tune`` (keras-tuner ``HyperParameters``)."""
+        return {
+            "embedding_dim": hp.Choice("embedding_dim", [32, 64, 128]),
+            "hidden_units": hp.Choice("hidden_units", [32, 64, 128]),
+            "dropout": hp.Float("dropout", 0.1, 0.5, step=0.1),
+            "learning_rate": hp.Choice("learning_rate", [0.001, 0.002, 0.005]),
+            "age_loss_weight": hp.Choice("age_loss_weight", [0.05, 0.1, 0.2]),
+        }
+
+    def monitor(self) -> tuple[str, str]:
+        """Early stopping and checkpoints watch the validation gender accuracy."""
+        return ("val_gender_prob_accuracy", "max")

@@ -1,0 +1,238 @@
+"""The ``similarity`` task: two sentences -> a symmetric similarity score in [0, 1]."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import numpy.typing as npt
+
+from serving.contract import PAD_ID, TOKENIZER_FILE
+from serving.tokenization import encode_texts, load_tokenizer
+from training import minilm
+from training.data.sts import (
+    MRPC_FOLDER,
+    SICK_FOLDER,
+    STS_DEV_FILE,
+    STS_FOLDER,
+    STS_TRAIN_FILE,
+    PairData,
+    SentencePair,
+    merge,
+    read_mrpc,
+    read_sick,
+    read_sts,
+    split_pairs,
+)
+from training.models.similarity import build_similarity_model, compile_similarity_model
+from training.tasks.base import Arrays, HParams, PreparedData, RunSettings
+from training.tokenization import train_tokenizer
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {
+        "arch": "classic",
+        "vocab_size": 2000,
+        "embedding_dim": 8,
+        "conv_filters": 8,
+        "hidden_units": 8,
+        "dropout": 0.1,
+        "learning_rate": 0.005,
+        "max_length": 32,
+        "extra_data": [],
+        "epochs": 1,
+        "batch_size": 16,
+        "patience": 1,
+        "validation_fraction": 0.2,
+    },
+    "default": {
+        "arch": "minilm",
+        "trainable_layers": 6,  # 6 = every transformer block; the embeddings stay frozen
+        "dropout": 0.1,
+        "learning_rate": 2e-5,
+        "max_length": 64,
+        "extra_data": [],
+        "epochs": 1,
+        "batch_size": 16,
+        "patience": 1,
+        "validation_fraction": 0.2,
+        # Used when --arch classic is chosen:
+        "vocab_size": 20_000,
+        "embedding_dim": 128,
+        "conv_filters": 128,
+        "hidden_units": 64,
+    },
+}
+PRESETS["full"] = {**PRESETS["default"], "trainable_layers": 7, "epochs": 4, "patience": 2}
+for _name, _preset in PRESETS.items():
+    _preset["preset_arch"] = _preset["arch"]
+# Applied when --arch picks an architecture other than the preset's own (epochs and batch size
+# are the pipeline's: pass --epochs too, e.g. ``--arch classic --epochs 15``).
+ARCH_SETTINGS: dict[str, dict[str, Any]] = {
+    "classic": {"learning_rate": 0.001, "dropout": 0.2, "extra_data": ["sick", "mrpc"]},
+    "minilm": {"learning_rate": 2e-5, "dropout": 0.1, "extra_data": [], "trainable_layers": 6},
+}
+
+
+def spearman(first: npt.ArrayLike, second: npt.ArrayLike) -> float:
+    """Spearman rank correlation (ties share their average rank), numpy only."""
+    return pearson(average_ranks(first), average_ranks(second))
+
+
+def pearson(first: npt.ArrayLike, second: npt.ArrayLike) -> float:
+    """Pearson correlation of two equal-length vectors."""
+    return float(np.corrcoef(np.ravel(first), np.ravel(second))[0, 1])
+
+
+def average_ranks(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """0-based ranks of values; tied values all get the mean of their ranks."""
+    flat = np.ravel(np.asarray(values, np.float64))
+    order = np.argsort(flat, kind="mergesort")
+    _, starts, counts = np.unique(flat[order], return_index=True, return_counts=True)
+    ranks = np.empty(len(flat), np.float64)
+    ranks[order] = np.repeat(starts + (counts - 1) / 2.0, counts)
+    return ranks
+
+
+def load_pairs(
+    data_dir: Path, extra: Sequence[str], fraction: float, seed: int
+) -> tuple[list[SentencePair], list[SentencePair], dict[str, Any]]:
+    """Train and validation pairs: STS train (+ extras) and STS dev, carving what is missing."""
+    folder = data_dir / STS_FOLDER if (data_dir / STS_FOLDER).is_dir() else data_dir
+    train_file, dev_file = folder / STS_TRAIN_FILE, folder / STS_DEV_FILE
+    if not train_file.exists() and not dev_file.exists():
+        raise FileNotFoundError(f"neither {STS_TRAIN_FILE} nor {STS_DEV_FILE} in {folder}")
+    parts: list[PairData] = []
+    if train_file.exists() and dev_file.exists():
+        sts_train, sts_dev = read_sts(train_file), read_sts(dev_file)
+        train, validation = list(sts_train.pairs), list(sts_dev.pairs)
+        parts += [sts_train, sts_dev]
+        split = f"train: {STS_TRAIN_FILE}, validation: {STS_DEV_FILE}"
+    else:  # one file only: carve validation from it with the fixed seed
+        only = read_sts(train_file if train_file.exists() else dev_file)
+        train, validation = split_pairs(only.pairs, fraction, seed)
+        parts.append(only)
+        split = f"{only.files[0]} only: {fraction:.0%} carved out for validation (seed {seed})"
+    readers = {
+        "sick": lambda: read_sick(data_dir / SICK_FOLDER),
+        "mrpc": lambda: read_mrpc(data_dir / MRPC_FOLDER),
+    }
+    for name in extra:
+        extra_data = readers[name]()
+        train += extra_data.pairs
+        parts.append(extra_data)
+    everything = merge(parts)
+    summary = {
+        "split": split,
+        "files": everything.files,
+        "bad_lines": everything.bad_lines,
+        "bad_line_samples": everything.bad_line_samples,
+        "train_pairs": len(train),
+        "train_sources": dict(Counter(pair.source for pair in train)),
+        "validation_pairs": len(validation),
+    }
+    return train, validation, summary
+
+
+def encode_pairs(tokenizer_path: Path, pairs: Sequence[SentencePair], max_length: int) -> Arrays:
+    """Left and right id matrices for pairs, through the shared ``encode_texts``."""
+    tokenizer = load_tokenizer(tokenizer_path)
+    return {
+        "left_ids": encode_texts(tokenizer, [pair.left for pair in pairs], max_length),
+        "right_ids": encode_texts(tokenizer, [pair.right for pair in pairs], max_length),
+    }
+
+
+class SimilarityTask:
+    """Sentence similarity (see ``training.models.similarity`` for the architectures)."""
+
+    name = "similarity"
+
+    def hparams(self, preset: str) -> dict[str, Any]:
+        """Hyperparameters of a preset (tiny, default or full)."""
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+        return dict(PRESETS[preset])
+
+    def prepare(self, settings: RunSettings, hparams: HParams) -> PreparedData:
+        """Read STS (+ extras), get the tokenizer, encode both sides of every pair."""
+        hparams = self.effective_hparams(hparams)
+        train, validation, summary = load_pairs(
+            settings.data_dir,
+            hparams["extra_data"],
+            float(hparams["validation_fraction"]),
+            settings.seed,
+        )
+        if settings.max_examples:
+            train, validation = train[: settings.max_examples], validation[: settings.max_examples]
+        settings.run_dir.mkdir(parents=True, exist_ok=True)
+        tokenizer_path = settings.run_dir / TOKENIZER_FILE
+        if hparams["arch"] == "minilm":
+            # The pretrained encoder only understands its own WordPiece vocabulary.
+            shutil.copyfile(minilm.package_dir() / minilm.TOKENIZER_FILE, tokenizer_path)
+        else:
+            texts = [text for pair in train for text in (pair.left, pair.right)]
+            tokenizer = train_tokenizer(texts, int(hparams["vocab_size"]), kind="wordpiece")
+            tokenizer.save(str(tokenizer_path))
+        max_length = int(hparams["max_length"])
+        length_spec = {"max_length": max_length, "truncation": "right"}
+        return PreparedData(
+            train_inputs=encode_pairs(tokenizer_path, train, max_length),
+            train_targets={"score": np.array([[pair.score] for pair in train], np.float32)},
+            val_inputs=encode_pairs(tokenizer_path, validation, max_length),
+            val_targets={"score": np.array([[pair.score] for pair in validation], np.float32)},
+            tokenizer_path=tokenizer_path,
+            preprocessing={
+                "inputs": {"left_ids": length_spec, "right_ids": length_spec},
+                "pad_id": PAD_ID,
+                "lowercase": True,
+            },
+            labels={
+                "score": {
+                    "range": [0.0, 1.0],
+                    "meaning": "semantic similarity: STS score / 5, 1 = same meaning",
+                }
+            },
+            data_summary={**summary, "max_length_tokens": max_length, "score": "STS score / 5"},
+        )
+
+    def build_model(self, hparams: HParams, data: PreparedData) -> keras.Model:
+        """The compiled siamese model for the preset's architecture."""
+        hparams = self.effective_hparams(hparams)
+        vocab_size = load_tokenizer(data.tokenizer_path).get_vocab_size()
+        return compile_similarity_model(build_similarity_model(hparams, vocab_size), hparams)
+
+    def evaluate(self, model: keras.Model, data: PreparedData) -> dict[str, Any]:
+        """Validation Pearson and Spearman correlations of score with the gold score / 5."""
+        predicted = model.predict(data.val_inputs, batch_size=64, verbose=0)["score"]
+        gold = data.val_targets["score"]
+        return {
+            "pearson": pearson(predicted, gold),
+            "spearman": spearman(predicted, gold),
+            "mae": float(np.mean(np.abs(np.ravel(predicted) - np.ravel(gold)))),
+            "validation_pairs": len(gold),
+        }
+
+    def search_space(self, hp: Any) -> dict[str, Any]:
+        """Hyperparameters for ``tune`` (keras-tuner ``HyperParameters``)."""
+        return {
+            "learning_rate": hp.Choice("learning_rate", [1e-5, 2e-5, 4e-5]),
+            "trainable_layers": hp.Int("trainable_layers", 2, 6, step=2),
+            "batch_size": hp.Choice("batch_size", [16, 32]),
+        }
+
+    def monitor(self) -> tuple[str, str]:
+        """Early stopping and checkpoints watch the validation loss (MSE)."""
+        return ("val_loss", "min")
+
+    @staticmethod
+    def effective_hparams(hparams: HParams) -> dict[str, Any]:
+        """``--arch`` other than the preset's also switches to that architecture's settings."""
+        merged = dict(hparams)
+        if merged["arch"] != merged.get("preset_arch", merged["arch"]):
+            merged.update(ARCH_SETTINGS[merged["arch"]])
+        return merged
