@@ -12,7 +12,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from training.models.qa_layers import HopAttention, SentenceSlots, SlotBias
+from training.models.qa_layers import HopAttention, SentenceBags, SentenceSlots, SlotBias
 
 ARCHITECTURES = ("memnet", "classic")
 
@@ -79,18 +79,20 @@ def memory_network(
     article, question = _inputs()
     dim, hops = int(hparams["embedding_dim"]), int(hparams["hops"])
     sentences = int(hparams["max_sentences"])
-    slots, encoding = SentenceSlots(sentences, period_id, dim, name="story_sentences")(article)
-    question_slots, question_encoding = SentenceSlots(1, -1, dim, name="question_words")(question)
+    slot_ids, encoding, present = SentenceSlots(sentences, period_id, dim, name="story")(article)
+    question_ids, question_encoding, _ = SentenceSlots(1, -1, dim, name="question")(question)
     embeddings = [
         keras.layers.Embedding(vocab_size, dim, name=f"memory_embedding_{index}")
         for index in range(hops + 1)
     ]
-    present = ops.cast(ops.sum(slots, axis=1) > 0, "float32")  # [batch, slots]
-    state = ops.einsum("bls,bld->bd", question_slots, question_encoding * embeddings[0](question))
+    question_bag = SentenceBags(1, name="question_bag")(
+        [question_ids, question_encoding * embeddings[0](question)]
+    )
+    state = ops.squeeze(question_bag, axis=1)
     for hop in range(hops):
-        keys = _memories(slots, encoding, embeddings[hop](article), hparams, f"key_time_{hop}")
+        keys = _memories(slot_ids, encoding, embeddings[hop](article), hparams, f"keys_{hop}")
         values = _memories(
-            slots, encoding, embeddings[hop + 1](article), hparams, f"value_time_{hop}"
+            slot_ids, encoding, embeddings[hop + 1](article), hparams, f"values_{hop}"
         )
         state = HopAttention(name=f"hop_{hop}")([keys, values, state, present])
     if int(hparams.get("answer_hidden", 0)):
@@ -103,12 +105,12 @@ def memory_network(
 
 
 def _memories(
-    slots: keras.KerasTensor,
+    slot_ids: keras.KerasTensor,
     encoding: keras.KerasTensor,
     word_vectors: keras.KerasTensor,
     hparams: Mapping[str, Any],
     name: str,
 ) -> keras.KerasTensor:
-    bags = ops.einsum("bls,bld->bsd", slots, encoding * word_vectors)
     sentences, noise = int(hparams["max_sentences"]), float(hparams.get("time_noise", 0.0))
-    return SlotBias(sentences, int(word_vectors.shape[-1]), noise, name=name)(bags)
+    bags = SentenceBags(sentences, name=f"{name}_bags")([slot_ids, encoding * word_vectors])
+    return SlotBias(sentences, int(word_vectors.shape[-1]), noise, name=f"{name}_time")(bags)

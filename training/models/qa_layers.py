@@ -14,12 +14,14 @@ NEGATIVE_LOGIT = -1e9  # added to the scores of empty memory slots before the so
 
 @keras.saving.register_keras_serializable(package="multihead_qa")
 class SentenceSlots(keras.layers.Layer):  # type: ignore[misc]
-    """Assign each word of a story to one of the last ``max_sentences`` sentences.
+    """Assign each word of a story to one of its last ``max_sentences`` sentences.
 
-    Sentences end at ``period_id`` (or at the last word). Returns ``slots`` ``[batch, length,
-    max_sentences]``, a one-hot map of word -> sentence counted from the END of the story
-    (slot 0 = latest sentence; older sentences are dropped), and ``encoding`` ``[batch,
-    length, dim]``, the position-encoding weights of each word in its sentence.
+    Sentences end at ``period_id`` (or at the last word) and are counted from the END of
+    the story (slot 0 = latest sentence; older ones are dropped). Returns ``slot_ids``
+    ``[batch, length]`` (``row * max_sentences + slot``; ``batch * max_sentences`` for a
+    period, padding or a dropped word), ``encoding`` ``[batch, length, dim]``, the position
+    encoding weights of each word in its sentence, and ``present`` ``[batch, max_sentences]``
+    (1.0 where the slot holds a sentence).
     """
 
     def __init__(self, max_sentences: int, period_id: int, dim: int, **kwargs: Any) -> None:
@@ -28,25 +30,37 @@ class SentenceSlots(keras.layers.Layer):  # type: ignore[misc]
         self.period_id = period_id
         self.dim = dim
 
-    def call(self, ids: Any) -> tuple[Any, Any]:
-        """Slots and position-encoding weights for a batch of id rows."""
+    def call(self, ids: Any) -> tuple[Any, Any, Any]:
+        """Slot ids, position-encoding weights and slot presence for a batch of id rows."""
+        slots = self.max_sentences
         valid = ops.not_equal(ids, PAD_ID)
         is_period = ops.equal(ids, self.period_id)
         next_valid = ops.pad(valid[:, 1:], [[0, 0], [0, 1]], constant_values=False)
         ends = ops.cast(ops.logical_or(is_period, ops.logical_and(valid, ~next_valid)), "int32")
-        # Sentences still to end at or after each word = the word's sentence, counted from the end.
+        # Sentences ending at or after a word = the word's sentence, counted from the end.
         from_end = ops.sum(ends, axis=1, keepdims=True) - ops.cumsum(ends, axis=1) + ends - 1
-        keep = ops.logical_and(ops.logical_and(valid, ~is_period), from_end < self.max_sentences)
-        slot_index = ops.clip(from_end, 0, self.max_sentences - 1)
-        slots = ops.one_hot(slot_index, self.max_sentences) * ops.expand_dims(
+        keep = ops.logical_and(ops.logical_and(valid, ~is_period), from_end < slots)
+        slot = ops.clip(from_end, 0, slots - 1)
+        outside = ops.shape(ids)[0] * slots
+        slot_ids = ops.where(
+            keep, ops.expand_dims(ops.arange(ops.shape(ids)[0]) * slots, 1) + slot, outside
+        )
+        kept = ops.cast(keep, "int32")
+        counts = ops.segment_sum(
+            ops.reshape(kept, [-1]), ops.reshape(slot_ids, [-1]), num_segments=outside + 1
+        )
+        counts = ops.reshape(counts[:outside], [-1, slots])  # words per sentence
+        older = ops.sum(counts, axis=1, keepdims=True) - ops.cumsum(counts, axis=1)
+        # Kept words so far minus those of older sentences = 1-based position in the sentence.
+        position = ops.cumsum(kept, axis=1) - ops.take_along_axis(older, slot, axis=1)
+        length = ops.take_along_axis(counts, slot, axis=1)
+        ratio = ops.cast(position, "float32") / ops.cast(ops.maximum(length, 1), "float32")
+        ratio = ops.expand_dims(ratio, -1)
+        steps = ops.arange(1, self.dim + 1, dtype="float32") / float(self.dim)
+        encoding = ((1.0 - ratio) - steps * (1.0 - 2.0 * ratio)) * ops.expand_dims(
             ops.cast(keep, "float32"), -1
         )
-        position = ops.sum(slots * ops.cumsum(slots, axis=1), axis=-1)  # 1-based word position
-        length = ops.einsum("bls,bs->bl", slots, ops.sum(slots, axis=1))
-        ratio = ops.expand_dims(position / ops.maximum(length, 1.0), -1)
-        steps = ops.arange(1, self.dim + 1, dtype="float32") / float(self.dim)
-        encoding = (1.0 - ratio) - steps * (1.0 - 2.0 * ratio)
-        return slots, encoding
+        return slot_ids, encoding, ops.cast(counts > 0, "float32")
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments, for saving."""
@@ -56,6 +70,29 @@ class SentenceSlots(keras.layers.Layer):  # type: ignore[misc]
             "period_id": self.period_id,
             "dim": self.dim,
         }
+
+
+@keras.saving.register_keras_serializable(package="multihead_qa")
+class SentenceBags(keras.layers.Layer):  # type: ignore[misc]
+    """Sum word vectors per sentence slot: ``[batch, length, dim]`` -> ``[batch, slots, dim]``."""
+
+    def __init__(self, max_sentences: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_sentences = max_sentences
+
+    def call(self, inputs: list[Any]) -> Any:
+        """Bags of ``[slot_ids, vectors]``; words outside every slot are discarded."""
+        slot_ids, vectors = inputs
+        dim = vectors.shape[-1]
+        outside = ops.shape(vectors)[0] * self.max_sentences
+        sums = ops.segment_sum(
+            ops.reshape(vectors, [-1, dim]), ops.reshape(slot_ids, [-1]), num_segments=outside + 1
+        )
+        return ops.reshape(sums[:outside], [-1, self.max_sentences, dim])
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments, for saving."""
+        return {**super().get_config(), "max_sentences": self.max_sentences}
 
 
 @keras.saving.register_keras_serializable(package="multihead_qa")

@@ -5,7 +5,7 @@ import pytest
 
 from training.batching import LengthBuckets, trim_padding
 from training.models.qa import build_qa_model
-from training.models.qa_layers import SentenceSlots
+from training.models.qa_layers import SentenceBags, SentenceSlots
 from training.tasks.qa import PRESETS, QaTask
 from training.tasks.registry import get_task
 
@@ -14,18 +14,34 @@ PERIOD = 9
 
 def test_sentence_slots_count_from_the_end_and_drop_old_sentences():
     # "a b . c . d e f" then padding: three sentences, the last one without a period
-    ids = np.array([[1, 2, PERIOD, 3, PERIOD, 4, 5, 6, 0, 0]], np.int32)
-    slots, encoding = SentenceSlots(max_sentences=2, period_id=PERIOD, dim=4)(ids)
-    slots = np.asarray(slots)[0]
-    assert slots.shape == (10, 2)
-    np.testing.assert_array_equal(slots[5:8, 0], [1, 1, 1])  # latest sentence -> slot 0
-    np.testing.assert_array_equal(slots[3], [0, 1])  # the one before -> slot 1
-    assert slots[:3].sum() == 0  # the oldest sentence is beyond max_sentences
-    assert slots[[2, 4, 8, 9]].sum() == 0  # periods and padding are in no sentence
+    ids = np.array([[1, 2, PERIOD, 3, PERIOD, 4, 5, 6, 0, 0]] * 2, np.int32)
+    slot_ids, encoding, present = SentenceSlots(max_sentences=2, period_id=PERIOD, dim=4)(ids)
+    outside = 2 * 2
+    np.testing.assert_array_equal(
+        np.asarray(slot_ids),
+        [
+            [outside, outside, outside, 1, outside, 0, 0, 0, outside, outside],
+            [outside, outside, outside, 3, outside, 2, 2, 2, outside, outside],
+        ],
+    )
+    np.testing.assert_array_equal(np.asarray(present), [[1, 1], [1, 1]])
     encoding = np.asarray(encoding)[0]
-    # position encoding of the first word of "d e f": j=1, J=3, k/d in (0.25 .. 1)
-    expected = (1 - 1 / 3) - np.arange(1, 5) / 4 * (1 - 2 / 3)
-    np.testing.assert_allclose(encoding[5], expected, rtol=1e-6)
+    # position encoding of word j of a J-word sentence: (1 - j/J) - (k/d)(1 - 2j/J)
+    steps = np.arange(1, 5) / 4
+    for column, (j, length) in {5: (1, 3), 6: (2, 3), 7: (3, 3), 3: (1, 1)}.items():
+        expected = (1 - j / length) - steps * (1 - 2 * j / length)
+        np.testing.assert_allclose(encoding[column], expected, rtol=1e-6, atol=1e-7)
+    assert not encoding[[0, 1, 2, 4, 8, 9]].any()  # dropped, periods and padding
+
+
+def test_sentence_bags_sum_word_vectors_per_slot():
+    ids = np.array([[1, 2, PERIOD, 3, 0], [4, PERIOD, 0, 0, 0]], np.int32)
+    slot_ids, _, present = SentenceSlots(max_sentences=3, period_id=PERIOD, dim=2)(ids)
+    vectors = np.arange(20, dtype=np.float32).reshape(2, 5, 2)
+    bags = np.asarray(SentenceBags(3)([slot_ids, vectors]))
+    np.testing.assert_allclose(bags[0], [[6, 7], [2, 4], [0, 0]])  # "3"; "1 2"; empty
+    np.testing.assert_allclose(bags[1], [[10, 11], [0, 0], [0, 0]])
+    np.testing.assert_array_equal(np.asarray(present), [[1, 1, 0], [1, 0, 0]])
 
 
 @pytest.mark.parametrize("arch", ["memnet", "classic"])
