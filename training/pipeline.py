@@ -102,7 +102,11 @@ def fit_model(
             data.val_inputs, data.val_targets, data.val_weights, 256, shuffle=False, seed=0
         )
         history: keras.callbacks.History = model.fit(
-            train.as_dataset(), validation_data=validation.as_dataset(), **options
+            # The buckets reshuffle themselves every epoch.
+            train.as_dataset(),
+            validation_data=validation.as_dataset(),
+            shuffle=False,
+            **options,
         )
         return history
     validation_arrays: tuple[Any, ...] = (data.val_inputs, data.val_targets)
