@@ -70,6 +70,40 @@ def make_callbacks(
     ]
 
 
+def fit_data(data: PreparedData, hparams: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """The data arguments of ``model.fit``: arrays, or length-bucketed datasets if asked for."""
+    batch_size = int(hparams["batch_size"])
+    if hparams.get("bucket_by_length"):
+        train = LengthBuckets(
+            data.train_inputs,
+            data.train_targets,
+            data.train_weights,
+            batch_size,
+            shuffle=True,
+            seed=seed,
+        )
+        validation = LengthBuckets(
+            data.val_inputs, data.val_targets, data.val_weights, 256, shuffle=False, seed=0
+        )
+        # The buckets reshuffle themselves every epoch.
+        return {
+            "x": train.as_dataset(),
+            "validation_data": validation.as_dataset(),
+            "shuffle": False,
+        }
+    validation_arrays: tuple[Any, ...] = (data.val_inputs, data.val_targets)
+    if data.val_weights is not None:
+        validation_arrays = (*validation_arrays, data.val_weights)
+    return {
+        "x": data.train_inputs,
+        "y": data.train_targets,
+        "sample_weight": data.train_weights,
+        "validation_data": validation_arrays,
+        "batch_size": batch_size,
+        "shuffle": True,
+    }
+
+
 def fit_model(
     task: Task,
     model: keras.Model,
@@ -81,45 +115,13 @@ def fit_model(
     hook = getattr(task, "fit_kwargs", None)  # optional: task-specific fit options
     extra: dict[str, Any] = dict(hook(hparams)) if callable(hook) else {}
     callbacks = make_callbacks(settings.run_dir, task.monitor(), hparams)
-    options: dict[str, Any] = {
-        "epochs": int(hparams["epochs"]),
-        "verbose": 2,
-        **extra,
+    history: keras.callbacks.History = model.fit(
+        **fit_data(data, hparams, settings.seed),
+        epochs=int(hparams["epochs"]),
+        verbose=2,
+        **{key: value for key, value in extra.items() if key != "callbacks"},
         # A task's own callbacks run after the standard ones (e.g. after best weights return).
-        "callbacks": [*callbacks, *extra.get("callbacks", [])],
-    }
-    batch_size = int(hparams["batch_size"])
-    if hparams.get("bucket_by_length"):
-        train = LengthBuckets(
-            data.train_inputs,
-            data.train_targets,
-            data.train_weights,
-            batch_size,
-            shuffle=True,
-            seed=settings.seed,
-        )
-        validation = LengthBuckets(
-            data.val_inputs, data.val_targets, data.val_weights, 256, shuffle=False, seed=0
-        )
-        history: keras.callbacks.History = model.fit(
-            # The buckets reshuffle themselves every epoch.
-            train.as_dataset(),
-            validation_data=validation.as_dataset(),
-            shuffle=False,
-            **options,
-        )
-        return history
-    validation_arrays: tuple[Any, ...] = (data.val_inputs, data.val_targets)
-    if data.val_weights is not None:
-        validation_arrays = (*validation_arrays, data.val_weights)
-    history = model.fit(
-        data.train_inputs,
-        data.train_targets,
-        sample_weight=data.train_weights,
-        validation_data=validation_arrays,
-        batch_size=batch_size,
-        shuffle=True,
-        **options,
+        callbacks=[*callbacks, *extra.get("callbacks", [])],
     )
     return history
 

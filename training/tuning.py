@@ -11,7 +11,7 @@ from typing import Any
 import keras
 import keras_tuner
 
-from training.pipeline import logger, resolve_hparams, stage
+from training.pipeline import fit_data, logger, resolve_hparams, stage
 from training.tasks.base import PreparedData, RunSettings, Task
 
 TRIALS_JSON = "trials.json"
@@ -84,11 +84,8 @@ def tune_task(
     quantity, mode = task.monitor()
     with stage(f"search {trials} trials"):
         tuner.search(
-            data.train_inputs,
-            data.train_targets,
-            validation_data=(data.val_inputs, data.val_targets),
+            **fit_data(data, hparams, settings.seed),
             epochs=hparams["epochs"],
-            batch_size=int(hparams["batch_size"]),
             callbacks=[keras.callbacks.EarlyStopping(quantity, mode=mode, patience=2)],
             verbose=2,
         )
