@@ -99,6 +99,39 @@ def test_full_queue_is_unavailable():
     batcher.close()
 
 
+def test_a_skipped_request_does_not_break_the_queue():
+    """Taking a later request past a skipped one must not compare their numpy inputs."""
+    release, started = threading.Event(), threading.Event()
+
+    def first_blocks(signature, inputs):
+        started.set()
+        release.wait(timeout=30)
+        return row_sums(signature, inputs)
+
+    settings = BatchingSettings(
+        max_batch_size=2, batch_timeout_micros=0, max_enqueued_batches=8, num_batch_threads=1
+    )
+    batcher = Batcher(first_blocks, settings)
+    small = {"ids": np.ones((1, 2), np.int32)}
+    pair = {"ids": np.ones((2, 3), np.int32)}
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            running = pool.submit(batcher.submit, "s", small)
+            assert started.wait(timeout=30)
+            queued = [pool.submit(batcher.submit, "s", small)]
+            wait_until(lambda: batcher.pending_rows() == 1)
+            queued.append(pool.submit(batcher.submit, "s", pair))  # 1 + 2 rows > 2: skipped
+            wait_until(lambda: batcher.pending_rows() == 3)
+            queued.append(pool.submit(batcher.submit, "s", small))  # joins the first batch
+            wait_until(lambda: batcher.pending_rows() == 4)
+            release.set()
+            assert running.result(timeout=30)["sum"].tolist() == [2]
+            answers = [future.result(timeout=30)["sum"].tolist() for future in queued]
+    finally:
+        batcher.close()
+    assert answers == [[2], [3, 3], [2]]
+
+
 def test_runner_errors_reach_every_request():
     def failing(signature, inputs):
         raise ValueError("boom")
