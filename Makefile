@@ -6,6 +6,7 @@ MODEL_REPO ?= model_repo
 DATA_DIR ?= ../shared/datasets
 PRESET ?= default
 GATEWAY_PORT ?= 8000
+GRPC_PORT ?= 8500
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
@@ -29,7 +30,7 @@ models: install
 	fi
 
 run: models
-	MODEL_REPO=$(MODEL_REPO) GATEWAY_PORT=$(GATEWAY_PORT) VENV=$(VENV) bash scripts/run_local.sh
+	MODEL_REPO=$(MODEL_REPO) GATEWAY_PORT=$(GATEWAY_PORT) GRPC_PORT=$(GRPC_PORT) VENV=$(VENV) bash scripts/run_local.sh
 
 lint: install
 	$(BIN)/ruff check .
@@ -43,7 +44,8 @@ protos: install
 	$(BIN)/python -m serving.protos.build
 
 loadtest: install
-	$(BIN)/python -m loadtests.run --host http://127.0.0.1:$(GATEWAY_PORT)
+	$(BIN)/python -m loadtests.run --host http://127.0.0.1:$(GATEWAY_PORT) \
+		--grpc-target 127.0.0.1:$(GRPC_PORT) --model-repo $(MODEL_REPO)
 
 bench: install
 	$(BIN)/python -m loadtests.bench_gateway
