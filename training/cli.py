@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -11,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from serving.contract import ASSETS_DIR, MODEL_CARD_FILE
 from training.tasks.registry import TASK_NAMES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -83,8 +85,15 @@ def command_train(args: argparse.Namespace, names: Sequence[str]) -> int:
 
     for name in names:
         path = train_task(get_task(name), run_settings(args, name), overrides(args))
-        print(f"{name}: exported {path}")
+        report_export(name, path)
     return 0
+
+
+def report_export(name: str, path: Path) -> None:
+    """Print where a version went and its validation metrics (from its model card)."""
+    card = json.loads((path / ASSETS_DIR / MODEL_CARD_FILE).read_text())
+    print(f"{name}: validation metrics {json.dumps(card['validation_metrics'], sort_keys=True)}")
+    print(f"{name}: trained in {card['training_seconds']} s, exported {path}")
 
 
 def command_tune(args: argparse.Namespace) -> int:
@@ -102,7 +111,7 @@ def command_tune(args: argparse.Namespace) -> int:
         path = train_task(
             get_task(args.name), run_settings(args, args.name), {**overrides(args), **best}
         )
-        print(f"{args.name}: exported {path}")
+        report_export(args.name, path)
     return 0
 
 
