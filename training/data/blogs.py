@@ -132,10 +132,14 @@ def split_bloggers(
     rng = random.Random(seed)
     train: list[Blogger] = []
     validation: list[Blogger] = []
+    seen = 0
     for key in sorted(strata):
         group = strata[key]
         rng.shuffle(group)
-        cut = round(len(group) * validation_fraction)
+        # Rounding the running total (not each stratum) keeps small strata from all rounding
+        # down to an empty validation set.
+        cut = round((seen + len(group)) * validation_fraction) - round(seen * validation_fraction)
+        seen += len(group)
         validation.extend(group[:cut])
         train.extend(group[cut:])
     return train, validation

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from serving import contract
 from serving.tokenization import encode_texts, load_tokenizer
-from training.data.blogs import load_income_groups, read_blogs
+from training.data.blogs import load_income_groups, read_blogs, split_bloggers
 from training.models.profile import build_profile_model, compile_profile_model
 from training.tasks.base import RunSettings
 from training.tasks.profile import ProfileTask, blogger_text, profile_targets
@@ -55,39 +55,61 @@ def test_tiny_model_predicts_the_three_heads(arch):
     np.testing.assert_allclose(outputs["age"], 25.0, atol=5.0)  # the bias starts at the mean
 
 
-def _one_training_step(income_labels, weights):
+def _stepper():
+    """One compiled tiny model that can replay a training step from the same start."""
     keras.utils.set_random_seed(3)
-    model = compile_profile_model(build_profile_model(_tiny_hparams(), 30, 25.0), _tiny_hparams())
+    hparams = {**_tiny_hparams(), "dropout": 0.0}  # no random masks: steps are replayable
+    model = compile_profile_model(build_profile_model(hparams, 30, 25.0), hparams)
+    model.optimizer.build(model.trainable_variables)
+    start = model.get_weights()
+    optimizer_start = [variable.numpy() for variable in model.optimizer.variables]
     ids = np.random.default_rng(1).integers(1, 30, size=(6, 12)).astype(np.int32)
-    targets = {
-        "age": np.full((6, 1), 30.0, np.float32),
-        "income_probs": income_labels,
-        "gender_prob": np.array([[0], [1], [0], [1], [0], [1]], np.float32),
-    }
-    losses = model.evaluate(
-        {"post_ids": ids}, targets, sample_weight=weights, return_dict=True, verbose=0
-    )
-    model.train_on_batch({"post_ids": ids}, targets, sample_weight=weights)
-    return losses["income_probs_loss"], [w.numpy().copy() for w in model.trainable_weights]
+
+    def step(income_labels, weights):
+        model.set_weights(start)
+        for variable, value in zip(model.optimizer.variables, optimizer_start, strict=True):
+            variable.assign(value)
+        targets = {
+            "age": np.full((6, 1), 30.0, np.float32),
+            "income_probs": income_labels,
+            "gender_prob": np.array([[0], [1], [0], [1], [0], [1]], np.float32),
+        }
+        losses = model.evaluate(
+            {"post_ids": ids}, targets, sample_weight=weights, return_dict=True, verbose=0
+        )
+        model.train_on_batch({"post_ids": ids}, targets, sample_weight=weights)
+        return losses["income_probs_loss"], [w.numpy().copy() for w in model.trainable_weights]
+
+    return step
 
 
 def test_masked_income_rows_do_not_change_the_income_loss_or_the_update():
+    step = _stepper()
     ones = np.ones(6, np.float32)
-    weights = {
-        "age": ones,
-        "income_probs": np.array([1, 1, 0, 0, 1, 0], np.float32),
-        "gender_prob": ones,
-    }
+    mask = np.array([1, 1, 0, 0, 1, 0], np.float32)
+    weights = {"age": ones, "income_probs": mask, "gender_prob": ones}
     labels = np.array([3, 7, 0, 0, 9, 0], np.int32)
     other = labels.copy()
     other[[2, 3, 5]] = [5, 9, 1]  # change only the masked rows' labels
-    loss, after = _one_training_step(labels, weights)
-    other_loss, other_after = _one_training_step(other, weights)
+    loss, after = step(labels, weights)
+    other_loss, other_after = step(other, weights)
     assert loss == pytest.approx(other_loss, abs=1e-7)
     for first, second in zip(after, other_after, strict=True):
         np.testing.assert_array_equal(first, second)
-    unmasked_loss, _ = _one_training_step(other, {**weights, "income_probs": ones})
+    unmasked_loss, _ = step(other, {**weights, "income_probs": ones})
     assert unmasked_loss != pytest.approx(loss, abs=1e-4)  # the labels would matter unmasked
+    replay_loss, replay_after = step(labels, weights)  # the replay really starts afresh
+    assert replay_loss == pytest.approx(loss, abs=1e-7)
+    for first, second in zip(after, replay_after, strict=True):
+        np.testing.assert_array_equal(first, second)
+
+
+class CapturingProfileTask(ProfileTask):
+    """Keeps the prepared data so a test can compare training ids with served ids."""
+
+    def prepare(self, settings, hparams):
+        self.data = super().prepare(settings, hparams)
+        return self.data
 
 
 def test_tiny_run_exports_the_contract(tmp_path):
@@ -96,7 +118,8 @@ def test_tiny_run_exports_the_contract(tmp_path):
     settings = RunSettings(
         data_dir=FIXTURE_DIR, model_repo=tmp_path / "repo", run_dir=tmp_path / "run", preset="tiny"
     )
-    version = train_task(ProfileTask(), settings, {})
+    task = CapturingProfileTask()
+    version = train_task(task, settings, {})
     assets = version / contract.ASSETS_DIR
     labels = json.loads((assets / contract.LABELS_FILE).read_text())
     assert labels == load_income_groups().labels()
@@ -107,17 +130,17 @@ def test_tiny_run_exports_the_contract(tmp_path):
     assert {"gender_accuracy", "age_mae", "income_accuracy_labelled"} <= set(
         card["validation_metrics"]
     )
-    # The exported tokenizer turns the posts into the ids the model was trained on.
-    bloggers = read_blogs(FIXTURE_DIR).bloggers
-    tokenizer = load_tokenizer(assets / contract.TOKENIZER_FILE)
-    exported = encode_texts(tokenizer, [blogger_text(b) for b in bloggers[:2]], 128)
-    trained = encode_texts(
-        load_tokenizer(settings.run_dir / contract.TOKENIZER_FILE),
-        [blogger_text(b) for b in bloggers[:2]],
-        128,
+    # The gateway's path: full texts -> exported tokenizer -> the ids the model was trained on.
+    hparams = task.hparams("tiny")
+    _, validation = split_bloggers(
+        read_blogs(FIXTURE_DIR).bloggers, hparams["validation_fraction"], settings.seed
     )
-    np.testing.assert_array_equal(exported, trained)
+    tokenizer = load_tokenizer(assets / contract.TOKENIZER_FILE)
+    served_ids = encode_texts(
+        tokenizer, [blogger_text(b) for b in validation], hparams["max_length"]
+    )
+    np.testing.assert_array_equal(served_ids, task.data.val_inputs["post_ids"])
     served = tf.saved_model.load(str(version)).signatures[contract.SIGNATURE_NAME]
-    outputs = served(post_ids=tf.constant(exported))
+    outputs = served(post_ids=tf.constant(served_ids[:2]))
     assert outputs["age"].shape == (2,) and outputs["gender_prob"].shape == (2,)
     assert outputs["income_probs"].shape == (2, contract.INCOME_GROUPS)
