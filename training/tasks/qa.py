@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -17,7 +18,7 @@ from training.tasks.base import HParams, PreparedData, RunSettings
 from training.tokenization import train_tokenizer
 
 PERIOD = "."
-COMMON = {
+COMMON: dict[str, Any] = {
     "learning_rate": 0.005,
     "clipnorm": 40.0,
     "dropout": 0.1,
@@ -175,7 +176,7 @@ class QaTask:
 
 
 def encode_examples(
-    tokenizer_path: Any, examples: list[BabiExample], preprocessing: dict[str, Any]
+    tokenizer_path: Path, examples: list[BabiExample], preprocessing: dict[str, Any]
 ) -> dict[str, npt.NDArray[np.int32]]:
     """Article and question id matrices, through the same encoder the gateway uses."""
     tokenizer = load_tokenizer(tokenizer_path)
