@@ -103,10 +103,11 @@ def unpack(source: Source, archive: Path, data_dir: Path) -> None:
 def fetch_all(
     data_dir: Path,
     timeout: float = 10.0,
-    opener: Opener = open_url,
+    opener: Opener | None = None,
     sources: list[Source] | None = None,
 ) -> list[str]:
     """Download and unpack every source; return notes on files that need manual steps."""
+    opener = opener or open_url
     data_dir.mkdir(parents=True, exist_ok=True)
     notes = []
     with tempfile.TemporaryDirectory(prefix="fetch-", dir=data_dir) as scratch:

@@ -5,12 +5,14 @@ import hashlib
 import io
 import json
 import tarfile
+import urllib.error
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import training.fetch
 from serving import contract
 from serving.tokenization import encode_texts, load_tokenizer
 from training.cli import main
@@ -102,10 +104,21 @@ def test_tune_records_every_trial(tmp_path, capsys):
     assert "best hyperparameters" in capsys.readouterr().out
 
 
-def test_fetch_fails_cleanly_without_network(tmp_path, capsys):
+def test_fetch_fails_cleanly_without_network(tmp_path, capsys, monkeypatch):
+    def no_network(url, timeout):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(training.fetch, "open_url", no_network)
     code = main(["fetch", "--data-dir", str(tmp_path / "data"), "--timeout", "0.5"])
     assert code == 2
-    assert "could not download babi" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "could not download babi" in error
+    assert "--data-dir" in error
+
+
+def test_fetch_verify_only_reports_missing_files(tmp_path, capsys):
+    assert main(["fetch", "--verify-only", "--data-dir", str(tmp_path)]) == 1
+    assert "is missing" in capsys.readouterr().err
 
 
 def test_fetch_unpacks_a_tar_and_checks_it_with_an_injected_opener(tmp_path):
