@@ -94,7 +94,8 @@ def memory_network(
         values = _memories(
             slot_ids, encoding, embeddings[hop + 1](article), hparams, f"values_{hop}"
         )
-        state = HopAttention(name=f"hop_{hop}")([keys, values, state, present])
+        gated = bool(hparams.get("gated_hops", False))
+        state = HopAttention(gated, name=f"hop_{hop}")([keys, values, state, present])
     if int(hparams.get("answer_hidden", 0)):
         state = keras.layers.Dense(int(hparams["answer_hidden"]), activation="relu")(state)
     state = keras.layers.Dropout(float(hparams.get("dropout", 0.0)))(state)

@@ -133,11 +133,34 @@ class SlotBias(keras.layers.Layer):  # type: ignore[misc]
 
 @keras.saving.register_keras_serializable(package="multihead_qa")
 class HopAttention(keras.layers.Layer):  # type: ignore[misc]
-    """One memory hop: attend over memory keys with the state, add the attended values."""
+    """One memory hop: attend over memory keys with the state, add the attended values.
+
+    With ``gated``, a learned gate decides per dimension how much of the state the read
+    replaces (gated end-to-end memory networks), so a hop can drop what it no longer needs.
+    """
+
+    def __init__(self, gated: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gated = gated
+
+    def build(self, input_shape: Any) -> None:
+        """Create the gate's weights (gated hops only)."""
+        if self.gated:
+            dim = input_shape[2][-1]
+            self.gate_kernel = self.add_weight(shape=(dim, dim), initializer="glorot_uniform")
+            self.gate_bias = self.add_weight(shape=(dim,), initializer="zeros")
 
     def call(self, inputs: list[Any]) -> Any:
         """New state from ``[keys, values, state, present]`` (present: 1 for a real slot)."""
         keys, values, state, present = inputs
         scores = ops.einsum("bsd,bd->bs", keys, state) + (1.0 - present) * NEGATIVE_LOGIT
         attention = ops.softmax(scores, axis=-1)
-        return state + ops.einsum("bs,bsd->bd", attention, values)
+        read = ops.einsum("bs,bsd->bd", attention, values)
+        if not self.gated:
+            return state + read
+        gate = ops.sigmoid(ops.matmul(state, self.gate_kernel) + self.gate_bias)
+        return gate * read + (1.0 - gate) * state
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments, for saving."""
+        return {**super().get_config(), "gated": self.gated}

@@ -44,9 +44,11 @@ def test_sentence_bags_sum_word_vectors_per_slot():
     np.testing.assert_array_equal(np.asarray(present), [[1, 1, 0], [1, 0, 0]])
 
 
-@pytest.mark.parametrize("arch", ["memnet", "classic"])
-def test_both_architectures_accept_any_length_and_give_probabilities(arch):
-    hparams = {**PRESETS["tiny"], "arch": arch}
+@pytest.mark.parametrize(
+    "overrides", [{"arch": "memnet"}, {"arch": "memnet", "gated_hops": True}, {"arch": "classic"}]
+)
+def test_both_architectures_accept_any_length_and_give_probabilities(overrides):
+    hparams = {**PRESETS["tiny"], **overrides}
     model = build_qa_model(hparams, vocab_size=20, answers=5, period_id=PERIOD)
     for length in (1, 7, 130):
         article = np.random.default_rng(0).integers(1, 20, (3, length)).astype(np.int32)
