@@ -66,14 +66,22 @@ PRESETS: dict[str, dict[str, Any]] = {
     "default": {
         **COMMON,
         "vocab_size": 50_000,
+        "bigram_buckets": 131_071,
         "max_length": 1024,
         "max_bloggers": None,
-        "epochs": 8,
+        "epochs": 3,
         "batch_size": 64,
-        "patience": 2,
+        "patience": 1,
     },
 }
-PRESETS["full"] = {**PRESETS["default"], "max_length": 3072, "epochs": 30, "patience": 5}
+PRESETS["full"] = {
+    **PRESETS["default"],
+    "bigram_buckets": 262_143,
+    "max_length": 3072,
+    "tokenizer_sample": 8000,
+    "epochs": 8,
+    "patience": 2,
+}
 
 
 def blogger_text(blogger: Blogger, max_chars: int | None = None) -> str:
