@@ -13,7 +13,7 @@ from serving import contract
 from training import minilm
 from training.models.similarity import build_similarity_model, compile_similarity_model
 from training.tasks.base import RunSettings
-from training.tasks.similarity import SimilarityTask
+from training.tasks.similarity import SimilarityTask, predict_sorted_by_length
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sts"
 TINY_MINILM = minilm.MiniLMConfig(
@@ -91,3 +91,14 @@ def test_arch_switch_applies_that_architectures_settings():
     assert switched["extra_data"] == ["sick", "mrpc"]
     unchanged = task.effective_hparams(task.hparams("default"))
     assert unchanged["learning_rate"] == pytest.approx(2e-5)
+
+
+def test_predictions_sorted_by_length_come_back_in_input_order():
+    hparams = {**SimilarityTask().hparams("tiny"), "arch": "minilm"}
+    model = build_similarity_model(hparams, 60, minilm.build_encoder(TINY_MINILM))
+    left, right = _ids(7, rows=5), _ids(8, rows=5)
+    left[2, 2:] = contract.PAD_ID  # rows of different lengths
+    right[4, 3:] = contract.PAD_ID
+    inputs = {"left_ids": left, "right_ids": right}
+    expected = model.predict(inputs, verbose=0)["score"]
+    np.testing.assert_allclose(predict_sorted_by_length(model, inputs), expected, atol=1e-6)
