@@ -24,6 +24,7 @@ COMMON: dict[str, Any] = {
     "dropout": 0.1,
     "time_noise": 0.1,
     "answer_hidden": 128,
+    "gated_hops": True,
     "vocab_size": 1000,
     "bucket_by_length": True,
 }
