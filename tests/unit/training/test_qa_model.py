@@ -117,3 +117,20 @@ def test_length_bucket_dataset_allows_any_length_in_any_batch():
         widths = {int(inputs["article_ids"].shape[1]) for inputs, _ in dataset}
         assert len(widths) > 3
         assert sum(1 for _ in dataset) == 10
+
+
+@pytest.mark.parametrize("arch", ["memnet", "classic"])
+def test_right_padding_does_not_change_answers(arch):
+    # The model server pads merged batches with 0 on the right; answers must not move.
+    model = build_qa_model({**PRESETS["tiny"], "arch": arch}, 20, 5, PERIOD)
+    article = np.array([[3, 4, PERIOD, 5, 6, PERIOD]], np.int32)
+    question = np.array([[7, 8]], np.int32)
+    plain = model.predict({"article_ids": article, "question_ids": question}, verbose=0)
+    padded = model.predict(
+        {
+            "article_ids": np.pad(article, [[0, 0], [0, 9]]),
+            "question_ids": np.pad(question, [[0, 0], [0, 3]]),
+        },
+        verbose=0,
+    )
+    np.testing.assert_allclose(plain["answer_probs"], padded["answer_probs"], rtol=1e-5, atol=1e-6)
