@@ -67,9 +67,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         **COMMON,
         "vocab_size": 50_000,
         "bigram_buckets": 131_071,
-        "max_length": 1024,
+        # 2048 tokens (about the first 9k characters): gender 0.821 vs 0.807 with 1024.
+        "max_length": 2048,
         "max_bloggers": None,
-        "epochs": 3,
+        # The best validation epoch was the second in every run; the third only overfits.
+        "epochs": 2,
         "batch_size": 64,
         "patience": 1,
     },
