@@ -217,7 +217,13 @@ class SimilarityTask:
                     "meaning": "semantic similarity: STS score / 5, 1 = same meaning",
                 }
             },
-            data_summary={**summary, "max_length_tokens": max_length, "score": "STS score / 5"},
+            data_summary={
+                **summary,
+                "max_length_tokens": max_length,
+                "score": "STS score / 5",
+                # The card's hparams are the preset's; these are what the model really used.
+                "arch_settings": {key: hparams[key] for key in ARCH_SETTINGS[hparams["arch"]]},
+            },
         )
 
     def build_model(self, hparams: HParams, data: PreparedData) -> keras.Model:
