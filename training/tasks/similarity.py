@@ -61,7 +61,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "epochs": 1,
         "batch_size": 32,
         "bucket_by_length": True,  # the pipeline batches similar lengths, trimmed (speed)
-        "patience": 1,
+        "patience": 3,  # moot for 1 epoch; used by ``--arch classic --epochs 8``
         "validation_fraction": 0.2,
         # Used when --arch classic is chosen:
         "vocab_size": 20_000,
@@ -78,9 +78,11 @@ PRESETS["full"] = {
     "patience": 1,
 }
 # Applied when --arch picks an architecture other than the preset's own (epochs and batch size
-# are the pipeline's: pass --epochs too, e.g. ``--arch classic --epochs 15``).
+# are the pipeline's: pass --epochs too, e.g. ``--arch classic --epochs 8``).
 ARCH_SETTINGS: dict[str, dict[str, Any]] = {
-    "classic": {"learning_rate": 0.001, "dropout": 0.2, "extra_data": ["sick", "mrpc"]},
+    # STS + SICK scored 0.578 Spearman; the runs that also added MRPC (binary labels mapped
+    # to 0.4 / 1.0) scored 0.43-0.47, though with other learning rates or patience.
+    "classic": {"learning_rate": 0.001, "dropout": 0.2, "extra_data": ["sick"]},
     "minilm": {"learning_rate": 2e-5, "dropout": 0.1, "extra_data": [], "trainable_layers": 2},
 }
 
