@@ -1,29 +1,19 @@
 """Turn load-test payloads into the id tensors the gateway would send, for direct gRPC calls.
 
-The texts of a request are tokenised with ``serving.tokenization.encode_texts`` and the
-``tokenizer.json``/``preprocessing.json`` of the model version the server runs, exactly as
-the gateway does, so direct backend calls carry the same tensors as gateway calls.
+It uses the gateway's own asset loader and tensor builders (``serving.gateway.assets`` and
+``serving.gateway.inference``, no TensorFlow), so direct backend calls carry exactly the
+tensors of gateway calls for the same payload.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
-from tokenizers import Tokenizer
 
 from loadtests.payloads import Payload, instances_of
-from serving import contract
-from serving.tokenization import encode_texts, load_tokenizer
-
-IdMatrix = npt.NDArray[np.int32]
-TextGetter = Callable[[Payload, str], str]
-DEFAULT_SEPARATOR = "[SEP]"
+from serving.gateway.assets import VersionAssets, load_assets
+from serving.gateway.inference import Inputs, profile_inputs, qa_inputs, similarity_inputs
+from serving.gateway.schemas import ProfileRequest, QARequest, SimilarityRequest
 
 
 def latest_version(model_dir: Path) -> int:
@@ -34,48 +24,28 @@ def latest_version(model_dir: Path) -> int:
     return max(versions)
 
 
-def input_texts(model: str, instance: Payload, separator: str) -> dict[str, str]:
-    """The text behind each signature input of one request instance."""
-    if model == "qa":
-        return {"article_ids": instance["article"], "question_ids": instance["question"]}
-    if model == "profile":
-        return {"post_ids": f" {separator} ".join(instance["posts"])}
-    raise ValueError(f"no single-instance texts for {model!r}")
-
-
 @dataclass(frozen=True)
 class ModelInputs:
-    """One model version's tokenizer and input lengths."""
+    """One model version's assets, turning payloads into its signature's id tensors."""
 
-    name: str
-    version: int
-    tokenizer: Tokenizer
-    preprocessing: dict[str, Any]
+    assets: VersionAssets
+
+    @property
+    def version(self) -> int:
+        """The model version whose tokenizer makes the ids."""
+        return self.assets.version
 
     @classmethod
     def from_repo(cls, repo: Path, name: str, version: int | None = None) -> ModelInputs:
         """Load the assets of ``repo/name/<version>`` (the latest version by default)."""
         version = latest_version(repo / name) if version is None else version
-        assets = repo / name / str(version) / contract.ASSETS_DIR
-        preprocessing = json.loads((assets / contract.PREPROCESSING_FILE).read_text())
-        tokenizer = load_tokenizer(assets / contract.TOKENIZER_FILE)
-        return cls(name=name, version=version, tokenizer=tokenizer, preprocessing=preprocessing)
+        return cls(load_assets(repo, name, version))
 
-    def _encode(self, key: str, texts: list[str]) -> IdMatrix:
-        spec = self.preprocessing["inputs"][key]
-        return encode_texts(self.tokenizer, texts, spec["max_length"], spec["truncation"])
-
-    def encode(self, payload: Payload) -> dict[str, IdMatrix]:
+    def encode(self, payload: Payload) -> Inputs:
         """The signature inputs of a payload (a batch becomes one call, as in the gateway)."""
-        if self.name == "similarity":
-            pairs = payload["pairs"]
-            return {
-                "left_ids": self._encode("left_ids", [pair["text_a"] for pair in pairs]),
-                "right_ids": self._encode("right_ids", [pair["text_b"] for pair in pairs]),
-            }
-        separator = str(self.preprocessing.get("post_separator", DEFAULT_SEPARATOR))
-        rows = [input_texts(self.name, item, separator) for item in instances_of(payload)]
-        return {
-            key: self._encode(key, [row[key] for row in rows])
-            for key in contract.SIGNATURES[self.name].inputs
-        }
+        if self.assets.model == "similarity":
+            return similarity_inputs(self.assets, SimilarityRequest.model_validate(payload))
+        items = instances_of(payload)
+        if self.assets.model == "qa":
+            return qa_inputs(self.assets, [QARequest.model_validate(item) for item in items])
+        return profile_inputs(self.assets, [ProfileRequest.model_validate(item) for item in items])

@@ -34,6 +34,15 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def join_posts(posts: Sequence[str], separator: str, max_chars: int | None = None) -> str:
+    """One profile text from a person's posts: joined by the separator token, cut at max_chars.
+
+    The cut only saves tokenising time on very long profiles; training and the gateway make
+    it alike (``max_chars`` comes from preprocessing.json), so both see the same ids.
+    """
+    return f" {separator} ".join(posts)[:max_chars]
+
+
 def encode_texts(
     tokenizer: Tokenizer,
     texts: Sequence[str],

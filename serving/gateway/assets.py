@@ -13,7 +13,13 @@ import numpy.typing as npt
 from tokenizers import Tokenizer
 
 from serving import contract
-from serving.tokenization import Truncation, encode_texts, file_sha256, load_tokenizer
+from serving.tokenization import (
+    Truncation,
+    encode_texts,
+    file_sha256,
+    join_posts,
+    load_tokenizer,
+)
 
 
 class AssetsError(Exception):
@@ -39,6 +45,7 @@ class VersionAssets:
     inputs: dict[str, InputLength]
     labels: dict[str, Any]
     post_separator: str
+    max_chars: int | None = None  # profile texts are cut here before tokenising, as in training
 
     def encode(self, input_name: str, texts: Sequence[str]) -> npt.NDArray[np.int32]:
         """Ids for one signature input, padded to the longest text of the batch."""
@@ -47,7 +54,7 @@ class VersionAssets:
 
     def join_posts(self, posts: Sequence[str]) -> str:
         """One profile text from a person's posts, joined by the version's separator."""
-        return f" {self.post_separator} ".join(posts)
+        return join_posts(posts, self.post_separator, self.max_chars)
 
 
 def version_dir(repo: Path, model: str, version: int) -> Path:
@@ -82,7 +89,12 @@ def load_assets(repo: Path, model: str, version: int) -> VersionAssets:
         inputs=inputs,
         labels=labels,
         post_separator=str(preprocessing.get("post_separator", "[SEP]")),
+        max_chars=_optional_int(preprocessing.get("max_chars")),
     )
+
+
+def _optional_int(value: object) -> int | None:
+    return None if value is None else int(str(value))
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from serving.contract import PAD_ID, TOKENIZER_FILE
-from serving.tokenization import encode_texts, load_tokenizer
+from serving.tokenization import encode_texts, join_posts, load_tokenizer
 from training.data.blogs import (
     GENDERS,
     Blogger,
@@ -87,12 +87,8 @@ PRESETS["full"] = {
 
 
 def blogger_text(blogger: Blogger, max_chars: int | None = None) -> str:
-    """A blogger's posts as one text, joined with the separator token (contract).
-
-    ``max_chars`` cuts the text early only to save tokenising time: with a cut well past
-    ``max_length`` tokens the ids equal those the gateway makes from the full text.
-    """
-    return f" {SEP_TOKEN} ".join(blogger.posts)[:max_chars]
+    """A blogger's posts as one text, exactly as the gateway joins a request's posts."""
+    return join_posts(blogger.posts, SEP_TOKEN, max_chars)
 
 
 def profile_targets(bloggers: Sequence[Blogger], income: IncomeGroups) -> tuple[Arrays, Arrays]:
@@ -183,6 +179,7 @@ class ProfileTask:
                 "inputs": {"post_ids": {"max_length": max_length, "truncation": "right"}},
                 "pad_id": PAD_ID,
                 "post_separator": SEP_TOKEN,
+                "max_chars": max_chars,
                 "lowercase": True,
             },
             labels=income.labels(),

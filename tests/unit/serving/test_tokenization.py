@@ -46,3 +46,10 @@ def test_special_tokens_survive_truncation() -> None:
     )
     ids = encode_texts(tokenizer, ["one two three four"], max_length=3)[0]
     assert len(ids) == 3 and ids[-1] == sep
+
+
+def test_join_posts_separates_and_cuts() -> None:
+    from serving.tokenization import join_posts
+
+    assert join_posts(["a b", "c"], "[SEP]") == "a b [SEP] c"
+    assert join_posts(["a b", "c"], "[SEP]", max_chars=5) == "a b ["
