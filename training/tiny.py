@@ -17,6 +17,7 @@ import numpy as np
 from serving import contract
 from serving.tokenization import encode_texts, load_tokenizer
 from training.export import export_version
+from training.layers import MaskedMeanPooling
 from training.tokenization import SEP_TOKEN, train_tokenizer
 
 PEOPLE = ("mary", "john", "sandra", "daniel")
@@ -45,8 +46,8 @@ def _corpus(rng: random.Random) -> list[str]:
 
 def _encoder(vocab: int, width: int = 8) -> Callable[[keras.KerasTensor], keras.KerasTensor]:
     embedding = keras.layers.Embedding(vocab, width)
-    pooling = keras.layers.GlobalAveragePooling1D()
-    return lambda ids: pooling(embedding(ids))
+    pooling = MaskedMeanPooling()  # ignores pad id 0, so batching with padding changes nothing
+    return lambda ids: pooling(embedding(ids), ids)
 
 
 def _qa_model(vocab: int, answers: int) -> keras.Model:

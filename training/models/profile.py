@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from serving.contract import INCOME_GROUPS
-from training.minilm import MaskedMeanPooling
+from training.layers import MaskedMeanPooling
 
 ARCHITECTURES = ("tfidf", "bag", "classic")
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import keras
 
-from training.minilm import MaskedMeanPooling, freeze_lower_layers, load_pretrained_encoder
+from training.layers import MaskedMeanPooling
+from training.minilm import freeze_lower_layers, load_pretrained_encoder
 
 ARCHITECTURES = ("minilm", "classic")
 
