@@ -1,8 +1,9 @@
 """A small TF Serving ``PredictionService/Predict`` client for direct backend calls.
 
-It speaks TF Serving's wire format with the gateway's own compiled messages
-(``serving/protos``, same field numbers as TF Serving's), so a locust process does not
-import TensorFlow.
+It speaks TF Serving's wire format with the gateway's own compiled messages and tensor
+converters (``serving/protos``, ``serving/gateway/tensors.py``), so a locust process does not
+import TensorFlow. Unlike the gateway's backend it never retries: a load test counts every
+failure.
 """
 
 from __future__ import annotations
@@ -14,35 +15,13 @@ import numpy as np
 import numpy.typing as npt
 
 from serving import contract
+from serving.gateway.backends import VersionSelector
+from serving.gateway.backends.grpc_backend import PREDICT, model_spec
+from serving.gateway.tensors import from_tensor_proto, to_tensor_proto
 from serving.protos import tfs_wire_pb2
 
-PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
-DT_FLOAT = tfs_wire_pb2.DT_FLOAT  # the same numbers as TensorFlow's types.proto
-DT_INT32 = tfs_wire_pb2.DT_INT32
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 Outputs = dict[str, npt.NDArray[np.float32]]
-
-
-def tensor_proto(array: npt.NDArray[np.int32]) -> tfs_wire_pb2.TensorProto:
-    """An int32 TensorProto with its bytes in ``tensor_content`` (as the gateway sends it)."""
-    proto = tfs_wire_pb2.TensorProto(
-        dtype=DT_INT32, tensor_content=np.ascontiguousarray(array).tobytes()
-    )
-    for size in array.shape:
-        proto.tensor_shape.dim.add(size=size)
-    return proto
-
-
-def to_array(proto: tfs_wire_pb2.TensorProto) -> npt.NDArray[np.float32]:
-    """A float TensorProto as a numpy array (``tensor_content`` or ``float_val``)."""
-    if proto.dtype != DT_FLOAT:
-        raise ValueError(f"expected DT_FLOAT output, got dtype {proto.dtype}")
-    shape = [dim.size for dim in proto.tensor_shape.dim]
-    if proto.tensor_content:
-        values = np.frombuffer(proto.tensor_content, dtype="<f4")
-    else:
-        values = np.asarray(proto.float_val, dtype=np.float32)
-    return values.reshape(shape).astype(np.float32)
 
 
 class PredictClient:
@@ -55,7 +34,7 @@ class PredictClient:
         ]
         self.channel = grpc.insecure_channel(target, options=options)
         self.call = self.channel.unary_unary(
-            PREDICT_METHOD,
+            PREDICT,
             request_serializer=tfs_wire_pb2.PredictRequest.SerializeToString,
             response_deserializer=tfs_wire_pb2.PredictResponse.FromString,
         )
@@ -65,18 +44,20 @@ class PredictClient:
         self, name: str, version: int, inputs: Mapping[str, npt.NDArray[np.int32]]
     ) -> tfs_wire_pb2.PredictRequest:
         """A PredictRequest for a model version's serving signature."""
-        request = tfs_wire_pb2.PredictRequest()
-        request.model_spec.name = name
-        request.model_spec.version.value = version
-        request.model_spec.signature_name = contract.SIGNATURE_NAME
+        request = tfs_wire_pb2.PredictRequest(
+            model_spec=model_spec(name, VersionSelector(version=version))
+        )
         for key, array in inputs.items():
-            request.inputs[key].CopyFrom(tensor_proto(array))
+            request.inputs[key].CopyFrom(to_tensor_proto(array))
         return request
 
     def predict(self, request: tfs_wire_pb2.PredictRequest) -> Outputs:
         """Send a request and return its outputs as arrays."""
         response = self.call(request, timeout=self.timeout_seconds)
-        return {key: to_array(value) for key, value in response.outputs.items()}
+        return {
+            key: from_tensor_proto(value).astype(np.float32)
+            for key, value in response.outputs.items()
+        }
 
     def close(self) -> None:
         """Close the channel."""
