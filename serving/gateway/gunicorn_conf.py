@@ -4,7 +4,7 @@ Run: ``gunicorn -c serving/gateway/gunicorn_conf.py "serving.gateway.app:create_
 
 Environment: ``GATEWAY_PORT`` (8000), ``GATEWAY_BIND_HOST`` (0.0.0.0), ``GATEWAY_WORKERS`` (2),
 ``GATEWAY_THREADS`` (4), ``GATEWAY_WORKER_CLASS`` (gthread), ``GATEWAY_TIMEOUT`` (30 s),
-``GATEWAY_GRACEFUL_TIMEOUT`` (20 s),
+``GATEWAY_GRACEFUL_TIMEOUT`` (20 s), ``GATEWAY_CONTROL_SOCKET`` (off),
 ``PROMETHEUS_MULTIPROC_DIR`` (metrics of all workers in one ``/metrics``).
 """
 
@@ -32,6 +32,11 @@ errorlog = "-"
 loglevel = os.environ.get("GATEWAY_LOG_LEVEL", "info").lower()
 max_requests = int(os.environ.get("GATEWAY_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10
+# gunicorn's default control socket is one path per user ($HOME/.gunicorn/gunicorn.ctl), which
+# every gateway on the host (make run, tests, a second instance) would fight over: it is off
+# unless GATEWAY_CONTROL_SOCKET names a socket of this instance's own.
+control_socket = os.environ.get("GATEWAY_CONTROL_SOCKET") or "/nonexistent/gunicorn.ctl"
+control_socket_disable = "GATEWAY_CONTROL_SOCKET" not in os.environ
 
 
 def on_starting(server: Any) -> None:
