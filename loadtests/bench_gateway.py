@@ -99,11 +99,22 @@ def gateway_call(url: str, endpoint: str) -> Callable[[], None]:
     body = json.dumps(PAYLOADS[endpoint]).encode()
     headers = {"Content-Type": "application/json"}
 
-    def call() -> None:
+    def send() -> http.client.HTTPResponse:
         if not hasattr(local, "connection"):
             local.connection = http.client.HTTPConnection(address.netloc, timeout=30)
-        local.connection.request("POST", f"/v1/{endpoint}", body, headers)
-        response = local.connection.getresponse()
+        connection: http.client.HTTPConnection = local.connection
+        connection.request("POST", f"/v1/{endpoint}", body, headers)
+        return connection.getresponse()
+
+    def call() -> None:
+        try:
+            response = send()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # gunicorn closes a keep-alive connection idle for `keepalive` seconds, as
+            # between two measurements: open a new one, as any HTTP client would.
+            local.connection.close()
+            del local.connection
+            response = send()
         response.read()
         if response.status != 200:
             raise RuntimeError(f"{endpoint}: HTTP {response.status}")
