@@ -37,9 +37,9 @@ from serving.modelserver.launcher import (
     configured_models,
     launch,
     server_command,
-    stop_process,
     wait_until_available,
 )
+from serving.processes import stop_process
 
 STORY = (
     "Mary moved to the bathroom. John went to the hallway. Daniel travelled to the office. "

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loadtests.payloads import Payload, instances_of
+from serving.contract import version_numbers
 from serving.gateway.assets import VersionAssets, load_assets
 from serving.gateway.inference import Inputs, profile_inputs, qa_inputs, similarity_inputs
 from serving.gateway.schemas import ProfileRequest, QARequest, SimilarityRequest
@@ -18,10 +19,10 @@ from serving.gateway.schemas import ProfileRequest, QARequest, SimilarityRequest
 
 def latest_version(model_dir: Path) -> int:
     """The highest integer version folder of a model."""
-    versions = [int(child.name) for child in model_dir.iterdir() if child.name.isdigit()]
+    versions = version_numbers(model_dir)
     if not versions:
         raise FileNotFoundError(f"no model version in {model_dir}")
-    return max(versions)
+    return versions[-1]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import requests
 
+from serving.modelserver.launcher import model_available
+
 POLL_SECONDS = 0.5
 REQUEST_TIMEOUT_SECONDS = 2.0
 
@@ -26,16 +28,6 @@ def url_ready(url: str) -> bool:
         return requests.get(url, timeout=REQUEST_TIMEOUT_SECONDS).status_code == 200
     except requests.RequestException:
         return False
-
-
-def model_available(server: str, name: str) -> bool:
-    """True when TF Serving's REST status of a model lists an AVAILABLE version."""
-    try:
-        response = requests.get(f"{server}/v1/models/{name}", timeout=REQUEST_TIMEOUT_SECONDS)
-        statuses = response.json().get("model_version_status", [])
-    except (requests.RequestException, ValueError, AttributeError):
-        return False
-    return any(status.get("state") == "AVAILABLE" for status in statuses)
 
 
 def process_alive(pid: int) -> bool:
@@ -56,9 +48,9 @@ def pending(args: argparse.Namespace) -> list[str]:
     waiting = [url for url in args.url if not url_ready(url)]
     if args.model_server:
         models = [name for name in args.models.split(",") if name]
-        waiting += [
-            f"model {name}" for name in models if not model_available(args.model_server, name)
-        ]
+        server, timeout = args.model_server, REQUEST_TIMEOUT_SECONDS
+        ready = [name for name in models if model_available(server, name, timeout)]
+        waiting += [f"model {name}" for name in models if name not in ready]
     return waiting
 
 

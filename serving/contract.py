@@ -9,6 +9,7 @@ This module has no third-party imports so that every process can use it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 SIGNATURE_NAME = "serving_default"
 ASSETS_DIR = "assets.extra"
@@ -57,3 +58,10 @@ INCOME_GROUPS = 10
 #                "gender": {"labels": ["female", "male"], "positive": "male"},
 #                "age": {"unit": "years"}}
 #   similarity: {"score": {"range": [0.0, 1.0], "meaning": str}}
+
+
+def version_numbers(model_dir: Path) -> list[int]:
+    """The integer version folders in a model's folder, ascending (TF Serving's layout)."""
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(child.name) for child in model_dir.iterdir() if child.name.isdigit())

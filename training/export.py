@@ -33,16 +33,9 @@ class VersionExistsError(FileExistsError):
     """Raised when an export would overwrite an existing model version."""
 
 
-def model_versions(model_dir: Path) -> list[int]:
-    """The integer versions present in a model's folder, ascending."""
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(child.name) for child in model_dir.iterdir() if child.name.isdigit())
-
-
 def next_version(model_dir: Path) -> int:
     """One more than the highest existing version (1 for a new model)."""
-    versions = model_versions(model_dir)
+    versions = contract.version_numbers(model_dir)
     return versions[-1] + 1 if versions else 1
 
 
@@ -136,7 +129,7 @@ def write_server_configs(repo: Path, num_versions: int = 1) -> None:
     """
     config_path = repo / contract.MODELS_CONFIG_FILE
     if not config_path.exists() or config_path.read_text().startswith(GENERATED_MARKER):
-        names = [name for name in contract.MODEL_NAMES if model_versions(repo / name)]
+        names = [name for name in contract.MODEL_NAMES if contract.version_numbers(repo / name)]
         config_path.write_text(render_models_config(names, num_versions))
     (repo / contract.MONITORING_CONFIG_FILE).write_text(MONITORING_CONFIG)
     batching_path = repo / contract.BATCHING_CONFIG_FILE

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+
+from serving.processes import free_port, stop_process
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_CONFIG = Path(__file__).resolve().parent / "gunicorn_conf.py"
@@ -41,13 +41,6 @@ class RunningGateway:
         return [int(pid) for pid in children.read_text().split()] if children.exists() else []
 
 
-def free_port() -> int:
-    """A port that was free a moment ago (bind to 0, read, release)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_for_http(url: str, timeout: float, process: subprocess.Popen[bytes]) -> None:
     """Poll ``url`` until it answers 200 (bounded); fail early if the process died."""
     deadline = time.monotonic() + timeout
@@ -65,9 +58,16 @@ def wait_for_http(url: str, timeout: float, process: subprocess.Popen[bytes]) ->
 
 @contextmanager
 def running_gateway(
-    settings_env: Mapping[str, str], workers: int = 2, threads: int = 4, timeout: float = 60.0
+    settings_env: Mapping[str, str],
+    workers: int = 2,
+    threads: int = 4,
+    timeout: float = 60.0,
+    ready_path: str = "/healthz",
 ) -> Iterator[RunningGateway]:
-    """Start gunicorn with ``GATEWAY_*`` settings on a free port; stop it (SIGTERM) after."""
+    """Start gunicorn with ``GATEWAY_*`` settings on a free port; stop it (SIGTERM) after.
+
+    It is handed over once ``ready_path`` answers 200 (``/readyz`` to wait for the models too).
+    """
     port = free_port()
     metrics_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
     environment = {
@@ -90,22 +90,12 @@ def running_gateway(
     log_file.close()
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(f"{url}/healthz", timeout, process)
+        wait_for_http(f"{url}{ready_path}", timeout, process)
         yield RunningGateway(url, process, log_path, time.perf_counter() - start)
     except BaseException:
         sys.stderr.write(log_path.read_text(errors="replace")[-10000:])
         raise
     finally:
-        _stop(process)
+        stop_process(process, timeout=30.0)
         log_path.unlink(missing_ok=True)
         shutil.rmtree(metrics_dir, ignore_errors=True)
-
-
-def _stop(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)  # gunicorn: graceful shutdown of the workers
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

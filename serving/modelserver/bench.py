@@ -28,9 +28,9 @@ from serving.modelserver.launcher import (
     configured_models,
     launch,
     server_command,
-    stop_process,
     wait_until_available,
 )
+from serving.processes import stop_process
 
 BATCHING_PARAMETERS = """max_batch_size { value: 32 }
 batch_timeout_micros { value: 2000 }
@@ -66,7 +66,7 @@ class Point:
 
 def sample_request(repo: Path, model: str, rows: int) -> Any:
     """A realistic request: the first warmup record of the newest version, cut to ``rows``."""
-    versions = sorted(int(child.name) for child in (repo / model).iterdir() if child.name.isdigit())
+    versions = contract.version_numbers(repo / model)
     path = repo / model / str(versions[-1]) / contract.ASSETS_DIR / contract.WARMUP_FILE
     record = next(iter(tf.data.TFRecordDataset(str(path)).take(1)))
     warmup = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import queue
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import IO
 
 import requests
+
+from serving.processes import stop_process
 
 READY_LINE = re.compile(r"modelserver ready grpc_port=(\d+) rest_port=(\d+)")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -127,32 +128,24 @@ def _pump(stream: IO[str], lines: queue.Queue[str]) -> None:
         lines.put(line)
 
 
+def model_available(rest_url: str, name: str, timeout: float = 5.0) -> bool:
+    """True when TF Serving's REST status of a model lists an AVAILABLE version."""
+    try:
+        reply = requests.get(f"{rest_url}/v1/models/{name}", timeout=timeout)
+        statuses = reply.json().get("model_version_status", [])
+    except (requests.RequestException, ValueError, AttributeError):
+        return False
+    return any(status.get("state") == "AVAILABLE" for status in statuses)
+
+
 def wait_until_available(rest_url: str, models: Sequence[str], timeout: float = 60.0) -> None:
     """Poll REST model status until each model has an AVAILABLE version (bounded)."""
     deadline = time.monotonic() + timeout
     pending = list(models)
     while pending:
-        name = pending[0]
-        try:
-            reply = requests.get(f"{rest_url}/v1/models/{name}", timeout=5)
-            states = [entry["state"] for entry in reply.json().get("model_version_status", [])]
-        except (requests.RequestException, ValueError):
-            states = []
-        if "AVAILABLE" in states:
+        if model_available(rest_url, pending[0]):
             pending.pop(0)
             continue
         if time.monotonic() > deadline:
-            raise TimeoutError(f"model {name} not AVAILABLE after {timeout} s: {states}")
+            raise TimeoutError(f"model {pending[0]} not AVAILABLE after {timeout} s")
         time.sleep(0.2)
-
-
-def stop_process(process: subprocess.Popen[str], timeout: float = 20.0) -> int:
-    """SIGTERM, then SIGKILL after timeout; returns the exit code."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode

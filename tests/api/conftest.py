@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from concurrent import futures
@@ -53,13 +52,6 @@ def app_factory(tiny_repo: Path, model_server: ModelServerHandle) -> Iterator[ob
 @pytest.fixture
 def client(app_factory):
     return app_factory().test_client()
-
-
-def closed_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

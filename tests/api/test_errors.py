@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from tests.api.conftest import closed_port
+from serving.processes import free_port
 
 QA = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}
 
@@ -82,7 +82,8 @@ def test_limits_are_422_naming_the_limit(app_factory) -> None:
 
 
 def test_backend_down_is_503_with_retry_after(app_factory) -> None:
-    client = app_factory(target=f"127.0.0.1:{closed_port()}", retries=1).test_client()
+    nothing_listens = f"127.0.0.1:{free_port()}"
+    client = app_factory(target=nothing_listens, retries=1).test_client()
     response = client.post("/v1/qa", json=QA)
     _assert_shape(response, 503)
     assert int(response.headers["Retry-After"]) >= 0

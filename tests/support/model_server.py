@@ -20,9 +20,9 @@ from serving.modelserver.launcher import (
     configured_models,
     launch,
     server_command,
-    stop_process,
     wait_until_available,
 )
+from serving.processes import stop_process
 
 GRPC_TARGET_ENV = "TFSERVING_GRPC_TARGET"
 REST_URL_ENV = "TFSERVING_REST_URL"

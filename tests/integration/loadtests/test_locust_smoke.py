@@ -9,59 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from scripts import wait_for
-from tests.support.model_server import running_model_server, stop_process
+from serving.gateway.launcher import running_gateway
+from tests.support.model_server import running_model_server
 
 ROOT = Path(__file__).resolve().parents[3]
-GUNICORN_CONF = ROOT / "serving" / "gateway" / "gunicorn_conf.py"
 USERS = "QaUser,ProfileUser,SimilarityUser,GrpcProbeUser"
-READY_TIMEOUT_SECONDS = "120"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def running_gateway(repo: Path, grpc_target: str) -> Iterator[str]:
-    """The gateway under gunicorn (one worker) on a free port; yields its base URL."""
-    port = free_port()
-    config = ["-c", str(GUNICORN_CONF)] if GUNICORN_CONF.exists() else []
-    command = [
-        str(Path(sys.executable).with_name("gunicorn")),
-        *config,
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "1",
-        "serving.gateway.app:create_app()",
-    ]
-    environment = os.environ | {
-        "PYTHONPATH": str(ROOT),
-        "GATEWAY_BACKEND": "grpc",
-        "GATEWAY_GRPC_TARGET": grpc_target,
-        "GATEWAY_MODEL_REPO": str(repo),
-        "GATEWAY_PORT": str(port),
-    }
-    process = subprocess.Popen(command, cwd=ROOT, env=environment, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        waited = ["--url", f"{url}/readyz", "--pid", str(process.pid)]
-        assert wait_for.main([*waited, "--timeout", READY_TIMEOUT_SECONDS]) == 0
-        yield url
-    finally:
-        stop_process(process)
+READY_TIMEOUT_SECONDS = 120.0
 
 
 @pytest.mark.slow
@@ -69,14 +28,23 @@ def test_locust_smoke_run(tiny_repo: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     with (
         running_model_server(tiny_repo, batching=True) as server,
-        running_gateway(tiny_repo, server.grpc_target) as gateway_url,
+        running_gateway(
+            {
+                "GATEWAY_BACKEND": "grpc",
+                "GATEWAY_GRPC_TARGET": server.grpc_target,
+                "GATEWAY_MODEL_REPO": str(tiny_repo),
+            },
+            workers=1,
+            timeout=READY_TIMEOUT_SECONDS,
+            ready_path="/readyz",
+        ) as gateway,
     ):
         command = [
             sys.executable,
             "-m",
             "loadtests.run",
             "--host",
-            gateway_url,
+            gateway.url,
             "--grpc-target",
             server.grpc_target,
             "--model-repo",

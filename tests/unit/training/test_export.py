@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 from serving import contract
-from training.export import VersionExistsError, model_versions, next_version
+from serving.contract import version_numbers
+from training.export import VersionExistsError, next_version
 from training.tiny import build_tiny_repo
 
 
@@ -59,7 +60,7 @@ def test_warmup_records_are_prediction_logs(tiny_repo: Path) -> None:
 
 def test_versions_grow_and_never_overwrite(tmp_path: Path) -> None:
     build_tiny_repo(tmp_path, versions=2)
-    assert model_versions(tmp_path / "qa") == [1, 2]
+    assert version_numbers(tmp_path / "qa") == [1, 2]
     assert next_version(tmp_path / "qa") == 3
     assert not [p for p in (tmp_path / "qa").iterdir() if p.name.startswith(".")]
     from training import export
