@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from locust import HttpUser, User, constant, task
+from locust import HttpUser, TaskSet, User, constant, task
 
 from loadtests.checks import check_response
 from loadtests.grpc_client import PredictClient, check_outputs
@@ -21,6 +22,23 @@ from serving.contract import MODEL_NAMES
 # Realistic shares for the mix: questions are the interactive feature, similarity serves
 # search-like flows, and a profile is computed once per person.
 MIX_WEIGHTS = {"qa": 5, "similarity": 3, "profile": 2}
+
+
+def endpoint_task(model: str) -> Callable[[Any], None]:
+    """A locust task that sends one request for ``model`` through the user's ``call``."""
+
+    def send(user: Any) -> None:
+        user.call(model)
+
+    send.__name__ = model
+    return send
+
+
+# One task table serves the HTTP and the gRPC mix; locust picks uniformly from the list, so a
+# task listed N times has weight N.
+MIXED_TASKS: list[TaskSet | Callable[..., Any]] = [
+    endpoint_task(model) for model, weight in MIX_WEIGHTS.items() for _ in range(weight)
+]
 
 
 class CheckFailedError(Exception):
@@ -97,22 +115,13 @@ class SimilarityUser(GatewayUser):
 class MixedUser(GatewayUser):
     """All three endpoints with realistic weights."""
 
-    @task(MIX_WEIGHTS["qa"])
-    def qa(self) -> None:
-        self.call("qa")
-
-    @task(MIX_WEIGHTS["similarity"])
-    def similarity(self) -> None:
-        self.call("similarity")
-
-    @task(MIX_WEIGHTS["profile"])
-    def profile(self) -> None:
-        self.call("profile")
+    tasks = MIXED_TASKS
 
 
 class GrpcUser(User):
     """Calls the model server's Predict directly with the tensors the gateway would send."""
 
+    tasks = MIXED_TASKS
     wait_time = constant(0)
 
     def on_start(self) -> None:
@@ -153,18 +162,6 @@ class GrpcUser(User):
             exception=exception,
             context={},
         )
-
-    @task(MIX_WEIGHTS["qa"])
-    def qa(self) -> None:
-        self.call("qa")
-
-    @task(MIX_WEIGHTS["similarity"])
-    def similarity(self) -> None:
-        self.call("similarity")
-
-    @task(MIX_WEIGHTS["profile"])
-    def profile(self) -> None:
-        self.call("profile")
 
 
 class GrpcProbeUser(GrpcUser):
