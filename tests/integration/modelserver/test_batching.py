@@ -104,18 +104,19 @@ def test_batched_answers_equal_unbatched_and_shutdown_is_graceful(batching_repo,
                 for ids in inputs[:4]
             ]
             assert server.process is not None
-            wait_for_queue(server.rest_url)
+            # All four must be queued before SIGTERM: one still on the wire would be refused.
+            wait_for_queue(server.rest_url, rows=sum(len(ids) for ids in inputs[:4]))
             assert stop_process(server.process) == 0
             assert all(future.result().outputs["scores"].tensor_content for future in in_flight)
         channel.close()
 
 
-def wait_for_queue(rest_url: str) -> None:
-    """Bounded wait until the queue holds rows (requests are in flight)."""
+def wait_for_queue(rest_url: str, rows: int) -> None:
+    """Bounded wait until the queue holds ``rows`` rows (the requests are all in it)."""
     pattern = re.compile(r'^modelserver_queue_depth\{model="masked",version="1"\} (\S+)', re.M)
     for _ in range(500):
         match = pattern.search(requests.get(f"{rest_url}/metrics", timeout=10).text)
-        if match and float(match.group(1)) > 0:
+        if match and float(match.group(1)) >= rows:
             return
         threading.Event().wait(0.01)
     raise AssertionError("requests never reached the queue")
