@@ -49,22 +49,28 @@ def encode_texts(
     max_length: int,
     truncation: Truncation = "right",
     min_length: int = 1,
+    *,
+    add_special_tokens: bool = True,
+    pad_id: int = PAD_ID,
 ) -> npt.NDArray[np.int32]:
     """Encode texts to an int32 ``[len(texts), longest]`` matrix padded with PAD_ID.
 
     ``truncation="left"`` keeps the end of a long text (the part of a story nearest the
     question); ``"right"`` keeps its beginning. Special tokens of the tokenizer's
     post-processor (``[CLS]``/``[SEP]`` of a BERT tokenizer) are added after truncation, so
-    they are never cut off and a row is at most ``max_length`` long.
+    they are never cut off and a row is at most ``max_length`` long; with
+    ``add_special_tokens=False`` none are added.
     """
-    budget = max_length - tokenizer.num_special_tokens_to_add(False)
+    budget = max_length
+    if add_special_tokens:
+        budget -= tokenizer.num_special_tokens_to_add(False)
     rows = []
     for encoding in tokenizer.encode_batch(list(texts), add_special_tokens=False):
         if len(encoding.ids) > budget:
             encoding.truncate(budget, direction=truncation)
-        rows.append(tokenizer.post_process(encoding, None, add_special_tokens=True).ids)
+        rows.append(tokenizer.post_process(encoding, None, add_special_tokens).ids)
     width = max([min_length, *(len(row) for row in rows)])
-    matrix = np.full((len(rows), width), PAD_ID, dtype=np.int32)
+    matrix = np.full((len(rows), width), pad_id, dtype=np.int32)
     for index, row in enumerate(rows):
         matrix[index, : len(row)] = row
     return matrix
