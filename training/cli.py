@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from serving.contract import ASSETS_DIR, MODEL_CARD_FILE
+from serving.gpu_logs import import_tensorflow
 from training.tasks.registry import TASK_NAMES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -140,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run a subcommand; returns the process exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.command != "fetch":
+        import_tensorflow()  # without the misleading no-GPU lines on machines without a GPU
     if args.command == "train":
         return command_train(args, [args.name])
     if args.command == "train-all":

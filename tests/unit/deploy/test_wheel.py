@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[3]
 COMMANDS = {
     "multihead-train": "training.__main__:run",
     "multihead-gateway": "serving.gateway.command:main",
-    "multihead-modelserver": "serving.modelserver.main:main",
+    "multihead-modelserver": "serving.modelserver.__main__:run",
 }
 DATA_FILES = {
     "training/income_groups.yaml",
