@@ -102,6 +102,7 @@ def test_model_server_start_is_quiet_but_reports_real_errors(tmp_path: Path) -> 
 @needs_no_gpu
 def test_training_command_start_is_quiet_but_reports_real_errors(tmp_path: Path) -> None:
     command = ["-m", "training", "train", "qa", "--preset", "tiny", "--data-dir", str(tmp_path)]
+    command += ["--runs-dir", str(tmp_path / "runs"), "--model-repo", str(tmp_path / "repo")]
     run = python("", *command)
     assert run.returncode != 0
     assert "cuda drivers" not in run.stderr and "cuInit" not in run.stderr, run.stderr
