@@ -43,7 +43,7 @@ def gpu_present() -> bool:
 
 def _pump(read_fd: int, out_fd: int) -> None:
     """Copy lines from the pipe to the real stderr, dropping the no-GPU lines."""
-    with os.fdopen(read_fd, "rb", buffering=0) as source:
+    with os.fdopen(read_fd, "rb") as source:
         for line in source:
             if not NO_GPU_LINES.search(line):
                 os.write(out_fd, line)
