@@ -16,8 +16,9 @@ import keras
 
 from serving.contract import TOKENIZER_FILE
 from training.batching import LengthBuckets
+from training.data.errors import DataError
 from training.export import export_for_serving
-from training.tasks.base import PreparedData, RunSettings, Task
+from training.tasks.base import Arrays, PreparedData, RunSettings, Task
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CSV_LOG_FILE = "training_log.csv"
@@ -44,6 +45,46 @@ def resolve_hparams(task: Task, preset: str, overrides: Mapping[str, Any]) -> di
     hparams = task.hparams(preset)
     hparams.update({key: value for key, value in overrides.items() if value is not None})
     return hparams
+
+
+def split_size(arrays: Arrays | None) -> int:
+    """Examples in a split: the smallest first dimension of its arrays (0 if it has none)."""
+    if not arrays:
+        return 0
+    return min((len(array) if array.ndim else 0) for array in arrays.values())
+
+
+def check_prepared(task_name: str, data: PreparedData) -> None:
+    """Refuse data that would train blind, for any task.
+
+    An empty validation split leaves ``val_loss`` undefined: early stopping, checkpoints and the
+    LR schedule would silently do nothing and Keras would then fail on its own. An empty
+    training split cannot train at all. Raises :class:`DataError` naming the empty split and
+    what was read (files, bad lines).
+    """
+    splits = {
+        "training inputs": data.train_inputs,
+        "training targets": data.train_targets,
+        "validation inputs": data.val_inputs,
+        "validation targets": data.val_targets,
+    }
+    empty = [name for name, arrays in splits.items() if split_size(arrays) == 0]
+    if not empty:
+        return
+    summary = data.data_summary
+    read = {key: summary[key] for key in ("files", "bad_lines") if key in summary}
+    raise DataError(
+        f"{task_name}: no examples in the {' and '.join(empty)} after reading the data "
+        f"({json.dumps(read, default=str)}); check the data files (every line bad or missing?) "
+        "and --max-examples"
+    )
+
+
+def prepare_data(task: Task, settings: RunSettings, hparams: Mapping[str, Any]) -> PreparedData:
+    """``task.prepare`` followed by :func:`check_prepared` (raises DataError)."""
+    data = task.prepare(settings, hparams)
+    check_prepared(task.name, data)
+    return data
 
 
 def make_callbacks(
@@ -179,7 +220,7 @@ def train_task(task: Task, settings: RunSettings, overrides: Mapping[str, Any]) 
     )
     logger().info("hparams %s", json.dumps(hparams, sort_keys=True))
     with stage("prepare data"):
-        data = task.prepare(settings, hparams)
+        data = prepare_data(task, settings, hparams)
     logger().info("data %s", json.dumps(data.data_summary, sort_keys=True, default=str))
     with stage("build model"):
         model = task.build_model(hparams, data)

@@ -11,7 +11,7 @@ from typing import Any
 import keras
 import keras_tuner
 
-from training.pipeline import fit_data, logger, resolve_hparams, stage
+from training.pipeline import fit_data, logger, prepare_data, resolve_hparams, stage
 from training.tasks.base import PreparedData, RunSettings, Task
 
 TRIALS_JSON = "trials.json"
@@ -72,14 +72,19 @@ def tune_task(
     trials: int,
     algorithm: str = "random",
 ) -> dict[str, Any]:
-    """Search ``trials`` hyperparameter sets (small epochs); return the best set found."""
+    """Search ``trials`` hyperparameter sets (small epochs); return the best set found.
+
+    ``trials`` must be >= 1 (keras-tuner takes 0 as "no limit"); raises ValueError otherwise.
+    """
+    if trials < 1:
+        raise ValueError(f"trials must be >= 1, got {trials}")
     keras.utils.set_random_seed(settings.seed)
     hparams = resolve_hparams(task, settings.preset, overrides)
     # Trials are short: a tuning run compares settings, the final run trains to convergence.
     hparams["epochs"] = int(overrides.get("epochs") or hparams.get("tune_epochs", 5))
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     with stage("prepare data"):
-        data = task.prepare(settings, hparams)
+        data = prepare_data(task, settings, hparams)
     tuner = make_tuner(task, data, hparams, settings, trials, algorithm)
     quantity, mode = task.monitor()
     with stage(f"search {trials} trials"):
