@@ -9,6 +9,7 @@ import uuid
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from serving.gateway.access import install_access_control
 from serving.gateway.backends import Backend, make_backend
 from serving.gateway.errors import GatewayError
 from serving.gateway.inference import Services
@@ -40,6 +41,7 @@ def create_app(settings: GatewaySettings | None = None, backend: Backend | None 
     app.extensions["gateway"] = Services(settings, backend, registry, GatewayMetrics())
     app.register_blueprint(blueprint)
     app.before_request(_before_request)
+    install_access_control(app, settings)  # after _before_request: errors carry the request id
     app.after_request(_after_request)
     app.register_error_handler(GatewayError, _gateway_error)
     app.register_error_handler(HTTPException, _http_error)
@@ -98,9 +100,10 @@ def _gateway_error(error: GatewayError) -> tuple[Response, int, dict[str, str]]:
 def _http_error(error: HTTPException) -> tuple[Response, int, dict[str, str]]:
     status = error.code or 500
     headers = {key: value for key, value in error.get_headers() if key == "Allow"}
-    message = {413: "the body exceeds the limit max_body_bytes"}.get(
-        status, error.description or ""
-    )
+    message = {
+        413: "the body exceeds the limit max_body_bytes",
+        429: f"rate limit exceeded: {error.description}",
+    }.get(status, error.description or "")
     return _error_response(GatewayError(status, message or str(error.name), headers=headers))
 
 
