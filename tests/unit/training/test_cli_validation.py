@@ -138,6 +138,8 @@ def test_an_empty_validation_split_stops_every_task(task, data_dir, tmp_path, ca
 def test_check_prepared_is_generic_over_output_names(tmp_path: Path) -> None:
     import numpy as np
 
+    from serving.spec import ScoreHead, ServingSpec, TextInput
+
     def prepared(train_rows: int, val_rows: int) -> PreparedData:
         return PreparedData(
             train_inputs={"any_ids": np.zeros((train_rows, 4), np.int32)},
@@ -145,8 +147,12 @@ def test_check_prepared_is_generic_over_output_names(tmp_path: Path) -> None:
             val_inputs={"any_ids": np.zeros((val_rows, 4), np.int32)},
             val_targets={"label": np.zeros((val_rows, 1), np.float32)},
             tokenizer_path=tmp_path / "tokenizer.json",
-            preprocessing={},
-            labels={},
+            spec=ServingSpec(
+                title="any model",
+                inputs=[TextInput(field="text", tensor="any_ids", max_tokens=4, vocab_size=10)],
+                heads=[ScoreHead(output="label", field="label")],
+                example={"text": "x"},
+            ),
             data_summary={"files": ["nli.jsonl"], "bad_lines": 7},
         )
 
