@@ -96,13 +96,20 @@ def _columns_to_inputs(inputs: Any, specs: Sequence[InputSpec]) -> Tensors:
                 "inputs is a plain value/list, but expecting an object as multiple input "
                 "tensors required as per tensorinfo_map"
             )
-        return {specs[0].alias: to_array(inputs, specs[0])}
+        return {specs[0].alias: _column(inputs, specs[0])}
     tensors = {}
     for spec in specs:  # keys not in the signature are ignored, as TF Serving does
         if spec.alias not in inputs:
             raise invalid_argument(f"Missing named input: {spec.alias} in 'inputs' object.")
-        tensors[spec.alias] = to_array(inputs[spec.alias], spec)
+        tensors[spec.alias] = _column(inputs[spec.alias], spec)
     return tensors
+
+
+def _column(value: Any, spec: InputSpec) -> Array:
+    try:
+        return to_array(value, spec)
+    except ServingError as error:  # TF Serving's words, plus which input (it does not say)
+        raise invalid_argument(f"{error.message} (input '{spec.alias}')") from error
 
 
 def _single_alias(specs: dict[str, InputSpec]) -> str:

@@ -59,14 +59,16 @@ def decode_input(alias: str, proto: tensor_pb2.TensorProto) -> Array:
 def encode_output(value: Array, as_tensor_content: bool = False) -> tensor_pb2.TensorProto:
     """An output as TF Serving sends it: typed value lists, or ``tensor_content`` bytes."""
     array = np.asarray(value)
-    typed = array.dtype.name in TYPED_FIELDS or array.dtype == np.float16
-    if as_tensor_content or not typed:
-        # Strings always travel in string_val; make_tensor_proto packs numbers as bytes.
+    if array.dtype.name not in TYPED_FIELDS and array.dtype != np.float16:
+        # Strings always travel in string_val (and dtypes without a typed list as TF packs them).
         proto: tensor_pb2.TensorProto = tf.make_tensor_proto(array)
         return proto
     proto = tensor_pb2.TensorProto(dtype=tf.dtypes.as_dtype(array.dtype).as_datatype_enum)
     dims = (tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in array.shape)
     proto.tensor_shape.dim.extend(dims)
+    if as_tensor_content:  # TF's AsProtoTensorContent: little-endian bytes, scalars too
+        proto.tensor_content = array.astype(array.dtype.newbyteorder("<")).tobytes()
+        return proto
     flat = array.reshape(-1)
     if array.dtype == np.float16:  # half_val carries the raw 16 bits of each value
         proto.half_val.extend(flat.view(np.uint16).tolist())

@@ -30,8 +30,10 @@ def test_outputs_use_typed_lists_by_default_and_decode_back(array, field):
     np.testing.assert_array_equal(tf.make_ndarray(proto), array)
 
 
-def test_tensor_content_when_asked():
-    array = np.array([[0.5, 1.5]], np.float32)
+@pytest.mark.parametrize(
+    "array", [np.array([[0.5, 1.5]], np.float32), np.float32(3.0), np.array([7], np.int8)]
+)
+def test_tensor_content_when_asked(array):
     proto = encode_output(array, as_tensor_content=True)
     assert proto.tensor_content and not proto.float_val
     np.testing.assert_array_equal(tf.make_ndarray(proto), array)
