@@ -25,8 +25,8 @@ from serving.modelserver.batching import Batcher, Tensors
 from serving.modelserver.config import BatchingSettings, ModelSettings
 from serving.modelserver.errors import invalid_argument, not_found
 from serving.modelserver.metrics import ServerMetrics
-from serving.modelserver.numbers import parse_version
-from serving.modelserver.servable import LoadedVersion, is_complete_version
+from serving.modelserver.servable import LoadedVersion
+from serving.modelserver.versions import RetryPolicy, folder_fingerprint, list_versions
 
 LOG = logging.getLogger(__name__)
 
@@ -54,54 +54,6 @@ class VersionState:
         return self.servable.run(signature, inputs)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """TF Serving's ``--max_num_load_retries`` and ``--load_retry_interval_micros``."""
-
-    max_retries: int = 5
-    interval_seconds: float = 60.0
-
-
-def list_versions(base_path: Path) -> tuple[dict[int, Path], list[str]]:
-    """Complete version folders by number, and the names skipped as not being versions.
-
-    A version is a folder named by ASCII digits within int64 (leading zeros allowed, as in
-    TF Serving's own test models) that holds a SavedModel file. Hidden names are skipped
-    silently; two names of one number (``7``, ``007``) keep the shorter one.
-    """
-    versions: dict[int, Path] = {}
-    skipped: list[str] = []
-    try:
-        children = sorted(base_path.iterdir(), key=lambda child: (len(child.name), child.name))
-    except OSError:
-        return {}, []
-    for child in children:
-        number = parse_version(child.name)
-        try:
-            is_version = child.is_dir() and is_complete_version(child)
-        except OSError:
-            is_version = False
-        if number is None:
-            if not child.name.startswith(".") and child.is_dir():
-                skipped.append(child.name)
-        elif is_version and number not in versions:
-            versions[number] = child
-    return versions, skipped
-
-
-def folder_fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
-    """Every file under a version folder with its size and mtime (changes when a copy lands)."""
-    entries = []
-    for file in sorted(path.rglob("*")):
-        try:
-            if file.is_file():
-                stat = file.stat()
-                entries.append((str(file.relative_to(path)), stat.st_size, stat.st_mtime_ns))
-        except OSError:
-            continue
-    return tuple(entries)
-
-
 class ModelManager:
     """Owns every model's versions and the poller thread that keeps them current."""
 
@@ -111,13 +63,13 @@ class ModelManager:
         metrics: ServerMetrics,
         batching: BatchingSettings | None = None,
         poll_seconds: float = 1.0,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._models = {model.name: model for model in models}
         self._metrics = metrics
         self._batching = batching
         self._poll_seconds = poll_seconds
-        self._retry = retry
+        self._retry = retry or RetryPolicy()
         self._states: dict[str, dict[int, VersionState]] = {name: {} for name in self._models}
         self._lock = threading.Lock()
         self._stopping = threading.Event()

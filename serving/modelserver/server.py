@@ -17,9 +17,10 @@ from serving.modelserver.config import (
     load_model_config,
 )
 from serving.modelserver.grpc_service import GrpcSettings, build_grpc_server, set_serving
-from serving.modelserver.manager import ModelManager, RetryPolicy
+from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.rest import create_rest_app
+from serving.modelserver.versions import RetryPolicy
 
 LOG = logging.getLogger(__name__)
 SERVER_HEADER = "modelserver"  # no version banner
