@@ -11,7 +11,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_service_pb2_grpc
 
 from tests.integration.modelserver.helpers import predict_request
 
@@ -91,3 +91,13 @@ def test_wider_integer_dtype_is_rejected_not_narrowed(stub):
 def test_in_range_ints_round_trip(stub):
     request = predict_request("ids", {"ids": np.array([33, 6], np.int32)})
     assert list(stub.Predict(request, timeout=30).outputs["ids_out"].int_val) == [33, 6]
+
+
+def test_classify_is_unimplemented(stub, local_only):
+    # LOCAL: TF Serving implements Classify (test.py:165); this server answers UNIMPLEMENTED
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = "half_plus_two"
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Classify(request, timeout=30)
+    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert raised.value.details() == "Method not implemented!"
