@@ -22,7 +22,7 @@ from tensorflow_serving.apis import (
 from serving.modelserver.errors import ServingError, invalid_argument
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
-from serving.modelserver.numbers import parse_version
+from serving.modelserver.numbers import parse_int_flag
 from serving.modelserver.predict import predict
 from serving.modelserver.tensor_proto import decode_input, encode_output
 
@@ -193,8 +193,10 @@ def parse_channel_arguments(text: str) -> tuple[tuple[str, str | int], ...]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"grpc channel argument is not key=value: {item!r}")
-        number = parse_version(value.lstrip("-"))
-        arguments.append((key, value if number is None else int(value)))
+        try:
+            arguments.append((key, parse_int_flag(value)))
+        except ValueError:
+            arguments.append((key, value))
     return tuple(arguments)
 
 

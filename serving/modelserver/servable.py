@@ -133,10 +133,6 @@ class LoadedVersion:
             count += 1
         return count
 
-    def close(self) -> None:
-        """Release the Session (only once no request uses this version any more)."""
-        self._session.close()
-
 
 def _check_input_names(sent: set[str], expected: list[str]) -> None:
     if sent == set(expected):

@@ -35,3 +35,13 @@ def test_bool_flags():
     assert not parse_bool_flag("false")
     with pytest.raises(ValueError):
         parse_bool_flag("maybe")
+
+
+def test_grpc_channel_arguments():
+    from serving.modelserver.grpc_service import parse_channel_arguments
+
+    parsed = parse_channel_arguments("grpc.max_connection_age_ms=2000,grpc.lb_policy_name=grpclb")
+    assert parsed == (("grpc.max_connection_age_ms", 2000), ("grpc.lb_policy_name", "grpclb"))
+    assert parse_channel_arguments("a=-1,b=--1") == (("a", -1), ("b", "--1"))
+    with pytest.raises(ValueError):
+        parse_channel_arguments("novalue")
