@@ -65,8 +65,8 @@ trap 'exit 130' INT TERM
 
 echo "starting the model server: gRPC $HOST:$GRPC_PORT, REST $HOST:$REST_PORT, models $MODELS"
 "$PYTHON" -m serving.modelserver \
-    --port "$GRPC_PORT" --rest_api_port "$REST_PORT" \
-    --model_config_file "$REPO/models.config" \
+    --host "$HOST" --port "$GRPC_PORT" --rest_api_port "$REST_PORT" \
+    --model_config_file "$REPO/models.config" --model_config_file_poll_wait_seconds 5 \
     --enable_batching --batching_parameters_file "$REPO/batching_parameters.txt" \
     --monitoring_config_file "$REPO/monitoring.config" &
 server_pid=$!
