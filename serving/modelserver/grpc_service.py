@@ -22,9 +22,9 @@ from tensorflow_serving.apis import (
 from serving.modelserver.errors import ServingError, invalid_argument
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
-from serving.modelserver.numbers import parse_int_flag
 from serving.modelserver.predict import predict
 from serving.modelserver.tensor_proto import decode_input, encode_output
+from serving.numbers import parse_int_flag
 
 LOG = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024

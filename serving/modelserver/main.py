@@ -25,9 +25,9 @@ from serving.modelserver.config import (
     parse_monitoring_config,
 )
 from serving.modelserver.grpc_service import GrpcSettings, parse_channel_arguments
-from serving.modelserver.numbers import parse_bool_flag, parse_int_flag
 from serving.modelserver.server import ModelServer, ServerOptions
 from serving.modelserver.versions import RetryPolicy
+from serving.numbers import parse_bool_flag, parse_int_flag
 
 LOG = logging.getLogger(__name__)
 VERSION = "modelserver (TF Serving stand-in)"

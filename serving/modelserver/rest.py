@@ -17,9 +17,9 @@ from serving.modelserver.errors import ServingError, invalid_argument, not_found
 from serving.modelserver.grpc_service import model_status_response
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
-from serving.modelserver.numbers import parse_version
 from serving.modelserver.predict import predict_on
 from serving.modelserver.rest_json import parse_predict_body, render_outputs
+from serving.numbers import parse_version
 
 LOG = logging.getLogger(__name__)
 # TF Serving's own URL patterns (http_rest_api_util.cc, kPredictionApiGegex and

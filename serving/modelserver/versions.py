@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.modelserver.numbers import parse_version
 from serving.modelserver.servable import is_complete_version
+from serving.numbers import parse_version
 
 __all__ = ["RetryPolicy", "folder_fingerprint", "list_versions"]
 

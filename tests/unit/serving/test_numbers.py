@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serving.modelserver.numbers import parse_bool_flag, parse_int_flag, parse_version
+from serving.numbers import parse_bool_flag, parse_int_flag, parse_version
 
 
 @pytest.mark.parametrize(
@@ -45,3 +45,17 @@ def test_grpc_channel_arguments():
     assert parse_channel_arguments("a=-1,b=--1") == (("a", -1), ("b", "--1"))
     with pytest.raises(ValueError):
         parse_channel_arguments("novalue")
+
+
+def test_version_dirs_follow_the_same_rule(tmp_path) -> None:
+    from serving.contract import version_dirs, version_numbers
+
+    for name in ("1", "00000123", "²", "99999999999999999999", "3a", "-4", "7"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "9").write_text("a file is not a version")
+    assert version_dirs(tmp_path) == {
+        1: tmp_path / "1",
+        7: tmp_path / "7",
+        123: tmp_path / "00000123",
+    }
+    assert version_numbers(tmp_path) == [1, 7, 123]
