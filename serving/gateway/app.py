@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from serving.gateway.access import install_access_control
 from serving.gateway.backends import Backend, make_backend
+from serving.gateway.docs_ui import blueprint as docs_ui_blueprint
 from serving.gateway.errors import GatewayError
 from serving.gateway.inference import Services
 from serving.gateway.logs import LOGGER_NAME, configure_logging
@@ -40,6 +41,7 @@ def create_app(settings: GatewaySettings | None = None, backend: Backend | None 
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["gateway"] = Services(settings, backend, registry, GatewayMetrics())
     app.register_blueprint(blueprint)
+    app.register_blueprint(docs_ui_blueprint)
     app.before_request(_before_request)
     install_access_control(app, settings)  # after _before_request: errors carry the request id
     app.after_request(_after_request)

@@ -11,9 +11,10 @@ from pydantic import BaseModel, ValidationError
 
 from serving.gateway import inference
 from serving.gateway.backends import TensorSpec, VersionSelector
+from serving.gateway.docs_ui import docs_response
 from serving.gateway.errors import BackendError, GatewayError
 from serving.gateway.inference import Call, Services
-from serving.gateway.openapi import docs_page, openapi_document
+from serving.gateway.openapi import openapi_document
 from serving.gateway.schemas import (
     ModelInfo,
     ModelRef,
@@ -221,5 +222,5 @@ def openapi() -> Response:
 
 @blueprint.get("/docs")
 def docs() -> Response:
-    """Human-readable API documentation (works offline)."""
-    return Response(docs_page(), content_type="text/html; charset=utf-8")
+    """Swagger UI on ``/openapi.json``, from local files (works offline)."""
+    return docs_response()
