@@ -14,9 +14,11 @@ from typing import Any
 
 import keras
 
+from training.architecture import architecture_assets
 from training.batching import LengthBuckets
 from training.export import export_version
 from training.tasks.base import PreparedData, RunSettings, Task
+from training.tensorboard_logs import tensorboard_callbacks
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CSV_LOG_FILE = "training_log.csv"
@@ -48,7 +50,7 @@ def resolve_hparams(task: Task, preset: str, overrides: Mapping[str, Any]) -> di
 def make_callbacks(
     run_dir: Path, monitor: tuple[str, str], hparams: Mapping[str, Any]
 ) -> list[keras.callbacks.Callback]:
-    """Early stopping (best weights restored), best checkpoint, LR schedule, CSV, TensorBoard."""
+    """Early stopping (best weights restored), best checkpoint, LR schedule, CSV log."""
     quantity, mode = monitor
     patience = int(hparams.get("patience", 5))
     return [
@@ -66,7 +68,6 @@ def make_callbacks(
             monitor=quantity, mode=mode, factor=0.5, patience=max(1, patience // 3), min_lr=1e-5
         ),
         keras.callbacks.CSVLogger(str(run_dir / CSV_LOG_FILE)),
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR)),
     ]
 
 
@@ -115,6 +116,9 @@ def fit_model(
     hook = getattr(task, "fit_kwargs", None)  # optional: task-specific fit options
     extra: dict[str, Any] = dict(hook(hparams)) if callable(hook) else {}
     callbacks = make_callbacks(settings.run_dir, task.monitor(), hparams)
+    # TensorBoard: scalars, weight/activation histograms, embedding projector.
+    log_dir = settings.run_dir / TENSORBOARD_DIR
+    callbacks += tensorboard_callbacks(log_dir, data.val_inputs, data.tokenizer_path)
     history: keras.callbacks.History = model.fit(
         **fit_data(data, hparams, settings.seed),
         epochs=int(hparams["epochs"]),
@@ -182,6 +186,9 @@ def train_task(task: Task, settings: RunSettings, overrides: Mapping[str, Any]) 
     logger().info("data %s", json.dumps(data.data_summary, sort_keys=True, default=str))
     with stage("build model"):
         model = task.build_model(hparams, data)
+    # summary.txt and model.png in the run folder; the export's extra_assets.
+    architecture = architecture_assets(model, settings.run_dir)
+    logger().info("architecture: %s", ", ".join(sorted(architecture)))
     started = time.perf_counter()
     with stage("fit"):
         history = fit_model(task, model, data, hparams, settings)
