@@ -141,12 +141,14 @@ class EmbeddingProjector(keras.callbacks.Callback):  # type: ignore[misc]
 def output_probe(model: keras.Model) -> keras.Model | None:
     """A model from the inputs to every top-level layer's single float output, or None.
 
-    A layer called more than once (the shared siamese encoder) has no single output and is
-    left out; its inner layers' weights still show in the weight histograms.
+    A nested model (the shared siamese encoder, MiniLM) is left out: Keras's ``output`` of
+    it is its own inner graph's output, not one of its calls in this model. Its inner
+    layers' weights still show in the weight histograms. A layer called several times
+    gives the output of its first call.
     """
     outputs: dict[str, Any] = {}
     for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
+        if isinstance(layer, keras.layers.InputLayer | keras.Model):
             continue
         try:
             output = layer.output
@@ -156,7 +158,11 @@ def output_probe(model: keras.Model) -> keras.Model | None:
             outputs[layer.name] = output
     if not outputs:
         return None
-    return keras.Model(model.inputs, outputs, name="activation_probe")
+    try:
+        return keras.Model(model.inputs, outputs, name="activation_probe")
+    except ValueError as error:  # an output Keras cannot trace back to the inputs
+        logger().warning("activation histograms skipped: %s", error)
+        return None
 
 
 class ActivationHistograms(keras.callbacks.Callback):  # type: ignore[misc]

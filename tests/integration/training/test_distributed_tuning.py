@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tensorflow as tf
@@ -98,7 +99,7 @@ def test_chief_and_two_workers_run_every_trial_once(tmp_path):
     check_hparams_dashboard(chief / "tensorboard", recorded)
 
 
-def check_hparams_dashboard(log_dir: Path, recorded: list[dict]) -> None:
+def check_hparams_dashboard(log_dir: Path, recorded: list[dict[str, Any]]) -> None:
     """The experiment at the root; per trial a session with its values and its objective."""
     root = EventAccumulator(str(log_dir), size_guidance={"tensors": 0})
     root.Reload()

@@ -1,6 +1,7 @@
 """A tiny qa training run leaves histograms, the embedding projector and the architecture."""
 
 import logging
+import shutil
 from pathlib import Path
 
 import pytest
@@ -97,7 +98,7 @@ def test_siamese_summary_and_plot_show_one_shared_encoder(tmp_path):
 
 
 def test_without_graphviz_only_the_plot_is_skipped_with_one_log_line(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(training.architecture.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     model = build_similarity_model(
         {"arch": "classic", "embedding_dim": 4, "conv_filters": 4, "hidden_units": 4, "dropout": 0},
         20,
