@@ -115,9 +115,11 @@ class EmbeddingProjector(keras.callbacks.Callback):  # type: ignore[misc]
         self.manager = tf.train.CheckpointManager(
             checkpoint, str(self.log_dir), max_to_keep=1, checkpoint_name=CHECKPOINT_NAME
         )
-        with tf.summary.create_file_writer(str(self.log_dir)).as_default():
+        writer = tf.summary.create_file_writer(str(self.log_dir))
+        with writer.as_default():
             listing = ", ".join(f"{name} {tuple(embeddings[name].shape)}" for name in embeddings)
             tf.summary.text("embeddings", f"token embeddings: {listing}", step=0)
+        writer.close()
         self.embeddings = embeddings
         self.save()
 

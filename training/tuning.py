@@ -105,8 +105,10 @@ def write_hparams(oracle: keras_tuner.Oracle, log_dir: Path) -> None:
         for hp in oracle.hyperparameters.space
     }
     metric = hparams_api.Metric(objective, display_name=f"{objective} (trial objective)")
-    with tf.summary.create_file_writer(str(log_dir)).as_default():
+    experiment = tf.summary.create_file_writer(str(log_dir))
+    with experiment.as_default():
         hparams_api.hparams_config(hparams=list(hparams.values()), metrics=[metric])
+    experiment.close()
     for trial in oracle.trials.values():
         values = {
             hparams.get(name, name): value for name, value in trial.hyperparameters.values.items()
