@@ -4,6 +4,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import keras_tuner
 import pytest
 import tensorflow as tf
 from google.protobuf import text_format
@@ -15,6 +16,7 @@ from serving.tokenization import load_tokenizer
 from training.architecture import PLOT_FILE, SUMMARY_FILE, architecture_assets
 from training.cli import main
 from training.models.similarity import build_similarity_model
+from training.tuning import write_hparams
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "babi"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -111,3 +113,32 @@ def test_without_graphviz_only_the_plot_is_skipped_with_one_log_line(tmp_path, m
     (line,) = [record.getMessage() for record in caplog.records]
     assert "model.png skipped" in line
     assert "Graphviz" in line
+
+
+def test_tune_trials_become_hparams_sessions_with_their_objective(tmp_path):
+    oracle = keras_tuner.oracles.RandomSearchOracle(
+        objective=keras_tuner.Objective("val_accuracy", "max"), max_trials=3, seed=1
+    )
+    oracle._set_project_dir(str(tmp_path), "tuner")  # what a Tuner does for its oracle
+    space = keras_tuner.HyperParameters()
+    space.Choice("embedding_dim", [16, 32])
+    space.Float("dropout", 0.0, 0.3)
+    oracle.update_space(space)
+    scores = {}
+    for index in range(3):
+        trial = oracle.create_trial("tuner0")
+        oracle.update_trial(trial.trial_id, {"val_accuracy": 0.25 * index})
+        trial.status = keras_tuner.engine.trial.TrialStatus.COMPLETED  # as the tuner does
+        oracle.end_trial(trial)
+        scores[trial.trial_id] = 0.25 * index
+    write_hparams(oracle, tmp_path / "tensorboard")
+
+    experiment = EventAccumulator(str(tmp_path / "tensorboard"), {"tensors": 0})
+    experiment.Reload()
+    assert experiment.Tags()["tensors"] == ["_hparams_/experiment"]
+    for trial_id, score in scores.items():
+        session = EventAccumulator(str(tmp_path / "tensorboard" / f"trial_{trial_id}"))
+        session.Reload()
+        assert "_hparams_/session_start_info" in session.Tags()["tensors"]
+        (objective,) = session.Tensors("val_accuracy")
+        assert float(tf.make_ndarray(objective.tensor_proto)) == pytest.approx(score)
