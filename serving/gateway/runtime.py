@@ -51,6 +51,7 @@ class ModelRuntime:
     tokenizers: Mapping[str, Tokenizer]
     tokenizer_sha256: Mapping[str, str]
     models: RequestModels
+    settings: GatewaySettings
     legacy: bool = False
     segment_heads: tuple[SegmentWeightsHead, ...] = field(default=())
 
@@ -135,6 +136,7 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
         tokenizers=tokenizers,
         tokenizer_sha256=hashes,
         models=build_models(model, spec, settings),
+        settings=settings,
         legacy=legacy,
         segment_heads=segment_heads,
     )

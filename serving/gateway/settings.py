@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BackendKind = Literal["grpc", "rest", "local"]
 
@@ -32,8 +33,9 @@ class GatewaySettings(BaseSettings):
     """The model repository TF Serving serves (mounted read-only beside it); the gateway reads
     each version's ``assets.extra/`` (tokenizer, labels, preprocessing) from here."""
 
-    models: tuple[str, ...] = ("qa", "profile", "similarity")
-    """Names of the models the gateway routes to."""
+    models: Annotated[tuple[str, ...], NoDecode] = ()
+    """Optional filter: route only these of the models named in ``models.config`` (empty:
+    every configured model). ``qa,profile`` or a JSON list ``["qa", "profile"]``."""
 
     request_timeout_seconds: float = Field(default=5.0, gt=0)
     """Deadline of every backend call (gRPC deadline, HTTP read timeout)."""
@@ -79,3 +81,14 @@ class GatewaySettings(BaseSettings):
 
     log_level: str = "INFO"
     """Level of the gateway's JSON logs."""
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _model_names(cls, value: Any) -> Any:
+        """Accept ``"a,b,c"`` as well as a JSON list (the environment gives a string)."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            return tuple(json.loads(text))
+        return tuple(name.strip() for name in text.split(",") if name.strip())

@@ -10,12 +10,20 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from serving.contract import ASSETS_DIR, LABELS_FILE, TOKENIZER_FILE
-from serving.gateway.assets import load_assets
+from serving.contract import ASSETS_DIR, LABELS_FILE, PREPROCESSING_FILE, TOKENIZER_FILE
 from serving.gateway.heads import OutputError
 from serving.gateway.runtime import UnfitVersionError, load_runtime
 from serving.gateway.settings import GatewaySettings
-from serving.spec import SPEC_FILE, dump_spec
+from serving.spec import (
+    SPEC_FILE,
+    BinaryHead,
+    CategoricalHead,
+    RegressionHead,
+    ScoreHead,
+    TextsInput,
+    dump_spec,
+)
+from serving.tokenization import encode_texts, load_tokenizer
 
 SETTINGS = GatewaySettings(max_chars_per_text=50, max_instances_per_batch=2, max_top_k=3)
 STORY = "Mary went to the kitchen. John moved to the office."
@@ -33,22 +41,27 @@ def test_legacy_qa_is_read_as_an_equivalent_spec(qa, tiny_repo: Path) -> None:
     labels = json.loads((tiny_repo / "qa" / "1" / ASSETS_DIR / LABELS_FILE).read_text())
     assert (head.kind, head.field, head.labels) == ("categorical", "answer", labels["answers"])
     assert qa.spec.inputs[0].vocab_size == qa.tokenizers[TOKENIZER_FILE].get_vocab_size()
-    assets = load_assets(tiny_repo, "qa", 1)  # the pre-spec reader gives the same ids
+    folder = tiny_repo / "qa" / "1" / ASSETS_DIR  # the pre-spec way: preprocessing.json
+    article = json.loads((folder / PREPROCESSING_FILE).read_text())["inputs"]["article_ids"]
+    tokenizer = load_tokenizer(folder / TOKENIZER_FILE)
+    expected = encode_texts(tokenizer, [STORY], article["max_length"], article["truncation"])
     tensors = qa.preprocess([{"article": STORY, "question": "Where is Mary?"}])
-    assert (tensors["article_ids"] == assets.encode("article_ids", [STORY])).all()
+    assert (tensors["article_ids"] == expected).all()
 
 
 def test_legacy_profile_and_similarity(tiny_repo: Path) -> None:
     profile = load_runtime(tiny_repo, "profile", 1, SETTINGS).spec
     age, income, gender = profile.heads
-    assert (age.kind, age.unit) == ("regression", "years")
-    assert income.kind == "categorical" and income.field == "income_group"
+    assert isinstance(age, RegressionHead) and age.unit == "years"
+    assert isinstance(income, CategoricalHead) and income.field == "income_group"
     assert len(income.labels) == 10 and income.note and income.label_descriptions
-    assert gender.kind == "binary" and gender.labels == ("female", "male")
-    assert profile.inputs[0].kind == "texts" and profile.inputs[0].separator == "[SEP]"
+    assert isinstance(gender, BinaryHead) and gender.labels == ("female", "male")
+    posts = profile.inputs[0]
+    assert isinstance(posts, TextsInput) and posts.separator == "[SEP]"
     similarity = load_runtime(tiny_repo, "similarity", 1, SETTINGS).spec
     assert [item.field for item in similarity.inputs] == ["text_a", "text_b"]
-    assert similarity.heads[0].kind == "score" and similarity.heads[0].range == (0.0, 1.0)
+    score = similarity.heads[0]
+    assert isinstance(score, ScoreHead) and score.range == (0.0, 1.0)
 
 
 @pytest.mark.parametrize(
