@@ -8,6 +8,7 @@ Shapes follow :mod:`serving.spec`: ``categorical`` / ``multilabel`` ``[batch, le
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -167,6 +168,8 @@ def multilabel(head: MultilabelHead, row: Values) -> dict[str, Any]:
 def regression(head: RegressionHead, value: float) -> dict[str, Any]:
     """``value * scale + offset``, clipped to ``clip`` when the spec gives one."""
     result = value * head.scale + head.offset
+    if not math.isfinite(result):  # an infinite scale in a spec would otherwise leak out
+        raise OutputError(f"output {head.output!r} scaled to {result}")
     if head.clip is not None:
         result = min(max(result, head.clip[0]), head.clip[1])
     return _with_note({"value": float(result), "unit": head.unit}, head)
