@@ -6,6 +6,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -34,11 +35,11 @@ def _write_spec(repo: Path, model: str, version: int, change) -> None:
     (repo / model / str(version) / ASSETS_DIR / SPEC_FILE).write_text(json.dumps(spec))
 
 
-def _fewer_labels(spec: dict) -> None:
+def _fewer_labels(spec: dict[str, Any]) -> None:
     spec["heads"][0]["labels"] = spec["heads"][0]["labels"][:3]
 
 
-def _renamed_input(spec: dict) -> None:
+def _renamed_input(spec: dict[str, Any]) -> None:
     spec["inputs"][0]["tensor"] = "left"
 
 
