@@ -91,7 +91,7 @@ def test_limits_are_named(app_factory) -> None:
 
 def test_model_detail_listing_and_openapi(client) -> None:
     detail = client.get("/v1/models/qa").json
-    assert detail["legacy"] is True
+    assert detail["legacy"] is False  # the tiny repo writes serving_spec.json
     assert [item["field"] for item in detail["spec"]["inputs"]] == ["article", "question"]
     assert detail["versions"][0]["routed"] is True
     listed = {model["name"] for model in client.get("/v1/models").json["models"]}

@@ -16,6 +16,7 @@ from serving.gateway.runtime import load_runtime
 from serving.gateway.settings import GatewaySettings
 from serving.spec import SPEC_FILE
 from tests.api.conftest import gateway_settings, make_app
+from tests.support.legacy_repo import make_legacy
 from tests.support.model_server import ModelServerHandle, running_model_server
 
 QA = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}
@@ -50,6 +51,7 @@ def unfit_repo(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     shutil.copytree(repo / "qa" / "1", repo / "qa" / "2")
     _write_spec(repo, "qa", 2, _fewer_labels)  # 3 labels for 5 outputs
     _write_spec(repo, "similarity", 1, _renamed_input)  # no such signature input
+    make_legacy(repo / "profile" / "1", "profile")  # exported before the serving spec
     return repo
 
 
@@ -98,3 +100,14 @@ def test_readiness_names_the_model_without_a_good_version(unfit_client) -> None:
     pairs = {"pairs": [{"text_a": "a", "text_b": "b"}]}
     response = unfit_client.post("/v1/similarity", json=pairs)
     assert response.status_code == 503 and set(response.json) == {"error", "detail"}
+
+
+def test_a_legacy_version_is_served_like_a_spec_one(unfit_client) -> None:
+    detail = unfit_client.get("/v1/models/profile").json
+    assert detail["legacy"] is True
+    assert [head["field"] for head in detail["spec"]["heads"]] == ["age", "income_group", "gender"]
+    alias = unfit_client.post("/v1/profile", json={"posts": ["a post"]})
+    assert alias.status_code == 200, alias.json
+    assert alias.json["income_group"]["is_proxy"] is True
+    generic = unfit_client.post("/v1/models/profile:predict", json={"inputs": {"posts": ["a"]}})
+    assert generic.json["outputs"]["income_group"]["description"].startswith("rule ")

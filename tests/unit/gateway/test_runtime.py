@@ -24,6 +24,7 @@ from serving.spec import (
     dump_spec,
 )
 from serving.tokenization import encode_texts, load_tokenizer
+from tests.support.legacy_repo import make_legacy
 
 SETTINGS = GatewaySettings(max_chars_per_text=50, max_instances_per_batch=2, max_top_k=3)
 STORY = "Mary went to the kitchen. John moved to the office."
@@ -34,23 +35,42 @@ def qa(tiny_repo: Path):
     return load_runtime(tiny_repo, "qa", 1, SETTINGS)
 
 
-def test_legacy_qa_is_read_as_an_equivalent_spec(qa, tiny_repo: Path) -> None:
-    assert qa.legacy
-    assert [item.field for item in qa.spec.inputs] == ["article", "question"]
-    head = qa.spec.heads[0]
-    labels = json.loads((tiny_repo / "qa" / "1" / ASSETS_DIR / LABELS_FILE).read_text())
+@pytest.fixture(scope="module")
+def legacy_repo(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every tiny model as a version exported before the serving spec."""
+    repo = tmp_path_factory.mktemp("legacy")
+    for model in ("qa", "profile", "similarity"):
+        shutil.copytree(tiny_repo / model / "1", repo / model / "1")
+        make_legacy(repo / model / "1", model)
+    return repo
+
+
+def test_legacy_qa_is_read_as_an_equivalent_spec(qa, legacy_repo: Path) -> None:
+    legacy = load_runtime(legacy_repo, "qa", 1, SETTINGS)
+    assert legacy.legacy and not qa.legacy
+    assert [item.field for item in legacy.spec.inputs] == ["article", "question"]
+    head = legacy.spec.heads[0]
+    assert isinstance(head, CategoricalHead)
+    labels = json.loads((legacy_repo / "qa" / "1" / ASSETS_DIR / LABELS_FILE).read_text())
     assert (head.kind, head.field, head.labels) == ("categorical", "answer", labels["answers"])
-    assert qa.spec.inputs[0].vocab_size == qa.tokenizers[TOKENIZER_FILE].get_vocab_size()
-    folder = tiny_repo / "qa" / "1" / ASSETS_DIR  # the pre-spec way: preprocessing.json
+    vocab = legacy.tokenizers[TOKENIZER_FILE].get_vocab_size()
+    assert legacy.spec.inputs[0].vocab_size == vocab
+    for mine, theirs in zip(legacy.spec.inputs, qa.spec.inputs, strict=True):
+        assert (mine.tensor, mine.max_tokens, mine.truncation) == (
+            theirs.tensor,
+            theirs.max_tokens,
+            theirs.truncation,
+        )
+    folder = legacy_repo / "qa" / "1" / ASSETS_DIR  # the pre-spec way: preprocessing.json
     article = json.loads((folder / PREPROCESSING_FILE).read_text())["inputs"]["article_ids"]
     tokenizer = load_tokenizer(folder / TOKENIZER_FILE)
     expected = encode_texts(tokenizer, [STORY], article["max_length"], article["truncation"])
-    tensors = qa.preprocess([{"article": STORY, "question": "Where is Mary?"}])
+    tensors = legacy.preprocess([{"article": STORY, "question": "Where is Mary?"}])
     assert (tensors["article_ids"] == expected).all()
 
 
-def test_legacy_profile_and_similarity(tiny_repo: Path) -> None:
-    profile = load_runtime(tiny_repo, "profile", 1, SETTINGS).spec
+def test_legacy_profile_and_similarity(legacy_repo: Path) -> None:
+    profile = load_runtime(legacy_repo, "profile", 1, SETTINGS).spec
     age, income, gender = profile.heads
     assert isinstance(age, RegressionHead) and age.unit == "years"
     assert isinstance(income, CategoricalHead) and income.field == "income_group"
@@ -58,7 +78,7 @@ def test_legacy_profile_and_similarity(tiny_repo: Path) -> None:
     assert isinstance(gender, BinaryHead) and gender.labels == ("female", "male")
     posts = profile.inputs[0]
     assert isinstance(posts, TextsInput) and posts.separator == "[SEP]"
-    similarity = load_runtime(tiny_repo, "similarity", 1, SETTINGS).spec
+    similarity = load_runtime(legacy_repo, "similarity", 1, SETTINGS).spec
     assert [item.field for item in similarity.inputs] == ["text_a", "text_b"]
     score = similarity.heads[0]
     assert isinstance(score, ScoreHead) and score.range == (0.0, 1.0)
@@ -114,8 +134,8 @@ def _copy(tiny_repo: Path, tmp_path: Path) -> Path:
     return tmp_path / "qa" / "1" / ASSETS_DIR
 
 
-def test_a_spec_wins_over_legacy_files_and_vocab_size_is_checked(qa, tiny_repo, tmp_path) -> None:
-    folder = _copy(tiny_repo, tmp_path)
+def test_a_spec_wins_over_legacy_files_and_vocab_size_is_checked(qa, legacy_repo, tmp_path) -> None:
+    folder = _copy(legacy_repo, tmp_path)
     item = qa.spec.inputs[0]
     small = qa.spec.model_copy(
         update={"inputs": [item.model_copy(update={"vocab_size": 10}), qa.spec.inputs[1]]}
@@ -136,8 +156,8 @@ def test_a_spec_wins_over_legacy_files_and_vocab_size_is_checked(qa, tiny_repo, 
         ({TOKENIZER_FILE: "not json"}, "cannot be read"),
     ],
 )
-def test_unfit_versions_have_short_reasons(tiny_repo, tmp_path, broken, reason) -> None:
-    folder = _copy(tiny_repo, tmp_path)
+def test_unfit_versions_have_short_reasons(legacy_repo, tmp_path, broken, reason) -> None:
+    folder = _copy(legacy_repo, tmp_path)
     for name, text in broken.items():
         if text is None:
             (folder / name).unlink()
