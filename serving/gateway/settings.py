@@ -31,7 +31,8 @@ class GatewaySettings(BaseSettings):
 
     model_repo: Path = Path("model_repo")
     """The model repository TF Serving serves (mounted read-only beside it); the gateway reads
-    each version's ``assets.extra/`` (tokenizer, labels, preprocessing) from here."""
+    ``models.config`` and each version's ``assets.extra/`` (serving_spec.json, tokenizers;
+    legacy preprocessing.json + labels.json) from here."""
 
     models: Annotated[tuple[str, ...], NoDecode] = ()
     """Optional filter: route only these of the models named in ``models.config`` (empty:
@@ -62,10 +63,12 @@ class GatewaySettings(BaseSettings):
     """Largest request body accepted (413 above it)."""
 
     max_chars_per_text: int = Field(default=20_000, gt=0)
-    """Longest article, question, post or sentence accepted (422 above it)."""
+    """Longest text (or list item) accepted, for every model; a spec's smaller ``max_chars``
+    wins (422 above it)."""
 
     max_posts_per_profile: int = Field(default=200, gt=0)
-    """Most posts accepted in one profile (422 above it)."""
+    """Most items of a list input (profile posts) accepted; a spec's smaller ``max_items``
+    wins (422 above it)."""
 
     max_pairs_per_request: int = Field(default=64, gt=0)
     """Most sentence pairs accepted in one similarity request (422 above it)."""
@@ -74,7 +77,7 @@ class GatewaySettings(BaseSettings):
     """Most instances accepted in one batch request (422 above it)."""
 
     max_top_k: int = Field(default=10, gt=0)
-    """Largest ``top_k`` a QA request may ask for (422 above it)."""
+    """Largest ``top_k`` a request may ask for (422 above it)."""
 
     version_poll_seconds: float = Field(default=2.0, gt=0)
     """How often the gateway asks the backend for new model versions."""
