@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from serving.contract import ASSETS_DIR, LABELS_FILE, PREPROCESSING_FILE, TOKENIZER_FILE
+from serving.gateway.aliases import qa_answer
 from serving.gateway.heads import OutputError
 from serving.gateway.runtime import UnfitVersionError, load_runtime
 from serving.gateway.settings import GatewaySettings
@@ -190,3 +191,6 @@ def test_segment_weights_head_maps_weights_to_sentences(qa, tiny_repo, tmp_path)
     }
     answer = runtime.postprocess(outputs, [{"article": STORY, "question": "Where is Mary?"}])
     assert answer[0]["evidence"][0]["segment"].lower() == "mary went to the kitchen."
+    shaped = qa_answer(runtime, answer[0])  # /v1/qa adds the evidence in its own shape
+    assert shaped["evidence"] == [{"sentence": "Mary went to the kitchen.", "weight": 0.8}]
+    assert shaped["answer"] == answer[0]["answer"]["label"]
