@@ -27,7 +27,7 @@ RUN groupadd --system --gid 10001 gateway \
     && useradd --system --uid 10001 --gid gateway --no-create-home --shell /usr/sbin/nologin gateway
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY serving/__init__.py serving/contract.py serving/tokenization.py ./serving/
+COPY serving/__init__.py serving/contract.py serving/tokenization.py serving/spec.py serving/encoding.py ./serving/
 COPY serving/gateway ./serving/gateway
 COPY serving/protos ./serving/protos
 USER 10001:10001
