@@ -41,13 +41,17 @@ def check_fit(backend: Backend, runtime: ModelRuntime) -> None:
     _compare("input", metadata.inputs, [item.tensor for item in runtime.spec.inputs], INPUT_DTYPE)
     _compare("output", metadata.outputs, [head.output for head in runtime.spec.heads], OUTPUT_DTYPE)
     example = [runtime.spec.example]
-    tensors = runtime.preprocess(example)
+    try:
+        tensors = runtime.preprocess(example)
+    except Exception as error:  # tokenizers raise bare Exceptions
+        LOGGER.warning("%s v%d: example not encodable: %r", runtime.model, runtime.version, error)
+        raise UnfitVersionError("the spec's example cannot be tokenised") from error
     outputs = _call(
         runtime, "example", lambda: backend.predict(runtime.model, selector, tensors, request_id)
     )
     try:
         runtime.postprocess(outputs, example)
-    except OutputError as error:
+    except (OutputError, KeyError, IndexError, TypeError, ValueError) as error:
         raise UnfitVersionError(f"the spec's example gave unusable outputs: {error}") from error
 
 

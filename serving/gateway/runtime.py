@@ -129,13 +129,20 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
                 f"vocab_size {item.vocab_size} (input {item.field})"
             )
     segment_heads = tuple(head for head in spec.heads if isinstance(head, SegmentWeightsHead))
+    try:
+        models = build_models(model, spec, settings)
+    except Exception as error:  # e.g. a field name pydantic reserves ("model_config")
+        LOGGER.warning("%s v%d: no request model from the spec: %r", model, version, error)
+        raise UnfitVersionError(
+            "the spec's field names cannot be used as request fields"
+        ) from error
     return ModelRuntime(
         model=model,
         version=version,
         spec=spec,
         tokenizers=tokenizers,
         tokenizer_sha256=hashes,
-        models=build_models(model, spec, settings),
+        models=models,
         settings=settings,
         legacy=legacy,
         segment_heads=segment_heads,

@@ -194,3 +194,13 @@ def test_segment_weights_head_maps_weights_to_sentences(qa, tiny_repo, tmp_path)
     shaped = qa_answer(runtime, answer[0])  # /v1/qa adds the evidence in its own shape
     assert shaped["evidence"] == [{"sentence": "Mary went to the kitchen.", "weight": 0.8}]
     assert shaped["answer"] == answer[0]["answer"]["label"]
+
+
+def test_a_field_name_pydantic_reserves_makes_the_version_unfit(qa, tiny_repo, tmp_path) -> None:
+    folder = _copy(tiny_repo, tmp_path)
+    spec = json.loads(dump_spec(qa.spec))
+    spec["inputs"][0]["field"] = "model_config"
+    spec["example"]["model_config"] = spec["example"].pop("article")
+    (folder / SPEC_FILE).write_text(json.dumps(spec))
+    with pytest.raises(UnfitVersionError, match="request fields"):
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
