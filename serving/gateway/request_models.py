@@ -19,7 +19,7 @@ from pydantic_core import PydanticCustomError
 
 from serving.gateway.heads import answer_model
 from serving.gateway.settings import GatewaySettings
-from serving.spec import ServingSpec, TextInput, TextsInput
+from serving.spec import HeadSpec, ServingSpec, TextInput, TextsInput
 
 LIMIT_ERROR = "limit_exceeded"
 
@@ -113,6 +113,19 @@ def schema_name(model: str, suffix: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in parts if part) + suffix
 
 
+def _answer_type(model: str, head: HeadSpec) -> Any:
+    """The head's answer model, with its labels as the ``label`` enum (documentation only)."""
+    base = answer_model(head)
+    labels = list(getattr(head, "labels", ()))
+    if not labels or head.kind == "multilabel":
+        return base
+    return create_model(
+        schema_name(model, schema_name(head.field, "Answer")),
+        __base__=base,
+        label=(str, Field(json_schema_extra={"enum": labels})),
+    )
+
+
 @dataclass(frozen=True)
 class RequestModels:
     """The generated models of one version: instance, request bodies, answers, responses."""
@@ -154,7 +167,7 @@ def build_models(model: str, spec: ServingSpec, settings: GatewaySettings) -> Re
         top_k=top_k,
     )
     answers: dict[str, Any] = {
-        head.field: (answer_model(head), Field(description=head.description or None))
+        head.field: (_answer_type(model, head), Field(description=head.description or None))
         for head in spec.heads
     }
     outputs = create_model(schema_name(model, "Outputs"), **answers)

@@ -134,6 +134,13 @@ def test_generic_endpoint_answers_from_the_spec(gateway: RunningGateway) -> None
     document = requests.get(f"{gateway.url}/openapi.json", timeout=10).json()
     assert f"/v1/models/{NAME}:predict" in document["paths"]
     assert "PairRaterInstance" in document["components"]["schemas"]
+    assert verdict_enum(gateway.url) == LABELS_1
+
+
+def verdict_enum(url: str) -> list[str]:
+    """The verdict labels /openapi.json documents (from the routed version's spec)."""
+    schemas = requests.get(f"{url}/openapi.json", timeout=10).json()["components"]["schemas"]
+    return list(schemas["PairRaterVerdictAnswer"]["properties"]["label"]["enum"])
 
 
 @dataclass
@@ -183,4 +190,5 @@ def test_hot_reloaded_version_with_new_labels(repo: Path, gateway: RunningGatewa
     assert answer["outputs"]["verdict"]["label"] in LABELS_2
     detail = requests.get(f"{gateway.url}/v1/models/{NAME}", timeout=10).json()
     assert detail["spec"]["heads"][0]["labels"] == LABELS_2
+    assert verdict_enum(gateway.url) == LABELS_2  # the docs follow the reload
     assert [item["version"] for item in detail["versions"] if item["routed"]] == [2]
