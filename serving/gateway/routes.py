@@ -60,7 +60,8 @@ def prepare(runtime: ModelRuntime, payload: Any) -> Prepared:
 
 def _predict(name: str, selector: VersionSelector) -> Response:
     payload = read_json()
-    g.model = name
+    if name in services().registry.models:  # a metrics label: never an unknown URL segment
+        g.model = name
     call = Call(selector, g.request_id)
     predicted = inference.predict(services(), name, call, lambda runtime: prepare(runtime, payload))
     version = predicted.runtime.version

@@ -62,6 +62,8 @@ def test_unknown_model_is_404(client) -> None:
     response = client.post("/v1/models/nothing:predict", json={"inputs": QA})
     assert response.status_code == 404 and set(response.json) == {"error", "detail"}
     assert client.get("/v1/models/nothing").status_code == 404
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'model="nothing"' not in metrics  # URL segments never become metric labels
 
 
 @pytest.mark.parametrize(
