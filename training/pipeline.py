@@ -14,6 +14,7 @@ from typing import Any
 
 import keras
 
+from serving.contract import TOKENIZER_FILE
 from training.architecture import architecture_assets
 from training.batching import LengthBuckets
 from training.data.errors import DataError

@@ -19,7 +19,14 @@ import keras_tuner
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
-from training.pipeline import TENSORBOARD_DIR, fit_data, logger, prepare_data, resolve_hparams, stage
+from training.pipeline import (
+    TENSORBOARD_DIR,
+    fit_data,
+    logger,
+    prepare_data,
+    resolve_hparams,
+    stage,
+)
 from training.tasks.base import PreparedData, RunSettings, Task
 from training.tuning_distribution import Distribution, distributed
 

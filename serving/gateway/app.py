@@ -18,7 +18,8 @@ from serving.gateway.logs import LOGGER_NAME, configure_logging
 from serving.gateway.metrics import GatewayMetrics
 from serving.gateway.registry import ModelRegistry
 from serving.gateway.settings import GatewaySettings
-from serving.gateway.views import blueprint, services
+from serving.gateway.views import blueprint
+from serving.gateway.web import services
 
 ACCESS_LOGGER = logging.getLogger(f"{LOGGER_NAME}.access")
 MAX_REQUEST_ID_LENGTH = 128
@@ -29,13 +30,7 @@ def create_app(settings: GatewaySettings | None = None, backend: Backend | None 
     settings = settings or GatewaySettings()
     configure_logging(settings.log_level)
     backend = backend or make_backend(settings)
-    registry = ModelRegistry(
-        backend,
-        settings.model_repo,
-        settings.models,
-        settings.version_poll_seconds,
-        settings.retry_after_seconds,
-    )
+    registry = ModelRegistry(backend, settings)
     app = Flask("serving.gateway")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -46,10 +46,12 @@ class GatewaySettings(BaseSettings):
 
     model_repo: Path = Path("model_repo")
     """The model repository TF Serving serves (mounted read-only beside it); the gateway reads
-    each version's ``assets.extra/`` (tokenizer, labels, preprocessing) from here."""
+    ``models.config`` and each version's ``assets.extra/`` (serving_spec.json, tokenizers;
+    legacy preprocessing.json + labels.json) from here."""
 
-    models: NameList = ("qa", "profile", "similarity")
-    """Names of the models the gateway routes to."""
+    models: NameList = ()
+    """Optional filter: route only these of the models named in ``models.config`` (empty:
+    every configured model). ``qa,profile`` or a JSON list ``["qa", "profile"]``."""
 
     request_timeout_seconds: float = Field(default=5.0, gt=0)
     """Deadline of every backend call (gRPC deadline, HTTP read timeout)."""
@@ -76,10 +78,12 @@ class GatewaySettings(BaseSettings):
     """Largest request body accepted (413 above it)."""
 
     max_chars_per_text: int = Field(default=20_000, gt=0)
-    """Longest article, question, post or sentence accepted (422 above it)."""
+    """Longest text (or list item) accepted, for every model; a spec's smaller ``max_chars``
+    wins (422 above it)."""
 
     max_posts_per_profile: int = Field(default=200, gt=0)
-    """Most posts accepted in one profile (422 above it)."""
+    """Most items of a list input (profile posts) accepted; a spec's smaller ``max_items``
+    wins (422 above it)."""
 
     max_pairs_per_request: int = Field(default=64, gt=0)
     """Most sentence pairs accepted in one similarity request (422 above it)."""
@@ -88,7 +92,7 @@ class GatewaySettings(BaseSettings):
     """Most instances accepted in one batch request (422 above it)."""
 
     max_top_k: int = Field(default=10, gt=0)
-    """Largest ``top_k`` a QA request may ask for (422 above it)."""
+    """Largest ``top_k`` a request may ask for (422 above it)."""
 
     version_poll_seconds: float = Field(default=2.0, gt=0)
     """How often the gateway asks the backend for new model versions."""
