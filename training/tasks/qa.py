@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +11,21 @@ import keras
 import numpy as np
 import numpy.typing as npt
 
-from serving.contract import PAD_ID, TOKENIZER_FILE
-from serving.tokenization import encode_texts, load_tokenizer
+from serving.contract import TOKENIZER_FILE
+from serving.encoding import encode_instances
+from serving.spec import CategoricalHead, ServingSpec, TextInput
+from serving.tokenization import load_tokenizer
 from training.data.babi import BabiExample, read_babi, split_by_task
 from training.models.qa import build_qa_model
 from training.tasks.base import HParams, PreparedData, RunSettings
 from training.tokenization import train_tokenizer
 
 PERIOD = "."
+EXAMPLE = {
+    "article": "Mary moved to the bathroom. John went to the hallway. "
+    "Mary travelled to the office.",
+    "question": "Where is Mary?",
+}
 COMMON: dict[str, Any] = {
     "learning_rate": 0.005,
     "clipnorm": 40.0,
@@ -68,6 +76,54 @@ PRESETS["full"] = {
 }
 
 
+def qa_spec(
+    answers: Sequence[str], article_max_tokens: int, question_max_tokens: int, vocab_size: int
+) -> ServingSpec:
+    """The qa serving spec: ``article`` and ``question`` -> the ``answer`` label.
+
+    The article is cut on the left (the end of a story is nearest the question).
+    """
+    return ServingSpec(
+        title="bAbI question answering",
+        description="Answers a question about a short story with one word (bAbI tasks 1-20).",
+        inputs=[
+            TextInput(
+                field="article",
+                tensor="article_ids",
+                description="The story (bAbI style).",
+                max_tokens=article_max_tokens,
+                truncation="left",
+                vocab_size=vocab_size,
+            ),
+            TextInput(
+                field="question",
+                tensor="question_ids",
+                description="A question answered by one word.",
+                max_tokens=question_max_tokens,
+                vocab_size=vocab_size,
+            ),
+        ],
+        heads=[
+            CategoricalHead(
+                output="answer_probs",
+                field="answer",
+                description="The answer word, from the answers seen in training.",
+                labels=list(answers),
+                top_k=1,
+            )
+        ],
+        example=EXAMPLE,
+    )
+
+
+def answer_head(spec: ServingSpec) -> CategoricalHead:
+    """The spec's ``answer_probs`` head (its labels size the model's last layer)."""
+    for head in spec.heads:
+        if isinstance(head, CategoricalHead) and head.output == "answer_probs":
+            return head
+    raise ValueError("the qa spec has no categorical answer_probs head")
+
+
 class QaTask:
     """bAbI question answering (see ``training.models.qa`` for the architectures)."""
 
@@ -95,22 +151,14 @@ class QaTask:
         train_tokenizer(texts, vocab_size=int(hparams["vocab_size"])).save(str(tokenizer_path))
         answers = sorted({example.answer for example in babi.examples})
         self.validation_tasks = np.array([example.task for example in validation], np.int32)
-        preprocessing = {
-            "inputs": {
-                "article_ids": {
-                    "max_length": int(hparams["article_max_tokens"]),
-                    "truncation": "left",
-                },
-                "question_ids": {
-                    "max_length": int(hparams["question_max_tokens"]),
-                    "truncation": "right",
-                },
-            },
-            "pad_id": PAD_ID,
-            "lowercase": True,
-        }
+        spec = qa_spec(
+            answers,
+            int(hparams["article_max_tokens"]),
+            int(hparams["question_max_tokens"]),
+            load_tokenizer(tokenizer_path).get_vocab_size(),
+        )
         train_inputs, val_inputs = (
-            encode_examples(tokenizer_path, rows, preprocessing) for rows in (train, validation)
+            encode_examples(tokenizer_path, rows, spec) for rows in (train, validation)
         )
         return PreparedData(
             train_inputs=train_inputs,
@@ -118,8 +166,7 @@ class QaTask:
             val_inputs=val_inputs,
             val_targets={"answer_probs": answer_indices(validation, answers)},
             tokenizer_path=tokenizer_path,
-            preprocessing=preprocessing,
-            labels={"answers": answers},
+            spec=spec,
             data_summary={
                 "source": "bAbI v1.1 English 1k, qa1-qa20 train files",
                 "files": babi.files,
@@ -143,7 +190,7 @@ class QaTask:
         return build_qa_model(
             hparams,
             vocab_size=tokenizer.get_vocab_size(),
-            answers=len(data.labels["answers"]),
+            answers=len(answer_head(data.spec).labels),
             period_id=-1 if period_id is None else period_id,
         )
 
@@ -177,25 +224,12 @@ class QaTask:
 
 
 def encode_examples(
-    tokenizer_path: Path, examples: list[BabiExample], preprocessing: dict[str, Any]
+    tokenizer_path: Path, examples: list[BabiExample], spec: ServingSpec
 ) -> dict[str, npt.NDArray[np.int32]]:
-    """Article and question id matrices, through the same encoder the gateway uses."""
-    tokenizer = load_tokenizer(tokenizer_path)
-    lengths = preprocessing["inputs"]
-    return {
-        "article_ids": encode_texts(
-            tokenizer,
-            [example.article for example in examples],
-            lengths["article_ids"]["max_length"],
-            "left",
-        ),
-        "question_ids": encode_texts(
-            tokenizer,
-            [example.question for example in examples],
-            lengths["question_ids"]["max_length"],
-            "right",
-        ),
-    }
+    """Article and question id matrices, by the spec, as the gateway encodes requests."""
+    tokenizers = {TOKENIZER_FILE: load_tokenizer(tokenizer_path)}
+    instances = [{"article": example.article, "question": example.question} for example in examples]
+    return encode_instances(spec, tokenizers, instances)
 
 
 def answer_indices(examples: list[BabiExample], answers: list[str]) -> npt.NDArray[np.int32]:
