@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -116,7 +117,7 @@ def nli_spec(max_tokens: int, vocab_size: int) -> ServingSpec:
     )
 
 
-def encode(spec: ServingSpec, tokenizer_path: Any, pairs: list[NliPair]) -> Arrays:
+def encode(spec: ServingSpec, tokenizer_path: Path, pairs: list[NliPair]) -> Arrays:
     """Signature inputs for pairs, through the gateway's own ``encode_instances``."""
     instances = [{"premise": pair.premise, "hypothesis": pair.hypothesis} for pair in pairs]
     return dict(encode_instances(spec, {TOKENIZER_FILE: load_tokenizer(tokenizer_path)}, instances))
@@ -193,12 +194,8 @@ class NliTask:
             return model, data
         encoder, heads = model.get_layer("minilm_encoder"), model.get_layer("heads")
         vectors = pair_vectors(encoder, [data.train_inputs, data.val_inputs], INPUTS)
-        fit_data = replace(
-            data,
-            train_inputs=vectors[0],
-            val_inputs=vectors[1],
-        )
-        return compile_nli_model(heads, hparams), fit_data
+        cached = replace(data, train_inputs=vectors[0], val_inputs=vectors[1])
+        return compile_nli_model(heads, hparams), cached
 
     def evaluate(self, model: keras.Model, data: PreparedData) -> dict[str, Any]:
         """Validation accuracy (and its majority-class baseline) and relatedness correlations."""
