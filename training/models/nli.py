@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from training import minilm
+from training.data.sick import LABELS
 
 ENTAILMENT_OUTPUT = "entailment_probs"
 RELATEDNESS_OUTPUT = "relatedness"
@@ -68,7 +69,9 @@ def build_heads(hparams: Mapping[str, Any], width: int) -> keras.Model:
             directed
         )
         directed = keras.layers.Dropout(dropout)(directed)
-    entailment = keras.layers.Dense(3, activation="softmax", name=ENTAILMENT_OUTPUT)(directed)
+    entailment = keras.layers.Dense(len(LABELS), activation="softmax", name=ENTAILMENT_OUTPUT)(
+        directed
+    )
     symmetric = keras.layers.Concatenate(name="symmetric_features")([difference, product])
     symmetric = keras.layers.Dropout(dropout)(symmetric)
     unit = keras.layers.Dense(1, activation="sigmoid", name="relatedness_unit")(symmetric)

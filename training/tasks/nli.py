@@ -68,6 +68,8 @@ PRESETS["tiny"] = {
     "patience": 1,
     "validation_fraction": 0.25,
 }
+# Not clearly better than the default: validation accuracy 0.878 vs 0.868 (5 of 500 pairs)
+# but relatedness Pearson 0.831 vs 0.858; with Adam 3e-3 it scored 0.864 / 0.845.
 PRESETS["full"] = {
     **PRESETS["default"],
     "hidden_units": 256,
