@@ -2,17 +2,22 @@
 # No TensorFlow here: models run in the official tensorflow/serving image (deploy/compose.yaml).
 # Build from the repository root:  docker build -t multihead-serving-gateway:0.1.0 .
 
-# --- build stage: a virtualenv with the gateway's pinned runtime dependencies only ---
+# --- build stage: the project's wheel with its `serve` extra, pinned by the constraints ---
 FROM python:3.11.13-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /build
-COPY requirements/gateway.in requirements/constraints.txt ./requirements/
+COPY pyproject.toml README.md ./
+COPY requirements/constraints.txt ./requirements/
+COPY serving ./serving
+COPY training ./training
+# pip builds the wheel with the build backend pinned in pyproject.toml (hatchling), then
+# installs it with the gateway's dependencies only (the `serve` extra: no TensorFlow).
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir \
-        -c requirements/constraints.txt -r requirements/gateway.in
+        -c requirements/constraints.txt ".[serve]"
 
-# --- runtime stage: the virtualenv and the serving code, run as a non-root user ---
+# --- runtime stage: the virtualenv (the package is installed in it), run as a non-root user ---
 FROM python:3.11.13-slim-bookworm
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -27,14 +32,12 @@ RUN groupadd --system --gid 10001 gateway \
     && useradd --system --uid 10001 --gid gateway --no-create-home --shell /usr/sbin/nologin gateway
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY serving/__init__.py serving/contract.py serving/tokenization.py ./serving/
-COPY serving/gateway ./serving/gateway
-COPY serving/protos ./serving/protos
 USER 10001:10001
 EXPOSE 8000
 # Liveness only (/healthz has no dependencies); /readyz tells whether the models answer.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
-# gunicorn_conf.py binds GATEWAY_BIND_HOST (0.0.0.0: every interface of the container) and
-# GATEWAY_PORT; workers and threads come from GATEWAY_WORKERS and GATEWAY_THREADS.
-CMD ["gunicorn", "-c", "serving/gateway/gunicorn_conf.py", "serving.gateway.app:create_app()"]
+# multihead-gateway runs gunicorn with the package's gunicorn_conf.py, which binds
+# GATEWAY_BIND_HOST (0.0.0.0: every interface of the container) and GATEWAY_PORT; workers and
+# threads come from GATEWAY_WORKERS and GATEWAY_THREADS.
+CMD ["multihead-gateway"]

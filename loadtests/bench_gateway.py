@@ -27,12 +27,13 @@ from urllib.parse import urlsplit
 
 import requests
 
-from serving.gateway import inference
-from serving.gateway.assets import VersionAssets, load_assets
+from serving.encoding import Tensors
+from serving.gateway.aliases import prepare_alias
 from serving.gateway.backends import Backend, VersionSelector
 from serving.gateway.backends.grpc_backend import GrpcBackend
 from serving.gateway.launcher import RunningGateway, running_gateway
-from serving.gateway.schemas import ProfileRequest, QARequest, SimilarityRequest
+from serving.gateway.runtime import ModelRuntime, load_runtime
+from serving.gateway.settings import GatewaySettings
 from serving.modelserver.launcher import (
     configured_models,
     launch,
@@ -122,14 +123,9 @@ def gateway_call(url: str, endpoint: str) -> Callable[[], None]:
     return call
 
 
-def tensors_for(assets: VersionAssets, endpoint: str) -> inference.Inputs:
+def tensors_for(runtime: ModelRuntime, endpoint: str) -> Tensors:
     """The exact tensors the gateway sends for the endpoint's payload."""
-    payload = PAYLOADS[endpoint]
-    if endpoint == "qa":
-        return inference.qa_inputs(assets, [QARequest.model_validate(payload)])
-    if endpoint == "profile":
-        return inference.profile_inputs(assets, [ProfileRequest.model_validate(payload)])
-    return inference.similarity_inputs(assets, SimilarityRequest.model_validate(payload))
+    return runtime.preprocess(prepare_alias(runtime, PAYLOADS[endpoint]).instances)
 
 
 def backend_call(backend: Backend, model: str, version: int, tensors: Any) -> Callable[[], None]:
@@ -190,7 +186,8 @@ def run(
                 version = requests.post(
                     f"{gateway.url}/v1/{endpoint}", json=PAYLOADS[endpoint], timeout=30
                 ).json()["model"]["version"]
-                tensors = tensors_for(load_assets(repo, endpoint, version), endpoint)
+                runtime = load_runtime(repo, endpoint, version, GatewaySettings(model_repo=repo))
+                tensors = tensors_for(runtime, endpoint)
                 calls = {
                     "gateway": gateway_call(gateway.url, endpoint),
                     "grpc": backend_call(direct, endpoint, version, tensors),

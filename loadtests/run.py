@@ -26,7 +26,8 @@ from loadtests.plot import plot_file
 from loadtests.slo import SLO_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+# The opt-in step-load locustfile; loadtests/locustfile.py is the plain one (no shape).
+LOCUSTFILE = Path(__file__).with_name("stepload.py")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

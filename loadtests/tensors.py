@@ -1,8 +1,8 @@
 """Turn load-test payloads into the id tensors the gateway would send, for direct gRPC calls.
 
-It uses the gateway's own asset loader and tensor builders (``serving.gateway.assets`` and
-``serving.gateway.inference``, no TensorFlow), so direct backend calls carry exactly the
-tensors of gateway calls for the same payload.
+It uses the gateway's own runtime units (``serving.gateway.runtime`` and the alias request
+mapping of ``serving.gateway.aliases``, no TensorFlow), so direct backend calls carry exactly
+the tensors of gateway calls for the same payload.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtests.payloads import Payload, instances_of
+from loadtests.payloads import Payload
 from serving.contract import version_numbers
-from serving.gateway.assets import VersionAssets, load_assets
-from serving.gateway.inference import Inputs, profile_inputs, qa_inputs, similarity_inputs
-from serving.gateway.schemas import ProfileRequest, QARequest, SimilarityRequest
+from serving.encoding import Tensors
+from serving.gateway.aliases import prepare_alias
+from serving.gateway.runtime import ModelRuntime, load_runtime
+from serving.gateway.settings import GatewaySettings
 
 
 def latest_version(model_dir: Path) -> int:
@@ -27,26 +28,21 @@ def latest_version(model_dir: Path) -> int:
 
 @dataclass(frozen=True)
 class ModelInputs:
-    """One model version's assets, turning payloads into its signature's id tensors."""
+    """One model version's runtime unit, turning payloads into its signature's id tensors."""
 
-    assets: VersionAssets
+    runtime: ModelRuntime
 
     @property
     def version(self) -> int:
         """The model version whose tokenizer makes the ids."""
-        return self.assets.version
+        return self.runtime.version
 
     @classmethod
     def from_repo(cls, repo: Path, name: str, version: int | None = None) -> ModelInputs:
-        """Load the assets of ``repo/name/<version>`` (the latest version by default)."""
+        """Load the runtime of ``repo/name/<version>`` (the latest version by default)."""
         version = latest_version(repo / name) if version is None else version
-        return cls(load_assets(repo, name, version))
+        return cls(load_runtime(repo, name, version, GatewaySettings(model_repo=repo)))
 
-    def encode(self, payload: Payload) -> Inputs:
+    def encode(self, payload: Payload) -> Tensors:
         """The signature inputs of a payload (a batch becomes one call, as in the gateway)."""
-        if self.assets.model == "similarity":
-            return similarity_inputs(self.assets, SimilarityRequest.model_validate(payload))
-        items = instances_of(payload)
-        if self.assets.model == "qa":
-            return qa_inputs(self.assets, [QARequest.model_validate(item) for item in items])
-        return profile_inputs(self.assets, [ProfileRequest.model_validate(item) for item in items])
+        return self.runtime.preprocess(prepare_alias(self.runtime, payload).instances)

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from locust import HttpUser, TaskSet, User, constant, task
+from locust import HttpUser, TaskSet, User, constant, events, task
 
 from loadtests.checks import check_response
 from loadtests.grpc_client import PredictClient, check_outputs
-from loadtests.payloads import Payload, PayloadFactory, Samples, instances_of
+from loadtests.payloads import DATA_DIR, Payload, PayloadFactory, Samples, instances_of
 from loadtests.tensors import ModelInputs
 from serving.contract import MODEL_NAMES
 
@@ -39,6 +39,18 @@ def endpoint_task(model: str) -> Callable[[Any], None]:
 MIXED_TASKS: list[TaskSet | Callable[..., Any]] = [
     endpoint_task(model) for model, weight in MIX_WEIGHTS.items() for _ in range(weight)
 ]
+
+
+def add_user_options(parser: Any) -> None:
+    """``--samples-dir``: every user draws its payloads from there (both locustfiles)."""
+    group = parser.add_argument_group("loadtests users")
+    group.add_argument("--samples-dir", default=str(DATA_DIR), help="request sample files")
+
+
+# Registered once per process however many locustfiles import the users: the module is
+# imported once, so the option is never added twice.
+hook: Any = events.init_command_line_parser
+hook.add_listener(add_user_options)
 
 
 class CheckFailedError(Exception):
@@ -126,8 +138,8 @@ class GrpcUser(User):
 
     def on_start(self) -> None:
         options = self.environment.parsed_options
-        if not options.grpc_target:
-            raise ValueError("GrpcUser needs --grpc-target host:port")
+        if not getattr(options, "grpc_target", ""):
+            raise ValueError("GrpcUser needs loadtests/stepload.py and --grpc-target host:port")
         repo = Path(options.model_repo)
         self.inputs = {name: ModelInputs.from_repo(repo, name) for name in MODEL_NAMES}
         self.backend = PredictClient(options.grpc_target)

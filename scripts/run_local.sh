@@ -65,8 +65,8 @@ trap 'exit 130' INT TERM
 
 echo "starting the model server: gRPC $HOST:$GRPC_PORT, REST $HOST:$REST_PORT, models $MODELS"
 "$PYTHON" -m serving.modelserver \
-    --port "$GRPC_PORT" --rest_api_port "$REST_PORT" \
-    --model_config_file "$REPO/models.config" \
+    --host "$HOST" --port "$GRPC_PORT" --rest_api_port "$REST_PORT" \
+    --model_config_file "$REPO/models.config" --model_config_file_poll_wait_seconds 5 \
     --enable_batching --batching_parameters_file "$REPO/batching_parameters.txt" \
     --monitoring_config_file "$REPO/monitoring.config" &
 server_pid=$!
@@ -83,7 +83,8 @@ export GATEWAY_BIND_HOST="$HOST"
 metrics_dir=$(mktemp -d "${TMPDIR:-/tmp}/gateway-metrics.XXXXXX")
 export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$metrics_dir}
 echo "starting the gateway on http://$HOST:$GATEWAY_PORT (backend: $GATEWAY_BACKEND)"
-"$VENV/bin/gunicorn" -c serving/gateway/gunicorn_conf.py "serving.gateway.app:create_app()" &
+# = multihead-gateway: gunicorn with serving/gateway/gunicorn_conf.py
+"$PYTHON" -m serving.gateway.command &
 gateway_pid=$!
 "$PYTHON" -m scripts.wait_for --url "http://$HOST:$GATEWAY_PORT/readyz" \
     --pid "$gateway_pid" --timeout "$READY_TIMEOUT"

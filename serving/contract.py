@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from serving.numbers import parse_version
+
 SIGNATURE_NAME = "serving_default"
 ASSETS_DIR = "assets.extra"
 TOKENIZER_FILE = "tokenizer.json"
@@ -60,8 +62,22 @@ INCOME_GROUPS = 10
 #   similarity: {"score": {"range": [0.0, 1.0], "meaning": str}}
 
 
-def version_numbers(model_dir: Path) -> list[int]:
-    """The integer version folders in a model's folder, ascending (TF Serving's layout)."""
+def version_dirs(model_dir: Path) -> dict[int, Path]:
+    """Version number -> folder for a model's version folders (TF Serving's layout).
+
+    Only ASCII decimal names in int64 range are versions (``serving.numbers.parse_version``);
+    ``00000123`` is version 123 in its own folder, as TF Serving reads it.
+    """
     if not model_dir.is_dir():
-        return []
-    return sorted(int(child.name) for child in model_dir.iterdir() if child.name.isdigit())
+        return {}
+    found: dict[int, Path] = {}
+    for child in model_dir.iterdir():
+        number = parse_version(child.name)
+        if number is not None and child.is_dir():
+            found.setdefault(number, child)
+    return dict(sorted(found.items()))
+
+
+def version_numbers(model_dir: Path) -> list[int]:
+    """The version numbers in a model's folder, ascending (see :func:`version_dirs`)."""
+    return list(version_dirs(model_dir))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -13,10 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from serving.contract import ASSETS_DIR, MODEL_CARD_FILE
+from serving.gpu_logs import import_tensorflow
+from training.data.errors import DataError
 from training.tasks.registry import TASK_NAMES
+from training.tuning_distribution import add_distribution_options, distribution_from_args
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("tiny", "default", "full")
+MAX_SEED = 2**32 - 1
+PROG = "python -m training"
 
 
 def default_data_dir() -> Path:
@@ -24,21 +30,57 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("DATA_DIR", PROJECT_ROOT.parent / "shared" / "datasets"))
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (counts: epochs, trials, examples, batch sizes)."""
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    """An argparse type: a seed in [0, 2**32 - 1], the range NumPy and Keras accept."""
+    value = _int(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, {MAX_SEED}], got {text!r}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by train, train-all and tune."""
+    """Options shared by train, train-all and tune (numbers checked here: exit 2 if bad)."""
     parser.add_argument("--preset", choices=PRESETS, default="default")
     parser.add_argument("--data-dir", type=Path, default=None, help="default: $DATA_DIR")
     parser.add_argument("--model-repo", type=Path, default=Path("model_repo"))
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
-    parser.add_argument("--seed", type=int, default=1337)
-    parser.add_argument("--max-examples", type=int, default=None, help="cap, for smoke runs")
-    parser.add_argument("--epochs", type=int, default=None, help="override the preset")
+    parser.add_argument("--seed", type=seed_int, default=1337, help=f"0 to {MAX_SEED}")
+    parser.add_argument(
+        "--max-examples", type=positive_int, default=None, help="cap (>= 1), for smoke runs"
+    )
+    parser.add_argument("--epochs", type=positive_int, default=None, help="override the preset")
     parser.add_argument("--arch", default=None, help="architecture, e.g. qa: memnet|classic")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with its four subcommands."""
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train and export one model")
     train.add_argument("name", choices=TASK_NAMES)
@@ -47,13 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(train_all)
     tune = commands.add_parser("tune", help="bounded hyperparameter search for one model")
     tune.add_argument("name", choices=TASK_NAMES)
-    tune.add_argument("--trials", type=int, default=5)
+    tune.add_argument("--trials", type=positive_int, default=5, help="trials to run (>= 1)")
     tune.add_argument("--algorithm", choices=("random", "bayesian"), default="random")
     tune.add_argument("--export", action="store_true", help="train and export the best trial")
     add_run_options(tune)
+    add_distribution_options(tune)
     fetch = commands.add_parser("fetch", help="download the public datasets and check them")
     fetch.add_argument("--data-dir", type=Path, default=None, help="default: $DATA_DIR")
-    fetch.add_argument("--timeout", type=float, default=10.0, help="seconds per connection")
+    fetch.add_argument(
+        "--timeout", type=positive_seconds, default=10.0, help="seconds per connection"
+    )
     fetch.add_argument("--verify-only", action="store_true", help="only check local files")
     return parser
 
@@ -102,10 +147,24 @@ def command_tune(args: argparse.Namespace) -> int:
     from training.tasks.registry import get_task
     from training.tuning import tune_task
 
-    settings = run_settings(args, f"tune-{args.name}")
+    try:
+        distribution = distribution_from_args(args)
+    except ValueError as error:
+        print(f"tune: {error}", file=sys.stderr)
+        return 2
+    role = "" if distribution is None or distribution.is_chief else f"-{distribution.tuner_id}"
+    settings = run_settings(args, f"tune-{args.name}{role}")
     best = tune_task(
-        get_task(args.name), settings, overrides(args), trials=args.trials, algorithm=args.algorithm
+        get_task(args.name),
+        settings,
+        overrides(args),
+        trials=args.trials,
+        algorithm=args.algorithm,
+        distribution=distribution,
     )
+    if best is None:
+        print(f"{role[1:]}: no trials left; the chief records them")
+        return 0
     print(f"best hyperparameters: {best}")
     if args.export:
         path = train_task(
@@ -140,10 +199,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run a subcommand; returns the process exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    if args.command == "train":
-        return command_train(args, [args.name])
-    if args.command == "train-all":
-        return command_train(args, TASK_NAMES)
-    if args.command == "tune":
+    if args.command == "fetch":
+        return command_fetch(args)
+    import_tensorflow()  # without the misleading no-GPU lines on machines without a GPU
+    try:
+        if args.command == "train":
+            return command_train(args, [args.name])
+        if args.command == "train-all":
+            return command_train(args, TASK_NAMES)
         return command_tune(args)
-    return command_fetch(args)
+    except DataError as error:  # unusable data: a clear message, not a traceback
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2

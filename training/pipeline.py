@@ -15,9 +15,12 @@ from typing import Any
 import keras
 
 from serving.contract import TOKENIZER_FILE
+from training.architecture import architecture_assets
 from training.batching import LengthBuckets
+from training.data.errors import DataError
 from training.export import export_for_serving
-from training.tasks.base import PreparedData, RunSettings, Task
+from training.tasks.base import Arrays, PreparedData, RunSettings, Task
+from training.tensorboard_logs import tensorboard_callbacks
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CSV_LOG_FILE = "training_log.csv"
@@ -46,10 +49,50 @@ def resolve_hparams(task: Task, preset: str, overrides: Mapping[str, Any]) -> di
     return hparams
 
 
+def split_size(arrays: Arrays | None) -> int:
+    """Examples in a split: the smallest first dimension of its arrays (0 if it has none)."""
+    if not arrays:
+        return 0
+    return min((len(array) if array.ndim else 0) for array in arrays.values())
+
+
+def check_prepared(task_name: str, data: PreparedData) -> None:
+    """Refuse data that would train blind, for any task.
+
+    An empty validation split leaves ``val_loss`` undefined: early stopping, checkpoints and the
+    LR schedule would silently do nothing and Keras would then fail on its own. An empty
+    training split cannot train at all. Raises :class:`DataError` naming the empty split and
+    what was read (files, bad lines).
+    """
+    splits = {
+        "training inputs": data.train_inputs,
+        "training targets": data.train_targets,
+        "validation inputs": data.val_inputs,
+        "validation targets": data.val_targets,
+    }
+    empty = [name for name, arrays in splits.items() if split_size(arrays) == 0]
+    if not empty:
+        return
+    summary = data.data_summary
+    read = {key: summary[key] for key in ("files", "bad_lines") if key in summary}
+    raise DataError(
+        f"{task_name}: no examples in the {' and '.join(empty)} after reading the data "
+        f"({json.dumps(read, default=str)}); check the data files (every line bad or missing?) "
+        "and --max-examples"
+    )
+
+
+def prepare_data(task: Task, settings: RunSettings, hparams: Mapping[str, Any]) -> PreparedData:
+    """``task.prepare`` followed by :func:`check_prepared` (raises DataError)."""
+    data = task.prepare(settings, hparams)
+    check_prepared(task.name, data)
+    return data
+
+
 def make_callbacks(
     run_dir: Path, monitor: tuple[str, str], hparams: Mapping[str, Any]
 ) -> list[keras.callbacks.Callback]:
-    """Early stopping (best weights restored), best checkpoint, LR schedule, CSV, TensorBoard."""
+    """Early stopping (best weights restored), best checkpoint, LR schedule, CSV log."""
     quantity, mode = monitor
     patience = int(hparams.get("patience", 5))
     return [
@@ -67,7 +110,6 @@ def make_callbacks(
             monitor=quantity, mode=mode, factor=0.5, patience=max(1, patience // 3), min_lr=1e-5
         ),
         keras.callbacks.CSVLogger(str(run_dir / CSV_LOG_FILE)),
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR)),
     ]
 
 
@@ -120,6 +162,9 @@ def fit_model(
     # a frozen encoder); its layers are the model's own, so the model is what gets trained.
     target = getattr(task, "fit_target", None)
     fitted, fit_on = target(model, data, hparams) if callable(target) else (model, data)
+    # TensorBoard: scalars, weight/activation histograms, embedding projector.
+    log_dir = settings.run_dir / TENSORBOARD_DIR
+    callbacks += tensorboard_callbacks(log_dir, fit_on.val_inputs, fit_on.tokenizer_path)
     history: keras.callbacks.History = fitted.fit(
         **fit_data(fit_on, hparams, settings.seed),
         epochs=int(hparams["epochs"]),
@@ -183,10 +228,13 @@ def train_task(task: Task, settings: RunSettings, overrides: Mapping[str, Any]) 
     )
     logger().info("hparams %s", json.dumps(hparams, sort_keys=True))
     with stage("prepare data"):
-        data = task.prepare(settings, hparams)
+        data = prepare_data(task, settings, hparams)
     logger().info("data %s", json.dumps(data.data_summary, sort_keys=True, default=str))
     with stage("build model"):
         model = task.build_model(hparams, data)
+    # summary.txt and model.png in the run folder; the export's extra_assets.
+    architecture = architecture_assets(model, settings.run_dir)
+    logger().info("architecture: %s", ", ".join(sorted(architecture)))
     started = time.perf_counter()
     with stage("fit"):
         history = fit_model(task, model, data, hparams, settings)
@@ -204,6 +252,7 @@ def train_task(task: Task, settings: RunSettings, overrides: Mapping[str, Any]) 
             name=task.name,
             repo=settings.model_repo,
             model_card=card,
+            extra_assets=architecture,  # summary.txt, model.png: served by the gateway
         )
     logger().info("exported %s", path)
     return path

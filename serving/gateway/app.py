@@ -9,14 +9,17 @@ import uuid
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from serving.gateway.access import install_access_control
 from serving.gateway.backends import Backend, make_backend
+from serving.gateway.docs_ui import blueprint as docs_ui_blueprint
 from serving.gateway.errors import GatewayError
 from serving.gateway.inference import Services
 from serving.gateway.logs import LOGGER_NAME, configure_logging
 from serving.gateway.metrics import GatewayMetrics
 from serving.gateway.registry import ModelRegistry
 from serving.gateway.settings import GatewaySettings
-from serving.gateway.views import blueprint, services
+from serving.gateway.views import blueprint
+from serving.gateway.web import services
 
 ACCESS_LOGGER = logging.getLogger(f"{LOGGER_NAME}.access")
 MAX_REQUEST_ID_LENGTH = 128
@@ -27,19 +30,15 @@ def create_app(settings: GatewaySettings | None = None, backend: Backend | None 
     settings = settings or GatewaySettings()
     configure_logging(settings.log_level)
     backend = backend or make_backend(settings)
-    registry = ModelRegistry(
-        backend,
-        settings.model_repo,
-        settings.models,
-        settings.version_poll_seconds,
-        settings.retry_after_seconds,
-    )
+    registry = ModelRegistry(backend, settings)
     app = Flask("serving.gateway")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["gateway"] = Services(settings, backend, registry, GatewayMetrics())
     app.register_blueprint(blueprint)
+    app.register_blueprint(docs_ui_blueprint)
     app.before_request(_before_request)
+    install_access_control(app, settings)  # after _before_request: errors carry the request id
     app.after_request(_after_request)
     app.register_error_handler(GatewayError, _gateway_error)
     app.register_error_handler(HTTPException, _http_error)
@@ -98,9 +97,10 @@ def _gateway_error(error: GatewayError) -> tuple[Response, int, dict[str, str]]:
 def _http_error(error: HTTPException) -> tuple[Response, int, dict[str, str]]:
     status = error.code or 500
     headers = {key: value for key, value in error.get_headers() if key == "Allow"}
-    message = {413: "the body exceeds the limit max_body_bytes"}.get(
-        status, error.description or ""
-    )
+    message = {
+        413: "the body exceeds the limit max_body_bytes",
+        429: f"rate limit exceeded: {error.description}",
+    }.get(status, error.description or "")
     return _error_response(GatewayError(status, message or str(error.name), headers=headers))
 
 

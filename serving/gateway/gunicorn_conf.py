@@ -3,7 +3,8 @@
 Run: ``gunicorn -c serving/gateway/gunicorn_conf.py "serving.gateway.app:create_app()"``.
 
 Environment: ``GATEWAY_PORT`` (8000), ``GATEWAY_BIND_HOST`` (0.0.0.0), ``GATEWAY_WORKERS`` (2),
-``GATEWAY_THREADS`` (4), ``GATEWAY_WORKER_CLASS`` (gthread), ``GATEWAY_TIMEOUT`` (30 s),
+``GATEWAY_THREADS`` (4, gthread only), ``GATEWAY_WORKER_CLASS`` (gevent | gthread | a class
+path), ``GATEWAY_WORKER_CONNECTIONS`` (1000, gevent only), ``GATEWAY_TIMEOUT`` (30 s),
 ``GATEWAY_GRACEFUL_TIMEOUT`` (20 s), ``GATEWAY_CONTROL_SOCKET`` (off),
 ``PROMETHEUS_MULTIPROC_DIR`` (metrics of all workers in one ``/metrics``).
 """
@@ -19,9 +20,17 @@ from prometheus_client import multiprocess
 
 bind = f"{os.environ.get('GATEWAY_BIND_HOST', '0.0.0.0')}:{os.environ.get('GATEWAY_PORT', '8000')}"
 workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
-# Threads overlap the waits on TF Serving; the GIL-bound work (JSON, tokenising) is short.
-worker_class = os.environ.get("GATEWAY_WORKER_CLASS", "gthread")
-threads = int(os.environ.get("GATEWAY_THREADS", "4"))
+# gevent (default): an event loop per worker, so a slow client costs a greenlet, not one of a
+# few threads (50 clients dripping a byte every 2 s held every gthread thread: see
+# loadtests/slow_clients.py). Both classes answer gunicorn's own errors in JSON.
+WORKER_CLASSES = {
+    "gevent": "serving.gateway.workers.GeventWorker",
+    "gthread": "serving.gateway.workers.ThreadWorker",
+}
+_worker_kind = os.environ.get("GATEWAY_WORKER_CLASS", "gevent")
+worker_class = WORKER_CLASSES.get(_worker_kind, _worker_kind)
+threads = int(os.environ.get("GATEWAY_THREADS", "4"))  # gthread only
+worker_connections = int(os.environ.get("GATEWAY_WORKER_CONNECTIONS", "1000"))  # gevent only
 timeout = int(os.environ.get("GATEWAY_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GATEWAY_GRACEFUL_TIMEOUT", "20"))
 keepalive = 5
@@ -49,6 +58,12 @@ def on_starting(server: Any) -> None:
 
 def post_fork(server: Any, worker: Any) -> None:
     """Log which worker started (its metrics files are named after its pid)."""
+    if "gevent" in worker_class.lower():
+        # gRPC's own threads must cooperate with gevent's monkey-patched ones (grpcio docs,
+        # "gevent compatibility"); without this a Predict call blocks the whole worker.
+        from grpc.experimental import gevent as grpc_gevent
+
+        grpc_gevent.init_gevent()
     server.log.info("gateway worker %s started", worker.pid)
 
 

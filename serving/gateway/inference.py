@@ -1,30 +1,26 @@
-"""The inference core: validate limits -> tokenise -> predict (version pinned) -> postprocess."""
+"""The inference core: resolve the version -> validate -> preprocess -> predict -> postprocess.
+
+Every endpoint (the generic ``:predict`` ones and the ``/v1/qa``-style aliases) goes through
+:func:`predict` with its own ``prepare`` function, which validates the body against the
+resolved version's generated request models and returns the instances to run.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import numpy.typing as npt
 
-from serving.gateway import limits, postprocess
-from serving.gateway.assets import VersionAssets
 from serving.gateway.backends import Backend, VersionSelector
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError, backend_to_gateway
+from serving.gateway.heads import Answer, OutputError
 from serving.gateway.metrics import GatewayMetrics
 from serving.gateway.registry import ModelRegistry
-from serving.gateway.schemas import (
-    ModelRef,
-    ProfileAnswer,
-    ProfileRequest,
-    QAAnswer,
-    QARequest,
-    SimilarityRequest,
-)
+from serving.gateway.runtime import ModelRuntime
 from serving.gateway.settings import GatewaySettings
 
 LOGGER = logging.getLogger("serving.gateway.inference")
@@ -48,100 +44,66 @@ class Call:
     request_id: str
 
 
-Inputs = dict[str, npt.NDArray[np.int32]]
-Encoder = Callable[[VersionAssets], Inputs]
+@dataclass(frozen=True)
+class Prepared:
+    """Validated instances (input field -> value) and each one's top_k (None: the spec's)."""
+
+    instances: Sequence[Mapping[str, Any]]
+    top_ks: Sequence[int | None]
 
 
-def qa_inputs(assets: VersionAssets, items: Sequence[QARequest]) -> Inputs:
-    """Id matrices of QA requests, padded to the batch's longest text."""
-    return {
-        "article_ids": assets.encode("article_ids", [item.article for item in items]),
-        "question_ids": assets.encode("question_ids", [item.question for item in items]),
-    }
+@dataclass(frozen=True)
+class Predicted:
+    """One ``{head field: readable value}`` per instance, and the version that answered."""
+
+    runtime: ModelRuntime
+    prepared: Prepared
+    answers: list[dict[str, Answer]]
 
 
-def profile_inputs(assets: VersionAssets, items: Sequence[ProfileRequest]) -> Inputs:
-    """Id matrix of each person's joined posts."""
-    texts = [assets.join_posts(item.posts) for item in items]
-    return {"post_ids": assets.encode("post_ids", texts)}
+Prepare = Callable[[ModelRuntime], Prepared]
+Outputs = dict[str, npt.NDArray[Any]]
 
 
-def similarity_inputs(assets: VersionAssets, request: SimilarityRequest) -> Inputs:
-    """Id matrices of the left and right sentences."""
-    return {
-        "left_ids": assets.encode("left_ids", [pair.text_a for pair in request.pairs]),
-        "right_ids": assets.encode("right_ids", [pair.text_b for pair in request.pairs]),
-    }
+def predict(services: Services, model: str, call: Call, prepare: Prepare) -> Predicted:
+    """Answer a request with one backend call on the version it was validated and tokenised for.
 
-
-def answer_qa(
-    services: Services, items: Sequence[QARequest], call: Call, batched: bool
-) -> tuple[list[QAAnswer], ModelRef]:
-    """Answer QA requests with one backend call."""
-    limits.check_qa(items, services.settings, batched)
-    assets, outputs = _infer(services, "qa", call, lambda assets: qa_inputs(assets, items))
-    with services.metrics.stage("postprocess", "qa"), _output_errors(assets):
-        answers = postprocess.qa_answers(outputs, assets.labels, [item.top_k for item in items])
-    return answers, ModelRef(name="qa", version=assets.version)
-
-
-def answer_profile(
-    services: Services, items: Sequence[ProfileRequest], call: Call, batched: bool
-) -> tuple[list[ProfileAnswer], ModelRef]:
-    """Predict age, income group and gender for each person with one backend call."""
-    limits.check_profile(items, services.settings, batched)
-    assets, outputs = _infer(
-        services, "profile", call, lambda assets: profile_inputs(assets, items)
-    )
-    with services.metrics.stage("postprocess", "profile"), _output_errors(assets):
-        answers = postprocess.profile_answers(outputs, assets.labels, len(items))
-    return answers, ModelRef(name="profile", version=assets.version)
-
-
-def answer_similarity(
-    services: Services, request: SimilarityRequest, call: Call
-) -> tuple[list[float], ModelRef]:
-    """Score every pair with one backend call."""
-    limits.check_similarity(request, services.settings)
-    assets, outputs = _infer(
-        services, "similarity", call, lambda assets: similarity_inputs(assets, request)
-    )
-    with services.metrics.stage("postprocess", "similarity"), _output_errors(assets):
-        scores = postprocess.similarity_scores(outputs, len(request.pairs))
-    return scores, ModelRef(name="similarity", version=assets.version)
-
-
-def _infer(
-    services: Services, model: str, call: Call, encode: Encoder
-) -> tuple[VersionAssets, dict[str, npt.NDArray[Any]]]:
+    Raises GatewayError: 404 (unknown model/version), 422 (validation, limits), 502 (unusable
+    outputs), 503/504 (backend), with the raw backend text only in the log.
+    """
     with _backend_errors(services):
-        assets = services.registry.resolve(model, call.selector, call.request_id)
+        runtime = services.registry.resolve(model, call.selector, call.request_id)
+        prepared = prepare(runtime)
         try:
-            return assets, _encode_and_predict(services, assets, encode, call)
+            outputs = _encode_and_predict(services, runtime, prepared, call)
         except BackendError as error:
             pinned = call.selector.version is not None or call.selector.label is not None
             if error.failure is not BackendFailure.NOT_FOUND or pinned:
                 raise
-            # The routed version was retired between two polls: re-route once, re-tokenise.
+            # The routed version was retired between two polls: re-route once, re-validate.
             fresh = services.registry.refresh_model(model).routed
-            if fresh is None or fresh.version == assets.version:
+            if fresh is None or fresh.version == runtime.version:
                 raise
             LOGGER.info(
-                "%s version %d retired; retrying on %d", model, assets.version, fresh.version
+                "%s version %d retired; retrying on %d", model, runtime.version, fresh.version
             )
-            return fresh, _encode_and_predict(services, fresh, encode, call)
+            runtime, prepared = fresh, prepare(fresh)
+            outputs = _encode_and_predict(services, runtime, prepared, call)
+    with services.metrics.stage("postprocess", model), _output_errors(runtime):
+        answers = runtime.postprocess(outputs, prepared.instances, prepared.top_ks)
+    return Predicted(runtime, prepared, answers)
 
 
 def _encode_and_predict(
-    services: Services, assets: VersionAssets, encode: Encoder, call: Call
-) -> dict[str, npt.NDArray[Any]]:
-    with services.metrics.stage("tokenise", assets.model):
-        inputs = encode(assets)
+    services: Services, runtime: ModelRuntime, prepared: Prepared, call: Call
+) -> Outputs:
+    with services.metrics.stage("tokenise", runtime.model):
+        inputs = runtime.preprocess(prepared.instances)
     # Pin the exact version whose tokenizer produced these ids.
-    pinned = VersionSelector(version=assets.version)
-    services.metrics.batch_size.labels(assets.model).observe(len(next(iter(inputs.values()))))
-    with services.metrics.stage("backend", assets.model):
-        return services.backend.predict(assets.model, pinned, inputs, call.request_id)
+    pinned = VersionSelector(version=runtime.version)
+    services.metrics.batch_size.labels(runtime.model).observe(len(prepared.instances))
+    with services.metrics.stage("backend", runtime.model):
+        return services.backend.predict(runtime.model, pinned, inputs, call.request_id)
 
 
 @contextmanager
@@ -154,9 +116,10 @@ def _backend_errors(services: Services) -> Iterator[None]:
 
 
 @contextmanager
-def _output_errors(assets: VersionAssets) -> Iterator[None]:
+def _output_errors(runtime: ModelRuntime) -> Iterator[None]:
     try:
         yield
-    except (postprocess.OutputError, KeyError, IndexError, TypeError, ValueError) as error:
-        LOGGER.error("%s v%d: unusable model output: %r", assets.model, assets.version, error)
+    except (OutputError, KeyError, IndexError, TypeError, ValueError) as error:
+        # The JSON log line carries the request id of the request being answered.
+        LOGGER.error("%s v%d: unusable model output: %r", runtime.model, runtime.version, error)
         raise GatewayError(502, "the model returned an unusable answer") from error

@@ -18,8 +18,6 @@ import requests
 from serving.processes import free_port, stop_process
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-GUNICORN_CONFIG = Path(__file__).resolve().parent / "gunicorn_conf.py"
-APP = "serving.gateway.app:create_app()"
 
 
 @dataclass(frozen=True)
@@ -80,7 +78,8 @@ def running_gateway(
         "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
         **settings_env,
     }
-    command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), APP]
+    # The multihead-gateway command (gunicorn with gunicorn_conf.py), as installed users run it.
+    command = [sys.executable, "-m", "serving.gateway.command"]
     log_file = tempfile.NamedTemporaryFile(prefix="gateway-", suffix=".log", delete=False)  # noqa: SIM115
     log_path = Path(log_file.name)
     start = time.perf_counter()

@@ -1,15 +1,21 @@
-"""``/openapi.json`` built from the pydantic models, and a self-contained ``/docs`` page."""
+"""``/openapi.json`` built from every routed version's generated models, and ``/docs``.
+
+Built on each request from the registry, so a hot-reloaded version with another spec (new
+fields, labels or limits) shows at once. Limits appear in the schemas as ``maxLength``,
+``maxItems`` and ``maximum``.
+"""
 
 from __future__ import annotations
 
-import html
-import json
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from serving.gateway import schemas
+from serving.gateway.aliases import ALIASES, alias_models
+from serving.gateway.registry import ModelRegistry
+from serving.gateway.runtime import ModelRuntime
 
 REF = "#/components/schemas/{model}"
 ERROR_STATUSES = {
@@ -18,60 +24,94 @@ ERROR_STATUSES = {
     "413": "Body too large",
     "415": "Content-Type is not application/json",
     "422": "Validation failed or a limit was exceeded",
-    "503": "Model server unavailable (see Retry-After)",
+    "502": "The model returned an unusable answer",
+    "503": "Model server unavailable or no version fits (see Retry-After)",
     "504": "Model server too slow",
 }
-PIN_PARAMETERS = [
+QUERY_PINS = [
     {"name": "version", "in": "query", "schema": {"type": "integer", "minimum": 1}},
     {"name": "label", "in": "query", "schema": {"type": "string"}},
 ]
-# (method, path, summary, request models, response models)
-ENDPOINTS: list[tuple[str, str, str, list[type[BaseModel]], list[type[BaseModel]]]] = [
-    ("post", "/v1/qa", "Answer a question about a story (or a batch)",
-     [schemas.QARequest, schemas.QABatchRequest], [schemas.QAResponse, schemas.QABatchResponse]),
-    ("post", "/v1/profile", "Age, income group (proxy) and gender from posts (or a batch)",
-     [schemas.ProfileRequest, schemas.ProfileBatchRequest],
-     [schemas.ProfileResponse, schemas.ProfileBatchResponse]),
-    ("post", "/v1/similarity", "Similarity of sentence pairs",
-     [schemas.SimilarityRequest], [schemas.SimilarityResponse]),
-    ("get", "/v1/models", "Served versions, state, signature and tokenizer hash",
-     [], [schemas.ModelsResponse]),
-]  # fmt: skip
 PLAIN_ENDPOINTS = {
     "/healthz": "Liveness: the process answers (no dependencies)",
-    "/readyz": "Readiness: backend answers and every model is AVAILABLE with its tokenizer",
+    "/readyz": "Readiness: backend answers and every model has a version that fits its spec",
     "/metrics": "Prometheus metrics",
 }
+# (path, method, summary, request models, response models, parameters)
+Endpoint = tuple[str, str, str, list[type[BaseModel]], list[type[BaseModel]], list[Any]]
 
 
-def _content(models: list[type[BaseModel]]) -> dict[str, Any]:
-    refs = [{"$ref": REF.format(model=model.__name__)} for model in models]
-    schema = refs[0] if len(refs) == 1 else {"oneOf": refs}
-    return {"application/json": {"schema": schema}}
+def _path_parameter(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-def openapi_document() -> dict[str, Any]:
+def _model_endpoints(name: str, runtime: ModelRuntime) -> list[Endpoint]:
+    generated = runtime.models
+    requests: list[type[BaseModel]] = [generated.single, generated.batch]
+    responses = [generated.single_response, generated.batch_response]
+    title = runtime.spec.title
+    version = _path_parameter("version", {"type": "string", "pattern": "^[0-9]+$"})
+    label = _path_parameter("label", {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"})
+    endpoints: list[Endpoint] = [
+        (f"/v1/models/{name}:predict", "post", title, requests, responses, []),
+        (f"/v1/models/{name}/versions/{{version}}:predict", "post", title, requests, responses,
+         [version]),
+        (f"/v1/models/{name}/labels/{{label}}:predict", "post", title, requests, responses,
+         [label]),
+        (f"/v1/models/{name}", "get", f"{name}: versions and the routed serving spec", [],
+         [schemas.ModelDetail], []),
+    ]  # fmt: skip
+    if name in ALIASES:
+        aliased = alias_models(runtime)
+        alias_requests: list[type[BaseModel]] = [aliased.single]
+        if aliased.batch is not None:
+            alias_requests.append(aliased.batch)
+        summary = f"{title} (the first API's shape)"
+        endpoints.append(
+            (f"/v1/{name}", "post", summary, alias_requests, schemas.ALIAS_RESPONSES[name],
+             QUERY_PINS)
+        )  # fmt: skip
+    return endpoints
+
+
+def endpoints(registry: ModelRegistry) -> list[Endpoint]:
+    """Every documented endpoint, with the models of the currently routed versions."""
+    found: list[Endpoint] = [
+        ("/v1/models", "get", "Every model: versions, state, why a version is not routed", [],
+         [schemas.ModelsResponse], []),
+    ]  # fmt: skip
+    for name, runtime in registry.routed_runtimes().items():
+        found += _model_endpoints(name, runtime)
+    return found
+
+
+def openapi_document(registry: ModelRegistry) -> dict[str, Any]:
     """The OpenAPI 3.1 description of the public API."""
-    models = {model for _, _, _, requests, responses in ENDPOINTS for model in requests + responses}
+    listed = endpoints(registry)
+    models = {model for *_, requests, responses, _ in listed for model in requests + responses}
     models.add(schemas.ErrorResponse)
-    _, top = models_json_schema(
-        [(model, "validation") for model in sorted(models, key=lambda model: model.__name__)],
-        ref_template=REF,
-    )
+    ordered = sorted(models, key=lambda model: model.__name__)
+    refs, top = models_json_schema([(model, "validation") for model in ordered], ref_template=REF)
+
+    def content(chosen: list[type[BaseModel]]) -> dict[str, Any]:
+        items = [refs[(model, "validation")] for model in chosen]
+        return {"application/json": {"schema": items[0] if len(items) == 1 else {"oneOf": items}}}
+
     paths: dict[str, Any] = {}
-    for method, path, summary, requests, responses in ENDPOINTS:
-        error = {"content": _content([schemas.ErrorResponse])}
+    error = {"content": content([schemas.ErrorResponse])}
+    for path, method, summary, requests, responses, parameters in listed:
         operation: dict[str, Any] = {
             "summary": summary,
             "responses": {
-                "200": {"description": "OK", "content": _content(responses)},
+                "200": {"description": "OK", "content": content(responses)},
                 **{code: {"description": text, **error} for code, text in ERROR_STATUSES.items()},
             },
         }
         if requests:
-            operation["requestBody"] = {"required": True, "content": _content(requests)}
-            operation["parameters"] = PIN_PARAMETERS
-        paths[path] = {method: operation}
+            operation["requestBody"] = {"required": True, "content": content(requests)}
+        if parameters:
+            operation["parameters"] = parameters
+        paths.setdefault(path, {})[method] = operation
     for path, summary in PLAIN_ENDPOINTS.items():
         paths[path] = {"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}}
     return {
@@ -80,27 +120,3 @@ def openapi_document() -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": top.get("$defs", {})},
     }
-
-
-def docs_page() -> str:
-    """A page with every endpoint and its schemas (no JavaScript, no CDN: works offline)."""
-    document = openapi_document()
-    sections = []
-    for path, operations in document["paths"].items():
-        for method, operation in operations.items():
-            sections.append(
-                f"<h2><code>{method.upper()} {html.escape(path)}</code></h2>"
-                f"<p>{html.escape(operation['summary'])}</p>"
-            )
-    components = html.escape(json.dumps(document["components"]["schemas"], indent=2))
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Gateway API</title>"
-        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
-        "pre{background:#f4f4f4;padding:1em;overflow:auto}</style></head><body>"
-        "<h1>multihead-serving gateway</h1><p>Machine-readable: "
-        "<a href='/openapi.json'>/openapi.json</a>. Pin a version with <code>?version=N</code> "
-        'or <code>?label=stable</code>. Errors: <code>{"error": str, "detail": [...]}'
-        "</code>.</p>"
-        + "".join(sections)
-        + f"<h2>Schemas</h2><pre>{components}</pre></body></html>"
-    )

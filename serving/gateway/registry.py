@@ -1,4 +1,11 @@
-"""Which version each request goes to, and that version's assets (hot reload)."""
+"""Which version each request goes to, and that version's runtime unit (hot reload).
+
+Every poll re-reads ``models.config`` (new models appear without a restart), asks the backend
+for each model's AVAILABLE versions and routes to the newest version that fits its spec:
+loaded (spec or legacy files, tokenizers within vocab_size) and checked against the backend
+(:func:`serving.gateway.checks.check_fit`). An unfit version is never routed; its short reason
+shows in ``/v1/models`` and the previous good version keeps being routed.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +13,14 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from serving.gateway.assets import AssetsError, VersionAssets, load_assets
 from serving.gateway.backends import Backend, VersionSelector, VersionStatus
 from serving.gateway.backends.base import AVAILABLE
+from serving.gateway.catalog import routed_models
+from serving.gateway.checks import check_fit
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError
+from serving.gateway.runtime import ModelRuntime, UnfitVersionError, load_runtime
+from serving.gateway.settings import GatewaySettings
 
 LOGGER = logging.getLogger("serving.gateway.registry")
 
@@ -21,37 +30,38 @@ class ModelState:
     """What the gateway knows about one model (replaced whole, never edited in place)."""
 
     statuses: list[VersionStatus] = field(default_factory=list)
-    routed: VersionAssets | None = None
+    routed: ModelRuntime | None = None
     error: str = ""
     backend_answered: bool = True
+    unfit: dict[int, str] = field(default_factory=dict)  # version -> short reason
 
 
 class ModelRegistry:
-    """Polls the backend for AVAILABLE versions; routes to the newest one with loaded assets.
+    """Polls the backend for AVAILABLE versions; routes to the newest one that fits its spec.
 
-    A version's tokenizer and labels are loaded before any request is routed to it, and each
-    request pins the exact version it was tokenised for.
+    A version's runtime (spec, tokenizers, request models) is loaded and checked before any
+    request is routed to it, and each request pins the exact version it was tokenised for.
     """
 
-    def __init__(
-        self,
-        backend: Backend,
-        model_repo: Path,
-        models: tuple[str, ...],
-        poll_seconds: float,
-        retry_after_seconds: int = 1,
-    ) -> None:
+    def __init__(self, backend: Backend, settings: GatewaySettings) -> None:
         self.backend = backend
-        self.model_repo = model_repo
-        self.models = models
-        self.poll_seconds = poll_seconds
-        self.retry_after_seconds = retry_after_seconds
+        self.settings = settings
+        self.model_repo = settings.model_repo
+        self.poll_seconds = settings.version_poll_seconds
+        self.retry_after_seconds = settings.retry_after_seconds
         self._lock = threading.Lock()
         self._states: dict[str, ModelState] = {}
-        self._assets: dict[tuple[str, int], VersionAssets] = {}
+        self._runtimes: dict[tuple[str, int], ModelRuntime] = {}
+        self._verdicts: dict[tuple[str, int], str] = {}  # "" = fits, else the reason
+        self._models = routed_models(self.model_repo, settings.models)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The routed model names (``models.config`` at the last poll, filtered)."""
+        return self._models
 
     def start(self) -> None:
         """Start this process's poller thread (once per process, after any fork)."""
@@ -70,17 +80,22 @@ class ModelRegistry:
         if thread is not None and thread.is_alive() and thread is not threading.current_thread():
             thread.join(timeout=5)
 
+    def reload_models(self) -> tuple[str, ...]:
+        """Re-read ``models.config`` (a model added there is routed from now on)."""
+        self._models = routed_models(self.model_repo, self.settings.models)
+        return self._models
+
     def refresh(self) -> dict[str, str]:
         """Poll every model once; return the problems found (model -> reason)."""
         problems = {}
-        for model in self.models:
+        for model in self.reload_models():
             state = self.refresh_model(model)
             if state.routed is None or not state.backend_answered:
                 problems[model] = state.error or "no AVAILABLE version"
         return problems
 
     def refresh_model(self, model: str) -> ModelState:
-        """Ask the backend for the model's versions, load new assets, pick the route."""
+        """Ask the backend for the model's versions, load and check new ones, pick the route."""
         previous = self.state(model)
         try:
             statuses = self.backend.model_status(model)
@@ -89,59 +104,109 @@ class ModelRegistry:
             # Clients see the failure kind only; the server's raw text stays in the log.
             reason = f"backend {error.failure.value}"
             # Keep routing to the last known version: the next poll or request may succeed.
-            state = ModelState(previous.statuses, previous.routed, reason, backend_answered=False)
+            state = ModelState(
+                previous.statuses, previous.routed, reason, False, dict(previous.unfit)
+            )
             self._set_state(model, state)
             return state
         available = sorted(status.version for status in statuses if status.state == AVAILABLE)
-        errors = []
-        routed = None
+        routed, errors, unfit = None, [], {}
         for version in reversed(available):
-            try:
-                routed = self.assets(model, version)
-                break
-            except GatewayError as error:
-                errors.append(error.message)
+            verdict = self._verdict(model, version)
+            if verdict == "":
+                routed = self._runtimes.get((model, version))
+                if routed is not None:
+                    break
+            elif verdict is None:
+                errors.append(f"version {version}: fit check pending (backend busy)")
+            else:
+                unfit[version] = verdict
+                errors.append(f"version {version}: {verdict}")
         if routed is not None and (
             previous.routed is None or previous.routed.version != routed.version
         ):
             LOGGER.info("routing %s to version %d", model, routed.version)
-        state = ModelState(statuses, routed, "; ".join(errors))
+        reason = "" if routed is not None else "; ".join(errors)
+        state = ModelState(statuses, routed, reason, True, unfit)
         self._set_state(model, state)
         self._forget_unserved(model, {status.version for status in statuses})
         return state
+
+    def _verdict(self, model: str, version: int) -> str | None:
+        """ "" when the version fits, the reason when not, None when it could not be checked."""
+        key = (model, version)
+        with self._lock:
+            if key in self._verdicts:
+                return self._verdicts[key]
+        try:
+            check_fit(self.backend, self._load(model, version))
+            verdict = ""
+        except UnfitVersionError as error:
+            LOGGER.warning("%s version %d is not routed: %s", model, version, error.reason)
+            verdict = error.reason
+        except BackendError as error:
+            LOGGER.info("%s version %d: check postponed: %s", model, version, error.message)
+            return None
+        with self._lock:
+            self._verdicts[key] = verdict
+        return verdict
+
+    def routed_runtimes(self) -> dict[str, ModelRuntime]:
+        """Each model's routed runtime (a model never polled is polled now)."""
+        found = {}
+        for model in self.models:
+            with self._lock:
+                known = model in self._states
+            state = self.state(model) if known else self.refresh_model(model)
+            if state.routed is not None:
+                found[model] = state.routed
+        return found
 
     def state(self, model: str) -> ModelState:
         """The last known state of a model."""
         with self._lock:
             return self._states.get(model, ModelState())
 
-    def assets(self, model: str, version: int) -> VersionAssets:
-        """A version's assets, loaded from the model repo on first use."""
-        key = (model, version)
-        with self._lock:
-            cached = self._assets.get(key)
+    def runtime(self, model: str, version: int) -> ModelRuntime:
+        """A version's runtime, loaded from the model repo on first use (404 if it cannot be)."""
+        cached = self._runtimes.get((model, version))
         if cached is not None:
             return cached
+        if not (self.model_repo / model / str(version)).is_dir():
+            raise GatewayError(404, f"model {model!r} has no version {version}")
         try:
-            loaded = load_assets(self.model_repo, model, version)
-        except AssetsError as error:
-            LOGGER.warning("%s", error)
+            return self._load(model, version)
+        except UnfitVersionError as error:
             raise GatewayError(
-                404, f"model {model!r} version {version} has no usable assets"
+                404, f"model {model!r} version {version} has no usable assets: {error.reason}"
             ) from error
+
+    def _load(self, model: str, version: int) -> ModelRuntime:
+        key = (model, version)
         with self._lock:
-            return self._assets.setdefault(key, loaded)
+            cached = self._runtimes.get(key)
+        if cached is not None:
+            return cached
+        loaded = load_runtime(self.model_repo, model, version, self.settings)
+        with self._lock:
+            return self._runtimes.setdefault(key, loaded)
 
     def resolve(
         self, model: str, selector: VersionSelector, request_id: str | None = None
-    ) -> VersionAssets:
-        """The assets of the version a request runs on (the request then pins that version)."""
-        if model not in self.models:
+    ) -> ModelRuntime:
+        """The runtime of the version a request runs on (the request then pins that version)."""
+        if model not in self.models and model not in self.reload_models():
             raise GatewayError(404, f"unknown model {model!r}")
-        if selector.version is not None:
-            return self.assets(model, selector.version)
-        if selector.label:
-            return self.assets(model, self._label_version(model, selector, request_id))
+        if selector.version is not None or selector.label:
+            version = selector.version
+            if version is None:
+                version = self._label_version(model, selector, request_id)
+            reason = self._verdicts.get((model, version))
+            if reason:
+                raise GatewayError(
+                    404, f"model {model!r} version {version} is not routed: {reason}"
+                )
+            return self.runtime(model, version)
         routed = self.state(model).routed or self.refresh_model(model).routed
         if routed is None:
             raise GatewayError(
@@ -168,10 +233,11 @@ class ModelRegistry:
             self._states[model] = state
 
     def _forget_unserved(self, model: str, served: set[int]) -> None:
-        # Assets of retired versions are dropped; a pinned request reloads them if needed.
+        # Runtimes and verdicts of retired versions are dropped; a pinned request reloads.
         with self._lock:
-            for key in [key for key in self._assets if key[0] == model and key[1] not in served]:
-                del self._assets[key]
+            for cache in (self._runtimes, self._verdicts):
+                for key in [key for key in cache if key[0] == model and key[1] not in served]:
+                    del cache[key]
 
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_seconds):

@@ -1,76 +1,19 @@
-"""Request and response bodies of the public API (the source of ``/openapi.json``)."""
+"""Fixed response bodies of the public API (request models are generated per version).
+
+The alias endpoints (``/v1/qa``, ``/v1/profile``, ``/v1/similarity``) keep the answer shapes
+of the first API; the generic ``:predict`` shapes come from each version's spec
+(:mod:`serving.gateway.request_models`).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
+from serving.gateway.request_models import ModelRef
 
-def _valid_unicode(text: str) -> str:
-    # JSON may carry lone surrogates ("\ud800"); the tokenizer cannot encode them.
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise ValueError("text contains invalid Unicode (a lone surrogate)") from error
-    return text
-
-
-Text = Annotated[str, Field(min_length=1), AfterValidator(_valid_unicode)]
-
-
-class Strict(BaseModel):
-    """Request bodies reject unknown fields, so a typo is a 422, not a silent default."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class QARequest(Strict):
-    """A story and a question about it."""
-
-    article: Text = Field(description="The story (bAbI style).")
-    question: Text = Field(description="A question answered by one word.")
-    top_k: int = Field(default=1, ge=1, description="How many candidate answers to return.")
-
-
-class QABatchRequest(Strict):
-    """Several QA requests answered with one model call."""
-
-    instances: list[QARequest] = Field(min_length=1)
-
-
-class ProfileRequest(Strict):
-    """A person's blog posts."""
-
-    posts: list[Annotated[str, AfterValidator(_valid_unicode)]] = Field(
-        min_length=1, description="The person's posts, any order."
-    )
-
-
-class ProfileBatchRequest(Strict):
-    """Several people's posts answered with one model call."""
-
-    instances: list[ProfileRequest] = Field(min_length=1)
-
-
-class SentencePair(Strict):
-    """Two sentences to compare."""
-
-    text_a: Text
-    text_b: Text
-
-
-class SimilarityRequest(Strict):
-    """Sentence pairs to score."""
-
-    pairs: list[SentencePair] = Field(min_length=1)
-
-
-class ModelRef(BaseModel):
-    """The model version that produced an answer."""
-
-    name: str
-    version: int
+__all__ = ["ModelRef"]
 
 
 class Candidate(BaseModel):
@@ -80,12 +23,20 @@ class Candidate(BaseModel):
     probability: float
 
 
+class Evidence(BaseModel):
+    """A sentence of the story and the weight the model gave it."""
+
+    sentence: str
+    weight: float
+
+
 class QAAnswer(BaseModel):
-    """The most likely answer, its probability and the top-k candidates."""
+    """The most likely answer, its probability, the top-k candidates (and evidence)."""
 
     answer: str
     confidence: float
     candidates: list[Candidate]
+    evidence: list[Evidence] | None = None
 
 
 class QAResponse(QAAnswer):
@@ -146,6 +97,13 @@ class ProfileBatchResponse(BaseModel):
     model: ModelRef
 
 
+ALIAS_RESPONSES: dict[str, list[type[BaseModel]]] = {
+    "qa": [QAResponse, QABatchResponse],
+    "profile": [ProfileResponse, ProfileBatchResponse],
+    "similarity": [SimilarityResponse],
+}
+
+
 class ErrorResponse(BaseModel):
     """Every error: a message and a list of details (``loc`` names the offending field)."""
 
@@ -154,7 +112,7 @@ class ErrorResponse(BaseModel):
 
 
 class VersionInfo(BaseModel):
-    """One served version of a model."""
+    """One served version of a model; ``error`` says (briefly) why it is not routed."""
 
     version: int
     state: str
@@ -170,6 +128,13 @@ class ModelInfo(BaseModel):
     versions: list[VersionInfo]
     signature: dict[str, object] | None = None
     error: str | None = None
+
+
+class ModelDetail(ModelInfo):
+    """A model with the serving spec of its routed version (``legacy``: converted files)."""
+
+    spec: dict[str, Any] | None = None
+    legacy: bool | None = None
 
 
 class ModelsResponse(BaseModel):

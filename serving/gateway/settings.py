@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from limits import parse_many
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BackendKind = Literal["grpc", "rest", "local"]
+
+
+def _names(value: Any) -> Any:
+    """``a,b,c`` (the documented form) or a JSON list ``["a", "b"]`` -> a list of strings."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
+
+
+# NoDecode: pydantic-settings would otherwise insist on JSON for a tuple-typed variable.
+NameList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_names)]
 
 
 class GatewaySettings(BaseSettings):
@@ -30,10 +46,12 @@ class GatewaySettings(BaseSettings):
 
     model_repo: Path = Path("model_repo")
     """The model repository TF Serving serves (mounted read-only beside it); the gateway reads
-    each version's ``assets.extra/`` (tokenizer, labels, preprocessing) from here."""
+    ``models.config`` and each version's ``assets.extra/`` (serving_spec.json, tokenizers;
+    legacy preprocessing.json + labels.json) from here."""
 
-    models: tuple[str, ...] = ("qa", "profile", "similarity")
-    """Names of the models the gateway routes to."""
+    models: NameList = ()
+    """Optional filter: route only these of the models named in ``models.config`` (empty:
+    every configured model). ``qa,profile`` or a JSON list ``["qa", "profile"]``."""
 
     request_timeout_seconds: float = Field(default=5.0, gt=0)
     """Deadline of every backend call (gRPC deadline, HTTP read timeout)."""
@@ -60,10 +78,12 @@ class GatewaySettings(BaseSettings):
     """Largest request body accepted (413 above it)."""
 
     max_chars_per_text: int = Field(default=20_000, gt=0)
-    """Longest article, question, post or sentence accepted (422 above it)."""
+    """Longest text (or list item) accepted, for every model; a spec's smaller ``max_chars``
+    wins (422 above it)."""
 
     max_posts_per_profile: int = Field(default=200, gt=0)
-    """Most posts accepted in one profile (422 above it)."""
+    """Most items of a list input (profile posts) accepted; a spec's smaller ``max_items``
+    wins (422 above it)."""
 
     max_pairs_per_request: int = Field(default=64, gt=0)
     """Most sentence pairs accepted in one similarity request (422 above it)."""
@@ -72,10 +92,47 @@ class GatewaySettings(BaseSettings):
     """Most instances accepted in one batch request (422 above it)."""
 
     max_top_k: int = Field(default=10, gt=0)
-    """Largest ``top_k`` a QA request may ask for (422 above it)."""
+    """Largest ``top_k`` a request may ask for (422 above it)."""
 
     version_poll_seconds: float = Field(default=2.0, gt=0)
     """How often the gateway asks the backend for new model versions."""
 
     log_level: str = "INFO"
     """Level of the gateway's JSON logs."""
+
+    api_keys: NameList = ()
+    """API keys clients must send (``Authorization: Bearer <key>`` or ``X-API-Key``),
+    comma-separated or a JSON list; empty (default) = no authentication. ``/healthz``,
+    ``/readyz``, ``/openapi.json`` and ``/docs`` stay open."""
+
+    api_keys_file: Path | None = None
+    """A file with one API key per line (e.g. a mounted Kubernetes Secret); added to
+    ``api_keys``. Blank lines and lines starting with ``#`` are skipped."""
+
+    metrics_require_key: bool = True
+    """With API keys set, ``/metrics`` needs a key too; ``false`` leaves it open for a scraper
+    that cannot send one."""
+
+    rate_limit: str = ""
+    """Per-client rate limits in the ``limits`` syntax (``100/minute;2000/hour``), counted per
+    API key (per client address without keys); empty (default) = none. Over it: 429 with
+    ``Retry-After``."""
+
+    rate_limit_storage_uri: str = "memory://"
+    """Where rate-limit counters live: ``memory://`` counts per worker process; use a shared
+    store (``redis://host:6379``) to count across workers and replicas."""
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _valid_rate_limit(cls, value: str) -> str:
+        if value:
+            parse_many(value)  # raises ValueError with the limits library's message
+        return value
+
+    def api_key_values(self) -> list[str]:
+        """Every configured API key (settings, then the keys file); OSError if unreadable."""
+        keys = [key for key in self.api_keys if key]
+        if self.api_keys_file is not None:
+            lines = self.api_keys_file.read_text(encoding="utf-8").splitlines()
+            keys += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        return keys

@@ -1,5 +1,15 @@
-"""Entry point: ``python -m serving.modelserver``."""
+"""Entry point: ``python -m serving.modelserver`` and the ``multihead-modelserver`` command."""
 
-from serving.modelserver.main import main
+from serving.gpu_logs import import_tensorflow
 
-raise SystemExit(main())
+
+def run() -> int:
+    """Start TensorFlow (quiet about a missing GPU where none exists), then the server."""
+    import_tensorflow()
+    from serving.modelserver.main import main
+
+    return main()
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())

@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from serving.contract import PAD_ID
 from serving.modelserver.config import BatchingSettings
-from serving.modelserver.errors import unavailable
+from serving.modelserver.errors import invalid_argument, unavailable
 
 Array = npt.NDArray[Any]
 Tensors = dict[str, Array]
@@ -32,6 +32,21 @@ Runner = Callable[[str, Tensors], Tensors]
 def rows_of(inputs: Tensors) -> int:
     """The batch size (0th dimension) of a request's inputs."""
     return int(next(iter(inputs.values())).shape[0]) if inputs else 0
+
+
+def check_batchable(inputs: Tensors) -> None:
+    """INVALID_ARGUMENT unless every input has a 0th dimension of one common size.
+
+    TF Serving's batching session needs this to merge requests; without batching the
+    graph alone decides (source: batching_session.cc, "must have equal 0th-dimension size").
+    """
+    if any(np.ndim(value) == 0 for value in inputs.values()):
+        raise invalid_argument("Batching Run() input tensors must have at least one dimension")
+    if len({np.shape(value)[0] for value in inputs.values()}) > 1:
+        raise invalid_argument(
+            "Batching Run() input tensors must have equal 0th-dimension size; got "
+            + ", ".join(f"{key}: {list(np.shape(value))}" for key, value in sorted(inputs.items()))
+        )
 
 
 def merge_inputs(requests: Sequence[Tensors], pad: bool, pad_value: int = PAD_ID) -> Tensors:

@@ -76,7 +76,10 @@ class MonitoringSettings:
 
 def parse_model_config(text: str, config_dir: Path) -> list[ModelSettings]:
     """Parse a text ``ModelServerConfig`` (``model_config_list { config { ... } }``)."""
-    server_config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
+    try:
+        server_config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
+    except text_format.ParseError as error:
+        raise ValueError(f"model config is not a valid text ModelServerConfig: {error}") from error
     if server_config.WhichOneof("config") == "custom_model_config":
         raise ValueError("custom_model_config is not supported; use model_config_list")
     models = []

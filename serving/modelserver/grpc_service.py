@@ -6,10 +6,10 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent import futures
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
-import tensorflow as tf
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
@@ -23,6 +23,8 @@ from serving.modelserver.errors import ServingError, invalid_argument
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.predict import predict
+from serving.modelserver.tensor_proto import decode_input, encode_output
+from serving.numbers import parse_int_flag
 
 LOG = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
@@ -78,9 +80,12 @@ def _guarded(
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):  # type: ignore[misc]
     """Predict and GetModelMetadata over the ModelManager."""
 
-    def __init__(self, manager: ModelManager, metrics: ServerMetrics) -> None:
+    def __init__(
+        self, manager: ModelManager, metrics: ServerMetrics, tensor_content: bool = False
+    ) -> None:
         self._manager = manager
         self._metrics = metrics
+        self._tensor_content = tensor_content  # --enable_serialization_as_tensor_content
 
     def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         """TF Serving's PredictionService/Predict."""
@@ -96,12 +101,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def _predict(self, request: Any) -> Any:
         version, label = spec_choice(request.model_spec)
-        inputs = {}
-        for alias, proto in request.inputs.items():
-            try:
-                inputs[alias] = tf.make_ndarray(proto)
-            except Exception as error:
-                raise invalid_argument(f"tensor parsing error: {alias}") from error
+        inputs = {alias: decode_input(alias, proto) for alias, proto in request.inputs.items()}
         result = predict(
             self._manager,
             request.model_spec.name,
@@ -116,7 +116,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         response.model_spec.version.value = result.version
         response.model_spec.signature_name = result.signature_name
         for alias, value in result.outputs.items():
-            response.outputs[alias].CopyFrom(tf.make_tensor_proto(value))
+            response.outputs[alias].CopyFrom(encode_output(value, self._tensor_content))
         return response
 
     def _metadata(self, request: Any) -> Any:
@@ -174,27 +174,59 @@ class ModelStatusServicer(model_service_pb2_grpc.ModelServiceServicer):  # type:
         return _guarded(self._metrics, "grpc_status", request, context, handle)
 
 
+@dataclass(frozen=True)
+class GrpcSettings:
+    """How the gRPC server listens and encodes (TF Serving's flags of the same names)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8500
+    socket_path: str = ""  # --grpc_socket_path: also listen on this UNIX socket
+    max_threads: int = 64
+    channel_arguments: tuple[tuple[str, str | int], ...] = ()  # --grpc_channel_arguments
+    tensor_content: bool = False  # --enable_serialization_as_tensor_content
+
+
+def parse_channel_arguments(text: str) -> tuple[tuple[str, str | int], ...]:
+    """``key=value,key=value`` as TF Serving reads it; integer values become ints."""
+    arguments: list[tuple[str, str | int]] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"grpc channel argument is not key=value: {item!r}")
+        try:
+            arguments.append((key, parse_int_flag(value)))
+        except ValueError:
+            arguments.append((key, value))
+    return tuple(arguments)
+
+
 def build_grpc_server(
-    manager: ModelManager, metrics: ServerMetrics, port: int, max_threads: int
+    manager: ModelManager, metrics: ServerMetrics, settings: GrpcSettings
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
-    """A gRPC server with the three services and health; returns it and its bound port."""
-    options = [
+    """A gRPC server with the three services and health; returns it and its bound TCP port."""
+    options: list[tuple[str, str | int]] = [
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.so_reuseport", 0),
+        *settings.channel_arguments,
     ]
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_threads), options=options)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.max_threads), options=options
+    )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(manager, metrics), server
+        PredictionServicer(manager, metrics, settings.tensor_content), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
         ModelStatusServicer(manager, metrics), server
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    bound = server.add_insecure_port(f"0.0.0.0:{port}")
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    bound = server.add_insecure_port(f"{host}:{settings.port}")
     if bound == 0:
-        raise OSError(f"cannot bind gRPC port {port}")
+        raise OSError(f"cannot bind gRPC to {host}:{settings.port}")
+    if settings.socket_path:
+        server.add_insecure_port(f"unix:{settings.socket_path}")
     return server, bound, health_servicer
 
 

@@ -60,7 +60,7 @@ def server_command(
     batching_parameters_file: Path | None = None,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
-    """The command line that serves repo on OS-chosen ports, polling every second."""
+    """The command line serving repo on OS-chosen ports (folders, config polled each second)."""
     command = [
         sys.executable,
         "-m",
@@ -70,6 +70,7 @@ def server_command(
         "--host=127.0.0.1",
         f"--model_config_file={repo / 'models.config'}",
         "--file_system_poll_wait_seconds=1",
+        "--model_config_file_poll_wait_seconds=1",
     ]
     monitoring = repo / "monitoring.config"
     if monitoring.exists():

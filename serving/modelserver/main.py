@@ -1,10 +1,16 @@
-"""Command line with TF Serving's flag names: ``python -m serving.modelserver --port ...``."""
+"""Command line with TF Serving's flag names: ``python -m serving.modelserver --port ...``.
+
+Every flag of ``tensorflow_model_server`` is accepted, so TF Serving's own command lines
+(its test harness, deploy files) start this server too. The ones listed in ``IGNORED`` are
+logged as ignored at startup; the README says which flags are implemented.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,39 +24,109 @@ from serving.modelserver.config import (
     parse_batching_parameters,
     parse_monitoring_config,
 )
+from serving.modelserver.grpc_service import GrpcSettings, parse_channel_arguments
 from serving.modelserver.server import ModelServer, ServerOptions
+from serving.modelserver.versions import RetryPolicy
+from serving.numbers import parse_bool_flag, parse_int_flag
+
+LOG = logging.getLogger(__name__)
+VERSION = "modelserver (TF Serving stand-in)"
+# tensorflow_model_server flags (main.cc) accepted for compatibility and ignored here.
+IGNORED = (
+    "rest_api_timeout_in_ms",
+    "rest_api_enable_cors_support",
+    "num_load_threads",
+    "num_unload_threads",
+    "flush_filesystem_caches",
+    "tensorflow_session_parallelism",
+    "tensorflow_intra_op_parallelism",
+    "tensorflow_inter_op_parallelism",
+    "use_alts_credentials",
+    "platform_config_file",
+    "saved_model_tags",
+    "enable_model_warmup",
+    "num_request_iterations_for_warmup",
+    "prefer_tflite_model",
+    "enable_profiler",
+    "thread_pool_factory_config_file",
+    "mixed_precision",
+    "skip_initialize_tpu",
+    "enable_grpc_healthcheck_service",
+    "allow_version_labels_for_unavailable_models",
+    "enable_per_model_batching_parameters",
+    "tensorflow_session_config_file",
+    "ssl_config_file",
+    "per_process_gpu_memory_fraction",
+    "remove_unused_fields_from_bundle_metagraph",
+    "num_tflite_pools",
+    "num_tflite_interpreters_per_pool",
+    "enable_signature_method_name_check",
+    "xla_cpu_compilation_enabled",
+    "xla_gpu_compilation_enabled",
+)
+
+
+def _int(text: str) -> int:
+    try:
+        return parse_int_flag(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def _port(text: str) -> int:
+    value = _int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
+    return value
 
 
 def _bool(text: str) -> bool:
-    return text.lower() in ("1", "true", "yes", "on")
+    try:
+        return parse_bool_flag(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Flags named and defaulted as tensorflow_model_server's (poll interval: 1 s here)."""
+    """Flags named and defaulted as tensorflow_model_server's."""
     parser = argparse.ArgumentParser(
         prog="python -m serving.modelserver",
         description="TF Serving-compatible model server (gRPC + REST) for machines without Docker.",
     )
     add = parser.add_argument
-    add("--port", type=int, default=8500, help="gRPC port (0 = any free port)")
-    add("--rest_api_port", type=int, default=8501, help="REST port (0 = any free port)")
-    add("--host", default="0.0.0.0", help="address to bind the REST server to")
+
+    def flag(name: str) -> None:  # --x, --x=true, --x=false
+        add(name, nargs="?", const=True, type=_bool, default=False)
+
+    add("--port", type=_port, default=8500, help="gRPC port (0 = any free port)")
+    add("--grpc_socket_path", default="", help="also serve gRPC on this UNIX socket")
+    add("--grpc_channel_arguments", default="", help="key=value,... for the gRPC server")
+    add("--grpc_max_threads", type=_count, default=64)
+    add("--rest_api_port", type=_port, default=8501, help="REST port (0 = any free port)")
+    add("--rest_api_num_threads", type=_count, default=0, help="REST worker threads (0: 32)")
+    add("--host", default="127.0.0.1", help="bind address of gRPC and REST (not in TF Serving)")
     add("--model_config_file", type=Path, help="text model_config_list file")
+    add("--model_config_file_poll_wait_seconds", type=_count, default=0)
     add("--model_name", default="default", help="name of the single model (no config file)")
     add("--model_base_path", type=Path, help="folder of the single model's versions")
-    add("--enable_batching", type=_bool, nargs="?", const=True, default=False)
+    flag("--enable_batching")
     add("--batching_parameters_file", type=Path, help="text BatchingParameters file")
     add("--monitoring_config_file", type=Path, help="text MonitoringConfig file")
-    add("--file_system_poll_wait_seconds", type=float, default=1.0)
-    add("--grpc_max_threads", type=int, default=64)
-    add(
-        "--rest_api_num_threads",
-        type=int,
-        default=0,
-        help="accepted; REST uses a thread per request",
-    )
-    add("--rest_api_timeout_in_ms", type=int, default=30000, help="accepted, not enforced")
+    add("--file_system_poll_wait_seconds", type=_count, default=1)
+    add("--max_num_load_retries", type=_count, default=5)
+    add("--load_retry_interval_micros", type=_count, default=60_000_000)
+    flag("--enable_serialization_as_tensor_content")
+    flag("--version")
     add("--log_level", default="INFO")
+    for name in IGNORED:
+        add(f"--{name}", nargs="?", const="true", default=None, help="accepted, ignored")
     return parser
 
 
@@ -72,23 +148,44 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         monitoring = parse_monitoring_config(args.monitoring_config_file.read_text())
     return ServerOptions(
         models=models,
-        port=args.port,
         rest_api_port=args.rest_api_port,
         host=args.host,
+        grpc=GrpcSettings(
+            host=args.host,
+            port=args.port,
+            socket_path=args.grpc_socket_path,
+            max_threads=args.grpc_max_threads,
+            channel_arguments=parse_channel_arguments(args.grpc_channel_arguments),
+            tensor_content=args.enable_serialization_as_tensor_content,
+        ),
         batching=batching,
         monitoring=monitoring,
         poll_seconds=args.file_system_poll_wait_seconds,
-        grpc_max_threads=args.grpc_max_threads,
+        retry=RetryPolicy(args.max_num_load_retries, args.load_retry_interval_micros / 1e6),
+        model_config_file=args.model_config_file,
+        config_poll_seconds=args.model_config_file_poll_wait_seconds,
+        rest_api_num_threads=args.rest_api_num_threads or 32,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until SIGTERM or SIGINT, then shut down gracefully and return 0."""
     args = build_parser().parse_args(argv)
+    if args.version:
+        print(VERSION)
+        return 0
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    server = ModelServer(options_from_args(args))
+    for name in IGNORED:
+        if (value := getattr(args, name)) is not None:
+            LOG.warning("--%s=%s is accepted for compatibility and ignored", name, value)
+    try:
+        options = options_from_args(args)
+    except ValueError as error:
+        print(f"modelserver: {error}", file=sys.stderr)
+        return 2
+    server = ModelServer(options)
     stop_requested = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:

@@ -2,8 +2,12 @@
 
 A version is loaded and warmed up before it is AVAILABLE; an old version is unloaded only
 once a wanted version is AVAILABLE (availability-preserving), so no request fails during a
-swap. Folders still being written (no saved_model.pb, hidden ``.staging-*``) are ignored and
-a broken SavedModel is reported as END with its error and never takes traffic.
+swap. Only folders named by ASCII digits in int64 range are versions (``00000123`` is 123);
+others are skipped with a warning. Folders without saved_model.pb are ignored. A failed load
+is END with a short reason (details in the log) and is retried as TF Serving does
+(``--max_num_load_retries`` every ``--load_retry_interval_micros``), and at once whenever a
+file in its folder changes (a copy that was still under way). The model list itself can be
+replaced while running (``update_models``: models.config re-read).
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -20,7 +25,8 @@ from serving.modelserver.batching import Batcher, Tensors
 from serving.modelserver.config import BatchingSettings, ModelSettings
 from serving.modelserver.errors import invalid_argument, not_found
 from serving.modelserver.metrics import ServerMetrics
-from serving.modelserver.servable import LoadedVersion, is_complete_version
+from serving.modelserver.servable import LoadedVersion
+from serving.modelserver.versions import RetryPolicy, folder_fingerprint, list_versions
 
 LOG = logging.getLogger(__name__)
 
@@ -35,7 +41,9 @@ class VersionState:
     error_message: str = ""
     servable: LoadedVersion | None = None
     batcher: Batcher | None = None
-    source_mtime: float = 0.0  # saved_model.pb mtime of a failed load, to retry on change
+    fingerprint: tuple[tuple[str, int, int], ...] = ()  # folder files at a failed load
+    failures: int = 0  # failed loads since the folder last changed
+    retry_at: float = 0.0  # time.monotonic() of the next retry
 
     def predict(self, signature: str, inputs: Tensors) -> Tensors:
         """Run a (validated) request, through the batching queue when there is one."""
@@ -44,17 +52,6 @@ class VersionState:
         if self.batcher is not None:
             return self.batcher.submit(signature or "serving_default", inputs)
         return self.servable.run(signature, inputs)
-
-
-def list_versions(base_path: Path) -> list[int]:
-    """Complete version folders (numeric name, SavedModel file present) under base_path."""
-    if not base_path.is_dir():
-        return []
-    return sorted(
-        int(child.name)
-        for child in base_path.iterdir()
-        if child.name.isdigit() and child.is_dir() and is_complete_version(child)
-    )
 
 
 class ModelManager:
@@ -66,15 +63,19 @@ class ModelManager:
         metrics: ServerMetrics,
         batching: BatchingSettings | None = None,
         poll_seconds: float = 1.0,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._models = {model.name: model for model in models}
         self._metrics = metrics
         self._batching = batching
         self._poll_seconds = poll_seconds
+        self._retry = retry or RetryPolicy()
         self._states: dict[str, dict[int, VersionState]] = {name: {} for name in self._models}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._poller: threading.Thread | None = None
+        self._warned: set[tuple[str, str]] = set()
+        self._pending_models: list[ModelSettings] | None = None
 
     def start(self) -> None:
         """Load what is there now, then keep polling in a background thread."""
@@ -88,9 +89,36 @@ class ModelManager:
         self._stopping.set()
         if self._poller is not None:
             self._poller.join()
-        for name, states in self._states.items():
+        for name, states in list(self._states.items()):
             for version in list(states):
                 self._unload(name, version)
+
+    def update_models(self, models: list[ModelSettings]) -> None:
+        """Serve this model list from the next poll on (new models load, removed ones unload)."""
+        with self._lock:
+            self._pending_models = list(models)
+        if self._poller is None:
+            self.poll_once()
+
+    def _apply_model_list(self) -> None:
+        with self._lock:
+            models, self._pending_models = self._pending_models, None
+        if models is None:
+            return
+        wanted = {model.name: model for model in models}
+        for name in [name for name in self._models if name not in wanted]:
+            LOG.info("model %s removed from the config: unloading it", name)
+            for version in list(self._states[name]):
+                self._unload(name, version)
+            with self._lock:
+                del self._models[name], self._states[name]
+            self._metrics.available_versions.labels(name).set(0)
+        with self._lock:
+            for name, model in wanted.items():
+                if name not in self._models:
+                    LOG.info("model %s added by the config", name)
+                    self._states[name] = {}
+                self._models[name] = model
 
     def model_names(self) -> list[str]:
         """Names of the configured models."""
@@ -137,7 +165,8 @@ class ModelManager:
 
     def poll_once(self) -> None:
         """Bring every model's loaded versions in line with its folder and version policy."""
-        for model in self._models.values():
+        self._apply_model_list()
+        for model in list(self._models.values()):
             try:
                 self._reconcile(model)
             except Exception:  # one model's trouble must not stop the others' updates
@@ -148,13 +177,25 @@ class ModelManager:
             self.poll_once()
 
     def _reconcile(self, model: ModelSettings) -> None:
-        wanted = model.policy.select(list_versions(model.base_path))
+        folders, skipped = list_versions(model.base_path)
+        for name in skipped:
+            if (model.name, name) not in self._warned:
+                self._warned.add((model.name, name))
+                LOG.warning(
+                    "model %s: skipping folder %r (a version folder is named by ASCII digits "
+                    "within int64)",
+                    model.name,
+                    name,
+                )
+        wanted = model.policy.select(list(folders))
         for version in sorted(wanted):
             if self._stopping.is_set():
                 return
             current = self._states[model.name].get(version)
-            if current is None or (current.state == "END" and self._should_retry(model, current)):
-                self._load(model, version)
+            path = folders[version]
+            retry = current is not None and current.state == "END"
+            if current is None or (retry and self._should_retry(current, path)):
+                self._load(model, version, path, current)
         states = self._states[model.name]
         wanted_ready = any(states[v].state == "AVAILABLE" for v in wanted if v in states)
         for version, state in list(states.items()):
@@ -166,27 +207,45 @@ class ModelManager:
             sum(1 for state in states.values() if state.state == "AVAILABLE")
         )
 
-    def _should_retry(self, model: ModelSettings, state: VersionState) -> bool:
+    def _should_retry(self, state: VersionState, path: Path) -> bool:
         if state.error_code == 0:  # unloaded earlier and wanted again
             return True
-        return _mtime(model.base_path / str(state.version)) != state.source_mtime
+        if folder_fingerprint(path) != state.fingerprint:  # a copy landed: try at once
+            return True
+        return state.failures <= self._retry.max_retries and time.monotonic() >= state.retry_at
 
     def _set(self, name: str, state: VersionState) -> None:
         with self._lock:
             self._states[name][state.version] = state
 
-    def _load(self, model: ModelSettings, version: int) -> None:
-        path = model.base_path / str(version)
+    def _load(
+        self, model: ModelSettings, version: int, path: Path, previous: VersionState | None
+    ) -> None:
         LOG.info("loading %s version %d from %s", model.name, version, path)
         self._set(model.name, VersionState(version, "LOADING"))
+        fingerprint = folder_fingerprint(path)
         try:
             servable = LoadedVersion(model.name, version, path)
             warmed = servable.warm_up()
         except Exception as error:
-            LOG.error("loading %s version %d failed: %s", model.name, version, error)
+            # The full error (with server paths) goes to the log; clients see a short reason.
+            LOG.error("loading %s version %d from %s failed: %s", model.name, version, path, error)
             code = getattr(error, "error_code", grpc.StatusCode.UNKNOWN.value[0])
-            failed = VersionState(version, "END", int(code), f"{type(error).__name__}: {error}")
-            self._set(model.name, replace(failed, source_mtime=_mtime(path)))
+            same_files = previous is not None and previous.fingerprint == fingerprint
+            failures = previous.failures + 1 if same_files and previous else 1
+            reason = f"Loading failed ({type(error).__name__}); details in the model server log"
+            if failures > self._retry.max_retries:
+                reason += "; no retries left until its files change"
+            failed = VersionState(
+                version,
+                "END",
+                int(code) or grpc.StatusCode.UNKNOWN.value[0],
+                reason,
+                fingerprint=fingerprint,
+                failures=failures,
+                retry_at=time.monotonic() + self._retry.interval_seconds,
+            )
+            self._set(model.name, failed)
             return
         batcher = self._make_batcher(servable) if self._batching else None
         self._set(
@@ -216,10 +275,3 @@ class ModelManager:
         del state  # in-flight requests hold their own reference until they finish
         gc.collect()
         self._set(name, VersionState(version, "END"))
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return (path / "saved_model.pb").stat().st_mtime
-    except OSError:
-        return 0.0

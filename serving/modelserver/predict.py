@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from serving import contract
-from serving.modelserver.batching import Array, Tensors
+from serving.modelserver.batching import Array, Tensors, check_batchable
 from serving.modelserver.manager import ModelManager, VersionState
 
 
@@ -47,6 +47,8 @@ def predict_on(
     signature = signature_name or contract.SIGNATURE_NAME
     request_inputs = dict(inputs)
     selected = state.servable.check_request(signature, request_inputs, output_filter)
+    if state.batcher is not None:
+        check_batchable(request_inputs)
     outputs = state.predict(signature, request_inputs)
     return PredictResult(
         state.servable.name, state.version, signature, {key: outputs[key] for key in selected}

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import grpc
 from flask import Flask, Response, request
 from google.protobuf.json_format import MessageToDict
 
@@ -18,13 +19,22 @@ from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.predict import predict_on
 from serving.modelserver.rest_json import parse_predict_body, render_outputs
+from serving.numbers import parse_version
 
 LOG = logging.getLogger(__name__)
-MODEL_PATH = re.compile(
-    r"^(?P<name>[^/:]+)"
-    r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
-    r"(?::(?P<verb>[a-zA-Z]+)|/(?P<metadata>metadata))?$"
+# TF Serving's own URL patterns (http_rest_api_util.cc, kPredictionApiGegex and
+# kModelStatusApiRegex), matched case-insensitively on the whole path.
+PREDICT_PATH = re.compile(
+    r"/v1/models/(?P<name>[^/:]+)(?:(?:/versions/(?P<version>\d+))|(?:/labels/(?P<label>[^/:]+)))?"
+    r":(?P<verb>classify|regress|predict)",
+    flags=re.IGNORECASE | re.ASCII,
 )
+STATUS_PATH = re.compile(
+    r"/v1/models(?:/(?P<name>[^/:]+))?(?:(?:/versions/(?P<version>\d+))|(?:/labels/(?P<label>[^/:]+)))?"
+    r"(?:/(?P<metadata>metadata))?",
+    flags=re.IGNORECASE | re.ASCII,
+)
+UNIMPLEMENTED_VERBS = ("classify", "regress")
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -44,38 +54,49 @@ class RestHandlers:
         self._manager = manager
         self._metrics = metrics
 
-    def dispatch(self, path: str) -> Response:
-        """Route ``/v1/models/<path>`` as TF Serving does, timing and counting the call."""
+    def dispatch(self, path: str = "") -> Response:
+        """Route a ``/v1/...`` request as TF Serving does, timing and counting the call."""
         started = time.perf_counter()
-        match = MODEL_PATH.match(path)
-        name, version, api = (match.group("name") if match else ""), "", "rest_other"
+        name, version, api = "", "", "rest_other"
         try:
-            if match is None:
-                raise invalid_argument(f"Malformed request: {request.method} /v1/models/{path}")
-            api, handler = self._pick(match)
+            api, handler, match = self._pick(request.method, request.path)
+            name = match.group("name") or ""
             payload, version = handler(match)
             status = 200
             response = json_response(payload)
         except ServingError as error:
             status, response = error.http_status, error_response(error)
-        except Exception as error:  # a bug must still answer in TF Serving's error shape
+        except Exception:  # a bug still answers in TF Serving's shape, details only in the log
             LOG.exception("%s %s failed", request.method, request.path)
             status = 500
-            response = json_response({"error": f"{type(error).__name__}: {error}"}, status)
+            response = json_response({"error": "Internal error; see the model server log"}, 500)
         self._metrics.observe_request(
             name, version, api, str(status), time.perf_counter() - started
         )
         return response
 
-    def _pick(self, match: re.Match[str]) -> tuple[str, Callable[[re.Match[str]], tuple[Any, str]]]:
-        verb, metadata = match.group("verb"), match.group("metadata")
-        if request.method == "POST" and verb == "predict":
-            return "rest_predict", self._predict
-        if request.method == "GET" and verb is None and metadata:
-            return "rest_metadata", self._metadata
-        if request.method == "GET" and verb is None:
-            return "rest_status", self._status
-        raise invalid_argument(f"Malformed request: {request.method} {request.path}")
+    def _pick(
+        self, method: str, path: str
+    ) -> tuple[str, Callable[[re.Match[str]], tuple[Any, str]], re.Match[str]]:
+        if method == "POST" and (match := PREDICT_PATH.fullmatch(path)):
+            _version(match)  # a version past int64 is a 400 before anything else
+            verb = match.group("verb")
+            if verb == "predict":
+                return "rest_predict", self._predict, match
+            if verb in UNIMPLEMENTED_VERBS:
+                raise ServingError(
+                    grpc.StatusCode.UNIMPLEMENTED,
+                    f"{verb.capitalize()} is not implemented by this model server; use :predict",
+                )
+        if method == "GET" and (match := STATUS_PATH.fullmatch(path)):
+            _version(match)
+            if not match.group("name"):
+                raise invalid_argument("Missing model name in request.")
+            if match.group("metadata") == "metadata":
+                return "rest_metadata", self._metadata, match
+            if match.group("metadata") is None:
+                return "rest_status", self._status, match
+        raise invalid_argument(f"Malformed request: {method} {path}")
 
     def _predict(self, match: re.Match[str]) -> tuple[Any, str]:
         body = _parse_json(request.get_data())
@@ -128,7 +149,13 @@ def _parse_json(data: bytes) -> Any:
 
 
 def _version(match: re.Match[str]) -> int | None:
-    return int(match.group("version")) if match.group("version") else None
+    text = match.group("version")
+    if not text:
+        return None
+    version = parse_version(text)
+    if version is None:  # past int64: TF Serving's absl::SimpleAtoi fails the same way
+        raise invalid_argument(f"Failed to convert version: {text} to numeric.")
+    return version
 
 
 def _to_dict(message: Any) -> dict[str, Any]:
@@ -143,7 +170,9 @@ def create_rest_app(
     """The Flask app served on the REST port."""
     app = Flask("modelserver")
     handlers = RestHandlers(manager, metrics)
-    app.add_url_rule("/v1/models/<path:path>", "models", handlers.dispatch, methods=["GET", "POST"])
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    app.add_url_rule("/v1", "v1_root", handlers.dispatch, methods=methods)
+    app.add_url_rule("/v1/<path:path>", "v1", handlers.dispatch, methods=methods)
 
     def liveness() -> Response:
         return json_response({"status": "alive"})

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import numpy.typing as npt
 import tensorflow as tf
-from google.protobuf import text_format
-from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from serving import contract
@@ -38,15 +37,26 @@ class InputSpec:
 
 
 class LoadedVersion:
-    """A SavedModel version ready to run its signatures."""
+    """A SavedModel version run as TF Serving runs it: its serving MetaGraph in a Session.
+
+    Requests feed and fetch the tensor names of the SignatureDef, so input shapes are left to
+    the graph (as in TF Serving) and TF1 SavedModels without declared shapes load too.
+    Thread-safe: a Session runs concurrent calls.
+    """
 
     def __init__(self, name: str, version: int, path: Path) -> None:
         self.name = name
         self.version = version
         self.path = path
-        self.signature_defs = read_signature_defs(path)
-        self._model = tf.saved_model.load(str(path))
-        self._functions = dict(self._model.signatures)
+        self._graph = tf.Graph()
+        self._session = tf.compat.v1.Session(graph=self._graph)
+        with self._graph.as_default():
+            meta_graph = tf.compat.v1.saved_model.loader.load(
+                self._session, [tf.saved_model.SERVING], str(path)
+            )
+        self.signature_defs: dict[str, meta_graph_pb2.SignatureDef] = dict(meta_graph.signature_def)
+        self._callables: dict[tuple[str, tuple[str, ...]], Callable[..., list[Array]]] = {}
+        self._callables_lock = threading.Lock()
 
     def input_specs(self, signature_name: str) -> list[InputSpec]:
         """The inputs of a signature, sorted by alias as TF Serving orders them."""
@@ -62,36 +72,49 @@ class LoadedVersion:
     def signature_def(self, signature_name: str) -> meta_graph_pb2.SignatureDef:
         """The SignatureDef for a name ('' means serving_default), FAILED_PRECONDITION if absent."""
         key = signature_name or contract.SIGNATURE_NAME
-        if key not in self.signature_defs or key not in self._functions:
+        if key not in self.signature_defs:
             raise failed_precondition(f'Serving signature key "{key}" not found.')
         return self.signature_defs[key]
 
     def check_request(
         self, signature_name: str, inputs: Mapping[str, Array], output_filter: Sequence[str]
     ) -> list[str]:
-        """Validate inputs (names, dtypes, ranks, batch sizes); return the outputs to send."""
+        """Validate input names and dtypes (shapes are the graph's business); return outputs."""
         specs = self.input_specs(signature_name)
         _check_input_names(set(inputs), [spec.alias for spec in specs])
         for index, spec in enumerate(specs):
-            _check_input(index, spec, inputs[spec.alias])
-        sizes = {np.shape(value)[0] if np.ndim(value) else None for value in inputs.values()}
-        if len(sizes) > 1:
-            raise invalid_argument(
-                "Input tensors must have equal 0th-dimension size; got "
-                + ", ".join(f"{key}: {np.shape(value)}" for key, value in sorted(inputs.items()))
-            )
+            _check_dtype(index, spec, inputs[spec.alias])
         return _selected_outputs(self.signature_def(signature_name), output_filter)
 
     def run(self, signature_name: str, inputs: Mapping[str, Array]) -> Tensors:
-        """Call a signature on numpy inputs and return numpy outputs (no validation)."""
-        function = self._functions[signature_name or contract.SIGNATURE_NAME]
+        """Run a signature on numpy inputs; every output, as numpy (strings as bytes objects)."""
+        key = signature_name or contract.SIGNATURE_NAME
+        signature = self.signature_def(key)
+        aliases = tuple(sorted(signature.inputs))
+        outputs = sorted(signature.outputs)
+        runner = self._callable(key, aliases)
         try:
-            outputs = function(**{key: tf.constant(value) for key, value in inputs.items()})
+            values = runner(*(inputs[alias] for alias in aliases))
         except tf.errors.OpError as error:
             raise from_code_number(error.error_code, error.message) from error
         except (TypeError, ValueError) as error:
             raise invalid_argument(str(error)) from error
-        return {key: value.numpy() for key, value in outputs.items()}
+        return dict(zip(outputs, values, strict=True))
+
+    def _callable(self, key: str, aliases: tuple[str, ...]) -> Callable[..., list[Array]]:
+        with self._callables_lock:
+            if (key, aliases) not in self._callables:
+                signature = self.signature_defs[key]
+                # A CallableOptions callable feeds by tensor name with no Python-side shape
+                # check, as TF Serving's C++ Session::Run does (Session.make_callable and
+                # Session.run would reject shapes the graph accepts). Private, but stable
+                # since TF 1.5 and pinned with TensorFlow in requirements.
+                options = config_pb2.CallableOptions(
+                    feed=[signature.inputs[alias].name for alias in aliases],
+                    fetch=[signature.outputs[alias].name for alias in sorted(signature.outputs)],
+                )
+                self._callables[(key, aliases)] = self._session._make_callable_from_options(options)
+            return self._callables[(key, aliases)]
 
     def warm_up(self) -> int:
         """Replay ``assets.extra/tf_serving_warmup_requests`` (if any); return the count."""
@@ -111,20 +134,6 @@ class LoadedVersion:
         return count
 
 
-def read_signature_defs(path: Path) -> dict[str, meta_graph_pb2.SignatureDef]:
-    """The SignatureDefs of the SavedModel's serving MetaGraph, as TF Serving reports them."""
-    saved_model = saved_model_pb2.SavedModel()
-    binary = path / SAVED_MODEL_FILES[0]
-    if binary.is_file():
-        saved_model.ParseFromString(binary.read_bytes())
-    else:
-        text_format.Parse((path / SAVED_MODEL_FILES[1]).read_text(), saved_model)
-    for meta_graph in saved_model.meta_graphs:
-        if "serve" in meta_graph.meta_info_def.tags:
-            return dict(meta_graph.signature_def)
-    raise ValueError(f"{path}: no MetaGraph tagged 'serve'")
-
-
 def _check_input_names(sent: set[str], expected: list[str]) -> None:
     if sent == set(expected):
         return
@@ -137,23 +146,13 @@ def _check_input_names(sent: set[str], expected: list[str]) -> None:
     )
 
 
-def _check_input(index: int, spec: InputSpec, value: Array) -> None:
+def _check_dtype(index: int, spec: InputSpec, value: Array) -> None:
     actual = tf.dtypes.as_dtype(value.dtype) if value.dtype != object else tf.string
     if actual != spec.dtype:
+        # TensorFlow's own wording for a fed tensor of the wrong type (what TF Serving sends).
         raise invalid_argument(
             f"Expects arg[{index}] to be {spec.dtype.name} but {actual.name} is provided "
             f"(input '{spec.alias}')"
-        )
-    if spec.shape is None:
-        return
-    shape = np.shape(value)
-    compatible = len(shape) == len(spec.shape) and all(
-        want in (-1, got) for want, got in zip(spec.shape, shape, strict=True)
-    )
-    if not compatible:
-        wanted = [None if dim == -1 else dim for dim in spec.shape]
-        raise invalid_argument(
-            f"input '{spec.alias}' has shape {list(shape)} but the signature expects {wanted}"
         )
 
 

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from werkzeug.serving import ThreadedWSGIServer
+from cheroot import wsgi
 
-from serving.modelserver.config import BatchingSettings, ModelSettings, MonitoringSettings
-from serving.modelserver.grpc_service import build_grpc_server, set_serving
+from serving.modelserver.config import (
+    BatchingSettings,
+    ModelSettings,
+    MonitoringSettings,
+    load_model_config,
+)
+from serving.modelserver.grpc_service import GrpcSettings, build_grpc_server, set_serving
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.rest import create_rest_app
+from serving.modelserver.versions import RetryPolicy
 
 LOG = logging.getLogger(__name__)
+SERVER_HEADER = "modelserver"  # no version banner
 
 
 @dataclass(frozen=True)
@@ -22,13 +31,16 @@ class ServerOptions:
     """Everything the command line configures (TF Serving's flag meanings)."""
 
     models: list[ModelSettings]
-    port: int = 8500
     rest_api_port: int = 8501
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"  # loopback unless --host says otherwise (gRPC and REST)
+    grpc: GrpcSettings = field(default_factory=GrpcSettings)
     batching: BatchingSettings | None = None
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     poll_seconds: float = 1.0
-    grpc_max_threads: int = 64
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    model_config_file: Path | None = None
+    config_poll_seconds: float = 0.0  # --model_config_file_poll_wait_seconds (0: never)
+    rest_api_num_threads: int = 32
     shutdown_grace_seconds: float = 10.0
 
 
@@ -39,15 +51,15 @@ class ModelServer:
         self.options = options
         self.metrics = ServerMetrics()
         self.manager = ModelManager(
-            options.models, self.metrics, options.batching, options.poll_seconds
+            options.models, self.metrics, options.batching, options.poll_seconds, options.retry
         )
-        self.grpc_port = 0
-        self.rest_port = 0
         self._grpc_server, self.grpc_port, self._health = build_grpc_server(
-            self.manager, self.metrics, options.port, options.grpc_max_threads
+            self.manager, self.metrics, options.grpc
         )
-        self._rest_server: ThreadedWSGIServer | None = None
-        self._rest_thread: threading.Thread | None = None
+        self.rest_port = 0
+        self._rest_server: wsgi.Server | None = None
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
 
     def start(self) -> None:
         """Load the models (blocking, like TF Serving), then open the gRPC and REST ports."""
@@ -57,25 +69,54 @@ class ModelServer:
             self.options.monitoring.path if self.options.monitoring.enable else "/metrics"
         )
         app = create_rest_app(self.manager, self.metrics, metrics_path, self.manager.all_available)
-        self._rest_server = ThreadedWSGIServer(self.options.host, self.options.rest_api_port, app)
-        # Non-daemon request threads are joined on close, so in-flight requests finish.
-        self._rest_server.daemon_threads = False
-        self._rest_server.block_on_close = True
-        self.rest_port = self._rest_server.server_port
-        self._rest_thread = threading.Thread(
-            target=self._rest_server.serve_forever, name="rest", daemon=True
+        # cheroot: a production thread-pool WSGI server that finishes in-flight requests on stop.
+        self._rest_server = wsgi.Server(
+            (self.options.host, self.options.rest_api_port),
+            app,
+            numthreads=self.options.rest_api_num_threads,
+            server_name=SERVER_HEADER,
+            shutdown_timeout=int(self.options.shutdown_grace_seconds),
         )
-        self._rest_thread.start()
+        self._rest_server.prepare()
+        self.rest_port = int(self._rest_server.bind_addr[1])
+        self._start_thread("rest", self._rest_server.serve)
+        if self.options.model_config_file is not None and self.options.config_poll_seconds > 0:
+            self._start_thread("config-poller", self._watch_config)
         set_serving(self._health, True)
         LOG.info("serving gRPC on port %d and REST on port %d", self.grpc_port, self.rest_port)
 
     def stop(self) -> None:
         """Stop accepting requests, let in-flight ones finish, then unload every model."""
+        self._stopping.set()
         set_serving(self._health, False)
         grpc_done = self._grpc_server.stop(self.options.shutdown_grace_seconds)
         if self._rest_server is not None:
-            self._rest_server.shutdown()
-            self._rest_server.server_close()
+            self._rest_server.stop()
         grpc_done.wait()
+        for thread in self._threads:
+            thread.join()
         self.manager.stop()
         LOG.info("stopped")
+
+    def _start_thread(self, name: str, target: Callable[[], object]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _watch_config(self) -> None:
+        """Re-read models.config as TF Serving does: added models load, removed ones unload."""
+        path = self.options.model_config_file
+        assert path is not None
+        last_text = path.read_text() if path.is_file() else ""
+        while not self._stopping.wait(self.options.config_poll_seconds):
+            try:
+                text = path.read_text()
+                if text == last_text:
+                    continue
+                models = load_model_config(path)
+            except (OSError, ValueError) as error:  # keep serving the last good config
+                LOG.error("re-reading %s failed, keeping the current models: %s", path, error)
+                continue
+            last_text = text
+            LOG.info("model config changed: serving %s", [model.name for model in models])
+            self.manager.update_models(models)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -72,8 +73,13 @@ def _safe_parse(parser: LineParser, fields: list[str]) -> SentencePair | None:
 
 
 def _pair(left: str, right: str, score: float, source: str) -> SentencePair | None:
+    """A pair, or None (a bad line) for an empty side or a score off the scale or not finite.
+
+    Scores arrive scaled to [0, 1]: 7.5 on STS's 0-5 scale is 1.5 and is refused, as are NaN
+    and infinities (``float`` accepts "nan" and "inf"); an empty score already failed ``float``.
+    """
     left, right = left.strip(), right.strip()
-    if not left or not right or not 0.0 <= score <= 1.0:
+    if not left or not right or not math.isfinite(score) or not 0.0 <= score <= 1.0:
         return None
     return SentencePair(left=left, right=right, score=score, source=source)
 

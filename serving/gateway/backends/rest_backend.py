@@ -10,7 +10,7 @@ import numpy.typing as npt
 import requests
 from requests.adapters import HTTPAdapter
 
-from serving.contract import SIGNATURE_NAME, SIGNATURES
+from serving.contract import SIGNATURE_NAME
 from serving.gateway.backends.base import (
     Arrays,
     ModelMetadata,
@@ -57,6 +57,7 @@ class RestBackend:
         self.pool_size = pool_size
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
+        self._outputs: dict[tuple[str, int | None], tuple[str, ...]] = {}
 
     def predict(
         self,
@@ -74,11 +75,23 @@ class RestBackend:
         outputs = answer.get("outputs")
         if not isinstance(outputs, dict):
             # TF Serving drops the output name when the signature has exactly one output.
-            names = SIGNATURES[model].outputs if model in SIGNATURES else ()
+            names = self._output_names(model, selector, request_id)
             if len(names) != 1:
                 raise BackendError(BackendFailure.INTERNAL, "unnamed outputs in the answer")
             outputs = {names[0]: outputs}
         return as_float_arrays(outputs)
+
+    def _output_names(
+        self, model: str, selector: VersionSelector, request_id: str | None
+    ) -> tuple[str, ...]:
+        """The signature's output names (from metadata, cached per pinned version)."""
+        key = (model, selector.version)
+        names = self._outputs.get(key) if selector.version is not None else None
+        if names is None:
+            names = tuple(self.model_metadata(model, selector, request_id).outputs)
+            if selector.version is not None:
+                self._outputs[key] = names
+        return names
 
     def model_status(self, model: str, request_id: str | None = None) -> list[VersionStatus]:
         """GET ``/v1/models/<name>``."""

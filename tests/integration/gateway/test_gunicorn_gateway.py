@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from serving.contract import ASSETS_DIR, MODEL_NAMES, TOKENIZER_FILE
+from serving.contract import ASSETS_DIR, MODEL_NAMES, MODELS_CONFIG_FILE, TOKENIZER_FILE
 from serving.gateway.launcher import RunningGateway, running_gateway
 from serving.tokenization import file_sha256
 from tests.support.model_server import ModelServerHandle, running_model_server
@@ -37,6 +37,13 @@ def repos(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
     """
     root = tmp_path_factory.mktemp("gateway_integration")
     repo = Path(shutil.copytree(tiny_repo, root / "repo"))
+    # The gateway lists models in models.config order (the generated file is sorted by name);
+    # these tests look at qa first.
+    blocks = "".join(
+        f'  config {{ name: "{name}" base_path: "{name}" model_platform: "tensorflow" }}\n'
+        for name in MODEL_NAMES
+    )
+    (repo / MODELS_CONFIG_FILE).write_text(f"model_config_list {{\n{blocks}}}\n")
     spare = root / "spare"
     for name in MODEL_NAMES:
         shutil.copytree(repo / name / "1", spare / name / "2")

@@ -50,3 +50,27 @@ def local_only() -> None:
     """Skip a test that needs a repo it controls when an external server is used."""
     if external_server() is not None:
         pytest.skip("needs the local server (an external TF Serving is configured)")
+
+
+@pytest.fixture(scope="session")
+def conformance_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """TF Serving test-model look-alikes (tests/support/tfserving_models.py)."""
+    if "TFSERVING_CONFORMANCE_REPO" in os.environ:
+        return Path(os.environ["TFSERVING_CONFORMANCE_REPO"])
+    from tests.support.tfserving_models import build_conformance_repo
+
+    return build_conformance_repo(tmp_path_factory.mktemp("conformance_repo"))
+
+
+@pytest.fixture(scope="session")
+def tfs(conformance_repo: Path) -> Iterator[ModelServerHandle]:
+    """The server under test serving the conformance repo, with TF Serving's own flags.
+
+    An external TF Serving must serve that repo (``python -m tests.support.tfserving_models
+    DIR``, then ``TFSERVING_CONFORMANCE_REPO=DIR``); otherwise these tests are skipped.
+    """
+    extra = ["--rest_api_timeout_in_ms=30000", "--grpc_channel_arguments=grpc.so_reuseaddr=1"]
+    with running_model_server(conformance_repo, extra_args=extra) as handle:
+        if handle.external and "TFSERVING_CONFORMANCE_REPO" not in os.environ:
+            pytest.skip("the external TF Serving does not serve the conformance repo")
+        yield handle

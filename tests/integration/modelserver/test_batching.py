@@ -107,7 +107,7 @@ def test_batched_answers_equal_unbatched_and_shutdown_is_graceful(batching_repo,
             # All four must be queued before SIGTERM: one still on the wire would be refused.
             wait_for_queue(server.rest_url, rows=sum(len(ids) for ids in inputs[:4]))
             assert stop_process(server.process) == 0
-            assert all(future.result().outputs["scores"].tensor_content for future in in_flight)
+            assert all(future.result().outputs["scores"].float_val for future in in_flight)
         channel.close()
 
 

@@ -25,7 +25,8 @@ def test_predict_matches_saved_model(prediction_stub, reference_repo):
     assert set(response.outputs) == {"answer_probs"}
     proto = response.outputs["answer_probs"]
     assert proto.dtype == tf.float32.as_datatype_enum
-    assert proto.tensor_content  # numeric tensors travel as tensor_content, like TF Serving
+    # TF Serving's default: typed value lists (tensor_content only with the flag)
+    assert proto.float_val and not proto.tensor_content
     np.testing.assert_allclose(tf.make_ndarray(proto), expected["answer_probs"], atol=1e-5)
 
 

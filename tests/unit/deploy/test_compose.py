@@ -63,7 +63,9 @@ def test_tfserving_serves_the_repo_with_batching_and_monitoring(compose: dict[st
     assert "enable_batching" in flags
     assert flags["batching_parameters_file"].startswith("/models/")
     assert flags["monitoring_config_file"].startswith("/models/")
-    assert set(service["ports"]) == {"8500:8500", "8501:8501"}
+    # No authentication on TF Serving: reachable on the compose network only, not the host.
+    assert "ports" not in service
+    assert set(service["expose"]) == {"8500", "8501"}
     mounts = {volume["target"]: volume for volume in service["volumes"]}
     assert mounts["/models"]["read_only"] is True
     config_mount = mounts[flags["model_config_file"]]
@@ -93,3 +95,14 @@ def parse_models_config(text: str) -> dict[str, str]:
 def test_models_config_is_valid_and_lists_every_model() -> None:
     models = parse_models_config((DEPLOY / "tfserving" / "models.config").read_text())
     assert models == {name: f"/models/{name}" for name in MODEL_NAMES}
+
+
+def test_gateway_reads_api_keys_from_a_secret(compose: dict[str, Any]) -> None:
+    gateway = compose["services"]["gateway"]
+    assert gateway["environment"]["GATEWAY_API_KEYS_FILE"] == "/run/secrets/gateway_api_keys"
+    assert gateway["secrets"] == ["gateway_api_keys"]
+    source = compose["secrets"]["gateway_api_keys"]["file"]
+    assert source.startswith("${API_KEYS_FILE:-")
+    example = COMPOSE.parent / source.removeprefix("${API_KEYS_FILE:-").removesuffix("}")
+    lines = [line for line in example.read_text().splitlines() if line.strip()]
+    assert lines and all(line.startswith("#") for line in lines), "the example holds no key"

@@ -1,4 +1,8 @@
-"""The gateway image: hadolint-clean, multi-stage, pinned, non-root, health-checked, no TF."""
+"""The gateway image: hadolint-clean, multi-stage, pinned, non-root, health-checked, no TF.
+
+It installs the project's wheel with the ``serve`` extra; tests/unit/deploy/test_wheel.py
+checks that extra pulls no TensorFlow.
+"""
 
 from __future__ import annotations
 
@@ -36,8 +40,12 @@ def test_image_shape() -> None:
     users = re.findall(r"^USER (\S+)", text, flags=re.MULTILINE)
     assert users and users[-1].split(":")[0] not in {"root", "0"}
     assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", text, flags=re.MULTILINE)
-    assert re.search(r'^CMD \["gunicorn"', text, flags=re.MULTILINE)
-    assert "requirements/gateway.in" in text and "constraints.txt" in text
+    assert re.search(r'^CMD \["multihead-gateway"\]', text, flags=re.MULTILINE)
+    # The wheel's serve extra, pinned by the tested constraints; no source folders copied in.
+    assert re.search(r'pip install .*\n?.*-c requirements/constraints\.txt "\.\[serve\]"', text)
+    assert "COPY --from=build /opt/venv /opt/venv" in text
+    runtime = text.split("FROM ")[-1]
+    assert not re.search(r"^COPY (?!--from)", runtime, flags=re.MULTILINE), "runtime copies code"
 
 
 def test_gateway_requirements_have_no_tensorflow() -> None:

@@ -84,3 +84,25 @@ def test_services_select_their_pods(name: str) -> None:
     assert selector.items() <= labels.items()
     ports = {port["name"] for port in container(f"{name}-deployment.yaml")["ports"]}
     assert {port["targetPort"] for port in load(f"{name}-service.yaml")["spec"]["ports"]} <= ports
+
+
+def test_only_the_gateway_reaches_tfserving() -> None:
+    policy = load("tfserving-networkpolicy.yaml")
+    assert policy["kind"] == "NetworkPolicy"
+    tfserving_labels = load("tfserving-deployment.yaml")["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= tfserving_labels.items()
+    (rule,) = policy["spec"]["ingress"]
+    gateway_labels = load("gateway-deployment.yaml")["spec"]["template"]["metadata"]["labels"]
+    (source,) = rule["from"]
+    assert source["podSelector"]["matchLabels"].items() <= gateway_labels.items()
+    assert {port["port"] for port in rule["ports"]} == {8500, 8501}
+
+
+def test_gateway_api_keys_come_from_a_required_secret() -> None:
+    spec = load("gateway-deployment.yaml")["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    environment = {item["name"]: item.get("value") for item in container["env"]}
+    mount = next(item for item in container["volumeMounts"] if item["name"] == "api-keys")
+    assert environment["GATEWAY_API_KEYS_FILE"].startswith(mount["mountPath"] + "/")
+    volume = next(item for item in spec["volumes"] if item["name"] == "api-keys")
+    assert volume["secret"]["optional"] is False

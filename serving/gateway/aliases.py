@@ -1,0 +1,167 @@
+"""``/v1/qa``, ``/v1/profile``, ``/v1/similarity``: the first API, as thin aliases.
+
+Each alias maps its request shape (qa ``top_k``, profile ``posts``, similarity ``pairs``) onto
+the version's runtime unit and the unit's answers back onto its response shape, answer for
+answer and error for error. The alias request models are generated from the version's own
+instance model, so the field rules (types, limits) are the spec's. If the qa version's spec
+declares a ``segment_weights`` head, qa answers add ``evidence: [{"sentence", "weight"}]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from flask import Response, g
+from pydantic import Field, create_model
+
+from serving.gateway import inference
+from serving.gateway.errors import GatewayError
+from serving.gateway.inference import Call, Prepared
+from serving.gateway.request_models import StrictBody, list_type, top_k_type
+from serving.gateway.runtime import ModelRuntime
+from serving.gateway.web import blueprint, parse, query_selector, read_json, respond, services
+
+Answers = dict[str, Any]
+ALIASES = ("qa", "profile", "similarity")
+
+
+@dataclass(frozen=True)
+class AliasModels:
+    """An alias's request models for one version (``batch`` None: no ``instances`` form)."""
+
+    single: type[StrictBody]
+    batch: type[StrictBody] | None
+
+
+@lru_cache(maxsize=64)
+def alias_models(runtime: ModelRuntime) -> AliasModels:
+    """The alias request models of a version (qa adds top_k; similarity wraps pairs)."""
+    settings = runtime.settings
+    base = runtime.models.instance
+    if runtime.model == "similarity":
+        pair = create_model("SentencePair", __base__=base, __doc__="Two sentences to compare.")
+        pairs_limit = ("max_pairs_per_request", settings.max_pairs_per_request)
+        body = create_model(
+            "SimilarityRequest",
+            __base__=StrictBody,
+            __doc__="Sentence pairs to score.",
+            pairs=(list_type(pair, pairs_limit), ...),
+        )
+        return AliasModels(body, None)
+    if runtime.model == "qa":
+        top_k = (top_k_type(settings), Field(default=1, description="Candidate answers returned."))
+        single = create_model(
+            "QARequest", __base__=base, __doc__="A story and a question.", top_k=top_k
+        )
+    else:
+        single = create_model("ProfileRequest", __base__=base, __doc__="A person's posts.")
+    batch_limit = ("max_instances_per_batch", settings.max_instances_per_batch)
+    batch = create_model(
+        "QABatchRequest" if runtime.model == "qa" else "ProfileBatchRequest",
+        __base__=StrictBody,
+        __doc__="Several requests answered with one model call.",
+        instances=(list_type(single, batch_limit), ...),
+    )
+    return AliasModels(single, batch)
+
+
+def is_batch(model: str, payload: Any) -> bool:
+    """Whether an alias body is the ``{"instances": [...]}`` form (qa and profile only)."""
+    return model != "similarity" and isinstance(payload, dict) and "instances" in payload
+
+
+def prepare_alias(runtime: ModelRuntime, payload: Any) -> Prepared:
+    """Validate an alias body against the version's models; its instances and top_ks."""
+    models = alias_models(runtime)
+    if runtime.model == "similarity":
+        items = list(getattr(parse(models.single, payload), "pairs"))  # noqa: B009
+    elif is_batch(runtime.model, payload) and models.batch is not None:
+        items = list(getattr(parse(models.batch, payload), "instances"))  # noqa: B009
+    else:
+        items = [parse(models.single, payload)]
+    instances = [{key: value for key, value in item if key != "top_k"} for item in items]
+    return Prepared(instances, [getattr(item, "top_k", None) for item in items])
+
+
+def qa_answer(runtime: ModelRuntime, answers: Answers) -> Answers:
+    """``{"answer", "confidence", "candidates"[, "evidence"]}`` from the unit's answers."""
+    heads = {head.kind: head.field for head in reversed(runtime.spec.heads)}
+    best = answers[heads["categorical"]]
+    shaped: Answers = {
+        "answer": best["label"],
+        "confidence": best["probability"],
+        "candidates": [
+            {"answer": item["label"], "probability": item["probability"]}
+            for item in best["candidates"]
+        ],
+    }
+    if "segment_weights" in heads:
+        shaped["evidence"] = [
+            {"sentence": item["segment"], "weight": item["weight"]}
+            for item in answers[heads["segment_weights"]]
+        ]
+    return shaped
+
+
+def profile_answer(runtime: ModelRuntime, answers: Answers) -> Answers:
+    """``{"age", "income_group", "gender"}``; the income group is a proxy when noted."""
+    income = answers["income_group"]
+    labels = list(income["probabilities"])
+    gender = answers["gender"]
+    return {
+        "age": answers["age"]["value"],
+        "income_group": {
+            "group": labels.index(income["label"]),
+            "label": income["label"],
+            "probabilities": list(income["probabilities"].values()),
+            "is_proxy": bool(income.get("note")),
+            "note": income.get("note", ""),
+        },
+        "gender": {"label": gender["label"], "probability": gender["probability"]},
+    }
+
+
+Shape = Callable[[ModelRuntime, Answers], Answers]
+SHAPES: dict[str, Shape] = {"qa": qa_answer, "profile": profile_answer}
+
+
+def _alias(model: str) -> Response:
+    payload = read_json()
+    g.model = model
+    call = Call(query_selector(), g.request_id)
+    predicted = inference.predict(
+        services(), model, call, lambda runtime: prepare_alias(runtime, payload)
+    )
+    runtime = predicted.runtime
+    reference = {"name": model, "version": runtime.version}
+    try:
+        if model == "similarity":
+            scores = [answer["score"]["value"] for answer in predicted.answers]
+            return respond({"scores": scores, "model": reference}, model, runtime.version)
+        shaped = [SHAPES[model](runtime, answer) for answer in predicted.answers]
+    except (KeyError, ValueError) as error:
+        raise GatewayError(502, f"model {model!r} does not give this endpoint's answers") from error
+    if is_batch(model, payload):
+        return respond({"predictions": shaped, "model": reference}, model, runtime.version)
+    return respond({**shaped[0], "model": reference}, model, runtime.version)
+
+
+@blueprint.post("/v1/qa")
+def qa() -> Response:
+    """Answer one QA request or a batch of them."""
+    return _alias("qa")
+
+
+@blueprint.post("/v1/profile")
+def profile() -> Response:
+    """Profile one person or a batch of people."""
+    return _alias("profile")
+
+
+@blueprint.post("/v1/similarity")
+def similarity() -> Response:
+    """Score sentence pairs."""
+    return _alias("similarity")

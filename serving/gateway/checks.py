@@ -1,0 +1,86 @@
+"""Does a loaded version fit its spec? Checked against the backend before it is routed.
+
+The signature (GetModelMetadata) must have exactly the spec's input tensors, all DT_INT32, and
+exactly its head outputs, all DT_FLOAT; the spec's example, run once through the backend
+(with the backend's deadline), must give outputs every head can read (shape, label count,
+finite values). A failure raises :class:`~serving.gateway.runtime.UnfitVersionError` with a
+short reason for clients (server text goes to the log); a transient backend failure
+(unavailable, deadline, version not loaded yet) raises the ``BackendError`` so the check is
+simply repeated at the next poll.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from serving.gateway.backends import Backend, TensorSpec, VersionSelector
+from serving.gateway.errors import BackendError, BackendFailure
+from serving.gateway.heads import OutputError
+from serving.gateway.runtime import ModelRuntime, UnfitVersionError
+
+Result = TypeVar("Result")
+LOGGER = logging.getLogger("serving.gateway.checks")
+INPUT_DTYPE = "DT_INT32"
+OUTPUT_DTYPE = "DT_FLOAT"
+TRANSIENT = (
+    BackendFailure.UNAVAILABLE,
+    BackendFailure.DEADLINE_EXCEEDED,
+    BackendFailure.NOT_FOUND,
+)
+
+
+def check_fit(backend: Backend, runtime: ModelRuntime) -> None:
+    """Raise UnfitVersionError unless the backend's version matches the runtime's spec."""
+    selector = VersionSelector(version=runtime.version)
+    request_id = f"fit-check-{runtime.model}-{runtime.version}"
+    metadata = _call(
+        runtime, "metadata", lambda: backend.model_metadata(runtime.model, selector, request_id)
+    )
+    _compare("input", metadata.inputs, [item.tensor for item in runtime.spec.inputs], INPUT_DTYPE)
+    _compare("output", metadata.outputs, [head.output for head in runtime.spec.heads], OUTPUT_DTYPE)
+    example = [runtime.spec.example]
+    try:
+        tensors = runtime.preprocess(example)
+    except Exception as error:  # tokenizers raise bare Exceptions
+        LOGGER.warning("%s v%d: example not encodable: %r", runtime.model, runtime.version, error)
+        raise UnfitVersionError("the spec's example cannot be tokenised") from error
+    outputs = _call(
+        runtime, "example", lambda: backend.predict(runtime.model, selector, tensors, request_id)
+    )
+    try:
+        runtime.postprocess(outputs, example)
+    except (OutputError, KeyError, IndexError, TypeError, ValueError) as error:
+        raise UnfitVersionError(f"the spec's example gave unusable outputs: {error}") from error
+
+
+def _call(runtime: ModelRuntime, what: str, call: Callable[[], Result]) -> Result:
+    try:
+        return call()
+    except BackendError as error:
+        if error.failure in TRANSIENT:
+            raise
+        LOGGER.warning(
+            "%s v%d: %s call failed: %s", runtime.model, runtime.version, what, error.message
+        )
+        if what == "metadata":
+            raise UnfitVersionError(f"signature metadata failed ({error.failure.value})") from error
+        raise UnfitVersionError(
+            f"the model failed on the spec's example ({error.failure.value})"
+        ) from error
+
+
+def _compare(kind: str, found: dict[str, TensorSpec], expected: list[str], dtype: str) -> None:
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    if missing or unexpected:
+        raise UnfitVersionError(
+            f"signature {kind}s differ from the spec: missing {missing}, not in the spec "
+            f"{unexpected}"
+        )
+    wrong = sorted(
+        f"{name} is {found[name].dtype}" for name in expected if found[name].dtype != dtype
+    )
+    if wrong:
+        raise UnfitVersionError(f"signature {kind}s must be {dtype}: {', '.join(wrong)}")

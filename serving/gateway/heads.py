@@ -1,0 +1,207 @@
+"""Output tensors -> readable answers, one function per head kind of the serving spec.
+
+Shapes follow :mod:`serving.spec`: ``categorical`` / ``multilabel`` ``[batch, len(labels)]``;
+``binary``, ``regression``, ``score`` ``[batch]`` or ``[batch, 1]``; ``segment_weights``
+``[batch, max_segments]``. Any other shape, a missing output or a non-finite value raises
+:class:`OutputError` (the gateway answers 502 and never routes a version whose example fails).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel
+
+from serving.spec import (
+    BinaryHead,
+    CategoricalHead,
+    HeadSpec,
+    MultilabelHead,
+    RegressionHead,
+    ScoreHead,
+    SegmentWeightsHead,
+)
+
+Outputs = Mapping[str, npt.NDArray[Any]]
+Values = npt.NDArray[np.float64]
+Answer = Any  # a JSON value: dict for most heads, a list for segment_weights
+
+
+class OutputError(ValueError):
+    """The model answered tensors that do not fit its spec (shape, width, NaN or inf)."""
+
+
+class Candidate(BaseModel):
+    """One label and its probability."""
+
+    label: str
+    probability: float
+
+
+class CategoricalAnswer(BaseModel):
+    """The most probable label, every label's probability, and the top-k candidates."""
+
+    label: str
+    probability: float
+    probabilities: dict[str, float]
+    candidates: list[Candidate]
+    description: str | None = None
+    note: str | None = None
+
+
+class BinaryAnswer(BaseModel):
+    """The label decided by the threshold and the probability of that label."""
+
+    label: str
+    probability: float
+    note: str | None = None
+
+
+class MultilabelAnswer(BaseModel):
+    """Every label at or above the threshold, and each label's probability."""
+
+    labels: list[str]
+    probabilities: dict[str, float]
+    note: str | None = None
+
+
+class ValueAnswer(BaseModel):
+    """A real value (``unit`` for regression heads)."""
+
+    value: float
+    unit: str | None = None
+    note: str | None = None
+
+
+class SegmentWeight(BaseModel):
+    """A piece of an input text and the weight the model gave it."""
+
+    segment: str
+    weight: float
+
+
+def answer_model(head: HeadSpec) -> Any:
+    """The pydantic type of a head's readable value (for request/response schemas)."""
+    if isinstance(head, CategoricalHead):
+        return CategoricalAnswer
+    if isinstance(head, BinaryHead):
+        return BinaryAnswer
+    if isinstance(head, MultilabelHead):
+        return MultilabelAnswer
+    if isinstance(head, SegmentWeightsHead):
+        return list[SegmentWeight]
+    return ValueAnswer
+
+
+def head_values(outputs: Outputs, head: HeadSpec, rows: int) -> Values:
+    """The head's output as float64, shape-checked against the spec, all values finite."""
+    if head.output not in outputs:
+        raise OutputError(f"output {head.output!r} missing")
+    values = np.asarray(outputs[head.output], dtype=np.float64)
+    width = _width(head)
+    if width is None and values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]  # a [batch, 1] head is the same answer as [batch]
+    expected = (rows,) if width is None else (rows, width)
+    if values.shape != expected:
+        raise OutputError(
+            f"output {head.output!r} has shape {list(values.shape)}, expected {list(expected)}"
+        )
+    if not np.isfinite(values).all():
+        raise OutputError(f"output {head.output!r} has NaN or infinite values")
+    return values
+
+
+def _width(head: HeadSpec) -> int | None:
+    if isinstance(head, CategoricalHead | MultilabelHead):
+        return len(head.labels)
+    if isinstance(head, SegmentWeightsHead):
+        return head.rule.max_segments
+    return None
+
+
+def _with_note(answer: dict[str, Any], head: HeadSpec) -> dict[str, Any]:
+    if head.note:
+        answer["note"] = head.note
+    return answer
+
+
+def categorical(head: CategoricalHead, row: Values, top_k: int) -> dict[str, Any]:
+    """Best label first; ``top_k`` candidates (at most the label count), stable on ties."""
+    order = np.argsort(-row, kind="stable")[: max(1, top_k)]
+    candidates = [
+        {"label": head.labels[index], "probability": float(row[index])} for index in order
+    ]
+    answer: dict[str, Any] = {
+        "label": candidates[0]["label"],
+        "probability": candidates[0]["probability"],
+        "probabilities": {
+            label: float(value) for label, value in zip(head.labels, row, strict=True)
+        },
+        "candidates": candidates,
+    }
+    if head.label_descriptions is not None:
+        answer["description"] = head.label_descriptions[int(order[0])]
+    return _with_note(answer, head)
+
+
+def binary(head: BinaryHead, value: float) -> dict[str, Any]:
+    """``labels[1]`` at or above the threshold, else ``labels[0]``; probability of that label."""
+    negative, positive = head.labels
+    if value >= head.threshold:
+        return _with_note({"label": positive, "probability": float(value)}, head)
+    return _with_note({"label": negative, "probability": float(1.0 - value)}, head)
+
+
+def multilabel(head: MultilabelHead, row: Values) -> dict[str, Any]:
+    """Labels whose probability reaches the threshold, in label order."""
+    chosen = [
+        label for label, value in zip(head.labels, row, strict=True) if value >= head.threshold
+    ]
+    probabilities = {label: float(value) for label, value in zip(head.labels, row, strict=True)}
+    return _with_note({"labels": chosen, "probabilities": probabilities}, head)
+
+
+def regression(head: RegressionHead, value: float) -> dict[str, Any]:
+    """``value * scale + offset``, clipped to ``clip`` when the spec gives one."""
+    result = value * head.scale + head.offset
+    if not math.isfinite(result):  # an infinite scale in a spec would otherwise leak out
+        raise OutputError(f"output {head.output!r} scaled to {result}")
+    if head.clip is not None:
+        result = min(max(result, head.clip[0]), head.clip[1])
+    return _with_note({"value": float(result), "unit": head.unit}, head)
+
+
+def score(head: ScoreHead, value: float) -> dict[str, Any]:
+    """The score clipped to the spec's range."""
+    low, high = head.range
+    return _with_note({"value": float(min(max(value, low), high))}, head)
+
+
+def segment_weights(
+    head: SegmentWeightsHead, row: Values, segments: Sequence[str | None], top_k: int
+) -> list[dict[str, Any]]:
+    """The ``top_k`` heaviest existing segments, heaviest first (empty slots are skipped)."""
+    slots = [(index, text) for index, text in enumerate(segments) if text]
+    slots.sort(key=lambda slot: -row[slot[0]])
+    return [{"segment": text, "weight": float(row[index])} for index, text in slots[:top_k]]
+
+
+def head_answer(
+    head: HeadSpec, values: Values, row: int, top_k: int | None, segments: Sequence[str | None]
+) -> Answer:
+    """One instance's readable value of one head (``top_k`` None: the spec's default)."""
+    if isinstance(head, CategoricalHead):
+        return categorical(head, values[row], top_k or head.top_k)
+    if isinstance(head, BinaryHead):
+        return binary(head, float(values[row]))
+    if isinstance(head, MultilabelHead):
+        return multilabel(head, values[row])
+    if isinstance(head, RegressionHead):
+        return regression(head, float(values[row]))
+    if isinstance(head, ScoreHead):
+        return score(head, float(values[row]))
+    return segment_weights(head, values[row], segments, top_k or head.top_k)

@@ -1,0 +1,182 @@
+"""Pydantic request and response models generated from a version's serving spec.
+
+Each input becomes a strictly typed field (``str`` for ``text``, ``list[str]`` for ``texts``);
+unknown fields are errors. Size limits are the smaller of the spec's (``max_chars``,
+``max_items``) and the gateway's settings; a value above one fails as a ``limit_exceeded``
+error naming the limit that applied, and the limit is written into the JSON schema
+(``maxLength``, ``maxItems``, ``maximum``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic_core import PydanticCustomError
+
+from serving.gateway.heads import answer_model
+from serving.gateway.settings import GatewaySettings
+from serving.spec import HeadSpec, ServingSpec, TextInput, TextsInput
+
+LIMIT_ERROR = "limit_exceeded"
+
+
+class ModelRef(BaseModel):
+    """The model version that produced an answer."""
+
+    name: str
+    version: int
+
+
+class StrictBody(BaseModel):
+    """Request bodies: unknown fields are 422, types are not coerced (``"1"`` is no int)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _valid_unicode(text: str) -> str:
+    # JSON may carry lone surrogates ("\ud800"); the tokenizer cannot encode them.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError("text contains invalid Unicode (a lone surrogate)") from error
+    return text
+
+
+def limit(name: str, value: int, measure: Callable[[Any], int] = len) -> AfterValidator:
+    """A validator failing with ``limit_exceeded`` (ctx: name, limit) above ``value``."""
+
+    def check(item: Any) -> Any:
+        actual = measure(item)
+        if actual > value:
+            raise PydanticCustomError(
+                LIMIT_ERROR,
+                "{actual} exceeds the limit {name}={limit}",
+                {"actual": actual, "name": name, "limit": value},
+            )
+        return item
+
+    return AfterValidator(check)
+
+
+def binding(spec_name: str, spec_value: int, setting: str, setting_value: int) -> tuple[str, int]:
+    """The limit that applies (the smaller one) and its name; the setting wins ties."""
+    return (setting, setting_value) if setting_value <= spec_value else (spec_name, spec_value)
+
+
+def text_type(max_chars: tuple[str, int], min_length: int = 1) -> Any:
+    """A string of ``min_length`` to the limit's characters, valid Unicode."""
+    name, value = max_chars
+    return Annotated[
+        str,
+        Field(min_length=min_length, json_schema_extra={"maxLength": value}),
+        AfterValidator(_valid_unicode),
+        limit(name, value),
+    ]
+
+
+def list_type(item: Any, max_items: tuple[str, int]) -> Any:
+    """A non-empty list of ``item`` with at most the limit's items."""
+    name, value = max_items
+    return Annotated[
+        list[item],
+        Field(min_length=1, json_schema_extra={"maxItems": value}),
+        limit(name, value),
+    ]
+
+
+def top_k_type(settings: GatewaySettings) -> Any:
+    """A positive int up to ``max_top_k``."""
+    return Annotated[
+        int,
+        Field(ge=1, json_schema_extra={"maximum": settings.max_top_k}),
+        limit("max_top_k", settings.max_top_k, int),
+    ]
+
+
+def _input_type(item: TextInput | TextsInput, settings: GatewaySettings) -> Any:
+    chars = binding("max_chars", item.max_chars, "max_chars_per_text", settings.max_chars_per_text)
+    if isinstance(item, TextsInput):
+        items = binding(
+            "max_items", item.max_items, "max_posts_per_profile", settings.max_posts_per_profile
+        )
+        return list_type(text_type(chars, min_length=0), items)
+    return text_type(chars)
+
+
+def schema_name(model: str, suffix: str) -> str:
+    """``qa`` + ``Instance`` -> ``QaInstance`` (an OpenAPI component name)."""
+    parts = re.split(r"[^A-Za-z0-9]+", model)
+    return "".join(part[:1].upper() + part[1:] for part in parts if part) + suffix
+
+
+def _answer_type(model: str, head: HeadSpec) -> Any:
+    """The head's answer model, with its labels as the ``label`` enum (documentation only)."""
+    base = answer_model(head)
+    labels = list(getattr(head, "labels", ()))
+    if not labels or head.kind == "multilabel":
+        return base
+    return create_model(
+        schema_name(model, schema_name(head.field, "Answer")),
+        __base__=base,
+        label=(str, Field(json_schema_extra={"enum": labels})),
+    )
+
+
+@dataclass(frozen=True)
+class RequestModels:
+    """The generated models of one version: instance, request bodies, answers, responses."""
+
+    instance: type[StrictBody]
+    single: type[StrictBody]
+    batch: type[StrictBody]
+    outputs: type[BaseModel]
+    single_response: type[BaseModel]
+    batch_response: type[BaseModel]
+
+
+def build_models(model: str, spec: ServingSpec, settings: GatewaySettings) -> RequestModels:
+    """Generate the request and response models of a spec (see the module docstring)."""
+    fields: dict[str, Any] = {
+        item.field: (_input_type(item, settings), Field(description=item.description or None))
+        for item in spec.inputs
+    }
+    instance = create_model(
+        schema_name(model, "Instance"),
+        __base__=StrictBody,
+        __doc__=f"One instance of {spec.title}.",
+        **fields,
+    )
+    top_k = (top_k_type(settings) | None, Field(default=None, description="Candidates per head."))
+    batch_limit = ("max_instances_per_batch", settings.max_instances_per_batch)
+    single = create_model(
+        schema_name(model, "PredictRequest"),
+        __base__=StrictBody,
+        __doc__="One instance: {'inputs': {...}}.",
+        inputs=(instance, Field(examples=[spec.example])),
+        top_k=top_k,
+    )
+    batch = create_model(
+        schema_name(model, "BatchPredictRequest"),
+        __base__=StrictBody,
+        __doc__="Several instances answered with one model call: {'instances': [...]}.",
+        instances=(list_type(instance, batch_limit), ...),
+        top_k=top_k,
+    )
+    answers: dict[str, Any] = {
+        head.field: (_answer_type(model, head), Field(description=head.description or None))
+        for head in spec.heads
+    }
+    outputs = create_model(schema_name(model, "Outputs"), **answers)
+    single_response = create_model(
+        schema_name(model, "PredictResponse"), outputs=(outputs, ...), model=(ModelRef, ...)
+    )
+    batch_response = create_model(
+        schema_name(model, "BatchPredictResponse"),
+        predictions=(list[outputs], ...),  # type: ignore[valid-type]
+        model=(ModelRef, ...),
+    )
+    return RequestModels(instance, single, batch, outputs, single_response, batch_response)

@@ -1,0 +1,140 @@
+"""The generic endpoints (TF Serving's URL scheme) and the model listings.
+
+``POST /v1/models/<name>[/versions/<v>|/labels/<label>]:predict`` takes ``{"inputs": {...}}``
+(answer ``{"outputs": {head field: value}, "model"}``) or ``{"instances": [...]}`` (answer
+``{"predictions": [...], "model"}``), validated by the version's generated models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, g, jsonify
+
+from serving.gateway import inference
+from serving.gateway.backends import TensorSpec, VersionSelector
+from serving.gateway.errors import BackendError, GatewayError
+from serving.gateway.inference import Call, Prepared, Services
+from serving.gateway.runtime import ModelRuntime
+from serving.gateway.schemas import ModelDetail, ModelInfo, ModelsResponse, VersionInfo
+from serving.gateway.web import (
+    blueprint,
+    parse,
+    parse_label,
+    parse_version,
+    read_json,
+    respond,
+    services,
+)
+
+
+@blueprint.post("/v1/models/<name>:predict")
+def predict(name: str) -> Response:
+    """Predict with the routed version."""
+    return _predict(name, VersionSelector())
+
+
+@blueprint.post("/v1/models/<name>/versions/<version>:predict")
+def predict_version(name: str, version: str) -> Response:
+    """Predict with a pinned version (ASCII digits, int64)."""
+    return _predict(name, VersionSelector(version=parse_version(version, ["path", "version"])))
+
+
+@blueprint.post("/v1/models/<name>/labels/<label>:predict")
+def predict_label(name: str, label: str) -> Response:
+    """Predict with the version a TF Serving label points to."""
+    return _predict(name, VersionSelector(label=parse_label(label, ["path", "label"])))
+
+
+def prepare(runtime: ModelRuntime, payload: Any) -> Prepared:
+    """Validate a generic body against the version's models: instances and their top_k."""
+    if isinstance(payload, dict) and "instances" in payload:
+        batch = parse(runtime.models.batch, payload)
+        items = list(getattr(batch, "instances"))  # noqa: B009
+        top_k = getattr(batch, "top_k")  # noqa: B009
+    else:
+        single = parse(runtime.models.single, payload)
+        items, top_k = [getattr(single, "inputs")], getattr(single, "top_k")  # noqa: B009
+    return Prepared([dict(item) for item in items], [top_k] * len(items))
+
+
+def _predict(name: str, selector: VersionSelector) -> Response:
+    payload = read_json()
+    if name in services().registry.models:  # a metrics label: never an unknown URL segment
+        g.model = name
+    call = Call(selector, g.request_id)
+    predicted = inference.predict(services(), name, call, lambda runtime: prepare(runtime, payload))
+    version = predicted.runtime.version
+    reference = {"name": name, "version": version}
+    if isinstance(payload, dict) and "instances" in payload:
+        return respond({"predictions": predicted.answers, "model": reference}, name, version)
+    return respond({"outputs": predicted.answers[0], "model": reference}, name, version)
+
+
+@blueprint.get("/v1/models")
+def models() -> Response:
+    """Every model's versions, states (with why a version is not routed) and signature."""
+    found = services()
+    found.registry.reload_models()
+    infos = [model_info(found, name) for name in found.registry.models]
+    return jsonify(ModelsResponse(models=infos).model_dump(mode="json"))
+
+
+@blueprint.get("/v1/models/<name>")
+def model(name: str) -> Response:
+    """One model: versions, states, signature and the routed version's serving spec."""
+    found = services()
+    if name not in found.registry.models and name not in found.registry.reload_models():
+        raise GatewayError(404, f"unknown model {name!r}")
+    info = model_info(found, name)
+    routed = found.registry.state(name).routed
+    detail = ModelDetail(
+        **info.model_dump(),
+        spec=routed.describe() if routed else None,
+        legacy=routed.legacy if routed else None,
+    )
+    return jsonify(detail.model_dump(mode="json"))
+
+
+def model_info(found: Services, name: str) -> ModelInfo:
+    """Versions (state, short reason, tokenizer hash, routed) and the routed signature."""
+    state = found.registry.refresh_model(name)
+    routed = state.routed.version if state.routed else None
+    versions = []
+    for status in state.statuses:
+        sha256 = None
+        if status.state == "AVAILABLE" and status.version not in state.unfit:
+            try:
+                hashes = found.registry.runtime(name, status.version).tokenizer_sha256
+                sha256 = next(iter(hashes.values()), None)
+            except GatewayError:
+                sha256 = None
+        # The server's own error text stays in its logs: clients get a short reason.
+        error = state.unfit.get(status.version, "")
+        if not error and status.error:
+            error = "the model server reports an error for this version"
+        versions.append(
+            VersionInfo(
+                version=status.version,
+                state=status.state,
+                error=error,
+                tokenizer_sha256=sha256,
+                routed=status.version == routed,
+            )
+        )
+    signature: dict[str, object] | None = None
+    error = state.error
+    if routed is not None:
+        try:
+            metadata = found.backend.model_metadata(name, VersionSelector(version=routed))
+            signature = {
+                "inputs": _describe(metadata.inputs),
+                "outputs": _describe(metadata.outputs),
+            }
+        except BackendError as failure:
+            error = error or f"metadata: backend {failure.failure.value}"
+    return ModelInfo(name=name, versions=versions, signature=signature, error=error or None)
+
+
+def _describe(specs: dict[str, TensorSpec]) -> dict[str, object]:
+    return {key: {"dtype": spec.dtype, "shape": list(spec.shape)} for key, spec in specs.items()}

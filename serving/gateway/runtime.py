@@ -1,0 +1,172 @@
+"""One model version as the gateway serves it, built from its serving spec when loaded.
+
+:class:`ModelRuntime` is the one unit every model kind goes through (MLServer's runtime per
+model; KServe's preprocess / predict / postprocess): its generated request models validate a
+body, :meth:`ModelRuntime.preprocess` turns instances into the signature's int32 id tensors
+with the version's own tokenizers (:func:`serving.encoding.encode_instances`), and
+:meth:`ModelRuntime.postprocess` turns the float32 outputs into one readable value per head.
+The backend call between the two is the caller's (it pins this runtime's version).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from pydantic import ValidationError
+from tokenizers import Tokenizer
+
+from serving import contract
+from serving.encoding import Tensors, encode_instances, segment_texts
+from serving.gateway.heads import Answer, Outputs, head_answer, head_values
+from serving.gateway.legacy import LegacyError, legacy_spec
+from serving.gateway.request_models import RequestModels, build_models
+from serving.gateway.settings import GatewaySettings
+from serving.spec import SPEC_FILE, SegmentWeightsHead, ServingSpec, load_spec
+from serving.tokenization import file_sha256, load_tokenizer
+
+LOGGER = logging.getLogger("serving.gateway.runtime")
+Instance = Mapping[str, Any]
+
+
+class UnfitVersionError(Exception):
+    """A version the gateway must not route to; ``reason`` is short and safe for clients."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, eq=False)
+class ModelRuntime:
+    """A loaded version: spec, tokenizers (file name -> tokenizer) and generated models."""
+
+    model: str
+    version: int
+    spec: ServingSpec
+    tokenizers: Mapping[str, Tokenizer]
+    tokenizer_sha256: Mapping[str, str]
+    models: RequestModels
+    settings: GatewaySettings
+    legacy: bool = False
+    segment_heads: tuple[SegmentWeightsHead, ...] = field(default=())
+
+    def preprocess(self, instances: Sequence[Instance]) -> Tensors:
+        """Signature inputs: int32 ``[len(instances), longest]`` per input tensor."""
+        return encode_instances(self.spec, self.tokenizers, instances)
+
+    def postprocess(
+        self,
+        outputs: Outputs,
+        instances: Sequence[Instance],
+        top_ks: Sequence[int | None] | None = None,
+    ) -> list[dict[str, Answer]]:
+        """One ``{head field: readable value}`` per instance, in order.
+
+        ``top_ks`` overrides each head's default number of candidates/segments per instance.
+        Raises :class:`serving.gateway.heads.OutputError` for outputs that do not fit the spec.
+        """
+        rows = len(instances)
+        top_ks = top_ks or [None] * rows
+        values = {head.field: head_values(outputs, head, rows) for head in self.spec.heads}
+        segments = {head.field: self._segments(head, instances) for head in self.segment_heads}
+        no_segments: list[str | None] = []
+        return [
+            {
+                head.field: head_answer(
+                    head,
+                    values[head.field],
+                    row,
+                    top_ks[row],
+                    segments[head.field][row] if head.field in segments else no_segments,
+                )
+                for head in self.spec.heads
+            }
+            for row in range(rows)
+        ]
+
+    def _segments(
+        self, head: SegmentWeightsHead, instances: Sequence[Instance]
+    ) -> list[list[str | None]]:
+        item = self.spec.input(head.input_field)
+        tokenizer = self.tokenizers[item.tokenizer]
+        return [
+            segment_texts(tokenizer, str(instance[head.input_field]), item, head.rule)
+            for instance in instances
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        """The spec as JSON, for ``GET /v1/models/<name>``."""
+        return cast(dict[str, Any], json.loads(self.spec.model_dump_json()))
+
+
+def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings) -> ModelRuntime:
+    """Read ``repo/model/version/assets.extra``: the spec (or legacy files) and tokenizers.
+
+    Raises :class:`UnfitVersionError` for a missing or invalid spec, a missing tokenizer, or a
+    tokenizer whose vocabulary exceeds the spec's ``vocab_size`` (details go to the log).
+    """
+    folder = repo / model / str(version) / contract.ASSETS_DIR
+    spec, legacy = _read_spec(folder, model, version)
+    tokenizers: dict[str, Tokenizer] = {}
+    hashes: dict[str, str] = {}
+    for name in spec.tokenizer_files():
+        try:
+            tokenizers[name] = load_tokenizer(folder / name)
+            hashes[name] = file_sha256(folder / name)
+        except Exception as error:  # tokenizers raises a bare Exception for a bad file
+            LOGGER.warning("%s v%d: cannot load tokenizer %s: %r", model, version, name, error)
+            raise UnfitVersionError(f"tokenizer {name} cannot be loaded") from error
+    for item in spec.inputs:
+        size = tokenizers[item.tokenizer].get_vocab_size(with_added_tokens=True)
+        if size > item.vocab_size:
+            raise UnfitVersionError(
+                f"tokenizer {item.tokenizer} has {size} tokens, more than the spec's "
+                f"vocab_size {item.vocab_size} (input {item.field})"
+            )
+    segment_heads = tuple(head for head in spec.heads if isinstance(head, SegmentWeightsHead))
+    try:
+        models = build_models(model, spec, settings)
+    except Exception as error:  # e.g. a field name pydantic reserves ("model_config")
+        LOGGER.warning("%s v%d: no request model from the spec: %r", model, version, error)
+        raise UnfitVersionError(
+            "the spec's field names cannot be used as request fields"
+        ) from error
+    return ModelRuntime(
+        model=model,
+        version=version,
+        spec=spec,
+        tokenizers=tokenizers,
+        tokenizer_sha256=hashes,
+        models=models,
+        settings=settings,
+        legacy=legacy,
+        segment_heads=segment_heads,
+    )
+
+
+def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, bool]:
+    if (folder / SPEC_FILE).is_file():
+        try:
+            return load_spec(folder / SPEC_FILE), False
+        except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
+            LOGGER.warning("%s v%d: invalid %s: %s", model, version, SPEC_FILE, error)
+            raise UnfitVersionError(f"invalid {SPEC_FILE}") from error
+    legacy_files = folder / contract.PREPROCESSING_FILE, folder / contract.LABELS_FILE
+    if not all(path.is_file() for path in legacy_files):
+        raise UnfitVersionError(f"no {SPEC_FILE} (nor legacy preprocessing.json and labels.json)")
+    try:
+        preprocessing, labels = (json.loads(path.read_text("utf-8")) for path in legacy_files)
+        tokenizer = load_tokenizer(folder / contract.TOKENIZER_FILE)
+        vocab = tokenizer.get_vocab_size(with_added_tokens=True)
+        return legacy_spec(model, preprocessing, labels, vocab), True
+    except (LegacyError, ValidationError) as error:
+        LOGGER.warning("%s v%d: legacy files: %s", model, version, error)
+        raise UnfitVersionError("legacy preprocessing.json/labels.json do not fit") from error
+    except Exception as error:  # unreadable JSON or tokenizer
+        LOGGER.warning("%s v%d: cannot read legacy files: %r", model, version, error)
+        raise UnfitVersionError("legacy assets cannot be read") from error

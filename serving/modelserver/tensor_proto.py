@@ -1,0 +1,79 @@
+"""TensorProto <-> numpy for the gRPC API, encoded the way TF Serving encodes it.
+
+TF Serving answers Predict with the typed value lists (``float_val``, ``int_val``, ...), and
+with ``tensor_content`` bytes only when started with
+``--enable_serialization_as_tensor_content`` (source: tensorflow_serving/servables/
+tensorflow/predict_util.cc, ``Tensor::AsProtoField`` vs ``AsProtoTensorContent``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
+
+from serving.modelserver.errors import invalid_argument
+
+Array = npt.NDArray[Any]
+# numpy kind+size -> the TensorProto field TF's AsProtoField fills
+TYPED_FIELDS: dict[str, str] = {
+    "float32": "float_val",
+    "float64": "double_val",
+    "int8": "int_val",
+    "int16": "int_val",
+    "int32": "int_val",
+    "uint8": "int_val",
+    "uint16": "int_val",
+    "int64": "int64_val",
+    "uint32": "uint32_val",
+    "uint64": "uint64_val",
+    "bool": "bool_val",
+    "complex64": "scomplex_val",
+    "complex128": "dcomplex_val",
+}
+# int_val is an int32 field: narrower types must be range-checked before numpy wraps them
+NARROW_INTS = {tf.int8, tf.int16, tf.uint8, tf.uint16}
+
+
+def decode_input(alias: str, proto: tensor_pb2.TensorProto) -> Array:
+    """A request tensor as numpy; INVALID_ARGUMENT if it is malformed or out of its range."""
+    try:
+        dtype = tf.dtypes.as_dtype(proto.dtype)
+        if dtype in NARROW_INTS and not proto.tensor_content and proto.int_val:
+            limits = np.iinfo(dtype.as_numpy_dtype)
+            values = np.asarray(proto.int_val, dtype=np.int64)
+            if values.min() < limits.min or values.max() > limits.max:
+                raise invalid_argument(
+                    f"input '{alias}': a value is out of range for {dtype.name} "
+                    f"[{limits.min}, {limits.max}]"
+                )
+        array: Array = tf.make_ndarray(proto)
+        return array
+    except (TypeError, ValueError) as error:
+        raise invalid_argument(f"tensor parsing error: {alias}") from error
+
+
+def encode_output(value: Array, as_tensor_content: bool = False) -> tensor_pb2.TensorProto:
+    """An output as TF Serving sends it: typed value lists, or ``tensor_content`` bytes."""
+    array = np.asarray(value)
+    if array.dtype.name not in TYPED_FIELDS and array.dtype != np.float16:
+        # Strings always travel in string_val (and dtypes without a typed list as TF packs them).
+        proto: tensor_pb2.TensorProto = tf.make_tensor_proto(array)
+        return proto
+    proto = tensor_pb2.TensorProto(dtype=tf.dtypes.as_dtype(array.dtype).as_datatype_enum)
+    dims = (tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in array.shape)
+    proto.tensor_shape.dim.extend(dims)
+    if as_tensor_content:  # TF's AsProtoTensorContent: little-endian bytes, scalars too
+        proto.tensor_content = array.astype(array.dtype.newbyteorder("<")).tobytes()
+        return proto
+    flat = array.reshape(-1)
+    if array.dtype == np.float16:  # half_val carries the raw 16 bits of each value
+        proto.half_val.extend(flat.view(np.uint16).tolist())
+        return proto
+    if array.dtype.kind == "c":  # real and imaginary parts interleaved
+        flat = np.stack([flat.real, flat.imag], axis=-1).reshape(-1)
+    getattr(proto, TYPED_FIELDS[array.dtype.name]).extend(flat.tolist())
+    return proto

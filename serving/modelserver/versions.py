@@ -1,0 +1,63 @@
+"""Version folders on disk: which are versions, and when a failed one changed.
+
+Only folders named by ASCII digits within int64 are versions (``00000123`` is 123, as in
+TF Serving's own test models); ``99999999999999999999``, ``²`` or ``12a`` are not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from serving.modelserver.servable import is_complete_version
+from serving.numbers import parse_version
+
+__all__ = ["RetryPolicy", "folder_fingerprint", "list_versions"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """TF Serving's ``--max_num_load_retries`` and ``--load_retry_interval_micros``."""
+
+    max_retries: int = 5
+    interval_seconds: float = 60.0
+
+
+def list_versions(base_path: Path) -> tuple[dict[int, Path], list[str]]:
+    """Complete version folders by number, and the names skipped as not being versions.
+
+    A version is a folder named by ASCII digits within int64 (leading zeros allowed, as in
+    TF Serving's own test models) that holds a SavedModel file. Hidden names are skipped
+    silently; two names of one number (``7``, ``007``) keep the shorter one.
+    """
+    versions: dict[int, Path] = {}
+    skipped: list[str] = []
+    try:
+        children = sorted(base_path.iterdir(), key=lambda child: (len(child.name), child.name))
+    except OSError:
+        return {}, []
+    for child in children:
+        number = parse_version(child.name)
+        try:
+            is_version = child.is_dir() and is_complete_version(child)
+        except OSError:
+            is_version = False
+        if number is None:
+            if not child.name.startswith(".") and child.is_dir():
+                skipped.append(child.name)
+        elif is_version and number not in versions:
+            versions[number] = child
+    return versions, skipped
+
+
+def folder_fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """Every file under a version folder with its size and mtime (changes when a copy lands)."""
+    entries = []
+    for file in sorted(path.rglob("*")):
+        try:
+            if file.is_file():
+                stat = file.stat()
+                entries.append((str(file.relative_to(path)), stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            continue
+    return tuple(entries)

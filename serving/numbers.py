@@ -1,0 +1,43 @@
+"""Parse the numbers the server reads from text (folder names, URLs, flags, config).
+
+Only ASCII decimal digits in int64 range count: ``str.isdigit`` and ``int`` accept far more
+("²", Arabic-Indic digits, "1_000", " 12 "), and a number past int64 cannot be a TF Serving
+version (its ``Int64Value``), so such text is rejected here rather than failing later.
+"""
+
+from __future__ import annotations
+
+import re
+
+INT64_MAX = 2**63 - 1
+DECIMAL = re.compile(r"[0-9]+", flags=re.ASCII)
+SIGNED_DECIMAL = re.compile(r"-?[0-9]+", flags=re.ASCII)
+
+
+def parse_version(text: str) -> int | None:
+    """A version number (0 <= v <= 2**63-1) from ASCII digits, leading zeros allowed; else None."""
+    if not DECIMAL.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value <= INT64_MAX else None
+
+
+def parse_int_flag(text: str) -> int:
+    """A signed int64 flag value from ASCII digits; ``ValueError`` (argparse: usage) otherwise."""
+    stripped = text.strip()
+    if not SIGNED_DECIMAL.fullmatch(stripped):
+        raise ValueError(f"not an integer: {text!r}")
+    value = int(stripped)
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise ValueError(f"out of int64 range: {text!r}")
+    return value
+
+
+def parse_bool_flag(text: str) -> bool:
+    """TF Serving's (absl) boolean flag spellings; ``ValueError`` for anything else."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "t", "yes", "y"):
+        return True
+    if lowered in ("0", "false", "f", "no", "n"):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")

@@ -1,0 +1,93 @@
+"""Optional API keys and rate limits (issue: no authentication, no rate limit at the edge)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+QA = {"article": "Mary moved to the kitchen.", "question": "Where is Mary?"}
+
+
+def test_without_keys_everything_is_open(client) -> None:
+    assert client.post("/v1/qa", json=QA).status_code == 200
+    assert client.get("/v1/models").status_code == 200
+
+
+@pytest.fixture
+def keyed(app_factory):
+    return app_factory(api_keys=("alpha-key", "beta-key")).test_client()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"X-API-Key": "alpha-ke"},  # a prefix of a real key
+        {"Authorization": "Basic alpha-key"},
+        {"Authorization": "Bearer "},
+    ],
+)
+def test_a_missing_or_wrong_key_is_401_in_the_error_shape(keyed, headers) -> None:
+    for path in ("/v1/qa", "/v1/models", "/metrics"):
+        response = (
+            keyed.post(path, json=QA, headers=headers)
+            if path == "/v1/qa"
+            else keyed.get(path, headers=headers)
+        )
+        assert response.status_code == 401, path
+        body = response.get_json()
+        assert body["error"] == "missing or invalid API key" and isinstance(body["detail"], list)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert "alpha" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "headers", [{"Authorization": "Bearer alpha-key"}, {"X-API-Key": "beta-key"}]
+)
+def test_a_valid_key_is_served(keyed, headers) -> None:
+    assert keyed.post("/v1/qa", json=QA, headers=headers).status_code == 200
+    assert keyed.get("/v1/models", headers=headers).status_code == 200
+
+
+def test_probes_and_docs_stay_open(keyed) -> None:
+    for path in ("/healthz", "/readyz", "/openapi.json", "/docs"):
+        assert keyed.get(path).status_code in (200, 503), path
+
+
+def test_metrics_can_be_left_open(app_factory) -> None:
+    client = app_factory(api_keys=("k",), metrics_require_key=False).test_client()
+    assert client.get("/metrics").status_code == 200
+    assert client.get("/v1/models").status_code == 401
+
+
+def test_keys_from_a_file(app_factory, tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("# one per line\nfile-key\n\n")
+    client = app_factory(api_keys_file=keys).test_client()
+    assert client.post("/v1/qa", json=QA, headers={"X-API-Key": "file-key"}).status_code == 200
+    assert client.post("/v1/qa", json=QA, headers={"X-API-Key": "# one"}).status_code == 401
+
+
+def test_rate_limit_answers_429_with_retry_after(app_factory) -> None:
+    client = app_factory(rate_limit="3/minute").test_client()
+    statuses = [client.post("/v1/qa", json=QA).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    limited = client.post("/v1/qa", json=QA)
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) >= 1
+    body = limited.get_json()
+    assert set(body) == {"error", "detail"} and "limit" in body["error"].lower()
+    assert client.get("/healthz").status_code == 200  # probes are never limited
+
+
+def test_rate_limits_count_per_key(app_factory) -> None:
+    client = app_factory(api_keys=("a", "b"), rate_limit="2/minute").test_client()
+    a, b = {"X-API-Key": "a"}, {"X-API-Key": "b"}
+    assert [client.post("/v1/qa", json=QA, headers=a).status_code for _ in range(3)] == [
+        200,
+        200,
+        429,
+    ]
+    assert client.post("/v1/qa", json=QA, headers=b).status_code == 200

@@ -1,0 +1,85 @@
+"""The HTTP edge under real gunicorn: gunicorn's own refusals in JSON, slow clients.
+
+gunicorn answers some malformed requests before the app runs; the gateway's worker classes
+turn those answers into the ``{"error", "detail"}`` shape. Slow clients (a partial request,
+then one byte now and then) must not starve normal requests (issue: 8 of them held every
+gthread thread).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from loadtests.slow_clients import slow_connections
+from serving.gateway.launcher import RunningGateway, running_gateway
+from tests.support.model_server import running_model_server
+
+pytestmark = pytest.mark.slow
+QA = {"article": "Mary moved to the kitchen.", "question": "Where is Mary?"}
+
+
+def _raw(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split(" ")[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+@pytest.fixture(scope="module", params=["gevent", "gthread"])
+def gateway(request: pytest.FixtureRequest, tiny_repo: Path) -> Iterator[RunningGateway]:
+    with running_model_server(tiny_repo) as server:
+        env = {
+            "GATEWAY_GRPC_TARGET": server.grpc_target,
+            "GATEWAY_MODEL_REPO": str(tiny_repo),
+            "GATEWAY_WORKER_CLASS": request.param,
+        }
+        with running_gateway(env, ready_path="/readyz") as running:
+            yield running
+
+
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [
+        (b"X-Bad: a\x00b", 400),  # NUL inside a header value
+        (b"X-Bad: a\rb", 400),  # a bare CR inside a header value
+        (b"X-Big: " + b"a" * 10_000, 431),  # over limit_request_field_size (8190)
+        (b"Bad Name: x", 400),  # a space in a header name
+    ],
+)
+def test_gunicorn_refusals_are_json(gateway: RunningGateway, header: bytes, status: int) -> None:
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + header + b"\r\n\r\n"
+    code, headers, body = _raw(gateway.url, request)
+    assert code == status
+    assert headers["content-type"] == "application/json"
+    payload = json.loads(body)
+    assert set(payload) == {"error", "detail"} and payload["error"]
+    assert b"<html" not in body
+
+
+def test_a_malformed_request_line_is_json(gateway: RunningGateway) -> None:
+    code, headers, body = _raw(gateway.url, b"GET /healthz HTTP/9.9\r\n\r\n")
+    assert code == 400 and headers["content-type"] == "application/json"
+    assert set(json.loads(body)) == {"error", "detail"}
+
+
+def test_slow_clients_leave_normal_requests_answered(
+    gateway: RunningGateway, request: pytest.FixtureRequest
+) -> None:
+    if request.node.callspec.params["gateway"] == "gthread":
+        pytest.skip("gthread is the opt-in class that slow clients can starve (README)")
+    # 2 workers x 4 threads held by 8 slow bodies starved gthread; gevent gives each a greenlet.
+    with slow_connections(gateway.url, 20, 0.5, "body"):
+        answers = [requests.post(f"{gateway.url}/v1/qa", json=QA, timeout=10) for _ in range(5)]
+    assert [answer.status_code for answer in answers] == [200] * 5

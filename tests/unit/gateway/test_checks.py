@@ -1,0 +1,86 @@
+"""Fit checks of a loaded version against the backend's signature and its example answer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from serving.gateway.backends import ModelMetadata, TensorSpec, VersionSelector
+from serving.gateway.checks import check_fit
+from serving.gateway.errors import BackendError, BackendFailure
+from serving.gateway.runtime import UnfitVersionError, load_runtime
+from serving.gateway.settings import GatewaySettings
+
+INT, FLOAT = TensorSpec("DT_INT32", (-1, -1)), TensorSpec("DT_FLOAT", (-1, 5))
+
+
+@dataclass
+class Backend:
+    """A backend answering fixed metadata and outputs (the API tests use the real server)."""
+
+    inputs: dict[str, TensorSpec] = field(
+        default_factory=lambda: {"article_ids": INT, "question_ids": INT}
+    )
+    outputs: dict[str, TensorSpec] = field(default_factory=lambda: {"answer_probs": FLOAT})
+    answer: Any = None
+    failure: BackendFailure | None = None
+
+    def model_metadata(
+        self, model: str, selector: VersionSelector, request_id: str | None = None
+    ) -> ModelMetadata:
+        return ModelMetadata(model, selector.version or 0, self.inputs, self.outputs)
+
+    def predict(
+        self,
+        model: str,
+        selector: VersionSelector,
+        inputs: Mapping[str, Any],
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        if self.failure is not None:
+            raise BackendError(self.failure, "tensorflow::Status raw text at /srv/models")
+        rows = len(inputs["article_ids"])
+        return {"answer_probs": np.full((rows, 5), 0.2) if self.answer is None else self.answer}
+
+    def model_status(self, model: str, request_id: str | None = None) -> list[Any]:
+        return []
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.fixture(scope="module")
+def qa(tiny_repo: Path):
+    return load_runtime(tiny_repo, "qa", 1, GatewaySettings())
+
+
+def test_a_fitting_version_passes(qa) -> None:
+    check_fit(Backend(), qa)
+
+
+@pytest.mark.parametrize(
+    ("backend", "reason"),
+    [
+        (Backend(inputs={"article_ids": INT}), "signature inputs differ"),
+        (Backend(inputs={"article_ids": INT, "question_ids": FLOAT}), "must be DT_INT32"),
+        (Backend(outputs={"answer_probs": TensorSpec("DT_DOUBLE", (-1, 5))}), "DT_FLOAT"),
+        (Backend(answer=np.full((1, 4), 0.25)), "expected [1, 5]"),
+        (Backend(answer=np.full((1, 5), np.nan)), "NaN"),
+        (Backend(failure=BackendFailure.INVALID_ARGUMENT), "failed on the spec's example"),
+    ],
+)
+def test_unfit_versions_get_short_reasons(qa, backend, reason) -> None:
+    with pytest.raises(UnfitVersionError) as caught:
+        check_fit(backend, qa)
+    assert reason in caught.value.reason
+    assert "tensorflow" not in caught.value.reason and "/srv" not in caught.value.reason
+
+
+def test_a_transient_failure_is_not_a_verdict(qa) -> None:
+    with pytest.raises(BackendError):
+        check_fit(Backend(failure=BackendFailure.UNAVAILABLE), qa)

@@ -1,0 +1,95 @@
+"""Every head kind's readable answer, and outputs that do not fit the spec."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from serving.gateway import heads
+from serving.spec import (
+    BinaryHead,
+    CategoricalHead,
+    MultilabelHead,
+    RegressionHead,
+    ScoreHead,
+    SegmentRule,
+    SegmentWeightsHead,
+)
+
+COLOURS = CategoricalHead(
+    output="colour_probs",
+    field="colour",
+    labels=["red", "green", "blue"],
+    label_descriptions=["warm", "grassy", "cold"],
+    top_k=2,
+    note="a note",
+)
+
+
+def test_categorical_best_first_with_top_k_probabilities_and_note() -> None:
+    values = heads.head_values({"colour_probs": np.array([[0.2, 0.7, 0.1]])}, COLOURS, 1)
+    answer = heads.head_answer(COLOURS, values, 0, None, ())
+    assert answer["label"] == "green" and answer["probability"] == pytest.approx(0.7)
+    assert [candidate["label"] for candidate in answer["candidates"]] == ["green", "red"]
+    assert answer["probabilities"] == pytest.approx({"red": 0.2, "green": 0.7, "blue": 0.1})
+    assert answer["description"] == "grassy" and answer["note"] == "a note"
+    assert len(heads.head_answer(COLOURS, values, 0, 3, ())["candidates"]) == 3
+
+
+def test_binary_gives_the_probability_of_the_chosen_label() -> None:
+    head = BinaryHead(output="p", field="spam", labels=("ham", "spam"), threshold=0.6)
+    values = heads.head_values({"p": np.array([[0.7], [0.55]], np.float32)}, head, 2)
+    assert heads.head_answer(head, values, 0, None, ()) == {
+        "label": "spam",
+        "probability": pytest.approx(0.7),
+    }
+    assert heads.head_answer(head, values, 1, None, ()) == {
+        "label": "ham",
+        "probability": pytest.approx(0.45),
+    }
+
+
+def test_multilabel_regression_and_score() -> None:
+    tags = MultilabelHead(output="t", field="tags", labels=["a", "b", "c"], threshold=0.5)
+    answer = heads.multilabel(tags, np.array([0.9, 0.1, 0.5]))
+    assert answer["labels"] == ["a", "c"] and set(answer["probabilities"]) == {"a", "b", "c"}
+    age = RegressionHead(output="age", field="age", unit="years", scale=10, offset=1, clip=(0, 90))
+    assert heads.regression(age, 2.0) == {"value": 21.0, "unit": "years"}
+    assert heads.regression(age, 100.0)["value"] == 90.0
+    similarity = ScoreHead(output="s", field="score", range=(0.0, 1.0))
+    assert [heads.score(similarity, value)["value"] for value in (1.2, 0.4, -0.1)] == [
+        1.0,
+        0.4,
+        0.0,
+    ]
+
+
+def test_segment_weights_heaviest_existing_segments_first() -> None:
+    head = SegmentWeightsHead(
+        output="w",
+        field="evidence",
+        input_field="article",
+        rule=SegmentRule(separator_token=".", max_segments=4),
+        top_k=2,
+    )
+    row = np.array([0.1, 0.6, 0.2, 0.9])
+    answer = heads.segment_weights(head, row, ["one.", "two.", "three.", None], head.top_k)
+    assert answer == [
+        {"segment": "two.", "weight": pytest.approx(0.6)},
+        {"segment": "three.", "weight": pytest.approx(0.2)},
+    ]
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        {"colour_probs": np.array([[0.2, np.nan, 0.1]])},
+        {"colour_probs": np.array([[0.2, np.inf, 0.1]])},
+        {"colour_probs": np.array([[0.5, 0.5]])},  # two values for three labels
+        {"colour_probs": np.array([0.5, 0.5, 0.0])},  # no batch dimension
+        {"other": np.array([[0.2, 0.7, 0.1]])},
+    ],
+)
+def test_unusable_outputs_are_output_errors(outputs) -> None:
+    with pytest.raises(heads.OutputError):
+        heads.head_values(outputs, COLOURS, 1)

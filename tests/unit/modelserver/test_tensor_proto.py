@@ -1,0 +1,53 @@
+"""gRPC tensors: typed value lists by default, tensor_content on request, range checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2
+
+from serving.modelserver.errors import ServingError
+from serving.modelserver.tensor_proto import decode_input, encode_output
+
+
+@pytest.mark.parametrize(
+    ("array", "field"),
+    [
+        (np.array([[0.5, 1.5]], np.float32), "float_val"),
+        (np.array([1.0, 2.0]), "double_val"),
+        (np.array([1, -2], np.int32), "int_val"),
+        (np.array([1, 2], np.uint8), "int_val"),
+        (np.array([2**40], np.int64), "int64_val"),
+        (np.array([True, False]), "bool_val"),
+        (np.array([1.5], np.float16), "half_val"),
+    ],
+)
+def test_outputs_use_typed_lists_by_default_and_decode_back(array, field):
+    proto = encode_output(array)
+    assert not proto.tensor_content
+    assert len(getattr(proto, field)) == array.size
+    np.testing.assert_array_equal(tf.make_ndarray(proto), array)
+
+
+@pytest.mark.parametrize(
+    "array", [np.array([[0.5, 1.5]], np.float32), np.float32(3.0), np.array([7], np.int8)]
+)
+def test_tensor_content_when_asked(array):
+    proto = encode_output(array, as_tensor_content=True)
+    assert proto.tensor_content and not proto.float_val
+    np.testing.assert_array_equal(tf.make_ndarray(proto), array)
+
+
+def test_strings_travel_in_string_val():
+    proto = encode_output(np.array([b"a", b"b"], dtype=object))
+    assert list(proto.string_val) == [b"a", b"b"]
+
+
+@pytest.mark.parametrize(("dtype", "value"), [(tf.int8, 300), (tf.uint8, -1), (tf.int16, 70000)])
+def test_narrow_ints_out_of_range_are_invalid_argument(dtype, value):
+    proto = tensor_pb2.TensorProto(dtype=dtype.as_datatype_enum)
+    proto.tensor_shape.dim.add(size=1)
+    proto.int_val.append(value)
+    with pytest.raises(ServingError, match="out of range"):
+        decode_input("ids", proto)

@@ -1,0 +1,61 @@
+"""Numbers read from text: only ASCII decimal digits within int64 (issue 8)."""
+
+from __future__ import annotations
+
+import pytest
+
+from serving.numbers import parse_bool_flag, parse_int_flag, parse_version
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1", 1), ("00000123", 123), ("0", 0), ("9223372036854775807", 2**63 - 1)],
+)
+def test_versions(text, expected):
+    assert parse_version(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["99999999999999999999", "9223372036854775808", "²", "١٢٣", "1_000", " 12", "-1", "", "1.0"],
+)
+def test_not_versions(text):
+    assert parse_version(text) is None
+
+
+def test_int_flags():
+    assert parse_int_flag("-5") == -5
+    for text in ("²", "1_000", "99999999999999999999", "x"):
+        with pytest.raises(ValueError):
+            parse_int_flag(text)
+
+
+def test_bool_flags():
+    assert parse_bool_flag("true") and parse_bool_flag("1")
+    assert not parse_bool_flag("false")
+    with pytest.raises(ValueError):
+        parse_bool_flag("maybe")
+
+
+def test_grpc_channel_arguments():
+    from serving.modelserver.grpc_service import parse_channel_arguments
+
+    parsed = parse_channel_arguments("grpc.max_connection_age_ms=2000,grpc.lb_policy_name=grpclb")
+    assert parsed == (("grpc.max_connection_age_ms", 2000), ("grpc.lb_policy_name", "grpclb"))
+    assert parse_channel_arguments("a=-1,b=--1") == (("a", -1), ("b", "--1"))
+    with pytest.raises(ValueError):
+        parse_channel_arguments("novalue")
+
+
+def test_version_dirs_follow_the_same_rule(tmp_path) -> None:
+    from serving.contract import version_dirs, version_numbers
+
+    for name in ("1", "00000123", "²", "99999999999999999999", "3a", "-4", "7"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "9").write_text("a file is not a version")
+    assert version_dirs(tmp_path) == {
+        1: tmp_path / "1",
+        7: tmp_path / "7",
+        123: tmp_path / "00000123",
+    }
+    assert version_numbers(tmp_path) == [1, 7, 123]
