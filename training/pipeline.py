@@ -158,11 +158,15 @@ def fit_model(
     hook = getattr(task, "fit_kwargs", None)  # optional: task-specific fit options
     extra: dict[str, Any] = dict(hook(hparams)) if callable(hook) else {}
     callbacks = make_callbacks(settings.run_dir, task.monitor(), hparams)
+    # Optional: the part of the model to fit and its data (e.g. heads on cached features of
+    # a frozen encoder); its layers are the model's own, so the model is what gets trained.
+    target = getattr(task, "fit_target", None)
+    fitted, fit_on = target(model, data, hparams) if callable(target) else (model, data)
     # TensorBoard: scalars, weight/activation histograms, embedding projector.
     log_dir = settings.run_dir / TENSORBOARD_DIR
-    callbacks += tensorboard_callbacks(log_dir, data.val_inputs, data.tokenizer_path)
-    history: keras.callbacks.History = model.fit(
-        **fit_data(data, hparams, settings.seed),
+    callbacks += tensorboard_callbacks(log_dir, fit_on.val_inputs, fit_on.tokenizer_path)
+    history: keras.callbacks.History = fitted.fit(
+        **fit_data(fit_on, hparams, settings.seed),
         epochs=int(hparams["epochs"]),
         verbose=2,
         **{key: value for key, value in extra.items() if key != "callbacks"},
