@@ -53,6 +53,12 @@ def export_version(
 ) -> Path:
     """Write ``repo/name/<version>/`` atomically and return its path."""
     signature = contract.SIGNATURES[name]
+    # The contract's outputs plus the optional ones this architecture has.
+    outputs = (
+        *signature.outputs,
+        *(o for o in signature.optional_outputs if o in model.output_names),
+    )
+    signature = contract.Signature(signature.inputs, outputs)
     model_dir = repo / name
     model_dir.mkdir(parents=True, exist_ok=True)
     version = next_version(model_dir) if version is None else version

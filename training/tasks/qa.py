@@ -11,10 +11,12 @@ import numpy as np
 import numpy.typing as npt
 
 from serving.contract import PAD_ID, TOKENIZER_FILE
+from serving.encoding import segment_texts
+from serving.spec import SegmentRule, TextInput
 from serving.tokenization import encode_texts, load_tokenizer
 from training.data.babi import BabiExample, read_babi, split_by_task
-from training.models.qa import build_qa_model
-from training.tasks.base import HParams, PreparedData, RunSettings
+from training.models.qa import EVIDENCE_OUTPUT, build_qa_model
+from training.tasks.base import Arrays, HParams, PreparedData, RunSettings
 from training.tokenization import train_tokenizer
 
 PERIOD = "."
@@ -25,6 +27,7 @@ COMMON: dict[str, Any] = {
     "time_noise": 0.1,
     "answer_hidden": 128,
     "gated_hops": True,
+    "evidence_loss_weight": 1.0,  # memnet: supporting-fact supervision of the attention
     "vocab_size": 1000,
     "bucket_by_length": True,
 }
@@ -76,6 +79,8 @@ class QaTask:
     def __init__(self) -> None:
         # Task number of each validation example, set by prepare() for per-task accuracy.
         self.validation_tasks: npt.NDArray[np.int32] = np.zeros(0, np.int32)
+        # Keras prefixes metric names with the output's name once a model has two outputs.
+        self.monitored = "val_accuracy"
 
     def hparams(self, preset: str) -> dict[str, Any]:
         """Hyperparameters of a preset (tiny, default or full)."""
@@ -112,11 +117,31 @@ class QaTask:
         train_inputs, val_inputs = (
             encode_examples(tokenizer_path, rows, preprocessing) for rows in (train, validation)
         )
+        train_targets: Arrays = {"answer_probs": answer_indices(train, answers)}
+        val_targets: Arrays = {"answer_probs": answer_indices(validation, answers)}
+        train_weights = val_weights = None
+        if hparams.get("arch", "memnet") == "memnet":
+            self.monitored = "val_answer_probs_accuracy"
+            tokenizer = load_tokenizer(tokenizer_path)
+            article = article_input(hparams, tokenizer.get_vocab_size())
+            rule = sentence_rule(hparams)
+            targets_and_weights = [
+                evidence_targets(tokenizer, rows, article, rule) for rows in (train, validation)
+            ]
+            train_targets[EVIDENCE_OUTPUT], train_evidence = targets_and_weights[0]
+            val_targets[EVIDENCE_OUTPUT], val_evidence = targets_and_weights[1]
+            # Keras wants a weight per output once any output has one.
+            train_weights = {"answer_probs": np.ones(len(train), np.float32)}
+            val_weights = {"answer_probs": np.ones(len(validation), np.float32)}
+            train_weights[EVIDENCE_OUTPUT] = train_evidence
+            val_weights[EVIDENCE_OUTPUT] = val_evidence
         return PreparedData(
             train_inputs=train_inputs,
-            train_targets={"answer_probs": answer_indices(train, answers)},
+            train_targets=train_targets,
             val_inputs=val_inputs,
-            val_targets={"answer_probs": answer_indices(validation, answers)},
+            val_targets=val_targets,
+            train_weights=train_weights,
+            val_weights=val_weights,
             tokenizer_path=tokenizer_path,
             preprocessing=preprocessing,
             labels={"answers": answers},
@@ -149,18 +174,25 @@ class QaTask:
 
     def evaluate(self, model: keras.Model, data: PreparedData) -> dict[str, Any]:
         """Validation accuracy overall, per bAbI task and averaged over tasks."""
-        probs = model.predict(data.val_inputs, batch_size=256, verbose=0)["answer_probs"]
-        correct = np.argmax(probs, axis=-1) == data.val_targets["answer_probs"]
+        predictions = model.predict(data.val_inputs, batch_size=256, verbose=0)
+        correct = (
+            np.argmax(predictions["answer_probs"], axis=-1) == data.val_targets["answer_probs"]
+        )
         per_task = {
             f"qa{task}": float(np.mean(correct[self.validation_tasks == task]))
             for task in sorted(set(self.validation_tasks.tolist()))
         }
-        return {
+        metrics: dict[str, Any] = {
             "accuracy": float(np.mean(correct)) if len(correct) else 0.0,
             "mean_task_accuracy": float(np.mean(list(per_task.values()))) if per_task else 0.0,
             "per_task_accuracy": per_task,
             "tasks_at_least_95_percent": sum(value >= 0.95 for value in per_task.values()),
         }
+        if EVIDENCE_OUTPUT in predictions:
+            metrics["evidence_top1_accuracy"] = evidence_accuracy(
+                predictions[EVIDENCE_OUTPUT], data.val_targets[EVIDENCE_OUTPUT]
+            )
+        return metrics
 
     def search_space(self, hp: Any) -> dict[str, Any]:
         """Tunable hyperparameters for keras-tuner."""
@@ -172,8 +204,8 @@ class QaTask:
         }
 
     def monitor(self) -> tuple[str, str]:
-        """Callbacks watch validation accuracy (what the product is judged on)."""
-        return ("val_accuracy", "max")
+        """Callbacks watch validation answer accuracy (what the product is judged on)."""
+        return (self.monitored, "max")
 
 
 def encode_examples(
@@ -202,3 +234,56 @@ def answer_indices(examples: list[BabiExample], answers: list[str]) -> npt.NDArr
     """The index of each example's answer in the answer vocabulary."""
     index = {answer: position for position, answer in enumerate(answers)}
     return np.array([index[example.answer] for example in examples], np.int32)
+
+
+def sentence_rule(hparams: HParams) -> SegmentRule:
+    """The memnet's sentence slots as a serving rule: periods end sentences, last first."""
+    return SegmentRule(
+        separator_token=PERIOD, order="last_first", max_segments=int(hparams["max_sentences"])
+    )
+
+
+def article_input(hparams: HParams, vocab_size: int) -> TextInput:
+    """The article input as the serving spec declares it (left truncation, no special tokens)."""
+    return TextInput(
+        field="article",
+        tensor="article_ids",
+        max_tokens=int(hparams["article_max_tokens"]),
+        truncation="left",
+        add_special_tokens=False,
+        vocab_size=vocab_size,
+    )
+
+
+def evidence_targets(
+    tokenizer: Any, examples: list[BabiExample], article: TextInput, rule: SegmentRule
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Targets ``[n, max_segments]`` and sample weights ``[n]`` for ``sentence_weights``.
+
+    Each bAbI statement ends with a period, so statement ``i`` of ``k`` is sentence slot
+    ``k - 1 - i`` (slot 0 = the last); a slot exists if :func:`serving.encoding.segment_texts`
+    (the gateway's own rule) gives it a text after truncation. Supporting facts in slots that
+    do not exist (the story was cut) are dropped; the rest share weight 1 equally. Examples
+    with no kept fact get target zeros and sample weight 0.
+    """
+    targets = np.zeros((len(examples), rule.max_segments), np.float32)
+    for row, example in enumerate(examples):
+        kept = sum(
+            text is not None for text in segment_texts(tokenizer, example.article, article, rule)
+        )
+        slots = {len(example.statements) - 1 - index for index in example.supporting}
+        for slot in slots:
+            if 0 <= slot < kept:
+                targets[row, slot] = 1.0
+    totals = targets.sum(axis=1, keepdims=True)
+    targets = np.divide(targets, totals, out=np.zeros_like(targets), where=totals > 0)
+    return targets, (totals[:, 0] > 0).astype(np.float32)
+
+
+def evidence_accuracy(weights: npt.NDArray[Any], targets: npt.NDArray[Any]) -> float:
+    """Share of examples with a kept supporting fact whose heaviest slot is one of them."""
+    supervised = targets.sum(axis=1) > 0
+    if not supervised.any():
+        return 0.0
+    heaviest = np.argmax(weights[supervised], axis=1)
+    return float(np.mean(targets[supervised][np.arange(len(heaviest)), heaviest] > 0))
