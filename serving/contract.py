@@ -30,25 +30,17 @@ class Signature:
 
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
-    # Exported when the architecture has them (qa memnet: sentence_weights; classic: none).
-    optional_outputs: tuple[str, ...] = ()
 
 
 SIGNATURES: dict[str, Signature] = {
-    "qa": Signature(
-        inputs=("article_ids", "question_ids"),
-        outputs=("answer_probs",),
-        optional_outputs=("sentence_weights",),
-    ),
+    "qa": Signature(inputs=("article_ids", "question_ids"), outputs=("answer_probs",)),
     "profile": Signature(inputs=("post_ids",), outputs=("age", "income_probs", "gender_prob")),
     "similarity": Signature(inputs=("left_ids", "right_ids"), outputs=("score",)),
 }
 MODEL_NAMES: tuple[str, ...] = tuple(SIGNATURES)
 
-# Shapes of the outputs, per example: answer_probs [n_answers], sentence_weights
-# [max_sentences] (qa memnet: attention over the article's sentences, slot 0 = the last),
-# age [], income_probs [10], gender_prob [] (probability of labels.json "gender"["positive"]),
-# score [] in [0, 1].
+# Shapes of the outputs, per example: answer_probs [n_answers], age [], income_probs [10],
+# gender_prob [] (probability of labels.json "gender"["positive"]), score [] in [0, 1].
 INCOME_GROUPS = 10
 
 # preprocessing.json, written by training and read by the gateway:

@@ -1,32 +1,62 @@
-"""Export a trained Keras model as a versioned SavedModel in the layout TF Serving loads.
+"""Export a trained Keras model with its serving spec as a version TF Serving and the gateway load.
 
-``model_repo/<name>/<version>/`` gets ``saved_model.pb``, ``variables/`` and
-``assets.extra/`` (tokenizer, labels, preprocessing, model card, warmup requests). A version
-is written to a hidden temporary folder and renamed into place, so a half-written version is
-never visible, and an existing version is never overwritten.
+:func:`export_for_serving` writes ``repo/<name>/<version>/``: ``saved_model.pb`` and
+``variables/`` (a ``serving_default`` signature with exactly the spec's tensors) and
+``assets.extra/`` (tokenizers, ``serving_spec.json``, ``model_card.json`` and TF Serving's
+``tf_serving_warmup_requests``). It registers the model in ``repo/models.config``, which
+TF Serving and the local model server re-read, so a new model is served without a restart.
+A version is written to a hidden staging folder and renamed into place, so a half-written
+version is never visible, and an existing version is never overwritten.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import keras
-import numpy as np
-import numpy.typing as npt
-import tensorflow as tf
-from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+from tokenizers import Tokenizer
 
 from serving import contract
-from serving.tokenization import file_sha256
+from serving.encoding import Tensors, encode_instances
+from serving.spec import SPEC_FILE, ServingSpec, dump_spec
+from serving.tokenization import file_sha256, load_tokenizer
+from training.model_config import (
+    BATCHING_PARAMETERS,
+    GENERATED_MARKER,
+    MONITORING_CONFIG,
+    ModelConfigError,
+    models_config_with,
+    register_model,
+    render_models_config,
+)
+from training.saved_model import smoke_check, write_saved_model, write_warmup_requests
+from training.spec_check import SpecMismatchError, check_model
 
-IdBatch = Mapping[str, npt.NDArray[np.int32]]
-SCALAR_OUTPUTS = frozenset({"age", "gender_prob", "score"})
+__all__ = [
+    "BATCHING_PARAMETERS",
+    "GENERATED_MARKER",
+    "MODEL_NAME_PATTERN",
+    "MONITORING_CONFIG",
+    "ModelConfigError",
+    "SpecMismatchError",
+    "VersionExistsError",
+    "export_for_serving",
+    "next_version",
+    "render_models_config",
+    "warmup_batches",
+]
+
+# A model name is a folder name and a URL path segment: no dots (hidden staging folders),
+# no slashes.
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+WARMUP_BATCH_SIZES = (1, 2, 4)
 
 
 class VersionExistsError(FileExistsError):
@@ -39,26 +69,49 @@ def next_version(model_dir: Path) -> int:
     return versions[-1] + 1 if versions else 1
 
 
-def export_version(
-    model: keras.Model,
+def export_for_serving(
+    model: Any,
+    spec: ServingSpec,
+    tokenizers: Mapping[str, Path],
     *,
     name: str,
     repo: Path,
-    tokenizer_path: Path,
-    preprocessing: Mapping[str, Any],
-    labels: Mapping[str, Any],
-    model_card: Mapping[str, Any],
-    warmup_batches: Sequence[IdBatch],
+    model_card: Mapping[str, Any] | None = None,
+    extra_assets: Mapping[str, Path] | None = None,
     version: int | None = None,
+    warmup_instances: Sequence[Mapping[str, Any]] = (),
 ) -> Path:
-    """Write ``repo/name/<version>/`` atomically and return its path."""
-    signature = contract.SIGNATURES[name]
-    # The contract's outputs plus the optional ones this architecture has.
-    outputs = (
-        *signature.outputs,
-        *(o for o in signature.optional_outputs if o in model.output_names),
-    )
-    signature = contract.Signature(signature.inputs, outputs)
+    """Write ``repo/name/<version>/`` for a trained Keras model and return that folder.
+
+    Args:
+        model: a Keras functional model whose inputs are the spec's input tensors (int32
+            token ids ``[batch, length]``) and whose outputs include every head's output.
+        spec: what the inputs and heads mean (``serving.spec.ServingSpec``).
+        tokenizers: each tokenizer file name the spec uses (``spec.tokenizer_files()``) ->
+            the ``tokenizer.json`` to copy under that name.
+        name: the model name (folder, ``models.config`` entry, URL segment).
+        repo: the model repo folder (created if missing).
+        model_card: extra card fields; ``name``, ``version``, ``title``, ``signature`` and
+            ``tokenizer_sha256`` (file -> hex sha256) are added.
+        extra_assets: file name -> path of more files copied into ``assets.extra/``.
+        version: the version number; default one more than the highest existing.
+        warmup_instances: request instances besides ``spec.example`` for the warmup records
+            (batches of 1, 2 and 4 instances, encoded by ``serving.encoding.encode_instances``
+            as the gateway encodes requests).
+
+    Raises:
+        SpecMismatchError: the model or tokenizers do not fit the spec, or the written
+            SavedModel gives an output of the wrong shape, or NaN/inf, for the example.
+        VersionExistsError: the version exists (nothing is overwritten).
+        ModelConfigError: a hand-edited ``models.config`` does not parse (checked first).
+        ValueError: a bad name, missing or extra tokenizers, or a reserved asset name.
+        TypeError: ``model`` is not a ``keras.Model``.
+    """
+    _check_arguments(spec, tokenizers, name, extra_assets or {})
+    loaded = {file: load_tokenizer(Path(path)) for file, path in tokenizers.items()}
+    check_model(model, spec, loaded)
+    models_config_with(repo, name)  # a broken hand-edited config fails before any write
+    batches = warmup_batches(spec, loaded, warmup_instances)
     model_dir = repo / name
     model_dir.mkdir(parents=True, exist_ok=True)
     version = next_version(model_dir) if version is None else version
@@ -67,113 +120,81 @@ def export_version(
         raise VersionExistsError(f"{final_dir} exists; versions are never overwritten")
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{version}-", dir=model_dir))
     try:
-        _write_saved_model(model, signature, staging)
+        write_saved_model(model, spec, staging)
+        smoke_check(staging, spec, batches[0])
         assets = staging / contract.ASSETS_DIR
         assets.mkdir()
-        shutil.copyfile(tokenizer_path, assets / contract.TOKENIZER_FILE)
-        card = {
-            **model_card,
-            "name": name,
-            "version": version,
-            "signature": {"inputs": list(signature.inputs), "outputs": list(signature.outputs)},
-            "tokenizer_sha256": file_sha256(assets / contract.TOKENIZER_FILE),
-        }
-        _write_json(assets / contract.PREPROCESSING_FILE, preprocessing)
-        _write_json(assets / contract.LABELS_FILE, labels)
-        _write_json(assets / contract.MODEL_CARD_FILE, card)
-        write_warmup_requests(assets / contract.WARMUP_FILE, name, warmup_batches)
-        if final_dir.exists():  # another exporter won the race for this number
-            raise VersionExistsError(f"{final_dir} appeared during export")
-        os.rename(staging, final_dir)
+        for file, path in {**tokenizers, **(extra_assets or {})}.items():
+            shutil.copyfile(path, assets / file)
+        (assets / SPEC_FILE).write_text(dump_spec(spec))
+        card = _card(spec, name, version, assets, model_card or {})
+        (assets / contract.MODEL_CARD_FILE).write_text(_json(card))
+        write_warmup_requests(assets / contract.WARMUP_FILE, name, spec.signature_name, batches)
+        _rename(staging, final_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    write_server_configs(repo)
+    register_model(repo, name)
     return final_dir
 
 
-def _write_saved_model(model: keras.Model, signature: contract.Signature, path: Path) -> None:
-    input_specs = [tf.TensorSpec([None, None], tf.int32, name=key) for key in signature.inputs]
+def warmup_batches(
+    spec: ServingSpec,
+    tokenizers: Mapping[str, Tokenizer],
+    instances: Sequence[Mapping[str, Any]] = (),
+) -> list[Tensors]:
+    """Signature inputs of batches of 1, 2 and 4 instances: the example, then ``instances``.
 
-    def serve(*tensors: tf.Tensor) -> dict[str, tf.Tensor]:
-        outputs = model(dict(zip(signature.inputs, tensors, strict=True)), training=False)
-        return {key: _shape_output(key, outputs[key]) for key in signature.outputs}
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(contract.SIGNATURE_NAME, serve, input_signature=input_specs)
-    archive.write_out(str(path), verbose=False)
-
-
-def _shape_output(key: str, tensor: tf.Tensor) -> tf.Tensor:
-    tensor = tf.cast(tensor, tf.float32)
-    # Heads with one unit come out as [batch, 1]; the contract promises [batch].
-    return tf.reshape(tensor, [-1]) if key in SCALAR_OUTPUTS else tensor
-
-
-def write_warmup_requests(path: Path, name: str, batches: Sequence[IdBatch]) -> None:
-    """Write TF Serving's warmup file: a TFRecord of PredictionLog records."""
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for batch in batches:
-            request = predict_pb2.PredictRequest(
-                model_spec=model_pb2.ModelSpec(name=name, signature_name=contract.SIGNATURE_NAME)
-            )
-            for key, value in batch.items():
-                request.inputs[key].CopyFrom(tf.make_tensor_proto(np.asarray(value, np.int32)))
-            log = prediction_log_pb2.PredictionLog(
-                predict_log=prediction_log_pb2.PredictLog(request=request)
-            )
-            writer.write(log.SerializeToString())
-
-
-def write_server_configs(repo: Path, num_versions: int = 1) -> None:
-    """Write models.config, monitoring.config and batching parameters for the models in repo.
-
-    ``base_path`` is relative to the repo folder: the local server resolves it against the
-    config file, and the official server runs with the repo as its working directory.
-    A models.config that a person edited (no generated marker) is left alone.
+    The first batch is exactly ``encode_instances(spec, tokenizers, [spec.example])``.
     """
-    config_path = repo / contract.MODELS_CONFIG_FILE
-    if not config_path.exists() or config_path.read_text().startswith(GENERATED_MARKER):
-        names = [name for name in contract.MODEL_NAMES if contract.version_numbers(repo / name)]
-        config_path.write_text(render_models_config(names, num_versions))
-    (repo / contract.MONITORING_CONFIG_FILE).write_text(MONITORING_CONFIG)
-    batching_path = repo / contract.BATCHING_CONFIG_FILE
-    if not batching_path.exists():
-        batching_path.write_text(BATCHING_PARAMETERS)
+    pool = [spec.example, *instances]
+    return [
+        encode_instances(spec, tokenizers, [pool[index % len(pool)] for index in range(size)])
+        for size in WARMUP_BATCH_SIZES
+    ]
 
 
-GENERATED_MARKER = "# Generated by training.export"
+def _check_arguments(
+    spec: ServingSpec, tokenizers: Mapping[str, Path], name: str, extra: Mapping[str, Path]
+) -> None:
+    if re.match(MODEL_NAME_PATTERN, name) is None:
+        raise ValueError(f"model name {name!r} must match {MODEL_NAME_PATTERN}")
+    needed = spec.tokenizer_files()
+    if set(tokenizers) != set(needed):
+        raise ValueError(f"tokenizers must map exactly {needed}, got {sorted(tokenizers)}")
+    reserved = {SPEC_FILE, contract.MODEL_CARD_FILE, contract.WARMUP_FILE, *needed}
+    for file in extra:
+        if file in reserved or Path(file).name != file or file.startswith("."):
+            raise ValueError(f"extra asset {file!r} must be a bare file name not in {reserved}")
 
 
-def render_models_config(names: Sequence[str], num_versions: int = 1) -> str:
-    """A TF Serving ``model_config_list`` text proto for the named models."""
-    blocks = "".join(
-        "  config {\n"
-        f'    name: "{name}"\n'
-        f'    base_path: "{name}"\n'
-        '    model_platform: "tensorflow"\n'
-        f"    model_version_policy {{ latest {{ num_versions: {num_versions} }} }}\n"
-        "  }\n"
-        for name in names
-    )
-    header = f"{GENERATED_MARKER}; edit freely, then remove this line."
-    return f"{header}\nmodel_config_list {{\n{blocks}}}\n"
+def _card(
+    spec: ServingSpec, name: str, version: int, assets: Path, extra: Mapping[str, Any]
+) -> dict[str, Any]:
+    return {
+        **extra,
+        "name": name,
+        "version": version,
+        "title": spec.title,
+        "signature": {
+            "name": spec.signature_name,
+            "inputs": [item.tensor for item in spec.inputs],
+            "outputs": [head.output for head in spec.heads],
+        },
+        "tokenizer_sha256": {file: file_sha256(assets / file) for file in spec.tokenizer_files()},
+    }
 
 
-MONITORING_CONFIG = """prometheus_config {
-  enable: true
-  path: "/monitoring/prometheus/metrics"
-}
-"""
-
-BATCHING_PARAMETERS = """max_batch_size { value: 32 }
-batch_timeout_micros { value: 2000 }
-max_enqueued_batches { value: 64 }
-num_batch_threads { value: 2 }
-pad_variable_length_inputs: true
-"""
+def _rename(staging: Path, final_dir: Path) -> None:
+    if final_dir.exists():  # another exporter won the race for this number
+        raise VersionExistsError(f"{final_dir} appeared during export")
+    try:
+        os.rename(staging, final_dir)
+    except OSError as error:  # a non-empty folder appeared between the check and the rename
+        if error.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise VersionExistsError(f"{final_dir} appeared during export") from error
+        raise
 
 
-def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+def _json(payload: Mapping[str, Any]) -> str:
+    return json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n"

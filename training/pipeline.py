@@ -14,8 +14,9 @@ from typing import Any
 
 import keras
 
+from serving.contract import TOKENIZER_FILE
 from training.batching import LengthBuckets
-from training.export import export_version
+from training.export import export_for_serving
 from training.tasks.base import PreparedData, RunSettings, Task
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -192,15 +193,13 @@ def train_task(task: Task, settings: RunSettings, overrides: Mapping[str, Any]) 
     card = model_card(task, settings, hparams, data, metrics, training_seconds, len(history.epoch))
     (settings.run_dir / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
     with stage("export"):
-        path = export_version(
+        path = export_for_serving(
             model,
+            data.spec,
+            {TOKENIZER_FILE: data.tokenizer_path},
             name=task.name,
             repo=settings.model_repo,
-            tokenizer_path=data.tokenizer_path,
-            preprocessing=data.preprocessing,
-            labels=data.labels,
             model_card=card,
-            warmup_batches=data.warmup_batches(),
         )
     logger().info("exported %s", path)
     return path

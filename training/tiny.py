@@ -1,30 +1,53 @@
 """Tiny but real models for tests: trained for one step on generated text, then exported.
 
 Tests of the gateway and the model server use these instead of mocks, so every test runs
-the production path (tokenizer.json -> ids -> SavedModel signature -> readable answer).
+the production path (spec -> tokenizer.json -> ids -> SavedModel signature -> answer). The
+built-in three go through ``export_for_serving`` with the specs of their training tasks;
+:func:`export_spec_model` serves a model for any spec ("a model no training task knows").
 """
 
 from __future__ import annotations
 
 import random
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 
 from serving import contract
-from serving.tokenization import encode_texts, load_tokenizer
-from training.export import export_version
-from training.layers import MaskedMeanPooling
+from serving.encoding import encode_instances
+from serving.spec import ServingSpec
+from serving.tokenization import load_tokenizer
+from training.export import export_for_serving
+from training.tasks.profile import profile_spec
+from training.tasks.qa import qa_spec
+from training.tasks.similarity import similarity_spec
+from training.tiny_legacy import legacy_assets
+from training.tiny_models import (
+    INCOME_GROUPS,
+    profile_model,
+    qa_model,
+    similarity_model,
+    spec_model,
+)
 from training.tokenization import SEP_TOKEN, train_tokenizer
 
 PEOPLE = ("mary", "john", "sandra", "daniel")
 PLACES = ("kitchen", "garden", "office", "bathroom", "hallway")
 VERBS = ("moved to", "went to", "journeyed to", "travelled to")
 Arrays = dict[str, np.ndarray]
-INCOME_LABELS = tuple(f"group {index}" for index in range(contract.INCOME_GROUPS))
+INCOME_LABELS = tuple(f"group {index}" for index in range(INCOME_GROUPS))
+INCOME_NOTE = "Tiny test model: the income head predicts an industry proxy."
+LOSSES = {
+    "answer_probs": "sparse_categorical_crossentropy",
+    "age": "mse",
+    "income_probs": "sparse_categorical_crossentropy",
+    "gender_prob": "binary_crossentropy",
+    "score": "mse",
+}
 
 
 def tiny_story(rng: random.Random, sentences: int = 4) -> tuple[str, str, str]:
@@ -44,41 +67,15 @@ def _corpus(rng: random.Random) -> list[str]:
     return [*stories, "the quick brown fox", "a person writes a blog post", SEP_TOKEN]
 
 
-def _encoder(vocab: int, width: int = 8) -> Callable[[keras.KerasTensor], keras.KerasTensor]:
-    embedding = keras.layers.Embedding(vocab, width)
-    pooling = MaskedMeanPooling()  # ignores pad id 0, so batching with padding changes nothing
-    return lambda ids: pooling(embedding(ids), ids)
-
-
-def _qa_model(vocab: int, answers: int) -> keras.Model:
-    article = keras.Input((None,), dtype="int32", name="article_ids")
-    question = keras.Input((None,), dtype="int32", name="question_ids")
-    merged = keras.layers.Concatenate()([_encoder(vocab)(article), _encoder(vocab)(question)])
-    probs = keras.layers.Dense(answers, activation="softmax", name="answer_probs")(merged)
-    return keras.Model({"article_ids": article, "question_ids": question}, {"answer_probs": probs})
-
-
-def _profile_model(vocab: int) -> keras.Model:
-    posts = keras.Input((None,), dtype="int32", name="post_ids")
-    features = _encoder(vocab)(posts)
-    outputs = {
-        "age": keras.layers.Dense(1, name="age")(features),
-        "income_probs": keras.layers.Dense(
-            contract.INCOME_GROUPS, activation="softmax", name="income_probs"
-        )(features),
-        "gender_prob": keras.layers.Dense(1, activation="sigmoid", name="gender_prob")(features),
+def tiny_specs(vocab: int) -> dict[str, ServingSpec]:
+    """The specs of the tiny qa, profile and similarity models (the training tasks' specs)."""
+    return {
+        "qa": qa_spec(PLACES, 64, 8, vocab),
+        "profile": profile_spec(
+            64, None, vocab, INCOME_LABELS, ["tiny test model"] * INCOME_GROUPS, INCOME_NOTE
+        ),
+        "similarity": similarity_spec(32, vocab),
     }
-    return keras.Model({"post_ids": posts}, outputs)
-
-
-def _similarity_model(vocab: int) -> keras.Model:
-    left = keras.Input((None,), dtype="int32", name="left_ids")
-    right = keras.Input((None,), dtype="int32", name="right_ids")
-    encode = _encoder(vocab)  # one encoder instance: shared weights, symmetric score
-    a, b = encode(left), encode(right)
-    merged = keras.layers.Concatenate()([keras.ops.abs(a - b), keras.layers.Multiply()([a, b])])
-    score = keras.layers.Dense(1, activation="sigmoid", name="score")(merged)
-    return keras.Model({"left_ids": left, "right_ids": right}, {"score": score})
 
 
 def build_tiny_repo(repo: Path, versions: int = 1, seed: int = 7) -> Path:
@@ -90,18 +87,22 @@ def build_tiny_repo(repo: Path, versions: int = 1, seed: int = 7) -> Path:
     train_tokenizer(_corpus(rng), vocab_size=200).save(str(tokenizer_path))
     tokenizer = load_tokenizer(tokenizer_path)
     vocab = tokenizer.get_vocab_size()
+    specs = tiny_specs(vocab)
     stories = [tiny_story(rng) for _ in range(8)]
-    article_ids = encode_texts(tokenizer, [s[0] for s in stories], 64, "left")
-    question_ids = encode_texts(tokenizer, [s[1] for s in stories], 8)
+
+    def encode(name: str, instances: list[dict[str, Any]]) -> Arrays:
+        return encode_instances(specs[name], {contract.TOKENIZER_FILE: tokenizer}, instances)
+
+    qa_inputs = encode("qa", [{"article": s[0], "question": s[1]} for s in stories])
     builders: dict[str, tuple[Callable[[], keras.Model], Arrays, Arrays]] = {
         "qa": (
-            lambda: _qa_model(vocab, len(PLACES)),
-            {"article_ids": article_ids, "question_ids": question_ids},
+            lambda: qa_model(vocab, len(PLACES)),
+            qa_inputs,
             {"answer_probs": np.array([PLACES.index(s[2]) for s in stories])},
         ),
         "profile": (
-            lambda: _profile_model(vocab),
-            {"post_ids": article_ids},
+            lambda: profile_model(vocab),
+            encode("profile", [{"posts": [s[0], s[1]]} for s in stories]),
             {
                 "age": np.full((8, 1), 25.0),
                 "income_probs": np.arange(8) % 10,
@@ -109,68 +110,48 @@ def build_tiny_repo(repo: Path, versions: int = 1, seed: int = 7) -> Path:
             },
         ),
         "similarity": (
-            lambda: _similarity_model(vocab),
-            {"left_ids": article_ids, "right_ids": question_ids},
+            lambda: similarity_model(vocab),
+            encode("similarity", [{"text_a": s[0], "text_b": s[1]} for s in stories]),
             {"score": np.linspace(0, 1, 8).reshape(8, 1)},
         ),
     }
-    losses = {
-        "answer_probs": "sparse_categorical_crossentropy",
-        "age": "mse",
-        "income_probs": "sparse_categorical_crossentropy",
-        "gender_prob": "binary_crossentropy",
-        "score": "mse",
-    }
     for name, (build, inputs, targets) in builders.items():
+        legacy = legacy_assets(name, specs[name], workdir)
         for _ in range(versions):
             model = build()
-            model.compile(optimizer="adam", loss={key: losses[key] for key in targets})
+            model.compile(optimizer="adam", loss={key: LOSSES[key] for key in targets})
             model.fit(inputs, targets, epochs=1, batch_size=8, verbose=0)
-            export_version(
+            export_for_serving(
                 model,
+                specs[name],
+                {contract.TOKENIZER_FILE: tokenizer_path},
                 name=name,
                 repo=repo,
-                tokenizer_path=tokenizer_path,
-                preprocessing=_preprocessing(name),
-                labels=_labels(name),
                 model_card={"description": f"tiny {name} model for tests", "preset": "tiny"},
-                warmup_batches=[{key: value[:2] for key, value in inputs.items()}],
+                extra_assets=legacy,
             )
     return repo
 
 
-def _preprocessing(name: str) -> dict[str, object]:
-    lengths = {
-        "article_ids": (64, "left"),
-        "question_ids": (8, "right"),
-        "post_ids": (64, "right"),
-        "left_ids": (32, "right"),
-        "right_ids": (32, "right"),
-    }
-    inputs = {
-        key: {"max_length": lengths[key][0], "truncation": lengths[key][1]}
-        for key in contract.SIGNATURES[name].inputs
-    }
-    return {
-        "inputs": inputs,
-        "pad_id": contract.PAD_ID,
-        "post_separator": SEP_TOKEN,
-        "lowercase": True,
-    }
+def export_spec_model(
+    repo: Path,
+    spec: ServingSpec,
+    name: str,
+    tokenizers: Mapping[str, Path],
+    *,
+    seed: int = 7,
+    version: int | None = None,
+) -> Path:
+    """Export an untrained tiny model with exactly ``spec``'s inputs and heads; return its folder.
 
-
-def _labels(name: str) -> dict[str, object]:
-    if name == "qa":
-        return {"answers": list(PLACES)}
-    if name == "profile":
-        return {
-            "income_groups": [
-                {"group": index, "label": label, "rule": "tiny test model"}
-                for index, label in enumerate(INCOME_LABELS)
-            ],
-            "income_is_proxy": True,
-            "income_note": "Tiny test model: the income head predicts an industry proxy.",
-            "gender": {"labels": ["female", "male"], "positive": "male"},
-            "age": {"unit": "years"},
-        }
-    return {"score": {"range": [0.0, 1.0], "meaning": "semantic similarity, 1 = same meaning"}}
+    Every input's ``vocab_size`` must cover its tokenizer (``export_for_serving`` checks).
+    """
+    return export_for_serving(
+        spec_model(spec, seed),
+        spec,
+        tokenizers,
+        name=name,
+        repo=repo,
+        model_card={"description": f"tiny {name} model for tests", "preset": "tiny"},
+        version=version,
+    )

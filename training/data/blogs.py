@@ -151,7 +151,7 @@ class IncomeGroups:
 
     industry_group: dict[str, int]
     no_label: frozenset[str]
-    groups: list[dict[str, Any]]  # labels.json entries: {"group", "label", "rule"}
+    groups: list[dict[str, Any]]  # {"group", "label", "rule"}: the income head's labels
     note: str
 
     def group_of(self, blogger: Blogger) -> int | None:
@@ -161,16 +161,6 @@ class IncomeGroups:
         if blogger.industry in self.no_label:
             return None
         return self.industry_group.get(blogger.industry)
-
-    def labels(self) -> dict[str, Any]:
-        """The profile ``labels.json`` content (contract)."""
-        return {
-            "income_groups": self.groups,
-            "income_is_proxy": True,
-            "income_note": self.note,
-            "gender": {"labels": list(GENDERS), "positive": GENDERS[1]},
-            "age": {"unit": "years"},
-        }
 
 
 def load_income_groups(path: Path = INCOME_GROUPS_FILE) -> IncomeGroups:

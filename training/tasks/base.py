@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import keras
-import numpy as np
 import numpy.typing as npt
+
+from serving.spec import ServingSpec
 
 Arrays = dict[str, npt.NDArray[Any]]
 HParams = Mapping[str, Any]
@@ -29,26 +30,22 @@ class RunSettings:
 
 @dataclass
 class PreparedData:
-    """Tokenised training and validation arrays plus what the export needs besides weights."""
+    """Tokenised training and validation arrays plus what the export needs besides weights.
+
+    ``spec`` is the version's serving spec (``serving.spec``): training encodes its ids and
+    sizes its heads by it, and the export writes it; ``tokenizer_path`` is the one tokenizer
+    file every input of the built-in tasks uses.
+    """
 
     train_inputs: Arrays
     train_targets: Arrays
     val_inputs: Arrays
     val_targets: Arrays
     tokenizer_path: Path
-    preprocessing: dict[str, Any]  # contract: preprocessing.json
-    labels: dict[str, Any]  # contract: labels.json
+    spec: ServingSpec
     train_weights: Arrays | None = None  # per-output sample weights (e.g. masked income)
     val_weights: Arrays | None = None
     data_summary: dict[str, Any] = field(default_factory=dict)  # counts, bad lines, sources
-
-    def warmup_batches(self, count: int = 3) -> list[dict[str, npt.NDArray[np.int32]]]:
-        """A few realistic validation requests for TF Serving's warmup file."""
-        sizes = [1, 2, 4][:count]
-        return [
-            {key: value[:size].astype(np.int32) for key, value in self.val_inputs.items()}
-            for size in sizes
-        ]
 
 
 class Task(Protocol):

@@ -10,7 +10,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from serving.contract import PAD_ID, TOKENIZER_FILE
+from serving.contract import TOKENIZER_FILE
+from serving.spec import BinaryHead, CategoricalHead, RegressionHead, ServingSpec, TextsInput
 from serving.tokenization import encode_texts, join_posts, load_tokenizer
 from training.data.blogs import (
     GENDERS,
@@ -89,6 +90,63 @@ PRESETS["full"] = {
 def blogger_text(blogger: Blogger, max_chars: int | None = None) -> str:
     """A blogger's posts as one text, exactly as the gateway joins a request's posts."""
     return join_posts(blogger.posts, SEP_TOKEN, max_chars)
+
+
+EXAMPLE = {
+    "posts": [
+        "Finally finished my thesis draft today, time to celebrate with the lab.",
+        "Long week at work; the new project deadline is Friday and the team is tired.",
+    ]
+}
+
+
+def profile_spec(
+    max_tokens: int,
+    max_joined_chars: int | None,
+    vocab_size: int,
+    income_labels: Sequence[str],
+    income_rules: Sequence[str],
+    income_note: str,
+) -> ServingSpec:
+    """The profile serving spec: ``posts`` -> ``age``, ``income_group`` (a proxy), ``gender``.
+
+    Posts are joined by the ``[SEP]`` token and the joined text is cut at ``max_joined_chars``
+    characters, then its first ``max_tokens`` tokens are kept (right truncation), as in training.
+    """
+    return ServingSpec(
+        title="Blog author profile",
+        description="Estimates a blogger's age, income group (an industry proxy) and gender.",
+        inputs=[
+            TextsInput(
+                field="posts",
+                tensor="post_ids",
+                description="The person's posts, any order.",
+                separator=SEP_TOKEN,
+                max_items=200,
+                max_joined_chars=max_joined_chars,
+                max_tokens=max_tokens,
+                vocab_size=vocab_size,
+            )
+        ],
+        heads=[
+            RegressionHead(output="age", field="age", unit="years", description="Age estimate."),
+            CategoricalHead(
+                output="income_probs",
+                field="income_group",
+                description="Income group 0 (lowest) to 9 (highest): a proxy, see note.",
+                labels=list(income_labels),
+                label_descriptions=list(income_rules),
+                note=income_note,
+            ),
+            BinaryHead(
+                output="gender_prob",
+                field="gender",
+                description="Gender as self-reported in the corpus.",
+                labels=(GENDERS[0], GENDERS[1]),
+            ),
+        ],
+        example=EXAMPLE,
+    )
 
 
 def profile_targets(bloggers: Sequence[Blogger], income: IncomeGroups) -> tuple[Arrays, Arrays]:
@@ -175,14 +233,14 @@ class ProfileTask:
             val_inputs={"post_ids": encode_texts(tokenizer, val_texts, max_length)},
             val_targets=val_targets,
             tokenizer_path=tokenizer_path,
-            preprocessing={
-                "inputs": {"post_ids": {"max_length": max_length, "truncation": "right"}},
-                "pad_id": PAD_ID,
-                "post_separator": SEP_TOKEN,
-                "max_chars": max_chars,
-                "lowercase": True,
-            },
-            labels=income.labels(),
+            spec=profile_spec(
+                max_length,
+                max_chars,
+                tokenizer.get_vocab_size(),
+                [group["label"] for group in income.groups],
+                [group["rule"] for group in income.groups],
+                income.note,
+            ),
             train_weights=train_weights,
             val_weights=val_weights,
             data_summary={

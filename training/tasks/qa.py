@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,16 +11,26 @@ import keras
 import numpy as np
 import numpy.typing as npt
 
-from serving.contract import PAD_ID, TOKENIZER_FILE
-from serving.encoding import segment_texts
-from serving.spec import SegmentRule, TextInput
-from serving.tokenization import encode_texts, load_tokenizer
+from serving.contract import TOKENIZER_FILE
+from serving.encoding import encode_instances
+from serving.spec import CategoricalHead, SegmentWeightsHead, ServingSpec, TextInput
+from serving.tokenization import load_tokenizer
 from training.data.babi import BabiExample, read_babi, split_by_task
 from training.models.qa import EVIDENCE_OUTPUT, build_qa_model
 from training.tasks.base import Arrays, HParams, PreparedData, RunSettings
+from training.tasks.qa_evidence import (
+    PERIOD,
+    evidence_accuracy,
+    evidence_head,
+    evidence_targets,
+)
 from training.tokenization import train_tokenizer
 
-PERIOD = "."
+EXAMPLE = {
+    "article": "Mary moved to the bathroom. John went to the hallway. "
+    "Mary travelled to the office.",
+    "question": "Where is Mary?",
+}
 COMMON: dict[str, Any] = {
     "learning_rate": 0.005,
     "clipnorm": 40.0,
@@ -71,6 +82,63 @@ PRESETS["full"] = {
 }
 
 
+def qa_spec(
+    answers: Sequence[str],
+    article_max_tokens: int,
+    question_max_tokens: int,
+    vocab_size: int,
+    max_sentences: int | None = None,
+) -> ServingSpec:
+    """The qa serving spec: ``article`` and ``question`` -> the ``answer`` label.
+
+    The article is cut on the left (the end of a story is nearest the question). With
+    ``max_sentences`` (the memnet), also the ``evidence``: ``sentence_weights`` over the
+    article's sentences (:func:`training.tasks.qa_evidence.evidence_head`).
+    """
+    heads: list[CategoricalHead | SegmentWeightsHead] = [
+        CategoricalHead(
+            output="answer_probs",
+            field="answer",
+            description="The answer word, from the answers seen in training.",
+            labels=list(answers),
+            top_k=1,
+        )
+    ]
+    if max_sentences is not None:
+        heads.append(evidence_head(max_sentences))
+    return ServingSpec(
+        title="bAbI question answering",
+        description="Answers a question about a short story with one word (bAbI tasks 1-20).",
+        inputs=[
+            TextInput(
+                field="article",
+                tensor="article_ids",
+                description="The story (bAbI style).",
+                max_tokens=article_max_tokens,
+                truncation="left",
+                vocab_size=vocab_size,
+            ),
+            TextInput(
+                field="question",
+                tensor="question_ids",
+                description="A question answered by one word.",
+                max_tokens=question_max_tokens,
+                vocab_size=vocab_size,
+            ),
+        ],
+        heads=list(heads),
+        example=EXAMPLE,
+    )
+
+
+def answer_head(spec: ServingSpec) -> CategoricalHead:
+    """The spec's ``answer_probs`` head (its labels size the model's last layer)."""
+    for head in spec.heads:
+        if isinstance(head, CategoricalHead) and head.output == "answer_probs":
+            return head
+    raise ValueError("the qa spec has no categorical answer_probs head")
+
+
 class QaTask:
     """bAbI question answering (see ``training.models.qa`` for the architectures)."""
 
@@ -100,33 +168,26 @@ class QaTask:
         train_tokenizer(texts, vocab_size=int(hparams["vocab_size"])).save(str(tokenizer_path))
         answers = sorted({example.answer for example in babi.examples})
         self.validation_tasks = np.array([example.task for example in validation], np.int32)
-        preprocessing = {
-            "inputs": {
-                "article_ids": {
-                    "max_length": int(hparams["article_max_tokens"]),
-                    "truncation": "left",
-                },
-                "question_ids": {
-                    "max_length": int(hparams["question_max_tokens"]),
-                    "truncation": "right",
-                },
-            },
-            "pad_id": PAD_ID,
-            "lowercase": True,
-        }
+        memnet = hparams.get("arch", "memnet") == "memnet"
+        tokenizer = load_tokenizer(tokenizer_path)
+        spec = qa_spec(
+            answers,
+            int(hparams["article_max_tokens"]),
+            int(hparams["question_max_tokens"]),
+            tokenizer.get_vocab_size(),
+            int(hparams["max_sentences"]) if memnet else None,
+        )
         train_inputs, val_inputs = (
-            encode_examples(tokenizer_path, rows, preprocessing) for rows in (train, validation)
+            encode_examples(tokenizer_path, rows, spec) for rows in (train, validation)
         )
         train_targets: Arrays = {"answer_probs": answer_indices(train, answers)}
         val_targets: Arrays = {"answer_probs": answer_indices(validation, answers)}
         train_weights = val_weights = None
-        if hparams.get("arch", "memnet") == "memnet":
+        self.monitored = "val_accuracy"
+        if memnet:
             self.monitored = "val_answer_probs_accuracy"
-            tokenizer = load_tokenizer(tokenizer_path)
-            article = article_input(hparams, tokenizer.get_vocab_size())
-            rule = sentence_rule(hparams)
             targets_and_weights = [
-                evidence_targets(tokenizer, rows, article, rule) for rows in (train, validation)
+                evidence_targets(tokenizer, rows, spec) for rows in (train, validation)
             ]
             train_targets[EVIDENCE_OUTPUT], train_evidence = targets_and_weights[0]
             val_targets[EVIDENCE_OUTPUT], val_evidence = targets_and_weights[1]
@@ -143,8 +204,7 @@ class QaTask:
             train_weights=train_weights,
             val_weights=val_weights,
             tokenizer_path=tokenizer_path,
-            preprocessing=preprocessing,
-            labels={"answers": answers},
+            spec=spec,
             data_summary={
                 "source": "bAbI v1.1 English 1k, qa1-qa20 train files",
                 "files": babi.files,
@@ -168,7 +228,7 @@ class QaTask:
         return build_qa_model(
             hparams,
             vocab_size=tokenizer.get_vocab_size(),
-            answers=len(data.labels["answers"]),
+            answers=len(answer_head(data.spec).labels),
             period_id=-1 if period_id is None else period_id,
         )
 
@@ -209,81 +269,15 @@ class QaTask:
 
 
 def encode_examples(
-    tokenizer_path: Path, examples: list[BabiExample], preprocessing: dict[str, Any]
+    tokenizer_path: Path, examples: list[BabiExample], spec: ServingSpec
 ) -> dict[str, npt.NDArray[np.int32]]:
-    """Article and question id matrices, through the same encoder the gateway uses."""
-    tokenizer = load_tokenizer(tokenizer_path)
-    lengths = preprocessing["inputs"]
-    return {
-        "article_ids": encode_texts(
-            tokenizer,
-            [example.article for example in examples],
-            lengths["article_ids"]["max_length"],
-            "left",
-        ),
-        "question_ids": encode_texts(
-            tokenizer,
-            [example.question for example in examples],
-            lengths["question_ids"]["max_length"],
-            "right",
-        ),
-    }
+    """Article and question id matrices, by the spec, as the gateway encodes requests."""
+    tokenizers = {TOKENIZER_FILE: load_tokenizer(tokenizer_path)}
+    instances = [{"article": example.article, "question": example.question} for example in examples]
+    return encode_instances(spec, tokenizers, instances)
 
 
 def answer_indices(examples: list[BabiExample], answers: list[str]) -> npt.NDArray[np.int32]:
     """The index of each example's answer in the answer vocabulary."""
     index = {answer: position for position, answer in enumerate(answers)}
     return np.array([index[example.answer] for example in examples], np.int32)
-
-
-def sentence_rule(hparams: HParams) -> SegmentRule:
-    """The memnet's sentence slots as a serving rule: periods end sentences, last first."""
-    return SegmentRule(
-        separator_token=PERIOD, order="last_first", max_segments=int(hparams["max_sentences"])
-    )
-
-
-def article_input(hparams: HParams, vocab_size: int) -> TextInput:
-    """The article input as the serving spec declares it (left truncation, no special tokens)."""
-    return TextInput(
-        field="article",
-        tensor="article_ids",
-        max_tokens=int(hparams["article_max_tokens"]),
-        truncation="left",
-        add_special_tokens=False,
-        vocab_size=vocab_size,
-    )
-
-
-def evidence_targets(
-    tokenizer: Any, examples: list[BabiExample], article: TextInput, rule: SegmentRule
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """Targets ``[n, max_segments]`` and sample weights ``[n]`` for ``sentence_weights``.
-
-    Each bAbI statement ends with a period, so statement ``i`` of ``k`` is sentence slot
-    ``k - 1 - i`` (slot 0 = the last); a slot exists if :func:`serving.encoding.segment_texts`
-    (the gateway's own rule) gives it a text after truncation. Supporting facts in slots that
-    do not exist (the story was cut) are dropped; the rest share weight 1 equally. Examples
-    with no kept fact get target zeros and sample weight 0.
-    """
-    targets = np.zeros((len(examples), rule.max_segments), np.float32)
-    for row, example in enumerate(examples):
-        kept = sum(
-            text is not None for text in segment_texts(tokenizer, example.article, article, rule)
-        )
-        slots = {len(example.statements) - 1 - index for index in example.supporting}
-        for slot in slots:
-            if 0 <= slot < kept:
-                targets[row, slot] = 1.0
-    totals = targets.sum(axis=1, keepdims=True)
-    targets = np.divide(targets, totals, out=np.zeros_like(targets), where=totals > 0)
-    return targets, (totals[:, 0] > 0).astype(np.float32)
-
-
-def evidence_accuracy(weights: npt.NDArray[Any], targets: npt.NDArray[Any]) -> float:
-    """Share of examples with a kept supporting fact whose heaviest slot is one of them."""
-    supervised = targets.sum(axis=1) > 0
-    if not supervised.any():
-        return 0.0
-    heaviest = np.argmax(weights[supervised], axis=1)
-    return float(np.mean(targets[supervised][np.arange(len(heaviest)), heaviest] > 0))

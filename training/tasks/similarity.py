@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from serving.contract import PAD_ID, TOKENIZER_FILE
+from serving.spec import ScoreHead, ServingSpec, TextInput
 from serving.tokenization import encode_texts, load_tokenizer
 from training import minilm
 from training.data.sts import (
@@ -85,6 +86,38 @@ ARCH_SETTINGS: dict[str, dict[str, Any]] = {
     "classic": {"learning_rate": 0.001, "dropout": 0.2, "extra_data": ["sick"]},
     "minilm": {"learning_rate": 2e-5, "dropout": 0.1, "extra_data": [], "trainable_layers": 2},
 }
+
+
+EXAMPLE = {"text_a": "A man is playing a guitar.", "text_b": "Someone plays the guitar."}
+
+
+def similarity_spec(max_tokens: int, vocab_size: int) -> ServingSpec:
+    """The similarity serving spec: ``text_a`` and ``text_b`` -> ``score`` in [0, 1]."""
+
+    def sentence(field: str, tensor: str) -> TextInput:
+        return TextInput(
+            field=field,
+            tensor=tensor,
+            description="A sentence.",
+            max_tokens=max_tokens,
+            vocab_size=vocab_size,
+        )
+
+    return ServingSpec(
+        title="Sentence similarity",
+        description="How alike two sentences are in meaning (symmetric).",
+        inputs=[sentence("text_a", "left_ids"), sentence("text_b", "right_ids")],
+        heads=[
+            ScoreHead(
+                output="score",
+                field="score",
+                range=(0.0, 1.0),
+                meaning="semantic similarity: STS score / 5",
+                description="1 = same meaning, 0 = unrelated.",
+            )
+        ],
+        example=EXAMPLE,
+    )
 
 
 def spearman(first: npt.ArrayLike, second: npt.ArrayLike) -> float:
@@ -201,24 +234,13 @@ class SimilarityTask:
             tokenizer = train_tokenizer(texts, int(hparams["vocab_size"]), kind="wordpiece")
             tokenizer.save(str(tokenizer_path))
         max_length = int(hparams["max_length"])
-        length_spec = {"max_length": max_length, "truncation": "right"}
         return PreparedData(
             train_inputs=encode_pairs(tokenizer_path, train, max_length),
             train_targets={"score": np.array([[pair.score] for pair in train], np.float32)},
             val_inputs=encode_pairs(tokenizer_path, validation, max_length),
             val_targets={"score": np.array([[pair.score] for pair in validation], np.float32)},
             tokenizer_path=tokenizer_path,
-            preprocessing={
-                "inputs": {"left_ids": length_spec, "right_ids": length_spec},
-                "pad_id": PAD_ID,
-                "lowercase": True,
-            },
-            labels={
-                "score": {
-                    "range": [0.0, 1.0],
-                    "meaning": "semantic similarity: STS score / 5, 1 = same meaning",
-                }
-            },
+            spec=similarity_spec(max_length, load_tokenizer(tokenizer_path).get_vocab_size()),
             data_summary={
                 **summary,
                 "max_length_tokens": max_length,

@@ -82,10 +82,7 @@ def test_income_config_covers_every_industry_with_ten_documented_groups():
     assert all(group["label"] and group["rule"] for group in income.groups)
     assert set(income.industry_group) | income.no_label == CORPUS_INDUSTRIES
     assert income.no_label == {"Student", "indUnk"}
-    labels = income.labels()
-    assert labels["income_is_proxy"] is True and "proxy" in labels["income_note"].lower()
-    assert labels["gender"] == {"labels": ["female", "male"], "positive": "male"}
-    assert labels["age"] == {"unit": "years"}
+    assert "proxy" in income.note.lower()
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 import training.fetch
 from serving import contract
+from serving.spec import SPEC_FILE, CategoricalHead, SegmentWeightsHead, TextInput, load_spec
 from serving.tokenization import encode_texts, load_tokenizer
 from training.cli import main
 from training.data.babi import read_babi, split_by_task
@@ -40,15 +41,25 @@ def test_train_exports_a_version_with_the_contract_signature(trained):
     inputs = signature.structured_input_signature[1]
     assert set(inputs) == {"article_ids", "question_ids"}
     assert all(spec.dtype == tf.int32 for spec in inputs.values())
-    assert set(signature.structured_outputs) == {"answer_probs"}
+    assert set(signature.structured_outputs) == {"answer_probs", "sentence_weights"}
     assets = version / contract.ASSETS_DIR
-    labels = json.loads((assets / contract.LABELS_FILE).read_text())
-    assert "football,apple" in labels["answers"]
+    spec = load_spec(assets / SPEC_FILE)
+    answer, evidence = spec.heads
+    assert isinstance(evidence, SegmentWeightsHead) and evidence.output == "sentence_weights"
+    assert isinstance(answer, CategoricalHead) and answer.output == "answer_probs"
+    assert "football,apple" in answer.labels
+    assert not (assets / contract.LABELS_FILE).exists()
     card = json.loads((assets / contract.MODEL_CARD_FILE).read_text())
     assert card["data"]["bad_lines"] == 3
     assert set(card["validation_metrics"]["per_task_accuracy"]) <= {"qa1", "qa8", "qa19"}
-    preprocessing = json.loads((assets / contract.PREPROCESSING_FILE).read_text())
-    assert preprocessing["inputs"]["article_ids"]["truncation"] == "left"
+    article_input, question_input = spec.inputs
+    assert isinstance(article_input, TextInput) and article_input.field == "article"
+    assert article_input.tensor == "article_ids" and article_input.truncation == "left"
+    assert question_input.field == "question" and question_input.tensor == "question_ids"
+    assert (
+        article_input.vocab_size
+        == load_tokenizer(assets / contract.TOKENIZER_FILE).get_vocab_size()
+    )
     # a story longer than the model's memory and a one-word question still give probabilities
     tokenizer = load_tokenizer(assets / contract.TOKENIZER_FILE)
     article = encode_texts(tokenizer, ["Mary went to the kitchen. " * 40], 400, "left")
@@ -79,12 +90,12 @@ def test_training_ids_equal_ids_from_the_exported_tokenizer(tmp_path, trained):
     train, _ = split_by_task(
         read_babi(FIXTURES).examples, hparams["validation_fraction"], settings.seed
     )
-    lengths = data.preprocessing["inputs"]
+    article, question = data.spec.input("article"), data.spec.input("question")
     served_articles = encode_texts(
-        tokenizer, [e.article for e in train], lengths["article_ids"]["max_length"], "left"
+        tokenizer, [e.article for e in train], article.max_tokens, "left"
     )
     served_questions = encode_texts(
-        tokenizer, [e.question for e in train], lengths["question_ids"]["max_length"], "right"
+        tokenizer, [e.question for e in train], question.max_tokens, "right"
     )
     np.testing.assert_array_equal(data.train_inputs["article_ids"], served_articles)
     np.testing.assert_array_equal(data.train_inputs["question_ids"], served_questions)

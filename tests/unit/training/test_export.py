@@ -1,4 +1,4 @@
-"""The export contract: signature names and dtypes, assets, atomic never-overwriting versions."""
+"""The tiny repo's versions: signatures match their specs, assets, never-overwritten versions."""
 
 from __future__ import annotations
 
@@ -11,20 +11,23 @@ import tensorflow as tf
 
 from serving import contract
 from serving.contract import version_numbers
+from serving.spec import SPEC_FILE, load_spec
 from training.export import VersionExistsError, next_version
-from training.tiny import build_tiny_repo
+from training.tiny import build_tiny_repo, export_spec_model
 
 
 @pytest.mark.parametrize("name", contract.MODEL_NAMES)
 def test_signature_names_and_dtypes(tiny_repo: Path, name: str) -> None:
+    spec = load_spec(tiny_repo / name / "1" / contract.ASSETS_DIR / SPEC_FILE)
     loaded = tf.saved_model.load(str(tiny_repo / name / "1"))
-    function = loaded.signatures[contract.SIGNATURE_NAME]
+    function = loaded.signatures[spec.signature_name]
     _, inputs = function.structured_input_signature
-    assert set(inputs) == set(contract.SIGNATURES[name].inputs)
-    for spec in inputs.values():
-        assert spec.dtype == tf.int32
-        assert spec.shape.as_list() == [None, None]
-    assert set(function.structured_outputs) == set(contract.SIGNATURES[name].outputs)
+    assert set(inputs) == {item.tensor for item in spec.inputs}
+    assert set(inputs) == set(contract.SIGNATURES[name].inputs)  # the names the API had
+    for tensor in inputs.values():
+        assert tensor.dtype == tf.int32
+        assert tensor.shape.as_list() == [None, None]
+    assert set(function.structured_outputs) == {head.output for head in spec.heads}
 
 
 @pytest.mark.parametrize("name", contract.MODEL_NAMES)
@@ -32,16 +35,16 @@ def test_assets_present_and_card_pins_tokenizer(tiny_repo: Path, name: str) -> N
     assets = tiny_repo / name / "1" / contract.ASSETS_DIR
     for file_name in (
         contract.TOKENIZER_FILE,
-        contract.LABELS_FILE,
+        SPEC_FILE,
         contract.MODEL_CARD_FILE,
-        contract.PREPROCESSING_FILE,
         contract.WARMUP_FILE,
     ):
         assert (assets / file_name).is_file(), file_name
     card = json.loads((assets / contract.MODEL_CARD_FILE).read_text())
     from serving.tokenization import file_sha256
 
-    assert card["tokenizer_sha256"] == file_sha256(assets / contract.TOKENIZER_FILE)
+    sha256 = file_sha256(assets / contract.TOKENIZER_FILE)
+    assert card["tokenizer_sha256"] == {contract.TOKENIZER_FILE: sha256}
     assert card["version"] == 1
 
 
@@ -63,19 +66,14 @@ def test_versions_grow_and_never_overwrite(tmp_path: Path) -> None:
     assert version_numbers(tmp_path / "qa") == [1, 2]
     assert next_version(tmp_path / "qa") == 3
     assert not [p for p in (tmp_path / "qa").iterdir() if p.name.startswith(".")]
-    from training import export
-
     original = (tmp_path / "qa" / "1" / "saved_model.pb").read_bytes()
+    assets = tmp_path / "qa" / "1" / contract.ASSETS_DIR
     with pytest.raises(VersionExistsError):
-        export.export_version(
-            None,  # never reached: the version check comes first
-            name="qa",
-            repo=tmp_path,
-            tokenizer_path=tmp_path / "none",
-            preprocessing={},
-            labels={},
-            model_card={},
-            warmup_batches=[],
+        export_spec_model(
+            tmp_path,
+            load_spec(assets / SPEC_FILE),
+            "qa",
+            {contract.TOKENIZER_FILE: assets / contract.TOKENIZER_FILE},
             version=1,
         )
     assert (tmp_path / "qa" / "1" / "saved_model.pb").read_bytes() == original

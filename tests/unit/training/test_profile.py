@@ -11,11 +11,13 @@ import pytest
 import tensorflow as tf
 
 from serving import contract
-from serving.tokenization import encode_texts, load_tokenizer
+from serving.encoding import encode_instances
+from serving.spec import SPEC_FILE, BinaryHead, CategoricalHead, TextsInput, load_spec
+from serving.tokenization import load_tokenizer
 from training.data.blogs import load_income_groups, read_blogs, split_bloggers
 from training.models.profile import build_profile_model, compile_profile_model
 from training.tasks.base import RunSettings
-from training.tasks.profile import ProfileTask, blogger_text, profile_targets
+from training.tasks.profile import ProfileTask, profile_targets
 
 FIXTURE_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "blogs"
 
@@ -121,10 +123,19 @@ def test_tiny_run_exports_the_contract(tmp_path):
     task = CapturingProfileTask()
     version = train_task(task, settings, {})
     assets = version / contract.ASSETS_DIR
-    labels = json.loads((assets / contract.LABELS_FILE).read_text())
-    assert labels == load_income_groups().labels()
-    preprocessing = json.loads((assets / contract.PREPROCESSING_FILE).read_text())
-    assert preprocessing["post_separator"] == "[SEP]"
+    spec = load_spec(assets / SPEC_FILE)
+    assert spec == task.data.spec
+    posts = spec.input("posts")
+    assert isinstance(posts, TextsInput) and posts.separator == "[SEP]"
+    assert posts.tensor == "post_ids"
+    age, income, gender = spec.heads
+    assert (age.field, age.output) == ("age", "age")
+    income_groups = load_income_groups()
+    assert isinstance(income, CategoricalHead) and income.field == "income_group"
+    assert income.labels == [group["label"] for group in income_groups.groups]
+    assert income.label_descriptions == [group["rule"] for group in income_groups.groups]
+    assert income.note == income_groups.note
+    assert isinstance(gender, BinaryHead) and gender.labels == ("female", "male")
     card = json.loads((assets / contract.MODEL_CARD_FILE).read_text())
     assert card["data"]["income_is_proxy"] is True and card["data"]["bad_lines"] == 3
     assert {"gender_accuracy", "age_mae", "income_accuracy_labelled"} <= set(
@@ -136,9 +147,8 @@ def test_tiny_run_exports_the_contract(tmp_path):
         read_blogs(FIXTURE_DIR).bloggers, hparams["validation_fraction"], settings.seed
     )
     tokenizer = load_tokenizer(assets / contract.TOKENIZER_FILE)
-    served_ids = encode_texts(
-        tokenizer, [blogger_text(b) for b in validation], hparams["max_length"]
-    )
+    instances = [{"posts": list(b.posts)} for b in validation]
+    served_ids = encode_instances(spec, {contract.TOKENIZER_FILE: tokenizer}, instances)["post_ids"]
     np.testing.assert_array_equal(served_ids, task.data.val_inputs["post_ids"])
     served = tf.saved_model.load(str(version)).signatures[contract.SIGNATURE_NAME]
     outputs = served(post_ids=tf.constant(served_ids[:2]))

@@ -9,19 +9,15 @@ import tensorflow as tf
 
 from serving import contract
 from serving.encoding import segment_texts
+from serving.spec import SPEC_FILE, SegmentRule, load_spec
 from serving.tokenization import encode_texts, load_tokenizer
 from training.data.babi import read_babi
-from training.export import export_version
+from training.export import export_for_serving
 from training.models.qa import EVIDENCE_OUTPUT, build_qa_model
 from training.models.qa_layers import SentenceSlots
 from training.tasks.base import RunSettings
-from training.tasks.qa import (
-    PRESETS,
-    QaTask,
-    article_input,
-    evidence_targets,
-    sentence_rule,
-)
+from training.tasks.qa import PRESETS, QaTask, qa_spec
+from training.tasks.qa_evidence import evidence_targets, spec_evidence_head
 from training.tokenization import train_tokenizer
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "babi"
@@ -39,11 +35,9 @@ def tokenizer(examples):
 
 
 def _targets(tokenizer, examples, max_tokens=120, max_sentences=20):
-    hparams = {**TINY, "article_max_tokens": max_tokens, "max_sentences": max_sentences}
-    article = article_input(hparams, tokenizer.get_vocab_size())
-    rule = sentence_rule(hparams)
-    targets, weights = evidence_targets(tokenizer, examples, article, rule)
-    return targets, weights, article, rule
+    spec = qa_spec(["a", "b"], max_tokens, 16, tokenizer.get_vocab_size(), max_sentences)
+    targets, weights = evidence_targets(tokenizer, examples, spec)
+    return targets, weights, spec.input("article"), spec_evidence_head(spec).rule
 
 
 def test_heaviest_target_slot_is_the_supporting_sentence(tokenizer, examples):
@@ -92,8 +86,8 @@ def test_facts_outside_the_kept_sentences_are_dropped(tokenizer, examples):
 
 def test_model_slots_hold_the_words_of_segment_texts(tokenizer, examples):
     # The layer's slot numbering and the gateway's segment_texts agree, also on a cut story.
-    hparams = {**TINY, "article_max_tokens": 30, "max_sentences": 3}
-    article, rule = article_input(hparams, tokenizer.get_vocab_size()), sentence_rule(hparams)
+    spec = qa_spec(["a", "b"], 30, 16, tokenizer.get_vocab_size(), max_sentences=3)
+    article, rule = spec.input("article"), spec_evidence_head(spec).rule
     period = tokenizer.token_to_id(".")
     for example in examples[:6]:
         ids = encode_texts(tokenizer, [example.article], 30, "left")
@@ -151,20 +145,21 @@ def test_exported_weights_point_at_the_supporting_sentence(tmp_path):
     data = task.prepare(settings, hparams)
     model = task.build_model(hparams, data)
     model.fit(data.train_inputs, data.train_targets, epochs=60, batch_size=8, verbose=0)
-    version = export_version(
+    version = export_for_serving(
         model,
+        data.spec,
+        {contract.TOKENIZER_FILE: data.tokenizer_path},
         name="qa",
         repo=settings.model_repo,
-        tokenizer_path=data.tokenizer_path,
-        preprocessing=data.preprocessing,
-        labels=data.labels,
-        model_card={},
-        warmup_batches=data.warmup_batches(1),
     )
     signature = tf.saved_model.load(str(version)).signatures[contract.SIGNATURE_NAME]
     assert set(signature.structured_outputs) == {"answer_probs", EVIDENCE_OUTPUT}
     tokenizer = load_tokenizer(version / contract.ASSETS_DIR / contract.TOKENIZER_FILE)
-    article, rule = article_input(hparams, 200), sentence_rule(hparams)
+    spec = load_spec(version / contract.ASSETS_DIR / SPEC_FILE)
+    head = spec_evidence_head(spec)
+    assert head.field == "evidence" and head.input_field == "article" and head.top_k == 3
+    assert head.rule == SegmentRule(separator_token=".", order="last_first", max_segments=20)
+    article, rule = spec.input("article"), head.rule
     for example in read_babi(data_dir).examples:
         ids = encode_texts(tokenizer, [example.article], article.max_tokens, "left")
         question = encode_texts(tokenizer, [example.question], 16)
@@ -173,3 +168,15 @@ def test_exported_weights_point_at_the_supporting_sentence(tmp_path):
         assert weights.shape == (1, TINY["max_sentences"])
         texts = segment_texts(tokenizer, example.article, article, rule)
         assert texts[int(np.argmax(weights[0]))] == example.statements[example.supporting[0]]
+
+
+def test_classic_architecture_has_no_evidence_head_or_targets(tmp_path):
+    settings = RunSettings(data_dir=FIXTURES, model_repo=tmp_path / "repo", run_dir=tmp_path / "r")
+    task = QaTask()
+    data = task.prepare(settings, {**TINY, "arch": "classic"})
+    assert [head.output for head in data.spec.heads] == ["answer_probs"]
+    assert set(data.train_targets) == {"answer_probs"} and data.train_weights is None
+    assert task.monitor() == ("val_accuracy", "max")
+    memnet = task.prepare(settings, TINY)
+    assert [head.output for head in memnet.spec.heads] == ["answer_probs", EVIDENCE_OUTPUT]
+    assert task.monitor() == ("val_answer_probs_accuracy", "max")

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from serving import contract
+from serving.spec import SPEC_FILE, ScoreHead, load_spec
 from training import minilm
 from training.models.similarity import build_similarity_model, compile_similarity_model
 from training.tasks.base import RunSettings
@@ -72,8 +73,11 @@ def test_tiny_run_exports_a_symmetric_signature(tmp_path):
     )
     version = train_task(SimilarityTask(), settings, {})
     assets = version / contract.ASSETS_DIR
-    labels = json.loads((assets / contract.LABELS_FILE).read_text())
-    assert labels["score"]["range"] == [0.0, 1.0]
+    spec = load_spec(assets / SPEC_FILE)
+    assert [item.field for item in spec.inputs] == ["text_a", "text_b"]
+    assert [item.tensor for item in spec.inputs] == ["left_ids", "right_ids"]
+    (score,) = spec.heads
+    assert isinstance(score, ScoreHead) and score.range == (0.0, 1.0) and score.output == "score"
     card = json.loads((assets / contract.MODEL_CARD_FILE).read_text())
     assert {"pearson", "spearman"} <= set(card["validation_metrics"])
     served = tf.saved_model.load(str(version)).signatures[contract.SIGNATURE_NAME]

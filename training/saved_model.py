@@ -1,0 +1,112 @@
+"""The SavedModel side of an export: the spec's signature, its smoke check, warmup records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+from serving.encoding import Tensors
+from serving.spec import HeadSpec, ServingSpec
+from training.spec_check import SpecMismatchError, head_width, is_scalar
+
+
+def write_saved_model(model: keras.Model, spec: ServingSpec, path: Path) -> None:
+    """Write a SavedModel whose ``spec.signature_name`` signature is exactly the spec's.
+
+    Inputs: int32 ``[None, None]`` per spec input tensor. Outputs: float32 per head output,
+    ``[batch]`` for binary/regression/score heads (a ``[batch, 1]`` unit is flattened),
+    ``[batch, width]`` for the others. Other model outputs are left out.
+    """
+    tensors = [item.tensor for item in spec.inputs]
+    input_specs = [tf.TensorSpec([None, None], tf.int32, name=key) for key in tensors]
+
+    def serve(*inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+        outputs = named_outputs(
+            model, model(dict(zip(tensors, inputs, strict=True)), training=False)
+        )
+        return {head.output: _shape_output(head, outputs[head.output]) for head in spec.heads}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(spec.signature_name, serve, input_signature=input_specs)
+    archive.write_out(str(path), verbose=False)
+
+
+def named_outputs(model: keras.Model, outputs: Any) -> Mapping[str, Any]:
+    """A model call's outputs by name, whether the model returns a dict, a list or a tensor."""
+    if isinstance(outputs, Mapping):
+        return outputs
+    return dict(zip(model.output_names, keras.tree.flatten(outputs), strict=True))
+
+
+def _shape_output(head: HeadSpec, tensor: tf.Tensor) -> tf.Tensor:
+    tensor = tf.cast(tensor, tf.float32)
+    # One-unit heads come out of Dense as [batch, 1]; the spec serves them as [batch].
+    return tf.reshape(tensor, [-1]) if is_scalar(head) else tensor
+
+
+def expected_shape(head: HeadSpec, batch: int) -> tuple[int, ...]:
+    """The served shape of a head's output for a batch of ``batch`` instances."""
+    return (batch,) if is_scalar(head) else (batch, head_width(head))
+
+
+def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
+    """Load the written SavedModel and run one batch through its signature.
+
+    Raises :class:`SpecMismatchError` if the signature's outputs are not the heads' outputs,
+    an output is not float32 of :func:`expected_shape`, or holds NaN or infinity; or if the
+    model rejects the largest id the spec allows (``vocab_size - 1``) in every input.
+    """
+    loaded = tf.saved_model.load(str(path))
+    function = loaded.signatures[spec.signature_name]
+    outputs = function(**{key: tf.constant(value) for key, value in tensors.items()})
+    declared = {head.output for head in spec.heads}
+    if set(outputs) != declared:
+        raise SpecMismatchError(f"signature outputs {sorted(outputs)} != heads {sorted(declared)}")
+    batch = len(next(iter(tensors.values())))
+    for head in spec.heads:
+        value = outputs[head.output].numpy()
+        if value.dtype != np.float32 or value.shape != expected_shape(head, batch):
+            raise SpecMismatchError(
+                f"head {head.field!r}: output {head.output!r} is {value.dtype}{list(value.shape)}"
+                f" for the example; the spec needs float32{list(expected_shape(head, batch))}"
+            )
+        if not np.isfinite(value).all():
+            raise SpecMismatchError(
+                f"head {head.field!r}: output {head.output!r} is not finite for the example"
+            )
+    # The gateway lets through every id below vocab_size: the model must accept the largest.
+    probe = dict(tensors)
+    for item in spec.inputs:
+        probe[item.tensor] = tensors[item.tensor].copy()
+        probe[item.tensor][:, 0] = item.vocab_size - 1
+    try:
+        function(**{key: tf.constant(value) for key, value in probe.items()})
+    except tf.errors.InvalidArgumentError as error:
+        raise SpecMismatchError(
+            "the model rejects token id vocab_size - 1 of the spec's inputs: is vocab_size "
+            "larger than its embedding?"
+        ) from error
+
+
+def write_warmup_requests(
+    path: Path, name: str, signature_name: str, batches: Sequence[Tensors]
+) -> None:
+    """Write TF Serving's warmup file: a TFRecord of PredictionLog records, one per batch."""
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for batch in batches:
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=name, signature_name=signature_name)
+            )
+            for key, value in batch.items():
+                request.inputs[key].CopyFrom(tf.make_tensor_proto(np.asarray(value, np.int32)))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+            writer.write(log.SerializeToString())

@@ -1,0 +1,127 @@
+"""Check a Keras model against a serving spec before anything is exported.
+
+The spec (``serving/spec.py``) promises the gateway a signature: int32 ``[batch, length]``
+inputs named by ``InputSpec.tensor`` and float32 outputs named by ``HeadSpec.output`` whose
+widths follow the head kinds. A model that breaks the promise is refused here, with a message
+naming the input or head, instead of being exported and then never routed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+from tokenizers import Tokenizer
+
+from serving.spec import (
+    CategoricalHead,
+    HeadSpec,
+    MultilabelHead,
+    SegmentWeightsHead,
+    ServingSpec,
+)
+
+
+class SpecMismatchError(ValueError):
+    """The model, its tokenizers or its exported signature do not fit the serving spec."""
+
+
+def model_inputs(model: keras.Model) -> dict[str, Any]:
+    """The model's input tensors by name (dict keys of a dict-input model, else tensor names)."""
+    if isinstance(model.input, Mapping):
+        return dict(model.input)
+    return {tensor.name: tensor for tensor in model.inputs}
+
+
+def model_outputs(model: keras.Model) -> dict[str, Any]:
+    """The model's output tensors by name (dict keys of a dict-output model, else output names)."""
+    if isinstance(model.output, Mapping):
+        return dict(model.output)
+    return dict(zip(model.output_names, model.outputs, strict=True))
+
+
+def head_width(head: HeadSpec) -> int:
+    """Units in a head's output row: labels, segments, or 1 for scalar heads."""
+    if isinstance(head, CategoricalHead | MultilabelHead):
+        return len(head.labels)
+    if isinstance(head, SegmentWeightsHead):
+        return head.rule.max_segments
+    return 1
+
+
+def is_scalar(head: HeadSpec) -> bool:
+    """Binary, regression and score heads are served as ``[batch]``."""
+    return head.kind in ("binary", "regression", "score")
+
+
+def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) -> None:
+    """Raise :class:`SpecMismatchError` unless the model and tokenizers fit the spec.
+
+    Checks: the model's inputs are exactly the spec's input tensors; every head's output is a
+    model output of rank 2 (rank 1 or 2 for scalar heads) whose known width is the head's
+    (``len(labels)``, ``rule.max_segments``, or 1); every tokenizer's vocabulary fits the
+    ``vocab_size`` of the inputs that use it; and an ``Embedding`` fed directly by an input
+    has at least ``vocab_size`` rows (other embeddings are left to the export smoke check).
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"expected a keras.Model, got {type(model).__name__}")
+    inputs = model_inputs(model)
+    declared = [item.tensor for item in spec.inputs]
+    if set(inputs) != set(declared):
+        raise SpecMismatchError(
+            f"the spec's input tensors {sorted(declared)} must be the model's inputs "
+            f"{sorted(inputs)}"
+        )
+    outputs = model_outputs(model)
+    for head in spec.heads:
+        if head.output not in outputs:
+            raise SpecMismatchError(
+                f"head {head.field!r}: output {head.output!r} is not a model output "
+                f"(outputs: {sorted(outputs)})"
+            )
+        _check_shape(head, tuple(outputs[head.output].shape))
+    for item in spec.inputs:
+        size = tokenizers[item.tokenizer].get_vocab_size()
+        if size > item.vocab_size:
+            raise SpecMismatchError(
+                f"input {item.field!r}: tokenizer {item.tokenizer} has {size} ids, more than "
+                f"the spec's vocab_size {item.vocab_size}"
+            )
+        rows = embedding_rows(model, inputs[item.tensor])
+        if rows is not None and rows < item.vocab_size:
+            raise SpecMismatchError(
+                f"input {item.field!r}: vocab_size {item.vocab_size} exceeds the {rows} rows "
+                f"of the Embedding it feeds"
+            )
+
+
+def _check_shape(head: HeadSpec, shape: tuple[int | None, ...]) -> None:
+    width = head_width(head)
+    if is_scalar(head):
+        if shape[1:] not in ((), (1,), (None,)):
+            raise SpecMismatchError(
+                f"head {head.field!r} ({head.kind}): output {head.output!r} has shape {shape}; "
+                "a scalar head needs [batch] or [batch, 1]"
+            )
+        return
+    if len(shape) != 2 or shape[-1] not in (width, None):
+        raise SpecMismatchError(
+            f"head {head.field!r} ({head.kind}): output {head.output!r} has shape {shape}; "
+            f"the spec needs [batch, {width}]"
+        )
+
+
+def embedding_rows(model: keras.Model, tensor: Any) -> int | None:
+    """Rows (``input_dim``) of the Embedding layer that takes ``tensor`` directly, if any.
+
+    Looks at the functional graph's top level only (Keras 3 inbound nodes); an input that
+    reaches its embedding through other operations or a nested model gives None.
+    """
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.Embedding):
+            continue
+        for node in getattr(layer, "_inbound_nodes", []):
+            if any(source is tensor for source in getattr(node, "input_tensors", [])):
+                return int(layer.input_dim)
+    return None
