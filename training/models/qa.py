@@ -21,6 +21,7 @@ ARCHITECTURES = ("memnet", "classic")
 # The memory network's second head: its attention over the story's sentences, [batch, slots],
 # slot 0 = the last sentence (serving.spec.SegmentRule, order "last_first").
 EVIDENCE_OUTPUT = "sentence_weights"
+HOP_OUTPUT_PREFIX = "hop_weights_"  # hop_weights_0, ...: with hop_supervision, training only
 
 
 def build_qa_model(
@@ -42,6 +43,10 @@ def build_qa_model(
     if EVIDENCE_OUTPUT in model.output_names:
         losses[EVIDENCE_OUTPUT] = evidence_loss
         loss_weights[EVIDENCE_OUTPUT] = float(hparams.get("evidence_loss_weight", 0.0))
+    for name in model.output_names:
+        if name.startswith(HOP_OUTPUT_PREFIX):  # training-only outputs: one hop's attention
+            losses[name] = evidence_loss
+            loss_weights[name] = float(hparams.get("hop_loss_weight", 0.0))
     model.compile(
         optimizer=optimizer,
         loss=losses,
@@ -132,6 +137,12 @@ def memory_network(
         else keras.layers.Identity(name=EVIDENCE_OUTPUT)(attentions[0])
     )
     outputs = {"answer_probs": probs, EVIDENCE_OUTPUT: evidence}
+    if hparams.get("hop_supervision"):
+        # Each hop's own attention, supervised with "its" supporting fact (strongly supervised
+        # memory networks); not served (the spec names only answer_probs and sentence_weights).
+        for hop, attention in enumerate(attentions):
+            name = f"{HOP_OUTPUT_PREFIX}{hop}"
+            outputs[name] = keras.layers.Identity(name=name)(attention)
     return keras.Model({"article_ids": article, "question_ids": question}, outputs, name="qa")
 
 

@@ -23,6 +23,7 @@ from training.tasks.qa_evidence import (
     evidence_accuracy,
     evidence_head,
     evidence_targets,
+    hop_targets,
 )
 from training.tokenization import train_tokenizer
 
@@ -38,7 +39,11 @@ COMMON: dict[str, Any] = {
     "time_noise": 0.1,
     "answer_hidden": 128,
     "gated_hops": True,
-    "evidence_loss_weight": 1.0,  # memnet: supporting-fact supervision of the attention
+    # memnet: supporting-fact supervision of the attention (the served sentence_weights) and,
+    # with hop_supervision, of each hop's attention by the facts in order
+    "evidence_loss_weight": 1.0,
+    "hop_supervision": False,
+    "hop_loss_weight": 1.0,
     "vocab_size": 1000,
     "bucket_by_length": True,
 }
@@ -196,6 +201,15 @@ class QaTask:
             val_weights = {"answer_probs": np.ones(len(validation), np.float32)}
             train_weights[EVIDENCE_OUTPUT] = train_evidence
             val_weights[EVIDENCE_OUTPUT] = val_evidence
+            if hparams.get("hop_supervision"):
+                hops = int(hparams["hops"])
+                for rows, targets, weights in (
+                    (train, train_targets, train_weights),
+                    (validation, val_targets, val_weights),
+                ):
+                    per_hop, hop_weights = hop_targets(targets[EVIDENCE_OUTPUT], rows, hops)
+                    targets.update(per_hop)
+                    weights.update(hop_weights)
         return PreparedData(
             train_inputs=train_inputs,
             train_targets=train_targets,

@@ -19,7 +19,7 @@ from tokenizers import Tokenizer
 from serving.encoding import segment_texts
 from serving.spec import SegmentRule, SegmentWeightsHead, ServingSpec
 from training.data.babi import BabiExample
-from training.models.qa import EVIDENCE_OUTPUT
+from training.models.qa import EVIDENCE_OUTPUT, HOP_OUTPUT_PREFIX
 
 PERIOD = "."  # the memnet's sentence end (SentenceSlots' period_id is this token's id)
 EVIDENCE_FIELD = "evidence"
@@ -71,6 +71,27 @@ def evidence_targets(
     totals = targets.sum(axis=1, keepdims=True)
     targets = np.divide(targets, totals, out=np.zeros_like(targets), where=totals > 0)
     return targets, (totals[:, 0] > 0).astype(np.float32)
+
+
+def hop_targets(
+    targets: npt.NDArray[np.float32], examples: list[BabiExample], hops: int
+) -> tuple[dict[str, npt.NDArray[np.float32]], dict[str, npt.NDArray[np.float32]]]:
+    """Per-hop targets and weights from :func:`evidence_targets`' kept slots.
+
+    Hop ``k`` is shown the ``k``-th supporting fact in the file's order (the order of the
+    reasoning: bAbI lists a path's steps in walking order), the last fact again when there are
+    fewer facts than hops; a hop whose fact was cut off gets weight 0.
+    """
+    kept = targets > 0
+    hop_rows = {f"{HOP_OUTPUT_PREFIX}{hop}": np.zeros_like(targets) for hop in range(hops)}
+    for row, example in enumerate(examples):
+        facts = [len(example.statements) - 1 - index for index in example.supporting]
+        for hop in range(hops if facts else 0):
+            slot = facts[min(hop, len(facts) - 1)]
+            if 0 <= slot < targets.shape[1] and kept[row, slot]:
+                hop_rows[f"{HOP_OUTPUT_PREFIX}{hop}"][row, slot] = 1.0
+    weights = {name: (rows.sum(axis=1) > 0).astype(np.float32) for name, rows in hop_rows.items()}
+    return hop_rows, weights
 
 
 def evidence_accuracy(weights: npt.NDArray[Any], targets: npt.NDArray[Any]) -> float:

@@ -17,7 +17,7 @@ from training.models.qa import EVIDENCE_OUTPUT, build_qa_model
 from training.models.qa_layers import SentenceSlots
 from training.tasks.base import RunSettings
 from training.tasks.qa import PRESETS, QaTask, qa_spec
-from training.tasks.qa_evidence import evidence_targets, spec_evidence_head
+from training.tasks.qa_evidence import evidence_targets, hop_targets, spec_evidence_head
 from training.tokenization import train_tokenizer
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "babi"
@@ -180,3 +180,42 @@ def test_classic_architecture_has_no_evidence_head_or_targets(tmp_path):
     memnet = task.prepare(settings, TINY)
     assert [head.output for head in memnet.spec.heads] == ["answer_probs", EVIDENCE_OUTPUT]
     assert task.monitor() == ("val_answer_probs_accuracy", "max")
+
+
+def test_each_hop_is_shown_the_facts_in_order_and_cut_facts_weigh_zero(tokenizer, examples):
+    path = next(example for example in examples if example.task == 19)  # facts "1 2" of 2
+    where = next(example for example in examples if example.task == 1)  # one fact, line 1
+    targets, _, _, _ = _targets(tokenizer, [path, where])
+    per_hop, weights = hop_targets(targets, [path, where], hops=3)
+    assert sorted(per_hop) == ["hop_weights_0", "hop_weights_1", "hop_weights_2"]
+    # path: statement 0 (slot 1) first, then statement 1 (slot 0), then the last fact again
+    assert [int(np.argmax(per_hop[f"hop_weights_{hop}"][0])) for hop in range(3)] == [1, 0, 0]
+    assert [int(np.argmax(per_hop[f"hop_weights_{hop}"][1])) for hop in range(3)] == [1, 1, 1]
+    assert all(weights[name].tolist() == [1.0, 1.0] for name in weights)
+    cut, _, _, _ = _targets(tokenizer, [path], max_tokens=8)  # only slot 0 is kept
+    per_hop, weights = hop_targets(cut, [path], hops=2)
+    assert weights["hop_weights_0"].tolist() == [0.0] and not per_hop["hop_weights_0"].any()
+    assert weights["hop_weights_1"].tolist() == [1.0] and per_hop["hop_weights_1"][0, 0] == 1.0
+
+
+def test_hop_supervision_adds_training_only_outputs_with_their_loss_weight():
+    hparams = {**TINY, "hop_supervision": True, "hop_loss_weight": 0.5}
+    model = build_qa_model(hparams, vocab_size=20, answers=5, period_id=9)
+    assert set(model.output_names) == {
+        "answer_probs",
+        EVIDENCE_OUTPUT,
+        "hop_weights_0",
+        "hop_weights_1",
+    }
+    inputs = {
+        "article_ids": np.array([[1, 2, 9, 3, 9]] * 2, np.int32),
+        "question_ids": np.array([[1, 2]] * 2, np.int32),
+    }
+    slot = np.zeros((2, TINY["max_sentences"]), np.float32)
+    slot[:, 1] = 1.0
+    targets = {"answer_probs": np.array([0, 1]), EVIDENCE_OUTPUT: slot}
+    targets |= {"hop_weights_0": slot, "hop_weights_1": slot}
+    result = model.evaluate(inputs, targets, verbose=0, return_dict=True)
+    expected = result["answer_probs_loss"] + result["sentence_weights_loss"]
+    expected += 0.5 * (result["hop_weights_0_loss"] + result["hop_weights_1_loss"])
+    assert result["loss"] == pytest.approx(expected, rel=1e-4)
