@@ -22,6 +22,7 @@ from training.tasks.qa_evidence import (
     PERIOD,
     evidence_accuracy,
     evidence_head,
+    evidence_summary,
     evidence_targets,
     hop_targets,
 )
@@ -232,6 +233,7 @@ class QaTask:
                 "examples_per_task": dict(
                     sorted(Counter(f"qa{e.task}" for e in babi.examples).items())
                 ),
+                **evidence_summary(train_weights, val_weights),
             },
         )
 
