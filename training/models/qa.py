@@ -117,7 +117,7 @@ def memory_network(
         [question_ids, question_encoding * embeddings[0](question)]
     )
     state = ops.squeeze(question_bag, axis=1)
-    attentions = []
+    attentions, states = [], []
     for hop in range(hops):
         keys = _memories(slot_ids, encoding, embeddings[hop](article), hparams, f"keys_{hop}")
         values = _memories(
@@ -126,6 +126,11 @@ def memory_network(
         gated = bool(hparams.get("gated_hops", False))
         state, attention = HopAttention(gated, name=f"hop_{hop}")([keys, values, state, present])
         attentions.append(attention)
+        states.append(state)
+    if hparams.get("answer_from_all_hops") and hops > 1:
+        # Every hop's state, in hop order: with hop_supervision each holds one fact, so the
+        # answer layer sees which fact came first (a path's steps, qa19).
+        state = keras.layers.Concatenate(name="hop_states")(states)
     if int(hparams.get("answer_hidden", 0)):
         state = keras.layers.Dense(int(hparams["answer_hidden"]), activation="relu")(state)
     state = keras.layers.Dropout(float(hparams.get("dropout", 0.0)))(state)

@@ -45,6 +45,7 @@ COMMON: dict[str, Any] = {
     "evidence_loss_weight": 1.0,
     "hop_supervision": False,
     "hop_loss_weight": 1.0,
+    "answer_from_all_hops": False,  # the answer layer reads every hop's state, not the last
     "vocab_size": 1000,
     "bucket_by_length": True,
 }
