@@ -42,7 +42,7 @@ COMMON: dict[str, Any] = {
     "gated_hops": True,
     # memnet: supporting-fact supervision of the attention (the served sentence_weights) and,
     # with hop_supervision, of each hop's attention by the facts in order
-    "evidence_loss_weight": 1.0,
+    "evidence_loss_weight": 3.0,
     "hop_supervision": False,
     "hop_loss_weight": 1.0,
     "answer_from_all_hops": False,  # the answer layer reads every hop's state, not the last
