@@ -199,7 +199,7 @@ def test_each_hop_is_shown_the_facts_in_order_and_cut_facts_weigh_zero(tokenizer
 
 
 def test_hop_supervision_adds_training_only_outputs_with_their_loss_weight():
-    hparams = {**TINY, "hop_supervision": True, "hop_loss_weight": 0.5}
+    hparams = {**TINY, "hop_supervision": True, "hop_loss_weight": 0.5, "evidence_loss_weight": 2}
     model = build_qa_model(hparams, vocab_size=20, answers=5, period_id=9)
     assert set(model.output_names) == {
         "answer_probs",
@@ -216,6 +216,6 @@ def test_hop_supervision_adds_training_only_outputs_with_their_loss_weight():
     targets = {"answer_probs": np.array([0, 1]), EVIDENCE_OUTPUT: slot}
     targets |= {"hop_weights_0": slot, "hop_weights_1": slot}
     result = model.evaluate(inputs, targets, verbose=0, return_dict=True)
-    expected = result["answer_probs_loss"] + result["sentence_weights_loss"]
+    expected = result["answer_probs_loss"] + 2 * result["sentence_weights_loss"]
     expected += 0.5 * (result["hop_weights_0_loss"] + result["hop_weights_1_loss"])
     assert result["loss"] == pytest.approx(expected, rel=1e-4)
