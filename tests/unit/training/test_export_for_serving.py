@@ -14,10 +14,16 @@ from serving import contract
 from serving.encoding import encode_instances
 from serving.spec import (
     SPEC_FILE,
+    BinaryHead,
     CategoricalHead,
+    MultilabelHead,
     RegressionHead,
+    ScoreHead,
+    SegmentRule,
+    SegmentWeightsHead,
     ServingSpec,
     TextInput,
+    TextsInput,
     load_spec,
 )
 from serving.tokenization import file_sha256, load_tokenizer
@@ -28,6 +34,7 @@ from training.export import (
     export_for_serving,
 )
 from training.model_config import GENERATED_MARKER, configured_models
+from training.tiny import export_spec_model
 from training.tiny_models import spec_model
 from training.tokenization import train_tokenizer
 
@@ -274,3 +281,44 @@ def test_a_broken_hand_edited_config_stops_the_export_first(
             spec_model(spec), spec, {"tokenizer.json": tokenizer_path}, name="d", repo=tmp_path
         )
     assert not (tmp_path / "d").exists()
+
+
+def test_tiny_models_for_a_spec_with_every_head_kind(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    spec = ServingSpec(
+        title="Every head",
+        inputs=[
+            TextInput(field="story", tensor="story_ids", max_tokens=32, vocab_size=vocab),
+            TextsInput(
+                field="notes", tensor="note_ids", max_tokens=16, vocab_size=vocab, separator="[SEP]"
+            ),
+        ],
+        heads=[
+            CategoricalHead(output="topic_probs", field="topic", labels=["a", "b"]),
+            BinaryHead(output="spam_prob", field="spam", labels=("ham", "spam")),
+            MultilabelHead(output="tag_probs", field="tags", labels=["x", "y", "z"]),
+            RegressionHead(output="length", field="length"),
+            ScoreHead(output="quality", field="quality"),
+            SegmentWeightsHead(
+                output="evidence",
+                field="evidence",
+                input_field="story",
+                rule=SegmentRule(separator_token=".", max_segments=4),
+            ),
+        ],
+        example={"story": "the cat sat. the dog ran.", "notes": ["a note", "another"]},
+    )
+    version = export_spec_model(tmp_path, spec, "every", {"tokenizer.json": tokenizer_path})
+    outputs = tf.saved_model.load(str(version)).signatures["serving_default"](
+        story_ids=tf.constant([[4, 5, 6]]), note_ids=tf.constant([[7, 2, 8]])
+    )
+    shapes = {key: value.shape.as_list() for key, value in outputs.items()}
+    assert shapes == {
+        "topic_probs": [1, 2],
+        "spam_prob": [1],
+        "tag_probs": [1, 3],
+        "length": [1],
+        "quality": [1],
+        "evidence": [1, 4],
+    }
