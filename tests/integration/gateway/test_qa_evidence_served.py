@@ -22,12 +22,8 @@ from training.tasks.base import RunSettings
 from training.tasks.qa import PRESETS, QaTask
 
 pytestmark = pytest.mark.slow
-FIXTURE = (
-    Path(__file__).resolve().parents[2]
-    / "fixtures"
-    / "babi"
-    / "qa1_single-supporting-fact_train.txt"
-)
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "babi"
+FIXTURE = FIXTURES / "qa1_single-supporting-fact_train.txt"
 
 
 @pytest.fixture(scope="module")
