@@ -11,7 +11,7 @@ from typing import Any
 import keras
 import keras_tuner
 
-from training.pipeline import fit_data, logger, resolve_hparams, stage
+from training.pipeline import fit_data, logger, monitor_callbacks, resolve_hparams, stage
 from training.tasks.base import PreparedData, RunSettings, Task
 
 TRIALS_JSON = "trials.json"
@@ -86,7 +86,10 @@ def tune_task(
         tuner.search(
             **fit_data(data, hparams, settings.seed),
             epochs=hparams["epochs"],
-            callbacks=[keras.callbacks.EarlyStopping(quantity, mode=mode, patience=2)],
+            callbacks=[
+                *monitor_callbacks(task, hparams, data),
+                keras.callbacks.EarlyStopping(quantity, mode=mode, patience=2),
+            ],
             verbose=2,
         )
     rows = record_trials(tuner, settings.run_dir)

@@ -232,7 +232,9 @@ class SimilarityTask:
         """The compiled siamese model for the preset's architecture."""
         hparams = self.effective_hparams(hparams)
         vocab_size = load_tokenizer(data.tokenizer_path).get_vocab_size()
-        return compile_similarity_model(build_similarity_model(hparams, vocab_size), hparams)
+        steps = -(-len(data.train_targets["score"]) // int(hparams["batch_size"]))
+        model = build_similarity_model(hparams, vocab_size)
+        return compile_similarity_model(model, hparams, steps * int(hparams["epochs"]))
 
     def evaluate(self, model: keras.Model, data: PreparedData) -> dict[str, Any]:
         """Validation Pearson and Spearman correlations of score with the gold score / 5."""
