@@ -77,6 +77,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESETS["full"] = {
     **PRESETS["default"],
     "trainable_layers": 6,  # every block (the embeddings stay frozen)
+    # The setting of the best run (0.894 after 1 epoch); 1e-4 with decay scored 0.892 here.
+    "learning_rate": 2e-5,
+    "lr_decay": False,
     "batch_size": 16,
     "epochs": 3,
     "patience": 1,
