@@ -42,6 +42,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "hidden_units": 8,
         "dropout": 0.1,
         "learning_rate": 0.005,
+        "lr_decay": False,
         "max_length": 32,
         "extra_data": [],
         "epochs": 1,

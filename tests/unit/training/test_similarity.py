@@ -89,8 +89,9 @@ def test_arch_switch_applies_that_architectures_settings():
     switched = task.effective_hparams({**task.hparams("default"), "arch": "classic"})
     assert switched["learning_rate"] == pytest.approx(1e-3)
     assert switched["extra_data"] == ["sick"]
+    assert switched["lr_decay"] is False  # the default's MiniLM schedule is not carried over
     unchanged = task.effective_hparams(task.hparams("default"))
-    assert unchanged["learning_rate"] == pytest.approx(2e-5)
+    assert unchanged["learning_rate"] == pytest.approx(1e-4) and unchanged["lr_decay"] is True
 
 
 def test_predictions_sorted_by_length_come_back_in_input_order():
