@@ -147,6 +147,15 @@ def fit_data(data: PreparedData, hparams: Mapping[str, Any], seed: int) -> dict[
     }
 
 
+def monitor_callbacks(
+    task: Task, hparams: Mapping[str, Any], data: PreparedData
+) -> list[keras.callbacks.Callback]:
+    """The task's optional ``monitor_callbacks(hparams, data)``: callbacks that add the
+    quantity of ``task.monitor()`` to the epoch logs (e.g. ``val_combined``)."""
+    hook = getattr(task, "monitor_callbacks", None)
+    return list(hook(hparams, data)) if callable(hook) else []
+
+
 def fit_model(
     task: Task,
     model: keras.Model,
@@ -170,8 +179,13 @@ def fit_model(
         epochs=int(hparams["epochs"]),
         verbose=2,
         **{key: value for key, value in extra.items() if key != "callbacks"},
-        # A task's own callbacks run after the standard ones (e.g. after best weights return).
-        callbacks=[*callbacks, *extra.get("callbacks", [])],
+        # Callbacks that compute the monitored quantity run first; a task's other callbacks
+        # run after the standard ones (e.g. after best weights return).
+        callbacks=[
+            *monitor_callbacks(task, hparams, data),
+            *callbacks,
+            *extra.get("callbacks", []),
+        ],
     )
     return history
 
