@@ -108,5 +108,8 @@ def check_hparams_dashboard(log_dir: Path, recorded: list[dict[str, Any]]) -> No
         session = EventAccumulator(str(log_dir / f"trial_{row['trial_id']}"), {"tensors": 0})
         session.Reload()
         assert "_hparams_/session_start_info" in session.Tags()["tensors"]
-        (objective,) = session.Tensors("val_accuracy")
+        # The task's monitored quantity (qa's memnet: val_answer_probs_accuracy).
+        (tag,) = [tag for tag in session.Tags()["tensors"] if not tag.startswith("_hparams_")]
+        assert tag.startswith("val_") and tag.endswith("accuracy")
+        (objective,) = session.Tensors(tag)
         assert float(tf.make_ndarray(objective.tensor_proto)) == pytest.approx(row["score"])
