@@ -1,5 +1,3 @@
-import re
-
 """A tiny qa training run leaves histograms, the embedding projector and the architecture."""
 
 import logging
