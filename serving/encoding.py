@@ -18,6 +18,29 @@ from serving.spec import SegmentRule, ServingSpec, TextInput, TextsInput
 from serving.tokenization import encode_texts, join_posts
 
 Tensors = dict[str, npt.NDArray[np.int32]]
+_WINDOW = 64  # characters tokenised first: enough to find a word in almost every text
+
+
+def has_words(tokenizer: Tokenizer, text: str) -> bool:
+    """Whether ``text`` has a visible character from which the tokenizer makes a token.
+
+    False for "", whitespace, zero-width and control characters, and for texts the tokenizer's
+    normaliser empties (a lone combining accent when accents are stripped). A text of only
+    unknown words is True: it becomes [UNK] ids, as in training. Cost: a scan to the first
+    visible character, then the tokenisation of a short window (of the rest of the text only
+    when the window has no token).
+    """
+    # Not printable: controls (Cc), format characters (Cf: zero-width space and joiners, BOM,
+    # soft hyphen, bidi marks), private-use and unassigned code points. Some tokenizers read a
+    # lone one as [UNK], which is no word either.
+    start = next(
+        (at for at, char in enumerate(text) if char.isprintable() and not char.isspace()), None
+    )
+    if start is None:
+        return False
+    if tokenizer.encode(text[start : start + _WINDOW], add_special_tokens=False).ids:
+        return True
+    return bool(tokenizer.encode(text[start:], add_special_tokens=False).ids)
 
 
 def input_text(item: TextInput | TextsInput, value: Any) -> str:
