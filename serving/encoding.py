@@ -7,6 +7,7 @@ segment weights map back to the same pieces of text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,26 +19,25 @@ from serving.spec import SegmentRule, ServingSpec, TextInput, TextsInput
 from serving.tokenization import encode_texts, join_posts
 
 Tensors = dict[str, npt.NDArray[np.int32]]
-_WINDOW = 64  # characters tokenised first: enough to find a word in almost every text
+# A word needs a letter or a digit (any script): Python's Unicode "\w" without "_".
+# The OpenAPI document gives the same pattern for every text.
+WORD_PATTERN = re.compile(r"[^\W_]")
+_WINDOW = 64  # characters tokenised first: enough to find a token in almost every text
 
 
 def has_words(tokenizer: Tokenizer, text: str) -> bool:
-    """Whether ``text`` has a visible character from which the tokenizer makes a token.
+    """Whether ``text`` has a letter or digit from which the tokenizer makes a token.
 
-    False for "", whitespace, zero-width and control characters, and for texts the tokenizer's
-    normaliser empties (a lone combining accent when accents are stripped). A text of only
-    unknown words is True: it becomes [UNK] ids, as in training. Cost: a scan to the first
-    visible character, then the tokenisation of a short window (of the rest of the text only
-    when the window has no token).
+    False for "", whitespace, zero-width, control and format characters, punctuation or
+    symbols alone (emoji), and texts the tokenizer's normaliser empties. A text of unknown
+    words is True: it becomes [UNK] ids, as in training. Cost: a regex search for the first
+    letter or digit, then the tokenisation of a short window from there (of the rest of the
+    text only when the window gives no token).
     """
-    # Not printable: controls (Cc), format characters (Cf: zero-width space and joiners, BOM,
-    # soft hyphen, bidi marks), private-use and unassigned code points. Some tokenizers read a
-    # lone one as [UNK], which is no word either.
-    start = next(
-        (at for at, char in enumerate(text) if char.isprintable() and not char.isspace()), None
-    )
-    if start is None:
+    word = WORD_PATTERN.search(text)
+    if word is None:
         return False
+    start = word.start()
     if tokenizer.encode(text[start : start + _WINDOW], add_special_tokens=False).ids:
         return True
     return bool(tokenizer.encode(text[start:], add_special_tokens=False).ids)

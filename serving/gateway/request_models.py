@@ -5,7 +5,8 @@ unknown fields are errors. Size limits are the smaller of the spec's (``max_char
 ``max_items``) and the gateway's settings; a value above one fails as a ``limit_exceeded``
 error naming the limit that applied, and the limit is written into the JSON schema
 (``maxLength``, ``maxItems``, ``maximum``). A text from which the input's tokenizer makes no
-token (whitespace, zero-width or control characters only) fails as ``no_words``.
+token from a letter or digit (whitespace, zero-width, control characters or symbols only) fails
+as ``no_words``; the schema gives that rule as ``pattern``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic_core import PydanticCustomError
 from tokenizers import Tokenizer
 
-from serving.encoding import has_words
+from serving.encoding import WORD_PATTERN, has_words
 from serving.gateway.heads import answer_model
 from serving.gateway.settings import GatewaySettings
 from serving.spec import HeadSpec, ServingSpec, TextInput, TextsInput
@@ -53,15 +54,16 @@ def _valid_unicode(text: str) -> str:
 def words(tokenizer: Tokenizer) -> AfterValidator:
     """A validator failing with ``no_words`` for a text the tokenizer makes no token from.
 
-    The rule is :func:`serving.encoding.has_words` (whitespace, zero-width or control
-    characters only); a text of unknown words passes and becomes [UNK] ids.
+    The rule is :func:`serving.encoding.has_words` (a letter or digit the tokenizer reads; not
+    only whitespace, zero-width, control characters or symbols); a text of unknown words
+    passes and becomes [UNK] ids.
     """
 
     def check(text: str) -> str:
         if not has_words(tokenizer, text):
             raise PydanticCustomError(
                 NO_WORDS_ERROR,
-                "the text has no word (only whitespace, invisible or control characters)",
+                "the text has no word (no letter or digit the tokenizer reads)",
             )
         return text
 
@@ -94,7 +96,11 @@ def text_type(max_chars: tuple[str, int], tokenizer: Tokenizer) -> Any:
     name, value = max_chars
     return Annotated[
         str,
-        Field(min_length=1, json_schema_extra={"maxLength": value}),
+        Field(
+            min_length=1,
+            # Documentation only (the validator below applies it, with the tokenizer's check).
+            json_schema_extra={"maxLength": value, "pattern": WORD_PATTERN.pattern},
+        ),
         AfterValidator(_valid_unicode),
         limit(name, value),
         words(tokenizer),
@@ -111,11 +117,20 @@ def list_type(item: Any, max_items: tuple[str, int]) -> Any:
     ]
 
 
+def _integral(value: Any) -> Any:
+    # JSON has one number type: 2.0 is the number 2, an integer to JSON Schema (so the
+    # OpenAPI document's "integer" includes it). true, "3" and 2.5 stay refused (strict).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def top_k_type(settings: GatewaySettings) -> Any:
-    """A positive int up to ``max_top_k``."""
+    """A positive JSON integer (2.0 counts, true and "3" do not) up to ``max_top_k``."""
     return Annotated[
         int,
         Field(ge=1, json_schema_extra={"maximum": settings.max_top_k}),
+        BeforeValidator(_integral),  # after Field: the schema keeps "minimum"
         limit("max_top_k", settings.max_top_k, int),
     ]
 

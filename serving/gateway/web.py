@@ -107,17 +107,23 @@ def parse(model: type[Model], payload: Any) -> Model:
 
 
 def parse_version(text: str, where: list[str]) -> int:
-    """A version number: ASCII digits, 1..2**63-1, else 422 naming ``where``."""
-    if not (VERSION_PATTERN.match(text) and 0 < int(text) <= MAX_VERSION):
+    """A version number: 1 to 19 ASCII digits, else 422 naming ``where``.
+
+    A number that no version can have (0, above int64's 2**63-1) is a 404 like any version
+    that is not served (the documented pattern is ``^[0-9]{1,19}$``).
+    """
+    if not VERSION_PATTERN.fullmatch(text):  # fullmatch: "$" would let "1\n" in
         raise GatewayError(
             422, "invalid version pin", [{"loc": where, "msg": "must be a positive integer"}]
         )
+    if not 0 < int(text) <= MAX_VERSION:
+        raise GatewayError(404, "the requested model version is not served")
     return int(text)
 
 
 def parse_label(text: str, where: list[str]) -> str:
     """A version label (``[A-Za-z0-9_.-]{1,64}``), else 422 naming ``where``."""
-    if not LABEL_PATTERN.match(text):
+    if not LABEL_PATTERN.fullmatch(text):
         raise GatewayError(
             422, "invalid version pin", [{"loc": where, "msg": "must match [A-Za-z0-9_.-]{1,64}"}]
         )

@@ -91,7 +91,7 @@ def test_identity_coding_is_accepted(client) -> None:
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("top_k", [True, "3", 2.0, None, [1]])
+@pytest.mark.parametrize("top_k", [True, False, "3", 2.5, None, [1]])
 @pytest.mark.parametrize("path", ["/v1/qa", "/v1/models/qa:predict"])
 def test_top_k_is_strictly_an_integer(client, path, top_k) -> None:
     body = {**QA, "top_k": top_k} if path == "/v1/qa" else {"inputs": QA, "top_k": top_k}
@@ -102,7 +102,27 @@ def test_top_k_is_strictly_an_integer(client, path, top_k) -> None:
     assert [item["loc"] for item in detail] == [["body", "top_k"]]
 
 
-NO_WORDS = ["", "   ", "\u200b", "\u200b\u200c\ufeff", "\x01\x02", " \t\n\u00a0"]
+@pytest.mark.parametrize("path", ["/v1/qa", "/v1/models/qa:predict"])
+def test_an_integral_number_is_an_integer(client, path) -> None:
+    # JSON (and so JSON Schema's "integer", as documented) does not tell 2.0 from 2.
+    body = {**QA, "top_k": 2.0} if path == "/v1/qa" else {"inputs": QA, "top_k": 2.0}
+    answer = client.post(path, json=body)
+    assert answer.status_code == 200
+    candidates = answer.json["candidates" if path == "/v1/qa" else "outputs"]
+    assert len(candidates if path == "/v1/qa" else candidates["answer"]["candidates"]) == 2
+
+
+NO_WORDS = [
+    "",
+    "   ",
+    "\u200b",
+    "\u200b\u200c\ufeff",
+    "\x01\x02",
+    " \t\n\u00a0",
+    "?!",
+    "_",
+    "\U0001f600",
+]
 
 
 @pytest.mark.parametrize("text", NO_WORDS)
