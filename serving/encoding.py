@@ -19,8 +19,9 @@ from serving.spec import SegmentRule, ServingSpec, TextInput, TextsInput
 from serving.tokenization import encode_texts, join_posts
 
 Tensors = dict[str, npt.NDArray[np.int32]]
-# A word needs a letter or a digit (any script): Python's Unicode "\w" without "_".
-# The OpenAPI document gives the same pattern for every text.
+# A word needs a letter or a digit (any script): Python's Unicode "\w" without "_". The
+# OpenAPI document gives the rule as "[\p{L}\p{N}]" (JSON Schema regexes are ECMA-262's,
+# whose "\w" is ASCII only).
 WORD_PATTERN = re.compile(r"[^\W_]")
 _WINDOW = 64  # characters tokenised first: enough to find a token in almost every text
 

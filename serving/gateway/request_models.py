@@ -20,13 +20,16 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 from tokenizers import Tokenizer
 
-from serving.encoding import WORD_PATTERN, has_words
+from serving.encoding import has_words
 from serving.gateway.heads import answer_model
 from serving.gateway.settings import GatewaySettings
 from serving.spec import HeadSpec, ServingSpec, TextInput, TextsInput
 
 LIMIT_ERROR = "limit_exceeded"
 NO_WORDS_ERROR = "no_words"
+# serving.encoding.WORD_PATTERN in JSON Schema's regex dialect (ECMA-262): there "\w" is ASCII
+# only, so the Unicode letter/digit classes are spelt out.
+WORD_SCHEMA_PATTERN = r"[\p{L}\p{N}]"
 
 
 class ModelRef(BaseModel):
@@ -98,8 +101,8 @@ def text_type(max_chars: tuple[str, int], tokenizer: Tokenizer) -> Any:
         str,
         Field(
             min_length=1,
-            # Documentation only (the validator below applies it, with the tokenizer's check).
-            json_schema_extra={"maxLength": value, "pattern": WORD_PATTERN.pattern},
+            # Documentation only (the validator below applies the rule, with the tokenizer).
+            json_schema_extra={"maxLength": value, "pattern": WORD_SCHEMA_PATTERN},
         ),
         AfterValidator(_valid_unicode),
         limit(name, value),
