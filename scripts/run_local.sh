@@ -102,6 +102,10 @@ curl -s $URL/v1/similarity -H 'Content-Type: application/json' \\
   -d '{"pairs": [{"text_a": "A plane is taking off.", "text_b": "An air plane is taking off."}]}'
 curl -s $URL/v1/qa -H 'Content-Type: application/json' \\
   -d '{"instances": [{"article": "Mary went to the garden.", "question": "Where is Mary?"}, {"article": "John moved to the office.", "question": "Where is John?"}]}'
+CURLS
+echo "Every model over the generic endpoint, with its spec's example:"
+"$PYTHON" -m scripts.print_curls --model-repo "$REPO" --url "$URL" || true
+cat <<CURLS
 curl -s $URL/v1/models
 curl -s $URL/readyz
 curl -s $URL/metrics | head

@@ -43,6 +43,9 @@ def join_posts(posts: Sequence[str], separator: str, max_chars: int | None = Non
     return f" {separator} ".join(posts)[:max_chars]
 
 
+SMALL_BATCH = 8  # texts encoded one by one up to this many (see encode_texts)
+
+
 def encode_texts(
     tokenizer: Tokenizer,
     texts: Sequence[str],
@@ -65,7 +68,13 @@ def encode_texts(
     if add_special_tokens:
         budget -= tokenizer.num_special_tokens_to_add(False)
     rows = []
-    for encoding in tokenizer.encode_batch(list(texts), add_special_tokens=False):
+    # encode_batch hands the texts to the tokenizer's thread pool: worth it for many texts,
+    # pure overhead (a thread hand-off and wake-ups) for the few of a gateway request.
+    if len(texts) > SMALL_BATCH:
+        encodings = tokenizer.encode_batch(list(texts), add_special_tokens=False)
+    else:
+        encodings = [tokenizer.encode(text, add_special_tokens=False) for text in texts]
+    for encoding in encodings:
         if len(encoding.ids) > budget:
             encoding.truncate(budget, direction=truncation)
         rows.append(tokenizer.post_process(encoding, None, add_special_tokens).ids)

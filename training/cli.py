@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train and export one model")
     train.add_argument("name", choices=TASK_NAMES)
     add_run_options(train)
-    train_all = commands.add_parser("train-all", help="train and export all three models")
+    train_all = commands.add_parser("train-all", help="train and export every model")
     add_run_options(train_all)
     tune = commands.add_parser("tune", help="bounded hyperparameter search for one model")
     tune.add_argument("name", choices=TASK_NAMES)

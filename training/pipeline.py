@@ -147,6 +147,15 @@ def fit_data(data: PreparedData, hparams: Mapping[str, Any], seed: int) -> dict[
     }
 
 
+def monitor_callbacks(
+    task: Task, hparams: Mapping[str, Any], data: PreparedData
+) -> list[keras.callbacks.Callback]:
+    """The task's optional ``monitor_callbacks(hparams, data)``: callbacks that add the
+    quantity of ``task.monitor()`` to the epoch logs (e.g. ``val_combined``)."""
+    hook = getattr(task, "monitor_callbacks", None)
+    return list(hook(hparams, data)) if callable(hook) else []
+
+
 def fit_model(
     task: Task,
     model: keras.Model,
@@ -158,16 +167,25 @@ def fit_model(
     hook = getattr(task, "fit_kwargs", None)  # optional: task-specific fit options
     extra: dict[str, Any] = dict(hook(hparams)) if callable(hook) else {}
     callbacks = make_callbacks(settings.run_dir, task.monitor(), hparams)
+    # Optional: the part of the model to fit and its data (e.g. heads on cached features of
+    # a frozen encoder); its layers are the model's own, so the model is what gets trained.
+    target = getattr(task, "fit_target", None)
+    fitted, fit_on = target(model, data, hparams) if callable(target) else (model, data)
     # TensorBoard: scalars, weight/activation histograms, embedding projector.
     log_dir = settings.run_dir / TENSORBOARD_DIR
-    callbacks += tensorboard_callbacks(log_dir, data.val_inputs, data.tokenizer_path)
-    history: keras.callbacks.History = model.fit(
-        **fit_data(data, hparams, settings.seed),
+    callbacks += tensorboard_callbacks(log_dir, fit_on.val_inputs, fit_on.tokenizer_path)
+    history: keras.callbacks.History = fitted.fit(
+        **fit_data(fit_on, hparams, settings.seed),
         epochs=int(hparams["epochs"]),
         verbose=2,
         **{key: value for key, value in extra.items() if key != "callbacks"},
-        # A task's own callbacks run after the standard ones (e.g. after best weights return).
-        callbacks=[*callbacks, *extra.get("callbacks", [])],
+        # Callbacks that compute the monitored quantity run first; a task's other callbacks
+        # run after the standard ones (e.g. after best weights return).
+        callbacks=[
+            *monitor_callbacks(task, hparams, data),
+            *callbacks,
+            *extra.get("callbacks", []),
+        ],
     )
     return history
 

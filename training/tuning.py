@@ -23,6 +23,7 @@ from training.pipeline import (
     TENSORBOARD_DIR,
     fit_data,
     logger,
+    monitor_callbacks,
     prepare_data,
     resolve_hparams,
     stage,
@@ -159,7 +160,10 @@ def tune_task(
         tuner.search(
             **fit_data(data, hparams, settings.seed),
             epochs=hparams["epochs"],
-            callbacks=[keras.callbacks.EarlyStopping(quantity, mode=mode, patience=2)],
+            callbacks=[
+                *monitor_callbacks(task, hparams, data),
+                keras.callbacks.EarlyStopping(quantity, mode=mode, patience=2),
+            ],
             verbose=2,
         )
     if distribution is not None and not distribution.is_chief:

@@ -66,25 +66,21 @@ def _before_request() -> None:
 def _after_request(response: Response) -> Response:
     seconds = time.perf_counter() - g.get("start", time.perf_counter())
     response.headers["X-Request-ID"] = g.get("request_id", "")
-    endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    rule, method, path = request.url_rule, request.method, request.path  # one proxy lookup each
+    endpoint = rule.rule if rule is not None else "unmatched"
     model, version = g.get("model", ""), g.get("version", "")
-    services().metrics.observe_request(endpoint, model, version, response.status_code, seconds)
-    ACCESS_LOGGER.info(
-        "%s %s %d",
-        request.method,
-        request.path,
-        response.status_code,
-        extra={
-            "fields": {
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "duration_ms": round(seconds * 1000, 2),
-                "model": model,
-                "version": version,
-            }
-        },
-    )
+    status = response.status_code
+    services().metrics.observe_request(endpoint, model, version, status, seconds)
+    if ACCESS_LOGGER.isEnabledFor(logging.INFO):  # skip building the fields when not logged
+        fields = {
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "model": model,
+            "version": version,
+        }
+        ACCESS_LOGGER.info("%s %s %d", method, path, status, extra={"fields": fields})
     return response
 
 

@@ -101,7 +101,7 @@ def _encode_and_predict(
         inputs = runtime.preprocess(prepared.instances)
     # Pin the exact version whose tokenizer produced these ids.
     pinned = VersionSelector(version=runtime.version)
-    services.metrics.batch_size.labels(runtime.model).observe(len(prepared.instances))
+    services.metrics.observe_batch_size(runtime.model, len(prepared.instances))
     with services.metrics.stage("backend", runtime.model):
         return services.backend.predict(runtime.model, pinned, inputs, call.request_id)
 

@@ -53,14 +53,25 @@ class GatewayMetrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128),
             registry=self.registry,
         )
+        # labels() takes a lock and rebuilds the label tuple on every call: each child is
+        # looked up once and kept (a dict read is all a request pays; dicts are thread-safe
+        # for this: two threads racing store the same child).
+        self._request_children: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
+        self._stage_children: dict[tuple[str, str], Histogram] = {}
+        self._batch_children: dict[str, Histogram] = {}
 
     def observe_request(
         self, endpoint: str, model: str, version: str, status: int, seconds: float
     ) -> None:
         """Count one answered request and its latency."""
-        labels = (endpoint, model, version, str(status))
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
+        key = (endpoint, model, version, status)
+        children = self._request_children.get(key)
+        if children is None:
+            labels = (endpoint, model, version, str(status))
+            children = self.requests.labels(*labels), self.latency.labels(*labels)
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     @contextmanager
     def stage(self, stage: str, model: str) -> Iterator[None]:
@@ -69,7 +80,21 @@ class GatewayMetrics:
         try:
             yield
         finally:
-            self.stages.labels(stage, model).observe(time.perf_counter() - start)
+            self.stage_child(stage, model).observe(time.perf_counter() - start)
+
+    def stage_child(self, stage: str, model: str) -> Histogram:
+        """The stage histogram of (stage, model), looked up once per process."""
+        child = self._stage_children.get((stage, model))
+        if child is None:
+            child = self._stage_children[(stage, model)] = self.stages.labels(stage, model)
+        return child
+
+    def observe_batch_size(self, model: str, size: int) -> None:
+        """Record how many examples one backend call carried."""
+        child = self._batch_children.get(model)
+        if child is None:
+            child = self._batch_children[model] = self.batch_size.labels(model)
+        child.observe(size)
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format body and its content type (all workers' values under gunicorn)."""

@@ -120,9 +120,33 @@ def openapi_document(registry: ModelRegistry) -> dict[str, Any]:
         paths.setdefault(path, {})[method] = operation
     for path, summary in PLAIN_ENDPOINTS.items():
         paths[path] = {"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}}
+    for name in registry.routed_runtimes():
+        paths.update(_architecture_paths(name, error))
     return {
         "openapi": "3.1.0",
         "info": {"title": "multihead-serving gateway", "version": "1"},
         "paths": paths,
         "components": {"schemas": top.get("$defs", {})},
     }
+
+
+def _architecture_paths(name: str, error: dict[str, Any]) -> dict[str, Any]:
+    """The routed version's ``model.png`` and ``summary.txt`` (serving/gateway/architecture.py)."""
+    pin = [{"name": "version", "in": "query", "schema": {"type": "integer", "minimum": 1}}]
+    found = {}
+    for extension, media, what in (
+        ("png", "image/png", "architecture picture (keras.utils.plot_model)"),
+        ("txt", "text/plain", "layer summary (model.summary)"),
+    ):
+        found[f"/v1/models/{name}/architecture.{extension}"] = {
+            "get": {
+                "summary": f"{name}: the routed version's {what}",
+                "parameters": pin,
+                "responses": {
+                    "200": {"description": "OK", "content": {media: {}}},
+                    "404": {"description": "No such file for this version", **error},
+                    "422": {"description": "Invalid version pin", **error},
+                },
+            }
+        }
+    return found

@@ -14,6 +14,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 
+from serving import contract
 from serving.gateway.backends import Backend, VersionSelector, VersionStatus
 from serving.gateway.backends.base import AVAILABLE
 from serving.gateway.catalog import routed_models
@@ -172,7 +173,7 @@ class ModelRegistry:
         cached = self._runtimes.get((model, version))
         if cached is not None:
             return cached
-        if not (self.model_repo / model / str(version)).is_dir():
+        if version not in contract.version_dirs(self.model_repo / model):
             raise GatewayError(404, f"model {model!r} has no version {version}")
         try:
             return self._load(model, version)

@@ -110,7 +110,9 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
     Raises :class:`UnfitVersionError` for a missing or invalid spec, a missing tokenizer, or a
     tokenizer whose vocabulary exceeds the spec's ``vocab_size`` (details go to the log).
     """
-    folder = repo / model / str(version) / contract.ASSETS_DIR
+    # By number, not str(version): "00000123" is version 123 (TF Serving's reading).
+    version_folder = contract.version_dirs(repo / model).get(version, repo / model / str(version))
+    folder = version_folder / contract.ASSETS_DIR
     spec, legacy = _read_spec(folder, model, version)
     tokenizers: dict[str, Tokenizer] = {}
     hashes: dict[str, str] = {}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from serving.gateway import aliases, routes
+from serving.gateway import aliases, architecture, routes
 from serving.gateway.docs_ui import docs_response
 from serving.gateway.openapi import openapi_document
 from serving.gateway.web import blueprint, services
 
-__all__ = ["aliases", "blueprint", "routes"]  # importing them registers their views
+__all__ = ["aliases", "architecture", "blueprint", "routes"]  # importing them registers their views
 
 
 @blueprint.get("/healthz")

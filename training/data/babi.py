@@ -22,6 +22,9 @@ class BabiExample:
     statements: tuple[str, ...]
     question: str
     answer: str  # multi-word answers such as "football,apple" stay one label
+    # The supporting facts: indices into ``statements`` (0 = the story's first statement), in
+    # the file's order; line numbers that name no statement of the story are dropped.
+    supporting: tuple[int, ...] = ()
 
     @property
     def article(self) -> str:
@@ -74,6 +77,7 @@ def parse_task_lines(
 ) -> None:
     """Append the examples of one task file's lines to data, counting malformed lines."""
     statements: list[str] = []
+    statement_of_line: dict[int, int] = {}  # bAbI line number -> index into statements
     story_number = 0
     taken = 0
     for line_number, line in enumerate(lines, start=1):
@@ -85,11 +89,13 @@ def parse_task_lines(
             continue
         if int(number_text) == 1:  # numbering restarts: a new story begins
             statements = []
+            statement_of_line = {}
             story_number += 1
         if "\t" not in rest:
             if rest.strip().endswith("?"):  # a question that lost its answer
                 _record_bad_line(data, task, line_number, line)
             else:
+                statement_of_line[int(number_text)] = len(statements)
                 statements.append(rest.strip())
             continue
         fields = rest.split("\t")
@@ -106,8 +112,21 @@ def parse_task_lines(
                 statements=tuple(statements),
                 question=fields[0].strip(),
                 answer=fields[1].strip(),
+                supporting=supporting_facts(
+                    fields[2] if len(fields) > 2 else "", statement_of_line
+                ),
             )
         )
+
+
+def supporting_facts(field: str, statement_of_line: dict[int, int]) -> tuple[int, ...]:
+    """Statement indices of a question's third TAB field (bAbI line numbers, e.g. ``"2 1"``).
+
+    Numbers that are not a statement line of the current story (a question's line, a line
+    that was skipped as malformed, a number past the question) and non-numbers are dropped.
+    """
+    numbers = [int(word) for word in field.split() if word.isdigit()]
+    return tuple(statement_of_line[n] for n in numbers if n in statement_of_line)
 
 
 def _record_bad_line(data: BabiData, task: int, line_number: int, line: str) -> None:

@@ -1,7 +1,10 @@
 """Keras models for ``qa``: a classic two-LSTM baseline and an end-to-end memory network.
 
 Both take ``article_ids`` and ``question_ids`` (int32 ``[batch, length]``, padded with 0) and
-return ``answer_probs``, a softmax over the answer vocabulary.
+return ``answer_probs``, a softmax over the answer vocabulary. The memory network also returns
+``sentence_weights`` (float32 ``[batch, max_sentences]``, slot 0 = the story's last sentence,
+absent slots 0): its attention over the sentences, trained against the supporting facts with
+loss weight ``evidence_loss_weight``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ from keras import ops
 from training.models.qa_layers import HopAttention, SentenceBags, SentenceSlots, SlotBias
 
 ARCHITECTURES = ("memnet", "classic")
+# The memory network's second head: its attention over the story's sentences, [batch, slots],
+# slot 0 = the last sentence (serving.spec.SegmentRule, order "last_first").
+EVIDENCE_OUTPUT = "sentence_weights"
+HOP_OUTPUT_PREFIX = "hop_weights_"  # hop_weights_0, ...: with hop_supervision, training only
 
 
 def build_qa_model(
@@ -31,12 +38,33 @@ def build_qa_model(
     optimizer = keras.optimizers.Adam(
         learning_rate=float(hparams["learning_rate"]), clipnorm=float(hparams.get("clipnorm", 40))
     )
+    losses: dict[str, Any] = {"answer_probs": "sparse_categorical_crossentropy"}
+    loss_weights = {"answer_probs": 1.0}
+    if EVIDENCE_OUTPUT in model.output_names:
+        losses[EVIDENCE_OUTPUT] = evidence_loss
+        loss_weights[EVIDENCE_OUTPUT] = float(hparams.get("evidence_loss_weight", 0.0))
+    for name in model.output_names:
+        if name.startswith(HOP_OUTPUT_PREFIX):  # training-only outputs: one hop's attention
+            losses[name] = evidence_loss
+            loss_weights[name] = float(hparams.get("hop_loss_weight", 0.0))
     model.compile(
         optimizer=optimizer,
-        loss={"answer_probs": "sparse_categorical_crossentropy"},
-        metrics={"answer_probs": ["accuracy"]},
+        loss=losses,
+        loss_weights=loss_weights,
+        metrics={"answer_probs": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]},
     )
     return model
+
+
+def evidence_loss(target: Any, weights: Any) -> Any:
+    """Cross-entropy of the sentence weights against the supporting facts' distribution.
+
+    ``target`` and ``weights`` are ``[batch, max_sentences]``; a target row of zeros (no
+    supporting fact among the kept sentences) gives loss 0. Weights are clipped away from 0
+    so an absent slot (weight exactly 0) with target 0 contributes 0, not NaN.
+    """
+    clipped = ops.clip(weights, keras.config.epsilon(), 1.0)
+    return -ops.sum(ops.cast(target, weights.dtype) * ops.log(clipped), axis=-1)
 
 
 def _inputs() -> tuple[keras.KerasTensor, keras.KerasTensor]:
@@ -89,20 +117,38 @@ def memory_network(
         [question_ids, question_encoding * embeddings[0](question)]
     )
     state = ops.squeeze(question_bag, axis=1)
+    attentions, states = [], []
     for hop in range(hops):
         keys = _memories(slot_ids, encoding, embeddings[hop](article), hparams, f"keys_{hop}")
         values = _memories(
             slot_ids, encoding, embeddings[hop + 1](article), hparams, f"values_{hop}"
         )
         gated = bool(hparams.get("gated_hops", False))
-        state = HopAttention(gated, name=f"hop_{hop}")([keys, values, state, present])
+        state, attention = HopAttention(gated, name=f"hop_{hop}")([keys, values, state, present])
+        attentions.append(attention)
+        states.append(state)
+    if hparams.get("answer_from_all_hops") and hops > 1:
+        # Every hop's state, in hop order: with hop_supervision each holds one fact, so the
+        # answer layer sees which fact came first (a path's steps, qa19).
+        state = keras.layers.Concatenate(name="hop_states")(states)
     if int(hparams.get("answer_hidden", 0)):
         state = keras.layers.Dense(int(hparams["answer_hidden"]), activation="relu")(state)
     state = keras.layers.Dropout(float(hparams.get("dropout", 0.0)))(state)
     probs = keras.layers.Dense(answers, activation="softmax", name="answer_probs")(state)
-    return keras.Model(
-        {"article_ids": article, "question_ids": question}, {"answer_probs": probs}, name="qa"
+    # The evidence: the hops' attention averaged (each hop may read a different fact).
+    evidence = (
+        keras.layers.Average(name=EVIDENCE_OUTPUT)(attentions)
+        if len(attentions) > 1
+        else keras.layers.Identity(name=EVIDENCE_OUTPUT)(attentions[0])
     )
+    outputs = {"answer_probs": probs, EVIDENCE_OUTPUT: evidence}
+    if hparams.get("hop_supervision"):
+        # Each hop's own attention, supervised with "its" supporting fact (strongly supervised
+        # memory networks); not served (the spec names only answer_probs and sentence_weights).
+        for hop, attention in enumerate(attentions):
+            name = f"{HOP_OUTPUT_PREFIX}{hop}"
+            outputs[name] = keras.layers.Identity(name=name)(attention)
+    return keras.Model({"article_ids": article, "question_ids": question}, outputs, name="qa")
 
 
 def _memories(

@@ -150,16 +150,18 @@ class HopAttention(keras.layers.Layer):  # type: ignore[misc]
             self.gate_kernel = self.add_weight(shape=(dim, dim), initializer="glorot_uniform")
             self.gate_bias = self.add_weight(shape=(dim,), initializer="zeros")
 
-    def call(self, inputs: list[Any]) -> Any:
-        """New state from ``[keys, values, state, present]`` (present: 1 for a real slot)."""
+    def call(self, inputs: list[Any]) -> tuple[Any, Any]:
+        """``(new state [batch, dim], attention [batch, slots])`` from ``[keys, values, state,
+        present]`` (present: 1.0 for a real slot; absent slots get attention exactly 0)."""
         keys, values, state, present = inputs
         scores = ops.einsum("bsd,bd->bs", keys, state) + (1.0 - present) * NEGATIVE_LOGIT
-        attention = ops.softmax(scores, axis=-1)
+        # Times present: a story without any sentence attends to nothing (not uniformly).
+        attention = ops.softmax(scores, axis=-1) * present
         read = ops.einsum("bs,bsd->bd", attention, values)
         if not self.gated:
-            return state + read
+            return state + read, attention
         gate = ops.sigmoid(ops.matmul(state, self.gate_kernel) + self.gate_bias)
-        return gate * read + (1.0 - gate) * state
+        return gate * read + (1.0 - gate) * state, attention
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments, for saving."""

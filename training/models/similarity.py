@@ -100,10 +100,28 @@ def build_similarity_model(
     )
 
 
-def compile_similarity_model(model: keras.Model, hparams: Mapping[str, Any]) -> keras.Model:
-    """Mean squared error against STS score / 5, Adam with gradient clipping."""
+def learning_rate(hparams: Mapping[str, Any], train_steps: int | None = None) -> Any:
+    """The constant ``learning_rate``, or with ``lr_decay`` and ``train_steps`` (all epochs'
+    batches) a linear warmup over ``warmup_fraction`` of the steps to it, then cosine decay
+    to 0 (the warmup-then-decay recipe of BERT / SBERT fine-tuning)."""
+    peak = float(hparams["learning_rate"])
+    if not hparams.get("lr_decay") or not train_steps:
+        return peak
+    warmup = int(train_steps * float(hparams.get("warmup_fraction", 0.1)))
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, max(1, train_steps - warmup), warmup_target=peak, warmup_steps=warmup
+    )
+
+
+def compile_similarity_model(
+    model: keras.Model, hparams: Mapping[str, Any], train_steps: int | None = None
+) -> keras.Model:
+    """Mean squared error against STS score / 5, Adam with gradient clipping.
+
+    ``train_steps`` (batches per epoch x epochs) enables the ``lr_decay`` schedule.
+    """
     model.compile(
-        optimizer=keras.optimizers.Adam(float(hparams["learning_rate"]), clipnorm=1.0),
+        optimizer=keras.optimizers.Adam(learning_rate(hparams, train_steps), clipnorm=1.0),
         loss={"score": "mse"},
         metrics={"score": [keras.metrics.MeanAbsoluteError(name="mae")]},
     )

@@ -49,7 +49,7 @@ class PreparedData:
 
 
 class Task(Protocol):
-    """A served model: ``qa``, ``profile`` or ``similarity``."""
+    """A served model: ``qa``, ``profile``, ``similarity`` or ``nli``."""
 
     name: str
 

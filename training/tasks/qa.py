@@ -13,14 +13,21 @@ import numpy.typing as npt
 
 from serving.contract import TOKENIZER_FILE
 from serving.encoding import encode_instances
-from serving.spec import CategoricalHead, ServingSpec, TextInput
+from serving.spec import CategoricalHead, SegmentWeightsHead, ServingSpec, TextInput
 from serving.tokenization import load_tokenizer
 from training.data.babi import BabiExample, read_babi, split_by_task
-from training.models.qa import build_qa_model
-from training.tasks.base import HParams, PreparedData, RunSettings
+from training.models.qa import EVIDENCE_OUTPUT, build_qa_model
+from training.tasks.base import Arrays, HParams, PreparedData, RunSettings
+from training.tasks.qa_evidence import (
+    PERIOD,
+    evidence_accuracy,
+    evidence_head,
+    evidence_summary,
+    evidence_targets,
+    hop_targets,
+)
 from training.tokenization import train_tokenizer
 
-PERIOD = "."
 EXAMPLE = {
     "article": "Mary moved to the bathroom. John went to the hallway. "
     "Mary travelled to the office.",
@@ -33,6 +40,12 @@ COMMON: dict[str, Any] = {
     "time_noise": 0.1,
     "answer_hidden": 128,
     "gated_hops": True,
+    # memnet: supporting-fact supervision of the attention (the served sentence_weights) and,
+    # with hop_supervision, of each hop's attention by the facts in order
+    "evidence_loss_weight": 3.0,
+    "hop_supervision": False,
+    "hop_loss_weight": 1.0,
+    "answer_from_all_hops": False,  # the answer layer reads every hop's state, not the last
     "vocab_size": 1000,
     "bucket_by_length": True,
 }
@@ -77,12 +90,29 @@ PRESETS["full"] = {
 
 
 def qa_spec(
-    answers: Sequence[str], article_max_tokens: int, question_max_tokens: int, vocab_size: int
+    answers: Sequence[str],
+    article_max_tokens: int,
+    question_max_tokens: int,
+    vocab_size: int,
+    max_sentences: int | None = None,
 ) -> ServingSpec:
     """The qa serving spec: ``article`` and ``question`` -> the ``answer`` label.
 
-    The article is cut on the left (the end of a story is nearest the question).
+    The article is cut on the left (the end of a story is nearest the question). With
+    ``max_sentences`` (the memnet), also the ``evidence``: ``sentence_weights`` over the
+    article's sentences (:func:`training.tasks.qa_evidence.evidence_head`).
     """
+    heads: list[CategoricalHead | SegmentWeightsHead] = [
+        CategoricalHead(
+            output="answer_probs",
+            field="answer",
+            description="The answer word, from the answers seen in training.",
+            labels=list(answers),
+            top_k=1,
+        )
+    ]
+    if max_sentences is not None:
+        heads.append(evidence_head(max_sentences))
     return ServingSpec(
         title="bAbI question answering",
         description="Answers a question about a short story with one word (bAbI tasks 1-20).",
@@ -103,15 +133,7 @@ def qa_spec(
                 vocab_size=vocab_size,
             ),
         ],
-        heads=[
-            CategoricalHead(
-                output="answer_probs",
-                field="answer",
-                description="The answer word, from the answers seen in training.",
-                labels=list(answers),
-                top_k=1,
-            )
-        ],
+        heads=list(heads),
         example=EXAMPLE,
     )
 
@@ -132,6 +154,8 @@ class QaTask:
     def __init__(self) -> None:
         # Task number of each validation example, set by prepare() for per-task accuracy.
         self.validation_tasks: npt.NDArray[np.int32] = np.zeros(0, np.int32)
+        # Keras prefixes metric names with the output's name once a model has two outputs.
+        self.monitored = "val_accuracy"
 
     def hparams(self, preset: str) -> dict[str, Any]:
         """Hyperparameters of a preset (tiny, default or full)."""
@@ -151,20 +175,50 @@ class QaTask:
         train_tokenizer(texts, vocab_size=int(hparams["vocab_size"])).save(str(tokenizer_path))
         answers = sorted({example.answer for example in babi.examples})
         self.validation_tasks = np.array([example.task for example in validation], np.int32)
+        memnet = hparams.get("arch", "memnet") == "memnet"
+        tokenizer = load_tokenizer(tokenizer_path)
         spec = qa_spec(
             answers,
             int(hparams["article_max_tokens"]),
             int(hparams["question_max_tokens"]),
-            load_tokenizer(tokenizer_path).get_vocab_size(),
+            tokenizer.get_vocab_size(),
+            int(hparams["max_sentences"]) if memnet else None,
         )
         train_inputs, val_inputs = (
             encode_examples(tokenizer_path, rows, spec) for rows in (train, validation)
         )
+        train_targets: Arrays = {"answer_probs": answer_indices(train, answers)}
+        val_targets: Arrays = {"answer_probs": answer_indices(validation, answers)}
+        train_weights = val_weights = None
+        self.monitored = "val_accuracy"
+        if memnet:
+            self.monitored = "val_answer_probs_accuracy"
+            targets_and_weights = [
+                evidence_targets(tokenizer, rows, spec) for rows in (train, validation)
+            ]
+            train_targets[EVIDENCE_OUTPUT], train_evidence = targets_and_weights[0]
+            val_targets[EVIDENCE_OUTPUT], val_evidence = targets_and_weights[1]
+            # Keras wants a weight per output once any output has one.
+            train_weights = {"answer_probs": np.ones(len(train), np.float32)}
+            val_weights = {"answer_probs": np.ones(len(validation), np.float32)}
+            train_weights[EVIDENCE_OUTPUT] = train_evidence
+            val_weights[EVIDENCE_OUTPUT] = val_evidence
+            if hparams.get("hop_supervision"):
+                hops = int(hparams["hops"])
+                for rows, targets, weights in (
+                    (train, train_targets, train_weights),
+                    (validation, val_targets, val_weights),
+                ):
+                    per_hop, hop_weights = hop_targets(targets[EVIDENCE_OUTPUT], rows, hops)
+                    targets.update(per_hop)
+                    weights.update(hop_weights)
         return PreparedData(
             train_inputs=train_inputs,
-            train_targets={"answer_probs": answer_indices(train, answers)},
+            train_targets=train_targets,
             val_inputs=val_inputs,
-            val_targets={"answer_probs": answer_indices(validation, answers)},
+            val_targets=val_targets,
+            train_weights=train_weights,
+            val_weights=val_weights,
             tokenizer_path=tokenizer_path,
             spec=spec,
             data_summary={
@@ -180,6 +234,7 @@ class QaTask:
                 "examples_per_task": dict(
                     sorted(Counter(f"qa{e.task}" for e in babi.examples).items())
                 ),
+                **evidence_summary(train_weights, val_weights),
             },
         )
 
@@ -196,18 +251,25 @@ class QaTask:
 
     def evaluate(self, model: keras.Model, data: PreparedData) -> dict[str, Any]:
         """Validation accuracy overall, per bAbI task and averaged over tasks."""
-        probs = model.predict(data.val_inputs, batch_size=256, verbose=0)["answer_probs"]
-        correct = np.argmax(probs, axis=-1) == data.val_targets["answer_probs"]
+        predictions = model.predict(data.val_inputs, batch_size=256, verbose=0)
+        correct = (
+            np.argmax(predictions["answer_probs"], axis=-1) == data.val_targets["answer_probs"]
+        )
         per_task = {
             f"qa{task}": float(np.mean(correct[self.validation_tasks == task]))
             for task in sorted(set(self.validation_tasks.tolist()))
         }
-        return {
+        metrics: dict[str, Any] = {
             "accuracy": float(np.mean(correct)) if len(correct) else 0.0,
             "mean_task_accuracy": float(np.mean(list(per_task.values()))) if per_task else 0.0,
             "per_task_accuracy": per_task,
             "tasks_at_least_95_percent": sum(value >= 0.95 for value in per_task.values()),
         }
+        if EVIDENCE_OUTPUT in predictions:
+            metrics["evidence_top1_accuracy"] = evidence_accuracy(
+                predictions[EVIDENCE_OUTPUT], data.val_targets[EVIDENCE_OUTPUT]
+            )
+        return metrics
 
     def search_space(self, hp: Any) -> dict[str, Any]:
         """Tunable hyperparameters for keras-tuner."""
@@ -219,8 +281,8 @@ class QaTask:
         }
 
     def monitor(self) -> tuple[str, str]:
-        """Callbacks watch validation accuracy (what the product is judged on)."""
-        return ("val_accuracy", "max")
+        """Callbacks watch validation answer accuracy (what the product is judged on)."""
+        return (self.monitored, "max")
 
 
 def encode_examples(

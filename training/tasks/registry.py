@@ -12,12 +12,13 @@ TASK_CLASSES = {
     "qa": ("training.tasks.qa", "QaTask"),
     "profile": ("training.tasks.profile", "ProfileTask"),
     "similarity": ("training.tasks.similarity", "SimilarityTask"),
+    "nli": ("training.tasks.nli", "NliTask"),
 }
 TASK_NAMES = tuple(TASK_CLASSES)
 
 
 def get_task(name: str) -> Task:
-    """A new instance of the named task (``qa``, ``profile`` or ``similarity``)."""
+    """A new instance of the named task (``qa``, ``profile``, ``similarity`` or ``nli``)."""
     if name not in TASK_CLASSES:
         raise KeyError(f"unknown task {name!r}; choose from {', '.join(TASK_NAMES)}")
     module_name, class_name = TASK_CLASSES[name]

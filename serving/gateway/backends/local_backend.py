@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from serving import contract
 from serving.contract import SIGNATURE_NAME
 from serving.gateway.backends.base import (
     AVAILABLE,
@@ -78,14 +79,8 @@ class LocalBackend:
             self._loaded.clear()
 
     def _versions(self, model: str) -> list[int]:
-        folder = self.model_repo / model
-        if not folder.is_dir():
-            return []
-        return sorted(
-            int(child.name)
-            for child in folder.iterdir()
-            if child.name.isdigit() and (child / "saved_model.pb").exists()
-        )
+        found = contract.version_dirs(self.model_repo / model)
+        return [number for number, path in found.items() if (path / "saved_model.pb").exists()]
 
     def _resolve(self, model: str, selector: VersionSelector) -> int:
         versions = self._versions(model)
@@ -101,7 +96,7 @@ class LocalBackend:
         with self._lock:
             key = (model, version)
             if key not in self._loaded:
-                path = self.model_repo / model / str(version)
+                path = contract.version_dirs(self.model_repo / model)[version]
                 self._loaded[key] = self._tf.saved_model.load(str(path))
             return self._loaded[key].signatures[SIGNATURE_NAME]
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from google.protobuf import text_format
 
-from serving.contract import MODEL_NAMES
+from training.tasks.registry import TASK_NAMES
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
@@ -94,7 +94,7 @@ def parse_models_config(text: str) -> dict[str, str]:
 
 def test_models_config_is_valid_and_lists_every_model() -> None:
     models = parse_models_config((DEPLOY / "tfserving" / "models.config").read_text())
-    assert models == {name: f"/models/{name}" for name in MODEL_NAMES}
+    assert models == {name: f"/models/{name}" for name in TASK_NAMES}
 
 
 def test_gateway_reads_api_keys_from_a_secret(compose: dict[str, Any]) -> None:

@@ -76,3 +76,27 @@ def test_split_is_stratified_by_task_grouped_by_story_and_seeded():
     again_train, again_validation = split_by_task(data.examples, 0.25, seed=3)
     assert again_validation == validation
     assert again_train == train
+
+
+def test_supporting_facts_are_statement_indices_skipping_question_lines():
+    examples = read_babi(FIXTURES).examples
+    qa1 = [example for example in examples if example.task == 1]
+    assert qa1[0].supporting == (0,)  # line 1
+    assert qa1[1].supporting == (2,)  # line 4: the question on line 3 is no statement
+    path = [example for example in examples if example.task == 19]
+    assert path[1].supporting == (1, 0)  # "2 1": the file's order is kept
+    lists = [example for example in examples if example.task == 8]
+    assert lists[1].supporting == (1, 3)  # "2 5" after the question on line 4
+    assert lists[3].supporting == ()  # "nothing" has no supporting fact
+
+
+def test_supporting_facts_naming_no_statement_are_dropped():
+    data = BabiData()
+    lines = [
+        "1 Mary went home.",
+        "2 Where is Mary? \thome\t1",
+        "3 John went out.",
+        "4 Where is John? \tout\t3 2 9 x",  # 2 is a question, 9 is past the question
+    ]
+    parse_task_lines(1, lines, data)
+    assert [example.supporting for example in data.examples] == [(0,), (1,)]

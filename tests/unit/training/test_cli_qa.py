@@ -14,7 +14,7 @@ import tensorflow as tf
 
 import training.fetch
 from serving import contract
-from serving.spec import SPEC_FILE, CategoricalHead, TextInput, load_spec
+from serving.spec import SPEC_FILE, CategoricalHead, SegmentWeightsHead, TextInput, load_spec
 from serving.tokenization import encode_texts, load_tokenizer
 from training.cli import main
 from training.data.babi import read_babi, split_by_task
@@ -41,10 +41,11 @@ def test_train_exports_a_version_with_the_contract_signature(trained):
     inputs = signature.structured_input_signature[1]
     assert set(inputs) == {"article_ids", "question_ids"}
     assert all(spec.dtype == tf.int32 for spec in inputs.values())
-    assert set(signature.structured_outputs) == {"answer_probs"}
+    assert set(signature.structured_outputs) == {"answer_probs", "sentence_weights"}
     assets = version / contract.ASSETS_DIR
     spec = load_spec(assets / SPEC_FILE)
-    (answer,) = spec.heads
+    answer, evidence = spec.heads
+    assert isinstance(evidence, SegmentWeightsHead) and evidence.output == "sentence_weights"
     assert isinstance(answer, CategoricalHead) and answer.output == "answer_probs"
     assert "football,apple" in answer.labels
     assert not (assets / contract.LABELS_FILE).exists()

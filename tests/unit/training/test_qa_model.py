@@ -45,7 +45,13 @@ def test_sentence_bags_sum_word_vectors_per_slot():
 
 
 @pytest.mark.parametrize(
-    "overrides", [{"arch": "memnet"}, {"arch": "memnet", "gated_hops": True}, {"arch": "classic"}]
+    "overrides",
+    [
+        {"arch": "memnet"},
+        {"arch": "memnet", "gated_hops": True},
+        {"arch": "memnet", "hop_supervision": True, "answer_from_all_hops": True},
+        {"arch": "classic"},
+    ],
 )
 def test_both_architectures_accept_any_length_and_give_probabilities(overrides):
     hparams = {**PRESETS["tiny"], **overrides}

@@ -93,8 +93,9 @@ def test_arch_switch_applies_that_architectures_settings():
     switched = task.effective_hparams({**task.hparams("default"), "arch": "classic"})
     assert switched["learning_rate"] == pytest.approx(1e-3)
     assert switched["extra_data"] == ["sick"]
+    assert switched["lr_decay"] is False  # the default's MiniLM schedule is not carried over
     unchanged = task.effective_hparams(task.hparams("default"))
-    assert unchanged["learning_rate"] == pytest.approx(2e-5)
+    assert unchanged["learning_rate"] == pytest.approx(1e-4) and unchanged["lr_decay"] is True
 
 
 def test_predictions_sorted_by_length_come_back_in_input_order():
@@ -106,3 +107,15 @@ def test_predictions_sorted_by_length_come_back_in_input_order():
     inputs = {"left_ids": left, "right_ids": right}
     expected = model.predict(inputs, verbose=0)["score"]
     np.testing.assert_allclose(predict_sorted_by_length(model, inputs), expected, atol=1e-6)
+
+
+def test_learning_rate_warms_up_then_decays_only_when_asked():
+    from training.models.similarity import learning_rate
+
+    assert learning_rate({"learning_rate": 3e-5}, 100) == 3e-5
+    assert learning_rate({"learning_rate": 3e-5, "lr_decay": True}, None) == 3e-5
+    schedule = learning_rate({"learning_rate": 3e-5, "lr_decay": True}, 100)
+    rates = [float(schedule(step)) for step in (0, 5, 10, 55, 100)]
+    assert rates[0] == 0.0 and rates[1] == pytest.approx(1.5e-5)  # linear warmup, 10 steps
+    assert rates[2] == pytest.approx(3e-5) and rates[2] > rates[3] > rates[4]
+    assert rates[4] == pytest.approx(0.0, abs=1e-12)

@@ -1,0 +1,56 @@
+"""Print a ready-to-paste curl per served model, from each model's own serving spec.
+
+    PYTHONPATH=. python -m scripts.print_curls --model-repo model_repo --url http://127.0.0.1:8000
+
+Reads ``models.config`` and the newest version's ``assets.extra/serving_spec.json`` of each
+model, and prints ``POST /v1/models/<name>:predict`` with the spec's example instance, so a
+model added by ``export_for_serving`` shows up here without any change to this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+from serving import contract
+from serving.spec import SPEC_FILE, load_spec
+
+
+def model_names(repo: Path) -> list[str]:
+    """The names in the repo's models.config, in order."""
+    text = (repo / contract.MODELS_CONFIG_FILE).read_text(encoding="utf-8")
+    return re.findall(r'^\s*name:\s*"([^"]+)"', text, flags=re.MULTILINE)
+
+
+def curl_for(repo: Path, name: str, url: str) -> str | None:
+    """The curl for the newest version with a spec, or None (legacy or no version)."""
+    for folder in reversed(contract.version_dirs(repo / name).values()):
+        path = folder / contract.ASSETS_DIR / SPEC_FILE
+        if path.is_file():
+            body = json.dumps({"inputs": load_spec(path).example})
+            return (
+                f"curl -s {url}/v1/models/{name}:predict "
+                f"-H 'Content-Type: application/json' \\\n  -d {shlex.quote(body)}"
+            )
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print one curl per model that has a spec."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-repo", type=Path, required=True)
+    parser.add_argument("--url", required=True)
+    args = parser.parse_args(argv)
+    for name in model_names(args.model_repo):
+        curl = curl_for(args.model_repo, name, args.url)
+        if curl:
+            print(curl)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""``GET /v1/models/<name>/architecture.png`` and ``.txt``: the routed version's architecture.
+
+Training writes ``model.png`` (``keras.utils.plot_model(show_shapes=True)``) and
+``summary.txt`` (``model.summary(expand_nested=True)``) into each version's ``assets.extra/``;
+these routes serve the files of the version requests currently go to (``?version=N`` pins
+one). A version exported without Graphviz has no picture: 404 saying so.
+"""
+
+from __future__ import annotations
+
+from flask import Response, request, send_file
+
+from serving import contract
+from serving.gateway.backends import VersionSelector
+from serving.gateway.errors import GatewayError
+from serving.gateway.web import blueprint, parse_version, services
+
+# extension -> (file in assets.extra/, content type)
+ARCHITECTURE_FILES = {
+    "png": ("model.png", "image/png"),
+    "txt": ("summary.txt", "text/plain; charset=utf-8"),
+}
+
+
+@blueprint.get("/v1/models/<name>/architecture.<extension>")
+def architecture(name: str, extension: str) -> Response:
+    """The routed (or ``?version=N``) version's architecture picture or layer summary."""
+    if extension not in ARCHITECTURE_FILES:
+        raise GatewayError(404, "architecture is served as .png or .txt")
+    pinned = request.args.get("version")
+    version = None if pinned is None else parse_version(pinned, ["query", "version"])
+    found = services()
+    runtime = found.registry.resolve(name, VersionSelector(version=version))
+    file_name, content_type = ARCHITECTURE_FILES[extension]
+    folder = contract.version_dirs(found.settings.model_repo / name).get(runtime.version)
+    path = None if folder is None else folder / contract.ASSETS_DIR / file_name
+    if path is None or not path.is_file():
+        raise GatewayError(
+            404,
+            f"model {name!r} version {runtime.version} has no {file_name} "
+            "(exported before architecture files, or without Graphviz for the picture)",
+        )
+    response = send_file(path, mimetype=content_type, max_age=0)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -1,0 +1,60 @@
+"""``GET /v1/models/<name>/architecture.png|.txt``: the routed version's architecture files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from serving import contract
+from tests.api.conftest import gateway_settings, make_app
+
+# The smallest valid PNG (1x1): the route serves bytes as they are, it does not decode them.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+@pytest.fixture
+def repo_with_files(tiny_repo: Path, tmp_path: Path) -> Path:
+    repo = Path(shutil.copytree(tiny_repo, tmp_path / "repo"))
+    (version,) = contract.version_dirs(repo / "qa").values()
+    assets = version / contract.ASSETS_DIR
+    (assets / "summary.txt").write_text('Model: "qa"\n article_ids (InputLayer)\n')
+    (assets / "model.png").write_bytes(PNG)
+    return repo
+
+
+def test_picture_and_summary_of_the_routed_version(repo_with_files, model_server) -> None:
+    app = make_app(gateway_settings(repo_with_files), model_server.grpc_target)
+    try:
+        client = app.test_client()
+        picture = client.get("/v1/models/qa/architecture.png")
+        assert picture.status_code == 200 and picture.mimetype == "image/png"
+        assert picture.data == PNG
+        summary = client.get("/v1/models/qa/architecture.txt?version=1")
+        assert summary.status_code == 200 and summary.mimetype == "text/plain"
+        assert "article_ids" in summary.get_data(as_text=True)
+        document = client.get("/openapi.json").get_json()
+        assert "/v1/models/qa/architecture.png" in document["paths"]
+    finally:
+        app.extensions["gateway"].registry.stop()
+        app.extensions["gateway"].backend.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/v1/models/profile/architecture.png", 404),  # exported without the files
+        ("/v1/models/qa/architecture.svg", 404),
+        ("/v1/models/nope/architecture.png", 404),
+        ("/v1/models/qa/architecture.png?version=%C2%B2", 422),
+        ("/v1/models/qa/architecture.png?version=99999999999999999999", 422),
+    ],
+)
+def test_missing_files_and_bad_pins(client, path, status) -> None:
+    response = client.get(path)
+    assert response.status_code == status
+    assert set(response.get_json()) == {"error", "detail"}

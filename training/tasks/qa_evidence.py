@@ -1,0 +1,117 @@
+"""The qa memnet's evidence head: its spec entry, its supporting-fact targets, its metric.
+
+The memory network's ``sentence_weights`` (float32 ``[batch, max_sentences]``) are its
+attention over the article's sentences, slot 0 = the last sentence. The served spec declares
+them as a ``segment_weights`` head whose :class:`serving.spec.SegmentRule` (sentences end at
+the tokenizer's period token, numbered from the end) is exactly the slot numbering of
+``training.models.qa_layers.SentenceSlots``; training supervises them with bAbI's supporting
+facts mapped through :func:`serving.encoding.segment_texts`, the gateway's own splitter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from tokenizers import Tokenizer
+
+from serving.encoding import segment_texts
+from serving.spec import SegmentRule, SegmentWeightsHead, ServingSpec
+from training.data.babi import BabiExample
+from training.models.qa import EVIDENCE_OUTPUT, HOP_OUTPUT_PREFIX
+
+PERIOD = "."  # the memnet's sentence end (SentenceSlots' period_id is this token's id)
+EVIDENCE_FIELD = "evidence"
+
+
+def evidence_head(max_sentences: int) -> SegmentWeightsHead:
+    """The spec head of ``sentence_weights``: the article's sentences, last first."""
+    return SegmentWeightsHead(
+        output=EVIDENCE_OUTPUT,
+        field=EVIDENCE_FIELD,
+        description="The story's sentences the answer rests on, heaviest first "
+        "(the memory network's attention, averaged over its hops).",
+        input_field="article",
+        rule=SegmentRule(separator_token=PERIOD, order="last_first", max_segments=max_sentences),
+        top_k=3,
+    )
+
+
+def spec_evidence_head(spec: ServingSpec) -> SegmentWeightsHead:
+    """The spec's ``sentence_weights`` head (ValueError if it has none)."""
+    for head in spec.heads:
+        if isinstance(head, SegmentWeightsHead) and head.output == EVIDENCE_OUTPUT:
+            return head
+    raise ValueError(f"the spec has no segment_weights head {EVIDENCE_OUTPUT!r}")
+
+
+def evidence_targets(
+    tokenizer: Tokenizer, examples: list[BabiExample], spec: ServingSpec
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Targets ``[n, max_segments]`` and sample weights ``[n]`` for ``sentence_weights``.
+
+    Each bAbI statement ends with a period, so statement ``i`` of ``k`` is slot ``k - 1 - i``
+    (slot 0 = the last); a slot exists if :func:`serving.encoding.segment_texts` gives it a
+    text after the article input's truncation (a sentence cut at its start still counts).
+    Supporting facts in slots that do not exist (the story was cut, or is longer than
+    ``max_segments`` sentences) are dropped; the rest share weight 1 equally. Examples with
+    no kept fact get a row of zeros and sample weight 0.
+    """
+    head = spec_evidence_head(spec)
+    article = spec.input(head.input_field)
+    targets = np.zeros((len(examples), head.rule.max_segments), np.float32)
+    for row, example in enumerate(examples):
+        texts = segment_texts(tokenizer, example.article, article, head.rule)
+        kept = sum(text is not None for text in texts)
+        for index in example.supporting:
+            slot = len(example.statements) - 1 - index
+            if 0 <= slot < kept:
+                targets[row, slot] = 1.0
+    totals = targets.sum(axis=1, keepdims=True)
+    targets = np.divide(targets, totals, out=np.zeros_like(targets), where=totals > 0)
+    return targets, (totals[:, 0] > 0).astype(np.float32)
+
+
+def hop_targets(
+    targets: npt.NDArray[np.float32], examples: list[BabiExample], hops: int
+) -> tuple[dict[str, npt.NDArray[np.float32]], dict[str, npt.NDArray[np.float32]]]:
+    """Per-hop targets and weights from :func:`evidence_targets`' kept slots.
+
+    Hop ``k`` is shown the ``k``-th supporting fact in the file's order (the order of the
+    reasoning: bAbI lists a path's steps in walking order), the last fact again when there are
+    fewer facts than hops; a hop whose fact was cut off gets weight 0.
+    """
+    kept = targets > 0
+    hop_rows = {f"{HOP_OUTPUT_PREFIX}{hop}": np.zeros_like(targets) for hop in range(hops)}
+    for row, example in enumerate(examples):
+        facts = [len(example.statements) - 1 - index for index in example.supporting]
+        for hop in range(hops if facts else 0):
+            slot = facts[min(hop, len(facts) - 1)]
+            if 0 <= slot < targets.shape[1] and kept[row, slot]:
+                hop_rows[f"{HOP_OUTPUT_PREFIX}{hop}"][row, slot] = 1.0
+    weights = {name: (rows.sum(axis=1) > 0).astype(np.float32) for name, rows in hop_rows.items()}
+    return hop_rows, weights
+
+
+def evidence_accuracy(weights: npt.NDArray[Any], targets: npt.NDArray[Any]) -> float:
+    """Share of examples with a kept supporting fact whose heaviest slot is one of them."""
+    supervised = targets.sum(axis=1) > 0
+    if not supervised.any():
+        return 0.0
+    heaviest = np.argmax(weights[supervised], axis=1)
+    return float(np.mean(targets[supervised][np.arange(len(heaviest)), heaviest] > 0))
+
+
+def evidence_summary(
+    train: dict[str, npt.NDArray[Any]] | None, validation: dict[str, npt.NDArray[Any]] | None
+) -> dict[str, Any]:
+    """Model-card lines on the supporting-fact supervision (memnet only)."""
+    if train is None or validation is None:
+        return {}
+    return {
+        "evidence_target": "supporting facts (bAbI line numbers) -> sentence slots kept after "
+        "truncation, multi-hot normalised; facts cut off are dropped",
+        "train_examples_with_evidence": int(train[EVIDENCE_OUTPUT].sum()),
+        "validation_examples_with_evidence": int(validation[EVIDENCE_OUTPUT].sum()),
+    }
