@@ -132,7 +132,7 @@ def openapi_document(registry: ModelRegistry) -> dict[str, Any]:
 
 def _architecture_paths(name: str, error: dict[str, Any]) -> dict[str, Any]:
     """The routed version's ``model.png`` and ``summary.txt`` (serving/gateway/architecture.py)."""
-    pin = [{"name": "version", "in": "query", "schema": {"type": "integer", "minimum": 1}}]
+    pin = [{"name": "version", "in": "query", "schema": VERSION_SCHEMA}]
     found = {}
     for extension, media, what in (
         ("png", "image/png", "architecture picture (keras.utils.plot_model)"),
