@@ -10,7 +10,7 @@ GRPC_PORT ?= 8500
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install run test lint typecheck unit models protos loadtest loadtest-smoke bench clean
+.PHONY: install run test lint typecheck unit models protos loadtest loadtest-smoke bench fuzz clean
 
 $(BIN)/.installed: requirements/constraints.txt requirements/dev.in requirements/gateway.in pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ protos: install
 loadtest: install
 	$(BIN)/python -m loadtests.run --host http://127.0.0.1:$(GATEWAY_PORT) \
 		--grpc-target 127.0.0.1:$(GRPC_PORT) --model-repo $(MODEL_REPO)
+
+# Schema fuzzing of /openapi.json (schemathesis): 500 valid + 500 invalid requests per POST
+# endpoint against the gateway app and a local model server with the tiny models.
+fuzz: install
+	GATEWAY_FUZZ_EXAMPLES=500 $(BIN)/python -m pytest tests/api/test_openapi_fuzz.py -q -s -p no:cacheprovider
 
 bench: install
 	$(BIN)/python -m loadtests.bench_gateway

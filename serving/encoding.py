@@ -7,6 +7,7 @@ segment weights map back to the same pieces of text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,29 @@ from serving.spec import SegmentRule, ServingSpec, TextInput, TextsInput
 from serving.tokenization import encode_texts, join_posts
 
 Tensors = dict[str, npt.NDArray[np.int32]]
+# A word needs a letter or a digit (any script): Python's Unicode "\w" without "_". The
+# OpenAPI document gives the rule as "[\p{L}\p{N}]" (JSON Schema regexes are ECMA-262's,
+# whose "\w" is ASCII only).
+WORD_PATTERN = re.compile(r"[^\W_]")
+_WINDOW = 64  # characters tokenised first: enough to find a token in almost every text
+
+
+def has_words(tokenizer: Tokenizer, text: str) -> bool:
+    """Whether ``text`` has a letter or digit from which the tokenizer makes a token.
+
+    False for "", whitespace, zero-width, control and format characters, punctuation or
+    symbols alone (emoji), and texts the tokenizer's normaliser empties. A text of unknown
+    words is True: it becomes [UNK] ids, as in training. Cost: a regex search for the first
+    letter or digit, then the tokenisation of a short window from there (of the rest of the
+    text only when the window gives no token).
+    """
+    word = WORD_PATTERN.search(text)
+    if word is None:
+        return False
+    start = word.start()
+    if tokenizer.encode(text[start : start + _WINDOW], add_special_tokens=False).ids:
+        return True
+    return bool(tokenizer.encode(text[start:], add_special_tokens=False).ids)
 
 
 def input_text(item: TextInput | TextsInput, value: Any) -> str:

@@ -18,6 +18,7 @@ from serving.gateway.logs import LOGGER_NAME, configure_logging
 from serving.gateway.metrics import GatewayMetrics
 from serving.gateway.registry import ModelRegistry
 from serving.gateway.settings import GatewaySettings
+from serving.gateway.strict_json import StrictJSONProvider
 from serving.gateway.views import blueprint
 from serving.gateway.web import services
 
@@ -32,8 +33,9 @@ def create_app(settings: GatewaySettings | None = None, backend: Backend | None 
     backend = backend or make_backend(settings)
     registry = ModelRegistry(backend, settings)
     app = Flask("serving.gateway")
+    app.json = StrictJSONProvider(app)  # no NaN/Infinity tokens in any response
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False
     app.extensions["gateway"] = Services(settings, backend, registry, GatewayMetrics())
     app.register_blueprint(blueprint)
     app.register_blueprint(docs_ui_blueprint)

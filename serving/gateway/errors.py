@@ -62,7 +62,11 @@ def limit_error(location: Sequence[str | int], limit_name: str, limit: int, actu
 
 
 def backend_to_gateway(error: BackendError, retry_after_seconds: int) -> GatewayError:
-    """Map a backend failure to the client-facing status (the raw message stays in logs)."""
+    """Map a backend failure to the client-facing status (the raw message stays in logs).
+
+    UNAVAILABLE -> 503 (Retry-After), DEADLINE_EXCEEDED -> 504, NOT_FOUND -> 404, anything else
+    (INVALID_ARGUMENT included: the client's input was validated before the call) -> 502.
+    """
     if error.failure is BackendFailure.UNAVAILABLE:
         return GatewayError(
             503,
@@ -74,5 +78,7 @@ def backend_to_gateway(error: BackendError, retry_after_seconds: int) -> Gateway
     if error.failure is BackendFailure.NOT_FOUND:
         return GatewayError(404, "the requested model version is not served")
     if error.failure is BackendFailure.INVALID_ARGUMENT:
-        return GatewayError(422, "the model rejected the input")
+        # The ids were built by the gateway from an input that passed validation: a version
+        # that rejects them does not fit its spec, which is no fault of the client's.
+        return GatewayError(502, "the model server rejected the inputs the gateway built")
     return GatewayError(502, "the model server failed")

@@ -16,21 +16,27 @@ from serving.gateway import schemas
 from serving.gateway.aliases import ALIASES, alias_models
 from serving.gateway.registry import ModelRegistry
 from serving.gateway.runtime import ModelRuntime
+from serving.gateway.web import LABEL_PATTERN, VERSION_PATTERN
 
 REF = "#/components/schemas/{model}"
 ERROR_STATUSES = {
     "400": "Malformed JSON",
+    "401": "Missing or wrong API key (when GATEWAY_API_KEYS is set)",
     "404": "Unknown model or version",
-    "413": "Body too large",
-    "415": "Content-Type is not application/json",
-    "422": "Validation failed or a limit was exceeded",
-    "502": "The model returned an unusable answer",
+    "413": "Body larger than max_body_bytes (any framing)",
+    "415": "Content-Type is not application/json, or a Content-Encoding other than identity",
+    "422": "Validation failed, a limit was exceeded, or a text has no word",
+    "429": "Rate limit exceeded (see Retry-After)",
+    "502": "The model server failed or returned an unusable answer",
     "503": "Model server unavailable or no version fits (see Retry-After)",
     "504": "Model server too slow",
 }
+VERSION_SCHEMA = {"type": "string", "pattern": VERSION_PATTERN.pattern}
+LABEL_SCHEMA = {"type": "string", "pattern": LABEL_PATTERN.pattern}
+PIN = "Give version or label, not both (422)."
 QUERY_PINS = [
-    {"name": "version", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-    {"name": "label", "in": "query", "schema": {"type": "string"}},
+    {"name": "version", "in": "query", "schema": VERSION_SCHEMA, "description": PIN},
+    {"name": "label", "in": "query", "schema": LABEL_SCHEMA, "description": PIN},
 ]
 PLAIN_ENDPOINTS = {
     "/healthz": "Liveness: the process answers (no dependencies)",
@@ -50,8 +56,8 @@ def _model_endpoints(name: str, runtime: ModelRuntime) -> list[Endpoint]:
     requests: list[type[BaseModel]] = [generated.single, generated.batch]
     responses = [generated.single_response, generated.batch_response]
     title = runtime.spec.title
-    version = _path_parameter("version", {"type": "string", "pattern": "^[0-9]+$"})
-    label = _path_parameter("label", {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"})
+    version = _path_parameter("version", VERSION_SCHEMA)
+    label = _path_parameter("label", LABEL_SCHEMA)
     endpoints: list[Endpoint] = [
         (f"/v1/models/{name}:predict", "post", title, requests, responses, []),
         (f"/v1/models/{name}/versions/{{version}}:predict", "post", title, requests, responses,
@@ -126,7 +132,7 @@ def openapi_document(registry: ModelRegistry) -> dict[str, Any]:
 
 def _architecture_paths(name: str, error: dict[str, Any]) -> dict[str, Any]:
     """The routed version's ``model.png`` and ``summary.txt`` (serving/gateway/architecture.py)."""
-    pin = [{"name": "version", "in": "query", "schema": {"type": "integer", "minimum": 1}}]
+    pin = [{"name": "version", "in": "query", "schema": VERSION_SCHEMA}]
     found = {}
     for extension, media, what in (
         ("png", "image/png", "architecture picture (keras.utils.plot_model)"),

@@ -4,24 +4,32 @@ Each input becomes a strictly typed field (``str`` for ``text``, ``list[str]`` f
 unknown fields are errors. Size limits are the smaller of the spec's (``max_chars``,
 ``max_items``) and the gateway's settings; a value above one fails as a ``limit_exceeded``
 error naming the limit that applied, and the limit is written into the JSON schema
-(``maxLength``, ``maxItems``, ``maximum``).
+(``maxLength``, ``maxItems``, ``maximum``). A text from which the input's tokenizer makes no
+token from a letter or digit (whitespace, zero-width, control characters or symbols only) fails
+as ``no_words``; the schema gives that rule as ``pattern``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic_core import PydanticCustomError
+from tokenizers import Tokenizer
 
+from serving.encoding import has_words
 from serving.gateway.heads import answer_model
 from serving.gateway.settings import GatewaySettings
 from serving.spec import HeadSpec, ServingSpec, TextInput, TextsInput
 
 LIMIT_ERROR = "limit_exceeded"
+NO_WORDS_ERROR = "no_words"
+# serving.encoding.WORD_PATTERN in JSON Schema's regex dialect (ECMA-262): there "\w" is ASCII
+# only, so the Unicode letter/digit classes are spelt out.
+WORD_SCHEMA_PATTERN = r"[\p{L}\p{N}]"
 
 
 class ModelRef(BaseModel):
@@ -46,6 +54,25 @@ def _valid_unicode(text: str) -> str:
     return text
 
 
+def words(tokenizer: Tokenizer) -> AfterValidator:
+    """A validator failing with ``no_words`` for a text the tokenizer makes no token from.
+
+    The rule is :func:`serving.encoding.has_words` (a letter or digit the tokenizer reads; not
+    only whitespace, zero-width, control characters or symbols); a text of unknown words
+    passes and becomes [UNK] ids.
+    """
+
+    def check(text: str) -> str:
+        if not has_words(tokenizer, text):
+            raise PydanticCustomError(
+                NO_WORDS_ERROR,
+                "the text has no word (no letter or digit the tokenizer reads)",
+            )
+        return text
+
+    return AfterValidator(check)
+
+
 def limit(name: str, value: int, measure: Callable[[Any], int] = len) -> AfterValidator:
     """A validator failing with ``limit_exceeded`` (ctx: name, limit) above ``value``."""
 
@@ -67,14 +94,19 @@ def binding(spec_name: str, spec_value: int, setting: str, setting_value: int) -
     return (setting, setting_value) if setting_value <= spec_value else (spec_name, spec_value)
 
 
-def text_type(max_chars: tuple[str, int], min_length: int = 1) -> Any:
-    """A string of ``min_length`` to the limit's characters, valid Unicode."""
+def text_type(max_chars: tuple[str, int], tokenizer: Tokenizer) -> Any:
+    """A string of 1 to the limit's characters, valid Unicode, with a word for the tokenizer."""
     name, value = max_chars
     return Annotated[
         str,
-        Field(min_length=min_length, json_schema_extra={"maxLength": value}),
+        Field(
+            min_length=1,
+            # Documentation only (the validator below applies the rule, with the tokenizer).
+            json_schema_extra={"maxLength": value, "pattern": WORD_SCHEMA_PATTERN},
+        ),
         AfterValidator(_valid_unicode),
         limit(name, value),
+        words(tokenizer),
     ]
 
 
@@ -88,23 +120,34 @@ def list_type(item: Any, max_items: tuple[str, int]) -> Any:
     ]
 
 
+def _integral(value: Any) -> Any:
+    # JSON has one number type: 2.0 is the number 2, an integer to JSON Schema (so the
+    # OpenAPI document's "integer" includes it). true, "3" and 2.5 stay refused (strict).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def top_k_type(settings: GatewaySettings) -> Any:
-    """A positive int up to ``max_top_k``."""
+    """A positive JSON integer (2.0 counts, true and "3" do not) up to ``max_top_k``."""
     return Annotated[
         int,
         Field(ge=1, json_schema_extra={"maximum": settings.max_top_k}),
+        BeforeValidator(_integral),  # after Field: the schema keeps "minimum"
         limit("max_top_k", settings.max_top_k, int),
     ]
 
 
-def _input_type(item: TextInput | TextsInput, settings: GatewaySettings) -> Any:
+def _input_type(
+    item: TextInput | TextsInput, settings: GatewaySettings, tokenizer: Tokenizer
+) -> Any:
     chars = binding("max_chars", item.max_chars, "max_chars_per_text", settings.max_chars_per_text)
     if isinstance(item, TextsInput):
         items = binding(
             "max_items", item.max_items, "max_posts_per_profile", settings.max_posts_per_profile
         )
-        return list_type(text_type(chars, min_length=0), items)
-    return text_type(chars)
+        return list_type(text_type(chars, tokenizer), items)
+    return text_type(chars, tokenizer)
 
 
 def schema_name(model: str, suffix: str) -> str:
@@ -138,10 +181,19 @@ class RequestModels:
     batch_response: type[BaseModel]
 
 
-def build_models(model: str, spec: ServingSpec, settings: GatewaySettings) -> RequestModels:
-    """Generate the request and response models of a spec (see the module docstring)."""
+def build_models(
+    model: str, spec: ServingSpec, settings: GatewaySettings, tokenizers: Mapping[str, Tokenizer]
+) -> RequestModels:
+    """Generate the request and response models of a spec (see the module docstring).
+
+    ``tokenizers`` maps the spec's tokenizer file names to the loaded tokenizers: a text
+    without a word for its input's tokenizer fails validation (``no_words``).
+    """
     fields: dict[str, Any] = {
-        item.field: (_input_type(item, settings), Field(description=item.description or None))
+        item.field: (
+            _input_type(item, settings, tokenizers[item.tokenizer]),
+            Field(description=item.description or None),
+        )
         for item in spec.inputs
     }
     instance = create_model(

@@ -132,7 +132,7 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
             )
     segment_heads = tuple(head for head in spec.heads if isinstance(head, SegmentWeightsHead))
     try:
-        models = build_models(model, spec, settings)
+        models = build_models(model, spec, settings, tokenizers)
     except Exception as error:  # e.g. a field name pydantic reserves ("model_config")
         LOGGER.warning("%s v%d: no request model from the spec: %r", model, version, error)
         raise UnfitVersionError(

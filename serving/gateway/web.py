@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
+from werkzeug.wsgi import get_input_stream
 
 from serving.gateway.backends import VersionSelector
 from serving.gateway.errors import GatewayError
@@ -52,18 +53,49 @@ def validation_error(error: ValidationError, prefix: tuple[str, ...] = ()) -> Ga
 
 
 def read_json() -> Any:
-    """The parsed JSON body, after the content-type and size checks."""
+    """The parsed JSON body, after the content-type, content-coding and size checks.
+
+    Raises GatewayError: 415 (not ``application/json``, or a ``Content-Encoding`` other than
+    ``identity``: bodies are never decoded, so encoded bytes are never parsed as JSON), 413
+    (more than ``max_body_bytes``, whatever the framing: ``Content-Length`` or chunked), 400
+    (not JSON, or nested too deeply).
+    """
     if request.mimetype != "application/json":
         raise GatewayError(415, "Content-Type must be application/json")
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if request.content_length is not None and request.content_length > limit:
-        raise GatewayError(413, f"the body exceeds the limit max_body_bytes={limit}")
+    codings = [
+        item.strip().lower() for item in request.headers.get("Content-Encoding", "").split(",")
+    ]
+    refused = [coding for coding in codings if coding not in ("", "identity")]
+    if refused:
+        raise GatewayError(
+            415,
+            f"Content-Encoding {refused[0]!r} is not supported; send the JSON uncompressed",
+            headers={"Accept-Encoding": "identity"},
+        )
     try:
-        return json.loads(request.get_data(cache=False))
+        return json.loads(read_body(current_app.config["MAX_CONTENT_LENGTH"]))
     except ValueError as error:
         raise GatewayError(400, "the body is not valid JSON", [{"msg": str(error)}]) from error
     except RecursionError as error:
         raise GatewayError(400, "the body is nested too deeply") from error
+
+
+def read_body(limit: int) -> bytes:
+    """The body, at most ``limit`` bytes, else 413; never a body cut at the limit.
+
+    With ``Content-Length`` the header decides. A chunked body has no length up front: werkzeug
+    stops reading it at ``MAX_CONTENT_LENGTH`` without an error (the rest would be parsed as
+    if it were the whole body), so this reads one byte more than the limit to tell "exactly
+    the limit" from "over it".
+    """
+    too_large = GatewayError(413, f"the body exceeds the limit max_body_bytes={limit}")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    stream = get_input_stream(request.environ, max_content_length=limit + 1)
+    body = stream.read()
+    if len(body) > limit:
+        raise too_large
+    return body
 
 
 def parse(model: type[Model], payload: Any) -> Model:
@@ -75,17 +107,23 @@ def parse(model: type[Model], payload: Any) -> Model:
 
 
 def parse_version(text: str, where: list[str]) -> int:
-    """A version number: ASCII digits, 1..2**63-1, else 422 naming ``where``."""
-    if not (VERSION_PATTERN.match(text) and 0 < int(text) <= MAX_VERSION):
+    """A version number: 1 to 19 ASCII digits, else 422 naming ``where``.
+
+    A number that no version can have (0, above int64's 2**63-1) is a 404 like any version
+    that is not served (the documented pattern is ``^[0-9]{1,19}$``).
+    """
+    if not VERSION_PATTERN.fullmatch(text):  # fullmatch: "$" would let "1\n" in
         raise GatewayError(
             422, "invalid version pin", [{"loc": where, "msg": "must be a positive integer"}]
         )
+    if not 0 < int(text) <= MAX_VERSION:
+        raise GatewayError(404, "the requested model version is not served")
     return int(text)
 
 
 def parse_label(text: str, where: list[str]) -> str:
     """A version label (``[A-Za-z0-9_.-]{1,64}``), else 422 naming ``where``."""
-    if not LABEL_PATTERN.match(text):
+    if not LABEL_PATTERN.fullmatch(text):
         raise GatewayError(
             422, "invalid version pin", [{"loc": where, "msg": "must match [A-Za-z0-9_.-]{1,64}"}]
         )

@@ -98,7 +98,7 @@ def test_backend_down_is_503_with_retry_after(app_factory) -> None:
     ("code", "delay", "status"),
     [
         (grpc.StatusCode.OK, 2.0, 504),  # sleeps past the deadline
-        (grpc.StatusCode.INVALID_ARGUMENT, 0.0, 422),
+        (grpc.StatusCode.INVALID_ARGUMENT, 0.0, 502),
         (grpc.StatusCode.NOT_FOUND, 0.0, 404),
         (grpc.StatusCode.INTERNAL, 0.0, 502),
         (grpc.StatusCode.UNAVAILABLE, 0.0, 503),

@@ -51,11 +51,20 @@ def test_version_and_label_pins(client) -> None:
     assert label.status_code == 404 and set(label.json) == {"error", "detail"}
 
 
-@pytest.mark.parametrize("version", ["²", "0", "-1", "1.0", "99999999999999999999", "٣"])
+# "1%0A" is "1\n" in the path: "$" in a regex would let it through.
+@pytest.mark.parametrize("version", ["²", "-1", "1.0", "99999999999999999999", "٣", "1%0A"])
 def test_malformed_path_versions_are_422_never_500(client, version) -> None:
     response = client.post(f"/v1/models/qa/versions/{version}:predict", json={"inputs": QA})
     assert response.status_code == 422, response.get_data(as_text=True)
     assert response.json["detail"][0]["loc"] == ["path", "version"]
+
+
+@pytest.mark.parametrize("version", ["0", "9999999999999999999", "0001"])
+def test_versions_no_model_can_have_are_404(client, version) -> None:
+    # The documented pattern is 1-19 digits; 0 and numbers past int64 are versions not served
+    # ("0001" is version 1, which the tiny repo serves).
+    response = client.post(f"/v1/models/qa/versions/{version}:predict", json={"inputs": QA})
+    assert response.status_code == (200 if version == "0001" else 404), response.get_data()
 
 
 def test_unknown_model_is_404(client) -> None:

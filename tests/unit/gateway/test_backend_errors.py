@@ -12,7 +12,7 @@ from serving.gateway.errors import BackendError, BackendFailure, backend_to_gate
     [
         (BackendFailure.UNAVAILABLE, 503),
         (BackendFailure.DEADLINE_EXCEEDED, 504),
-        (BackendFailure.INVALID_ARGUMENT, 422),
+        (BackendFailure.INVALID_ARGUMENT, 502),
         (BackendFailure.NOT_FOUND, 404),
         (BackendFailure.INTERNAL, 502),
     ],

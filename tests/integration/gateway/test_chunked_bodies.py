@@ -1,0 +1,81 @@
+"""Chunked request bodies under real gunicorn (the default gevent worker), from a raw socket.
+
+A chunked body has no Content-Length: the size limit must still refuse it whole (413), never
+parse the part read up to the limit (issue 8: a valid object followed by spaces was answered
+200, a long object got 400 "Unterminated string").
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from serving.gateway.launcher import RunningGateway, running_gateway
+from tests.support.model_server import running_model_server
+
+pytestmark = pytest.mark.slow
+LIMIT = 4000
+QA = {"article": "Mary moved to the kitchen.", "question": "Where is Mary?"}
+
+
+@pytest.fixture(scope="module")
+def gateway(tiny_repo: Path) -> Iterator[RunningGateway]:
+    with running_model_server(tiny_repo) as server:
+        env = {
+            "GATEWAY_GRPC_TARGET": server.grpc_target,
+            "GATEWAY_MODEL_REPO": str(tiny_repo),
+            "GATEWAY_MAX_BODY_BYTES": str(LIMIT),
+        }
+        with running_gateway(env, workers=1, ready_path="/readyz") as running:
+            yield running
+
+
+def _post_chunked(url: str, path: str, body: bytes, chunk: int = 1000) -> tuple[int, bytes]:
+    """POST ``body`` in chunks of ``chunk`` bytes; the status and body of the answer."""
+    frames = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[at : at + chunk]), body[at : at + chunk])
+        for at in range(0, len(body), chunk)
+    )
+    host, port = url.removeprefix("http://").split(":")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(head + frames + b"0\r\n\r\n")
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += connection.recv(65536) or b"\r\n\r\n"
+        header, _, answer = received.partition(b"\r\n\r\n")
+        lines = header.decode("latin-1").split("\r\n")
+        fields = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines[1:])}
+        # Read by Content-Length (the connection stays open for keep-alive).
+        while len(answer) < int(fields["content-length"]):
+            answer += connection.recv(65536)
+    return int(lines[0].split(" ")[1]), answer
+
+
+@pytest.mark.parametrize(
+    ("path", "payload"),
+    [
+        ("/v1/qa", QA),
+        ("/v1/models/qa:predict", {"inputs": QA}),
+        ("/v1/profile", {"posts": ["I like hiking."]}),
+        ("/v1/similarity", {"pairs": [{"text_a": "a cat", "text_b": "a dog"}]}),
+    ],
+)
+def test_chunked_bodies_over_the_limit_are_413(gateway, path, payload) -> None:
+    valid = json.dumps(payload).encode()
+    assert _post_chunked(gateway.url, path, valid)[0] == 200
+    padded = valid + b" " * LIMIT  # a valid object followed by spaces
+    string = json.dumps({**payload, "pad": "x" * LIMIT}).encode()  # cut: unterminated string
+    for body in (padded, string):
+        status, answer = _post_chunked(gateway.url, path, body)
+        assert status == 413, answer
+        assert json.loads(answer)["error"] == f"the body exceeds the limit max_body_bytes={LIMIT}"
+    exactly = valid + b" " * (LIMIT - len(valid))
+    assert _post_chunked(gateway.url, path, exactly)[0] == 200

@@ -1,0 +1,37 @@
+"""``has_words``: the rule every text of every model passes (422 ``no_words`` otherwise)."""
+
+from __future__ import annotations
+
+import pytest
+from tokenizers import Tokenizer, normalizers, pre_tokenizers
+from tokenizers.models import WordLevel
+
+from serving.encoding import has_words
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Tokenizer:
+    built = Tokenizer(WordLevel({"[UNK]": 0, "mary": 1, "office": 2}, unk_token="[UNK]"))
+    built.normalizer = normalizers.Sequence(
+        [normalizers.NFD(), normalizers.Lowercase(), normalizers.StripAccents()]
+    )
+    built.pre_tokenizer = pre_tokenizers.Whitespace()
+    return built
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "\t\n\u00a0\u3000", "\u200b", "\u200b\u200c\u200d\u2060\ufeff", "\x00\x01\x7f",
+     "\u00ad", "?!", "...", "_", "\U0001f600", "\u0301"],
+)  # fmt: skip
+def test_texts_without_a_word_are_refused(tokenizer: Tokenizer, text: str) -> None:
+    assert not has_words(tokenizer, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Mary", "zzqx", "é", "\u200b mary", " " * 500 + "x", "?" * 100 + "7", "日本", "Σ", "٣"],
+)
+def test_texts_with_a_word_are_kept(tokenizer: Tokenizer, text: str) -> None:
+    # unknown words count: they become [UNK] ids, as in training
+    assert has_words(tokenizer, text)
