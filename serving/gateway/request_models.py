@@ -192,7 +192,8 @@ def build_models(
     fields: dict[str, Any] = {
         item.field: (
             _input_type(item, settings, tokenizers[item.tokenizer]),
-            Field(description=item.description or None),
+            # The spec's example: what "Try it out" in /docs fills in, on every endpoint.
+            Field(description=item.description or None, examples=[spec.example[item.field]]),
         )
         for item in spec.inputs
     }
