@@ -18,7 +18,7 @@ from serving.gateway.web import blueprint, parse_version, services
 # extension -> (file in assets.extra/, content type)
 ARCHITECTURE_FILES = {
     "png": ("model.png", "image/png"),
-    "txt": ("summary.txt", "text/plain; charset=utf-8"),
+    "txt": ("summary.txt", "text/plain"),  # Flask adds "; charset=utf-8"
 }
 
 

@@ -75,6 +75,11 @@ def words(tokenizer: Tokenizer) -> AfterValidator:
 
 def limit(name: str, value: int, measure: Callable[[Any], int] = len) -> AfterValidator:
     """A validator failing with ``limit_exceeded`` (ctx: name, limit) above ``value``."""
+    return AfterValidator(limit_check(name, value, measure))
+
+
+def limit_check(name: str, value: int, measure: Callable[[Any], int] = len) -> Callable[[Any], Any]:
+    """The check of :func:`limit`: raise ``limit_exceeded`` above ``value``, else pass through."""
 
     def check(item: Any) -> Any:
         actual = measure(item)
@@ -86,7 +91,7 @@ def limit(name: str, value: int, measure: Callable[[Any], int] = len) -> AfterVa
             )
         return item
 
-    return AfterValidator(check)
+    return check
 
 
 def binding(spec_name: str, spec_value: int, setting: str, setting_value: int) -> tuple[str, int]:
@@ -113,10 +118,16 @@ def text_type(max_chars: tuple[str, int], tokenizer: Tokenizer) -> Any:
 def list_type(item: Any, max_items: tuple[str, int]) -> Any:
     """A non-empty list of ``item`` with at most the limit's items."""
     name, value = max_items
+    check = limit_check(name, value)
+
+    def before_items(raw: Any) -> Any:
+        # Count first: a list far over the limit must not have each of its items validated.
+        return check(raw) if isinstance(raw, list) else raw
+
     return Annotated[
         list[item],
+        BeforeValidator(before_items),
         Field(min_length=1, json_schema_extra={"maxItems": value}),
-        limit(name, value),
     ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, g, jsonify
+from flask import Response, g, jsonify, request
 
 from serving.gateway import inference
 from serving.gateway.backends import TensorSpec, VersionSelector
@@ -59,6 +59,14 @@ def prepare(runtime: ModelRuntime, payload: Any) -> Prepared:
 
 
 def _predict(name: str, selector: VersionSelector) -> Response:
+    if request.args:
+        # TF Serving's scheme pins in the path; a silently ignored ?version= would answer from
+        # another version than the one the client asked for.
+        detail = [
+            {"loc": ["query", key], "msg": "not accepted here: use /versions/{v} or /labels/{l}"}
+            for key in request.args
+        ]
+        raise GatewayError(422, "query parameters are not accepted on :predict", detail)
     payload = read_json()
     if name in services().registry.models:  # a metrics label: never an unknown URL segment
         g.model = name

@@ -92,7 +92,16 @@ def read_body(limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise too_large
     stream = get_input_stream(request.environ, max_content_length=limit + 1)
-    body = stream.read()
+    try:
+        body = stream.read()
+    except (OSError, ValueError) as error:
+        raise GatewayError(400, "the body cannot be read (malformed framing)") from error
+    except Exception as error:
+        # The server's own parser errors (gunicorn: InvalidChunkSize, ChunkMissingTerminator)
+        # are the client's malformed framing, not a fault of ours: 400, not 500.
+        if type(error).__module__.startswith("gunicorn.http"):
+            raise GatewayError(400, "the body cannot be read (malformed framing)") from error
+        raise
     if len(body) > limit:
         raise too_large
     return body

@@ -149,3 +149,22 @@ def test_nan_outputs_are_502(app_factory, nan_server) -> None:
         response = client.post(path, json=body, headers={"X-Request-ID": "nan-1"})
         assert response.status_code == 502
         assert response.json["error"] == "the model returned an unusable answer"
+
+
+@pytest.mark.parametrize("query", ["?version=1", "?label=stable", "?version=%C2%B2", "?foo=bar"])
+def test_predict_refuses_query_pins_it_would_ignore(client, query) -> None:
+    # Found by a new-user trial: ?version= on :predict was silently ignored (answered by the
+    # routed version). Pins go in the path, as in TF Serving's URL scheme.
+    body = {"inputs": {"article": "Mary moved to the kitchen.", "question": "Where is Mary?"}}
+    response = client.post(f"/v1/models/qa:predict{query}", json=body)
+    assert response.status_code == 422
+    assert response.get_json()["detail"][0]["loc"][0] == "query"
+
+
+def test_a_list_far_over_its_limit_is_refused_before_its_items_are_validated(client) -> None:
+    # Found by a new-user trial: 480,000 junk instances were validated one by one (seconds of
+    # CPU) before the batch limit was checked.
+    response = client.post("/v1/models/qa:predict", json={"instances": [1] * 100_000})
+    assert response.status_code == 422
+    (problem,) = response.get_json()["detail"]
+    assert problem["loc"] == ["body", "instances"] and problem["type"] == "limit_exceeded"

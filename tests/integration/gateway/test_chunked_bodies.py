@@ -40,13 +40,18 @@ def _post_chunked(url: str, path: str, body: bytes, chunk: int = 1000) -> tuple[
         b"%x\r\n%s\r\n" % (len(body[at : at + chunk]), body[at : at + chunk])
         for at in range(0, len(body), chunk)
     )
+    return _send_frames(url, path, frames + b"0\r\n\r\n")
+
+
+def _send_frames(url: str, path: str, frames: bytes) -> tuple[int, bytes]:
+    """Send chunked ``frames`` as they are (terminator included); the status and body."""
     host, port = url.removeprefix("http://").split(":")
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
         "Transfer-Encoding: chunked\r\n\r\n"
     ).encode()
     with socket.create_connection((host, int(port)), timeout=30) as connection:
-        connection.sendall(head + frames + b"0\r\n\r\n")
+        connection.sendall(head + frames)
         received = b""
         while b"\r\n\r\n" not in received:
             received += connection.recv(65536) or b"\r\n\r\n"
@@ -79,3 +84,15 @@ def test_chunked_bodies_over_the_limit_are_413(gateway, path, payload) -> None:
         assert json.loads(answer)["error"] == f"the body exceeds the limit max_body_bytes={LIMIT}"
     exactly = valid + b" " * (LIMIT - len(valid))
     assert _post_chunked(gateway.url, path, exactly)[0] == 200
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [b"zz\r\n{}\r\n0\r\n\r\n", b"-5\r\n{}\r\n0\r\n\r\n", b"2\r\n{}XX0\r\n\r\n"],
+    ids=["bad-size", "negative-size", "missing-terminator"],
+)
+def test_malformed_chunk_framing_is_400_not_500(gateway: RunningGateway, frames: bytes) -> None:
+    # Found by a new-user trial: gunicorn's InvalidChunkSize surfaced as a 500.
+    status, body = _send_frames(gateway.url, "/v1/qa", frames)
+    assert status == 400
+    assert set(json.loads(body)) == {"error", "detail"}
