@@ -62,16 +62,20 @@ def read_json() -> Any:
     """
     if request.mimetype != "application/json":
         raise GatewayError(415, "Content-Type must be application/json")
-    codings = [
-        item.strip().lower() for item in request.headers.get("Content-Encoding", "").split(",")
-    ]
-    refused = [coding for coding in codings if coding not in ("", "identity")]
-    if refused:
-        raise GatewayError(
-            415,
-            f"Content-Encoding {refused[0]!r} is not supported; send the JSON uncompressed",
-            headers={"Accept-Encoding": "identity"},
-        )
+    # Transfer codings other than chunked (gzip, deflate, ...) compress the body just as
+    # content codings do: refused alike, never parsed as JSON.
+    for header, allowed in (
+        ("Content-Encoding", ("", "identity")),
+        ("Transfer-Encoding", ("", "identity", "chunked")),
+    ):
+        codings = [item.strip().lower() for item in request.headers.get(header, "").split(",")]
+        refused = [coding for coding in codings if coding not in allowed]
+        if refused:
+            raise GatewayError(
+                415,
+                f"{header} {refused[0]!r} is not supported; send the JSON uncompressed",
+                headers={"Accept-Encoding": "identity"},
+            )
     try:
         return json.loads(read_body(current_app.config["MAX_CONTENT_LENGTH"]))
     except ValueError as error:
@@ -104,6 +108,9 @@ def read_body(limit: int) -> bytes:
         raise
     if len(body) > limit:
         raise too_large
+    if request.content_length is not None and len(body) < request.content_length:
+        # The client closed its side early: a cut body is never parsed.
+        raise GatewayError(400, "the body is shorter than its Content-Length")
     return body
 
 
