@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,8 +21,7 @@ from serving.spec import SPEC_FILE, load_spec
 
 def model_names(repo: Path) -> list[str]:
     """The names in the repo's models.config, in order."""
-    text = (repo / contract.MODELS_CONFIG_FILE).read_text(encoding="utf-8")
-    return re.findall(r'^\s*name:\s*"([^"]+)"', text, flags=re.MULTILINE)
+    return contract.parse_model_names((repo / contract.MODELS_CONFIG_FILE).read_text("utf-8"))
 
 
 def curl_for(repo: Path, name: str, url: str) -> str | None:

@@ -8,6 +8,7 @@ This module has no third-party imports so that every process can use it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,3 +82,21 @@ def version_dirs(model_dir: Path) -> dict[int, Path]:
 def version_numbers(model_dir: Path) -> list[int]:
     """The version numbers in a model's folder, ascending (see :func:`version_dirs`)."""
     return list(version_dirs(model_dir))
+
+
+# A `name: "qa"` entry of TF Serving's text-format ModelServerConfig (single or double quotes).
+NAME_ENTRY = re.compile(r"""(?:^|[\s{])name\s*:\s*(?:"([^"]*)"|'([^']*)')""")
+
+
+def parse_model_names(text: str) -> list[str]:
+    """The ``name:`` entries of a ``models.config`` text proto, in order (comments skipped).
+
+    Read without TensorFlow or protobuf (the gateway has neither's model-server messages).
+    TF Serving's ``ModelConfig`` is the only message in that file with a ``name`` field, so
+    every such entry names a model.
+    """
+    names = []
+    for line in text.splitlines():
+        for match in NAME_ENTRY.finditer(line.split("#", 1)[0]):
+            names.append(match.group(1) if match.group(1) is not None else match.group(2))
+    return list(dict.fromkeys(names))

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from serving.contract import MODELS_CONFIG_FILE, version_numbers
+from serving.contract import MODELS_CONFIG_FILE, parse_model_names, version_numbers
 
-# A `name: "qa"` entry of TF Serving's text-format ModelServerConfig (single or double quotes).
-NAME_ENTRY = re.compile(r"""(?:^|[\s{])name\s*:\s*(?:"([^"]*)"|'([^']*)')""")
-
-
-def parse_model_names(text: str) -> list[str]:
-    """The ``name:`` entries of a ``models.config`` text proto, in order (comments skipped).
-
-    TF Serving's ``ModelConfig`` is the only message in that file with a ``name`` field, so
-    every such entry names a model.
-    """
-    names = []
-    for line in text.splitlines():
-        for match in NAME_ENTRY.finditer(line.split("#", 1)[0]):
-            names.append(match.group(1) if match.group(1) is not None else match.group(2))
-    return list(dict.fromkeys(names))
+__all__ = ["configured_models", "parse_model_names", "routed_models"]
 
 
 def configured_models(repo: Path) -> list[str]:

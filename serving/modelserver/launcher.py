@@ -21,6 +21,7 @@ from typing import IO
 
 import requests
 
+from serving.contract import MODELS_CONFIG_FILE, parse_model_names
 from serving.processes import stop_process
 
 READY_LINE = re.compile(r"modelserver ready grpc_port=(\d+) rest_port=(\d+)")
@@ -49,8 +50,7 @@ class LaunchedServer:
 
 def configured_models(repo: Path) -> list[str]:
     """Model names in the repo's models.config (read without importing TensorFlow)."""
-    text = (repo / "models.config").read_text()
-    return re.findall(r'^\s*name:\s*"([^"]+)"', text, flags=re.MULTILINE)
+    return parse_model_names((repo / MODELS_CONFIG_FILE).read_text(encoding="utf-8"))
 
 
 def server_command(

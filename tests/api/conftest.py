@@ -54,6 +54,19 @@ def client(app_factory):
     return app_factory().test_client()
 
 
+def serve_predict(predict) -> tuple[grpc.Server, str]:
+    """A real gRPC server answering TF Serving's Predict with ``predict``; it and its target."""
+    handler = grpc.method_handlers_generic_handler(
+        "tensorflow.serving.PredictionService",
+        {"Predict": grpc.unary_unary_rpc_method_handler(predict)},
+    )
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, f"127.0.0.1:{port}"
+
+
 @pytest.fixture
 def failing_server():
     """A real gRPC server whose Predict sleeps ``delay`` seconds, then fails with ``code``."""
@@ -67,16 +80,9 @@ def failing_server():
             context.abort(code, "raw backend text: tensorflow::Status details")
             return b""
 
-        handler = grpc.method_handlers_generic_handler(
-            "tensorflow.serving.PredictionService",
-            {"Predict": grpc.unary_unary_rpc_method_handler(predict)},
-        )
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        server.add_generic_rpc_handlers((handler,))
-        port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
+        server, target = serve_predict(predict)
         servers.append(server)
-        return f"127.0.0.1:{port}"
+        return target
 
     start.seen_metadata = seen_metadata  # type: ignore[attr-defined]
     yield start

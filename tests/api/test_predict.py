@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from concurrent import futures
-
 import grpc
 import numpy as np
 import pytest
 
 from serving.gateway.tensors import to_tensor_proto
 from serving.protos import tfs_wire_pb2 as wire
+from tests.api.conftest import serve_predict
 
 STORY = "Mary moved to the kitchen. John went to the garden. Mary travelled to the office."
 QA = {"article": STORY, "question": "Where is Mary?"}
@@ -128,15 +127,8 @@ def nan_server():
         response.outputs["answer_probs"].CopyFrom(to_tensor_proto(values))
         return response.SerializeToString()
 
-    handler = grpc.method_handlers_generic_handler(
-        "tensorflow.serving.PredictionService",
-        {"Predict": grpc.unary_unary_rpc_method_handler(predict)},
-    )
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield f"127.0.0.1:{port}"
+    server, target = serve_predict(predict)
+    yield target
     server.stop(grace=None)
 
 

@@ -7,7 +7,6 @@ Sources: tensorflow_serving/model_servers/test_util/tensorflow_model_server_test
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import grpc
@@ -16,22 +15,14 @@ import requests
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from tests.integration.modelserver.helpers import wait_for
 from tests.support.model_server import running_model_server
 
-WAIT_SECONDS = 60.0
 ENTRY = 'config { name: "%s" base_path: "%s" model_platform: "tensorflow" }'
 
 
 def config_text(repo: Path, *names: str) -> str:
     return "model_config_list {\n" + "\n".join(ENTRY % (n, repo / n) for n in names) + "\n}\n"
-
-
-def wait_for(condition, what: str) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def status_code(rest_url: str, name: str) -> int:

@@ -13,7 +13,7 @@ import pytest
 import requests
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from tests.integration.modelserver.helpers import QA_INPUTS, predict_request
+from tests.integration.modelserver.helpers import QA_INPUTS, predict_request, wait_for
 from tests.support.model_server import running_model_server
 
 CONFIG = """model_config_list {
@@ -27,16 +27,6 @@ CONFIG = """model_config_list {
   }
 }
 """
-WAIT_SECONDS = 60.0
-
-
-def wait_for(condition, what: str) -> None:
-    """Bounded retry: poll condition until true or fail after WAIT_SECONDS."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def versions(rest_url: str, name: str) -> dict[str, dict[str, Any]]:
