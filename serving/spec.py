@@ -101,6 +101,7 @@ class CategoricalHead(_HeadBase):
 
     @model_validator(mode="after")
     def _lengths(self) -> CategoricalHead:
+        _unique("label", self.labels)
         if self.label_descriptions is not None and len(self.label_descriptions) != len(self.labels):
             raise ValueError("label_descriptions must have one entry per label")
         if self.top_k > len(self.labels):
@@ -115,6 +116,11 @@ class BinaryHead(_HeadBase):
     labels: tuple[str, str] = Field(description="[negative, positive].")
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
 
+    @model_validator(mode="after")
+    def _distinct(self) -> BinaryHead:
+        _unique("label", list(self.labels))
+        return self
+
 
 class MultilabelHead(_HeadBase):
     """Independent sigmoids, one per label: every label at or above ``threshold`` applies."""
@@ -122,6 +128,12 @@ class MultilabelHead(_HeadBase):
     kind: Literal["multilabel"] = "multilabel"
     labels: list[str] = Field(min_length=1)
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> MultilabelHead:
+        # Answers are keyed by label, so two equal labels would silently drop a column.
+        _unique("label", self.labels)
+        return self
 
 
 class RegressionHead(_HeadBase):
