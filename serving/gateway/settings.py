@@ -53,6 +53,12 @@ class GatewaySettings(BaseSettings):
     """Optional filter: route only these of the models named in ``models.config`` (empty:
     every configured model). ``qa,profile`` or a JSON list ``["qa", "profile"]``."""
 
+    ready_models: NameList = ()
+    """Models ``/readyz`` waits for: it answers 503 only while one of these has no version that
+    fits its spec (or one is not configured). Empty (default): every routed model. Set it when
+    one pod serves several teams' models, so one broken model repo does not take every pod out
+    of its Service; the others' problems are still listed in ``/readyz``'s 200 body."""
+
     request_timeout_seconds: float = Field(default=5.0, gt=0)
     """Deadline of every backend call (gRPC deadline, HTTP read timeout)."""
 

@@ -20,16 +20,29 @@ def healthz() -> Response:
 
 @blueprint.get("/readyz")
 def readyz() -> Response | tuple[Response, int, dict[str, str]]:
-    """Readiness: the backend answers and every model has a version that fits its spec."""
+    """Readiness: the backend answers and every required model has a version that fits its spec.
+
+    Required: ``GatewaySettings.ready_models``, or every routed model when it is empty.
+    """
     found = services()
     problems = found.registry.refresh()
-    if problems:
-        detail = [{"model": model, "reason": reason} for model, reason in problems.items()]
+    required = found.settings.ready_models or found.registry.models
+    for model in required:
+        if model not in found.registry.models:
+            problems[model] = "not configured (GATEWAY_READY_MODELS names it)"
+    blocking = {model: reason for model, reason in problems.items() if model in required}
+    if blocking:
+        detail = [{"model": model, "reason": reason} for model, reason in blocking.items()]
         retry = {"Retry-After": str(found.settings.retry_after_seconds)}
         return jsonify({"error": "not ready", "detail": detail}), 503, retry
     routed = {model: found.registry.state(model).routed for model in found.registry.models}
     versions = {model: runtime.version for model, runtime in routed.items() if runtime}
-    return jsonify({"status": "ready", "models": versions})
+    body: dict[str, object] = {"status": "ready", "models": versions}
+    if problems:
+        body["not_ready"] = [
+            {"model": model, "reason": reason} for model, reason in problems.items()
+        ]
+    return jsonify(body)
 
 
 @blueprint.get("/metrics")

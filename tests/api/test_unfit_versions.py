@@ -102,6 +102,31 @@ def test_readiness_names_the_model_without_a_good_version(unfit_client) -> None:
     assert response.status_code == 503 and set(response.json) == {"error", "detail"}
 
 
+@pytest.mark.parametrize(
+    ("ready_models", "status"),
+    [(("qa", "profile"), 200), (("similarity",), 503), (("qa", "nosuchmodel"), 503)],
+)
+def test_readiness_waits_only_for_the_required_models(
+    unfit_repo: Path, unfit_server: ModelServerHandle, ready_models: tuple[str, ...], status: int
+) -> None:
+    # One broken model must not take a shared pod out of its Service (GATEWAY_READY_MODELS).
+    settings = gateway_settings(unfit_repo, ready_models=ready_models)
+    app: Flask = make_app(settings, unfit_server.grpc_target)
+    try:
+        ready = app.test_client().get("/readyz")
+    finally:
+        app.extensions["gateway"].registry.stop()
+        app.extensions["gateway"].backend.close()
+    body = ready.get_json()
+    assert ready.status_code == status
+    if status == 200:
+        assert set(body["models"]) == {"qa", "profile"}
+        assert [item["model"] for item in body["not_ready"]] == ["similarity"]
+    else:
+        blocking = {item["model"] for item in body["detail"]}
+        assert blocking == set(ready_models) - {"qa"}
+
+
 def test_a_legacy_version_is_served_like_a_spec_one(unfit_client) -> None:
     detail = unfit_client.get("/v1/models/profile").json
     assert detail["legacy"] is True
