@@ -2,11 +2,12 @@
 
 :func:`export_for_serving` writes ``repo/<name>/<version>/``: ``saved_model.pb`` and
 ``variables/`` (a ``serving_default`` signature with exactly the spec's tensors) and
-``assets.extra/`` (tokenizers, ``serving_spec.json``, ``model_card.json`` and TF Serving's
-``tf_serving_warmup_requests``). It registers the model in ``repo/models.config``, which
-TF Serving and the local model server re-read, so a new model is served without a restart.
-A version is written to a hidden staging folder and renamed into place, so a half-written
-version is never visible, and an existing version is never overwritten.
+``assets.extra/`` (tokenizers, ``serving_spec.json``, ``model_card.json``, ``summary.txt`` and
+``model.png`` (where Graphviz is installed) and TF Serving's ``tf_serving_warmup_requests``).
+It registers the model in ``repo/models.config``, which TF Serving and the local model server
+re-read, so a new model is served without a restart. A version is written to a hidden staging
+folder and renamed into place, so a half-written version is never visible, and an existing
+version is never overwritten.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from serving import contract
 from serving.encoding import Tensors, encode_instances
 from serving.spec import SPEC_FILE, ServingSpec, dump_spec
 from serving.tokenization import file_sha256, load_tokenizer
+from training.architecture import PLOT_FILE, SUMMARY_FILE, write_plot, write_summary
 from training.model_config import (
     BATCHING_PARAMETERS,
     GENERATED_MARKER,
@@ -126,6 +128,7 @@ def export_for_serving(
         assets.mkdir()
         for file, path in {**tokenizers, **(extra_assets or {})}.items():
             shutil.copyfile(path, assets / file)
+        _write_architecture(model, assets, extra_assets or {})
         (assets / SPEC_FILE).write_text(dump_spec(spec))
         card = _card(spec, name, version, assets, model_card or {})
         (assets / contract.MODEL_CARD_FILE).write_text(_json(card))
@@ -152,6 +155,15 @@ def warmup_batches(
         encode_instances(spec, tokenizers, [pool[index % len(pool)] for index in range(size)])
         for size in WARMUP_BATCH_SIZES
     ]
+
+
+def _write_architecture(model: Any, assets: Path, given: Mapping[str, Path]) -> None:
+    # The gateway serves and links summary.txt / model.png for every version, so a version
+    # exported by a user's own script gets them too (model.png only where Graphviz is).
+    if SUMMARY_FILE not in given:
+        write_summary(model, assets / SUMMARY_FILE)
+    if PLOT_FILE not in given:
+        write_plot(model, assets / PLOT_FILE)
 
 
 def _check_arguments(

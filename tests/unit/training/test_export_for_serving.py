@@ -27,6 +27,7 @@ from serving.spec import (
     load_spec,
 )
 from serving.tokenization import file_sha256, load_tokenizer
+from training.architecture import PLOT_FILE, SUMMARY_FILE, plotting_unavailable
 from training.export import (
     ModelConfigError,
     SpecMismatchError,
@@ -252,6 +253,11 @@ def test_registers_models_in_a_generated_config(
     assert configured_models(text) == ["arrows", "directions"]
     assert (repo / contract.MONITORING_CONFIG_FILE).is_file()
     assert (repo / contract.BATCHING_CONFIG_FILE).is_file()
+    # Without extra_assets the export writes the architecture the gateway links in /docs.
+    assets = repo / "arrows" / "1" / contract.ASSETS_DIR
+    assert "direction_probs" in (assets / SUMMARY_FILE).read_text()
+    if plotting_unavailable() is None:
+        assert (assets / PLOT_FILE).read_bytes().startswith(b"\x89PNG")
 
 
 def test_appends_a_new_model_to_a_hand_edited_config(
