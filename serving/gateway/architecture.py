@@ -8,12 +8,12 @@ one). A version exported without Graphviz has no picture: 404 saying so.
 
 from __future__ import annotations
 
-from flask import Response, request, send_file
+from flask import Response, send_file
 
 from serving import contract
 from serving.gateway.backends import VersionSelector
 from serving.gateway.errors import GatewayError
-from serving.gateway.web import blueprint, parse_version, services
+from serving.gateway.web import blueprint, parse_version, query_value, services
 
 # extension -> (file in assets.extra/, content type)
 ARCHITECTURE_FILES = {
@@ -27,7 +27,7 @@ def architecture(name: str, extension: str) -> Response:
     """The routed (or ``?version=N``) version's architecture picture or layer summary."""
     if extension not in ARCHITECTURE_FILES:
         raise GatewayError(404, "architecture is served as .png or .txt")
-    pinned = request.args.get("version")
+    pinned = query_value("version")
     version = None if pinned is None else parse_version(pinned, ["query", "version"])
     found = services()
     runtime = found.registry.resolve(name, VersionSelector(version=version))

@@ -40,7 +40,10 @@ QUERY_PINS = [
 ]
 PLAIN_ENDPOINTS = {
     "/healthz": "Liveness: the process answers (no dependencies)",
-    "/readyz": "Readiness: backend answers and every model (or each in GATEWAY_READY_MODELS) has a version that fits its spec",
+    "/readyz": (
+        "Readiness: the backend answers and every model (or each one in GATEWAY_READY_MODELS) "
+        "has a version that fits its spec"
+    ),
     "/metrics": "Prometheus metrics",
 }
 # (path, method, summary, request models, response models, parameters)

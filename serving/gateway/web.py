@@ -146,10 +146,24 @@ def parse_label(text: str, where: list[str]) -> str:
     return text
 
 
+def query_value(key: str) -> str | None:
+    """The one value of query parameter ``key`` (None if absent; 422 if repeated).
+
+    A repeated key (``?version=1&version=2``) is refused rather than resolved to either value,
+    as proxies and frameworks disagree on which one wins.
+    """
+    values = request.args.getlist(key)
+    if len(values) > 1:
+        raise GatewayError(
+            422, "invalid query", [{"loc": ["query", key], "msg": "give this parameter once"}]
+        )
+    return values[0] if values else None
+
+
 def query_selector() -> VersionSelector:
-    """The version pin from ``?version=N`` / ``?label=L`` (422 if malformed or both)."""
-    version_text = request.args.get("version")
-    label = request.args.get("label")
+    """The version pin from ``?version=N`` / ``?label=L`` (422 if malformed, repeated or both)."""
+    version_text = query_value("version")
+    label = query_value("label")
     if version_text is not None and label is not None:
         raise GatewayError(
             422, "invalid version pin", [{"loc": ["query"], "msg": "give version or label"}]

@@ -141,6 +141,21 @@ def test_hostile_version_pins_are_422(client, query) -> None:
     _assert_shape(client.post(f"/v1/qa?{query}", json=QA), 422)
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/qa?version=1&version=2",
+        "/v1/qa?label=a&label=b",
+        "/v1/models/qa/architecture.txt?version=1&version=1",
+    ],
+)
+def test_repeated_query_keys_are_422(client, path) -> None:
+    # Which value wins differs between proxies and frameworks: neither is picked.
+    response = client.post(path, json=QA) if "architecture" not in path else client.get(path)
+    _assert_shape(response, 422)
+    assert response.json["detail"][0]["loc"][0] == "query"
+
+
 def test_request_id_is_forwarded_as_grpc_metadata(app_factory, failing_server) -> None:
     target = failing_server(grpc.StatusCode.INTERNAL)
     client = app_factory(target=target, retries=0).test_client()
