@@ -29,7 +29,11 @@ if [ ! -f "$MODEL_REPO/models.config" ]; then
     exit 1
 fi
 REPO=$(cd "$MODEL_REPO" && pwd)
-MODELS=$(grep -o 'name: *"[^"]*"' "$REPO/models.config" | sed 's/.*"\(.*\)"/\1/' | paste -sd, -)
+# The one models.config parser (comments, both quote styles) rather than a grep of our own.
+MODELS=$("$PYTHON" -c 'import sys
+from pathlib import Path
+from serving.contract import parse_model_names
+print(",".join(parse_model_names(Path(sys.argv[1]).read_text())))' "$REPO/models.config")
 
 server_pid=""
 gateway_pid=""
