@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from gunicorn.config import Config
 from gunicorn.http import wsgi
 from gunicorn.http.parser import RequestParser
 
-from serving.gateway.workers import ONE_WRITE_MAX_BODY, OneWriteResponse, use_one_write_responses
+from serving.gateway.workers import (
+    ONE_WRITE_MAX_BODY,
+    GeventWorker,
+    OneWriteResponse,
+    ThreadWorker,
+    use_one_write_responses,
+)
 
 CLIENT = ("127.0.0.1", 50000)
 
@@ -103,3 +110,17 @@ def test_a_body_in_pieces_sends_the_headers_with_the_first() -> None:
     _, sock = _respond("POST", "200 OK", _json(b"abcd"), [b"ab", b"cd"])
     assert len(sock.sends) == 2
     assert sock.sends[0].endswith(b"\r\n\r\nab") and sock.sends[1] == b"cd"
+
+
+@pytest.mark.parametrize("worker_class", [GeventWorker, ThreadWorker])
+def test_the_gateway_workers_install_the_one_write_response(
+    worker_class: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # gunicorn's own init_process would run the worker's loop: stopped before it.
+    for base in worker_class.__mro__[2:]:
+        if "init_process" in vars(base):
+            monkeypatch.setattr(base, "init_process", lambda self: None)
+    worker: Any = object.__new__(worker_class)
+    assert wsgi.Response is not OneWriteResponse
+    worker.init_process()
+    assert wsgi.Response is OneWriteResponse
