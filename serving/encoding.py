@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy.typing as npt
 from tokenizers import Encoding, Tokenizer
 
 from serving.spec import SegmentRule, ServingSpec, TextInput, TextsInput
-from serving.tokenization import encode_texts, join_posts
+from serving.tokenization import id_matrix, join_posts, plain_encodings
 
 Tensors = dict[str, npt.NDArray[np.int32]]
 # A word needs a letter or a digit (any script): Python's Unicode "\w" without "_". The
@@ -51,6 +52,58 @@ def input_text(item: TextInput | TextsInput, value: Any) -> str:
     return str(value)
 
 
+def word_encoding(tokenizer: Tokenizer, text: str) -> Encoding | None:
+    """The text's whole encoding (no special tokens) if it passes :func:`has_words`, else None.
+
+    For a text whose encoding is needed anyway (a request's text input): one tokenisation
+    serves the rule and the model. A text has words when a token ends after its first
+    letter or digit; a text where none does is judged by :func:`has_words` itself.
+    """
+    word = WORD_PATTERN.search(text)
+    if word is None:
+        return None
+    encoding = tokenizer.encode(text, add_special_tokens=False)
+    start = word.start()
+    if any(end > start for _, end in encoding.offsets) or has_words(tokenizer, text):
+        return encoding
+    return None
+
+
+@dataclass
+class Encodings:
+    """Whole encodings of a request's texts, made while validating, used once when encoding.
+
+    Keyed by tokenizer and text; :meth:`take` removes an entry, because encoding truncates
+    it in place (two inputs with the same text may be cut differently).
+    """
+
+    found: dict[tuple[int, str], Encoding] = field(default_factory=dict)
+
+    def keep(self, tokenizer: Tokenizer, text: str, encoding: Encoding) -> None:
+        """Store the whole encoding of ``text`` by ``tokenizer``."""
+        self.found[id(tokenizer), text] = encoding
+
+    def has(self, tokenizer: Tokenizer, text: str) -> bool:
+        """Whether the encoding of ``text`` by ``tokenizer`` is stored (so it has words)."""
+        return (id(tokenizer), text) in self.found
+
+    def take(self, tokenizer: Tokenizer, text: str) -> Encoding | None:
+        """The stored encoding of ``text`` (then forgotten), or None."""
+        return self.found.pop((id(tokenizer), text), None)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Signature inputs and, per input field, each instance's encoding as the model saw it.
+
+    ``encodings[field][row]`` is cut like the row of its tensor, without special tokens
+    (what :func:`segment_texts` splits).
+    """
+
+    tensors: Tensors
+    encodings: dict[str, list[Encoding]]
+
+
 def encode_instances(
     spec: ServingSpec,
     tokenizers: Mapping[str, Tokenizer],
@@ -61,22 +114,39 @@ def encode_instances(
     ``tokenizers`` maps each tokenizer file name of the spec to its loaded tokenizer. Rows are
     padded with ``spec.pad_id`` to the batch's longest text (at least one column).
     """
+    return encode_batch(spec, tokenizers, instances).tensors
+
+
+def encode_batch(
+    spec: ServingSpec,
+    tokenizers: Mapping[str, Tokenizer],
+    instances: Sequence[Mapping[str, Any]],
+    known: Encodings | None = None,
+) -> Encoded:
+    """:func:`encode_instances` and the encodings; texts found in ``known`` are not tokenised."""
     tensors: Tensors = {}
+    encodings: dict[str, list[Encoding]] = {}
     for item in spec.inputs:
+        tokenizer = tokenizers[item.tokenizer]
         texts = [input_text(item, instance[item.field]) for instance in instances]
-        tensors[item.tensor] = encode_texts(
-            tokenizers[item.tokenizer],
-            texts,
+        found = [known.take(tokenizer, text) for text in texts] if known else [None] * len(texts)
+        missing = [text for text, encoding in zip(texts, found, strict=True) if encoding is None]
+        fresh = iter(plain_encodings(tokenizer, missing))
+        cut = [encoding if encoding is not None else next(fresh) for encoding in found]
+        tensors[item.tensor] = id_matrix(
+            tokenizer,
+            cut,
             item.max_tokens,
             item.truncation,
             add_special_tokens=item.add_special_tokens,
             pad_id=spec.pad_id,
         )
-    return tensors
+        encodings[item.field] = cut
+    return Encoded(tensors, encodings)
 
 
 def truncated_encoding(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput) -> Encoding:
-    """The text's encoding without special tokens, cut exactly as :func:`encode_texts` cuts it."""
+    """The text's encoding without special tokens, cut as :func:`encode_instances` cuts it."""
     budget = item.max_tokens
     if item.add_special_tokens:
         budget -= tokenizer.num_special_tokens_to_add(False)
@@ -87,14 +157,20 @@ def truncated_encoding(tokenizer: Tokenizer, text: str, item: TextInput | TextsI
 
 
 def segment_texts(
-    tokenizer: Tokenizer, text: str, item: TextInput | TextsInput, rule: SegmentRule
+    tokenizer: Tokenizer,
+    text: str,
+    item: TextInput | TextsInput,
+    rule: SegmentRule,
+    encoding: Encoding | None = None,
 ) -> list[str | None]:
     """The text of each segment slot (``rule.max_segments`` entries; None where no segment).
 
     Follows :class:`serving.spec.SegmentRule`: segments end at ``rule.separator_token`` or at
     the last kept token; slot 0 is the last segment when ``rule.order == "last_first"``.
+    ``encoding``: the text's cut encoding from :func:`encode_batch` (else it is tokenised).
     """
-    encoding = truncated_encoding(tokenizer, text, item)
+    if encoding is None:
+        encoding = truncated_encoding(tokenizer, text, item)
     spans: list[tuple[int, int]] = []
     start: int | None = None
     for token, (begin, end) in zip(encoding.tokens, encoding.offsets, strict=True):

@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from serving.contract import PAD_ID
 
@@ -64,16 +64,45 @@ def encode_texts(
     they are never cut off and a row is at most ``max_length`` long; with
     ``add_special_tokens=False`` none are added.
     """
+    return id_matrix(
+        tokenizer,
+        plain_encodings(tokenizer, texts),
+        max_length,
+        truncation,
+        min_length,
+        add_special_tokens=add_special_tokens,
+        pad_id=pad_id,
+    )
+
+
+def plain_encodings(tokenizer: Tokenizer, texts: Sequence[str]) -> list[Encoding]:
+    """Each text's whole encoding without special tokens (what :func:`id_matrix` cuts)."""
+    # encode_batch hands the texts to the tokenizer's thread pool: worth it for many texts,
+    # pure overhead (a thread hand-off and wake-ups) for the few of a gateway request.
+    if len(texts) > SMALL_BATCH:
+        return list(tokenizer.encode_batch(list(texts), add_special_tokens=False))
+    return [tokenizer.encode(text, add_special_tokens=False) for text in texts]
+
+
+def id_matrix(
+    tokenizer: Tokenizer,
+    encodings: Sequence[Encoding],
+    max_length: int,
+    truncation: Truncation = "right",
+    min_length: int = 1,
+    *,
+    add_special_tokens: bool = True,
+    pad_id: int = PAD_ID,
+) -> npt.NDArray[np.int32]:
+    """:func:`encode_texts` from :func:`plain_encodings`: the same matrix, the same cut.
+
+    Each encoding is truncated **in place** to the budget left by the special tokens, so
+    afterwards it is the text's encoding as the model sees it (without special tokens).
+    """
     budget = max_length
     if add_special_tokens:
         budget -= tokenizer.num_special_tokens_to_add(False)
     rows = []
-    # encode_batch hands the texts to the tokenizer's thread pool: worth it for many texts,
-    # pure overhead (a thread hand-off and wake-ups) for the few of a gateway request.
-    if len(texts) > SMALL_BATCH:
-        encodings = tokenizer.encode_batch(list(texts), add_special_tokens=False)
-    else:
-        encodings = [tokenizer.encode(text, add_special_tokens=False) for text in texts]
     for encoding in encodings:
         if len(encoding.ids) > budget:
             encoding.truncate(budget, direction=truncation)

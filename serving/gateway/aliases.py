@@ -17,6 +17,7 @@ from typing import Any
 from flask import Response, g
 from pydantic import Field, create_model
 
+from serving.encoding import Encodings
 from serving.gateway import inference
 from serving.gateway.errors import GatewayError
 from serving.gateway.inference import Call, Prepared
@@ -76,14 +77,15 @@ def is_batch(model: str, payload: Any) -> bool:
 def prepare_alias(runtime: ModelRuntime, payload: Any) -> Prepared:
     """Validate an alias body against the version's models; its instances and top_ks."""
     models = alias_models(runtime)
+    known = Encodings()
     if runtime.model == "similarity":
-        items = list(getattr(parse(models.single, payload), "pairs"))  # noqa: B009
+        items = list(getattr(parse(models.single, payload, known), "pairs"))  # noqa: B009
     elif is_batch(runtime.model, payload) and models.batch is not None:
-        items = list(getattr(parse(models.batch, payload), "instances"))  # noqa: B009
+        items = list(getattr(parse(models.batch, payload, known), "instances"))  # noqa: B009
     else:
-        items = [parse(models.single, payload)]
+        items = [parse(models.single, payload, known)]
     instances = [{key: value for key, value in item if key != "top_k"} for item in items]
-    return Prepared(instances, [getattr(item, "top_k", None) for item in items])
+    return Prepared(instances, [getattr(item, "top_k", None) for item in items], known)
 
 
 def qa_answer(runtime: ModelRuntime, answers: Answers) -> Answers:

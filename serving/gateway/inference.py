@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy.typing as npt
 
+from serving.encoding import Encoded, Encodings
 from serving.gateway.backends import Backend, VersionSelector
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError, backend_to_gateway
 from serving.gateway.heads import Answer, OutputError
@@ -46,10 +47,14 @@ class Call:
 
 @dataclass(frozen=True)
 class Prepared:
-    """Validated instances (input field -> value) and each one's top_k (None: the spec's)."""
+    """Validated instances (input field -> value) and each one's top_k (None: the spec's).
+
+    ``known``: the text encodings validation made (each text is tokenised once per request).
+    """
 
     instances: Sequence[Mapping[str, Any]]
     top_ks: Sequence[int | None]
+    known: Encodings | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ def predict(services: Services, model: str, call: Call, prepare: Prepare) -> Pre
         runtime = services.registry.resolve(model, call.selector, call.request_id)
         prepared = prepare(runtime)
         try:
-            outputs = _encode_and_predict(services, runtime, prepared, call)
+            encoded, outputs = _encode_and_predict(services, runtime, prepared, call)
         except BackendError as error:
             pinned = call.selector.version is not None or call.selector.label is not None
             if error.failure is not BackendFailure.NOT_FOUND or pinned:
@@ -88,22 +93,25 @@ def predict(services: Services, model: str, call: Call, prepare: Prepare) -> Pre
                 "%s version %d retired; retrying on %d", model, runtime.version, fresh.version
             )
             runtime, prepared = fresh, prepare(fresh)
-            outputs = _encode_and_predict(services, runtime, prepared, call)
+            encoded, outputs = _encode_and_predict(services, runtime, prepared, call)
     with services.metrics.stage("postprocess", model), _output_errors(runtime):
-        answers = runtime.postprocess(outputs, prepared.instances, prepared.top_ks)
+        answers = runtime.postprocess(
+            outputs, prepared.instances, prepared.top_ks, encoded.encodings
+        )
     return Predicted(runtime, prepared, answers)
 
 
 def _encode_and_predict(
     services: Services, runtime: ModelRuntime, prepared: Prepared, call: Call
-) -> Outputs:
+) -> tuple[Encoded, Outputs]:
     with services.metrics.stage("tokenise", runtime.model):
-        inputs = runtime.preprocess(prepared.instances)
+        encoded = runtime.encode(prepared.instances, prepared.known)
     # Pin the exact version whose tokenizer produced these ids.
     pinned = VersionSelector(version=runtime.version)
     services.metrics.observe_batch_size(runtime.model, len(prepared.instances))
     with services.metrics.stage("backend", runtime.model):
-        return services.backend.predict(runtime.model, pinned, inputs, call.request_id)
+        outputs = services.backend.predict(runtime.model, pinned, encoded.tensors, call.request_id)
+    return encoded, outputs
 
 
 @contextmanager

@@ -16,11 +16,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    create_model,
+)
 from pydantic_core import PydanticCustomError
 from tokenizers import Tokenizer
 
-from serving.encoding import has_words
+from serving.encoding import Encodings, has_words, word_encoding
 from serving.gateway.heads import answer_model
 from serving.gateway.settings import GatewaySettings
 from serving.spec import HeadSpec, ServingSpec, TextInput, TextsInput
@@ -30,6 +38,9 @@ NO_WORDS_ERROR = "no_words"
 # serving.encoding.WORD_PATTERN in JSON Schema's regex dialect (ECMA-262): there "\w" is ASCII
 # only, so the Unicode letter/digit classes are spelt out.
 WORD_SCHEMA_PATTERN = r"[\p{L}\p{N}]"
+# Validation context key: an Encodings that the no_words check of a text input fills with
+# the text's whole encoding, so the request's encoding does not tokenise it again.
+ENCODINGS = "encodings"
 
 
 class ModelRef(BaseModel):
@@ -54,16 +65,29 @@ def _valid_unicode(text: str) -> str:
     return text
 
 
-def words(tokenizer: Tokenizer) -> AfterValidator:
+def words(tokenizer: Tokenizer, keep: bool = False) -> AfterValidator:
     """A validator failing with ``no_words`` for a text the tokenizer makes no token from.
 
     The rule is :func:`serving.encoding.has_words` (a letter or digit the tokenizer reads; not
     only whitespace, zero-width, control characters or symbols); a text of unknown words
-    passes and becomes [UNK] ids.
+    passes and becomes [UNK] ids. With ``keep`` (a text that is one model input) and an
+    :class:`~serving.encoding.Encodings` in the validation context under ``ENCODINGS``, the
+    text is tokenised whole (:func:`serving.encoding.word_encoding`) and its encoding kept.
     """
 
-    def check(text: str) -> str:
-        if not has_words(tokenizer, text):
+    def check(text: str, info: ValidationInfo) -> str:
+        context = info.context
+        known = context.get(ENCODINGS) if keep and isinstance(context, dict) else None
+        if isinstance(known, Encodings) and known.has(tokenizer, text):
+            passed = True  # the same text in another field or instance of this request
+        elif isinstance(known, Encodings):
+            encoding = word_encoding(tokenizer, text)
+            if encoding is not None:
+                known.keep(tokenizer, text, encoding)
+            passed = encoding is not None
+        else:
+            passed = has_words(tokenizer, text)
+        if not passed:
             raise PydanticCustomError(
                 NO_WORDS_ERROR,
                 "the text has no word (no letter or digit the tokenizer reads)",
@@ -99,8 +123,11 @@ def binding(spec_name: str, spec_value: int, setting: str, setting_value: int) -
     return (setting, setting_value) if setting_value <= spec_value else (spec_name, spec_value)
 
 
-def text_type(max_chars: tuple[str, int], tokenizer: Tokenizer) -> Any:
-    """A string of 1 to the limit's characters, valid Unicode, with a word for the tokenizer."""
+def text_type(max_chars: tuple[str, int], tokenizer: Tokenizer, keep: bool = False) -> Any:
+    """A string of 1 to the limit's characters, valid Unicode, with a word for the tokenizer.
+
+    ``keep``: the string is a model input whose encoding validation may keep (:func:`words`).
+    """
     name, value = max_chars
     return Annotated[
         str,
@@ -111,7 +138,7 @@ def text_type(max_chars: tuple[str, int], tokenizer: Tokenizer) -> Any:
         ),
         AfterValidator(_valid_unicode),
         limit(name, value),
-        words(tokenizer),
+        words(tokenizer, keep),
     ]
 
 
@@ -158,7 +185,7 @@ def _input_type(
             "max_items", item.max_items, "max_posts_per_profile", settings.max_posts_per_profile
         )
         return list_type(text_type(chars, tokenizer), items)
-    return text_type(chars, tokenizer)
+    return text_type(chars, tokenizer, keep=True)
 
 
 def schema_name(model: str, suffix: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Response, g, jsonify, request
 
+from serving.encoding import Encodings
 from serving.gateway import inference
 from serving.gateway.backends import TensorSpec, VersionSelector
 from serving.gateway.errors import BackendError, GatewayError
@@ -48,14 +49,15 @@ def predict_label(name: str, label: str) -> Response:
 
 def prepare(runtime: ModelRuntime, payload: Any) -> Prepared:
     """Validate a generic body against the version's models: instances and their top_k."""
+    known = Encodings()
     if isinstance(payload, dict) and "instances" in payload:
-        batch = parse(runtime.models.batch, payload)
+        batch = parse(runtime.models.batch, payload, known)
         items = list(getattr(batch, "instances"))  # noqa: B009
         top_k = getattr(batch, "top_k")  # noqa: B009
     else:
-        single = parse(runtime.models.single, payload)
+        single = parse(runtime.models.single, payload, known)
         items, top_k = [getattr(single, "inputs")], getattr(single, "top_k")  # noqa: B009
-    return Prepared([dict(item) for item in items], [top_k] * len(items))
+    return Prepared([dict(item) for item in items], [top_k] * len(items), known)
 
 
 def _predict(name: str, selector: VersionSelector) -> Response:

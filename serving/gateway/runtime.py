@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from pydantic import ValidationError
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from serving import contract
-from serving.encoding import Tensors, encode_instances, segment_texts
+from serving.encoding import Encoded, Encodings, Tensors, encode_batch, segment_texts
 from serving.gateway.heads import Answer, Outputs, head_answer, head_values
 from serving.gateway.legacy import LegacyError, legacy_spec
 from serving.gateway.request_models import RequestModels, build_models
@@ -57,23 +57,36 @@ class ModelRuntime:
 
     def preprocess(self, instances: Sequence[Instance]) -> Tensors:
         """Signature inputs: int32 ``[len(instances), longest]`` per input tensor."""
-        return encode_instances(self.spec, self.tokenizers, instances)
+        return self.encode(instances).tensors
+
+    def encode(self, instances: Sequence[Instance], known: Encodings | None = None) -> Encoded:
+        """:meth:`preprocess` with each input's cut encodings (for :meth:`postprocess`).
+
+        ``known``: encodings validation already made (:func:`serving.encoding.encode_batch`).
+        """
+        return encode_batch(self.spec, self.tokenizers, instances, known)
 
     def postprocess(
         self,
         outputs: Outputs,
         instances: Sequence[Instance],
         top_ks: Sequence[int | None] | None = None,
+        encodings: Mapping[str, Sequence[Encoding]] | None = None,
     ) -> list[dict[str, Answer]]:
         """One ``{head field: readable value}`` per instance, in order.
 
         ``top_ks`` overrides each head's default number of candidates/segments per instance.
+        ``encodings`` (:attr:`serving.encoding.Encoded.encodings` of these instances) spare
+        the segment heads a second tokenisation of their text.
         Raises :class:`serving.gateway.heads.OutputError` for outputs that do not fit the spec.
         """
         rows = len(instances)
         top_ks = top_ks or [None] * rows
         values = {head.field: head_values(outputs, head, rows) for head in self.spec.heads}
-        segments = {head.field: self._segments(head, instances) for head in self.segment_heads}
+        segments = {
+            head.field: self._segments(head, instances, (encodings or {}).get(head.input_field))
+            for head in self.segment_heads
+        }
         no_segments: list[str | None] = []
         return [
             {
@@ -90,13 +103,22 @@ class ModelRuntime:
         ]
 
     def _segments(
-        self, head: SegmentWeightsHead, instances: Sequence[Instance]
+        self,
+        head: SegmentWeightsHead,
+        instances: Sequence[Instance],
+        encodings: Sequence[Encoding] | None,
     ) -> list[list[str | None]]:
         item = self.spec.input(head.input_field)
         tokenizer = self.tokenizers[item.tokenizer]
         return [
-            segment_texts(tokenizer, str(instance[head.input_field]), item, head.rule)
-            for instance in instances
+            segment_texts(
+                tokenizer,
+                str(instance[head.input_field]),
+                item,
+                head.rule,
+                encodings[row] if encodings is not None else None,
+            )
+            for row, instance in enumerate(instances)
         ]
 
     def describe(self) -> dict[str, Any]:

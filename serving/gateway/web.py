@@ -10,10 +10,11 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.wsgi import get_input_stream
 
+from serving.encoding import Encodings
 from serving.gateway.backends import VersionSelector
 from serving.gateway.errors import GatewayError
 from serving.gateway.inference import Services
-from serving.gateway.request_models import LIMIT_ERROR
+from serving.gateway.request_models import ENCODINGS, LIMIT_ERROR
 
 Model = TypeVar("Model", bound=BaseModel)
 MAX_VERSION = 2**63 - 1  # ModelSpec.version is an int64
@@ -114,10 +115,15 @@ def read_body(limit: int) -> bytes:
     return body
 
 
-def parse(model: type[Model], payload: Any) -> Model:
-    """Validate a payload against a request model (422 on failure)."""
+def parse(model: type[Model], payload: Any, known: Encodings | None = None) -> Model:
+    """Validate a payload against a request model (422 on failure).
+
+    ``known`` receives the whole encodings of the text inputs tokenised by the ``no_words``
+    check (:data:`serving.gateway.request_models.ENCODINGS`), for the request's encoding.
+    """
+    context = None if known is None else {ENCODINGS: known}
     try:
-        return model.model_validate(payload)
+        return model.model_validate(payload, context=context)
     except ValidationError as error:
         raise validation_error(error, ("body",)) from error
 

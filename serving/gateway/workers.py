@@ -11,6 +11,11 @@ client input that gunicorn quotes in its HTML is not echoed (it goes to gunicorn
 ``GATEWAY_WORKER_CLASS=gevent`` (the default) -> :class:`GeventWorker`: an event loop per
 worker, so slow clients hold a cheap greenlet each, not one of a few threads.
 ``gthread`` -> :class:`ThreadWorker`.
+
+Both write a response whose body comes in one piece (every JSON answer) with one ``sendall``
+of headers and body: gunicorn's own :class:`gunicorn.http.wsgi.Response` sends the header
+block and the body separately, and each send on a gevent socket costs a trip through its
+Python send loop and one more segment (and wake-up) for the client.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import socket
 from typing import Any
 
+from gunicorn.http import wsgi
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 from gunicorn.workers.gthread import ThreadWorker as _ThreadWorker
 
@@ -65,8 +71,67 @@ def json_error_response(status_line: bytes) -> bytes:
     return head.encode("latin-1") + body
 
 
-class _JsonErrors:
-    """Mixin: gunicorn's own error answers in JSON."""
+ONE_WRITE_MAX_BODY = 64 * 1024  # above this, copying the body to join it costs more than a send
+
+
+class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
+    """gunicorn's response whose header block waits for the first body bytes.
+
+    Only :meth:`write` holds the headers back (an unchunked body of at most
+    ``ONE_WRITE_MAX_BODY`` bytes); ``sendfile``, ``close`` and chunked bodies keep gunicorn's
+    order and sends. Headers whose body is not sent (HEAD, 204, a body past Content-Length)
+    are sent when ``write`` returns, as gunicorn would have sent them.
+    """
+
+    sock: Any  # gunicorn (untyped) sets it; the client socket
+    _hold = False
+    _held: bytes | None = None
+
+    def write(self, arg: bytes) -> None:
+        """Send headers and ``arg`` with one ``sendall`` when they go out together."""
+        if self.headers_sent or self.chunked or len(arg) > ONE_WRITE_MAX_BODY:
+            super().write(arg)
+            return
+        self._hold = True
+        try:
+            super().write(arg)
+        finally:
+            self._hold = False
+            held, self._held = self._held, None
+            if held:
+                self.sock.sendall(held)
+
+    def send_headers(self) -> None:
+        """gunicorn's header block; kept back inside :meth:`write` for the body to join."""
+        if not self._hold or self.headers_sent:
+            super().send_headers()
+            return
+        real = self.sock
+        capture = _CapturingSocket(real)
+        self.sock = capture
+        try:
+            super().send_headers()
+        finally:
+            self.sock = real
+        self._held = bytes(capture.written)
+
+    def _emit_body(self, data: bytes) -> None:
+        held, self._held = self._held, None
+        super()._emit_body(held + data if held else data)
+
+
+def use_one_write_responses() -> None:
+    """Make this process's gunicorn build :class:`OneWriteResponse` for HTTP/1 answers.
+
+    ``gunicorn.http.wsgi.create`` reads the module's ``Response`` when no response class is
+    given (the HTTP/1 path of every worker); gunicorn has no setting for it. Called in each
+    worker after the fork, so only the gateway's worker processes change.
+    """
+    wsgi.Response = OneWriteResponse
+
+
+class _GatewayWorker:
+    """Mixin: gunicorn's own error answers in JSON, one write per response."""
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         capture = _CapturingSocket(client)
@@ -77,10 +142,15 @@ class _JsonErrors:
         with contextlib.suppress(OSError):  # a client that is gone needs no answer
             client.sendall(json_error_response(status_line))
 
+    def init_process(self) -> None:
+        """Answer with one write per response (see the module docstring), then serve."""
+        use_one_write_responses()
+        super().init_process()  # type: ignore[misc]
 
-class GeventWorker(_JsonErrors, _GeventWorker):  # type: ignore[misc]
-    """gunicorn's gevent worker with JSON error answers."""
+
+class GeventWorker(_GatewayWorker, _GeventWorker):  # type: ignore[misc]
+    """gunicorn's gevent worker with JSON error answers and one-write responses."""
 
 
-class ThreadWorker(_JsonErrors, _ThreadWorker):  # type: ignore[misc]
-    """gunicorn's threaded worker with JSON error answers."""
+class ThreadWorker(_GatewayWorker, _ThreadWorker):  # type: ignore[misc]
+    """gunicorn's threaded worker with JSON error answers and one-write responses."""

@@ -6,7 +6,7 @@ import pytest
 from tokenizers import Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel
 
-from serving.encoding import has_words
+from serving.encoding import has_words, word_encoding
 
 
 @pytest.fixture(scope="module")
@@ -35,3 +35,16 @@ def test_texts_without_a_word_are_refused(tokenizer: Tokenizer, text: str) -> No
 def test_texts_with_a_word_are_kept(tokenizer: Tokenizer, text: str) -> None:
     # unknown words count: they become [UNK] ids, as in training
     assert has_words(tokenizer, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "\u200b", "?!", "_", "\U0001f600", "\u0301", "\x00\x01\x7f",
+     "Mary", "zzqx", "é", "\u200b mary", " " * 500 + "x", "?" * 100 + "7", "日本", "Σ", "٣"],
+)  # fmt: skip
+def test_word_encoding_follows_has_words(tokenizer: Tokenizer, text: str) -> None:
+    # the gateway's one tokenisation of a text input decides no_words by the same rule
+    encoding = word_encoding(tokenizer, text)
+    assert (encoding is not None) == has_words(tokenizer, text)
+    if encoding is not None:
+        assert encoding.ids == tokenizer.encode(text, add_special_tokens=False).ids

@@ -1,0 +1,126 @@
+"""The gateway's gunicorn responses: headers and a one-piece body leave in one send.
+
+A real gunicorn request (its own parser) and ``gunicorn.http.wsgi.create`` write into a
+socket that records every ``sendall``/``send``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from gunicorn.config import Config
+from gunicorn.http import wsgi
+from gunicorn.http.parser import RequestParser
+
+from serving.gateway.workers import (
+    ONE_WRITE_MAX_BODY,
+    GeventWorker,
+    OneWriteResponse,
+    ThreadWorker,
+    use_one_write_responses,
+)
+
+CLIENT = ("127.0.0.1", 50000)
+
+
+class RecordingSocket:
+    """A client socket: the request bytes to read, every send recorded."""
+
+    def __init__(self, request: bytes) -> None:
+        self._data = io.BytesIO(request)
+        self.sends: list[bytes] = []
+
+    def recv(self, size: int) -> bytes:
+        return self._data.read(size)
+
+    def sendall(self, data: bytes) -> None:
+        self.sends.append(bytes(data))
+
+    def send(self, data: bytes) -> int:
+        self.sends.append(bytes(data))
+        return len(data)
+
+
+@pytest.fixture(autouse=True)
+def _restore_gunicorn() -> Iterator[None]:
+    original = wsgi.Response
+    yield
+    wsgi.Response = original
+
+
+def _respond(
+    method: str, status: str, headers: list[tuple[str, str]], body: list[bytes]
+) -> tuple[wsgi.Response, RecordingSocket]:
+    sock = RecordingSocket(f"{method} /v1/qa HTTP/1.1\r\nHost: gw\r\n\r\n".encode())
+    config = Config()
+    request = next(iter(RequestParser(config, sock, CLIENT)))
+    response, _ = wsgi.create(request, sock, CLIENT, "127.0.0.1:8000", config)
+    response.start_response(status, headers)
+    for piece in body:
+        response.write(piece)
+    response.close()
+    return response, sock
+
+
+def _json(body: bytes) -> list[tuple[str, str]]:
+    return [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+
+
+def _without_date(data: bytes) -> bytes:
+    return b"\r\n".join(line for line in data.split(b"\r\n") if not line.startswith(b"Date:"))
+
+
+def test_a_json_answer_is_one_send_with_the_same_bytes_as_gunicorn() -> None:
+    body = b'{"answer": "kitchen"}'
+    _, plain = _respond("POST", "200 OK", _json(body), [body])
+    use_one_write_responses()
+    response, joined = _respond("POST", "200 OK", _json(body), [body])
+    assert isinstance(response, OneWriteResponse)
+    assert len(plain.sends) == 2  # gunicorn's own: headers, then body
+    assert len(joined.sends) == 1
+    assert _without_date(joined.sends[0]) == _without_date(b"".join(plain.sends))
+    assert joined.sends[0].endswith(b"\r\n\r\n" + body)
+
+
+def test_headers_without_a_body_are_still_sent() -> None:
+    use_one_write_responses()
+    _, head = _respond("HEAD", "200 OK", _json(b"{}"), [b"{}"])
+    _, empty = _respond("POST", "204 No Content", [], [])
+    assert len(head.sends) == 1 and head.sends[0].endswith(b"\r\n\r\n")
+    assert b"{}" not in head.sends[0]
+    assert len(empty.sends) == 1 and empty.sends[0].startswith(b"HTTP/1.1 204")
+
+
+def test_chunked_and_large_bodies_keep_gunicorns_sends() -> None:
+    use_one_write_responses()
+    _, chunked = _respond("POST", "200 OK", [("Content-Type", "text/plain")], [b"ab", b"cd"])
+    assert b"Transfer-Encoding: chunked" in chunked.sends[0]
+    assert chunked.sends[0].endswith(b"\r\n\r\n")
+    assert chunked.sends[1:] == [b"2\r\nab\r\n", b"2\r\ncd\r\n", b"0\r\n\r\n"]
+    large = b"x" * (ONE_WRITE_MAX_BODY + 1)
+    _, sock = _respond("POST", "200 OK", _json(large), [large])
+    assert len(sock.sends) == 2 and sock.sends[1] == large
+
+
+def test_a_body_in_pieces_sends_the_headers_with_the_first() -> None:
+    use_one_write_responses()
+    _, sock = _respond("POST", "200 OK", _json(b"abcd"), [b"ab", b"cd"])
+    assert len(sock.sends) == 2
+    assert sock.sends[0].endswith(b"\r\n\r\nab") and sock.sends[1] == b"cd"
+
+
+@pytest.mark.parametrize("worker_class", [GeventWorker, ThreadWorker])
+def test_the_gateway_workers_install_the_one_write_response(
+    worker_class: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # gunicorn's own init_process would run the worker's loop: stopped before it.
+    for base in worker_class.__mro__[2:]:
+        if "init_process" in vars(base):
+            monkeypatch.setattr(base, "init_process", lambda self: None)
+    worker: Any = object.__new__(worker_class)
+    assert wsgi.Response is not OneWriteResponse
+    worker.init_process()
+    assert wsgi.Response is OneWriteResponse
