@@ -24,6 +24,10 @@ def repo_with_files(tiny_repo: Path, tmp_path: Path) -> Path:
     assets = version / contract.ASSETS_DIR
     (assets / "summary.txt").write_text('Model: "qa"\n article_ids (InputLayer)\n')
     (assets / "model.png").write_bytes(PNG)
+    # A version exported before architecture files existed (or without Graphviz).
+    (profile,) = contract.version_dirs(repo / "profile").values()
+    for name in ("summary.txt", "model.png"):
+        (profile / contract.ASSETS_DIR / name).unlink(missing_ok=True)
     return repo
 
 
@@ -54,7 +58,12 @@ def test_picture_and_summary_of_the_routed_version(repo_with_files, model_server
         ("/v1/models/qa/architecture.png?version=99999999999999999999", 422),
     ],
 )
-def test_missing_files_and_bad_pins(client, path, status) -> None:
-    response = client.get(path)
+def test_missing_files_and_bad_pins(repo_with_files, model_server, path, status) -> None:
+    app = make_app(gateway_settings(repo_with_files), model_server.grpc_target)
+    try:
+        response = app.test_client().get(path)
+    finally:
+        app.extensions["gateway"].registry.stop()
+        app.extensions["gateway"].backend.close()
     assert response.status_code == status
     assert set(response.get_json()) == {"error", "detail"}
