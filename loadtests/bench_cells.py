@@ -1,0 +1,153 @@
+"""One benchmark cell: N calls from C client threads, timed, with the servers' CPU and RSS.
+
+Shared by ``loadtests.bench_gateway`` (``make bench``) and ``loadtests.batching_sweep``.
+Clients are threads with one keep-alive ``http.client`` connection (or one gRPC stub) each and
+prepared bodies, so the load generator costs little CPU; its own CPU per request is reported
+(``client_cpu_ms``) so a reader can check that.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from loadtests import procstat
+from loadtests.mixload import MixedRequest, rotating
+from serving.gateway.backends import Backend, VersionSelector
+
+Pids = Callable[[], list[int]]
+NO_PIDS: Pids = list
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One cell: latency percentiles (ms), throughput (requests/s), CPU ms per request of the
+    serving processes (``cpu_ms``) and of the model server behind them (``backend_cpu_ms``), of
+    this load generator (``client_cpu_ms``), their RSS (MB), and the load average after."""
+
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    per_second: float
+    cpu_ms: float
+    backend_cpu_ms: float
+    rss_mb: float
+    backend_rss_mb: float = 0.0
+    client_cpu_ms: float = 0.0
+    requests: int = 0
+    load: str = ""
+
+
+def percentile(ordered: list[float], share: float) -> float:
+    """Nearest-rank percentile of sorted values."""
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+def measure(
+    call: Callable[[], None], concurrency: int, total: int, server: Pids, backend: Pids
+) -> Figures:
+    """Run ``total`` calls over ``concurrency`` threads; time each, and count server CPU."""
+    per_thread = max(1, total // concurrency)
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        mine = []
+        for _ in range(per_thread):
+            start = time.perf_counter()
+            call()
+            mine.append(time.perf_counter() - start)
+        with lock:
+            latencies.extend(mine)
+
+    server_pids, backend_pids = server(), backend()
+    cpu_before = procstat.cpu_seconds(server_pids), procstat.cpu_seconds(backend_pids)
+    client_before = time.process_time()
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for future in [pool.submit(worker) for _ in range(concurrency)]:
+            future.result()
+    elapsed = time.perf_counter() - start
+    client_cpu = time.process_time() - client_before
+    cpu_after = procstat.cpu_seconds(server_pids), procstat.cpu_seconds(backend_pids)
+    answered = len(latencies)
+    ordered = sorted(latencies)
+    return Figures(
+        p50_ms=percentile(ordered, 0.5) * 1000,
+        p95_ms=percentile(ordered, 0.95) * 1000,
+        p99_ms=percentile(ordered, 0.99) * 1000,
+        per_second=answered / elapsed,
+        cpu_ms=(cpu_after[0] - cpu_before[0]) * 1000 / answered,
+        backend_cpu_ms=(cpu_after[1] - cpu_before[1]) * 1000 / answered,
+        rss_mb=sum(procstat.rss_mb(pid) for pid in server_pids),
+        backend_rss_mb=sum(procstat.rss_mb(pid) for pid in backend_pids),
+        client_cpu_ms=client_cpu * 1000 / answered,
+        requests=answered,
+        load=procstat.load_average(),
+    )
+
+
+def http_call(url: str, next_request: Callable[[], tuple[str, bytes]]) -> Callable[[], None]:
+    """POST ``next_request()``'s (path, body) over a keep-alive connection per thread."""
+    local = threading.local()
+    address = urlsplit(url)
+    headers = {"Content-Type": "application/json"}
+
+    def send(path: str, body: bytes) -> http.client.HTTPResponse:
+        if not hasattr(local, "connection"):
+            local.connection = http.client.HTTPConnection(address.netloc, timeout=60)
+        connection: http.client.HTTPConnection = local.connection
+        connection.request("POST", path, body, headers)
+        return connection.getresponse()
+
+    def call() -> None:
+        path, body = next_request()
+        try:
+            response = send(path, body)
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # gunicorn closes a keep-alive connection idle for `keepalive` seconds, as
+            # between two measurements: open a new one, as any HTTP client would.
+            local.connection.close()
+            del local.connection
+            response = send(path, body)
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{path}: HTTP {response.status}")
+
+    return call
+
+
+def fixed_http(url: str, endpoint: str, body: bytes) -> Callable[[], None]:
+    """The same body to ``/v1/<endpoint>`` on every call."""
+    path = f"/v1/{endpoint}"
+    return http_call(url, lambda: (path, body))
+
+
+def mixed_http(url: str, requests: Sequence[MixedRequest]) -> Callable[[], None]:
+    """The prepared mixed requests, in order from each thread's own offset."""
+    pick = rotating(requests)
+
+    def next_request() -> tuple[str, bytes]:
+        request = pick()
+        return f"/v1/{request.endpoint}", request.body
+
+    return http_call(url, next_request)
+
+
+def backend_call(
+    backend: Backend, versions: dict[str, int], next_tensors: Callable[[], tuple[str, Any]]
+) -> Callable[[], None]:
+    """One Predict of ``next_tensors()``'s (model, tensors), pinned to the model's version."""
+    selectors = {model: VersionSelector(version=version) for model, version in versions.items()}
+
+    def call() -> None:
+        model, tensors = next_tensors()
+        backend.predict(model, selectors[model], tensors)
+
+    return call
