@@ -31,6 +31,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
 from loadtests import bench_report, procstat
 from loadtests.bench_cells import NO_PIDS, Pids, measure, mixed_http
 from loadtests.bench_gateway import Options, model_server, start_baseline, start_gateway
@@ -105,16 +108,50 @@ def mixed_rows(
     clients: list[int],
     server: Pids,
     backend: Pids,
+    metrics_url: str = "",
 ) -> list[bench_report.Row]:
-    """Warm up, then one mixed cell per client count."""
+    """Warm up, then one mixed cell per client count (with the model server's mean rows per
+    batch per model when ``metrics_url`` is given)."""
     for _ in range(WARMUP_CALLS):  # every model's graphs, connections and batch shapes
         call()
     rows = []
     for count in clients:
+        before = batch_sizes(metrics_url)
         figures = measure(call, count, options.total, server, backend)
         rows.append(bench_report.make_row("mixed", count, path, figures))
-        print(bench_report.format_row(rows[-1]), flush=True)
+        rows[-1]["rows_per_batch"] = mean_rows(before, batch_sizes(metrics_url))
+        print(bench_report.format_row(rows[-1]), rows[-1]["rows_per_batch"], flush=True)
     return rows
+
+
+def batch_sizes(metrics_url: str) -> dict[str, tuple[float, float]]:
+    """Per model, the ``modelserver_batch_size`` histogram's (sum, count) so far."""
+    if not metrics_url:
+        return {}
+    sizes: dict[str, tuple[float, float]] = {}
+    for family in text_string_to_metric_families(requests.get(metrics_url, timeout=10).text):
+        if family.name != "modelserver_batch_size":
+            continue
+        for sample in family.samples:
+            model = sample.labels.get("model", "")
+            total, count = sizes.get(model, (0.0, 0.0))
+            if sample.name.endswith("_sum"):
+                sizes[model] = (total + sample.value, count)
+            elif sample.name.endswith("_count"):
+                sizes[model] = (total, count + sample.value)
+    return sizes
+
+
+def mean_rows(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+) -> dict[str, float]:
+    """Mean rows per TF call per model between two :func:`batch_sizes` readings."""
+    means = {}
+    for model, (total, count) in after.items():
+        old_total, old_count = before.get(model, (0.0, 0.0))
+        if count > old_count:
+            means[model] = round((total - old_total) / (count - old_count), 2)
+    return means
 
 
 def measure_point(
@@ -124,16 +161,19 @@ def measure_point(
     parameters = scratch / f"{point.name}.txt"
     parameters.write_text(point.parameters())
     with ExitStack() as stack:
-        target, server_pid = stack.enter_context(
+        server = stack.enter_context(
             model_server(options.repo, point.batching, parameters, point.server_args())
         )
-        gateway = start_gateway(stack, replace(options, workers=point.gateway_workers), target)
+        options = replace(options, workers=point.gateway_workers)
+        gateway = start_gateway(stack, options, server.grpc_target)
 
         def backend() -> list[int]:
-            return [server_pid, *procstat.children(server_pid)]
+            return [server.process.pid, *procstat.children(server.process.pid)]
 
         call = mixed_http(gateway.url, mix)
-        return mixed_rows(call, point.name, options, clients, gateway.worker_pids, backend)
+        workers = gateway.worker_pids
+        metrics = f"{server.rest_url}/metrics"
+        return mixed_rows(call, point.name, options, clients, workers, backend, metrics)
 
 
 def summary_lines(rows: list[bench_report.Row], points: list[Point]) -> list[str]:
@@ -148,8 +188,9 @@ def summary_lines(rows: list[bench_report.Row], points: list[Point]) -> list[str
     lines += [
         "",
         "| point | clients | req/s | x baseline | p50 ms | p99 ms | p99 x baseline "
-        "| gateway CPU ms/req | model server CPU ms/req | load |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| gateway CPU ms/req | model server CPU ms/req | rows/batch qa, sim, prof | failed "
+        "| load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for row in rows:
         base = baseline[row["clients"]]
@@ -160,7 +201,7 @@ def summary_lines(rows: list[bench_report.Row], points: list[Point]) -> list[str
             f"| {row['path']} | {row['clients']} "
             f"| {row['per_second']:.1f} | {row['per_second'] / rps:.2f} | {row['p50_ms']:.1f} "
             f"| {row['p99_ms']:.0f} | {row['p99_ms'] / p99:.2f} | {row['cpu_ms']:.2f} "
-            f"| {backend} | {row['load']} |"
+            f"| {backend} | {_rows_text(row)} | {row['failures']} | {row['load']} |"
         )
     return lines
 
@@ -237,3 +278,10 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _rows_text(row: bench_report.Row) -> str:
+    sizes = row.get("rows_per_batch") or {}
+    return (
+        ", ".join(f"{sizes[m]:.1f}" for m in ("qa", "similarity", "profile") if m in sizes) or "-"
+    )

@@ -42,6 +42,7 @@ class Figures:
     client_cpu_ms: float = 0.0
     requests: int = 0
     load: str = ""
+    failures: int = 0
 
 
 def percentile(ordered: list[float], share: float) -> float:
@@ -52,16 +53,26 @@ def percentile(ordered: list[float], share: float) -> float:
 def measure(
     call: Callable[[], None], concurrency: int, total: int, server: Pids, backend: Pids
 ) -> Figures:
-    """Run ``total`` calls over ``concurrency`` threads; time each, and count server CPU."""
+    """Run ``total`` calls over ``concurrency`` threads; time each, and count server CPU.
+
+    A call that raises (an HTTP error status, a gRPC error) is a failure: counted, not timed,
+    and the cell goes on (a configuration that overloads the server shows as failures).
+    """
     per_thread = max(1, total // concurrency)
     latencies: list[float] = []
+    failures: list[BaseException] = []
     lock = threading.Lock()
 
     def worker() -> None:
         mine = []
         for _ in range(per_thread):
             start = time.perf_counter()
-            call()
+            try:
+                call()
+            except Exception as error:  # every failure is counted, none hidden
+                with lock:
+                    failures.append(error)
+                continue
             mine.append(time.perf_counter() - start)
         with lock:
             latencies.extend(mine)
@@ -77,6 +88,8 @@ def measure(
     client_cpu = time.process_time() - client_before
     cpu_after = procstat.cpu_seconds(server_pids), procstat.cpu_seconds(backend_pids)
     answered = len(latencies)
+    if not answered:
+        raise RuntimeError(f"every call failed; the first: {failures[0]!r}")
     ordered = sorted(latencies)
     return Figures(
         p50_ms=percentile(ordered, 0.5) * 1000,
@@ -90,6 +103,7 @@ def measure(
         client_cpu_ms=client_cpu * 1000 / answered,
         requests=answered,
         load=procstat.load_average(),
+        failures=len(failures),
     )
 
 

@@ -48,6 +48,7 @@ from serving.gateway.launcher import RunningGateway, running_gateway
 from serving.gateway.runtime import ModelRuntime, load_runtime
 from serving.gateway.settings import GatewaySettings
 from serving.modelserver.launcher import (
+    LaunchedServer,
     configured_models,
     launch,
     server_command,
@@ -88,15 +89,15 @@ def model_server(
     batching: bool = True,
     parameters: Path | None = None,
     extra_args: Sequence[str] = (),
-) -> Iterator[tuple[str, int]]:
-    """The local model server for repo; yields its gRPC target and pid."""
+) -> Iterator[LaunchedServer]:
+    """The local model server for repo, started and AVAILABLE; stopped afterwards."""
     command = server_command(
         repo, batching=batching, batching_parameters_file=parameters, extra_args=extra_args
     )
     server = launch(command)
     try:
         wait_until_available(server.rest_url, configured_models(repo), timeout=300)
-        yield server.grpc_target, server.process.pid
+        yield server
     finally:
         stop_process(server.process)
 
@@ -184,11 +185,12 @@ def run(options: Options) -> list[bench_report.Row]:
     repo = options.repo
     rows: list[bench_report.Row] = []
     with ExitStack() as stack:
-        target, server_pid = stack.enter_context(
+        server = stack.enter_context(
             model_server(
                 repo, options.batching, options.batching_parameters, options.modelserver_args
             )
         )
+        target, server_pid = server.grpc_target, server.process.pid
 
         def backend_pids() -> list[int]:
             return [server_pid, *procstat.children(server_pid)]

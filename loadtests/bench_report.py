@@ -19,7 +19,7 @@ from loadtests.bench_cells import Figures
 Row = dict[str, Any]
 HEADER = (
     f"{'endpoint':<11}{'conc':>5} {'path':<12}{'p50':>8}{'p95':>8}{'p99':>8}"
-    f"{'req/s':>8}{'cpu ms':>8}{'be ms':>7}{'cli ms':>7}{'RSS MB':>8}{'be RSS':>7}  load"
+    f"{'req/s':>8}{'cpu ms':>8}{'be ms':>7}{'cli ms':>7}{'RSS MB':>8}{'be RSS':>7}{'fail':>5}  load"
 )
 
 
@@ -34,7 +34,7 @@ def format_row(row: Row) -> str:
         f"{row['endpoint']:<11}{row['clients']:>5} {row['path']:<12}{row['p50_ms']:>8.2f}"
         f"{row['p95_ms']:>8.2f}{row['p99_ms']:>8.2f}{row['per_second']:>8.1f}"
         f"{row['cpu_ms']:>8.2f}{row['backend_cpu_ms']:>7.2f}{row['client_cpu_ms']:>7.2f}"
-        f"{row['rss_mb']:>8.1f}{row['backend_rss_mb']:>7.0f}  {row['load']}"
+        f"{row['rss_mb']:>8.1f}{row['backend_rss_mb']:>7.0f}{row['failures']:>5}  {row['load']}"
     )
 
 
