@@ -206,6 +206,13 @@ def summary_lines(rows: list[bench_report.Row], points: list[Point]) -> list[str
     return lines
 
 
+def _rows_text(row: bench_report.Row) -> str:
+    sizes = row.get("rows_per_batch") or {}
+    return (
+        ", ".join(f"{sizes[m]:.1f}" for m in ("qa", "similarity", "profile") if m in sizes) or "-"
+    )
+
+
 def run(
     options: Options, points: list[Point], clients: list[int], every: int
 ) -> list[bench_report.Row]:
@@ -278,10 +285,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-def _rows_text(row: bench_report.Row) -> str:
-    sizes = row.get("rows_per_batch") or {}
-    return (
-        ", ".join(f"{sizes[m]:.1f}" for m in ("qa", "similarity", "profile") if m in sizes) or "-"
-    )
