@@ -9,17 +9,24 @@ prepared bodies, so the load generator costs little CPU; its own CPU per request
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
+
 from loadtests import procstat
-from loadtests.mixload import MixedRequest, rotating
+from loadtests.mixload import PAYLOADS, MixedRequest, rotating
+from serving.gateway.aliases import prepare_alias
 from serving.gateway.backends import Backend, VersionSelector
+from serving.gateway.runtime import ModelRuntime, load_runtime
+from serving.gateway.settings import GatewaySettings
 
 Pids = Callable[[], list[int]]
 NO_PIDS: Pids = list
@@ -165,3 +172,47 @@ def backend_call(
         backend.predict(model, selectors[model], tensors)
 
     return call
+
+
+def served_versions(url: str) -> dict[str, int]:
+    """The version the gateway answers each alias endpoint with."""
+    return {
+        endpoint: int(
+            requests.post(f"{url}/v1/{endpoint}", json=body, timeout=60).json()["model"]["version"]
+        )
+        for endpoint, body in PAYLOADS.items()
+    }
+
+
+def tensors_for(runtime: ModelRuntime, payload: dict[str, Any]) -> Any:
+    """The exact tensors the gateway sends for a payload."""
+    return runtime.preprocess(prepare_alias(runtime, payload).instances)
+
+
+class Workload:
+    """The calls of every cell: fixed bodies per endpoint, and the prepared mix."""
+
+    def __init__(self, repo: Path, versions: dict[str, int], mix: list[MixedRequest]) -> None:
+        settings = GatewaySettings(model_repo=repo)
+        self.versions = versions
+        self.runtimes = {
+            name: load_runtime(repo, name, version, settings) for name, version in versions.items()
+        }
+        self.mix = mix
+        self._mixed_tensors = [
+            (request.endpoint, tensors_for(self.runtimes[request.endpoint], request.payload))
+            for request in mix
+        ]
+
+    def http(self, url: str, endpoint: str) -> Callable[[], None]:
+        """HTTP calls of an endpoint's cell (``mixed``: the prepared mix)."""
+        if endpoint == "mixed":
+            return mixed_http(url, self.mix)
+        return fixed_http(url, endpoint, json.dumps(PAYLOADS[endpoint]).encode())
+
+    def direct(self, backend: Backend, endpoint: str) -> Callable[[], None]:
+        """Predict calls of an endpoint's cell with the tensors the gateway would send."""
+        if endpoint == "mixed":
+            return backend_call(backend, self.versions, rotating(self._mixed_tensors))
+        item = (endpoint, tensors_for(self.runtimes[endpoint], PAYLOADS[endpoint]))
+        return backend_call(backend, self.versions, lambda: item)

@@ -27,7 +27,6 @@ and the machine's load average; then the gateway/baseline ratios, and it writes
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -36,17 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from loadtests import bench_report, procstat, profiling
-from loadtests.bench_cells import NO_PIDS, Pids, backend_call, fixed_http, measure, mixed_http
-from loadtests.mixload import PAYLOADS, STORY, MixedRequest, mixed_requests, rotating
-from serving.gateway.aliases import prepare_alias
+from loadtests.bench_cells import NO_PIDS, Pids, Workload, measure, served_versions
+from loadtests.mixload import PAYLOADS, STORY, mixed_requests
 from serving.gateway.backends import Backend
 from serving.gateway.backends.grpc_backend import GrpcBackend
 from serving.gateway.launcher import RunningGateway, running_gateway
-from serving.gateway.runtime import ModelRuntime, load_runtime
-from serving.gateway.settings import GatewaySettings
 from serving.modelserver.launcher import (
     LaunchedServer,
     configured_models,
@@ -134,50 +128,6 @@ def start_baseline(stack: ExitStack, options: Options) -> RunningGateway:
     return stack.enter_context(
         running_gateway(environment, workers=1, threads=8, ready_path="/readyz", timeout=300)
     )
-
-
-def served_versions(url: str) -> dict[str, int]:
-    """The version the gateway answers each alias endpoint with."""
-    return {
-        endpoint: int(
-            requests.post(f"{url}/v1/{endpoint}", json=body, timeout=60).json()["model"]["version"]
-        )
-        for endpoint, body in PAYLOADS.items()
-    }
-
-
-def tensors_for(runtime: ModelRuntime, payload: dict[str, Any]) -> Any:
-    """The exact tensors the gateway sends for a payload."""
-    return runtime.preprocess(prepare_alias(runtime, payload).instances)
-
-
-class Workload:
-    """The calls of every cell: fixed bodies per endpoint, and the prepared mix."""
-
-    def __init__(self, repo: Path, versions: dict[str, int], mix: list[MixedRequest]) -> None:
-        settings = GatewaySettings(model_repo=repo)
-        self.versions = versions
-        self.runtimes = {
-            name: load_runtime(repo, name, version, settings) for name, version in versions.items()
-        }
-        self.mix = mix
-        self._mixed_tensors = [
-            (request.endpoint, tensors_for(self.runtimes[request.endpoint], request.payload))
-            for request in mix
-        ]
-
-    def http(self, url: str, endpoint: str) -> Callable[[], None]:
-        """HTTP calls of an endpoint's cell (``mixed``: the prepared mix)."""
-        if endpoint == "mixed":
-            return mixed_http(url, self.mix)
-        return fixed_http(url, endpoint, json.dumps(PAYLOADS[endpoint]).encode())
-
-    def direct(self, backend: Backend, endpoint: str) -> Callable[[], None]:
-        """Predict calls of an endpoint's cell with the tensors the gateway would send."""
-        if endpoint == "mixed":
-            return backend_call(backend, self.versions, rotating(self._mixed_tensors))
-        item = (endpoint, tensors_for(self.runtimes[endpoint], PAYLOADS[endpoint]))
-        return backend_call(backend, self.versions, lambda: item)
 
 
 def run(options: Options) -> list[bench_report.Row]:
