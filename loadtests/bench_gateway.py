@@ -1,53 +1,48 @@
 """Benchmark (not a test): the gateway vs an in-process HTTP server vs direct calls.
 
-For each endpoint (qa, profile, similarity) at each concurrency (1, 8, 32 clients) it prints
-p50/p95/p99 latency, requests/s, the CPU milliseconds per request of the serving processes
-(``utime + stime`` from ``/proc/<pid>/stat`` before/after the cell, divided by the requests
-answered) and their RSS, with the machine's load average:
+For each endpoint (qa, profile, similarity, and ``mixed``: issue 9's 5 qa : 3 similarity :
+2 profile single requests from ``loadtests/data``) at each concurrency (1, 8, 32 clients) it
+prints p50/p95/p99 latency, requests/s, the CPU milliseconds per request of the serving
+processes (``utime + stime`` from ``/proc/<pid>/stat`` before/after the cell, divided by the
+requests answered), of the model server behind them and of this load generator, their RSS
+and the machine's load average; then the gateway/baseline ratios, and it writes
+``bench.json`` (every cell) and ``bench.png`` into ``--out``:
 
 - ``gateway``: gunicorn (``--worker-class``, default gevent) with the gRPC backend; CPU is the
-  gateway workers' only, the local model server's is the ``backend ms`` column;
+  gateway workers' only, the local model server's is the ``be ms`` column. The model server
+  batches as shipped (``--enable_batching`` with the repo's ``batching_parameters.txt``, as
+  ``scripts/run_local.sh``) unless ``--no-batching`` or ``--batching-parameters FILE``;
 - ``inproc-http``: the same API answered by one gunicorn gthread worker that runs the
   SavedModels itself (the gateway's runtime units with ``GATEWAY_BACKEND=local``): the
   baseline of issue 9;
 - ``grpc``: a direct ``Predict`` with the same tensors (CPU: the model server's);
 - ``in-process``: the SavedModel called in this process (``--direct`` only).
 
-Clients are threads with one keep-alive ``http.client`` connection each (cheap on CPU, so
-the load generator disturbs the figures little). ``--profile-dir`` records each endpoint's
-gateway cell at the highest concurrency with py-spy (raw stacks + summary).
+``--profile-dir`` records each endpoint's gateway cell at the highest concurrency with py-spy.
 
     PYTHONPATH=. python -m loadtests.bench_gateway --tiny
-    PYTHONPATH=. python -m loadtests.bench_gateway --tiny --only gateway --profile-dir /tmp/prof
+    PYTHONPATH=. python -m loadtests.bench_gateway --model-repo model_repo --endpoints mixed
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import requests
-
-from loadtests import procstat, profiling
-from serving.encoding import Tensors
-from serving.gateway.aliases import prepare_alias
-from serving.gateway.backends import Backend, VersionSelector
+from loadtests import bench_report, procstat, profiling
+from loadtests.bench_cells import NO_PIDS, Pids, Workload, measure, served_versions
+from loadtests.mixload import PAYLOADS, STORY, mixed_requests
+from serving.gateway.backends import Backend
 from serving.gateway.backends.grpc_backend import GrpcBackend
-from serving.gateway.launcher import running_gateway
-from serving.gateway.runtime import ModelRuntime, load_runtime
-from serving.gateway.settings import GatewaySettings
+from serving.gateway.launcher import RunningGateway, running_gateway
 from serving.modelserver.launcher import (
+    LaunchedServer,
     configured_models,
     launch,
     server_command,
@@ -55,131 +50,10 @@ from serving.modelserver.launcher import (
 )
 from serving.processes import stop_process
 
-STORY = (
-    "Mary moved to the bathroom. John went to the hallway. Daniel travelled to the office. "
-    "Sandra journeyed to the garden. Mary went to the kitchen."
-)
-PAYLOADS: dict[str, dict[str, Any]] = {
-    "qa": {"article": STORY, "question": "Where is Mary?"},
-    "profile": {"posts": ["Long day at work, then the garden.", "Reading about cooking today."]},
-    "similarity": {
-        "pairs": [{"text_a": "A man plays a guitar.", "text_b": "A person plays music."}]
-    },
-}
+__all__ = ["PAYLOADS", "STORY", "main"]
+ENDPOINTS = ("qa", "profile", "similarity", "mixed")
 PATHS = ("gateway", "inproc-http", "grpc", "in-process")
-Pids = Callable[[], list[int]]
-
-
-@dataclass(frozen=True)
-class Figures:
-    """Latency percentiles (ms), throughput (requests/s), CPU ms per request, RSS (MB)."""
-
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    per_second: float
-    cpu_ms: float
-    backend_cpu_ms: float
-    rss_mb: float
-
-
-def percentile(ordered: list[float], share: float) -> float:
-    """Nearest-rank percentile of sorted values."""
-    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
-
-
-def measure(
-    call: Callable[[], None], concurrency: int, total: int, server: Pids, backend: Pids
-) -> Figures:
-    """Run ``total`` calls over ``concurrency`` threads; time each, and count server CPU."""
-    per_thread = max(1, total // concurrency)
-    latencies: list[float] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        mine = []
-        for _ in range(per_thread):
-            start = time.perf_counter()
-            call()
-            mine.append(time.perf_counter() - start)
-        with lock:
-            latencies.extend(mine)
-
-    server_pids, backend_pids = server(), backend()
-    cpu_before = procstat.cpu_seconds(server_pids), procstat.cpu_seconds(backend_pids)
-    start = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        for future in [pool.submit(worker) for _ in range(concurrency)]:
-            future.result()
-    elapsed = time.perf_counter() - start
-    cpu_after = procstat.cpu_seconds(server_pids), procstat.cpu_seconds(backend_pids)
-    answered = len(latencies)
-    ordered = sorted(latencies)
-    return Figures(
-        p50_ms=percentile(ordered, 0.5) * 1000,
-        p95_ms=percentile(ordered, 0.95) * 1000,
-        p99_ms=percentile(ordered, 0.99) * 1000,
-        per_second=answered / elapsed,
-        cpu_ms=(cpu_after[0] - cpu_before[0]) * 1000 / answered,
-        backend_cpu_ms=(cpu_after[1] - cpu_before[1]) * 1000 / answered,
-        rss_mb=sum(procstat.rss_mb(pid) for pid in server_pids),
-    )
-
-
-def http_call(url: str, endpoint: str) -> Callable[[], None]:
-    """POST the endpoint's payload over a keep-alive connection per thread."""
-    local = threading.local()
-    address = urlsplit(url)
-    body = json.dumps(PAYLOADS[endpoint]).encode()
-    headers = {"Content-Type": "application/json"}
-
-    def send() -> http.client.HTTPResponse:
-        if not hasattr(local, "connection"):
-            local.connection = http.client.HTTPConnection(address.netloc, timeout=30)
-        connection: http.client.HTTPConnection = local.connection
-        connection.request("POST", f"/v1/{endpoint}", body, headers)
-        return connection.getresponse()
-
-    def call() -> None:
-        try:
-            response = send()
-        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
-            # gunicorn closes a keep-alive connection idle for `keepalive` seconds, as
-            # between two measurements: open a new one, as any HTTP client would.
-            local.connection.close()
-            del local.connection
-            response = send()
-        response.read()
-        if response.status != 200:
-            raise RuntimeError(f"{endpoint}: HTTP {response.status}")
-
-    return call
-
-
-def tensors_for(runtime: ModelRuntime, endpoint: str) -> Tensors:
-    """The exact tensors the gateway sends for the endpoint's payload."""
-    return runtime.preprocess(prepare_alias(runtime, PAYLOADS[endpoint]).instances)
-
-
-def backend_call(backend: Backend, model: str, version: int, tensors: Any) -> Callable[[], None]:
-    """One Predict of fixed tensors, pinned to a version."""
-    selector = VersionSelector(version=version)
-
-    def call() -> None:
-        backend.predict(model, selector, tensors)
-
-    return call
-
-
-@contextmanager
-def model_server(repo: Path) -> Iterator[tuple[str, int]]:
-    """The local model server for repo; yields its gRPC target and pid."""
-    server = launch(server_command(repo))
-    try:
-        wait_until_available(server.rest_url, configured_models(repo), timeout=180)
-        yield server.grpc_target, server.process.pid
-    finally:
-        stop_process(server.process)
+Cell = tuple[Callable[[], None], Pids, Pids]  # the call, server pids, backend pids
 
 
 @dataclass(frozen=True)
@@ -195,40 +69,86 @@ class Options:
     profile_dir: Path | None
     profile_seconds: int
     log_level: str
+    endpoints: tuple[str, ...] = ENDPOINTS
+    batching: bool = True
+    batching_parameters: Path | None = None
+    modelserver_args: tuple[str, ...] = ()
+    threads: int = 4
+    out: Path | None = None
 
 
-Cell = tuple[Callable[[], None], Pids, Pids]  # the call, server pids, backend pids
-NO_PIDS: Pids = list
+@contextmanager
+def model_server(
+    repo: Path,
+    batching: bool = True,
+    parameters: Path | None = None,
+    extra_args: Sequence[str] = (),
+) -> Iterator[LaunchedServer]:
+    """The local model server for repo, started and AVAILABLE; stopped afterwards."""
+    command = server_command(
+        repo, batching=batching, batching_parameters_file=parameters, extra_args=extra_args
+    )
+    server = launch(command)
+    try:
+        wait_until_available(server.rest_url, configured_models(repo), timeout=300)
+        yield server
+    finally:
+        stop_process(server.process)
 
 
-def run(options: Options) -> None:
-    """Start the servers, measure every cell and print a table."""
+def start_gateway(stack: ExitStack, options: Options, target: str) -> RunningGateway:
+    """The gateway (gunicorn, gRPC backend) on a free port until ``stack`` closes."""
+    # INFO (the default) writes one JSON access line per request: part of the real cost.
+    environment = {
+        "GATEWAY_MODEL_REPO": str(options.repo),
+        "GATEWAY_LOG_LEVEL": options.log_level,
+        "GATEWAY_BACKEND": "grpc",
+        "GATEWAY_GRPC_TARGET": target,
+        "GATEWAY_WORKER_CLASS": options.worker_class,
+    }
+    return stack.enter_context(
+        running_gateway(
+            environment,
+            workers=options.workers,
+            threads=options.threads,
+            ready_path="/readyz",
+            timeout=300,
+        )
+    )
+
+
+def start_baseline(stack: ExitStack, options: Options) -> RunningGateway:
+    """The in-process HTTP baseline: one gthread worker, 8 threads, SavedModels in it."""
+    environment = {
+        "GATEWAY_MODEL_REPO": str(options.repo),
+        "GATEWAY_LOG_LEVEL": options.log_level,
+        "GATEWAY_BACKEND": "local",
+        "GATEWAY_WORKER_CLASS": "gthread",
+    }
+    return stack.enter_context(
+        running_gateway(environment, workers=1, threads=8, ready_path="/readyz", timeout=300)
+    )
+
+
+def run(options: Options) -> list[bench_report.Row]:
+    """Start the servers, measure every cell, print a table; returns the rows."""
     repo = options.repo
+    rows: list[bench_report.Row] = []
     with ExitStack() as stack:
-        target, server_pid = stack.enter_context(model_server(repo))
+        server = stack.enter_context(
+            model_server(
+                repo, options.batching, options.batching_parameters, options.modelserver_args
+            )
+        )
+        target, server_pid = server.grpc_target, server.process.pid
 
         def backend_pids() -> list[int]:
             return [server_pid, *procstat.children(server_pid)]
 
-        # INFO (the default) writes one JSON access line per request: part of the real cost.
-        environment = {"GATEWAY_MODEL_REPO": str(repo), "GATEWAY_LOG_LEVEL": options.log_level}
-        gateway_env = {"GATEWAY_BACKEND": "grpc", "GATEWAY_GRPC_TARGET": target}
-        gateway = stack.enter_context(
-            running_gateway(
-                {**environment, **gateway_env, "GATEWAY_WORKER_CLASS": options.worker_class},
-                workers=options.workers,
-                ready_path="/readyz",
-                timeout=180,
-            )
-        )
+        gateway = start_gateway(stack, options, target)
         urls = {"gateway": (gateway.url, gateway.worker_pids, backend_pids)}
         if "inproc-http" in options.paths:
-            local_env = {"GATEWAY_BACKEND": "local", "GATEWAY_WORKER_CLASS": "gthread"}
-            baseline = stack.enter_context(
-                running_gateway(
-                    {**environment, **local_env}, workers=1, threads=8, ready_path="/readyz"
-                )
-            )
+            baseline = start_baseline(stack, options)
             urls["inproc-http"] = (baseline.url, baseline.worker_pids, NO_PIDS)
         direct = GrpcBackend(target)
         stack.callback(direct.close)
@@ -237,36 +157,34 @@ def run(options: Options) -> None:
             from serving.gateway.backends.local_backend import LocalBackend  # imports TF
 
             backends["in-process"] = (LocalBackend(repo), NO_PIDS)
+        workload = Workload(repo, served_versions(gateway.url), mixed_requests())
         print(f"load average (1/5/15 min) at start: {procstat.load_average()}")
-        print(
-            f"{'endpoint':<11}{'conc':>5} {'path':<12}{'p50':>8}{'p95':>8}{'p99':>8}"
-            f"{'req/s':>8}{'cpu ms':>8}{'be ms':>7}{'RSS MB':>8}  load"
-        )
-        for endpoint in PAYLOADS:
-            version = requests.post(
-                f"{gateway.url}/v1/{endpoint}", json=PAYLOADS[endpoint], timeout=30
-            ).json()["model"]["version"]
-            runtime = load_runtime(repo, endpoint, version, GatewaySettings(model_repo=repo))
-            tensors = tensors_for(runtime, endpoint)
+        print(bench_report.HEADER)
+        for endpoint in options.endpoints:
             cells: dict[str, Cell] = {
-                name: (http_call(url, endpoint), server, backend)
+                name: (workload.http(url, endpoint), server, backend)
                 for name, (url, server, backend) in urls.items()
             }
             for name, (backend, pids) in backends.items():
-                cells[name] = (backend_call(backend, endpoint, version, tensors), pids, NO_PIDS)
+                cells[name] = (workload.direct(backend, endpoint), pids, NO_PIDS)
             for concurrency in options.concurrencies:
                 for name in options.paths:
                     profile = name == "gateway" and concurrency == max(options.concurrencies)
-                    _measure_cell(options, endpoint, concurrency, name, cells[name], profile)
+                    figures = measure_cell(options, endpoint, concurrency, cells[name], profile)
+                    rows.append(bench_report.make_row(endpoint, concurrency, name, figures))
+                    print(bench_report.format_row(rows[-1]), flush=True)
         print(
             f"gateway: {options.workers} {options.worker_class} workers; start-up (spawn -> "
             f"/readyz) {gateway.startup_seconds:.2f} s"
         )
+    print("\n".join(bench_report.ratios(rows)))
+    return rows
 
 
-def _measure_cell(
-    options: Options, endpoint: str, concurrency: int, name: str, cell: Cell, profile: bool
-) -> None:
+def measure_cell(
+    options: Options, endpoint: str, concurrency: int, cell: Cell, profile: bool
+) -> Any:
+    """Warm up, then measure one cell (py-spy the first server process if ``profile``)."""
     call, server, backend = cell
     for _ in range(20):  # warm connections, caches and TF graphs
         call()
@@ -278,31 +196,60 @@ def _measure_cell(
     figures = measure(call, concurrency, options.total, server, backend)
     if recorder is not None:
         recorder.wait()
-    print(
-        f"{endpoint:<11}{concurrency:>5} {name:<12}{figures.p50_ms:>8.2f}"
-        f"{figures.p95_ms:>8.2f}{figures.p99_ms:>8.2f}{figures.per_second:>8.1f}"
-        f"{figures.cpu_ms:>8.2f}{figures.backend_cpu_ms:>7.2f}"
-        f"{figures.rss_mb:>8.1f}  {procstat.load_average()}",
-        flush=True,
-    )
+    return figures
+
+
+def write_outputs(options: Options, rows: list[bench_report.Row], started: str) -> None:
+    """``bench.json`` and ``bench.png`` in ``options.out``."""
+    if options.out is None:
+        return
+    options.out.mkdir(parents=True, exist_ok=True)
+    settings = {
+        "repo": str(options.repo),
+        "requests_per_cell": options.total,
+        "workers": options.workers,
+        "worker_class": options.worker_class,
+        "batching": options.batching,
+        "batching_parameters": str(options.batching_parameters or ""),
+        "modelserver_args": list(options.modelserver_args),
+    }
+    title = f"make bench, {started}"
+    bench_report.write_json(options.out / "bench.json", rows, title=title, settings=settings)
+    bench_report.plot_rows(rows, options.out / "bench.png", title)
+    print(f"wrote {options.out / 'bench.json'} and {options.out / 'bench.png'}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The benchmark's command line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    add = parser.add_argument
+    add("--model-repo", type=Path, default=Path("model_repo"))
+    add("--tiny", action="store_true", help="build tiny models in a temp dir")
+    add("--requests", type=int, default=400, help="calls per cell")
+    add("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    add("--workers", type=int, default=2)
+    add("--threads", type=int, default=4, help="gthread worker threads (GATEWAY_THREADS)")
+    add("--worker-class", default="gevent", help="gunicorn worker class")
+    add("--only", nargs="+", choices=PATHS, default=list(PATHS[:3]))
+    add("--endpoints", nargs="+", choices=ENDPOINTS, default=list(ENDPOINTS))
+    add("--direct", action="store_true", help="also the in-process SavedModel")
+    add("--profile-dir", type=Path, help="py-spy the gateway's busiest cells")
+    add("--profile-seconds", type=int, default=8, help="py-spy sampling window")
+    add("--log-level", default="INFO", help="the gateway's GATEWAY_LOG_LEVEL")
+    add("--no-batching", action="store_true", help="model server without --enable_batching")
+    add("--batching-parameters", type=Path, help="instead of the repo's batching_parameters.txt")
+    add("--modelserver-arg", action="append", default=[], help="extra model server flag")
+    add("--out", type=Path, help="bench.json + bench.png here (default reports/bench-<time>)")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run the benchmark."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model-repo", type=Path, default=Path("model_repo"))
-    parser.add_argument("--tiny", action="store_true", help="build tiny models in a temp dir")
-    parser.add_argument("--requests", type=int, default=400, help="calls per cell")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--worker-class", default="gevent", help="gunicorn worker class")
-    parser.add_argument("--only", nargs="+", choices=PATHS, default=list(PATHS[:3]))
-    parser.add_argument("--direct", action="store_true", help="also the in-process SavedModel")
-    parser.add_argument("--profile-dir", type=Path, help="py-spy the gateway's busiest cells")
-    parser.add_argument("--profile-seconds", type=int, default=8, help="py-spy sampling window")
-    parser.add_argument("--log-level", default="INFO", help="the gateway's GATEWAY_LOG_LEVEL")
+    parser = build_parser()
     arguments = parser.parse_args(argv)
     paths = tuple(arguments.only) + (("in-process",) if arguments.direct else ())
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    out = arguments.out or Path("reports") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as scratch:
         repo = arguments.model_repo
         if arguments.tiny:
@@ -312,17 +259,23 @@ def main(argv: list[str] | None = None) -> int:
         elif not (repo / "models.config").exists():
             parser.error(f"{repo} has no models.config: train models (make models) or use --tiny")
         options = Options(
-            repo.resolve(),
-            arguments.concurrency,
-            arguments.requests,
-            arguments.workers,
-            arguments.worker_class,
-            paths,
-            arguments.profile_dir,
-            arguments.profile_seconds,
-            arguments.log_level,
+            repo=repo.resolve(),
+            concurrencies=arguments.concurrency,
+            total=arguments.requests,
+            workers=arguments.workers,
+            worker_class=arguments.worker_class,
+            paths=paths,
+            profile_dir=arguments.profile_dir,
+            profile_seconds=arguments.profile_seconds,
+            log_level=arguments.log_level,
+            endpoints=tuple(arguments.endpoints),
+            batching=not arguments.no_batching,
+            batching_parameters=arguments.batching_parameters,
+            modelserver_args=tuple(arguments.modelserver_arg),
+            threads=arguments.threads,
+            out=out,
         )
-        run(options)
+        write_outputs(options, run(options), started)
     return 0
 
 

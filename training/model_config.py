@@ -26,8 +26,12 @@ MONITORING_CONFIG = """prometheus_config {
 }
 """
 
+# Chosen by a measured sweep (`python -m loadtests.batching_sweep`, table in loadtests/README.md):
+# TF Serving's CPU guide, batch_timeout_micros 0 first (raising it to 1-2 ms did not help the
+# mixed load), num_batch_threads = the cores of the serving machine (2 here; the threads are
+# shared by every model's queue, as TF Serving's), max_batch_size 32.
 BATCHING_PARAMETERS = """max_batch_size { value: 32 }
-batch_timeout_micros { value: 2000 }
+batch_timeout_micros { value: 0 }
 max_enqueued_batches { value: 64 }
 num_batch_threads { value: 2 }
 pad_variable_length_inputs: true

@@ -1,7 +1,8 @@
 """Server-side batching: merge concurrent requests to one model version into one TF call.
 
-Like TF Serving's batching session: a queue per model version, worker threads that wait up
-to ``batch_timeout_micros`` for up to ``max_batch_size`` rows, right-padding of variable
+Like TF Serving's batching session: a queue per model version, ``num_batch_threads`` worker
+threads shared by all queues (:class:`BatchScheduler`) that wait up to
+``batch_timeout_micros`` for up to ``max_batch_size`` rows, right-padding of variable
 length inputs with the pad id (0) and slicing of the outputs back to each request.
 
 Padding is safe for this project's models because every model masks or ignores token id 0
@@ -89,8 +90,93 @@ class _Task:
     future: Future[Tensors] = field(default_factory=Future)
 
 
+class BatchScheduler:
+    """``num_batch_threads`` threads shared by the batching queues of every model version.
+
+    As TF Serving's batching: its SavedModel factory owns one ``SharedBatchScheduler``, "the
+    'config.num_batch_threads' threads are shared across all session instances created by this
+    factory. However, each session has its own dedicated queue"
+    (``tensorflow_serving/servables/tensorflow/saved_model_bundle_factory.h``). So at most that
+    many TF calls run at once whatever the number of models: on a busy server requests wait
+    in their own model's queue and leave in larger batches instead of competing for the
+    cores. A free thread takes the ready batch whose oldest request has waited longest.
+    """
+
+    def __init__(self, num_threads: int) -> None:
+        self.condition = threading.Condition()
+        self._queues: list[Batcher] = []
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"batcher-{index}", daemon=True)
+            for index in range(max(1, num_threads))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def add(self, queue: Batcher) -> None:
+        """Serve a new queue."""
+        with self.condition:
+            self._queues.append(queue)
+
+    def remove(self, queue: Batcher) -> None:
+        """Stop looking at a (drained) queue."""
+        with self.condition:
+            if queue in self._queues:
+                self._queues.remove(queue)
+
+    def close(self) -> None:
+        """Finish every queued request, then stop and join the threads."""
+        with self.condition:
+            self._closed = True
+            self.condition.notify_all()
+        for thread in self._threads:
+            thread.join()
+
+    def _work(self) -> None:
+        while True:
+            with self.condition:
+                picked = self._wait_for_batch()
+                if picked is None:
+                    return
+            queue, tasks = picked
+            try:
+                queue.execute(tasks)
+            finally:
+                with self.condition:
+                    queue.running -= 1
+                    self.condition.notify_all()
+
+    def _wait_for_batch(self) -> tuple[Batcher, list[_Task]] | None:
+        """Under the lock: the oldest ready batch, waiting for one; None once closed and idle."""
+        while True:
+            now = time.monotonic()
+            best: tuple[float, Batcher] | None = None
+            wait: float | None = None
+            for queue in self._queues:
+                head = queue.head()
+                if head is None:
+                    continue
+                ready_at = 0.0 if self._closed else queue.ready_at(head)
+                if ready_at <= now:
+                    if best is None or head.enqueued_at < best[0]:
+                        best = (head.enqueued_at, queue)
+                else:
+                    wait = ready_at - now if wait is None else min(wait, ready_at - now)
+            if best is not None:
+                queue = best[1]
+                queue.running += 1
+                return queue, queue.take()
+            if self._closed:
+                return None
+            self.condition.wait(wait)
+
+
 class Batcher:
-    """A batching queue with worker threads for one model version."""
+    """The batching queue of one model version, served by a :class:`BatchScheduler`'s threads.
+
+    Without a ``scheduler`` it makes its own with ``settings.num_batch_threads`` threads (and
+    closes it on :meth:`close`); the model server passes one scheduler to every version.
+    """
 
     def __init__(
         self,
@@ -98,6 +184,7 @@ class Batcher:
         settings: BatchingSettings,
         observe_batch: Callable[[int], None] | None = None,
         observe_depth: Callable[[int], None] | None = None,
+        scheduler: BatchScheduler | None = None,
     ) -> None:
         self._runner = runner
         self._settings = settings
@@ -106,13 +193,11 @@ class Batcher:
         self._pending: list[_Task] = []
         self._pending_rows = 0
         self._closed = False
-        self._condition = threading.Condition()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"batcher-{index}", daemon=True)
-            for index in range(max(1, settings.num_batch_threads))
-        ]
-        for thread in self._threads:
-            thread.start()
+        self.running = 0  # batches taken and not finished (guarded by the scheduler's lock)
+        self._own_scheduler = scheduler is None
+        self._scheduler = scheduler or BatchScheduler(settings.num_batch_threads)
+        self._condition = self._scheduler.condition
+        self._scheduler.add(self)
 
     def submit(self, signature: str, inputs: Tensors) -> Tensors:
         """Run a request as part of a batch and return its own slice of the outputs."""
@@ -129,7 +214,7 @@ class Batcher:
             self._pending.append(task)
             self._pending_rows += task.rows
             self._observe_depth(self._pending_rows)
-            self._condition.notify()
+            self._condition.notify_all()  # any scheduler thread may take it
         return task.future.result()
 
     def pending_rows(self) -> int:
@@ -138,42 +223,36 @@ class Batcher:
             return self._pending_rows
 
     def close(self) -> None:
-        """Stop accepting work, finish what is queued, and join the workers."""
+        """Stop accepting work and wait until what is queued has been answered."""
         with self._condition:
             self._closed = True
             self._condition.notify_all()
-        for thread in self._threads:
-            thread.join()
+            while self._pending or self.running:
+                self._condition.wait()
+        self._scheduler.remove(self)
+        if self._own_scheduler:
+            self._scheduler.close()
+
+    def head(self) -> _Task | None:
+        """The oldest queued request (caller holds the scheduler's lock)."""
+        return self._pending[0] if self._pending else None
+
+    def ready_at(self, head: _Task) -> float:
+        """When (``time.monotonic()``) the batch led by ``head`` may leave: 0 (at once) if full
+        or closing, else ``batch_timeout_micros`` after ``head`` arrived. Caller holds the lock."""
+        if self._closed or self._rows_for(head.key) >= self._settings.max_batch_size:
+            return 0.0
+        return head.enqueued_at + self._settings.batch_timeout_micros / 1e6
+
+    def take(self) -> list[_Task]:
+        """Remove the head's batch from the queue (caller holds the lock)."""
+        return self._take(self._pending[0].key, self._settings.max_batch_size)
 
     def _batch_key(self, signature: str, inputs: Tensors) -> Hashable:
         if self._settings.pad_variable_length_inputs:
             return (signature, tuple(sorted((key, value.ndim) for key, value in inputs.items())))
         # Without padding only requests with equal shapes (past axis 0) can share a batch.
         return (signature, tuple(sorted((key, value.shape[1:]) for key, value in inputs.items())))
-
-    def _work(self) -> None:
-        while True:
-            tasks = self._next_batch()
-            if tasks is None:
-                return
-            self._execute(tasks)
-
-    def _next_batch(self) -> list[_Task] | None:
-        limit = self._settings.max_batch_size
-        timeout = self._settings.batch_timeout_micros / 1e6
-        with self._condition:
-            while not self._pending and not self._closed:
-                self._condition.wait()
-            if not self._pending:
-                return None
-            first = self._pending[0]
-            deadline = first.enqueued_at + timeout
-            while not self._closed and self._rows_for(first.key) < limit:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._condition.wait(remaining)
-            return self._take(first.key, limit)
 
     def _rows_for(self, key: Hashable) -> int:
         return sum(task.rows for task in self._pending if task.key == key)
@@ -191,7 +270,8 @@ class Batcher:
         self._observe_depth(self._pending_rows)
         return taken
 
-    def _execute(self, tasks: list[_Task]) -> None:
+    def execute(self, tasks: list[_Task]) -> None:
+        """Merge, run and answer one batch (outside the lock)."""
         try:
             merged = merge_inputs(
                 [task.inputs for task in tasks], self._settings.pad_variable_length_inputs

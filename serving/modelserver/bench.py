@@ -33,7 +33,7 @@ from serving.modelserver.launcher import (
 from serving.processes import stop_process
 
 BATCHING_PARAMETERS = """max_batch_size { value: 32 }
-batch_timeout_micros { value: 2000 }
+batch_timeout_micros { value: 0 }
 max_enqueued_batches { value: 64 }
 num_batch_threads { value: 2 }
 pad_variable_length_inputs: true

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -39,8 +40,6 @@ IGNORED = (
     "num_unload_threads",
     "flush_filesystem_caches",
     "tensorflow_session_parallelism",
-    "tensorflow_intra_op_parallelism",
-    "tensorflow_inter_op_parallelism",
     "use_alts_credentials",
     "platform_config_file",
     "saved_model_tags",
@@ -123,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max_num_load_retries", type=_count, default=5)
     add("--load_retry_interval_micros", type=_count, default=60_000_000)
     flag("--enable_serialization_as_tensor_content")
+    add("--tensorflow_intra_op_parallelism", type=_count, default=0, help="0: one per core")
+    add("--tensorflow_inter_op_parallelism", type=_count, default=0, help="0: one per core")
     flag("--version")
     add("--log_level", default="INFO")
     for name in IGNORED:
@@ -168,6 +169,20 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
     )
 
 
+def set_thread_pools(intra_op: int, inter_op: int) -> None:
+    """Size TensorFlow's process-wide thread pools, as TF Serving's flags of the same names.
+
+    TF Serving puts them in every session's ConfigProto; here every session uses the
+    process's pools, which TensorFlow sizes from ``TF_NUM_INTRAOP_THREADS`` and
+    ``TF_NUM_INTEROP_THREADS`` when the first session starts (``process_util.cc``,
+    ``local_device.cc``), so they are set before any model loads. 0 keeps TensorFlow's
+    default (one thread per core) or a value already in the environment.
+    """
+    for name, value in (("TF_NUM_INTRAOP_THREADS", intra_op), ("TF_NUM_INTEROP_THREADS", inter_op)):
+        if value > 0:
+            os.environ[name] = str(value)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until SIGTERM or SIGINT, then shut down gracefully and return 0."""
     args = build_parser().parse_args(argv)
@@ -180,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in IGNORED:
         if (value := getattr(args, name)) is not None:
             LOG.warning("--%s=%s is accepted for compatibility and ignored", name, value)
+    set_thread_pools(args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism)
     try:
         options = options_from_args(args)
     except ValueError as error:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import grpc
 
-from serving.modelserver.batching import Batcher, Tensors
+from serving.modelserver.batching import Batcher, BatchScheduler, Tensors
 from serving.modelserver.config import BatchingSettings, ModelSettings
 from serving.modelserver.errors import invalid_argument, not_found
 from serving.modelserver.metrics import ServerMetrics
@@ -76,6 +76,8 @@ class ModelManager:
         self._poller: threading.Thread | None = None
         self._warned: set[tuple[str, str]] = set()
         self._pending_models: list[ModelSettings] | None = None
+        # One pool of batch threads for every model version's queue, as TF Serving's.
+        self._scheduler = BatchScheduler(batching.num_batch_threads) if batching else None
 
     def start(self) -> None:
         """Load what is there now, then keep polling in a background thread."""
@@ -92,6 +94,8 @@ class ModelManager:
         for name, states in list(self._states.items()):
             for version in list(states):
                 self._unload(name, version)
+        if self._scheduler is not None:
+            self._scheduler.close()
 
     def update_models(self, models: list[ModelSettings]) -> None:
         """Serve this model list from the next poll on (new models load, removed ones unload)."""
@@ -261,6 +265,7 @@ class ModelManager:
             self._batching,
             observe_batch=self._metrics.batch_size.labels(*labels).observe,
             observe_depth=self._metrics.queue_depth.labels(*labels).set,
+            scheduler=self._scheduler,
         )
 
     def _unload(self, name: str, version: int) -> None:

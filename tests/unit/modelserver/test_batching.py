@@ -9,7 +9,7 @@ import grpc
 import numpy as np
 import pytest
 
-from serving.modelserver.batching import Batcher, merge_inputs, split_outputs
+from serving.modelserver.batching import Batcher, BatchScheduler, merge_inputs, split_outputs
 from serving.modelserver.config import BatchingSettings
 from serving.modelserver.errors import ServingError
 
@@ -156,3 +156,35 @@ def wait_until(condition, attempts: int = 500) -> None:
             return
         event.wait(0.01)
     raise AssertionError("condition never became true")
+
+
+def test_versions_share_the_scheduler_threads_and_batch_while_they_wait():
+    """One batch thread for two models (TF Serving's shared scheduler): while the first
+    model's call runs, the second model's requests queue and then leave as one batch."""
+    release, started = threading.Event(), threading.Event()
+
+    def first_blocks(signature, inputs):
+        started.set()
+        release.wait(timeout=30)
+        return row_sums(signature, inputs)
+
+    settings = BatchingSettings(max_batch_size=8, batch_timeout_micros=0, num_batch_threads=1)
+    scheduler = BatchScheduler(settings.num_batch_threads)
+    sizes: list[int] = []
+    first = Batcher(first_blocks, settings, scheduler=scheduler)
+    second = Batcher(row_sums, settings, observe_batch=sizes.append, scheduler=scheduler)
+    request = {"ids": np.ones((1, 2), np.int32)}
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            running = pool.submit(first.submit, "s", request)
+            assert started.wait(timeout=30)
+            queued = [pool.submit(second.submit, "s", request) for _ in range(3)]
+            wait_until(lambda: second.pending_rows() == 3)  # no thread free for them
+            release.set()
+            assert running.result(timeout=30)["sum"].tolist() == [2]
+            assert [future.result(timeout=30)["sum"].tolist() for future in queued] == [[2]] * 3
+    finally:
+        first.close()
+        second.close()
+        scheduler.close()
+    assert sizes == [3]

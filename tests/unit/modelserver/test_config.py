@@ -85,7 +85,7 @@ def test_batching_parameters():
     settings = parse_batching_parameters(BATCHING_PARAMETERS + 'thread_pool_name { value: "x" }\n')
     assert settings == BatchingSettings(
         max_batch_size=32,
-        batch_timeout_micros=2000,
+        batch_timeout_micros=0,
         max_enqueued_batches=64,
         num_batch_threads=2,
         pad_variable_length_inputs=True,
