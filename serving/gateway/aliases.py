@@ -4,7 +4,9 @@ Each alias maps its request shape (qa ``top_k``, profile ``posts``, similarity `
 the version's runtime unit and the unit's answers back onto its response shape, answer for
 answer and error for error. The alias request models are generated from the version's own
 instance model, so the field rules (types, limits) are the spec's. If the qa version's spec
-declares a ``segment_weights`` head, qa answers add ``evidence: [{"sentence", "weight"}]``.
+declares a ``segment_weights`` head, qa answers add ``evidence: [{"sentence", "weight"}]``;
+if the profile version's spec declares an ``age_band`` head, profile answers add
+``age_band: {"label", "probability", "probabilities"}``.
 """
 
 from __future__ import annotations
@@ -109,11 +111,12 @@ def qa_answer(runtime: ModelRuntime, answers: Answers) -> Answers:
 
 
 def profile_answer(runtime: ModelRuntime, answers: Answers) -> Answers:
-    """``{"age", "income_group", "gender"}``; the income group is a proxy when noted."""
+    """``{"age", "income_group", "gender"[, "age_band"]}``; the income group is a proxy when
+    noted; ``age_band`` only from versions whose spec declares that head."""
     income = answers["income_group"]
     labels = list(income["probabilities"])
     gender = answers["gender"]
-    return {
+    shaped: Answers = {
         "age": answers["age"]["value"],
         "income_group": {
             "group": labels.index(income["label"]),
@@ -124,6 +127,14 @@ def profile_answer(runtime: ModelRuntime, answers: Answers) -> Answers:
         },
         "gender": {"label": gender["label"], "probability": gender["probability"]},
     }
+    band = answers.get("age_band")
+    if band is not None:
+        shaped["age_band"] = {
+            "label": band["label"],
+            "probability": band["probability"],
+            "probabilities": band["probabilities"],
+        }
+    return shaped
 
 
 Shape = Callable[[ModelRuntime, Answers], Answers]

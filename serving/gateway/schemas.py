@@ -62,12 +62,22 @@ class Gender(BaseModel):
     probability: float
 
 
+class AgeBand(BaseModel):
+    """The most probable age band (<20, 20-29, 30+), its probability and every band's."""
+
+    label: str
+    probability: float
+    probabilities: dict[str, float]
+
+
 class ProfileAnswer(BaseModel):
-    """Age in years, income group and gender predicted from posts."""
+    """Age in years, income group and gender predicted from posts (and the age band, from
+    versions with an age-band head)."""
 
     age: float
     income_group: IncomeGroup
     gender: Gender
+    age_band: AgeBand | None = None
 
 
 class ProfileResponse(ProfileAnswer):

@@ -16,6 +16,8 @@ ARCHITECTURES = ("tfidf", "bag", "classic")
 # Age bands <20, 20-29, 30+: the corpus's three age groups (13-17, 23-27, 33-48) with the gaps
 # split evenly (``training.data.blogs.Blogger.age_band`` uses the same edges).
 AGE_BAND_EDGES = (20.0, 30.0)
+# The labels the ``age_band_probs`` head is served with (``serving_spec.json``), band order.
+AGE_BAND_LABELS = ("<20", "20-29", "30+")
 
 
 def age_bands(ages: npt.ArrayLike) -> npt.NDArray[np.int64]:
@@ -183,8 +185,9 @@ class BandAwareHuber(keras.losses.Loss):  # type: ignore[misc]
 
     The soft band of a predicted age ``a`` comes from ``P(band > k) = sigmoid((a - edge_k) /
     temperature)`` at the band edges (20, 30), so the extra term pushes a prediction that sits
-    near an edge to the true band's side: it trains for band accuracy without another output
-    (the served signature keeps one ``age``). ``band_weight=0`` is plain Huber.
+    near an edge to the true band's side, so the age estimate's band is right more often
+    (the ``age_band_probs`` head, when built, learns the band itself). ``band_weight=0`` is
+    plain Huber.
     """
 
     def __init__(
@@ -223,6 +226,11 @@ class BandAwareHuber(keras.losses.Loss):  # type: ignore[misc]
         }
 
 
+def has_band_head(hparams: Mapping[str, Any]) -> bool:
+    """Whether the model has the ``age_band_probs`` head (``age_band_head_weight`` > 0)."""
+    return float(hparams.get("age_band_head_weight", 0.0)) > 0
+
+
 def build_profile_model(
     hparams: Mapping[str, Any], vocab_size: int, age_mean: float
 ) -> keras.Model:
@@ -252,11 +260,24 @@ def build_profile_model(
         )(hidden),
         "gender_prob": keras.layers.Dense(1, activation="sigmoid", name="gender_prob")(hidden),
     }
+    if has_band_head(hparams):
+        # The band as its own softmax: the regression's band is only as good as its distance
+        # to an edge, while the bands are what a reader of the answer often wants.
+        outputs["age_band_probs"] = keras.layers.Dense(
+            len(AGE_BAND_LABELS), activation="softmax", name="age_band_probs"
+        )(hidden)
     return keras.Model({"post_ids": ids}, outputs, name=f"profile_{arch}")
 
 
 def compile_profile_model(model: keras.Model, hparams: Mapping[str, Any]) -> keras.Model:
     """Per-head losses and loss weights; age uses Huber loss (robust, close to MAE)."""
+    band: dict[str, Any] = {}
+    if has_band_head(hparams):
+        band = {
+            "loss": keras.losses.SparseCategoricalCrossentropy(),
+            "weight": float(hparams["age_band_head_weight"]),
+            "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        }
     model.compile(
         optimizer=keras.optimizers.Adam(float(hparams["learning_rate"])),
         loss={
@@ -267,15 +288,18 @@ def compile_profile_model(model: keras.Model, hparams: Mapping[str, Any]) -> ker
             ),
             "income_probs": keras.losses.SparseCategoricalCrossentropy(),
             "gender_prob": keras.losses.BinaryCrossentropy(),
+            **({"age_band_probs": band["loss"]} if band else {}),
         },
         loss_weights={
             "age": float(hparams["age_loss_weight"]),
             "income_probs": float(hparams["income_loss_weight"]),
             "gender_prob": 1.0,
+            **({"age_band_probs": band["weight"]} if band else {}),
         },
         metrics={
             "age": [keras.metrics.MeanAbsoluteError(name="mae"), AgeBandAccuracy()],
             "gender_prob": [keras.metrics.BinaryAccuracy(name="accuracy")],
+            **({"age_band_probs": band["metrics"]} if band else {}),
         },
         # Weighted, so bloggers without an income label do not count in income accuracy.
         weighted_metrics={

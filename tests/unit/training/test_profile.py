@@ -15,15 +15,15 @@ from serving.encoding import encode_instances
 from serving.spec import SPEC_FILE, BinaryHead, CategoricalHead, TextsInput, load_spec
 from serving.tokenization import load_tokenizer
 from training.data.blogs import load_income_groups, read_blogs, split_bloggers
-from training.models.profile import build_profile_model, compile_profile_model
+from training.models.profile import AGE_BAND_LABELS, build_profile_model, compile_profile_model
 from training.tasks.base import RunSettings
-from training.tasks.profile import ProfileTask, profile_targets
+from training.tasks.profile import ProfileTask, monitor_terms, profile_metrics, profile_targets
 
 FIXTURE_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "blogs"
 
 
-def _tiny_hparams(arch="bag"):
-    return {**ProfileTask().hparams("tiny"), "arch": arch}
+def _tiny_hparams(arch="bag", **changes):
+    return {**ProfileTask().hparams("tiny"), "arch": arch, **changes}
 
 
 def test_targets_mask_income_of_bloggers_without_industry():
@@ -75,6 +75,7 @@ def _stepper():
             "age": np.full((6, 1), 30.0, np.float32),
             "income_probs": income_labels,
             "gender_prob": np.array([[0], [1], [0], [1], [0], [1]], np.float32),
+            "age_band_probs": np.full(6, 2, np.int32),
         }
         losses = model.evaluate(
             {"post_ids": ids}, targets, sample_weight=weights, return_dict=True, verbose=0
@@ -89,7 +90,7 @@ def test_masked_income_rows_do_not_change_the_income_loss_or_the_update():
     step = _stepper()
     ones = np.ones(6, np.float32)
     mask = np.array([1, 1, 0, 0, 1, 0], np.float32)
-    weights = {"age": ones, "income_probs": mask, "gender_prob": ones}
+    weights = {"age": ones, "income_probs": mask, "gender_prob": ones, "age_band_probs": ones}
     labels = np.array([3, 7, 0, 0, 9, 0], np.int32)
     other = labels.copy()
     other[[2, 3, 5]] = [5, 9, 1]  # change only the masked rows' labels
@@ -128,8 +129,13 @@ def test_tiny_run_exports_the_contract(tmp_path):
     posts = spec.input("posts")
     assert isinstance(posts, TextsInput) and posts.separator == "[SEP]"
     assert posts.tensor == "post_ids"
-    age, income, gender = spec.heads
+    age, income, gender, band = spec.heads
     assert (age.field, age.output) == ("age", "age")
+    assert isinstance(band, CategoricalHead) and (band.field, band.output) == (
+        "age_band",
+        "age_band_probs",
+    )
+    assert band.labels == list(AGE_BAND_LABELS)
     income_groups = load_income_groups()
     assert isinstance(income, CategoricalHead) and income.field == "income_group"
     assert income.labels == [group["label"] for group in income_groups.groups]
@@ -138,9 +144,13 @@ def test_tiny_run_exports_the_contract(tmp_path):
     assert isinstance(gender, BinaryHead) and gender.labels == ("female", "male")
     card = json.loads((assets / contract.MODEL_CARD_FILE).read_text())
     assert card["data"]["income_is_proxy"] is True and card["data"]["bad_lines"] == 3
-    assert {"gender_accuracy", "age_mae", "income_accuracy_labelled"} <= set(
-        card["validation_metrics"]
-    )
+    assert {
+        "gender_accuracy",
+        "age_mae",
+        "age_band_accuracy",
+        "age_band_from_age_accuracy",
+        "income_accuracy_labelled",
+    } <= set(card["validation_metrics"])
     # The gateway's path: full texts -> exported tokenizer -> the ids the model was trained on.
     hparams = task.hparams("tiny")
     _, validation = split_bloggers(
@@ -154,3 +164,65 @@ def test_tiny_run_exports_the_contract(tmp_path):
     outputs = served(post_ids=tf.constant(served_ids[:2]))
     assert outputs["age"].shape == (2,) and outputs["gender_prob"].shape == (2,)
     assert outputs["income_probs"].shape == (2, contract.INCOME_GROUPS)
+    assert outputs["age_band_probs"].shape == (2, len(AGE_BAND_LABELS))
+
+
+def test_band_targets_are_the_band_of_each_age():
+    bloggers = read_blogs(FIXTURE_DIR).bloggers
+    targets, weights = profile_targets(bloggers, load_income_groups(), band_head=True)
+    names = ("teen", "twenties", "thirties+")
+    assert targets["age_band_probs"].dtype == np.int32
+    assert [names[band] for band in targets["age_band_probs"]] == [b.age_band for b in bloggers]
+    assert np.all(weights["age_band_probs"] == 1.0)
+    plain, _ = profile_targets(bloggers, load_income_groups())
+    assert "age_band_probs" not in plain
+
+
+@pytest.mark.parametrize("arch", ["tfidf", "bag", "classic"])
+def test_band_head_is_a_softmax_over_the_three_bands_and_trains(arch):
+    hparams = _tiny_hparams(arch, age_band_head_weight=1.0)
+    model = compile_profile_model(build_profile_model(hparams, 50, 25.0), hparams)
+    ids = np.random.default_rng(0).integers(1, 50, size=(4, 40)).astype(np.int32)
+    probs = model.predict({"post_ids": ids}, verbose=0)["age_band_probs"]
+    assert probs.shape == (4, len(AGE_BAND_LABELS))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    targets = {
+        "age": np.array([[15.0], [25.0], [35.0], [15.0]], np.float32),
+        "income_probs": np.zeros(4, np.int32),
+        "gender_prob": np.array([[0], [1], [0], [1]], np.float32),
+        "age_band_probs": np.array([0, 1, 2, 0], np.int32),
+    }
+    logs = model.train_on_batch({"post_ids": ids}, targets, return_dict=True)
+    assert "age_band_probs_accuracy" in logs  # the log name the combined monitor reads
+    without = _tiny_hparams(arch, age_band_head_weight=0.0)
+    assert "age_band_probs" not in build_profile_model(without, 50, 25.0).output_names
+
+
+def test_served_band_accuracy_comes_from_the_band_head_when_there_is_one():
+    targets = {
+        "age": np.array([[15.0], [25.0], [35.0]], np.float32),
+        "income_probs": np.zeros(3, np.int32),
+        "gender_prob": np.array([[0.0], [1.0], [0.0]], np.float32),
+    }
+    predictions = {
+        "age": np.array([[21.0], [25.0], [29.0]]),  # bands 1, 1, 1: one of three right
+        "income_probs": np.full((3, 10), 0.1),
+        "gender_prob": np.array([[0.2], [0.9], [0.4]]),
+    }
+    metrics = profile_metrics(predictions, targets, np.zeros(3, np.float32))
+    assert metrics["age_band_accuracy"] == pytest.approx(1 / 3)
+    assert metrics["age_band_from_age_accuracy"] == pytest.approx(1 / 3)
+    head = np.eye(3)[[0, 1, 2]] * 0.8 + 0.2 / 3  # the band head gets all three right
+    metrics = profile_metrics({**predictions, "age_band_probs": head}, targets, np.zeros(3))
+    assert metrics["age_band_accuracy"] == pytest.approx(1.0)
+    assert metrics["age_band_from_age_accuracy"] == pytest.approx(1 / 3)
+
+
+def test_the_combined_monitor_can_watch_the_band_head():
+    targets = {
+        "gender_prob": np.array([[1], [0], [1], [0]], np.float32),
+        "age": np.array([[15], [16], [25], [40]], np.float32),
+    }
+    terms = monitor_terms({"gender_prob_accuracy": 1.0, "age_band_probs_accuracy": 0.5}, targets)
+    band = {term.log: term for term in terms}["age_band_probs_accuracy"]
+    assert band.higher_is_better and band.baseline == pytest.approx(0.5)  # two of four <20
