@@ -11,6 +11,11 @@ from training.layers import MaskedMeanPooling
 from training.minilm import freeze_lower_layers, load_pretrained_encoder
 
 ARCHITECTURES = ("minilm", "classic")
+# With ``cosent_weight`` > 0 the MiniLM model also outputs the raw cosine under this name,
+# for training only: CoSENT ranks on it, the served signature has the spec's ``score`` only.
+COSINE_OUTPUT = "cosine"
+# CoSENT's scale on cosine differences (Su 2022's value).
+COSENT_SCALE = 20.0
 
 
 @keras.saving.register_keras_serializable(package="similarity")
@@ -41,6 +46,17 @@ class CosineScore(keras.layers.Layer):  # type: ignore[misc]
     def get_config(self) -> dict[str, Any]:
         """Serializable configuration."""
         return {**super().get_config(), "scale": self.initial_scale, "shift": self.initial_shift}
+
+
+@keras.saving.register_keras_serializable(package="similarity")
+class PairCosine(keras.layers.Layer):  # type: ignore[misc]
+    """Cosine of two ``[batch, width]`` vectors as ``[batch, 1]`` (no weights)."""
+
+    def call(self, left: Any, right: Any) -> Any:
+        """``sum(normalize(left) * normalize(right))`` per row."""
+        left = keras.ops.normalize(left, axis=-1)
+        right = keras.ops.normalize(right, axis=-1)
+        return keras.ops.sum(left * right, axis=-1, keepdims=True)
 
 
 def classic_encoder(hparams: Mapping[str, Any], vocab_size: int) -> keras.Model:
@@ -83,8 +99,13 @@ def build_similarity_model(
         )
     # ONE encoder instance for both sides: shared weights make the score symmetric.
     left_vector, right_vector = encoder(left), encoder(right)
+    outputs = {}
     if arch == "minilm":
         score = CosineScore(name="score")(left_vector, right_vector)
+        if float(hparams.get("cosent_weight", 0.0)):
+            # CoSENT ranks the raw cosine, so it cannot lower its loss by sharpening the
+            # score's sigmoid (which MSE alone calibrates): on the score it did (MAE 0.38).
+            outputs[COSINE_OUTPUT] = PairCosine(name=COSINE_OUTPUT)(left_vector, right_vector)
     else:
         merged = keras.layers.Concatenate()(
             [
@@ -96,7 +117,9 @@ def build_similarity_model(
         hidden = keras.layers.Dropout(float(hparams["dropout"]))(hidden)
         score = keras.layers.Dense(1, activation="sigmoid", name="score")(hidden)
     return keras.Model(
-        {"left_ids": left, "right_ids": right}, {"score": score}, name=f"similarity_{arch}"
+        {"left_ids": left, "right_ids": right},
+        {"score": score, **outputs},
+        name=f"similarity_{arch}",
     )
 
 
@@ -113,16 +136,60 @@ def learning_rate(hparams: Mapping[str, Any], train_steps: int | None = None) ->
     )
 
 
+def cosent(y_true: Any, y_pred: Any, scale: float = COSENT_SCALE) -> Any:
+    """CoSENT ranking loss over every pair of a batch (Su 2022, "CoSENT").
+
+    ``log(1 + sum over (i, j) with y_true[i] > y_true[j] of exp(scale * (y_pred[j] -
+    y_pred[i])))``: a pair ordered like the gold scores costs little, a reversed one a lot;
+    gold ties add nothing and shifting every prediction by a constant changes nothing, so
+    only the order of the predictions counts, which is what Spearman scores. ``y_true`` and
+    ``y_pred`` are ``[batch]`` or ``[batch, 1]`` floats; the result is a scalar.
+    """
+    gold = keras.ops.reshape(keras.ops.cast(y_true, y_pred.dtype), (-1,))
+    predicted = keras.ops.reshape(y_pred, (-1,))
+    # differences[i, j] = scale * (predicted[j] - predicted[i]), kept where gold[i] > gold[j].
+    differences = scale * (predicted[None, :] - predicted[:, None])
+    ordered = keras.ops.greater(gold[:, None], gold[None, :])
+    # -1e4 stands for -inf: exp underflows to exactly 0 in float32 without NaN gradients.
+    masked = keras.ops.where(ordered, differences, keras.ops.full_like(differences, -1e4))
+    terms = keras.ops.concatenate([keras.ops.zeros((1,), y_pred.dtype), keras.ops.ravel(masked)])
+    return keras.ops.logsumexp(terms)
+
+
+@keras.saving.register_keras_serializable(package="similarity")
+class CoSENT(keras.losses.Loss):  # type: ignore[misc]
+    """:func:`cosent` as a Keras loss: one scalar per batch (sample weights are not used)."""
+
+    def __init__(self, scale: float = COSENT_SCALE, name: str = "cosent", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.scale = scale
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        """The batch's CoSENT loss over all its pairs of pairs."""
+        return cosent(y_true, y_pred, self.scale)
+
+    def get_config(self) -> dict[str, Any]:
+        """Serializable configuration."""
+        return {**super().get_config(), "scale": self.scale}
+
+
 def compile_similarity_model(
     model: keras.Model, hparams: Mapping[str, Any], train_steps: int | None = None
 ) -> keras.Model:
-    """Mean squared error against STS score / 5, Adam with gradient clipping.
+    """Mean squared error against STS score / 5, plus ``cosent_weight`` x :class:`CoSENT` on
+    the ``cosine`` output if the model has it; Adam with gradient clipping.
 
     ``train_steps`` (batches per epoch x epochs) enables the ``lr_decay`` schedule.
     """
+    losses: dict[str, Any] = {"score": "mse"}
+    loss_weights = {"score": 1.0}
+    if COSINE_OUTPUT in model.output_names:
+        losses[COSINE_OUTPUT] = CoSENT(float(hparams.get("cosent_scale", COSENT_SCALE)))
+        loss_weights[COSINE_OUTPUT] = float(hparams["cosent_weight"])
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate(hparams, train_steps), clipnorm=1.0),
-        loss={"score": "mse"},
+        loss=losses,
+        loss_weights=loss_weights,
         metrics={"score": [keras.metrics.MeanAbsoluteError(name="mae")]},
     )
     return model

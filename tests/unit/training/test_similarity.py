@@ -12,9 +12,22 @@ import tensorflow as tf
 from serving import contract
 from serving.spec import SPEC_FILE, ScoreHead, load_spec
 from training import minilm
-from training.models.similarity import build_similarity_model, compile_similarity_model
+from training.data.sts import SentencePair
+from training.models.similarity import (
+    COSINE_OUTPUT,
+    CoSENT,
+    build_similarity_model,
+    compile_similarity_model,
+    cosent,
+)
+from training.saved_model import write_saved_model
 from training.tasks.base import RunSettings
-from training.tasks.similarity import SimilarityTask, predict_sorted_by_length
+from training.tasks.similarity import (
+    SimilarityTask,
+    predict_sorted_by_length,
+    score_targets,
+    similarity_spec,
+)
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sts"
 TINY_MINILM = minilm.MiniLMConfig(
@@ -119,3 +132,66 @@ def test_learning_rate_warms_up_then_decays_only_when_asked():
     assert rates[0] == 0.0 and rates[1] == pytest.approx(1.5e-5)  # linear warmup, 10 steps
     assert rates[2] == pytest.approx(3e-5) and rates[2] > rates[3] > rates[4]
     assert rates[4] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_cosent_has_its_closed_form_on_two_pairs():
+    # One ordered pair (gold 1 > 0) predicted reversed by 0.3: log(1 + exp(20 * 0.3)).
+    loss = cosent(np.array([1.0, 0.0]), np.array([0.2, 0.5], np.float32), scale=20.0)
+    assert float(loss) == pytest.approx(np.log1p(np.exp(6.0)), rel=1e-5)
+    # Gold ties are no pair at all: log(1 + 0).
+    assert float(cosent(np.array([[0.4], [0.4]]), np.array([[0.9], [0.1]], np.float32))) == 0.0
+
+
+def test_cosent_scores_only_the_order_of_the_predictions():
+    gold = np.array([0.9, 0.1, 0.5, 0.3], np.float32)
+    in_order = np.array([0.8, 0.2, 0.6, 0.4], np.float32)
+    reversed_order = 1.0 - in_order
+    shifted = in_order - 0.15
+    assert float(cosent(gold, in_order)) < float(cosent(gold, reversed_order))
+    assert float(cosent(gold, shifted)) == pytest.approx(float(cosent(gold, in_order)), rel=1e-5)
+    # One swapped pair (0.5 vs 0.3 predicted 0.4 vs 0.6) costs more than none swapped.
+    one_swap = np.array([0.8, 0.2, 0.4, 0.6], np.float32)
+    assert float(cosent(gold, in_order)) < float(cosent(gold, one_swap))
+
+
+def test_cosent_trains_a_cosine_output_that_the_served_signature_leaves_out(tmp_path):
+    hparams = {**SimilarityTask().hparams("default"), "cosent_weight": 0.5}
+    model = build_similarity_model(hparams, 60, minilm.build_encoder(TINY_MINILM))
+    compile_similarity_model(model, hparams, train_steps=10)
+    assert sorted(model.output_names) == [COSINE_OUTPUT, "score"]
+    assert isinstance(model.loss[COSINE_OUTPUT], CoSENT) and model.loss["score"] == "mse"
+    inputs = {"left_ids": _ids(3), "right_ids": _ids(4)}
+    outputs = model.predict(inputs, verbose=0)
+    # The score is a monotone map of the cosine, so both rank the pairs alike.
+    np.testing.assert_array_equal(
+        np.argsort(outputs[COSINE_OUTPUT].ravel()), np.argsort(outputs["score"].ravel())
+    )
+    # Targets for both outputs, and the MSE + 0.5 x CoSENT loss on one batch.
+    pairs = [SentencePair("a", "b", score, "sts") for score in (0.9, 0.1, 0.5, 0.3)]
+    targets = score_targets(pairs, hparams)
+    assert sorted(targets) == [COSINE_OUTPUT, "score"]
+    logs = model.evaluate(inputs, targets, batch_size=4, verbose=0, return_dict=True)
+    expected = float(np.mean((targets["score"] - outputs["score"]) ** 2)) + 0.5 * float(
+        cosent(targets[COSINE_OUTPUT], outputs[COSINE_OUTPUT])
+    )
+    assert logs["loss"] == pytest.approx(expected, rel=1e-4)
+    path = tmp_path / "saved"
+    write_saved_model(model, similarity_spec(16, 60), path)
+    served = tf.saved_model.load(str(path)).signatures["serving_default"]
+    assert list(served.structured_outputs) == ["score"]
+
+
+def test_without_cosent_the_model_has_the_score_only():
+    hparams = {**SimilarityTask().hparams("default"), "cosent_weight": 0.0}
+    model = build_similarity_model(hparams, 60, minilm.build_encoder(TINY_MINILM))
+    compile_similarity_model(model, hparams)
+    assert model.output_names == ["score"]
+
+
+def test_cosent_gradient_pushes_a_reversed_pair_apart_in_gold_order():
+    predicted = tf.Variable([0.2, 0.5])
+    with tf.GradientTape() as tape:
+        loss = cosent(tf.constant([1.0, 0.0]), predicted)
+    gradient = tape.gradient(loss, predicted).numpy()
+    assert np.all(np.isfinite(gradient))
+    assert gradient[0] < 0 < gradient[1]  # raise the gold-higher pair, lower the other
