@@ -10,13 +10,14 @@ import io
 import json
 import logging
 import re
+from typing import Any
 
 from serving.gateway.logs import LOGGER_NAME, JsonFormatter
 
 QA = {"article": "Mary moved to the bathroom. John went to the hallway.", "question": "Where?"}
 
 
-def _logged(client, *requests: tuple[str, dict[str, object], dict[str, str]]) -> list[dict]:
+def _logged(client, *requests: tuple[str, Any, dict[str, str]]) -> list[dict[str, Any]]:
     lines = io.StringIO()
     handler = logging.StreamHandler(lines)
     handler.setFormatter(JsonFormatter())
