@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from flask import Response, g
+from flask import Response
 from pydantic import Field, create_model
 
 from serving.encoding import Encodings
@@ -25,7 +25,15 @@ from serving.gateway.errors import GatewayError
 from serving.gateway.inference import Call, Prepared
 from serving.gateway.request_models import StrictBody, list_type, top_k_type
 from serving.gateway.runtime import ModelRuntime
-from serving.gateway.web import blueprint, parse, query_selector, read_json, respond, services
+from serving.gateway.web import (
+    blueprint,
+    parse,
+    query_selector,
+    read_json,
+    request_globals,
+    respond,
+    services,
+)
 
 Answers = dict[str, Any]
 ALIASES = ("qa", "profile", "similarity")
@@ -143,8 +151,9 @@ SHAPES: dict[str, Shape] = {"qa": qa_answer, "profile": profile_answer}
 
 def _alias(model: str) -> Response:
     payload = read_json()
-    g.model = model
-    call = Call(query_selector(), g.request_id)
+    state = request_globals()
+    state.model = model
+    call = Call(query_selector(), state.request_id)
     predicted = inference.predict(
         services(), model, call, lambda runtime: prepare_alias(runtime, payload)
     )

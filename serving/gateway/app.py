@@ -6,7 +6,7 @@ import logging
 import time
 import uuid
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Request, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from serving.gateway.access import install_access_control
@@ -20,7 +20,7 @@ from serving.gateway.registry import ModelRegistry
 from serving.gateway.settings import GatewaySettings
 from serving.gateway.strict_json import StrictJSONProvider
 from serving.gateway.views import blueprint
-from serving.gateway.web import services
+from serving.gateway.web import current_request, request_globals, services
 
 ACCESS_LOGGER = logging.getLogger(f"{LOGGER_NAME}.access")
 MAX_REQUEST_ID_LENGTH = 128
@@ -48,27 +48,29 @@ def create_app(settings: GatewaySettings | None = None, backend: Backend | None 
     return app
 
 
-def _request_id() -> str:
-    given = request.headers.get("X-Request-ID", "")
+def _request_id(current: Request) -> str:
+    given = current.headers.get("X-Request-ID", "")
     if 0 < len(given) <= MAX_REQUEST_ID_LENGTH and given.isprintable() and given.isascii():
         return given
     return uuid.uuid4().hex
 
 
 def _before_request() -> None:
-    g.start = time.perf_counter()
-    g.request_id = _request_id()
-    g.model = ""
-    g.version = ""
+    state = request_globals()  # one context lookup for the four writes
+    state.start = time.perf_counter()
+    state.request_id = _request_id(current_request())
+    state.model = ""
+    state.version = ""
     services().registry.start()
 
 
 def _after_request(response: Response) -> Response:
-    seconds = time.perf_counter() - g.get("start", time.perf_counter())
-    response.headers["X-Request-ID"] = g.get("request_id", "")
-    rule, method, path = request.url_rule, request.method, request.path  # one proxy lookup each
+    state, current = request_globals(), current_request()  # one context lookup each
+    seconds = time.perf_counter() - state.get("start", time.perf_counter())
+    response.headers["X-Request-ID"] = state.get("request_id", "")
+    rule, method, path = current.url_rule, current.method, current.path
     endpoint = rule.rule if rule is not None else "unmatched"
-    model, version = g.get("model", ""), g.get("version", "")
+    model, version = state.get("model", ""), state.get("version", "")
     status = response.status_code
     services().metrics.observe_request(endpoint, model, version, status, seconds)
     if ACCESS_LOGGER.isEnabledFor(logging.INFO):  # skip building the fields when not logged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -71,7 +72,7 @@ def from_tensor_proto(tensor: wire.TensorProto) -> npt.NDArray[Any]:
 
 
 def _fill(flat: npt.NDArray[Any], shape: tuple[int, ...]) -> npt.NDArray[Any]:
-    size = int(np.prod(shape)) if shape else 1
+    size = math.prod(shape)  # C ints: numpy's prod costs a Python reduction per output
     if flat.size == size:
         return flat.reshape(shape)
     # TF allows one value to stand for a whole tensor of that value.

@@ -6,7 +6,8 @@ import json
 import re
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Request, Response, current_app, g, jsonify, request
+from flask.ctx import _AppCtxGlobals
 from pydantic import BaseModel, ValidationError
 from werkzeug.wsgi import get_input_stream
 
@@ -29,6 +30,23 @@ blueprint = Blueprint("gateway", __name__)
 def services() -> Services:
     """The app's services (settings, backend, registry, metrics)."""
     found: Services = current_app.extensions["gateway"]
+    return found
+
+
+def current_request() -> Request:
+    """The request being answered, looked up once.
+
+    Every read through Flask's ``request`` proxy looks the context up again (four calls): a
+    function that reads several attributes binds the object once (werkzeug's documented
+    ``LocalProxy._get_current_object``).
+    """
+    found: Request = request._get_current_object()  # type: ignore[attr-defined]
+    return found
+
+
+def request_globals() -> _AppCtxGlobals:
+    """Flask's ``g`` of the request being answered, looked up once (see current_request)."""
+    found: _AppCtxGlobals = g._get_current_object()
     return found
 
 
@@ -61,7 +79,8 @@ def read_json() -> Any:
     (more than ``max_body_bytes``, whatever the framing: ``Content-Length`` or chunked), 400
     (not JSON, or nested too deeply).
     """
-    if request.mimetype != "application/json":
+    current = current_request()
+    if current.mimetype != "application/json":
         raise GatewayError(415, "Content-Type must be application/json")
     # Transfer codings other than chunked (gzip, deflate, ...) compress the body just as
     # content codings do: refused alike, never parsed as JSON.
@@ -69,7 +88,7 @@ def read_json() -> Any:
         ("Content-Encoding", ("", "identity")),
         ("Transfer-Encoding", ("", "identity", "chunked")),
     ):
-        codings = [item.strip().lower() for item in request.headers.get(header, "").split(",")]
+        codings = [item.strip().lower() for item in current.headers.get(header, "").split(",")]
         refused = [coding for coding in codings if coding not in allowed]
         if refused:
             raise GatewayError(
@@ -78,14 +97,14 @@ def read_json() -> Any:
                 headers={"Accept-Encoding": "identity"},
             )
     try:
-        return json.loads(read_body(current_app.config["MAX_CONTENT_LENGTH"]))
+        return json.loads(read_body(current_app.config["MAX_CONTENT_LENGTH"], current))
     except ValueError as error:
         raise GatewayError(400, "the body is not valid JSON", [{"msg": str(error)}]) from error
     except RecursionError as error:
         raise GatewayError(400, "the body is nested too deeply") from error
 
 
-def read_body(limit: int) -> bytes:
+def read_body(limit: int, current: Request | None = None) -> bytes:
     """The body, at most ``limit`` bytes, else 413; never a body cut at the limit.
 
     With ``Content-Length`` the header decides. A chunked body has no length up front: werkzeug
@@ -94,9 +113,11 @@ def read_body(limit: int) -> bytes:
     the limit" from "over it".
     """
     too_large = GatewayError(413, f"the body exceeds the limit max_body_bytes={limit}")
-    if request.content_length is not None and request.content_length > limit:
+    current = current or current_request()
+    length = current.content_length
+    if length is not None and length > limit:
         raise too_large
-    stream = get_input_stream(request.environ, max_content_length=limit + 1)
+    stream = get_input_stream(current.environ, max_content_length=limit + 1)
     try:
         body = stream.read()
     except (OSError, ValueError) as error:
@@ -109,7 +130,7 @@ def read_body(limit: int) -> bytes:
         raise
     if len(body) > limit:
         raise too_large
-    if request.content_length is not None and len(body) < request.content_length:
+    if length is not None and len(body) < length:
         # The client closed its side early: a cut body is never parsed.
         raise GatewayError(400, "the body is shorter than its Content-Length")
     return body
@@ -183,5 +204,6 @@ def query_selector() -> VersionSelector:
 
 def respond(body: dict[str, Any], model: str, version: int) -> Response:
     """Serialise an answer and note the model and version for metrics and logs."""
-    g.model, g.version = model, str(version)
+    state = request_globals()
+    state.model, state.version = model, str(version)
     return jsonify(body)
