@@ -46,6 +46,10 @@ COMMON: dict[str, Any] = {
     "hop_supervision": False,
     "hop_loss_weight": 1.0,
     "answer_from_all_hops": False,  # the answer layer reads every hop's state, not the last
+    # memnet: exact-match features (QuestionMatch) added to the memory's word vectors, and a
+    # per-sentence dense ReLU layer of this width on the values (0: none)
+    "question_match": False,
+    "memory_hidden": 0,
     "vocab_size": 1000,
     "bucket_by_length": True,
 }
