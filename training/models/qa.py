@@ -15,7 +15,13 @@ from typing import Any
 import keras
 from keras import ops
 
-from training.models.qa_layers import HopAttention, SentenceBags, SentenceSlots, SlotBias
+from training.models.qa_layers import (
+    HopAttention,
+    QuestionMatch,
+    SentenceBags,
+    SentenceSlots,
+    SlotBias,
+)
 
 ARCHITECTURES = ("memnet", "classic")
 # The memory network's second head: its attention over the story's sentences, [batch, slots],
@@ -117,12 +123,23 @@ def memory_network(
         [question_ids, question_encoding * embeddings[0](question)]
     )
     state = ops.squeeze(question_bag, axis=1)
+    match = None
+    if hparams.get("question_match"):
+        slots = int(hparams["question_max_tokens"])
+        match = QuestionMatch(slots, dim, name="question_match")([article, question])
     attentions, states = [], []
     for hop in range(hops):
-        keys = _memories(slot_ids, encoding, embeddings[hop](article), hparams, f"keys_{hop}")
-        values = _memories(
-            slot_ids, encoding, embeddings[hop + 1](article), hparams, f"values_{hop}"
+        keys, values = (
+            _memories(slot_ids, encoding, _words(embeddings[hop + k], article, match), hparams, n)
+            for k, n in ((0, f"keys_{hop}"), (1, f"values_{hop}"))
         )
+        if int(hparams.get("memory_hidden", 0)):
+            # A per-sentence nonlinearity binds a sentence's words before the attention sums
+            # sentences ("north" with "the place asked from is the subject"); residual.
+            hidden = keras.layers.Dense(
+                int(hparams["memory_hidden"]), activation="relu", name=f"values_{hop}_hidden"
+            )(values)
+            values = values + keras.layers.Dense(dim, name=f"values_{hop}_out")(hidden)
         gated = bool(hparams.get("gated_hops", False))
         state, attention = HopAttention(gated, name=f"hop_{hop}")([keys, values, state, present])
         attentions.append(attention)
@@ -149,6 +166,13 @@ def memory_network(
             name = f"{HOP_OUTPUT_PREFIX}{hop}"
             outputs[name] = keras.layers.Identity(name=name)(attention)
     return keras.Model({"article_ids": article, "question_ids": question}, outputs, name="qa")
+
+
+def _words(
+    embedding: keras.layers.Embedding, ids: keras.KerasTensor, match: keras.KerasTensor | None
+) -> keras.KerasTensor:
+    vectors = embedding(ids)
+    return vectors if match is None else vectors + match
 
 
 def _memories(

@@ -166,3 +166,44 @@ class HopAttention(keras.layers.Layer):  # type: ignore[misc]
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments, for saving."""
         return {**super().get_config(), "gated": self.gated}
+
+
+@keras.saving.register_keras_serializable(package="multihead_qa")
+class QuestionMatch(keras.layers.Layer):  # type: ignore[misc]
+    """Exact-match features: which question position each article word also occurs at.
+
+    For ``[article_ids [batch, length], question_ids [batch, q]]`` (int32, 0 = padding)
+    returns float32 ``[batch, length, dim]``: the sum of a learned vector per question
+    position over the question positions holding the same token id (0 for padding and for
+    words the question lacks). Added to the word vectors before the position-encoded
+    sentence bags, "A is north of B" carries *where* the question's words sit in the
+    sentence ("the place asked from is this sentence's subject") without depending on which
+    words they are, which a bag of word embeddings learns poorly from 1k examples
+    (exact-match features of reading-comprehension models, e.g. DrQA). Question positions
+    beyond ``question_slots`` share the last vector.
+    """
+
+    def __init__(self, question_slots: int, dim: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.question_slots = question_slots
+        self.dim = dim
+
+    def build(self, input_shape: Any) -> None:
+        """Create the ``[question_slots, dim]`` table."""
+        self.table = self.add_weight(
+            shape=(self.question_slots, self.dim),
+            initializer=keras.initializers.RandomNormal(0.0, 0.1),
+        )
+
+    def call(self, inputs: list[Any]) -> Any:
+        """Match vectors of ``[article_ids, question_ids]``."""
+        article, question = inputs
+        same = ops.equal(ops.expand_dims(article, 2), ops.expand_dims(question, 1))
+        real = ops.expand_dims(ops.not_equal(question, PAD_ID), 1)
+        match = ops.cast(ops.logical_and(same, real), "float32")  # [batch, length, q]
+        rows = ops.minimum(ops.arange(ops.shape(question)[1]), self.question_slots - 1)
+        return ops.einsum("blq,qd->bld", match, ops.take(self.table, rows, axis=0))
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments, for saving."""
+        return {**super().get_config(), "question_slots": self.question_slots, "dim": self.dim}

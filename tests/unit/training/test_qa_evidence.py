@@ -116,7 +116,8 @@ def test_evidence_head_shape_and_absent_slots():
 
 @pytest.mark.parametrize("weight", [0.0, 2.5])
 def test_loss_is_answer_loss_plus_weighted_evidence_loss(weight):
-    model = build_qa_model({**TINY, "evidence_loss_weight": weight}, 20, 5, period_id=9)
+    hparams = {**TINY, "evidence_loss_weight": weight, "hop_supervision": False}
+    model = build_qa_model(hparams, 20, 5, period_id=9)
     rng = np.random.default_rng(0)
     inputs = {
         "article_ids": rng.integers(1, 20, (4, 12)).astype(np.int32),
