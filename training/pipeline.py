@@ -89,12 +89,41 @@ def prepare_data(task: Task, settings: RunSettings, hparams: Mapping[str, Any]) 
     return data
 
 
+def has_lr_schedule(optimizer: keras.optimizers.Optimizer | None) -> bool:
+    """Whether the optimizer's learning rate is a ``LearningRateSchedule`` (not settable)."""
+    # The public ``learning_rate`` property returns the schedule's current value, so the
+    # schedule itself is only on the private attribute the setter checks as well.
+    rate = getattr(optimizer, "_learning_rate", None)
+    return isinstance(rate, keras.optimizers.schedules.LearningRateSchedule)
+
+
 def make_callbacks(
-    run_dir: Path, monitor: tuple[str, str], hparams: Mapping[str, Any]
+    run_dir: Path,
+    monitor: tuple[str, str],
+    hparams: Mapping[str, Any],
+    optimizer: keras.optimizers.Optimizer | None = None,
 ) -> list[keras.callbacks.Callback]:
-    """Early stopping (best weights restored), best checkpoint, LR schedule, CSV log."""
+    """Early stopping (best weights restored), best checkpoint, LR reduction, CSV log.
+
+    ``ReduceLROnPlateau`` is left out when ``optimizer``'s learning rate is a schedule (e.g.
+    similarity's ``lr_decay``): Keras raises TypeError when that callback sets a scheduled
+    learning rate, and the schedule already decides the rate.
+    """
     quantity, mode = monitor
     patience = int(hparams.get("patience", 5))
+    reduce_lr: list[keras.callbacks.Callback] = []
+    if has_lr_schedule(optimizer):
+        logger().info("learning rate is a schedule: no ReduceLROnPlateau")
+    else:
+        reduce_lr.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=quantity,
+                mode=mode,
+                factor=0.5,
+                patience=max(1, patience // 3),
+                min_lr=1e-5,
+            )
+        )
     return [
         keras.callbacks.EarlyStopping(
             monitor=quantity, mode=mode, patience=patience, restore_best_weights=True
@@ -106,9 +135,7 @@ def make_callbacks(
             save_best_only=True,
             save_weights_only=True,
         ),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor=quantity, mode=mode, factor=0.5, patience=max(1, patience // 3), min_lr=1e-5
-        ),
+        *reduce_lr,
         keras.callbacks.CSVLogger(str(run_dir / CSV_LOG_FILE)),
     ]
 
@@ -166,11 +193,11 @@ def fit_model(
     """Fit with validation data and the standard callbacks, one log line per epoch."""
     hook = getattr(task, "fit_kwargs", None)  # optional: task-specific fit options
     extra: dict[str, Any] = dict(hook(hparams)) if callable(hook) else {}
-    callbacks = make_callbacks(settings.run_dir, task.monitor(), hparams)
     # Optional: the part of the model to fit and its data (e.g. heads on cached features of
     # a frozen encoder); its layers are the model's own, so the model is what gets trained.
     target = getattr(task, "fit_target", None)
     fitted, fit_on = target(model, data, hparams) if callable(target) else (model, data)
+    callbacks = make_callbacks(settings.run_dir, task.monitor(), hparams, fitted.optimizer)
     # TensorBoard: scalars, weight/activation histograms, embedding projector.
     log_dir = settings.run_dir / TENSORBOARD_DIR
     callbacks += tensorboard_callbacks(log_dir, fit_on.val_inputs, fit_on.tokenizer_path)

@@ -269,8 +269,34 @@ def build_profile_model(
     return keras.Model({"post_ids": ids}, outputs, name=f"profile_{arch}")
 
 
-def compile_profile_model(model: keras.Model, hparams: Mapping[str, Any]) -> keras.Model:
-    """Per-head losses and loss weights; age uses Huber loss (robust, close to MAE)."""
+def profile_optimizer(
+    hparams: Mapping[str, Any], steps_per_epoch: int | None = None
+) -> keras.optimizers.Optimizer:
+    """Adam at ``learning_rate``; with ``ema_momentum`` > 0, a weight EMA (Keras ``use_ema``).
+
+    The moving average is copied into the model every ``steps_per_epoch`` steps (at each
+    epoch's end, before validation), so validation, checkpoints and the restored best weights
+    are the averaged ones; without ``steps_per_epoch`` Keras copies it in when ``fit`` ends.
+    """
+    momentum = float(hparams.get("ema_momentum", 0.0))
+    if not momentum:
+        return keras.optimizers.Adam(float(hparams["learning_rate"]))
+    return keras.optimizers.Adam(
+        float(hparams["learning_rate"]),
+        use_ema=True,
+        ema_momentum=momentum,
+        ema_overwrite_frequency=steps_per_epoch,
+    )
+
+
+def compile_profile_model(
+    model: keras.Model, hparams: Mapping[str, Any], steps_per_epoch: int | None = None
+) -> keras.Model:
+    """Per-head losses and loss weights; age uses Huber loss (robust, close to MAE).
+
+    ``steps_per_epoch`` (training batches per epoch) times the weight EMA's copies
+    (:func:`profile_optimizer`).
+    """
     band: dict[str, Any] = {}
     if has_band_head(hparams):
         band = {
@@ -279,7 +305,7 @@ def compile_profile_model(model: keras.Model, hparams: Mapping[str, Any]) -> ker
             "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         }
     model.compile(
-        optimizer=keras.optimizers.Adam(float(hparams["learning_rate"])),
+        optimizer=profile_optimizer(hparams, steps_per_epoch),
         loss={
             "age": BandAwareHuber(
                 delta=float(hparams.get("age_huber_delta", 2.0)),

@@ -226,3 +226,42 @@ def test_the_combined_monitor_can_watch_the_band_head():
     terms = monitor_terms({"gender_prob_accuracy": 1.0, "age_band_probs_accuracy": 0.5}, targets)
     band = {term.log: term for term in terms}["age_band_probs_accuracy"]
     assert band.higher_is_better and band.baseline == pytest.approx(0.5)  # two of four <20
+
+
+class _EmaCheck(keras.callbacks.Callback):  # type: ignore[misc]
+    """Records, at each epoch's end (before fit's final EMA copy), weights == their EMA."""
+
+    def __init__(self):
+        super().__init__()
+        self.equal = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        averages = self.model.optimizer._model_variables_moving_average
+        pairs = zip(self.model.trainable_variables, averages, strict=True)
+        self.equal.append(all(np.allclose(v.numpy(), a.numpy()) for v, a in pairs))
+
+
+def test_weight_ema_is_in_the_model_at_each_epoch_end():
+    from training.models.profile import profile_optimizer
+
+    assert not profile_optimizer({"learning_rate": 0.01, "ema_momentum": 0.0}).use_ema
+    keras.utils.set_random_seed(5)
+    hparams = {**_tiny_hparams(), "dropout": 0.0, "ema_momentum": 0.9}
+    model = compile_profile_model(build_profile_model(hparams, 30, 25.0), hparams, 3)
+    rng = np.random.default_rng(2)
+    targets = {
+        "age": rng.uniform(15, 40, (12, 1)).astype(np.float32),
+        "income_probs": rng.integers(0, contract.INCOME_GROUPS, (12, 1)),
+        "gender_prob": rng.integers(0, 2, (12, 1)).astype(np.float32),
+        "age_band_probs": rng.integers(0, len(AGE_BAND_LABELS), (12, 1)),
+    }
+    ids = {"post_ids": rng.integers(1, 30, size=(12, 10)).astype(np.int32)}
+    check = _EmaCheck()
+    model.fit(ids, targets, batch_size=4, epochs=2, verbose=0, callbacks=[check])  # 3 steps each
+    assert check.equal == [True, True]
+    # Without the per-epoch copy the raw weights are not their average at the epoch's end.
+    keras.utils.set_random_seed(5)
+    model = compile_profile_model(build_profile_model(hparams, 30, 25.0), hparams)
+    check = _EmaCheck()
+    model.fit(ids, targets, batch_size=4, epochs=1, verbose=0, callbacks=[check])
+    assert check.equal == [False]
