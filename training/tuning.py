@@ -35,6 +35,41 @@ TRIALS_JSON = "trials.json"
 TRIALS_CSV = "trials.csv"
 
 
+class TaskHyperModel(keras_tuner.HyperModel):  # type: ignore[misc]
+    """A task's model per trial, fitted the way ``train`` fits it.
+
+    Each trial's hyperparameters (the preset's, then the sampled ones) build the model and
+    choose what is fitted on which data: the task's optional ``fit_target`` (e.g. qa keeps
+    the per-hop targets of the trial's own ``hops``; nli fits its heads on cached vectors).
+    The data is prepared once per search, before any trial is sampled.
+    """
+
+    def __init__(
+        self, task: Task, data: PreparedData, hparams: Mapping[str, Any], seed: int
+    ) -> None:
+        super().__init__()
+        self.task, self.data, self.hparams, self.seed = task, data, dict(hparams), seed
+
+    def trial_hparams(self, hp: keras_tuner.HyperParameters) -> dict[str, Any]:
+        """The preset's hyperparameters with the trial's sampled ones on top."""
+        return {**self.hparams, **self.task.search_space(hp)}
+
+    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        """The compiled model of this trial."""
+        return self.task.build_model(self.trial_hparams(hp), self.data)
+
+    def fit(
+        self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any
+    ) -> Any:
+        """Fit on the trial's own data; the search's data arguments are replaced."""
+        trial = self.trial_hparams(hp)
+        target = getattr(self.task, "fit_target", None)
+        fitted, fit_on = target(model, self.data, trial) if callable(target) else (model, self.data)
+        data_keys = {"x", "y", "sample_weight", "validation_data", "batch_size", "shuffle"}
+        options = {key: value for key, value in kwargs.items() if key not in data_keys}
+        return fitted.fit(**fit_data(fit_on, trial, self.seed), **options)
+
+
 def make_tuner(
     task: Task,
     data: PreparedData,
@@ -44,10 +79,7 @@ def make_tuner(
     algorithm: str,
 ) -> keras_tuner.Tuner:
     """A RandomSearch or BayesianOptimization tuner over ``task.search_space``."""
-
-    def build(hp: keras_tuner.HyperParameters) -> keras.Model:
-        return task.build_model({**hparams, **task.search_space(hp)}, data)
-
+    hypermodel = TaskHyperModel(task, data, hparams, settings.seed)
     quantity, mode = task.monitor()
     options: dict[str, Any] = {
         "objective": keras_tuner.Objective(quantity, direction=mode),
@@ -58,8 +90,8 @@ def make_tuner(
         "overwrite": True,
     }
     if algorithm == "bayesian":
-        return keras_tuner.BayesianOptimization(build, **options)
-    return keras_tuner.RandomSearch(build, **options)
+        return keras_tuner.BayesianOptimization(hypermodel, **options)
+    return keras_tuner.RandomSearch(hypermodel, **options)
 
 
 def record_trials(tuner: keras_tuner.Tuner, run_dir: Path) -> list[dict[str, Any]]:
@@ -157,8 +189,8 @@ def tune_task(
     role = "" if distribution is None else f" as {distribution.tuner_id}"
     with distributed(distribution), stage(f"search {trials} trials{role}"):
         tuner = make_tuner(task, data, hparams, settings, trials, algorithm)
+        # The data arguments are TaskHyperModel.fit's own, per trial.
         tuner.search(
-            **fit_data(data, hparams, settings.seed),
             epochs=hparams["epochs"],
             callbacks=[
                 *monitor_callbacks(task, hparams, data),

@@ -19,12 +19,14 @@ from training.data.babi import BabiExample, read_babi, split_by_task
 from training.models.qa import EVIDENCE_OUTPUT, build_qa_model
 from training.tasks.base import Arrays, HParams, PreparedData, RunSettings
 from training.tasks.qa_evidence import (
+    MAX_HOPS,
     PERIOD,
     evidence_accuracy,
     evidence_head,
     evidence_summary,
     evidence_targets,
     hop_targets,
+    keep_own_hops,
 )
 from training.tokenization import train_tokenizer
 
@@ -209,7 +211,9 @@ class QaTask:
             train_weights[EVIDENCE_OUTPUT] = train_evidence
             val_weights[EVIDENCE_OUTPUT] = val_evidence
             if hparams.get("hop_supervision"):
-                hops = int(hparams["hops"])
+                # Targets for as many hops as any model of this task may have (a tuner samples
+                # "hops" after the data is prepared); fit_target keeps the model's own.
+                hops = max(int(hparams["hops"]), MAX_HOPS)
                 for rows, targets, weights in (
                     (train, train_targets, train_weights),
                     (validation, val_targets, val_weights),
@@ -254,6 +258,12 @@ class QaTask:
             period_id=-1 if period_id is None else period_id,
         )
 
+    def fit_target(
+        self, model: keras.Model, data: PreparedData, hparams: HParams
+    ) -> tuple[keras.Model, PreparedData]:
+        """The model, with the per-hop targets of its own ``hops`` only (see ``prepare``)."""
+        return model, keep_own_hops(data, int(hparams["hops"]))
+
     def evaluate(self, model: keras.Model, data: PreparedData) -> dict[str, Any]:
         """Validation accuracy overall, per bAbI task and averaged over tasks."""
         predictions = model.predict(data.val_inputs, batch_size=256, verbose=0)
@@ -280,7 +290,7 @@ class QaTask:
         """Tunable hyperparameters for keras-tuner."""
         return {
             "embedding_dim": hp.Choice("embedding_dim", [32, 48, 64]),
-            "hops": hp.Int("hops", 1, 3),
+            "hops": hp.Int("hops", 1, MAX_HOPS),
             "learning_rate": hp.Choice("learning_rate", [0.002, 0.005, 0.01]),
             "dropout": hp.Float("dropout", 0.0, 0.3, step=0.1),
         }

@@ -10,6 +10,7 @@ facts mapped through :func:`serving.encoding.segment_texts`, the gateway's own s
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,12 @@ from serving.encoding import segment_texts
 from serving.spec import SegmentRule, SegmentWeightsHead, ServingSpec
 from training.data.babi import BabiExample
 from training.models.qa import EVIDENCE_OUTPUT, HOP_OUTPUT_PREFIX
+from training.tasks.base import Arrays, PreparedData
 
 PERIOD = "."  # the memnet's sentence end (SentenceSlots' period_id is this token's id)
 EVIDENCE_FIELD = "evidence"
+# The most memory hops a qa model has (the tuner's upper bound; the presets use 2 or 3).
+MAX_HOPS = 3
 
 
 def evidence_head(max_sentences: int) -> SegmentWeightsHead:
@@ -92,6 +96,32 @@ def hop_targets(
                 hop_rows[f"{HOP_OUTPUT_PREFIX}{hop}"][row, slot] = 1.0
     weights = {name: (rows.sum(axis=1) > 0).astype(np.float32) for name, rows in hop_rows.items()}
     return hop_rows, weights
+
+
+def keep_own_hops(data: PreparedData, hops: int) -> PreparedData:
+    """``data`` with only the per-hop targets and weights of a model with ``hops`` hops.
+
+    The qa task prepares them for :data:`MAX_HOPS` hops, because the data is prepared once per
+    tuning search while each trial's model has its own ``hops``.
+    """
+    own = {f"{HOP_OUTPUT_PREFIX}{hop}" for hop in range(hops)}
+
+    def keep(arrays: Arrays | None) -> Arrays | None:
+        if arrays is None:
+            return None
+        return {
+            name: value
+            for name, value in arrays.items()
+            if not name.startswith(HOP_OUTPUT_PREFIX) or name in own
+        }
+
+    return replace(
+        data,
+        train_targets=keep(data.train_targets) or {},
+        val_targets=keep(data.val_targets) or {},
+        train_weights=keep(data.train_weights),
+        val_weights=keep(data.val_weights),
+    )
 
 
 def evidence_accuracy(weights: npt.NDArray[Any], targets: npt.NDArray[Any]) -> float:

@@ -20,6 +20,7 @@ from training.cli import main
 from training.data.babi import read_babi, split_by_task
 from training.fetch import DatasetFile, FetchError, Source, fetch_all, verify_all
 from training.tasks.base import RunSettings
+from training.tasks.qa import PRESETS as QA_PRESETS
 from training.tasks.qa import QaTask
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "babi"
@@ -103,15 +104,19 @@ def test_training_ids_equal_ids_from_the_exported_tokenizer(tmp_path, trained):
 
 
 def test_tune_records_every_trial(tmp_path, capsys):
-    argv = ["tune", "qa", "--trials", "2", "--preset", "tiny", "--data-dir", str(FIXTURES)]
+    argv = ["tune", "qa", "--trials", "3", "--preset", "tiny", "--data-dir", str(FIXTURES)]
     argv += ["--runs-dir", str(tmp_path / "runs"), "--epochs", "1"]
     assert main(argv) == 0
     (run_dir,) = (tmp_path / "runs").iterdir()
     trials = json.loads((run_dir / "trials.json").read_text())
-    assert len(trials) == 2
+    assert len(trials) == 3
     assert all("embedding_dim" in trial for trial in trials)
+    # A trial whose sampled hops differ from the preset's still gets targets for its own
+    # hop outputs (the data is prepared once per search): every trial completes.
+    assert {trial["hops"] for trial in trials} - {QA_PRESETS["tiny"]["hops"]}
+    assert {trial["status"] for trial in trials} == {"COMPLETED"}
     with (run_dir / "trials.csv").open() as stream:
-        assert len(list(csv.DictReader(stream))) == 2
+        assert len(list(csv.DictReader(stream))) == 3
     assert "best hyperparameters" in capsys.readouterr().out
 
 
