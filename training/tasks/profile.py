@@ -22,13 +22,12 @@ from training.data.blogs import (
     read_blogs,
     split_bloggers,
 )
-from training.models.profile import (
+from training.models.profile import build_profile_model, set_tfidf_weights
+from training.models.profile_heads import (
     AGE_BAND_LABELS,
     age_bands,
-    build_profile_model,
     compile_profile_model,
     has_band_head,
-    set_tfidf_weights,
 )
 from training.monitoring import VALIDATION_COMBINED, CombinedMonitor, MonitorTerm
 from training.tasks.base import Arrays, HParams, PreparedData, RunSettings
@@ -51,7 +50,7 @@ COMMON: dict[str, Any] = {
     # 0.2 (was 0.1), tried together with the band term: MAE 3.49 / band 0.781 vs 3.55 / 0.775.
     "age_loss_weight": 0.2,
     "age_huber_delta": 2.0,
-    # Band-aware age loss (training.models.profile.BandAwareHuber): Huber + this x soft-band
+    # Band-aware age loss (training.models.profile_heads.BandAwareHuber): Huber + this x soft-band
     # cross-entropy: keeps the age estimate's band in line (the band head serves the band).
     "age_band_loss_weight": 1.0,
     "age_band_temperature": 1.0,

@@ -19,7 +19,7 @@ from serving.spec import SPEC_FILE, CategoricalHead, load_spec
 from serving.tokenization import load_tokenizer
 from tests.api.conftest import gateway_settings, make_app
 from tests.support.model_server import running_model_server
-from training.models.profile import AGE_BAND_LABELS
+from training.models.profile_heads import AGE_BAND_LABELS
 from training.pipeline import train_task
 from training.tasks.base import RunSettings
 from training.tasks.profile import ProfileTask

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from training.data.blogs import read_blogs
-from training.models.profile import AgeBandAccuracy, BandAwareHuber, age_bands
+from training.models.profile_heads import AgeBandAccuracy, BandAwareHuber, age_bands
 from training.monitoring import CombinedMonitor, MonitorTerm, combined_value
 from training.pipeline import CSV_LOG_FILE, fit_model
 from training.tasks.base import RunSettings

@@ -15,7 +15,8 @@ from serving.encoding import encode_instances
 from serving.spec import SPEC_FILE, BinaryHead, CategoricalHead, TextsInput, load_spec
 from serving.tokenization import load_tokenizer
 from training.data.blogs import load_income_groups, read_blogs, split_bloggers
-from training.models.profile import AGE_BAND_LABELS, build_profile_model, compile_profile_model
+from training.models.profile import build_profile_model
+from training.models.profile_heads import AGE_BAND_LABELS, compile_profile_model
 from training.tasks.base import RunSettings
 from training.tasks.profile import ProfileTask, monitor_terms, profile_metrics, profile_targets
 
@@ -242,7 +243,7 @@ class _EmaCheck(keras.callbacks.Callback):  # type: ignore[misc]
 
 
 def test_weight_ema_is_in_the_model_at_each_epoch_end():
-    from training.models.profile import profile_optimizer
+    from training.models.profile_heads import profile_optimizer
 
     assert not profile_optimizer({"learning_rate": 0.01, "ema_momentum": 0.0}).use_ema
     keras.utils.set_random_seed(5)
