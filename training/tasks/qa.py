@@ -26,7 +26,8 @@ from training.tasks.qa_evidence import (
     evidence_summary,
     evidence_targets,
     hop_targets,
-    keep_own_hops,
+    own_hops,
+    with_hops,
 )
 from training.tokenization import train_tokenizer
 
@@ -163,6 +164,9 @@ class QaTask:
         self.validation_tasks: npt.NDArray[np.int32] = np.zeros(0, np.int32)
         # Keras prefixes metric names with the output's name once a model has two outputs.
         self.monitored = "val_accuracy"
+        # Per-hop targets and weights for MAX_HOPS hops (train, validation), set by prepare()
+        # with hop_supervision: fit_target gives a tuning trial those of its own hops.
+        self.hop_arrays: list[tuple[Arrays, Arrays]] = []
 
     def hparams(self, preset: str) -> dict[str, Any]:
         """Hyperparameters of a preset (tiny, default or full)."""
@@ -210,17 +214,19 @@ class QaTask:
             val_weights = {"answer_probs": np.ones(len(validation), np.float32)}
             train_weights[EVIDENCE_OUTPUT] = train_evidence
             val_weights[EVIDENCE_OUTPUT] = val_evidence
+            self.hop_arrays = []
             if hparams.get("hop_supervision"):
-                # Targets for as many hops as any model of this task may have (a tuner samples
-                # "hops" after the data is prepared); fit_target keeps the model's own.
+                # Built for as many hops as any model of this task may have (a tuner samples
+                # "hops" after the data is prepared); the data carries the model's own.
                 hops = max(int(hparams["hops"]), MAX_HOPS)
                 for rows, targets, weights in (
                     (train, train_targets, train_weights),
                     (validation, val_targets, val_weights),
                 ):
-                    per_hop, hop_weights = hop_targets(targets[EVIDENCE_OUTPUT], rows, hops)
-                    targets.update(per_hop)
-                    weights.update(hop_weights)
+                    self.hop_arrays.append(hop_targets(targets[EVIDENCE_OUTPUT], rows, hops))
+                    own = own_hops(self.hop_arrays[-1], int(hparams["hops"]))
+                    targets.update(own[0])
+                    weights.update(own[1])
         return PreparedData(
             train_inputs=train_inputs,
             train_targets=train_targets,
@@ -261,8 +267,10 @@ class QaTask:
     def fit_target(
         self, model: keras.Model, data: PreparedData, hparams: HParams
     ) -> tuple[keras.Model, PreparedData]:
-        """The model, with the per-hop targets of its own ``hops`` only (see ``prepare``)."""
-        return model, keep_own_hops(data, int(hparams["hops"]))
+        """The model, and the data with the per-hop targets of the model's own ``hops``."""
+        if not self.hop_arrays:
+            return model, data
+        return model, with_hops(data, self.hop_arrays, int(hparams["hops"]))
 
     def evaluate(self, model: keras.Model, data: PreparedData) -> dict[str, Any]:
         """Validation accuracy overall, per bAbI task and averaged over tasks."""

@@ -98,29 +98,40 @@ def hop_targets(
     return hop_rows, weights
 
 
-def keep_own_hops(data: PreparedData, hops: int) -> PreparedData:
-    """``data`` with only the per-hop targets and weights of a model with ``hops`` hops.
+def own_hops(arrays: tuple[Arrays, Arrays], hops: int) -> tuple[Arrays, Arrays]:
+    """The targets and weights of :func:`hop_targets` for the first ``hops`` hops only."""
+    names = {f"{HOP_OUTPUT_PREFIX}{hop}" for hop in range(hops)}
+    targets, weights = arrays
+    return (
+        {name: value for name, value in targets.items() if name in names},
+        {name: value for name, value in weights.items() if name in names},
+    )
 
-    The qa task prepares them for :data:`MAX_HOPS` hops, because the data is prepared once per
-    tuning search while each trial's model has its own ``hops``.
+
+def with_hops(data: PreparedData, arrays: list[tuple[Arrays, Arrays]], hops: int) -> PreparedData:
+    """``data`` with the per-hop targets and weights of a model with ``hops`` hops.
+
+    ``arrays`` holds them for :data:`MAX_HOPS` hops (train, validation): the qa task prepares
+    its data once per tuning search, while each trial's model has its own ``hops``.
     """
-    own = {f"{HOP_OUTPUT_PREFIX}{hop}" for hop in range(hops)}
 
-    def keep(arrays: Arrays | None) -> Arrays | None:
-        if arrays is None:
-            return None
-        return {
+    def replaced(current: Arrays | None, new: Arrays) -> Arrays:
+        kept = {
             name: value
-            for name, value in arrays.items()
-            if not name.startswith(HOP_OUTPUT_PREFIX) or name in own
+            for name, value in (current or {}).items()
+            if not name.startswith(HOP_OUTPUT_PREFIX)
         }
+        return {**kept, **new}
 
+    (train_targets, train_weights), (val_targets, val_weights) = (
+        own_hops(part, hops) for part in arrays
+    )
     return replace(
         data,
-        train_targets=keep(data.train_targets) or {},
-        val_targets=keep(data.val_targets) or {},
-        train_weights=keep(data.train_weights),
-        val_weights=keep(data.val_weights),
+        train_targets=replaced(data.train_targets, train_targets),
+        val_targets=replaced(data.val_targets, val_targets),
+        train_weights=replaced(data.train_weights, train_weights),
+        val_weights=replaced(data.val_weights, val_weights),
     )
 
 
