@@ -114,7 +114,7 @@ curl -s $URL/v1/models
 curl -s $URL/readyz
 curl -s $URL/metrics | head
 open $URL/docs for the interactive API documentation
-load test it: make loadtest GATEWAY_PORT=$GATEWAY_PORT (or python -m loadtests.run --host $URL --grpc-target $HOST:$GRPC_PORT --model-repo $REPO)
+load test it: make loadtest GATEWAY_PORT=$GATEWAY_PORT GRPC_PORT=$GRPC_PORT MODEL_REPO=$REPO (or python -m loadtests.run --host $URL --grpc-target $HOST:$GRPC_PORT --model-repo $REPO)
 CURLS
 
 wait "$gateway_pid"

@@ -11,9 +11,8 @@ from __future__ import annotations
 from flask import Response, send_file
 
 from serving import contract
-from serving.gateway.backends import VersionSelector
 from serving.gateway.errors import GatewayError
-from serving.gateway.web import blueprint, parse_version, query_value, services
+from serving.gateway.web import blueprint, query_selector, services
 
 # extension -> (file in assets.extra/, content type)
 ARCHITECTURE_FILES = {
@@ -24,13 +23,11 @@ ARCHITECTURE_FILES = {
 
 @blueprint.get("/v1/models/<name>/architecture.<extension>")
 def architecture(name: str, extension: str) -> Response:
-    """The routed (or ``?version=N``) version's architecture picture or layer summary."""
+    """The routed (or ``?version=N`` / ``?label=L``) version's architecture picture or summary."""
     if extension not in ARCHITECTURE_FILES:
         raise GatewayError(404, "architecture is served as .png or .txt")
-    pinned = query_value("version")
-    version = None if pinned is None else parse_version(pinned, ["query", "version"])
     found = services()
-    runtime = found.registry.resolve(name, VersionSelector(version=version))
+    runtime = found.registry.resolve(name, query_selector())
     file_name, content_type = ARCHITECTURE_FILES[extension]
     folder = contract.version_dirs(found.settings.model_repo / name).get(runtime.version)
     path = None if folder is None else folder / contract.ASSETS_DIR / file_name

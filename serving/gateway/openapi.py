@@ -135,7 +135,6 @@ def openapi_document(registry: ModelRegistry) -> dict[str, Any]:
 
 def _architecture_paths(name: str, error: dict[str, Any]) -> dict[str, Any]:
     """The routed version's ``model.png`` and ``summary.txt`` (serving/gateway/architecture.py)."""
-    pin = [{"name": "version", "in": "query", "schema": VERSION_SCHEMA}]
     found = {}
     for extension, media, what in (
         ("png", "image/png", "architecture picture (keras.utils.plot_model)"),
@@ -144,11 +143,12 @@ def _architecture_paths(name: str, error: dict[str, Any]) -> dict[str, Any]:
         found[f"/v1/models/{name}/architecture.{extension}"] = {
             "get": {
                 "summary": f"{name}: the routed version's {what}",
-                "parameters": pin,
+                "parameters": QUERY_PINS,
                 "responses": {
                     "200": {"description": "OK", "content": {media: {}}},
                     "404": {"description": "No such file for this version", **error},
                     "422": {"description": "Invalid version pin", **error},
+                    "503": {"description": "No version of the model fits", **error},
                 },
             }
         }

@@ -56,6 +56,9 @@ def test_picture_and_summary_of_the_routed_version(repo_with_files, model_server
         ("/v1/models/nope/architecture.png", 404),
         ("/v1/models/qa/architecture.png?version=%C2%B2", 422),
         ("/v1/models/qa/architecture.png?version=99999999999999999999", 422),
+        # Pinned by label like every other endpoint (no labels are configured here).
+        ("/v1/models/qa/architecture.txt?label=stable", 404),
+        ("/v1/models/qa/architecture.txt?version=1&label=stable", 422),
     ],
 )
 def test_missing_files_and_bad_pins(repo_with_files, model_server, path, status) -> None:

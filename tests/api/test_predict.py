@@ -160,3 +160,9 @@ def test_a_list_far_over_its_limit_is_refused_before_its_items_are_validated(cli
     assert response.status_code == 422
     (problem,) = response.get_json()["detail"]
     assert problem["loc"] == ["body", "instances"] and problem["type"] == "limit_exceeded"
+
+
+def test_predict_with_get_is_405_naming_post(client) -> None:
+    response = client.get("/v1/models/qa:predict")
+    assert response.status_code == 405 and response.headers["Allow"] == "POST"
+    assert set(response.json) == {"error", "detail"}
