@@ -65,7 +65,11 @@ def _predict(name: str, selector: VersionSelector) -> Response:
         # TF Serving's scheme pins in the path; a silently ignored ?version= would answer from
         # another version than the one the client asked for.
         detail = [
-            {"loc": ["query", key], "msg": "not accepted here: use /versions/{v} or /labels/{l}"}
+            {
+                "loc": ["query", key],
+                "msg": "not accepted here: use /versions/{v} or /labels/{l}",
+                "type": "unexpected_parameter",
+            }
             for key in request.args
         ]
         raise GatewayError(422, "query parameters are not accepted on :predict", detail)

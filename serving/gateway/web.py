@@ -157,7 +157,9 @@ def parse_version(text: str, where: list[str]) -> int:
     """
     if not VERSION_PATTERN.fullmatch(text):  # fullmatch: "$" would let "1\n" in
         raise GatewayError(
-            422, "invalid version pin", [{"loc": where, "msg": "must be a positive integer"}]
+            422,
+            "invalid version pin",
+            [{"loc": where, "msg": "must be 1 to 19 ASCII digits", "type": "invalid_version"}],
         )
     if not 0 < int(text) <= MAX_VERSION:
         raise GatewayError(404, "the requested model version is not served")
@@ -168,7 +170,9 @@ def parse_label(text: str, where: list[str]) -> str:
     """A version label (``[A-Za-z0-9_.-]{1,64}``), else 422 naming ``where``."""
     if not LABEL_PATTERN.fullmatch(text):
         raise GatewayError(
-            422, "invalid version pin", [{"loc": where, "msg": "must match [A-Za-z0-9_.-]{1,64}"}]
+            422,
+            "invalid version pin",
+            [{"loc": where, "msg": "must match [A-Za-z0-9_.-]{1,64}", "type": "invalid_label"}],
         )
     return text
 
@@ -182,7 +186,9 @@ def query_value(key: str) -> str | None:
     values = request.args.getlist(key)
     if len(values) > 1:
         raise GatewayError(
-            422, "invalid query", [{"loc": ["query", key], "msg": "give this parameter once"}]
+            422,
+            "invalid query",
+            [{"loc": ["query", key], "msg": "give this parameter once", "type": "repeated"}],
         )
     return values[0] if values else None
 
@@ -193,7 +199,9 @@ def query_selector() -> VersionSelector:
     label = query_value("label")
     if version_text is not None and label is not None:
         raise GatewayError(
-            422, "invalid version pin", [{"loc": ["query"], "msg": "give version or label"}]
+            422,
+            "invalid version pin",
+            [{"loc": ["query"], "msg": "give version or label", "type": "conflicting_pins"}],
         )
     if version_text is not None:
         return VersionSelector(version=parse_version(version_text, ["query", "version"]))

@@ -15,6 +15,9 @@ def _assert_shape(response, status: int):
     body = response.json
     assert set(body) == {"error", "detail"}
     assert isinstance(body["error"], str) and isinstance(body["detail"], list)
+    if status == 422:
+        # The README's 422 detail shape, whether pydantic or the gateway wrote it.
+        assert all({"loc", "msg", "type"} <= set(item) for item in body["detail"]), body
     return body
 
 

@@ -150,7 +150,8 @@ def test_predict_refuses_query_pins_it_would_ignore(client, query) -> None:
     body = {"inputs": {"article": "Mary moved to the kitchen.", "question": "Where is Mary?"}}
     response = client.post(f"/v1/models/qa:predict{query}", json=body)
     assert response.status_code == 422
-    assert response.get_json()["detail"][0]["loc"][0] == "query"
+    detail = response.get_json()["detail"][0]
+    assert detail["loc"][0] == "query" and detail["type"] == "unexpected_parameter"
 
 
 def test_a_list_far_over_its_limit_is_refused_before_its_items_are_validated(client) -> None:
