@@ -41,14 +41,7 @@ from loadtests.mixload import PAYLOADS, STORY, mixed_requests
 from serving.gateway.backends import Backend
 from serving.gateway.backends.grpc_backend import GrpcBackend
 from serving.gateway.launcher import RunningGateway, running_gateway
-from serving.modelserver.launcher import (
-    LaunchedServer,
-    configured_models,
-    launch,
-    server_command,
-    wait_until_available,
-)
-from serving.processes import stop_process
+from serving.modelserver.launcher import LaunchedServer, running, server_command
 
 __all__ = ["PAYLOADS", "STORY", "main"]
 ENDPOINTS = ("qa", "profile", "similarity", "mixed")
@@ -88,12 +81,8 @@ def model_server(
     command = server_command(
         repo, batching=batching, batching_parameters_file=parameters, extra_args=extra_args
     )
-    server = launch(command)
-    try:
-        wait_until_available(server.rest_url, configured_models(repo), timeout=300)
+    with running(repo, command, timeout=300) as server:
         yield server
-    finally:
-        stop_process(server.process)
 
 
 def start_gateway(stack: ExitStack, options: Options, target: str) -> RunningGateway:

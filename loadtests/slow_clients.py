@@ -26,13 +26,7 @@ from pathlib import Path
 import requests
 
 from serving.gateway.launcher import running_gateway
-from serving.modelserver.launcher import (
-    configured_models,
-    launch,
-    server_command,
-    wait_until_available,
-)
-from serving.processes import stop_process
+from serving.modelserver.launcher import running, server_command
 
 QA_BODY = {
     "article": "Mary moved to the bathroom. John went to the hallway.",
@@ -132,9 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from training.tiny import build_tiny_repo
 
         repo = build_tiny_repo(Path(tempfile.mkdtemp(prefix="slow-clients-repo-")))
-    launched = launch(server_command(repo), 120.0)
-    try:
-        wait_until_available(launched.rest_url, configured_models(repo), 120.0)
+    with running(repo, server_command(repo)) as launched:
         env = {"GATEWAY_GRPC_TARGET": launched.grpc_target, "GATEWAY_MODEL_REPO": str(repo)}
         if args.worker_class:
             env["GATEWAY_WORKER_CLASS"] = args.worker_class
@@ -143,8 +135,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             alone = timed_requests(gateway.url, args.requests, args.timeout)
             with slow_connections(gateway.url, args.slow, args.drip_seconds, args.mode):
                 loaded = timed_requests(gateway.url, args.requests, args.timeout)
-    finally:
-        stop_process(launched.process)
     print(describe("alone", *alone))
     print(describe(f"with {args.slow} slow ({args.mode})", *loaded))
     ratio = percentile(loaded[0], 0.99) / percentile(alone[0], 0.99)

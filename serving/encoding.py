@@ -17,7 +17,7 @@ import numpy.typing as npt
 from tokenizers import Encoding, Tokenizer
 
 from serving.spec import SegmentRule, ServingSpec, TextInput, TextsInput
-from serving.tokenization import id_matrix, join_posts, plain_encodings
+from serving.tokenization import cut_to_fit, id_matrix, join_posts, plain_encodings
 
 Tensors = dict[str, npt.NDArray[np.int32]]
 # A word needs a letter or a digit (any script): Python's Unicode "\w" without "_". The
@@ -147,13 +147,10 @@ def encode_batch(
 
 def truncated_encoding(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput) -> Encoding:
     """The text's encoding without special tokens, cut as :func:`encode_instances` cuts it."""
-    budget = item.max_tokens
-    if item.add_special_tokens:
-        budget -= tokenizer.num_special_tokens_to_add(False)
     encoding = tokenizer.encode(text, add_special_tokens=False)
-    if len(encoding.ids) > budget:
-        encoding.truncate(budget, direction=item.truncation)
-    return encoding
+    return cut_to_fit(
+        tokenizer, encoding, item.max_tokens, item.truncation, item.add_special_tokens
+    )
 
 
 def segment_texts(

@@ -84,6 +84,24 @@ def plain_encodings(tokenizer: Tokenizer, texts: Sequence[str]) -> list[Encoding
     return [tokenizer.encode(text, add_special_tokens=False) for text in texts]
 
 
+def cut_to_fit(
+    tokenizer: Tokenizer,
+    encoding: Encoding,
+    max_length: int,
+    truncation: Truncation = "right",
+    add_special_tokens: bool = True,
+) -> Encoding:
+    """Truncate ``encoding`` **in place** so that with its special tokens it has at most
+    ``max_length`` ids (the one cut rule of training, the gateway and the evidence segments);
+    returns it."""
+    budget = max_length
+    if add_special_tokens:
+        budget -= tokenizer.num_special_tokens_to_add(False)
+    if len(encoding.ids) > budget:
+        encoding.truncate(budget, direction=truncation)
+    return encoding
+
+
 def id_matrix(
     tokenizer: Tokenizer,
     encodings: Sequence[Encoding],
@@ -99,14 +117,14 @@ def id_matrix(
     Each encoding is truncated **in place** to the budget left by the special tokens, so
     afterwards it is the text's encoding as the model sees it (without special tokens).
     """
-    budget = max_length
-    if add_special_tokens:
-        budget -= tokenizer.num_special_tokens_to_add(False)
-    rows = []
-    for encoding in encodings:
-        if len(encoding.ids) > budget:
-            encoding.truncate(budget, direction=truncation)
-        rows.append(tokenizer.post_process(encoding, None, add_special_tokens).ids)
+    rows = [
+        tokenizer.post_process(
+            cut_to_fit(tokenizer, encoding, max_length, truncation, add_special_tokens),
+            None,
+            add_special_tokens,
+        ).ids
+        for encoding in encodings
+    ]
     width = max([min_length, *(len(row) for row in rows)])
     matrix = np.full((len(rows), width), pad_id, dtype=np.int32)
     for index, row in enumerate(rows):

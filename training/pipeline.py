@@ -183,6 +183,14 @@ def monitor_callbacks(
     return list(hook(hparams, data)) if callable(hook) else []
 
 
+def fit_target(
+    task: Task, model: keras.Model, data: PreparedData, hparams: Mapping[str, Any]
+) -> tuple[keras.Model, PreparedData]:
+    """What is fitted on which data: the task's optional ``fit_target``, else both as given."""
+    target = getattr(task, "fit_target", None)
+    return target(model, data, hparams) if callable(target) else (model, data)
+
+
 def fit_model(
     task: Task,
     model: keras.Model,
@@ -195,8 +203,7 @@ def fit_model(
     extra: dict[str, Any] = dict(hook(hparams)) if callable(hook) else {}
     # Optional: the part of the model to fit and its data (e.g. heads on cached features of
     # a frozen encoder); its layers are the model's own, so the model is what gets trained.
-    target = getattr(task, "fit_target", None)
-    fitted, fit_on = target(model, data, hparams) if callable(target) else (model, data)
+    fitted, fit_on = fit_target(task, model, data, hparams)
     callbacks = make_callbacks(settings.run_dir, task.monitor(), hparams, fitted.optimizer)
     # TensorBoard: scalars, weight/activation histograms, embedding projector.
     log_dir = settings.run_dir / TENSORBOARD_DIR

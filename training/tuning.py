@@ -22,6 +22,7 @@ from tensorboard.plugins.hparams import api as hparams_api
 from training.pipeline import (
     TENSORBOARD_DIR,
     fit_data,
+    fit_target,
     logger,
     monitor_callbacks,
     prepare_data,
@@ -63,8 +64,7 @@ class TaskHyperModel(keras_tuner.HyperModel):  # type: ignore[misc]
     ) -> Any:
         """Fit on the trial's own data; the search's data arguments are replaced."""
         trial = self.trial_hparams(hp)
-        target = getattr(self.task, "fit_target", None)
-        fitted, fit_on = target(model, self.data, trial) if callable(target) else (model, self.data)
+        fitted, fit_on = fit_target(self.task, model, self.data, trial)
         data_keys = {"x", "y", "sample_weight", "validation_data", "batch_size", "shuffle"}
         options = {key: value for key, value in kwargs.items() if key not in data_keys}
         return fitted.fit(**fit_data(fit_on, trial, self.seed), **options)

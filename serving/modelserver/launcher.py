@@ -14,7 +14,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -104,6 +105,20 @@ def launch(command: Sequence[str], startup_timeout: float = 120.0) -> LaunchedSe
         stop_process(process)
         raise
     return LaunchedServer(process, grpc_port, rest_port, stderr_path)
+
+
+@contextmanager
+def running(repo: Path, command: Sequence[str], timeout: float = 120.0) -> Iterator[LaunchedServer]:
+    """:func:`launch` ``command``, wait until every model of ``repo`` is AVAILABLE, stop after.
+
+    Raises TimeoutError (from :func:`wait_until_available`) if a model does not load in time.
+    """
+    server = launch(command, timeout)
+    try:
+        wait_until_available(server.rest_url, configured_models(repo), timeout)
+        yield server
+    finally:
+        stop_process(server.process)
 
 
 def _read_ports(process: subprocess.Popen[str], timeout: float) -> tuple[int, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent import futures
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -33,6 +34,23 @@ def make_app(settings: GatewaySettings, target: str) -> Flask:
     return create_app(settings, backend=backend)
 
 
+def close_app(app: Flask) -> None:
+    """Stop the app's version poller and close its backend channel."""
+    services = app.extensions["gateway"]
+    services.registry.stop()
+    services.backend.close()
+
+
+@contextmanager
+def gateway_app(repo: Path, target: str, **overrides: object) -> Iterator[Flask]:
+    """:func:`make_app` over ``repo`` with ``overrides``, closed when the block ends."""
+    app = make_app(gateway_settings(repo, **overrides), target)
+    try:
+        yield app
+    finally:
+        close_app(app)
+
+
 @pytest.fixture
 def app_factory(tiny_repo: Path, model_server: ModelServerHandle) -> Iterator[object]:
     apps: list[Flask] = []
@@ -44,9 +62,7 @@ def app_factory(tiny_repo: Path, model_server: ModelServerHandle) -> Iterator[ob
 
     yield build
     for app in apps:
-        services = app.extensions["gateway"]
-        services.registry.stop()
-        services.backend.close()
+        close_app(app)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from serving import contract
-from tests.api.conftest import gateway_settings, make_app
+from tests.api.conftest import gateway_app
 
 # The smallest valid PNG (1x1): the route serves bytes as they are, it does not decode them.
 PNG = bytes.fromhex(
@@ -32,8 +32,7 @@ def repo_with_files(tiny_repo: Path, tmp_path: Path) -> Path:
 
 
 def test_picture_and_summary_of_the_routed_version(repo_with_files, model_server) -> None:
-    app = make_app(gateway_settings(repo_with_files), model_server.grpc_target)
-    try:
+    with gateway_app(repo_with_files, model_server.grpc_target) as app:
         client = app.test_client()
         picture = client.get("/v1/models/qa/architecture.png")
         assert picture.status_code == 200 and picture.mimetype == "image/png"
@@ -43,9 +42,6 @@ def test_picture_and_summary_of_the_routed_version(repo_with_files, model_server
         assert "article_ids" in summary.get_data(as_text=True)
         document = client.get("/openapi.json").get_json()
         assert "/v1/models/qa/architecture.png" in document["paths"]
-    finally:
-        app.extensions["gateway"].registry.stop()
-        app.extensions["gateway"].backend.close()
 
 
 @pytest.mark.parametrize(
@@ -62,11 +58,7 @@ def test_picture_and_summary_of_the_routed_version(repo_with_files, model_server
     ],
 )
 def test_missing_files_and_bad_pins(repo_with_files, model_server, path, status) -> None:
-    app = make_app(gateway_settings(repo_with_files), model_server.grpc_target)
-    try:
+    with gateway_app(repo_with_files, model_server.grpc_target) as app:
         response = app.test_client().get(path)
-    finally:
-        app.extensions["gateway"].registry.stop()
-        app.extensions["gateway"].backend.close()
     assert response.status_code == status
     assert set(response.get_json()) == {"error", "detail"}

@@ -6,7 +6,7 @@ import pytest
 
 from serving.gateway.app import create_app
 from serving.gateway.backends import make_backend
-from tests.api.conftest import gateway_settings
+from tests.api.conftest import close_app, gateway_settings
 
 STORY = "Mary went to the kitchen. John moved to the office."
 PAIRS = [{"text_a": "a cat", "text_b": "a dog"}, {"text_a": "x", "text_b": "x"}]
@@ -30,8 +30,7 @@ def clients(tiny_repo, model_server):
         built[kind] = create_app(settings, backend=make_backend(settings))
     yield {kind: app.test_client() for kind, app in built.items()}
     for app in built.values():
-        app.extensions["gateway"].registry.stop()
-        app.extensions["gateway"].backend.close()
+        close_app(app)
 
 
 def _numbers(value):

@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 
 from serving.contract import ASSETS_DIR
 from serving.gateway.runtime import load_runtime
 from serving.gateway.settings import GatewaySettings
 from serving.spec import SPEC_FILE
-from tests.api.conftest import gateway_settings, make_app
+from tests.api.conftest import gateway_app
 from tests.support.legacy_repo import make_legacy
 from tests.support.model_server import ModelServerHandle, running_model_server
 
@@ -65,10 +64,8 @@ def unfit_server(unfit_repo: Path) -> Iterator[ModelServerHandle]:
 
 @pytest.fixture
 def unfit_client(unfit_repo: Path, unfit_server: ModelServerHandle) -> Iterator[object]:
-    app: Flask = make_app(gateway_settings(unfit_repo), unfit_server.grpc_target)
-    yield app.test_client()
-    app.extensions["gateway"].registry.stop()
-    app.extensions["gateway"].backend.close()
+    with gateway_app(unfit_repo, unfit_server.grpc_target) as app:
+        yield app.test_client()
 
 
 def test_unfit_versions_are_listed_with_short_reasons(unfit_client) -> None:
@@ -110,13 +107,8 @@ def test_readiness_waits_only_for_the_required_models(
     unfit_repo: Path, unfit_server: ModelServerHandle, ready_models: tuple[str, ...], status: int
 ) -> None:
     # One broken model must not take a shared pod out of its Service (GATEWAY_READY_MODELS).
-    settings = gateway_settings(unfit_repo, ready_models=ready_models)
-    app: Flask = make_app(settings, unfit_server.grpc_target)
-    try:
+    with gateway_app(unfit_repo, unfit_server.grpc_target, ready_models=ready_models) as app:
         ready = app.test_client().get("/readyz")
-    finally:
-        app.extensions["gateway"].registry.stop()
-        app.extensions["gateway"].backend.close()
     body = ready.get_json()
     assert ready.status_code == status
     if status == 200:

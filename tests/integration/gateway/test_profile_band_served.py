@@ -17,7 +17,7 @@ from serving import contract
 from serving.encoding import encode_instances
 from serving.spec import SPEC_FILE, CategoricalHead, load_spec
 from serving.tokenization import load_tokenizer
-from tests.api.conftest import gateway_settings, make_app
+from tests.api.conftest import gateway_app
 from tests.support.model_server import running_model_server
 from training.models.profile_heads import AGE_BAND_LABELS
 from training.pipeline import train_task
@@ -41,11 +41,8 @@ def version(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def app(version: Path) -> Iterator[Flask]:
     repo = version.parents[1]
-    with running_model_server(repo) as server:
-        built = make_app(gateway_settings(repo), server.grpc_target)
+    with running_model_server(repo) as server, gateway_app(repo, server.grpc_target) as built:
         yield built
-        built.extensions["gateway"].registry.stop()
-        built.extensions["gateway"].backend.close()
 
 
 def _served_band(version: Path) -> str:

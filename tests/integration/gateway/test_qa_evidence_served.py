@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.api.conftest import gateway_settings, make_app
+from tests.api.conftest import gateway_app
 from tests.support.model_server import running_model_server
 from training.data.babi import read_babi
 from training.export import export_for_serving
@@ -45,11 +45,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def app(repo: Path) -> Iterator[Flask]:
-    with running_model_server(repo) as server:
-        built = make_app(gateway_settings(repo), server.grpc_target)
+    with running_model_server(repo) as server, gateway_app(repo, server.grpc_target) as built:
         yield built
-        built.extensions["gateway"].registry.stop()
-        built.extensions["gateway"].backend.close()
 
 
 def test_qa_answers_carry_the_supporting_sentence(app: Flask) -> None:
