@@ -4,7 +4,9 @@ Each alias maps its request shape (qa ``top_k``, profile ``posts``, similarity `
 the version's runtime unit and the unit's answers back onto its response shape, answer for
 answer and error for error. The alias request models are generated from the version's own
 instance model, so the field rules (types, limits) are the spec's. If the qa version's spec
-declares a ``segment_weights`` head, qa answers add ``evidence: [{"sentence", "weight"}]``;
+declares a ``segment_weights`` head, qa answers add ``evidence: [{"segment", "sentence",
+"weight"}]`` (``segment`` as in the head's answer on ``:predict``; ``sentence``, the same text,
+is the first API's name, kept for its clients);
 if the profile version's spec declares an ``age_band`` head, profile answers add
 ``age_band: {"label", "probability", "probabilities"}``.
 """
@@ -26,6 +28,7 @@ from serving.gateway.inference import Call, Prepared
 from serving.gateway.request_models import StrictBody, list_type, top_k_type
 from serving.gateway.runtime import ModelRuntime
 from serving.gateway.web import (
+    PIN_KEYS,
     blueprint,
     parse,
     query_selector,
@@ -33,6 +36,7 @@ from serving.gateway.web import (
     request_globals,
     respond,
     services,
+    takes_query,
 )
 
 Answers = dict[str, Any]
@@ -112,7 +116,7 @@ def qa_answer(runtime: ModelRuntime, answers: Answers) -> Answers:
     }
     if "segment_weights" in heads:
         shaped["evidence"] = [
-            {"sentence": item["segment"], "weight": item["weight"]}
+            {"segment": item["segment"], "sentence": item["segment"], "weight": item["weight"]}
             for item in answers[heads["segment_weights"]]
         ]
     return shaped
@@ -172,18 +176,21 @@ def _alias(model: str) -> Response:
 
 
 @blueprint.post("/v1/qa")
+@takes_query(*PIN_KEYS)
 def qa() -> Response:
     """Answer one QA request or a batch of them."""
     return _alias("qa")
 
 
 @blueprint.post("/v1/profile")
+@takes_query(*PIN_KEYS)
 def profile() -> Response:
     """Profile one person or a batch of people."""
     return _alias("profile")
 
 
 @blueprint.post("/v1/similarity")
+@takes_query(*PIN_KEYS)
 def similarity() -> Response:
     """Score sentence pairs."""
     return _alias("similarity")

@@ -24,6 +24,9 @@ from serving.gateway.web import current_request, request_globals, services
 
 ACCESS_LOGGER = logging.getLogger(f"{LOGGER_NAME}.access")
 MAX_REQUEST_ID_LENGTH = 128
+# Headers of werkzeug's HTTP errors that belong to the status: 405's Allow, and 416's
+# "Content-Range: bytes */LENGTH" (RFC 9110 section 15.5.17), from send_file's range checks.
+KEPT_ERROR_HEADERS = frozenset({"Allow", "Content-Range"})
 
 
 def create_app(settings: GatewaySettings | None = None, backend: Backend | None = None) -> Flask:
@@ -96,7 +99,7 @@ def _gateway_error(error: GatewayError) -> tuple[Response, int, dict[str, str]]:
 
 def _http_error(error: HTTPException) -> tuple[Response, int, dict[str, str]]:
     status = error.code or 500
-    headers = {key: value for key, value in error.get_headers() if key == "Allow"}
+    headers = {key: value for key, value in error.get_headers() if key in KEPT_ERROR_HEADERS}
     message = {
         413: "the body exceeds the limit max_body_bytes",
         429: f"rate limit exceeded: {error.description}",

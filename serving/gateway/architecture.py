@@ -12,7 +12,14 @@ from flask import Response, send_file
 
 from serving import contract
 from serving.gateway.errors import GatewayError
-from serving.gateway.web import blueprint, query_selector, services
+from serving.gateway.web import (
+    PIN_KEYS,
+    blueprint,
+    query_selector,
+    request_globals,
+    services,
+    takes_query,
+)
 
 # extension -> (file in assets.extra/, content type)
 ARCHITECTURE_FILES = {
@@ -22,19 +29,24 @@ ARCHITECTURE_FILES = {
 
 
 @blueprint.get("/v1/models/<name>/architecture.<extension>")
+@takes_query(*PIN_KEYS)
 def architecture(name: str, extension: str) -> Response:
     """The routed (or ``?version=N`` / ``?label=L``) version's architecture picture or summary."""
     if extension not in ARCHITECTURE_FILES:
         raise GatewayError(404, "architecture is served as .png or .txt")
     found = services()
+    state = request_globals()
+    if name in found.registry.models:  # metrics labels: never an unknown URL segment
+        state.model = name
     runtime = found.registry.resolve(name, query_selector())
+    state.model, state.version = name, str(runtime.version)
     file_name, content_type = ARCHITECTURE_FILES[extension]
     folder = contract.version_dirs(found.settings.model_repo / name).get(runtime.version)
     path = None if folder is None else folder / contract.ASSETS_DIR / file_name
     if path is None or not path.is_file():
         raise GatewayError(
             404,
-            f"model {name!r} version {runtime.version} has no {file_name} "
+            f"model '{name}' version {runtime.version} has no {file_name} "
             "(exported before architecture files, or without Graphviz for the picture)",
         )
     response = send_file(path, mimetype=content_type, max_age=0)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, send_from_directory
 
+from serving.gateway.web import refuse_unknown_query
+
 SWAGGER_UI_DIR = Path(str(files("flask_swagger_ui") / "dist"))
 OWN_DIR = Path(__file__).resolve().parent / "docs_static"
 # The only files /docs/static serves: the page needs nothing else (no map files, no presets).
@@ -69,6 +71,7 @@ model names: <a href="v1/models">/v1/models</a>.</p>
 """
 
 blueprint = Blueprint("docs_ui", __name__)
+blueprint.before_request(refuse_unknown_query)  # the query rule of every endpoint
 
 
 def docs_response() -> Response:

@@ -7,6 +7,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 Detail = dict[str, Any]
+# Client text echoed in an answer (a model name from the URL, a query or body key) is cut to
+# this many characters: an error body must not grow with the input or carry it whole.
+MAX_ECHO_CHARS = 64
+
+
+def echo(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """``text`` made fit to be echoed to the client that sent it.
+
+    At most ``limit`` characters of it (``...`` marks a cut), with each character that is not
+    printable (control, format, line and paragraph separators; ``str.isprintable``) written
+    as its Python escape (``\\n``, ``\\x00``, ``\\u200b``), as ``repr`` does.
+    """
+    cut = text[:limit]
+    if not cut.isprintable():
+        cut = "".join(char if char.isprintable() else ascii(char)[1:-1] for char in cut)
+    return cut + "..." if len(text) > limit else cut
 
 
 class GatewayError(Exception):

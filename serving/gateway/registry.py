@@ -19,7 +19,7 @@ from serving.gateway.backends import Backend, VersionSelector, VersionStatus
 from serving.gateway.backends.base import AVAILABLE
 from serving.gateway.catalog import routed_models
 from serving.gateway.checks import check_fit
-from serving.gateway.errors import BackendError, BackendFailure, GatewayError
+from serving.gateway.errors import BackendError, BackendFailure, GatewayError, echo
 from serving.gateway.runtime import ModelRuntime, UnfitVersionError, load_runtime
 from serving.gateway.settings import GatewaySettings
 
@@ -35,6 +35,9 @@ class ModelState:
     error: str = ""
     backend_answered: bool = True
     unfit: dict[int, str] = field(default_factory=dict)  # version -> short reason
+    # The last status call's failure: its kind, and the server's text (for logs only).
+    failure: BackendFailure | None = None
+    failure_text: str = ""
 
 
 class ModelRegistry:
@@ -106,7 +109,13 @@ class ModelRegistry:
             reason = f"backend {error.failure.value}"
             # Keep routing to the last known version: the next poll or request may succeed.
             state = ModelState(
-                previous.statuses, previous.routed, reason, False, dict(previous.unfit)
+                previous.statuses,
+                previous.routed,
+                reason,
+                False,
+                dict(previous.unfit),
+                error.failure,
+                error.message,
             )
             self._set_state(model, state)
             return state
@@ -197,7 +206,7 @@ class ModelRegistry:
     ) -> ModelRuntime:
         """The runtime of the version a request runs on (the request then pins that version)."""
         if model not in self.models and model not in self.reload_models():
-            raise GatewayError(404, f"unknown model {model!r}")
+            raise GatewayError(404, f"unknown model '{echo(model)}'")
         if selector.version is not None or selector.label:
             version = selector.version
             if version is None:
@@ -208,14 +217,12 @@ class ModelRegistry:
                     404, f"model {model!r} version {version} is not routed: {reason}"
                 )
             return self.runtime(model, version)
-        routed = self.state(model).routed or self.refresh_model(model).routed
-        if routed is None:
-            raise GatewayError(
-                503,
-                f"model {model!r} has no available version",
-                headers={"Retry-After": str(self.retry_after_seconds)},
-            )
-        return routed
+        state = self.state(model)
+        if state.routed is None:
+            state = self.refresh_model(model)
+        if state.routed is None:
+            raise unrouted_error(model, state, self.retry_after_seconds)
+        return state.routed
 
     def _label_version(self, model: str, selector: VersionSelector, request_id: str | None) -> int:
         try:
@@ -246,3 +253,47 @@ class ModelRegistry:
                 self.refresh()
             except Exception:  # the poller must survive anything; the next poll retries
                 LOGGER.exception("version poll failed")
+
+
+# What a status call's failure means for a client (the server's own text stays in the log).
+STATUS_FAILURES = {
+    BackendFailure.UNAVAILABLE: "the model server is unreachable",
+    BackendFailure.DEADLINE_EXCEEDED: "the model server did not answer in time",
+    BackendFailure.NOT_FOUND: "the model server has not loaded model '{model}'",
+}
+
+
+def unrouted_error(model: str, state: ModelState, retry_after_seconds: int) -> GatewayError:
+    """The 503 for a model without a routed version, saying why (``Retry-After`` set).
+
+    In this order: the model server could not be asked (unreachable, too slow, or failed:
+    only the failure's kind is told), it has no AVAILABLE version, a version's check against
+    its spec is pending (the server was busy), or every AVAILABLE version failed that check
+    (``detail``: each version's short reason, as in ``GET /v1/models``). The server's own
+    text is logged with the request id, never answered.
+    """
+    available = [status.version for status in state.statuses if status.state == AVAILABLE]
+    pending = [version for version in available if version not in state.unfit]
+    detail: list[dict[str, object]] = []
+    if not state.backend_answered:
+        default = "the model server failed to report the model's versions"
+        known = STATUS_FAILURES.get(state.failure) if state.failure else None
+        message = (known or default).format(model=model) + "; retry later"
+    elif not available:
+        message = f"the model server has no version of model '{model}' loaded; retry later"
+        detail = [{"version": item.version, "state": item.state} for item in state.statuses]
+    elif pending:
+        message = (
+            f"model '{model}' version {pending[-1]} is loaded but not yet checked against its "
+            "serving spec (the model server was busy); retry later"
+        )
+    else:
+        message = f"no loaded version of model '{model}' fits its serving spec"
+        detail = [{"version": version, "reason": state.unfit[version]} for version in available]
+    # The JSON log line carries the request id; the server's own words are only here.
+    server_text = state.failure_text or [
+        (item.version, item.state, item.error) for item in state.statuses
+    ]
+    LOGGER.warning("%s: 503 %s; model server: %s", model, message, server_text)
+    headers = {"Retry-After": str(retry_after_seconds)}
+    return GatewayError(503, message, detail, headers)

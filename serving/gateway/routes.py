@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, g, jsonify, request
+from flask import Response, g, jsonify
 
 from serving.encoding import Encodings
 from serving.gateway import inference
 from serving.gateway.backends import TensorSpec, VersionSelector
-from serving.gateway.errors import BackendError, GatewayError
+from serving.gateway.errors import BackendError, GatewayError, echo
 from serving.gateway.inference import Call, Prepared, Services
 from serving.gateway.runtime import ModelRuntime
 from serving.gateway.schemas import ModelDetail, ModelInfo, ModelsResponse, VersionInfo
@@ -24,24 +24,33 @@ from serving.gateway.web import (
     parse_label,
     parse_version,
     read_json,
+    request_globals,
     respond,
     services,
+    takes_query,
 )
+
+# TF Serving's scheme pins in the path; a silently ignored ?version= would answer from another
+# version than the one the client asked for (every query key is refused: web.takes_query).
+PATH_PINS = "pin a version in the path: /versions/{v}:predict or /labels/{l}:predict"
 
 
 @blueprint.post("/v1/models/<name>:predict")
+@takes_query(hint=PATH_PINS)
 def predict(name: str) -> Response:
     """Predict with the routed version."""
     return _predict(name, VersionSelector())
 
 
 @blueprint.post("/v1/models/<name>/versions/<version>:predict")
+@takes_query(hint=PATH_PINS)
 def predict_version(name: str, version: str) -> Response:
     """Predict with a pinned version (ASCII digits, int64)."""
     return _predict(name, VersionSelector(version=parse_version(version, ["path", "version"])))
 
 
 @blueprint.post("/v1/models/<name>/labels/<label>:predict")
+@takes_query(hint=PATH_PINS)
 def predict_label(name: str, label: str) -> Response:
     """Predict with the version a TF Serving label points to."""
     return _predict(name, VersionSelector(label=parse_label(label, ["path", "label"])))
@@ -61,18 +70,6 @@ def prepare(runtime: ModelRuntime, payload: Any) -> Prepared:
 
 
 def _predict(name: str, selector: VersionSelector) -> Response:
-    if request.args:
-        # TF Serving's scheme pins in the path; a silently ignored ?version= would answer from
-        # another version than the one the client asked for.
-        detail = [
-            {
-                "loc": ["query", key],
-                "msg": "not accepted here: use /versions/{v} or /labels/{l}",
-                "type": "unexpected_parameter",
-            }
-            for key in request.args
-        ]
-        raise GatewayError(422, "query parameters are not accepted on :predict", detail)
     payload = read_json()
     if name in services().registry.models:  # a metrics label: never an unknown URL segment
         g.model = name
@@ -102,7 +99,8 @@ def model(name: str) -> Response:
         raise GatewayError(405, "predict takes POST", headers={"Allow": "POST"})
     found = services()
     if name not in found.registry.models and name not in found.registry.reload_models():
-        raise GatewayError(404, f"unknown model {name!r}")
+        raise GatewayError(404, f"unknown model '{echo(name)}'")
+    request_globals().model = name  # a metrics label: a configured model's name only
     info = model_info(found, name)
     routed = found.registry.state(name).routed
     detail = ModelDetail(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from serving.gateway.request_models import ModelRef
 
@@ -24,9 +24,12 @@ class Candidate(BaseModel):
 
 
 class Evidence(BaseModel):
-    """A sentence of the story and the weight the model gave it."""
+    """A segment of the story (a sentence, as the spec's separator ends it) and its weight."""
 
-    sentence: str
+    segment: str = Field(description="The segment's text, as in the head's answer on :predict.")
+    sentence: str = Field(
+        description="The same text under the first API's name, kept for its clients."
+    )
     weight: float
 
 

@@ -1,17 +1,103 @@
-"""Flask's JSON provider, made to refuse what strict JSON (RFC 8259) has no token for.
+"""Strict JSON both ways: request bodies without repeated names, answers without NaN.
 
-Python's ``json`` writes ``NaN`` and ``Infinity`` by default; most JSON parsers reject them.
-A float that is not finite can only come from a model's outputs (requests are parsed before
-they reach Python floats the gateway would echo), so it is the server's fault: a 502.
+Requests: RFC 8259 section 4 says an object's names SHOULD be unique and that parsers
+disagree on a repeated one (Python's ``json`` keeps the last, others the first or both), so a
+body whose meaning depends on the parser is refused (:func:`parse_body`, 422 naming the key).
+
+Answers: Python's ``json`` writes ``NaN`` and ``Infinity`` by default; most JSON parsers reject
+them. A float that is not finite can only come from a model's outputs (requests are parsed
+before they reach Python floats the gateway would echo), so it is the server's fault: a 502.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask.json.provider import DefaultJSONProvider
 
-from serving.gateway.errors import GatewayError
+from serving.gateway.errors import Detail, GatewayError, echo
+
+MAX_REPEATED_DETAILS = 20
+
+
+class _RepeatedNameError(Exception):
+    """Raised while parsing at the first object that repeats a name (the fast path)."""
+
+
+class _Repeated(dict[str, Any]):
+    """A parsed object that had ``names`` more than once (the last value of each is kept)."""
+
+    names: list[str]
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _RepeatedNameError()
+    return found
+
+
+def _marked_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) == len(pairs):
+        return found
+    repeated, seen = _Repeated(found), set()
+    repeated.names = []
+    for name, _ in pairs:
+        if name in seen and name not in repeated.names:
+            repeated.names.append(name)
+        seen.add(name)
+    return repeated
+
+
+def _repeated_names(value: Any) -> list[Detail]:
+    """A 422 detail per repeated name, ``loc`` from the body's root; iterative (deep bodies)."""
+    found: list[Detail] = []
+    stack: list[tuple[Any, list[str | int]]] = [(value, ["body"])]
+    while stack and len(found) < MAX_REPEATED_DETAILS:
+        item, location = stack.pop()
+        if isinstance(item, _Repeated):
+            found += [
+                {
+                    "loc": [*location, echo(name)],
+                    "msg": "this key appears more than once in its object",
+                    "type": "duplicate_key",
+                }
+                for name in item.names
+            ]
+        if isinstance(item, dict):
+            children: list[tuple[str | int, Any]] = [
+                (echo(key), child) for key, child in item.items()
+            ]
+        elif isinstance(item, list):
+            children = list(enumerate(item))
+        else:
+            continue
+        # Pushed in reverse, so the details come in document order.
+        stack += [(child, [*location, key]) for key, child in reversed(children)]
+    return found[:MAX_REPEATED_DETAILS]
+
+
+# Built once: json.loads with an object_pairs_hook builds a new decoder on every call.
+_UNIQUE = json.JSONDecoder(object_pairs_hook=_unique_object)
+_MARKED = json.JSONDecoder(object_pairs_hook=_marked_object)
+
+
+def parse_body(data: bytes) -> Any:
+    """``json.loads(data)``, refusing an object that repeats a name anywhere in the body.
+
+    Raises GatewayError 422 with ``{"loc": ["body", ..., name], "type": "duplicate_key"}`` per
+    repeated name (the rule's source: RFC 8259 section 4); ``ValueError`` (not JSON, not
+    UTF-8/16/32) and ``RecursionError`` (nested too deeply) as ``json.loads`` does.
+    """
+    text = data.decode(json.detect_encoding(data), "surrogatepass")  # as json.loads does
+    try:
+        return _UNIQUE.decode(text)
+    except _RepeatedNameError:
+        # Rare: parsed again, marking every such object, to name where each repeat is.
+        marked = _MARKED.decode(text)
+        raise GatewayError(422, "the request is invalid", _repeated_names(marked)) from None
 
 
 class NotStrictJSONError(GatewayError):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Blueprint, Request, Response, current_app, g, jsonify, request
@@ -13,18 +13,72 @@ from werkzeug.wsgi import get_input_stream
 
 from serving.encoding import Encodings
 from serving.gateway.backends import VersionSelector
-from serving.gateway.errors import GatewayError
+from serving.gateway.errors import GatewayError, echo
 from serving.gateway.inference import Services
 from serving.gateway.request_models import ENCODINGS, LIMIT_ERROR
+from serving.gateway.strict_json import parse_body
 
 Model = TypeVar("Model", bound=BaseModel)
+View = TypeVar("View", bound=Callable[..., Any])
 MAX_VERSION = 2**63 - 1  # ModelSpec.version is an int64
 # ASCII digits only: str.isdigit() also accepts "²" and other digits int() refuses.
 VERSION_PATTERN = re.compile(r"^[0-9]{1,19}$")
 LABEL_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_DETAILS = 20
+PIN_KEYS = ("version", "label")
+# Pydantic's messages for these name the generated model class ("... instance of QARequest"):
+# clients get the rule instead (the fields are in "loc").
+CLASS_MESSAGES = {
+    "model_type": "Input should be a JSON object",
+    "model_attributes_type": "Input should be a JSON object",
+    "dataclass_type": "Input should be a JSON object",
+    "dataclass_exact_type": "Input should be a JSON object",
+}
 
 blueprint = Blueprint("gateway", __name__)
+# view function -> (the query keys it reads, a hint for any other key); see takes_query.
+_QUERY_KEYS: dict[Callable[..., Any], tuple[tuple[str, ...], str]] = {}
+
+
+def takes_query(*keys: str, hint: str = "") -> Callable[[View], View]:
+    """Declare the query keys a view reads: any other key is a 422 (:func:`refuse_unknown_query`).
+
+    A view without this declaration takes no query keys. ``hint`` is added to the message.
+    """
+
+    def declare(view: View) -> View:
+        _QUERY_KEYS[view] = (keys, hint)
+        return view
+
+    return declare
+
+
+def refuse_unknown_query() -> None:
+    """Before every view: 422 for a query key the view does not read (a ``before_request``).
+
+    One rule for every endpoint: a key that would be silently ignored (``/v1/qa?versoin=2``)
+    is refused with ``{"loc": ["query", key], "type": "unexpected_parameter"}``.
+    """
+    current = current_request()
+    if not current.args:
+        return
+    view = current_app.view_functions.get(current.endpoint or "")
+    keys, hint = _QUERY_KEYS.get(view, ((), "")) if view is not None else ((), "")
+    takes = f"this endpoint takes {', '.join(keys)}" if keys else "this endpoint takes none"
+    detail = [
+        {
+            "loc": ["query", echo(key)],
+            "msg": f"unknown query parameter: {takes}{'; ' + hint if hint else ''}",
+            "type": "unexpected_parameter",
+        }
+        for key in current.args
+        if key not in keys
+    ]
+    if detail:
+        raise GatewayError(422, "unknown query parameter", detail[:MAX_DETAILS])
+
+
+blueprint.before_request(refuse_unknown_query)
 
 
 def services() -> Services:
@@ -58,8 +112,9 @@ def validation_error(error: ValidationError, prefix: tuple[str, ...] = ()) -> Ga
     detail = []
     for item in error.errors(include_url=False, include_input=False):
         entry: dict[str, Any] = {
-            "loc": [*prefix, *item["loc"]],
-            "msg": item["msg"],
+            # A key of the body (an unexpected field) is client text: echoed cut.
+            "loc": [*prefix, *(echo(key) if isinstance(key, str) else key for key in item["loc"])],
+            "msg": CLASS_MESSAGES.get(item["type"], item["msg"]),
             "type": item["type"],
         }
         if item["type"] == LIMIT_ERROR:
@@ -77,7 +132,7 @@ def read_json() -> Any:
     Raises GatewayError: 415 (not ``application/json``, or a ``Content-Encoding`` other than
     ``identity``: bodies are never decoded, so encoded bytes are never parsed as JSON), 413
     (more than ``max_body_bytes``, whatever the framing: ``Content-Length`` or chunked), 400
-    (not JSON, or nested too deeply).
+    (not JSON, or nested too deeply), 422 (an object repeats a key: ``strict_json.parse_body``).
     """
     current = current_request()
     if current.mimetype != "application/json":
@@ -93,11 +148,11 @@ def read_json() -> Any:
         if refused:
             raise GatewayError(
                 415,
-                f"{header} {refused[0]!r} is not supported; send the JSON uncompressed",
+                f"{header} '{echo(refused[0])}' is not supported; send the JSON uncompressed",
                 headers={"Accept-Encoding": "identity"},
             )
     try:
-        return json.loads(read_body(current_app.config["MAX_CONTENT_LENGTH"], current))
+        return parse_body(read_body(current_app.config["MAX_CONTENT_LENGTH"], current))
     except ValueError as error:
         raise GatewayError(400, "the body is not valid JSON", [{"msg": str(error)}]) from error
     except RecursionError as error:

@@ -192,7 +192,9 @@ def test_segment_weights_head_maps_weights_to_sentences(qa, tiny_repo, tmp_path)
     answer = runtime.postprocess(outputs, [{"article": STORY, "question": "Where is Mary?"}])
     assert answer[0]["evidence"][0]["segment"].lower() == "mary went to the kitchen."
     shaped = qa_answer(runtime, answer[0])  # /v1/qa adds the evidence in its own shape
-    assert shaped["evidence"] == [{"sentence": "Mary went to the kitchen.", "weight": 0.8}]
+    # "segment" as on :predict; "sentence", the same text, kept for the first API's clients.
+    text = "Mary went to the kitchen."
+    assert shaped["evidence"] == [{"segment": text, "sentence": text, "weight": 0.8}]
     assert shaped["answer"] == answer[0]["answer"]["label"]
 
 
