@@ -25,7 +25,10 @@ ERROR_STATUSES = {
     "404": "Unknown model or version",
     "413": "Body larger than max_body_bytes (any framing)",
     "415": "Content-Type is not application/json, or a Content-Encoding other than identity",
-    "422": "Validation failed, a limit was exceeded, or a text has no word",
+    "422": (
+        "Validation failed, a limit was exceeded, a text has no word, a key repeated in an "
+        "object, or a query key the endpoint does not read"
+    ),
     "429": "Rate limit exceeded (see Retry-After)",
     "502": "The model server failed or returned an unusable answer",
     "503": "Model server unavailable or no version fits (see Retry-After)",
@@ -147,7 +150,8 @@ def _architecture_paths(name: str, error: dict[str, Any]) -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "OK", "content": {media: {}}},
                     "404": {"description": "No such file for this version", **error},
-                    "422": {"description": "Invalid version pin", **error},
+                    "416": {"description": "Range past the end (Content-Range set)", **error},
+                    "422": {"description": "Invalid version pin or unknown query key", **error},
                     "503": {"description": "No version of the model fits", **error},
                 },
             }

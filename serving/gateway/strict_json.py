@@ -74,7 +74,7 @@ def _repeated_names(value: Any) -> list[Detail]:
             children = list(enumerate(item))
         else:
             continue
-        # Pushed in reverse, so the details come in document order.
+        # Pushed in reverse: an object's values are visited in document order.
         stack += [(child, [*location, key]) for key, child in reversed(children)]
     return found[:MAX_REPEATED_DETAILS]
 

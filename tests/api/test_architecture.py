@@ -62,3 +62,34 @@ def test_missing_files_and_bad_pins(repo_with_files, model_server, path, status)
         response = app.test_client().get(path)
     assert response.status_code == status
     assert set(response.get_json()) == {"error", "detail"}
+
+
+def test_a_range_past_the_end_is_416_with_content_range(repo_with_files, model_server) -> None:
+    # RFC 9110 section 15.5.17: a 416 to a byte range names the length, "bytes */LENGTH".
+    with gateway_app(repo_with_files, model_server.grpc_target) as app:
+        client = app.test_client()
+        part = client.get("/v1/models/qa/architecture.png", headers={"Range": "bytes=0-3"})
+        past = client.get("/v1/models/qa/architecture.png", headers={"Range": "bytes=9999-"})
+    assert part.status_code == 206 and part.data == PNG[:4]
+    assert past.status_code == 416 and set(past.get_json()) == {"error", "detail"}
+    assert past.headers["Content-Range"] == f"bytes */{len(PNG)}"
+
+
+def test_requests_are_counted_under_their_model_and_version(repo_with_files, model_server) -> None:
+    # Found by a new-user trial: these requests were counted with an empty model label.
+    with gateway_app(repo_with_files, model_server.grpc_target) as app:
+        client = app.test_client()
+        assert client.get("/v1/models/qa/architecture.txt").status_code == 200
+        assert client.get("/v1/models/profile/architecture.png").status_code == 404
+        assert client.get("/v1/models/qa").status_code == 200
+        exposition = client.get("/metrics").get_data(as_text=True)
+    counted = [
+        line for line in exposition.splitlines() if line.startswith("gateway_requests_total")
+    ]
+    rule = 'endpoint="/v1/models/<name>/architecture.<extension>"'
+    assert any(rule in line and 'model="qa"' in line and 'version="1"' in line for line in counted)
+    assert any(
+        rule in line and 'model="profile"' in line and 'status="404"' in line for line in counted
+    )
+    assert any('endpoint="/v1/models/<name>"' in line and 'model="qa"' in line for line in counted)
+    assert not any('model=""' in line and "/v1/models/<name>" in line for line in counted)

@@ -16,3 +16,20 @@ def test_unknown_asset_is_the_gateways_404(client) -> None:
     missing = client.get("/docs/static/swagger-ui-bundle.js.map")
     assert missing.status_code == 404
     assert set(missing.json) == {"error", "detail"}
+
+
+def test_a_range_past_the_end_is_416_with_content_range(client) -> None:
+    # RFC 9110 section 15.5.17: a 416 to a byte range names the length, "bytes */LENGTH".
+    whole = client.get("/docs/static/docs.css")
+    response = client.get("/docs/static/docs.css", headers={"Range": "bytes=999999-"})
+    assert response.status_code == 416 and set(response.json) == {"error", "detail"}
+    assert response.headers["Content-Range"] == f"bytes */{len(whole.data)}"
+
+
+def test_qa_evidence_is_documented_under_both_names(client) -> None:
+    # "segment" as the segment_weights head answers on :predict; "sentence" kept for the
+    # first API's clients (the README says so).
+    schemas = client.get("/openapi.json").json["components"]["schemas"]
+    evidence = schemas["Evidence"]
+    assert set(evidence["properties"]) == {"segment", "sentence", "weight"}
+    assert set(evidence["required"]) == {"segment", "sentence", "weight"}

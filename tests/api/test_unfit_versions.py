@@ -99,6 +99,17 @@ def test_readiness_names_the_model_without_a_good_version(unfit_client) -> None:
     assert response.status_code == 503 and set(response.json) == {"error", "detail"}
 
 
+def test_every_loaded_version_failed_its_spec_check(unfit_client) -> None:
+    # Found by a new-user trial: answered "has no available version", as a dead server was.
+    # Similarity's only version names a signature input its model does not have.
+    response = unfit_client.post("/v1/similarity", json={"pairs": [{"text_a": "a", "text_b": "b"}]})
+    assert response.status_code == 503 and "Retry-After" in response.headers
+    body = response.get_json()
+    assert body["error"] == "no loaded version of model 'similarity' fits its serving spec"
+    (version,) = body["detail"]
+    assert version["version"] == 1 and "signature inputs differ" in version["reason"]
+
+
 @pytest.mark.parametrize(
     ("ready_models", "status"),
     [(("qa", "profile"), 200), (("similarity",), 503), (("qa", "nosuchmodel"), 503)],

@@ -58,7 +58,8 @@ def test_qa_answers_carry_the_supporting_sentence(app: Flask) -> None:
     answer = client.post("/v1/qa", json=body).get_json()
     evidence = answer["evidence"]
     assert 1 <= len(evidence) <= 3
-    assert evidence[0]["sentence"] == supporting
+    # "segment" as on :predict below; "sentence" (the same text) kept for older clients.
+    assert evidence[0]["segment"] == evidence[0]["sentence"] == supporting
     weights = [item["weight"] for item in evidence]
     assert weights == sorted(weights, reverse=True) and 0.0 <= weights[-1] <= weights[0] <= 1.0
     generic = client.post("/v1/models/qa:predict", json={"inputs": body}).get_json()

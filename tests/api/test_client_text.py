@@ -1,0 +1,104 @@
+"""What a client is told names fields and rules: no internal class names, its own text cut.
+
+Found by a new-user trial: a 422 said "instance of QARequest" (a generated pydantic class) and
+a 404 echoed a 300-character model name whole.
+"""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+import pytest
+from pydantic import BaseModel
+
+from serving.gateway.aliases import alias_models
+from serving.gateway.errors import MAX_ECHO_CHARS
+
+QA = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}
+LONG = "x" * 300
+# The longest an echoed text may come back: the cut text, escapes of what was cut ("\\n" per
+# character at most 6), and "...".
+MAX_ECHOED = MAX_ECHO_CHARS * 6 + 3
+
+
+def _models_in(annotation: Any) -> set[type[BaseModel]]:
+    """Every pydantic model an annotation holds (inside list[...], Annotated[...], unions)."""
+    found = set()
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        found.add(annotation)
+        for field in annotation.model_fields.values():
+            found |= _models_in(field.annotation)
+    for argument in get_args(annotation):
+        found |= _models_in(argument)
+    return found
+
+
+def _class_names(app) -> set[str]:
+    """The names of every request model the gateway generated for the routed versions."""
+    models: set[type[BaseModel]] = set()
+    for runtime in app.extensions["gateway"].registry.routed_runtimes().values():
+        aliased = alias_models(runtime)
+        for model in (runtime.models.single, runtime.models.batch, aliased.single, aliased.batch):
+            models |= _models_in(model)
+    return {model.__name__ for model in models}
+
+
+@pytest.mark.parametrize(
+    ("path", "payload"),
+    [
+        ("/v1/qa", [1]),
+        ("/v1/qa", {"instances": [3]}),
+        ("/v1/profile", "posts"),
+        ("/v1/similarity", {"pairs": [3]}),
+        ("/v1/similarity", 3),
+        ("/v1/models/qa:predict", {"inputs": 3}),
+        ("/v1/models/qa:predict", {"instances": [3, QA]}),
+        ("/v1/models/similarity:predict", []),
+    ],
+)
+def test_422_messages_name_no_internal_classes(app_factory, path, payload) -> None:
+    app = app_factory()
+    response = app.test_client().post(path, json=payload)
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    names = _class_names(app)
+    assert {"QARequest", "QaInstance", "SentencePair", "SimilarityRequest"} <= names
+    assert not [name for name in names if name in text], text
+    assert "JSON object" in response.get_json()["detail"][0]["msg"]
+
+
+def _assert_cut(text: str) -> None:
+    assert len(text) <= MAX_ECHOED and text.endswith("...")
+    assert text.isprintable()
+
+
+def test_an_unknown_model_name_is_echoed_cut(client) -> None:
+    for response in (
+        client.get(f"/v1/models/{LONG}%0A%00"),
+        client.post(f"/v1/models/{LONG}:predict", json={"inputs": QA}),
+        client.get(f"/v1/models/{LONG}/architecture.txt"),
+    ):
+        assert response.status_code == 404
+        message = response.get_json()["error"]
+        assert message.startswith("unknown model 'xxx") and len(message) < 100 + MAX_ECHOED
+        _assert_cut(message.rstrip("'"))
+
+
+def test_control_characters_are_escaped(client) -> None:
+    response = client.get("/v1/models/a%0Ab%00c%E2%80%8B")
+    assert response.get_json()["error"] == "unknown model 'a\\nb\\x00c\\u200b'"
+
+
+def test_keys_in_details_are_echoed_cut(client) -> None:
+    body_key = client.post("/v1/qa", json={**QA, LONG: 1})
+    query_key = client.post(f"/v1/qa?{LONG}=1", json=QA)
+    for response in (body_key, query_key):
+        assert response.status_code == 422
+        (detail,) = response.get_json()["detail"]
+        _assert_cut(detail["loc"][-1])
+
+
+def test_a_refused_content_encoding_is_echoed_cut(client) -> None:
+    response = client.post("/v1/qa", json=QA, headers={"Content-Encoding": "br" + "r" * 500})
+    assert response.status_code == 415
+    assert len(response.get_json()["error"]) < 100 + MAX_ECHOED

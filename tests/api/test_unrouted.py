@@ -1,0 +1,125 @@
+"""A model without a routed version is a 503 that says why, without the server's own text.
+
+Found by a new-user trial: a dead model server and a version that failed its spec check were
+both answered "model has no available version". The cases: the server is unreachable, it has
+no version loaded, a loaded version's check is pending (the server was busy); every loaded
+version failed the check is in test_unfit_versions.py. The server's text goes to the log with
+the request id.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+import pytest
+
+from serving.gateway.logs import JsonFormatter
+from serving.processes import free_port
+from serving.protos import tfs_wire_pb2 as wire
+from tests.api.conftest import gateway_app
+
+QA = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}
+SERVER_TEXT = "tensorflow::Status at /models/secret/qa/1: out of memory"
+State = wire.ModelVersionStatus.State
+
+
+def _status_server(state: wire.ModelVersionStatus.State.ValueType) -> tuple[grpc.Server, str]:
+    """A real gRPC server: GetModelStatus says version 1 is in ``state`` (with the server's
+    error text); GetModelMetadata is UNAVAILABLE, so a fit check cannot run."""
+
+    def status(request: bytes, context: grpc.ServicerContext) -> bytes:
+        version = wire.ModelVersionStatus(
+            version=1, state=state, status=wire.StatusProto(error_message=SERVER_TEXT)
+        )
+        return wire.GetModelStatusResponse(model_version_status=[version]).SerializeToString()
+
+    def metadata(request: bytes, context: grpc.ServicerContext) -> bytes:
+        context.abort(grpc.StatusCode.UNAVAILABLE, SERVER_TEXT)
+        return b""
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "tensorflow.serving.ModelService",
+                {"GetModelStatus": grpc.unary_unary_rpc_method_handler(status)},
+            ),
+            grpc.method_handlers_generic_handler(
+                "tensorflow.serving.PredictionService",
+                {"GetModelMetadata": grpc.unary_unary_rpc_method_handler(metadata)},
+            ),
+        )
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+@pytest.fixture
+def gateway_log() -> Iterator[io.StringIO]:
+    """The gateway's JSON log lines (the gateway's own formatter) written while the test runs."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("serving.gateway")
+    logger.addHandler(handler)
+    try:
+        yield stream
+    finally:
+        logger.removeHandler(handler)
+
+
+def _ask(repo: Path, target: str) -> tuple[int, dict[str, object], str]:
+    with gateway_app(repo, target, retries=0, request_timeout_seconds=2.0) as app:
+        response = app.test_client().post("/v1/qa", json=QA, headers={"X-Request-ID": "why-1"})
+    assert "Retry-After" in response.headers
+    body = response.get_json()
+    text = response.get_data(as_text=True)
+    assert "tensorflow" not in text and "/models/secret" not in text and "127.0.0.1" not in text
+    return response.status_code, body, body["error"]
+
+
+def test_an_unreachable_model_server(tiny_repo: Path, gateway_log: io.StringIO) -> None:
+    status, _, message = _ask(tiny_repo, f"127.0.0.1:{free_port()}")
+    assert status == 503 and message == "the model server is unreachable; retry later"
+    lines = [json.loads(line) for line in gateway_log.getvalue().splitlines()]
+    logged = [line for line in lines if line.get("request_id") == "why-1"]
+    assert any("qa: 503 the model server is unreachable" in line["message"] for line in logged)
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        (State.LOADING, "the model server has no version of model 'qa' loaded; retry later"),
+        (State.END, "the model server has no version of model 'qa' loaded; retry later"),
+        (
+            State.AVAILABLE,
+            "model 'qa' version 1 is loaded but not yet checked against its serving spec "
+            "(the model server was busy); retry later",
+        ),
+    ],
+)
+def test_nothing_loaded_or_not_checked_yet(
+    tiny_repo: Path,
+    gateway_log: io.StringIO,
+    state: wire.ModelVersionStatus.State.ValueType,
+    expected: str,
+) -> None:
+    server, target = _status_server(state)
+    try:
+        status, body, message = _ask(tiny_repo, target)
+    finally:
+        server.stop(grace=None)
+    assert status == 503 and message == expected
+    if state != State.AVAILABLE:
+        assert body["detail"] == [{"version": 1, "state": State.Name(state)}]
+    logged = [json.loads(line) for line in gateway_log.getvalue().splitlines()]
+    assert any(
+        line.get("request_id") == "why-1" and SERVER_TEXT in line["message"] for line in logged
+    )
