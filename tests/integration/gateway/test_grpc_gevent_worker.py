@@ -1,5 +1,6 @@
 """gRPC calls from a real gunicorn gevent worker: they yield to the hub, keep their deadline,
-and only UNAVAILABLE is retried, with the gateway's call pool and with gevent's hub pool.
+and only UNAVAILABLE is retried, with the gateway's call pool, with gevent's hub pool, and
+with gunicorn's own gevent class named in ``GATEWAY_WORKER_CLASS``.
 
 Between the gateway (one gevent worker) and the local model server sits a gRPC proxy in this
 process that forwards every call's bytes, and by the request id (``x-request-id``) holds a
@@ -71,7 +72,14 @@ def server(tiny_repo: Path) -> Iterator[ModelServerHandle]:
         yield handle
 
 
-@pytest.fixture(params=["true", "false"], ids=["call-pool", "hub-pool"])
+@pytest.fixture(
+    params=[
+        ("gevent", "true"),
+        ("gevent", "false"),
+        ("gunicorn.workers.ggevent.GeventWorker", "true"),  # gunicorn's own: the hub's pool
+    ],
+    ids=["call-pool", "hub-pool", "gunicorn-gevent-class"],
+)
 def gateway(
     request: pytest.FixtureRequest, tiny_repo: Path, server: ModelServerHandle
 ) -> Iterator[tuple[RunningGateway, Proxy]]:
@@ -84,8 +92,8 @@ def gateway(
         "GATEWAY_BACKEND": "grpc",
         "GATEWAY_GRPC_TARGET": f"127.0.0.1:{port}",
         "GATEWAY_MODEL_REPO": str(tiny_repo),
-        "GATEWAY_WORKER_CLASS": "gevent",
-        "GATEWAY_GRPC_CALL_POOL": str(request.param),
+        "GATEWAY_WORKER_CLASS": request.param[0],
+        "GATEWAY_GRPC_CALL_POOL": request.param[1],
         "GATEWAY_REQUEST_TIMEOUT_SECONDS": str(DEADLINE_SECONDS),
         "GATEWAY_RETRIES": "1",
     }
