@@ -40,7 +40,7 @@ from loadtests.bench_cells import NO_PIDS, Pids, Workload, measure, served_versi
 from loadtests.mixload import PAYLOADS, STORY, mixed_requests
 from serving.gateway.backends import Backend
 from serving.gateway.backends.grpc_backend import GrpcBackend
-from serving.gateway.launcher import RunningGateway, running_gateway
+from serving.gateway.launcher import PROJECT_ROOT, RunningGateway, running_gateway
 from serving.modelserver.launcher import LaunchedServer, running, server_command
 
 __all__ = ["PAYLOADS", "STORY", "main"]
@@ -68,6 +68,8 @@ class Options:
     modelserver_args: tuple[str, ...] = ()
     threads: int = 4
     out: Path | None = None
+    variants: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    abba: bool = False
 
 
 @contextmanager
@@ -85,8 +87,11 @@ def model_server(
         yield server
 
 
-def start_gateway(stack: ExitStack, options: Options, target: str) -> RunningGateway:
-    """The gateway (gunicorn, gRPC backend) on a free port until ``stack`` closes."""
+def start_gateway(
+    stack: ExitStack, options: Options, target: str, extra: Sequence[tuple[str, str]] = ()
+) -> RunningGateway:
+    """The gateway (gunicorn, gRPC backend; ``extra`` settings, ``ROOT``: another source tree)
+    on a free port until ``stack`` closes."""
     # INFO (the default) writes one JSON access line per request: part of the real cost.
     environment = {
         "GATEWAY_MODEL_REPO": str(options.repo),
@@ -94,7 +99,9 @@ def start_gateway(stack: ExitStack, options: Options, target: str) -> RunningGat
         "GATEWAY_BACKEND": "grpc",
         "GATEWAY_GRPC_TARGET": target,
         "GATEWAY_WORKER_CLASS": options.worker_class,
+        **{key: value for key, value in extra if key != "ROOT"},
     }
+    root = Path(dict(extra).get("ROOT", PROJECT_ROOT))
     return stack.enter_context(
         running_gateway(
             environment,
@@ -102,6 +109,7 @@ def start_gateway(stack: ExitStack, options: Options, target: str) -> RunningGat
             threads=options.threads,
             ready_path="/readyz",
             timeout=300,
+            root=root,
         )
     )
 
@@ -136,6 +144,9 @@ def run(options: Options) -> list[bench_report.Row]:
 
         gateway = start_gateway(stack, options, target)
         urls = {"gateway": (gateway.url, gateway.worker_pids, backend_pids)}
+        for name, extra in options.variants:  # the same gateway with other settings
+            variant = start_gateway(stack, options, target, extra)
+            urls[name] = (variant.url, variant.worker_pids, backend_pids)
         if "inproc-http" in options.paths:
             baseline = start_baseline(stack, options)
             urls["inproc-http"] = (baseline.url, baseline.worker_pids, NO_PIDS)
@@ -156,10 +167,14 @@ def run(options: Options) -> list[bench_report.Row]:
             }
             for name, (backend, pids) in backends.items():
                 cells[name] = (workload.direct(backend, endpoint), pids, NO_PIDS)
+            order = [*options.paths, *(name for name, _ in options.variants)]
+            order += reversed(order) if options.abba else []
             for concurrency in options.concurrencies:
-                for name in options.paths:
-                    profile = name == "gateway" and concurrency == max(options.concurrencies)
-                    figures = measure_cell(options, endpoint, concurrency, cells[name], profile)
+                for name in order:
+                    profile = name in urls and concurrency == max(options.concurrencies)
+                    figures = measure_cell(
+                        options, endpoint, concurrency, cells[name], profile, name
+                    )
                     rows.append(bench_report.make_row(endpoint, concurrency, name, figures))
                     print(bench_report.format_row(rows[-1]), flush=True)
         print(
@@ -171,7 +186,7 @@ def run(options: Options) -> list[bench_report.Row]:
 
 
 def measure_cell(
-    options: Options, endpoint: str, concurrency: int, cell: Cell, profile: bool
+    options: Options, endpoint: str, concurrency: int, cell: Cell, profile: bool, path: str = ""
 ) -> Any:
     """Warm up, then measure one cell (py-spy the first server process if ``profile``)."""
     call, server, backend = cell
@@ -180,8 +195,9 @@ def measure_cell(
     recorder = None
     if profile and options.profile_dir is not None:
         options.profile_dir.mkdir(parents=True, exist_ok=True)
-        raw = options.profile_dir / f"{endpoint}.txt"
-        recorder = profiling.record(server()[0], options.profile_seconds, raw)
+        raw = options.profile_dir / f"{endpoint}-{path}.txt"
+        if not raw.exists():  # the first run of the cell (--abba measures it twice)
+            recorder = profiling.record(server()[0], options.profile_seconds, raw)
     figures = measure(call, concurrency, options.total, server, backend)
     if recorder is not None:
         recorder.wait()
@@ -229,7 +245,25 @@ def build_parser() -> argparse.ArgumentParser:
     add("--batching-parameters", type=Path, help="instead of the repo's batching_parameters.txt")
     add("--modelserver-arg", action="append", default=[], help="extra model server flag")
     add("--out", type=Path, help="bench.json + bench.png here (default reports/bench-<time>)")
+    add(
+        "--variant",
+        action="append",
+        default=[],
+        type=_variant,
+        metavar="NAME:KEY=VALUE,...",
+        help="one more gateway with these GATEWAY_* settings (ROOT=DIR: run that source tree),"
+        " measured as path NAME",
+    )
+    add("--abba", action="store_true", help="measure each cell's paths twice: A B .. B A")
     return parser
+
+
+def _variant(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    name, _, pairs = text.partition(":")
+    items = [pair.partition("=") for pair in pairs.split(",") if pair]
+    if not name or name in PATHS or any(not key or not sep for key, sep, _ in items):
+        raise argparse.ArgumentTypeError(f"expected NAME:KEY=VALUE,... not {text!r}")
+    return name, tuple((key, value) for key, _, value in items)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
             modelserver_args=tuple(arguments.modelserver_arg),
             threads=arguments.threads,
             out=out,
+            variants=tuple(arguments.variant),
+            abba=arguments.abba,
         )
         write_outputs(options, run(options), started)
     return 0

@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, Request, Response, jsonify
+from flask.sessions import NullSession, SessionInterface
 from werkzeug.exceptions import HTTPException
 
 from serving.gateway.access import install_access_control
@@ -29,13 +32,54 @@ MAX_REQUEST_ID_LENGTH = 128
 KEPT_ERROR_HEADERS = frozenset({"Allow", "Content-Range"})
 
 
+class NoSessions(SessionInterface):
+    """The gateway keeps no sessions: one shared read-only ``NullSession``, nothing saved.
+
+    Flask's default interface builds a signing serializer and a new ``NullSession`` per
+    request (no secret key is set) only to find there is no session.
+    """
+
+    def __init__(self) -> None:
+        self._null = NullSession()
+
+    def open_session(self, app: Flask, request: Request) -> NullSession:
+        """The shared empty session (writing to it raises, as Flask's null session does)."""
+        return self._null
+
+    def is_null_session(self, obj: object) -> bool:
+        """Always: there is nothing to save."""
+        return True
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        """Nothing to save."""
+
+
+class GatewayFlask(Flask):
+    """Flask with per-request work done once (issue 9): no sessions, and ``ensure_sync``'s
+    check of a view, hook or error handler (``inspect.iscoroutinefunction``) cached per
+    function; a coroutine function still gets Flask's ``async_to_sync`` wrapper."""
+
+    session_interface = NoSessions()
+
+    def __init__(self, import_name: str) -> None:
+        super().__init__(import_name)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Flask's ``ensure_sync``, looked up once per function."""
+        found = self._sync.get(func)
+        if found is None:
+            found = self._sync[func] = super().ensure_sync(func)
+        return found
+
+
 def create_app(settings: GatewaySettings | None = None, backend: Backend | None = None) -> Flask:
     """Build a gateway app; the backend connects lazily, the version poller starts lazily."""
     settings = settings or GatewaySettings()
     configure_logging(settings.log_level)
     backend = backend or make_backend(settings)
     registry = ModelRegistry(backend, settings)
-    app = Flask("serving.gateway")
+    app = GatewayFlask("serving.gateway")
     app.json = StrictJSONProvider(app)  # no NaN/Infinity tokens in any response
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
@@ -85,7 +129,19 @@ def _after_request(response: Response) -> Response:
             "model": model,
             "version": version,
         }
-        ACCESS_LOGGER.info("%s %s %d", method, path, status, extra={"fields": fields})
+        # makeRecord + handle: Logger.info's findCaller walks the stack for a file and line
+        # that the JSON lines do not show.
+        record = ACCESS_LOGGER.makeRecord(
+            ACCESS_LOGGER.name,
+            logging.INFO,
+            "",
+            0,
+            "%s %s %d",
+            (method, path, status),
+            None,
+            extra={"fields": fields},
+        )
+        ACCESS_LOGGER.handle(record)
     return response
 
 

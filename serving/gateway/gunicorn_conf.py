@@ -57,13 +57,19 @@ def on_starting(server: Any) -> None:
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    """Log which worker started (its metrics files are named after its pid)."""
-    if "gevent" in worker_class.lower():
-        # gRPC's own threads must cooperate with gevent's monkey-patched ones (grpcio docs,
-        # "gevent compatibility"); without this a Predict call blocks the whole worker.
-        from grpc.experimental import gevent as grpc_gevent
+    """Log which worker started (its metrics files are named after its pid).
 
-        grpc_gevent.init_gevent()
+    The gateway's gevent worker turns grpcio's gevent mode on itself, after gevent patches the
+    process (``serving.gateway.workers.GeventWorker.load_wsgi``); another gevent class named
+    in ``GATEWAY_WORKER_CLASS`` gets it here, with gevent's hub pool: without it a Predict
+    call would block the whole worker.
+    """
+    from serving.gateway.workers import GeventWorker
+
+    if "gevent" in worker_class.lower() and not isinstance(worker, GeventWorker):
+        from serving.gateway.grpc_gevent import init_grpc_gevent
+
+        init_grpc_gevent(call_pool=False)
     server.log.info("gateway worker %s started", worker.pid)
 
 

@@ -61,16 +61,18 @@ def running_gateway(
     threads: int = 4,
     timeout: float = 60.0,
     ready_path: str = "/healthz",
+    root: Path = PROJECT_ROOT,
 ) -> Iterator[RunningGateway]:
     """Start gunicorn with ``GATEWAY_*`` settings on a free port; stop it (SIGTERM) after.
 
     It is handed over once ``ready_path`` answers 200 (``/readyz`` to wait for the models too).
+    ``root``: the source tree to run (another checkout, for before/after benchmarks).
     """
     port = free_port()
     metrics_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
     environment = {
         **os.environ,
-        "PYTHONPATH": str(PROJECT_ROOT),
+        "PYTHONPATH": str(root),
         "GATEWAY_PORT": str(port),
         "GATEWAY_BIND_HOST": "127.0.0.1",
         "GATEWAY_WORKERS": str(workers),
@@ -84,7 +86,7 @@ def running_gateway(
     log_path = Path(log_file.name)
     start = time.perf_counter()
     process = subprocess.Popen(
-        command, stdout=log_file, stderr=subprocess.STDOUT, env=environment, cwd=PROJECT_ROOT
+        command, stdout=log_file, stderr=subprocess.STDOUT, env=environment, cwd=root
     )
     log_file.close()
     url = f"http://127.0.0.1:{port}"

@@ -100,6 +100,12 @@ class GatewaySettings(BaseSettings):
     max_top_k: int = Field(default=10, gt=0)
     """Largest ``top_k`` a request may ask for (422 above it)."""
 
+    grpc_call_pool: bool = True
+    """gevent worker: wait for each gRPC call in the gateway's own native-thread pool
+    (``serving.gateway.grpc_gevent.CallPool``: cheaper per call, no cap of 9 calls waiting at
+    once); ``false`` keeps grpcio's default, gevent's hub thread pool. Either way grpcio's
+    gevent mode is on, so a call never blocks the worker."""
+
     version_poll_seconds: float = Field(default=2.0, gt=0)
     """How often the gateway asks the backend for new model versions."""
 

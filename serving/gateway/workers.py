@@ -29,6 +29,9 @@ from gunicorn.http import wsgi
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 from gunicorn.workers.gthread import ThreadWorker as _ThreadWorker
 
+from serving.gateway.grpc_gevent import CallPool, init_grpc_gevent
+from serving.gateway.settings import GatewaySettings
+
 
 class _CapturingSocket:
     """Stands in for the client socket while gunicorn writes its error page."""
@@ -149,7 +152,21 @@ class _GatewayWorker:
 
 
 class GeventWorker(_GatewayWorker, _GeventWorker):  # type: ignore[misc]
-    """gunicorn's gevent worker with JSON error answers and one-write responses."""
+    """gunicorn's gevent worker with JSON error answers, one-write responses and gRPC calls
+    that yield to the hub."""
+
+    grpc_call_pool: CallPool | None = None
+
+    def load_wsgi(self) -> None:
+        """Turn grpcio's gevent mode on, then build the app (before any gRPC channel exists).
+
+        gunicorn calls this after gevent patched the process and re-initialised the hub, so
+        the call pool's watcher lives on the worker's own loop. Without grpcio's gevent mode a
+        Predict call would block every greenlet of the worker.
+        """
+        use_pool = GatewaySettings().grpc_call_pool
+        self.grpc_call_pool = init_grpc_gevent(call_pool=use_pool)
+        super().load_wsgi()
 
 
 class ThreadWorker(_GatewayWorker, _ThreadWorker):  # type: ignore[misc]

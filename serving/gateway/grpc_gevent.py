@@ -1,0 +1,139 @@
+"""gRPC under the gevent worker: grpcio's gevent mode with a cheaper wait per call (issue 9).
+
+grpcio's own gevent support (``grpc.experimental.gevent.init_gevent``, "gevent compatibility"
+in its docs) is what lets a blocking call yield to the hub: it waits for each call's
+completion-queue event in a native thread of ``gevent.get_hub().threadpool``
+(``cygrpc._latent_event``). Without it a call blocks the whole worker. That thread pool is
+general-purpose and costs, per call, a pool semaphore, a pure-Python queue and condition
+(``gevent._threading``), a new async watcher and an ``AsyncResult``: in a py-spy profile of a
+gevent worker answering qa at 8 clients, ~17% of the samples. It also holds at most 10
+threads, one of them taken for good by grpcio's callback loop, so at most 9 calls of a
+worker wait at once and the rest queue in the gateway.
+
+:class:`CallPool` does the same job with less: one parked native thread per call in flight,
+woken by a C lock, and one async watcher for the whole pool. :func:`init_grpc_gevent` turns
+grpcio's gevent mode on (before any channel exists) and, unless asked not to, hands its
+waits to a :class:`CallPool` by setting grpcio's module global ``g_gevent_threadpool`` (the
+object ``init_gevent`` set to the hub's pool; grpcio only calls its ``apply``).
+``GATEWAY_GRPC_CALL_POOL=hub`` keeps the hub's thread pool.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Callable
+from typing import Any
+
+LOGGER = logging.getLogger("serving.gateway.grpc_gevent")
+MAX_THREADS = 256  # calls of one worker waiting at once (gevent's hub pool: 10)
+
+
+class _Parked:
+    """One native thread and the call it runs next."""
+
+    __slots__ = ("go", "task")
+
+    def __init__(self, go: Any) -> None:
+        self.go = go  # a native lock the thread waits on between calls
+        self.task: tuple[Callable[..., Any], tuple[Any, ...], Any] | None = None
+
+
+class CallPool:
+    """``apply(func, args)`` runs ``func`` in a native thread while the calling greenlet waits.
+
+    Only what grpcio's gevent mode needs of a pool (``apply``). A result reaches its greenlet
+    through one shared async watcher; a greenlet killed while it waits (gunicorn's graceful
+    timeout) leaves its thread to finish the call, whose deadline bounds it, and the result
+    is dropped. Raises whatever ``func`` raises, in the calling greenlet.
+    """
+
+    def __init__(self, max_threads: int = MAX_THREADS) -> None:
+        from gevent import get_hub
+        from gevent.lock import Semaphore
+        from gevent.monkey import get_original
+
+        self._hub = get_hub()
+        start, lock = get_original("_thread", ["start_new_thread", "allocate_lock"])
+        self._start_thread: Callable[..., Any] = start
+        self._allocate_lock: Callable[[], Any] = lock
+        self._slots = Semaphore(max_threads)
+        self._idle: list[_Parked] = []
+        self._done: collections.deque[tuple[Any, bool, Any]] = collections.deque()
+        self._in_flight = 0
+        self._wake = self._hub.loop.async_()
+        self._wake.start(self._deliver)
+        self._wake.ref = False  # only calls in flight keep the loop alive
+        self.threads = 0
+
+    def apply(self, func: Callable[..., Any], args: tuple[Any, ...] = ()) -> Any:
+        """Run ``func(*args)`` in a native thread; the calling greenlet waits for its result."""
+        from gevent.hub import Waiter
+
+        self._slots.acquire()
+        parked = self._idle.pop() if self._idle else self._new_thread()
+        waiter = Waiter(self._hub)
+        parked.task = (func, args, waiter)
+        self._in_flight += 1
+        if self._in_flight == 1:
+            self._wake.ref = True
+        parked.go.release()
+        return waiter.get()
+
+    def _new_thread(self) -> _Parked:
+        go = self._allocate_lock()
+        go.acquire()
+        parked = _Parked(go)
+        self._start_thread(self._run, (parked,))
+        self.threads += 1
+        return parked
+
+    def _run(self, parked: _Parked) -> None:
+        # Native thread: no gevent calls here but the async watcher's thread-safe send().
+        while True:
+            parked.go.acquire()
+            task, parked.task = parked.task, None
+            if task is None:
+                return
+            func, args, waiter = task
+            try:
+                outcome = (waiter, True, func(*args))
+            except BaseException as error:  # delivered to the waiting greenlet
+                outcome = (waiter, False, error)
+            self._done.append(outcome)
+            self._idle.append(parked)
+            self._wake.send()
+
+    def _deliver(self) -> None:
+        # In the hub: hand each finished call's result to its greenlet.
+        while self._done:
+            waiter, ok, value = self._done.popleft()
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._wake.ref = False
+            self._slots.release()
+            if ok:
+                waiter.switch(value)
+            else:
+                waiter.throw(value)
+
+
+def init_grpc_gevent(call_pool: bool = True) -> CallPool | None:
+    """Turn on grpcio's gevent mode in this process (before any channel is made).
+
+    ``call_pool``: hand grpcio's per-call waits to a :class:`CallPool` instead of the hub's
+    thread pool. Returns the pool, or None (the hub's pool kept, or grpcio has no such
+    global any more: then a warning is logged and grpcio's own behaviour stays).
+    """
+    from grpc._cython import cygrpc
+    from grpc.experimental import gevent as grpc_gevent
+
+    grpc_gevent.init_gevent()
+    if not call_pool:
+        return None
+    if getattr(cygrpc, "g_gevent_threadpool", None) is None:
+        LOGGER.warning("grpcio has no g_gevent_threadpool: keeping gevent's hub thread pool")
+        return None
+    pool = CallPool()
+    cygrpc.g_gevent_threadpool = pool
+    return pool
