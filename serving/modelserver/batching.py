@@ -24,6 +24,7 @@ import numpy.typing as npt
 from serving.contract import PAD_ID
 from serving.modelserver.config import BatchingSettings
 from serving.modelserver.errors import invalid_argument, unavailable
+from serving.modelserver.packing import CallCosts, run_split
 
 Array = npt.NDArray[Any]
 Tensors = dict[str, Array]
@@ -176,6 +177,8 @@ class Batcher:
 
     Without a ``scheduler`` it makes its own with ``settings.num_batch_threads`` threads (and
     closes it on :meth:`close`); the model server passes one scheduler to every version.
+    With ``settings.split_by_length`` and padding on, a batch of a signature for which
+    ``splittable`` is true runs as the calls of :func:`serving.modelserver.packing.run_split`.
     """
 
     def __init__(
@@ -185,9 +188,13 @@ class Batcher:
         observe_batch: Callable[[int], None] | None = None,
         observe_depth: Callable[[int], None] | None = None,
         scheduler: BatchScheduler | None = None,
+        splittable: Callable[[str], bool] | None = None,
     ) -> None:
         self._runner = runner
         self._settings = settings
+        split = settings.split_by_length and settings.pad_variable_length_inputs
+        self._splittable = splittable if split and splittable else (lambda signature: False)
+        self._call_costs: dict[str, CallCosts | None] = {}  # None: not splittable
         self._observe_batch = observe_batch or (lambda size: None)
         self._observe_depth = observe_depth or (lambda depth: None)
         self._pending: list[_Task] = []
@@ -277,7 +284,7 @@ class Batcher:
                 [task.inputs for task in tasks], self._settings.pad_variable_length_inputs
             )
             self._observe_batch(rows_of(merged))
-            outputs = self._runner(tasks[0].signature, merged)
+            outputs = self._run(tasks[0].signature, merged)
             for task, part in zip(
                 tasks, split_outputs(outputs, [t.rows for t in tasks]), strict=True
             ):
@@ -286,3 +293,11 @@ class Batcher:
             for task in tasks:
                 if not task.future.done():
                     task.future.set_exception(error)
+
+    def _run(self, signature: str, merged: Tensors) -> Tensors:
+        if signature not in self._call_costs:  # racing batch threads make equal entries
+            self._call_costs[signature] = CallCosts() if self._splittable(signature) else None
+        costs = self._call_costs[signature]
+        if costs is None:
+            return self._runner(signature, merged)
+        return run_split(self._runner, signature, merged, costs)

@@ -266,6 +266,7 @@ class ModelManager:
             observe_batch=self._metrics.batch_size.labels(*labels).observe,
             observe_depth=self._metrics.queue_depth.labels(*labels).set,
             scheduler=self._scheduler,
+            splittable=servable.splittable,
         )
 
     def _unload(self, name: str, version: int) -> None:
