@@ -189,12 +189,14 @@ class Batcher:
         observe_depth: Callable[[int], None] | None = None,
         scheduler: BatchScheduler | None = None,
         splittable: Callable[[str], bool] | None = None,
+        observe_split: Callable[[int, float], None] | None = None,
     ) -> None:
         self._runner = runner
         self._settings = settings
         split = settings.split_by_length and settings.pad_variable_length_inputs
         self._splittable = splittable if split and splittable else (lambda signature: False)
         self._call_costs: dict[str, CallCosts | None] = {}  # None: not splittable
+        self._observe_split = observe_split or (lambda calls, call_cost: None)
         self._observe_batch = observe_batch or (lambda size: None)
         self._observe_depth = observe_depth or (lambda depth: None)
         self._pending: list[_Task] = []
@@ -300,4 +302,7 @@ class Batcher:
         costs = self._call_costs[signature]
         if costs is None:
             return self._runner(signature, merged)
-        return run_split(self._runner, signature, merged, costs)
+        outputs, calls = run_split(self._runner, signature, merged, costs)
+        call_cost = costs.call_cost()
+        self._observe_split(calls, -1.0 if call_cost is None else call_cost)
+        return outputs

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -267,6 +268,7 @@ class ModelManager:
             observe_depth=self._metrics.queue_depth.labels(*labels).set,
             scheduler=self._scheduler,
             splittable=servable.splittable,
+            observe_split=partial(self._metrics.observe_split, *labels),
         )
 
     def _unload(self, name: str, version: int) -> None:

@@ -133,9 +133,12 @@ def splittable(
 Runner = Callable[[str, Tensors], Tensors]
 
 
-def run_split(runner: Runner, signature: str, merged: Tensors, costs: CallCosts) -> Tensors:
-    """Run a merged ``[rows, width]`` batch as the calls :func:`plan_calls` picks; the outputs
-    come back in the batch's row order. Each call is timed into ``costs``."""
+def run_split(
+    runner: Runner, signature: str, merged: Tensors, costs: CallCosts
+) -> tuple[Tensors, int]:
+    """Run a merged ``[rows, width]`` batch as the calls :func:`plan_calls` picks; return the
+    outputs in the batch's row order and the number of calls. Each call is timed into ``costs``.
+    """
     keys = sorted(merged)
     lengths = np.column_stack([row_lengths(merged[key]) for key in keys])
     call_cost = costs.call_cost()
@@ -143,10 +146,11 @@ def run_split(runner: Runner, signature: str, merged: Tensors, costs: CallCosts)
     waste = len(lengths) * int(widths.sum()) - int(np.maximum(lengths, 1).sum())
     if call_cost is None or waste <= call_cost:  # no split can pay for an extra call
         trimmed = {key: merged[key][:, :width] for key, width in zip(keys, widths, strict=True)}
-        return _timed(runner, signature, trimmed, costs)
+        return _timed(runner, signature, trimmed, costs), 1
     rows = len(lengths)
     outputs: Tensors = {}
-    for indices in plan_calls(lengths, call_cost):
+    calls = plan_calls(lengths, call_cost)
+    for indices in calls:
         call_widths = np.maximum(lengths[indices].max(axis=0), 1)
         part = {
             key: merged[key][indices, :width] for key, width in zip(keys, call_widths, strict=True)
@@ -155,7 +159,7 @@ def run_split(runner: Runner, signature: str, merged: Tensors, costs: CallCosts)
             if name not in outputs:
                 outputs[name] = np.empty((rows, *value.shape[1:]), dtype=value.dtype)
             outputs[name][indices] = value
-    return outputs
+    return outputs, len(calls)
 
 
 def _timed(runner: Runner, signature: str, inputs: Tensors, costs: CallCosts) -> Tensors:

@@ -138,7 +138,7 @@ def test_a_batch_split_by_length_answers_like_single_requests(batching_repo):
         return servable.run(signature, tensors)
 
     merged = merge_inputs([{"ids": ids} for ids in inputs], pad=True)
-    outputs = run_split(runner, "serving_default", merged, CallCosts(call_cost=0.0))
+    outputs, _ = run_split(runner, "serving_default", merged, CallCosts(call_cost=0.0))
     assert len(widths) > 1 and min(widths) < merged["ids"].shape[1]
     for ids, part in zip(inputs, split_outputs(outputs, [len(ids) for ids in inputs]), strict=True):
         alone = servable.run("serving_default", {"ids": ids})["scores"]

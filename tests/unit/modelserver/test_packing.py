@@ -123,7 +123,8 @@ def test_a_split_run_answers_each_request_as_its_own_call():
     requests = requests_of_two_lengths()
     runner = RecordingRunner()
     merged = merge_inputs(requests, pad=True)
-    outputs = run_split(runner, "serving_default", merged, CallCosts(call_cost=5.0))
+    outputs, calls = run_split(runner, "serving_default", merged, CallCosts(call_cost=5.0))
+    assert calls == 2
     assert sorted(runner.calls) == [(2, 2), (4, 20)]  # short rows trimmed, in their own call
     for request, part in zip(requests, split_outputs(outputs, [1, 2, 1, 2]), strict=True):
         alone = runner("serving_default", request)
@@ -136,7 +137,7 @@ def test_a_split_run_without_an_estimate_is_one_trimmed_call():
     runner = RecordingRunner()
     merged = merge_inputs([{"ids": np.array([[1, 0, 0, 0]], np.int32)}] * 3, pad=True)
     costs = CallCosts()
-    run_split(runner, "serving_default", merged, costs)
+    assert run_split(runner, "serving_default", merged, costs)[1] == 1
     assert runner.calls == [(3, 1)]
 
 
@@ -161,7 +162,13 @@ def test_the_batcher_splits_only_when_asked_and_answers_alike(split):
             release.wait(timeout=30)
         return recorder(signature, inputs)
 
-    batcher = Batcher(runner, split_settings(split), splittable=lambda signature: True)
+    splits: list[tuple[int, float]] = []
+    batcher = Batcher(
+        runner,
+        split_settings(split),
+        splittable=lambda signature: True,
+        observe_split=lambda calls, cost: splits.append((calls, cost)),
+    )
     if split:
         batcher._call_costs["serving_default"] = CallCosts(call_cost=5.0)  # as if learned
     requests = requests_of_two_lengths()
@@ -184,6 +191,7 @@ def test_the_batcher_splits_only_when_asked_and_answers_alike(split):
         np.testing.assert_array_equal(answer["sum"], request["ids"].sum(axis=1))
     expected = [(1, 1), (2, 2), (4, 20)] if split else [(1, 1), (6, 20)]
     assert sorted(recorder.calls) == expected
+    assert splits == ([(1, 5.0), (2, 5.0)] if split else [])
 
 
 def test_the_split_flag_is_on_by_default_and_can_be_turned_off(tmp_path: Path):
