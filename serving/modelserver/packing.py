@@ -47,6 +47,8 @@ def row_lengths(ids: npt.NDArray[np.integer]) -> Lengths:
     """Real length of each row of a right-padded ``[rows, width]`` id matrix: 1 + the index of
     its last id that is not PAD_ID (0 for a row of padding only)."""
     real = ids != PAD_ID
+    if real.shape[1] == 0:  # a [rows, 0] matrix (argmax has nothing to look at)
+        return np.zeros(len(real), dtype=np.int64)
     last = real.shape[1] - np.argmax(real[:, ::-1], axis=1)
     return np.where(real.any(axis=1), last, 0).astype(np.int64)
 

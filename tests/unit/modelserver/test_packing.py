@@ -26,6 +26,14 @@ from serving.modelserver.packing import (
 def test_row_lengths_count_up_to_the_last_id_that_is_not_padding():
     ids = np.array([[1, 2, 0, 0], [0, 0, 0, 0], [3, 0, 4, 0], [5, 6, 7, 8]], np.int32)
     assert row_lengths(ids).tolist() == [2, 0, 3, 4]
+    assert row_lengths(np.zeros((2, 0), np.int32)).tolist() == [0, 0]
+
+
+def test_empty_rows_pass_through_a_split_run():
+    runner = RecordingRunner()
+    merged = {"ids": np.zeros((2, 0), np.int32)}
+    assert run_split(runner, "serving_default", merged, CallCosts(call_cost=0.0))[1] == 1
+    assert runner.calls == [(2, 0)]
 
 
 def covered(calls):
@@ -107,7 +115,8 @@ class RecordingRunner:
         ids = inputs["ids"]
         with self.lock:
             self.calls.append(ids.shape)
-        return {"sum": ids.sum(axis=1), "first": np.stack([ids[:, 0], ids[:, 0] * 2], axis=1)}
+        first = ids[:, :1].sum(axis=1)
+        return {"sum": ids.sum(axis=1), "first": np.stack([first, first * 2], axis=1)}
 
 
 def requests_of_two_lengths():
