@@ -24,7 +24,7 @@ import numpy.typing as npt
 from serving.contract import PAD_ID
 from serving.modelserver.config import BatchingSettings
 from serving.modelserver.errors import invalid_argument, unavailable
-from serving.modelserver.packing import CallCosts, run_split
+from serving.modelserver.packing import SplitRunner
 
 Array = npt.NDArray[Any]
 Tensors = dict[str, Array]
@@ -193,10 +193,9 @@ class Batcher:
     ) -> None:
         self._runner = runner
         self._settings = settings
-        split = settings.split_by_length and settings.pad_variable_length_inputs
-        self._splittable = splittable if split and splittable else (lambda signature: False)
-        self._call_costs: dict[str, CallCosts | None] = {}  # None: not splittable
-        self._observe_split = observe_split or (lambda calls, call_cost: None)
+        self._run: Runner = runner
+        if settings.split_by_length and settings.pad_variable_length_inputs and splittable:
+            self._run = SplitRunner(runner, splittable, observe_split)
         self._observe_batch = observe_batch or (lambda size: None)
         self._observe_depth = observe_depth or (lambda depth: None)
         self._pending: list[_Task] = []
@@ -295,14 +294,3 @@ class Batcher:
             for task in tasks:
                 if not task.future.done():
                     task.future.set_exception(error)
-
-    def _run(self, signature: str, merged: Tensors) -> Tensors:
-        if signature not in self._call_costs:  # racing batch threads make equal entries
-            self._call_costs[signature] = CallCosts() if self._splittable(signature) else None
-        costs = self._call_costs[signature]
-        if costs is None:
-            return self._runner(signature, merged)
-        outputs, calls = run_split(self._runner, signature, merged, costs)
-        call_cost = costs.call_cost()
-        self._observe_split(calls, -1.0 if call_cost is None else call_cost)
-        return outputs

@@ -164,6 +164,35 @@ def run_split(
     return outputs, len(calls)
 
 
+class SplitRunner:
+    """A version's runner whose batches run split by length (:func:`run_split`) for the
+    signatures ``splittable`` allows, with one :class:`CallCosts` per signature;
+    ``observe(calls, call_cost)`` hears each split run (call cost -1 before it is learned)."""
+
+    def __init__(
+        self,
+        runner: Runner,
+        splittable: Callable[[str], bool],
+        observe: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self._runner = runner
+        self._splittable = splittable
+        self._observe = observe or (lambda calls, call_cost: None)
+        self.costs: dict[str, CallCosts | None] = {}  # None: the signature is not splittable
+
+    def __call__(self, signature: str, merged: Tensors) -> Tensors:
+        """Outputs of a merged batch, in its row order."""
+        if signature not in self.costs:  # racing batch threads make equal entries
+            self.costs[signature] = CallCosts() if self._splittable(signature) else None
+        costs = self.costs[signature]
+        if costs is None:
+            return self._runner(signature, merged)
+        outputs, calls = run_split(self._runner, signature, merged, costs)
+        call_cost = costs.call_cost()
+        self._observe(calls, -1.0 if call_cost is None else call_cost)
+        return outputs
+
+
 def _timed(runner: Runner, signature: str, inputs: Tensors, costs: CallCosts) -> Tensors:
     started = time.perf_counter()
     outputs = runner(signature, inputs)

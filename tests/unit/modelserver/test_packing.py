@@ -15,6 +15,7 @@ from serving.modelserver.main import build_parser, options_from_args
 from serving.modelserver.packing import (
     MIN_SAMPLES,
     CallCosts,
+    SplitRunner,
     fitted_call_cost,
     plan_calls,
     row_lengths,
@@ -178,8 +179,9 @@ def test_the_batcher_splits_only_when_asked_and_answers_alike(split):
         splittable=lambda signature: True,
         observe_split=lambda calls, cost: splits.append((calls, cost)),
     )
-    if split:
-        batcher._call_costs["serving_default"] = CallCosts(call_cost=5.0)  # as if learned
+    assert isinstance(batcher._run, SplitRunner) is split
+    if isinstance(batcher._run, SplitRunner):
+        batcher._run.costs["serving_default"] = CallCosts(call_cost=5.0)  # as if learned
     requests = requests_of_two_lengths()
     try:
         with ThreadPoolExecutor(len(requests) + 1) as pool:
@@ -214,3 +216,14 @@ def test_the_split_flag_is_on_by_default_and_can_be_turned_off(tmp_path: Path):
     off = options_from_args(build_parser().parse_args([*common, "--batching_split_by_length=0"]))
     assert default.batching is not None and default.batching.split_by_length
     assert off.batching is not None and not off.batching.split_by_length
+
+
+def test_a_signature_that_may_not_be_split_runs_as_one_padded_call():
+    recorder = RecordingRunner()
+    heard: list[tuple[int, float]] = []
+    run = SplitRunner(
+        recorder, lambda signature: False, lambda calls, cost: heard.append((calls, cost))
+    )
+    merged = merge_inputs(requests_of_two_lengths(), pad=True)
+    run("serving_default", merged)
+    assert recorder.calls == [(6, 20)] and heard == [] and run.costs == {"serving_default": None}
