@@ -129,7 +129,9 @@ def splittable(
         shape is not None and len(shape) == 2 and shape[1] == -1 and integer
         for shape, integer in zip(input_shapes, input_integer, strict=True)
     )
-    return inputs_ok and all(shape is not None and -1 not in shape[1:] for shape in output_shapes)
+    return inputs_ok and all(
+        shape is not None and len(shape) >= 1 and -1 not in shape[1:] for shape in output_shapes
+    )
 
 
 Runner = Callable[[str, Tensors], Tensors]
@@ -185,12 +187,17 @@ class SplitRunner:
         if signature not in self.costs:  # racing batch threads make equal entries
             self.costs[signature] = CallCosts() if self._splittable(signature) else None
         costs = self.costs[signature]
-        if costs is None:
+        if costs is None or not all(_is_id_matrix(value) for value in merged.values()):
+            # Tensors of another rank than the signature declares: the graph's error, as before.
             return self._runner(signature, merged)
         outputs, calls = run_split(self._runner, signature, merged, costs)
         call_cost = costs.call_cost()
         self._observe(calls, -1.0 if call_cost is None else call_cost)
         return outputs
+
+
+def _is_id_matrix(value: npt.NDArray[Any]) -> bool:
+    return value.ndim == 2 and np.issubdtype(value.dtype, np.integer)
 
 
 def _timed(runner: Runner, signature: str, inputs: Tensors, costs: CallCosts) -> Tensors:

@@ -99,6 +99,7 @@ def test_call_costs_wait_for_enough_calls_before_the_first_estimate():
         ([None], [True], [(-1,)], False),
         ([(-1, -1)], [True], [(-1, -1)], False),  # per-token outputs would not stack
         ([(-1, -1)], [True], [None], False),
+        ([(-1, -1)], [True], [()], False),  # a scalar output has no rows to put back
     ],
 )
 def test_which_signatures_may_be_split(inputs, integer, outputs, expected):
@@ -227,3 +228,19 @@ def test_a_signature_that_may_not_be_split_runs_as_one_padded_call():
     merged = merge_inputs(requests_of_two_lengths(), pad=True)
     run("serving_default", merged)
     assert recorder.calls == [(6, 20)] and heard == [] and run.costs == {"serving_default": None}
+
+
+def test_tensors_of_another_rank_reach_the_graph_unsplit():
+    """A client may send a [rows] vector where [rows, length] is declared: the graph, not the
+    splitter, answers it (as without splitting)."""
+    seen: list[tuple[int, ...]] = []
+
+    def runner(signature, inputs):
+        seen.append(inputs["ids"].shape)
+        return {"sum": inputs["ids"].reshape(len(inputs["ids"]), -1).sum(axis=1)}
+
+    run = SplitRunner(runner, lambda signature: True)
+    run.costs["serving_default"] = CallCosts(call_cost=0.0)
+    run("serving_default", {"ids": np.array([1, 2, 3], np.int32)})
+    run("serving_default", {"ids": np.array([[1.0, 0.0]], np.float32)})
+    assert seen == [(3,), (1, 2)]
