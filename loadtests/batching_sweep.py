@@ -55,6 +55,7 @@ class Point:
     intra_op: int = 0
     inter_op: int = 0
     gateway_workers: int = 2
+    split_by_length: bool = True  # the local model server's --batching_split_by_length
 
     def parameters(self) -> str:
         """The point's ``batching_parameters.txt`` (TF Serving's text BatchingParameters)."""
@@ -67,10 +68,11 @@ class Point:
         )
 
     def server_args(self) -> tuple[str, ...]:
-        """Model server flags for the TF pools."""
+        """Model server flags for the TF pools and length-aware batches."""
         return (
             f"--tensorflow_intra_op_parallelism={self.intra_op}",
             f"--tensorflow_inter_op_parallelism={self.inter_op}",
+            f"--batching_split_by_length={str(self.split_by_length).lower()}",
         )
 
     def describe(self) -> str:
@@ -80,7 +82,8 @@ class Point:
         else:
             batching = (
                 f"max {self.max_batch_size}, timeout {self.batch_timeout_micros} us, "
-                f"{self.num_batch_threads} batch threads"
+                f"{self.num_batch_threads} batch threads, "
+                + ("split by length" if self.split_by_length else "padded to the longest")
             )
         pools = f"intra {self.intra_op or 'default'}, inter {self.inter_op or 'default'}"
         return f"{batching}; {pools}; {self.gateway_workers} gateway workers"
@@ -89,10 +92,12 @@ class Point:
 POINTS = [
     Point("off", batching=False),
     Point("t0"),
+    Point("t0-pad", split_by_length=False),
     Point("t1000", batch_timeout_micros=1000),
     Point("t2000", batch_timeout_micros=2000),
     Point("t5000", batch_timeout_micros=5000),
     Point("t0-intra1", intra_op=1),
+    Point("t0-inter1", inter_op=1),
     Point("t0-bt1", num_batch_threads=1),
     Point("t0-bt1-intra1", num_batch_threads=1, intra_op=1, inter_op=1),
     Point("t0-bt4", num_batch_threads=4),
@@ -124,33 +129,40 @@ def mixed_rows(
     return rows
 
 
-def batch_sizes(metrics_url: str) -> dict[str, tuple[float, float]]:
-    """Per model, the ``modelserver_batch_size`` histogram's (sum, count) so far."""
+def batch_sizes(metrics_url: str) -> dict[str, tuple[float, float, float]]:
+    """Per model: rows batched, batches and the TF calls of batches split by length so far
+    (``modelserver_batch_size`` sum and count, ``modelserver_batch_calls_total``)."""
     if not metrics_url:
         return {}
-    sizes: dict[str, tuple[float, float]] = {}
+    sizes: dict[str, tuple[float, float, float]] = {}
+    wanted = {
+        "modelserver_batch_size_sum": 0,
+        "modelserver_batch_size_count": 1,
+        "modelserver_batch_calls_total": 2,
+    }
     for family in text_string_to_metric_families(requests.get(metrics_url, timeout=10).text):
-        if family.name != "modelserver_batch_size":
-            continue
         for sample in family.samples:
+            if sample.name not in wanted:
+                continue
             model = sample.labels.get("model", "")
-            total, count = sizes.get(model, (0.0, 0.0))
-            if sample.name.endswith("_sum"):
-                sizes[model] = (total + sample.value, count)
-            elif sample.name.endswith("_count"):
-                sizes[model] = (total, count + sample.value)
+            figures = list(sizes.get(model, (0.0, 0.0, 0.0)))
+            figures[wanted[sample.name]] += sample.value
+            sizes[model] = (figures[0], figures[1], figures[2])
     return sizes
 
 
 def mean_rows(
-    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+    before: dict[str, tuple[float, float, float]], after: dict[str, tuple[float, float, float]]
 ) -> dict[str, float]:
-    """Mean rows per TF call per model between two :func:`batch_sizes` readings."""
+    """Mean rows per batch per model between two :func:`batch_sizes` readings, and (as
+    ``MODEL calls``) the mean TF calls per batch where batches were split by length."""
     means = {}
-    for model, (total, count) in after.items():
-        old_total, old_count = before.get(model, (0.0, 0.0))
+    for model, (total, count, calls) in after.items():
+        old_total, old_count, old_calls = before.get(model, (0.0, 0.0, 0.0))
         if count > old_count:
             means[model] = round((total - old_total) / (count - old_count), 2)
+            if calls > old_calls:
+                means[f"{model} calls"] = round((calls - old_calls) / (count - old_count), 2)
     return means
 
 
@@ -188,8 +200,8 @@ def summary_lines(rows: list[bench_report.Row], points: list[Point]) -> list[str
     lines += [
         "",
         "| point | clients | req/s | x baseline | p50 ms | p99 ms | p99 x baseline "
-        "| gateway CPU ms/req | model server CPU ms/req | rows/batch qa, sim, prof | failed "
-        "| load |",
+        "| gateway CPU ms/req | model server CPU ms/req "
+        "| rows/batch (TF calls/batch) qa, sim, prof | failed | load |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for row in rows:
@@ -208,9 +220,12 @@ def summary_lines(rows: list[bench_report.Row], points: list[Point]) -> list[str
 
 def _rows_text(row: bench_report.Row) -> str:
     sizes = row.get("rows_per_batch") or {}
-    return (
-        ", ".join(f"{sizes[m]:.1f}" for m in ("qa", "similarity", "profile") if m in sizes) or "-"
-    )
+    texts = []
+    for model in ("qa", "similarity", "profile"):
+        if model in sizes:
+            calls = sizes.get(f"{model} calls")
+            texts.append(f"{sizes[model]:.1f}" + (f" ({calls:.2f} calls)" if calls else ""))
+    return ", ".join(texts) or "-"
 
 
 def run(

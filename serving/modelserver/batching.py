@@ -24,6 +24,7 @@ import numpy.typing as npt
 from serving.contract import PAD_ID
 from serving.modelserver.config import BatchingSettings
 from serving.modelserver.errors import invalid_argument, unavailable
+from serving.modelserver.packing import SplitRunner
 
 Array = npt.NDArray[Any]
 Tensors = dict[str, Array]
@@ -176,6 +177,8 @@ class Batcher:
 
     Without a ``scheduler`` it makes its own with ``settings.num_batch_threads`` threads (and
     closes it on :meth:`close`); the model server passes one scheduler to every version.
+    With ``settings.split_by_length`` and padding on, a batch of a signature for which
+    ``splittable`` is true runs as the calls of :func:`serving.modelserver.packing.run_split`.
     """
 
     def __init__(
@@ -185,9 +188,14 @@ class Batcher:
         observe_batch: Callable[[int], None] | None = None,
         observe_depth: Callable[[int], None] | None = None,
         scheduler: BatchScheduler | None = None,
+        splittable: Callable[[str], bool] | None = None,
+        observe_split: Callable[[int, float], None] | None = None,
     ) -> None:
         self._runner = runner
         self._settings = settings
+        self._run: Runner = runner
+        if settings.split_by_length and settings.pad_variable_length_inputs and splittable:
+            self._run = SplitRunner(runner, splittable, observe_split)
         self._observe_batch = observe_batch or (lambda size: None)
         self._observe_depth = observe_depth or (lambda depth: None)
         self._pending: list[_Task] = []
@@ -277,7 +285,7 @@ class Batcher:
                 [task.inputs for task in tasks], self._settings.pad_variable_length_inputs
             )
             self._observe_batch(rows_of(merged))
-            outputs = self._runner(tasks[0].signature, merged)
+            outputs = self._run(tasks[0].signature, merged)
             for task, part in zip(
                 tasks, split_outputs(outputs, [t.rows for t in tasks]), strict=True
             ):

@@ -64,6 +64,9 @@ class BatchingSettings:
     max_enqueued_batches: int = 64
     num_batch_threads: int = 2
     pad_variable_length_inputs: bool = False
+    # This server's extension, from --batching_split_by_length (not a BatchingParameters
+    # field, so the file stays valid for TF Serving): see serving/modelserver/packing.py.
+    split_by_length: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
@@ -117,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("--model_base_path", type=Path, help="folder of the single model's versions")
     flag("--enable_batching")
     add("--batching_parameters_file", type=Path, help="text BatchingParameters file")
+    add(
+        "--batching_split_by_length",
+        nargs="?",
+        const=True,
+        type=_bool,
+        default=True,
+        help="run a padded batch as calls of rows of similar length (not in TF Serving)",
+    )
     add("--monitoring_config_file", type=Path, help="text MonitoringConfig file")
     add("--file_system_poll_wait_seconds", type=_count, default=1)
     add("--max_num_load_retries", type=_count, default=5)
@@ -144,6 +153,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         batching = BatchingSettings()
         if args.batching_parameters_file is not None:
             batching = parse_batching_parameters(args.batching_parameters_file.read_text())
+        batching = replace(batching, split_by_length=args.batching_split_by_length)
     monitoring = MonitoringSettings()
     if args.monitoring_config_file is not None:
         monitoring = parse_monitoring_config(args.monitoring_config_file.read_text())

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -266,6 +267,8 @@ class ModelManager:
             observe_batch=self._metrics.batch_size.labels(*labels).observe,
             observe_depth=self._metrics.queue_depth.labels(*labels).set,
             scheduler=self._scheduler,
+            splittable=servable.splittable,
+            observe_split=partial(self._metrics.observe_split, *labels),
         )
 
     def _unload(self, name: str, version: int) -> None:

@@ -39,6 +39,18 @@ class ServerMetrics:
             ["model", "version"],
             registry=self.registry,
         )
+        self.split_calls = Counter(
+            "modelserver_batch_calls",
+            "TF calls made by batches split by length (--batching_split_by_length).",
+            ["model", "version"],
+            registry=self.registry,
+        )
+        self.call_cost = Gauge(
+            "modelserver_batch_call_cost_cells",
+            "Learned fixed cost of one TF call, in padded id cells (-1: not yet learned).",
+            ["model", "version"],
+            registry=self.registry,
+        )
         self.available_versions = Gauge(
             "modelserver_available_versions",
             "Versions of a model that are AVAILABLE.",
@@ -52,6 +64,11 @@ class ServerMetrics:
         """Count one request and record its latency."""
         self.requests.labels(model, version, api, code).inc()
         self.latency.labels(model, version, api).observe(seconds)
+
+    def observe_split(self, model: str, version: str, calls: int, call_cost: float) -> None:
+        """Count the TF calls of one batch run split by length, and the call cost it used."""
+        self.split_calls.labels(model, version).inc(calls)
+        self.call_cost.labels(model, version).set(call_cost)
 
     def render(self) -> bytes:
         """The registry in Prometheus text exposition format."""

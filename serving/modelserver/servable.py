@@ -14,6 +14,7 @@ from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from serving import contract
+from serving.modelserver import packing
 from serving.modelserver.errors import failed_precondition, from_code_number, invalid_argument
 
 Array = npt.NDArray[Any]
@@ -65,8 +66,7 @@ class LoadedVersion:
         for alias in sorted(signature.inputs):
             info = signature.inputs[alias]
             shape = info.tensor_shape
-            dims = None if shape.unknown_rank else tuple(dim.size for dim in shape.dim)
-            specs.append(InputSpec(alias, tf.dtypes.as_dtype(info.dtype), dims))
+            specs.append(InputSpec(alias, tf.dtypes.as_dtype(info.dtype), _shape(shape)))
         return specs
 
     def signature_def(self, signature_name: str) -> meta_graph_pb2.SignatureDef:
@@ -85,6 +85,17 @@ class LoadedVersion:
         for index, spec in enumerate(specs):
             _check_dtype(index, spec, inputs[spec.alias])
         return _selected_outputs(self.signature_def(signature_name), output_filter)
+
+    def splittable(self, signature_name: str) -> bool:
+        """Whether batches of this signature may run as several calls split by length
+        (integer ``[batch, length]`` inputs, fixed non-batch output dims; see packing.py)."""
+        signature = self.signature_def(signature_name)
+        specs = self.input_specs(signature_name)
+        return packing.splittable(
+            [spec.shape for spec in specs],
+            [spec.dtype.is_integer for spec in specs],
+            [_shape(info.tensor_shape) for info in signature.outputs.values()],
+        )
 
     def run(self, signature_name: str, inputs: Mapping[str, Array]) -> Tensors:
         """Run a signature on numpy inputs; every output, as numpy (strings as bytes objects)."""
@@ -132,6 +143,11 @@ class LoadedVersion:
             self.run(request.model_spec.signature_name, inputs)
             count += 1
         return count
+
+
+def _shape(shape: Any) -> tuple[int, ...] | None:
+    """A TensorShapeProto as a tuple (-1: unknown size), None for unknown rank."""
+    return None if shape.unknown_rank else tuple(int(dim.size) for dim in shape.dim)
 
 
 def _check_input_names(sent: set[str], expected: list[str]) -> None:

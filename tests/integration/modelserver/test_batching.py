@@ -15,6 +15,9 @@ import requests
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+from serving.modelserver.batching import merge_inputs, split_outputs
+from serving.modelserver.packing import CallCosts, run_split
+from serving.modelserver.servable import LoadedVersion
 from tests.integration.modelserver.helpers import predict_request
 from tests.support.model_server import running_model_server, stop_process
 
@@ -120,3 +123,23 @@ def wait_for_queue(rest_url: str, rows: int) -> None:
             return
         threading.Event().wait(0.01)
     raise AssertionError("requests never reached the queue")
+
+
+def test_a_batch_split_by_length_answers_like_single_requests(batching_repo):
+    """The real SavedModel run as calls of rows of similar length (packing.run_split, every
+    split taken: call cost 0) gives each request the outputs it gets alone."""
+    servable = LoadedVersion("masked", 1, batching_repo / "masked" / "1")
+    assert servable.splittable("serving_default")
+    inputs = random_requests(CLIENTS)
+    widths: list[int] = []
+
+    def runner(signature, tensors):
+        widths.append(tensors["ids"].shape[1])
+        return servable.run(signature, tensors)
+
+    merged = merge_inputs([{"ids": ids} for ids in inputs], pad=True)
+    outputs, _ = run_split(runner, "serving_default", merged, CallCosts(call_cost=0.0))
+    assert len(widths) > 1 and min(widths) < merged["ids"].shape[1]
+    for ids, part in zip(inputs, split_outputs(outputs, [len(ids) for ids in inputs]), strict=True):
+        alone = servable.run("serving_default", {"ids": ids})["scores"]
+        np.testing.assert_allclose(part["scores"], alone, atol=1e-5)
