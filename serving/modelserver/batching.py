@@ -107,6 +107,7 @@ class BatchScheduler:
         self.condition = threading.Condition()
         self._queues: list[Batcher] = []
         self._closed = False
+        self._flushing = False
         self._threads = [
             threading.Thread(target=self._work, name=f"batcher-{index}", daemon=True)
             for index in range(max(1, num_threads))
@@ -124,6 +125,14 @@ class BatchScheduler:
         with self.condition:
             if queue in self._queues:
                 self._queues.remove(queue)
+
+    def flush(self) -> None:
+        """From now on a queued batch leaves at once instead of waiting out its
+        ``batch_timeout_micros`` (shutdown: queued requests must be answered within the
+        gRPC grace period, however long the timeout); new requests are still taken."""
+        with self.condition:
+            self._flushing = True
+            self.condition.notify_all()
 
     def close(self) -> None:
         """Finish every queued request, then stop and join the threads."""
@@ -157,7 +166,7 @@ class BatchScheduler:
                 head = queue.head()
                 if head is None:
                     continue
-                ready_at = 0.0 if self._closed else queue.ready_at(head)
+                ready_at = 0.0 if self._closed or self._flushing else queue.ready_at(head)
                 if ready_at <= now:
                     if best is None or head.enqueued_at < best[0]:
                         best = (head.enqueued_at, queue)

@@ -98,6 +98,11 @@ class ModelManager:
         if self._scheduler is not None:
             self._scheduler.close()
 
+    def flush_batches(self) -> None:
+        """Send every queued batch at once (the first step of a shutdown)."""
+        if self._scheduler is not None:
+            self._scheduler.flush()
+
     def update_models(self, models: list[ModelSettings]) -> None:
         """Serve this model list from the next poll on (new models load, removed ones unload)."""
         with self._lock:

@@ -89,6 +89,9 @@ class ModelServer:
         """Stop accepting requests, let in-flight ones finish, then unload every model."""
         self._stopping.set()
         set_serving(self._health, False)
+        # Queued requests leave now: waiting out a long batch_timeout_micros would outlast
+        # the grace period and cancel them.
+        self.manager.flush_batches()
         grpc_done = self._grpc_server.stop(self.options.shutdown_grace_seconds)
         if self._rest_server is not None:
             self._rest_server.stop()
