@@ -20,7 +20,13 @@ from serving.gateway.backends.base import AVAILABLE
 from serving.gateway.catalog import routed_models
 from serving.gateway.checks import check_fit
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError, echo
-from serving.gateway.runtime import ModelRuntime, UnfitVersionError, load_runtime
+from serving.gateway.runtime import (
+    Fingerprint,
+    ModelRuntime,
+    UnfitVersionError,
+    assets_fingerprint,
+    load_runtime,
+)
 from serving.gateway.settings import GatewaySettings
 
 LOGGER = logging.getLogger("serving.gateway.registry")
@@ -57,6 +63,8 @@ class ModelRegistry:
         self._states: dict[str, ModelState] = {}
         self._runtimes: dict[tuple[str, int], ModelRuntime] = {}
         self._verdicts: dict[tuple[str, int], str] = {}  # "" = fits, else the reason
+        # The assets each verdict was reached on (an unfit version is rechecked when they change)
+        self._checked_files: dict[tuple[str, int], Fingerprint] = {}
         self._models = routed_models(self.model_repo, settings.models)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -143,11 +151,23 @@ class ModelRegistry:
         return state
 
     def _verdict(self, model: str, version: int) -> str | None:
-        """ "" when the version fits, the reason when not, None when it could not be checked."""
+        """ "" when the version fits, the reason when not, None when it could not be checked.
+
+        An unfit version is checked again once its assets change (a copy that was still
+        landing, a fixed spec or tokenizer), as the model server retries a failed load.
+        """
         key = (model, version)
         with self._lock:
-            if key in self._verdicts:
-                return self._verdicts[key]
+            known, files = self._verdicts.get(key), self._checked_files.get(key)
+        if known == "":
+            return known
+        current = assets_fingerprint(self.model_repo, model, version)
+        if known is not None and files == current:
+            return known
+        if known is not None:
+            LOGGER.info("%s version %d: its assets changed, checking it again", model, version)
+            with self._lock:
+                self._runtimes.pop(key, None)
         try:
             check_fit(self.backend, self._load(model, version))
             verdict = ""
@@ -159,6 +179,7 @@ class ModelRegistry:
             return None
         with self._lock:
             self._verdicts[key] = verdict
+            self._checked_files[key] = current
         return verdict
 
     def routed_runtimes(self) -> dict[str, ModelRuntime]:
@@ -243,7 +264,7 @@ class ModelRegistry:
     def _forget_unserved(self, model: str, served: set[int]) -> None:
         # Runtimes and verdicts of retired versions are dropped; a pinned request reloads.
         with self._lock:
-            for cache in (self._runtimes, self._verdicts):
+            for cache in (self._runtimes, self._verdicts, self._checked_files):
                 for key in [key for key in cache if key[0] == model and key[1] not in served]:
                     del cache[key]
 
