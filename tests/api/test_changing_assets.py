@@ -86,3 +86,26 @@ def test_a_version_is_routed_once_its_missing_assets_land(
         assert answer.status_code == 200 and answer.json["model"]["version"] == 2
         (assets / SPEC_FILE).unlink()  # a routed version keeps its runtime (read once)
         assert _versions(client)[2]["routed"]
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [CONFIG[: CONFIG.index("qa")].encode(), CONFIG.encode() + b"\xff\xfe"],
+    ids=["cut", "not-utf8"],
+)
+def test_a_broken_models_config_keeps_the_last_good_models(
+    landing_repo: Path, landing_server: ModelServerHandle, broken: bytes
+) -> None:
+    # Found by the new-user trial: a half-written models.config made the gateway drop the
+    # models after the cut (404 "unknown model" while the model server kept serving them, as
+    # it keeps its last good config); one that was not UTF-8 made every endpoint a 500.
+    config = landing_repo / "models.config"
+    with gateway_app(landing_repo, landing_server.grpc_target) as app:
+        client = app.test_client()
+        try:
+            config.write_bytes(broken)
+            assert [model["name"] for model in client.get("/v1/models").json["models"]] == ["qa"]
+            assert client.post("/v1/qa", json=QA).status_code == 200
+            assert client.get("/readyz").status_code == 200
+        finally:
+            config.write_text(CONFIG)
