@@ -12,6 +12,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,8 +51,8 @@ def landing_server(landing_repo: Path) -> Iterator[ModelServerHandle]:
         yield handle
 
 
-def _versions(client: object) -> dict[int, dict[str, object]]:
-    response = client.get("/v1/models/qa")  # type: ignore[attr-defined]
+def _versions(client: Any) -> dict[int, dict[str, Any]]:
+    response = client.get("/v1/models/qa")
     assert response.status_code == 200, response.json
     return {item["version"]: item for item in response.json["versions"]}
 
@@ -61,7 +62,7 @@ def test_a_tokenizer_that_is_no_regular_file_is_refused_without_opening_it(
     landing_repo: Path, landing_server: ModelServerHandle
 ) -> None:
     with gateway_app(landing_repo, landing_server.grpc_target) as app:
-        client = app.test_client()
+        client: Any = app.test_client()  # its .json is Any | None to mypy
         third = _versions(client)[3]
         assert not third["routed"]
         assert third["error"] == "tokenizer tokenizer.json is missing or not a regular file"
@@ -75,7 +76,7 @@ def test_a_version_is_routed_once_its_missing_assets_land(
 ) -> None:
     assets = landing_repo / "qa" / "2" / ASSETS_DIR
     with gateway_app(landing_repo, landing_server.grpc_target) as app:
-        client = app.test_client()
+        client: Any = app.test_client()  # its .json is Any | None to mypy
         before = _versions(client)[2]
         assert not before["routed"] and "no serving_spec.json" in str(before["error"])
         assert client.post("/v1/qa", json=QA).json["model"]["version"] == 1
@@ -101,7 +102,7 @@ def test_a_broken_models_config_keeps_the_last_good_models(
     # it keeps its last good config); one that was not UTF-8 made every endpoint a 500.
     config = landing_repo / "models.config"
     with gateway_app(landing_repo, landing_server.grpc_target) as app:
-        client = app.test_client()
+        client: Any = app.test_client()  # its .json is Any | None to mypy
         try:
             config.write_bytes(broken)
             assert [model["name"] for model in client.get("/v1/models").json["models"]] == ["qa"]
