@@ -15,6 +15,7 @@ from serving.gateway.errors import GatewayError
 from serving.gateway.web import (
     PIN_KEYS,
     blueprint,
+    ignore_unusable_range,
     query_selector,
     request_globals,
     services,
@@ -49,6 +50,7 @@ def architecture(name: str, extension: str) -> Response:
             f"model '{name}' version {runtime.version} has no {file_name} "
             "(exported before architecture files, or without Graphviz for the picture)",
         )
+    ignore_unusable_range()
     response = send_file(path, mimetype=content_type, max_age=0)
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

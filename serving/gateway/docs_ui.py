@@ -13,7 +13,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, send_from_directory
 
-from serving.gateway.web import refuse_unknown_query
+from serving.gateway.web import ignore_unusable_range, refuse_unknown_query
 
 SWAGGER_UI_DIR = Path(str(files("flask_swagger_ui") / "dist"))
 OWN_DIR = Path(__file__).resolve().parent / "docs_static"
@@ -92,6 +92,7 @@ def docs_asset(name: str) -> Response:
     directory = ASSETS.get(name)
     if directory is None:
         abort(404)
+    ignore_unusable_range()
     response = send_from_directory(directory, name, max_age=ASSET_MAX_AGE_SECONDS)
     response.headers.update(SECURITY_HEADERS)
     return response

@@ -12,32 +12,24 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass, field
 
 from serving import contract
-from serving.gateway.backends import Backend, VersionSelector, VersionStatus
+from serving.gateway.backends import Backend, VersionSelector
 from serving.gateway.backends.base import AVAILABLE
 from serving.gateway.catalog import routed_models
 from serving.gateway.checks import check_fit
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError, echo
-from serving.gateway.runtime import ModelRuntime, UnfitVersionError, load_runtime
+from serving.gateway.model_state import ModelState, unrouted_error
+from serving.gateway.runtime import (
+    Fingerprint,
+    ModelRuntime,
+    UnfitVersionError,
+    assets_fingerprint,
+    load_runtime,
+)
 from serving.gateway.settings import GatewaySettings
 
 LOGGER = logging.getLogger("serving.gateway.registry")
-
-
-@dataclass
-class ModelState:
-    """What the gateway knows about one model (replaced whole, never edited in place)."""
-
-    statuses: list[VersionStatus] = field(default_factory=list)
-    routed: ModelRuntime | None = None
-    error: str = ""
-    backend_answered: bool = True
-    unfit: dict[int, str] = field(default_factory=dict)  # version -> short reason
-    # The last status call's failure: its kind, and the server's text (for logs only).
-    failure: BackendFailure | None = None
-    failure_text: str = ""
 
 
 class ModelRegistry:
@@ -57,7 +49,11 @@ class ModelRegistry:
         self._states: dict[str, ModelState] = {}
         self._runtimes: dict[tuple[str, int], ModelRuntime] = {}
         self._verdicts: dict[tuple[str, int], str] = {}  # "" = fits, else the reason
+        # The assets each verdict was reached on (an unfit version is rechecked when they change)
+        self._checked_files: dict[tuple[str, int], Fingerprint] = {}
+        # At start an unreadable models.config is an error, as for the model server.
         self._models = routed_models(self.model_repo, settings.models)
+        self._config_error = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -85,8 +81,18 @@ class ModelRegistry:
             thread.join(timeout=5)
 
     def reload_models(self) -> tuple[str, ...]:
-        """Re-read ``models.config`` (a model added there is routed from now on)."""
-        self._models = routed_models(self.model_repo, self.settings.models)
+        """Re-read ``models.config`` (a model added there is routed from now on).
+
+        A file that cannot be read or parsed (a write under way, a bad edit) keeps the last
+        good list, as the model server keeps its last good config; the error is logged once.
+        """
+        try:
+            self._models = routed_models(self.model_repo, self.settings.models)
+            self._config_error = ""
+        except (OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
+            if str(error) != self._config_error:
+                LOGGER.error("re-reading models.config failed, keeping %s: %s", self._models, error)
+            self._config_error = str(error)
         return self._models
 
     def refresh(self) -> dict[str, str]:
@@ -143,11 +149,23 @@ class ModelRegistry:
         return state
 
     def _verdict(self, model: str, version: int) -> str | None:
-        """ "" when the version fits, the reason when not, None when it could not be checked."""
+        """ "" when the version fits, the reason when not, None when it could not be checked.
+
+        An unfit version is checked again once its assets change (a copy that was still
+        landing, a fixed spec or tokenizer), as the model server retries a failed load.
+        """
         key = (model, version)
         with self._lock:
-            if key in self._verdicts:
-                return self._verdicts[key]
+            known, files = self._verdicts.get(key), self._checked_files.get(key)
+        if known == "":
+            return known
+        current = assets_fingerprint(self.model_repo, model, version)
+        if known is not None and files == current:
+            return known
+        if known is not None:
+            LOGGER.info("%s version %d: its assets changed, checking it again", model, version)
+            with self._lock:
+                self._runtimes.pop(key, None)
         try:
             check_fit(self.backend, self._load(model, version))
             verdict = ""
@@ -159,6 +177,7 @@ class ModelRegistry:
             return None
         with self._lock:
             self._verdicts[key] = verdict
+            self._checked_files[key] = current
         return verdict
 
     def routed_runtimes(self) -> dict[str, ModelRuntime]:
@@ -243,7 +262,7 @@ class ModelRegistry:
     def _forget_unserved(self, model: str, served: set[int]) -> None:
         # Runtimes and verdicts of retired versions are dropped; a pinned request reloads.
         with self._lock:
-            for cache in (self._runtimes, self._verdicts):
+            for cache in (self._runtimes, self._verdicts, self._checked_files):
                 for key in [key for key in cache if key[0] == model and key[1] not in served]:
                     del cache[key]
 
@@ -253,47 +272,3 @@ class ModelRegistry:
                 self.refresh()
             except Exception:  # the poller must survive anything; the next poll retries
                 LOGGER.exception("version poll failed")
-
-
-# What a status call's failure means for a client (the server's own text stays in the log).
-STATUS_FAILURES = {
-    BackendFailure.UNAVAILABLE: "the model server is unreachable",
-    BackendFailure.DEADLINE_EXCEEDED: "the model server did not answer in time",
-    BackendFailure.NOT_FOUND: "the model server has not loaded model '{model}'",
-}
-
-
-def unrouted_error(model: str, state: ModelState, retry_after_seconds: int) -> GatewayError:
-    """The 503 for a model without a routed version, saying why (``Retry-After`` set).
-
-    In this order: the model server could not be asked (unreachable, too slow, or failed:
-    only the failure's kind is told), it has no AVAILABLE version, a version's check against
-    its spec is pending (the server was busy), or every AVAILABLE version failed that check
-    (``detail``: each version's short reason, as in ``GET /v1/models``). The server's own
-    text is logged with the request id, never answered.
-    """
-    available = [status.version for status in state.statuses if status.state == AVAILABLE]
-    pending = [version for version in available if version not in state.unfit]
-    detail: list[dict[str, object]] = []
-    if not state.backend_answered:
-        default = "the model server failed to report the model's versions"
-        known = STATUS_FAILURES.get(state.failure) if state.failure else None
-        message = (known or default).format(model=model) + "; retry later"
-    elif not available:
-        message = f"the model server has no version of model '{model}' loaded; retry later"
-        detail = [{"version": item.version, "state": item.state} for item in state.statuses]
-    elif pending:
-        message = (
-            f"model '{model}' version {pending[-1]} is loaded but not yet checked against its "
-            "serving spec (the model server was busy); retry later"
-        )
-    else:
-        message = f"no loaded version of model '{model}' fits its serving spec"
-        detail = [{"version": version, "reason": state.unfit[version]} for version in available]
-    # The JSON log line carries the request id; the server's own words are only here.
-    server_text = state.failure_text or [
-        (item.version, item.state, item.error) for item in state.statuses
-    ]
-    LOGGER.warning("%s: 503 %s; model server: %s", model, message, server_text)
-    headers = {"Retry-After": str(retry_after_seconds)}
-    return GatewayError(503, message, detail, headers)

@@ -29,6 +29,7 @@ from pydantic_core import PydanticCustomError
 from tokenizers import Tokenizer
 
 from serving.encoding import Encodings, has_words, word_encoding
+from serving.gateway.errors import echo
 from serving.gateway.heads import answer_model
 from serving.gateway.settings import GatewaySettings
 from serving.spec import HeadSpec, ServingSpec, TextInput, TextsInput
@@ -111,7 +112,8 @@ def limit_check(name: str, value: int, measure: Callable[[Any], int] = len) -> C
             raise PydanticCustomError(
                 LIMIT_ERROR,
                 "{actual} exceeds the limit {name}={limit}",
-                {"actual": actual, "name": name, "limit": value},
+                # The client's own number, echoed cut (a top_k of 1e308 has 309 digits).
+                {"actual": echo(str(actual)), "name": name, "limit": value},
             )
         return item
 

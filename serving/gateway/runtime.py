@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from serving.tokenization import file_sha256, load_tokenizer
 
 LOGGER = logging.getLogger("serving.gateway.runtime")
 Instance = Mapping[str, Any]
+Fingerprint = tuple[tuple[str, int, int], ...]
 
 
 class UnfitVersionError(Exception):
@@ -126,6 +128,28 @@ class ModelRuntime:
         return cast(dict[str, Any], json.loads(self.spec.model_dump_json()))
 
 
+def assets_fingerprint(repo: Path, model: str, version: int) -> Fingerprint:
+    """Name, size and mtime (ns) of each entry of the version's ``assets.extra/``, sorted.
+
+    Changes when a file the runtime reads is added, replaced or removed (a copy landing, a
+    fixed spec); empty when the folder is missing or unreadable.
+    """
+    folder = contract.version_dirs(repo / model).get(version, repo / model / str(version))
+    entries = []
+    try:
+        with os.scandir(folder / contract.ASSETS_DIR) as found:
+            for entry in found:
+                try:
+                    stat = entry.stat()
+                except OSError:  # a dangling symlink: its name still counts
+                    entries.append((entry.name, -1, -1))
+                    continue
+                entries.append((entry.name, stat.st_size, stat.st_mtime_ns))
+    except OSError:
+        return ()
+    return tuple(sorted(entries))
+
+
 def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings) -> ModelRuntime:
     """Read ``repo/model/version/assets.extra``: the spec (or legacy files) and tokenizers.
 
@@ -139,6 +163,8 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
     tokenizers: dict[str, Tokenizer] = {}
     hashes: dict[str, str] = {}
     for name in spec.tokenizer_files():
+        if not (folder / name).is_file():  # a FIFO or device would block the worker on open
+            raise UnfitVersionError(f"tokenizer {name} is missing or not a regular file")
         try:
             tokenizers[name] = load_tokenizer(folder / name)
             hashes[name] = file_sha256(folder / name)
@@ -183,6 +209,10 @@ def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, boo
     legacy_files = folder / contract.PREPROCESSING_FILE, folder / contract.LABELS_FILE
     if not all(path.is_file() for path in legacy_files):
         raise UnfitVersionError(f"no {SPEC_FILE} (nor legacy preprocessing.json and labels.json)")
+    if not (folder / contract.TOKENIZER_FILE).is_file():
+        raise UnfitVersionError(
+            f"tokenizer {contract.TOKENIZER_FILE} is missing or not a regular file"
+        )
     try:
         preprocessing, labels = (json.loads(path.read_text("utf-8")) for path in legacy_files)
         tokenizer = load_tokenizer(folder / contract.TOKENIZER_FILE)

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, Request, Response, current_app, g, jsonify, request
 from flask.ctx import _AppCtxGlobals
 from pydantic import BaseModel, ValidationError
+from werkzeug.http import parse_range_header
 from werkzeug.wsgi import get_input_stream
 
 from serving.encoding import Encodings
@@ -263,6 +264,21 @@ def query_selector() -> VersionSelector:
     if label is not None:
         return VersionSelector(label=parse_label(label, ["query", "label"]))
     return VersionSelector()
+
+
+def ignore_unusable_range() -> None:
+    """Before a file is sent: drop a ``Range`` header that is not one byte range.
+
+    RFC 9110 section 14.2: a server may ignore any Range and must ignore one whose unit it
+    does not know; werkzeug's ``send_file`` answers such a header (``garbage``, several
+    ranges) 416, so the whole file is sent instead. One range past the end stays a 416.
+    """
+    environ = current_request().environ
+    value = environ.get("HTTP_RANGE")
+    if value is not None:
+        parsed = parse_range_header(value)
+        if parsed is None or parsed.units != "bytes" or len(parsed.ranges) != 1:
+            del environ["HTTP_RANGE"]
 
 
 def respond(body: dict[str, Any], model: str, version: int) -> Response:

@@ -76,6 +76,7 @@ class ModelManager:
         self._stopping = threading.Event()
         self._poller: threading.Thread | None = None
         self._warned: set[tuple[str, str]] = set()
+        self._empty: set[str] = set()  # models without a version folder, warned about
         self._pending_models: list[ModelSettings] | None = None
         # One pool of batch threads for every model version's queue, as TF Serving's.
         self._scheduler = BatchScheduler(batching.num_batch_threads) if batching else None
@@ -197,6 +198,14 @@ class ModelManager:
                     model.name,
                     name,
                 )
+        if not folders and model.name not in self._empty:  # once, until versions appear
+            LOG.warning(  # TF Serving's words: a missing or empty base path serves nothing
+                "No versions of servable %s found under base path %s. Did you forget to name "
+                "your leaf directory as a number (eg. '/1/')?",
+                model.name,
+                model.base_path,
+            )
+        self._empty = self._empty - {model.name} if folders else self._empty | {model.name}
         wanted = model.policy.select(list(folders))
         for version in sorted(wanted):
             if self._stopping.is_set():

@@ -146,6 +146,8 @@ def _parse_json(data: bytes) -> Any:
         return json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise invalid_argument(f"JSON Parse error: Invalid value ({error})") from error
+    except RecursionError as error:  # deeper than Python's parser goes: the client's JSON
+        raise invalid_argument("JSON Parse error: the document is nested too deeply") from error
 
 
 def _version(match: re.Match[str]) -> int | None:

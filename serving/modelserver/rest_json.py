@@ -23,6 +23,8 @@ from serving.modelserver.servable import InputSpec
 
 B64 = "b64"
 DEBUG_CHARS = 200
+# numpy arrays have at most 64 dimensions, and the row format stacks rows into one more.
+MAX_RANK = 63
 
 
 def parse_predict_body(body: Any, specs: Sequence[InputSpec]) -> tuple[Tensors, bool]:
@@ -131,12 +133,17 @@ def _is_b64(value: Any) -> bool:
 
 def to_array(value: Any, spec: InputSpec) -> Array:
     """A JSON value as an array of the input's dtype; INVALID_ARGUMENT with TF's wording."""
+    shape = _dense_shape(value)
+    if len(shape) > MAX_RANK:
+        raise invalid_argument(
+            f"JSON Value: {debug(value)} has {len(shape)} levels of lists; a tensor of at most "
+            f"{MAX_RANK} dimensions is supported"
+        )
     target = np.dtype(spec.dtype.as_numpy_dtype)
     if target.kind not in "OSU":
         array = _fast_numeric(value, target)
         if array is not None:
             return array
-    shape = _dense_shape(value)
     leaves: list[Any] = []
     _fill(value, 0, shape, spec, leaves)
     if target.kind in "OSU":
@@ -249,7 +256,10 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 def debug(value: Any) -> str:
     """Compact JSON of a value for an error message (cut at 200 characters)."""
-    text = json.dumps(value, separators=(",", ":"))
+    try:
+        text = json.dumps(value, separators=(",", ":"))
+    except RecursionError:  # as deep as the parser allowed, but the stack is deeper now
+        return "(nested too deeply to show)"
     return text if len(text) <= DEBUG_CHARS else text[:DEBUG_CHARS] + "..."
 
 

@@ -102,3 +102,15 @@ def test_a_refused_content_encoding_is_echoed_cut(client) -> None:
     response = client.post("/v1/qa", json=QA, headers={"Content-Encoding": "br" + "r" * 500})
     assert response.status_code == 415
     assert len(response.get_json()["error"]) < 100 + MAX_ECHOED
+
+
+@pytest.mark.parametrize("top_k", ["1e308", "9" * 400])
+def test_a_number_over_its_limit_is_echoed_cut(client, top_k: str) -> None:
+    # Found by the new-user trial: a top_k of 1e308 came back as its 309 digits.
+    body = '{"article": "Mary went.", "question": "Where is Mary?", "top_k": ' + top_k + "}"
+    response = client.post("/v1/qa", data=body, content_type="application/json")
+    assert response.status_code == 422
+    (detail,) = response.get_json()["detail"]
+    assert detail["type"] == "limit_exceeded" and detail["limit"]["name"] == "max_top_k"
+    assert detail["msg"].endswith("... exceeds the limit max_top_k=10")
+    assert len(detail["msg"]) < 100 + MAX_ECHOED

@@ -135,3 +135,26 @@ def test_liveness_readiness_and_metrics(server, local_only):
         text = requests.get(f"{server.rest_url}{path}", timeout=10).text
         assert 'modelserver_requests_total{api="rest_predict",code="200",model="qa"' in text
         assert "modelserver_request_latency_seconds_bucket" in text
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "1" + "]" * depth
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"instances": ' + _nested(100_000) + "}",  # deeper than Python's JSON parser goes
+        '{"inputs": {"article_ids": ' + _nested(65) + ', "question_ids": [[1]]}}',
+        '{"inputs": {"article_ids": ' + _nested(900) + ', "question_ids": [[1]]}}',
+        '{"instances": [{"article_ids": ' + _nested(64) + ', "question_ids": [1]}]}',
+    ],
+    ids=["parser-depth", "rank-65", "rank-900", "rows-rank-64"],
+)
+def test_deeply_nested_bodies_are_invalid_argument_not_internal(server, local_only, body) -> None:
+    # Found by the new-user trial: a 500 "Internal error" (RecursionError in the parser, and
+    # numpy's 64-dimension limit), where the client's JSON is at fault.
+    reply = post(server, "qa:predict", data=body.encode())
+    assert reply.status_code == 400, reply.text
+    assert "Internal" not in reply.json()["error"]
+    assert requests.get(f"{server.rest_url}/v1/models/qa", timeout=30).status_code == 200

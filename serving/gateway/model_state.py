@@ -1,0 +1,71 @@
+"""What the gateway knows about one model, and the 503 for a model without a routed version."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from serving.gateway.backends import VersionStatus
+from serving.gateway.backends.base import AVAILABLE
+from serving.gateway.errors import BackendFailure, GatewayError
+from serving.gateway.runtime import ModelRuntime
+
+LOGGER = logging.getLogger("serving.gateway.registry")
+
+
+@dataclass
+class ModelState:
+    """What the gateway knows about one model (replaced whole, never edited in place)."""
+
+    statuses: list[VersionStatus] = field(default_factory=list)
+    routed: ModelRuntime | None = None
+    error: str = ""
+    backend_answered: bool = True
+    unfit: dict[int, str] = field(default_factory=dict)  # version -> short reason
+    # The last status call's failure: its kind, and the server's text (for logs only).
+    failure: BackendFailure | None = None
+    failure_text: str = ""
+
+
+# What a status call's failure means for a client (the server's own text stays in the log).
+STATUS_FAILURES = {
+    BackendFailure.UNAVAILABLE: "the model server is unreachable",
+    BackendFailure.DEADLINE_EXCEEDED: "the model server did not answer in time",
+    BackendFailure.NOT_FOUND: "the model server has not loaded model '{model}'",
+}
+
+
+def unrouted_error(model: str, state: ModelState, retry_after_seconds: int) -> GatewayError:
+    """The 503 for a model without a routed version, saying why (``Retry-After`` set).
+
+    In this order: the model server could not be asked (unreachable, too slow, or failed:
+    only the failure's kind is told), it has no AVAILABLE version, a version's check against
+    its spec is pending (the server was busy), or every AVAILABLE version failed that check
+    (``detail``: each version's short reason, as in ``GET /v1/models``). The server's own
+    text is logged with the request id, never answered.
+    """
+    available = [status.version for status in state.statuses if status.state == AVAILABLE]
+    pending = [version for version in available if version not in state.unfit]
+    detail: list[dict[str, object]] = []
+    if not state.backend_answered:
+        default = "the model server failed to report the model's versions"
+        known = STATUS_FAILURES.get(state.failure) if state.failure else None
+        message = (known or default).format(model=model) + "; retry later"
+    elif not available:
+        message = f"the model server has no version of model '{model}' loaded; retry later"
+        detail = [{"version": item.version, "state": item.state} for item in state.statuses]
+    elif pending:
+        message = (
+            f"model '{model}' version {pending[-1]} is loaded but not yet checked against its "
+            "serving spec (the model server was busy); retry later"
+        )
+    else:
+        message = f"no loaded version of model '{model}' fits its serving spec"
+        detail = [{"version": version, "reason": state.unfit[version]} for version in available]
+    # The JSON log line carries the request id; the server's own words are only here.
+    server_text = state.failure_text or [
+        (item.version, item.state, item.error) for item in state.statuses
+    ]
+    LOGGER.warning("%s: 503 %s; model server: %s", model, message, server_text)
+    headers = {"Retry-After": str(retry_after_seconds)}
+    return GatewayError(503, message, detail, headers)
