@@ -36,6 +36,10 @@ TYPED_FIELDS: dict[str, str] = {
 }
 # int_val is an int32 field: narrower types must be range-checked before numpy wraps them
 NARROW_INTS = {tf.int8, tf.int16, tf.uint8, tf.uint16}
+# TF fills a shape larger than its values by repeating the last value (tensor_util's
+# make_ndarray), so a few bytes on the wire can declare gigabytes: past this many elements a
+# tensor must carry its values (2**20 int32 ids are 4 MB, gRPC's default message limit).
+MAX_FILLED_ELEMENTS = 2**20
 
 
 def decode_input(alias: str, proto: tensor_pb2.TensorProto) -> Array:
@@ -50,10 +54,35 @@ def decode_input(alias: str, proto: tensor_pb2.TensorProto) -> Array:
                     f"input '{alias}': a value is out of range for {dtype.name} "
                     f"[{limits.min}, {limits.max}]"
                 )
+        _check_fill(alias, proto, dtype)
         array: Array = tf.make_ndarray(proto)
         return array
     except (TypeError, ValueError) as error:
         raise invalid_argument(f"tensor parsing error: {alias}") from error
+
+
+def _check_fill(alias: str, proto: tensor_pb2.TensorProto, dtype: tf.DType) -> None:
+    """INVALID_ARGUMENT if the shape declares more than :data:`MAX_FILLED_ELEMENTS` elements
+    and more than the proto carries (a broadcast fill that would allocate them all)."""
+    declared = 1
+    for dim in proto.tensor_shape.dim:
+        if dim.size < 0:
+            raise invalid_argument(f"input '{alias}': dimension {dim.size} is negative")
+        declared *= dim.size
+    if declared <= MAX_FILLED_ELEMENTS:
+        return
+    if proto.tensor_content:
+        carried = len(proto.tensor_content) // max(1, dtype.size)
+    else:
+        carried = max(
+            (len(value) for field, value in proto.ListFields() if field.name.endswith("_val")),
+            default=0,
+        )
+    if carried < declared:
+        raise invalid_argument(
+            f"input '{alias}': the shape declares {declared} elements but the tensor carries "
+            f"{carried}; a fill past {MAX_FILLED_ELEMENTS} elements is refused"
+        )
 
 
 def encode_output(value: Array, as_tensor_content: bool = False) -> tensor_pb2.TensorProto:

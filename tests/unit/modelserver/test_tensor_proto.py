@@ -51,3 +51,31 @@ def test_narrow_ints_out_of_range_are_invalid_argument(dtype, value):
     proto.int_val.append(value)
     with pytest.raises(ServingError, match="out of range"):
         decode_input("ids", proto)
+
+
+@pytest.mark.parametrize("dims", [[2**31, 2**31], [1, 2**21], [2**40]])
+def test_a_huge_shape_filled_from_one_value_is_invalid_argument(dims):
+    """TF would broadcast the one value to every declared element: gigabytes from a few bytes."""
+    proto = tensor_pb2.TensorProto(dtype=tf.int32.as_datatype_enum)
+    for size in dims:
+        proto.tensor_shape.dim.add(size=size)
+    proto.int_val.append(7)
+    with pytest.raises(ServingError, match="declares"):
+        decode_input("ids", proto)
+
+
+def test_a_negative_dimension_is_invalid_argument():
+    proto = tensor_pb2.TensorProto(dtype=tf.int32.as_datatype_enum)
+    proto.tensor_shape.dim.add(size=-3)
+    proto.int_val.append(7)
+    with pytest.raises(ServingError, match="negative"):
+        decode_input("ids", proto)
+
+
+def test_a_small_fill_and_a_large_carried_tensor_still_decode():
+    small = tensor_pb2.TensorProto(dtype=tf.int32.as_datatype_enum)
+    small.tensor_shape.dim.add(size=3)
+    small.int_val.append(5)
+    np.testing.assert_array_equal(decode_input("ids", small), [5, 5, 5])
+    large = tf.make_tensor_proto(np.ones((2, 2**20), np.int32))
+    assert decode_input("ids", large).shape == (2, 2**20)
