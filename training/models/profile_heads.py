@@ -123,6 +123,9 @@ def compile_profile_model(
 ) -> keras.Model:
     """Per-head losses and loss weights; age uses Huber loss (robust, close to MAE).
 
+    Loss weights: ``age_loss_weight``, ``income_loss_weight``, ``age_band_head_weight`` and
+    ``gender_loss_weight`` (1.0 when absent).
+
     ``steps_per_epoch`` (training batches per epoch) times the weight EMA's copies
     (:func:`profile_optimizer`).
     """
@@ -148,7 +151,7 @@ def compile_profile_model(
         loss_weights={
             "age": float(hparams["age_loss_weight"]),
             "income_probs": float(hparams["income_loss_weight"]),
-            "gender_prob": 1.0,
+            "gender_prob": float(hparams.get("gender_loss_weight", 1.0)),
             **({"age_band_probs": band["weight"]} if band else {}),
         },
         metrics={

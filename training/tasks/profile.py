@@ -58,6 +58,9 @@ COMMON: dict[str, Any] = {
     # 0 = no head. 0.5: validation band accuracy 0.810 (head) vs 0.778 (the age's band).
     "age_band_head_weight": 0.5,
     "income_loss_weight": 0.3,
+    # The gender head's loss weight; 2.0 was tried (gender 0.820 vs 0.828, MAE 3.58, band
+    # 0.808: gender peaks in epoch 1, then overfits) (training/README_models.md).
+    "gender_loss_weight": 1.0,
     "validation_fraction": 0.1,
     "tokenizer_min_frequency": 2,
     # val_combined = weighted mean of each head's validation error / a constant predictor's

@@ -266,3 +266,24 @@ def test_weight_ema_is_in_the_model_at_each_epoch_end():
     check = _EmaCheck()
     model.fit(ids, targets, batch_size=4, epochs=1, verbose=0, callbacks=[check])
     assert check.equal == [False]
+
+
+def test_gender_loss_weight_scales_only_the_gender_term():
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(4)
+    ids = {"post_ids": rng.integers(1, 30, size=(8, 10)).astype(np.int32)}
+    targets = {
+        "age": rng.uniform(15, 40, (8, 1)).astype(np.float32),
+        "income_probs": rng.integers(0, contract.INCOME_GROUPS, (8, 1)),
+        "gender_prob": rng.integers(0, 2, (8, 1)).astype(np.float32),
+        "age_band_probs": rng.integers(0, len(AGE_BAND_LABELS), (8, 1)),
+    }
+    hparams = _tiny_hparams()
+    model = build_profile_model(hparams, 30, 25.0)
+    results = []
+    for weight in (1.0, 3.0):
+        compile_profile_model(model, {**hparams, "gender_loss_weight": weight})
+        results.append(model.evaluate(ids, targets, verbose=0, return_dict=True))
+    gender = results[0]["gender_prob_loss"]
+    assert gender > 0 and results[1]["gender_prob_loss"] == pytest.approx(gender)
+    assert results[1]["loss"] - results[0]["loss"] == pytest.approx(2.0 * gender, rel=1e-4)
