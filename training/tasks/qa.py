@@ -58,7 +58,8 @@ COMMON: dict[str, Any] = {
     "question_match": True,
     "memory_hidden": 0,
     # memnet: multi-word answers ("s,e") also get shared logits per word and position
-    # (AnswerParts), so a path's directions are learned across all the pairs holding them
+    # (AnswerParts), so a path's directions are learned across all the pairs holding them;
+    # did not help qa19 in one run (training/README.md)
     "answer_parts": False,
     "vocab_size": 1000,
     "bucket_by_length": True,
