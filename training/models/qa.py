@@ -9,13 +9,14 @@ loss weight ``evidence_loss_weight``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
 from keras import ops
 
 from training.models.qa_layers import (
+    AnswerParts,
     HopAttention,
     QuestionMatch,
     SentenceBags,
@@ -31,12 +32,20 @@ HOP_OUTPUT_PREFIX = "hop_weights_"  # hop_weights_0, ...: with hop_supervision, 
 
 
 def build_qa_model(
-    hparams: Mapping[str, Any], vocab_size: int, answers: int, period_id: int
+    hparams: Mapping[str, Any],
+    vocab_size: int,
+    answers: int,
+    period_id: int,
+    answer_labels: Sequence[str] = (),
 ) -> keras.Model:
-    """The architecture named by ``hparams["arch"]``, compiled."""
+    """The architecture named by ``hparams["arch"]``, compiled.
+
+    ``answer_labels`` (``answers`` of them) are needed by the memnet's ``answer_parts``
+    (ValueError without them).
+    """
     arch = hparams.get("arch", "memnet")
     if arch == "memnet":
-        model = memory_network(hparams, vocab_size, answers, period_id)
+        model = memory_network(hparams, vocab_size, answers, period_id, answer_labels)
     elif arch == "classic":
         model = classic_model(hparams, vocab_size, answers)
     else:
@@ -102,7 +111,11 @@ def classic_model(hparams: Mapping[str, Any], vocab_size: int, answers: int) -> 
 
 
 def memory_network(
-    hparams: Mapping[str, Any], vocab_size: int, answers: int, period_id: int
+    hparams: Mapping[str, Any],
+    vocab_size: int,
+    answers: int,
+    period_id: int,
+    answer_labels: Sequence[str] = (),
 ) -> keras.Model:
     """End-to-end memory network: attention hops over the story's last sentences.
 
@@ -151,7 +164,7 @@ def memory_network(
     if int(hparams.get("answer_hidden", 0)):
         state = keras.layers.Dense(int(hparams["answer_hidden"]), activation="relu")(state)
     state = keras.layers.Dropout(float(hparams.get("dropout", 0.0)))(state)
-    probs = keras.layers.Dense(answers, activation="softmax", name="answer_probs")(state)
+    probs = _answer_probs(state, answers, answer_labels if hparams.get("answer_parts") else None)
     # The evidence: the hops' attention averaged (each hop may read a different fact).
     evidence = (
         keras.layers.Average(name=EVIDENCE_OUTPUT)(attentions)
@@ -166,6 +179,19 @@ def memory_network(
             name = f"{HOP_OUTPUT_PREFIX}{hop}"
             outputs[name] = keras.layers.Identity(name=name)(attention)
     return keras.Model({"article_ids": article, "question_ids": question}, outputs, name="qa")
+
+
+def _answer_probs(
+    state: keras.KerasTensor, answers: int, labels: Sequence[str] | None
+) -> keras.KerasTensor:
+    """Softmax over the answers; with ``labels``, plus the shared word logits of AnswerParts."""
+    if labels is None:
+        return keras.layers.Dense(answers, activation="softmax", name="answer_probs")(state)
+    if len(labels) != answers:
+        raise ValueError(f"answer_parts needs the {answers} answer labels, got {len(labels)}")
+    logits = keras.layers.Dense(answers, name="answer_logits")(state)
+    logits = logits + AnswerParts(labels, name="answer_parts")(state)
+    return keras.layers.Activation("softmax", name="answer_probs")(logits)
 
 
 def _words(

@@ -48,12 +48,19 @@ COMMON: dict[str, Any] = {
     "evidence_loss_weight": 3.0,
     "hop_supervision": True,
     "hop_loss_weight": 1.0,
+    # hops beyond the number of facts: the last fact again ("repeat_last") or the facts again
+    # from the first ("cycle"), see training.tasks.qa_evidence.hop_fact
+    "hop_order": "repeat_last",
     "answer_from_all_hops": True,  # the answer layer reads every hop's state, not the last
     # memnet: exact-match features (QuestionMatch) added to the memory's word vectors (with
     # hop_supervision and answer_from_all_hops: qa19 0.18 -> 0.59, see training/README.md), and
     # a per-sentence dense ReLU layer of this width on the values (0: none; did not help)
     "question_match": True,
     "memory_hidden": 0,
+    # memnet: multi-word answers ("s,e") also get shared logits per word and position
+    # (AnswerParts), so a path's directions are learned across all the pairs holding them;
+    # did not help qa19 in one run (training/README.md)
+    "answer_parts": False,
     "vocab_size": 1000,
     "bucket_by_length": True,
 }
@@ -223,7 +230,14 @@ class QaTask:
                     (train, train_targets, train_weights),
                     (validation, val_targets, val_weights),
                 ):
-                    self.hop_arrays.append(hop_targets(targets[EVIDENCE_OUTPUT], rows, hops))
+                    self.hop_arrays.append(
+                        hop_targets(
+                            targets[EVIDENCE_OUTPUT],
+                            rows,
+                            hops,
+                            str(hparams.get("hop_order", "repeat_last")),
+                        )
+                    )
                     own = own_hops(self.hop_arrays[-1], int(hparams["hops"]))
                     targets.update(own[0])
                     weights.update(own[1])
@@ -262,6 +276,7 @@ class QaTask:
             vocab_size=tokenizer.get_vocab_size(),
             answers=len(answer_head(data.spec).labels),
             period_id=-1 if period_id is None else period_id,
+            answer_labels=answer_head(data.spec).labels,
         )
 
     def fit_target(

@@ -77,21 +77,40 @@ def evidence_targets(
     return targets, (totals[:, 0] > 0).astype(np.float32)
 
 
+HOP_ORDERS = ("repeat_last", "cycle")
+
+
+def hop_fact(hop: int, facts: int, order: str) -> int:
+    """Which supporting fact (0-based, file order) hop ``hop`` is shown when there are ``facts``.
+
+    Hop ``k`` < ``facts`` gets fact ``k``. Later hops get the last fact again
+    (``repeat_last``) or go through the facts again from the first (``cycle``: with two facts
+    and three hops, 0 1 0), so a third hop re-reads the first fact knowing the second: in bAbI
+    path finding the first step is only found once the second step's middle place is known.
+    """
+    if order not in HOP_ORDERS:
+        raise ValueError(f"unknown hop_order {order!r}; choose from {HOP_ORDERS}")
+    return hop % facts if order == "cycle" else min(hop, facts - 1)
+
+
 def hop_targets(
-    targets: npt.NDArray[np.float32], examples: list[BabiExample], hops: int
+    targets: npt.NDArray[np.float32],
+    examples: list[BabiExample],
+    hops: int,
+    order: str = "repeat_last",
 ) -> tuple[dict[str, npt.NDArray[np.float32]], dict[str, npt.NDArray[np.float32]]]:
     """Per-hop targets and weights from :func:`evidence_targets`' kept slots.
 
-    Hop ``k`` is shown the ``k``-th supporting fact in the file's order (the order of the
-    reasoning: bAbI lists a path's steps in walking order), the last fact again when there are
-    fewer facts than hops; a hop whose fact was cut off gets weight 0.
+    Hop ``k`` is shown the supporting fact :func:`hop_fact` names, in the file's order (the
+    order of the reasoning: bAbI lists a path's steps in walking order); a hop whose fact was
+    cut off gets weight 0.
     """
     kept = targets > 0
     hop_rows = {f"{HOP_OUTPUT_PREFIX}{hop}": np.zeros_like(targets) for hop in range(hops)}
     for row, example in enumerate(examples):
         facts = [len(example.statements) - 1 - index for index in example.supporting]
         for hop in range(hops if facts else 0):
-            slot = facts[min(hop, len(facts) - 1)]
+            slot = facts[hop_fact(hop, len(facts), order)]
             if 0 <= slot < targets.shape[1] and kept[row, slot]:
                 hop_rows[f"{HOP_OUTPUT_PREFIX}{hop}"][row, slot] = 1.0
     weights = {name: (rows.sum(axis=1) > 0).astype(np.float32) for name, rows in hop_rows.items()}

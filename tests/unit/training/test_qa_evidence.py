@@ -17,7 +17,12 @@ from training.models.qa import EVIDENCE_OUTPUT, build_qa_model
 from training.models.qa_layers import SentenceSlots
 from training.tasks.base import RunSettings
 from training.tasks.qa import PRESETS, QaTask, qa_spec
-from training.tasks.qa_evidence import evidence_targets, hop_targets, spec_evidence_head
+from training.tasks.qa_evidence import (
+    evidence_targets,
+    hop_fact,
+    hop_targets,
+    spec_evidence_head,
+)
 from training.tokenization import train_tokenizer
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "babi"
@@ -197,6 +202,31 @@ def test_each_hop_is_shown_the_facts_in_order_and_cut_facts_weigh_zero(tokenizer
     per_hop, weights = hop_targets(cut, [path], hops=2)
     assert weights["hop_weights_0"].tolist() == [0.0] and not per_hop["hop_weights_0"].any()
     assert weights["hop_weights_1"].tolist() == [1.0] and per_hop["hop_weights_1"][0, 0] == 1.0
+
+
+def test_with_hop_order_cycle_later_hops_go_through_the_facts_again(tokenizer, examples):
+    path = next(example for example in examples if example.task == 19)  # facts "1 2" of 2
+    where = next(example for example in examples if example.task == 1)  # one fact, line 1
+    targets, _, _, _ = _targets(tokenizer, [path, where])
+    per_hop, weights = hop_targets(targets, [path, where], hops=3, order="cycle")
+    # path: statement 0 (slot 1), statement 1 (slot 0), then statement 0 again
+    assert [int(np.argmax(per_hop[f"hop_weights_{hop}"][0])) for hop in range(3)] == [1, 0, 1]
+    assert [int(np.argmax(per_hop[f"hop_weights_{hop}"][1])) for hop in range(3)] == [1, 1, 1]
+    assert all(weights[name].tolist() == [1.0, 1.0] for name in weights)
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [("repeat_last", [0, 1, 2, 2, 2]), ("cycle", [0, 1, 2, 0, 1])],
+)
+def test_hop_fact_by_order(order, expected):
+    assert [hop_fact(hop, 3, order) for hop in range(5)] == expected
+    assert [hop_fact(hop, 1, order) for hop in range(3)] == [0, 0, 0]
+
+
+def test_unknown_hop_order_is_refused():
+    with pytest.raises(ValueError, match="hop_order"):
+        hop_fact(0, 2, "random")
 
 
 def test_hop_supervision_adds_training_only_outputs_with_their_loss_weight():
