@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from training.models.similarity import (
     build_similarity_model,
     compile_similarity_model,
 )
+from training.models.similarity_cache import cached_inputs, cached_top_model
 from training.tasks.base import Arrays, HParams, PreparedData, RunSettings
 from training.tokenization import train_tokenizer
 
@@ -287,6 +289,26 @@ class SimilarityTask:
         steps = -(-len(data.train_targets["score"]) // int(hparams["batch_size"]))
         model = build_similarity_model(hparams, vocab_size)
         return compile_similarity_model(model, hparams, steps * int(hparams["epochs"]))
+
+    def fit_target(
+        self, model: keras.Model, data: PreparedData, hparams: HParams
+    ) -> tuple[keras.Model, PreparedData]:
+        """What the pipeline fits: with ``cache_frozen`` (MiniLM), the top blocks on cached
+        states of the frozen lower ones (``training.models.similarity_cache``); else all.
+
+        The cached model's layers are ``model``'s own, so fitting it trains ``model``.
+        """
+        hparams = self.effective_hparams(hparams)
+        if hparams["arch"] != "minilm" or not hparams.get("cache_frozen"):
+            return model, data
+        blocks = int(hparams["trainable_layers"])
+        table, (train, validation) = cached_inputs(
+            model, [data.train_inputs, data.val_inputs], blocks
+        )
+        cached = cached_top_model(model, table, blocks)
+        steps = -(-len(data.train_targets["score"]) // int(hparams["batch_size"]))
+        compile_similarity_model(cached, hparams, steps * int(hparams["epochs"]))
+        return cached, replace(data, train_inputs=train, val_inputs=validation)
 
     def evaluate(self, model: keras.Model, data: PreparedData) -> dict[str, Any]:
         """Validation Pearson and Spearman correlations of score with the gold score / 5."""
