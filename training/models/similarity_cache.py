@@ -23,6 +23,26 @@ from training.minilm import split_encoder
 INPUTS = ("left_ids", "right_ids")
 
 
+class CachedStates(keras.layers.Layer):  # type: ignore[misc]
+    """Rows of a fixed table: int ``[batch, width]`` -> float32 ``[batch, width, hidden]``.
+
+    The table is a constant, not a weight: checkpoints, histograms and the restored best
+    weights then skip it (about 300 MB for STS train + dev). Training only; not serialized.
+    """
+
+    def __init__(self, table: npt.NDArray[np.float32], **kwargs: Any) -> None:
+        super().__init__(trainable=False, **kwargs)
+        self.table = keras.ops.convert_to_tensor(table)
+
+    def call(self, rows: Any) -> Any:
+        """The table's rows at ``rows``."""
+        return keras.ops.take(self.table, rows, axis=0)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        """``input_shape`` plus the table's width."""
+        return (*input_shape, int(self.table.shape[-1]))
+
+
 def cache_states(
     bottom: keras.Model,
     matrices: Sequence[npt.NDArray[np.int32]],
@@ -75,11 +95,7 @@ def cached_top_model(
     """
     encoder = model.get_layer("minilm_encoder")
     _, top = split_encoder(encoder, trainable_layers)
-    lookup = keras.layers.Embedding(
-        table.shape[0], table.shape[1], trainable=False, name="cached_states"
-    )
-    lookup.build((None, None))
-    lookup.set_weights([table])
+    lookup = CachedStates(table, name="cached_states")
     inputs = {name: keras.Input((None,), dtype="int32", name=name) for name in INPUTS}
     vectors = [top([lookup(inputs[name]), inputs[name]]) for name in INPUTS]
     outputs: dict[str, Any] = {}

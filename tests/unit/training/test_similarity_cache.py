@@ -68,6 +68,8 @@ def test_cached_model_scores_as_the_whole_model(trainable_layers):
     cached = cached_top_model(model, table, trainable_layers)
     whole = model.predict(inputs, verbose=0)["score"]
     np.testing.assert_allclose(cached.predict(rows, verbose=0)["score"], whole, atol=1e-5)
+    # The table is not a weight: checkpoints and restored best weights leave it out.
+    assert all(tuple(weight.shape) != table.shape for weight in cached.weights)
 
 
 def test_fitting_the_cached_model_trains_the_top_block_of_the_whole_model_only():
