@@ -225,3 +225,26 @@ def freeze_lower_layers(encoder: keras.Model, trainable_layers: int) -> None:
             layer.trainable = trainable_layers >= total + 1
         elif layer.name.startswith("layer_"):
             layer.trainable = int(layer.name.split("_")[1]) >= first_trainable
+
+
+def split_encoder(encoder: keras.Model, trainable_layers: int) -> tuple[keras.Model, keras.Model]:
+    """The encoder as ``bottom`` then ``top``, split below its top ``trainable_layers`` blocks.
+
+    ``bottom``: ids ``[batch, length]`` -> ``(trimmed ids [batch, width], hidden states
+    [batch, width, hidden])`` after the embeddings and the lower blocks; ``top``: ``[hidden
+    states, ids]`` -> mean-pooled vectors ``[batch, hidden]`` through the top blocks. Both
+    share the encoder's layers (no copies), so training ``top`` trains the encoder. Raises
+    ValueError unless ``1 <= trainable_layers <= blocks``.
+    """
+    total = sum(1 for layer in encoder.layers if layer.name.endswith("_attention_norm"))
+    if not 1 <= trainable_layers <= total:
+        raise ValueError(f"trainable_layers must be in 1..{total}, got {trainable_layers}")
+    first = total - trainable_layers
+    below = "embeddings_norm" if first == 0 else f"layer_{first - 1}_output_norm"
+    ids = encoder.get_layer("trim_padding").output
+    states = encoder.get_layer(below).output
+    bottom = keras.Model(encoder.input, [ids, states], name=f"{encoder.name}_bottom")
+    # Keras builds a model from intermediate tensors by cloning their graph nodes; the
+    # layers stay the encoder's own.
+    top = keras.Model([states, ids], encoder.output, name=f"{encoder.name}_top")
+    return bottom, top

@@ -9,6 +9,7 @@ import keras
 
 from training.layers import MaskedMeanPooling
 from training.minilm import freeze_lower_layers, load_pretrained_encoder
+from training.models.similarity_optim import similarity_optimizer
 
 ARCHITECTURES = ("minilm", "classic")
 # With ``cosent_weight`` > 0 the MiniLM model also outputs the raw cosine under this name,
@@ -177,9 +178,11 @@ def compile_similarity_model(
     model: keras.Model, hparams: Mapping[str, Any], train_steps: int | None = None
 ) -> keras.Model:
     """Mean squared error against STS score / 5, plus ``cosent_weight`` x :class:`CoSENT` on
-    the ``cosine`` output if the model has it; Adam with gradient clipping.
+    the ``cosine`` output if the model has it; Adam with gradient clipping, per-layer
+    learning-rate factors and the optional weight EMA (``training.models.similarity_optim``).
 
-    ``train_steps`` (batches per epoch x epochs) enables the ``lr_decay`` schedule.
+    ``train_steps`` (batches per epoch x epochs) enables the ``lr_decay`` schedule and times
+    the EMA's copies into the model (each epoch's end).
     """
     losses: dict[str, Any] = {"score": "mse"}
     loss_weights = {"score": 1.0}
@@ -187,7 +190,11 @@ def compile_similarity_model(
         losses[COSINE_OUTPUT] = CoSENT(float(hparams.get("cosent_scale", COSENT_SCALE)))
         loss_weights[COSINE_OUTPUT] = float(hparams["cosent_weight"])
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate(hparams, train_steps), clipnorm=1.0),
+        optimizer=similarity_optimizer(
+            hparams,
+            learning_rate(hparams, train_steps),
+            train_steps // int(hparams["epochs"]) if train_steps else None,
+        ),
         loss=losses,
         loss_weights=loss_weights,
         metrics={"score": [keras.metrics.MeanAbsoluteError(name="mae")]},

@@ -84,7 +84,21 @@ def test_tiny_run_exports_a_symmetric_signature(tmp_path):
     settings = RunSettings(
         data_dir=FIXTURES, model_repo=tmp_path / "repo", run_dir=tmp_path / "run", preset="tiny"
     )
-    version = train_task(SimilarityTask(), settings, {})
+    _assert_served_contract(train_task(SimilarityTask(), settings, {}))
+
+
+def test_default_run_on_pretrained_minilm_exports_the_same_contract(tmp_path):
+    """The default preset's training options (top blocks, score-head learning rate, ...)
+    leave the served signature as it was: two id matrices in, a symmetric score in [0, 1]."""
+    from training.pipeline import train_task
+
+    settings = RunSettings(
+        data_dir=FIXTURES, model_repo=tmp_path / "repo", run_dir=tmp_path / "run"
+    )
+    _assert_served_contract(train_task(SimilarityTask(), settings, {}))
+
+
+def _assert_served_contract(version: Path) -> None:
     assets = version / contract.ASSETS_DIR
     spec = load_spec(assets / SPEC_FILE)
     assert [item.field for item in spec.inputs] == ["text_a", "text_b"]
