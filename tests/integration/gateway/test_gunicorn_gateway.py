@@ -162,4 +162,9 @@ def test_backend_stopped_gives_503_then_recovers(repos, server, grpc_gateway) ->
             lambda: requests.post(f"{url}/v1/qa", json=QA, timeout=10).status_code == 200,
             timeout=60,
         )
-        assert requests.get(f"{url}/readyz", timeout=10).status_code == 200
+        # Each gunicorn worker has its own channel: /v1/qa answered by one says nothing of
+        # the other's, which may still sit in its reconnect backoff (up to 1 s,
+        # grpc.max_reconnect_backoff_ms) and answer /readyz 503 meanwhile: a bounded wait.
+        _wait_until(
+            lambda: requests.get(f"{url}/readyz", timeout=10).status_code == 200, timeout=60
+        )
