@@ -8,9 +8,12 @@ This module has no third-party imports so that every process can use it.
 
 from __future__ import annotations
 
-import re
+import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
 from serving.numbers import parse_version
 
@@ -84,19 +87,55 @@ def version_numbers(model_dir: Path) -> list[int]:
     return list(version_dirs(model_dir))
 
 
-# A `name: "qa"` entry of TF Serving's text-format ModelServerConfig (single or double quotes).
-NAME_ENTRY = re.compile(r"""(?:^|[\s{])name\s*:\s*(?:"([^"]*)"|'([^']*)')""")
+CONFIG_PACKAGE = "serving.contract"
+
+
+@functools.cache
+def _server_config_class() -> Any:
+    """TF Serving's ``ModelServerConfig`` reduced to ``model_config_list.config[].name``.
+
+    Built here because the gateway and the launchers have no TF Serving package; the other
+    fields of the file (base_path, version policies, labels, ...) are skipped when parsing,
+    not checked.
+    """
+    field = descriptor_pb2.FieldDescriptorProto
+    file_proto = descriptor_pb2.FileDescriptorProto(
+        name="contract_models_config.proto", package=CONFIG_PACKAGE, syntax="proto3"
+    )
+    model = file_proto.message_type.add(name="ModelConfig")
+    model.field.add(name="name", number=1, type=field.TYPE_STRING)
+    listing = file_proto.message_type.add(name="ModelConfigList")
+    listing.field.add(
+        name="config",
+        number=1,
+        type=field.TYPE_MESSAGE,
+        type_name=f".{CONFIG_PACKAGE}.ModelConfig",
+        label=field.LABEL_REPEATED,
+    )
+    server = file_proto.message_type.add(name="ModelServerConfig")
+    server.field.add(
+        name="model_config_list",
+        number=1,
+        type=field.TYPE_MESSAGE,
+        type_name=f".{CONFIG_PACKAGE}.ModelConfigList",
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file_proto)
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName(f"{CONFIG_PACKAGE}.ModelServerConfig")
+    )
 
 
 def parse_model_names(text: str) -> list[str]:
-    """The ``name:`` entries of a ``models.config`` text proto, in order (comments skipped).
+    """The model names of a ``models.config`` text, in order (duplicates once).
 
-    Read without TensorFlow or protobuf (the gateway has neither's model-server messages).
-    TF Serving's ``ModelConfig`` is the only message in that file with a ``name`` field, so
-    every such entry names a model.
+    Parsed as a text-format ``ModelServerConfig`` with protobuf's ``text_format``, as the model
+    server reads it. Raises ValueError for a text that is not one (a file cut in the middle
+    of a write, unbalanced braces), which the model server refuses too.
     """
-    names = []
-    for line in text.splitlines():
-        for match in NAME_ENTRY.finditer(line.split("#", 1)[0]):
-            names.append(match.group(1) if match.group(1) is not None else match.group(2))
-    return list(dict.fromkeys(names))
+    message = _server_config_class()()
+    try:
+        text_format.Parse(text, message, allow_unknown_field=True)
+    except text_format.ParseError as error:
+        raise ValueError(f"not a text-format ModelServerConfig: {error}") from error
+    return list(dict.fromkeys(config.name for config in message.model_config_list.config))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import time
 from collections.abc import Iterator
 from concurrent import futures
@@ -14,6 +16,7 @@ from flask import Flask
 
 from serving.gateway.app import create_app
 from serving.gateway.backends.grpc_backend import GrpcBackend
+from serving.gateway.logs import LOGGER_NAME, JsonFormatter
 from serving.gateway.settings import GatewaySettings
 from tests.support.model_server import ModelServerHandle, running_model_server
 
@@ -104,3 +107,17 @@ def failing_server():
     yield start
     for server in servers:
         server.stop(grace=None)
+
+
+@pytest.fixture
+def gateway_log() -> Iterator[io.StringIO]:
+    """The gateway's JSON log lines (the gateway's own formatter) written while the test runs."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(handler)
+    try:
+        yield stream
+    finally:
+        logger.removeHandler(handler)

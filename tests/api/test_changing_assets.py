@@ -19,7 +19,7 @@ import pytest
 from serving.contract import ASSETS_DIR, TOKENIZER_FILE
 from serving.spec import SPEC_FILE
 from tests.api.conftest import gateway_app
-from tests.support.model_server import ModelServerHandle, running_model_server
+from tests.support.model_server import ModelServerHandle, own_model_server
 
 QA = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}
 CONFIG = """model_config_list {
@@ -45,9 +45,7 @@ def landing_repo(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 @pytest.fixture(scope="module")
 def landing_server(landing_repo: Path) -> Iterator[ModelServerHandle]:
-    with running_model_server(landing_repo) as handle:
-        if handle.external:
-            pytest.skip("needs the local server on its own repo")
+    with own_model_server(landing_repo, "it serves its own repo") as handle:
         yield handle
 
 

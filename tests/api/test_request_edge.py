@@ -9,15 +9,12 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import logging
 import math
 from typing import Any
 
 import grpc
 import pytest
 from flask import jsonify
-
-from serving.gateway.logs import JsonFormatter
 
 QA = {"article": "Mary went to the office. John went to the garden.", "question": "Where is Mary?"}
 PROFILE = {"posts": ["I like hiking.", "Work was long today."]}
@@ -165,29 +162,21 @@ def test_texts_of_unknown_words_are_answered(client, path, payload) -> None:
 
 
 def test_a_backend_rejecting_the_ids_is_502_logged_with_the_request_id(
-    app_factory, failing_server
+    app_factory, failing_server, gateway_log
 ) -> None:
     target = failing_server(grpc.StatusCode.INVALID_ARGUMENT)
     client = app_factory(target=target, retries=0).test_client()
-    lines = io.StringIO()
-    handler = logging.StreamHandler(lines)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("serving.gateway")
-    logger.addHandler(handler)
-    try:
-        for path, payload in VALID:
-            # version pinned: assets come from the repo, no status call to this fake server
-            pinned = path.replace(":predict", "/versions/1:predict") if ":" in path else path
-            response = client.post(
-                pinned if ":" in path else f"{path}?version=1",
-                json=payload,
-                headers={"X-Request-ID": f"edge-{path}"},
-            )
-            body = _error(response, 502)
-            assert "tensorflow" not in body["error"]
-    finally:
-        logger.removeHandler(handler)
-    logged = [json.loads(line) for line in lines.getvalue().splitlines()]
+    for path, payload in VALID:
+        # version pinned: assets come from the repo, no status call to this fake server
+        pinned = path.replace(":predict", "/versions/1:predict") if ":" in path else path
+        response = client.post(
+            pinned if ":" in path else f"{path}?version=1",
+            json=payload,
+            headers={"X-Request-ID": f"edge-{path}"},
+        )
+        body = _error(response, 502)
+        assert "tensorflow" not in body["error"]
+    logged = [json.loads(line) for line in gateway_log.getvalue().splitlines()]
     rejected = [entry for entry in logged if "invalid_argument" in entry["message"]]
     assert {entry["request_id"] for entry in rejected} >= {f"edge-{path}" for path, _ in VALID}
 

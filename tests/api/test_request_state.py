@@ -17,26 +17,21 @@ from serving.gateway.logs import LOGGER_NAME, JsonFormatter
 QA = {"article": "Mary moved to the bathroom. John went to the hallway.", "question": "Where?"}
 
 
-def _logged(client, *requests: tuple[str, Any, dict[str, str]]) -> list[dict[str, Any]]:
-    lines = io.StringIO()
-    handler = logging.StreamHandler(lines)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger(LOGGER_NAME)
-    logger.addHandler(handler)
-    try:
-        for path, payload, headers in requests:
-            response = client.post(path, json=payload, headers=headers)
-            assert response.headers["X-Request-ID"] == headers.get(
-                "X-Request-ID", response.headers["X-Request-ID"]
-            )
-    finally:
-        logger.removeHandler(handler)
-    return [json.loads(line) for line in lines.getvalue().splitlines()]
+def _logged(
+    log: io.StringIO, client, *requests: tuple[str, Any, dict[str, str]]
+) -> list[dict[str, Any]]:
+    for path, payload, headers in requests:
+        response = client.post(path, json=payload, headers=headers)
+        assert response.headers["X-Request-ID"] == headers.get(
+            "X-Request-ID", response.headers["X-Request-ID"]
+        )
+    return [json.loads(line) for line in log.getvalue().splitlines()]
 
 
-def test_access_line_fields_and_request_id(app_factory) -> None:
+def test_access_line_fields_and_request_id(app_factory, gateway_log) -> None:
     client = app_factory(log_level="INFO").test_client()
     logged = _logged(
+        gateway_log,
         client,
         ("/v1/qa", QA, {"X-Request-ID": "state-qa"}),
         ("/v1/qa", {"article": 3}, {"X-Request-ID": "state-bad"}),

@@ -16,7 +16,7 @@ from serving.gateway.settings import GatewaySettings
 from serving.spec import SPEC_FILE
 from tests.api.conftest import gateway_app
 from tests.support.legacy_repo import make_legacy
-from tests.support.model_server import ModelServerHandle, running_model_server
+from tests.support.model_server import ModelServerHandle, own_model_server
 
 QA = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}
 # qa keeps two versions loaded, so version 1 stays servable beside the unfit version 2.
@@ -56,9 +56,7 @@ def unfit_repo(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 @pytest.fixture(scope="module")
 def unfit_server(unfit_repo: Path) -> Iterator[ModelServerHandle]:
-    with running_model_server(unfit_repo) as handle:
-        if handle.external:
-            pytest.skip("needs the local server on its own repo")
+    with own_model_server(unfit_repo, "it serves its own repo") as handle:
         yield handle
 
 

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
 
 import grpc
 import pytest
 
-from serving.gateway.logs import JsonFormatter
 from serving.processes import free_port
 from serving.protos import tfs_wire_pb2 as wire
 from tests.api.conftest import gateway_app
@@ -59,20 +56,6 @@ def _status_server(state: wire.ModelVersionStatus.State.ValueType) -> tuple[grpc
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     return server, f"127.0.0.1:{port}"
-
-
-@pytest.fixture
-def gateway_log() -> Iterator[io.StringIO]:
-    """The gateway's JSON log lines (the gateway's own formatter) written while the test runs."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("serving.gateway")
-    logger.addHandler(handler)
-    try:
-        yield stream
-    finally:
-        logger.removeHandler(handler)
 
 
 def _ask(repo: Path, target: str) -> tuple[int, dict[str, object], str]:

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from serving.modelserver.launcher import (
     configured_models,
     launch,
@@ -26,7 +28,13 @@ from serving.processes import stop_process
 
 GRPC_TARGET_ENV = "TFSERVING_GRPC_TARGET"
 REST_URL_ENV = "TFSERVING_REST_URL"
-__all__ = ["ModelServerHandle", "external_server", "running_model_server", "stop_process"]
+__all__ = [
+    "ModelServerHandle",
+    "external_server",
+    "own_model_server",
+    "running_model_server",
+    "stop_process",
+]
 
 
 @dataclass(frozen=True)
@@ -95,3 +103,13 @@ def running_model_server(
     finally:
         stop_process(launched.process)
         launched.stderr_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def own_model_server(repo: Path, why: str) -> Iterator[ModelServerHandle]:
+    """The local model server on a repo the test built; the test is skipped (``why``) when an
+    external server is configured, since that one cannot serve the test's own repo."""
+    with running_model_server(repo) as handle:
+        if handle.external:
+            pytest.skip(f"needs the local server: {why}")
+        yield handle

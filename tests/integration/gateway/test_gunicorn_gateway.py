@@ -18,7 +18,7 @@ import requests
 from serving.contract import ASSETS_DIR, MODEL_NAMES, MODELS_CONFIG_FILE, TOKENIZER_FILE
 from serving.gateway.launcher import RunningGateway, running_gateway
 from serving.tokenization import file_sha256
-from tests.support.model_server import ModelServerHandle, running_model_server
+from tests.support.model_server import ModelServerHandle, own_model_server, running_model_server
 
 pytestmark = pytest.mark.slow
 QA = {
@@ -54,9 +54,7 @@ def repos(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
 
 @pytest.fixture(scope="module")
 def server(repos: tuple[Path, Path]) -> Iterator[ModelServerHandle]:
-    with running_model_server(repos[0]) as handle:
-        if handle.external:
-            pytest.skip("needs the local server: the tests stop and restart it")
+    with own_model_server(repos[0], "the tests stop and restart it") as handle:
         yield handle
 
 

@@ -21,7 +21,7 @@ import requests
 from serving.contract import TOKENIZER_FILE
 from serving.gateway.launcher import RunningGateway, running_gateway
 from serving.spec import CategoricalHead, RegressionHead, ServingSpec, TextInput
-from tests.support.model_server import ModelServerHandle, running_model_server
+from tests.support.model_server import ModelServerHandle, own_model_server
 
 pytestmark = pytest.mark.slow
 NAME = "pair_rater"
@@ -94,9 +94,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(repo: Path) -> Iterator[ModelServerHandle]:
-    with running_model_server(repo) as handle:
-        if handle.external:
-            pytest.skip("needs the local server on the test's own repo")
+    with own_model_server(repo, "it serves the test's own repo") as handle:
         yield handle
 
 

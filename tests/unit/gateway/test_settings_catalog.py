@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from serving.gateway.catalog import (
-    config_model_names,
     configured_models,
     parse_model_names,
     routed_models,
@@ -60,7 +59,6 @@ def test_unset_models_filter_routes_every_configured_model(monkeypatch) -> None:
 
 def test_models_config_names_in_order_comments_skipped() -> None:
     assert parse_model_names(CONFIG) == ["qa", "profile", "entailment"]
-    assert config_model_names(CONFIG) == ["qa", "profile", "entailment"]
 
 
 def test_routed_models_filter_and_fallback(tmp_path: Path) -> None:
@@ -87,7 +85,7 @@ def test_a_models_config_that_is_no_text_proto_is_refused(tmp_path: Path, text: 
     # Found by the new-user trial: the names of a half-written file were routed (the others
     # were then 404 "unknown model" while the model server kept serving them).
     with pytest.raises(ValueError, match="not a text-format ModelServerConfig"):
-        config_model_names(text)
+        parse_model_names(text)
     (tmp_path / "models.config").write_text(text)
     with pytest.raises(ValueError):
         routed_models(tmp_path, ())
@@ -106,5 +104,5 @@ def test_models_config_fields_the_gateway_does_not_read_are_skipped() -> None:
                 model_version_policy { specific { versions: 1 versions: 2 } } }
       config { name: "qa" }  # the model server refuses duplicates; named once here
     }"""
-    assert config_model_names(text) == ["qa"]
-    assert config_model_names("# no models yet\n") == []
+    assert parse_model_names(text) == ["qa"]
+    assert parse_model_names("# no models yet\n") == []
