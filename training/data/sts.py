@@ -1,12 +1,15 @@
-"""Read sentence-pair similarity data: STS Benchmark, SICK and MRPC, scores scaled to [0, 1]."""
+"""Read sentence-pair similarity data: STS Benchmark, SICK and MRPC, scores scaled to [0, 1],
+and the train/validation split the ``similarity`` task uses (``load_pairs``)."""
 
 from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 STS_FOLDER = "stsbenchmark"
 SICK_FOLDER = "sick"
@@ -153,3 +156,43 @@ def split_pairs(
     random.Random(seed).shuffle(shuffled)
     cut = round(len(shuffled) * validation_fraction)
     return shuffled[cut:], shuffled[:cut]
+
+
+def load_pairs(
+    data_dir: Path, extra: Sequence[str], fraction: float, seed: int
+) -> tuple[list[SentencePair], list[SentencePair], dict[str, Any]]:
+    """Train and validation pairs: STS train (+ extras) and STS dev, carving what is missing."""
+    folder = data_dir / STS_FOLDER if (data_dir / STS_FOLDER).is_dir() else data_dir
+    train_file, dev_file = folder / STS_TRAIN_FILE, folder / STS_DEV_FILE
+    if not train_file.exists() and not dev_file.exists():
+        raise FileNotFoundError(f"neither {STS_TRAIN_FILE} nor {STS_DEV_FILE} in {folder}")
+    parts: list[PairData] = []
+    if train_file.exists() and dev_file.exists():
+        sts_train, sts_dev = read_sts(train_file), read_sts(dev_file)
+        train, validation = list(sts_train.pairs), list(sts_dev.pairs)
+        parts += [sts_train, sts_dev]
+        split = f"train: {STS_TRAIN_FILE}, validation: {STS_DEV_FILE}"
+    else:  # one file only: carve validation from it with the fixed seed
+        only = read_sts(train_file if train_file.exists() else dev_file)
+        train, validation = split_pairs(only.pairs, fraction, seed)
+        parts.append(only)
+        split = f"{only.files[0]} only: {fraction:.0%} carved out for validation (seed {seed})"
+    readers = {
+        "sick": lambda: read_sick(data_dir / SICK_FOLDER),
+        "mrpc": lambda: read_mrpc(data_dir / MRPC_FOLDER),
+    }
+    for name in extra:
+        extra_data = readers[name]()
+        train += extra_data.pairs
+        parts.append(extra_data)
+    everything = merge(parts)
+    summary = {
+        "split": split,
+        "files": everything.files,
+        "bad_lines": everything.bad_lines,
+        "bad_line_samples": everything.bad_line_samples,
+        "train_pairs": len(train),
+        "train_sources": dict(Counter(pair.source for pair in train)),
+        "validation_pairs": len(validation),
+    }
+    return train, validation, summary

@@ -23,6 +23,7 @@ from serving.encoding import encode_instances
 from serving.spec import CategoricalHead, RegressionHead, ServingSpec, TextInput
 from serving.tokenization import load_tokenizer
 from training import minilm
+from training.correlation import pearson, spearman
 from training.data.sick import LABELS, NliPair, read_sick, stratified_split
 from training.models.nli import (
     ENTAILMENT_OUTPUT,
@@ -35,7 +36,6 @@ from training.models.nli import (
     pair_vectors,
 )
 from training.tasks.base import Arrays, HParams, PreparedData, RunSettings
-from training.tasks.similarity import pearson, spearman
 
 SICK_FOLDER = "sick"
 EXAMPLE = {"premise": "A man is playing a guitar.", "hypothesis": "A person plays an instrument."}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -17,20 +16,8 @@ from serving.contract import PAD_ID, TOKENIZER_FILE
 from serving.spec import ScoreHead, ServingSpec, TextInput
 from serving.tokenization import encode_texts, load_tokenizer
 from training import minilm
-from training.data.sts import (
-    MRPC_FOLDER,
-    SICK_FOLDER,
-    STS_DEV_FILE,
-    STS_FOLDER,
-    STS_TRAIN_FILE,
-    PairData,
-    SentencePair,
-    merge,
-    read_mrpc,
-    read_sick,
-    read_sts,
-    split_pairs,
-)
+from training.correlation import pearson, spearman
+from training.data.sts import SentencePair, load_pairs
 from training.models.similarity import (
     COSINE_OUTPUT,
     build_similarity_model,
@@ -156,66 +143,6 @@ def similarity_spec(max_tokens: int, vocab_size: int) -> ServingSpec:
         ],
         example=EXAMPLE,
     )
-
-
-def spearman(first: npt.ArrayLike, second: npt.ArrayLike) -> float:
-    """Spearman rank correlation (ties share their average rank), numpy only."""
-    return pearson(average_ranks(first), average_ranks(second))
-
-
-def pearson(first: npt.ArrayLike, second: npt.ArrayLike) -> float:
-    """Pearson correlation of two equal-length vectors."""
-    return float(np.corrcoef(np.ravel(first), np.ravel(second))[0, 1])
-
-
-def average_ranks(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """0-based ranks of values; tied values all get the mean of their ranks."""
-    flat = np.ravel(np.asarray(values, np.float64))
-    order = np.argsort(flat, kind="mergesort")
-    _, starts, counts = np.unique(flat[order], return_index=True, return_counts=True)
-    ranks = np.empty(len(flat), np.float64)
-    ranks[order] = np.repeat(starts + (counts - 1) / 2.0, counts)
-    return ranks
-
-
-def load_pairs(
-    data_dir: Path, extra: Sequence[str], fraction: float, seed: int
-) -> tuple[list[SentencePair], list[SentencePair], dict[str, Any]]:
-    """Train and validation pairs: STS train (+ extras) and STS dev, carving what is missing."""
-    folder = data_dir / STS_FOLDER if (data_dir / STS_FOLDER).is_dir() else data_dir
-    train_file, dev_file = folder / STS_TRAIN_FILE, folder / STS_DEV_FILE
-    if not train_file.exists() and not dev_file.exists():
-        raise FileNotFoundError(f"neither {STS_TRAIN_FILE} nor {STS_DEV_FILE} in {folder}")
-    parts: list[PairData] = []
-    if train_file.exists() and dev_file.exists():
-        sts_train, sts_dev = read_sts(train_file), read_sts(dev_file)
-        train, validation = list(sts_train.pairs), list(sts_dev.pairs)
-        parts += [sts_train, sts_dev]
-        split = f"train: {STS_TRAIN_FILE}, validation: {STS_DEV_FILE}"
-    else:  # one file only: carve validation from it with the fixed seed
-        only = read_sts(train_file if train_file.exists() else dev_file)
-        train, validation = split_pairs(only.pairs, fraction, seed)
-        parts.append(only)
-        split = f"{only.files[0]} only: {fraction:.0%} carved out for validation (seed {seed})"
-    readers = {
-        "sick": lambda: read_sick(data_dir / SICK_FOLDER),
-        "mrpc": lambda: read_mrpc(data_dir / MRPC_FOLDER),
-    }
-    for name in extra:
-        extra_data = readers[name]()
-        train += extra_data.pairs
-        parts.append(extra_data)
-    everything = merge(parts)
-    summary = {
-        "split": split,
-        "files": everything.files,
-        "bad_lines": everything.bad_lines,
-        "bad_line_samples": everything.bad_line_samples,
-        "train_pairs": len(train),
-        "train_sources": dict(Counter(pair.source for pair in train)),
-        "validation_pairs": len(validation),
-    }
-    return train, validation, summary
 
 
 def encode_pairs(tokenizer_path: Path, pairs: Sequence[SentencePair], max_length: int) -> Arrays:

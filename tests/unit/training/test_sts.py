@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.data.sts import read_mrpc, read_sick, read_sts, split_pairs
-from training.tasks.similarity import average_ranks, load_pairs, pearson, spearman
+from training.correlation import average_ranks, pearson, spearman
+from training.data.sts import load_pairs, read_mrpc, read_sick, read_sts, split_pairs
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sts"
 
