@@ -174,22 +174,23 @@ class PredictDispatcher:
 
 
 def install(app: Flask, before: Hook, after: Hook, teardown: Hook) -> bool:
-    """Put :class:`PredictDispatcher` in front of ``app`` when its request hooks are only the
-    gateway's own (``before``, the blueprint's query check, ``after``, ``teardown``): any other
-    hook (API keys, rate limits) runs in Flask only. Call it last in the app factory; True
-    when installed."""
-    from serving.gateway.web import refuse_unknown_query
+    """Put :class:`PredictDispatcher` in front of ``app`` when the request hooks that run for
+    the prediction routes (the app's and the ``gateway`` blueprint's) are only the gateway's
+    own (``before``, the query check, ``after``, ``teardown``): any other hook (API keys, rate
+    limits) runs in Flask only. Call it last in the app factory; True when installed."""
+    from serving.gateway.web import blueprint, refuse_unknown_query
+
+    scopes = (None, blueprint.name)
+
+    def hooks(registered: dict[Any, list[Any]]) -> list[list[Any]]:
+        return [list(registered.get(scope, [])) for scope in scopes]
 
     own = (
-        _nonempty(app.before_request_funcs) == {None: [before], "gateway": [refuse_unknown_query]}
-        and _nonempty(app.after_request_funcs) == {None: [after]}
-        and _nonempty(app.teardown_request_funcs) == {None: [teardown]}
-        and not _nonempty(app.url_value_preprocessors)
+        hooks(app.before_request_funcs) == [[before], [refuse_unknown_query]]
+        and hooks(app.after_request_funcs) == [[after], []]
+        and hooks(app.teardown_request_funcs) == [[teardown], []]
+        and hooks(app.url_value_preprocessors) == [[], []]
     )
     if own:
         app.wsgi_app = PredictDispatcher(app, app.wsgi_app)  # type: ignore[method-assign]
     return own
-
-
-def _nonempty(hooks: dict[Any, list[Any]]) -> dict[Any, list[Any]]:
-    return {key: value for key, value in hooks.items() if value}
