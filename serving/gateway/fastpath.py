@@ -51,10 +51,11 @@ PREDICT_PREFIX, PREDICT_SUFFIX = "/v1/models/", ":predict"
 
 @dataclass(frozen=True)
 class Route:
-    """A matched prediction route: Flask's rule (the metrics' ``endpoint`` label) and how to
-    answer it."""
+    """A matched prediction route: Flask's rule (the metrics' ``endpoint`` label), the values
+    of its ``<...>`` parts, and how to answer it."""
 
     rule: str
+    arguments: dict[str, str]
     answer: Answer
 
 
@@ -63,16 +64,20 @@ def _alias_route(model: str) -> Route:
         payload = read_json_body(environ, limit)
         return alias_answer(found, exchange, model, payload, VersionSelector())
 
-    return Route(f"/v1/{model}", answer)
+    return Route(f"/v1/{model}", {}, answer)
 
 
-def _predict_route(rule: str, name: str, pin: Callable[[], VersionSelector]) -> Route:
+def _predict_route(
+    rule: str, arguments: dict[str, str], pin: Callable[[], VersionSelector]
+) -> Route:
+    name = arguments["name"]
+
     def answer(found: Services, exchange: Exchange, environ: Environ, limit: int) -> Json:
         selector = pin()  # as Flask's view: the pin is checked before the body is read
         payload = read_json_body(environ, limit)
         return predict_answer(found, exchange, name, selector, payload)
 
-    return Route(rule, answer)
+    return Route(rule, arguments, answer)
 
 
 ALIAS_ROUTES = {f"/v1/{model}": _alias_route(model) for model in ALIASES}
@@ -88,20 +93,20 @@ def match(path: str) -> Route | None:
         return None
     parts = path[len(PREDICT_PREFIX) : -len(PREDICT_SUFFIX)].split("/")
     if len(parts) == 1 and parts[0]:
-        return _predict_route("/v1/models/<name>:predict", parts[0], VersionSelector)
+        return _predict_route("/v1/models/<name>:predict", {"name": parts[0]}, VersionSelector)
     if len(parts) != 3 or not (parts[0] and parts[2]):
         return None
     name, kind, pin = parts
     if kind == "versions":
         return _predict_route(
             "/v1/models/<name>/versions/<version>:predict",
-            name,
+            {"name": name, "version": pin},
             lambda: VersionSelector(version=parse_version(pin, ["path", "version"])),
         )
     if kind == "labels":
         return _predict_route(
             "/v1/models/<name>/labels/<label>:predict",
-            name,
+            {"name": name, "label": pin},
             lambda: VersionSelector(label=parse_label(pin, ["path", "label"])),
         )
     return None
