@@ -9,19 +9,20 @@ forked child, so it is read once and again after every ``fork`` (``os.register_a
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 
-_pid = os.getpid()
+# One slot, rewritten in each forked child; read by a C-level callable (no Python frame per
+# read: prometheus_client calls it on every metric write).
+_PID = [os.getpid()]
 
 
 def _forked() -> None:
-    global _pid
-    _pid = os.getpid()
+    _PID[0] = os.getpid()
 
 
 os.register_at_fork(after_in_child=_forked)
 
-
-def current_pid() -> int:
-    """``os.getpid()``, read from memory (right in a forked child too)."""
-    return _pid
+current_pid: Callable[[], int] = functools.partial(_PID.__getitem__, 0)
+"""``os.getpid()``, read from memory (right in a forked child too)."""
