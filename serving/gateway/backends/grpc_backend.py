@@ -22,7 +22,7 @@ from serving.gateway.backends.base import (
 )
 from serving.gateway.errors import BackendError, BackendFailure
 from serving.gateway.pid import current_pid
-from serving.gateway.tensors import TensorConversionError, from_tensor_proto, to_tensor_proto
+from serving.gateway.tensors import TensorConversionError, fill_tensor_proto, from_tensor_proto
 from serving.protos import tfs_wire_pb2 as wire
 
 PREDICT = "/tensorflow.serving.PredictionService/Predict"
@@ -87,7 +87,7 @@ class GrpcBackend:
         """Call ``PredictionService/Predict`` and decode every output tensor."""
         request = wire.PredictRequest(model_spec=model_spec(model, selector))
         for key, value in inputs.items():
-            request.inputs[key].CopyFrom(to_tensor_proto(value))
+            fill_tensor_proto(request.inputs[key], value)
         response: wire.PredictResponse = self._call("predict", request, request_id)
         try:
             return {key: from_tensor_proto(tensor) for key, tensor in response.outputs.items()}
