@@ -23,17 +23,19 @@ from pydantic import Field, create_model
 
 from serving.encoding import Encodings
 from serving.gateway import inference
+from serving.gateway.backends import VersionSelector
 from serving.gateway.errors import GatewayError
-from serving.gateway.inference import Call, Prepared
+from serving.gateway.exchange import Exchange
+from serving.gateway.inference import Call, Prepared, Services
 from serving.gateway.request_models import StrictBody, list_type, top_k_type
 from serving.gateway.runtime import ModelRuntime
 from serving.gateway.web import (
     PIN_KEYS,
     blueprint,
+    exchange,
     parse,
     query_selector,
     read_json,
-    request_globals,
     respond,
     services,
     takes_query,
@@ -153,26 +155,43 @@ Shape = Callable[[ModelRuntime, Answers], Answers]
 SHAPES: dict[str, Shape] = {"qa": qa_answer, "profile": profile_answer}
 
 
-def _alias(model: str) -> Response:
-    payload = read_json()
-    state = request_globals()
-    state.model = model
-    call = Call(query_selector(), state.request_id)
+def alias_answer(
+    found: Services, exchange: Exchange, model: str, payload: Any, selector: VersionSelector
+) -> dict[str, Any]:
+    """The alias answer of ``model`` to a parsed body, on the version ``selector`` picks.
+
+    Notes the model and version on ``exchange`` (metrics labels, access line). Raises
+    GatewayError as :func:`serving.gateway.inference.predict`, and 502 when the version's
+    heads do not give this endpoint's answers.
+    """
+    exchange.model = model
+    call = Call(selector, exchange.request_id)
     predicted = inference.predict(
-        services(), model, call, lambda runtime: prepare_alias(runtime, payload)
+        found, model, call, lambda runtime: prepare_alias(runtime, payload)
     )
     runtime = predicted.runtime
     reference = {"name": model, "version": runtime.version}
     try:
         if model == "similarity":
             scores = [answer["score"]["value"] for answer in predicted.answers]
-            return respond({"scores": scores, "model": reference}, model, runtime.version)
-        shaped = [SHAPES[model](runtime, answer) for answer in predicted.answers]
+            body: dict[str, Any] = {"scores": scores, "model": reference}
+        else:
+            shaped = [SHAPES[model](runtime, answer) for answer in predicted.answers]
+            if is_batch(model, payload):
+                body = {"predictions": shaped, "model": reference}
+            else:
+                body = {**shaped[0], "model": reference}
     except (KeyError, ValueError) as error:
         raise GatewayError(502, f"model {model!r} does not give this endpoint's answers") from error
-    if is_batch(model, payload):
-        return respond({"predictions": shaped, "model": reference}, model, runtime.version)
-    return respond({**shaped[0], "model": reference}, model, runtime.version)
+    exchange.version = str(runtime.version)
+    return body
+
+
+def _alias(model: str) -> Response:
+    payload = read_json()
+    state = exchange()
+    state.model = model  # before the query's checks: their 422s count under the model
+    return respond(alias_answer(services(), state, model, payload, query_selector()))
 
 
 @blueprint.post("/v1/qa")

@@ -2,34 +2,27 @@
 
 from __future__ import annotations
 
-import logging
-import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Request, Response, jsonify
+from flask import Flask, Request, Response, g, jsonify
 from flask.sessions import NullSession, SessionInterface
 from werkzeug.exceptions import HTTPException
 
+from serving.gateway import fastpath
 from serving.gateway.access import install_access_control
 from serving.gateway.backends import Backend, make_backend
 from serving.gateway.docs_ui import blueprint as docs_ui_blueprint
-from serving.gateway.errors import GatewayError
+from serving.gateway.errors import GatewayError, http_error, unexpected_error
+from serving.gateway.exchange import begin, current_exchange, end, record
 from serving.gateway.inference import Services
-from serving.gateway.logs import LOGGER_NAME, configure_logging
+from serving.gateway.logs import configure_logging
 from serving.gateway.metrics import GatewayMetrics
 from serving.gateway.registry import ModelRegistry
 from serving.gateway.settings import GatewaySettings
 from serving.gateway.strict_json import StrictJSONProvider
 from serving.gateway.views import blueprint
-from serving.gateway.web import current_request, request_globals, services
-
-ACCESS_LOGGER = logging.getLogger(f"{LOGGER_NAME}.access")
-MAX_REQUEST_ID_LENGTH = 128
-# Headers of werkzeug's HTTP errors that belong to the status: 405's Allow, and 416's
-# "Content-Range: bytes */LENGTH" (RFC 9110 section 15.5.17), from send_file's range checks.
-KEPT_ERROR_HEADERS = frozenset({"Allow", "Content-Range"})
+from serving.gateway.web import current_request, services
 
 
 class NoSessions(SessionInterface):
@@ -89,60 +82,38 @@ def create_app(settings: GatewaySettings | None = None, backend: Backend | None 
     app.before_request(_before_request)
     install_access_control(app, settings)  # after _before_request: errors carry the request id
     app.after_request(_after_request)
+    app.teardown_request(_end_exchange)
     app.register_error_handler(GatewayError, _gateway_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
+    if settings.fast_path:
+        fastpath.install(app, _before_request, _after_request, _end_exchange)
     return app
 
 
-def _request_id(current: Request) -> str:
-    given = current.headers.get("X-Request-ID", "")
-    if 0 < len(given) <= MAX_REQUEST_ID_LENGTH and given.isprintable() and given.isascii():
-        return given
-    return uuid.uuid4().hex
-
-
 def _before_request() -> None:
-    state = request_globals()  # one context lookup for the four writes
-    state.start = time.perf_counter()
-    state.request_id = _request_id(current_request())
-    state.model = ""
-    state.version = ""
+    g.exchange_tokens = begin(current_request().environ)[1]  # undone in _end_exchange
     services().registry.start()
 
 
 def _after_request(response: Response) -> Response:
-    state, current = request_globals(), current_request()  # one context lookup each
-    seconds = time.perf_counter() - state.get("start", time.perf_counter())
-    response.headers["X-Request-ID"] = state.get("request_id", "")
-    rule, method, path = current.url_rule, current.method, current.path
+    exchange = current_exchange()
+    if exchange is None:  # a hook before ours failed: the request still counts and logs
+        exchange, g.exchange_tokens = begin(current_request().environ)
+    response.headers["X-Request-ID"] = exchange.request_id
+    current = current_request()
+    rule = current.url_rule
     endpoint = rule.rule if rule is not None else "unmatched"
-    model, version = state.get("model", ""), state.get("version", "")
-    status = response.status_code
-    services().metrics.observe_request(endpoint, model, version, status, seconds)
-    if ACCESS_LOGGER.isEnabledFor(logging.INFO):  # skip building the fields when not logged
-        fields = {
-            "method": method,
-            "path": path,
-            "status": status,
-            "duration_ms": round(seconds * 1000, 2),
-            "model": model,
-            "version": version,
-        }
-        # makeRecord + handle: Logger.info's findCaller walks the stack for a file and line
-        # that the JSON lines do not show.
-        record = ACCESS_LOGGER.makeRecord(
-            ACCESS_LOGGER.name,
-            logging.INFO,
-            "",
-            0,
-            "%s %s %d",
-            (method, path, status),
-            None,
-            extra={"fields": fields},
-        )
-        ACCESS_LOGGER.handle(record)
+    record(
+        services().metrics, exchange, endpoint, current.method, current.path, response.status_code
+    )
     return response
+
+
+def _end_exchange(error: BaseException | None) -> None:
+    tokens = g.pop("exchange_tokens", None)
+    if tokens is not None:
+        end(tokens)
 
 
 def _error_response(error: GatewayError) -> tuple[Response, int, dict[str, str]]:
@@ -154,15 +125,8 @@ def _gateway_error(error: GatewayError) -> tuple[Response, int, dict[str, str]]:
 
 
 def _http_error(error: HTTPException) -> tuple[Response, int, dict[str, str]]:
-    status = error.code or 500
-    headers = {key: value for key, value in error.get_headers() if key in KEPT_ERROR_HEADERS}
-    message = {
-        413: "the body exceeds the limit max_body_bytes",
-        429: f"rate limit exceeded: {error.description}",
-    }.get(status, error.description or "")
-    return _error_response(GatewayError(status, message or str(error.name), headers=headers))
+    return _error_response(http_error(error))
 
 
 def _unexpected_error(error: Exception) -> tuple[Response, int, dict[str, str]]:
-    logging.getLogger(LOGGER_NAME).exception("unexpected error")
-    return _error_response(GatewayError(500, "internal error"))
+    return _error_response(unexpected_error(error))

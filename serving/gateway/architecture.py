@@ -15,9 +15,9 @@ from serving.gateway.errors import GatewayError
 from serving.gateway.web import (
     PIN_KEYS,
     blueprint,
+    exchange,
     ignore_unusable_range,
     query_selector,
-    request_globals,
     services,
     takes_query,
 )
@@ -36,7 +36,7 @@ def architecture(name: str, extension: str) -> Response:
     if extension not in ARCHITECTURE_FILES:
         raise GatewayError(404, "architecture is served as .png or .txt")
     found = services()
-    state = request_globals()
+    state = exchange()
     if name in found.registry.models:  # metrics labels: never an unknown URL segment
         state.model = name
     runtime = found.registry.resolve(name, query_selector())

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from werkzeug.exceptions import HTTPException
+
+from serving.gateway.logs import LOGGER_NAME
 
 Detail = dict[str, Any]
 # Client text echoed in an answer (a model name from the URL, a query or body key) is cut to
 # this many characters: an error body must not grow with the input or carry it whole.
 MAX_ECHO_CHARS = 64
+# Headers of werkzeug's HTTP errors that belong to the status: 405's Allow, and 416's
+# "Content-Range: bytes */LENGTH" (RFC 9110 section 15.5.17), from send_file's range checks.
+KEPT_ERROR_HEADERS = frozenset({"Allow", "Content-Range"})
 
 
 def echo(text: str, limit: int = MAX_ECHO_CHARS) -> str:
@@ -98,3 +106,24 @@ def backend_to_gateway(error: BackendError, retry_after_seconds: int) -> Gateway
         # that rejects them does not fit its spec, which is no fault of the client's.
         return GatewayError(502, "the model server rejected the inputs the gateway built")
     return GatewayError(502, "the model server failed")
+
+
+def http_error(error: HTTPException) -> GatewayError:
+    """A werkzeug HTTP error (404, 405, 413, 416, 429, ...) in the gateway's error shape.
+
+    Only the headers that belong to the status are kept (:data:`KEPT_ERROR_HEADERS`).
+    """
+    status = error.code or 500
+    headers = {key: value for key, value in error.get_headers() if key in KEPT_ERROR_HEADERS}
+    message = {
+        413: "the body exceeds the limit max_body_bytes",
+        429: f"rate limit exceeded: {error.description}",
+    }.get(status, error.description or "")
+    return GatewayError(status, message or str(error.name), headers=headers)
+
+
+def unexpected_error(error: Exception) -> GatewayError:
+    """A 500 ``internal error`` for a fault of ours; the traceback is logged (with the request
+    id), never sent. Call it inside the ``except`` block that caught ``error``."""
+    logging.getLogger(LOGGER_NAME).exception("unexpected error")
+    return GatewayError(500, "internal error")

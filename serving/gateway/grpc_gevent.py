@@ -50,9 +50,11 @@ class CallPool:
 
     def __init__(self, max_threads: int = MAX_THREADS) -> None:
         from gevent import get_hub
+        from gevent.hub import Waiter
         from gevent.lock import Semaphore
         from gevent.monkey import get_original
 
+        self._waiter: Callable[[Any], Any] = Waiter  # imported here: gevent only in this mode
         self._hub = get_hub()
         start, lock = get_original("_thread", ["start_new_thread", "allocate_lock"])
         self._start_thread: Callable[..., Any] = start
@@ -68,11 +70,9 @@ class CallPool:
 
     def apply(self, func: Callable[..., Any], args: tuple[Any, ...] = ()) -> Any:
         """Run ``func(*args)`` in a native thread; the calling greenlet waits for its result."""
-        from gevent.hub import Waiter
-
         self._slots.acquire()
         parked = self._idle.pop() if self._idle else self._new_thread()
-        waiter = Waiter(self._hub)
+        waiter = self._waiter(self._hub)
         parked.task = (func, args, waiter)
         self._in_flight += 1
         if self._in_flight == 1:

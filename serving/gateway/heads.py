@@ -131,20 +131,21 @@ def _with_note(answer: dict[str, Any], head: HeadSpec) -> dict[str, Any]:
 
 def categorical(head: CategoricalHead, row: Values, top_k: int) -> dict[str, Any]:
     """Best label first; ``top_k`` candidates (at most the label count), stable on ties."""
-    order = np.argsort(-row, kind="stable")[: max(1, top_k)]
+    order: list[int] = np.argsort(-row, kind="stable")[: max(1, top_k)].tolist()
+    # Python floats once (tolist: the same values as float(row[i]), without a numpy scalar
+    # per label).
+    probabilities: list[float] = row.tolist()
     candidates = [
-        {"label": head.labels[index], "probability": float(row[index])} for index in order
+        {"label": head.labels[index], "probability": probabilities[index]} for index in order
     ]
     answer: dict[str, Any] = {
         "label": candidates[0]["label"],
         "probability": candidates[0]["probability"],
-        "probabilities": {
-            label: float(value) for label, value in zip(head.labels, row, strict=True)
-        },
+        "probabilities": dict(zip(head.labels, probabilities, strict=True)),
         "candidates": candidates,
     }
     if head.label_descriptions is not None:
-        answer["description"] = head.label_descriptions[int(order[0])]
+        answer["description"] = head.label_descriptions[order[0]]
     return _with_note(answer, head)
 
 
@@ -158,10 +159,11 @@ def binary(head: BinaryHead, value: float) -> dict[str, Any]:
 
 def multilabel(head: MultilabelHead, row: Values) -> dict[str, Any]:
     """Labels whose probability reaches the threshold, in label order."""
+    values: list[float] = row.tolist()
     chosen = [
-        label for label, value in zip(head.labels, row, strict=True) if value >= head.threshold
+        label for label, value in zip(head.labels, values, strict=True) if value >= head.threshold
     ]
-    probabilities = {label: float(value) for label, value in zip(head.labels, row, strict=True)}
+    probabilities = dict(zip(head.labels, values, strict=True))
     return _with_note({"labels": chosen, "probabilities": probabilities}, head)
 
 
@@ -185,9 +187,10 @@ def segment_weights(
     head: SegmentWeightsHead, row: Values, segments: Sequence[str | None], top_k: int
 ) -> list[dict[str, Any]]:
     """The ``top_k`` heaviest existing segments, heaviest first (empty slots are skipped)."""
+    weights: list[float] = row.tolist()
     slots = [(index, text) for index, text in enumerate(segments) if text]
-    slots.sort(key=lambda slot: -row[slot[0]])
-    return [{"segment": text, "weight": float(row[index])} for index, text in slots[:top_k]]
+    slots.sort(key=lambda slot: -weights[slot[0]])
+    return [{"segment": text, "weight": weights[index]} for index, text in slots[:top_k]]
 
 
 def head_answer(

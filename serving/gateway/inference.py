@@ -8,8 +8,7 @@ resolved version's generated request models and returns the instances to run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,29 +75,43 @@ def predict(services: Services, model: str, call: Call, prepare: Prepare) -> Pre
     Raises GatewayError: 404 (unknown model/version), 422 (validation, limits), 502 (unusable
     outputs), 503/504 (backend), with the raw backend text only in the log.
     """
-    with _backend_errors(services):
-        runtime = services.registry.resolve(model, call.selector, call.request_id)
-        prepared = prepare(runtime)
+    # Plain try blocks, not context managers: this runs once per request (issue 9).
+    try:
+        runtime, prepared, encoded, outputs = _resolve_and_predict(services, model, call, prepare)
+    except BackendError as error:
+        LOGGER.warning("backend call failed: %s", error)
+        raise backend_to_gateway(error, services.settings.retry_after_seconds) from error
+    with services.metrics.stage("postprocess", model):
         try:
-            encoded, outputs = _encode_and_predict(services, runtime, prepared, call)
-        except BackendError as error:
-            pinned = call.selector.version is not None or call.selector.label is not None
-            if error.failure is not BackendFailure.NOT_FOUND or pinned:
-                raise
-            # The routed version was retired between two polls: re-route once, re-validate.
-            fresh = services.registry.refresh_model(model).routed
-            if fresh is None or fresh.version == runtime.version:
-                raise
-            LOGGER.info(
-                "%s version %d retired; retrying on %d", model, runtime.version, fresh.version
+            answers = runtime.postprocess(
+                outputs, prepared.instances, prepared.top_ks, encoded.encodings
             )
-            runtime, prepared = fresh, prepare(fresh)
-            encoded, outputs = _encode_and_predict(services, runtime, prepared, call)
-    with services.metrics.stage("postprocess", model), _output_errors(runtime):
-        answers = runtime.postprocess(
-            outputs, prepared.instances, prepared.top_ks, encoded.encodings
-        )
+        except (OutputError, KeyError, IndexError, TypeError, ValueError) as error:
+            # The JSON log line carries the request id of the request being answered.
+            LOGGER.error("%s v%d: unusable model output: %r", runtime.model, runtime.version, error)
+            raise GatewayError(502, "the model returned an unusable answer") from error
     return Predicted(runtime, prepared, answers)
+
+
+def _resolve_and_predict(
+    services: Services, model: str, call: Call, prepare: Prepare
+) -> tuple[ModelRuntime, Prepared, Encoded, Outputs]:
+    runtime = services.registry.resolve(model, call.selector, call.request_id)
+    prepared = prepare(runtime)
+    try:
+        encoded, outputs = _encode_and_predict(services, runtime, prepared, call)
+    except BackendError as error:
+        pinned = call.selector.version is not None or call.selector.label is not None
+        if error.failure is not BackendFailure.NOT_FOUND or pinned:
+            raise
+        # The routed version was retired between two polls: re-route once, re-validate.
+        fresh = services.registry.refresh_model(model).routed
+        if fresh is None or fresh.version == runtime.version:
+            raise
+        LOGGER.info("%s version %d retired; retrying on %d", model, runtime.version, fresh.version)
+        runtime, prepared = fresh, prepare(fresh)
+        encoded, outputs = _encode_and_predict(services, runtime, prepared, call)
+    return runtime, prepared, encoded, outputs
 
 
 def _encode_and_predict(
@@ -112,22 +125,3 @@ def _encode_and_predict(
     with services.metrics.stage("backend", runtime.model):
         outputs = services.backend.predict(runtime.model, pinned, encoded.tensors, call.request_id)
     return encoded, outputs
-
-
-@contextmanager
-def _backend_errors(services: Services) -> Iterator[None]:
-    try:
-        yield
-    except BackendError as error:
-        LOGGER.warning("backend call failed: %s", error)
-        raise backend_to_gateway(error, services.settings.retry_after_seconds) from error
-
-
-@contextmanager
-def _output_errors(runtime: ModelRuntime) -> Iterator[None]:
-    try:
-        yield
-    except (OutputError, KeyError, IndexError, TypeError, ValueError) as error:
-        # The JSON log line carries the request id of the request being answered.
-        LOGGER.error("%s v%d: unusable model output: %r", runtime.model, runtime.version, error)
-        raise GatewayError(502, "the model returned an unusable answer") from error

@@ -6,10 +6,12 @@ import json
 import logging
 import sys
 import time
-
-from flask import g, has_request_context
+from contextvars import ContextVar
 
 LOGGER_NAME = "serving.gateway"
+# The id of the request being answered in this thread or greenlet (set and reset by
+# serving.gateway.exchange for both ways a request is answered: Flask's hooks, the fast path).
+CURRENT_REQUEST_ID: ContextVar[str | None] = ContextVar("gateway_request_id", default=None)
 
 
 class JsonFormatter(logging.Formatter):
@@ -33,10 +35,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if has_request_context():
-            request_id = g.get("request_id")  # one context lookup, not two
-            if request_id is not None:
-                entry["request_id"] = request_id
+        request_id = CURRENT_REQUEST_ID.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

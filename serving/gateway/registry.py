@@ -10,7 +10,6 @@ shows in ``/v1/models`` and the previous good version keeps being routed.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 from serving import contract
@@ -20,6 +19,7 @@ from serving.gateway.catalog import routed_models
 from serving.gateway.checks import check_fit
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError, echo
 from serving.gateway.model_state import ModelState, unrouted_error
+from serving.gateway.pid import current_pid
 from serving.gateway.runtime import (
     Fingerprint,
     ModelRuntime,
@@ -65,10 +65,12 @@ class ModelRegistry:
 
     def start(self) -> None:
         """Start this process's poller thread (once per process, after any fork)."""
+        if self._thread is not None and self._pid == current_pid():
+            return  # every request asks: no lock once started in this process
         with self._lock:
-            if self._thread is not None and self._pid == os.getpid():
+            if self._thread is not None and self._pid == current_pid():
                 return
-            self._pid = os.getpid()
+            self._pid = current_pid()
             self._stop.clear()
             self._thread = threading.Thread(target=self._poll, name="version-poller", daemon=True)
             self._thread.start()

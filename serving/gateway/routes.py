@@ -9,22 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, g, jsonify
+from flask import Response, jsonify
 
 from serving.encoding import Encodings
 from serving.gateway import inference
 from serving.gateway.backends import TensorSpec, VersionSelector
 from serving.gateway.errors import BackendError, GatewayError, echo
+from serving.gateway.exchange import Exchange
 from serving.gateway.inference import Call, Prepared, Services
 from serving.gateway.runtime import ModelRuntime
 from serving.gateway.schemas import ModelDetail, ModelInfo, ModelsResponse, VersionInfo
 from serving.gateway.web import (
     blueprint,
+    exchange,
     parse,
     parse_label,
     parse_version,
     read_json,
-    request_globals,
     respond,
     services,
     takes_query,
@@ -69,17 +70,30 @@ def prepare(runtime: ModelRuntime, payload: Any) -> Prepared:
     return Prepared([dict(item) for item in items], [top_k] * len(items), known)
 
 
-def _predict(name: str, selector: VersionSelector) -> Response:
-    payload = read_json()
-    if name in services().registry.models:  # a metrics label: never an unknown URL segment
-        g.model = name
-    call = Call(selector, g.request_id)
-    predicted = inference.predict(services(), name, call, lambda runtime: prepare(runtime, payload))
+def predict_answer(
+    found: Services, exchange: Exchange, name: str, selector: VersionSelector, payload: Any
+) -> dict[str, Any]:
+    """The ``:predict`` answer of model ``name`` to a parsed body (``inputs`` or ``instances``).
+
+    Notes the model (a configured one only: a metrics label is never an unknown URL segment)
+    and the version that answered on ``exchange``. Raises GatewayError as
+    :func:`serving.gateway.inference.predict`.
+    """
+    if name in found.registry.models:
+        exchange.model = name
+    call = Call(selector, exchange.request_id)
+    predicted = inference.predict(found, name, call, lambda runtime: prepare(runtime, payload))
     version = predicted.runtime.version
+    exchange.model, exchange.version = name, str(version)
     reference = {"name": name, "version": version}
     if isinstance(payload, dict) and "instances" in payload:
-        return respond({"predictions": predicted.answers, "model": reference}, name, version)
-    return respond({"outputs": predicted.answers[0], "model": reference}, name, version)
+        return {"predictions": predicted.answers, "model": reference}
+    return {"outputs": predicted.answers[0], "model": reference}
+
+
+def _predict(name: str, selector: VersionSelector) -> Response:
+    payload = read_json()
+    return respond(predict_answer(services(), exchange(), name, selector, payload))
 
 
 @blueprint.get("/v1/models")
@@ -100,7 +114,7 @@ def model(name: str) -> Response:
     found = services()
     if name not in found.registry.models and name not in found.registry.reload_models():
         raise GatewayError(404, f"unknown model '{echo(name)}'")
-    request_globals().model = name  # a metrics label: a configured model's name only
+    exchange().model = name  # a metrics label: a configured model's name only
     info = model_info(found, name)
     routed = found.registry.state(name).routed
     detail = ModelDetail(

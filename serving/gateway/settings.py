@@ -106,6 +106,12 @@ class GatewaySettings(BaseSettings):
     once); ``false`` keeps grpcio's default, gevent's hub thread pool. Either way grpcio's
     gevent mode is on, so a call never blocks the worker."""
 
+    fast_path: bool = True
+    """Answer the prediction routes (``/v1/qa``-style aliases and ``:predict`` without a query
+    string) in a WSGI path in front of Flask (``serving/gateway/fastpath.py``: same answers,
+    headers, logs and metrics, less CPU per request); ``false`` sends every request through
+    Flask. Off by itself when API keys or rate limits are set (their hooks run in Flask)."""
+
     version_poll_seconds: float = Field(default=2.0, gt=0)
     """How often the gateway asks the backend for new model versions."""
 

@@ -110,10 +110,38 @@ class NotStrictJSONError(GatewayError):
 class StrictJSONProvider(DefaultJSONProvider):
     """``json.dumps`` with ``allow_nan=False``; a non-finite float raises a 502 error."""
 
+    _compact: tuple[tuple[bool, bool], json.JSONEncoder] | None = None
+
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         """Serialise ``obj``; raises :class:`NotStrictJSONError` for NaN or +-Infinity."""
         kwargs["allow_nan"] = False
         try:
             return super().dumps(obj, **kwargs)
         except ValueError as error:  # "Out of range float values are not JSON compliant"
+            raise NotStrictJSONError() from error
+
+    def body(self, obj: Any) -> bytes:
+        """The body ``jsonify(obj)`` answers with, byte for byte (Flask's ``response``: compact
+        separators unless debugging, then a newline; UTF-8).
+
+        The compact encoder is built once per setting of ``ensure_ascii`` and ``sort_keys``
+        (``json.dumps`` with arguments builds one per call). Raises
+        :class:`NotStrictJSONError` for NaN or +-Infinity.
+        """
+        if (self.compact is None and self._app.debug) or self.compact is False:
+            return f"{self.dumps(obj, indent=2)}\n".encode()
+        key = (self.ensure_ascii, self.sort_keys)
+        cached = self._compact
+        if cached is None or cached[0] != key:
+            encoder = json.JSONEncoder(
+                ensure_ascii=key[0],
+                sort_keys=key[1],
+                allow_nan=False,
+                separators=(",", ":"),
+                default=self.default,
+            )
+            cached = self._compact = (key, encoder)
+        try:
+            return f"{cached[1].encode(obj)}\n".encode()
+        except ValueError as error:
             raise NotStrictJSONError() from error

@@ -37,23 +37,31 @@ class TensorConversionError(ValueError):
 
 def to_tensor_proto(array: npt.ArrayLike) -> wire.TensorProto:
     """Encode an array as ``tensor_content`` bytes (little-endian), or ``string_val``."""
-    values = np.asarray(array)
     tensor = wire.TensorProto()
-    tensor.tensor_shape.dim.extend(wire.TensorShapeProto.Dim(size=size) for size in values.shape)
+    fill_tensor_proto(tensor, array)
+    return tensor
+
+
+def fill_tensor_proto(tensor: wire.TensorProto, array: npt.ArrayLike) -> None:
+    """:func:`to_tensor_proto` written into an empty ``tensor`` in place (such as a request's
+    ``inputs[key]``: no second message and copy per input)."""
+    values = np.asarray(array)
+    dims = tensor.tensor_shape.dim
+    for size in values.shape:
+        dims.add(size=size)
     if values.dtype.kind in "SUO":
         tensor.dtype = wire.DT_STRING
-        tensor.string_val.extend(_as_bytes(item) for item in values.reshape(-1))
-        return tensor
+        tensor.string_val.extend([_as_bytes(item) for item in values.reshape(-1)])
+        return
     if values.dtype not in DTYPES:
         raise TensorConversionError(f"unsupported dtype {values.dtype}")
     tensor.dtype = DTYPES[values.dtype][0]
     tensor.tensor_content = values.astype(values.dtype.newbyteorder("<"), copy=False).tobytes()
-    return tensor
 
 
 def from_tensor_proto(tensor: wire.TensorProto) -> npt.NDArray[Any]:
     """Decode a ``TensorProto`` whether it carries ``tensor_content`` or a typed value list."""
-    shape = tuple(dim.size for dim in tensor.tensor_shape.dim)
+    shape = tuple([dim.size for dim in tensor.tensor_shape.dim])
     if tensor.dtype == wire.DT_STRING:
         return _fill(np.array(list(tensor.string_val), dtype=object), shape)
     if tensor.dtype not in NUMPY_BY_WIRE:

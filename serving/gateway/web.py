@@ -6,19 +6,20 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, Request, Response, current_app, g, jsonify, request
-from flask.ctx import _AppCtxGlobals
+from flask import Blueprint, Request, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
-from werkzeug.http import parse_range_header
-from werkzeug.wsgi import get_input_stream
+from werkzeug.http import parse_options_header, parse_range_header
+from werkzeug.wsgi import get_content_length, get_input_stream
 
 from serving.encoding import Encodings
 from serving.gateway.backends import VersionSelector
 from serving.gateway.errors import GatewayError, echo
+from serving.gateway.exchange import Exchange, current_exchange
 from serving.gateway.inference import Services
 from serving.gateway.request_models import ENCODINGS, LIMIT_ERROR
 from serving.gateway.strict_json import parse_body
 
+WSGIEnvironment = dict[str, Any]
 Model = TypeVar("Model", bound=BaseModel)
 View = TypeVar("View", bound=Callable[..., Any])
 MAX_VERSION = 2**63 - 1  # ModelSpec.version is an int64
@@ -27,6 +28,11 @@ VERSION_PATTERN = re.compile(r"^[0-9]{1,19}$")
 LABEL_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_DETAILS = 20
 PIN_KEYS = ("version", "label")
+# (environ key, header name, codings allowed): anything else is refused (read_json_body).
+CODING_HEADERS = (
+    ("HTTP_CONTENT_ENCODING", "Content-Encoding", ("", "identity")),
+    ("HTTP_TRANSFER_ENCODING", "Transfer-Encoding", ("", "identity", "chunked")),
+)
 # Pydantic's messages for these name the generated model class ("... instance of QARequest"):
 # clients get the rule instead (the fields are in "loc").
 CLASS_MESSAGES = {
@@ -99,12 +105,6 @@ def current_request() -> Request:
     return found
 
 
-def request_globals() -> _AppCtxGlobals:
-    """Flask's ``g`` of the request being answered, looked up once (see current_request)."""
-    found: _AppCtxGlobals = g._get_current_object()
-    return found
-
-
 def validation_error(error: ValidationError, prefix: tuple[str, ...] = ()) -> GatewayError:
     """A 422 whose details give each failing field's path (the input itself is not echoed).
 
@@ -128,23 +128,28 @@ def validation_error(error: ValidationError, prefix: tuple[str, ...] = ()) -> Ga
 
 
 def read_json() -> Any:
+    """The parsed JSON body of Flask's current request (:func:`read_json_body`)."""
+    return read_json_body(current_request().environ, current_app.config["MAX_CONTENT_LENGTH"])
+
+
+def read_json_body(environ: WSGIEnvironment, limit: int) -> Any:
     """The parsed JSON body, after the content-type, content-coding and size checks.
 
     Raises GatewayError: 415 (not ``application/json``, or a ``Content-Encoding`` other than
     ``identity``: bodies are never decoded, so encoded bytes are never parsed as JSON), 413
-    (more than ``max_body_bytes``, whatever the framing: ``Content-Length`` or chunked), 400
+    (more than ``limit`` bytes, whatever the framing: ``Content-Length`` or chunked), 400
     (not JSON, or nested too deeply), 422 (an object repeats a key: ``strict_json.parse_body``).
+    Headers are read from ``environ`` as werkzeug's ``Request`` reads them.
     """
-    current = current_request()
-    if current.mimetype != "application/json":
+    if mimetype(environ) != "application/json":
         raise GatewayError(415, "Content-Type must be application/json")
     # Transfer codings other than chunked (gzip, deflate, ...) compress the body just as
     # content codings do: refused alike, never parsed as JSON.
-    for header, allowed in (
-        ("Content-Encoding", ("", "identity")),
-        ("Transfer-Encoding", ("", "identity", "chunked")),
-    ):
-        codings = [item.strip().lower() for item in current.headers.get(header, "").split(",")]
+    for key, header, allowed in CODING_HEADERS:
+        value = environ.get(key)
+        if not value:
+            continue  # "" splits into [""]: allowed
+        codings = [item.strip().lower() for item in value.split(",")]
         refused = [coding for coding in codings if coding not in allowed]
         if refused:
             raise GatewayError(
@@ -153,14 +158,23 @@ def read_json() -> Any:
                 headers={"Accept-Encoding": "identity"},
             )
     try:
-        return parse_body(read_body(current_app.config["MAX_CONTENT_LENGTH"], current))
+        return parse_body(read_body(limit, environ))
     except ValueError as error:
         raise GatewayError(400, "the body is not valid JSON", [{"msg": str(error)}]) from error
     except RecursionError as error:
         raise GatewayError(400, "the body is nested too deeply") from error
 
 
-def read_body(limit: int, current: Request | None = None) -> bytes:
+def mimetype(environ: WSGIEnvironment) -> str:
+    """The lowercased media type of ``Content-Type`` without parameters (werkzeug's
+    ``Request.mimetype``; the common exact ``application/json`` is not parsed again)."""
+    value: str = environ.get("CONTENT_TYPE", "")
+    if value == "application/json":
+        return value
+    return parse_options_header(value)[0].lower()
+
+
+def read_body(limit: int, environ: WSGIEnvironment | None = None) -> bytes:
     """The body, at most ``limit`` bytes, else 413; never a body cut at the limit.
 
     With ``Content-Length`` the header decides. A chunked body has no length up front: werkzeug
@@ -169,11 +183,11 @@ def read_body(limit: int, current: Request | None = None) -> bytes:
     the limit" from "over it".
     """
     too_large = GatewayError(413, f"the body exceeds the limit max_body_bytes={limit}")
-    current = current or current_request()
-    length = current.content_length
+    environ = current_request().environ if environ is None else environ
+    length = get_content_length(environ)
     if length is not None and length > limit:
         raise too_large
-    stream = get_input_stream(current.environ, max_content_length=limit + 1)
+    stream = get_input_stream(environ, max_content_length=limit + 1)
     try:
         body = stream.read()
     except (OSError, ValueError) as error:
@@ -281,8 +295,14 @@ def ignore_unusable_range() -> None:
             del environ["HTTP_RANGE"]
 
 
-def respond(body: dict[str, Any], model: str, version: int) -> Response:
-    """Serialise an answer and note the model and version for metrics and logs."""
-    state = request_globals()
-    state.model, state.version = model, str(version)
+def respond(body: dict[str, Any]) -> Response:
+    """Serialise an answer (the model and version are already noted on the exchange)."""
     return jsonify(body)
+
+
+def exchange() -> Exchange:
+    """The request being answered (:mod:`serving.gateway.exchange`); RuntimeError outside one."""
+    found = current_exchange()
+    if found is None:
+        raise RuntimeError("no request is being answered")
+    return found

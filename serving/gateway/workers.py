@@ -25,6 +25,7 @@ import json
 import socket
 from typing import Any
 
+from gunicorn.config import Config
 from gunicorn.http import wsgi
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 from gunicorn.workers.gthread import ThreadWorker as _ThreadWorker
@@ -133,6 +134,21 @@ def use_one_write_responses() -> None:
     wsgi.Response = OneWriteResponse
 
 
+def resolve_settings(cfg: Config) -> None:
+    """Store each gunicorn setting's value on ``cfg`` itself, read as ``cfg.name`` from then on.
+
+    ``Config`` keeps settings in a dict behind ``__getattr__``: each of the ~24 reads per
+    request (parser limits, forwarding rules, hooks) first fails a normal attribute lookup
+    (an ``AttributeError`` built and dropped), then runs two Python functions. A worker's
+    settings do not change after the fork (a reload starts new workers), so their values are
+    put where a normal lookup finds them. Settings that ``Config`` serves through a property
+    (``worker_class``, ``sendfile``, ...) keep their property: a property wins over an
+    instance attribute.
+    """
+    for name, setting in cfg.settings.items():
+        vars(cfg)[name] = setting.get()  # Config.__setattr__ refuses setting names
+
+
 class _GatewayWorker:
     """Mixin: gunicorn's own error answers in JSON, one write per response."""
 
@@ -148,6 +164,7 @@ class _GatewayWorker:
     def init_process(self) -> None:
         """Answer with one write per response (see the module docstring), then serve."""
         use_one_write_responses()
+        resolve_settings(self.cfg)  # type: ignore[attr-defined]
         super().init_process()  # type: ignore[misc]
 
 

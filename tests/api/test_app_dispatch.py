@@ -26,7 +26,8 @@ def test_the_gateway_keeps_no_session(client) -> None:
             flask.session["user"] = "someone"
 
 
-def test_ensure_sync_checks_each_function_once(client, monkeypatch) -> None:
+def test_ensure_sync_checks_each_function_once(app_factory, monkeypatch) -> None:
+    client = app_factory(fast_path=False).test_client()  # Flask's dispatch for every request
     checked: list[Any] = []
 
     def counting(func: Any) -> bool:
@@ -48,8 +49,9 @@ def test_ensure_sync_checks_each_function_once(client, monkeypatch) -> None:
         app.ensure_sync(coroutine)
 
 
-def test_the_access_line_passes_the_access_loggers_filters(app_factory) -> None:
-    client = app_factory(log_level="INFO").test_client()
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_the_access_line_passes_the_access_loggers_filters(app_factory, fast_path) -> None:
+    client = app_factory(log_level="INFO", fast_path=fast_path).test_client()
     access = logging.getLogger(f"{LOGGER_NAME}.access")
     seen: list[logging.LogRecord] = []
 

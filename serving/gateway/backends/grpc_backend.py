@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,7 +21,8 @@ from serving.gateway.backends.base import (
     VersionStatus,
 )
 from serving.gateway.errors import BackendError, BackendFailure
-from serving.gateway.tensors import TensorConversionError, from_tensor_proto, to_tensor_proto
+from serving.gateway.pid import current_pid
+from serving.gateway.tensors import TensorConversionError, fill_tensor_proto, from_tensor_proto
 from serving.protos import tfs_wire_pb2 as wire
 
 PREDICT = "/tensorflow.serving.PredictionService/Predict"
@@ -87,7 +87,7 @@ class GrpcBackend:
         """Call ``PredictionService/Predict`` and decode every output tensor."""
         request = wire.PredictRequest(model_spec=model_spec(model, selector))
         for key, value in inputs.items():
-            request.inputs[key].CopyFrom(to_tensor_proto(value))
+            fill_tensor_proto(request.inputs[key], value)
         response: wire.PredictResponse = self._call("predict", request, request_id)
         try:
             return {key: from_tensor_proto(tensor) for key, tensor in response.outputs.items()}
@@ -128,7 +128,7 @@ class GrpcBackend:
     def close(self) -> None:
         """Close this process's channel."""
         with self._lock:
-            if self._stubs is not None and self._pid == os.getpid():
+            if self._stubs is not None and self._pid == current_pid():
                 self._stubs.channel.close()
             self._stubs = None
 
@@ -149,11 +149,14 @@ class GrpcBackend:
         return self.retry.run(attempt)
 
     def _get_stubs(self) -> _Stubs:
+        stubs = self._stubs
+        if stubs is not None and self._pid == current_pid():
+            return stubs  # every call asks: no lock once connected in this process
         with self._lock:
             # A channel must not cross a fork: a worker builds its own on first use.
-            if self._stubs is None or self._pid != os.getpid():
+            if self._stubs is None or self._pid != current_pid():
                 self._stubs = self._connect()
-                self._pid = os.getpid()
+                self._pid = current_pid()
             return self._stubs
 
     def _connect(self) -> _Stubs:

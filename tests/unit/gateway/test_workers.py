@@ -20,6 +20,7 @@ from serving.gateway.workers import (
     GeventWorker,
     OneWriteResponse,
     ThreadWorker,
+    resolve_settings,
     use_one_write_responses,
 )
 
@@ -121,6 +122,26 @@ def test_the_gateway_workers_install_the_one_write_response(
         if "init_process" in vars(base):
             monkeypatch.setattr(base, "init_process", lambda self: None)
     worker: Any = object.__new__(worker_class)
+    worker.cfg = Config()
     assert wsgi.Response is not OneWriteResponse
     worker.init_process()
     assert wsgi.Response is OneWriteResponse
+    assert "keepalive" in vars(worker.cfg)  # settings resolved (test_resolved_settings)
+
+
+def test_resolved_settings_read_as_before_without_getattr(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = Config()
+    config.set("keepalive", 7)
+    config.set("limit_request_fields", 50)
+    before = {name: getattr(config, name) for name in config.settings}
+    resolve_settings(config)
+
+    def refused(self: Config, name: str) -> Any:
+        raise AssertionError(f"Config.__getattr__ ran for {name}")
+
+    monkeypatch.setattr(Config, "__getattr__", refused)
+    after = {name: getattr(config, name) for name in config.settings}
+    assert after == before
+    assert (config.keepalive, config.limit_request_fields) == (7, 50)
+    # A setting Config serves through a property still goes through it.
+    assert "worker_class" in vars(config) and config.worker_class_str == "sync"

@@ -1,0 +1,106 @@
+"""One request's state (id, model, version, start time) and what every answer leaves behind:
+the ``X-Request-ID`` header, the request metrics and the JSON access line.
+
+Both ways a request is answered share this: Flask's hooks (``serving.gateway.app``) and the
+prediction routes' direct WSGI path (``serving.gateway.fastpath``). The state lives in a
+``ContextVar``, so it is per thread (gthread) and per greenlet (gevent), and the log
+formatter reads the request id from it without Flask.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from contextvars import ContextVar, Token
+from typing import Any
+
+from serving.gateway.logs import CURRENT_REQUEST_ID, LOGGER_NAME
+from serving.gateway.metrics import GatewayMetrics
+
+ACCESS_LOGGER = logging.getLogger(f"{LOGGER_NAME}.access")
+MAX_REQUEST_ID_LENGTH = 128
+
+
+class Exchange:
+    """The request being answered: when it started, its id, and the model and version that
+    answered it (``""`` until known: metrics labels and access line fields)."""
+
+    __slots__ = ("model", "request_id", "start", "version")
+
+    def __init__(self, request_id: str) -> None:
+        self.start = time.perf_counter()
+        self.request_id = request_id
+        self.model = ""
+        self.version = ""
+
+
+_CURRENT: ContextVar[Exchange | None] = ContextVar("gateway_exchange", default=None)
+Tokens = tuple[Token[Exchange | None], Token[str | None]]
+
+
+def request_id_from(given: str) -> str:
+    """The client's ``X-Request-ID`` if it is 1..128 printable ASCII characters, else a new
+    one (32 hex characters)."""
+    if 0 < len(given) <= MAX_REQUEST_ID_LENGTH and given.isprintable() and given.isascii():
+        return given
+    return uuid.uuid4().hex
+
+
+def begin(environ: dict[str, Any]) -> tuple[Exchange, Tokens]:
+    """Start answering the request of ``environ``: its :class:`Exchange`, made current (the
+    tokens undo that: :func:`end`)."""
+    exchange = Exchange(request_id_from(environ.get("HTTP_X_REQUEST_ID", "")))
+    return exchange, (_CURRENT.set(exchange), CURRENT_REQUEST_ID.set(exchange.request_id))
+
+
+def end(tokens: Tokens) -> None:
+    """Forget the current exchange (the one :func:`begin` returned the tokens with)."""
+    _CURRENT.reset(tokens[0])
+    CURRENT_REQUEST_ID.reset(tokens[1])
+
+
+def current_exchange() -> Exchange | None:
+    """The request being answered in this thread or greenlet, if any."""
+    return _CURRENT.get()
+
+
+def record(
+    metrics: GatewayMetrics,
+    exchange: Exchange,
+    endpoint: str,
+    method: str,
+    path: str,
+    status: int,
+) -> None:
+    """Count the answer (``gateway_requests_total``, latency) and write its access line.
+
+    ``endpoint`` is the matched route's rule (``/v1/models/<name>:predict``) or
+    ``unmatched``; the access line has ``method``, ``path``, ``status``, ``duration_ms``,
+    ``model``, ``version`` (and the request id, from the formatter).
+    """
+    seconds = time.perf_counter() - exchange.start
+    model, version = exchange.model, exchange.version
+    metrics.observe_request(endpoint, model, version, status, seconds)
+    if ACCESS_LOGGER.isEnabledFor(logging.INFO):  # skip building the fields when not logged
+        fields = {
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "model": model,
+            "version": version,
+        }
+        # makeRecord + handle: Logger.info's findCaller walks the stack for a file and line
+        # that the JSON lines do not show.
+        entry = ACCESS_LOGGER.makeRecord(
+            ACCESS_LOGGER.name,
+            logging.INFO,
+            "",
+            0,
+            "%s %s %d",
+            (method, path, status),
+            None,
+            extra={"fields": fields},
+        )
+        ACCESS_LOGGER.handle(entry)
