@@ -67,8 +67,10 @@ def refuse_unknown_query() -> None:
     is refused with ``{"loc": ["query", key], "type": "unexpected_parameter"}``.
     """
     current = current_request()
-    if not current.args:
-        return
+    if not current.args or current.routing_exception is not None:
+        return  # no path or method matched: the 404 / 405 says more than the query would
+    if str((current.view_args or {}).get("name", "")).endswith(":predict"):
+        return  # TF Serving's predict verb asked with GET: the model view answers 405
     view = current_app.view_functions.get(current.endpoint or "")
     keys, hint = _QUERY_KEYS.get(view, ((), "")) if view is not None else ((), "")
     takes = f"this endpoint takes {', '.join(keys)}" if keys else "this endpoint takes none"
