@@ -57,6 +57,10 @@ COMMON: dict[str, Any] = {
     # a per-sentence dense ReLU layer of this width on the values (0: none; did not help)
     "question_match": True,
     "memory_hidden": 0,
+    # memnet: a per-sentence dense ReLU layer of this width on [value memory, where the
+    # question's words sit in the sentence (MatchRoles)], residual (0: none): binds a
+    # direction word with "the place asked from is the subject" (qa19, training/README.md)
+    "match_hidden": 0,
     # memnet: multi-word answers ("s,e") also get shared logits per word and position
     # (AnswerParts), so a path's directions are learned across all the pairs holding them;
     # did not help qa19 in one run (training/README.md)
