@@ -15,7 +15,7 @@ from serving.contract import TOKENIZER_FILE
 from serving.encoding import encode_instances
 from serving.spec import CategoricalHead, SegmentWeightsHead, ServingSpec, TextInput
 from serving.tokenization import load_tokenizer
-from training.data.babi import BabiExample, read_babi, split_by_task
+from training.data.babi import BabiExample, read_babi, repeat_tasks, split_by_task
 from training.models.qa import EVIDENCE_OUTPUT, build_qa_model
 from training.tasks.base import Arrays, HParams, PreparedData, RunSettings
 from training.tasks.qa_evidence import (
@@ -65,6 +65,9 @@ COMMON: dict[str, Any] = {
     # (AnswerParts), so a path's directions are learned across all the pairs holding them;
     # did not help qa19 in one run (training/README.md)
     "answer_parts": False,
+    # Oversampling of slow tasks in the training split: {"qa19": 3} fits each path-finding
+    # example three times per epoch (training.data.babi.repeat_tasks); {} for none
+    "task_repeats": {},
     "vocab_size": 1000,
     "bucket_by_length": True,
 }
@@ -196,6 +199,9 @@ class QaTask:
         texts = [text for example in train for text in (example.article, example.question)]
         train_tokenizer(texts, vocab_size=int(hparams["vocab_size"])).save(str(tokenizer_path))
         answers = sorted({example.answer for example in babi.examples})
+        # After the tokenizer: oversampling changes what is fitted, not the vocabulary.
+        distinct = len(train)
+        train = repeat_tasks(train, hparams.get("task_repeats") or {})
         self.validation_tasks = np.array([example.task for example in validation], np.int32)
         memnet = hparams.get("arch", "memnet") == "memnet"
         tokenizer = load_tokenizer(tokenizer_path)
@@ -258,7 +264,8 @@ class QaTask:
                 "source": "bAbI v1.1 English 1k, qa1-qa20 train files",
                 "files": babi.files,
                 "examples": len(babi.examples),
-                "train_examples": len(train),
+                "train_examples": distinct,
+                "train_examples_fitted": len(train),
                 "validation_examples": len(validation),
                 "validation_split": "stratified by task, whole stories, fixed seed",
                 "bad_lines": babi.bad_lines,
