@@ -172,6 +172,8 @@ def repeat_tasks(examples: Sequence[BabiExample], repeats: Mapping[str, int]) ->
     per epoch at the cost of those extra examples alone. Keys are ``"qa1"`` to ``"qa20"``,
     values integers >= 1 (1: as read); ValueError otherwise. Copies follow their originals.
     """
+    if not isinstance(repeats, Mapping):  # hparams come from JSON: {"qa19": 3}
+        raise ValueError(f"task_repeats must be a mapping such as {{'qa19': 3}}, got {repeats!r}")
     counts: dict[int, int] = {}
     for key, value in repeats.items():
         match = re.fullmatch(r"qa(\d+)", key)

@@ -124,6 +124,7 @@ def test_repeat_tasks_copies_the_named_tasks_examples_in_place():
         ({"qa19": 0}, "must be an integer >= 1"),
         ({"qa19": 1.5}, "must be an integer >= 1"),
         ({"qa19": True}, "must be an integer >= 1"),
+        ([("qa19", 3)], "must be a mapping"),
     ],
 )
 def test_repeat_tasks_refuses_bad_options(repeats, message):
