@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,3 +162,24 @@ def split_by_task(
             else:
                 train.extend(group)
     return train, validation
+
+
+def repeat_tasks(examples: Sequence[BabiExample], repeats: Mapping[str, int]) -> list[BabiExample]:
+    """``examples`` with every example of task ``qaN`` present ``repeats["qaN"]`` times.
+
+    Oversampling for the training split only: a task the joint model learns slowly (path
+    finding, qa19, still improves after 60 passes over its own examples) gets more passes
+    per epoch at the cost of those extra examples alone. Keys are ``"qa1"`` to ``"qa20"``,
+    values integers >= 1 (1: as read); ValueError otherwise. Copies follow their originals.
+    """
+    if not isinstance(repeats, Mapping):  # hparams come from JSON: {"qa19": 3}
+        raise ValueError(f"task_repeats must be a mapping such as {{'qa19': 3}}, got {repeats!r}")
+    counts: dict[int, int] = {}
+    for key, value in repeats.items():
+        match = re.fullmatch(r"qa(\d+)", key)
+        if match is None or not 1 <= int(match.group(1)) <= 20:
+            raise ValueError(f"task_repeats keys are qa1 to qa20, got {key!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"task_repeats[{key!r}] must be an integer >= 1, got {value!r}")
+        counts[int(match.group(1))] = value
+    return [copy for example in examples for copy in [example] * counts.get(example.task, 1)]

@@ -18,6 +18,7 @@ from keras import ops
 from training.models.qa_layers import (
     AnswerParts,
     HopAttention,
+    MatchRoles,
     QuestionMatch,
     SentenceBags,
     SentenceSlots,
@@ -136,10 +137,16 @@ def memory_network(
         [question_ids, question_encoding * embeddings[0](question)]
     )
     state = ops.squeeze(question_bag, axis=1)
-    match = None
+    match = roles = None
     if hparams.get("question_match"):
         slots = int(hparams["question_max_tokens"])
         match = QuestionMatch(slots, dim, name="question_match")([article, question])
+    bind_width = _width(hparams, "match_hidden")
+    if bind_width:
+        roles = MatchRoles(int(hparams["question_max_tokens"]), name="match_roles")(
+            [article, question, encoding]
+        )
+        roles = SentenceBags(sentences, name="match_role_bags")([slot_ids, roles])
     attentions, states = [], []
     for hop in range(hops):
         keys, values = (
@@ -153,6 +160,8 @@ def memory_network(
                 int(hparams["memory_hidden"]), activation="relu", name=f"values_{hop}_hidden"
             )(values)
             values = values + keras.layers.Dense(dim, name=f"values_{hop}_out")(hidden)
+        if roles is not None:
+            values = _bind_roles(values, roles, bind_width, f"values_{hop}")
         gated = bool(hparams.get("gated_hops", False))
         state, attention = HopAttention(gated, name=f"hop_{hop}")([keys, values, state, present])
         attentions.append(attention)
@@ -192,6 +201,31 @@ def _answer_probs(
     logits = keras.layers.Dense(answers, name="answer_logits")(state)
     logits = logits + AnswerParts(labels, name="answer_parts")(state)
     return keras.layers.Activation("softmax", name="answer_probs")(logits)
+
+
+def _width(hparams: Mapping[str, Any], key: str) -> int:
+    """``hparams[key]`` as a layer width: an integer >= 0, 0 (or absent) for no layer."""
+    value = hparams.get(key, 0) or 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key} must be an integer >= 0 (0: no layer), got {value!r}")
+    return value
+
+
+def _bind_roles(
+    memories: keras.KerasTensor, roles: keras.KerasTensor, width: int, name: str
+) -> keras.KerasTensor:
+    """Memories ``[batch, slots, dim]`` plus a per-sentence dense ReLU layer of ``width`` on
+    [memory, the question words' roles in the sentence] (``MatchRoles`` bags, ``[batch,
+    slots, 2 * question_slots]``), residual.
+
+    A sum of position-weighted word vectors carries "north" and "the place asked from is the
+    subject" side by side; bAbI path finding needs their product (the way from the subject
+    is the opposite of the word, from the object the word itself), which one hidden ReLU
+    layer per sentence can form before the attention mixes sentences.
+    """
+    joined = keras.layers.Concatenate(name=f"{name}_roles")([memories, roles])
+    hidden = keras.layers.Dense(width, activation="relu", name=f"{name}_bind")(joined)
+    return memories + keras.layers.Dense(int(memories.shape[-1]), name=f"{name}_bind_out")(hidden)
 
 
 def _words(

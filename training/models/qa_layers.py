@@ -212,6 +212,41 @@ class QuestionMatch(keras.layers.Layer):  # type: ignore[misc]
 
 
 @keras.saving.register_keras_serializable(package="multihead_qa")
+class MatchRoles(keras.layers.Layer):  # type: ignore[misc]
+    """Where in its sentence each article word that the question holds sits: start or end.
+
+    For ``[article_ids [batch, length], question_ids [batch, q], encoding [batch, length,
+    dim]]`` (``encoding``: :class:`SentenceSlots`' position weights, 0 for words outside
+    every slot) returns float32 ``[batch, length, 2 * question_slots]``: column ``k`` is the
+    word's start weight (``encoding[..., 0]``, about ``1 - position / length``) if it equals
+    the question's word at position ``k``, column ``question_slots + k`` its end weight
+    (``encoding[..., -1]`` = ``position / length``); 0 where it does not match. Summed per
+    sentence (:class:`SentenceBags`), "The kitchen is north of the office." read against
+    "How do you go from the kitchen to ...?" gives "the place asked from is the subject" as
+    fixed features, for a per-sentence layer to bind with the direction word. No weights.
+    Question positions beyond ``question_slots`` share the last column pair.
+    """
+
+    def __init__(self, question_slots: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.question_slots = question_slots
+
+    def call(self, inputs: list[Any]) -> Any:
+        """Start and end match weights of ``[article_ids, question_ids, encoding]``."""
+        article, question, encoding = inputs
+        same = ops.equal(ops.expand_dims(article, 2), ops.expand_dims(question, 1))
+        real = ops.expand_dims(ops.not_equal(question, PAD_ID), 1)
+        match = ops.cast(ops.logical_and(same, real), "float32")  # [batch, length, q]
+        rows = ops.minimum(ops.arange(ops.shape(question)[1]), self.question_slots - 1)
+        match = ops.einsum("blq,qk->blk", match, ops.one_hot(rows, self.question_slots))
+        return ops.concatenate([match * encoding[..., :1], match * encoding[..., -1:]], axis=-1)
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments, for saving."""
+        return {**super().get_config(), "question_slots": self.question_slots}
+
+
+@keras.saving.register_keras_serializable(package="multihead_qa")
 class AnswerParts(keras.layers.Layer):  # type: ignore[misc]
     """Shared logits for the words of multi-word answer labels (``"s,e"``, ``"apple,milk"``).
 

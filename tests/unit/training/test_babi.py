@@ -1,6 +1,8 @@
 from pathlib import Path
 
-from training.data.babi import BabiData, parse_task_lines, read_babi, split_by_task
+import pytest
+
+from training.data.babi import BabiData, parse_task_lines, read_babi, repeat_tasks, split_by_task
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "babi"
 
@@ -100,3 +102,31 @@ def test_supporting_facts_naming_no_statement_are_dropped():
     ]
     parse_task_lines(1, lines, data)
     assert [example.supporting for example in data.examples] == [(0,), (1,)]
+
+
+def test_repeat_tasks_copies_the_named_tasks_examples_in_place():
+    examples = read_babi(FIXTURES).examples
+    repeated = repeat_tasks(examples, {"qa19": 3, "qa8": 1})
+    tasks = [example.task for example in examples]
+    assert [example.task for example in repeated].count(19) == 3 * tasks.count(19)
+    assert [example.task for example in repeated].count(1) == tasks.count(1)
+    assert repeated[: tasks.count(1)] == [e for e in examples if e.task == 1]
+    first = repeated.index(next(e for e in examples if e.task == 19))
+    assert repeated[first + 1] == repeated[first + 2] == repeated[first]
+    assert repeat_tasks(examples, {}) == examples
+
+
+@pytest.mark.parametrize(
+    ("repeats", "message"),
+    [
+        ({"qa21": 2}, "keys are qa1 to qa20"),
+        ({"19": 2}, "keys are qa1 to qa20"),
+        ({"qa19": 0}, "must be an integer >= 1"),
+        ({"qa19": 1.5}, "must be an integer >= 1"),
+        ({"qa19": True}, "must be an integer >= 1"),
+        ([("qa19", 3)], "must be a mapping"),
+    ],
+)
+def test_repeat_tasks_refuses_bad_options(repeats, message):
+    with pytest.raises(ValueError, match=message):
+        repeat_tasks(read_babi(FIXTURES).examples, repeats)

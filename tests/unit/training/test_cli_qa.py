@@ -17,7 +17,7 @@ from serving import contract
 from serving.spec import SPEC_FILE, CategoricalHead, SegmentWeightsHead, TextInput, load_spec
 from serving.tokenization import encode_texts, load_tokenizer
 from training.cli import main
-from training.data.babi import read_babi, split_by_task
+from training.data.babi import read_babi, repeat_tasks, split_by_task
 from training.fetch import DatasetFile, FetchError, Source, fetch_all, verify_all
 from training.tasks.base import RunSettings
 from training.tasks.qa import PRESETS as QA_PRESETS
@@ -91,6 +91,7 @@ def test_training_ids_equal_ids_from_the_exported_tokenizer(tmp_path, trained):
     train, _ = split_by_task(
         read_babi(FIXTURES).examples, hparams["validation_fraction"], settings.seed
     )
+    train = repeat_tasks(train, hparams["task_repeats"])  # the rows fitted, oversampled
     article, question = data.spec.input("article"), data.spec.input("question")
     served_articles = encode_texts(
         tokenizer, [e.article for e in train], article.max_tokens, "left"

@@ -1,11 +1,15 @@
 """The qa memory network's sentence handling, both architectures, batching and the registry."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from training.batching import LengthBuckets, trim_padding
+from training.data.babi import read_babi
 from training.models.qa import build_qa_model
 from training.models.qa_layers import SentenceBags, SentenceSlots
+from training.tasks.base import RunSettings
 from training.tasks.qa import PRESETS, QaTask
 from training.tasks.registry import get_task
 
@@ -140,3 +144,30 @@ def test_right_padding_does_not_change_answers(arch):
         verbose=0,
     )
     np.testing.assert_allclose(plain["answer_probs"], padded["answer_probs"], rtol=1e-5, atol=1e-6)
+
+
+def test_task_repeats_oversample_the_training_split_only(tmp_path):
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures" / "babi"
+    task = QaTask()
+    hparams = {**PRESETS["tiny"], "validation_fraction": 0.0}
+    arrays = {}
+    for repeats in ({}, {"qa19": 3}):
+        settings = RunSettings(
+            data_dir=fixtures, model_repo=tmp_path / "repo", run_dir=tmp_path / str(len(repeats))
+        )
+        data = task.prepare(settings, {**hparams, "task_repeats": repeats})
+        arrays[len(repeats)] = data
+    plain, repeated = arrays[0], arrays[1]
+    qa19 = sum(example.task == 19 for example in read_babi(fixtures).examples)
+    extra = len(repeated.train_targets["answer_probs"]) - len(plain.train_targets["answer_probs"])
+    assert extra == 2 * qa19
+    for name, values in plain.train_targets.items():
+        assert len(repeated.train_targets[name]) == len(values) + extra
+    assert repeated.data_summary["train_examples"] == plain.data_summary["train_examples"]
+    assert (
+        repeated.data_summary["train_examples_fitted"]
+        == plain.data_summary["train_examples"] + extra
+    )
+    assert (tmp_path / "1" / "tokenizer.json").read_bytes() == (
+        tmp_path / "0" / "tokenizer.json"
+    ).read_bytes()
