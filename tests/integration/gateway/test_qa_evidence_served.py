@@ -19,7 +19,8 @@ from tests.support.model_server import running_model_server
 from training.data.babi import read_babi
 from training.export import export_for_serving
 from training.tasks.base import RunSettings
-from training.tasks.qa import PRESETS, QaTask
+from training.tasks.qa import QaTask
+from training.tasks.qa_presets import PRESETS
 
 pytestmark = pytest.mark.slow
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "babi"

@@ -20,8 +20,8 @@ from training.cli import main
 from training.data.babi import read_babi, repeat_tasks, split_by_task
 from training.fetch import DatasetFile, FetchError, Source, fetch_all, verify_all
 from training.tasks.base import RunSettings
-from training.tasks.qa import PRESETS as QA_PRESETS
 from training.tasks.qa import QaTask
+from training.tasks.qa_presets import PRESETS as QA_PRESETS
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "babi"
 

@@ -16,13 +16,14 @@ from training.export import export_for_serving
 from training.models.qa import EVIDENCE_OUTPUT, build_qa_model
 from training.models.qa_layers import SentenceSlots
 from training.tasks.base import RunSettings
-from training.tasks.qa import PRESETS, QaTask, qa_spec
+from training.tasks.qa import QaTask, qa_spec
 from training.tasks.qa_evidence import (
     evidence_targets,
     hop_fact,
     hop_targets,
     spec_evidence_head,
 )
+from training.tasks.qa_presets import PRESETS
 from training.tokenization import train_tokenizer
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "babi"

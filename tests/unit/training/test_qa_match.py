@@ -5,7 +5,7 @@ import pytest
 
 from training.models.qa import build_qa_model
 from training.models.qa_layers import QuestionMatch, SentenceBags, SentenceSlots
-from training.tasks.qa import PRESETS
+from training.tasks.qa_presets import PRESETS
 
 PERIOD = 9
 

@@ -10,7 +10,8 @@ from training.data.babi import read_babi
 from training.models.qa import build_qa_model
 from training.models.qa_layers import SentenceBags, SentenceSlots
 from training.tasks.base import RunSettings
-from training.tasks.qa import PRESETS, QaTask
+from training.tasks.qa import QaTask
+from training.tasks.qa_presets import PRESETS
 from training.tasks.registry import get_task
 
 PERIOD = 9

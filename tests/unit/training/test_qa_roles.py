@@ -12,7 +12,8 @@ from training.export import export_for_serving
 from training.models.qa import EVIDENCE_OUTPUT, build_qa_model
 from training.models.qa_layers import MatchRoles, SentenceBags, SentenceSlots
 from training.tasks.base import RunSettings
-from training.tasks.qa import PRESETS, QaTask
+from training.tasks.qa import QaTask
+from training.tasks.qa_presets import PRESETS
 
 PERIOD = 9
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "babi"
