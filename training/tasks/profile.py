@@ -363,7 +363,12 @@ class ProfileTask:
         age_mean = float(np.mean(data.train_targets["age"]))
         model = build_profile_model(hparams, vocab_size, age_mean)
         if hparams["arch"] == "tfidf":
-            set_tfidf_weights(model, data.train_inputs["post_ids"])
+            set_tfidf_weights(
+                model,
+                data.train_inputs["post_ids"],
+                data.train_targets["gender_prob"],
+                float(hparams.get("gender_nb_alpha", 1.0)),
+            )
         steps_per_epoch = math.ceil(len(data.train_targets["age"]) / int(hparams["batch_size"]))
         return compile_profile_model(model, hparams, steps_per_epoch)
 
