@@ -12,11 +12,12 @@ import numpy.typing as npt
 from serving.contract import INCOME_GROUPS
 from training.layers import MaskedMeanPooling
 from training.models.profile_heads import AGE_BAND_LABELS, has_band_head
-from training.models.profile_nb import LogCountRatio, log_count_ratio
+from training.models.profile_nb import NbDense, log_count_ratio
 
 ARCHITECTURES = ("tfidf", "bag", "classic")
 # The gender head's NB-SVM term (``training.models.profile_nb``): none, linear or a tower.
 GENDER_NB_KINDS = ("none", "linear", "tower")
+NB_LAYER = "gender_nb"  # the layer holding the log-count ratio
 
 
 @keras.saving.register_keras_serializable(package="profile")
@@ -120,7 +121,7 @@ def set_tfidf_weights(
     for layer, block_ids in blocks:
         layer.set_idf(document_frequency(block_ids, layer.size), len(block_ids))
     try:
-        ratio_layer = model.get_layer("gender_nb_ratio")
+        ratio_layer = model.get_layer(NB_LAYER)
     except ValueError:  # built without the NB term
         return
     if gender is None:
@@ -185,9 +186,9 @@ def _gender_nb_logit(features: Any, hparams: Mapping[str, Any]) -> Any:
     """The gender logit's NB-SVM term over the TF-IDF features, or None (``gender_nb``).
 
     ``gender_nb``: ``none``; ``linear`` (a dense logit over ``features * r``, the NB-SVM of
-    ``training.models.profile_nb``); ``tower`` (dropout, ``gender_nb_units`` ReLU units, then
-    the logit). Raises ``ValueError`` for another value, for a tower without units, or when
-    the features are not the ``tfidf`` arch's.
+    ``training.models.profile_nb``); ``tower`` (``gender_nb_units`` ReLU units over
+    ``features * r``, then the logit). Raises ``ValueError`` for another value, for a tower
+    without units, or when the features are not the ``tfidf`` arch's.
     """
     kind = hparams.get("gender_nb", "none")
     if kind not in GENDER_NB_KINDS:
@@ -196,16 +197,15 @@ def _gender_nb_logit(features: Any, hparams: Mapping[str, Any]) -> Any:
         return None
     if hparams["arch"] != "tfidf":
         raise ValueError(f"gender_nb {kind!r} needs arch 'tfidf', got {hparams['arch']!r}")
-    if kind == "tower" and int(hparams.get("gender_nb_units", 0)) < 1:
+    if kind == "linear":
+        # Zeros: the model starts as the plain one and learns how much of the NB term to add.
+        return NbDense(1, kernel_initializer="zeros", name=NB_LAYER)(features)
+    units = int(hparams.get("gender_nb_units", 0))
+    if units < 1:
         raise ValueError("gender_nb 'tower' needs gender_nb_units >= 1")
-    scaled = LogCountRatio(features.shape[-1], name="gender_nb_ratio")(features)
-    scaled = keras.layers.Dropout(float(hparams["dropout"]))(scaled)
-    if kind == "tower":
-        scaled = keras.layers.Dense(
-            int(hparams["gender_nb_units"]), activation="relu", name="gender_nb_hidden"
-        )(scaled)
-    # Zeros: the model starts as the plain one and learns how much of the NB term to add.
-    return keras.layers.Dense(1, kernel_initializer="zeros", name="gender_nb_logit")(scaled)
+    hidden = NbDense(units, activation="relu", name=NB_LAYER)(features)
+    hidden = keras.layers.Dropout(float(hparams["dropout"]))(hidden)
+    return keras.layers.Dense(1, kernel_initializer="zeros", name="gender_nb_logit")(hidden)
 
 
 def _gender_head(hidden: Any, nb_logit: Any) -> Any:
@@ -230,8 +230,8 @@ def build_profile_model(
         features = _classic_features(ids, hparams, vocab_size)
     else:
         raise ValueError(f"unknown profile arch {arch!r}; choose from {ARCHITECTURES}")
-    nb_logit = _gender_nb_logit(features, hparams)
     features = keras.layers.Dropout(float(hparams["dropout"]))(features)
+    nb_logit = _gender_nb_logit(features, hparams)  # reads the same dropped-out features
     hidden = keras.layers.Dense(int(hparams["hidden_units"]), activation="relu", name="hidden")(
         features
     )

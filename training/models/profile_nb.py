@@ -42,32 +42,30 @@ def log_count_ratio(
 
 
 @keras.saving.register_keras_serializable(package="profile")
-class LogCountRatio(keras.layers.Layer):  # type: ignore[misc]
-    """Features ``[batch, size]`` -> the same times a fixed per-feature ratio ``r`` ``[size]``.
+class NbDense(keras.layers.Dense):  # type: ignore[misc]
+    """A ``Dense`` layer over ``features * r``, with ``r`` a fixed per-feature ratio ``[size]``.
 
-    ``r`` is a non-trainable weight (zeros until ``set_ratio``), saved with the model.
+    ``features @ (r[:, None] * kernel)`` equals ``Dense(features * r)`` (same outputs, same
+    gradients) without building the scaled ``[batch, size]`` copy of a wide input. ``r`` is a
+    non-trainable weight (zeros until ``set_ratio``), saved with the model.
     """
 
-    def __init__(self, size: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.size = size
-
     def build(self, input_shape: Any) -> None:
-        """The ratio table, zeros until ``set_ratio`` is called."""
+        """The dense weights plus the ratio table."""
+        super().build(input_shape)
         self.ratio = self.add_weight(
-            shape=(self.size,), initializer="zeros", trainable=False, name="ratio"
+            shape=(input_shape[-1],), initializer="zeros", trainable=False, name="ratio"
         )
 
     def set_ratio(self, ratio: npt.NDArray[Any]) -> None:
         """Set ``r`` (``[size]`` floats, e.g. from :func:`log_count_ratio`)."""
-        if ratio.shape != (self.size,):
-            raise ValueError(f"ratio must have shape ({self.size},), got {ratio.shape}")
+        if ratio.shape != tuple(self.ratio.shape):
+            raise ValueError(f"ratio must have shape {tuple(self.ratio.shape)}, got {ratio.shape}")
         self.ratio.assign(ratio.astype("float32"))
 
-    def call(self, features: Any) -> Any:
-        """``features * r``."""
-        return features * self.ratio
-
-    def get_config(self) -> dict[str, Any]:
-        """Serializable configuration."""
-        return {**super().get_config(), "size": self.size}
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        """``activation(features @ (r[:, None] * kernel) + bias)``."""
+        outputs = keras.ops.matmul(inputs, keras.ops.expand_dims(self.ratio, 1) * self.kernel)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return self.activation(outputs) if self.activation is not None else outputs

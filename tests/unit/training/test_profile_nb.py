@@ -11,8 +11,13 @@ import pytest
 import tensorflow as tf
 
 from serving import contract
-from training.models.profile import build_profile_model, document_frequency, set_tfidf_weights
-from training.models.profile_nb import LogCountRatio, log_count_ratio
+from training.models.profile import (
+    NB_LAYER,
+    build_profile_model,
+    document_frequency,
+    set_tfidf_weights,
+)
+from training.models.profile_nb import NbDense, log_count_ratio
 from training.tasks.base import RunSettings
 from training.tasks.profile import ProfileTask
 
@@ -40,16 +45,24 @@ def test_log_count_ratio_refuses_bad_arguments():
         log_count_ratio(np.zeros(3), np.zeros(4), alpha=1.0)
 
 
-def test_layer_multiplies_by_its_ratio_and_round_trips_its_config():
-    layer = LogCountRatio(3)
+def test_nb_dense_is_a_dense_layer_over_the_scaled_features():
     features = np.array([[1.0, 2.0, 3.0], [0.5, 0.0, -1.0]], np.float32)
-    np.testing.assert_array_equal(layer(features), np.zeros((2, 3)))  # zeros until set
-    layer.set_ratio(np.array([2.0, -1.0, 0.5]))
-    np.testing.assert_allclose(layer(features), [[2.0, -2.0, 1.5], [1.0, 0.0, -0.5]])
-    assert not layer.trainable_weights
+    layer = NbDense(2)
+    np.testing.assert_array_equal(layer(features), np.zeros((2, 2)))  # ratio zeros until set
+    ratio = np.array([2.0, -1.0, 0.5], np.float32)
+    layer.set_ratio(ratio)
+    kernel = np.array([[1.0, 0.5], [2.0, -1.0], [-3.0, 0.25]], np.float32)
+    layer.kernel.assign(kernel)
+    layer.bias.assign(np.array([0.1, -0.2], np.float32))
+    # features * r = [[2, -2, 1.5], [1, 0, -0.5]]; times the kernel, plus the bias.
+    expected = (features * ratio) @ kernel + [0.1, -0.2]
+    np.testing.assert_allclose(expected, [[-6.4, 3.175], [2.6, 0.175]], rtol=1e-6)
+    np.testing.assert_allclose(layer(features), expected, rtol=1e-6)
+    assert [w.name for w in layer.non_trainable_weights] == ["ratio"]
     with pytest.raises(ValueError, match="shape"):
         layer.set_ratio(np.ones(4))
-    assert LogCountRatio.from_config(layer.get_config()).size == 3
+    copy = NbDense.from_config(layer.get_config())
+    assert copy.units == 2
 
 
 def test_ratio_comes_from_each_class_document_frequencies():
@@ -57,7 +70,7 @@ def test_ratio_comes_from_each_class_document_frequencies():
     ids = np.array([[1, 2, 2, 0], [1, 3, 0, 0], [4, 4, 5, 0], [4, 3, 0, 0]], np.int32)
     gender = np.array([[1], [1], [0], [0]], np.float32)
     set_tfidf_weights(model, ids, gender, nb_alpha=0.5)
-    ratio = model.get_layer("gender_nb_ratio").ratio.numpy()
+    ratio = model.get_layer(NB_LAYER).ratio.numpy()
     word = log_count_ratio(
         document_frequency(ids[:2], 20), document_frequency(ids[2:], 20), alpha=0.5
     )
@@ -83,13 +96,12 @@ def test_bad_gender_nb_options_are_refused(changes, message):
 
 @pytest.mark.parametrize(
     ("kind", "layers"),
-    [("none", set()), ("linear", {"gender_nb_logit"}), ("tower", {"gender_nb_hidden"})],
+    [("none", set()), ("linear", {NB_LAYER}), ("tower", {NB_LAYER, "gender_nb_logit"})],
 )
 def test_each_kind_builds_its_layers(kind, layers):
     model = build_profile_model(_hparams(gender_nb=kind, gender_nb_units=4), 20, 25.0)
     names = {layer.name for layer in model.layers}
-    assert layers <= names
-    assert ("gender_nb_ratio" in names) == (kind != "none")
+    assert names & {NB_LAYER, "gender_nb_logit"} == layers
 
 
 class CapturingProfileTask(ProfileTask):
@@ -113,7 +125,7 @@ def test_tiny_run_with_the_nb_term_exports_the_same_gender_probabilities(tmp_pat
     )
     task = CapturingProfileTask()
     version = train_task(task, settings, {"gender_nb": "tower", "gender_nb_units": 4})
-    ratio = task.model.get_layer("gender_nb_ratio").ratio.numpy()
+    ratio = task.model.get_layer(NB_LAYER).ratio.numpy()
     assert np.any(ratio != 0)  # set from the training ids, not the zeros it starts with
     ids = task.data.val_inputs["post_ids"]
     expected = task.model.predict({"post_ids": ids}, verbose=0)["gender_prob"].reshape(-1)
