@@ -182,8 +182,11 @@ def _classic_features(ids: Any, hparams: Mapping[str, Any], vocab_size: int) -> 
     return keras.layers.GlobalMaxPooling1D(name="global_max")(hidden)
 
 
-def _gender_nb_logit(features: Any, hparams: Mapping[str, Any]) -> Any:
+def _gender_nb_logit(features: Any, dropped: Any, hparams: Mapping[str, Any]) -> Any:
     """The gender logit's NB-SVM term over the TF-IDF features, or None (``gender_nb``).
+
+    It reads ``dropped`` (the features after the shared dropout) or, with
+    ``gender_nb_own_dropout``, its own dropout of ``features`` (another mask: costs the mask).
 
     ``gender_nb``: ``none``; ``linear`` (a dense logit over ``features * r``, the NB-SVM of
     ``training.models.profile_nb``); ``tower`` (``gender_nb_units`` ReLU units over
@@ -197,6 +200,12 @@ def _gender_nb_logit(features: Any, hparams: Mapping[str, Any]) -> Any:
         return None
     if hparams["arch"] != "tfidf":
         raise ValueError(f"gender_nb {kind!r} needs arch 'tfidf', got {hparams['arch']!r}")
+    if hparams.get("gender_nb_own_dropout", False):
+        features = keras.layers.Dropout(float(hparams["dropout"]), name="gender_nb_dropout")(
+            features
+        )
+    else:
+        features = dropped
     if kind == "linear":
         # Zeros: the model starts as the plain one and learns how much of the NB term to add.
         return NbDense(1, kernel_initializer="zeros", name=NB_LAYER)(features)
@@ -230,8 +239,9 @@ def build_profile_model(
         features = _classic_features(ids, hparams, vocab_size)
     else:
         raise ValueError(f"unknown profile arch {arch!r}; choose from {ARCHITECTURES}")
-    features = keras.layers.Dropout(float(hparams["dropout"]))(features)
-    nb_logit = _gender_nb_logit(features, hparams)  # reads the same dropped-out features
+    dropped = keras.layers.Dropout(float(hparams["dropout"]))(features)
+    nb_logit = _gender_nb_logit(features, dropped, hparams)
+    features = dropped
     hidden = keras.layers.Dense(int(hparams["hidden_units"]), activation="relu", name="hidden")(
         features
     )

@@ -61,6 +61,12 @@ COMMON: dict[str, Any] = {
     # The gender head's loss weight; 2.0 was tried (gender 0.820 vs 0.828, MAE 3.58, band
     # 0.808: gender peaks in epoch 1, then overfits) (training/README_models.md).
     "gender_loss_weight": 1.0,
+    # NB-SVM term of the gender logit (training.models.profile_nb): none, linear or tower
+    # (gender_nb_units ReLU units over the TF-IDF features times their log-count ratio).
+    "gender_nb": "none",
+    "gender_nb_units": 32,
+    "gender_nb_alpha": 1.0,  # smoothing count of the ratio (1 in Wang & Manning 2012)
+    "gender_nb_own_dropout": False,  # the NB term's own dropout mask (else the shared one)
     "validation_fraction": 0.1,
     "tokenizer_min_frequency": 2,
     # val_combined = weighted mean of each head's validation error / a constant predictor's

@@ -104,6 +104,14 @@ def test_each_kind_builds_its_layers(kind, layers):
     assert names & {NB_LAYER, "gender_nb_logit"} == layers
 
 
+def test_own_dropout_gives_the_nb_term_its_own_mask():
+    shared = build_profile_model(_hparams(), 20, 25.0)
+    own = build_profile_model(_hparams(gender_nb_own_dropout=True), 20, 25.0)
+    assert "gender_nb_dropout" not in {layer.name for layer in shared.layers}
+    assert own.get_layer(NB_LAYER).input is own.get_layer("gender_nb_dropout").output
+    assert shared.get_layer(NB_LAYER).input is shared.get_layer("hidden").input
+
+
 class CapturingProfileTask(ProfileTask):
     """Keeps the prepared data and the fitted model for comparison with the export."""
 
