@@ -190,16 +190,14 @@ def _gender_nb_logit(features: Any, dropped: Any, hparams: Mapping[str, Any]) ->
 
     ``gender_nb``: ``none``; ``linear`` (a dense logit over ``features * r``, the NB-SVM of
     ``training.models.profile_nb``); ``tower`` (``gender_nb_units`` ReLU units over
-    ``features * r``, then the logit). Raises ``ValueError`` for another value, for a tower
-    without units, or when the features are not the ``tfidf`` arch's.
+    ``features * r``, then the logit); only the ``tfidf`` arch has it (the others ignore the
+    option). Raises ``ValueError`` for another value or for a tower without units.
     """
     kind = hparams.get("gender_nb", "none")
     if kind not in GENDER_NB_KINDS:
         raise ValueError(f"unknown gender_nb {kind!r}; choose from {GENDER_NB_KINDS}")
-    if kind == "none":
-        return None
-    if hparams["arch"] != "tfidf":
-        raise ValueError(f"gender_nb {kind!r} needs arch 'tfidf', got {hparams['arch']!r}")
+    if kind == "none" or hparams["arch"] != "tfidf":
+        return None  # the other archs have no TF-IDF features (so `--arch classic` still works)
     if hparams.get("gender_nb_own_dropout", False):
         features = keras.layers.Dropout(float(hparams["dropout"]), name="gender_nb_dropout")(
             features

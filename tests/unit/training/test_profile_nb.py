@@ -86,7 +86,6 @@ def test_ratio_comes_from_each_class_document_frequencies():
     [
         ({"gender_nb": "svm"}, "unknown gender_nb"),
         ({"gender_nb": "tower", "gender_nb_units": 0}, "gender_nb_units"),
-        ({"arch": "bag"}, "needs arch 'tfidf'"),
     ],
 )
 def test_bad_gender_nb_options_are_refused(changes, message):
@@ -110,6 +109,15 @@ def test_own_dropout_gives_the_nb_term_its_own_mask():
     assert "gender_nb_dropout" not in {layer.name for layer in shared.layers}
     assert own.get_layer(NB_LAYER).input is own.get_layer("gender_nb_dropout").output
     assert shared.get_layer(NB_LAYER).input is shared.get_layer("hidden").input
+
+
+@pytest.mark.parametrize("arch", ["bag", "classic"])
+def test_other_archs_build_without_the_nb_term(arch):
+    # The default preset asks for the tower; `--arch bag/classic` must still build.
+    hparams = {**ProfileTask().hparams("default"), "arch": arch, "vocab_size": 20}
+    assert hparams["gender_nb"] == "tower"
+    model = build_profile_model(hparams, 20, 25.0)
+    assert not {NB_LAYER, "gender_nb_logit"} & {layer.name for layer in model.layers}
 
 
 class CapturingProfileTask(ProfileTask):
