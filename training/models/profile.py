@@ -12,8 +12,12 @@ import numpy.typing as npt
 from serving.contract import INCOME_GROUPS
 from training.layers import MaskedMeanPooling
 from training.models.profile_heads import AGE_BAND_LABELS, has_band_head
+from training.models.profile_nb import NbDense, log_count_ratio
 
 ARCHITECTURES = ("tfidf", "bag", "classic")
+# The gender head's NB-SVM term (``training.models.profile_nb``): none, linear or a tower.
+GENDER_NB_KINDS = ("none", "linear", "tower")
+NB_LAYER = "gender_nb"  # the layer holding the log-count ratio
 
 
 @keras.saving.register_keras_serializable(package="profile")
@@ -92,21 +96,49 @@ def _tfidf_features(ids: Any, hparams: Mapping[str, Any], vocab_size: int) -> An
     return keras.layers.Concatenate()(parts) if len(parts) > 1 else parts[0]
 
 
-def set_tfidf_weights(model: keras.Model, ids: npt.NDArray[Any]) -> None:
-    """Set the IDF tables of a ``tfidf`` model from the training id matrix."""
-    word = model.get_layer("word_tfidf")
-    word.set_idf(document_frequency(ids, word.size), len(ids))
+def set_tfidf_weights(
+    model: keras.Model,
+    ids: npt.NDArray[Any],
+    gender: npt.NDArray[Any] | None = None,
+    nb_alpha: float = 1.0,
+) -> None:
+    """Set the IDF tables of a ``tfidf`` model from the training id matrix and, if the model
+    has the gender NB term, its log-count ratios from ``gender`` (``[rows]`` or ``[rows, 1]``,
+    1 = the positive class) with smoothing ``nb_alpha``."""
+    blocks = [(model.get_layer("word_tfidf"), ids)]
     try:
         bigram = model.get_layer("bigram_tfidf")
     except ValueError:  # built without bigrams
+        pass
+    else:
+        hashed = np.concatenate(
+            [
+                keras.ops.convert_to_numpy(model.get_layer("bigrams")(ids[start : start + 512]))
+                for start in range(0, len(ids), 512)
+            ]
+        )
+        blocks.append((bigram, hashed))
+    for layer, block_ids in blocks:
+        layer.set_idf(document_frequency(block_ids, layer.size), len(block_ids))
+    try:
+        ratio_layer = model.get_layer(NB_LAYER)
+    except ValueError:  # built without the NB term
         return
-    hashed = np.concatenate(
-        [
-            keras.ops.convert_to_numpy(model.get_layer("bigrams")(ids[start : start + 512]))
-            for start in range(0, len(ids), 512)
-        ]
+    if gender is None:
+        raise ValueError("the model has a gender NB term: pass the training gender targets")
+    positive = np.asarray(gender).reshape(-1) > 0.5
+    ratio_layer.set_ratio(
+        np.concatenate(
+            [
+                log_count_ratio(
+                    document_frequency(block_ids[positive], layer.size),
+                    document_frequency(block_ids[~positive], layer.size),
+                    nb_alpha,
+                )
+                for layer, block_ids in blocks
+            ]
+        )
     )
-    bigram.set_idf(document_frequency(hashed, bigram.size), len(ids))
 
 
 def _bag_features(ids: Any, hparams: Mapping[str, Any], vocab_size: int) -> Any:
@@ -150,6 +182,47 @@ def _classic_features(ids: Any, hparams: Mapping[str, Any], vocab_size: int) -> 
     return keras.layers.GlobalMaxPooling1D(name="global_max")(hidden)
 
 
+def _gender_nb_logit(features: Any, dropped: Any, hparams: Mapping[str, Any]) -> Any:
+    """The gender logit's NB-SVM term over the TF-IDF features, or None (``gender_nb``).
+
+    It reads ``dropped`` (the features after the shared dropout) or, with
+    ``gender_nb_own_dropout``, its own dropout of ``features`` (another mask: costs the mask).
+
+    ``gender_nb``: ``none``; ``linear`` (a dense logit over ``features * r``, the NB-SVM of
+    ``training.models.profile_nb``); ``tower`` (``gender_nb_units`` ReLU units over
+    ``features * r``, then the logit); only the ``tfidf`` arch has it (the others ignore the
+    option). Raises ``ValueError`` for another value or for a tower without units.
+    """
+    kind = hparams.get("gender_nb", "none")
+    if kind not in GENDER_NB_KINDS:
+        raise ValueError(f"unknown gender_nb {kind!r}; choose from {GENDER_NB_KINDS}")
+    if kind == "none" or hparams["arch"] != "tfidf":
+        return None  # the other archs have no TF-IDF features (so `--arch classic` still works)
+    if hparams.get("gender_nb_own_dropout", False):
+        features = keras.layers.Dropout(float(hparams["dropout"]), name="gender_nb_dropout")(
+            features
+        )
+    else:
+        features = dropped
+    if kind == "linear":
+        # Zeros: the model starts as the plain one and learns how much of the NB term to add.
+        return NbDense(1, kernel_initializer="zeros", name=NB_LAYER)(features)
+    units = int(hparams.get("gender_nb_units", 0))
+    if units < 1:
+        raise ValueError("gender_nb 'tower' needs gender_nb_units >= 1")
+    hidden = NbDense(units, activation="relu", name=NB_LAYER)(features)
+    hidden = keras.layers.Dropout(float(hparams["dropout"]))(hidden)
+    return keras.layers.Dense(1, kernel_initializer="zeros", name="gender_nb_logit")(hidden)
+
+
+def _gender_head(hidden: Any, nb_logit: Any) -> Any:
+    """P(male) ``[batch, 1]``: sigmoid of the hidden layer's logit (+ the NB term's)."""
+    if nb_logit is None:
+        return keras.layers.Dense(1, activation="sigmoid", name="gender_prob")(hidden)
+    logit = keras.layers.Add()([keras.layers.Dense(1, name="gender_logit")(hidden), nb_logit])
+    return keras.layers.Activation("sigmoid", name="gender_prob")(logit)
+
+
 def build_profile_model(
     hparams: Mapping[str, Any], vocab_size: int, age_mean: float
 ) -> keras.Model:
@@ -164,7 +237,9 @@ def build_profile_model(
         features = _classic_features(ids, hparams, vocab_size)
     else:
         raise ValueError(f"unknown profile arch {arch!r}; choose from {ARCHITECTURES}")
-    features = keras.layers.Dropout(float(hparams["dropout"]))(features)
+    dropped = keras.layers.Dropout(float(hparams["dropout"]))(features)
+    nb_logit = _gender_nb_logit(features, dropped, hparams)
+    features = dropped
     hidden = keras.layers.Dense(int(hparams["hidden_units"]), activation="relu", name="hidden")(
         features
     )
@@ -177,7 +252,7 @@ def build_profile_model(
         "income_probs": keras.layers.Dense(
             INCOME_GROUPS, activation="softmax", name="income_probs"
         )(hidden),
-        "gender_prob": keras.layers.Dense(1, activation="sigmoid", name="gender_prob")(hidden),
+        "gender_prob": _gender_head(hidden, nb_logit),
     }
     if has_band_head(hparams):
         # The band as its own softmax: the regression's band is only as good as its distance
