@@ -45,9 +45,12 @@ def log_count_ratio(
 class NbDense(keras.layers.Dense):  # type: ignore[misc]
     """A ``Dense`` layer over ``features * r``, with ``r`` a fixed per-feature ratio ``[size]``.
 
-    ``features @ (r[:, None] * kernel)`` equals ``Dense(features * r)`` (same outputs, same
-    gradients) without building the scaled ``[batch, size]`` copy of a wide input. ``r`` is a
-    non-trainable weight (zeros until ``set_ratio``), saved with the model.
+    ``r`` is a non-trainable weight (zeros until ``set_ratio``), saved with the model. The
+    input is scaled, not the kernel: ``(features * r) @ kernel`` equals
+    ``features @ (r[:, None] * kernel)``, but a served call has one or a few rows, and
+    scaling the ``[size, units]`` kernel on every call (181k x 32 floats in the default
+    preset) cost 3.3 ms of CPU per call against 0.9 ms (one row, TF 2 on this project's
+    2-core machine, ``loadtests/README.md`` round 5).
     """
 
     def build(self, input_shape: Any) -> None:
@@ -64,8 +67,8 @@ class NbDense(keras.layers.Dense):  # type: ignore[misc]
         self.ratio.assign(ratio.astype("float32"))
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        """``activation(features @ (r[:, None] * kernel) + bias)``."""
-        outputs = keras.ops.matmul(inputs, keras.ops.expand_dims(self.ratio, 1) * self.kernel)
+        """``activation((features * r) @ kernel + bias)``."""
+        outputs = keras.ops.matmul(inputs * self.ratio, self.kernel)
         if self.use_bias:
             outputs = outputs + self.bias
         return self.activation(outputs) if self.activation is not None else outputs
