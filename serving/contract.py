@@ -3,7 +3,8 @@
 A model version lives in ``model_repo/<name>/<version>/`` as a TensorFlow SavedModel whose
 ``serving_default`` signature has the inputs and outputs named here, plus the files in
 ``assets.extra/`` that the gateway needs to turn text into ids and tensors into answers.
-This module has no third-party imports so that every process can use it.
+Its only third-party import is protobuf (to read ``models.config`` as TF Serving does), so
+every process can use it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf import descriptor_pb2, text_format
 
 from serving.numbers import parse_version
+from serving.proto_schema import FIELD, add_message_field, message_class
 
 SIGNATURE_NAME = "serving_default"
 ASSETS_DIR = "assets.extra"
@@ -98,32 +100,16 @@ def _server_config_class() -> Any:
     fields of the file (base_path, version policies, labels, ...) are skipped when parsing,
     not checked.
     """
-    field = descriptor_pb2.FieldDescriptorProto
     file_proto = descriptor_pb2.FileDescriptorProto(
         name="contract_models_config.proto", package=CONFIG_PACKAGE, syntax="proto3"
     )
     model = file_proto.message_type.add(name="ModelConfig")
-    model.field.add(name="name", number=1, type=field.TYPE_STRING)
+    model.field.add(name="name", number=1, type=FIELD.TYPE_STRING)
     listing = file_proto.message_type.add(name="ModelConfigList")
-    listing.field.add(
-        name="config",
-        number=1,
-        type=field.TYPE_MESSAGE,
-        type_name=f".{CONFIG_PACKAGE}.ModelConfig",
-        label=field.LABEL_REPEATED,
-    )
+    add_message_field(listing, "config", 1, f".{CONFIG_PACKAGE}.ModelConfig", repeated=True)
     server = file_proto.message_type.add(name="ModelServerConfig")
-    server.field.add(
-        name="model_config_list",
-        number=1,
-        type=field.TYPE_MESSAGE,
-        type_name=f".{CONFIG_PACKAGE}.ModelConfigList",
-    )
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file_proto)
-    return message_factory.GetMessageClass(
-        pool.FindMessageTypeByName(f"{CONFIG_PACKAGE}.ModelServerConfig")
-    )
+    add_message_field(server, "model_config_list", 1, f".{CONFIG_PACKAGE}.ModelConfigList")
+    return message_class(file_proto, f"{CONFIG_PACKAGE}.ModelServerConfig")
 
 
 def parse_model_names(text: str) -> list[str]:

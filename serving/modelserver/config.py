@@ -11,14 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import (
-    descriptor_pb2,
-    descriptor_pool,
-    message_factory,
-    text_format,
-    wrappers_pb2,
-)
+from google.protobuf import descriptor_pb2, text_format, wrappers_pb2
 from tensorflow_serving.config import model_server_config_pb2
+
+from serving.proto_schema import FIELD, add_message_field, message_class
 
 WRAPPERS_FILE = "google/protobuf/wrappers.proto"
 PACKAGE = "modelserver.config"
@@ -156,14 +152,12 @@ def parse_monitoring_config(text: str) -> MonitoringSettings:
 
 def _message_class(name: str) -> Any:
     """A message class from a fresh descriptor pool (built on demand, never at import)."""
-    pool = descriptor_pool.DescriptorPool()
-    pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
-    pool.Add(_config_file_descriptor())
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{PACKAGE}.{name}"))
+    return message_class(
+        _config_file_descriptor(), f"{PACKAGE}.{name}", [wrappers_pb2.DESCRIPTOR.serialized_pb]
+    )
 
 
 def _config_file_descriptor() -> descriptor_pb2.FileDescriptorProto:
-    field = descriptor_pb2.FieldDescriptorProto
     file_proto = descriptor_pb2.FileDescriptorProto(
         name="modelserver_config.proto", package=PACKAGE, syntax="proto3"
     )
@@ -171,24 +165,14 @@ def _config_file_descriptor() -> descriptor_pb2.FileDescriptorProto:
     batching = file_proto.message_type.add(name="BatchingParameters")
     int64_fields = ["max_batch_size", "batch_timeout_micros", "max_enqueued_batches"]
     for number, key in enumerate([*int64_fields, "num_batch_threads"], start=1):
-        batching.field.add(
-            name=key,
-            number=number,
-            type=field.TYPE_MESSAGE,
-            type_name=".google.protobuf.Int64Value",
-        )
+        add_message_field(batching, key, number, ".google.protobuf.Int64Value")
     batching.field.add(
-        name="allowed_batch_sizes", number=6, type=field.TYPE_INT64, label=field.LABEL_REPEATED
+        name="allowed_batch_sizes", number=6, type=FIELD.TYPE_INT64, label=FIELD.LABEL_REPEATED
     )
-    batching.field.add(name="pad_variable_length_inputs", number=7, type=field.TYPE_BOOL)
+    batching.field.add(name="pad_variable_length_inputs", number=7, type=FIELD.TYPE_BOOL)
     prometheus = file_proto.message_type.add(name="PrometheusConfig")
-    prometheus.field.add(name="enable", number=1, type=field.TYPE_BOOL)
-    prometheus.field.add(name="path", number=2, type=field.TYPE_STRING)
+    prometheus.field.add(name="enable", number=1, type=FIELD.TYPE_BOOL)
+    prometheus.field.add(name="path", number=2, type=FIELD.TYPE_STRING)
     monitoring = file_proto.message_type.add(name="MonitoringConfig")
-    monitoring.field.add(
-        name="prometheus_config",
-        number=1,
-        type=field.TYPE_MESSAGE,
-        type_name=f".{PACKAGE}.PrometheusConfig",
-    )
+    add_message_field(monitoring, "prometheus_config", 1, f".{PACKAGE}.PrometheusConfig")
     return file_proto

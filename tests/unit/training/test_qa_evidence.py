@@ -11,8 +11,8 @@ from serving import contract
 from serving.encoding import segment_texts
 from serving.spec import SPEC_FILE, SegmentRule, load_spec
 from serving.tokenization import encode_texts, load_tokenizer
+from tests.support.qa_export import export_qa
 from training.data.babi import read_babi
-from training.export import export_for_serving
 from training.models.qa import EVIDENCE_OUTPUT, build_qa_model
 from training.models.qa_layers import SentenceSlots
 from training.tasks.base import RunSettings
@@ -152,15 +152,7 @@ def test_exported_weights_point_at_the_supporting_sentence(tmp_path):
     data = task.prepare(settings, hparams)
     model = task.build_model(hparams, data)
     model.fit(data.train_inputs, data.train_targets, epochs=60, batch_size=8, verbose=0)
-    version = export_for_serving(
-        model,
-        data.spec,
-        {contract.TOKENIZER_FILE: data.tokenizer_path},
-        name="qa",
-        repo=settings.model_repo,
-    )
-    signature = tf.saved_model.load(str(version)).signatures[contract.SIGNATURE_NAME]
-    assert set(signature.structured_outputs) == {"answer_probs", EVIDENCE_OUTPUT}
+    version, signature = export_qa(model, data, settings.model_repo)
     tokenizer = load_tokenizer(version / contract.ASSETS_DIR / contract.TOKENIZER_FILE)
     spec = load_spec(version / contract.ASSETS_DIR / SPEC_FILE)
     head = spec_evidence_head(spec)

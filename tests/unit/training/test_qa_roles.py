@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving import contract
-from training.export import export_for_serving
+from tests.support.qa_export import export_qa
 from training.models.qa import EVIDENCE_OUTPUT, build_qa_model
 from training.models.qa_layers import MatchRoles, SentenceBags, SentenceSlots
 from training.tasks.base import RunSettings
@@ -104,15 +103,7 @@ def test_tiny_fit_on_the_fixtures_learns_and_exports_the_two_input_contract(tmp_
     model = task.build_model(hparams, data)
     history = model.fit(data.train_inputs, data.train_targets, epochs=40, batch_size=8, verbose=0)
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
-    version = export_for_serving(
-        model,
-        data.spec,
-        {contract.TOKENIZER_FILE: data.tokenizer_path},
-        name="qa",
-        repo=settings.model_repo,
-    )
-    signature = tf.saved_model.load(str(version)).signatures[contract.SIGNATURE_NAME]
-    assert set(signature.structured_outputs) == {"answer_probs", EVIDENCE_OUTPUT}
+    _, signature = export_qa(model, data, settings.model_repo)
     served = signature(
         article_ids=tf.constant(data.train_inputs["article_ids"]),
         question_ids=tf.constant(data.train_inputs["question_ids"]),
