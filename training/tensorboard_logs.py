@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import numpy.typing as npt
 import tensorflow as tf
 from tensorboard.plugins import projector
@@ -196,7 +195,9 @@ class ActivationHistograms(keras.callbacks.Callback):  # type: ignore[misc]
         outputs = self.probe(inputs, training=False)
         with self.writer.as_default():
             for name, value in outputs.items():
-                tf.summary.histogram(f"{name}/activations", np.asarray(value), step=epoch)
+                # convert_to_numpy: also densifies a SparseTensor (the profile TF-IDF rows).
+                value = keras.ops.convert_to_numpy(value)
+                tf.summary.histogram(f"{name}/activations", value, step=epoch)
         self.writer.flush()
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:

@@ -13,6 +13,7 @@ from serving.contract import INCOME_GROUPS
 from training.layers import MaskedMeanPooling
 from training.models.profile_heads import AGE_BAND_LABELS, has_band_head
 from training.models.profile_nb import NbDense, log_count_ratio
+from training.models.profile_sparse import sparse_tfidf
 
 ARCHITECTURES = ("tfidf", "bag", "classic")
 # The gender head's NB-SVM term (``training.models.profile_nb``): none, linear or a tower.
@@ -68,10 +69,23 @@ class TfIdfBag(keras.layers.Layer):  # type: ignore[misc]
         idf[0] = 0.0
         self.idf.assign(idf.astype("float32"))
 
-    def call(self, ids: Any) -> Any:
-        """Term counts -> ``log1p`` -> times IDF -> unit length."""
+    def call(self, ids: Any, training: bool | None = None) -> Any:
+        """Term counts -> ``log1p`` -> times IDF -> unit length: float32 ``[batch, size]``.
+
+        Training: a dense tensor (what the model was always trained on). Inference
+        (``training`` False or None, as Keras passes it to ``predict`` and to the exported
+        serving function): the same values as a ``tf.SparseTensor`` with one entry per
+        distinct id of a row (``training.models.profile_sparse``), so the layers reading it
+        cost in proportion to a person's distinct terms, not to ``size``.
+        """
+        if not training:
+            return sparse_tfidf(ids, self.idf, self.size)
         counts = keras.ops.cast(keras.ops.bincount(ids, minlength=self.size), "float32")
         return keras.ops.normalize(keras.ops.log1p(counts) * self.idf, axis=-1)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[int | None, int]:
+        """``[batch, size]`` in either mode (the symbolic graph is the dense one)."""
+        return (input_shape[0], self.size)
 
     def get_config(self) -> dict[str, Any]:
         """Serializable configuration."""

@@ -20,6 +20,9 @@ from typing import Any
 import keras
 import numpy as np
 import numpy.typing as npt
+import tensorflow as tf
+
+from training.models.profile_sparse import scale_columns
 
 
 def log_count_ratio(
@@ -67,8 +70,15 @@ class NbDense(keras.layers.Dense):  # type: ignore[misc]
         self.ratio.assign(ratio.astype("float32"))
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        """``activation((features * r) @ kernel + bias)``."""
-        outputs = keras.ops.matmul(inputs * self.ratio, self.kernel)
+        """``activation((features * r) @ kernel + bias)``; ``features`` float32
+        ``[batch, size]``, dense or a ``tf.SparseTensor`` (the TF-IDF rows at inference: then
+        an embedding bag of the kernel rows of the terms present, each weighted by its
+        TF-IDF value times its ``r``)."""
+        if isinstance(inputs, tf.SparseTensor):
+            scaled = scale_columns(inputs, self.ratio)
+        else:
+            scaled = inputs * self.ratio
+        outputs = keras.ops.matmul(scaled, self.kernel)
         if self.use_bias:
             outputs = outputs + self.bias
         return self.activation(outputs) if self.activation is not None else outputs
