@@ -56,6 +56,9 @@ class TfIdfBag(keras.layers.Layer):  # type: ignore[misc]
     def __init__(self, size: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.size = size
+        # XLA cannot compile the inference path's unique (a data-dependent shape): a model
+        # with this layer gets no XLA (Keras's jit_compile "auto"; CPU-only machines never do).
+        self.supports_jit = False
 
     def build(self, input_shape: Any) -> None:
         """The IDF table, ones until ``set_idf`` is called."""

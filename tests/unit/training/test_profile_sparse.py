@@ -91,6 +91,14 @@ def test_inference_outputs_equal_the_dense_path(buckets, gender_nb):
             assert np.abs(predicted[name] - dense[name].numpy()).max() <= TOLERANCE
 
 
+def test_no_xla_for_the_unique_of_the_sparse_path():
+    # XLA cannot compile UniqueWithCounts: with XLA, predict and evaluate would fail on GPUs.
+    model = _model(97, "tower")
+    with pytest.warns(UserWarning, match="jit_compile"):
+        model.compile(loss="mse", jit_compile=True)
+    assert model.jit_compile is False
+
+
 class CapturingProfileTask(ProfileTask):
     """Keeps the prepared data and the fitted model for comparison with the export."""
 
