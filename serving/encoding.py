@@ -64,6 +64,11 @@ def word_encoding(tokenizer: Tokenizer, text: str) -> Encoding | None:
         return None
     encoding = tokenizer.encode(text, add_special_tokens=False)
     start = word.start()
+    # The last token usually ends after the first letter: asked alone first, since reading
+    # ``offsets`` builds a list of every token's span.
+    last = encoding.token_to_chars(len(encoding) - 1) if len(encoding) else None
+    if last is not None and last[1] > start:
+        return encoding
     if any(end > start for _, end in encoding.offsets) or has_words(tokenizer, text):
         return encoding
     return None
