@@ -64,6 +64,11 @@ def word_encoding(tokenizer: Tokenizer, text: str) -> Encoding | None:
         return None
     encoding = tokenizer.encode(text, add_special_tokens=False)
     start = word.start()
+    # The last token usually ends after the first letter: asked alone first, since reading
+    # ``offsets`` builds a list of every token's span.
+    last = encoding.token_to_chars(len(encoding) - 1) if len(encoding) else None
+    if last is not None and last[1] > start:
+        return encoding
     if any(end > start for _, end in encoding.offsets) or has_words(tokenizer, text):
         return encoding
     return None
@@ -168,15 +173,15 @@ def segment_texts(
     """
     if encoding is None:
         encoding = truncated_encoding(tokenizer, text, item)
+    tokens, offsets = encoding.tokens, encoding.offsets  # each read builds a new list
+    separator = rule.separator_token
     spans: list[tuple[int, int]] = []
-    start: int | None = None
-    for token, (begin, end) in zip(encoding.tokens, encoding.offsets, strict=True):
-        start = begin if start is None else start
-        if token == rule.separator_token:
-            spans.append((start, end))
-            start = None
-    if start is not None:
-        spans.append((start, encoding.offsets[-1][1]))
+    first = 0  # the segment's first token
+    for last in [index for index, token in enumerate(tokens) if token == separator]:
+        spans.append((offsets[first][0], offsets[last][1]))
+        first = last + 1
+    if first < len(tokens):
+        spans.append((offsets[first][0], offsets[-1][1]))
     if rule.order == "last_first":
         spans.reverse()
     slots: list[str | None] = [text[begin:end].strip() for begin, end in spans]

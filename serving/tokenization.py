@@ -97,7 +97,7 @@ def cut_to_fit(
     budget = max_length
     if add_special_tokens:
         budget -= tokenizer.num_special_tokens_to_add(False)
-    if len(encoding.ids) > budget:
+    if len(encoding) > budget:  # len(): the token count, without building the ids list
         encoding.truncate(budget, direction=truncation)
     return encoding
 

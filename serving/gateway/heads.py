@@ -8,6 +8,7 @@ Shapes follow :mod:`serving.spec`: ``categorical`` / ``multilabel`` ``[batch, le
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -131,10 +132,13 @@ def _with_note(answer: dict[str, Any], head: HeadSpec) -> dict[str, Any]:
 
 def categorical(head: CategoricalHead, row: Values, top_k: int) -> dict[str, Any]:
     """Best label first; ``top_k`` candidates (at most the label count), stable on ties."""
-    order: list[int] = np.argsort(-row, kind="stable")[: max(1, top_k)].tolist()
     # Python floats once (tolist: the same values as float(row[i]), without a numpy scalar
     # per label).
     probabilities: list[float] = row.tolist()
+    # heapq.nlargest is sorted(..., reverse=True)[:k] (documented): the order of a stable
+    # descending argsort, ties by label index, without numpy's negated copy and full sort
+    # of every label (one max() when k is 1, the default).
+    order = heapq.nlargest(max(1, top_k), range(len(probabilities)), key=probabilities.__getitem__)
     candidates = [
         {"label": head.labels[index], "probability": probabilities[index]} for index in order
     ]

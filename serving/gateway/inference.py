@@ -8,6 +8,7 @@ resolved version's generated request models and returns the instances to run.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -81,15 +82,17 @@ def predict(services: Services, model: str, call: Call, prepare: Prepare) -> Pre
     except BackendError as error:
         LOGGER.warning("backend call failed: %s", error)
         raise backend_to_gateway(error, services.settings.retry_after_seconds) from error
-    with services.metrics.stage("postprocess", model):
-        try:
-            answers = runtime.postprocess(
-                outputs, prepared.instances, prepared.top_ks, encoded.encodings
-            )
-        except (OutputError, KeyError, IndexError, TypeError, ValueError) as error:
-            # The JSON log line carries the request id of the request being answered.
-            LOGGER.error("%s v%d: unusable model output: %r", runtime.model, runtime.version, error)
-            raise GatewayError(502, "the model returned an unusable answer") from error
+    start = time.perf_counter()  # each stage timed with try/finally: no timer object per stage
+    try:
+        answers = runtime.postprocess(
+            outputs, prepared.instances, prepared.top_ks, encoded.encodings
+        )
+    except (OutputError, KeyError, IndexError, TypeError, ValueError) as error:
+        # The JSON log line carries the request id of the request being answered.
+        LOGGER.error("%s v%d: unusable model output: %r", runtime.model, runtime.version, error)
+        raise GatewayError(502, "the model returned an unusable answer") from error
+    finally:
+        services.metrics.observe_stage("postprocess", model, time.perf_counter() - start)
     return Predicted(runtime, prepared, answers)
 
 
@@ -117,11 +120,18 @@ def _resolve_and_predict(
 def _encode_and_predict(
     services: Services, runtime: ModelRuntime, prepared: Prepared, call: Call
 ) -> tuple[Encoded, Outputs]:
-    with services.metrics.stage("tokenise", runtime.model):
+    metrics, model = services.metrics, runtime.model
+    start = time.perf_counter()
+    try:
         encoded = runtime.encode(prepared.instances, prepared.known)
+    finally:
+        metrics.observe_stage("tokenise", model, time.perf_counter() - start)
     # Pin the exact version whose tokenizer produced these ids.
     pinned = VersionSelector(version=runtime.version)
-    services.metrics.observe_batch_size(runtime.model, len(prepared.instances))
-    with services.metrics.stage("backend", runtime.model):
-        outputs = services.backend.predict(runtime.model, pinned, encoded.tensors, call.request_id)
+    metrics.observe_batch_size(model, len(prepared.instances))
+    start = time.perf_counter()
+    try:
+        outputs = services.backend.predict(model, pinned, encoded.tensors, call.request_id)
+    finally:
+        metrics.observe_stage("backend", model, time.perf_counter() - start)
     return encoded, outputs

@@ -111,6 +111,10 @@ class GatewayMetrics:
         """Time one stage of a request (a context manager; the histogram gets its seconds)."""
         return StageTimer(self.stage_child(stage, model))
 
+    def observe_stage(self, stage: str, model: str, seconds: float) -> None:
+        """Record one stage's seconds (what :meth:`stage` times, for a caller that times it)."""
+        self.stage_child(stage, model).observe(seconds)
+
     def stage_child(self, stage: str, model: str) -> Histogram:
         """The stage histogram of (stage, model), looked up once per process."""
         child = self._stage_children.get((stage, model))

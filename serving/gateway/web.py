@@ -184,14 +184,18 @@ def read_body(limit: int, environ: WSGIEnvironment | None = None) -> bytes:
     if it were the whole body), so this reads one byte more than the limit to tell "exactly
     the limit" from "over it".
     """
-    too_large = GatewayError(413, f"the body exceeds the limit max_body_bytes={limit}")
     environ = current_request().environ if environ is None else environ
     length = get_content_length(environ)
     if length is not None and length > limit:
-        raise too_large
-    stream = get_input_stream(environ, max_content_length=limit + 1)
+        raise _too_large(limit)
+    if length is not None and environ.get("wsgi.input_terminated"):
+        # The server ends the stream at Content-Length (gunicorn): one read of that many
+        # bytes, without werkzeug's wrapper reading on until the stream reports its end.
+        stream, size = environ["wsgi.input"], length
+    else:
+        stream, size = get_input_stream(environ, max_content_length=limit + 1), -1
     try:
-        body = stream.read()
+        body: bytes = stream.read(size)
     except (OSError, ValueError) as error:
         raise GatewayError(400, "the body cannot be read (malformed framing)") from error
     except Exception as error:
@@ -201,11 +205,15 @@ def read_body(limit: int, environ: WSGIEnvironment | None = None) -> bytes:
             raise GatewayError(400, "the body cannot be read (malformed framing)") from error
         raise
     if len(body) > limit:
-        raise too_large
+        raise _too_large(limit)
     if length is not None and len(body) < length:
         # The client closed its side early: a cut body is never parsed.
         raise GatewayError(400, "the body is shorter than its Content-Length")
     return body
+
+
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError(413, f"the body exceeds the limit max_body_bytes={limit}")
 
 
 def parse(model: type[Model], payload: Any, known: Encodings | None = None) -> Model:

@@ -12,6 +12,9 @@ import logging
 import re
 from typing import Any
 
+import pytest
+
+from serving.gateway.errors import BackendError, BackendFailure
 from serving.gateway.logs import LOGGER_NAME, JsonFormatter
 
 QA = {"article": "Mary moved to the bathroom. John went to the hallway.", "question": "Where?"}
@@ -85,3 +88,26 @@ def test_one_request_is_counted_once_in_every_metric(client) -> None:
     assert client.post("/v1/qa", json=QA).status_code == 200
     after = client.get("/metrics").get_data(as_text=True)
     assert [count(after, name) - count(before, name) for name in names] == [1.0] * len(names)
+
+
+@pytest.mark.parametrize("fault", ["backend", "outputs"])
+def test_each_stage_that_ran_is_counted_once_when_it_fails(client, monkeypatch, fault) -> None:
+    # A stage is observed whether it ends normally or raises (the timers' try/finally).
+    def count(metrics: str, stage: str) -> float:
+        name = f'gateway_stage_duration_seconds_count{{model="qa",stage="{stage}"}}'
+        found = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", metrics, re.MULTILINE)
+        return float(found.group(1)) if found else 0.0
+
+    def predict(*args: object, **kwargs: object) -> dict[str, object]:
+        if fault == "backend":
+            raise BackendError(BackendFailure.UNAVAILABLE, "down", retryable=False)
+        return {}  # no outputs: the postprocess stage fails (502)
+
+    assert client.post("/v1/qa", json=QA).status_code == 200  # routed and checked first
+    monkeypatch.setattr(client.application.extensions["gateway"].backend, "predict", predict)
+    stages = ("tokenise", "backend", "postprocess")
+    before = client.get("/metrics").get_data(as_text=True)
+    assert client.post("/v1/qa", json=QA).status_code == (503 if fault == "backend" else 502)
+    after = client.get("/metrics").get_data(as_text=True)
+    ran = [1.0, 1.0, 0.0 if fault == "backend" else 1.0]
+    assert [count(after, stage) - count(before, stage) for stage in stages] == ran

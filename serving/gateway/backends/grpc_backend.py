@@ -89,8 +89,10 @@ class GrpcBackend:
         for key, value in inputs.items():
             fill_tensor_proto(request.inputs[key], value)
         response: wire.PredictResponse = self._call("predict", request, request_id)
+        outputs = response.outputs
         try:
-            return {key: from_tensor_proto(tensor) for key, tensor in response.outputs.items()}
+            # By key: the protobuf map's items() is collections.abc's Python iterator.
+            return {key: from_tensor_proto(outputs[key]) for key in outputs}
         except TensorConversionError as error:
             raise BackendError(BackendFailure.INTERNAL, str(error)) from error
 
@@ -171,21 +173,24 @@ class GrpcBackend:
         ]
         channel = grpc.insecure_channel(self.target, options=options)
 
-        def method(path: str, response: type[Message]) -> UnaryCall:
+        def method(path: str, request: type[Message], response: type[Message]) -> UnaryCall:
             return cast(
                 UnaryCall,
                 channel.unary_unary(
                     path,
-                    request_serializer=lambda message: message.SerializeToString(),
+                    # The message class's own (C) method: no Python frame per call.
+                    request_serializer=request.SerializeToString,
                     response_deserializer=response.FromString,
                 ),
             )
 
         return _Stubs(
             channel=channel,
-            predict=method(PREDICT, wire.PredictResponse),
-            metadata=method(GET_METADATA, wire.GetModelMetadataResponse),
-            status=method(GET_STATUS, wire.GetModelStatusResponse),
+            predict=method(PREDICT, wire.PredictRequest, wire.PredictResponse),
+            metadata=method(
+                GET_METADATA, wire.GetModelMetadataRequest, wire.GetModelMetadataResponse
+            ),
+            status=method(GET_STATUS, wire.GetModelStatusRequest, wire.GetModelStatusResponse),
         )
 
 

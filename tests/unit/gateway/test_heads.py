@@ -93,3 +93,27 @@ def test_segment_weights_heaviest_existing_segments_first() -> None:
 def test_unusable_outputs_are_output_errors(outputs) -> None:
     with pytest.raises(heads.OutputError):
         heads.head_values(outputs, COLOURS, 1)
+
+
+MANY = CategoricalHead(
+    output="p", field="word", labels=[f"w{index}" for index in range(57)], top_k=1
+)
+
+
+@pytest.mark.parametrize("top_k", [1, 2, 3, 10, 57, 80])
+def test_categorical_candidates_are_a_stable_descending_argsort(top_k: int) -> None:
+    # Ties (exact repeats, 0.0 and -0.0) keep label order, as numpy's stable argsort of the
+    # negated row does: the rule the candidates followed before they were picked in Python.
+    generator = np.random.default_rng(9)
+    for _ in range(50):
+        row = generator.choice([0.0, -0.0, 0.125, 0.25, 0.5, 1e-9], size=57)
+        row[generator.integers(57)] = generator.random()
+        answer = heads.categorical(MANY, row, top_k)
+        expected = np.argsort(-row, kind="stable")[:top_k].tolist()
+        assert [item["label"] for item in answer["candidates"]] == [
+            MANY.labels[index] for index in expected
+        ]
+        assert answer["label"] == MANY.labels[expected[0]]
+        assert [item["probability"] for item in answer["candidates"]] == [
+            float(row[index]) for index in expected
+        ]
