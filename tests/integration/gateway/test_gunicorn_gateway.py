@@ -7,11 +7,9 @@ version 2 (hot reload) and stop/restart the server (503, then recovery).
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,6 @@ import requests
 
 from serving.contract import ASSETS_DIR, MODEL_NAMES, MODELS_CONFIG_FILE, TOKENIZER_FILE
 from serving.gateway.launcher import RunningGateway, running_gateway
-from serving.gateway.logs import CURRENT_REQUEST_ID, LOGGER_NAME, JsonFormatter
 from serving.tokenization import file_sha256
 from tests.support.model_server import ModelServerHandle, own_model_server, running_model_server
 
@@ -106,37 +103,6 @@ def test_grpc_gateway_under_gunicorn(grpc_gateway: RunningGateway) -> None:
         'gateway_requests_total{endpoint="/v1/qa",model="qa",status="200",version="1"}' in metrics
     )
     assert '"request_id": "it-1"' in grpc_gateway.log_text()
-
-
-def test_the_access_line_is_logging_s_line(grpc_gateway: RunningGateway) -> None:
-    # Under gunicorn the access line is written without a LogRecord (serving.gateway.logs
-    # .log_fields): it must be the line the JSON formatter makes of the same record.
-    answer = requests.post(
-        f"{grpc_gateway.url}/v1/qa", json=QA, headers={"X-Request-ID": "access-1"}, timeout=30
-    )
-    assert answer.status_code == 200
-    lines = [
-        line
-        for line in grpc_gateway.log_text().splitlines()
-        if '"request_id": "access-1"' in line and f'"logger": "{LOGGER_NAME}.access"' in line
-    ]
-    assert len(lines) == 1
-    entry = json.loads(lines[0])
-    fields = {key: entry[key] for key in ("method", "path", "status", "duration_ms", "model")}
-    assert fields == {**fields, "method": "POST", "path": "/v1/qa", "status": 200, "model": "qa"}
-    assert entry["version"] == "1" and entry["duration_ms"] >= 0
-    stamp = datetime.strptime(entry["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    record = logging.LogRecord(
-        f"{LOGGER_NAME}.access", logging.INFO, "", 0, "%s %s %d", ("POST", "/v1/qa", 200), None
-    )
-    record.created = stamp.timestamp() + 0.0004  # inside the logged millisecond
-    record.msecs = int((record.created - int(record.created)) * 1000) + 0.0
-    record.fields = {key: entry[key] for key in list(entry)[5:]}  # after request_id
-    token = CURRENT_REQUEST_ID.set("access-1")
-    try:
-        assert JsonFormatter().format(record) == lines[0]
-    finally:
-        CURRENT_REQUEST_ID.reset(token)
 
 
 def test_rest_gateway_under_gunicorn(repos, server) -> None:
