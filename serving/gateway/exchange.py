@@ -15,7 +15,7 @@ import uuid
 from contextvars import ContextVar, Token
 from typing import Any
 
-from serving.gateway.logs import CURRENT_REQUEST_ID, LOGGER_NAME, log_fields
+from serving.gateway.logs import CURRENT_REQUEST_ID, LOGGER_NAME
 from serving.gateway.metrics import GatewayMetrics
 
 ACCESS_LOGGER = logging.getLogger(f"{LOGGER_NAME}.access")
@@ -91,4 +91,16 @@ def record(
             "model": model,
             "version": version,
         }
-        log_fields(ACCESS_LOGGER, logging.INFO, "%s %s %d", (method, path, status), fields)
+        # makeRecord + handle: Logger.info's findCaller walks the stack for a file and line
+        # that the JSON lines do not show.
+        entry = ACCESS_LOGGER.makeRecord(
+            ACCESS_LOGGER.name,
+            logging.INFO,
+            "",
+            0,
+            "%s %s %d",
+            (method, path, status),
+            None,
+            extra={"fields": fields},
+        )
+        ACCESS_LOGGER.handle(entry)
