@@ -183,7 +183,10 @@ class BatchScheduler:
         with self.condition:
             queue.running -= 1
             self.busy -= 1
-            self.condition.notify_all()
+            # Wake the batch threads (and a closing queue's waiter) only if there is work or
+            # a waiter: at low load every batch runs alone and nothing is queued.
+            if self._closed or queue.closed or any(q.head() for q in self._queues):
+                self.condition.notify_all()
 
     def _wait_for_batch(self) -> tuple[Batcher, list[_Task]] | None:
         """Under the lock: the oldest ready batch, waiting for one; None once closed and idle."""
@@ -291,6 +294,11 @@ class Batcher:
         self._scheduler.remove(self)
         if self._own_scheduler:
             self._scheduler.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has begun (caller holds the lock)."""
+        return self._closed
 
     def head(self) -> _Task | None:
         """The oldest queued request (caller holds the scheduler's lock)."""
