@@ -15,18 +15,21 @@ enough to compare trees (``--root``) on a loaded machine, where CPU seconds are 
 (summarise with ``python -m loadtests.profiling``)::
 
     PYTHONPATH=. python -m loadtests.modelserver_cost --model-repo model_repo \\
-        --models qa,profile,similarity --clients 1,8 --requests 400 [--callgrind] [--root TREE]
+        --models qa,profile,similarity --clients 1,8 --requests 400 [--callgrind] \\
+        [--root BEFORE_TREE --root AFTER_TREE]
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from itertools import cycle
 from pathlib import Path
 
@@ -79,8 +82,8 @@ def callgrind(pid: int, *switches: list[str]) -> None:
         subprocess.run(["callgrind_control", *switch, str(pid)], check=True, capture_output=True)
 
 
-def server_command(options: argparse.Namespace, repo: Path) -> list[str]:
-    """The model server's command line (from ``--root``), under callgrind if asked."""
+def server_command(options: argparse.Namespace, repo: Path, root: Path) -> list[str]:
+    """The model server's command line (from the tree ``root``), under callgrind if asked."""
     command = [sys.executable, "-m", "serving.modelserver", "--port=0", "--rest_api_port=0"]
     command += [f"--model_config_file={repo / 'models.config'}", "--enable_batching=true"]
     parameters = options.batching_parameters or options.model_repo / "batching_parameters.txt"
@@ -97,7 +100,7 @@ def server_command(options: argparse.Namespace, repo: Path) -> list[str]:
         ]
     # ``-m`` puts the working directory first on sys.path: run from the tree being measured.
     script = 'cd "$1" && export PYTHONPATH="$1" && shift && exec "$@"'
-    return ["sh", "-c", script, "sh", str(options.root), *command]
+    return ["sh", "-c", script, "sh", str(root), *command]
 
 
 def subset_repo(source: Path, names: list[str], target: Path) -> Path:
@@ -112,39 +115,78 @@ def subset_repo(source: Path, names: list[str], target: Path) -> Path:
 
 
 def measure(options: argparse.Namespace) -> list[str]:
-    """Every (model, clients) cell; one line per cell."""
+    """Every (model, clients) cell of every tree; one line per cell and tree. With several
+    ``--root`` trees all servers run at once and each cell is measured A B .. B A (the
+    machine's load falls on both alike); a tree's two runs of a cell are summed."""
     names = options.models.split(",")
     requests = {name: model_requests(options.model_repo, name) for name in names}
     repo = subset_repo(options.model_repo, names, options.out)
     lines = []
     timeout = 1800 if options.callgrind else 300
-    with running(repo, server_command(options, repo), timeout=timeout) as server:
-        pid = server.process.pid
+    with ExitStack() as stack:
+        servers = [
+            stack.enter_context(running(repo, server_command(options, repo, root), timeout))
+            for root in options.root
+        ]
+        order = list(range(len(servers)))
+        if len(servers) > 1:
+            order += order[::-1]
         for name in names:
             for clients in options.clients:
-                send(server.grpc_target, requests[name], clients, WARMUP)
-                spy = None
-                if options.py_spy and not options.callgrind:
-                    raw = options.py_spy / f"{name}-c{clients}.txt"
-                    spy = profiling.record(pid, 3600, raw)
-                    time.sleep(1.0)  # py-spy attaches
-                if options.callgrind:
-                    callgrind(pid, ["-z"], ["-i", "on"])
-                cpu = procstat.cpu_seconds([pid])
-                wall = send(server.grpc_target, requests[name], clients, options.requests)
-                cpu = procstat.cpu_seconds([pid]) - cpu
-                if spy is not None:
-                    spy.send_signal(2)  # SIGINT: py-spy writes what it sampled
-                    spy.wait(60)
-                line = f"{name} c={clients}: {options.requests / wall:7.1f} req/s"
-                if options.callgrind:
-                    callgrind(pid, ["-i", "off"], ["-d"])
-                    line += "  " + instructions(options, pid)
-                else:
-                    line += f"  {1000 * cpu / options.requests:6.2f} ms CPU per request"
-                print(line, flush=True)
-                lines.append(line)
+                totals = [[0.0, 0.0] for _ in servers]  # wall, CPU seconds
+                extras = ["" for _ in servers]  # callgrind: the tree's last run
+                for index in order:
+                    server = servers[index]
+                    send(server.grpc_target, requests[name], clients, WARMUP)
+                    wall, cpu, extra = cell(
+                        options,
+                        server.process.pid,
+                        server.grpc_target,
+                        requests[name],
+                        clients,
+                        f"{index}-{name}-c{clients}",
+                    )
+                    totals[index][0] += wall
+                    totals[index][1] += cpu
+                    extras[index] = extra
+                for index, (wall, cpu) in enumerate(totals):
+                    count = options.requests * order.count(index)
+                    line = f"{name} c={clients} tree {index}: {count / wall:7.1f} req/s"
+                    if options.callgrind:
+                        line += "  " + extras[index]
+                    else:
+                        line += f"  {1000 * cpu / count:6.2f} ms CPU per request"
+                    print(line, flush=True)
+                    lines.append(line)
     return lines
+
+
+def cell(
+    options: argparse.Namespace,
+    pid: int,
+    target: str,
+    requests: list[tfs_wire_pb2.PredictRequest],
+    clients: int,
+    label: str,
+) -> tuple[float, float, str]:
+    """One measured run: wall seconds, the server's CPU seconds, the callgrind summary."""
+    spy = None
+    if options.py_spy and not options.callgrind:
+        spy = profiling.record(pid, 3600, options.py_spy / f"{label}.txt")
+        time.sleep(1.0)  # py-spy attaches
+    if options.callgrind:
+        callgrind(pid, ["-z"], ["-i", "on"])
+    cpu = procstat.cpu_seconds([pid])
+    wall = send(target, requests, clients, options.requests)
+    cpu = procstat.cpu_seconds([pid]) - cpu
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled
+        spy.wait(60)
+    extra = ""
+    if options.callgrind:
+        callgrind(pid, ["-i", "off"], ["-d"])
+        extra = instructions(options, pid)
+    return wall, cpu, extra
 
 
 def instructions(options: argparse.Namespace, pid: int) -> str:
@@ -167,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         "--clients", type=lambda text: [int(c) for c in text.split(",")], default=[1, 8]
     )
     parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument("--root", type=Path, default=PROJECT_ROOT, help="the tree to serve from")
+    parser.add_argument(
+        "--root", type=Path, action="append", help="a tree to serve from (repeat: A B B A)"
+    )
     parser.add_argument("--batching-parameters", type=Path)
     parser.add_argument("--server-arg", action="append", default=[], help="extra server flag")
     parser.add_argument("--callgrind", action="store_true")
@@ -179,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.py_spy:
         options.py_spy.mkdir(parents=True, exist_ok=True)
     options.model_repo = options.model_repo.resolve()
-    options.root = options.root.resolve()
+    options.root = [root.resolve() for root in options.root or [PROJECT_ROOT]]
     measure(options)
     return 0
 
