@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,15 @@ Array = npt.NDArray[Any]
 Tensors = dict[str, Array]
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 MAX_WARMUP_RECORDS = 1000  # the official server's cap
+# A signature whose median call of its first CALLS_TO_DECIDE takes less than this runs its
+# ops in the calling thread (RunOptions.inter_op_thread_pool = -1: no hand-off of each op to
+# the inter-op pool; config.proto: "ONLY for simple graphs"). Measured here (loadtests
+# README): qa's call 0.88 -> 0.67 ms of CPU; profile's ~4.4 ms alike either way;
+# similarity's ~75 ms about 5% more CPU in the caller's thread (its ops overlap in the pool).
+CALLER_THREAD_BELOW_SECONDS = 0.002
+CALLS_TO_DECIDE = 16
+LOG = logging.getLogger(__name__)
+Runner = Callable[..., list[Any]]
 
 
 def is_complete_version(path: Path) -> bool:
@@ -41,7 +52,8 @@ class InputSpec:
 class SignaturePlan:
     """One signature of a loaded version, as a request uses it: the SignatureDef, input
     aliases (sorted: the feed order), output aliases (sorted: the fetch order), input specs,
-    whether its batches may be split by length, and the session callable that runs it."""
+    whether its batches may be split by length, the session callable that runs it, and the
+    durations of its first calls (None once the callable is chosen)."""
 
     signature: meta_graph_pb2.SignatureDef
     aliases: tuple[str, ...]
@@ -49,7 +61,8 @@ class SignaturePlan:
     outputs: tuple[str, ...]
     inputs: tuple[InputSpec, ...]
     splittable: bool
-    runner: Callable[..., list[Array]]
+    runner: Runner
+    timings: list[float] | None
 
 
 class LoadedVersion:
@@ -58,12 +71,18 @@ class LoadedVersion:
     Requests feed and fetch the tensor names of the SignatureDef, so input shapes are left to
     the graph (as in TF Serving) and TF1 SavedModels without declared shapes load too.
     Thread-safe: a Session runs concurrent calls. What a signature needs per request (sorted
-    aliases, dtypes, the session callable) is read once (:meth:`plan`). With
-    ``run_in_caller_thread`` (the default) a call runs its ops in the calling thread.
+    aliases, dtypes, the session callable) is read once (:meth:`plan`). A signature whose
+    first calls are short (median under ``caller_thread_below`` seconds; 0: never) then runs
+    its ops in the calling thread (:data:`CALLER_THREAD_BELOW_SECONDS`).
     """
 
     def __init__(
-        self, name: str, version: int, path: Path, *, run_in_caller_thread: bool = True
+        self,
+        name: str,
+        version: int,
+        path: Path,
+        *,
+        caller_thread_below: float = CALLER_THREAD_BELOW_SECONDS,
     ) -> None:
         self.name = name
         self.version = version
@@ -75,8 +94,8 @@ class LoadedVersion:
                 self._session, [tf.saved_model.SERVING], str(path)
             )
         self.signature_defs: dict[str, meta_graph_pb2.SignatureDef] = dict(meta_graph.signature_def)
-        self._run_in_caller_thread = run_in_caller_thread
-        self._callables: dict[str, Callable[..., list[Array]]] = {}
+        self._caller_thread_below = caller_thread_below
+        self._callables: dict[tuple[str, bool], Runner] = {}
         self._callables_lock = threading.Lock()
         self._plans: dict[str, SignaturePlan] = {}
 
@@ -121,13 +140,45 @@ class LoadedVersion:
     def run(self, signature_name: str, inputs: Mapping[str, Array]) -> Tensors:
         """Run a signature on numpy inputs; every output, as numpy (strings as bytes objects)."""
         plan = self.plan(signature_name)
+        started = time.perf_counter()
         try:
             values = plan.runner(*[inputs[alias] for alias in plan.aliases])
         except tf.errors.OpError as error:
             raise from_code_number(error.error_code, error.message) from error
         except (TypeError, ValueError) as error:
             raise invalid_argument(str(error)) from error
+        if plan.timings is not None:
+            self._time_call(signature_name, plan, time.perf_counter() - started)
         return dict(zip(plan.outputs, values, strict=True))
+
+    def in_caller_thread(self, signature_name: str) -> bool | None:
+        """Whether a signature's calls run in the caller's thread (None: not decided yet)."""
+        plan = self.plan(signature_name)
+        if plan.timings is not None:
+            return None
+        return plan.runner is self._callables.get((self._key(signature_name), True))
+
+    def _time_call(self, signature_name: str, plan: SignaturePlan, seconds: float) -> None:
+        """Record a call of a plan still deciding; after CALLS_TO_DECIDE pick its callable."""
+        assert plan.timings is not None
+        plan.timings.append(seconds)
+        key = self._key(signature_name)
+        with self._callables_lock:
+            if len(plan.timings) < CALLS_TO_DECIDE or self._plans.get(key) is not plan:
+                return
+            median = sorted(plan.timings)[len(plan.timings) // 2]
+            inline = median < self._caller_thread_below
+            runner = self._callable(key, plan.signature, inline) if inline else plan.runner
+            self._plans[key] = replace(plan, runner=runner, timings=None)
+        LOG.info(
+            "%s version %d signature %s: median call %.2f ms; ops run in the %s",
+            *(self.name, self.version, key, median * 1e3),
+            "calling thread" if inline else "inter-op pool",
+        )
+
+    @staticmethod
+    def _key(signature_name: str) -> str:
+        return signature_name or contract.SIGNATURE_NAME
 
     def _make_plan(self, key: str) -> SignaturePlan:
         signature = self.signature_def(key)
@@ -147,28 +198,30 @@ class LoadedVersion:
             [_shape(signature.outputs[alias].tensor_shape) for alias in outputs],
         )
         with self._callables_lock:
-            if key not in self._callables:
-                # A CallableOptions callable feeds by tensor name with no Python-side shape
-                # check, as TF Serving's C++ Session::Run does (Session.make_callable and
-                # Session.run would reject shapes the graph accepts). Private, but stable
-                # since TF 1.5 and pinned with TensorFlow in requirements.
-                options = config_pb2.CallableOptions(
-                    feed=[signature.inputs[alias].name for alias in aliases],
-                    fetch=[signature.outputs[alias].name for alias in outputs],
-                )
-                if self._run_in_caller_thread:
-                    # RunOptions.inter_op_thread_pool = -1: the executor runs the graph's ops
-                    # in the calling thread instead of handing each step to the inter-op pool
-                    # (config.proto: "avoids a context switch ... ONLY for simple graphs").
-                    # Kernels still use the intra-op pool; a graph placed on several devices
-                    # falls back to the pool (direct_session.cc). qa's call: 0.88 -> 0.67 ms
-                    # CPU in this repo's measurement (loadtests README).
-                    options.run_options.inter_op_thread_pool = -1
-                self._callables[key] = self._session._make_callable_from_options(options)
-            runner = self._callables[key]
+            runner = self._callable(key, signature, False)
         return SignaturePlan(
-            signature, aliases, frozenset(aliases), outputs, inputs, splittable, runner
+            signature, aliases, frozenset(aliases), outputs, inputs, splittable, runner, []
         )
+
+    def _callable(
+        self, key: str, signature: meta_graph_pb2.SignatureDef, caller_thread: bool
+    ) -> Runner:
+        """The session callable of a signature (caller holds the lock); made once."""
+        if (key, caller_thread) not in self._callables:
+            # A CallableOptions callable feeds by tensor name with no Python-side shape
+            # check, as TF Serving's C++ Session::Run does (Session.make_callable and
+            # Session.run would reject shapes the graph accepts). Private, but stable
+            # since TF 1.5 and pinned with TensorFlow in requirements.
+            options = config_pb2.CallableOptions(
+                feed=[signature.inputs[alias].name for alias in sorted(signature.inputs)],
+                fetch=[signature.outputs[alias].name for alias in sorted(signature.outputs)],
+            )
+            if caller_thread:  # a graph placed on several devices still uses the pool
+                options.run_options.inter_op_thread_pool = -1
+            self._callables[(key, caller_thread)] = self._session._make_callable_from_options(
+                options
+            )
+        return self._callables[(key, caller_thread)]
 
     def warm_up(self) -> int:
         """Replay ``assets.extra/tf_serving_warmup_requests`` (if any); return the count."""
