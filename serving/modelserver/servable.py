@@ -23,7 +23,8 @@ Array = npt.NDArray[Any]
 Tensors = dict[str, Array]
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 MAX_WARMUP_RECORDS = 1000  # the official server's cap
-# A signature whose median call of its first CALLS_TO_DECIDE takes less than this runs its
+# A signature whose first CALLS_TO_DECIDE calls take less than this (their lower quartile:
+# a busy machine only adds time, so the fastest calls are the closest to the cost) runs its
 # ops in the calling thread (RunOptions.inter_op_thread_pool = -1: no hand-off of each op to
 # the inter-op pool; config.proto: "ONLY for simple graphs"). Measured here (loadtests
 # README): qa's call 0.88 -> 0.67 ms of CPU; profile's ~4.4 ms alike either way;
@@ -72,7 +73,7 @@ class LoadedVersion:
     the graph (as in TF Serving) and TF1 SavedModels without declared shapes load too.
     Thread-safe: a Session runs concurrent calls. What a signature needs per request (sorted
     aliases, dtypes, the session callable) is read once (:meth:`plan`). A signature whose
-    first calls are short (median under ``caller_thread_below`` seconds; 0: never) then runs
+    first calls are short (lower quartile under ``caller_thread_below`` seconds; 0: never) runs
     its ops in the calling thread (:data:`CALLER_THREAD_BELOW_SECONDS`).
     """
 
@@ -166,13 +167,13 @@ class LoadedVersion:
         with self._callables_lock:
             if len(plan.timings) < CALLS_TO_DECIDE or self._plans.get(key) is not plan:
                 return
-            median = sorted(plan.timings)[len(plan.timings) // 2]
-            inline = median < self._caller_thread_below
+            quartile = sorted(plan.timings)[len(plan.timings) // 4]
+            inline = quartile < self._caller_thread_below
             runner = self._callable(key, plan.signature, inline) if inline else plan.runner
             self._plans[key] = replace(plan, runner=runner, timings=None)
         LOG.info(
-            "%s version %d signature %s: median call %.2f ms; ops run in the %s",
-            *(self.name, self.version, key, median * 1e3),
+            "%s version %d signature %s: calls take %.2f ms (lower quartile); ops run in the %s",
+            *(self.name, self.version, key, quartile * 1e3),
             "calling thread" if inline else "inter-op pool",
         )
 

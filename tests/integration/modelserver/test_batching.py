@@ -162,7 +162,7 @@ def test_a_batch_split_by_length_answers_like_single_requests(batching_repo):
 
 @pytest.mark.parametrize("below", [float("inf"), 0.0])
 def test_short_calls_move_to_the_calling_thread_with_the_same_answers(batching_repo, below):
-    """After CALLS_TO_DECIDE calls a signature whose median call is under the threshold runs
+    """After CALLS_TO_DECIDE calls a signature whose calls take under the threshold runs
     its ops in the calling thread (inf: always; 0: never); answers do not change."""
     servable = LoadedVersion("masked", 1, batching_repo / "masked" / "1", caller_thread_below=below)
     inputs = random_requests(CALLS_TO_DECIDE + 4)
