@@ -29,8 +29,10 @@ MAX_WARMUP_RECORDS = 1000  # the official server's cap
 # the inter-op pool; config.proto: "ONLY for simple graphs"). Measured here (loadtests
 # README): qa's call 0.88 -> 0.67 ms of CPU; profile's ~4.4 ms alike either way;
 # similarity's ~75 ms about 5% more CPU in the caller's thread (its ops overlap in the pool).
-CALLER_THREAD_BELOW_SECONDS = 0.002
-CALLS_TO_DECIDE = 16
+# 3 ms: between qa's (0.7-1.5 ms in the server, its warm-up and load included) and profile's
+# (4.3-5.4 ms, the same CPU either way).
+CALLER_THREAD_BELOW_SECONDS = 0.003
+CALLS_TO_DECIDE = 32
 LOG = logging.getLogger(__name__)
 Runner = Callable[..., list[Any]]
 
