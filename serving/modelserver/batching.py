@@ -101,13 +101,21 @@ class BatchScheduler:
     many TF calls run at once whatever the number of models: on a busy server requests wait
     in their own model's queue and leave in larger batches instead of competing for the
     cores. A free thread takes the ready batch whose oldest request has waited longest.
+
+    The limit is on batches running, not on these threads: a request that arrives to an
+    empty queue, ready at once (``batch_timeout_micros`` 0, or a full batch) while fewer
+    than ``num_threads`` batches run and no other queue has a ready batch, runs its batch
+    in its own thread (:meth:`claim`), which is what a woken batch thread would have done
+    with it, without the two thread handoffs (about 0.1 ms of CPU per request here).
     """
 
     def __init__(self, num_threads: int) -> None:
         self.condition = threading.Condition()
         self._queues: list[Batcher] = []
         self._closed = False
-        self._flushing = False
+        self.flushing = False
+        self._limit = max(1, num_threads)
+        self.busy = 0  # batches running, in these threads or claimed (guarded by the lock)
         self._threads = [
             threading.Thread(target=self._work, name=f"batcher-{index}", daemon=True)
             for index in range(max(1, num_threads))
@@ -131,7 +139,7 @@ class BatchScheduler:
         ``batch_timeout_micros`` (shutdown: queued requests must be answered within the
         gRPC grace period, however long the timeout); new requests are still taken."""
         with self.condition:
-            self._flushing = True
+            self.flushing = True
             self.condition.notify_all()
 
     def close(self) -> None:
@@ -152,9 +160,33 @@ class BatchScheduler:
             try:
                 queue.execute(tasks)
             finally:
-                with self.condition:
-                    queue.running -= 1
-                    self.condition.notify_all()
+                self.release(queue)
+
+    def claim(self, queue: Batcher, head: _Task) -> bool:
+        """Under the lock: take a batch slot for ``queue``'s batch led by ``head`` (the only
+        queued request), to run it in the caller's thread, if a free batch thread would take
+        that batch now: it is ready, a slot is free and no other queue has a ready batch
+        (which waited longer). The caller runs the batch, then calls :meth:`release`."""
+        if self.busy >= self._limit:
+            return False
+        now = time.monotonic()
+        if not self.flushing and queue.ready_at(head) > now:
+            return False
+        if any(other is not queue and other.ready_by(now) for other in self._queues):
+            return False
+        self.busy += 1
+        queue.running += 1
+        return True
+
+    def release(self, queue: Batcher) -> None:
+        """A batch of ``queue`` has finished: free its slot and wake the threads."""
+        with self.condition:
+            queue.running -= 1
+            self.busy -= 1
+            # Wake the batch threads (and a closing queue's waiter) only if there is work or
+            # a waiter: at low load every batch runs alone and nothing is queued.
+            if self._closed or queue.closed or any(q.head() for q in self._queues):
+                self.condition.notify_all()
 
     def _wait_for_batch(self) -> tuple[Batcher, list[_Task]] | None:
         """Under the lock: the oldest ready batch, waiting for one; None once closed and idle."""
@@ -162,23 +194,27 @@ class BatchScheduler:
             now = time.monotonic()
             best: tuple[float, Batcher] | None = None
             wait: float | None = None
+            pending = False
             for queue in self._queues:
                 head = queue.head()
                 if head is None:
                     continue
-                ready_at = 0.0 if self._closed or self._flushing else queue.ready_at(head)
+                pending = True
+                ready_at = 0.0 if self._closed or self.flushing else queue.ready_at(head)
                 if ready_at <= now:
                     if best is None or head.enqueued_at < best[0]:
                         best = (head.enqueued_at, queue)
                 else:
                     wait = ready_at - now if wait is None else min(wait, ready_at - now)
-            if best is not None:
+            if best is not None and self.busy < self._limit:
                 queue = best[1]
                 queue.running += 1
+                self.busy += 1
                 return queue, queue.take()
-            if self._closed:
+            if self._closed and not pending:
                 return None
-            self.condition.wait(wait)
+            # All slots busy (batches claimed by request threads): a release notifies.
+            self.condition.wait(wait if best is None else None)
 
 
 class Batcher:
@@ -231,7 +267,16 @@ class Batcher:
             self._pending.append(task)
             self._pending_rows += task.rows
             self._observe_depth(self._pending_rows)
-            self._condition.notify_all()  # any scheduler thread may take it
+            claimed = self._pending[0] is task and self._scheduler.claim(self, task)
+            if claimed:
+                tasks = self.take()
+            else:
+                self._condition.notify_all()  # any scheduler thread may take it
+        if claimed:
+            try:
+                self.execute(tasks)
+            finally:
+                self._scheduler.release(self)
         return task.future.result()
 
     def pending_rows(self) -> int:
@@ -250,6 +295,11 @@ class Batcher:
         if self._own_scheduler:
             self._scheduler.close()
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has begun (caller holds the lock)."""
+        return self._closed
+
     def head(self) -> _Task | None:
         """The oldest queued request (caller holds the scheduler's lock)."""
         return self._pending[0] if self._pending else None
@@ -260,6 +310,11 @@ class Batcher:
         if self._closed or self._rows_for(head.key) >= self._settings.max_batch_size:
             return 0.0
         return head.enqueued_at + self._settings.batch_timeout_micros / 1e6
+
+    def ready_by(self, now: float) -> bool:
+        """Whether a batch may leave by ``now`` (caller holds the lock)."""
+        head = self.head()
+        return head is not None and (self._scheduler.flushing or self.ready_at(head) <= now)
 
     def take(self) -> list[_Task]:
         """Remove the head's batch from the queue (caller holds the lock)."""
@@ -290,6 +345,10 @@ class Batcher:
     def execute(self, tasks: list[_Task]) -> None:
         """Merge, run and answer one batch (outside the lock)."""
         try:
+            if len(tasks) == 1:  # a batch of one: its own tensors, no merge or slice copies
+                self._observe_batch(tasks[0].rows)
+                tasks[0].future.set_result(self._run(tasks[0].signature, tasks[0].inputs))
+                return
             merged = merge_inputs(
                 [task.inputs for task in tasks], self._settings.pad_variable_length_inputs
             )

@@ -23,7 +23,7 @@ from serving.modelserver.errors import ServingError, invalid_argument
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.predict import predict
-from serving.modelserver.tensor_proto import decode_input, encode_output
+from serving.modelserver.tensor_proto import decode_input, fill_output
 from serving.numbers import parse_int_flag
 
 LOG = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         response.model_spec.version.value = result.version
         response.model_spec.signature_name = result.signature_name
         for alias, value in result.outputs.items():
-            response.outputs[alias].CopyFrom(encode_output(value, self._tensor_content))
+            fill_output(response.outputs[alias], value, self._tensor_content)
         return response
 
     def _metadata(self, request: Any) -> Any:

@@ -51,6 +51,7 @@ class ServerMetrics:
             ["model", "version"],
             registry=self.registry,
         )
+        self._request_children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
         self.available_versions = Gauge(
             "modelserver_available_versions",
             "Versions of a model that are AVAILABLE.",
@@ -62,8 +63,13 @@ class ServerMetrics:
         self, model: str, version: str, api: str, code: str, seconds: float
     ) -> None:
         """Count one request and record its latency."""
-        self.requests.labels(model, version, api, code).inc()
-        self.latency.labels(model, version, api).observe(seconds)
+        key = (model, version, api, code)
+        children = self._request_children.get(key)
+        if children is None:  # labels() validates and locks: looked up once per label set
+            children = (self.requests.labels(*key), self.latency.labels(model, version, api))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_split(self, model: str, version: str, calls: int, call_cost: float) -> None:
         """Count the TF calls of one batch run split by length, and the call cost it used."""

@@ -8,6 +8,8 @@ tensorflow/predict_util.cc, ``Tensor::AsProtoField`` vs ``AsProtoTensorContent``
 
 from __future__ import annotations
 
+import math
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -40,10 +42,31 @@ NARROW_INTS = {tf.int8, tf.int16, tf.uint8, tf.uint16}
 # make_ndarray), so a few bytes on the wire can declare gigabytes: past this many elements a
 # tensor must carry its values (2**20 int32 ids are 4 MB, gRPC's default message limit).
 MAX_FILLED_ELEMENTS = 2**20
+# DataType -> numpy dtype for tensor_content that np.frombuffer alone decodes (the dtypes
+# the gateway sends); others take tf.make_ndarray's general path.
+CONTENT_DTYPES: dict[int, np.dtype[Any]] = {
+    tf.as_dtype(name).as_datatype_enum: np.dtype(name)
+    for name in ("float32", "float64", "int32", "int64")
+}
+# native numpy dtype -> (DataType, typed field) for outputs (dtype.name is slow to compute)
+OUTPUT_FIELDS: dict[np.dtype[Any], tuple[int, str]] = {
+    np.dtype(name): (tf.as_dtype(name).as_datatype_enum, field)
+    for name, field in TYPED_FIELDS.items()
+    if not name.startswith("complex")
+}
 
 
 def decode_input(alias: str, proto: tensor_pb2.TensorProto) -> Array:
     """A request tensor as numpy; INVALID_ARGUMENT if it is malformed or out of its range."""
+    content = proto.tensor_content
+    dtype = CONTENT_DTYPES.get(proto.dtype)
+    if content and dtype is not None:
+        shape = [dim.size for dim in proto.tensor_shape.dim]
+        if all(size >= 0 for size in shape) and len(content) % dtype.itemsize == 0:
+            values = np.frombuffer(content, dtype)
+            if values.size == math.prod(shape):
+                return values.reshape(shape).copy()  # writable, as tf.make_ndarray's
+        # A malformed tensor: the general path gives its error.
     try:
         dtype = tf.dtypes.as_dtype(proto.dtype)
         if dtype in NARROW_INTS and not proto.tensor_content and proto.int_val:
@@ -83,6 +106,30 @@ def _check_fill(alias: str, proto: tensor_pb2.TensorProto, dtype: tf.DType) -> N
             f"input '{alias}': the shape declares {declared} elements but the tensor carries "
             f"{carried}; a fill past {MAX_FILLED_ELEMENTS} elements is refused"
         )
+
+
+@lru_cache(maxsize=1024)
+def _header(datatype: int, shape: tuple[int, ...]) -> bytes:
+    """A serialised TensorProto holding only a dtype and a shape (outputs of one signature
+    have few shapes: built once, merged into each response)."""
+    proto = tensor_pb2.TensorProto(dtype=datatype)
+    proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=n) for n in shape)
+    serialized: bytes = proto.SerializeToString()
+    return serialized
+
+
+def fill_output(
+    proto: tensor_pb2.TensorProto, value: Array, as_tensor_content: bool = False
+) -> None:
+    """:func:`encode_output` written into an empty ``proto`` (a response's
+    ``outputs[alias]``: no second message and copy); the same message."""
+    array = np.asarray(value)
+    typed = OUTPUT_FIELDS.get(array.dtype)
+    if typed is None or as_tensor_content:
+        proto.CopyFrom(encode_output(array, as_tensor_content))
+        return
+    proto.MergeFromString(_header(typed[0], array.shape))
+    getattr(proto, typed[1]).extend(array.reshape(-1).tolist())
 
 
 def encode_output(value: Array, as_tensor_content: bool = False) -> tensor_pb2.TensorProto:

@@ -17,7 +17,7 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from serving.modelserver.batching import merge_inputs, split_outputs
 from serving.modelserver.packing import CallCosts, run_split
-from serving.modelserver.servable import LoadedVersion
+from serving.modelserver.servable import CALLS_TO_DECIDE, LoadedVersion
 from tests.integration.modelserver.helpers import predict_request
 from tests.support.model_server import running_model_server, stop_process
 
@@ -158,3 +158,16 @@ def test_a_batch_split_by_length_answers_like_single_requests(batching_repo):
     for ids, part in zip(inputs, split_outputs(outputs, [len(ids) for ids in inputs]), strict=True):
         alone = servable.run("serving_default", {"ids": ids})["scores"]
         np.testing.assert_allclose(part["scores"], alone, atol=1e-5)
+
+
+@pytest.mark.parametrize("below", [float("inf"), 0.0])
+def test_short_calls_move_to_the_calling_thread_with_the_same_answers(batching_repo, below):
+    """After CALLS_TO_DECIDE calls a signature whose calls take under the threshold runs
+    its ops in the calling thread (inf: always; 0: never); answers do not change."""
+    servable = LoadedVersion("masked", 1, batching_repo / "masked" / "1", caller_thread_below=below)
+    inputs = random_requests(CALLS_TO_DECIDE + 4)
+    assert servable.in_caller_thread("serving_default") is None  # not decided before calls
+    before = [servable.run("", {"ids": ids})["scores"] for ids in inputs[:CALLS_TO_DECIDE]]
+    assert servable.in_caller_thread("serving_default") is (below > 0)
+    for ids, earlier in zip(inputs, before, strict=False):
+        np.testing.assert_array_equal(servable.run("", {"ids": ids})["scores"], earlier)

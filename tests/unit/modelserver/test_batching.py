@@ -188,3 +188,68 @@ def test_versions_share_the_scheduler_threads_and_batch_while_they_wait():
         second.close()
         scheduler.close()
     assert sizes == [3]
+
+
+def thread_names(names: list[str]):
+    """A row_sums runner that records the thread each call runs in."""
+
+    def runner(signature, inputs):
+        names.append(threading.current_thread().name)
+        return row_sums(signature, inputs)
+
+    return runner
+
+
+def test_a_lone_ready_request_runs_its_batch_in_its_own_thread():
+    """Timeout 0 and a free slot: the batch a batch thread would take at once runs in the
+    request's thread (no handoff), and is still a batch (observed, answered whole)."""
+    names: list[str] = []
+    sizes: list[int] = []
+    settings = BatchingSettings(batch_timeout_micros=0, num_batch_threads=1)
+    batcher = Batcher(thread_names(names), settings, observe_batch=sizes.append)
+    try:
+        answer = batcher.submit("s", {"ids": np.array([[1, 2], [3, 0]], np.int32)})
+    finally:
+        batcher.close()
+    assert answer["sum"].tolist() == [3, 3]
+    assert names == [threading.current_thread().name]
+    assert sizes == [2]
+
+
+def test_a_request_waiting_for_its_timeout_is_run_by_a_batch_thread():
+    names: list[str] = []
+    settings = BatchingSettings(batch_timeout_micros=1000, num_batch_threads=1)
+    batcher = Batcher(thread_names(names), settings)
+    try:
+        assert batcher.submit("s", {"ids": np.ones((1, 2), np.int32)})["sum"].tolist() == [2]
+    finally:
+        batcher.close()
+    assert names == ["batcher-0"]
+
+
+def test_running_batches_never_exceed_num_batch_threads():
+    """Batches claimed by request threads count against num_batch_threads as the batch
+    threads' own do: with 16 concurrent senders at most 2 calls run at once."""
+    lock = threading.Lock()
+    running = [0]
+    most = [0]
+
+    def counting(signature, inputs):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        threading.Event().wait(0.002)  # long enough for the senders to overlap
+        with lock:
+            running[0] -= 1
+        return row_sums(signature, inputs)
+
+    settings = BatchingSettings(max_batch_size=4, batch_timeout_micros=0, num_batch_threads=2)
+    batcher = Batcher(counting, settings)
+    requests = [{"ids": np.full((1, 3), index, np.int32)} for index in range(200)]
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda inputs: batcher.submit("s", inputs), requests))
+    finally:
+        batcher.close()
+    assert [answer["sum"].tolist() for answer in answers] == [[3 * i] for i in range(200)]
+    assert most[0] == 2

@@ -244,3 +244,26 @@ def test_tensors_of_another_rank_reach_the_graph_unsplit():
     run("serving_default", {"ids": np.array([1, 2, 3], np.int32)})
     run("serving_default", {"ids": np.array([[1.0, 0.0]], np.float32)})
     assert seen == [(3,), (1, 2)]
+
+
+@pytest.mark.parametrize(
+    "row", [[1, 0, 2, 0, 0], [0, 0, 0, 0, 0], [4, 5, 6, 7, 8], [], [0, 3]], ids=str
+)
+def test_a_batch_of_one_row_is_one_call_trimmed_as_row_lengths_trims(row):
+    """The one-row shortcut trims each input as the general path does (real length, >= 1),
+    and its call is timed into the cost estimate."""
+    runner = RecordingRunner()
+    ids = np.array([row], np.int32).reshape(1, len(row))
+    other = np.array([[9, 0, 0]], np.int32)
+    costs = CallCosts(call_cost=0.0)
+
+    def two_inputs(signature, inputs):
+        runner.calls.append(inputs["other"].shape)
+        return runner(signature, inputs)
+
+    outputs, calls = run_split(two_inputs, "serving_default", {"ids": ids, "other": other}, costs)
+    expected_width = max(int(row_lengths(ids)[0]), 1) if len(row) else 0
+    assert calls == 1
+    assert runner.calls == [(1, 1), (1, expected_width)]
+    np.testing.assert_array_equal(outputs["sum"], ids.sum(axis=1))
+    assert len(costs._samples) == 1

@@ -8,7 +8,7 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
 
 from serving.modelserver.errors import ServingError
-from serving.modelserver.tensor_proto import decode_input, encode_output
+from serving.modelserver.tensor_proto import decode_input, encode_output, fill_output
 
 
 @pytest.mark.parametrize(
@@ -79,3 +79,63 @@ def test_a_small_fill_and_a_large_carried_tensor_still_decode():
     np.testing.assert_array_equal(decode_input("ids", small), [5, 5, 5])
     large = tf.make_tensor_proto(np.ones((2, 2**20), np.int32))
     assert decode_input("ids", large).shape == (2, 2**20)
+
+
+OUTPUTS: list[np.ndarray] = [
+    np.array([[0.5, 1.5], [2.5, -1.0]], np.float32),
+    np.array(np.float32(3.0)),  # a scalar
+    np.zeros((0, 4), np.float32),
+    np.array([1, -2], np.int32),
+    np.array([[2**40]], np.int64),
+    np.array([True, False]),
+    np.array([1.5], np.float16),
+    np.array([1 + 2j], np.complex64),
+    np.array([b"a", b"b"], dtype=object),
+    np.array([[0.25, 4.0]], np.dtype(">f4")),  # big-endian: the general path
+]
+
+
+@pytest.mark.parametrize(
+    ("array", "as_tensor_content"),
+    [(array, False) for array in OUTPUTS]
+    + [(array, True) for array in OUTPUTS if array.dtype != object],  # strings: string_val
+    ids=lambda value: str(np.asarray(value).dtype) if isinstance(value, np.ndarray) else None,
+)
+def test_fill_output_writes_the_message_encode_output_makes(array, as_tensor_content):
+    expected = encode_output(array, as_tensor_content)
+    for _ in range(2):  # the second time from the cached dtype+shape header
+        filled = tensor_pb2.TensorProto()
+        fill_output(filled, array, as_tensor_content)
+        assert filled == expected
+        assert filled.SerializeToString(deterministic=True) == expected.SerializeToString(
+            deterministic=True
+        )
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.float32, np.float64])
+def test_tensor_content_inputs_decode_as_make_ndarray_does(dtype):
+    proto = tf.make_tensor_proto(np.arange(12, dtype=dtype).reshape(3, 4))
+    assert proto.tensor_content
+    decoded = decode_input("ids", proto)
+    expected = tf.make_ndarray(proto)
+    np.testing.assert_array_equal(decoded, expected)
+    assert decoded.dtype == expected.dtype and decoded.shape == (3, 4)
+    decoded[0, 0] = 5  # writable: its own memory, as make_ndarray's copy
+
+
+@pytest.mark.parametrize(
+    ("dims", "content", "match"),
+    [
+        ([2, 3], np.arange(5, dtype=np.int32).tobytes(), "tensor parsing error: ids"),
+        ([2], b"\x00\x01\x02", "tensor parsing error: ids"),  # not a whole int32
+        ([-1, 2], np.arange(4, dtype=np.int32).tobytes(), "negative"),
+        ([2**21], np.arange(4, dtype=np.int32).tobytes(), "declares"),
+    ],
+)
+def test_malformed_tensor_content_keeps_its_error(dims, content, match):
+    proto = tensor_pb2.TensorProto(dtype=tf.int32.as_datatype_enum, tensor_content=content)
+    for size in dims:
+        proto.tensor_shape.dim.add(size=size)
+    with pytest.raises(ServingError, match=match) as raised:
+        decode_input("ids", proto)
+    assert raised.value.code.name == "INVALID_ARGUMENT"
