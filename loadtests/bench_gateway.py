@@ -45,6 +45,8 @@ from serving.modelserver.launcher import LaunchedServer, running, server_command
 
 __all__ = ["PAYLOADS", "STORY", "main"]
 ENDPOINTS = ("qa", "profile", "similarity", "mixed")
+INTRA_OP_FLAG = "--tensorflow_intra_op_parallelism"
+SHIPPED_INTRA_OP_THREADS = 1  # as scripts/run_local.sh (make run) and deploy/ pass it
 PATHS = ("gateway", "inproc-http", "grpc", "in-process")
 Cell = tuple[Callable[[], None], Pids, Pids]  # the call, server pids, backend pids
 
@@ -243,7 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--log-level", default="INFO", help="the gateway's GATEWAY_LOG_LEVEL")
     add("--no-batching", action="store_true", help="model server without --enable_batching")
     add("--batching-parameters", type=Path, help="instead of the repo's batching_parameters.txt")
-    add("--modelserver-arg", action="append", default=[], help="extra model server flag")
+    add(
+        "--modelserver-arg",
+        action="append",
+        default=[],
+        help="extra model server flag (default: make run's --tensorflow_intra_op_parallelism=1)",
+    )
     add("--out", type=Path, help="bench.json + bench.png here (default reports/bench-<time>)")
     add(
         "--variant",
@@ -256,6 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--abba", action="store_true", help="measure each cell's paths twice: A B .. B A")
     return parser
+
+
+def shipped_thread_pools(args: Sequence[str]) -> tuple[str, ...]:
+    """The model server flags ``args`` plus ``make run``'s intra-op pool (one thread per batch
+    thread, ``scripts/run_local.sh``) unless ``args`` size that pool themselves."""
+    if any(arg.startswith(f"{INTRA_OP_FLAG}=") for arg in args):
+        return tuple(args)
+    return (f"{INTRA_OP_FLAG}={SHIPPED_INTRA_OP_THREADS}", *args)
 
 
 def _variant(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -294,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             endpoints=tuple(arguments.endpoints),
             batching=not arguments.no_batching,
             batching_parameters=arguments.batching_parameters,
-            modelserver_args=tuple(arguments.modelserver_arg),
+            modelserver_args=shipped_thread_pools(arguments.modelserver_arg),
             threads=arguments.threads,
             out=out,
             variants=tuple(arguments.variant),

@@ -4,6 +4,7 @@
 # Ctrl-C stops both. Called by `make run`; every setting can be overridden from the env:
 #   MODEL_REPO=model_repo VENV=.venv HOST=127.0.0.1 GATEWAY_PORT=8000 GRPC_PORT=8500
 #   REST_PORT=8501 GATEWAY_BACKEND=grpc|rest READY_TIMEOUT=300 STOP_TIMEOUT=30 (seconds)
+#   INTRA_OP_THREADS=1 (TensorFlow's intra-op threads per batch thread; see below)
 set -euo pipefail
 # Job control puts each background server in its own process group: Ctrl-C reaches only this
 # script, whose trap stops both servers with one TERM each (a second signal would only race
@@ -18,6 +19,12 @@ GRPC_PORT=${GRPC_PORT:-8500}
 REST_PORT=${REST_PORT:-8501}
 READY_TIMEOUT=${READY_TIMEOUT:-300}
 STOP_TIMEOUT=${STOP_TIMEOUT:-30}
+# batch threads x intra-op threads = cores: batching_parameters.txt runs num_batch_threads =
+# cores batches at once, so each batch's ops run on one thread (no spinning hand-offs for
+# this project's small matrices). Measured on 2 cores (loadtests/README.md, round 6): the
+# similarity call 18 -> 14 ms of CPU at 1 client, the mix at 8 clients 1.03-1.07x -> 1.28x
+# the in-process baseline. With more cores than num_batch_threads, raise it to their ratio.
+INTRA_OP_THREADS=${INTRA_OP_THREADS:-1}
 PYTHON="$VENV/bin/python"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -72,6 +79,7 @@ echo "starting the model server: gRPC $HOST:$GRPC_PORT, REST $HOST:$REST_PORT, m
     --host "$HOST" --port "$GRPC_PORT" --rest_api_port "$REST_PORT" \
     --model_config_file "$REPO/models.config" --model_config_file_poll_wait_seconds 5 \
     --enable_batching --batching_parameters_file "$REPO/batching_parameters.txt" \
+    --tensorflow_intra_op_parallelism "$INTRA_OP_THREADS" \
     --monitoring_config_file "$REPO/monitoring.config" &
 server_pid=$!
 "$PYTHON" -m scripts.wait_for --model-server "http://$HOST:$REST_PORT" --models "$MODELS" \
