@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from tokenizers import Encoding, Tokenizer
 
-from serving.spec import SegmentRule, ServingSpec, TextInput, TextsInput
+from serving.spec import SegmentRule, SegmentWeightsHead, ServingSpec, TextInput, TextsInput
 from serving.tokenization import cut_to_fit, id_matrix, join_posts, plain_encodings
 
 Tensors = dict[str, npt.NDArray[np.int32]]
@@ -102,7 +102,9 @@ class Encoded:
     """Signature inputs and, per input field, each instance's encoding as the model saw it.
 
     ``encodings[field][row]`` is cut like the row of its tensor, without special tokens
-    (what :func:`segment_texts` splits).
+    (what :func:`segment_texts` splits). Its character spans are real only for the inputs a
+    segment head reads; texts tokenised here for other inputs have ids only (no token
+    strings, ``(0, 0)`` spans).
     """
 
     tensors: Tensors
@@ -131,12 +133,14 @@ def encode_batch(
     """:func:`encode_instances` and the encodings; texts found in ``known`` are not tokenised."""
     tensors: Tensors = {}
     encodings: dict[str, list[Encoding]] = {}
+    # Only segment heads read character spans: other inputs' texts skip making them.
+    segmented = {head.input_field for head in spec.heads if isinstance(head, SegmentWeightsHead)}
     for item in spec.inputs:
         tokenizer = tokenizers[item.tokenizer]
         texts = [input_text(item, instance[item.field]) for instance in instances]
         found = [known.take(tokenizer, text) for text in texts] if known else [None] * len(texts)
         missing = [text for text, encoding in zip(texts, found, strict=True) if encoding is None]
-        fresh = iter(plain_encodings(tokenizer, missing))
+        fresh = iter(plain_encodings(tokenizer, missing, offsets=item.field in segmented))
         cut = [encoding if encoding is not None else next(fresh) for encoding in found]
         tensors[item.tensor] = id_matrix(
             tokenizer,

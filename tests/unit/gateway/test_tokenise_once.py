@@ -52,6 +52,10 @@ class CountingTokenizer:
         self.encoded.update(texts)
         return self.real.encode_batch(texts, *args, **kwargs)
 
+    def encode_batch_fast(self, texts: list[str], *args: Any, **kwargs: Any) -> Any:
+        self.encoded.update(texts)
+        return self.real.encode_batch_fast(texts, *args, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
 

@@ -53,3 +53,20 @@ def test_join_posts_separates_and_cuts() -> None:
 
     assert join_posts(["a b", "c"], "[SEP]") == "a b [SEP] c"
     assert join_posts(["a b", "c"], "[SEP]", max_chars=5) == "a b ["
+
+
+def test_encodings_without_offsets_have_the_same_ids_and_cut() -> None:
+    from serving.tokenization import id_matrix, plain_encodings
+
+    tokenizer = train_tokenizer(
+        ["Café crème, naïve résumé!", "one two [SEP] three", "seven eight"], vocab_size=80
+    )
+    texts = ["Café crème, NAÏVE résumé! one two", "  seven\teight [SEP] zebra ", "", "one " * 40]
+    slow = plain_encodings(tokenizer, texts)
+    fast = plain_encodings(tokenizer, texts, offsets=False)
+    assert [e.ids for e in fast] == [e.ids for e in slow]
+    assert [len(e) for e in fast] == [len(e) for e in slow]
+    for truncation in ("left", "right"):
+        a = id_matrix(tokenizer, plain_encodings(tokenizer, texts), 7, truncation)
+        b = id_matrix(tokenizer, plain_encodings(tokenizer, texts, offsets=False), 7, truncation)
+        assert a.tolist() == b.tolist()
