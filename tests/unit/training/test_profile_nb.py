@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from serving import contract
+from tests.support.profile_task import CapturingProfileTask
 from training.models.profile import (
     NB_LAYER,
     build_profile_model,
@@ -118,18 +119,6 @@ def test_other_archs_build_without_the_nb_term(arch):
     assert hparams["gender_nb"] == "tower"
     model = build_profile_model(hparams, 20, 25.0)
     assert not {NB_LAYER, "gender_nb_logit"} & {layer.name for layer in model.layers}
-
-
-class CapturingProfileTask(ProfileTask):
-    """Keeps the prepared data and the fitted model for comparison with the export."""
-
-    def prepare(self, settings, hparams):
-        self.data = super().prepare(settings, hparams)
-        return self.data
-
-    def build_model(self, hparams, data):
-        self.model = super().build_model(hparams, data)
-        return self.model
 
 
 def test_tiny_run_with_the_nb_term_exports_the_same_gender_probabilities(tmp_path):

@@ -11,6 +11,7 @@ import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from serving import contract
+from tests.support.profile_task import CapturingProfileTask
 from training.models.profile import TfIdfBag, build_profile_model, set_tfidf_weights
 from training.models.profile_sparse import sparse_tfidf
 from training.tasks.base import RunSettings
@@ -97,18 +98,6 @@ def test_no_xla_for_the_unique_of_the_sparse_path():
     with pytest.warns(UserWarning, match="jit_compile"):
         model.compile(loss="mse", jit_compile=True)
     assert model.jit_compile is False
-
-
-class CapturingProfileTask(ProfileTask):
-    """Keeps the prepared data and the fitted model for comparison with the export."""
-
-    def prepare(self, settings, hparams):
-        self.data = super().prepare(settings, hparams)
-        return self.data
-
-    def build_model(self, hparams, data):
-        self.model = super().build_model(hparams, data)
-        return self.model
 
 
 def _graph_ops(function) -> set[str]:
