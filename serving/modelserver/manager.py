@@ -22,7 +22,8 @@ from pathlib import Path
 
 import grpc
 
-from serving.modelserver.batching import Batcher, BatchScheduler, Tensors
+from serving.modelserver.batch_tensors import Tensors
+from serving.modelserver.batching import Batcher, BatchScheduler
 from serving.modelserver.config import BatchingSettings, ModelSettings
 from serving.modelserver.errors import invalid_argument, not_found
 from serving.modelserver.metrics import ServerMetrics

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from serving import contract
-from serving.modelserver.batching import Array, Tensors, check_batchable
+from serving.modelserver.batch_tensors import Array, Tensors, check_batchable
 from serving.modelserver.manager import ModelManager, VersionState
 
 

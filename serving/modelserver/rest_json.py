@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.modelserver.batching import Array, Tensors
+from serving.modelserver.batch_tensors import Array, Tensors
 from serving.modelserver.errors import ServingError, invalid_argument
 from serving.modelserver.servable import InputSpec
 

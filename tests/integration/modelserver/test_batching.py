@@ -15,7 +15,7 @@ import requests
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from serving.modelserver.batching import merge_inputs, split_outputs
+from serving.modelserver.batch_tensors import merge_inputs, split_outputs
 from serving.modelserver.packing import CallCosts, run_split
 from serving.modelserver.servable import CALLS_TO_DECIDE, LoadedVersion
 from tests.integration.modelserver.helpers import predict_request

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from serving.modelserver.batching import Batcher, merge_inputs, split_outputs
+from serving.modelserver.batch_tensors import merge_inputs, split_outputs
+from serving.modelserver.batching import Batcher
 from serving.modelserver.config import BatchingSettings
 from serving.modelserver.main import build_parser, options_from_args
 from serving.modelserver.packing import (
