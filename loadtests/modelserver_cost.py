@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,7 +36,7 @@ from loadtests import procstat, profiling
 from loadtests.grpc_client import PredictClient
 from loadtests.mixload import mixed_requests
 from loadtests.tensors import ModelInputs
-from loadtests.worker_cost import objects
+from loadtests.worker_cost import callgrind, objects
 from serving.gateway.launcher import PROJECT_ROOT
 from serving.modelserver.launcher import running
 from serving.protos import tfs_wire_pb2
@@ -74,12 +73,6 @@ def send(
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(one, range(total)))
     return time.perf_counter() - started
-
-
-def callgrind(pid: int, *switches: list[str]) -> None:
-    """Run ``callgrind_control`` switches on a process."""
-    for switch in switches:
-        subprocess.run(["callgrind_control", *switch, str(pid)], check=True, capture_output=True)
 
 
 def server_command(options: argparse.Namespace, repo: Path, root: Path) -> list[str]:

@@ -58,6 +58,13 @@ def objects(callgrind_file: Path) -> Counter[str]:
     return found
 
 
+def callgrind(pid: int, *switches: list[str]) -> None:
+    """Run ``callgrind_control`` switches on a process under callgrind (``-z`` zero the
+    counters, ``-i on|off`` instrumentation, ``-d`` dump)."""
+    for switch in switches:
+        subprocess.run(["callgrind_control", *switch, str(pid)], check=True, capture_output=True)
+
+
 def _load(url: str, endpoint: str, clients: int, requests_total: int) -> None:
     local = threading.local()
 
@@ -108,15 +115,9 @@ def measure(options: argparse.Namespace, out: Path) -> tuple[int, Path]:
                 ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=True
             )
             worker = int(children.stdout.split()[0])
-            for switch in (["-z"], ["-i", "on"]):
-                subprocess.run(
-                    ["callgrind_control", *switch, str(worker)], check=True, capture_output=True
-                )
+            callgrind(worker, ["-z"], ["-i", "on"])
             _load(url, options.endpoint, options.clients, options.requests)
-            for switch in (["-i", "off"], ["-d"]):
-                subprocess.run(
-                    ["callgrind_control", *switch, str(worker)], check=True, capture_output=True
-                )
+            callgrind(worker, ["-i", "off"], ["-d"])
         finally:
             stop_process(process, timeout=120.0)
             log.close()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
-from types import TracebackType
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -27,31 +25,6 @@ if getattr(values.ValueClass, "_multiprocess", False):
     # once, when this module is first imported (a gunicorn worker, after the fork), before the
     # gateway creates any metric: one value class, so one mmap per file, in the process.
     values.ValueClass = values.MultiProcessValue(process_identifier=current_pid)  # type: ignore[no-untyped-call]
-
-
-class StageTimer:
-    """Observes the seconds between ``__enter__`` and ``__exit__`` in one histogram child.
-
-    A plain class, not ``@contextmanager``: a generator-based one costs a generator, its
-    frames and ``next`` calls per stage, three stages per request.
-    """
-
-    __slots__ = ("_child", "_start")
-
-    def __init__(self, child: Histogram) -> None:
-        self._child = child
-        self._start = 0.0
-
-    def __enter__(self) -> None:
-        self._start = time.perf_counter()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._child.observe(time.perf_counter() - self._start)
 
 
 class GatewayMetrics:
@@ -107,20 +80,14 @@ class GatewayMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def stage(self, stage: str, model: str) -> StageTimer:
-        """Time one stage of a request (a context manager; the histogram gets its seconds)."""
-        return StageTimer(self.stage_child(stage, model))
-
     def observe_stage(self, stage: str, model: str, seconds: float) -> None:
-        """Record one stage's seconds (what :meth:`stage` times, for a caller that times it)."""
-        self.stage_child(stage, model).observe(seconds)
-
-    def stage_child(self, stage: str, model: str) -> Histogram:
-        """The stage histogram of (stage, model), looked up once per process."""
+        """Record one stage's seconds (``serving.gateway.inference`` times each stage with
+        ``try/finally``, so a stage that raises is observed too); the (stage, model) histogram
+        child is looked up once per process."""
         child = self._stage_children.get((stage, model))
         if child is None:
             child = self._stage_children[(stage, model)] = self.stages.labels(stage, model)
-        return child
+        child.observe(seconds)
 
     def observe_batch_size(self, model: str, size: int) -> None:
         """Record how many examples one backend call carried."""

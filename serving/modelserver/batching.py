@@ -64,13 +64,21 @@ class BatchScheduler:
         self._closed = False
         self.flushing = False
         self._limit = max(1, num_threads)
-        self.busy = 0  # batches running, in these threads or claimed (guarded by the lock)
         self._threads = [
             threading.Thread(target=self._work, name=f"batcher-{index}", daemon=True)
             for index in range(max(1, num_threads))
         ]
         for thread in self._threads:
             thread.start()
+
+    @property
+    def draining(self) -> bool:
+        """Closing or flushing: every queued batch may leave at once (caller holds the lock)."""
+        return self._closed or self.flushing
+
+    def _busy(self) -> int:
+        """Batches running, in these threads or claimed (caller holds the lock)."""
+        return sum(queue.running for queue in self._queues)
 
     def add(self, queue: Batcher) -> None:
         """Serve a new queue."""
@@ -116,14 +124,13 @@ class BatchScheduler:
         queued request), to run it in the caller's thread, if a free batch thread would take
         that batch now: it is ready, a slot is free and no other queue has a ready batch
         (which waited longer). The caller runs the batch, then calls :meth:`release`."""
-        if self.busy >= self._limit:
+        if self._busy() >= self._limit:
             return False
         now = time.monotonic()
-        if not self.flushing and queue.ready_at(head) > now:
+        if queue.ready_at(head) > now:
             return False
         if any(other is not queue and other.ready_by(now) for other in self._queues):
             return False
-        self.busy += 1
         queue.running += 1
         return True
 
@@ -131,7 +138,6 @@ class BatchScheduler:
         """A batch of ``queue`` has finished: free its slot and wake the threads."""
         with self.condition:
             queue.running -= 1
-            self.busy -= 1
             # Wake the batch threads (and a closing queue's waiter) only if there is work or
             # a waiter: at low load every batch runs alone and nothing is queued.
             if self._closed or queue.closed or any(q.head() for q in self._queues):
@@ -149,16 +155,15 @@ class BatchScheduler:
                 if head is None:
                     continue
                 pending = True
-                ready_at = 0.0 if self._closed or self.flushing else queue.ready_at(head)
+                ready_at = queue.ready_at(head)
                 if ready_at <= now:
                     if best is None or head.enqueued_at < best[0]:
                         best = (head.enqueued_at, queue)
                 else:
                     wait = ready_at - now if wait is None else min(wait, ready_at - now)
-            if best is not None and self.busy < self._limit:
+            if best is not None and self._busy() < self._limit:
                 queue = best[1]
                 queue.running += 1
-                self.busy += 1
                 return queue, queue.take()
             if self._closed and not pending:
                 return None
@@ -254,16 +259,21 @@ class Batcher:
         return self._pending[0] if self._pending else None
 
     def ready_at(self, head: _Task) -> float:
-        """When (``time.monotonic()``) the batch led by ``head`` may leave: 0 (at once) if full
-        or closing, else ``batch_timeout_micros`` after ``head`` arrived. Caller holds the lock."""
-        if self._closed or self._rows_for(head.key) >= self._settings.max_batch_size:
+        """When (``time.monotonic()``) the batch led by ``head`` may leave: 0 (at once) if full,
+        closing or the scheduler is draining, else ``batch_timeout_micros`` after ``head``
+        arrived. Caller holds the lock."""
+        if (
+            self._closed
+            or self._scheduler.draining
+            or self._rows_for(head.key) >= self._settings.max_batch_size
+        ):
             return 0.0
         return head.enqueued_at + self._settings.batch_timeout_micros / 1e6
 
     def ready_by(self, now: float) -> bool:
         """Whether a batch may leave by ``now`` (caller holds the lock)."""
         head = self.head()
-        return head is not None and (self._scheduler.flushing or self.ready_at(head) <= now)
+        return head is not None and self.ready_at(head) <= now
 
     def take(self) -> list[_Task]:
         """Remove the head's batch from the queue (caller holds the lock)."""

@@ -53,12 +53,6 @@ def row_lengths(ids: npt.NDArray[np.integer]) -> Lengths:
     return np.where(real.any(axis=1), last, 0).astype(np.int64)
 
 
-def _row_width(row: npt.NDArray[np.integer]) -> int:
-    """The width one row is trimmed to: its real length (as :func:`row_lengths`), at least 1."""
-    real = np.flatnonzero(row != PAD_ID)
-    return int(real[-1]) + 1 if len(real) else 1
-
-
 def plan_calls(lengths: Lengths, call_cost: float) -> list[Lengths]:
     """Split rows into calls: ``lengths`` ``[rows, inputs]`` -> row indices of each call.
 
@@ -150,14 +144,13 @@ def run_split(
     outputs in the batch's row order and the number of calls. Each call is timed into ``costs``.
     """
     keys = sorted(merged)
-    if len(next(iter(merged.values()))) == 1:  # one row (most batches at low load): one call
-        trimmed = {key: merged[key][:, : _row_width(merged[key][0])] for key in keys}
-        return _timed(runner, signature, trimmed, costs), 1
     lengths = np.column_stack([row_lengths(merged[key]) for key in keys])
-    call_cost = costs.call_cost()
     widths = np.maximum(lengths.max(axis=0), 1)
-    waste = len(lengths) * int(widths.sum()) - int(np.maximum(lengths, 1).sum())
-    if call_cost is None or waste <= call_cost:  # no split can pay for an extra call
+    # One row (most batches at low load) has nothing to split: no plan to weigh.
+    call_cost = costs.call_cost() if len(lengths) > 1 else None
+    if call_cost is None or (
+        len(lengths) * int(widths.sum()) - int(np.maximum(lengths, 1).sum()) <= call_cost
+    ):  # the padded cells (waste) cannot pay for an extra call
         trimmed = {key: merged[key][:, :width] for key, width in zip(keys, widths, strict=True)}
         return _timed(runner, signature, trimmed, costs), 1
     rows = len(lengths)

@@ -108,7 +108,7 @@ class LoadedVersion:
 
     def signature_def(self, signature_name: str) -> meta_graph_pb2.SignatureDef:
         """The SignatureDef for a name ('' means serving_default), FAILED_PRECONDITION if absent."""
-        key = signature_name or contract.SIGNATURE_NAME
+        key = self._key(signature_name)
         if key not in self.signature_defs:
             raise failed_precondition(f'Serving signature key "{key}" not found.')
         return self.signature_defs[key]
@@ -116,7 +116,7 @@ class LoadedVersion:
     def plan(self, signature_name: str) -> SignaturePlan:
         """What a request of this signature needs, read from its SignatureDef once per version
         (FAILED_PRECONDITION for an unknown signature, as :meth:`signature_def`)."""
-        key = signature_name or contract.SIGNATURE_NAME
+        key = self._key(signature_name)
         plan = self._plans.get(key)
         if plan is None:  # racing threads build equal plans; the session callable is locked
             plan = self._plans[key] = self._make_plan(key)

@@ -1,8 +1,11 @@
-"""The stage timer: one observation per stage, also when the stage raises (never swallowed)."""
+"""Stage timings: one observation per stage and model, in its own histogram child.
+
+That a stage which raises is still observed, and its error reaches the client, is the
+request path's job (``try/finally`` in ``serving.gateway.inference``): see
+``tests/api/test_request_state.py::test_each_stage_that_ran_is_counted_once_when_it_fails``.
+"""
 
 from __future__ import annotations
-
-import pytest
 
 from serving.gateway.metrics import GatewayMetrics
 
@@ -14,12 +17,10 @@ def _count(metrics: GatewayMetrics, stage: str) -> float:
     return value or 0.0
 
 
-def test_a_stage_is_observed_once_and_its_error_propagates() -> None:
+def test_a_stage_is_observed_once() -> None:
     metrics = GatewayMetrics()
-    with metrics.stage("tokenise", "qa"):
-        pass
-    with pytest.raises(KeyError), metrics.stage("backend", "qa"):
-        raise KeyError("raised inside the stage")
+    metrics.observe_stage("tokenise", "qa", 0.002)
+    metrics.observe_stage("backend", "qa", 0.01)
     assert _count(metrics, "tokenise") == 1.0
     assert _count(metrics, "backend") == 1.0
     assert _count(metrics, "postprocess") == 0.0

@@ -90,10 +90,11 @@ def test_ratios_are_against_the_mean_baseline(tmp_path: Path) -> None:
 
 
 def test_the_bench_sizes_the_intra_op_pool_as_make_run_unless_told() -> None:
-    from loadtests.bench_gateway import shipped_thread_pools
+    from loadtests.bench_gateway import SHIPPED_INTRA_OP_THREADS, shipped_thread_pools
 
     assert shipped_thread_pools(["--x=1"]) == ("--tensorflow_intra_op_parallelism=1", "--x=1")
     mine = ["--tensorflow_intra_op_parallelism=2"]
     assert shipped_thread_pools(mine) == tuple(mine)
     run_local = Path(__file__).resolve().parents[3] / "scripts" / "run_local.sh"
-    assert "INTRA_OP_THREADS=${INTRA_OP_THREADS:-1}" in run_local.read_text()
+    shipped = f"INTRA_OP_THREADS=${{INTRA_OP_THREADS:-{SHIPPED_INTRA_OP_THREADS}}}"
+    assert shipped in run_local.read_text()
