@@ -27,6 +27,7 @@ from serving.gateway.backends import VersionSelector
 from serving.gateway.errors import GatewayError
 from serving.gateway.exchange import Exchange
 from serving.gateway.inference import Call, Prepared, Services
+from serving.gateway.request_body import read_json
 from serving.gateway.request_models import StrictBody, list_type, top_k_type
 from serving.gateway.runtime import ModelRuntime
 from serving.gateway.web import (
@@ -35,7 +36,6 @@ from serving.gateway.web import (
     exchange,
     parse,
     query_selector,
-    read_json,
     respond,
     services,
     takes_query,

@@ -34,9 +34,10 @@ from serving.gateway.backends import VersionSelector
 from serving.gateway.errors import GatewayError, http_error, unexpected_error
 from serving.gateway.exchange import Exchange, begin, end, record
 from serving.gateway.inference import Services
+from serving.gateway.request_body import read_json_body
 from serving.gateway.routes import predict_answer
 from serving.gateway.strict_json import StrictJSONProvider
-from serving.gateway.web import parse_label, parse_version, read_json_body
+from serving.gateway.web import parse_label, parse_version
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]

@@ -17,6 +17,7 @@ from serving.gateway.backends import TensorSpec, VersionSelector
 from serving.gateway.errors import BackendError, GatewayError, echo
 from serving.gateway.exchange import Exchange
 from serving.gateway.inference import Call, Prepared, Services
+from serving.gateway.request_body import read_json
 from serving.gateway.runtime import ModelRuntime
 from serving.gateway.schemas import ModelDetail, ModelInfo, ModelsResponse, VersionInfo
 from serving.gateway.web import (
@@ -25,7 +26,6 @@ from serving.gateway.web import (
     parse,
     parse_label,
     parse_version,
-    read_json,
     respond,
     services,
     takes_query,

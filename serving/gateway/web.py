@@ -1,4 +1,7 @@
-"""What every view shares: the blueprint, body parsing, validation errors and version pins."""
+"""What every view shares: the blueprint, query keys, validation errors and version pins.
+
+The request body is read in :mod:`serving.gateway.request_body`.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Request, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
-from werkzeug.http import parse_options_header, parse_range_header
-from werkzeug.wsgi import get_content_length, get_input_stream
+from werkzeug.http import parse_range_header
 
 from serving.encoding import Encodings
 from serving.gateway.backends import VersionSelector
@@ -17,9 +19,7 @@ from serving.gateway.errors import GatewayError, echo
 from serving.gateway.exchange import Exchange, current_exchange
 from serving.gateway.inference import Services
 from serving.gateway.request_models import ENCODINGS, LIMIT_ERROR
-from serving.gateway.strict_json import parse_body
 
-WSGIEnvironment = dict[str, Any]
 Model = TypeVar("Model", bound=BaseModel)
 View = TypeVar("View", bound=Callable[..., Any])
 MAX_VERSION = 2**63 - 1  # ModelSpec.version is an int64
@@ -28,11 +28,6 @@ VERSION_PATTERN = re.compile(r"^[0-9]{1,19}$")
 LABEL_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_DETAILS = 20
 PIN_KEYS = ("version", "label")
-# (environ key, header name, codings allowed): anything else is refused (read_json_body).
-CODING_HEADERS = (
-    ("HTTP_CONTENT_ENCODING", "Content-Encoding", ("", "identity")),
-    ("HTTP_TRANSFER_ENCODING", "Transfer-Encoding", ("", "identity", "chunked")),
-)
 # Pydantic's messages for these name the generated model class ("... instance of QARequest"):
 # clients get the rule instead (the fields are in "loc").
 CLASS_MESSAGES = {
@@ -127,93 +122,6 @@ def validation_error(error: ValidationError, prefix: tuple[str, ...] = ()) -> Ga
     limits_only = all(entry["type"] == LIMIT_ERROR for entry in detail)
     message = "the request exceeds a size limit" if limits_only else "the request is invalid"
     return GatewayError(422, message, detail[:MAX_DETAILS])
-
-
-def read_json() -> Any:
-    """The parsed JSON body of Flask's current request (:func:`read_json_body`)."""
-    return read_json_body(current_request().environ, current_app.config["MAX_CONTENT_LENGTH"])
-
-
-def read_json_body(environ: WSGIEnvironment, limit: int) -> Any:
-    """The parsed JSON body, after the content-type, content-coding and size checks.
-
-    Raises GatewayError: 415 (not ``application/json``, or a ``Content-Encoding`` other than
-    ``identity``: bodies are never decoded, so encoded bytes are never parsed as JSON), 413
-    (more than ``limit`` bytes, whatever the framing: ``Content-Length`` or chunked), 400
-    (not JSON, or nested too deeply), 422 (an object repeats a key: ``strict_json.parse_body``).
-    Headers are read from ``environ`` as werkzeug's ``Request`` reads them.
-    """
-    if mimetype(environ) != "application/json":
-        raise GatewayError(415, "Content-Type must be application/json")
-    # Transfer codings other than chunked (gzip, deflate, ...) compress the body just as
-    # content codings do: refused alike, never parsed as JSON.
-    for key, header, allowed in CODING_HEADERS:
-        value = environ.get(key)
-        if not value:
-            continue  # "" splits into [""]: allowed
-        codings = [item.strip().lower() for item in value.split(",")]
-        refused = [coding for coding in codings if coding not in allowed]
-        if refused:
-            raise GatewayError(
-                415,
-                f"{header} '{echo(refused[0])}' is not supported; send the JSON uncompressed",
-                headers={"Accept-Encoding": "identity"},
-            )
-    try:
-        return parse_body(read_body(limit, environ))
-    except ValueError as error:
-        raise GatewayError(400, "the body is not valid JSON", [{"msg": str(error)}]) from error
-    except RecursionError as error:
-        raise GatewayError(400, "the body is nested too deeply") from error
-
-
-def mimetype(environ: WSGIEnvironment) -> str:
-    """The lowercased media type of ``Content-Type`` without parameters (werkzeug's
-    ``Request.mimetype``; the common exact ``application/json`` is not parsed again)."""
-    value: str = environ.get("CONTENT_TYPE", "")
-    if value == "application/json":
-        return value
-    return parse_options_header(value)[0].lower()
-
-
-def read_body(limit: int, environ: WSGIEnvironment | None = None) -> bytes:
-    """The body, at most ``limit`` bytes, else 413; never a body cut at the limit.
-
-    With ``Content-Length`` the header decides. A chunked body has no length up front: werkzeug
-    stops reading it at ``MAX_CONTENT_LENGTH`` without an error (the rest would be parsed as
-    if it were the whole body), so this reads one byte more than the limit to tell "exactly
-    the limit" from "over it".
-    """
-    environ = current_request().environ if environ is None else environ
-    length = get_content_length(environ)
-    if length is not None and length > limit:
-        raise _too_large(limit)
-    if length is not None and environ.get("wsgi.input_terminated"):
-        # The server ends the stream at Content-Length (gunicorn): one read of that many
-        # bytes, without werkzeug's wrapper reading on until the stream reports its end.
-        stream, size = environ["wsgi.input"], length
-    else:
-        stream, size = get_input_stream(environ, max_content_length=limit + 1), -1
-    try:
-        body: bytes = stream.read(size)
-    except (OSError, ValueError) as error:
-        raise GatewayError(400, "the body cannot be read (malformed framing)") from error
-    except Exception as error:
-        # The server's own parser errors (gunicorn: InvalidChunkSize, ChunkMissingTerminator)
-        # are the client's malformed framing, not a fault of ours: 400, not 500.
-        if type(error).__module__.startswith("gunicorn.http"):
-            raise GatewayError(400, "the body cannot be read (malformed framing)") from error
-        raise
-    if len(body) > limit:
-        raise _too_large(limit)
-    if length is not None and len(body) < length:
-        # The client closed its side early: a cut body is never parsed.
-        raise GatewayError(400, "the body is shorter than its Content-Length")
-    return body
-
-
-def _too_large(limit: int) -> GatewayError:
-    return GatewayError(413, f"the body exceeds the limit max_body_bytes={limit}")
 
 
 def parse(model: type[Model], payload: Any, known: Encodings | None = None) -> Model:

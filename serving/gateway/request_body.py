@@ -1,0 +1,111 @@
+"""The request body: content-type, content-coding and size checks, then the JSON parse.
+
+Every view that takes a body reads it here (``read_json``); the WSGI fast path
+(:mod:`serving.gateway.fastpath`) calls ``read_json_body`` with the environ itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from werkzeug.http import parse_options_header
+from werkzeug.wsgi import get_content_length, get_input_stream
+
+from serving.gateway.errors import GatewayError, echo
+from serving.gateway.strict_json import parse_body
+from serving.gateway.web import current_request
+
+WSGIEnvironment = dict[str, Any]
+# (environ key, header name, codings allowed): anything else is refused (read_json_body).
+CODING_HEADERS = (
+    ("HTTP_CONTENT_ENCODING", "Content-Encoding", ("", "identity")),
+    ("HTTP_TRANSFER_ENCODING", "Transfer-Encoding", ("", "identity", "chunked")),
+)
+
+
+def read_json() -> Any:
+    """The parsed JSON body of Flask's current request (:func:`read_json_body`)."""
+    return read_json_body(current_request().environ, current_app.config["MAX_CONTENT_LENGTH"])
+
+
+def read_json_body(environ: WSGIEnvironment, limit: int) -> Any:
+    """The parsed JSON body, after the content-type, content-coding and size checks.
+
+    Raises GatewayError: 415 (not ``application/json``, or a ``Content-Encoding`` other than
+    ``identity``: bodies are never decoded, so encoded bytes are never parsed as JSON), 413
+    (more than ``limit`` bytes, whatever the framing: ``Content-Length`` or chunked), 400
+    (not JSON, or nested too deeply), 422 (an object repeats a key: ``strict_json.parse_body``).
+    Headers are read from ``environ`` as werkzeug's ``Request`` reads them.
+    """
+    if mimetype(environ) != "application/json":
+        raise GatewayError(415, "Content-Type must be application/json")
+    # Transfer codings other than chunked (gzip, deflate, ...) compress the body just as
+    # content codings do: refused alike, never parsed as JSON.
+    for key, header, allowed in CODING_HEADERS:
+        value = environ.get(key)
+        if not value:
+            continue  # "" splits into [""]: allowed
+        codings = [item.strip().lower() for item in value.split(",")]
+        refused = [coding for coding in codings if coding not in allowed]
+        if refused:
+            raise GatewayError(
+                415,
+                f"{header} '{echo(refused[0])}' is not supported; send the JSON uncompressed",
+                headers={"Accept-Encoding": "identity"},
+            )
+    try:
+        return parse_body(read_body(limit, environ))
+    except ValueError as error:
+        raise GatewayError(400, "the body is not valid JSON", [{"msg": str(error)}]) from error
+    except RecursionError as error:
+        raise GatewayError(400, "the body is nested too deeply") from error
+
+
+def mimetype(environ: WSGIEnvironment) -> str:
+    """The lowercased media type of ``Content-Type`` without parameters (werkzeug's
+    ``Request.mimetype``; the common exact ``application/json`` is not parsed again)."""
+    value: str = environ.get("CONTENT_TYPE", "")
+    if value == "application/json":
+        return value
+    return parse_options_header(value)[0].lower()
+
+
+def read_body(limit: int, environ: WSGIEnvironment | None = None) -> bytes:
+    """The body, at most ``limit`` bytes, else 413; never a body cut at the limit.
+
+    With ``Content-Length`` the header decides. A chunked body has no length up front: werkzeug
+    stops reading it at ``MAX_CONTENT_LENGTH`` without an error (the rest would be parsed as
+    if it were the whole body), so this reads one byte more than the limit to tell "exactly
+    the limit" from "over it".
+    """
+    environ = current_request().environ if environ is None else environ
+    length = get_content_length(environ)
+    if length is not None and length > limit:
+        raise _too_large(limit)
+    if length is not None and environ.get("wsgi.input_terminated"):
+        # The server ends the stream at Content-Length (gunicorn): one read of that many
+        # bytes, without werkzeug's wrapper reading on until the stream reports its end.
+        stream, size = environ["wsgi.input"], length
+    else:
+        stream, size = get_input_stream(environ, max_content_length=limit + 1), -1
+    try:
+        body: bytes = stream.read(size)
+    except (OSError, ValueError) as error:
+        raise GatewayError(400, "the body cannot be read (malformed framing)") from error
+    except Exception as error:
+        # The server's own parser errors (gunicorn: InvalidChunkSize, ChunkMissingTerminator)
+        # are the client's malformed framing, not a fault of ours: 400, not 500.
+        if type(error).__module__.startswith("gunicorn.http"):
+            raise GatewayError(400, "the body cannot be read (malformed framing)") from error
+        raise
+    if len(body) > limit:
+        raise _too_large(limit)
+    if length is not None and len(body) < length:
+        # The client closed its side early: a cut body is never parsed.
+        raise GatewayError(400, "the body is shorter than its Content-Length")
+    return body
+
+
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError(413, f"the body exceeds the limit max_body_bytes={limit}")
