@@ -22,8 +22,9 @@ from pathlib import Path
 
 import grpc
 
+from serving.modelserver.batch_scheduler import BatchScheduler
 from serving.modelserver.batch_tensors import Tensors
-from serving.modelserver.batching import Batcher, BatchScheduler
+from serving.modelserver.batching import Batcher
 from serving.modelserver.config import BatchingSettings, ModelSettings
 from serving.modelserver.errors import invalid_argument, not_found
 from serving.modelserver.metrics import ServerMetrics

@@ -9,8 +9,9 @@ import grpc
 import numpy as np
 import pytest
 
+from serving.modelserver.batch_scheduler import BatchScheduler
 from serving.modelserver.batch_tensors import merge_inputs, split_outputs
-from serving.modelserver.batching import Batcher, BatchScheduler
+from serving.modelserver.batching import Batcher
 from serving.modelserver.config import BatchingSettings
 from serving.modelserver.errors import ServingError
 
