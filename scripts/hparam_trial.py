@@ -21,7 +21,8 @@ from typing import Any
 
 import keras
 
-from training.pipeline import fit_model, prepare_data, resolve_hparams
+from training.fitting import fit_model
+from training.pipeline import prepare_data, resolve_hparams
 from training.tasks.base import RunSettings
 from training.tasks.registry import get_task
 

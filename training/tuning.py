@@ -19,16 +19,8 @@ import keras_tuner
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
-from training.pipeline import (
-    TENSORBOARD_DIR,
-    fit_data,
-    fit_target,
-    logger,
-    monitor_callbacks,
-    prepare_data,
-    resolve_hparams,
-    stage,
-)
+from training.fitting import TENSORBOARD_DIR, fit_data, fit_target, monitor_callbacks
+from training.pipeline import logger, prepare_data, resolve_hparams, stage
 from training.tasks.base import PreparedData, RunSettings, Task
 from training.tuning_distribution import Distribution, distributed
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from training.data.blogs import read_blogs
+from training.fitting import CSV_LOG_FILE, fit_model
 from training.models.profile_heads import AgeBandAccuracy, BandAwareHuber, age_bands
 from training.monitoring import CombinedMonitor, MonitorTerm, combined_value
-from training.pipeline import CSV_LOG_FILE, fit_model
 from training.tasks.base import RunSettings
 from training.tasks.profile import ProfileTask, monitor_terms
 

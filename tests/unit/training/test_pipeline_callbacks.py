@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from training.pipeline import has_lr_schedule, make_callbacks
+from training.fitting import has_lr_schedule, make_callbacks
 
 MONITOR = ("val_plateau", "min")
 
