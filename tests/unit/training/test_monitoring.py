@@ -14,7 +14,8 @@ from training.fitting import CSV_LOG_FILE, fit_model
 from training.models.profile_heads import AgeBandAccuracy, BandAwareHuber, age_bands
 from training.monitoring import CombinedMonitor, MonitorTerm, combined_value
 from training.tasks.base import RunSettings
-from training.tasks.profile import ProfileTask, monitor_terms
+from training.tasks.profile import ProfileTask
+from training.tasks.profile_targets import monitor_terms
 
 FIXTURE_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "blogs"
 TERMS = [

@@ -18,7 +18,8 @@ from training.data.blogs import load_income_groups, read_blogs, split_bloggers
 from training.models.profile import build_profile_model
 from training.models.profile_heads import AGE_BAND_LABELS, compile_profile_model
 from training.tasks.base import RunSettings
-from training.tasks.profile import ProfileTask, monitor_terms, profile_metrics, profile_targets
+from training.tasks.profile import ProfileTask
+from training.tasks.profile_targets import monitor_terms, profile_metrics, profile_targets
 
 FIXTURE_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "blogs"
 
