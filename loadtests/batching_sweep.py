@@ -36,7 +36,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loadtests import bench_report, procstat
 from loadtests.bench_cells import NO_PIDS, Pids, measure, mixed_http
-from loadtests.bench_gateway import Options, model_server, start_baseline, start_gateway
+from loadtests.bench_servers import Options, model_server, start_baseline, start_gateway
 from loadtests.mixload import MixedRequest, mixed_requests
 
 CORES = os.cpu_count() or 2

@@ -29,104 +29,29 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from loadtests import bench_report, procstat, profiling
 from loadtests.bench_cells import NO_PIDS, Pids, Workload, measure, served_versions
+from loadtests.bench_servers import (
+    ENDPOINTS,
+    Options,
+    model_server,
+    start_baseline,
+    start_gateway,
+)
 from loadtests.mixload import PAYLOADS, STORY, mixed_requests
 from serving.gateway.backends import Backend
 from serving.gateway.backends.grpc_backend import GrpcBackend
-from serving.gateway.launcher import PROJECT_ROOT, RunningGateway, running_gateway
-from serving.modelserver.launcher import LaunchedServer, running, server_command
 
 __all__ = ["PAYLOADS", "STORY", "main"]
-ENDPOINTS = ("qa", "profile", "similarity", "mixed")
 INTRA_OP_FLAG = "--tensorflow_intra_op_parallelism"
 SHIPPED_INTRA_OP_THREADS = 1  # as scripts/run_local.sh (make run) and deploy/ pass it
 PATHS = ("gateway", "inproc-http", "grpc", "in-process")
 Cell = tuple[Callable[[], None], Pids, Pids]  # the call, server pids, backend pids
-
-
-@dataclass(frozen=True)
-class Options:
-    """What to measure."""
-
-    repo: Path
-    concurrencies: list[int]
-    total: int
-    workers: int
-    worker_class: str
-    paths: tuple[str, ...]
-    profile_dir: Path | None
-    profile_seconds: int
-    log_level: str
-    endpoints: tuple[str, ...] = ENDPOINTS
-    batching: bool = True
-    batching_parameters: Path | None = None
-    modelserver_args: tuple[str, ...] = ()
-    threads: int = 4
-    out: Path | None = None
-    variants: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
-    abba: bool = False
-
-
-@contextmanager
-def model_server(
-    repo: Path,
-    batching: bool = True,
-    parameters: Path | None = None,
-    extra_args: Sequence[str] = (),
-) -> Iterator[LaunchedServer]:
-    """The local model server for repo, started and AVAILABLE; stopped afterwards."""
-    command = server_command(
-        repo, batching=batching, batching_parameters_file=parameters, extra_args=extra_args
-    )
-    with running(repo, command, timeout=300) as server:
-        yield server
-
-
-def start_gateway(
-    stack: ExitStack, options: Options, target: str, extra: Sequence[tuple[str, str]] = ()
-) -> RunningGateway:
-    """The gateway (gunicorn, gRPC backend; ``extra`` settings, ``ROOT``: another source tree)
-    on a free port until ``stack`` closes."""
-    # INFO (the default) writes one JSON access line per request: part of the real cost.
-    environment = {
-        "GATEWAY_MODEL_REPO": str(options.repo),
-        "GATEWAY_LOG_LEVEL": options.log_level,
-        "GATEWAY_BACKEND": "grpc",
-        "GATEWAY_GRPC_TARGET": target,
-        "GATEWAY_WORKER_CLASS": options.worker_class,
-        **{key: value for key, value in extra if key != "ROOT"},
-    }
-    root = Path(dict(extra).get("ROOT", PROJECT_ROOT))
-    return stack.enter_context(
-        running_gateway(
-            environment,
-            workers=options.workers,
-            threads=options.threads,
-            ready_path="/readyz",
-            timeout=300,
-            root=root,
-        )
-    )
-
-
-def start_baseline(stack: ExitStack, options: Options) -> RunningGateway:
-    """The in-process HTTP baseline: one gthread worker, 8 threads, SavedModels in it."""
-    environment = {
-        "GATEWAY_MODEL_REPO": str(options.repo),
-        "GATEWAY_LOG_LEVEL": options.log_level,
-        "GATEWAY_BACKEND": "local",
-        "GATEWAY_WORKER_CLASS": "gthread",
-    }
-    return stack.enter_context(
-        running_gateway(environment, workers=1, threads=8, ready_path="/readyz", timeout=300)
-    )
 
 
 def run(options: Options) -> list[bench_report.Row]:
