@@ -27,13 +27,8 @@ from pathlib import Path
 
 from loadtests import procstat
 from loadtests.bench_cells import fixed_http, measure
-from loadtests.bench_gateway import (
-    Options,
-    _variant,
-    model_server,
-    shipped_thread_pools,
-    start_gateway,
-)
+from loadtests.bench_gateway import _variant, shipped_thread_pools
+from loadtests.bench_servers import Options, model_server, start_gateway
 from loadtests.mixload import PAYLOADS
 
 WARMUP_CALLS = 300
