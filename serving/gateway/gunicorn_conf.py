@@ -6,8 +6,7 @@ Environment: ``GATEWAY_PORT`` (8000), ``GATEWAY_BIND_HOST`` (0.0.0.0), ``GATEWAY
 ``GATEWAY_THREADS`` (4, gthread only), ``GATEWAY_WORKER_CLASS`` (gevent | gthread | a class
 path), ``GATEWAY_WORKER_CONNECTIONS`` (1000, gevent only), ``GATEWAY_TIMEOUT`` (30 s),
 ``GATEWAY_GRACEFUL_TIMEOUT`` (20 s), ``GATEWAY_CONTROL_SOCKET`` (off),
-``PROMETHEUS_MULTIPROC_DIR`` (metrics of all workers in one ``/metrics``), ``GRPC_EXPERIMENTS``
-(grpcio's own; default here ``-event_engine_client``, see :data:`GRPC_EXPERIMENTS_DEFAULT`).
+``PROMETHEUS_MULTIPROC_DIR`` (metrics of all workers in one ``/metrics``).
 """
 
 from __future__ import annotations
@@ -18,16 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import multiprocess
-
-# grpcio's client calls without its EventEngine (grpcio's documented GRPC_EXPERIMENTS variable,
-# grpc/doc/environment_variables.md): the thread waiting for a call's completion queue then
-# reads the answer off the socket itself, instead of an EventEngine poller thread waking an
-# EventEngine worker thread that wakes it (two thread hops per answer). Measured (issue 9,
-# loadtests/README.md "Round 7"): the EventEngine threads cost 0.07-0.11 ms of a worker's CPU per
-# qa request, about 0.005 ms without. grpcio reads the variable once, when it is first imported:
-# set here, before any worker imports it. A value the operator set wins.
-GRPC_EXPERIMENTS_DEFAULT = "-event_engine_client"
-os.environ.setdefault("GRPC_EXPERIMENTS", GRPC_EXPERIMENTS_DEFAULT)
 
 bind = f"{os.environ.get('GATEWAY_BIND_HOST', '0.0.0.0')}:{os.environ.get('GATEWAY_PORT', '8000')}"
 workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
