@@ -103,6 +103,9 @@ POINTS = [
     Point("t0-bt4", num_batch_threads=4),
     Point("t0-max8", max_batch_size=8),
     Point("t0-gw3", gateway_workers=3),
+    # Gateway workers at the shipped pools (one intra-op thread): make run's 2 against 1 and 3.
+    Point("t0-intra1-gw1", intra_op=1, gateway_workers=1),
+    Point("t0-intra1-gw3", intra_op=1, gateway_workers=3),
 ]
 
 

@@ -183,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         type=_variant,
         metavar="NAME:KEY=VALUE,...",
-        help="one more gateway with these GATEWAY_* settings (ROOT=DIR: run that source tree),"
+        help="one more gateway with these GATEWAY_* settings (ROOT=DIR: run that source tree,"
+        " PYTHON=PATH: with that interpreter),"
         " measured as path NAME",
     )
     add("--abba", action="store_true", help="measure each cell's paths twice: A B .. B A")

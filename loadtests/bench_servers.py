@@ -8,6 +8,7 @@ free port until the caller's ``ExitStack`` closes. Shared by ``loadtests.bench_g
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -60,8 +61,9 @@ def model_server(
 def start_gateway(
     stack: ExitStack, options: Options, target: str, extra: Sequence[tuple[str, str]] = ()
 ) -> RunningGateway:
-    """The gateway (gunicorn, gRPC backend; ``extra`` settings, ``ROOT``: another source tree)
-    on a free port until ``stack`` closes."""
+    """The gateway (gunicorn, gRPC backend; ``extra`` settings, ``ROOT``: another source tree,
+    ``PYTHON``: another interpreter, such as a virtualenv's) on a free port until ``stack``
+    closes."""
     # INFO (the default) writes one JSON access line per request: part of the real cost.
     environment = {
         "GATEWAY_MODEL_REPO": str(options.repo),
@@ -69,9 +71,10 @@ def start_gateway(
         "GATEWAY_BACKEND": "grpc",
         "GATEWAY_GRPC_TARGET": target,
         "GATEWAY_WORKER_CLASS": options.worker_class,
-        **{key: value for key, value in extra if key != "ROOT"},
+        **{key: value for key, value in extra if key not in ("ROOT", "PYTHON")},
     }
-    root = Path(dict(extra).get("ROOT", PROJECT_ROOT))
+    chosen = dict(extra)
+    root = Path(chosen.get("ROOT", PROJECT_ROOT))
     return stack.enter_context(
         running_gateway(
             environment,
@@ -80,6 +83,7 @@ def start_gateway(
             ready_path="/readyz",
             timeout=300,
             root=root,
+            python=chosen.get("PYTHON", sys.executable),
         )
     )
 

@@ -2,7 +2,7 @@
 
 Starts the local model server (batching, one intra-op thread, as ``make bench``) and one
 gateway per variant (``NAME:KEY=VALUE,...`` settings as ``make bench --variant``; ``ROOT=DIR``
-runs another source tree), then sends one endpoint's requests from ``--clients`` threads in
+runs another source tree, ``PYTHON=PATH`` another interpreter), then sends one endpoint's requests from ``--clients`` threads in
 alternating rounds (A B .. then .. B A) and prints, per variant, the workers' CPU ms per
 request split by thread name: ``main`` (the event loop: HTTP, the app), ``python`` (threads
 Python started: the gevent worker's gRPC call waits, ``serving/gateway/grpc_gevent.py``),

@@ -62,11 +62,13 @@ def running_gateway(
     timeout: float = 60.0,
     ready_path: str = "/healthz",
     root: Path = PROJECT_ROOT,
+    python: str = sys.executable,
 ) -> Iterator[RunningGateway]:
     """Start gunicorn with ``GATEWAY_*`` settings on a free port; stop it (SIGTERM) after.
 
     It is handed over once ``ready_path`` answers 200 (``/readyz`` to wait for the models too).
-    ``root``: the source tree to run (another checkout, for before/after benchmarks).
+    ``root``: the source tree to run (another checkout, for before/after benchmarks);
+    ``python``: the interpreter to run it with (another virtualenv's, same benchmarks).
     """
     port = free_port()
     metrics_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
@@ -81,7 +83,7 @@ def running_gateway(
         **settings_env,
     }
     # The multihead-gateway command (gunicorn with gunicorn_conf.py), as installed users run it.
-    command = [sys.executable, "-m", "serving.gateway.command"]
+    command = [python, "-m", "serving.gateway.command"]
     log_file = tempfile.NamedTemporaryFile(prefix="gateway-", suffix=".log", delete=False)  # noqa: SIM115
     log_path = Path(log_file.name)
     start = time.perf_counter()
