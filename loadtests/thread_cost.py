@@ -2,14 +2,14 @@
 
 Starts the local model server (batching, one intra-op thread, as ``make bench``) and one
 gateway per variant (``NAME:KEY=VALUE,...`` settings as ``make bench --variant``; ``ROOT=DIR``
-runs another source tree, ``PYTHON=PATH`` another interpreter), then sends one endpoint's requests from ``--clients`` threads in
-alternating rounds (A B .. then .. B A) and prints, per variant, the workers' CPU ms per
-request split by thread name: ``main`` (the event loop: HTTP, the app), ``python`` (threads
-Python started: the gevent worker's gRPC call waits, ``serving/gateway/grpc_gevent.py``),
-``event_engine`` (grpcio's own threads); then the model server's split over the whole run.
-On-CPU time comes from ``/proc/<pid>/task/*/schedstat`` (nanoseconds; ``procstat``), so a
-round of 2,000 requests reads to the microsecond; what moves the figures is the shared
-machine, hence the alternation and several rounds::
+runs another source tree, ``PYTHON=PATH`` another interpreter), then sends one endpoint's
+requests from ``--clients`` threads in alternating rounds (A B .. then .. B A) and prints,
+per variant, the workers' CPU ms per request split by thread name: ``main`` (the event loop:
+HTTP, the app), ``python`` (threads Python started: the gevent worker's gRPC call waits,
+``serving/gateway/grpc_gevent.py``), ``event_engine`` (grpcio's own threads); then the model
+server's split over the whole run. On-CPU time comes from ``/proc/<pid>/task/*/schedstat``
+(nanoseconds; ``procstat``), so a round of 2,000 requests reads to the microsecond; what moves
+the figures is the shared machine, hence the alternation and several rounds::
 
     PYTHONPATH=. python -m loadtests.thread_cost --model-repo model_repo --endpoint qa \\
         --clients 8 --requests 2000 --rounds 4 before:ROOT=../before-tree after:
