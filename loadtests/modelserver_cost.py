@@ -54,16 +54,25 @@ def model_requests(repo: Path, name: str, count: int = 50) -> list[tfs_wire_pb2.
     return requests
 
 
+CALLGRIND_DEADLINE = 1800.0  # seconds: ~50x slower under valgrind, and calls queue
+
+
 def send(
-    target: str, requests: list[tfs_wire_pb2.PredictRequest], clients: int, total: int
+    target: str,
+    requests: list[tfs_wire_pb2.PredictRequest],
+    clients: int,
+    total: int,
+    timeout_seconds: float = 30.0,
 ) -> float:
-    """Send ``total`` requests from ``clients`` threads (one channel each); wall seconds."""
+    """Send ``total`` requests from ``clients`` threads (one channel each); wall seconds.
+    ``timeout_seconds``: each call's deadline (under callgrind a queue of similarity calls
+    takes minutes)."""
     local = threading.local()
     pick = cycle(requests).__next__
     lock = threading.Lock()
 
     def one(_: int) -> None:
-        client = getattr(local, "client", None) or PredictClient(target)
+        client = getattr(local, "client", None) or PredictClient(target, timeout_seconds)
         local.client = client
         with lock:
             request = pick()
@@ -130,7 +139,8 @@ def measure(options: argparse.Namespace) -> list[str]:
                 extras = ["" for _ in servers]  # callgrind: the tree's last run
                 for index in order:
                     server = servers[index]
-                    send(server.grpc_target, requests[name], clients, WARMUP)
+                    deadline = CALLGRIND_DEADLINE if options.callgrind else 30.0
+                    send(server.grpc_target, requests[name], clients, WARMUP, deadline)
                     wall, cpu, extra = cell(
                         options,
                         server.process.pid,
@@ -170,7 +180,8 @@ def cell(
     if options.callgrind:
         callgrind(pid, ["-z"], ["-i", "on"])
     cpu = procstat.cpu_seconds([pid])
-    wall = send(target, requests, clients, options.requests)
+    deadline = CALLGRIND_DEADLINE if options.callgrind else 30.0
+    wall = send(target, requests, clients, options.requests, deadline)
     cpu = procstat.cpu_seconds([pid]) - cpu
     if spy is not None:
         spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled
