@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--variant",
         action="append",
         default=[],
-        type=_variant,
+        type=parse_variant,
         metavar="NAME:KEY=VALUE,...",
         help="one more gateway with these GATEWAY_* settings (ROOT=DIR: run that source tree,"
         " PYTHON=PATH: with that interpreter),"
@@ -199,7 +199,10 @@ def shipped_thread_pools(args: Sequence[str]) -> tuple[str, ...]:
     return (f"{INTRA_OP_FLAG}={SHIPPED_INTRA_OP_THREADS}", *args)
 
 
-def _variant(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+def parse_variant(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``NAME:KEY=VALUE,...`` -> ``(NAME, ((KEY, VALUE), ...))``: a gateway variant's name and
+    settings (``ROOT`` and ``PYTHON`` are read by ``bench_servers.start_gateway``). Raises
+    ``argparse.ArgumentTypeError`` for a missing name, a path's name or a pair without ``=``."""
     name, _, pairs = text.partition(":")
     items = [pair.partition("=") for pair in pairs.split(",") if pair]
     if not name or name in PATHS or any(not key or not sep for key, sep, _ in items):

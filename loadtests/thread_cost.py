@@ -27,7 +27,7 @@ from pathlib import Path
 
 from loadtests import procstat
 from loadtests.bench_cells import fixed_http, measure
-from loadtests.bench_gateway import _variant, shipped_thread_pools
+from loadtests.bench_gateway import parse_variant, shipped_thread_pools
 from loadtests.bench_servers import Options, model_server, start_gateway
 from loadtests.mixload import PAYLOADS
 
@@ -92,7 +92,7 @@ def run_rounds(
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the rounds, print one line per variant and the model server's."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("variants", nargs="+", type=_variant, metavar="NAME:KEY=VALUE,...")
+    parser.add_argument("variants", nargs="+", type=parse_variant, metavar="NAME:KEY=VALUE,...")
     parser.add_argument("--model-repo", type=Path, default=Path("model_repo"))
     parser.add_argument("--endpoint", choices=sorted(PAYLOADS), default="qa")
     parser.add_argument("--clients", type=int, default=8)

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from loadtests import bench_report
-from loadtests.batching_sweep import POINTS, Point, summary_lines
+from loadtests.batching_sweep import summary_lines
 from loadtests.bench_cells import Figures, measure
 from loadtests.mixload import WEIGHTS, endpoint_sequence, mixed_requests, rotating
+from loadtests.sweep_points import POINTS, Point
 from serving.modelserver.config import BatchingSettings, parse_batching_parameters
 
 
