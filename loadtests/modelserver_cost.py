@@ -54,7 +54,14 @@ def model_requests(repo: Path, name: str, count: int = 50) -> list[tfs_wire_pb2.
     return requests
 
 
+CALL_DEADLINE = 30.0  # seconds per call (PredictClient's default)
 CALLGRIND_DEADLINE = 1800.0  # seconds: ~50x slower under valgrind, and calls queue
+
+
+def deadline(options: argparse.Namespace) -> float:
+    """Each call's deadline in this run (under callgrind a queue of similarity calls takes
+    minutes)."""
+    return CALLGRIND_DEADLINE if options.callgrind else CALL_DEADLINE
 
 
 def send(
@@ -62,11 +69,10 @@ def send(
     requests: list[tfs_wire_pb2.PredictRequest],
     clients: int,
     total: int,
-    timeout_seconds: float = 30.0,
+    timeout_seconds: float = CALL_DEADLINE,
 ) -> float:
-    """Send ``total`` requests from ``clients`` threads (one channel each); wall seconds.
-    ``timeout_seconds``: each call's deadline (under callgrind a queue of similarity calls
-    takes minutes)."""
+    """Send ``total`` requests from ``clients`` threads (one channel each), each with the
+    deadline ``timeout_seconds``; wall seconds."""
     local = threading.local()
     pick = cycle(requests).__next__
     lock = threading.Lock()
@@ -139,8 +145,7 @@ def measure(options: argparse.Namespace) -> list[str]:
                 extras = ["" for _ in servers]  # callgrind: the tree's last run
                 for index in order:
                     server = servers[index]
-                    deadline = CALLGRIND_DEADLINE if options.callgrind else 30.0
-                    send(server.grpc_target, requests[name], clients, WARMUP, deadline)
+                    send(server.grpc_target, requests[name], clients, WARMUP, deadline(options))
                     wall, cpu, extra = cell(
                         options,
                         server.process.pid,
@@ -180,8 +185,7 @@ def cell(
     if options.callgrind:
         callgrind(pid, ["-z"], ["-i", "on"])
     cpu = procstat.cpu_seconds([pid])
-    deadline = CALLGRIND_DEADLINE if options.callgrind else 30.0
-    wall = send(target, requests, clients, options.requests, deadline)
+    wall = send(target, requests, clients, options.requests, deadline(options))
     cpu = procstat.cpu_seconds([pid]) - cpu
     if spy is not None:
         spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from tokenizers import Encoding, Tokenizer
 
-from serving.spec import SegmentRule, SegmentWeightsHead, ServingSpec, TextInput, TextsInput
+from serving.spec import SegmentRule, ServingSpec, TextInput, TextsInput
 from serving.tokenization import cut_to_fit, id_matrix, join_posts, plain_encodings
 
 Tensors = dict[str, npt.NDArray[np.int32]]
@@ -134,7 +134,7 @@ def encode_batch(
     tensors: Tensors = {}
     encodings: dict[str, list[Encoding]] = {}
     # Only segment heads read character spans: other inputs' texts skip making them.
-    segmented = {head.input_field for head in spec.heads if isinstance(head, SegmentWeightsHead)}
+    segmented = {head.input_field for head in spec.segment_heads()}
     for item in spec.inputs:
         tokenizer = tokenizers[item.tokenizer]
         texts = [input_text(item, instance[item.field]) for instance in instances]

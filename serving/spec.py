@@ -234,12 +234,16 @@ class ServingSpec(Frozen):
                 isinstance(value, list) and all(isinstance(text, str) for text in value)
             ):
                 raise ValueError(f"example.{name} must be a list of strings")
-        for head in self.heads:
-            if isinstance(head, SegmentWeightsHead):
-                target = fields.get(head.input_field)
-                if target is None or target.kind != "text":
-                    raise ValueError(f"head {head.field}: input_field must name a text input")
+        for head in self.segment_heads():
+            target = fields.get(head.input_field)
+            if target is None or target.kind != "text":
+                raise ValueError(f"head {head.field}: input_field must name a text input")
         return self
+
+    def segment_heads(self) -> tuple[SegmentWeightsHead, ...]:
+        """The heads that weigh segments of a text input: the only readers of its
+        tokens' character spans (``serving.encoding.segment_texts``)."""
+        return tuple(head for head in self.heads if isinstance(head, SegmentWeightsHead))
 
     def input(self, field: str) -> TextInput | TextsInput:
         """The input declared for a request field (KeyError if none)."""

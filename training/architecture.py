@@ -7,7 +7,6 @@ them into the version's ``assets.extra/`` next to the model card.
 from __future__ import annotations
 
 import importlib.util
-import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -17,16 +16,13 @@ from typing import Any
 
 import keras
 
+from training.logs import logger
+
 SUMMARY_FILE = "summary.txt"
 PLOT_FILE = "model.png"
 # Wide enough that "Connected to" names of the longest layer names are not cut.
 SUMMARY_LINE_LENGTH = 150
 PLOT_DPI = 96  # screen resolution: the default 200 makes multi-megabyte PNGs
-
-
-def logger() -> logging.Logger:
-    """The training logger (configured by the CLI)."""
-    return logging.getLogger("training")
 
 
 @contextmanager

@@ -7,7 +7,6 @@ hooks (``fit_kwargs``, ``fit_target``, ``monitor_callbacks``). Used by
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,17 +14,13 @@ from typing import Any
 import keras
 
 from training.batching import LengthBuckets
+from training.logs import logger
 from training.tasks.base import PreparedData, RunSettings, Task
 from training.tensorboard_logs import tensorboard_callbacks
 
 CSV_LOG_FILE = "training_log.csv"
 CHECKPOINT_FILE = "best.weights.h5"
 TENSORBOARD_DIR = "tensorboard"
-
-
-def logger() -> logging.Logger:
-    """The training logger (configured by the CLI)."""
-    return logging.getLogger("training")
 
 
 def has_lr_schedule(optimizer: keras.optimizers.Optimizer | None) -> bool:

@@ -6,7 +6,6 @@ The fit itself (callbacks, data arguments, a task's fit hooks) is :mod:`training
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
@@ -22,14 +21,10 @@ from training.architecture import architecture_assets
 from training.data.errors import DataError
 from training.export import export_for_serving
 from training.fitting import fit_model
+from training.logs import logger
 from training.tasks.base import Arrays, PreparedData, RunSettings, Task
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def logger() -> logging.Logger:
-    """The training logger (configured by the CLI)."""
-    return logging.getLogger("training")
 
 
 @contextmanager

@@ -17,7 +17,6 @@ projector cannot read and names a checkpoint tensor that does not exist.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,16 +28,12 @@ import tensorflow as tf
 from tensorboard.plugins import projector
 
 from serving.tokenization import load_tokenizer
+from training.logs import logger
 
 ACTIVATIONS_RUN = "activations"
 PROJECTOR_RUN = "projector"
 CHECKPOINT_NAME = "embeddings"
 ACTIVATION_SAMPLE = 64  # validation examples whose layer outputs are histogrammed
-
-
-def logger() -> logging.Logger:
-    """The training logger (configured by the CLI)."""
-    return logging.getLogger("training")
 
 
 def safe_name(path: str) -> str:

@@ -20,7 +20,8 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
 from training.fitting import TENSORBOARD_DIR, fit_data, fit_target, monitor_callbacks
-from training.pipeline import logger, prepare_data, resolve_hparams, stage
+from training.logs import logger
+from training.pipeline import prepare_data, resolve_hparams, stage
 from training.tasks.base import PreparedData, RunSettings, Task
 from training.tuning_distribution import Distribution, distributed
 

@@ -178,7 +178,6 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
                 f"tokenizer {item.tokenizer} has {size} tokens, more than the spec's "
                 f"vocab_size {item.vocab_size} (input {item.field})"
             )
-    segment_heads = tuple(head for head in spec.heads if isinstance(head, SegmentWeightsHead))
     try:
         models = build_models(model, spec, settings, tokenizers)
     except Exception as error:  # e.g. a field name pydantic reserves ("model_config")
@@ -195,7 +194,7 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
         models=models,
         settings=settings,
         legacy=legacy,
-        segment_heads=segment_heads,
+        segment_heads=spec.segment_heads(),
     )
 
 

@@ -171,7 +171,7 @@ class LoadedVersion:
                 return
             quartile = sorted(plan.timings)[len(plan.timings) // 4]
             inline = quartile < self._caller_thread_below
-            runner = self._callable(key, plan.signature, inline) if inline else plan.runner
+            runner = self._callable(key, plan.signature, plan.aliases, plan.outputs, inline)
             self._plans[key] = replace(plan, runner=runner, timings=None)
         LOG.info(
             "%s version %d signature %s: calls take %.2f ms (lower quartile); ops run in the %s",
@@ -201,23 +201,29 @@ class LoadedVersion:
             [_shape(signature.outputs[alias].tensor_shape) for alias in outputs],
         )
         with self._callables_lock:
-            runner = self._callable(key, signature, False)
+            runner = self._callable(key, signature, aliases, outputs, False)
         return SignaturePlan(
             signature, aliases, frozenset(aliases), outputs, inputs, splittable, runner, []
         )
 
     def _callable(
-        self, key: str, signature: meta_graph_pb2.SignatureDef, caller_thread: bool
+        self,
+        key: str,
+        signature: meta_graph_pb2.SignatureDef,
+        aliases: tuple[str, ...],
+        outputs: tuple[str, ...],
+        caller_thread: bool,
     ) -> Runner:
-        """The session callable of a signature (caller holds the lock); made once."""
+        """The session callable feeding ``aliases`` and fetching ``outputs`` in that order
+        (the signature's plan's: one feed order; caller holds the lock); made once."""
         if (key, caller_thread) not in self._callables:
             # A CallableOptions callable feeds by tensor name with no Python-side shape
             # check, as TF Serving's C++ Session::Run does (Session.make_callable and
             # Session.run would reject shapes the graph accepts). Private, but stable
             # since TF 1.5 and pinned with TensorFlow in requirements.
             options = config_pb2.CallableOptions(
-                feed=[signature.inputs[alias].name for alias in sorted(signature.inputs)],
-                fetch=[signature.outputs[alias].name for alias in sorted(signature.outputs)],
+                feed=[signature.inputs[alias].name for alias in aliases],
+                fetch=[signature.outputs[alias].name for alias in outputs],
             )
             if caller_thread:  # a graph placed on several devices still uses the pool
                 options.run_options.inter_op_thread_pool = -1
