@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from serving.gateway import fastpath
 from serving.gateway.access import install_access_control
 from serving.gateway.backends import Backend, make_backend
+from serving.gateway.coalescing import Coalescer
 from serving.gateway.docs_ui import blueprint as docs_ui_blueprint
 from serving.gateway.errors import GatewayError, http_error, unexpected_error
 from serving.gateway.exchange import begin, current_exchange, end, record
@@ -76,7 +77,9 @@ def create_app(settings: GatewaySettings | None = None, backend: Backend | None 
     app.json = StrictJSONProvider(app)  # no NaN/Infinity tokens in any response
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    app.extensions["gateway"] = Services(settings, backend, registry, GatewayMetrics())
+    metrics = GatewayMetrics()
+    coalescer = Coalescer(backend, metrics, settings.coalesce_max_rows, settings.coalesce_in_flight)
+    app.extensions["gateway"] = Services(settings, backend, registry, metrics, coalescer)
     app.register_blueprint(blueprint)
     app.register_blueprint(docs_ui_blueprint)
     app.before_request(_before_request)

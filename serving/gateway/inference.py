@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from serving.encoding import Encoded, Encodings
 from serving.gateway.backends import Backend, VersionSelector
+from serving.gateway.coalescing import Coalescer
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError, backend_to_gateway
 from serving.gateway.heads import Answer, OutputError
 from serving.gateway.metrics import GatewayMetrics
@@ -35,6 +36,7 @@ class Services:
     backend: Backend
     registry: ModelRegistry
     metrics: GatewayMetrics
+    coalescer: Coalescer
 
 
 @dataclass(frozen=True)
@@ -126,12 +128,12 @@ def _encode_and_predict(
         encoded = runtime.encode(prepared.instances, prepared.known)
     finally:
         metrics.observe_stage("tokenise", model, time.perf_counter() - start)
-    # Pin the exact version whose tokenizer produced these ids.
-    pinned = VersionSelector(version=runtime.version)
-    metrics.observe_batch_size(model, len(prepared.instances))
     start = time.perf_counter()
     try:
-        outputs = services.backend.predict(model, pinned, encoded.tensors, call.request_id)
+        # The exact version whose tokenizer produced these ids; maybe in one call with others.
+        outputs = services.coalescer.predict(
+            model, runtime.version, runtime.spec.pad_id, encoded.tensors, call.request_id
+        )
     finally:
         metrics.observe_stage("backend", model, time.perf_counter() - start)
     return encoded, outputs

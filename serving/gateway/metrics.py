@@ -17,6 +17,7 @@ from prometheus_client import (
 from serving.gateway.pid import current_pid
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 if getattr(values.ValueClass, "_multiprocess", False):
@@ -57,7 +58,14 @@ class GatewayMetrics:
             "gateway_batch_size",
             "Examples sent to the model in one backend call.",
             ("model",),
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_requests = Histogram(
+            "gateway_batch_requests",
+            "Requests merged into one backend call (request coalescing).",
+            ("model",),
+            buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
         # labels() takes a lock and rebuilds the label tuple on every call: each child is
@@ -65,7 +73,7 @@ class GatewayMetrics:
         # for this: two threads racing store the same child).
         self._request_children: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
         self._stage_children: dict[tuple[str, str], Histogram] = {}
-        self._batch_children: dict[str, Histogram] = {}
+        self._batch_children: dict[str, tuple[Histogram, Histogram]] = {}
 
     def observe_request(
         self, endpoint: str, model: str, version: str, status: int, seconds: float
@@ -89,12 +97,14 @@ class GatewayMetrics:
             child = self._stage_children[(stage, model)] = self.stages.labels(stage, model)
         child.observe(seconds)
 
-    def observe_batch_size(self, model: str, size: int) -> None:
-        """Record how many examples one backend call carried."""
-        child = self._batch_children.get(model)
-        if child is None:
-            child = self._batch_children[model] = self.batch_size.labels(model)
-        child.observe(size)
+    def observe_batch(self, model: str, rows: int, requests: int) -> None:
+        """Record how many examples (rows) and requests one backend call carried."""
+        children = self._batch_children.get(model)
+        if children is None:
+            children = self.batch_size.labels(model), self.batch_requests.labels(model)
+            self._batch_children[model] = children
+        children[0].observe(rows)
+        children[1].observe(requests)
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format body and its content type (all workers' values under gunicorn)."""

@@ -77,6 +77,19 @@ class GatewaySettings(BaseSettings):
     retry_after_seconds: int = Field(default=1, ge=0)
     """``Retry-After`` header value sent with 503 answers."""
 
+    coalesce_max_rows: int = Field(default=32, ge=0)
+    """Most examples (rows) one backend call may carry when a worker merges concurrent
+    requests to one model version (request coalescing: ``serving/gateway/coalescing.py``);
+    0 or 1: every request has a call of its own. Keep it at or under the model server's
+    ``max_batch_size`` (``batching_parameters.txt``: 32), which TF Serving's batching enforces
+    on each call. A request with this many rows or more always calls alone."""
+
+    coalesce_in_flight: int = Field(default=1, ge=1, le=1024)
+    """Backend calls a worker keeps in flight per model version; a request arriving while
+    they are waits and goes out merged with the others in the next call. 1 merged the most
+    and answered fastest under load on the 2-core benchmark machine (``loadtests/README.md``,
+    round 8); raise it when one model server call is slow compared to the gateway's work."""
+
     max_message_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     """Largest gRPC message sent or received."""
 

@@ -17,15 +17,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from serving.modelserver.batch_scheduler import BatchScheduler
-from serving.modelserver.batch_tensors import (
-    Tensors,
-    merge_inputs,
-    rows_of,
-    split_outputs,
-)
 from serving.modelserver.config import BatchingSettings
 from serving.modelserver.errors import unavailable
 from serving.modelserver.packing import SplitRunner
+from serving.tensor_batches import Tensors, merge_inputs, rows_of, split_outputs
 
 Runner = Callable[[str, Tensors], Tensors]
 

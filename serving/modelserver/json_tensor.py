@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from serving.modelserver.batch_tensors import Array
 from serving.modelserver.errors import invalid_argument
 from serving.modelserver.servable import InputSpec
+from serving.tensor_batches import Array
 
 B64 = "b64"
 DEBUG_CHARS = 200

@@ -23,13 +23,13 @@ from pathlib import Path
 import grpc
 
 from serving.modelserver.batch_scheduler import BatchScheduler
-from serving.modelserver.batch_tensors import Tensors
 from serving.modelserver.batching import Batcher
 from serving.modelserver.config import BatchingSettings, ModelSettings
 from serving.modelserver.errors import invalid_argument, not_found
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.servable import LoadedVersion
 from serving.modelserver.versions import RetryPolicy, folder_fingerprint, list_versions
+from serving.tensor_batches import Tensors
 
 LOG = logging.getLogger(__name__)
 

@@ -6,8 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from serving import contract
-from serving.modelserver.batch_tensors import Array, Tensors, check_batchable
+from serving.modelserver.batch_tensors import check_batchable
 from serving.modelserver.manager import ModelManager, VersionState
+from serving.tensor_batches import Array, Tensors
 
 
 @dataclass(frozen=True)

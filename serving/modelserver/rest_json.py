@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from serving.modelserver.batch_tensors import Array, Tensors
 from serving.modelserver.errors import ServingError, invalid_argument
 from serving.modelserver.json_tensor import B64, debug, is_b64, to_array
 from serving.modelserver.servable import InputSpec
+from serving.tensor_batches import Array, Tensors
 
 
 def parse_predict_body(body: Any, specs: Sequence[InputSpec]) -> tuple[Tensors, bool]:

@@ -15,9 +15,9 @@ import requests
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from serving.modelserver.batch_tensors import merge_inputs, split_outputs
 from serving.modelserver.packing import CallCosts, run_split
 from serving.modelserver.servable import CALLS_TO_DECIDE, LoadedVersion
+from serving.tensor_batches import merge_inputs, split_outputs
 from tests.integration.modelserver.helpers import predict_request
 from tests.support.model_server import running_model_server, stop_process
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from serving.modelserver.batch_scheduler import BatchScheduler
-from serving.modelserver.batch_tensors import merge_inputs, split_outputs
 from serving.modelserver.batching import Batcher
 from serving.modelserver.config import BatchingSettings
 from serving.modelserver.errors import ServingError
+from serving.tensor_batches import merge_inputs, split_outputs
 
 
 def test_merge_pads_right_with_zero_to_the_longest():

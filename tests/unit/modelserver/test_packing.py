@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from serving.modelserver.batch_tensors import merge_inputs, split_outputs
 from serving.modelserver.batching import Batcher
 from serving.modelserver.config import BatchingSettings
 from serving.modelserver.main import build_parser, options_from_args
@@ -23,6 +22,7 @@ from serving.modelserver.packing import (
     run_split,
     splittable,
 )
+from serving.tensor_batches import merge_inputs, split_outputs
 
 
 def test_row_lengths_count_up_to_the_last_id_that_is_not_padding():

@@ -1,0 +1,251 @@
+"""Request coalescing: concurrent requests to one model version share one backend call (issue 9).
+
+Each backend call costs the gateway worker about as much CPU as the rest of a small request
+(gRPC's call set-up and its thread hand-offs; ``loadtests/README.md``, round 8), and costs
+the model server one more Predict to handle. So, per worker process and model version, at
+most ``coalesce_in_flight`` calls are in flight; a request that arrives while they are
+waits in a queue, and when a call returns, the first waiting request takes the queue (whole
+requests, up to ``coalesce_max_rows`` rows) and sends it as one call: the inputs
+concatenated along axis 0 and right-padded with the spec's ``pad_id``, the outputs sliced
+back per request (:mod:`serving.tensor_batches`, the model server's own batching code).
+Nothing waits for a batch to fill (TF Serving's ``batch_timeout_micros: 0``): a lone request
+goes out at once, as before; merged calls appear only under load, where they lower the CPU
+per request on both sides and the queueing behind the model server.
+
+A call that takes far longer than this version's calls usually do (``STALL_FACTOR`` times
+their smoothed duration, at least ``MIN_STALL_SECONDS``) stops counting as in flight: the
+requests queued behind it go out without it, so one slow or hung call (up to its deadline)
+holds the others back by a few typical call times at most, not until its deadline.
+
+Answers are the same as unmerged: padding is part of the serving contract (every input is a
+matrix of token ids right-padded with ``pad_id``, which models mask), exactly as the model
+server's ``pad_variable_length_inputs`` batching relies on. Failures: UNAVAILABLE,
+DEADLINE_EXCEEDED and NOT_FOUND (the version went away) are every member's answer; any other
+failure of a merged call (INVALID_ARGUMENT, INTERNAL: possibly one member's doing) makes each
+member call again alone, so one request's fault never fails another's. Each call has the
+configured deadline.
+The merged call forwards every member's request id (comma-separated ``x-request-id``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from serving.gateway.backends import Backend, VersionSelector
+from serving.gateway.backends.base import Arrays
+from serving.gateway.errors import BackendError, BackendFailure
+from serving.gateway.metrics import GatewayMetrics
+from serving.tensor_batches import merge_inputs, rows_of, split_outputs
+
+LOGGER = logging.getLogger("serving.gateway.coalescing")
+# Failures that would be every member's alone too: no point calling again one by one.
+SHARED_FAILURES = frozenset(
+    {BackendFailure.UNAVAILABLE, BackendFailure.DEADLINE_EXCEEDED, BackendFailure.NOT_FOUND}
+)
+STALL_FACTOR = 4.0  # a call this many typical durations old no longer holds requests back
+MIN_STALL_SECONDS = 0.02
+SMOOTHING = 0.2  # weight of the newest call in a lane's typical duration
+
+
+@dataclass(eq=False)  # compared by identity: inputs are numpy arrays
+class _Request:
+    """One request's tensors and, once a call has run, its outputs or error."""
+
+    inputs: Arrays
+    rows: int
+    request_id: str
+    done: threading.Event | None = None  # made only when the request has to wait
+    outputs: Arrays | None = None
+    error: BackendError | None = None
+    batch: list[_Request] | None = None  # set when this request is to send the next call
+    started: float = 0.0  # when the call it sends started (time.monotonic)
+
+
+@dataclass(eq=False)
+class _Lane:
+    """One model version's calls in flight and queue, in this process (the coalescer's lock
+    held by every caller)."""
+
+    queue: deque[_Request] = field(default_factory=deque)
+    started: list[float] = field(default_factory=list)  # the calls in flight
+    typical: float = 0.0  # smoothed seconds per call
+    min_stall: float = MIN_STALL_SECONDS
+
+    def stall_seconds(self) -> float:
+        """How long a call holds requests back before it counts as stalled."""
+        return max(self.min_stall, STALL_FACTOR * self.typical)
+
+    def busy_until(self, now: float, max_in_flight: int) -> float | None:
+        """None when a call may start now; else when the oldest call holding requests back
+        will count as stalled (time.monotonic)."""
+        stall = self.stall_seconds()
+        holding = [start for start in self.started if now - start < stall]
+        return None if len(holding) < max_in_flight else min(holding) + stall
+
+    def take(self, max_rows: int, first: _Request | None = None) -> list[_Request]:
+        """The requests the next call carries: ``first`` (taken out of the queue) then the
+        queue's oldest, whole requests up to ``max_rows`` rows."""
+        taken: list[_Request] = []
+        rows = 0
+        if first is not None:
+            self.queue.remove(first)
+            taken, rows = [first], first.rows
+        while self.queue and (not taken or rows + self.queue[0].rows <= max_rows):
+            item = self.queue.popleft()
+            rows += item.rows
+            taken.append(item)
+        return taken
+
+    def ended(self, started: float, now: float) -> None:
+        """A call that started at ``started`` returned."""
+        self.started.remove(started)
+        # A stalled call counts as just stalled: one hung call must not teach the lane to
+        # wait for the next one as long.
+        seconds = min(now - started, self.stall_seconds())
+        self.typical += SMOOTHING * (seconds - self.typical)
+
+
+class Coalescer:
+    """Merges concurrent requests to one model version into one backend call.
+
+    ``max_rows``: most rows one call carries (<= 1: every request calls alone);
+    ``max_in_flight``: calls per model version in flight before requests queue;
+    ``min_stall_seconds``: the least time a call holds requests back. Thread- and
+    greenlet-safe (``threading`` primitives, which gevent's worker patches).
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        metrics: GatewayMetrics,
+        max_rows: int,
+        max_in_flight: int,
+        min_stall_seconds: float = MIN_STALL_SECONDS,
+    ) -> None:
+        self._min_stall = min_stall_seconds
+        self._backend = backend
+        self._metrics = metrics
+        self._max_rows = max_rows
+        self._max_in_flight = max_in_flight
+        self._lock = threading.Lock()
+        self._lanes: dict[tuple[str, int], _Lane] = {}
+
+    def predict(
+        self, model: str, version: int, pad_id: int, inputs: Arrays, request_id: str
+    ) -> Arrays:
+        """The outputs of ``inputs`` (int32 ``[rows, length]`` each) on ``model`` ``version``:
+        float arrays with ``rows`` rows each, from a call of their own or a merged one.
+
+        Raises BackendError as the backend's ``predict`` does.
+        """
+        rows = rows_of(inputs)
+        if rows >= self._max_rows:  # too big to share a call (or merging is off)
+            return self._call(model, version, inputs, request_id, 1)
+        me = _Request(inputs, rows, request_id)
+        with self._lock:
+            lane = self._lanes.get((model, version))
+            if lane is None:
+                lane = self._lanes[(model, version)] = _Lane(min_stall=self._min_stall)
+            now = time.monotonic()
+            busy_until = lane.busy_until(now, self._max_in_flight)
+            if busy_until is None:
+                me.started = now
+                lane.started.append(now)
+                batch: list[_Request] | None = [me]
+            else:
+                me.done = threading.Event()
+                lane.queue.append(me)
+        if busy_until is not None:
+            batch = self._wait(lane, me, busy_until)
+        if batch is not None:
+            self._send(model, version, pad_id, lane, batch)
+        if me.error is not None:
+            raise me.error
+        if me.outputs is None:  # the merged call failed for another reason: call alone
+            return self._call(model, version, inputs, request_id, 1)
+        return me.outputs
+
+    def queued(self, model: str, version: int) -> int:
+        """Requests to ``model`` ``version`` waiting for the next call in this process."""
+        with self._lock:
+            lane = self._lanes.get((model, version))
+            return len(lane.queue) if lane is not None else 0
+
+    def _wait(self, lane: _Lane, me: _Request, busy_until: float) -> list[_Request] | None:
+        """Wait in the queue until a call ends (its sender hands over: ``me.batch`` to send,
+        or ``me`` answered) or the calls ahead stall (then ``me`` sends the queue)."""
+        assert me.done is not None
+        while True:
+            timeout = None if busy_until == math.inf else max(0.0, busy_until - time.monotonic())
+            if me.done.wait(timeout):
+                return me.batch
+            with self._lock:
+                if me not in lane.queue:  # taken by a call that ended meanwhile: done soon
+                    busy_until = math.inf
+                    continue
+                now = time.monotonic()
+                found = lane.busy_until(now, self._max_in_flight)
+                if found is not None:
+                    busy_until = found
+                    continue
+                me.started = now
+                lane.started.append(now)
+                return lane.take(self._max_rows, first=me)
+
+    def _send(
+        self, model: str, version: int, pad_id: int, lane: _Lane, batch: list[_Request]
+    ) -> None:
+        """Run one call for ``batch`` (its sender first), then hand the queue on."""
+        try:
+            self._run(model, version, pad_id, batch)
+        finally:
+            with self._lock:
+                now = time.monotonic()
+                lane.ended(batch[0].started, now)
+                following = lane.take(self._max_rows)
+                if following:
+                    following[0].started = now
+                    lane.started.append(now)
+            if following:
+                following[0].batch = following
+                assert following[0].done is not None
+                following[0].done.set()
+            for item in batch[1:]:
+                assert item.done is not None
+                item.done.set()
+
+    def _run(self, model: str, version: int, pad_id: int, batch: list[_Request]) -> None:
+        """Each member's outputs, or its error, or neither (then it calls again alone)."""
+        try:
+            if len(batch) == 1:
+                batch[0].outputs = self._call(
+                    model, version, batch[0].inputs, batch[0].request_id, 1
+                )
+                return
+            merged = merge_inputs([item.inputs for item in batch], pad=True, pad_value=pad_id)
+            ids = ",".join(item.request_id for item in batch)
+            outputs = self._call(model, version, merged, ids, len(batch))
+            parts = split_outputs(outputs, [item.rows for item in batch])
+            for item, part in zip(batch, parts, strict=True):
+                item.outputs = part
+        except BackendError as error:
+            if len(batch) == 1 or error.failure in SHARED_FAILURES:
+                for item in batch:
+                    item.error = error
+            else:
+                LOGGER.warning("a merged call of %d requests failed (%s)", len(batch), error)
+        except Exception as error:
+            if len(batch) == 1:
+                raise
+            LOGGER.warning("a merged call of %d requests failed: %r", len(batch), error)
+
+    def _call(
+        self, model: str, version: int, inputs: Arrays, request_ids: str, requests: int
+    ) -> Arrays:
+        self._metrics.observe_batch(model, rows_of(inputs), requests)
+        return self._backend.predict(model, VersionSelector(version=version), inputs, request_ids)

@@ -1,0 +1,61 @@
+"""Requests' tensors merged along axis 0 (right-padded) and a batch's outputs sliced back.
+
+One implementation for both places that batch: the local model server's batching session
+(:mod:`serving.modelserver.batching`, as TF Serving's ``pad_variable_length_inputs``) and the
+gateway's request coalescing (:mod:`serving.gateway.coalescing`). Padding is safe because of
+the serving contract: every input is a matrix of token ids right-padded with the spec's
+``pad_id``, which every model masks or ignores (``serving.spec.ServingSpec.pad_id``), so a
+row padded further gives the same outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from serving.contract import PAD_ID
+
+Array = npt.NDArray[Any]
+Tensors = dict[str, Array]
+
+
+def rows_of(inputs: Tensors) -> int:
+    """The batch size (0th dimension) of a request's inputs; 0 for no inputs."""
+    return int(next(iter(inputs.values())).shape[0]) if inputs else 0
+
+
+def merge_inputs(requests: Sequence[Tensors], pad: bool, pad_value: int = PAD_ID) -> Tensors:
+    """Concatenate requests along axis 0, right-padding other axes to the longest if ``pad``.
+
+    Every request must have the same input names (the first one's are used) and, without
+    ``pad``, the same sizes past axis 0 (else numpy's ValueError)."""
+    merged: Tensors = {}
+    for key in requests[0]:
+        parts = [request[key] for request in requests]
+        if pad:
+            target = np.max([part.shape[1:] for part in parts], axis=0) if parts[0].ndim > 1 else ()
+            parts = [
+                _pad_to(part, tuple(int(size) for size in target), pad_value) for part in parts
+            ]
+        merged[key] = np.concatenate(parts, axis=0)
+    return merged
+
+
+def _pad_to(array: Array, tail: tuple[int, ...], pad_value: int) -> Array:
+    widths = [(0, 0)] + [(0, want - have) for want, have in zip(tail, array.shape[1:], strict=True)]
+    if not any(after for _, after in widths):
+        return array
+    return np.pad(array, widths, constant_values=pad_value)
+
+
+def split_outputs(outputs: Tensors, row_counts: Sequence[int]) -> list[Tensors]:
+    """Slice batched outputs back into one dict per request (views, not copies): request
+    ``i`` gets rows ``sum(row_counts[:i])`` to ``sum(row_counts[:i + 1])`` of every output."""
+    bounds = np.cumsum([0, *row_counts])
+    return [
+        {key: value[bounds[index] : bounds[index + 1]] for key, value in outputs.items()}
+        for index in range(len(row_counts))
+    ]
