@@ -89,12 +89,15 @@ def start_gateway(
 
 
 def start_baseline(stack: ExitStack, options: Options) -> RunningGateway:
-    """The in-process HTTP baseline: one gthread worker, 8 threads, SavedModels in it."""
+    """The in-process HTTP baseline: one gthread worker, 8 threads, SavedModels in it, no
+    batching (no request coalescing)."""
     environment = {
         "GATEWAY_MODEL_REPO": str(options.repo),
         "GATEWAY_LOG_LEVEL": options.log_level,
         "GATEWAY_BACKEND": "local",
         "GATEWAY_WORKER_CLASS": "gthread",
+        # issue 9's baseline does no batching: every request its own model call
+        "GATEWAY_COALESCE_MAX_ROWS": "0",
     }
     return stack.enter_context(
         running_gateway(environment, workers=1, threads=8, ready_path="/readyz", timeout=300)
