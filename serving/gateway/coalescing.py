@@ -17,9 +17,10 @@ their smoothed duration, at least ``MIN_STALL_SECONDS``) stops counting as in fl
 requests queued behind it go out without it, so one slow or hung call (up to its deadline)
 holds the others back by a few typical call times at most, not until its deadline.
 
-Answers are the same as unmerged: padding is part of the serving contract (every input is a
-matrix of token ids right-padded with ``pad_id``, which models mask), exactly as the model
-server's ``pad_variable_length_inputs`` batching relies on. Failures: UNAVAILABLE,
+Answers are those of unmerged calls: padding is part of the serving contract (every input is
+a matrix of token ids right-padded with ``pad_id``, which models mask), as the model server's
+``pad_variable_length_inputs`` batching relies on; a batch of another shape runs the kernels
+in another order, so a score may move by a float32 ulp, as with any batching. Failures: UNAVAILABLE,
 DEADLINE_EXCEEDED and NOT_FOUND (the version went away) are every member's answer; any other
 failure of a merged call (INVALID_ARGUMENT, INTERNAL: possibly one member's doing) makes each
 member call again alone, so one request's fault never fails another's. Each call has the
