@@ -78,7 +78,13 @@ def create_app(settings: GatewaySettings | None = None, backend: Backend | None 
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     metrics = GatewayMetrics()
-    coalescer = Coalescer(backend, metrics, settings.coalesce_max_rows, settings.coalesce_in_flight)
+    coalescer = Coalescer(
+        backend,
+        metrics,
+        settings.coalesce_max_rows,
+        settings.coalesce_in_flight,
+        settings.coalesce_max_hold_ms / 1000,
+    )
     app.extensions["gateway"] = Services(settings, backend, registry, metrics, coalescer)
     app.register_blueprint(blueprint)
     app.register_blueprint(docs_ui_blueprint)

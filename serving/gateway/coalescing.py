@@ -12,10 +12,12 @@ Nothing waits for a batch to fill (TF Serving's ``batch_timeout_micros: 0``): a 
 goes out at once, as before; merged calls appear only under load, where they lower the CPU
 per request on both sides and the queueing behind the model server.
 
-A call that takes far longer than this version's calls usually do (``STALL_FACTOR`` times
-their smoothed duration, at least ``MIN_STALL_SECONDS``) stops counting as in flight: the
-requests queued behind it go out without it, so one slow or hung call (up to its deadline)
-holds the others back by a few typical call times at most, not until its deadline.
+A call holds requests back for at most ``coalesce_max_hold_ms`` after it started (TF
+Serving's ``batch_timeout_micros``, seen from the client): then the requests queued behind it
+go out together without waiting for it. So a request waits for a batch at most that long, a
+slow or hung call does not stall the others until its deadline, and a model whose calls are
+long (a transformer's, compute-bound) keeps the model server fed with calls instead of
+waiting for each to come back.
 
 Answers are those of unmerged calls: padding is part of the serving contract (every input is
 a matrix of token ids right-padded with ``pad_id``, which models mask), as the model server's
@@ -48,9 +50,6 @@ LOGGER = logging.getLogger("serving.gateway.coalescing")
 SHARED_FAILURES = frozenset(
     {BackendFailure.UNAVAILABLE, BackendFailure.DEADLINE_EXCEEDED, BackendFailure.NOT_FOUND}
 )
-STALL_FACTOR = 4.0  # a call this many typical durations old no longer holds requests back
-MIN_STALL_SECONDS = 0.02
-SMOOTHING = 0.2  # weight of the newest call in a lane's typical duration
 
 
 @dataclass(eq=False)  # compared by identity: inputs are numpy arrays
@@ -74,19 +73,12 @@ class _Lane:
 
     queue: deque[_Request] = field(default_factory=deque)
     started: list[float] = field(default_factory=list)  # the calls in flight
-    typical: float = 0.0  # smoothed seconds per call
-    min_stall: float = MIN_STALL_SECONDS
 
-    def stall_seconds(self) -> float:
-        """How long a call holds requests back before it counts as stalled."""
-        return max(self.min_stall, STALL_FACTOR * self.typical)
-
-    def busy_until(self, now: float, max_in_flight: int) -> float | None:
+    def busy_until(self, now: float, max_in_flight: int, max_hold: float) -> float | None:
         """None when a call may start now; else when the oldest call holding requests back
-        will count as stalled (time.monotonic)."""
-        stall = self.stall_seconds()
-        holding = [start for start in self.started if now - start < stall]
-        return None if len(holding) < max_in_flight else min(holding) + stall
+        stops holding them (time.monotonic)."""
+        holding = [start for start in self.started if now - start < max_hold]
+        return None if len(holding) < max_in_flight else min(holding) + max_hold
 
     def take(self, max_rows: int, first: _Request | None = None) -> list[_Request]:
         """The requests the next call carries: ``first`` (taken out of the queue) then the
@@ -102,13 +94,9 @@ class _Lane:
             taken.append(item)
         return taken
 
-    def ended(self, started: float, now: float) -> None:
+    def ended(self, started: float) -> None:
         """A call that started at ``started`` returned."""
         self.started.remove(started)
-        # A stalled call counts as just stalled: one hung call must not teach the lane to
-        # wait for the next one as long.
-        seconds = min(now - started, self.stall_seconds())
-        self.typical += SMOOTHING * (seconds - self.typical)
 
 
 class Coalescer:
@@ -116,7 +104,7 @@ class Coalescer:
 
     ``max_rows``: most rows one call carries (<= 1: every request calls alone);
     ``max_in_flight``: calls per model version in flight before requests queue;
-    ``min_stall_seconds``: the least time a call holds requests back. Thread- and
+    ``max_hold_seconds``: how long after its start a call holds requests back. Thread- and
     greenlet-safe (``threading`` primitives, which gevent's worker patches).
     """
 
@@ -126,9 +114,9 @@ class Coalescer:
         metrics: GatewayMetrics,
         max_rows: int,
         max_in_flight: int,
-        min_stall_seconds: float = MIN_STALL_SECONDS,
+        max_hold_seconds: float,
     ) -> None:
-        self._min_stall = min_stall_seconds
+        self._max_hold = max_hold_seconds
         self._backend = backend
         self._metrics = metrics
         self._max_rows = max_rows
@@ -151,9 +139,9 @@ class Coalescer:
         with self._lock:
             lane = self._lanes.get((model, version))
             if lane is None:
-                lane = self._lanes[(model, version)] = _Lane(min_stall=self._min_stall)
+                lane = self._lanes[(model, version)] = _Lane()
             now = time.monotonic()
-            busy_until = lane.busy_until(now, self._max_in_flight)
+            busy_until = lane.busy_until(now, self._max_in_flight, self._max_hold)
             if busy_until is None:
                 me.started = now
                 lane.started.append(now)
@@ -179,7 +167,7 @@ class Coalescer:
 
     def _wait(self, lane: _Lane, me: _Request, busy_until: float) -> list[_Request] | None:
         """Wait in the queue until a call ends (its sender hands over: ``me.batch`` to send,
-        or ``me`` answered) or the calls ahead stall (then ``me`` sends the queue)."""
+        or ``me`` answered) or the calls ahead stop holding it (then ``me`` sends the queue)."""
         assert me.done is not None
         while True:
             timeout = None if busy_until == math.inf else max(0.0, busy_until - time.monotonic())
@@ -190,7 +178,7 @@ class Coalescer:
                     busy_until = math.inf
                     continue
                 now = time.monotonic()
-                found = lane.busy_until(now, self._max_in_flight)
+                found = lane.busy_until(now, self._max_in_flight, self._max_hold)
                 if found is not None:
                     busy_until = found
                     continue
@@ -207,7 +195,7 @@ class Coalescer:
         finally:
             with self._lock:
                 now = time.monotonic()
-                lane.ended(batch[0].started, now)
+                lane.ended(batch[0].started)
                 following = lane.take(self._max_rows)
                 if following:
                     following[0].started = now

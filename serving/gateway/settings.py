@@ -90,6 +90,12 @@ class GatewaySettings(BaseSettings):
     and answered fastest under load on the 2-core benchmark machine (``loadtests/README.md``,
     round 8); raise it when one model server call is slow compared to the gateway's work."""
 
+    coalesce_max_hold_ms: float = Field(default=5.0, ge=0)
+    """How long after it started a backend call holds the requests queued behind it; then
+    they go out together without waiting for it (TF Serving's ``batch_timeout_micros``, on
+    the gateway's side). Bounds the wait a request adds for a batch, and keeps a model
+    server fed whose calls are long."""
+
     max_message_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     """Largest gRPC message sent or received."""
 

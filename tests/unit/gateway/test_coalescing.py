@@ -27,7 +27,7 @@ from serving.gateway.metrics import GatewayMetrics
 PAD = 0
 POISON = 666  # an id the backend refuses, as a server refuses a bad tensor
 WAIT_SECONDS = 10.0
-HELD = 60.0  # a held call never counts as stalled while a test queues requests behind it
+HELD = 60.0  # a held call holds the requests queued behind it for the whole test
 
 
 @dataclass
@@ -100,7 +100,7 @@ def pool() -> Iterator[ThreadPoolExecutor]:
 def patient(
     backend: RowBackend, max_rows: int, max_in_flight: int, metrics: GatewayMetrics | None = None
 ) -> Coalescer:
-    """A coalescer whose calls never count as stalled in a test's time."""
+    """A coalescer whose calls hold queued requests for as long as a test runs."""
     return Coalescer(backend, metrics or GatewayMetrics(), max_rows, max_in_flight, HELD)
 
 
@@ -170,7 +170,7 @@ def test_requests_queued_behind_a_call_share_the_next_one(pool: ThreadPoolExecut
 def test_merged_rows_are_padded_with_the_specs_pad_id(pool: ThreadPoolExecutor) -> None:
     backend = RowBackend(pad=7)
     coalescer = Coalescer(
-        backend, GatewayMetrics(), max_rows=32, max_in_flight=1, min_stall_seconds=HELD
+        backend, GatewayMetrics(), max_rows=32, max_in_flight=1, max_hold_seconds=HELD
     )
     short = {"ids": np.array([[1, 2]], dtype=np.int32)}
     long = {"ids": np.array([[3, 4, 5, 6]], dtype=np.int32)}
@@ -184,7 +184,7 @@ def test_merged_rows_are_padded_with_the_specs_pad_id(pool: ThreadPoolExecutor) 
 def test_a_call_carries_at_most_max_rows(pool: ThreadPoolExecutor) -> None:
     backend = RowBackend()
     coalescer = Coalescer(
-        backend, GatewayMetrics(), max_rows=4, max_in_flight=1, min_stall_seconds=HELD
+        backend, GatewayMetrics(), max_rows=4, max_in_flight=1, max_hold_seconds=HELD
     )
     queued = [("m", 1, rows(1, 1)), ("m", 1, rows(1, 1)), ("m", 1, rows(1, 2, 3))]
     first, futures = held(coalescer, backend, pool, queued)
@@ -199,7 +199,7 @@ def test_a_request_of_max_rows_calls_alone_even_while_a_call_is_in_flight(
 ) -> None:
     backend = RowBackend()
     coalescer = Coalescer(
-        backend, GatewayMetrics(), max_rows=4, max_in_flight=1, min_stall_seconds=HELD
+        backend, GatewayMetrics(), max_rows=4, max_in_flight=1, max_hold_seconds=HELD
     )
     backend.hold = threading.Event()
     release = backend.hold
@@ -214,7 +214,7 @@ def test_a_request_of_max_rows_calls_alone_even_while_a_call_is_in_flight(
 def test_only_requests_to_the_same_model_version_are_merged(pool: ThreadPoolExecutor) -> None:
     backend = RowBackend()
     coalescer = Coalescer(
-        backend, GatewayMetrics(), max_rows=32, max_in_flight=1, min_stall_seconds=HELD
+        backend, GatewayMetrics(), max_rows=32, max_in_flight=1, max_hold_seconds=HELD
     )
     backend.hold = threading.Event()
     release = backend.hold
@@ -231,7 +231,7 @@ def test_only_requests_to_the_same_model_version_are_merged(pool: ThreadPoolExec
 def test_one_bad_request_fails_alone_not_the_call_it_shared(pool: ThreadPoolExecutor) -> None:
     backend = RowBackend()
     coalescer = Coalescer(
-        backend, GatewayMetrics(), max_rows=32, max_in_flight=1, min_stall_seconds=HELD
+        backend, GatewayMetrics(), max_rows=32, max_in_flight=1, max_hold_seconds=HELD
     )
     poisoned = {"ids": np.array([[POISON, 1]], dtype=np.int32)}
     queued = [("m", 1, rows(2)), ("m", 1, poisoned), ("m", 1, rows(4))]
@@ -251,7 +251,7 @@ def test_an_unavailable_backend_fails_every_member_without_more_calls(
 ) -> None:
     backend = RowBackend(failure=BackendFailure.UNAVAILABLE)
     coalescer = Coalescer(
-        backend, GatewayMetrics(), max_rows=32, max_in_flight=1, min_stall_seconds=HELD
+        backend, GatewayMetrics(), max_rows=32, max_in_flight=1, max_hold_seconds=HELD
     )
     first, futures = held(coalescer, backend, pool, [("m", 1, rows(1)), ("m", 1, rows(2))])
     first.result(WAIT_SECONDS)
@@ -268,7 +268,7 @@ def test_max_rows_of_one_or_less_gives_every_request_its_own_call(
 ) -> None:
     backend = RowBackend()
     coalescer = Coalescer(
-        backend, GatewayMetrics(), max_rows=max_rows, max_in_flight=1, min_stall_seconds=HELD
+        backend, GatewayMetrics(), max_rows=max_rows, max_in_flight=1, max_hold_seconds=HELD
     )
     backend.hold = threading.Event()
     release = backend.hold
@@ -283,7 +283,7 @@ def test_max_rows_of_one_or_less_gives_every_request_its_own_call(
 def test_calls_in_flight_up_to_the_limit_before_requests_queue(pool: ThreadPoolExecutor) -> None:
     backend = RowBackend()
     coalescer = Coalescer(
-        backend, GatewayMetrics(), max_rows=32, max_in_flight=2, min_stall_seconds=HELD
+        backend, GatewayMetrics(), max_rows=32, max_in_flight=2, max_hold_seconds=HELD
     )
     backend.hold = threading.Event()
     release = backend.hold
@@ -295,14 +295,14 @@ def test_calls_in_flight_up_to_the_limit_before_requests_queue(pool: ThreadPoolE
     assert coalescer.queued("m", 1) == 0
 
 
-def test_requests_behind_a_stalled_call_go_out_without_it(pool: ThreadPoolExecutor) -> None:
+def test_requests_held_too_long_by_a_call_go_out_without_it(pool: ThreadPoolExecutor) -> None:
     backend = RowBackend()
-    coalescer = Coalescer(backend, GatewayMetrics(), 32, 1, min_stall_seconds=0.05)
+    coalescer = Coalescer(backend, GatewayMetrics(), 32, 1, max_hold_seconds=0.05)
     backend.hold = threading.Event()
     release = backend.hold
     first = pool.submit(coalescer.predict, "m", 1, PAD, rows(1), "first")
     assert backend.entered.wait(WAIT_SECONDS)
-    # queued behind the held call, then sent without it once it counts as stalled
+    # queued behind the held call, then sent without it after max_hold_seconds
     assert coalescer.predict("m", 1, PAD, rows(3), "second")["count"].tolist() == [3.0]
     assert not first.done()
     release.set()
