@@ -167,7 +167,34 @@ class Coalescer:
 
     def _wait(self, lane: _Lane, me: _Request, busy_until: float) -> list[_Request] | None:
         """Wait in the queue until a call ends (its sender hands over: ``me.batch`` to send,
-        or ``me`` answered) or the calls ahead stop holding it (then ``me`` sends the queue)."""
+        or ``me`` answered) or the calls ahead stop holding it (then ``me`` sends the queue).
+
+        A wait that raises (gevent kills a greenlet: gunicorn's graceful timeout, a
+        ``gevent.Timeout``) leaves the lane as if ``me`` had never queued (:meth:`_abandon`).
+        """
+        try:
+            return self._wait_turn(lane, me, busy_until)
+        except BaseException:
+            self._abandon(lane, me)
+            raise
+
+    def _abandon(self, lane: _Lane, me: _Request) -> None:
+        """``me`` stops waiting: out of the queue; if it was handed a call to send, that call
+        is off (its start ends) and the others it carried each call alone, so none of them
+        waits for a sender that is gone."""
+        with self._lock:
+            if me in lane.queue:
+                lane.queue.remove(me)
+                return
+            batch, me.batch = me.batch, None
+            if batch is None:  # a member of a call another request sends
+                return
+            lane.ended(me.started)
+        for item in batch[1:]:  # neither outputs nor error: each calls alone
+            assert item.done is not None
+            item.done.set()
+
+    def _wait_turn(self, lane: _Lane, me: _Request, busy_until: float) -> list[_Request] | None:
         assert me.done is not None
         while True:
             timeout = None if busy_until == math.inf else max(0.0, busy_until - time.monotonic())
@@ -197,11 +224,10 @@ class Coalescer:
                 now = time.monotonic()
                 lane.ended(batch[0].started)
                 following = lane.take(self._max_rows)
-                if following:
-                    following[0].started = now
+                if following:  # its sender's batch set under the lock: see _abandon
+                    following[0].started, following[0].batch = now, following
                     lane.started.append(now)
             if following:
-                following[0].batch = following
                 assert following[0].done is not None
                 following[0].done.set()
             for item in batch[1:]:
