@@ -25,7 +25,8 @@ a matrix of token ids right-padded with ``pad_id``, which models mask), as the m
 in another order, so a score may move by a float32 ulp, as with any batching. Failures: UNAVAILABLE,
 DEADLINE_EXCEEDED and NOT_FOUND (the version went away) are every member's answer; any other
 failure of a merged call (INVALID_ARGUMENT, INTERNAL: possibly one member's doing) makes each
-member call again alone, so one request's fault never fails another's. Each call has the
+member call again alone, so one request's fault never fails another's; so does an answer
+without one row per input row (its slices could be other members' rows). Each call has the
 configured deadline.
 The merged call forwards every member's request id (comma-separated ``x-request-id``).
 """
@@ -242,10 +243,7 @@ class Coalescer:
                     model, version, batch[0].inputs, batch[0].request_id, 1
                 )
                 return
-            merged = merge_inputs([item.inputs for item in batch], pad=True, pad_value=pad_id)
-            ids = ",".join(item.request_id for item in batch)
-            outputs = self._call(model, version, merged, ids, len(batch))
-            parts = split_outputs(outputs, [item.rows for item in batch])
+            parts = self._merged_call(model, version, pad_id, batch)
             for item, part in zip(batch, parts, strict=True):
                 item.outputs = part
         except BackendError as error:
@@ -258,6 +256,22 @@ class Coalescer:
             if len(batch) == 1:
                 raise
             LOGGER.warning("a merged call of %d requests failed: %r", len(batch), error)
+
+    def _merged_call(
+        self, model: str, version: int, pad_id: int, batch: list[_Request]
+    ) -> list[Arrays]:
+        """One call for the batch's requests; each one's outputs, in order.
+
+        Raises BackendError as ``predict``; ValueError for outputs without one row per input
+        row (slices could be other members' rows: alone, each member's heads judge them).
+        """
+        merged = merge_inputs([item.inputs for item in batch], pad=True, pad_value=pad_id)
+        ids = ",".join(item.request_id for item in batch)
+        outputs = self._call(model, version, merged, ids, len(batch))
+        counts = [item.rows for item in batch]
+        if any(value.shape[:1] != (sum(counts),) for value in outputs.values()):
+            raise ValueError(f"outputs without {sum(counts)} rows")
+        return split_outputs(outputs, counts)
 
     def _call(
         self, model: str, version: int, inputs: Arrays, request_ids: str, requests: int

@@ -11,14 +11,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy.typing as npt
 import pytest
 
+from serving.gateway.backends import VersionSelector
 from serving.gateway.coalescing import Coalescer
 from serving.gateway.metrics import GatewayMetrics
-from tests.unit.gateway.test_coalescing import HELD, PAD, WAIT_SECONDS, RowBackend, rows
+from tests.unit.gateway.test_coalescing import HELD, PAD, WAIT_SECONDS, RowBackend, held, rows
 
 ROOT = Path(__file__).resolve().parents[3]
 CHILD = (
@@ -76,3 +80,31 @@ def test_a_request_killed_while_it_waits_leaves_none_waiting(when: str) -> None:
     report = json.loads(child.stdout.splitlines()[-1])
     assert report["b"] == [3.0]  # None: "b" still waited for a call nobody would send
     assert report["calls"] == ["first", "b"]  # the dead "a" is in no call
+
+
+class ShortBackend(RowBackend):
+    """Answers one row short: the first row's outputs are missing (a model that does not fit
+    its spec; the gateway's heads answer 502 for such outputs)."""
+
+    def predict(
+        self,
+        model: str,
+        selector: VersionSelector,
+        inputs: Mapping[str, npt.NDArray[Any]],
+        request_id: str | None = None,
+    ) -> dict[str, npt.NDArray[Any]]:
+        outputs = super().predict(model, selector, inputs, request_id)
+        return {key: value[1:] for key, value in outputs.items()}
+
+
+def test_a_merged_answer_without_one_row_per_input_row_is_not_sliced_among_members() -> None:
+    backend = ShortBackend()
+    coalescer = Coalescer(backend, GatewayMetrics(), 32, 1, HELD)
+    with ThreadPoolExecutor(4) as pool:
+        queued = [("m", 1, rows(2)), ("m", 1, rows(5))]
+        first, futures = held(coalescer, backend, pool, queued)
+        first.result(WAIT_SECONDS)
+        answers = [future.result(WAIT_SECONDS)["count"].tolist() for future in futures]
+    # as alone: no rows (which the heads reject), not the other member's row ([[5.0], []])
+    assert answers == [[], []]
+    assert [call[3] for call in backend.calls] == ["first", "r0,r1", "r0", "r1"]
