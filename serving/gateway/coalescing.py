@@ -25,9 +25,10 @@ a matrix of token ids right-padded with ``pad_id``, which models mask), as the m
 in another order, so a score may move by a float32 ulp, as with any batching. Failures: UNAVAILABLE,
 DEADLINE_EXCEEDED and NOT_FOUND (the version went away) are every member's answer; any other
 failure of a merged call (INVALID_ARGUMENT, INTERNAL: possibly one member's doing) makes each
-member call again alone, so one request's fault never fails another's; so does an answer
-without one row per input row (its slices could be other members' rows). Each call has the
-configured deadline.
+member call again alone, so one request's fault never fails another's (RESOURCE_EXHAUSTED,
+which the backends report as an UNAVAILABLE that is not retryable, too: it may be the merged
+call's size); so does an answer without one row per input row (its slices could be other
+members' rows). Each call has the configured deadline.
 The merged call forwards every member's request id (comma-separated ``x-request-id``).
 """
 
@@ -51,6 +52,17 @@ LOGGER = logging.getLogger("serving.gateway.coalescing")
 SHARED_FAILURES = frozenset(
     {BackendFailure.UNAVAILABLE, BackendFailure.DEADLINE_EXCEEDED, BackendFailure.NOT_FOUND}
 )
+
+
+def shared(error: BackendError) -> bool:
+    """Whether a merged call's failure is every member's answer (:data:`SHARED_FAILURES`).
+
+    An UNAVAILABLE that is not retryable is gRPC's RESOURCE_EXHAUSTED or HTTP 429 (the
+    backends map both to UNAVAILABLE): a message over the size limit or a tensor the server
+    could not allocate, which may be the merged call's size, not any member's own."""
+    if error.failure is BackendFailure.UNAVAILABLE:
+        return error.retryable
+    return error.failure in SHARED_FAILURES
 
 
 @dataclass(eq=False)  # compared by identity: inputs are numpy arrays
@@ -247,7 +259,7 @@ class Coalescer:
             for item, part in zip(batch, parts, strict=True):
                 item.outputs = part
         except BackendError as error:
-            if len(batch) == 1 or error.failure in SHARED_FAILURES:
+            if len(batch) == 1 or shared(error):
                 for item in batch:
                     item.error = error
             else:

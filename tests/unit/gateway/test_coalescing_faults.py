@@ -21,6 +21,7 @@ import pytest
 
 from serving.gateway.backends import VersionSelector
 from serving.gateway.coalescing import Coalescer
+from serving.gateway.errors import BackendFailure
 from serving.gateway.metrics import GatewayMetrics
 from tests.unit.gateway.test_coalescing import HELD, PAD, WAIT_SECONDS, RowBackend, held, rows
 
@@ -107,4 +108,18 @@ def test_a_merged_answer_without_one_row_per_input_row_is_not_sliced_among_membe
         answers = [future.result(WAIT_SECONDS)["count"].tolist() for future in futures]
     # as alone: no rows (which the heads reject), not the other member's row ([[5.0], []])
     assert answers == [[], []]
+    assert [call[3] for call in backend.calls] == ["first", "r0,r1", "r0", "r1"]
+
+
+def test_a_merged_call_too_big_for_the_server_makes_each_member_call_alone() -> None:
+    # gRPC's RESOURCE_EXHAUSTED (a message over the limit, a tensor the server could not
+    # allocate) reaches the coalescer as an UNAVAILABLE that is not retryable
+    backend = RowBackend(failure=BackendFailure.UNAVAILABLE, retryable=False)
+    coalescer = Coalescer(backend, GatewayMetrics(), 32, 1, HELD)
+    with ThreadPoolExecutor(4) as pool:
+        queued = [("m", 1, rows(2)), ("m", 1, rows(5))]
+        first, futures = held(coalescer, backend, pool, queued)
+        first.result(WAIT_SECONDS)
+        answers = [future.result(WAIT_SECONDS)["count"].tolist() for future in futures]
+    assert answers == [[2.0], [5.0]]  # as alone, not the merged call's 503
     assert [call[3] for call in backend.calls] == ["first", "r0,r1", "r0", "r1"]
