@@ -25,8 +25,10 @@ a matrix of token ids right-padded with ``pad_id``, which models mask), as the m
 in another order, so a score may move by a float32 ulp, as with any batching. Failures: UNAVAILABLE,
 DEADLINE_EXCEEDED and NOT_FOUND (the version went away) are every member's answer; any other
 failure of a merged call (INVALID_ARGUMENT, INTERNAL: possibly one member's doing) makes each
-member call again alone, so one request's fault never fails another's. Each call has the
-configured deadline.
+member call again alone, so one request's fault never fails another's (RESOURCE_EXHAUSTED,
+which the backends report as an UNAVAILABLE that is not retryable, too: it may be the merged
+call's size); so does an answer without one row per input row (its slices could be other
+members' rows). Each call has the configured deadline.
 The merged call forwards every member's request id (comma-separated ``x-request-id``).
 """
 
@@ -50,6 +52,17 @@ LOGGER = logging.getLogger("serving.gateway.coalescing")
 SHARED_FAILURES = frozenset(
     {BackendFailure.UNAVAILABLE, BackendFailure.DEADLINE_EXCEEDED, BackendFailure.NOT_FOUND}
 )
+
+
+def shared(error: BackendError) -> bool:
+    """Whether a merged call's failure is every member's answer (:data:`SHARED_FAILURES`).
+
+    An UNAVAILABLE that is not retryable is gRPC's RESOURCE_EXHAUSTED or HTTP 429 (the
+    backends map both to UNAVAILABLE): a message over the size limit or a tensor the server
+    could not allocate, which may be the merged call's size, not any member's own."""
+    if error.failure is BackendFailure.UNAVAILABLE:
+        return error.retryable
+    return error.failure in SHARED_FAILURES
 
 
 @dataclass(eq=False)  # compared by identity: inputs are numpy arrays
@@ -167,7 +180,34 @@ class Coalescer:
 
     def _wait(self, lane: _Lane, me: _Request, busy_until: float) -> list[_Request] | None:
         """Wait in the queue until a call ends (its sender hands over: ``me.batch`` to send,
-        or ``me`` answered) or the calls ahead stop holding it (then ``me`` sends the queue)."""
+        or ``me`` answered) or the calls ahead stop holding it (then ``me`` sends the queue).
+
+        A wait that raises (gevent kills a greenlet: gunicorn's graceful timeout, a
+        ``gevent.Timeout``) leaves the lane as if ``me`` had never queued (:meth:`_abandon`).
+        """
+        try:
+            return self._wait_turn(lane, me, busy_until)
+        except BaseException:
+            self._abandon(lane, me)
+            raise
+
+    def _abandon(self, lane: _Lane, me: _Request) -> None:
+        """``me`` stops waiting: out of the queue; if it was handed a call to send, that call
+        is off (its start ends) and the others it carried each call alone, so none of them
+        waits for a sender that is gone."""
+        with self._lock:
+            if me in lane.queue:
+                lane.queue.remove(me)
+                return
+            batch, me.batch = me.batch, None
+            if batch is None:  # a member of a call another request sends
+                return
+            lane.ended(me.started)
+        for item in batch[1:]:  # neither outputs nor error: each calls alone
+            assert item.done is not None
+            item.done.set()
+
+    def _wait_turn(self, lane: _Lane, me: _Request, busy_until: float) -> list[_Request] | None:
         assert me.done is not None
         while True:
             timeout = None if busy_until == math.inf else max(0.0, busy_until - time.monotonic())
@@ -197,11 +237,10 @@ class Coalescer:
                 now = time.monotonic()
                 lane.ended(batch[0].started)
                 following = lane.take(self._max_rows)
-                if following:
-                    following[0].started = now
+                if following:  # its sender's batch set under the lock: see _abandon
+                    following[0].started, following[0].batch = now, following
                     lane.started.append(now)
             if following:
-                following[0].batch = following
                 assert following[0].done is not None
                 following[0].done.set()
             for item in batch[1:]:
@@ -216,14 +255,11 @@ class Coalescer:
                     model, version, batch[0].inputs, batch[0].request_id, 1
                 )
                 return
-            merged = merge_inputs([item.inputs for item in batch], pad=True, pad_value=pad_id)
-            ids = ",".join(item.request_id for item in batch)
-            outputs = self._call(model, version, merged, ids, len(batch))
-            parts = split_outputs(outputs, [item.rows for item in batch])
+            parts = self._merged_call(model, version, pad_id, batch)
             for item, part in zip(batch, parts, strict=True):
                 item.outputs = part
         except BackendError as error:
-            if len(batch) == 1 or error.failure in SHARED_FAILURES:
+            if len(batch) == 1 or shared(error):
                 for item in batch:
                     item.error = error
             else:
@@ -232,6 +268,22 @@ class Coalescer:
             if len(batch) == 1:
                 raise
             LOGGER.warning("a merged call of %d requests failed: %r", len(batch), error)
+
+    def _merged_call(
+        self, model: str, version: int, pad_id: int, batch: list[_Request]
+    ) -> list[Arrays]:
+        """One call for the batch's requests; each one's outputs, in order.
+
+        Raises BackendError as ``predict``; ValueError for outputs without one row per input
+        row (slices could be other members' rows: alone, each member's heads judge them).
+        """
+        merged = merge_inputs([item.inputs for item in batch], pad=True, pad_value=pad_id)
+        ids = ",".join(item.request_id for item in batch)
+        outputs = self._call(model, version, merged, ids, len(batch))
+        counts = [item.rows for item in batch]
+        if any(value.shape[:1] != (sum(counts),) for value in outputs.values()):
+            raise ValueError(f"outputs without {sum(counts)} rows")
+        return split_outputs(outputs, counts)
 
     def _call(
         self, model: str, version: int, inputs: Arrays, request_ids: str, requests: int

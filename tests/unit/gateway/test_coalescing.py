@@ -36,6 +36,7 @@ class RowBackend:
 
     pad: int = PAD
     failure: BackendFailure | None = None  # every call with 2+ rows fails so, if set
+    retryable: bool = False  # its flag: True for a true UNAVAILABLE (the server is down)
     # model, version, rows, request ids of each call
     calls: list[tuple[str, int, int, str]] = field(default_factory=list)
     hold: threading.Event | None = None  # the first call waits for it
@@ -58,7 +59,7 @@ class RowBackend:
         if (ids == POISON).any():
             raise BackendError(BackendFailure.INVALID_ARGUMENT, "id out of range")
         if self.failure is not None and ids.shape[0] > 1:
-            raise BackendError(self.failure, "merged call failed")
+            raise BackendError(self.failure, "merged call failed", self.retryable)
         real = ids != self.pad
         return {
             "sum": np.where(real, ids, 0).sum(axis=1).astype(np.float32),
@@ -249,7 +250,7 @@ def test_one_bad_request_fails_alone_not_the_call_it_shared(pool: ThreadPoolExec
 def test_an_unavailable_backend_fails_every_member_without_more_calls(
     pool: ThreadPoolExecutor,
 ) -> None:
-    backend = RowBackend(failure=BackendFailure.UNAVAILABLE)
+    backend = RowBackend(failure=BackendFailure.UNAVAILABLE, retryable=True)
     coalescer = Coalescer(
         backend, GatewayMetrics(), max_rows=32, max_in_flight=1, max_hold_seconds=HELD
     )
