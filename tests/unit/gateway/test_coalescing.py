@@ -105,6 +105,18 @@ def patient(
     return Coalescer(backend, metrics or GatewayMetrics(), max_rows, max_in_flight, HELD)
 
 
+def hold_first(
+    coalescer: Coalescer, backend: RowBackend, pool: ThreadPoolExecutor, pad: int = PAD
+) -> tuple[threading.Event, Future[Any]]:
+    """Start a one-row request "first" to "m" 1 whose call waits for the returned event;
+    return once the call is in the backend."""
+    backend.hold = threading.Event()
+    release = backend.hold
+    first = pool.submit(coalescer.predict, "m", 1, pad, rows(1), "first")
+    assert backend.entered.wait(WAIT_SECONDS)
+    return release, first
+
+
 def wait_queued(coalescer: Coalescer, model: str, version: int, count: int) -> None:
     """Wait (bounded) until ``count`` requests to ``model`` ``version`` are queued."""
     deadline = time.monotonic() + WAIT_SECONDS
@@ -122,10 +134,7 @@ def held(
 ) -> tuple[Future[Any], list[Future[Any]]]:
     """Start a first request whose call is held, queue ``queued`` (model, version, inputs)
     behind it, then let the call go; the futures of the first and of the queued."""
-    backend.hold = threading.Event()
-    release = backend.hold
-    first = pool.submit(coalescer.predict, "m", 1, pad, rows(1), "first")
-    assert backend.entered.wait(WAIT_SECONDS)
+    release, first = hold_first(coalescer, backend, pool, pad)
     futures = []
     for index, (model, version, inputs) in enumerate(queued):
         futures.append(pool.submit(coalescer.predict, model, version, pad, inputs, f"r{index}"))
@@ -170,9 +179,7 @@ def test_requests_queued_behind_a_call_share_the_next_one(pool: ThreadPoolExecut
 
 def test_merged_rows_are_padded_with_the_specs_pad_id(pool: ThreadPoolExecutor) -> None:
     backend = RowBackend(pad=7)
-    coalescer = Coalescer(
-        backend, GatewayMetrics(), max_rows=32, max_in_flight=1, max_hold_seconds=HELD
-    )
+    coalescer = patient(backend, 32, 1)
     short = {"ids": np.array([[1, 2]], dtype=np.int32)}
     long = {"ids": np.array([[3, 4, 5, 6]], dtype=np.int32)}
     first, futures = held(coalescer, backend, pool, [("m", 1, short), ("m", 1, long)], pad=7)
@@ -184,9 +191,7 @@ def test_merged_rows_are_padded_with_the_specs_pad_id(pool: ThreadPoolExecutor) 
 
 def test_a_call_carries_at_most_max_rows(pool: ThreadPoolExecutor) -> None:
     backend = RowBackend()
-    coalescer = Coalescer(
-        backend, GatewayMetrics(), max_rows=4, max_in_flight=1, max_hold_seconds=HELD
-    )
+    coalescer = patient(backend, 4, 1)
     queued = [("m", 1, rows(1, 1)), ("m", 1, rows(1, 1)), ("m", 1, rows(1, 2, 3))]
     first, futures = held(coalescer, backend, pool, queued)
     first.result(WAIT_SECONDS)
@@ -199,13 +204,8 @@ def test_a_request_of_max_rows_calls_alone_even_while_a_call_is_in_flight(
     pool: ThreadPoolExecutor,
 ) -> None:
     backend = RowBackend()
-    coalescer = Coalescer(
-        backend, GatewayMetrics(), max_rows=4, max_in_flight=1, max_hold_seconds=HELD
-    )
-    backend.hold = threading.Event()
-    release = backend.hold
-    first = pool.submit(coalescer.predict, "m", 1, PAD, rows(1), "first")
-    assert backend.entered.wait(WAIT_SECONDS)
+    coalescer = patient(backend, 4, 1)
+    release, first = hold_first(coalescer, backend, pool)
     big = coalescer.predict("m", 1, PAD, rows(1, 2, 3, 4), "big")  # does not wait for first
     assert big["count"].tolist() == [1.0, 2.0, 3.0, 4.0]
     release.set()
@@ -214,13 +214,8 @@ def test_a_request_of_max_rows_calls_alone_even_while_a_call_is_in_flight(
 
 def test_only_requests_to_the_same_model_version_are_merged(pool: ThreadPoolExecutor) -> None:
     backend = RowBackend()
-    coalescer = Coalescer(
-        backend, GatewayMetrics(), max_rows=32, max_in_flight=1, max_hold_seconds=HELD
-    )
-    backend.hold = threading.Event()
-    release = backend.hold
-    first = pool.submit(coalescer.predict, "m", 1, PAD, rows(1), "first")
-    assert backend.entered.wait(WAIT_SECONDS)
+    coalescer = patient(backend, 32, 1)
+    release, first = hold_first(coalescer, backend, pool)
     # other versions and models have lanes of their own: not held behind "m" 1
     assert coalescer.predict("m", 2, PAD, rows(2), "v2")["count"].tolist() == [2.0]
     assert coalescer.predict("n", 1, PAD, rows(3), "n")["count"].tolist() == [3.0]
@@ -231,9 +226,7 @@ def test_only_requests_to_the_same_model_version_are_merged(pool: ThreadPoolExec
 
 def test_one_bad_request_fails_alone_not_the_call_it_shared(pool: ThreadPoolExecutor) -> None:
     backend = RowBackend()
-    coalescer = Coalescer(
-        backend, GatewayMetrics(), max_rows=32, max_in_flight=1, max_hold_seconds=HELD
-    )
+    coalescer = patient(backend, 32, 1)
     poisoned = {"ids": np.array([[POISON, 1]], dtype=np.int32)}
     queued = [("m", 1, rows(2)), ("m", 1, poisoned), ("m", 1, rows(4))]
     first, futures = held(coalescer, backend, pool, queued)
@@ -251,9 +244,7 @@ def test_an_unavailable_backend_fails_every_member_without_more_calls(
     pool: ThreadPoolExecutor,
 ) -> None:
     backend = RowBackend(failure=BackendFailure.UNAVAILABLE, retryable=True)
-    coalescer = Coalescer(
-        backend, GatewayMetrics(), max_rows=32, max_in_flight=1, max_hold_seconds=HELD
-    )
+    coalescer = patient(backend, 32, 1)
     first, futures = held(coalescer, backend, pool, [("m", 1, rows(1)), ("m", 1, rows(2))])
     first.result(WAIT_SECONDS)
     for future in futures:
@@ -268,13 +259,8 @@ def test_max_rows_of_one_or_less_gives_every_request_its_own_call(
     pool: ThreadPoolExecutor, max_rows: int
 ) -> None:
     backend = RowBackend()
-    coalescer = Coalescer(
-        backend, GatewayMetrics(), max_rows=max_rows, max_in_flight=1, max_hold_seconds=HELD
-    )
-    backend.hold = threading.Event()
-    release = backend.hold
-    first = pool.submit(coalescer.predict, "m", 1, PAD, rows(1), "first")
-    assert backend.entered.wait(WAIT_SECONDS)
+    coalescer = patient(backend, max_rows, 1)
+    release, first = hold_first(coalescer, backend, pool)
     assert coalescer.predict("m", 1, PAD, rows(2), "second")["count"].tolist() == [2.0]
     release.set()
     first.result(WAIT_SECONDS)
@@ -283,13 +269,8 @@ def test_max_rows_of_one_or_less_gives_every_request_its_own_call(
 
 def test_calls_in_flight_up_to_the_limit_before_requests_queue(pool: ThreadPoolExecutor) -> None:
     backend = RowBackend()
-    coalescer = Coalescer(
-        backend, GatewayMetrics(), max_rows=32, max_in_flight=2, max_hold_seconds=HELD
-    )
-    backend.hold = threading.Event()
-    release = backend.hold
-    first = pool.submit(coalescer.predict, "m", 1, PAD, rows(1), "first")
-    assert backend.entered.wait(WAIT_SECONDS)
+    coalescer = patient(backend, 32, 2)
+    release, first = hold_first(coalescer, backend, pool)
     assert coalescer.predict("m", 1, PAD, rows(2), "second")["count"].tolist() == [2.0]
     release.set()
     first.result(WAIT_SECONDS)
@@ -299,10 +280,7 @@ def test_calls_in_flight_up_to_the_limit_before_requests_queue(pool: ThreadPoolE
 def test_requests_held_too_long_by_a_call_go_out_without_it(pool: ThreadPoolExecutor) -> None:
     backend = RowBackend()
     coalescer = Coalescer(backend, GatewayMetrics(), 32, 1, max_hold_seconds=0.05)
-    backend.hold = threading.Event()
-    release = backend.hold
-    first = pool.submit(coalescer.predict, "m", 1, PAD, rows(1), "first")
-    assert backend.entered.wait(WAIT_SECONDS)
+    release, first = hold_first(coalescer, backend, pool)
     # queued behind the held call, then sent without it after max_hold_seconds
     assert coalescer.predict("m", 1, PAD, rows(3), "second")["count"].tolist() == [3.0]
     assert not first.done()
