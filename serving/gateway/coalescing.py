@@ -8,22 +8,24 @@ waits in a queue, and when a call returns, the first waiting request takes the q
 requests, up to ``coalesce_max_rows`` rows) and sends it as one call: the inputs
 concatenated along axis 0 and right-padded with the spec's ``pad_id``, the outputs sliced
 back per request (:mod:`serving.tensor_batches`, the model server's own batching code).
-Nothing waits for a batch to fill (TF Serving's ``batch_timeout_micros: 0``): a lone request
-goes out at once, as before; merged calls appear only under load, where they lower the CPU
-per request on both sides and the queueing behind the model server.
+Nothing waits for a batch to fill: a lone request goes out at once, as before; merged calls
+appear only under load, where they lower the CPU per request on both sides and the queueing
+behind the model server.
 
-A call holds requests back for at most ``coalesce_max_hold_ms`` after it started (TF
-Serving's ``batch_timeout_micros``, seen from the client): then the requests queued behind it
-go out together without waiting for it. So a request waits for a batch at most that long, a
-slow or hung call does not stall the others until its deadline, and a model whose calls are
-long (a transformer's, compute-bound) keeps the model server fed with calls instead of
-waiting for each to come back.
+A call holds requests back for at most ``coalesce_max_hold_ms`` after it started (the bound
+TF Serving's ``batch_timeout_micros`` puts on a request's wait for others): then the requests
+queued behind it go out together without waiting for it. So a request waits for a batch at
+most that long, a slow or hung call does not stall the others until its deadline, and a model
+whose calls are long (a transformer's, compute-bound) keeps the model server fed with calls
+instead of waiting for each to come back.
 
 Answers are those of unmerged calls: padding is part of the serving contract (every input is
 a matrix of token ids right-padded with ``pad_id``, which models mask), as the model server's
 ``pad_variable_length_inputs`` batching relies on; a batch of another shape runs the kernels
-in another order, so a score may move by a float32 ulp, as with any batching. Failures: UNAVAILABLE,
-DEADLINE_EXCEEDED and NOT_FOUND (the version went away) are every member's answer; any other
+in another order, so a score may move by a float32 ulp, as with any batching.
+
+Failures: a retryable UNAVAILABLE (the server is down), DEADLINE_EXCEEDED and NOT_FOUND (the
+version went away) are every member's answer; any other
 failure of a merged call (INVALID_ARGUMENT, INTERNAL: possibly one member's doing) makes each
 member call again alone, so one request's fault never fails another's (RESOURCE_EXHAUSTED,
 which the backends report as an UNAVAILABLE that is not retryable, too: it may be the merged
