@@ -150,22 +150,27 @@ class Coalescer:
         rows = rows_of(inputs)
         if rows >= self._max_rows:  # too big to share a call (or merging is off)
             return self._call(model, version, inputs, request_id, 1)
-        me = _Request(inputs, rows, request_id)
         with self._lock:
             lane = self._lanes.get((model, version))
             if lane is None:
                 lane = self._lanes[(model, version)] = _Lane()
             now = time.monotonic()
-            busy_until = lane.busy_until(now, self._max_in_flight, self._max_hold)
+            busy_until = (
+                None
+                if len(lane.started) < self._max_in_flight  # the common case: no wait
+                else lane.busy_until(now, self._max_in_flight, self._max_hold)
+            )
             if busy_until is None:
-                me.started = now
                 lane.started.append(now)
-                batch: list[_Request] | None = [me]
             else:
-                me.done = threading.Event()
+                me = _Request(inputs, rows, request_id, threading.Event())
                 lane.queue.append(me)
-        if busy_until is not None:
-            batch = self._wait(lane, me, busy_until)
+        if busy_until is None:  # a call of its own: nothing to merge or share
+            try:
+                return self._call(model, version, inputs, request_id, 1)
+            finally:
+                self._hand_on(lane, now)
+        batch = self._wait(lane, me, busy_until)
         if batch is not None:
             self._send(model, version, pad_id, lane, batch)
         if me.error is not None:
@@ -235,19 +240,24 @@ class Coalescer:
         try:
             self._run(model, version, pad_id, batch)
         finally:
-            with self._lock:
-                now = time.monotonic()
-                lane.ended(batch[0].started)
-                following = lane.take(self._max_rows)
-                if following:  # its sender's batch set under the lock: see _abandon
-                    following[0].started, following[0].batch = now, following
-                    lane.started.append(now)
-            if following:
-                assert following[0].done is not None
-                following[0].done.set()
+            self._hand_on(lane, batch[0].started)
             for item in batch[1:]:
                 assert item.done is not None
                 item.done.set()
+
+    def _hand_on(self, lane: _Lane, started: float) -> None:
+        """The call that started at ``started`` is over: the next queued requests, if any,
+        go out in the next call, sent by the first of them."""
+        with self._lock:
+            now = time.monotonic()
+            lane.ended(started)
+            following = lane.take(self._max_rows)
+            if following:  # its sender's batch set under the lock: see _abandon
+                following[0].started, following[0].batch = now, following
+                lane.started.append(now)
+        if following:
+            assert following[0].done is not None
+            following[0].done.set()
 
     def _run(self, model: str, version: int, pad_id: int, batch: list[_Request]) -> None:
         """Each member's outputs, or its error, or neither (then it calls again alone)."""

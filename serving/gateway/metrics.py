@@ -17,7 +17,6 @@ from prometheus_client import (
 from serving.gateway.pid import current_pid
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 if getattr(values.ValueClass, "_multiprocess", False):
@@ -58,14 +57,13 @@ class GatewayMetrics:
             "gateway_batch_size",
             "Examples sent to the model in one backend call.",
             ("model",),
-            buckets=BATCH_BUCKETS,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
             registry=self.registry,
         )
-        self.batch_requests = Histogram(
-            "gateway_batch_requests",
-            "Requests merged into one backend call (request coalescing).",
+        self.merged_requests = Counter(
+            "gateway_merged_requests",
+            "Requests answered by a backend call they shared with others (request coalescing).",
             ("model",),
-            buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
         # labels() takes a lock and rebuilds the label tuple on every call: each child is
@@ -73,7 +71,8 @@ class GatewayMetrics:
         # for this: two threads racing store the same child).
         self._request_children: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
         self._stage_children: dict[tuple[str, str], Histogram] = {}
-        self._batch_children: dict[str, tuple[Histogram, Histogram]] = {}
+        self._batch_children: dict[str, Histogram] = {}
+        self._merged_children: dict[str, Counter] = {}
 
     def observe_request(
         self, endpoint: str, model: str, version: str, status: int, seconds: float
@@ -98,13 +97,17 @@ class GatewayMetrics:
         child.observe(seconds)
 
     def observe_batch(self, model: str, rows: int, requests: int) -> None:
-        """Record how many examples (rows) and requests one backend call carried."""
-        children = self._batch_children.get(model)
-        if children is None:
-            children = self.batch_size.labels(model), self.batch_requests.labels(model)
-            self._batch_children[model] = children
-        children[0].observe(rows)
-        children[1].observe(requests)
+        """Record how many examples (rows) one backend call carried, and its requests if it
+        carried more than one (a lone request's call writes one value less: issue 9)."""
+        child = self._batch_children.get(model)
+        if child is None:
+            child = self._batch_children[model] = self.batch_size.labels(model)
+        child.observe(rows)
+        if requests > 1:
+            merged = self._merged_children.get(model)
+            if merged is None:
+                merged = self._merged_children[model] = self.merged_requests.labels(model)
+            merged.inc(requests)
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format body and its content type (all workers' values under gunicorn)."""

@@ -154,7 +154,7 @@ def test_a_lone_request_is_sent_at_once_unchanged() -> None:
         np.testing.assert_array_equal(outputs[key], value)
     sample = metrics.registry.get_sample_value
     assert sample("gateway_batch_size_sum", {"model": "m"}) == 2.0
-    assert sample("gateway_batch_requests_sum", {"model": "m"}) == 1.0
+    assert sample("gateway_merged_requests_total", {"model": "m"}) is None  # shared no call
 
 
 def test_requests_queued_behind_a_call_share_the_next_one(pool: ThreadPoolExecutor) -> None:
@@ -172,8 +172,9 @@ def test_requests_queued_behind_a_call_share_the_next_one(pool: ThreadPoolExecut
     assert [call[2] for call in backend.calls] == [1, 5]
     assert backend.calls[1][3] == "r0,r1,r2"  # every member's request id forwarded
     sample = metrics.registry.get_sample_value
-    assert sample("gateway_batch_requests_count", {"model": "m"}) == 2.0
-    assert sample("gateway_batch_requests_sum", {"model": "m"}) == 4.0
+    assert sample("gateway_batch_size_count", {"model": "m"}) == 2.0  # backend calls
+    assert sample("gateway_batch_size_sum", {"model": "m"}) == 6.0  # examples
+    assert sample("gateway_merged_requests_total", {"model": "m"}) == 3.0
     assert coalescer.queued("m", 1) == 0
 
 
