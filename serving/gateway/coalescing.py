@@ -15,11 +15,9 @@ behind the model server.
 A call holds requests back for at most ``coalesce_max_hold_ms`` after it started (the bound
 TF Serving's ``batch_timeout_micros`` puts on a request's wait for others): then the requests
 queued behind it go out together without waiting for it. So a request waits for a batch at
-most that long, and a slow or hung call does not stall the others until its deadline. A
-model version whose calls take longer than that on average (smoothed over its last calls: a
-transformer's, compute-bound) is not held at all: there a call's fixed cost is small next to
-its compute, and merging only made the calls, and the requests' waits, longer (the mixed
-load's similarity requests, round 8).
+most that long, a slow or hung call does not stall the others until its deadline, and a model
+whose calls are long (a transformer's, compute-bound) keeps the model server fed with calls
+instead of waiting for each to come back.
 
 Answers are those of unmerged calls: padding is part of the serving contract (every input is
 a matrix of token ids right-padded with ``pad_id``, which models mask), as the model server's
@@ -52,7 +50,6 @@ from serving.gateway.metrics import GatewayMetrics
 from serving.tensor_batches import merge_inputs, rows_of, split_outputs
 
 LOGGER = logging.getLogger("serving.gateway.coalescing")
-SMOOTHING = 0.2  # weight of the newest call in a lane's typical call time
 # Failures that would be every member's alone too: no point calling again one by one.
 SHARED_FAILURES = frozenset(
     {BackendFailure.UNAVAILABLE, BackendFailure.DEADLINE_EXCEEDED, BackendFailure.NOT_FOUND}
@@ -91,7 +88,6 @@ class _Lane:
 
     queue: deque[_Request] = field(default_factory=deque)
     started: list[float] = field(default_factory=list)  # the calls in flight
-    typical: float = 0.0  # seconds per call, smoothed over the last few calls
 
     def busy_until(self, now: float, max_in_flight: int, max_hold: float) -> float | None:
         """None when a call may start now; else when the oldest call holding requests back
@@ -113,11 +109,9 @@ class _Lane:
             taken.append(item)
         return taken
 
-    def ended(self, started: float, now: float | None) -> None:
-        """A call that started at ``started`` returned at ``now`` (None: it never ran)."""
+    def ended(self, started: float) -> None:
+        """A call that started at ``started`` returned."""
         self.started.remove(started)
-        if now is not None:
-            self.typical += SMOOTHING * ((now - started) - self.typical)
 
 
 class Coalescer:
@@ -163,8 +157,7 @@ class Coalescer:
             now = time.monotonic()
             busy_until = (
                 None
-                # the common case (no call in flight), or calls too long to wait for
-                if len(lane.started) < self._max_in_flight or lane.typical > self._max_hold
+                if len(lane.started) < self._max_in_flight  # the common case: no wait
                 else lane.busy_until(now, self._max_in_flight, self._max_hold)
             )
             if busy_until is None:
@@ -216,7 +209,7 @@ class Coalescer:
             batch, me.batch = me.batch, None
             if batch is None:  # a member of a call another request sends
                 return
-            lane.ended(me.started, None)
+            lane.ended(me.started)
         for item in batch[1:]:  # neither outputs nor error: each calls alone
             assert item.done is not None
             item.done.set()
@@ -257,7 +250,7 @@ class Coalescer:
         go out in the next call, sent by the first of them."""
         with self._lock:
             now = time.monotonic()
-            lane.ended(started, now)
+            lane.ended(started)
             following = lane.take(self._max_rows)
             if following:  # its sender's batch set under the lock: see _abandon
                 following[0].started, following[0].batch = now, following

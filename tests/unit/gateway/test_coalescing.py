@@ -288,39 +288,3 @@ def test_requests_held_too_long_by_a_call_go_out_without_it(pool: ThreadPoolExec
     release.set()
     assert first.result(WAIT_SECONDS)["count"].tolist() == [1.0]
     assert [call[3] for call in backend.calls] == ["first", "second"]
-
-
-class Clock:
-    """A ``time.monotonic`` that only moves when told: call times exactly as a test says."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_a_version_whose_calls_are_longer_than_the_hold_is_not_held(
-    pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    clock = Clock()
-    monkeypatch.setattr("serving.gateway.coalescing.time.monotonic", clock)
-    backend = RowBackend()
-    coalescer = Coalescer(backend, GatewayMetrics(), 32, 1, max_hold_seconds=0.5)
-    slow = backend.predict
-
-    def one_second_calls(*args: Any) -> Any:
-        if args[3] == "warm":  # a warm-up call takes a second of the coalescer's clock
-            clock.now += 1.0
-        return slow(*args)
-
-    monkeypatch.setattr(backend, "predict", one_second_calls)
-    for _ in range(4):  # the smoothed call time passes the hold: 0.2, 0.36, 0.49, 0.59 s
-        coalescer.predict("m", 1, PAD, rows(1), "warm")
-    release, first = hold_first(coalescer, backend, pool)
-    # not queued behind the held call (held, the frozen clock would never let it go)
-    second = pool.submit(coalescer.predict, "m", 1, PAD, rows(3), "second")
-    assert second.result(WAIT_SECONDS)["count"].tolist() == [3.0]
-    assert not first.done()
-    release.set()
-    assert first.result(WAIT_SECONDS)["count"].tolist() == [1.0]
