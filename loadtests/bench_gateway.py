@@ -112,12 +112,18 @@ def run(options: Options) -> list[bench_report.Row]:
     return rows
 
 
+WARMUP_CALLS = 200
+
+
 def measure_cell(
     options: Options, endpoint: str, concurrency: int, cell: Cell, profile: bool, path: str = ""
 ) -> Any:
     """Warm up, then measure one cell (py-spy the first server process if ``profile``)."""
     call, server, backend = cell
-    for _ in range(20):  # warm connections, caches and TF graphs
+    # Warm connections, caches and TF graphs. 20 calls left the first cell of a run reading
+    # high (qa at one client 1.4-2.0 ms of gateway CPU against 1.0-1.2 in its later cells:
+    # loadtests/README.md, round 8); as many calls as a cell, up to WARMUP_CALLS, do not.
+    for _ in range(min(WARMUP_CALLS, options.total)):
         call()
     recorder = None
     if profile and options.profile_dir is not None:
