@@ -74,7 +74,7 @@ class _Request:
     inputs: Arrays
     rows: int
     request_id: str
-    done: threading.Event | None = None  # made only when the request has to wait
+    done: threading.Event  # set when its call is over or it is to send the next one
     outputs: Arrays | None = None
     error: BackendError | None = None
     batch: list[_Request] | None = None  # set when this request is to send the next call
@@ -211,11 +211,9 @@ class Coalescer:
                 return
             lane.ended(me.started)
         for item in batch[1:]:  # neither outputs nor error: each calls alone
-            assert item.done is not None
             item.done.set()
 
     def _wait_turn(self, lane: _Lane, me: _Request, busy_until: float) -> list[_Request] | None:
-        assert me.done is not None
         while True:
             timeout = None if busy_until == math.inf else max(0.0, busy_until - time.monotonic())
             if me.done.wait(timeout):
@@ -242,7 +240,6 @@ class Coalescer:
         finally:
             self._hand_on(lane, batch[0].started)
             for item in batch[1:]:
-                assert item.done is not None
                 item.done.set()
 
     def _hand_on(self, lane: _Lane, started: float) -> None:
@@ -256,7 +253,6 @@ class Coalescer:
                 following[0].started, following[0].batch = now, following
                 lane.started.append(now)
         if following:
-            assert following[0].done is not None
             following[0].done.set()
 
     def _run(self, model: str, version: int, pad_id: int, batch: list[_Request]) -> None:

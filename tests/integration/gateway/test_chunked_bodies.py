@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from serving.gateway.launcher import RunningGateway, running_gateway
-from tests.support.model_server import running_model_server
+from serving.gateway.launcher import RunningGateway
+from tests.support.served_gateway import served_gateway
 
 pytestmark = pytest.mark.slow
 LIMIT = 4000
@@ -24,14 +24,8 @@ QA = {"article": "Mary moved to the kitchen.", "question": "Where is Mary?"}
 
 @pytest.fixture(scope="module")
 def gateway(tiny_repo: Path) -> Iterator[RunningGateway]:
-    with running_model_server(tiny_repo) as server:
-        env = {
-            "GATEWAY_GRPC_TARGET": server.grpc_target,
-            "GATEWAY_MODEL_REPO": str(tiny_repo),
-            "GATEWAY_MAX_BODY_BYTES": str(LIMIT),
-        }
-        with running_gateway(env, workers=1, ready_path="/readyz") as running:
-            yield running
+    with served_gateway(tiny_repo, {"GATEWAY_MAX_BODY_BYTES": str(LIMIT)}, workers=1) as running:
+        yield running
 
 
 def _post_chunked(url: str, path: str, body: bytes, chunk: int = 1000) -> tuple[int, bytes]:

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import requests
 
-from serving.gateway.launcher import RunningGateway, running_gateway
-from tests.support.model_server import running_model_server
+from serving.gateway.launcher import RunningGateway
+from tests.support.served_gateway import served_gateway
 
 pytestmark = pytest.mark.slow
 BOUND = 60.0  # seconds; a bound on waits, never an assertion
@@ -51,15 +51,8 @@ PAYLOADS: list[tuple[str, dict[str, Any]]] = [
 
 @pytest.fixture(scope="module")
 def gateway(tiny_repo: Path) -> Iterator[RunningGateway]:
-    with running_model_server(tiny_repo) as server:
-        environment = {
-            "GATEWAY_BACKEND": "grpc",
-            "GATEWAY_GRPC_TARGET": server.grpc_target,
-            "GATEWAY_MODEL_REPO": str(tiny_repo),
-            "GATEWAY_LOG_LEVEL": "WARNING",
-        }
-        with running_gateway(environment, workers=1, ready_path="/readyz") as running:
-            yield running
+    with served_gateway(tiny_repo, {"GATEWAY_LOG_LEVEL": "WARNING"}, workers=1) as running:
+        yield running
 
 
 def assert_same(got: Any, want: Any) -> None:

@@ -16,8 +16,8 @@ import pytest
 import requests
 from playwright.sync_api import ConsoleMessage, Page, Route, expect, sync_playwright
 
-from serving.gateway.launcher import RunningGateway, running_gateway
-from tests.support.model_server import running_model_server
+from serving.gateway.launcher import RunningGateway
+from tests.support.served_gateway import served_gateway
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -42,15 +42,8 @@ TIMEOUT_MS = 60_000  # 2 shared cores: Swagger UI's 1.7 MB bundle parses slowly
 
 @pytest.fixture(scope="module")
 def gateway(tiny_repo: Path) -> Iterator[RunningGateway]:
-    with running_model_server(tiny_repo) as server:
-        env = {
-            "GATEWAY_BACKEND": "grpc",
-            "GATEWAY_GRPC_TARGET": server.grpc_target,
-            "GATEWAY_REST_URL": server.rest_url,
-            "GATEWAY_MODEL_REPO": str(tiny_repo),
-        }
-        with running_gateway(env, workers=1, threads=4, ready_path="/readyz") as running:
-            yield running
+    with served_gateway(tiny_repo, workers=1, threads=4) as running:
+        yield running
 
 
 @dataclass

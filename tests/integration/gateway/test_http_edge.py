@@ -17,8 +17,8 @@ import pytest
 import requests
 
 from loadtests.slow_clients import slow_connections
-from serving.gateway.launcher import RunningGateway, running_gateway
-from tests.support.model_server import running_model_server
+from serving.gateway.launcher import RunningGateway
+from tests.support.served_gateway import served_gateway
 
 pytestmark = pytest.mark.slow
 QA = {"article": "Mary moved to the kitchen.", "question": "Where is Mary?"}
@@ -39,14 +39,8 @@ def _raw(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
 
 @pytest.fixture(scope="module", params=["gevent", "gthread"])
 def gateway(request: pytest.FixtureRequest, tiny_repo: Path) -> Iterator[RunningGateway]:
-    with running_model_server(tiny_repo) as server:
-        env = {
-            "GATEWAY_GRPC_TARGET": server.grpc_target,
-            "GATEWAY_MODEL_REPO": str(tiny_repo),
-            "GATEWAY_WORKER_CLASS": request.param,
-        }
-        with running_gateway(env, ready_path="/readyz") as running:
-            yield running
+    with served_gateway(tiny_repo, {"GATEWAY_WORKER_CLASS": request.param}) as running:
+        yield running
 
 
 @pytest.mark.parametrize(

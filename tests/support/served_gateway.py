@@ -1,0 +1,30 @@
+"""The whole service for integration tests: the model server on a repo, and the gateway under
+real gunicorn in front of it over gRPC, both on free ports until the block ends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from serving.gateway.launcher import RunningGateway, running_gateway
+from tests.support.model_server import running_model_server
+
+
+@contextmanager
+def served_gateway(
+    repo: Path, settings: Mapping[str, str] | None = None, workers: int = 2, threads: int = 4
+) -> Iterator[RunningGateway]:
+    """The gateway (``GATEWAY_*`` ``settings`` on top of the gRPC backend and both of the model
+    server's addresses; gunicorn's ``workers``, and ``threads`` for gthread), handed over
+    once ``/readyz`` answers 200."""
+    with running_model_server(repo) as server:
+        environment = {
+            "GATEWAY_BACKEND": "grpc",
+            "GATEWAY_GRPC_TARGET": server.grpc_target,
+            "GATEWAY_REST_URL": server.rest_url,
+            "GATEWAY_MODEL_REPO": str(repo),
+            **(settings or {}),
+        }
+        with running_gateway(environment, workers, threads, ready_path="/readyz") as running:
+            yield running
