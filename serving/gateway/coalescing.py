@@ -56,6 +56,15 @@ SHARED_FAILURES = frozenset(
 )
 
 
+def _own_copy(error: BackendError) -> BackendError:
+    """A member's copy of a merged call's error (a raise appends the raiser's frames to the
+    exception it raises, so one object raised in several requests would mix their
+    tracebacks in the logs); its cause is the call's own (the gRPC error)."""
+    copy = BackendError(error.failure, error.message, error.retryable)
+    copy.__cause__ = error.__cause__
+    return copy
+
+
 def shared(error: BackendError) -> bool:
     """Whether a merged call's failure is every member's answer (:data:`SHARED_FAILURES`).
 
@@ -268,8 +277,9 @@ class Coalescer:
                 item.outputs = part
         except BackendError as error:
             if len(batch) == 1 or shared(error):
-                for item in batch:
-                    item.error = error
+                batch[0].error = error
+                for item in batch[1:]:  # each raises its own: tracebacks are not shared
+                    item.error = _own_copy(error)
             else:
                 LOGGER.warning("a merged call of %d requests failed (%s)", len(batch), error)
         except Exception as error:

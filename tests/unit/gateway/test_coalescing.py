@@ -248,11 +248,17 @@ def test_an_unavailable_backend_fails_every_member_without_more_calls(
     coalescer = patient(backend, 32, 1)
     first, futures = held(coalescer, backend, pool, [("m", 1, rows(1)), ("m", 1, rows(2))])
     first.result(WAIT_SECONDS)
+    errors = []
     for future in futures:
         with pytest.raises(BackendError) as raised:
             future.result(WAIT_SECONDS)
         assert raised.value.failure is BackendFailure.UNAVAILABLE
+        assert raised.value.retryable
+        errors.append(raised.value)
     assert [call[2] for call in backend.calls] == [1, 2]
+    # one error object per request: a shared one would carry every raiser's frames
+    assert errors[0] is not errors[1]
+    assert errors[0].message == errors[1].message
 
 
 @pytest.mark.parametrize("max_rows", [0, 1])
