@@ -209,16 +209,16 @@ class Coalescer:
 
     def _abandon(self, lane: _Lane, me: _Request) -> None:
         """``me`` stops waiting: out of the queue; if it was handed a call to send, that call
-        is off (its start ends) and the others it carried each call alone, so none of them
-        waits for a sender that is gone."""
+        is off (the queue left behind it goes on at once) and the others it carried each
+        call alone, so none of them waits for a sender that is gone."""
         with self._lock:
             if me in lane.queue:
                 lane.queue.remove(me)
                 return
             batch, me.batch = me.batch, None
-            if batch is None:  # a member of a call another request sends
-                return
-            lane.ended(me.started)
+        if batch is None:  # a member of a call another request sends
+            return
+        self._hand_on(lane, me.started)
         for item in batch[1:]:  # neither outputs nor error: each calls alone
             item.done.set()
 

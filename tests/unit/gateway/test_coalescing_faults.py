@@ -38,23 +38,27 @@ def killed_while_waiting(when: str) -> dict[str, Any]:
     """In a gevent hub: "first" leads a held call, "a" and "b" queue behind it; "a" is killed
     while queued ("queued"), or together with "first" as gunicorn's graceful timeout kills
     them (first "first", whose hand-over makes "a" the next call's sender, then "a":
-    "handed"). What "b" got, and the request ids of each backend call."""
+    "handed"; "handed-alone": the same with two rows each and calls of at most 3 rows, so
+    "a" is handed a call of its own and "b" stays queued for the call after it). What "b"
+    got, and the request ids of each backend call."""
     import gevent
     import gevent.event
 
     backend = RowBackend(hold=gevent.event.Event())
     release = backend.hold
     assert release is not None
-    coalescer = Coalescer(backend, GatewayMetrics(), 32, 1, HELD)
+    alone = when == "handed-alone"
+    coalescer = Coalescer(backend, GatewayMetrics(), 3 if alone else 32, 1, HELD)
     spawn = gevent.spawn
 
-    def predict(name: str, length: int) -> list[float]:
-        outputs = coalescer.predict("m", 1, PAD, rows(length), name)
+    def predict(name: str, *lengths: int) -> list[float]:
+        outputs = coalescer.predict("m", 1, PAD, rows(*lengths), name)
         return [float(count) for count in outputs["count"]]
 
     first = spawn(predict, "first", 1)
     assert backend.entered.wait(WAIT_SECONDS)
-    a, b = spawn(predict, "a", 2), spawn(predict, "b", 3)
+    a = spawn(predict, "a", *((2, 2) if alone else (2,)))
+    b = spawn(predict, "b", *((3, 3) if alone else (3,)))
     with gevent.Timeout(WAIT_SECONDS):
         while coalescer.queued("m", 1) < 2:
             gevent.sleep(0.001)
@@ -67,7 +71,7 @@ def killed_while_waiting(when: str) -> dict[str, Any]:
     return {"b": b.value, "calls": [call[3] for call in backend.calls]}
 
 
-@pytest.mark.parametrize("when", ["queued", "handed"])
+@pytest.mark.parametrize("when", ["queued", "handed", "handed-alone"])
 def test_a_request_killed_while_it_waits_leaves_none_waiting(when: str) -> None:
     child = subprocess.run(
         [sys.executable, "-c", CHILD, when],
@@ -79,7 +83,8 @@ def test_a_request_killed_while_it_waits_leaves_none_waiting(when: str) -> None:
         check=True,
     )
     report = json.loads(child.stdout.splitlines()[-1])
-    assert report["b"] == [3.0]  # None: "b" still waited for a call nobody would send
+    # None: "b" still waited for a call nobody would send
+    assert report["b"] == ([3.0, 3.0] if when == "handed-alone" else [3.0])
     assert report["calls"] == ["first", "b"]  # the dead "a" is in no call
 
 
