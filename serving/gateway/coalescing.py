@@ -25,13 +25,12 @@ a matrix of token ids right-padded with ``pad_id``, which models mask), as the m
 in another order, so a score may move by a float32 ulp, as with any batching.
 
 Failures: a retryable UNAVAILABLE (the server is down), DEADLINE_EXCEEDED and NOT_FOUND (the
-version went away) are every member's answer; any other
-failure of a merged call (INVALID_ARGUMENT, INTERNAL: possibly one member's doing) makes each
-member call again alone, so one request's fault never fails another's (RESOURCE_EXHAUSTED,
-which the backends report as an UNAVAILABLE that is not retryable, too: it may be the merged
-call's size); so does an answer without one row per input row (its slices could be other
-members' rows). Each call has the configured deadline.
-The merged call forwards every member's request id (comma-separated ``x-request-id``).
+version went away) are every member's answer (each raises its own copy); any other failure of
+a merged call (INVALID_ARGUMENT, INTERNAL: possibly one member's doing; RESOURCE_EXHAUSTED,
+an UNAVAILABLE that is not retryable: possibly the merged call's size), or an answer without
+one row per input row, makes each member call again alone, so one request's fault never
+fails another's. Each call has the configured deadline; a merged call forwards every
+member's request id (comma-separated ``x-request-id``).
 """
 
 from __future__ import annotations
@@ -57,9 +56,8 @@ SHARED_FAILURES = frozenset(
 
 
 def _own_copy(error: BackendError) -> BackendError:
-    """A member's copy of a merged call's error (a raise appends the raiser's frames to the
-    exception it raises, so one object raised in several requests would mix their
-    tracebacks in the logs); its cause is the call's own (the gRPC error)."""
+    """A member's copy of a merged call's error, with the call's cause: one object raised in
+    several requests would collect all their frames in one traceback."""
     copy = BackendError(error.failure, error.message, error.retryable)
     copy.__cause__ = error.__cause__
     return copy
