@@ -8,6 +8,7 @@ segment weights map back to the same pieces of text.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,11 +32,14 @@ def has_words(tokenizer: Tokenizer, text: str) -> bool:
     """Whether ``text`` has a letter or digit from which the tokenizer makes a token.
 
     False for "", whitespace, zero-width, control and format characters, punctuation or
-    symbols alone (emoji), and texts the tokenizer's normaliser empties. A text of unknown
+    symbols alone (emoji), the tokenizer's special tokens spelt out (``[PAD]``, ``[SEP]``:
+    :func:`control_tokens`), and texts the tokenizer's normaliser empties. A text of unknown
     words is True: it becomes [UNK] ids, as in training. Cost: a regex search for the first
     letter or digit, then the tokenisation of a short window from there (of the rest of the
     text only when the window gives no token).
     """
+    for token in control_tokens(tokenizer):
+        text = text.replace(token, " ")  # "[PAD]" spells a word's letters, yet is padding
     word = WORD_PATTERN.search(text)
     if word is None:
         return False
@@ -43,6 +47,27 @@ def has_words(tokenizer: Tokenizer, text: str) -> bool:
     if tokenizer.encode(text[start : start + _WINDOW], add_special_tokens=False).ids:
         return True
     return bool(tokenizer.encode(text[start:], add_special_tokens=False).ids)
+
+
+_CONTROL_TOKENS: weakref.WeakKeyDictionary[Tokenizer, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def control_tokens(tokenizer: Tokenizer) -> tuple[str, ...]:
+    """The tokenizer's special tokens other than its unknown token (``[PAD]``, ``[SEP]``,
+    ``[CLS]``, ``[MASK]``): texts are tokenised with them recognised (a profile's posts are
+    joined with ``[SEP]``), so a text spelling one gets that id, which carries no word (the
+    pad id is even masked out). The unknown token stands for words: not among them.
+    """
+    found = _CONTROL_TOKENS.get(tokenizer)
+    if found is None:
+        unknown = getattr(tokenizer.model, "unk_token", None)
+        found = tuple(
+            token.content
+            for token in tokenizer.get_added_tokens_decoder().values()
+            if token.special and token.content and token.content != unknown
+        )
+        _CONTROL_TOKENS[tokenizer] = found
+    return found
 
 
 def input_text(item: TextInput | TextsInput, value: Any) -> str:
@@ -63,6 +88,8 @@ def word_encoding(tokenizer: Tokenizer, text: str) -> Encoding | None:
     if word is None:
         return None
     encoding = tokenizer.encode(text, add_special_tokens=False)
+    if any(token in text for token in control_tokens(tokenizer)):
+        return encoding if has_words(tokenizer, text) else None
     start = word.start()
     # The last token usually ends after the first letter: asked alone first, since reading
     # ``offsets`` builds a list of every token's span.

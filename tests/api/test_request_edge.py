@@ -119,6 +119,10 @@ NO_WORDS = [
     "?!",
     "_",
     "\U0001f600",
+    # the tokenizer's special tokens spelt out: ids that carry no word ([PAD] is masked out)
+    "[PAD]",
+    "[SEP]",
+    " [PAD] [SEP]\u200b",
 ]
 
 
@@ -153,6 +157,7 @@ def test_texts_without_words_are_422_with_their_path(client, text, path, body, l
         ("/v1/qa", {**QA, "question": "zzqx qqzj?"}),
         ("/v1/models/qa:predict", {"inputs": {**QA, "question": "zzqx"}}),
         ("/v1/profile", {"posts": ["zzqx"]}),
+        ("/v1/profile", {"posts": ["[UNK]", "zzqx [SEP]"]}),  # [UNK] stands for a word
         ("/v1/models/similarity:predict", {"inputs": {"text_a": "zzqx", "text_b": "qqzj"}}),
     ],
 )

@@ -48,3 +48,28 @@ def test_word_encoding_follows_has_words(tokenizer: Tokenizer, text: str) -> Non
     assert (encoding is not None) == has_words(tokenizer, text)
     if encoding is not None:
         assert encoding.ids == tokenizer.encode(text, add_special_tokens=False).ids
+
+
+@pytest.fixture(scope="module")
+def special_tokenizer() -> Tokenizer:
+    built = Tokenizer(WordLevel({"[PAD]": 0, "[UNK]": 1, "mary": 2, "pad": 3}, unk_token="[UNK]"))
+    built.pre_tokenizer = pre_tokenizers.Whitespace()
+    built.add_special_tokens(["[PAD]", "[UNK]", "[SEP]", "[CLS]"])
+    return built
+
+
+@pytest.mark.parametrize("text", ["[PAD]", "[SEP]", "[PAD][PAD]", " [CLS] [SEP]\u200b ", "[SEP]?"])
+def test_special_tokens_spelt_out_are_no_words(special_tokenizer: Tokenizer, text: str) -> None:
+    # "[PAD]" has letters, and its own window "PAD]" tokenises to words, yet the whole text is
+    # the pad id: the model sees nothing, as for a blank text.
+    assert not has_words(special_tokenizer, text)
+    assert word_encoding(special_tokenizer, text) is None
+
+
+@pytest.mark.parametrize("text", ["[UNK]", "Mary [PAD]", "[SEP]pad", "[pad]"])
+def test_a_word_beside_special_tokens_is_kept(special_tokenizer: Tokenizer, text: str) -> None:
+    # the unknown token stands for a word; "[pad]" is not the special token (case matters)
+    assert has_words(special_tokenizer, text)
+    encoding = word_encoding(special_tokenizer, text)
+    assert encoding is not None
+    assert encoding.ids == special_tokenizer.encode(text, add_special_tokens=False).ids
