@@ -30,9 +30,13 @@ Truncation = Literal["left", "right"]
 
 
 class Frozen(BaseModel):
-    """Spec parts: unknown keys are errors (a typo in a spec must not be silently ignored)."""
+    """Spec parts: unknown keys are errors (a typo in a spec must not be silently ignored).
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Numbers must be finite: JSON has no NaN or Infinity (RFC 8259 section 6), so a spec
+    holding one would be written with null in its place and not read back.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _InputBase(Frozen):
