@@ -41,13 +41,26 @@ QUERY_PINS = [
     {"name": "version", "in": "query", "schema": VERSION_SCHEMA, "description": PIN},
     {"name": "label", "in": "query", "schema": LABEL_SCHEMA, "description": PIN},
 ]
-PLAIN_ENDPOINTS = {
-    "/healthz": "Liveness: the process answers (no dependencies)",
+UNKNOWN_QUERY = "A query key this endpoint does not read"
+# path -> (summary, its error statuses and what each means)
+PLAIN_ENDPOINTS: dict[str, tuple[str, dict[str, str]]] = {
+    "/healthz": ("Liveness: the process answers (no dependencies)", {"422": UNKNOWN_QUERY}),
     "/readyz": (
         "Readiness: the backend answers and every model (or each one in GATEWAY_READY_MODELS) "
-        "has a version that fits its spec"
+        "has a version that fits its spec",
+        {
+            "422": UNKNOWN_QUERY,
+            "503": "Not ready: detail has {model, reason} per model (see Retry-After)",
+        },
     ),
-    "/metrics": "Prometheus metrics",
+    "/metrics": (
+        "Prometheus metrics",
+        {
+            "401": "Missing or wrong API key (when GATEWAY_API_KEYS is set and "
+            "GATEWAY_METRICS_REQUIRE_KEY is true)",
+            "422": UNKNOWN_QUERY,
+        },
+    ),
 }
 # (path, method, summary, request models, response models, parameters)
 Endpoint = tuple[str, str, str, list[type[BaseModel]], list[type[BaseModel]], list[Any]]
@@ -124,8 +137,11 @@ def openapi_document(registry: ModelRegistry) -> dict[str, Any]:
         if parameters:
             operation["parameters"] = parameters
         paths.setdefault(path, {})[method] = operation
-    for path, summary in PLAIN_ENDPOINTS.items():
-        paths[path] = {"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}}
+    for path, (summary, statuses) in PLAIN_ENDPOINTS.items():
+        failures = {code: {"description": text, **error} for code, text in statuses.items()}
+        paths[path] = {
+            "get": {"summary": summary, "responses": {"200": {"description": "OK"}, **failures}}
+        }
     for name in registry.routed_runtimes():
         paths.update(_architecture_paths(name, error))
     return {
