@@ -188,9 +188,9 @@ def alias_answer(
 
 
 def _alias(model: str) -> Response:
-    payload = read_json()
     state = exchange()
-    state.model = model  # before the query's checks: their 422s count under the model
+    state.model = model  # before the body's and the query's checks: their refusals count too
+    payload = read_json()
     return respond(alias_answer(services(), state, model, payload, query_selector()))
 
 

@@ -112,6 +112,23 @@ def test_the_fast_path_answers_as_flask(apps, gateway_log, name) -> None:
 
 
 @pytest.mark.parametrize(
+    "name",
+    ["text/plain", "gzip", "not json", "too large", "bad version", "bad label", "duplicate key"],
+)
+def test_a_request_refused_before_its_version_counts_under_its_model(
+    apps, gateway_log, name
+) -> None:
+    # The README: the per-model endpoints count under the model's name. A body (400, 413,
+    # 415) or a pin refused before the version is resolved was counted under model="".
+    status, _body, _headers, lines, counted = _same(apps, gateway_log, CASES[name])
+    assert status in (400, 413, 415, 422)  # every one of these cases asks model qa
+    (request,) = [key for key in counted if counted[key] and 'endpoint="/metrics"' not in key]
+    assert 'model="qa"' in request
+    (access,) = [line for line in lines if line["logger"] == f"{LOGGER_NAME}.access"]
+    assert access["model"] == "qa"
+
+
+@pytest.mark.parametrize(
     ("failure", "status"),
     [
         (BackendError(BackendFailure.UNAVAILABLE, "raw backend text"), 503),
