@@ -17,6 +17,7 @@ from typing import Any
 from flask.json.provider import DefaultJSONProvider
 
 from serving.gateway.errors import Detail, GatewayError, echo
+from serving.numbers import json_integer
 
 MAX_REPEATED_DETAILS = 20
 
@@ -79,20 +80,10 @@ def _repeated_names(value: Any) -> list[Detail]:
     return found[:MAX_REPEATED_DETAILS]
 
 
-def _integer(digits: str) -> int | float:
-    # int() refuses more digits than sys.get_int_max_str_digits() (4300: the conversion is
-    # quadratic). Such a number is valid JSON, so it is kept as the float it rounds to
-    # (+-inf, as json reads 1e400), which every field refuses by type or limit: a 422 at its
-    # path, not a 400 that calls the body invalid.
-    try:
-        return int(digits)
-    except ValueError:
-        return float(digits)
-
-
 # Built once: json.loads with an object_pairs_hook builds a new decoder on every call.
-_UNIQUE = json.JSONDecoder(object_pairs_hook=_unique_object, parse_int=_integer)
-_MARKED = json.JSONDecoder(object_pairs_hook=_marked_object, parse_int=_integer)
+# json_integer: an integer of thousands of digits is refused by its field (422 at its path).
+_UNIQUE = json.JSONDecoder(object_pairs_hook=_unique_object, parse_int=json_integer)
+_MARKED = json.JSONDecoder(object_pairs_hook=_marked_object, parse_int=json_integer)
 
 
 def parse_body(data: bytes) -> Any:
