@@ -153,8 +153,9 @@ def assets_fingerprint(repo: Path, model: str, version: int) -> Fingerprint:
 def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings) -> ModelRuntime:
     """Read ``repo/model/version/assets.extra``: the spec (or legacy files) and tokenizers.
 
-    Raises :class:`UnfitVersionError` for a missing or invalid spec, a missing tokenizer, or a
-    tokenizer whose vocabulary exceeds the spec's ``vocab_size`` (details go to the log).
+    Raises :class:`UnfitVersionError` for a missing or invalid spec, a missing tokenizer, a
+    tokenizer other than the one ``model_card.json`` records, or a tokenizer whose vocabulary
+    exceeds the spec's ``vocab_size`` (details go to the log).
     """
     # By number, not str(version): "00000123" is version 123 (TF Serving's reading).
     version_folder = contract.version_dirs(repo / model).get(version, repo / model / str(version))
@@ -171,6 +172,7 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
         except Exception as error:  # tokenizers raises a bare Exception for a bad file
             LOGGER.warning("%s v%d: cannot load tokenizer %s: %r", model, version, name, error)
             raise UnfitVersionError(f"tokenizer {name} cannot be loaded") from error
+    _check_exported_hashes(folder, model, version, hashes)
     for item in spec.inputs:
         size = tokenizers[item.tokenizer].get_vocab_size(with_added_tokens=True)
         if size > item.vocab_size:
@@ -196,6 +198,34 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
         legacy=legacy,
         segment_heads=spec.segment_heads(),
     )
+
+
+def _check_exported_hashes(
+    folder: Path, model: str, version: int, hashes: Mapping[str, str]
+) -> None:
+    """Raise UnfitVersionError unless each tokenizer is the file the version was exported with.
+
+    ``model_card.json``'s ``tokenizer_sha256`` (written by ``export_for_serving``) names each
+    file's sha256: another tokenizer of the same size passes every other check and turns the
+    texts into other ids. Not checked without a card, or for a file the card does not name.
+    """
+    path = folder / contract.MODEL_CARD_FILE
+    if not path.is_file():
+        return
+    try:
+        card = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        LOGGER.warning("%s v%d: cannot read %s: %r", model, version, path.name, error)
+        raise UnfitVersionError(f"{contract.MODEL_CARD_FILE} cannot be read") from error
+    recorded = card.get("tokenizer_sha256") if isinstance(card, dict) else None
+    if not isinstance(recorded, dict):
+        return
+    for name, digest in hashes.items():
+        if recorded.get(name, digest) != digest:
+            raise UnfitVersionError(
+                f"tokenizer {name} is not the one exported with the model (its sha256 "
+                f"differs from {contract.MODEL_CARD_FILE})"
+            )
 
 
 def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, bool]:
