@@ -22,7 +22,14 @@ from pydantic import ValidationError
 from tokenizers import Encoding, Tokenizer
 
 from serving import contract
-from serving.encoding import Encoded, Encodings, Tensors, encode_batch, segment_texts
+from serving.encoding import (
+    Encoded,
+    Encodings,
+    Tensors,
+    encode_batch,
+    has_words,
+    segment_texts,
+)
 from serving.gateway.heads import Answer, Outputs, head_answer, head_values
 from serving.gateway.legacy import LegacyError, legacy_spec
 from serving.gateway.request_models import RequestModels, build_models
@@ -174,11 +181,20 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
             raise UnfitVersionError(f"tokenizer {name} cannot be loaded") from error
     _check_exported_hashes(folder, model, version, hashes)
     for item in spec.inputs:
-        size = tokenizers[item.tokenizer].get_vocab_size(with_added_tokens=True)
+        tokenizer = tokenizers[item.tokenizer]
+        size = tokenizer.get_vocab_size(with_added_tokens=True)
         if size > item.vocab_size:
             raise UnfitVersionError(
                 f"tokenizer {item.tokenizer} has {size} tokens, more than the spec's "
                 f"vocab_size {item.vocab_size} (input {item.field})"
+            )
+        # The example is what /docs offers: it must pass the no_words rule requests meet.
+        value = spec.example[item.field]
+        if not all(
+            has_words(tokenizer, text) for text in ([value] if isinstance(value, str) else value)
+        ):
+            raise UnfitVersionError(
+                f"the spec's example {item.field} has no word for its tokenizer"
             )
     try:
         models = build_models(model, spec, settings, tokenizers)

@@ -238,3 +238,14 @@ def test_a_tokenizer_other_than_the_exported_one_makes_the_version_unfit(tiny_re
         load_runtime(tmp_path, "qa", 1, SETTINGS)
     (assets / MODEL_CARD_FILE).write_text('{"name": "qa"}')  # no hashes recorded: not checked
     assert load_runtime(tmp_path, "qa", 1, SETTINGS).version == 1
+
+
+@pytest.mark.parametrize("question", ["???", "[PAD]", "\u200b"])
+def test_an_example_without_words_makes_the_version_unfit(qa, tiny_repo, tmp_path, question):
+    # It was routed, and /docs offered an example that every endpoint refused (422 no_words).
+    assets = _copy(tiny_repo, tmp_path)
+    example = {**qa.spec.example, "question": question}
+    (assets / SPEC_FILE).write_text(dump_spec(qa.spec.model_copy(update={"example": example})))
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason == "the spec's example question has no word for its tokenizer"

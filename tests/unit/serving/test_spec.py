@@ -99,3 +99,28 @@ def _written(folder: Path, text: str) -> Path:
     path = folder / "serving_spec.json"
     path.write_text(text)
     return path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"example": {"text": ""}}, "1 to 8 chars"),
+        ({"example": {"text": "a longer text"}}, "1 to 8 chars"),
+    ],
+)
+def test_the_example_is_within_its_inputs_limits(change: dict[str, Any], message: str) -> None:
+    # The example is what /docs offers and what the gateway checks a version with: one the
+    # request rules refuse made "Try it out" a 422 on a version that was routed.
+    spec = _spec(head=_categorical(["a", "b"]))
+    spec["inputs"][0]["max_chars"] = 8
+    with pytest.raises(ValidationError, match=message):
+        ServingSpec.model_validate({**spec, **change})
+
+
+def test_a_texts_example_is_within_max_items() -> None:
+    spec = _spec(head=_categorical(["a", "b"]))
+    spec["inputs"][0] |= {"kind": "texts", "separator": "[SEP]", "max_items": 2}
+    for posts in ([], ["a", "b", "c"]):
+        with pytest.raises(ValidationError, match="1 to max_items=2 items"):
+            ServingSpec.model_validate({**spec, "example": {"text": posts}})
+    assert ServingSpec.model_validate({**spec, "example": {"text": ["a", "b"]}})
