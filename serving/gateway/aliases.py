@@ -195,21 +195,21 @@ def _alias(model: str) -> Response:
 
 
 @blueprint.post("/v1/qa")
-@takes_query(*PIN_KEYS)
+@takes_query(*PIN_KEYS, model="qa")
 def qa() -> Response:
     """Answer one QA request or a batch of them."""
     return _alias("qa")
 
 
 @blueprint.post("/v1/profile")
-@takes_query(*PIN_KEYS)
+@takes_query(*PIN_KEYS, model="profile")
 def profile() -> Response:
     """Profile one person or a batch of people."""
     return _alias("profile")
 
 
 @blueprint.post("/v1/similarity")
-@takes_query(*PIN_KEYS)
+@takes_query(*PIN_KEYS, model="similarity")
 def similarity() -> Response:
     """Score sentence pairs."""
     return _alias("similarity")
