@@ -24,7 +24,10 @@ ERROR_STATUSES = {
     "401": "Missing or wrong API key (when GATEWAY_API_KEYS is set)",
     "404": "Unknown model or version",
     "413": "Body larger than max_body_bytes (any framing)",
-    "415": "Content-Type is not application/json, or a Content-Encoding other than identity",
+    "415": (
+        "Content-Type is not application/json, a Content-Encoding other than identity, or a "
+        "charset other than UTF-8 for a body that is not ASCII"
+    ),
     "422": (
         "Validation failed, a limit was exceeded, a text has no word, a key repeated in an "
         "object, or a query key the endpoint does not read"

@@ -56,6 +56,11 @@ CASES: dict[str, tuple[str, bytes, dict[str, str]]] = {
     "json params": ("/v1/qa", json.dumps(QA).encode(), {"Content-Type": "Application/JSON; x=1"}),
     "gzip": ("/v1/qa", json.dumps(QA).encode(), {"Content-Encoding": "gzip"}),
     "identity": ("/v1/qa", json.dumps(QA).encode(), {"Content-Encoding": "identity"}),
+    "latin-1": (
+        "/v1/qa",
+        json.dumps({**QA, "question": "Où?"}, ensure_ascii=False).encode("latin-1"),
+        {"Content-Type": "application/json; charset=latin-1"},
+    ),
     "too large": ("/v1/qa", json.dumps({**QA, "article": "a " * MAX_BODY}).encode(), {}),
     "bad request id": ("/v1/qa", json.dumps(QA).encode(), {"X-Request-ID": "tab\there"}),
 }
