@@ -141,7 +141,8 @@ def assets_fingerprint(repo: Path, model: str, version: int) -> Fingerprint:
     Changes when a file the runtime reads is added, replaced or removed (a copy landing, a
     fixed spec); empty when the folder is missing or unreadable.
     """
-    folder = contract.version_dirs(repo / model).get(version, repo / model / str(version))
+    versions = contract.model_dir(repo, model)
+    folder = contract.version_dirs(versions).get(version, versions / str(version))
     entries = []
     try:
         with os.scandir(folder / contract.ASSETS_DIR) as found:
@@ -164,8 +165,10 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
     tokenizer other than the one ``model_card.json`` records, or a tokenizer whose vocabulary
     exceeds the spec's ``vocab_size`` (details go to the log).
     """
-    # By number, not str(version): "00000123" is version 123 (TF Serving's reading).
-    version_folder = contract.version_dirs(repo / model).get(version, repo / model / str(version))
+    # By number, not str(version): "00000123" is version 123 (TF Serving's reading); in the
+    # folder models.config names as the model's base_path.
+    versions = contract.model_dir(repo, model)
+    version_folder = contract.version_dirs(versions).get(version, versions / str(version))
     folder = version_folder / contract.ASSETS_DIR
     spec, legacy = _read_spec(folder, model, version)
     tokenizers: dict[str, Tokenizer] = {}
