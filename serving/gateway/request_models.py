@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from tokenizers import Tokenizer
 
-from serving.encoding import Encodings, has_words, word_encoding
+from serving.encoding import Encodings, has_words, input_text, word_encoding
 from serving.gateway.errors import echo
 from serving.gateway.heads import answer_model
 from serving.gateway.settings import GatewaySettings
@@ -186,8 +186,33 @@ def _input_type(
         items = binding(
             "max_items", item.max_items, "max_posts_per_profile", settings.max_posts_per_profile
         )
-        return list_type(text_type(chars, tokenizer), items)
+        texts = list_type(text_type(chars, tokenizer), items)
+        if item.max_joined_chars is None:
+            return texts
+        return Annotated[texts, joined_words(item, tokenizer)]
     return text_type(chars, tokenizer, keep=True)
+
+
+def joined_words(item: TextsInput, tokenizer: Tokenizer) -> AfterValidator:
+    """``no_words`` for a list whose joined text, cut at ``max_joined_chars`` as the model
+    reads it (:func:`serving.encoding.input_text`), has no word left: each item has one, but
+    the cut may leave only the blanks or symbols of the first ones."""
+    limit = item.max_joined_chars or 0
+    separator = len(item.separator) + 2  # join_posts puts " [SEP] " between items
+
+    def check(texts: list[str]) -> list[str]:
+        if sum(map(len, texts)) + separator * (len(texts) - 1) <= limit:
+            return texts  # nothing is cut: each item's own word is read
+        if not has_words(tokenizer, input_text(item, texts)):
+            raise PydanticCustomError(
+                NO_WORDS_ERROR,
+                "the texts have no word within the first {limit} characters the model reads "
+                "(max_joined_chars)",
+                {"limit": limit},
+            )
+        return texts
+
+    return AfterValidator(check)
 
 
 def schema_name(model: str, suffix: str) -> str:
