@@ -38,8 +38,7 @@ def has_words(tokenizer: Tokenizer, text: str) -> bool:
     letter or digit, then the tokenisation of a short window from there (of the rest of the
     text only when the window gives no token).
     """
-    for token in control_tokens(tokenizer):
-        text = text.replace(token, " ")  # "[PAD]" spells a word's letters, yet is padding
+    text = blank_control_tokens(tokenizer, text)
     word = WORD_PATTERN.search(text)
     if word is None:
         return False
@@ -68,6 +67,44 @@ def control_tokens(tokenizer: Tokenizer) -> tuple[str, ...]:
         )
         _CONTROL_TOKENS[tokenizer] = found
     return found
+
+
+def blank_control_tokens(tokenizer: Tokenizer, text: str) -> str:
+    """``text`` with each :func:`control_tokens` spelling blanked, at the same positions:
+    "[PAD]" spells a word's letters, yet is padding."""
+    for token in control_tokens(tokenizer):
+        text = text.replace(token, " " * len(token))
+    return text
+
+
+def word_kept(
+    tokenizer: Tokenizer, text: str, encoding: Encoding, item: TextInput | TextsInput
+) -> bool:
+    """Whether the input's cut (``max_tokens`` with its special tokens, ``truncation``) keeps
+    a token of a letter or digit of ``text``, whose whole encoding (no special tokens) is
+    ``encoding``: "!" * 500 + " Mary" cut to its first 64 tokens keeps punctuation only.
+
+    The first letter's token is the earliest with a word, so a right cut keeps a word when it
+    keeps that token (a left cut: the last letter's). A letter no token covers (the
+    normaliser dropped it) is not judged here: :func:`has_words` judged the text.
+    """
+    budget = item.max_tokens
+    if item.add_special_tokens:
+        budget -= tokenizer.num_special_tokens_to_add(False)
+    if len(encoding) <= budget:
+        return True
+    clean = blank_control_tokens(tokenizer, text)
+    if item.truncation == "right":
+        word = WORD_PATTERN.search(clean)
+        position = None if word is None else word.start()
+    else:
+        position = next((i for i in range(len(clean) - 1, -1, -1) if clean[i].isalnum()), None)
+    token = None if position is None else encoding.char_to_token(position)
+    if budget <= 0 or position is None:
+        return False
+    if token is None:
+        return True
+    return token < budget if item.truncation == "right" else token >= len(encoding) - budget
 
 
 def input_text(item: TextInput | TextsInput, value: Any) -> str:
@@ -115,9 +152,9 @@ class Encodings:
         """Store the whole encoding of ``text`` by ``tokenizer``."""
         self.found[id(tokenizer), text] = encoding
 
-    def has(self, tokenizer: Tokenizer, text: str) -> bool:
-        """Whether the encoding of ``text`` by ``tokenizer`` is stored (so it has words)."""
-        return (id(tokenizer), text) in self.found
+    def get(self, tokenizer: Tokenizer, text: str) -> Encoding | None:
+        """The stored whole encoding of ``text`` (kept), or None."""
+        return self.found.get((id(tokenizer), text))
 
     def take(self, tokenizer: Tokenizer, text: str) -> Encoding | None:
         """The stored encoding of ``text`` (then forgotten), or None."""

@@ -18,7 +18,8 @@ from serving.gateway.backends import VersionSelector
 from serving.gateway.errors import GatewayError, echo
 from serving.gateway.exchange import Exchange, current_exchange
 from serving.gateway.inference import Services
-from serving.gateway.request_models import ENCODINGS, LIMIT_ERROR
+from serving.gateway.request_models import LIMIT_ERROR
+from serving.gateway.word_rules import ENCODINGS
 
 Model = TypeVar("Model", bound=BaseModel)
 View = TypeVar("View", bound=Callable[..., Any])
@@ -135,7 +136,7 @@ def parse(model: type[Model], payload: Any, known: Encodings | None = None) -> M
     """Validate a payload against a request model (422 on failure).
 
     ``known`` receives the whole encodings of the text inputs tokenised by the ``no_words``
-    check (:data:`serving.gateway.request_models.ENCODINGS`), for the request's encoding.
+    check (:data:`serving.gateway.word_rules.ENCODINGS`), for the request's encoding.
     """
     context = None if known is None else {ENCODINGS: known}
     try:

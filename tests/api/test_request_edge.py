@@ -223,3 +223,33 @@ def test_answers_are_strict_json_and_a_non_finite_value_is_502(app_factory, valu
     body = _error(response, 502)
     assert "NaN" not in response.get_data(as_text=True)
     assert "not finite" in body["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "location"),
+    [
+        # the question keeps its first 8 tokens, the article its last 64 (tiny qa spec)
+        ("/v1/qa", {**QA, "question": "? " * 20 + "Where is Mary?"}, ["body", "question"]),
+        ("/v1/qa", {**QA, "article": "Mary went home. " + "! " * 100}, ["body", "article"]),
+        ("/v1/models/qa:predict", {"inputs": {**QA, "question": "- " * 30 + "Mary"}},
+         ["body", "inputs", "question"]),
+    ],
+)  # fmt: skip
+def test_a_text_whose_words_the_cut_drops_is_422(client, path, body, location) -> None:
+    # The model reads an input's first (or last) max_tokens tokens: the words past the cut
+    # never reach it, and it answered from punctuation alone (200).
+    detail = _error(client.post(path, json=body), 422)["detail"]
+    assert [(item["loc"], item["type"]) for item in detail] == [(location, "no_words")]
+    assert "max_tokens" in detail[0]["msg"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**QA, "question": "Where is Mary " + "? " * 20},
+        {**QA, "article": "! " * 100 + "Mary went home."},
+        {**QA, "question": "[PAD] " * 3 + "Mary?"},
+    ],
+)
+def test_a_text_whose_cut_keeps_a_word_is_answered(client, body) -> None:
+    assert client.post("/v1/qa", json=body).status_code == 200

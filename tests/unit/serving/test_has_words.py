@@ -6,7 +6,8 @@ import pytest
 from tokenizers import Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel
 
-from serving.encoding import has_words, word_encoding
+from serving.encoding import has_words, word_encoding, word_kept
+from serving.spec import TextInput
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +74,20 @@ def test_a_word_beside_special_tokens_is_kept(special_tokenizer: Tokenizer, text
     encoding = word_encoding(special_tokenizer, text)
     assert encoding is not None
     assert encoding.ids == special_tokenizer.encode(text, add_special_tokens=False).ids
+
+
+@pytest.mark.parametrize(
+    ("text", "truncation", "kept"),
+    [
+        ("mary " + "? " * 10, "right", True),
+        ("? " * 10 + "mary", "right", False),  # the first 4 tokens are "?"
+        ("? " * 10 + "mary", "left", True),
+        ("mary " + "? " * 10, "left", False),
+        ("[PAD] " * 10 + "mary", "right", False),  # "[PAD]" spells letters, yet is padding
+        ("? ? mary", "right", True),  # not cut at all
+    ],
+)
+def test_word_kept_follows_the_inputs_cut(special_tokenizer, text, truncation, kept) -> None:
+    item = TextInput(field="q", tensor="q_ids", max_tokens=4, truncation=truncation, vocab_size=9)
+    encoding = special_tokenizer.encode(text, add_special_tokens=False)
+    assert word_kept(special_tokenizer, text, encoding, item) is kept
