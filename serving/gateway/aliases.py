@@ -181,7 +181,7 @@ def alias_answer(
                 body = {"predictions": shaped, "model": reference}
             else:
                 body = {**shaped[0], "model": reference}
-    except (KeyError, ValueError) as error:
+    except (KeyError, TypeError, ValueError) as error:  # a head of another kind under the name
         raise GatewayError(502, f"model {model!r} does not give this endpoint's answers") from error
     exchange.version = str(runtime.version)
     return body
