@@ -26,7 +26,7 @@ def model_names(repo: Path) -> list[str]:
 
 def curl_for(repo: Path, name: str, url: str) -> str | None:
     """The curl for the newest version with a spec, or None (legacy or no version)."""
-    for folder in reversed(contract.version_dirs(repo / name).values()):
+    for folder in reversed(contract.version_dirs(contract.model_dir(repo, name)).values()):
         path = folder / contract.ASSETS_DIR / SPEC_FILE
         if path.is_file():
             body = json.dumps({"inputs": load_spec(path).example})

@@ -94,7 +94,8 @@ CONFIG_PACKAGE = "serving.contract"
 
 @functools.cache
 def _server_config_class() -> Any:
-    """TF Serving's ``ModelServerConfig`` reduced to ``model_config_list.config[].name``.
+    """TF Serving's ``ModelServerConfig`` reduced to ``model_config_list.config[]``'s ``name``
+    and ``base_path``.
 
     Built here because the gateway and the launchers have no TF Serving package; the other
     fields of the file (base_path, version policies, labels, ...) are skipped when parsing,
@@ -105,6 +106,7 @@ def _server_config_class() -> Any:
     )
     model = file_proto.message_type.add(name="ModelConfig")
     model.field.add(name="name", number=1, type=FIELD.TYPE_STRING)
+    model.field.add(name="base_path", number=2, type=FIELD.TYPE_STRING)
     listing = file_proto.message_type.add(name="ModelConfigList")
     add_message_field(listing, "config", 1, f".{CONFIG_PACKAGE}.ModelConfig", repeated=True)
     server = file_proto.message_type.add(name="ModelServerConfig")
@@ -119,9 +121,36 @@ def parse_model_names(text: str) -> list[str]:
     server reads it. Raises ValueError for a text that is not one (a file cut in the middle
     of a write, unbalanced braces), which the model server refuses too.
     """
+    return list(dict.fromkeys(config.name for config in _parse_config(text)))
+
+
+def _parse_config(text: str) -> list[Any]:
     message = _server_config_class()()
     try:
         text_format.Parse(text, message, allow_unknown_field=True)
     except text_format.ParseError as error:
         raise ValueError(f"not a text-format ModelServerConfig: {error}") from error
-    return list(dict.fromkeys(config.name for config in message.model_config_list.config))
+    return list(message.model_config_list.config)
+
+
+def model_dir(repo: Path, model: str) -> Path:
+    """The folder of a model's versions: its ``base_path`` in ``repo/models.config``.
+
+    A relative ``base_path`` is resolved against the config's folder, as TF Serving and the
+    local model server resolve it (``name: "qa" base_path: "qa_bidaf"`` serves
+    ``repo/qa_bidaf``). An absolute one is a path on the model server's side: used when it is
+    a folder here too, else ``repo/<its last part>`` (the same volume mounted elsewhere, as
+    ``/models/qa`` in the compose and k8s configs). Without a config, a readable one, or an
+    entry for ``model``: ``repo/model``, training's layout.
+    """
+    try:
+        configs = _parse_config((repo / MODELS_CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # no config, or one being written: training's layout
+        return repo / model
+    base = next((config.base_path for config in configs if config.name == model), "")
+    if not base:
+        return repo / model
+    path = Path(base)
+    if not path.is_absolute():
+        return repo / path
+    return path if path.is_dir() else repo / path.name

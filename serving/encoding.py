@@ -8,6 +8,7 @@ segment weights map back to the same pieces of text.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,11 +32,13 @@ def has_words(tokenizer: Tokenizer, text: str) -> bool:
     """Whether ``text`` has a letter or digit from which the tokenizer makes a token.
 
     False for "", whitespace, zero-width, control and format characters, punctuation or
-    symbols alone (emoji), and texts the tokenizer's normaliser empties. A text of unknown
+    symbols alone (emoji), the tokenizer's special tokens spelt out (``[PAD]``, ``[SEP]``:
+    :func:`control_tokens`), and texts the tokenizer's normaliser empties. A text of unknown
     words is True: it becomes [UNK] ids, as in training. Cost: a regex search for the first
     letter or digit, then the tokenisation of a short window from there (of the rest of the
     text only when the window gives no token).
     """
+    text = blank_control_tokens(tokenizer, text)
     word = WORD_PATTERN.search(text)
     if word is None:
         return False
@@ -43,6 +46,65 @@ def has_words(tokenizer: Tokenizer, text: str) -> bool:
     if tokenizer.encode(text[start : start + _WINDOW], add_special_tokens=False).ids:
         return True
     return bool(tokenizer.encode(text[start:], add_special_tokens=False).ids)
+
+
+_CONTROL_TOKENS: weakref.WeakKeyDictionary[Tokenizer, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def control_tokens(tokenizer: Tokenizer) -> tuple[str, ...]:
+    """The tokenizer's special tokens other than its unknown token (``[PAD]``, ``[SEP]``,
+    ``[CLS]``, ``[MASK]``): texts are tokenised with them recognised (a profile's posts are
+    joined with ``[SEP]``), so a text spelling one gets that id, which carries no word (the
+    pad id is even masked out). The unknown token stands for words: not among them.
+    """
+    found = _CONTROL_TOKENS.get(tokenizer)
+    if found is None:
+        unknown = getattr(tokenizer.model, "unk_token", None)
+        found = tuple(
+            token.content
+            for token in tokenizer.get_added_tokens_decoder().values()
+            if token.special and token.content and token.content != unknown
+        )
+        _CONTROL_TOKENS[tokenizer] = found
+    return found
+
+
+def blank_control_tokens(tokenizer: Tokenizer, text: str) -> str:
+    """``text`` with each :func:`control_tokens` spelling blanked, at the same positions:
+    "[PAD]" spells a word's letters, yet is padding."""
+    for token in control_tokens(tokenizer):
+        text = text.replace(token, " " * len(token))
+    return text
+
+
+def word_kept(
+    tokenizer: Tokenizer, text: str, encoding: Encoding, item: TextInput | TextsInput
+) -> bool:
+    """Whether the input's cut (``max_tokens`` with its special tokens, ``truncation``) keeps
+    a token of a letter or digit of ``text``, whose whole encoding (no special tokens) is
+    ``encoding``: "!" * 500 + " Mary" cut to its first 64 tokens keeps punctuation only.
+
+    The first letter's token is the earliest with a word, so a right cut keeps a word when it
+    keeps that token (a left cut: the last letter's). A letter no token covers (the
+    normaliser dropped it) is not judged here: :func:`has_words` judged the text.
+    """
+    budget = item.max_tokens
+    if item.add_special_tokens:
+        budget -= tokenizer.num_special_tokens_to_add(False)
+    if len(encoding) <= budget:
+        return True
+    clean = blank_control_tokens(tokenizer, text)
+    if item.truncation == "right":
+        word = WORD_PATTERN.search(clean)
+        position = None if word is None else word.start()
+    else:
+        position = next((i for i in range(len(clean) - 1, -1, -1) if clean[i].isalnum()), None)
+    token = None if position is None else encoding.char_to_token(position)
+    if budget <= 0 or position is None:
+        return False
+    if token is None:
+        return True
+    return token < budget if item.truncation == "right" else token >= len(encoding) - budget
 
 
 def input_text(item: TextInput | TextsInput, value: Any) -> str:
@@ -63,6 +125,8 @@ def word_encoding(tokenizer: Tokenizer, text: str) -> Encoding | None:
     if word is None:
         return None
     encoding = tokenizer.encode(text, add_special_tokens=False)
+    if any(token in text for token in control_tokens(tokenizer)):
+        return encoding if has_words(tokenizer, text) else None
     start = word.start()
     # The last token usually ends after the first letter: asked alone first, since reading
     # ``offsets`` builds a list of every token's span.
@@ -88,9 +152,9 @@ class Encodings:
         """Store the whole encoding of ``text`` by ``tokenizer``."""
         self.found[id(tokenizer), text] = encoding
 
-    def has(self, tokenizer: Tokenizer, text: str) -> bool:
-        """Whether the encoding of ``text`` by ``tokenizer`` is stored (so it has words)."""
-        return (id(tokenizer), text) in self.found
+    def get(self, tokenizer: Tokenizer, text: str) -> Encoding | None:
+        """The stored whole encoding of ``text`` (kept), or None."""
+        return self.found.get((id(tokenizer), text))
 
     def take(self, tokenizer: Tokenizer, text: str) -> Encoding | None:
         """The stored encoding of ``text`` (then forgotten), or None."""

@@ -41,3 +41,17 @@ def parse_bool_flag(text: str) -> bool:
     if lowered in ("0", "false", "f", "no", "n"):
         return False
     raise ValueError(f"not a boolean: {text!r}")
+
+
+def json_integer(digits: str) -> int | float:
+    """A JSON integer (json's ``parse_int``): an int, or for more digits than
+    ``sys.get_int_max_str_digits()`` (4300; ``int`` refuses them, its conversion being
+    quadratic) the float it rounds to, +-inf, as json reads ``1e400``.
+
+    Such a number is valid JSON (RFC 8259 sets no size), so it reaches the field that holds
+    it and is refused there by type or range, not as a body that is not JSON.
+    """
+    try:
+        return int(digits)
+    except ValueError:
+        return float(digits)

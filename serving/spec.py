@@ -30,9 +30,13 @@ Truncation = Literal["left", "right"]
 
 
 class Frozen(BaseModel):
-    """Spec parts: unknown keys are errors (a typo in a spec must not be silently ignored)."""
+    """Spec parts: unknown keys are errors (a typo in a spec must not be silently ignored).
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Numbers must be finite: JSON has no NaN or Infinity (RFC 8259 section 6), so a spec
+    holding one would be written with null in its place and not read back.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _InputBase(Frozen):
@@ -234,6 +238,14 @@ class ServingSpec(Frozen):
                 isinstance(value, list) and all(isinstance(text, str) for text in value)
             ):
                 raise ValueError(f"example.{name} must be a list of strings")
+            # The example is a request the docs offer ("Try it out"): within the input's limits.
+            texts = [value] if isinstance(value, str) else value
+            if isinstance(item, TextsInput) and not 1 <= len(texts) <= item.max_items:
+                raise ValueError(f"example.{name} must have 1 to max_items={item.max_items} items")
+            if not all(1 <= len(text) <= item.max_chars for text in texts):
+                raise ValueError(
+                    f"example.{name}: every text must have 1 to {item.max_chars} chars"
+                )
         for head in self.segment_heads():
             target = fields.get(head.input_field)
             if target is None or target.kind != "text":

@@ -181,35 +181,35 @@ def alias_answer(
                 body = {"predictions": shaped, "model": reference}
             else:
                 body = {**shaped[0], "model": reference}
-    except (KeyError, ValueError) as error:
+    except (KeyError, TypeError, ValueError) as error:  # a head of another kind under the name
         raise GatewayError(502, f"model {model!r} does not give this endpoint's answers") from error
     exchange.version = str(runtime.version)
     return body
 
 
 def _alias(model: str) -> Response:
-    payload = read_json()
     state = exchange()
-    state.model = model  # before the query's checks: their 422s count under the model
+    state.model = model  # before the body's and the query's checks: their refusals count too
+    payload = read_json()
     return respond(alias_answer(services(), state, model, payload, query_selector()))
 
 
 @blueprint.post("/v1/qa")
-@takes_query(*PIN_KEYS)
+@takes_query(*PIN_KEYS, model="qa")
 def qa() -> Response:
     """Answer one QA request or a batch of them."""
     return _alias("qa")
 
 
 @blueprint.post("/v1/profile")
-@takes_query(*PIN_KEYS)
+@takes_query(*PIN_KEYS, model="profile")
 def profile() -> Response:
     """Profile one person or a batch of people."""
     return _alias("profile")
 
 
 @blueprint.post("/v1/similarity")
-@takes_query(*PIN_KEYS)
+@takes_query(*PIN_KEYS, model="similarity")
 def similarity() -> Response:
     """Score sentence pairs."""
     return _alias("similarity")

@@ -42,7 +42,8 @@ def architecture(name: str, extension: str) -> Response:
     runtime = found.registry.resolve(name, query_selector())
     state.model, state.version = name, str(runtime.version)
     file_name, content_type = ARCHITECTURE_FILES[extension]
-    folder = contract.version_dirs(found.settings.model_repo / name).get(runtime.version)
+    versions = contract.model_dir(found.settings.model_repo, name)
+    folder = contract.version_dirs(versions).get(runtime.version)
     path = None if folder is None else folder / contract.ASSETS_DIR / file_name
     if path is None or not path.is_file():
         raise GatewayError(

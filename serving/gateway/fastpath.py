@@ -35,7 +35,7 @@ from serving.gateway.errors import GatewayError, http_error, unexpected_error
 from serving.gateway.exchange import Exchange, begin, end, record
 from serving.gateway.inference import Services
 from serving.gateway.request_body import read_json_body
-from serving.gateway.routes import predict_answer
+from serving.gateway.routes import note_model, predict_answer
 from serving.gateway.strict_json import StrictJSONProvider
 from serving.gateway.web import parse_label, parse_version
 
@@ -62,6 +62,7 @@ class Route:
 
 def _alias_route(model: str) -> Route:
     def answer(found: Services, exchange: Exchange, environ: Environ, limit: int) -> Json:
+        exchange.model = model  # as Flask's view: a refused body counts under the model
         payload = read_json_body(environ, limit)
         return alias_answer(found, exchange, model, payload, VersionSelector())
 
@@ -74,6 +75,7 @@ def _predict_route(
     name = arguments["name"]
 
     def answer(found: Services, exchange: Exchange, environ: Environ, limit: int) -> Json:
+        note_model(found, exchange, name)
         selector = pin()  # as Flask's view: the pin is checked before the body is read
         payload = read_json_body(environ, limit)
         return predict_answer(found, exchange, name, selector, payload)

@@ -21,6 +21,7 @@ from serving.gateway.coalescing import Coalescer
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError, backend_to_gateway
 from serving.gateway.heads import Answer, OutputError
 from serving.gateway.metrics import GatewayMetrics
+from serving.gateway.model_state import unrouted_error
 from serving.gateway.registry import ModelRegistry
 from serving.gateway.runtime import ModelRuntime
 from serving.gateway.settings import GatewaySettings
@@ -110,8 +111,13 @@ def _resolve_and_predict(
         if error.failure is not BackendFailure.NOT_FOUND or pinned:
             raise
         # The routed version was retired between two polls: re-route once, re-validate.
-        fresh = services.registry.refresh_model(model).routed
-        if fresh is None or fresh.version == runtime.version:
+        state = services.registry.refresh_model(model)
+        fresh = state.routed
+        if fresh is None:
+            # Nothing left to route to (its successor does not fit, or none is loaded): the
+            # model's state, not the client's doing, so the 503 that says why, not a 404.
+            raise unrouted_error(model, state, services.settings.retry_after_seconds) from error
+        if fresh.version == runtime.version:
             raise
         LOGGER.info("%s version %d retired; retrying on %d", model, runtime.version, fresh.version)
         runtime, prepared = fresh, prepare(fresh)

@@ -24,7 +24,10 @@ ERROR_STATUSES = {
     "401": "Missing or wrong API key (when GATEWAY_API_KEYS is set)",
     "404": "Unknown model or version",
     "413": "Body larger than max_body_bytes (any framing)",
-    "415": "Content-Type is not application/json, or a Content-Encoding other than identity",
+    "415": (
+        "Content-Type is not application/json, a Content-Encoding other than identity, or a "
+        "charset other than UTF-8 for a body that is not ASCII"
+    ),
     "422": (
         "Validation failed, a limit was exceeded, a text has no word, a key repeated in an "
         "object, or a query key the endpoint does not read"
@@ -41,13 +44,26 @@ QUERY_PINS = [
     {"name": "version", "in": "query", "schema": VERSION_SCHEMA, "description": PIN},
     {"name": "label", "in": "query", "schema": LABEL_SCHEMA, "description": PIN},
 ]
-PLAIN_ENDPOINTS = {
-    "/healthz": "Liveness: the process answers (no dependencies)",
+UNKNOWN_QUERY = "A query key this endpoint does not read"
+# path -> (summary, its error statuses and what each means)
+PLAIN_ENDPOINTS: dict[str, tuple[str, dict[str, str]]] = {
+    "/healthz": ("Liveness: the process answers (no dependencies)", {"422": UNKNOWN_QUERY}),
     "/readyz": (
         "Readiness: the backend answers and every model (or each one in GATEWAY_READY_MODELS) "
-        "has a version that fits its spec"
+        "has a version that fits its spec",
+        {
+            "422": UNKNOWN_QUERY,
+            "503": "Not ready: detail has {model, reason} per model (see Retry-After)",
+        },
     ),
-    "/metrics": "Prometheus metrics",
+    "/metrics": (
+        "Prometheus metrics",
+        {
+            "401": "Missing or wrong API key (when GATEWAY_API_KEYS is set and "
+            "GATEWAY_METRICS_REQUIRE_KEY is true)",
+            "422": UNKNOWN_QUERY,
+        },
+    ),
 }
 # (path, method, summary, request models, response models, parameters)
 Endpoint = tuple[str, str, str, list[type[BaseModel]], list[type[BaseModel]], list[Any]]
@@ -124,8 +140,11 @@ def openapi_document(registry: ModelRegistry) -> dict[str, Any]:
         if parameters:
             operation["parameters"] = parameters
         paths.setdefault(path, {})[method] = operation
-    for path, summary in PLAIN_ENDPOINTS.items():
-        paths[path] = {"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}}
+    for path, (summary, statuses) in PLAIN_ENDPOINTS.items():
+        failures = {code: {"description": text, **error} for code, text in statuses.items()}
+        paths[path] = {
+            "get": {"summary": summary, "responses": {"200": {"description": "OK"}, **failures}}
+        }
     for name in registry.routed_runtimes():
         paths.update(_architecture_paths(name, error))
     return {

@@ -203,7 +203,7 @@ class ModelRegistry:
         cached = self._runtimes.get((model, version))
         if cached is not None:
             return cached
-        if version not in contract.version_dirs(self.model_repo / model):
+        if version not in contract.version_dirs(contract.model_dir(self.model_repo, model)):
             raise GatewayError(404, f"model {model!r} has no version {version}")
         try:
             return self._load(model, version)

@@ -22,6 +22,7 @@ CODING_HEADERS = (
     ("HTTP_CONTENT_ENCODING", "Content-Encoding", ("", "identity")),
     ("HTTP_TRANSFER_ENCODING", "Transfer-Encoding", ("", "identity", "chunked")),
 )
+UTF8_NAMES = frozenset({"utf-8", "utf8"})
 
 
 def read_json() -> Any:
@@ -32,8 +33,9 @@ def read_json() -> Any:
 def read_json_body(environ: WSGIEnvironment, limit: int) -> Any:
     """The parsed JSON body, after the content-type, content-coding and size checks.
 
-    Raises GatewayError: 415 (not ``application/json``, or a ``Content-Encoding`` other than
-    ``identity``: bodies are never decoded, so encoded bytes are never parsed as JSON), 413
+    Raises GatewayError: 415 (not ``application/json``, a ``Content-Encoding`` other than
+    ``identity``: bodies are never decoded, so encoded bytes are never parsed as JSON, or a
+    ``charset`` other than UTF-8 declared for a body that is not ASCII), 413
     (more than ``limit`` bytes, whatever the framing: ``Content-Length`` or chunked), 400
     (not JSON, or nested too deeply), 422 (an object repeats a key: ``strict_json.parse_body``).
     Headers are read from ``environ`` as werkzeug's ``Request`` reads them.
@@ -54,8 +56,16 @@ def read_json_body(environ: WSGIEnvironment, limit: int) -> Any:
                 f"{header} '{echo(refused[0])}' is not supported; send the JSON uncompressed",
                 headers={"Accept-Encoding": "identity"},
             )
+    body = read_body(limit, environ)
+    charset = declared_charset(environ)
+    if charset is not None and charset.lower() not in UTF8_NAMES and not body.isascii():
+        # RFC 8259 section 8.1: JSON is UTF-8. An ASCII body reads alike in every charset a
+        # client may declare (ISO-8859-1 is common); any other would be read as other text.
+        raise GatewayError(
+            415, f"charset '{echo(charset)}' is not supported; send the JSON in UTF-8"
+        )
     try:
-        return parse_body(read_body(limit, environ))
+        return parse_body(body)
     except ValueError as error:
         raise GatewayError(400, "the body is not valid JSON", [{"msg": str(error)}]) from error
     except RecursionError as error:
@@ -69,6 +79,14 @@ def mimetype(environ: WSGIEnvironment) -> str:
     if value == "application/json":
         return value
     return parse_options_header(value)[0].lower()
+
+
+def declared_charset(environ: WSGIEnvironment) -> str | None:
+    """The ``charset`` parameter of ``Content-Type``, if the client gave one."""
+    value: str = environ.get("CONTENT_TYPE", "")
+    if value == "application/json":
+        return None
+    return parse_options_header(value)[1].get("charset")
 
 
 def read_body(limit: int, environ: WSGIEnvironment | None = None) -> bytes:

@@ -5,8 +5,9 @@ unknown fields are errors. Size limits are the smaller of the spec's (``max_char
 ``max_items``) and the gateway's settings; a value above one fails as a ``limit_exceeded``
 error naming the limit that applied, and the limit is written into the JSON schema
 (``maxLength``, ``maxItems``, ``maximum``). A text from which the input's tokenizer makes no
-token from a letter or digit (whitespace, zero-width, control characters or symbols only) fails
-as ``no_words``; the schema gives that rule as ``pattern``.
+token from a letter or digit (whitespace, zero-width, control characters or symbols only), or
+whose cut leaves the model no word, fails as ``no_words`` (:mod:`serving.gateway.word_rules`);
+the schema gives the first rule as ``pattern``.
 """
 
 from __future__ import annotations
@@ -22,26 +23,21 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationInfo,
     create_model,
 )
 from pydantic_core import PydanticCustomError
 from tokenizers import Tokenizer
 
-from serving.encoding import Encodings, has_words, word_encoding
 from serving.gateway.errors import echo
 from serving.gateway.heads import answer_model
 from serving.gateway.settings import GatewaySettings
+from serving.gateway.word_rules import joined_words, words
 from serving.spec import HeadSpec, ServingSpec, TextInput, TextsInput
 
 LIMIT_ERROR = "limit_exceeded"
-NO_WORDS_ERROR = "no_words"
 # serving.encoding.WORD_PATTERN in JSON Schema's regex dialect (ECMA-262): there "\w" is ASCII
 # only, so the Unicode letter/digit classes are spelt out.
 WORD_SCHEMA_PATTERN = r"[\p{L}\p{N}]"
-# Validation context key: an Encodings that the no_words check of a text input fills with
-# the text's whole encoding, so the request's encoding does not tokenise it again.
-ENCODINGS = "encodings"
 
 
 class ModelRef(BaseModel):
@@ -64,38 +60,6 @@ def _valid_unicode(text: str) -> str:
     except UnicodeEncodeError as error:
         raise ValueError("text contains invalid Unicode (a lone surrogate)") from error
     return text
-
-
-def words(tokenizer: Tokenizer, keep: bool = False) -> AfterValidator:
-    """A validator failing with ``no_words`` for a text the tokenizer makes no token from.
-
-    The rule is :func:`serving.encoding.has_words` (a letter or digit the tokenizer reads; not
-    only whitespace, zero-width, control characters or symbols); a text of unknown words
-    passes and becomes [UNK] ids. With ``keep`` (a text that is one model input) and an
-    :class:`~serving.encoding.Encodings` in the validation context under ``ENCODINGS``, the
-    text is tokenised whole (:func:`serving.encoding.word_encoding`) and its encoding kept.
-    """
-
-    def check(text: str, info: ValidationInfo) -> str:
-        context = info.context
-        known = context.get(ENCODINGS) if keep and isinstance(context, dict) else None
-        if isinstance(known, Encodings) and known.has(tokenizer, text):
-            passed = True  # the same text in another field or instance of this request
-        elif isinstance(known, Encodings):
-            encoding = word_encoding(tokenizer, text)
-            if encoding is not None:
-                known.keep(tokenizer, text, encoding)
-            passed = encoding is not None
-        else:
-            passed = has_words(tokenizer, text)
-        if not passed:
-            raise PydanticCustomError(
-                NO_WORDS_ERROR,
-                "the text has no word (no letter or digit the tokenizer reads)",
-            )
-        return text
-
-    return AfterValidator(check)
 
 
 def limit(name: str, value: int, measure: Callable[[Any], int] = len) -> AfterValidator:
@@ -125,10 +89,13 @@ def binding(spec_name: str, spec_value: int, setting: str, setting_value: int) -
     return (setting, setting_value) if setting_value <= spec_value else (spec_name, spec_value)
 
 
-def text_type(max_chars: tuple[str, int], tokenizer: Tokenizer, keep: bool = False) -> Any:
+def text_type(
+    max_chars: tuple[str, int], tokenizer: Tokenizer, item: TextInput | None = None
+) -> Any:
     """A string of 1 to the limit's characters, valid Unicode, with a word for the tokenizer.
 
-    ``keep``: the string is a model input whose encoding validation may keep (:func:`words`).
+    ``item``: the text input the string is, whose cut must keep a word and whose encoding
+    validation may keep (:func:`serving.gateway.word_rules.words`).
     """
     name, value = max_chars
     return Annotated[
@@ -140,7 +107,7 @@ def text_type(max_chars: tuple[str, int], tokenizer: Tokenizer, keep: bool = Fal
         ),
         AfterValidator(_valid_unicode),
         limit(name, value),
-        words(tokenizer, keep),
+        words(tokenizer, item),
     ]
 
 
@@ -186,8 +153,11 @@ def _input_type(
         items = binding(
             "max_items", item.max_items, "max_posts_per_profile", settings.max_posts_per_profile
         )
-        return list_type(text_type(chars, tokenizer), items)
-    return text_type(chars, tokenizer, keep=True)
+        texts = list_type(text_type(chars, tokenizer), items)
+        if item.max_joined_chars is None:
+            return texts
+        return Annotated[texts, joined_words(item, tokenizer)]
+    return text_type(chars, tokenizer, item)
 
 
 def schema_name(model: str, suffix: str) -> str:

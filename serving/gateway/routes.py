@@ -40,6 +40,7 @@ PATH_PINS = "pin a version in the path: /versions/{v}:predict or /labels/{l}:pre
 @takes_query(hint=PATH_PINS)
 def predict(name: str) -> Response:
     """Predict with the routed version."""
+    note_model(services(), exchange(), name)
     return _predict(name, VersionSelector())
 
 
@@ -47,6 +48,7 @@ def predict(name: str) -> Response:
 @takes_query(hint=PATH_PINS)
 def predict_version(name: str, version: str) -> Response:
     """Predict with a pinned version (ASCII digits, int64)."""
+    note_model(services(), exchange(), name)
     return _predict(name, VersionSelector(version=parse_version(version, ["path", "version"])))
 
 
@@ -54,6 +56,7 @@ def predict_version(name: str, version: str) -> Response:
 @takes_query(hint=PATH_PINS)
 def predict_label(name: str, label: str) -> Response:
     """Predict with the version a TF Serving label points to."""
+    note_model(services(), exchange(), name)
     return _predict(name, VersionSelector(label=parse_label(label, ["path", "label"])))
 
 
@@ -70,6 +73,17 @@ def prepare(runtime: ModelRuntime, payload: Any) -> Prepared:
     return Prepared([dict(item) for item in items], [top_k] * len(items), known)
 
 
+def note_model(found: Services, exchange: Exchange, name: str) -> None:
+    """Label the request with model ``name`` (metrics, access line) if it is configured.
+
+    Called before the pin and the body are read, so a request refused there (400, 413, 415,
+    422) counts under its model like any other answer of a per-model endpoint; an unknown
+    name never becomes a label (a client could make any number of them).
+    """
+    if name in found.registry.models:
+        exchange.model = name
+
+
 def predict_answer(
     found: Services, exchange: Exchange, name: str, selector: VersionSelector, payload: Any
 ) -> dict[str, Any]:
@@ -79,8 +93,7 @@ def predict_answer(
     and the version that answered on ``exchange``. Raises GatewayError as
     :func:`serving.gateway.inference.predict`.
     """
-    if name in found.registry.models:
-        exchange.model = name
+    note_model(found, exchange, name)
     call = Call(selector, exchange.request_id)
     predicted = inference.predict(found, name, call, lambda runtime: prepare(runtime, payload))
     version = predicted.runtime.version

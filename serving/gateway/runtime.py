@@ -22,7 +22,14 @@ from pydantic import ValidationError
 from tokenizers import Encoding, Tokenizer
 
 from serving import contract
-from serving.encoding import Encoded, Encodings, Tensors, encode_batch, segment_texts
+from serving.encoding import (
+    Encoded,
+    Encodings,
+    Tensors,
+    encode_batch,
+    has_words,
+    segment_texts,
+)
 from serving.gateway.heads import Answer, Outputs, head_answer, head_values
 from serving.gateway.legacy import LegacyError, legacy_spec
 from serving.gateway.request_models import RequestModels, build_models
@@ -134,7 +141,8 @@ def assets_fingerprint(repo: Path, model: str, version: int) -> Fingerprint:
     Changes when a file the runtime reads is added, replaced or removed (a copy landing, a
     fixed spec); empty when the folder is missing or unreadable.
     """
-    folder = contract.version_dirs(repo / model).get(version, repo / model / str(version))
+    versions = contract.model_dir(repo, model)
+    folder = contract.version_dirs(versions).get(version, versions / str(version))
     entries = []
     try:
         with os.scandir(folder / contract.ASSETS_DIR) as found:
@@ -153,11 +161,14 @@ def assets_fingerprint(repo: Path, model: str, version: int) -> Fingerprint:
 def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings) -> ModelRuntime:
     """Read ``repo/model/version/assets.extra``: the spec (or legacy files) and tokenizers.
 
-    Raises :class:`UnfitVersionError` for a missing or invalid spec, a missing tokenizer, or a
-    tokenizer whose vocabulary exceeds the spec's ``vocab_size`` (details go to the log).
+    Raises :class:`UnfitVersionError` for a missing or invalid spec, a missing tokenizer, a
+    tokenizer other than the one ``model_card.json`` records, or a tokenizer whose vocabulary
+    exceeds the spec's ``vocab_size`` (details go to the log).
     """
-    # By number, not str(version): "00000123" is version 123 (TF Serving's reading).
-    version_folder = contract.version_dirs(repo / model).get(version, repo / model / str(version))
+    # By number, not str(version): "00000123" is version 123 (TF Serving's reading); in the
+    # folder models.config names as the model's base_path.
+    versions = contract.model_dir(repo, model)
+    version_folder = contract.version_dirs(versions).get(version, versions / str(version))
     folder = version_folder / contract.ASSETS_DIR
     spec, legacy = _read_spec(folder, model, version)
     tokenizers: dict[str, Tokenizer] = {}
@@ -171,12 +182,22 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
         except Exception as error:  # tokenizers raises a bare Exception for a bad file
             LOGGER.warning("%s v%d: cannot load tokenizer %s: %r", model, version, name, error)
             raise UnfitVersionError(f"tokenizer {name} cannot be loaded") from error
+    _check_exported_hashes(folder, model, version, hashes)
     for item in spec.inputs:
-        size = tokenizers[item.tokenizer].get_vocab_size(with_added_tokens=True)
+        tokenizer = tokenizers[item.tokenizer]
+        size = tokenizer.get_vocab_size(with_added_tokens=True)
         if size > item.vocab_size:
             raise UnfitVersionError(
                 f"tokenizer {item.tokenizer} has {size} tokens, more than the spec's "
                 f"vocab_size {item.vocab_size} (input {item.field})"
+            )
+        # The example is what /docs offers: it must pass the no_words rule requests meet.
+        value = spec.example[item.field]
+        if not all(
+            has_words(tokenizer, text) for text in ([value] if isinstance(value, str) else value)
+        ):
+            raise UnfitVersionError(
+                f"the spec's example {item.field} has no word for its tokenizer"
             )
     try:
         models = build_models(model, spec, settings, tokenizers)
@@ -196,6 +217,34 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
         legacy=legacy,
         segment_heads=spec.segment_heads(),
     )
+
+
+def _check_exported_hashes(
+    folder: Path, model: str, version: int, hashes: Mapping[str, str]
+) -> None:
+    """Raise UnfitVersionError unless each tokenizer is the file the version was exported with.
+
+    ``model_card.json``'s ``tokenizer_sha256`` (written by ``export_for_serving``) names each
+    file's sha256: another tokenizer of the same size passes every other check and turns the
+    texts into other ids. Not checked without a card, or for a file the card does not name.
+    """
+    path = folder / contract.MODEL_CARD_FILE
+    if not path.is_file():
+        return
+    try:
+        card = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        LOGGER.warning("%s v%d: cannot read %s: %r", model, version, path.name, error)
+        raise UnfitVersionError(f"{contract.MODEL_CARD_FILE} cannot be read") from error
+    recorded = card.get("tokenizer_sha256") if isinstance(card, dict) else None
+    if not isinstance(recorded, dict):
+        return
+    for name, digest in hashes.items():
+        if recorded.get(name, digest) != digest:
+            raise UnfitVersionError(
+                f"tokenizer {name} is not the one exported with the model (its sha256 "
+                f"differs from {contract.MODEL_CARD_FILE})"
+            )
 
 
 def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, bool]:

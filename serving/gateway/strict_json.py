@@ -17,6 +17,7 @@ from typing import Any
 from flask.json.provider import DefaultJSONProvider
 
 from serving.gateway.errors import Detail, GatewayError, echo
+from serving.numbers import json_integer
 
 MAX_REPEATED_DETAILS = 20
 
@@ -80,8 +81,9 @@ def _repeated_names(value: Any) -> list[Detail]:
 
 
 # Built once: json.loads with an object_pairs_hook builds a new decoder on every call.
-_UNIQUE = json.JSONDecoder(object_pairs_hook=_unique_object)
-_MARKED = json.JSONDecoder(object_pairs_hook=_marked_object)
+# json_integer: an integer of thousands of digits is refused by its field (422 at its path).
+_UNIQUE = json.JSONDecoder(object_pairs_hook=_unique_object, parse_int=json_integer)
+_MARKED = json.JSONDecoder(object_pairs_hook=_marked_object, parse_int=json_integer)
 
 
 def parse_body(data: bytes) -> Any:

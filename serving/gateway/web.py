@@ -18,7 +18,8 @@ from serving.gateway.backends import VersionSelector
 from serving.gateway.errors import GatewayError, echo
 from serving.gateway.exchange import Exchange, current_exchange
 from serving.gateway.inference import Services
-from serving.gateway.request_models import ENCODINGS, LIMIT_ERROR
+from serving.gateway.request_models import LIMIT_ERROR
+from serving.gateway.word_rules import ENCODINGS
 
 Model = TypeVar("Model", bound=BaseModel)
 View = TypeVar("View", bound=Callable[..., Any])
@@ -38,18 +39,20 @@ CLASS_MESSAGES = {
 }
 
 blueprint = Blueprint("gateway", __name__)
-# view function -> (the query keys it reads, a hint for any other key); see takes_query.
-_QUERY_KEYS: dict[Callable[..., Any], tuple[tuple[str, ...], str]] = {}
+# view function -> (the query keys it reads, a hint for any other key, the model it answers
+# for when its URL does not name one); see takes_query.
+_QUERY_KEYS: dict[Callable[..., Any], tuple[tuple[str, ...], str, str]] = {}
 
 
-def takes_query(*keys: str, hint: str = "") -> Callable[[View], View]:
+def takes_query(*keys: str, hint: str = "", model: str = "") -> Callable[[View], View]:
     """Declare the query keys a view reads: any other key is a 422 (:func:`refuse_unknown_query`).
 
-    A view without this declaration takes no query keys. ``hint`` is added to the message.
+    A view without this declaration takes no query keys. ``hint`` is added to the message;
+    ``model``: the model the view answers for (the aliases), else its URL's ``<name>``.
     """
 
     def declare(view: View) -> View:
-        _QUERY_KEYS[view] = (keys, hint)
+        _QUERY_KEYS[view] = (keys, hint, model)
         return view
 
     return declare
@@ -67,7 +70,7 @@ def refuse_unknown_query() -> None:
     if str((current.view_args or {}).get("name", "")).endswith(":predict"):
         return  # TF Serving's predict verb asked with GET: the model view answers 405
     view = current_app.view_functions.get(current.endpoint or "")
-    keys, hint = _QUERY_KEYS.get(view, ((), "")) if view is not None else ((), "")
+    keys, hint, model = _QUERY_KEYS.get(view, ((), "", "")) if view is not None else ((), "", "")
     takes = f"this endpoint takes {', '.join(keys)}" if keys else "this endpoint takes none"
     detail = [
         {
@@ -79,6 +82,11 @@ def refuse_unknown_query() -> None:
         if key not in keys
     ]
     if detail:
+        # A per-model endpoint's refusal counts under its model, as its others do (a
+        # configured name only: never a label made of a URL segment).
+        model = model or str((current.view_args or {}).get("name", ""))
+        if model in services().registry.models:
+            exchange().model = model
         raise GatewayError(422, "unknown query parameter", detail[:MAX_DETAILS])
 
 
@@ -128,7 +136,7 @@ def parse(model: type[Model], payload: Any, known: Encodings | None = None) -> M
     """Validate a payload against a request model (422 on failure).
 
     ``known`` receives the whole encodings of the text inputs tokenised by the ``no_words``
-    check (:data:`serving.gateway.request_models.ENCODINGS`), for the request's encoding.
+    check (:data:`serving.gateway.word_rules.ENCODINGS`), for the request's encoding.
     """
     context = None if known is None else {ENCODINGS: known}
     try:

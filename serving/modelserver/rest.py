@@ -19,7 +19,7 @@ from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.predict import predict_on
 from serving.modelserver.rest_json import parse_predict_body, render_outputs
-from serving.numbers import parse_version
+from serving.numbers import json_integer, parse_version
 
 LOG = logging.getLogger(__name__)
 # TF Serving's own URL patterns (http_rest_api_util.cc, kPredictionApiGegex and
@@ -143,7 +143,8 @@ def _parse_json(data: bytes) -> Any:
     if not data.strip():
         raise invalid_argument("JSON Parse error: The document is empty")
     try:
-        return json.loads(data)
+        # json_integer: an id of thousands of digits is refused as no int32 (400), not a 500
+        return json.loads(data, parse_int=json_integer)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise invalid_argument(f"JSON Parse error: Invalid value ({error})") from error
     except RecursionError as error:  # deeper than Python's parser goes: the client's JSON

@@ -114,3 +114,23 @@ def test_a_number_over_its_limit_is_echoed_cut(client, top_k: str) -> None:
     assert detail["type"] == "limit_exceeded" and detail["limit"]["name"] == "max_top_k"
     assert detail["msg"].endswith("... exceeds the limit max_top_k=10")
     assert len(detail["msg"]) < 100 + MAX_ECHOED
+
+
+@pytest.mark.parametrize(
+    ("body", "location"),
+    [
+        ('{"article": "Mary went.", "question": "Where?", "top_k": ' + "9" * 5000 + "}",
+         ["body", "top_k"]),
+        ('{"article": -' + "9" * 5000 + ', "question": "Where?"}', ["body", "article"]),
+        ('{"instances": [{"article": "Mary went.", "question": ' + "1" * 4301 + "}]}",
+         ["body", "instances", 0, "question"]),
+    ],
+)  # fmt: skip
+def test_an_integer_of_thousands_of_digits_is_422_at_its_path(client, body, location) -> None:
+    # Valid JSON (RFC 8259 sets no size), but Python's int() refuses more than 4300 digits:
+    # it was a 400 "the body is not valid JSON" advising sys.set_int_max_str_digits().
+    response = client.post("/v1/qa", data=body, content_type="application/json")
+    assert response.status_code == 422, response.get_json()
+    (detail,) = response.get_json()["detail"]
+    assert detail["loc"] == location
+    assert "sys." not in response.get_data(as_text=True)

@@ -44,3 +44,18 @@ def test_qa_evidence_is_documented_under_both_names(client) -> None:
     evidence = schemas["Evidence"]
     assert set(evidence["properties"]) == {"segment", "sentence", "weight"}
     assert set(evidence["required"]) == {"segment", "sentence", "weight"}
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_every_status_of_the_plain_endpoints_is_documented(app_factory, path: str) -> None:
+    # /readyz answered 503 and every endpoint 422 to an unknown query key (the README says
+    # both), but the document listed only 200; /metrics is 401 without a key when keys are set.
+    apps = [app_factory(ready_models=["absent"]), app_factory(api_keys=["a-key-of-16-chars"])]
+    for app in apps:
+        client = app.test_client()
+        documented = client.get("/openapi.json").json["paths"][path]["get"]["responses"]
+        for response in (client.get(path), client.get(f"{path}?x=1")):
+            assert str(response.status_code) in documented, (path, response.status_code)
+            if response.status_code != 200:
+                assert set(response.json) == {"error", "detail"}
+                assert "content" in documented[str(response.status_code)]

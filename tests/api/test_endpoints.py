@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from serving.gateway.runtime import ModelRuntime
+
 STORY = "Mary moved to the kitchen. John went to the garden. Mary travelled to the office."
 QA = {"article": STORY, "question": "Where is Mary?"}
 
@@ -124,3 +126,23 @@ def test_health_readiness_metrics_docs(client) -> None:
 def test_generated_request_id(client) -> None:
     response = client.get("/healthz")
     assert len(response.headers["X-Request-ID"]) == 32
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"score": [{"segment": "a", "weight": 1.0}]},  # a segment_weights head named "score"
+        {"score": {"label": "x", "probability": 0.5}},  # a binary one
+        {},  # none
+    ],
+)
+def test_an_alias_over_heads_that_do_not_give_its_answer_is_502(app_factory, monkeypatch, answer):
+    # A model served as "similarity" whose "score" head is another kind: the alias read it as
+    # {"value": ...}; a list answer raised TypeError, a 500 "internal error" of the gateway.
+    client = app_factory().test_client()
+    pairs = {"pairs": [{"text_a": "a cat", "text_b": "a dog"}]}
+    assert client.post("/v1/similarity", json=pairs).status_code == 200
+    monkeypatch.setattr(ModelRuntime, "postprocess", lambda *args, **kwargs: [answer])
+    response = client.post("/v1/similarity", json=pairs)
+    assert response.status_code == 502, response.get_json()
+    assert response.get_json()["error"].endswith("does not give this endpoint's answers")

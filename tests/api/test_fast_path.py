@@ -56,6 +56,11 @@ CASES: dict[str, tuple[str, bytes, dict[str, str]]] = {
     "json params": ("/v1/qa", json.dumps(QA).encode(), {"Content-Type": "Application/JSON; x=1"}),
     "gzip": ("/v1/qa", json.dumps(QA).encode(), {"Content-Encoding": "gzip"}),
     "identity": ("/v1/qa", json.dumps(QA).encode(), {"Content-Encoding": "identity"}),
+    "latin-1": (
+        "/v1/qa",
+        json.dumps({**QA, "question": "Où?"}, ensure_ascii=False).encode("latin-1"),
+        {"Content-Type": "application/json; charset=latin-1"},
+    ),
     "too large": ("/v1/qa", json.dumps({**QA, "article": "a " * MAX_BODY}).encode(), {}),
     "bad request id": ("/v1/qa", json.dumps(QA).encode(), {"X-Request-ID": "tab\there"}),
 }
@@ -109,6 +114,23 @@ def test_the_fast_path_answers_as_flask(apps, gateway_log, name) -> None:
     assert len(access) == 1 and access[0]["status"] == status  # the test's own check works
     assert sum(counted.values()) == 2  # this request and the /metrics read before it
     assert ("Content-Type", JSON) in headers and json.loads(body)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["text/plain", "gzip", "not json", "too large", "bad version", "bad label", "duplicate key"],
+)
+def test_a_request_refused_before_its_version_counts_under_its_model(
+    apps, gateway_log, name
+) -> None:
+    # The README: the per-model endpoints count under the model's name. A body (400, 413,
+    # 415) or a pin refused before the version is resolved was counted under model="".
+    status, _body, _headers, lines, counted = _same(apps, gateway_log, CASES[name])
+    assert status in (400, 413, 415, 422)  # every one of these cases asks model qa
+    (request,) = [key for key in counted if counted[key] and 'endpoint="/metrics"' not in key]
+    assert 'model="qa"' in request
+    (access,) = [line for line in lines if line["logger"] == f"{LOGGER_NAME}.access"]
+    assert access["model"] == "qa"
 
 
 @pytest.mark.parametrize(

@@ -96,3 +96,29 @@ def test_a_wrong_method_or_path_wins_over_the_query(client, method, url, status)
     response = _send(client, method, url)
     assert response.status_code == status, response.get_data(as_text=True)
     assert set(response.get_json()) == {"error", "detail"}
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "model"),
+    [
+        ("POST", "/v1/qa", "qa"),
+        ("POST", "/v1/similarity", "similarity"),
+        ("POST", "/v1/models/qa:predict", "qa"),
+        ("POST", "/v1/models/qa/versions/1:predict", "qa"),
+        ("GET", "/v1/models/profile", "profile"),
+        ("GET", "/v1/models/qa/architecture.txt", "qa"),
+        ("POST", "/v1/models/nope:predict", ""),  # an unknown name never becomes a label
+    ],
+)
+def test_a_refused_query_counts_under_the_model(app_factory, method, url, model) -> None:
+    # The README: per-model endpoints count under the model's name; these 422s counted
+    # under model="" (the query is checked before the view notes its model).
+    client = app_factory().test_client()
+    assert _send(client, method, f"{url}?foo=bar").status_code == 422
+    metrics = client.get("/metrics").get_data(as_text=True)
+    (line,) = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("gateway_requests_total") and 'status="422"' in line
+    ]
+    assert f'model="{model}"' in line

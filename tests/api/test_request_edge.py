@@ -83,6 +83,35 @@ def test_encoded_bodies_are_415_naming_the_coding(client, path, payload, coding)
     assert response.headers["Accept-Encoding"] == "identity"
 
 
+CAFE = {**QA, "question": "Where is the café?"}
+NOT_ASCII = [
+    ("/v1/qa", CAFE),
+    ("/v1/models/qa:predict", {"inputs": CAFE}),
+    ("/v1/profile", {"posts": ["Un café, s'il vous plaît."]}),
+]
+
+
+@pytest.mark.parametrize(("path", "payload"), NOT_ASCII)
+@pytest.mark.parametrize("charset", ["iso-8859-1", "windows-1252", "utf-16"])
+def test_a_body_in_another_charset_is_415_naming_it(client, path, payload, charset) -> None:
+    # JSON is UTF-8 (RFC 8259 section 8.1): "é" sent as the one byte 0xE9 was a 400 quoting
+    # Python's codec error. Refused naming the charset, never read as other text.
+    body = json.dumps(payload, ensure_ascii=False).encode(charset)
+    response = client.post(path, data=body, content_type=f"application/json; charset={charset}")
+    assert f"charset {charset!r}" in _error(response, 415)["error"]
+
+
+@pytest.mark.parametrize(
+    ("charset", "payload"),
+    [("ISO-8859-1", QA), ("us-ascii", QA), ("utf-8", CAFE), ("UTF8", CAFE)],
+)
+def test_a_declared_charset_that_reads_the_body_alike_is_accepted(client, charset, payload):
+    # Clients labelling ASCII JSON ISO-8859-1 are common: every such charset reads it alike.
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    response = client.post("/v1/qa", data=body, content_type=f"application/json; charset={charset}")
+    assert response.status_code == 200, response.get_json()
+
+
 def test_identity_coding_is_accepted(client) -> None:
     response = client.post("/v1/qa", json=QA, headers={"Content-Encoding": "identity"})
     assert response.status_code == 200
@@ -119,6 +148,10 @@ NO_WORDS = [
     "?!",
     "_",
     "\U0001f600",
+    # the tokenizer's special tokens spelt out: ids that carry no word ([PAD] is masked out)
+    "[PAD]",
+    "[SEP]",
+    " [PAD] [SEP]\u200b",
 ]
 
 
@@ -153,6 +186,7 @@ def test_texts_without_words_are_422_with_their_path(client, text, path, body, l
         ("/v1/qa", {**QA, "question": "zzqx qqzj?"}),
         ("/v1/models/qa:predict", {"inputs": {**QA, "question": "zzqx"}}),
         ("/v1/profile", {"posts": ["zzqx"]}),
+        ("/v1/profile", {"posts": ["[UNK]", "zzqx [SEP]"]}),  # [UNK] stands for a word
         ("/v1/models/similarity:predict", {"inputs": {"text_a": "zzqx", "text_b": "qqzj"}}),
     ],
 )
@@ -189,3 +223,33 @@ def test_answers_are_strict_json_and_a_non_finite_value_is_502(app_factory, valu
     body = _error(response, 502)
     assert "NaN" not in response.get_data(as_text=True)
     assert "not finite" in body["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "location"),
+    [
+        # the question keeps its first 8 tokens, the article its last 64 (tiny qa spec)
+        ("/v1/qa", {**QA, "question": "? " * 20 + "Where is Mary?"}, ["body", "question"]),
+        ("/v1/qa", {**QA, "article": "Mary went home. " + "! " * 100}, ["body", "article"]),
+        ("/v1/models/qa:predict", {"inputs": {**QA, "question": "- " * 30 + "Mary"}},
+         ["body", "inputs", "question"]),
+    ],
+)  # fmt: skip
+def test_a_text_whose_words_the_cut_drops_is_422(client, path, body, location) -> None:
+    # The model reads an input's first (or last) max_tokens tokens: the words past the cut
+    # never reach it, and it answered from punctuation alone (200).
+    detail = _error(client.post(path, json=body), 422)["detail"]
+    assert [(item["loc"], item["type"]) for item in detail] == [(location, "no_words")]
+    assert "max_tokens" in detail[0]["msg"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**QA, "question": "Where is Mary " + "? " * 20},
+        {**QA, "article": "! " * 100 + "Mary went home."},
+        {**QA, "question": "[PAD] " * 3 + "Mary?"},
+    ],
+)
+def test_a_text_whose_cut_keeps_a_word_is_answered(client, body) -> None:
+    assert client.post("/v1/qa", json=body).status_code == 200

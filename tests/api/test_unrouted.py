@@ -17,6 +17,8 @@ from pathlib import Path
 import grpc
 import pytest
 
+from serving.gateway.backends import VersionStatus
+from serving.gateway.errors import BackendError, BackendFailure
 from serving.processes import free_port
 from serving.protos import tfs_wire_pb2 as wire
 from tests.api.conftest import gateway_app
@@ -106,3 +108,27 @@ def test_nothing_loaded_or_not_checked_yet(
     assert any(
         line.get("request_id") == "why-1" and SERVER_TEXT in line["message"] for line in logged
     )
+
+
+def test_a_routed_version_retired_with_no_successor_is_503_not_404(
+    app_factory, monkeypatch
+) -> None:
+    # Found by probing a hot swap: the model server unloaded version 1 as version 2 (unfit)
+    # loaded; one unpinned request in that window got 404 "the requested model version is
+    # not served", blaming a client that pinned nothing. The next ones got the 503.
+    app = app_factory()
+    client = app.test_client()
+    assert client.post("/v1/qa", json=QA).status_code == 200  # version 1 routed
+    backend = app.extensions["gateway"].backend
+
+    def retired(*args: object, **kwargs: object) -> None:
+        raise BackendError(BackendFailure.NOT_FOUND, "Servable not found for request")
+
+    monkeypatch.setattr(backend, "predict", retired)
+    monkeypatch.setattr(backend, "model_status", lambda *a, **k: [VersionStatus(1, "END", "")])
+    response = client.post("/v1/qa", json=QA)
+    assert response.status_code == 503, response.json
+    assert response.headers["Retry-After"] == "1"
+    assert "no version of model 'qa' loaded" in response.json["error"]
+    pinned = client.post("/v1/qa?version=1", json=QA)
+    assert pinned.status_code == 404  # a pin the server does not serve stays the client's 404

@@ -79,7 +79,7 @@ class LocalBackend:
             self._loaded.clear()
 
     def _versions(self, model: str) -> list[int]:
-        found = contract.version_dirs(self.model_repo / model)
+        found = contract.version_dirs(contract.model_dir(self.model_repo, model))
         return [number for number, path in found.items() if (path / "saved_model.pb").exists()]
 
     def _resolve(self, model: str, selector: VersionSelector) -> int:
@@ -96,7 +96,7 @@ class LocalBackend:
         with self._lock:
             key = (model, version)
             if key not in self._loaded:
-                path = contract.version_dirs(self.model_repo / model)[version]
+                path = contract.version_dirs(contract.model_dir(self.model_repo, model))[version]
                 self._loaded[key] = self._tf.saved_model.load(str(path))
             return self._loaded[key].signatures[SIGNATURE_NAME]
 

@@ -79,7 +79,10 @@ class RestBackend:
             if len(names) != 1:
                 raise BackendError(BackendFailure.INTERNAL, "unnamed outputs in the answer")
             outputs = {names[0]: outputs}
-        return as_float_arrays(outputs)
+        try:
+            return as_float_arrays(outputs)
+        except (ValueError, TypeError) as error:  # ragged rows, strings: as gRPC's decoding
+            raise BackendError(BackendFailure.INTERNAL, f"unreadable outputs: {error}") from error
 
     def _output_names(
         self, model: str, selector: VersionSelector, request_id: str | None

@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from serving.contract import ASSETS_DIR, MODEL_NAMES, MODELS_CONFIG_FILE, TOKENIZER_FILE
+from serving.contract import (
+    ASSETS_DIR,
+    MODEL_CARD_FILE,
+    MODEL_NAMES,
+    MODELS_CONFIG_FILE,
+    TOKENIZER_FILE,
+)
 from serving.gateway.launcher import RunningGateway, running_gateway
 from serving.tokenization import file_sha256
 from tests.support.model_server import ModelServerHandle, own_model_server, running_model_server
@@ -49,6 +55,11 @@ def repos(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
         shutil.copytree(repo / name / "1", spare / name / "2")
         tokenizer = spare / name / "2" / ASSETS_DIR / TOKENIZER_FILE
         tokenizer.write_text(json.dumps(json.loads(tokenizer.read_text()), indent=1))
+        # as exported: the card records the sha256 of the tokenizer shipped beside the model
+        card_file = spare / name / "2" / ASSETS_DIR / MODEL_CARD_FILE
+        card = json.loads(card_file.read_text())
+        card["tokenizer_sha256"] = {TOKENIZER_FILE: file_sha256(tokenizer)}
+        card_file.write_text(json.dumps(card))
     return repo, spare
 
 

@@ -115,6 +115,16 @@ def test_bad_json(server, data, fragment):
     assert fragment in reply.json()["error"]
 
 
+def test_an_integer_of_thousands_of_digits_is_400(server):
+    # Valid JSON that Python's int() refuses (over 4300 digits): it was a 500 "Internal
+    # error"; it is a number that is no int32, as for any other out-of-range id.
+    ids = "9" * 5000
+    data = f'{{"instances": [{{"article_ids": [{ids}], "question_ids": [5]}}]}}'.encode()
+    reply = post(server, "qa:predict", data=data)
+    assert reply.status_code == 400, reply.text
+    assert "int32" in reply.json()["error"]
+
+
 def test_unknown_model_status_is_404(server):
     reply = requests.get(f"{server.rest_url}/v1/models/nope", timeout=30)
     assert reply.status_code == 404

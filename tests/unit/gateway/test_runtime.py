@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from serving.contract import ASSETS_DIR, LABELS_FILE, PREPROCESSING_FILE, TOKENIZER_FILE
+from serving.contract import (
+    ASSETS_DIR,
+    LABELS_FILE,
+    MODEL_CARD_FILE,
+    PREPROCESSING_FILE,
+    TOKENIZER_FILE,
+)
 from serving.gateway.aliases import qa_answer
 from serving.gateway.heads import OutputError
 from serving.gateway.runtime import UnfitVersionError, load_runtime
@@ -206,3 +212,40 @@ def test_a_field_name_pydantic_reserves_makes_the_version_unfit(qa, tiny_repo, t
     (folder / SPEC_FILE).write_text(json.dumps(spec))
     with pytest.raises(UnfitVersionError, match="request fields"):
         load_runtime(tmp_path, "qa", 1, SETTINGS)
+
+
+def _swap_two_words(tokenizer_file: Path) -> None:
+    """Another tokenizer of the same vocabulary size: two words trade ids."""
+    data = json.loads(tokenizer_file.read_text())
+    vocab = data["model"]["vocab"]
+    vocab["mary"], vocab["john"] = vocab["john"], vocab["mary"]
+    tokenizer_file.write_text(json.dumps(data))
+
+
+def test_a_tokenizer_other_than_the_exported_one_makes_the_version_unfit(tiny_repo, tmp_path):
+    # Same vocabulary size, so vocab_size and the example's shapes pass: it was routed, and
+    # every "mary" reached the model as "john". model_card.json records the exported sha256.
+    assets = _copy(tiny_repo, tmp_path)
+    _swap_two_words(assets / TOKENIZER_FILE)
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason == (
+        "tokenizer tokenizer.json is not the one exported with the model "
+        "(its sha256 differs from model_card.json)"
+    )
+    (assets / MODEL_CARD_FILE).write_text("{")  # a card that cannot be read is no proof
+    with pytest.raises(UnfitVersionError, match=r"model_card\.json cannot be read"):
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    (assets / MODEL_CARD_FILE).write_text('{"name": "qa"}')  # no hashes recorded: not checked
+    assert load_runtime(tmp_path, "qa", 1, SETTINGS).version == 1
+
+
+@pytest.mark.parametrize("question", ["???", "[PAD]", "\u200b"])
+def test_an_example_without_words_makes_the_version_unfit(qa, tiny_repo, tmp_path, question):
+    # It was routed, and /docs offered an example that every endpoint refused (422 no_words).
+    assets = _copy(tiny_repo, tmp_path)
+    example = {**qa.spec.example, "question": question}
+    (assets / SPEC_FILE).write_text(dump_spec(qa.spec.model_copy(update={"example": example})))
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason == "the spec's example question has no word for its tokenizer"

@@ -6,7 +6,8 @@ import pytest
 from tokenizers import Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel
 
-from serving.encoding import has_words, word_encoding
+from serving.encoding import has_words, word_encoding, word_kept
+from serving.spec import TextInput
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +49,45 @@ def test_word_encoding_follows_has_words(tokenizer: Tokenizer, text: str) -> Non
     assert (encoding is not None) == has_words(tokenizer, text)
     if encoding is not None:
         assert encoding.ids == tokenizer.encode(text, add_special_tokens=False).ids
+
+
+@pytest.fixture(scope="module")
+def special_tokenizer() -> Tokenizer:
+    built = Tokenizer(WordLevel({"[PAD]": 0, "[UNK]": 1, "mary": 2, "pad": 3}, unk_token="[UNK]"))
+    built.pre_tokenizer = pre_tokenizers.Whitespace()
+    built.add_special_tokens(["[PAD]", "[UNK]", "[SEP]", "[CLS]"])
+    return built
+
+
+@pytest.mark.parametrize("text", ["[PAD]", "[SEP]", "[PAD][PAD]", " [CLS] [SEP]\u200b ", "[SEP]?"])
+def test_special_tokens_spelt_out_are_no_words(special_tokenizer: Tokenizer, text: str) -> None:
+    # "[PAD]" has letters, and its own window "PAD]" tokenises to words, yet the whole text is
+    # the pad id: the model sees nothing, as for a blank text.
+    assert not has_words(special_tokenizer, text)
+    assert word_encoding(special_tokenizer, text) is None
+
+
+@pytest.mark.parametrize("text", ["[UNK]", "Mary [PAD]", "[SEP]pad", "[pad]"])
+def test_a_word_beside_special_tokens_is_kept(special_tokenizer: Tokenizer, text: str) -> None:
+    # the unknown token stands for a word; "[pad]" is not the special token (case matters)
+    assert has_words(special_tokenizer, text)
+    encoding = word_encoding(special_tokenizer, text)
+    assert encoding is not None
+    assert encoding.ids == special_tokenizer.encode(text, add_special_tokens=False).ids
+
+
+@pytest.mark.parametrize(
+    ("text", "truncation", "kept"),
+    [
+        ("mary " + "? " * 10, "right", True),
+        ("? " * 10 + "mary", "right", False),  # the first 4 tokens are "?"
+        ("? " * 10 + "mary", "left", True),
+        ("mary " + "? " * 10, "left", False),
+        ("[PAD] " * 10 + "mary", "right", False),  # "[PAD]" spells letters, yet is padding
+        ("? ? mary", "right", True),  # not cut at all
+    ],
+)
+def test_word_kept_follows_the_inputs_cut(special_tokenizer, text, truncation, kept) -> None:
+    item = TextInput(field="q", tensor="q_ids", max_tokens=4, truncation=truncation, vocab_size=9)
+    encoding = special_tokenizer.encode(text, add_special_tokens=False)
+    assert word_kept(special_tokenizer, text, encoding, item) is kept

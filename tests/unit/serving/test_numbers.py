@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import pytest
 
-from serving.numbers import parse_bool_flag, parse_int_flag, parse_version
+from serving.numbers import json_integer, parse_bool_flag, parse_int_flag, parse_version
 
 
 @pytest.mark.parametrize(
@@ -59,3 +62,10 @@ def test_version_dirs_follow_the_same_rule(tmp_path) -> None:
         123: tmp_path / "00000123",
     }
     assert version_numbers(tmp_path) == [1, 7, 123]
+
+
+def test_json_integer_keeps_a_number_of_thousands_of_digits_as_a_float() -> None:
+    assert json_integer("-12") == -12 and isinstance(json_integer("12"), int)
+    assert json_integer("9" * 5000) == math.inf
+    assert json_integer("-" + "9" * 5000) == -math.inf
+    assert json.loads("[" + "1" * 4301 + "]", parse_int=json_integer) == [math.inf]

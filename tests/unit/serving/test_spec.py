@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from serving.spec import ServingSpec
+from serving.spec import ServingSpec, dump_spec, load_spec
 
 
 def _spec(**heads: Any) -> dict[str, Any]:
@@ -63,3 +65,62 @@ def test_unknown_keys_are_refused() -> None:
     raw = _spec(head={**_categorical(["a", "b"]), "lables": ["a"]})
     with pytest.raises(ValidationError, match="lables"):
         ServingSpec.model_validate(raw)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        {"kind": "regression", "output": "v", "field": "f", "clip": [0.0, math.inf]},
+        {"kind": "regression", "output": "v", "field": "f", "scale": math.nan},
+        {"kind": "regression", "output": "v", "field": "f", "offset": -math.inf},
+        {"kind": "score", "output": "v", "field": "f", "range": [-math.inf, math.inf]},
+    ],
+    ids=["clip-inf", "scale-nan", "offset-inf", "range-inf"],
+)
+def test_numbers_that_are_not_finite_are_refused(head: dict[str, Any]) -> None:
+    # JSON has no Infinity or NaN: such a spec was written with null in their place
+    # (dump_spec), which load_spec then refused, so the exported version was never routed.
+    with pytest.raises(ValidationError, match="finite"):
+        ServingSpec.model_validate(_spec(head=head))
+
+
+def test_a_spec_file_with_nan_or_infinity_is_refused(tmp_path: Path) -> None:
+    # Python's and pydantic's JSON readers take these non-standard tokens by default.
+    good = dump_spec(ServingSpec.model_validate(_spec(head=_categorical(["a", "b"]))))
+    assert load_spec(_written(tmp_path, good)).heads[0].field == "label"
+    for token in ("NaN", "Infinity", "-Infinity"):
+        head = f'{{"kind": "regression", "output": "v", "field": "f", "scale": {token}}}'
+        text = good.replace('"heads": [', f'"heads": [{head}, ', 1)
+        with pytest.raises(ValidationError, match="finite"):
+            load_spec(_written(tmp_path, text))
+
+
+def _written(folder: Path, text: str) -> Path:
+    path = folder / "serving_spec.json"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"example": {"text": ""}}, "1 to 8 chars"),
+        ({"example": {"text": "a longer text"}}, "1 to 8 chars"),
+    ],
+)
+def test_the_example_is_within_its_inputs_limits(change: dict[str, Any], message: str) -> None:
+    # The example is what /docs offers and what the gateway checks a version with: one the
+    # request rules refuse made "Try it out" a 422 on a version that was routed.
+    spec = _spec(head=_categorical(["a", "b"]))
+    spec["inputs"][0]["max_chars"] = 8
+    with pytest.raises(ValidationError, match=message):
+        ServingSpec.model_validate({**spec, **change})
+
+
+def test_a_texts_example_is_within_max_items() -> None:
+    spec = _spec(head=_categorical(["a", "b"]))
+    spec["inputs"][0] |= {"kind": "texts", "separator": "[SEP]", "max_items": 2}
+    for posts in ([], ["a", "b", "c"]):
+        with pytest.raises(ValidationError, match="1 to max_items=2 items"):
+            ServingSpec.model_validate({**spec, "example": {"text": posts}})
+    assert ServingSpec.model_validate({**spec, "example": {"text": ["a", "b"]}})

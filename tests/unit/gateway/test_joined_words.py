@@ -1,0 +1,40 @@
+"""A list input cut at ``max_joined_chars`` must keep a word in what the model reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from serving.gateway.request_models import build_models
+from serving.gateway.runtime import load_runtime
+from serving.gateway.settings import GatewaySettings
+
+SETTINGS = GatewaySettings()
+
+
+@pytest.fixture(scope="module")
+def profile_models(tiny_repo: Path):
+    """The tiny profile version's request models, its posts cut at 40 joined characters."""
+    runtime = load_runtime(tiny_repo, "profile", 1, SETTINGS)
+    posts = runtime.spec.inputs[0].model_copy(update={"max_joined_chars": 40})
+    spec = runtime.spec.model_copy(update={"inputs": [posts]})
+    return build_models("profile", spec, SETTINGS, runtime.tokenizers)
+
+
+@pytest.mark.parametrize(
+    "posts", [[" " * 60 + "hello"], ["\u200b" * 45 + "a", "hello"], ["!" * 45 + " mary"]]
+)
+def test_posts_whose_words_are_all_cut_off_are_no_words(profile_models, posts) -> None:
+    # Each post has a word, but the joined text is cut at 40 characters before tokenising,
+    # as training cut it: the model read blanks and answered a profile from nothing (200).
+    with pytest.raises(ValidationError) as caught:
+        profile_models.instance.model_validate({"posts": posts})
+    ((location, kind),) = [(item["loc"], item["type"]) for item in caught.value.errors()]
+    assert (location, kind) == (("posts",), "no_words")
+
+
+@pytest.mark.parametrize("posts", [["hello" + " " * 60], ["hi", "x" * 100], ["mary"] * 30])
+def test_posts_with_a_word_in_what_the_model_reads_pass(profile_models, posts) -> None:
+    assert profile_models.instance.model_validate({"posts": posts})

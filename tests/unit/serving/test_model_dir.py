@@ -1,0 +1,42 @@
+"""A model's folder is its models.config ``base_path``, read as TF Serving reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from serving.contract import MODELS_CONFIG_FILE, model_dir
+
+
+def _config(repo: Path, *entries: tuple[str, str]) -> None:
+    blocks = "".join(
+        f'  config {{ name: "{name}" base_path: "{base}" model_platform: "tensorflow" }}\n'
+        for name, base in entries
+    )
+    (repo / MODELS_CONFIG_FILE).write_text(f"model_config_list {{\n{blocks}}}\n")
+
+
+def test_a_relative_base_path_is_read_from_the_configs_folder(tmp_path: Path) -> None:
+    _config(tmp_path, ("qa", "qa_bidaf"), ("profile", "nested/profile"), ("nli", "nli"))
+    assert model_dir(tmp_path, "qa") == tmp_path / "qa_bidaf"
+    assert model_dir(tmp_path, "profile") == tmp_path / "nested" / "profile"
+    assert model_dir(tmp_path, "nli") == tmp_path / "nli"
+
+
+def test_an_absolute_base_path(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere" / "qa_v2"
+    elsewhere.mkdir(parents=True)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _config(repo, ("qa", str(elsewhere)), ("profile", "/models/profile_v3"))
+    assert model_dir(repo, "qa") == elsewhere  # a folder here too
+    # the model server's path, not one here: the same volume mounted at the repo
+    assert model_dir(repo, "profile") == repo / "profile_v3"
+
+
+@pytest.mark.parametrize("config", [None, "model_config_list { config { name: ", ""])
+def test_without_a_readable_entry_the_folder_is_the_models_name(tmp_path, config) -> None:
+    if config is not None:
+        (tmp_path / MODELS_CONFIG_FILE).write_text(config)
+    assert model_dir(tmp_path, "qa") == tmp_path / "qa"
