@@ -6,7 +6,8 @@ into readable answers. Training builds a :class:`ServingSpec` and writes it with
 ``training.export.export_for_serving``; the gateway reads it with :func:`load_spec`. Neither
 side spells the JSON by hand.
 
-Tensors (TF Serving's ``serving_default`` signature): every input is int32 ``[batch, length]``
+Tensors (the signature ``signature_name``, ``serving_default`` unless the spec names another;
+the gateway checks and calls that one): every input is int32 ``[batch, length]``
 of token ids padded with ``pad_id``; every output is float32 with the shape its head kind
 gives (``categorical`` / ``multilabel``: ``[batch, len(labels)]``; ``binary``, ``regression``,
 ``score``: ``[batch]`` or ``[batch, 1]``; ``segment_weights``: ``[batch, max_segments]``).
@@ -213,7 +214,7 @@ class ServingSpec(Frozen):
     spec_version: Literal[1] = SPEC_VERSION
     title: str = Field(min_length=1)
     description: str = ""
-    signature_name: str = "serving_default"
+    signature_name: str = "serving_default"  # the SavedModel signature the gateway calls
     pad_id: int = 0
     inputs: list[InputSpec] = Field(min_length=1)
     heads: list[HeadSpec] = Field(min_length=1)

@@ -33,11 +33,17 @@ TRANSIENT = (
 
 def check_fit(backend: Backend, runtime: ModelRuntime) -> None:
     """Raise UnfitVersionError unless the backend's version matches the runtime's spec."""
-    selector = VersionSelector(version=runtime.version)
+    name = runtime.spec.signature_name
+    selector = VersionSelector(version=runtime.version, signature_name=name)
     request_id = f"fit-check-{runtime.model}-{runtime.version}"
     metadata = _call(
         runtime, "metadata", lambda: backend.model_metadata(runtime.model, selector, request_id)
     )
+    if metadata.signatures and name not in metadata.signatures:
+        raise UnfitVersionError(
+            f"the model has no signature {name!r} (the spec's signature_name); it has "
+            f"{', '.join(metadata.signatures)}"
+        )
     _compare("input", metadata.inputs, [item.tensor for item in runtime.spec.inputs], INPUT_DTYPE)
     _compare("output", metadata.outputs, [head.output for head in runtime.spec.heads], OUTPUT_DTYPE)
     example = [runtime.spec.example]

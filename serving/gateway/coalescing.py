@@ -42,6 +42,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from serving.contract import SIGNATURE_NAME
 from serving.gateway.backends import Backend, VersionSelector
 from serving.gateway.backends.base import Arrays
 from serving.gateway.errors import BackendError, BackendFailure
@@ -147,16 +148,24 @@ class Coalescer:
         self._lanes: dict[tuple[str, int], _Lane] = {}
 
     def predict(
-        self, model: str, version: int, pad_id: int, inputs: Arrays, request_id: str
+        self,
+        model: str,
+        version: int,
+        pad_id: int,
+        inputs: Arrays,
+        request_id: str,
+        signature_name: str = SIGNATURE_NAME,
     ) -> Arrays:
         """The outputs of ``inputs`` (int32 ``[rows, length]`` each) on ``model`` ``version``:
         float arrays with ``rows`` rows each, from a call of their own or a merged one.
 
-        Raises BackendError as the backend's ``predict`` does.
+        ``signature_name``: the version's signature (its spec's). Raises BackendError as the
+        backend's ``predict`` does.
         """
+        selector = VersionSelector(version=version, signature_name=signature_name)
         rows = rows_of(inputs)
         if rows >= self._max_rows:  # too big to share a call (or merging is off)
-            return self._call(model, version, inputs, request_id, 1)
+            return self._call(model, selector, inputs, request_id, 1)
         with self._lock:
             lane = self._lanes.get((model, version))
             if lane is None:
@@ -174,16 +183,16 @@ class Coalescer:
                 lane.queue.append(me)
         if busy_until is None:  # a call of its own: nothing to merge or share
             try:
-                return self._call(model, version, inputs, request_id, 1)
+                return self._call(model, selector, inputs, request_id, 1)
             finally:
                 self._hand_on(lane, now)
         batch = self._wait(lane, me, busy_until)
         if batch is not None:
-            self._send(model, version, pad_id, lane, batch)
+            self._send(model, selector, pad_id, lane, batch)
         if me.error is not None:
             raise me.error
         if me.outputs is None:  # the merged call failed for another reason: call alone
-            return self._call(model, version, inputs, request_id, 1)
+            return self._call(model, selector, inputs, request_id, 1)
         return me.outputs
 
     def queued(self, model: str, version: int) -> int:
@@ -239,11 +248,11 @@ class Coalescer:
                 return lane.take(self._max_rows, first=me)
 
     def _send(
-        self, model: str, version: int, pad_id: int, lane: _Lane, batch: list[_Request]
+        self, model: str, selector: VersionSelector, pad_id: int, lane: _Lane, batch: list[_Request]
     ) -> None:
         """Run one call for ``batch`` (its sender first), then hand the queue on."""
         try:
-            self._run(model, version, pad_id, batch)
+            self._run(model, selector, pad_id, batch)
         finally:
             self._hand_on(lane, batch[0].started)
             for item in batch[1:]:
@@ -262,15 +271,17 @@ class Coalescer:
         if following:
             following[0].done.set()
 
-    def _run(self, model: str, version: int, pad_id: int, batch: list[_Request]) -> None:
+    def _run(
+        self, model: str, selector: VersionSelector, pad_id: int, batch: list[_Request]
+    ) -> None:
         """Each member's outputs, or its error, or neither (then it calls again alone)."""
         try:
             if len(batch) == 1:
                 batch[0].outputs = self._call(
-                    model, version, batch[0].inputs, batch[0].request_id, 1
+                    model, selector, batch[0].inputs, batch[0].request_id, 1
                 )
                 return
-            parts = self._merged_call(model, version, pad_id, batch)
+            parts = self._merged_call(model, selector, pad_id, batch)
             for item, part in zip(batch, parts, strict=True):
                 item.outputs = part
         except BackendError as error:
@@ -286,7 +297,7 @@ class Coalescer:
             LOGGER.warning("a merged call of %d requests failed: %r", len(batch), error)
 
     def _merged_call(
-        self, model: str, version: int, pad_id: int, batch: list[_Request]
+        self, model: str, selector: VersionSelector, pad_id: int, batch: list[_Request]
     ) -> list[Arrays]:
         """One call for the batch's requests; each one's outputs, in order.
 
@@ -295,14 +306,14 @@ class Coalescer:
         """
         merged = merge_inputs([item.inputs for item in batch], pad=True, pad_value=pad_id)
         ids = ",".join(item.request_id for item in batch)
-        outputs = self._call(model, version, merged, ids, len(batch))
+        outputs = self._call(model, selector, merged, ids, len(batch))
         counts = [item.rows for item in batch]
         if any(value.shape[:1] != (sum(counts),) for value in outputs.values()):
             raise ValueError(f"outputs without {sum(counts)} rows")
         return split_outputs(outputs, counts)
 
     def _call(
-        self, model: str, version: int, inputs: Arrays, request_ids: str, requests: int
+        self, model: str, selector: VersionSelector, inputs: Arrays, request_ids: str, requests: int
     ) -> Arrays:
         self._metrics.observe_batch(model, rows_of(inputs), requests)
-        return self._backend.predict(model, VersionSelector(version=version), inputs, request_ids)
+        return self._backend.predict(model, selector, inputs, request_ids)

@@ -137,8 +137,14 @@ def _encode_and_predict(
     start = time.perf_counter()
     try:
         # The exact version whose tokenizer produced these ids; maybe in one call with others.
+        spec = runtime.spec
         outputs = services.coalescer.predict(
-            model, runtime.version, runtime.spec.pad_id, encoded.tensors, call.request_id
+            model,
+            runtime.version,
+            spec.pad_id,
+            encoded.tensors,
+            call.request_id,
+            spec.signature_name,
         )
     finally:
         metrics.observe_stage("backend", model, time.perf_counter() - start)

@@ -166,9 +166,11 @@ def model_info(found: Services, name: str) -> ModelInfo:
         )
     signature: dict[str, object] | None = None
     error = state.error
-    if routed is not None:
+    if state.routed is not None:
         try:
-            metadata = found.backend.model_metadata(name, VersionSelector(version=routed))
+            spec = state.routed.spec  # the signature the gateway calls: the spec's
+            selector = VersionSelector(version=routed, signature_name=spec.signature_name)
+            metadata = found.backend.model_metadata(name, selector)
             signature = {
                 "inputs": _describe(metadata.inputs),
                 "outputs": _describe(metadata.outputs),

@@ -10,6 +10,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from serving.contract import SIGNATURE_NAME
 from serving.gateway.errors import BackendError
 
 Arrays = dict[str, npt.NDArray[Any]]
@@ -19,10 +20,13 @@ AVAILABLE = "AVAILABLE"
 
 @dataclass(frozen=True)
 class VersionSelector:
-    """Which version of a model to call: a number, a TF Serving label, or neither (latest)."""
+    """Which version of a model to call: a number, a TF Serving label, or neither (latest);
+    and which of its signatures (TF Serving's ``ModelSpec``: version or label, and
+    ``signature_name``; the gateway calls the one the version's serving spec names)."""
 
     version: int | None = None
     label: str | None = None
+    signature_name: str = SIGNATURE_NAME
 
     def describe(self) -> str:
         """Human-readable form for logs and error messages."""
@@ -50,12 +54,15 @@ class TensorSpec:
 
 @dataclass(frozen=True)
 class ModelMetadata:
-    """A model version's ``serving_default`` signature."""
+    """A model version's signature named by the selector (GetModelMetadata's
+    ``signature_def``): its inputs and outputs, empty when the version has no such signature;
+    ``signatures``: the names of every signature it has."""
 
     name: str
     version: int
     inputs: dict[str, TensorSpec] = field(default_factory=dict)
     outputs: dict[str, TensorSpec] = field(default_factory=dict)
+    signatures: tuple[str, ...] = ()
 
 
 class Backend(Protocol):

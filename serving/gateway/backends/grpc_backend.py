@@ -11,7 +11,6 @@ import grpc
 import numpy.typing as npt
 from google.protobuf.message import Message
 
-from serving.contract import SIGNATURE_NAME
 from serving.gateway.backends.base import (
     Arrays,
     ModelMetadata,
@@ -51,7 +50,7 @@ class _Stubs:
 
 def model_spec(model: str, selector: VersionSelector) -> wire.ModelSpec:
     """A ModelSpec naming the model, the signature and the pinned version or label."""
-    spec = wire.ModelSpec(name=model, signature_name=SIGNATURE_NAME)
+    spec = wire.ModelSpec(name=model, signature_name=selector.signature_name)
     if selector.version is not None:
         spec.version.value = selector.version
     elif selector.label:
@@ -112,19 +111,26 @@ class GrpcBackend:
     def model_metadata(
         self, model: str, selector: VersionSelector, request_id: str | None = None
     ) -> ModelMetadata:
-        """Call ``GetModelMetadata`` and unpack its ``signature_def`` Any."""
+        """Call ``GetModelMetadata`` and unpack its ``signature_def`` Any: the selector's
+        signature (empty inputs and outputs if the version has none of that name)."""
         request = wire.GetModelMetadataRequest(
             model_spec=model_spec(model, selector), metadata_field=["signature_def"]
         )
         response: wire.GetModelMetadataResponse = self._call("metadata", request, request_id)
         signatures = wire.SignatureDefMap()
         signatures.ParseFromString(response.metadata["signature_def"].value)
-        signature = signatures.signature_def[SIGNATURE_NAME]
+        found, version = signatures.signature_def, response.model_spec.version.value
+        names = tuple(sorted(found))
+        # Asked with `in` first: indexing a protobuf message map inserts a default entry.
+        if selector.signature_name not in found:
+            return ModelMetadata(name=model, version=version, signatures=names)
+        signature = found[selector.signature_name]
         return ModelMetadata(
             name=model,
-            version=response.model_spec.version.value,
+            version=version,
             inputs={key: _spec(info) for key, info in signature.inputs.items()},
             outputs={key: _spec(info) for key, info in signature.outputs.items()},
+            signatures=names,
         )
 
     def close(self) -> None:

@@ -11,7 +11,6 @@ import numpy as np
 import numpy.typing as npt
 
 from serving import contract
-from serving.contract import SIGNATURE_NAME
 from serving.gateway.backends.base import (
     AVAILABLE,
     Arrays,
@@ -42,8 +41,12 @@ class LocalBackend:
         inputs: Mapping[str, npt.NDArray[Any]],
         request_id: str | None = None,
     ) -> Arrays:
-        """Call the version's ``serving_default`` signature in this process."""
-        function = self._signature(model, self._resolve(model, selector))
+        """Call the version's signature named by the selector, in this process."""
+        function = self._signature(model, self._resolve(model, selector), selector.signature_name)
+        if function is None:
+            raise BackendError(
+                BackendFailure.INVALID_ARGUMENT, f"no signature {selector.signature_name!r}"
+            )
         tensors = {key: self._tf.constant(value) for key, value in inputs.items()}
         try:
             outputs = function(**tensors)
@@ -61,9 +64,13 @@ class LocalBackend:
     def model_metadata(
         self, model: str, selector: VersionSelector, request_id: str | None = None
     ) -> ModelMetadata:
-        """Read the signature of a loaded version."""
+        """Read the selector's signature of a loaded version (empty inputs and outputs if it
+        has none of that name)."""
         version = self._resolve(model, selector)
-        function = self._signature(model, version)
+        function = self._signature(model, version, selector.signature_name)
+        names = tuple(sorted(self._loaded[(model, version)].signatures.keys()))
+        if function is None:
+            return ModelMetadata(name=model, version=version, signatures=names)
         inputs = function.structured_input_signature[1]
         outputs = function.structured_outputs
         return ModelMetadata(
@@ -71,6 +78,7 @@ class LocalBackend:
             version=version,
             inputs={key: _spec(value) for key, value in inputs.items()},
             outputs={key: _spec(value) for key, value in outputs.items()},
+            signatures=names,
         )
 
     def close(self) -> None:
@@ -92,13 +100,15 @@ class LocalBackend:
             return int(selector.version)
         raise BackendError(BackendFailure.NOT_FOUND, f"{model} {selector.describe()} not found")
 
-    def _signature(self, model: str, version: int) -> Any:
+    def _signature(self, model: str, version: int, name: str) -> Any:
+        """The loaded version's signature ``name`` (loaded on first use), or None."""
         with self._lock:
             key = (model, version)
             if key not in self._loaded:
                 path = contract.version_dirs(contract.model_dir(self.model_repo, model))[version]
                 self._loaded[key] = self._tf.saved_model.load(str(path))
-            return self._loaded[key].signatures[SIGNATURE_NAME]
+            signatures = self._loaded[key].signatures
+            return signatures.get(name)
 
 
 def _spec(tensor_spec: Any) -> TensorSpec:

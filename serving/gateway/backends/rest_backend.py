@@ -10,7 +10,6 @@ import numpy.typing as npt
 import requests
 from requests.adapters import HTTPAdapter
 
-from serving.contract import SIGNATURE_NAME
 from serving.gateway.backends.base import (
     Arrays,
     ModelMetadata,
@@ -68,7 +67,7 @@ class RestBackend:
     ) -> Arrays:
         """POST ``...:predict`` with columnar inputs; a single output may come back bare."""
         body = {
-            "signature_name": SIGNATURE_NAME,
+            "signature_name": selector.signature_name,
             "inputs": {key: value.tolist() for key, value in inputs.items()},
         }
         answer = self._request("POST", f"{model_path(model, selector)}:predict", request_id, body)
@@ -111,16 +110,22 @@ class RestBackend:
     def model_metadata(
         self, model: str, selector: VersionSelector, request_id: str | None = None
     ) -> ModelMetadata:
-        """GET ``.../metadata`` and read the ``serving_default`` signature."""
+        """GET ``.../metadata`` and read the selector's signature (empty inputs and outputs
+        if the version has none of that name)."""
         answer = self._request("GET", f"{model_path(model, selector)}/metadata", request_id)
         try:
-            signature = answer["metadata"]["signature_def"]["signature_def"][SIGNATURE_NAME]
+            found = answer["metadata"]["signature_def"]["signature_def"]
             version = int(answer["model_spec"]["version"])
+            names = tuple(sorted(found))
+            if selector.signature_name not in found:
+                return ModelMetadata(name=model, version=version, signatures=names)
+            signature = found[selector.signature_name]
             return ModelMetadata(
                 name=model,
                 version=version,
                 inputs={key: _spec(info) for key, info in signature["inputs"].items()},
                 outputs={key: _spec(info) for key, info in signature["outputs"].items()},
+                signatures=names,
             )
         except (KeyError, TypeError, ValueError) as error:
             raise BackendError(BackendFailure.INTERNAL, f"bad metadata: {error!r}") from error

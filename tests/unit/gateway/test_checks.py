@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,18 @@ class Backend:
     outputs: dict[str, TensorSpec] = field(default_factory=lambda: {"answer_probs": FLOAT})
     answer: Any = None
     failure: BackendFailure | None = None
+    signatures: tuple[str, ...] = ("serving_default",)
+    asked: list[str] = field(default_factory=list)  # the signature each call named
 
     def model_metadata(
         self, model: str, selector: VersionSelector, request_id: str | None = None
     ) -> ModelMetadata:
-        return ModelMetadata(model, selector.version or 0, self.inputs, self.outputs)
+        self.asked.append(selector.signature_name)
+        if selector.signature_name not in self.signatures:
+            return ModelMetadata(model, selector.version or 0, signatures=self.signatures)
+        return ModelMetadata(
+            model, selector.version or 0, self.inputs, self.outputs, self.signatures
+        )
 
     def predict(
         self,
@@ -42,6 +49,7 @@ class Backend:
         inputs: Mapping[str, Any],
         request_id: str | None = None,
     ) -> dict[str, Any]:
+        self.asked.append(selector.signature_name)
         if self.failure is not None:
             raise BackendError(self.failure, "tensorflow::Status raw text at /srv/models")
         rows = len(inputs["article_ids"])
@@ -60,7 +68,20 @@ def qa(tiny_repo: Path):
 
 
 def test_a_fitting_version_passes(qa) -> None:
-    check_fit(Backend(), qa)
+    backend = Backend()
+    check_fit(backend, qa)
+    assert backend.asked == [qa.spec.signature_name] * 2  # metadata, then the example
+
+
+def test_the_specs_signature_is_the_one_checked_and_called(qa) -> None:
+    renamed = replace(qa, spec=qa.spec.model_copy(update={"signature_name": "rate"}))
+    backend = Backend(signatures=("rate", "serving_default"))
+    check_fit(backend, renamed)
+    assert backend.asked == ["rate", "rate"]
+    with pytest.raises(UnfitVersionError) as caught:
+        check_fit(Backend(signatures=("serving_default",)), renamed)
+    assert "no signature 'rate'" in caught.value.reason
+    assert "serving_default" in caught.value.reason
 
 
 @pytest.mark.parametrize(
