@@ -39,13 +39,12 @@ import logging
 import math
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
 
 from serving.contract import SIGNATURE_NAME
 from serving.gateway.backends import Backend, VersionSelector
 from serving.gateway.backends.base import Arrays
 from serving.gateway.errors import BackendError, BackendFailure
+from serving.gateway.lanes import Lane, QueuedRequest
 from serving.gateway.metrics import GatewayMetrics
 from serving.tensor_batches import merge_inputs, rows_of, split_outputs
 
@@ -75,53 +74,6 @@ def shared(error: BackendError) -> bool:
     return error.failure in SHARED_FAILURES
 
 
-@dataclass(eq=False)  # compared by identity: inputs are numpy arrays
-class _Request:
-    """One request's tensors and, once a call has run, its outputs or error."""
-
-    inputs: Arrays
-    rows: int
-    request_id: str
-    done: threading.Event  # set when its call is over or it is to send the next one
-    outputs: Arrays | None = None
-    error: BackendError | None = None
-    batch: list[_Request] | None = None  # set when this request is to send the next call
-    started: float = 0.0  # when the call it sends started (time.monotonic)
-
-
-@dataclass(eq=False)
-class _Lane:
-    """One model version's calls in flight and queue, in this process (the coalescer's lock
-    held by every caller)."""
-
-    queue: deque[_Request] = field(default_factory=deque)
-    started: list[float] = field(default_factory=list)  # the calls in flight
-
-    def busy_until(self, now: float, max_in_flight: int, max_hold: float) -> float | None:
-        """None when a call may start now; else when the oldest call holding requests back
-        stops holding them (time.monotonic)."""
-        holding = [start for start in self.started if now - start < max_hold]
-        return None if len(holding) < max_in_flight else min(holding) + max_hold
-
-    def take(self, max_rows: int, first: _Request | None = None) -> list[_Request]:
-        """The requests the next call carries: ``first`` (taken out of the queue) then the
-        queue's oldest, whole requests up to ``max_rows`` rows."""
-        taken: list[_Request] = []
-        rows = 0
-        if first is not None:
-            self.queue.remove(first)
-            taken, rows = [first], first.rows
-        while self.queue and (not taken or rows + self.queue[0].rows <= max_rows):
-            item = self.queue.popleft()
-            rows += item.rows
-            taken.append(item)
-        return taken
-
-    def ended(self, started: float) -> None:
-        """A call that started at ``started`` returned."""
-        self.started.remove(started)
-
-
 class Coalescer:
     """Merges concurrent requests to one model version into one backend call.
 
@@ -145,7 +97,7 @@ class Coalescer:
         self._max_rows = max_rows
         self._max_in_flight = max_in_flight
         self._lock = threading.Lock()
-        self._lanes: dict[tuple[str, int], _Lane] = {}
+        self._lanes: dict[tuple[str, int], Lane] = {}
 
     def predict(
         self,
@@ -169,7 +121,7 @@ class Coalescer:
         with self._lock:
             lane = self._lanes.get((model, version))
             if lane is None:
-                lane = self._lanes[(model, version)] = _Lane()
+                lane = self._lanes[(model, version)] = Lane()
             now = time.monotonic()
             busy_until = (
                 None
@@ -179,7 +131,7 @@ class Coalescer:
             if busy_until is None:
                 lane.started.append(now)
             else:
-                me = _Request(inputs, rows, request_id, threading.Event())
+                me = QueuedRequest(inputs, rows, request_id, threading.Event())
                 lane.queue.append(me)
         if busy_until is None:  # a call of its own: nothing to merge or share
             try:
@@ -201,7 +153,7 @@ class Coalescer:
             lane = self._lanes.get((model, version))
             return len(lane.queue) if lane is not None else 0
 
-    def _wait(self, lane: _Lane, me: _Request, busy_until: float) -> list[_Request] | None:
+    def _wait(self, lane: Lane, me: QueuedRequest, busy_until: float) -> list[QueuedRequest] | None:
         """Wait in the queue until a call ends (its sender hands over: ``me.batch`` to send,
         or ``me`` answered) or the calls ahead stop holding it (then ``me`` sends the queue).
 
@@ -214,7 +166,7 @@ class Coalescer:
             self._abandon(lane, me)
             raise
 
-    def _abandon(self, lane: _Lane, me: _Request) -> None:
+    def _abandon(self, lane: Lane, me: QueuedRequest) -> None:
         """``me`` stops waiting: out of the queue; if it was handed a call to send, that call
         is off (the queue left behind it goes on at once) and the others it carried each
         call alone, so none of them waits for a sender that is gone."""
@@ -229,7 +181,9 @@ class Coalescer:
         for item in batch[1:]:  # neither outputs nor error: each calls alone
             item.done.set()
 
-    def _wait_turn(self, lane: _Lane, me: _Request, busy_until: float) -> list[_Request] | None:
+    def _wait_turn(
+        self, lane: Lane, me: QueuedRequest, busy_until: float
+    ) -> list[QueuedRequest] | None:
         while True:
             timeout = None if busy_until == math.inf else max(0.0, busy_until - time.monotonic())
             if me.done.wait(timeout):
@@ -248,7 +202,12 @@ class Coalescer:
                 return lane.take(self._max_rows, first=me)
 
     def _send(
-        self, model: str, selector: VersionSelector, pad_id: int, lane: _Lane, batch: list[_Request]
+        self,
+        model: str,
+        selector: VersionSelector,
+        pad_id: int,
+        lane: Lane,
+        batch: list[QueuedRequest],
     ) -> None:
         """Run one call for ``batch`` (its sender first), then hand the queue on."""
         try:
@@ -258,7 +217,7 @@ class Coalescer:
             for item in batch[1:]:
                 item.done.set()
 
-    def _hand_on(self, lane: _Lane, started: float) -> None:
+    def _hand_on(self, lane: Lane, started: float) -> None:
         """The call that started at ``started`` is over: the next queued requests, if any,
         go out in the next call, sent by the first of them."""
         with self._lock:
@@ -272,7 +231,7 @@ class Coalescer:
             following[0].done.set()
 
     def _run(
-        self, model: str, selector: VersionSelector, pad_id: int, batch: list[_Request]
+        self, model: str, selector: VersionSelector, pad_id: int, batch: list[QueuedRequest]
     ) -> None:
         """Each member's outputs, or its error, or neither (then it calls again alone)."""
         try:
@@ -297,7 +256,7 @@ class Coalescer:
             LOGGER.warning("a merged call of %d requests failed: %r", len(batch), error)
 
     def _merged_call(
-        self, model: str, selector: VersionSelector, pad_id: int, batch: list[_Request]
+        self, model: str, selector: VersionSelector, pad_id: int, batch: list[QueuedRequest]
     ) -> list[Arrays]:
         """One call for the batch's requests; each one's outputs, in order.
 
