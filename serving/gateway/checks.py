@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 from serving.gateway.backends import Backend, TensorSpec, VersionSelector
 from serving.gateway.errors import BackendError, BackendFailure
@@ -24,6 +27,8 @@ Result = TypeVar("Result")
 LOGGER = logging.getLogger("serving.gateway.checks")
 INPUT_DTYPE = "DT_INT32"
 OUTPUT_DTYPE = "DT_FLOAT"
+PAD_PROBE = 3  # pad columns added to each input of the example
+PAD_RTOL, PAD_ATOL = 1e-3, 1e-5
 TRANSIENT = (
     BackendFailure.UNAVAILABLE,
     BackendFailure.DEADLINE_EXCEEDED,
@@ -59,9 +64,59 @@ def check_fit(backend: Backend, runtime: ModelRuntime) -> None:
         runtime.postprocess(outputs, example)
     except (OutputError, KeyError, IndexError, TypeError, ValueError) as error:
         raise UnfitVersionError(f"the spec's example gave unusable outputs: {error}") from error
+    check_padding(backend, runtime, selector, tensors, outputs)
+
+
+def check_padding(
+    backend: Backend,
+    runtime: ModelRuntime,
+    selector: VersionSelector,
+    tensors: dict[str, npt.NDArray[Any]],
+    outputs: dict[str, npt.NDArray[Any]],
+) -> None:
+    """Raise UnfitVersionError unless padding the example's inputs further leaves its outputs.
+
+    Batching pads every request of a batch to the longest (TF Serving's
+    ``pad_variable_length_inputs``, the local model server, the gateway's coalescing): that is
+    safe only for a model that masks or ignores ``pad_id``, as the serving spec's contract
+    asks (``serving.spec``); another would answer a request differently depending on what it
+    was batched with. Each input gets up to ``PAD_PROBE`` more pad columns, never past its
+    ``max_tokens`` (a batch never pads past its longest request); outputs must agree to
+    ``PAD_RTOL``/``PAD_ATOL`` (float32 kernels of another shape round differently, far below).
+    """
+    pad_id = runtime.spec.pad_id
+    padded = {
+        item.tensor: _pad_columns(tensors[item.tensor], item.max_tokens, pad_id)
+        for item in runtime.spec.inputs
+    }
+    if all(padded[key].shape == tensors[key].shape for key in tensors):
+        return  # the example fills every input: a batch could add nothing to it
+    request_id = f"fit-check-{runtime.model}-{runtime.version}-padded"
+    again = _call(
+        runtime,
+        "padded example",
+        lambda: backend.predict(runtime.model, selector, padded, request_id),
+    )
+    for name, value in outputs.items():
+        other = again.get(name)
+        if (
+            other is None
+            or other.shape != value.shape
+            or not np.allclose(value, other, rtol=PAD_RTOL, atol=PAD_ATOL)
+        ):
+            raise UnfitVersionError(
+                f"output {name} changes when the inputs are padded further with pad_id "
+                f"{pad_id}: batching would change answers (the model must mask the padding)"
+            )
+
+
+def _pad_columns(ids: npt.NDArray[Any], max_tokens: int, pad_id: int) -> npt.NDArray[Any]:
+    extra = max(0, min(PAD_PROBE, max_tokens - ids.shape[1]))
+    return np.pad(ids, [(0, 0), (0, extra)], constant_values=pad_id) if extra else ids
 
 
 def _call(runtime: ModelRuntime, what: str, call: Callable[[], Result]) -> Result:
+    """``call()``; a backend failure that is not transient is the version's: unfit."""
     try:
         return call()
     except BackendError as error:
@@ -73,7 +128,7 @@ def _call(runtime: ModelRuntime, what: str, call: Callable[[], Result]) -> Resul
         if what == "metadata":
             raise UnfitVersionError(f"signature metadata failed ({error.failure.value})") from error
         raise UnfitVersionError(
-            f"the model failed on the spec's example ({error.failure.value})"
+            f"the model failed on the spec's {what} ({error.failure.value})"
         ) from error
 
 

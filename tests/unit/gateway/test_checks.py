@@ -29,6 +29,8 @@ class Backend:
     outputs: dict[str, TensorSpec] = field(default_factory=lambda: {"answer_probs": FLOAT})
     answer: Any = None
     failure: BackendFailure | None = None
+    pad_sensitive: bool = False  # answers depend on how far the inputs are padded
+    widths: list[int] = field(default_factory=list)  # article_ids columns of each predict
     signatures: tuple[str, ...] = ("serving_default",)
     asked: list[str] = field(default_factory=list)  # the signature each call named
 
@@ -52,7 +54,11 @@ class Backend:
         self.asked.append(selector.signature_name)
         if self.failure is not None:
             raise BackendError(self.failure, "tensorflow::Status raw text at /srv/models")
-        rows = len(inputs["article_ids"])
+        rows, width = inputs["article_ids"].shape
+        self.widths.append(width)
+        if self.pad_sensitive:  # as a mean over every column would, pad ids included
+            shift = np.array([1.0, -1.0, 0.0, 0.0, 0.0]) * 0.001 * width
+            return {"answer_probs": np.full((rows, 5), 0.2) + shift}
         return {"answer_probs": np.full((rows, 5), 0.2) if self.answer is None else self.answer}
 
     def model_status(self, model: str, request_id: str | None = None) -> list[Any]:
@@ -70,14 +76,24 @@ def qa(tiny_repo: Path):
 def test_a_fitting_version_passes(qa) -> None:
     backend = Backend()
     check_fit(backend, qa)
-    assert backend.asked == [qa.spec.signature_name] * 2  # metadata, then the example
+    # metadata, the example, the example padded further
+    assert backend.asked == [qa.spec.signature_name] * 3
+
+
+def test_a_model_whose_answers_change_with_padding_is_unfit(qa) -> None:
+    backend = Backend(pad_sensitive=True)
+    with pytest.raises(UnfitVersionError) as caught:
+        check_fit(backend, qa)
+    assert "changes when the inputs are padded further with pad_id 0" in caught.value.reason
+    # the padded call had more columns, none past the input's max_tokens
+    assert backend.widths[0] < backend.widths[1] <= qa.spec.inputs[0].max_tokens
 
 
 def test_the_specs_signature_is_the_one_checked_and_called(qa) -> None:
     renamed = replace(qa, spec=qa.spec.model_copy(update={"signature_name": "rate"}))
     backend = Backend(signatures=("rate", "serving_default"))
     check_fit(backend, renamed)
-    assert backend.asked == ["rate", "rate"]
+    assert backend.asked == ["rate"] * 3
     with pytest.raises(UnfitVersionError) as caught:
         check_fit(Backend(signatures=("serving_default",)), renamed)
     assert "no signature 'rate'" in caught.value.reason
