@@ -60,8 +60,9 @@ def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
     """Load the written SavedModel and run one batch through its signature.
 
     Raises :class:`SpecMismatchError` if the signature's outputs are not the heads' outputs,
-    an output is not float32 of :func:`expected_shape`, or holds NaN or infinity; or if the
-    model rejects the largest id the spec allows (``vocab_size - 1``) in every input.
+    an output is not float32 of :func:`expected_shape`, or holds NaN or infinity, or moves
+    when the inputs are padded further with ``pad_id``; or if the model rejects the largest id
+    the spec allows (``vocab_size - 1``) in every input.
     """
     loaded = tf.saved_model.load(str(path))
     function = loaded.signatures[spec.signature_name]
@@ -81,6 +82,7 @@ def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
             raise SpecMismatchError(
                 f"head {head.field!r}: output {head.output!r} is not finite for the example"
             )
+    _check_padding(function, spec, tensors, outputs)
     # The gateway lets through every id below vocab_size: the model must accept the largest.
     probe = dict(tensors)
     for item in spec.inputs:
@@ -93,6 +95,31 @@ def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
             "the model rejects token id vocab_size - 1 of the spec's inputs: is vocab_size "
             "larger than its embedding?"
         ) from error
+
+
+def _check_padding(function: Any, spec: ServingSpec, tensors: Tensors, outputs: Any) -> None:
+    """Raise SpecMismatchError if padding the inputs further with ``pad_id`` moves an output:
+    batching pads each request to its batch's longest, so the gateway would not route such a
+    version (the same probe as ``serving.gateway.checks.check_padding``: up to 3 columns,
+    never past ``max_tokens``, rtol 1e-3, atol 1e-5)."""
+    padded = {
+        item.tensor: np.pad(
+            tensors[item.tensor],
+            [(0, 0), (0, max(0, min(3, item.max_tokens - tensors[item.tensor].shape[1])))],
+            constant_values=spec.pad_id,
+        )
+        for item in spec.inputs
+    }
+    again = function(**{key: tf.constant(value) for key, value in padded.items()})
+    for head in spec.heads:
+        if not np.allclose(
+            outputs[head.output].numpy(), again[head.output].numpy(), rtol=1e-3, atol=1e-5
+        ):
+            raise SpecMismatchError(
+                f"head {head.field!r}: output {head.output!r} changes when the inputs are padded "
+                f"further with pad_id {spec.pad_id}: the model must mask its padding (batching "
+                "pads each request to its batch's longest; the gateway would not route it)"
+            )
 
 
 def write_warmup_requests(

@@ -1,10 +1,11 @@
-"""A real SavedModel whose answers change with padding is unfit; a masked one is routed.
+"""A SavedModel whose answers change with padding is refused at export and unfit to serve.
 
 Batching pads each request to its batch's longest (the model server's batching, the
 gateway's coalescing), so a model that averages over pad ids would answer a request
-differently depending on its neighbours. The fit check runs the spec's example padded
-further (``serving.gateway.checks.check_padding``): here against two real Keras exports run
-in-process (the ``local`` backend), one pooling with the pad mask and one without.
+differently depending on its neighbours. ``export_for_serving`` refuses such a model (its
+smoke check runs the example padded further), and the gateway's fit check does the same for
+a version that got into the repo otherwise (``serving.gateway.checks.check_padding``): here
+with real Keras exports run in-process (the ``local`` backend).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from serving.gateway.checks import check_fit
 from serving.gateway.runtime import UnfitVersionError, load_runtime
 from serving.gateway.settings import GatewaySettings
 from serving.spec import CategoricalHead, ServingSpec, TextInput
+from training.spec_check import SpecMismatchError
 
 pytestmark = pytest.mark.slow
 LABELS = ["calm", "angry"]
@@ -58,16 +60,45 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer = root / TOKENIZER_FILE
     train_tokenizer(CORPUS, vocab_size=32).save(str(tokenizer))
     export(root / "repo", tokenizer, "masked", masked=True)
-    export(root / "repo", tokenizer, "unmasked", masked=False)
+    export(root / "repo", tokenizer, "shifted", masked=True)
+    shift_by_width(root / "repo" / "shifted" / "1")
     return root / "repo"
+
+
+def shift_by_width(path: Path) -> None:
+    """Save the version again with a signature whose answer moves with the input's width, as
+    a mean over the pad ids would (assets kept)."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    original = loaded.signatures["serving_default"]
+
+    def shifted(text_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        probs = original(text_ids=text_ids)["mood_probs"]
+        width = tf.cast(tf.shape(text_ids)[1], tf.float32)
+        shift = tf.stack([0.05 * width, 0.0])  # the first label gains with every column
+        return {"mood_probs": tf.nn.softmax(tf.math.log(probs) + shift)}
+
+    ids = tf.TensorSpec([None, None], tf.int32, name="text_ids")
+    function = tf.function(shifted, input_signature=[ids])
+    tf.saved_model.save(loaded, str(path), signatures={"serving_default": function})
+
+
+def test_export_refuses_a_model_that_averages_over_its_padding(tmp_path: Path) -> None:
+    from training.tokenization import train_tokenizer
+
+    tokenizer = tmp_path / TOKENIZER_FILE
+    train_tokenizer(CORPUS, vocab_size=32).save(str(tokenizer))
+    with pytest.raises(SpecMismatchError, match="changes when the inputs are padded further"):
+        export(tmp_path / "repo", tokenizer, "unmasked", masked=False)
 
 
 def test_a_model_that_masks_its_padding_fits(repo: Path) -> None:
     check_fit(LocalBackend(repo), load_runtime(repo, "masked", 1, GatewaySettings()))
 
 
-def test_a_model_that_averages_over_its_padding_is_unfit(repo: Path) -> None:
-    runtime = load_runtime(repo, "unmasked", 1, GatewaySettings())
+def test_a_version_whose_answers_move_with_padding_is_unfit(repo: Path) -> None:
+    runtime = load_runtime(repo, "shifted", 1, GatewaySettings())
     with pytest.raises(UnfitVersionError) as caught:
         check_fit(LocalBackend(repo), runtime)
     assert "mood_probs changes when the inputs are padded further" in caught.value.reason

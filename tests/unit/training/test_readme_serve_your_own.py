@@ -25,7 +25,9 @@ def readme_code() -> str:
 
 def reviews_model(vocab: int) -> keras.Model:
     ids = keras.Input((None,), dtype="int32", name="review_ids")
-    features = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(vocab, 8)(ids))
+    # mask_zero: the mean skips the padding (pad id 0), as export_for_serving requires
+    vectors = keras.layers.Embedding(vocab, 8, mask_zero=True)(ids)
+    features = keras.layers.GlobalAveragePooling1D()(vectors)
     return keras.Model(
         {"review_ids": ids},
         {
