@@ -12,7 +12,14 @@ import numpy.typing as npt
 from serving.contract import INCOME_GROUPS
 from training.layers import MaskedMeanPooling
 from training.models.profile_heads import AGE_BAND_LABELS, has_band_head
-from training.models.profile_nb import NbDense, log_count_ratio
+from training.models.profile_nb import (
+    NbDense,
+    age_nb_towers,
+    document_frequency,
+    log_count_ratio,
+    set_age_nb_ratios,
+    with_age_nb,
+)
 from training.models.profile_sparse import sparse_tfidf
 
 ARCHITECTURES = ("tfidf", "bag", "classic")
@@ -95,14 +102,6 @@ class TfIdfBag(keras.layers.Layer):  # type: ignore[misc]
         return {**super().get_config(), "size": self.size}
 
 
-def document_frequency(ids: npt.NDArray[Any], size: int) -> npt.NDArray[np.int64]:
-    """How many rows of an id matrix contain each id (ids must be < size)."""
-    frequency = np.zeros(size, np.int64)
-    for row in ids:
-        frequency[np.unique(row)] += 1
-    return frequency
-
-
 def _tfidf_features(ids: Any, hparams: Mapping[str, Any], vocab_size: int) -> Any:
     """TF-IDF bags of words (and of hashed bigrams) feeding a linear projection."""
     parts = [TfIdfBag(vocab_size, name="word_tfidf")(ids)]
@@ -118,10 +117,12 @@ def set_tfidf_weights(
     ids: npt.NDArray[Any],
     gender: npt.NDArray[Any] | None = None,
     nb_alpha: float = 1.0,
+    age: npt.NDArray[Any] | None = None,
 ) -> None:
     """Set the IDF tables of a ``tfidf`` model from the training id matrix and, if the model
     has the gender NB term, its log-count ratios from ``gender`` (``[rows]`` or ``[rows, 1]``,
-    1 = the positive class) with smoothing ``nb_alpha``."""
+    1 = the positive class) with smoothing ``nb_alpha``; if it has the age NB towers, theirs
+    from ``age`` (years, ``[rows]`` or ``[rows, 1]``: at or above each band edge vs below)."""
     blocks = [(model.get_layer("word_tfidf"), ids)]
     try:
         bigram = model.get_layer("bigram_tfidf")
@@ -135,8 +136,10 @@ def set_tfidf_weights(
             ]
         )
         blocks.append((bigram, hashed))
-    for layer, block_ids in blocks:
-        layer.set_idf(document_frequency(block_ids, layer.size), len(block_ids))
+    frequencies = [document_frequency(block_ids, layer.size) for layer, block_ids in blocks]
+    for (layer, block_ids), frequency in zip(blocks, frequencies, strict=True):
+        layer.set_idf(frequency, len(block_ids))
+    set_age_nb_ratios(model, blocks, frequencies, age, nb_alpha)
     try:
         ratio_layer = model.get_layer(NB_LAYER)
     except ValueError:  # built without the NB term
@@ -256,6 +259,7 @@ def build_profile_model(
         raise ValueError(f"unknown profile arch {arch!r}; choose from {ARCHITECTURES}")
     dropped = keras.layers.Dropout(float(hparams["dropout"]))(features)
     nb_logit = _gender_nb_logit(features, dropped, hparams)
+    age_nb = age_nb_towers(dropped, hparams)
     features = dropped
     hidden = keras.layers.Dense(int(hparams["hidden_units"]), activation="relu", name="hidden")(
         features
@@ -263,9 +267,9 @@ def build_profile_model(
     hidden = keras.layers.Dropout(float(hparams["dropout"]))(hidden)
     outputs = {
         # Starting at the mean age saves the first epochs from just learning the offset.
-        "age": keras.layers.Dense(
-            1, bias_initializer=keras.initializers.Constant(age_mean), name="age"
-        )(hidden),
+        "age": with_age_nb(
+            hidden, age_nb, 1, "age", bias_initializer=keras.initializers.Constant(age_mean)
+        ),
         "income_probs": keras.layers.Dense(
             INCOME_GROUPS, activation="softmax", name="income_probs"
         )(hidden),
@@ -274,7 +278,7 @@ def build_profile_model(
     if has_band_head(hparams):
         # The band as its own softmax: the regression's band is only as good as its distance
         # to an edge, while the bands are what a reader of the answer often wants.
-        outputs["age_band_probs"] = keras.layers.Dense(
-            len(AGE_BAND_LABELS), activation="softmax", name="age_band_probs"
-        )(hidden)
+        outputs["age_band_probs"] = with_age_nb(
+            hidden, age_nb, len(AGE_BAND_LABELS), "age_band_probs", activation="softmax"
+        )
     return keras.Model({"post_ids": ids}, outputs, name=f"profile_{arch}")

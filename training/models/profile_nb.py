@@ -11,10 +11,15 @@ so the features that tell the classes apart get large inputs (with Adam, a faste
 weight) and the rest near zero. Here ``r`` is computed from the training ids like the IDF
 table (document frequencies per class) and kept as a non-trainable weight saved with the
 model: serving still needs nothing but the ids.
+
+The age NB towers (``age_nb_units``, off in every preset) apply the same scaling with one
+ratio per age-band edge (bloggers at or above 20 / 30 years vs below) and feed the age and
+band heads (training/README_models.md, round 4).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
@@ -22,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import tensorflow as tf
 
+from training.models.profile_heads import AGE_BAND_EDGES
 from training.models.profile_sparse import scale_columns
 
 
@@ -82,3 +88,85 @@ class NbDense(keras.layers.Dense):  # type: ignore[misc]
         if self.use_bias:
             outputs = outputs + self.bias
         return self.activation(outputs) if self.activation is not None else outputs
+
+
+def document_frequency(ids: npt.NDArray[Any], size: int) -> npt.NDArray[np.int64]:
+    """How many rows of an id matrix contain each id (ids must be < size)."""
+    frequency = np.zeros(size, np.int64)
+    for row in ids:
+        frequency[np.unique(row)] += 1
+    return frequency
+
+
+def age_nb_layer(edge: float) -> str:
+    """Name of the age NB tower whose ratio splits the training bloggers at ``edge`` years."""
+    return f"age_nb_{edge:g}"
+
+
+def age_nb_towers(dropped: Any, hparams: Mapping[str, Any]) -> Any:
+    """``age_nb_units`` ReLU units per band edge (20, 30) over ``dropped`` (the TF-IDF features
+    after the shared dropout) times that edge's log-count ratio (bloggers at or above the edge
+    vs below), concatenated and dropped out: ``[batch, 2 * units]``; None when
+    ``age_nb_units`` is 0 or the arch is not ``tfidf``. Their ratios are set by
+    :func:`set_age_nb_ratios`."""
+    units = int(hparams.get("age_nb_units", 0))
+    if units < 1 or hparams["arch"] != "tfidf":
+        return None
+    towers = [
+        NbDense(units, activation="relu", name=age_nb_layer(edge))(dropped)
+        for edge in AGE_BAND_EDGES
+    ]
+    return keras.layers.Dropout(float(hparams["dropout"]))(keras.layers.Concatenate()(towers))
+
+
+def with_age_nb(
+    hidden: Any,
+    towers: Any,
+    units: int,
+    name: str,
+    activation: str | None = None,
+    bias_initializer: Any = "zeros",
+) -> Any:
+    """An age head (``units`` outputs named ``name``) over ``hidden`` and, when ``towers`` is
+    not None, plus a term from the age NB towers (zeros at the start, as the gender term):
+    ``activation(dense(hidden) + dense(towers))``."""
+    if towers is None:
+        return keras.layers.Dense(
+            units, activation=activation, bias_initializer=bias_initializer, name=name
+        )(hidden)
+    from_hidden = keras.layers.Dense(
+        units, bias_initializer=bias_initializer, name=f"{name}_from_hidden"
+    )(hidden)
+    from_nb = keras.layers.Dense(
+        units, kernel_initializer="zeros", use_bias=False, name=f"{name}_from_nb"
+    )(towers)
+    if activation is None:
+        return keras.layers.Add(name=name)([from_hidden, from_nb])
+    logits = keras.layers.Add()([from_hidden, from_nb])
+    return keras.layers.Activation(activation, name=name)(logits)
+
+
+def set_age_nb_ratios(
+    model: keras.Model,
+    blocks: Sequence[tuple[Any, npt.NDArray[Any]]],
+    frequencies: Sequence[npt.NDArray[Any]],
+    age: npt.NDArray[Any] | None,
+    alpha: float,
+) -> None:
+    """Set each age NB tower's ratio (if the model has them) from the training ages (years):
+    bloggers at or above its edge vs below, over the feature blocks (``(TfIdfBag layer, id
+    matrix)`` pairs, with each block's document frequencies over all rows in ``frequencies``).
+    Raises ``ValueError`` if the model has the towers and ``age`` is None."""
+    names = [layer.name for layer in model.layers]
+    if age_nb_layer(AGE_BAND_EDGES[0]) not in names:
+        return
+    if age is None:
+        raise ValueError("the model has age NB towers: pass the training ages")
+    ages = np.asarray(age).reshape(-1)
+    for edge in AGE_BAND_EDGES:
+        above = ages >= edge
+        ratios = []
+        for (layer, block_ids), everyone in zip(blocks, frequencies, strict=True):
+            positive = document_frequency(block_ids[above], layer.size)
+            ratios.append(log_count_ratio(positive, everyone - positive, alpha))
+        model.get_layer(age_nb_layer(edge)).set_ratio(np.concatenate(ratios))

@@ -196,6 +196,7 @@ class ProfileTask:
                 data.train_inputs["post_ids"],
                 data.train_targets["gender_prob"],
                 float(hparams.get("gender_nb_alpha", 1.0)),
+                data.train_targets["age"],
             )
         steps_per_epoch = math.ceil(len(data.train_targets["age"]) / int(hparams["batch_size"]))
         return compile_profile_model(model, hparams, steps_per_epoch)

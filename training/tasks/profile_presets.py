@@ -39,6 +39,11 @@ COMMON: dict[str, Any] = {
     "gender_nb_units": 32,
     "gender_nb_alpha": 1.0,  # smoothing count of the ratio (1 in Wang & Manning 2012)
     "gender_nb_own_dropout": False,  # the NB term's own dropout mask (else the shared one)
+    # Age NB towers (training.models.profile_nb.age_nb_towers): this many ReLU units per band
+    # edge over the features times that edge's log-count ratio, feeding age and band; 0 = off.
+    # 16: band +0.45 / +0.7 points on seeds 1337 / 2, but gender 0.8315 on 1337, +39 fit
+    # CPU-s, so off (README_models.md, round 4).
+    "age_nb_units": 0,
     "validation_fraction": 0.1,
     "tokenizer_min_frequency": 2,
     # val_combined = weighted mean of each head's validation error / a constant predictor's

@@ -12,13 +12,8 @@ import tensorflow as tf
 
 from serving import contract
 from tests.support.profile_task import CapturingProfileTask
-from training.models.profile import (
-    NB_LAYER,
-    build_profile_model,
-    document_frequency,
-    set_tfidf_weights,
-)
-from training.models.profile_nb import NbDense, log_count_ratio
+from training.models.profile import NB_LAYER, build_profile_model, set_tfidf_weights
+from training.models.profile_nb import NbDense, document_frequency, log_count_ratio
 from training.tasks.base import RunSettings
 from training.tasks.profile import ProfileTask
 

@@ -58,7 +58,7 @@ def test_an_empty_row_and_an_id_outside_the_table():
         sparse_tfidf(np.array([[VOCAB]], np.int32), idf, VOCAB)
 
 
-def _model(buckets: int, gender_nb: str) -> keras.Model:
+def _model(buckets: int, gender_nb: str, age_nb_units: int = 0) -> keras.Model:
     """A tiny tfidf model with trained-like IDF, ratio and random weights; dropout 0, so a
     ``training=True`` call is the dense path with nothing else changed."""
     hparams = {
@@ -68,20 +68,24 @@ def _model(buckets: int, gender_nb: str) -> keras.Model:
         "bigram_buckets": buckets,
         "gender_nb": gender_nb,
         "gender_nb_units": 4,
+        "age_nb_units": age_nb_units,
     }
     model = build_profile_model(hparams, VOCAB, 30.0)
     rng = np.random.default_rng(1)
     training_ids = np.minimum(rng.zipf(1.3, size=(40, 50)), VOCAB - 1).astype(np.int32)
-    set_tfidf_weights(model, training_ids, rng.integers(0, 2, 40).astype(np.float32), 5.0)
+    gender = rng.integers(0, 2, 40).astype(np.float32)
+    set_tfidf_weights(model, training_ids, gender, 5.0, rng.uniform(13, 48, 40))
     for weight in model.trainable_weights:
         weight.assign(rng.normal(0.0, 0.5, weight.shape).astype(np.float32))
     return model
 
 
 @pytest.mark.parametrize("buckets", [0, 97])
-@pytest.mark.parametrize("gender_nb", ["none", "linear", "tower"])
-def test_inference_outputs_equal_the_dense_path(buckets, gender_nb):
-    model = _model(buckets, gender_nb)
+@pytest.mark.parametrize(
+    ("gender_nb", "age_nb_units"), [("none", 0), ("linear", 0), ("tower", 0), ("tower", 3)]
+)
+def test_inference_outputs_equal_the_dense_path(buckets, gender_nb, age_nb_units):
+    model = _model(buckets, gender_nb, age_nb_units)
     ids = _ids(np.random.default_rng(2))
     for batch in (ids, ids[:1], ids[2:3], ids[3:5, :30]):
         dense = model({"post_ids": batch}, training=True)
