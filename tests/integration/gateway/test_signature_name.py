@@ -86,14 +86,23 @@ def server(repo: Path) -> Iterator[ModelServerHandle]:
 
 
 @pytest.fixture(params=["grpc", "rest", "local"])
-def client(request: pytest.FixtureRequest, repo: Path, server: ModelServerHandle) -> FlaskClient:
+def client(
+    request: pytest.FixtureRequest, repo: Path, server: ModelServerHandle
+) -> Iterator[FlaskClient]:
     settings = GatewaySettings(
         backend=request.param,
         grpc_target=server.grpc_target,
         rest_url=server.rest_url,
         model_repo=repo,
+        log_level="WARNING",
     )
-    return create_app(settings).test_client()
+    app = create_app(settings)
+    try:
+        yield app.test_client()
+    finally:  # its version poller must not outlive the model server (nor pytest's stderr)
+        services = app.extensions["gateway"]
+        services.registry.stop()
+        services.backend.close()
 
 
 def test_the_saved_models_serving_default_is_not_the_specs_signature(repo: Path) -> None:
