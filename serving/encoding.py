@@ -107,6 +107,36 @@ def word_kept(
     return token < budget if item.truncation == "right" else token >= len(encoding) - budget
 
 
+def word_kept_in(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput) -> bool:
+    """:func:`word_kept` for a text whose encoding is not at hand (a list input's joined
+    text): only the part that decides is tokenised, the text up to its first letter or digit
+    (a right cut; a left cut: from its last one), and only when that part could hold
+    ``max_tokens`` tokens (at most one per UTF-8 byte, four per character).
+    """
+    first = item.truncation == "right"
+    part = _outside_words(text, first)
+    # "[SEP]" spells letters: where a control token overlaps the part, find the word again in
+    # the text with them blanked (kept whole in the window: it reaches one token further).
+    reach = len(part) + max(map(len, control_tokens(tokenizer)), default=0)
+    window = text[:reach] if first else text[max(0, len(text) - reach) :]
+    if any(token in window for token in control_tokens(tokenizer)):
+        clean = _outside_words(blank_control_tokens(tokenizer, text), first)
+        part = text[: len(clean)] if first else text[len(text) - len(clean) :]
+    if 4 * len(part) < item.max_tokens - 4:  # fewer tokens than the budget, whatever they are
+        return True
+    return word_kept(tokenizer, part, tokenizer.encode(part, add_special_tokens=False), item)
+
+
+def _outside_words(text: str, first: bool) -> str:
+    """``text`` up to and with its first letter or digit (``first``), else from its last one
+    on; the whole text if it has none."""
+    if first:
+        word = WORD_PATTERN.search(text)
+        return text if word is None else text[: word.start() + 1]
+    last = next((i for i in range(len(text) - 1, -1, -1) if text[i].isalnum()), None)
+    return text if last is None else text[last:]
+
+
 def input_text(item: TextInput | TextsInput, value: Any) -> str:
     """The one text an input value becomes: a string as is, a list joined (and cut) as trained."""
     if item.kind == "texts":

@@ -154,8 +154,6 @@ def _input_type(
             "max_items", item.max_items, "max_posts_per_profile", settings.max_posts_per_profile
         )
         texts = list_type(text_type(chars, tokenizer), items)
-        if item.max_joined_chars is None:
-            return texts
         return Annotated[texts, joined_words(item, tokenizer)]
     return text_type(chars, tokenizer, item)
 

@@ -12,7 +12,14 @@ from pydantic import AfterValidator, ValidationInfo
 from pydantic_core import PydanticCustomError
 from tokenizers import Encoding, Tokenizer
 
-from serving.encoding import Encodings, has_words, input_text, word_encoding, word_kept
+from serving.encoding import (
+    Encodings,
+    has_words,
+    input_text,
+    word_encoding,
+    word_kept,
+    word_kept_in,
+)
 from serving.spec import TextInput, TextsInput
 
 NO_WORDS_ERROR = "no_words"
@@ -62,20 +69,26 @@ def words(tokenizer: Tokenizer, item: TextInput | None = None) -> AfterValidator
 
 
 def joined_words(item: TextsInput, tokenizer: Tokenizer) -> AfterValidator:
-    """``no_words`` for a list whose joined text, cut at ``max_joined_chars`` as the model
-    reads it (:func:`serving.encoding.input_text`), has no word left: each item has one, but
-    the cut may leave only the blanks or symbols of the first ones."""
+    """``no_words`` for a list whose joined text, as the model reads it, has no word left:
+    each item has one, but the cut at ``max_joined_chars`` (:func:`serving.encoding.input_text`)
+    or at ``max_tokens`` (:func:`serving.encoding.word_kept_in`) may leave only the blanks or
+    symbols of the first ones (the last ones, with ``truncation: left``)."""
     limit = item.max_joined_chars or 0
     separator = len(item.separator) + 2  # join_posts puts " [SEP] " between items
 
     def check(texts: list[str]) -> list[str]:
-        if sum(map(len, texts)) + separator * (len(texts) - 1) <= limit:
-            return texts  # nothing is cut: each item's own word is read
-        if not has_words(tokenizer, input_text(item, texts)):
+        joined = input_text(item, texts)
+        cut = limit and sum(map(len, texts)) + separator * (len(texts) - 1) > limit
+        if cut and not has_words(tokenizer, joined):
             raise _no_words(
                 "the texts have no word within the first {limit} characters the model reads "
                 "(max_joined_chars)",
                 limit=limit,
+            )
+        if not word_kept_in(tokenizer, joined, item):
+            raise _no_words(
+                "the texts have no word within the {limit} tokens the model reads (max_tokens)",
+                limit=item.max_tokens,
             )
         return texts
 

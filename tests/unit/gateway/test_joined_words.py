@@ -1,4 +1,5 @@
-"""A list input cut at ``max_joined_chars`` must keep a word in what the model reads."""
+"""A list input cut at ``max_joined_chars`` or ``max_tokens`` must keep a word in what the
+model reads."""
 
 from __future__ import annotations
 
@@ -38,3 +39,32 @@ def test_posts_whose_words_are_all_cut_off_are_no_words(profile_models, posts) -
 @pytest.mark.parametrize("posts", [["hello" + " " * 60], ["hi", "x" * 100], ["mary"] * 30])
 def test_posts_with_a_word_in_what_the_model_reads_pass(profile_models, posts) -> None:
     assert profile_models.instance.model_validate({"posts": posts})
+
+
+@pytest.fixture(scope="module")
+def token_cut_models(tiny_repo: Path):
+    """The tiny profile version's request models, its posts cut at 16 tokens (none by chars)."""
+    runtime = load_runtime(tiny_repo, "profile", 1, SETTINGS)
+    posts = runtime.spec.inputs[0].model_copy(update={"max_tokens": 16, "max_joined_chars": None})
+    spec = runtime.spec.model_copy(update={"inputs": [posts]})
+    return build_models("profile", spec, SETTINGS, runtime.tokenizers)
+
+
+@pytest.mark.parametrize(
+    "posts", [["! " * 30 + "mary"], ["? " * 20 + "x", "hello"], ["[SEP] " * 20 + "mary went home"]]
+)
+def test_posts_whose_words_are_past_max_tokens_are_no_words(token_cut_models, posts) -> None:
+    # Within max_chars and max_joined_chars, yet the first 16 tokens the model reads are
+    # punctuation or separators: the model answered from nothing (200).
+    with pytest.raises(ValidationError) as caught:
+        token_cut_models.instance.model_validate({"posts": posts})
+    ((location, kind),) = [(item["loc"], item["type"]) for item in caught.value.errors()]
+    assert (location, kind) == (("posts",), "no_words")
+    assert "16 tokens" in caught.value.errors()[0]["msg"]
+
+
+@pytest.mark.parametrize(
+    "posts", [["mary " + "! " * 30], ["! " * 5 + "mary"], ["hi"] * 40, ["! " * 13 + "mary"]]
+)
+def test_posts_with_a_word_within_max_tokens_pass(token_cut_models, posts) -> None:
+    assert token_cut_models.instance.model_validate({"posts": posts})
