@@ -93,12 +93,7 @@ def word_kept(
         budget -= tokenizer.num_special_tokens_to_add(False)
     if len(encoding) <= budget:
         return True
-    clean = blank_control_tokens(tokenizer, text)
-    if item.truncation == "right":
-        word = WORD_PATTERN.search(clean)
-        position = None if word is None else word.start()
-    else:
-        position = next((i for i in range(len(clean) - 1, -1, -1) if clean[i].isalnum()), None)
+    position = _letter(blank_control_tokens(tokenizer, text), item.truncation == "right")
     token = None if position is None else encoding.char_to_token(position)
     if budget <= 0 or position is None:
         return False
@@ -117,9 +112,10 @@ def word_kept_in(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput) 
     part = _outside_words(text, first)
     # "[SEP]" spells letters: where a control token overlaps the part, find the word again in
     # the text with them blanked (kept whole in the window: it reaches one token further).
-    reach = len(part) + max(map(len, control_tokens(tokenizer)), default=0)
+    controls = control_tokens(tokenizer)
+    reach = len(part) + max(map(len, controls), default=0)
     window = text[:reach] if first else text[max(0, len(text) - reach) :]
-    if any(token in window for token in control_tokens(tokenizer)):
+    if any(token in window for token in controls):
         clean = _outside_words(blank_control_tokens(tokenizer, text), first)
         part = text[: len(clean)] if first else text[len(text) - len(clean) :]
     if 4 * len(part) < item.max_tokens - 4:  # fewer tokens than the budget, whatever they are
@@ -130,11 +126,18 @@ def word_kept_in(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput) 
 def _outside_words(text: str, first: bool) -> str:
     """``text`` up to and with its first letter or digit (``first``), else from its last one
     on; the whole text if it has none."""
+    position = _letter(text, first)
+    if position is None:
+        return text
+    return text[: position + 1] if first else text[position:]
+
+
+def _letter(text: str, first: bool) -> int | None:
+    """The index of ``text``'s first letter or digit (``first``), else of its last; None."""
     if first:
         word = WORD_PATTERN.search(text)
-        return text if word is None else text[: word.start() + 1]
-    last = next((i for i in range(len(text) - 1, -1, -1) if text[i].isalnum()), None)
-    return text if last is None else text[last:]
+        return None if word is None else word.start()
+    return next((i for i in range(len(text) - 1, -1, -1) if text[i].isalnum()), None)
 
 
 def input_text(item: TextInput | TextsInput, value: Any) -> str:

@@ -10,13 +10,14 @@ row padded further gives the same outputs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from serving.contract import PAD_ID
+from serving.spec import ServingSpec
 
 Array = npt.NDArray[Any]
 Tensors = dict[str, Array]
@@ -59,3 +60,36 @@ def split_outputs(outputs: Tensors, row_counts: Sequence[int]) -> list[Tensors]:
         {key: value[bounds[index] : bounds[index + 1]] for key, value in outputs.items()}
         for index in range(len(row_counts))
     ]
+
+
+# The padding probe of export (training.saved_model) and of the gateway's fit check: batching
+# pads each request to its batch's longest, so a model must answer the same padded further.
+PAD_PROBE_COLUMNS = 3  # pad columns added to each input, never past its max_tokens
+PAD_RTOL, PAD_ATOL = 1e-3, 1e-5  # float32 kernels of another shape round far below these
+
+
+def padded_further(spec: ServingSpec, tensors: Tensors) -> Tensors:
+    """Each spec input of ``tensors`` (int32 ``[rows, length]``) right-padded with up to
+    ``PAD_PROBE_COLUMNS`` more ``spec.pad_id`` columns, never past its ``max_tokens`` (a
+    batch never pads past its longest request); an input already that long is returned as is.
+    """
+    padded: Tensors = {}
+    for item in spec.inputs:
+        ids = tensors[item.tensor]
+        extra = max(0, min(PAD_PROBE_COLUMNS, item.max_tokens - ids.shape[1]))
+        padded[item.tensor] = _pad_to(ids, (ids.shape[1] + extra,), spec.pad_id)
+    return padded
+
+
+def moved_output(before: Mapping[str, Array], after: Mapping[str, Array]) -> str | None:
+    """The first output of ``before`` that ``after`` lacks, reshapes, or moves beyond
+    ``PAD_RTOL``/``PAD_ATOL``; None when every one agrees."""
+    for name, value in before.items():
+        other = after.get(name)
+        if (
+            other is None
+            or other.shape != value.shape
+            or not np.allclose(value, other, rtol=PAD_RTOL, atol=PAD_ATOL)
+        ):
+            return name
+    return None

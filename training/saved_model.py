@@ -13,6 +13,7 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from serving.encoding import Tensors
 from serving.spec import HeadSpec, ServingSpec
+from serving.tensor_batches import moved_output, padded_further
 from training.spec_check import SpecMismatchError, head_width, is_scalar
 
 
@@ -100,21 +101,15 @@ def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
 def _check_padding(function: Any, spec: ServingSpec, tensors: Tensors, outputs: Any) -> None:
     """Raise SpecMismatchError if padding the inputs further with ``pad_id`` moves an output:
     batching pads each request to its batch's longest, so the gateway would not route such a
-    version (the same probe as ``serving.gateway.checks.check_padding``: up to 3 columns,
-    never past ``max_tokens``, rtol 1e-3, atol 1e-5)."""
-    padded = {
-        item.tensor: np.pad(
-            tensors[item.tensor],
-            [(0, 0), (0, max(0, min(3, item.max_tokens - tensors[item.tensor].shape[1])))],
-            constant_values=spec.pad_id,
-        )
-        for item in spec.inputs
-    }
+    version (the gateway's probe: :func:`serving.tensor_batches.padded_further`)."""
+    padded = padded_further(spec, tensors)
     again = function(**{key: tf.constant(value) for key, value in padded.items()})
+    moved = moved_output(
+        {head.output: outputs[head.output].numpy() for head in spec.heads},
+        {key: value.numpy() for key, value in again.items()},
+    )
     for head in spec.heads:
-        if not np.allclose(
-            outputs[head.output].numpy(), again[head.output].numpy(), rtol=1e-3, atol=1e-5
-        ):
+        if head.output == moved:
             raise SpecMismatchError(
                 f"head {head.field!r}: output {head.output!r} changes when the inputs are padded "
                 f"further with pad_id {spec.pad_id}: the model must mask its padding (batching "

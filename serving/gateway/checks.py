@@ -15,20 +15,18 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import numpy as np
 import numpy.typing as npt
 
 from serving.gateway.backends import Backend, TensorSpec, VersionSelector
 from serving.gateway.errors import BackendError, BackendFailure
 from serving.gateway.heads import OutputError
 from serving.gateway.runtime import ModelRuntime, UnfitVersionError
+from serving.tensor_batches import moved_output, padded_further
 
 Result = TypeVar("Result")
 LOGGER = logging.getLogger("serving.gateway.checks")
 INPUT_DTYPE = "DT_INT32"
 OUTPUT_DTYPE = "DT_FLOAT"
-PAD_PROBE = 3  # pad columns added to each input of the example
-PAD_RTOL, PAD_ATOL = 1e-3, 1e-5
 TRANSIENT = (
     BackendFailure.UNAVAILABLE,
     BackendFailure.DEADLINE_EXCEEDED,
@@ -80,15 +78,10 @@ def check_padding(
     ``pad_variable_length_inputs``, the local model server, the gateway's coalescing): that is
     safe only for a model that masks or ignores ``pad_id``, as the serving spec's contract
     asks (``serving.spec``); another would answer a request differently depending on what it
-    was batched with. Each input gets up to ``PAD_PROBE`` more pad columns, never past its
-    ``max_tokens`` (a batch never pads past its longest request); outputs must agree to
-    ``PAD_RTOL``/``PAD_ATOL`` (float32 kernels of another shape round differently, far below).
+    was batched with. The probe is :func:`serving.tensor_batches.padded_further` and
+    :func:`~serving.tensor_batches.moved_output`, as at export.
     """
-    pad_id = runtime.spec.pad_id
-    padded = {
-        item.tensor: _pad_columns(tensors[item.tensor], item.max_tokens, pad_id)
-        for item in runtime.spec.inputs
-    }
+    padded = padded_further(runtime.spec, tensors)
     if all(padded[key].shape == tensors[key].shape for key in tensors):
         return  # the example fills every input: a batch could add nothing to it
     request_id = f"fit-check-{runtime.model}-{runtime.version}-padded"
@@ -97,22 +90,13 @@ def check_padding(
         "padded example",
         lambda: backend.predict(runtime.model, selector, padded, request_id),
     )
-    for name, value in outputs.items():
-        other = again.get(name)
-        if (
-            other is None
-            or other.shape != value.shape
-            or not np.allclose(value, other, rtol=PAD_RTOL, atol=PAD_ATOL)
-        ):
-            raise UnfitVersionError(
-                f"output {name} changes when the inputs are padded further with pad_id "
-                f"{pad_id}: batching would change answers (the model must mask the padding)"
-            )
-
-
-def _pad_columns(ids: npt.NDArray[Any], max_tokens: int, pad_id: int) -> npt.NDArray[Any]:
-    extra = max(0, min(PAD_PROBE, max_tokens - ids.shape[1]))
-    return np.pad(ids, [(0, 0), (0, extra)], constant_values=pad_id) if extra else ids
+    name = moved_output(outputs, again)
+    if name is not None:
+        raise UnfitVersionError(
+            f"output {name} changes when the inputs are padded further with pad_id "
+            f"{runtime.spec.pad_id}: batching would change answers (the model must mask the "
+            "padding)"
+        )
 
 
 def _call(runtime: ModelRuntime, what: str, call: Callable[[], Result]) -> Result:
