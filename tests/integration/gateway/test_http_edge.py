@@ -12,6 +12,7 @@ import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -77,3 +78,39 @@ def test_slow_clients_leave_normal_requests_answered(
     with slow_connections(gateway.url, 20, 0.5, "body"):
         answers = [requests.post(f"{gateway.url}/v1/qa", json=QA, timeout=10) for _ in range(5)]
     assert [answer.status_code for answer in answers] == [200] * 5
+
+
+def _post(url: str, path: str, body: bytes, framing: bytes, version: bytes = b"1.1") -> Any:
+    """POST ``body`` raw with ``framing`` headers; the status and the parsed JSON answer."""
+    head = (
+        b"POST " + path.encode() + b" HTTP/" + version + b"\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\n" + framing + b"\r\n"
+    )
+    code, headers, answer = _raw(url, head + body)
+    assert headers["content-type"] == "application/json"
+    payload = json.loads(answer)
+    assert set(payload) == {"error", "detail"}
+    return code, payload
+
+
+def test_a_body_without_a_length_is_411(gateway: RunningGateway) -> None:
+    # An HTTP/1.0 client that leaves out Content-Length: gunicorn reads no body (RFC 9112
+    # section 6.3), and the answer was 400 "the body is not valid JSON: Expecting value".
+    body = json.dumps(QA).encode()
+    for path in ("/v1/qa", "/v1/models/qa:predict", "/v1/qa?version=1"):
+        code, payload = _post(gateway.url, path, body, b"", version=b"1.0")
+        assert code == 411 and "Content-Length" in payload["error"]
+
+
+def test_a_utf16_body_is_415(gateway: RunningGateway) -> None:
+    # RFC 8259 section 8.1: JSON between systems is UTF-8; a UTF-16 body was answered 200.
+    body = json.dumps(QA).encode("utf-16")
+    code, payload = _post(gateway.url, "/v1/qa", body, b"Content-Length: %d\r\n" % len(body))
+    assert code == 415 and "UTF-16" in payload["error"]
+
+
+def test_doubled_slashes_are_a_json_404(gateway: RunningGateway) -> None:
+    # werkzeug's merge_slashes answered a 308 HTML page redirecting to the Host header's URL.
+    body = json.dumps(QA).encode()
+    code, _ = _post(gateway.url, "/v1//qa", body, b"Content-Length: %d\r\n" % len(body))
+    assert code == 404
