@@ -51,6 +51,9 @@ def gateway(request: pytest.FixtureRequest, tiny_repo: Path) -> Iterator[Running
         (b"X-Bad: a\rb", 400),  # a bare CR inside a header value
         (b"X-Big: " + b"a" * 10_000, 431),  # over limit_request_field_size (8190)
         (b"Bad Name: x", 400),  # a space in a header name
+        (b"Content-Length: 0\r\nContent-Length: 0", 400),  # given twice
+        (b"Content-Length: -1", 400),
+        (b"Expect: 200-ok", 417),
     ],
 )
 def test_gunicorn_refusals_are_json(gateway: RunningGateway, header: bytes, status: int) -> None:
@@ -61,6 +64,10 @@ def test_gunicorn_refusals_are_json(gateway: RunningGateway, header: bytes, stat
     payload = json.loads(body)
     assert set(payload) == {"error", "detail"} and payload["error"]
     assert b"<html" not in body
+    # What was refused (the detail was empty: 'Bad Request' named no header).
+    (detail,) = payload["detail"]
+    name = header.split(b":")[0].decode("latin-1").upper()
+    assert detail["msg"] and (status == 431 or name in detail["msg"].upper())
 
 
 def test_a_malformed_request_line_is_json(gateway: RunningGateway) -> None:
