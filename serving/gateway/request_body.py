@@ -24,6 +24,9 @@ CODING_HEADERS = (
     ("HTTP_TRANSFER_ENCODING", "Transfer-Encoding", ("", "identity", "chunked")),
 )
 UTF8_NAMES = frozenset({"utf-8", "utf8"})
+# The server parser's message about a malformed body framing is echoed this long (it may
+# quote the client's bytes: echo cuts and escapes them).
+MAX_FRAMING_MESSAGE = 160
 # json.detect_encoding's names for UTF-8 (a leading BOM is ignored, as RFC 8259 section 8.1
 # allows); any other (UTF-16/32, told by a BOM or the NUL bytes of a body's first characters)
 # is refused.
@@ -133,10 +136,15 @@ def read_body(limit: int, environ: WSGIEnvironment | None = None) -> bytes:
     except (OSError, ValueError) as error:
         raise GatewayError(400, "the body cannot be read (malformed framing)") from error
     except Exception as error:
-        # The server's own parser errors (gunicorn: InvalidChunkSize, ChunkMissingTerminator)
-        # are the client's malformed framing, not a fault of ours: 400, not 500.
-        if type(error).__module__.startswith("gunicorn.http"):
-            raise GatewayError(400, "the body cannot be read (malformed framing)") from error
+        # The server's own parser errors (gunicorn: InvalidChunkSize, ChunkMissingTerminator,
+        # the workers' TooManyChunksError) are the client's malformed framing, not a fault of
+        # ours: 400 saying what the parser refused, not 500.
+        if any(kind.__module__.startswith("gunicorn.http") for kind in type(error).__mro__):
+            raise GatewayError(
+                400,
+                "the body cannot be read (malformed framing)",
+                [{"msg": echo(str(error), MAX_FRAMING_MESSAGE)}],
+            ) from error
         raise
     if len(body) > limit:
         raise _too_large(limit)

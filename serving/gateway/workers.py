@@ -32,6 +32,7 @@ from gunicorn.http import wsgi
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 from gunicorn.workers.gthread import ThreadWorker as _ThreadWorker
 
+from serving.gateway.chunked import BoundedChunkedReader, use_bounded_chunked_bodies
 from serving.gateway.errors import echo
 from serving.gateway.grpc_gevent import CallPool, init_grpc_gevent
 from serving.gateway.settings import GatewaySettings
@@ -95,8 +96,18 @@ class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
     """
 
     sock: Any  # gunicorn (untyped) sets it; the client socket
+    req: Any  # the request answered (gunicorn's Request)
     _hold = False
     _held: bytes | None = None
+
+    def should_close(self) -> bool:
+        """gunicorn's rule, and close after a chunked body the workers' bound refused
+        (:mod:`serving.gateway.chunked`): the rest of the body cannot be skipped, and
+        gunicorn would read it as the next request."""
+        reader = getattr(getattr(self.req, "body", None), "reader", None)
+        if isinstance(reader, BoundedChunkedReader) and reader.refused:
+            return True
+        return bool(super().should_close())
 
     def write(self, arg: bytes) -> None:
         """Send headers and ``arg`` with one ``sendall`` when they go out together."""
@@ -169,8 +180,10 @@ class _GatewayWorker:
             client.sendall(json_error_response(status_line, exc))
 
     def init_process(self) -> None:
-        """Answer with one write per response (see the module docstring), then serve."""
+        """Answer with one write per response (see the module docstring), bound the chunks
+        of a chunked body (:mod:`serving.gateway.chunked`), then serve."""
         use_one_write_responses()
+        use_bounded_chunked_bodies()
         resolve_settings(self.cfg)  # type: ignore[attr-defined]
         super().init_process()  # type: ignore[misc]
 

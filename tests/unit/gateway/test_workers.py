@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from gunicorn.config import Config
-from gunicorn.http import wsgi
+from gunicorn.http import message, wsgi
 from gunicorn.http.parser import RequestParser
 
 from serving.gateway.workers import (
@@ -49,9 +49,9 @@ class RecordingSocket:
 
 @pytest.fixture(autouse=True)
 def _restore_gunicorn() -> Iterator[None]:
-    original = wsgi.Response
+    original, reader = wsgi.Response, message.ChunkedReader  # init_process replaces both
     yield
-    wsgi.Response = original
+    wsgi.Response, message.ChunkedReader = original, reader
 
 
 def _respond(
