@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import time
 from typing import Any
 
 from gunicorn.config import Config
@@ -140,6 +141,57 @@ class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
     def _emit_body(self, data: bytes) -> None:
         held, self._held = self._held, None
         super()._emit_body(held + data if held else data)
+
+    def close(self) -> None:
+        """gunicorn's end of the response; then, when the connection is to close with the
+        request's body not read to its end (an early 413, 415, 411 or 404), linger
+        (:func:`linger`) so that the close does not reset the connection."""
+        super().close()
+        if self.should_close() and body_left(self.req):
+            linger(self.sock)
+
+
+# gunicorn's own lingering close (util.close_graceful, used by its gthread worker but not its
+# gevent one) waits 2 s and reads at most 64 kB: a client sending a larger body still got a
+# reset. A body over the limit is read off at up to this many bytes, within the same 2 s.
+LINGER_SECONDS = 2.0
+LINGER_MAX_BYTES = 64 * 1024 * 1024
+
+
+def body_left(request: Any) -> bool:
+    """Whether gunicorn's ``request`` has body bytes its app did not read (by the state of
+    gunicorn's body reader: a length left, a chunked parse not finished)."""
+    reader = getattr(getattr(request, "body", None), "reader", None)
+    if isinstance(reader, BoundedChunkedReader) and reader.refused:
+        return True
+    if getattr(reader, "length", 0):  # LengthReader: bytes left of Content-Length
+        return True
+    return getattr(reader, "parser", None) is not None  # ChunkedReader: chunks left
+
+
+def linger(sock: Any) -> None:
+    """Half-close ``sock`` and read off what the client still sends, until it closes, for at
+    most ``LINGER_SECONDS`` and ``LINGER_MAX_BYTES`` (RFC 9112 section 9.6).
+
+    A server that closes with unread request bytes in its socket makes the kernel answer
+    them with a reset, and the client's kernel drops the response it had not read yet:
+    ``urllib.request`` (which asks to close) posting 20 MB got ``ConnectionResetError``,
+    not the 413. With the write side shut, the client reads the whole response and its
+    end; what it sends meanwhile is read and dropped here. gunicorn closes ``sock`` after.
+    """
+    deadline = time.monotonic() + LINGER_SECONDS
+    drained = 0
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        while drained < LINGER_MAX_BYTES:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            sock.settimeout(remaining)
+            data = sock.recv(65536)
+            if not data:
+                break
+            drained += len(data)
 
 
 def use_one_write_responses() -> None:

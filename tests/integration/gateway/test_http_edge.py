@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import socket
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -145,3 +147,17 @@ def _post_ok(url: str, frames: bytes, framing: bytes) -> bool:
         b"Content-Type: application/json\r\n" + framing + b"\r\n"
     )
     return _raw(url, head + frames)[0] == 200
+
+
+def test_a_client_that_closes_gets_the_413_of_a_large_body(gateway: RunningGateway) -> None:
+    # urllib asks to close the connection: gunicorn closed it with the body unread, the
+    # kernel answered the unread bytes with a reset, and urllib raised ConnectionResetError
+    # instead of the 413 (requests, which reads while it sends, got it).
+    body = json.dumps({**QA, "article": "x" * 16_000_000}).encode()
+    request = urllib.request.Request(
+        f"{gateway.url}/v1/qa", data=body, headers={"Content-Type": "application/json"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 413
+    assert "max_body_bytes" in json.loads(refused.value.read())["error"]
