@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import time
 from typing import Any
 
 from gunicorn.config import Config
@@ -34,6 +33,7 @@ from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 from gunicorn.workers.gthread import ThreadWorker as _ThreadWorker
 
 from serving.gateway.chunked import BoundedChunkedReader, use_bounded_chunked_bodies
+from serving.gateway.connection import ContinueOnRead, body_left, linger
 from serving.gateway.errors import echo
 from serving.gateway.grpc_gevent import CallPool, init_grpc_gevent
 from serving.gateway.settings import GatewaySettings
@@ -98,14 +98,30 @@ class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
 
     sock: Any  # gunicorn (untyped) sets it; the client socket
     req: Any  # the request answered (gunicorn's Request)
+    headers_sent: bool  # gunicorn's: the status line and headers are out
     _hold = False
     _held: bytes | None = None
+
+    def __init__(self, req: Any, sock: Any, cfg: Any) -> None:
+        """gunicorn's response; a request that expects ``100 Continue`` gets it when the app
+        first reads the body (:class:`ContinueOnRead`), not before the app runs."""
+        super().__init__(req, sock, cfg)
+        if getattr(req, "_expected_100_continue", False):
+            # gunicorn's wsgi.create sends "100 Continue" right after building this response
+            # when the flag is set, so a body about to be refused from its headers alone (an
+            # early 413, 415, 411, 404) was uploaded whole first. The flag is gunicorn's
+            # private attribute: if a release renames it, gunicorn's own behaviour stays.
+            req._expected_100_continue = False
+            req.body = ContinueOnRead(req.body, self)
 
     def should_close(self) -> bool:
         """gunicorn's rule, and close after a chunked body the workers' bound refused
         (:mod:`serving.gateway.chunked`): the rest of the body cannot be skipped, and
         gunicorn would read it as the next request."""
-        reader = getattr(getattr(self.req, "body", None), "reader", None)
+        body = getattr(self.req, "body", None)
+        if isinstance(body, ContinueOnRead) and not body.continued:
+            return True  # answered without reading: the client may or may not send the body
+        reader = getattr(body, "reader", None)
         if isinstance(reader, BoundedChunkedReader) and reader.refused:
             return True
         return bool(super().should_close())
@@ -149,49 +165,6 @@ class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
         super().close()
         if self.should_close() and body_left(self.req):
             linger(self.sock)
-
-
-# gunicorn's own lingering close (util.close_graceful, used by its gthread worker but not its
-# gevent one) waits 2 s and reads at most 64 kB: a client sending a larger body still got a
-# reset. A body over the limit is read off at up to this many bytes, within the same 2 s.
-LINGER_SECONDS = 2.0
-LINGER_MAX_BYTES = 64 * 1024 * 1024
-
-
-def body_left(request: Any) -> bool:
-    """Whether gunicorn's ``request`` has body bytes its app did not read (by the state of
-    gunicorn's body reader: a length left, a chunked parse not finished)."""
-    reader = getattr(getattr(request, "body", None), "reader", None)
-    if isinstance(reader, BoundedChunkedReader) and reader.refused:
-        return True
-    if getattr(reader, "length", 0):  # LengthReader: bytes left of Content-Length
-        return True
-    return getattr(reader, "parser", None) is not None  # ChunkedReader: chunks left
-
-
-def linger(sock: Any) -> None:
-    """Half-close ``sock`` and read off what the client still sends, until it closes, for at
-    most ``LINGER_SECONDS`` and ``LINGER_MAX_BYTES`` (RFC 9112 section 9.6).
-
-    A server that closes with unread request bytes in its socket makes the kernel answer
-    them with a reset, and the client's kernel drops the response it had not read yet:
-    ``urllib.request`` (which asks to close) posting 20 MB got ``ConnectionResetError``,
-    not the 413. With the write side shut, the client reads the whole response and its
-    end; what it sends meanwhile is read and dropped here. gunicorn closes ``sock`` after.
-    """
-    deadline = time.monotonic() + LINGER_SECONDS
-    drained = 0
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_WR)
-        while drained < LINGER_MAX_BYTES:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            sock.settimeout(remaining)
-            data = sock.recv(65536)
-            if not data:
-                break
-            drained += len(data)
 
 
 def use_one_write_responses() -> None:

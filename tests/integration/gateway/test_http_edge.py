@@ -161,3 +161,56 @@ def test_a_client_that_closes_gets_the_413_of_a_large_body(gateway: RunningGatew
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code == 413
     assert "max_body_bytes" in json.loads(refused.value.read())["error"]
+
+
+def _first_answer(connection: socket.socket) -> bytes:
+    """The bytes of the first interim or final answer's head (up to its blank line)."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return received
+
+
+@pytest.mark.parametrize(
+    ("content_type", "length", "status"),
+    [
+        (b"application/json", 50_000_000, b"413"),  # over max_body_bytes by its header
+        (b"text/plain", 100, b"415"),
+    ],
+)
+def test_expect_100_continue_gets_the_refusal_first(
+    gateway: RunningGateway, content_type: bytes, length: int, status: bytes
+) -> None:
+    # gunicorn answered "100 Continue" before the app ran, so the client uploaded a body the
+    # gateway refused from its headers alone (a 50 MB upload, then the 413).
+    host, port = gateway.url.removeprefix("http://").split(":")
+    head = (
+        b"POST /v1/qa HTTP/1.1\r\nHost: x\r\nContent-Type: " + content_type + b"\r\n"
+        b"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n" % length
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(head)
+        answer = _first_answer(connection)
+    assert answer.startswith(b"HTTP/1.1 " + status), answer[:80]
+    assert b"Connection: close" in answer  # the body may or may not follow: not kept alive
+
+
+def test_expect_100_continue_then_the_body_is_answered(gateway: RunningGateway) -> None:
+    host, port = gateway.url.removeprefix("http://").split(":")
+    body = json.dumps(QA).encode()
+    head = (
+        b"POST /v1/qa HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n" % len(body)
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(head)
+        assert _first_answer(connection) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        connection.sendall(body)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200 OK")
+    assert json.loads(received.partition(b"\r\n\r\n")[2])["model"]["name"] == "qa"

@@ -21,7 +21,6 @@ from serving.gateway.workers import (
     GeventWorker,
     OneWriteResponse,
     ThreadWorker,
-    body_left,
     json_error_response,
     resolve_settings,
     use_one_write_responses,
@@ -192,29 +191,3 @@ def test_a_server_error_says_nothing_of_its_exception() -> None:
         "error": "Internal Server Error",
         "detail": [],
     }
-
-
-@pytest.mark.parametrize(
-    ("request_bytes", "read", "left"),
-    [
-        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", False, True),
-        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", True, False),
-        (
-            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
-            False,
-            True,
-        ),
-        (
-            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
-            True,
-            False,
-        ),
-        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", False, False),
-    ],
-)
-def test_body_left_tells_an_unread_body(request_bytes: bytes, read: bool, left: bool) -> None:
-    # A response that closes the connection lingers only then (OneWriteResponse.close).
-    request = next(iter(RequestParser(Config(), RecordingSocket(request_bytes), CLIENT)))
-    if read:
-        request.body.read()
-    assert body_left(request) is left
