@@ -23,7 +23,7 @@ from serving.gateway.registry import ModelRegistry
 from serving.gateway.settings import GatewaySettings
 from serving.gateway.strict_json import StrictJSONProvider
 from serving.gateway.views import blueprint
-from serving.gateway.web import current_request, services
+from serving.gateway.web import SegmentConverter, current_request, services
 
 
 class NoSessions(SessionInterface):
@@ -66,6 +66,15 @@ class GatewayFlask(Flask):
             found = self._sync[func] = super().ensure_sync(func)
         return found
 
+    def make_default_options_response(self) -> Response:
+        """``OPTIONS``: 204 with ``Allow`` and no body. Flask's is a 200 with an empty body
+        labelled ``text/html``, which no JSON client can read (RFC 9110 section 9.3.7: an
+        answer without content is 204 or says ``Content-Length: 0``)."""
+        response = super().make_default_options_response()
+        response.status_code = 204
+        del response.headers["Content-Type"]
+        return response
+
 
 def create_app(settings: GatewaySettings | None = None, backend: Backend | None = None) -> Flask:
     """Build a gateway app; the backend connects lazily, the version poller starts lazily."""
@@ -77,6 +86,11 @@ def create_app(settings: GatewaySettings | None = None, backend: Backend | None 
     app.json = StrictJSONProvider(app)  # no NaN/Infinity tokens in any response
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
+    # Before the rules are added: a rule takes the map's setting when it is bound. Merging
+    # slashes answered '/v1//qa' with a 308 HTML page redirecting to the client's Host
+    # header; an API client gets the 404 of a path that is not the API's.
+    app.url_map.merge_slashes = False
+    app.url_map.converters["default"] = SegmentConverter
     metrics = GatewayMetrics()
     coalescer = Coalescer(
         backend,

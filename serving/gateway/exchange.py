@@ -40,9 +40,18 @@ Tokens = tuple[Token[Exchange | None], Token[str | None]]
 
 
 def request_id_from(given: str) -> str:
-    """The client's ``X-Request-ID`` if it is 1..128 printable ASCII characters, else a new
-    one (32 hex characters)."""
-    if 0 < len(given) <= MAX_REQUEST_ID_LENGTH and given.isprintable() and given.isascii():
+    """The client's ``X-Request-ID`` if it is 1..128 printable ASCII characters without a
+    comma, else a new one (32 hex characters).
+
+    The comma separates the ids a merged backend call forwards (``x-request-id: id1,id2``,
+    :mod:`serving.gateway.coalescing`), and two header lines reach the app joined by one.
+    """
+    if (
+        0 < len(given) <= MAX_REQUEST_ID_LENGTH
+        and given.isprintable()
+        and given.isascii()
+        and "," not in given
+    ):
         return given
     return uuid.uuid4().hex
 

@@ -88,13 +88,17 @@ ALIAS_ROUTES = {f"/v1/{model}": _alias_route(model) for model in ALIASES}
 
 def match(path: str) -> Route | None:
     """The prediction route of an exact path, as Flask's URL map matches it for POST (its
-    ``<name>`` converter takes any text without ``/``); None: Flask decides."""
+    ``<...>`` parts take any text without ``/`` or ``:``: ``web.SegmentConverter``); None:
+    Flask decides."""
     alias = ALIAS_ROUTES.get(path)
     if alias is not None:
         return alias
     if not (path.startswith(PREDICT_PREFIX) and path.endswith(PREDICT_SUFFIX)):
         return None
-    parts = path[len(PREDICT_PREFIX) : -len(PREDICT_SUFFIX)].split("/")
+    inner = path[len(PREDICT_PREFIX) : -len(PREDICT_SUFFIX)]
+    if ":" in inner:
+        return None
+    parts = inner.split("/")
     if len(parts) == 1 and parts[0]:
         return _predict_route("/v1/models/<name>:predict", {"name": parts[0]}, VersionSelector)
     if len(parts) != 3 or not (parts[0] and parts[2]):

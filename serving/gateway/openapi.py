@@ -23,10 +23,11 @@ ERROR_STATUSES = {
     "400": "Malformed JSON",
     "401": "Missing or wrong API key (when GATEWAY_API_KEYS is set)",
     "404": "Unknown model or version",
+    "411": "Neither Content-Length nor Transfer-Encoding: chunked",
     "413": "Body larger than max_body_bytes (any framing)",
     "415": (
-        "Content-Type is not application/json, a Content-Encoding other than identity, or a "
-        "charset other than UTF-8 for a body that is not ASCII"
+        "Content-Type is not application/json, a Content-Encoding other than identity, a "
+        "charset other than UTF-8 for a body that is not ASCII, or a UTF-16/32 body"
     ),
     "422": (
         "Validation failed, a limit was exceeded, a text has no word, a key repeated in an "

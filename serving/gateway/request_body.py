@@ -6,6 +6,7 @@ Every view that takes a body reads it here (``read_json``); the WSGI fast path
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import current_app
@@ -23,6 +24,13 @@ CODING_HEADERS = (
     ("HTTP_TRANSFER_ENCODING", "Transfer-Encoding", ("", "identity", "chunked")),
 )
 UTF8_NAMES = frozenset({"utf-8", "utf8"})
+# The server parser's message about a malformed body framing is echoed this long (it may
+# quote the client's bytes: echo cuts and escapes them).
+MAX_FRAMING_MESSAGE = 160
+# json.detect_encoding's names for UTF-8 (a leading BOM is ignored, as RFC 8259 section 8.1
+# allows); any other (UTF-16/32, told by a BOM or the NUL bytes of a body's first characters)
+# is refused.
+UTF8_DETECTED = frozenset({"utf-8", "utf-8-sig"})
 
 
 def read_json() -> Any:
@@ -34,10 +42,12 @@ def read_json_body(environ: WSGIEnvironment, limit: int) -> Any:
     """The parsed JSON body, after the content-type, content-coding and size checks.
 
     Raises GatewayError: 415 (not ``application/json``, a ``Content-Encoding`` other than
-    ``identity``: bodies are never decoded, so encoded bytes are never parsed as JSON, or a
-    ``charset`` other than UTF-8 declared for a body that is not ASCII), 413
-    (more than ``limit`` bytes, whatever the framing: ``Content-Length`` or chunked), 400
-    (not JSON, or nested too deeply), 422 (an object repeats a key: ``strict_json.parse_body``).
+    ``identity``: bodies are never decoded, so encoded bytes are never parsed as JSON, a
+    ``charset`` other than UTF-8 declared for a body that is not ASCII, or a body in UTF-16 or
+    UTF-32, declared or not: RFC 8259 section 8.1), 411 (neither ``Content-Length`` nor
+    chunked: :func:`read_body`), 413 (more than ``limit`` bytes, whatever the framing:
+    ``Content-Length`` or chunked), 400 (not JSON, or nested too deeply), 422 (an object
+    repeats a key: ``strict_json.parse_body``).
     Headers are read from ``environ`` as werkzeug's ``Request`` reads them.
     """
     if mimetype(environ) != "application/json":
@@ -63,6 +73,13 @@ def read_json_body(environ: WSGIEnvironment, limit: int) -> Any:
         # client may declare (ISO-8859-1 is common); any other would be read as other text.
         raise GatewayError(
             415, f"charset '{echo(charset)}' is not supported; send the JSON in UTF-8"
+        )
+    encoding = json.detect_encoding(body)
+    if encoding not in UTF8_DETECTED:
+        # json.loads would read it (RFC 4627 allowed UTF-16/32); RFC 8259 section 8.1 says
+        # JSON exchanged between systems MUST be UTF-8, and other parsers refuse it.
+        raise GatewayError(
+            415, f"the body is {encoding.upper()}, not UTF-8; send the JSON in UTF-8"
         )
     try:
         return parse_body(body)
@@ -92,6 +109,11 @@ def declared_charset(environ: WSGIEnvironment) -> str | None:
 def read_body(limit: int, environ: WSGIEnvironment | None = None) -> bytes:
     """The body, at most ``limit`` bytes, else 413; never a body cut at the limit.
 
+    Raises GatewayError 411 when the request has neither ``Content-Length`` nor chunked
+    framing: by RFC 9112 section 6.3 its body is then empty, yet a client that sends one
+    unframed (an HTTP/1.0 client omitting the header) would be told its JSON is invalid
+    (``Expecting value``), and its bytes would be read as the next request.
+
     With ``Content-Length`` the header decides. A chunked body has no length up front: werkzeug
     stops reading it at ``MAX_CONTENT_LENGTH`` without an error (the rest would be parsed as
     if it were the whole body), so this reads one byte more than the limit to tell "exactly
@@ -99,6 +121,8 @@ def read_body(limit: int, environ: WSGIEnvironment | None = None) -> bytes:
     """
     environ = current_request().environ if environ is None else environ
     length = get_content_length(environ)
+    if length is None and not _chunked(environ):
+        raise GatewayError(411, "Content-Length is required (or Transfer-Encoding: chunked)")
     if length is not None and length > limit:
         raise _too_large(limit)
     if length is not None and environ.get("wsgi.input_terminated"):
@@ -112,10 +136,15 @@ def read_body(limit: int, environ: WSGIEnvironment | None = None) -> bytes:
     except (OSError, ValueError) as error:
         raise GatewayError(400, "the body cannot be read (malformed framing)") from error
     except Exception as error:
-        # The server's own parser errors (gunicorn: InvalidChunkSize, ChunkMissingTerminator)
-        # are the client's malformed framing, not a fault of ours: 400, not 500.
-        if type(error).__module__.startswith("gunicorn.http"):
-            raise GatewayError(400, "the body cannot be read (malformed framing)") from error
+        # The server's own parser errors (gunicorn: InvalidChunkSize, ChunkMissingTerminator,
+        # the workers' TooManyChunksError) are the client's malformed framing, not a fault of
+        # ours: 400 saying what the parser refused, not 500.
+        if any(kind.__module__.startswith("gunicorn.http") for kind in type(error).__mro__):
+            raise GatewayError(
+                400,
+                "the body cannot be read (malformed framing)",
+                [{"msg": echo(str(error), MAX_FRAMING_MESSAGE)}],
+            ) from error
         raise
     if len(body) > limit:
         raise _too_large(limit)
@@ -123,6 +152,13 @@ def read_body(limit: int, environ: WSGIEnvironment | None = None) -> bytes:
         # The client closed its side early: a cut body is never parsed.
         raise GatewayError(400, "the body is shorter than its Content-Length")
     return body
+
+
+def _chunked(environ: WSGIEnvironment) -> bool:
+    """Whether the request's body is framed by chunks (``Transfer-Encoding`` ends in chunked;
+    gunicorn refuses any other last coding, so the request would not reach the app)."""
+    value: str = environ.get("HTTP_TRANSFER_ENCODING", "")
+    return value.rsplit(",", 1)[-1].strip().lower() == "chunked"
 
 
 def _too_large(limit: int) -> GatewayError:

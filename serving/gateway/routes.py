@@ -121,9 +121,6 @@ def models() -> Response:
 @blueprint.get("/v1/models/<name>")
 def model(name: str) -> Response:
     """One model: versions, states, signature and the routed version's serving spec."""
-    if name.endswith(":predict"):
-        # Model names have no ':', so this is TF Serving's predict verb asked with GET.
-        raise GatewayError(405, "predict takes POST", headers={"Allow": "POST"})
     found = services()
     if name not in found.registry.models and name not in found.registry.reload_models():
         raise GatewayError(404, f"unknown model '{echo(name)}'")

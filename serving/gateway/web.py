@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, Request, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.http import parse_range_header
+from werkzeug.routing import BaseConverter
 
 from serving.encoding import Encodings
 from serving.gateway.backends import VersionSelector
@@ -39,6 +40,21 @@ CLASS_MESSAGES = {
 }
 
 blueprint = Blueprint("gateway", __name__)
+
+
+class SegmentConverter(BaseConverter):
+    """A ``<part>`` of a route: any text without ``/`` or ``:``, as TF Serving's REST handler
+    matches a model name and a label (``/v1/models/([^/:]+)...:(classify|regress|predict)``).
+
+    ``:`` starts the verb: with werkzeug's default converter (any text without ``/``),
+    ``GET /v1/models/<name>`` also matched ``qa:predict`` and ``qa:classify``, so a POST to
+    a verb the gateway does not serve was a 405 (as if only the method were wrong) and the
+    ``Allow`` of ``:predict`` listed GET. ``create_app`` makes it the URL map's default.
+    """
+
+    regex = "[^/:]+"
+
+
 # view function -> (the query keys it reads, a hint for any other key, the model it answers
 # for when its URL does not name one); see takes_query.
 _QUERY_KEYS: dict[Callable[..., Any], tuple[tuple[str, ...], str, str]] = {}
@@ -67,8 +83,6 @@ def refuse_unknown_query() -> None:
     current = current_request()
     if not current.args or current.routing_exception is not None:
         return  # no path or method matched: the 404 / 405 says more than the query would
-    if str((current.view_args or {}).get("name", "")).endswith(":predict"):
-        return  # TF Serving's predict verb asked with GET: the model view answers 405
     view = current_app.view_functions.get(current.endpoint or "")
     keys, hint, model = _QUERY_KEYS.get(view, ((), "", "")) if view is not None else ((), "", "")
     takes = f"this endpoint takes {', '.join(keys)}" if keys else "this endpoint takes none"

@@ -4,9 +4,11 @@ gunicorn refuses some requests before the app sees them (a NUL, CR or LF inside 
 a header block over ``limit_request_field_size``, a malformed request line, a bad chunk
 size) and answers them with a small HTML page (``gunicorn.util.write_error``). These
 workers keep gunicorn's decision (status and reason) and send the body as
-``{"error": "<reason>", "detail": []}`` instead. gunicorn exposes no hook for that body, so
-the worker lets gunicorn write its answer into a buffer and re-emits it as JSON; the raw
-client input that gunicorn quotes in its HTML is not echoed (it goes to gunicorn's log).
+``{"error": "<reason>", "detail": [{"msg": "<what was refused>"}]}`` instead. gunicorn
+exposes no hook for that body, so the worker lets gunicorn write its answer into a buffer
+and re-emits it as JSON. The ``msg`` is gunicorn's own text for a client error (``Invalid
+HTTP Header: 'CONTENT-LENGTH'``), echoed like any client text (``errors.echo``: cut, escaped):
+a bare "Bad Request" did not say which header or line was refused.
 
 ``GATEWAY_WORKER_CLASS=gevent`` (the default) -> :class:`GeventWorker`: an event loop per
 worker, so slow clients hold a cheap greenlet each, not one of a few threads.
@@ -30,6 +32,9 @@ from gunicorn.http import wsgi
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 from gunicorn.workers.gthread import ThreadWorker as _ThreadWorker
 
+from serving.gateway.chunked import BoundedChunkedReader, use_bounded_chunked_bodies
+from serving.gateway.connection import ContinueOnRead, body_left, linger
+from serving.gateway.errors import echo
 from serving.gateway.grpc_gevent import CallPool, init_grpc_gevent
 from serving.gateway.settings import GatewaySettings
 
@@ -58,16 +63,20 @@ class _CapturingSocket:
         return getattr(self._real, name)
 
 
-def json_error_response(status_line: bytes) -> bytes:
+def json_error_response(status_line: bytes, refused: BaseException | None = None) -> bytes:
     """A complete HTTP/1.1 response in the gateway's error shape for gunicorn's status line.
 
     ``status_line`` is ``b"HTTP/1.1 431 Request Header Fields Too Large"``: the status and
-    reason gunicorn chose are kept; the connection is closed, as gunicorn does.
+    reason gunicorn chose are kept; the connection is closed, as gunicorn does. For a 4xx,
+    ``refused`` (gunicorn's parser error) gives the detail's ``msg``, echoed cut and escaped;
+    a 5xx says nothing of its exception.
     """
     parts = status_line.decode("latin-1").split(" ", 2)
     status = parts[1] if len(parts) > 1 and parts[1].isascii() and parts[1].isdigit() else "400"
     reason = parts[2].strip() if len(parts) > 2 else "Bad Request"
-    body = json.dumps({"error": reason, "detail": []}).encode()
+    said = str(refused) if refused is not None and status.startswith("4") else ""
+    detail = [{"msg": echo(said)}] if said else []
+    body = json.dumps({"error": reason, "detail": detail}).encode()
     head = (
         f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -88,8 +97,34 @@ class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
     """
 
     sock: Any  # gunicorn (untyped) sets it; the client socket
+    req: Any  # the request answered (gunicorn's Request)
+    headers_sent: bool  # gunicorn's: the status line and headers are out
     _hold = False
     _held: bytes | None = None
+
+    def __init__(self, req: Any, sock: Any, cfg: Any) -> None:
+        """gunicorn's response; a request that expects ``100 Continue`` gets it when the app
+        first reads the body (:class:`ContinueOnRead`), not before the app runs."""
+        super().__init__(req, sock, cfg)
+        if getattr(req, "_expected_100_continue", False):
+            # gunicorn's wsgi.create sends "100 Continue" right after building this response
+            # when the flag is set, so a body about to be refused from its headers alone (an
+            # early 413, 415, 411, 404) was uploaded whole first. The flag is gunicorn's
+            # private attribute: if a release renames it, gunicorn's own behaviour stays.
+            req._expected_100_continue = False
+            req.body = ContinueOnRead(req.body, self)
+
+    def should_close(self) -> bool:
+        """gunicorn's rule, and close after a chunked body the workers' bound refused
+        (:mod:`serving.gateway.chunked`): the rest of the body cannot be skipped, and
+        gunicorn would read it as the next request."""
+        body = getattr(self.req, "body", None)
+        if isinstance(body, ContinueOnRead) and not body.continued:
+            return True  # answered without reading: the client may or may not send the body
+        reader = getattr(body, "reader", None)
+        if isinstance(reader, BoundedChunkedReader) and reader.refused:
+            return True
+        return bool(super().should_close())
 
     def write(self, arg: bytes) -> None:
         """Send headers and ``arg`` with one ``sendall`` when they go out together."""
@@ -122,6 +157,14 @@ class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
     def _emit_body(self, data: bytes) -> None:
         held, self._held = self._held, None
         super()._emit_body(held + data if held else data)
+
+    def close(self) -> None:
+        """gunicorn's end of the response; then, when the connection is to close with the
+        request's body not read to its end (an early 413, 415, 411 or 404), linger
+        (:func:`linger`) so that the close does not reset the connection."""
+        super().close()
+        if self.should_close() and body_left(self.req):
+            linger(self.sock)
 
 
 def use_one_write_responses() -> None:
@@ -159,11 +202,13 @@ class _GatewayWorker:
             return
         status_line = bytes(capture.written).split(b"\r\n", 1)[0]
         with contextlib.suppress(OSError):  # a client that is gone needs no answer
-            client.sendall(json_error_response(status_line))
+            client.sendall(json_error_response(status_line, exc))
 
     def init_process(self) -> None:
-        """Answer with one write per response (see the module docstring), then serve."""
+        """Answer with one write per response (see the module docstring), bound the chunks
+        of a chunked body (:mod:`serving.gateway.chunked`), then serve."""
         use_one_write_responses()
+        use_bounded_chunked_bodies()
         resolve_settings(self.cfg)  # type: ignore[attr-defined]
         super().init_process()  # type: ignore[misc]
 

@@ -31,11 +31,16 @@ POSTS = [
     )
 ]
 MODES = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
-# (method, path, mode); the GETs take no input, so there is no invalid request to generate
-OPERATIONS = [("POST", path, mode) for path in POSTS for mode in MODES] + [
-    ("GET", "/v1/models", GenerationMode.POSITIVE),
-    ("GET", "/v1/models/qa", GenerationMode.POSITIVE),
-]
+# (method, path, mode); the GETs without parameters take no input, so there is no invalid
+# request to generate; the architecture files take the version and label pins.
+OPERATIONS = (
+    [("POST", path, mode) for path in POSTS for mode in MODES]
+    + [
+        ("GET", path, GenerationMode.POSITIVE)
+        for path in ("/v1/models", "/v1/models/qa", "/healthz", "/readyz", "/metrics")
+    ]
+    + [("GET", "/v1/models/qa/architecture.txt", mode) for mode in MODES]
+)
 
 
 def _request_schema(document: dict[str, Any], path: str, method: str) -> dict[str, Any] | None:

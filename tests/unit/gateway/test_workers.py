@@ -7,12 +7,13 @@ socket that records every ``sendall``/``send``.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from gunicorn.config import Config
-from gunicorn.http import wsgi
+from gunicorn.http import message, wsgi
 from gunicorn.http.parser import RequestParser
 
 from serving.gateway.workers import (
@@ -20,6 +21,7 @@ from serving.gateway.workers import (
     GeventWorker,
     OneWriteResponse,
     ThreadWorker,
+    json_error_response,
     resolve_settings,
     use_one_write_responses,
 )
@@ -47,9 +49,9 @@ class RecordingSocket:
 
 @pytest.fixture(autouse=True)
 def _restore_gunicorn() -> Iterator[None]:
-    original = wsgi.Response
+    original, reader = wsgi.Response, message.ChunkedReader  # init_process replaces both
     yield
-    wsgi.Response = original
+    wsgi.Response, message.ChunkedReader = original, reader
 
 
 def _respond(
@@ -145,3 +147,47 @@ def test_resolved_settings_read_as_before_without_getattr(monkeypatch: pytest.Mo
     assert (config.keepalive, config.limit_request_fields) == (7, 50)
     # A setting Config serves through a property still goes through it.
     assert "worker_class" in vars(config) and config.worker_class_str == "sync"
+
+
+def _refusal(request: bytes) -> Any:
+    """gunicorn's parser error for ``request`` (the test fails if it parses)."""
+    with pytest.raises(Exception) as raised:
+        next(iter(RequestParser(Config(), RecordingSocket(request), CLIENT)))
+    return raised.value
+
+
+@pytest.mark.parametrize(
+    ("framing", "said"),
+    [
+        (b"Content-Length: 2\r\nContent-Length: 2\r\n", "Invalid HTTP Header: 'CONTENT-LENGTH'"),
+        (b"Content-Length: -1\r\n", "Invalid HTTP Header: 'CONTENT-LENGTH'"),
+        (b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n", "'CONTENT-LENGTH'"),
+        (b"Bad\x01Name: x\r\n", "Invalid HTTP header name: 'Bad\\x01Name'"),
+    ],
+)
+def test_a_refusal_says_what_was_refused(framing: bytes, said: str) -> None:
+    # The body was {"error": "Bad Request", "detail": []}: no word of which header.
+    refused = _refusal(b"POST /v1/qa HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n{}")
+    answer = json_error_response(b"HTTP/1.1 400 Bad Request", refused)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    payload = json.loads(body)
+    assert payload["error"] == "Bad Request"
+    (detail,) = payload["detail"]
+    assert said in detail["msg"] and detail["msg"].isprintable() and len(detail["msg"]) <= 67
+
+
+def test_a_refusal_echoes_client_text_cut() -> None:
+    refused = _refusal(b"GET /" + b"\x7f" * 500 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    (detail,) = json.loads(
+        json_error_response(b"HTTP/1.1 400 Bad Request", refused).split(b"\r\n\r\n", 1)[1]
+    )["detail"]
+    assert detail["msg"].endswith("...") and len(detail["msg"]) == 67
+
+
+def test_a_server_error_says_nothing_of_its_exception() -> None:
+    answer = json_error_response(b"HTTP/1.1 500 Internal Server Error", RuntimeError("/srv/x"))
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {
+        "error": "Internal Server Error",
+        "detail": [],
+    }
