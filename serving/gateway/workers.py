@@ -163,7 +163,8 @@ class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
         request's body not read to its end (an early 413, 415, 411 or 404), linger
         (:func:`linger`) so that the close does not reset the connection."""
         super().close()
-        if self.should_close() and body_left(self.req):
+        # body_left first: read to its end (nearly every request) answers without a call more.
+        if body_left(self.req) and self.should_close():
             linger(self.sock)
 
 
