@@ -21,6 +21,7 @@ from serving.spec import (
     SegmentWeightsHead,
     ServingSpec,
 )
+from serving.spec_tokenizers import unservable_reason
 
 
 class SpecMismatchError(ValueError):
@@ -61,8 +62,11 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
     Checks: the model's inputs are exactly the spec's input tensors; every head's output is a
     model output of rank 2 (rank 1 or 2 for scalar heads) whose known width is the head's
     (``len(labels)``, ``rule.max_segments``, or 1); every tokenizer's vocabulary fits the
-    ``vocab_size`` of the inputs that use it; and an ``Embedding`` fed directly by an input
-    has at least ``vocab_size`` rows (other embeddings are left to the export smoke check).
+    ``vocab_size`` of the inputs that use it; an ``Embedding`` fed directly by an input
+    has at least ``vocab_size`` rows (other embeddings are left to the export smoke check);
+    and the gateway can serve the inputs with these tokenizers
+    (:func:`serving.spec_tokenizers.unservable_reason`: unknown words get ids, ``max_tokens``
+    leaves room beside the special tokens, the example has a word the model reads).
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"expected a keras.Model, got {type(model).__name__}")
@@ -94,6 +98,9 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
                 f"input {item.field!r}: vocab_size {item.vocab_size} exceeds the {rows} rows "
                 f"of the Embedding it feeds"
             )
+    problem = unservable_reason(spec, tokenizers)
+    if problem is not None:
+        raise SpecMismatchError(f"{problem}; the gateway would not route this version")
 
 
 def _check_shape(head: HeadSpec, shape: tuple[int | None, ...]) -> None:

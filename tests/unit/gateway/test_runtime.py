@@ -30,7 +30,7 @@ from serving.spec import (
     TextsInput,
     dump_spec,
 )
-from serving.tokenization import encode_texts, load_tokenizer
+from serving.tokenization import encode_texts, file_sha256, load_tokenizer
 from tests.support.legacy_repo import make_legacy
 
 SETTINGS = GatewaySettings(max_chars_per_text=50, max_instances_per_batch=2, max_top_k=3)
@@ -249,3 +249,34 @@ def test_an_example_without_words_makes_the_version_unfit(qa, tiny_repo, tmp_pat
     with pytest.raises(UnfitVersionError) as caught:
         load_runtime(tmp_path, "qa", 1, SETTINGS)
     assert caught.value.reason == "the spec's example question has no word for its tokenizer"
+
+
+def test_an_example_whose_cut_keeps_no_word_makes_the_version_unfit(qa, tiny_repo, tmp_path):
+    # Its question passes has_words, but cut to max_tokens the model reads "?" only: it was
+    # routed, and /docs offered an example every endpoint refused (422 no_words).
+    assets = _copy(tiny_repo, tmp_path)
+    limit = qa.spec.input("question").max_tokens
+    example = {**qa.spec.example, "question": "? " * limit + "Where is Mary?"}
+    (assets / SPEC_FILE).write_text(dump_spec(qa.spec.model_copy(update={"example": example})))
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason == (
+        f"the spec's example question has no word within what the model reads (max_tokens {limit})"
+    )
+
+
+def test_a_tokenizer_that_fails_on_unknown_words_makes_the_version_unfit(tiny_repo, tmp_path):
+    # Its unknown token is not in its vocabulary: it was routed, and every request with a word
+    # outside the vocabulary was a 500 (the tokenizer raised while validating the text).
+    assets = _copy(tiny_repo, tmp_path)
+    data = json.loads((assets / TOKENIZER_FILE).read_text())
+    data["model"]["unk_token"] = "[NOT-IN-VOCAB]"
+    (assets / TOKENIZER_FILE).write_text(json.dumps(data))
+    card = json.loads((assets / MODEL_CARD_FILE).read_text())  # as an export records it
+    card["tokenizer_sha256"] = {TOKENIZER_FILE: file_sha256(assets / TOKENIZER_FILE)}
+    (assets / MODEL_CARD_FILE).write_text(json.dumps(card))
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason.startswith(
+        "tokenizer tokenizer.json fails on words outside its vocabulary"
+    )

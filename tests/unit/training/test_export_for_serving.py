@@ -328,3 +328,53 @@ def test_tiny_models_for_a_spec_with_every_head_kind(
         "quality": [1],
         "evidence": [1, 4],
     }
+
+
+def _tokenizer_file(folder: Path, special: bool = False, unknown: bool = True) -> Path:
+    """A word-level tokenizer: without [UNK] if not ``unknown``, with a [CLS] $A [SEP]
+    post-processor if ``special``."""
+    from tokenizers import Tokenizer, pre_tokenizers, processors
+    from tokenizers.models import WordLevel
+
+    vocab = {"[PAD]": 0, "[CLS]": 1, "[SEP]": 2, "the": 3, "cat": 4, "[UNK]": 5}
+    if not unknown:
+        del vocab["[UNK]"]
+    tokenizer = Tokenizer(WordLevel(vocab, unk_token="[UNK]" if unknown else None))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    if special:
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 1), ("[SEP]", 2)]
+        )
+    path = folder / f"tokenizer-{special}-{unknown}.json"
+    tokenizer.save(str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("max_tokens", "example", "special", "unknown", "message"),
+    [
+        # was exported, then every request with a word outside the vocabulary was a 500
+        (8, "the cat", False, False, "fails on words outside its vocabulary"),
+        # was exported (2) or an OverflowError (1): the model could read [CLS] [SEP] only
+        (2, "the cat", True, True, "max_tokens 2 leaves no token for text beside the 2"),
+        (1, "the cat", True, True, "max_tokens 1 leaves no token"),
+        # was exported, and the gateway never routed it (no word) or /docs offered it refused
+        (8, "? ?", False, True, "example text has no word for its tokenizer"),
+        (3, "? ? ? the cat", False, True, "example text has no word within what the model"),
+    ],
+)
+def test_refuses_inputs_the_gateway_could_not_serve(
+    tmp_path: Path, max_tokens: int, example: str, special: bool, unknown: bool, message: str
+) -> None:
+    tokenizer = _tokenizer_file(tmp_path, special, unknown)
+    spec = ServingSpec(
+        title="t",
+        inputs=[TextInput(field="text", tensor="text_ids", max_tokens=max_tokens, vocab_size=6)],
+        heads=[CategoricalHead(output="probs", field="label", labels=["a", "b"])],
+        example={"text": example},
+    )
+    with pytest.raises(SpecMismatchError, match=message):
+        export_for_serving(
+            spec_model(spec), spec, {"tokenizer.json": tokenizer}, name="d", repo=tmp_path / "r"
+        )
+    assert not (tmp_path / "r" / "d").exists()
