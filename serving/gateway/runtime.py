@@ -187,7 +187,7 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
     _check_tokenizers(spec, tokenizers)
     try:
         models = build_models(model, spec, settings, tokenizers)
-    except Exception as error:  # e.g. a field name pydantic reserves ("model_config")
+    except Exception as error:  # pydantic refusing a generated model: not expected
         LOGGER.warning("%s v%d: no request model from the spec: %r", model, version, error)
         raise UnfitVersionError(
             "the spec's field names cannot be used as request fields"
