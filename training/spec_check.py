@@ -59,7 +59,8 @@ def is_scalar(head: HeadSpec) -> bool:
 def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) -> None:
     """Raise :class:`SpecMismatchError` unless the model and tokenizers fit the spec.
 
-    Checks: the model's inputs are exactly the spec's input tensors; every head's output is a
+    Checks: the model's inputs are exactly the spec's input tensors, none with a leading
+    underscore (TensorFlow refuses such a signature input name); every head's output is a
     model output of rank 2 (rank 1 or 2 for scalar heads) whose known width is the head's
     (``len(labels)``, ``rule.max_segments``, or 1); every tokenizer's vocabulary fits the
     ``vocab_size`` of the inputs that use it; an ``Embedding`` fed directly by an input
@@ -77,6 +78,12 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
             f"the spec's input tensors {sorted(declared)} must be the model's inputs "
             f"{sorted(inputs)}"
         )
+    for item in spec.inputs:
+        if item.tensor.startswith("_"):  # the spec allows it; a SavedModel input does not
+            raise SpecMismatchError(
+                f"input {item.field!r}: tensor {item.tensor!r} cannot name a SavedModel "
+                "signature input (TensorFlow names them like its ops: no leading underscore)"
+            )
     outputs = model_outputs(model)
     for head in spec.heads:
         if head.output not in outputs:

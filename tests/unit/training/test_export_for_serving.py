@@ -378,3 +378,15 @@ def test_refuses_inputs_the_gateway_could_not_serve(
             spec_model(spec), spec, {"tokenizer.json": tokenizer}, name="d", repo=tmp_path / "r"
         )
     assert not (tmp_path / "r" / "d").exists()
+
+
+def test_refuses_an_input_tensor_name_tensorflow_refuses(tmp_path: Path, tokenizer_path: Path):
+    # The spec allows "_place_ids"; TensorFlow failed the export with its own ValueError
+    # ("Got non-flat/non-unique argument names for SavedModel signature") naming no field.
+    spec = make_spec(load_tokenizer(tokenizer_path).get_vocab_size())
+    inputs = [spec.inputs[0].model_copy(update={"tensor": "_place_ids"}), spec.inputs[1]]
+    spec = spec.model_copy(update={"inputs": inputs})
+    with pytest.raises(SpecMismatchError, match="input 'place': tensor '_place_ids' cannot name"):
+        export_for_serving(
+            spec_model(spec), spec, {"tokenizer.json": tokenizer_path}, name="d", repo=tmp_path
+        )
