@@ -13,7 +13,7 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from serving.encoding import Tensors
 from serving.spec import HeadSpec, ServingSpec
-from serving.tensor_batches import moved_output, padded_further
+from serving.tensor_batches import moved_output, pad_description, pad_values, padded_further
 from training.spec_check import SpecMismatchError, head_width, is_scalar
 
 
@@ -99,22 +99,24 @@ def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
 
 
 def _check_padding(function: Any, spec: ServingSpec, tensors: Tensors, outputs: Any) -> None:
-    """Raise SpecMismatchError if padding the inputs further with ``pad_id`` moves an output:
-    batching pads each request to its batch's longest, so the gateway would not route such a
-    version (the gateway's probe: :func:`serving.tensor_batches.padded_further`)."""
-    padded = padded_further(spec, tensors)
-    again = function(**{key: tf.constant(value) for key, value in padded.items()})
-    moved = moved_output(
-        {head.output: outputs[head.output].numpy() for head in spec.heads},
-        {key: value.numpy() for key, value in again.items()},
-    )
-    for head in spec.heads:
-        if head.output == moved:
-            raise SpecMismatchError(
-                f"head {head.field!r}: output {head.output!r} changes when the inputs are padded "
-                f"further with pad_id {spec.pad_id}: the model must mask its padding (batching "
-                "pads each request to its batch's longest; the gateway would not route it)"
-            )
+    """Raise SpecMismatchError if padding the inputs further with ``pad_id``, or with the 0 the
+    local model server's batching pads with, moves an output: batching pads each request to
+    its batch's longest, so the gateway would not route such a version (the gateway's probe:
+    :func:`serving.tensor_batches.padded_further` with each of
+    :func:`~serving.tensor_batches.pad_values`)."""
+    before = {head.output: outputs[head.output].numpy() for head in spec.heads}
+    for value in pad_values(spec):
+        padded = padded_further(spec, tensors, value)
+        again = function(**{key: tf.constant(ids) for key, ids in padded.items()})
+        moved = moved_output(before, {key: ids.numpy() for key, ids in again.items()})
+        for head in spec.heads:
+            if head.output == moved:
+                raise SpecMismatchError(
+                    f"head {head.field!r}: output {head.output!r} changes when the inputs are "
+                    f"padded further with {pad_description(spec, value)}: the model must mask its "
+                    "padding (batching pads each request to its batch's longest; the gateway "
+                    "would not route it)"
+                )
 
 
 def write_warmup_requests(
