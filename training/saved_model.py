@@ -14,29 +14,48 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from serving.encoding import Tensors
 from serving.spec import HeadSpec, ServingSpec
 from serving.tensor_batches import moved_output, pad_description, pad_values, padded_further
-from training.spec_check import SpecMismatchError, head_width, is_scalar
+from training.spec_check import (
+    SpecMismatchError,
+    fixed_length,
+    head_width,
+    is_scalar,
+    model_inputs,
+)
 
 
 def write_saved_model(model: keras.Model, spec: ServingSpec, path: Path) -> None:
     """Write a SavedModel whose ``spec.signature_name`` signature is exactly the spec's.
 
-    Inputs: int32 ``[None, None]`` per spec input tensor. Outputs: float32 per head output,
-    ``[batch]`` for binary/regression/score heads (a ``[batch, 1]`` unit is flattened),
-    ``[batch, width]`` for the others. Other model outputs are left out.
+    Inputs: int32 ``[None, None]`` per spec input tensor; an input the model takes at a fixed
+    length (``keras.Input((16,))``) is right-padded with ``pad_id`` to it in the signature
+    (the gateway sends rows as long as a batch's longest text; ``check_model`` made sure
+    ``max_tokens`` fits). Outputs: float32 per head output, ``[batch]`` for
+    binary/regression/score heads (a ``[batch, 1]`` unit is flattened), ``[batch, width]``
+    for the others. Other model outputs are left out.
     """
     tensors = [item.tensor for item in spec.inputs]
     input_specs = [tf.TensorSpec([None, None], tf.int32, name=key) for key in tensors]
+    lengths = {key: fixed_length(value) for key, value in model_inputs(model).items()}
 
     def serve(*inputs: tf.Tensor) -> dict[str, tf.Tensor]:
-        outputs = named_outputs(
-            model, model(dict(zip(tensors, inputs, strict=True)), training=False)
-        )
+        given = {
+            key: _pad_to_length(ids, lengths[key], spec.pad_id)
+            for key, ids in zip(tensors, inputs, strict=True)
+        }
+        outputs = named_outputs(model, model(given, training=False))
         return {head.output: _shape_output(head, outputs[head.output]) for head in spec.heads}
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(spec.signature_name, serve, input_signature=input_specs)
     archive.write_out(str(path), verbose=False)
+
+
+def _pad_to_length(ids: tf.Tensor, length: int | None, pad_id: int) -> tf.Tensor:
+    if length is None:
+        return ids
+    missing = tf.maximum(length - tf.shape(ids)[1], 0)
+    return tf.pad(ids[:, :length], [[0, 0], [0, missing]], constant_values=pad_id)
 
 
 def named_outputs(model: keras.Model, outputs: Any) -> Mapping[str, Any]:

@@ -42,6 +42,12 @@ def model_outputs(model: keras.Model) -> dict[str, Any]:
     return dict(zip(model.output_names, model.outputs, strict=True))
 
 
+def fixed_length(tensor: Any) -> int | None:
+    """The length a model input takes (``keras.Input((16,))``: 16), or None for any length."""
+    shape = tuple(tensor.shape)
+    return shape[1] if len(shape) == 2 and isinstance(shape[1], int) else None
+
+
 def head_width(head: HeadSpec) -> int:
     """Units in a head's output row: labels, segments, or 1 for scalar heads."""
     if isinstance(head, CategoricalHead | MultilabelHead):
@@ -60,7 +66,8 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
     """Raise :class:`SpecMismatchError` unless the model and tokenizers fit the spec.
 
     Checks: the model's inputs are exactly the spec's input tensors, none with a leading
-    underscore (TensorFlow refuses such a signature input name); every head's output is a
+    underscore (TensorFlow refuses such a signature input name), an input of fixed length
+    at least ``max_tokens`` long (the export pads rows to it); every head's output is a
     model output of rank 2 (rank 1 or 2 for scalar heads) whose known width is the head's
     (``len(labels)``, ``rule.max_segments``, or 1); every tokenizer's vocabulary fits the
     ``vocab_size`` of the inputs that use it; an ``Embedding`` fed directly by an input
@@ -83,6 +90,12 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
             raise SpecMismatchError(
                 f"input {item.field!r}: tensor {item.tensor!r} cannot name a SavedModel "
                 "signature input (TensorFlow names them like its ops: no leading underscore)"
+            )
+        length = fixed_length(inputs[item.tensor])
+        if length is not None and length < item.max_tokens:
+            raise SpecMismatchError(
+                f"input {item.field!r}: the model takes exactly {length} ids, fewer than the "
+                f"spec's max_tokens {item.max_tokens} (a row would be cut short)"
             )
     outputs = model_outputs(model)
     for head in spec.heads:

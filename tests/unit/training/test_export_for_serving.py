@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -389,4 +390,59 @@ def test_refuses_an_input_tensor_name_tensorflow_refuses(tmp_path: Path, tokeniz
     with pytest.raises(SpecMismatchError, match="input 'place': tensor '_place_ids' cannot name"):
         export_for_serving(
             spec_model(spec), spec, {"tokenizer.json": tokenizer_path}, name="d", repo=tmp_path
+        )
+
+
+def _fixed_length_model(length: int, vocab: int) -> Any:
+    """A classic fixed-length model: ``Input((length,))``, Embedding, Flatten, Dense."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    ids = keras.Input((length,), dtype="int32", name="text_ids")
+    flat = keras.layers.Flatten()(keras.layers.Embedding(vocab, 4)(ids))
+    probs = keras.layers.Dense(2, activation="softmax", name="probs")(flat)
+    return keras.Model({"text_ids": ids}, {"probs": probs})
+
+
+def _one_text_spec(max_tokens: int, vocab: int) -> ServingSpec:
+    return ServingSpec(
+        title="t",
+        inputs=[
+            TextInput(field="text", tensor="text_ids", max_tokens=max_tokens, vocab_size=vocab)
+        ],
+        heads=[CategoricalHead(output="probs", field="label", labels=["a", "b"])],
+        example={"text": "the cat sat on the mat."},
+    )
+
+
+def test_a_fixed_length_input_is_padded_to_its_length(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # The gateway sends rows as long as a batch's longest text: the Flatten's Dense got
+    # [1, 28] instead of [1, 64] and the export failed with TensorFlow's InvalidArgumentError.
+    spec = _one_text_spec(16, vocab)
+    model = _fixed_length_model(16, vocab)
+    version = export_for_serving(
+        model, spec, {"tokenizer.json": tokenizer_path}, name="fixed", repo=tmp_path
+    )
+    ids = encode_instances(spec, {"tokenizer.json": load_tokenizer(tokenizer_path)}, [spec.example])
+    assert ids["text_ids"].shape[1] < 16
+    served = tf.saved_model.load(str(version)).signatures["serving_default"](
+        text_ids=tf.constant(ids["text_ids"])
+    )["probs"]
+    padded = np.pad(ids["text_ids"], [(0, 0), (0, 16 - ids["text_ids"].shape[1])])
+    expected = model.predict({"text_ids": padded}, verbose=0)["probs"]
+    np.testing.assert_allclose(served.numpy(), expected, rtol=1e-5)
+
+
+def test_refuses_a_fixed_length_shorter_than_max_tokens(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    with pytest.raises(SpecMismatchError, match="takes exactly 16 ids, fewer than the spec's"):
+        export_for_serving(
+            _fixed_length_model(16, vocab),
+            _one_text_spec(17, vocab),
+            {"tokenizer.json": tokenizer_path},
+            name="fixed",
+            repo=tmp_path,
         )
