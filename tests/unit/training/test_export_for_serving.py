@@ -446,3 +446,33 @@ def test_refuses_a_fixed_length_shorter_than_max_tokens(
             name="fixed",
             repo=tmp_path,
         )
+
+
+def test_a_sequential_model_is_served(tmp_path: Path, tokenizer_path: Path, vocab: int) -> None:
+    # A Sequential model has no output_names and its .input raises: the export stopped with
+    # AttributeError "The layer sequential has never been called and thus has no defined input".
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [
+            keras.Input((None,), dtype="int32", name="text_ids"),
+            keras.layers.Embedding(vocab, 4, mask_zero=True),
+            keras.layers.GlobalAveragePooling1D(),
+            keras.layers.Dense(2, activation="softmax", name="probs"),
+        ]
+    )
+    spec = _one_text_spec(16, vocab)
+    version = export_for_serving(
+        model, spec, {"tokenizer.json": tokenizer_path}, name="seq", repo=tmp_path
+    )
+    ids = encode_instances(spec, {"tokenizer.json": load_tokenizer(tokenizer_path)}, [spec.example])
+    served = tf.saved_model.load(str(version)).signatures["serving_default"](
+        text_ids=tf.constant(ids["text_ids"])
+    )["probs"]
+    np.testing.assert_allclose(served.numpy(), model.predict(ids["text_ids"], verbose=0), rtol=1e-5)
+    unbuilt = keras.Sequential([keras.layers.Embedding(vocab, 4), keras.layers.Dense(2)])
+    with pytest.raises(SpecMismatchError, match=r"Sequential model '\w+' has no inputs yet"):
+        export_for_serving(
+            unbuilt, spec, {"tokenizer.json": tokenizer_path}, name="seq", repo=tmp_path
+        )
