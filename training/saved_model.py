@@ -13,6 +13,7 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from serving.encoding import Tensors
 from serving.spec import HeadSpec, ServingSpec
+from serving.spec_outputs import output_problem
 from serving.tensor_batches import moved_output, pad_description, pad_values, padded_further
 from training.spec_check import (
     SpecMismatchError,
@@ -80,9 +81,10 @@ def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
     """Load the written SavedModel and run one batch through its signature.
 
     Raises :class:`SpecMismatchError` if the signature's outputs are not the heads' outputs,
-    an output is not float32 of :func:`expected_shape`, or holds NaN or infinity, or moves
-    when the inputs are padded further with ``pad_id``; or if the model rejects the largest id
-    the spec allows (``vocab_size - 1``) in every input.
+    an output is not float32 of :func:`expected_shape`, or holds NaN or infinity, or is no
+    probabilities where its head reads some (:func:`serving.spec_outputs.output_problem`), or
+    moves when the inputs are padded further with ``pad_id``; or if the model rejects the
+    largest id the spec allows (``vocab_size - 1``) in every input.
     """
     loaded = tf.saved_model.load(str(path))
     function = loaded.signatures[spec.signature_name]
@@ -102,6 +104,9 @@ def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
             raise SpecMismatchError(
                 f"head {head.field!r}: output {head.output!r} is not finite for the example"
             )
+        problem = output_problem(head, value)
+        if problem is not None:
+            raise SpecMismatchError(problem)
     _check_padding(function, spec, tensors, outputs)
     # The gateway lets through every id below vocab_size: the model must accept the largest.
     probe = dict(tensors)

@@ -3,8 +3,9 @@
 The signature (GetModelMetadata) must have exactly the spec's input tensors, all DT_INT32, and
 exactly its head outputs, all DT_FLOAT; the spec's example, run once through the backend
 (with the backend's deadline), must give outputs every head can read (shape, label count,
-finite values). A failure raises :class:`~serving.gateway.runtime.UnfitVersionError` with a
-short reason for clients (server text goes to the log); a transient backend failure
+finite values, probabilities where a head reads them: ``serving.spec_outputs``). A failure
+raises :class:`~serving.gateway.runtime.UnfitVersionError` with a short reason for clients
+(server text goes to the log); a transient backend failure
 (unavailable, deadline, version not loaded yet) raises the ``BackendError`` so the check is
 simply repeated at the next poll.
 """
@@ -21,6 +22,7 @@ from serving.gateway.backends import Backend, TensorSpec, VersionSelector
 from serving.gateway.errors import BackendError, BackendFailure
 from serving.gateway.heads import OutputError
 from serving.gateway.runtime import ModelRuntime, UnfitVersionError
+from serving.spec_outputs import output_problem
 from serving.tensor_batches import moved_output, pad_description, pad_values, padded_further
 
 Result = TypeVar("Result")
@@ -62,6 +64,10 @@ def check_fit(backend: Backend, runtime: ModelRuntime) -> None:
         runtime.postprocess(outputs, example)
     except (OutputError, KeyError, IndexError, TypeError, ValueError) as error:
         raise UnfitVersionError(f"the spec's example gave unusable outputs: {error}") from error
+    for head in runtime.spec.heads:  # probabilities, where the answers call them so
+        problem = output_problem(head, outputs[head.output])
+        if problem is not None:
+            raise UnfitVersionError(problem)
     check_padding(backend, runtime, selector, tensors, outputs)
 
 

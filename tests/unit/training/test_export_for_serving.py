@@ -476,3 +476,27 @@ def test_a_sequential_model_is_served(tmp_path: Path, tokenizer_path: Path, voca
         export_for_serving(
             unbuilt, spec, {"tokenizer.json": tokenizer_path}, name="seq", repo=tmp_path
         )
+
+
+def test_refuses_logits_where_a_head_reads_probabilities(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # A categorical head on a Dense without softmax (trained with from_logits=True) was
+    # exported and answered "probability": 1.9988 and -1.0012.
+    import keras
+
+    keras.utils.set_random_seed(3)
+    ids = keras.Input((None,), dtype="int32", name="text_ids")
+    pooled = keras.layers.GlobalAveragePooling1D()(
+        keras.layers.Embedding(vocab, 4, mask_zero=True)(ids)
+    )
+    logits = keras.layers.Dense(2, name="probs", bias_initializer="ones")(pooled)
+    model = keras.Model({"text_ids": ids}, {"probs": logits})
+    with pytest.raises(SpecMismatchError, match=r"head label \(categorical\): output probs"):
+        export_for_serving(
+            model,
+            _one_text_spec(16, vocab),
+            {"tokenizer.json": tokenizer_path},
+            name="l",
+            repo=tmp_path,
+        )
