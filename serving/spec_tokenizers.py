@@ -47,7 +47,9 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
     an input's ``max_tokens`` leaves no id for text beside the special tokens its tokenizer
     adds (every request would be 422 ``no_words``); the spec's example, which ``/docs``
     offers and warmup sends, breaks the ``no_words`` rule requests meet (no word for its
-    tokenizer, or none kept by the input's cut: ``serving.gateway.word_rules``).
+    tokenizer, or none kept by the input's cut: ``serving.gateway.word_rules``); a
+    ``segment_weights`` head's ``separator_token`` is no token of its input's tokenizer (its
+    segments end only at that token: :func:`serving.encoding.segment_texts`).
     """
     for file in spec.tokenizer_files():
         problem = tokenizer_problem(file, tokenizers[file])
@@ -60,6 +62,14 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
         )
         if problem is not None:
             return problem
+    for head in spec.segment_heads():
+        file = spec.input(head.input_field).tokenizer
+        separator = head.rule.separator_token
+        if tokenizers[file].token_to_id(separator) is None:
+            return (
+                f"head {head.field}: separator_token {separator!r} is no token of {file}, so "
+                f"no text of {head.input_field} would be cut into segments"
+            )
     return None
 
 

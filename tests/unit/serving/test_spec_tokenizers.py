@@ -15,7 +15,14 @@ import pytest
 from tokenizers import Tokenizer, pre_tokenizers, processors
 from tokenizers.models import Unigram, WordLevel, WordPiece
 
-from serving.spec import CategoricalHead, ServingSpec, TextInput, TextsInput
+from serving.spec import (
+    CategoricalHead,
+    SegmentRule,
+    SegmentWeightsHead,
+    ServingSpec,
+    TextInput,
+    TextsInput,
+)
 from serving.spec_tokenizers import tokenizer_problem, unservable_reason
 
 VOCAB = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "mary": 4, "went": 5, "home": 6}
@@ -111,3 +118,29 @@ def test_an_example_whose_cut_keeps_no_word(item: Any, example: Any, reason: str
 def test_an_example_with_a_word_the_model_reads_passes() -> None:
     tokenizers = {"tokenizer.json": word_tokenizer(special=True)}
     assert unservable_reason(spec_of(text(3), "mary ? ? ?"), tokenizers) is None
+
+
+def test_a_segment_separator_the_tokenizer_lacks() -> None:
+    # Segments end only at the separator token: with "!" outside the vocabulary ([UNK]) every
+    # text was one segment, and the evidence head answered the whole text.
+    spec = ServingSpec(
+        title="t",
+        inputs=[text()],
+        heads=[
+            SegmentWeightsHead(
+                output="w",
+                field="evidence",
+                input_field="text",
+                rule=SegmentRule(separator_token="!", max_segments=2),
+            )
+        ],
+        example={"text": "mary went home"},
+    )
+    tokenizers = {"tokenizer.json": word_tokenizer()}
+    assert unservable_reason(spec, tokenizers) == (
+        "head evidence: separator_token '!' is no token of tokenizer.json, so no text of text "
+        "would be cut into segments"
+    )
+    rule = SegmentRule(separator_token="home", max_segments=2)
+    head = spec.heads[0].model_copy(update={"rule": rule})
+    assert unservable_reason(spec.model_copy(update={"heads": [head]}), tokenizers) is None
