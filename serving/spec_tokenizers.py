@@ -44,10 +44,11 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
     None.
 
     Reasons, in this order: a tokenizer fails on unknown words (:func:`tokenizer_problem`);
-    an input's ``max_tokens`` leaves no id for text beside the special tokens its tokenizer
-    adds (every request would be 422 ``no_words``); the spec's example, which ``/docs``
-    offers and warmup sends, breaks the ``no_words`` rule requests meet (no word for its
-    tokenizer, or none kept by the input's cut: ``serving.gateway.word_rules``); a
+    ``pad_id`` is not below an input's ``vocab_size``; an input's ``max_tokens`` leaves no id
+    for text beside the special tokens its tokenizer adds (every request would be 422
+    ``no_words``); the spec's example, which ``/docs`` offers and warmup sends, breaks the
+    ``no_words`` rule requests meet (no word for its tokenizer, or none kept by the input's
+    cut: ``serving.gateway.word_rules``); a
     ``segment_weights`` head's ``separator_token`` is no token of its input's tokenizer (its
     segments end only at that token: :func:`serving.encoding.segment_texts`).
     """
@@ -56,6 +57,11 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
         if problem is not None:
             return problem
     for item in spec.inputs:
+        if spec.pad_id >= item.vocab_size:
+            return (
+                f"pad_id {spec.pad_id} is no id of input {item.field} (its vocab_size is "
+                f"{item.vocab_size}): padded rows would fail in the model"
+            )
         tokenizer = tokenizers[item.tokenizer]
         problem = _budget_problem(tokenizer, item) or _example_problem(
             tokenizer, item, spec.example[item.field]

@@ -124,3 +124,11 @@ def test_a_texts_example_is_within_max_items() -> None:
         with pytest.raises(ValidationError, match="1 to max_items=2 items"):
             ServingSpec.model_validate({**spec, "example": {"text": posts}})
     assert ServingSpec.model_validate({**spec, "example": {"text": ["a", "b"]}})
+
+
+@pytest.mark.parametrize("pad_id", [-1, 2**31, 10**12])
+def test_pad_id_is_an_int32_id(pad_id: int) -> None:
+    # -1 was exported (an Embedding reads it as its last row); 10**12 stopped the export with
+    # numpy's OverflowError ("out of bounds for int32").
+    with pytest.raises(ValidationError, match="pad_id"):
+        ServingSpec.model_validate({**_spec(head=_categorical(["a", "b"])), "pad_id": pad_id})

@@ -500,3 +500,19 @@ def test_refuses_logits_where_a_head_reads_probabilities(
             name="l",
             repo=tmp_path,
         )
+
+
+def test_refuses_a_pad_id_outside_the_vocabulary(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # The export's padding probe stopped with TensorFlow's InvalidArgumentError
+    # ("indices[0,3] = V is not in [0, V)") naming neither pad_id nor an input.
+    spec = _one_text_spec(16, vocab).model_copy(update={"pad_id": vocab})
+    with pytest.raises(SpecMismatchError, match=f"pad_id {vocab} is no id of input text"):
+        export_for_serving(
+            _fixed_length_model(16, vocab),
+            spec,
+            {"tokenizer.json": tokenizer_path},
+            name="p",
+            repo=tmp_path,
+        )
