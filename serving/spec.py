@@ -215,7 +215,13 @@ class ServingSpec(Frozen):
     title: str = Field(min_length=1)
     description: str = ""
     signature_name: str = "serving_default"  # the SavedModel signature the gateway calls
-    pad_id: int = 0
+    pad_id: int = Field(
+        default=0,
+        ge=0,
+        le=2**31 - 1,
+        description="The id rows are padded with (int32), masked by the model; below every "
+        "input's vocab_size.",
+    )
     inputs: list[InputSpec] = Field(min_length=1)
     heads: list[HeadSpec] = Field(min_length=1)
     example: dict[str, Any] = Field(

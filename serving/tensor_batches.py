@@ -68,16 +68,32 @@ PAD_PROBE_COLUMNS = 3  # pad columns added to each input, never past its max_tok
 PAD_RTOL, PAD_ATOL = 1e-3, 1e-5  # float32 kernels of another shape round far below these
 
 
-def padded_further(spec: ServingSpec, tensors: Tensors) -> Tensors:
+def pad_values(spec: ServingSpec) -> tuple[int, ...]:
+    """The ids a batch may pad a version's inputs with: the spec's ``pad_id`` (the gateway's
+    coalescing) and ``PAD_ID`` (0, the local model server's batching, which does not read
+    specs), once each."""
+    return (spec.pad_id,) if spec.pad_id == PAD_ID else (spec.pad_id, PAD_ID)
+
+
+def pad_description(spec: ServingSpec, value: int) -> str:
+    """How a probe's pad id is named in a refusal: ``pad_id 1``, or the model server's 0."""
+    if value == spec.pad_id:
+        return f"pad_id {value}"
+    return f"{value}, as the model server's batching pads (the spec's pad_id is {spec.pad_id})"
+
+
+def padded_further(spec: ServingSpec, tensors: Tensors, pad_value: int | None = None) -> Tensors:
     """Each spec input of ``tensors`` (int32 ``[rows, length]``) right-padded with up to
-    ``PAD_PROBE_COLUMNS`` more ``spec.pad_id`` columns, never past its ``max_tokens`` (a
-    batch never pads past its longest request); an input already that long is returned as is.
+    ``PAD_PROBE_COLUMNS`` more ``pad_value`` columns (default ``spec.pad_id``), never past its
+    ``max_tokens`` (a batch never pads past its longest request); an input already that long
+    is returned as is.
     """
+    value = spec.pad_id if pad_value is None else pad_value
     padded: Tensors = {}
     for item in spec.inputs:
         ids = tensors[item.tensor]
         extra = max(0, min(PAD_PROBE_COLUMNS, item.max_tokens - ids.shape[1]))
-        padded[item.tensor] = _pad_to(ids, (ids.shape[1] + extra,), spec.pad_id)
+        padded[item.tensor] = _pad_to(ids, (ids.shape[1] + extra,), value)
     return padded
 
 

@@ -39,7 +39,7 @@ from training.model_config import (
     render_models_config,
 )
 from training.saved_model import smoke_check, write_saved_model, write_warmup_requests
-from training.spec_check import SpecMismatchError, check_model
+from training.spec_check import SpecMismatchError, check_model, functional
 
 __all__ = [
     "BATCHING_PARAMETERS",
@@ -86,8 +86,9 @@ def export_for_serving(
     """Write ``repo/name/<version>/`` for a trained Keras model and return that folder.
 
     Args:
-        model: a Keras functional model whose inputs are the spec's input tensors (int32
-            token ids ``[batch, length]``) and whose outputs include every head's output.
+        model: a Keras functional (or ``Sequential``) model whose inputs are the spec's
+            input tensors (int32 token ids ``[batch, length]``) and whose outputs include
+            every head's output.
         spec: what the inputs and heads mean (``serving.spec.ServingSpec``).
         tokenizers: each tokenizer file name the spec uses (``spec.tokenizer_files()``) ->
             the ``tokenizer.json`` to copy under that name.
@@ -111,6 +112,7 @@ def export_for_serving(
     """
     _check_arguments(spec, tokenizers, name, extra_assets or {})
     loaded = {file: load_tokenizer(Path(path)) for file, path in tokenizers.items()}
+    model = functional(model)  # a Sequential model's outputs have no names of their own
     check_model(model, spec, loaded)
     models_config_with(repo, name)  # a broken hand-edited config fails before any write
     batches = warmup_batches(spec, loaded, warmup_instances)

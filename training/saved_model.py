@@ -13,30 +13,50 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from serving.encoding import Tensors
 from serving.spec import HeadSpec, ServingSpec
-from serving.tensor_batches import moved_output, padded_further
-from training.spec_check import SpecMismatchError, head_width, is_scalar
+from serving.spec_outputs import output_problem
+from serving.tensor_batches import moved_output, pad_description, pad_values, padded_further
+from training.spec_check import (
+    SpecMismatchError,
+    fixed_length,
+    head_width,
+    is_scalar,
+    model_inputs,
+)
 
 
 def write_saved_model(model: keras.Model, spec: ServingSpec, path: Path) -> None:
     """Write a SavedModel whose ``spec.signature_name`` signature is exactly the spec's.
 
-    Inputs: int32 ``[None, None]`` per spec input tensor. Outputs: float32 per head output,
-    ``[batch]`` for binary/regression/score heads (a ``[batch, 1]`` unit is flattened),
-    ``[batch, width]`` for the others. Other model outputs are left out.
+    Inputs: int32 ``[None, None]`` per spec input tensor; an input the model takes at a fixed
+    length (``keras.Input((16,))``) is right-padded with ``pad_id`` to it in the signature
+    (the gateway sends rows as long as a batch's longest text; ``check_model`` made sure
+    ``max_tokens`` fits). Outputs: float32 per head output, ``[batch]`` for
+    binary/regression/score heads (a ``[batch, 1]`` unit is flattened), ``[batch, width]``
+    for the others. Other model outputs are left out.
     """
     tensors = [item.tensor for item in spec.inputs]
     input_specs = [tf.TensorSpec([None, None], tf.int32, name=key) for key in tensors]
+    lengths = {key: fixed_length(value) for key, value in model_inputs(model).items()}
 
     def serve(*inputs: tf.Tensor) -> dict[str, tf.Tensor]:
-        outputs = named_outputs(
-            model, model(dict(zip(tensors, inputs, strict=True)), training=False)
-        )
+        given = {
+            key: _pad_to_length(ids, lengths[key], spec.pad_id)
+            for key, ids in zip(tensors, inputs, strict=True)
+        }
+        outputs = named_outputs(model, model(given, training=False))
         return {head.output: _shape_output(head, outputs[head.output]) for head in spec.heads}
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(spec.signature_name, serve, input_signature=input_specs)
     archive.write_out(str(path), verbose=False)
+
+
+def _pad_to_length(ids: tf.Tensor, length: int | None, pad_id: int) -> tf.Tensor:
+    if length is None:
+        return ids
+    missing = tf.maximum(length - tf.shape(ids)[1], 0)
+    return tf.pad(ids[:, :length], [[0, 0], [0, missing]], constant_values=pad_id)
 
 
 def named_outputs(model: keras.Model, outputs: Any) -> Mapping[str, Any]:
@@ -61,9 +81,10 @@ def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
     """Load the written SavedModel and run one batch through its signature.
 
     Raises :class:`SpecMismatchError` if the signature's outputs are not the heads' outputs,
-    an output is not float32 of :func:`expected_shape`, or holds NaN or infinity, or moves
-    when the inputs are padded further with ``pad_id``; or if the model rejects the largest id
-    the spec allows (``vocab_size - 1``) in every input.
+    an output is not float32 of :func:`expected_shape`, or holds NaN or infinity, or is no
+    probabilities where its head reads some (:func:`serving.spec_outputs.output_problem`), or
+    moves when the inputs are padded further with ``pad_id``; or if the model rejects the
+    largest id the spec allows (``vocab_size - 1``) in every input.
     """
     loaded = tf.saved_model.load(str(path))
     function = loaded.signatures[spec.signature_name]
@@ -83,6 +104,9 @@ def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
             raise SpecMismatchError(
                 f"head {head.field!r}: output {head.output!r} is not finite for the example"
             )
+        problem = output_problem(head, value)
+        if problem is not None:
+            raise SpecMismatchError(problem)
     _check_padding(function, spec, tensors, outputs)
     # The gateway lets through every id below vocab_size: the model must accept the largest.
     probe = dict(tensors)
@@ -99,22 +123,24 @@ def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
 
 
 def _check_padding(function: Any, spec: ServingSpec, tensors: Tensors, outputs: Any) -> None:
-    """Raise SpecMismatchError if padding the inputs further with ``pad_id`` moves an output:
-    batching pads each request to its batch's longest, so the gateway would not route such a
-    version (the gateway's probe: :func:`serving.tensor_batches.padded_further`)."""
-    padded = padded_further(spec, tensors)
-    again = function(**{key: tf.constant(value) for key, value in padded.items()})
-    moved = moved_output(
-        {head.output: outputs[head.output].numpy() for head in spec.heads},
-        {key: value.numpy() for key, value in again.items()},
-    )
-    for head in spec.heads:
-        if head.output == moved:
-            raise SpecMismatchError(
-                f"head {head.field!r}: output {head.output!r} changes when the inputs are padded "
-                f"further with pad_id {spec.pad_id}: the model must mask its padding (batching "
-                "pads each request to its batch's longest; the gateway would not route it)"
-            )
+    """Raise SpecMismatchError if padding the inputs further with ``pad_id``, or with the 0 the
+    local model server's batching pads with, moves an output: batching pads each request to
+    its batch's longest, so the gateway would not route such a version (the gateway's probe:
+    :func:`serving.tensor_batches.padded_further` with each of
+    :func:`~serving.tensor_batches.pad_values`)."""
+    before = {head.output: outputs[head.output].numpy() for head in spec.heads}
+    for value in pad_values(spec):
+        padded = padded_further(spec, tensors, value)
+        again = function(**{key: tf.constant(ids) for key, ids in padded.items()})
+        moved = moved_output(before, {key: ids.numpy() for key, ids in again.items()})
+        for head in spec.heads:
+            if head.output == moved:
+                raise SpecMismatchError(
+                    f"head {head.field!r}: output {head.output!r} changes when the inputs are "
+                    f"padded further with {pad_description(spec, value)}: the model must mask its "
+                    "padding (batching pads each request to its batch's longest; the gateway "
+                    "would not route it)"
+                )
 
 
 def write_warmup_requests(

@@ -21,10 +21,30 @@ from serving.spec import (
     SegmentWeightsHead,
     ServingSpec,
 )
+from serving.spec_tokenizers import unservable_reason
 
 
 class SpecMismatchError(ValueError):
     """The model, its tokenizers or its exported signature do not fit the serving spec."""
+
+
+def functional(model: Any) -> Any:
+    """A ``keras.Sequential`` model as the functional model of its graph (same layers and
+    weights), whose inputs and outputs have names; any other model as it is.
+
+    Raises :class:`SpecMismatchError` for a Sequential model without a ``keras.Input``: it
+    has no inputs to serve until it is called.
+    """
+    if not isinstance(model, keras.Sequential):
+        return model
+    try:
+        inputs, outputs = model.inputs, model.outputs
+    except (AttributeError, ValueError) as error:
+        raise SpecMismatchError(
+            f"the Sequential model {model.name!r} has no inputs yet: start it with "
+            "keras.Input((None,), dtype='int32', name=<the spec's input tensor>)"
+        ) from error
+    return keras.Model(inputs, outputs, name=model.name)
 
 
 def model_inputs(model: keras.Model) -> dict[str, Any]:
@@ -39,6 +59,12 @@ def model_outputs(model: keras.Model) -> dict[str, Any]:
     if isinstance(model.output, Mapping):
         return dict(model.output)
     return dict(zip(model.output_names, model.outputs, strict=True))
+
+
+def fixed_length(tensor: Any) -> int | None:
+    """The length a model input takes (``keras.Input((16,))``: 16), or None for any length."""
+    shape = tuple(tensor.shape)
+    return shape[1] if len(shape) == 2 and isinstance(shape[1], int) else None
 
 
 def head_width(head: HeadSpec) -> int:
@@ -58,11 +84,16 @@ def is_scalar(head: HeadSpec) -> bool:
 def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) -> None:
     """Raise :class:`SpecMismatchError` unless the model and tokenizers fit the spec.
 
-    Checks: the model's inputs are exactly the spec's input tensors; every head's output is a
+    Checks: the model's inputs are exactly the spec's input tensors, none with a leading
+    underscore (TensorFlow refuses such a signature input name), an input of fixed length
+    at least ``max_tokens`` long (the export pads rows to it); every head's output is a
     model output of rank 2 (rank 1 or 2 for scalar heads) whose known width is the head's
     (``len(labels)``, ``rule.max_segments``, or 1); every tokenizer's vocabulary fits the
-    ``vocab_size`` of the inputs that use it; and an ``Embedding`` fed directly by an input
-    has at least ``vocab_size`` rows (other embeddings are left to the export smoke check).
+    ``vocab_size`` of the inputs that use it; an ``Embedding`` fed directly by an input
+    has at least ``vocab_size`` rows (other embeddings are left to the export smoke check);
+    and the gateway can serve the inputs with these tokenizers
+    (:func:`serving.spec_tokenizers.unservable_reason`: unknown words get ids, ``max_tokens``
+    leaves room beside the special tokens, the example has a word the model reads).
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"expected a keras.Model, got {type(model).__name__}")
@@ -73,6 +104,18 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
             f"the spec's input tensors {sorted(declared)} must be the model's inputs "
             f"{sorted(inputs)}"
         )
+    for item in spec.inputs:
+        if item.tensor.startswith("_"):  # the spec allows it; a SavedModel input does not
+            raise SpecMismatchError(
+                f"input {item.field!r}: tensor {item.tensor!r} cannot name a SavedModel "
+                "signature input (TensorFlow names them like its ops: no leading underscore)"
+            )
+        length = fixed_length(inputs[item.tensor])
+        if length is not None and length < item.max_tokens:
+            raise SpecMismatchError(
+                f"input {item.field!r}: the model takes exactly {length} ids, fewer than the "
+                f"spec's max_tokens {item.max_tokens} (a row would be cut short)"
+            )
     outputs = model_outputs(model)
     for head in spec.heads:
         if head.output not in outputs:
@@ -94,6 +137,9 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
                 f"input {item.field!r}: vocab_size {item.vocab_size} exceeds the {rows} rows "
                 f"of the Embedding it feeds"
             )
+    problem = unservable_reason(spec, tokenizers)
+    if problem is not None:
+        raise SpecMismatchError(f"{problem}; the gateway would not route this version")
 
 
 def _check_shape(head: HeadSpec, shape: tuple[int | None, ...]) -> None:

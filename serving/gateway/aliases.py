@@ -100,7 +100,10 @@ def prepare_alias(runtime: ModelRuntime, payload: Any) -> Prepared:
         items = list(getattr(parse(models.batch, payload, known), "instances"))  # noqa: B009
     else:
         items = [parse(models.single, payload, known)]
-    instances = [{key: value for key, value in item if key != "top_k"} for item in items]
+    named = runtime.models.renamed  # spec fields pydantic holds under another attribute
+    instances = [
+        {named.get(key, key): value for key, value in item if key != "top_k"} for item in items
+    ]
     return Prepared(instances, [getattr(item, "top_k", None) for item in items], known)
 
 

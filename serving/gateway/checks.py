@@ -3,8 +3,9 @@
 The signature (GetModelMetadata) must have exactly the spec's input tensors, all DT_INT32, and
 exactly its head outputs, all DT_FLOAT; the spec's example, run once through the backend
 (with the backend's deadline), must give outputs every head can read (shape, label count,
-finite values). A failure raises :class:`~serving.gateway.runtime.UnfitVersionError` with a
-short reason for clients (server text goes to the log); a transient backend failure
+finite values, probabilities where a head reads them: ``serving.spec_outputs``). A failure
+raises :class:`~serving.gateway.runtime.UnfitVersionError` with a short reason for clients
+(server text goes to the log); a transient backend failure
 (unavailable, deadline, version not loaded yet) raises the ``BackendError`` so the check is
 simply repeated at the next poll.
 """
@@ -21,7 +22,8 @@ from serving.gateway.backends import Backend, TensorSpec, VersionSelector
 from serving.gateway.errors import BackendError, BackendFailure
 from serving.gateway.heads import OutputError
 from serving.gateway.runtime import ModelRuntime, UnfitVersionError
-from serving.tensor_batches import moved_output, padded_further
+from serving.spec_outputs import output_problem
+from serving.tensor_batches import moved_output, pad_description, pad_values, padded_further
 
 Result = TypeVar("Result")
 LOGGER = logging.getLogger("serving.gateway.checks")
@@ -62,6 +64,10 @@ def check_fit(backend: Backend, runtime: ModelRuntime) -> None:
         runtime.postprocess(outputs, example)
     except (OutputError, KeyError, IndexError, TypeError, ValueError) as error:
         raise UnfitVersionError(f"the spec's example gave unusable outputs: {error}") from error
+    for head in runtime.spec.heads:  # probabilities, where the answers call them so
+        problem = output_problem(head, outputs[head.output])
+        if problem is not None:
+            raise UnfitVersionError(problem)
     check_padding(backend, runtime, selector, tensors, outputs)
 
 
@@ -78,25 +84,37 @@ def check_padding(
     ``pad_variable_length_inputs``, the local model server, the gateway's coalescing): that is
     safe only for a model that masks or ignores ``pad_id``, as the serving spec's contract
     asks (``serving.spec``); another would answer a request differently depending on what it
-    was batched with. The probe is :func:`serving.tensor_batches.padded_further` and
-    :func:`~serving.tensor_batches.moved_output`, as at export.
+    was batched with. The probe is :func:`serving.tensor_batches.padded_further` with each of
+    :func:`~serving.tensor_batches.pad_values` (the spec's ``pad_id`` and the 0 the local model
+    server pads with) and :func:`~serving.tensor_batches.moved_output`, as at export.
     """
-    padded = padded_further(runtime.spec, tensors)
-    if all(padded[key].shape == tensors[key].shape for key in tensors):
-        return  # the example fills every input: a batch could add nothing to it
-    request_id = f"fit-check-{runtime.model}-{runtime.version}-padded"
-    again = _call(
+    spec = runtime.spec
+    for value in pad_values(spec):
+        padded = padded_further(spec, tensors, value)
+        if all(padded[key].shape == tensors[key].shape for key in tensors):
+            return  # the example fills every input: a batch could add nothing to it
+        name = moved_output(outputs, _predict_padded(backend, runtime, selector, padded, value))
+        if name is not None:
+            raise UnfitVersionError(
+                f"output {name} changes when the inputs are padded further with "
+                f"{pad_description(spec, value)}: batching would change answers (the model "
+                "must mask the padding)"
+            )
+
+
+def _predict_padded(
+    backend: Backend,
+    runtime: ModelRuntime,
+    selector: VersionSelector,
+    padded: dict[str, npt.NDArray[Any]],
+    value: int,
+) -> dict[str, npt.NDArray[Any]]:
+    request_id = f"fit-check-{runtime.model}-{runtime.version}-padded-{value}"
+    return _call(
         runtime,
         "padded example",
         lambda: backend.predict(runtime.model, selector, padded, request_id),
     )
-    name = moved_output(outputs, again)
-    if name is not None:
-        raise UnfitVersionError(
-            f"output {name} changes when the inputs are padded further with pad_id "
-            f"{runtime.spec.pad_id}: batching would change answers (the model must mask the "
-            "padding)"
-        )
 
 
 def _call(runtime: ModelRuntime, what: str, call: Callable[[], Result]) -> Result:

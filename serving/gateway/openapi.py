@@ -117,9 +117,12 @@ def endpoints(registry: ModelRegistry) -> list[Endpoint]:
 def openapi_document(registry: ModelRegistry) -> dict[str, Any]:
     """The OpenAPI 3.1 description of the public API."""
     listed = endpoints(registry)
-    models = {model for *_, requests, responses, _ in listed for model in requests + responses}
-    models.add(schemas.ErrorResponse)
-    ordered = sorted(models, key=lambda model: model.__name__)
+    found = [model for *_, requests, responses, _ in listed for model in requests + responses]
+    # Sorted by name, ties in the endpoints' order: two models whose names differ only in
+    # separators or case ("pair-rater", "pair_rater") have schemas of one name, which pydantic
+    # numbers in this order; a set's order (by id) numbered them differently in each worker.
+    unique: dict[type[BaseModel], None] = dict.fromkeys([*found, schemas.ErrorResponse])
+    ordered = sorted(unique, key=lambda model: model.__name__)
     refs, top = models_json_schema([(model, "validation") for model in ordered], ref_template=REF)
 
     def content(chosen: list[type[BaseModel]]) -> dict[str, Any]:

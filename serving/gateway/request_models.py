@@ -13,8 +13,8 @@ the schema gives the first rule as ``pattern``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import (
@@ -179,7 +179,11 @@ def _answer_type(model: str, head: HeadSpec) -> Any:
 
 @dataclass(frozen=True)
 class RequestModels:
-    """The generated models of one version: instance, request bodies, answers, responses."""
+    """The generated models of one version: instance, request bodies, answers, responses.
+
+    ``renamed``: attribute -> spec field, for the input fields pydantic cannot take as
+    attribute names (:func:`attribute_names`); they are validated under their own name.
+    """
 
     instance: type[StrictBody]
     single: type[StrictBody]
@@ -187,6 +191,34 @@ class RequestModels:
     outputs: type[BaseModel]
     single_response: type[BaseModel]
     batch_response: type[BaseModel]
+    renamed: Mapping[str, str] = field(default_factory=dict)
+
+    def values(self, instance: BaseModel) -> dict[str, Any]:
+        """A validated instance's values by spec field (what the runtime encodes)."""
+        if not self.renamed:
+            return dict(instance)
+        return {self.renamed.get(name, name): value for name, value in instance}
+
+
+def attribute_names(fields: Iterable[str]) -> dict[str, str]:
+    """Spec field -> the attribute its generated pydantic field has (the field is its alias).
+
+    A spec field is any identifier (``serving.spec.NAME_PATTERN``), but pydantic cannot take
+    one with a leading underscore (a private attribute) or ``model_config`` (the model's
+    configuration), and one that names another ``BaseModel`` attribute (``schema``, ``json``,
+    ``copy``) shadows it: those get an attribute of their own, ``renamed_<n>``.
+    """
+    names = list(fields)
+    found: dict[str, str] = {}
+    for index, name in enumerate(names):
+        if not name.startswith("_") and not hasattr(BaseModel, name):
+            found[name] = name
+            continue
+        attribute = f"renamed_{index}"
+        while attribute in names or hasattr(BaseModel, attribute):
+            attribute += "_"
+        found[name] = attribute
+    return found
 
 
 def build_models(
@@ -197,11 +229,16 @@ def build_models(
     ``tokenizers`` maps the spec's tokenizer file names to the loaded tokenizers: a text
     without a word for its input's tokenizer fails validation (``no_words``).
     """
+    inputs = attribute_names(item.field for item in spec.inputs)
     fields: dict[str, Any] = {
-        item.field: (
+        inputs[item.field]: (
             _input_type(item, settings, tokenizers[item.tokenizer]),
             # The spec's example: what "Try it out" in /docs fills in, on every endpoint.
-            Field(description=item.description or None, examples=[spec.example[item.field]]),
+            Field(
+                alias=item.field,
+                description=item.description or None,
+                examples=[spec.example[item.field]],
+            ),
         )
         for item in spec.inputs
     }
@@ -227,8 +264,12 @@ def build_models(
         instances=(list_type(instance, batch_limit), ...),
         top_k=top_k,
     )
+    heads = attribute_names(head.field for head in spec.heads)
     answers: dict[str, Any] = {
-        head.field: (_answer_type(model, head), Field(description=head.description or None))
+        heads[head.field]: (
+            _answer_type(model, head),
+            Field(alias=head.field, description=head.description or None),
+        )
         for head in spec.heads
     }
     outputs = create_model(schema_name(model, "Outputs"), **answers)
@@ -240,4 +281,5 @@ def build_models(
         predictions=(list[outputs], ...),  # type: ignore[valid-type]
         model=(ModelRef, ...),
     )
-    return RequestModels(instance, single, batch, outputs, single_response, batch_response)
+    renamed = {attribute: name for name, attribute in inputs.items() if attribute != name}
+    return RequestModels(instance, single, batch, outputs, single_response, batch_response, renamed)

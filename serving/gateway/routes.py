@@ -70,7 +70,8 @@ def prepare(runtime: ModelRuntime, payload: Any) -> Prepared:
     else:
         single = parse(runtime.models.single, payload, known)
         items, top_k = [getattr(single, "inputs")], getattr(single, "top_k")  # noqa: B009
-    return Prepared([dict(item) for item in items], [top_k] * len(items), known)
+    values = runtime.models.values
+    return Prepared([values(item) for item in items], [top_k] * len(items), known)
 
 
 def note_model(found: Services, exchange: Exchange, name: str) -> None:

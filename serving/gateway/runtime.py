@@ -27,7 +27,6 @@ from serving.encoding import (
     Encodings,
     Tensors,
     encode_batch,
-    has_words,
     segment_texts,
 )
 from serving.gateway.heads import Answer, Outputs, head_answer, head_values
@@ -35,6 +34,7 @@ from serving.gateway.legacy import LegacyError, legacy_spec
 from serving.gateway.request_models import RequestModels, build_models
 from serving.gateway.settings import GatewaySettings
 from serving.spec import SPEC_FILE, SegmentWeightsHead, ServingSpec, load_spec
+from serving.spec_tokenizers import unservable_reason
 from serving.tokenization import file_sha256, load_tokenizer
 
 LOGGER = logging.getLogger("serving.gateway.runtime")
@@ -162,8 +162,9 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
     """Read ``repo/model/version/assets.extra``: the spec (or legacy files) and tokenizers.
 
     Raises :class:`UnfitVersionError` for a missing or invalid spec, a missing tokenizer, a
-    tokenizer other than the one ``model_card.json`` records, or a tokenizer whose vocabulary
-    exceeds the spec's ``vocab_size`` (details go to the log).
+    tokenizer other than the one ``model_card.json`` records, a tokenizer whose vocabulary
+    exceeds the spec's ``vocab_size``, or inputs its tokenizers cannot serve
+    (:func:`serving.spec_tokenizers.unservable_reason`, as at export; details go to the log).
     """
     # By number, not str(version): "00000123" is version 123 (TF Serving's reading); in the
     # folder models.config names as the model's base_path.
@@ -183,25 +184,10 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
             LOGGER.warning("%s v%d: cannot load tokenizer %s: %r", model, version, name, error)
             raise UnfitVersionError(f"tokenizer {name} cannot be loaded") from error
     _check_exported_hashes(folder, model, version, hashes)
-    for item in spec.inputs:
-        tokenizer = tokenizers[item.tokenizer]
-        size = tokenizer.get_vocab_size(with_added_tokens=True)
-        if size > item.vocab_size:
-            raise UnfitVersionError(
-                f"tokenizer {item.tokenizer} has {size} tokens, more than the spec's "
-                f"vocab_size {item.vocab_size} (input {item.field})"
-            )
-        # The example is what /docs offers: it must pass the no_words rule requests meet.
-        value = spec.example[item.field]
-        if not all(
-            has_words(tokenizer, text) for text in ([value] if isinstance(value, str) else value)
-        ):
-            raise UnfitVersionError(
-                f"the spec's example {item.field} has no word for its tokenizer"
-            )
+    _check_tokenizers(spec, tokenizers)
     try:
         models = build_models(model, spec, settings, tokenizers)
-    except Exception as error:  # e.g. a field name pydantic reserves ("model_config")
+    except Exception as error:  # pydantic refusing a generated model: not expected
         LOGGER.warning("%s v%d: no request model from the spec: %r", model, version, error)
         raise UnfitVersionError(
             "the spec's field names cannot be used as request fields"
@@ -217,6 +203,23 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
         legacy=legacy,
         segment_heads=spec.segment_heads(),
     )
+
+
+def _check_tokenizers(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) -> None:
+    """Raise UnfitVersionError for a tokenizer larger than its inputs' ``vocab_size``, or
+    for inputs no request could be answered on (the export's check, with its reason:
+    :func:`serving.spec_tokenizers.unservable_reason`)."""
+    for item in spec.inputs:
+        size = tokenizers[item.tokenizer].get_vocab_size(with_added_tokens=True)
+        if size > item.vocab_size:
+            raise UnfitVersionError(
+                f"tokenizer {item.tokenizer} has {size} tokens, more than the spec's "
+                f"vocab_size {item.vocab_size} (input {item.field})"
+            )
+    # The example is what /docs offers: it must pass the no_words rule requests meet.
+    problem = unservable_reason(spec, tokenizers)
+    if problem is not None:
+        raise UnfitVersionError(problem)
 
 
 def _check_exported_hashes(

@@ -11,15 +11,16 @@ with real Keras exports run in-process (the ``local`` backend).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from serving.contract import TOKENIZER_FILE
+from serving.contract import ASSETS_DIR, TOKENIZER_FILE
 from serving.gateway.backends.local_backend import LocalBackend
 from serving.gateway.checks import check_fit
 from serving.gateway.runtime import UnfitVersionError, load_runtime
 from serving.gateway.settings import GatewaySettings
-from serving.spec import CategoricalHead, ServingSpec, TextInput
+from serving.spec import SPEC_FILE, CategoricalHead, ServingSpec, TextInput, dump_spec, load_spec
 from training.spec_check import SpecMismatchError
 
 pytestmark = pytest.mark.slow
@@ -27,8 +28,9 @@ LABELS = ["calm", "angry"]
 CORPUS = ["the sea is calm today", "he shouted in anger", "a quiet calm morning"]
 
 
-def export(repo: Path, tokenizer: Path, name: str, masked: bool) -> None:
-    """One text input -> one categorical head; mean pooling with or without the pad mask."""
+def export(repo: Path, tokenizer: Path, name: str, masked: bool, pad_id: int = 0) -> None:
+    """One text input -> one categorical head; mean pooling with or without the pad mask
+    (with ``pad_id`` 1, the model masks 1 and reads 0 as a word)."""
     import keras
 
     from training.export import export_for_serving
@@ -37,19 +39,29 @@ def export(repo: Path, tokenizer: Path, name: str, masked: bool) -> None:
     keras.utils.set_random_seed(5)
     spec = ServingSpec(
         title="Tiny mood",
+        pad_id=pad_id,
         inputs=[TextInput(field="text", tensor="text_ids", max_tokens=16, vocab_size=32)],
         heads=[CategoricalHead(output="mood_probs", field="mood", labels=LABELS)],
         example={"text": "the sea is calm"},
     )
     ids = keras.Input((None,), dtype="int32", name="text_ids")
-    vectors = keras.layers.Embedding(32, 4)(ids)
+    read = swap_zero_and_one(ids) if pad_id == 1 else ids
+    vectors = keras.layers.Embedding(32, 4)(read)
     if masked:
-        pooled = MaskedMeanPooling()(vectors, ids)
+        pooled = MaskedMeanPooling()(vectors, read)
     else:
         pooled = keras.layers.GlobalAveragePooling1D()(vectors)  # pad rows counted in the mean
     probs = keras.layers.Dense(len(LABELS), activation="softmax", name="mood_probs")(pooled)
     model = keras.Model({"text_ids": ids}, {"mood_probs": probs})
     export_for_serving(model, spec, {TOKENIZER_FILE: tokenizer}, name=name, repo=repo, version=1)
+
+
+def swap_zero_and_one(ids: Any) -> Any:
+    """Ids 0 and 1 swapped (keras or tf ops alike): a model masking 0 then masks 1 only."""
+    import keras
+
+    ops = keras.ops
+    return ops.where(ops.equal(ids, 1), 0, ops.where(ops.equal(ids, 0), 1, ids))
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +74,27 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     export(root / "repo", tokenizer, "masked", masked=True)
     export(root / "repo", tokenizer, "shifted", masked=True)
     shift_by_width(root / "repo" / "shifted" / "1")
+    export(root / "repo", tokenizer, "pad-one", masked=True)
+    mask_one_only(root / "repo" / "pad-one" / "1")
     return root / "repo"
+
+
+def mask_one_only(path: Path) -> None:
+    """Save the version again reading 0 as a word and masking 1, with the spec's pad_id 1 (as
+    a tokenizer whose [PAD] is 1 would be served): the model server's batching pads with 0."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    original = loaded.signatures["serving_default"]
+
+    def swapped(text_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"mood_probs": original(text_ids=swap_zero_and_one(text_ids))["mood_probs"]}
+
+    ids = tf.TensorSpec([None, None], tf.int32, name="text_ids")
+    function = tf.function(swapped, input_signature=[ids])
+    tf.saved_model.save(loaded, str(path), signatures={"serving_default": function})
+    spec_file = path / ASSETS_DIR / SPEC_FILE
+    spec_file.write_text(dump_spec(load_spec(spec_file).model_copy(update={"pad_id": 1})))
 
 
 def shift_by_width(path: Path) -> None:
@@ -102,3 +134,25 @@ def test_a_version_whose_answers_move_with_padding_is_unfit(repo: Path) -> None:
     with pytest.raises(UnfitVersionError) as caught:
         check_fit(LocalBackend(repo), runtime)
     assert "mood_probs changes when the inputs are padded further" in caught.value.reason
+
+
+def test_export_refuses_a_model_that_reads_the_model_servers_pad_id(tmp_path: Path) -> None:
+    # pad_id 1, and the model masks 1 only: the spec's probe passed and it was exported, yet
+    # the local model server's batching pads with 0, a word to this model.
+    from training.tokenization import train_tokenizer
+
+    tokenizer = tmp_path / TOKENIZER_FILE
+    train_tokenizer(CORPUS, vocab_size=32).save(str(tokenizer))
+    with pytest.raises(SpecMismatchError, match="padded further with 0, as the model server"):
+        export(tmp_path / "repo", tokenizer, "pad-one", masked=True, pad_id=1)
+
+
+def test_a_version_that_reads_the_model_servers_pad_id_is_unfit(repo: Path) -> None:
+    runtime = load_runtime(repo, "pad-one", 1, GatewaySettings())
+    assert runtime.spec.pad_id == 1
+    with pytest.raises(UnfitVersionError) as caught:  # it was routed
+        check_fit(LocalBackend(repo), runtime)
+    assert caught.value.reason.startswith(
+        "output mood_probs changes when the inputs are padded further with 0, as the model "
+        "server's batching pads (the spec's pad_id is 1)"
+    )

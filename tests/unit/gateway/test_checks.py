@@ -108,6 +108,9 @@ def test_the_specs_signature_is_the_one_checked_and_called(qa) -> None:
         (Backend(outputs={"answer_probs": TensorSpec("DT_DOUBLE", (-1, 5))}), "DT_FLOAT"),
         (Backend(answer=np.full((1, 4), 0.25)), "expected [1, 5]"),
         (Backend(answer=np.full((1, 5), np.nan)), "NaN"),
+        # logits (a model trained with from_logits=True) were answered as probabilities
+        (Backend(answer=np.array([[2.0, -1.0, 0.5, 0.1, 0.0]])), "not probabilities in [0, 1]"),
+        (Backend(answer=np.full((1, 5), 0.5)), "rows summing to 2.5-2.5, not 1"),
         (Backend(failure=BackendFailure.INVALID_ARGUMENT), "failed on the spec's example"),
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,9 @@ from serving.contract import (
     TOKENIZER_FILE,
 )
 from serving.gateway.aliases import qa_answer
+from serving.gateway.errors import GatewayError
 from serving.gateway.heads import OutputError
+from serving.gateway.routes import prepare
 from serving.gateway.runtime import UnfitVersionError, load_runtime
 from serving.gateway.settings import GatewaySettings
 from serving.spec import (
@@ -30,7 +33,7 @@ from serving.spec import (
     TextsInput,
     dump_spec,
 )
-from serving.tokenization import encode_texts, load_tokenizer
+from serving.tokenization import encode_texts, file_sha256, load_tokenizer
 from tests.support.legacy_repo import make_legacy
 
 SETTINGS = GatewaySettings(max_chars_per_text=50, max_instances_per_batch=2, max_top_k=3)
@@ -204,14 +207,29 @@ def test_segment_weights_head_maps_weights_to_sentences(qa, tiny_repo, tmp_path)
     assert shaped["answer"] == answer[0]["answer"]["label"]
 
 
-def test_a_field_name_pydantic_reserves_makes_the_version_unfit(qa, tiny_repo, tmp_path) -> None:
+@pytest.mark.parametrize("name", ["model_config", "_article", "schema", "renamed_0"])
+def test_any_spec_field_name_is_a_request_field(qa, tiny_repo, tmp_path, name) -> None:
+    # pydantic takes neither "model_config" nor "_article" as a field name: such a version was
+    # exported yet never routed ("the spec's field names cannot be used as request fields");
+    # "schema" shadowed BaseModel.schema (a warning at every load). Each is its field's alias.
     folder = _copy(tiny_repo, tmp_path)
     spec = json.loads(dump_spec(qa.spec))
-    spec["inputs"][0]["field"] = "model_config"
-    spec["example"]["model_config"] = spec["example"].pop("article")
+    spec["inputs"][0]["field"] = name
+    spec["example"][name] = spec["example"].pop("article")
+    spec["heads"][0]["field"] = name  # an answer field too
     (folder / SPEC_FILE).write_text(json.dumps(spec))
-    with pytest.raises(UnfitVersionError, match="request fields"):
-        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "shadows an attribute in parent" either
+        runtime = load_runtime(tmp_path, "qa", 1, SETTINGS)
+    body = {"inputs": {name: "Mary went to the kitchen.", "question": "Where is Mary?"}}
+    prepared = prepare(runtime, body)
+    assert prepared.instances == [body["inputs"]]
+    assert runtime.preprocess(prepared.instances)["article_ids"].shape[0] == 1
+    with pytest.raises(GatewayError) as caught:  # errors name the request's own key
+        prepare(runtime, {"inputs": {name: "", "question": "Where is Mary?"}})
+    assert caught.value.detail[0]["loc"] == ["body", "inputs", name]
+    schema = runtime.models.single_response.model_json_schema()
+    assert name in schema["$defs"]["QaOutputs"]["properties"]
 
 
 def _swap_two_words(tokenizer_file: Path) -> None:
@@ -249,3 +267,34 @@ def test_an_example_without_words_makes_the_version_unfit(qa, tiny_repo, tmp_pat
     with pytest.raises(UnfitVersionError) as caught:
         load_runtime(tmp_path, "qa", 1, SETTINGS)
     assert caught.value.reason == "the spec's example question has no word for its tokenizer"
+
+
+def test_an_example_whose_cut_keeps_no_word_makes_the_version_unfit(qa, tiny_repo, tmp_path):
+    # Its question passes has_words, but cut to max_tokens the model reads "?" only: it was
+    # routed, and /docs offered an example every endpoint refused (422 no_words).
+    assets = _copy(tiny_repo, tmp_path)
+    limit = qa.spec.input("question").max_tokens
+    example = {**qa.spec.example, "question": "? " * limit + "Where is Mary?"}
+    (assets / SPEC_FILE).write_text(dump_spec(qa.spec.model_copy(update={"example": example})))
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason == (
+        f"the spec's example question has no word within what the model reads (max_tokens {limit})"
+    )
+
+
+def test_a_tokenizer_that_fails_on_unknown_words_makes_the_version_unfit(tiny_repo, tmp_path):
+    # Its unknown token is not in its vocabulary: it was routed, and every request with a word
+    # outside the vocabulary was a 500 (the tokenizer raised while validating the text).
+    assets = _copy(tiny_repo, tmp_path)
+    data = json.loads((assets / TOKENIZER_FILE).read_text())
+    data["model"]["unk_token"] = "[NOT-IN-VOCAB]"
+    (assets / TOKENIZER_FILE).write_text(json.dumps(data))
+    card = json.loads((assets / MODEL_CARD_FILE).read_text())  # as an export records it
+    card["tokenizer_sha256"] = {TOKENIZER_FILE: file_sha256(assets / TOKENIZER_FILE)}
+    (assets / MODEL_CARD_FILE).write_text(json.dumps(card))
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason.startswith(
+        "tokenizer tokenizer.json fails on words outside its vocabulary"
+    )

@@ -124,3 +124,44 @@ def test_a_texts_example_is_within_max_items() -> None:
         with pytest.raises(ValidationError, match="1 to max_items=2 items"):
             ServingSpec.model_validate({**spec, "example": {"text": posts}})
     assert ServingSpec.model_validate({**spec, "example": {"text": ["a", "b"]}})
+
+
+@pytest.mark.parametrize("pad_id", [-1, 2**31, 10**12])
+def test_pad_id_is_an_int32_id(pad_id: int) -> None:
+    # -1 was exported (an Embedding reads it as its last row); 10**12 stopped the export with
+    # numpy's OverflowError ("out of bounds for int32").
+    with pytest.raises(ValidationError, match="pad_id"):
+        ServingSpec.model_validate({**_spec(head=_categorical(["a", "b"])), "pad_id": pad_id})
+
+
+def test_every_part_round_trips_through_its_json(tmp_path: Path) -> None:
+    # Training writes serving_spec.json with dump_spec, the gateway reads it with load_spec:
+    # one model, so every head kind, unicode and number-like labels, tuples and limits must
+    # come back equal.
+    raw = {
+        "title": "Every part ☃",
+        "pad_id": 3,
+        "inputs": [
+            {"kind": "text", "field": "model_config", "tensor": "a_ids", "max_tokens": 1,
+             "vocab_size": 9, "truncation": "left", "add_special_tokens": False},
+            {"kind": "texts", "field": "posts", "tensor": "b_ids", "max_tokens": 1_000_000,
+             "vocab_size": 9, "separator": "[SEP]", "max_joined_chars": 5, "max_items": 3},
+        ],
+        "heads": [
+            {**_categorical(["1", "10", "été", "日本", "-3.5"]), "top_k": 5,
+             "label_descriptions": ["a", "b", "c", "d", "e"], "note": "proxy"},
+            {"kind": "binary", "output": "b", "field": "b", "labels": ["0", "1"], "threshold": 1},
+            {"kind": "multilabel", "output": "m", "field": "m", "labels": ["x"], "threshold": 0},
+            {"kind": "regression", "output": "r", "field": "r", "unit": "€", "scale": -1e300,
+             "offset": 5e-324, "clip": [0, 0]},
+            {"kind": "score", "output": "s", "field": "s", "range": [-1, 1], "meaning": "tone"},
+            {"kind": "segment_weights", "output": "w", "field": "w", "input_field": "model_config",
+             "rule": {"separator_token": "。", "order": "last_first", "max_segments": 4096}},
+        ],
+        "example": {"model_config": "日本。", "posts": ["a" * 20_000]},
+    }  # fmt: skip
+    spec = ServingSpec.model_validate(raw)
+    path = tmp_path / "serving_spec.json"
+    path.write_text(dump_spec(spec))
+    assert load_spec(path) == spec
+    assert dump_spec(load_spec(path)) == dump_spec(spec)

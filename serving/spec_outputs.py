@@ -1,0 +1,48 @@
+"""Whether a head's output values can be what its kind reads them as: one check, export and
+gateway.
+
+``categorical`` heads are read as a softmax (each row in [0, 1], summing to 1), ``binary`` and
+``multilabel`` heads as sigmoids (each value in [0, 1]): the answers call them probabilities.
+A model that ends in logits (trained with ``from_logits=True``) gives other values, which the
+gateway would have answered as probabilities of 2.0 or -1.0. ``training.export`` refuses such
+a model (``SpecMismatchError``) and the gateway's fit check does not route such a version,
+both from the spec's example and with :func:`output_problem`'s reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from serving.spec import HeadSpec
+
+# float16 heads (mixed precision) round a probability by up to ~5e-4, a softmax's sum by more.
+VALUE_TOLERANCE = 1e-3
+SUM_TOLERANCE = 1e-2
+ACTIVATIONS = {"categorical": "softmax", "binary": "sigmoid", "multilabel": "sigmoid"}
+
+
+def output_problem(head: HeadSpec, values: npt.NDArray[Any]) -> str | None:
+    """Why ``values`` (the head's output for some instances, any float dtype) cannot be read
+    as its kind's probabilities, or None (also for every other head kind)."""
+    activation = ACTIVATIONS.get(head.kind)
+    if activation is None or values.size == 0:
+        return None
+    found = np.asarray(values, dtype=np.float64)
+    low, high = float(found.min()), float(found.max())
+    if low < -VALUE_TOLERANCE or high > 1 + VALUE_TOLERANCE:
+        detail = f"values from {low:.3g} to {high:.3g}, not probabilities in [0, 1]"
+    elif head.kind == "categorical" and not np.allclose(
+        found.sum(axis=-1), 1.0, atol=SUM_TOLERANCE
+    ):
+        sums = found.sum(axis=-1)
+        detail = f"rows summing to {float(sums.min()):.3g}-{float(sums.max()):.3g}, not 1"
+    else:
+        return None
+    return (
+        f"head {head.field} ({head.kind}): output {head.output} gives {detail} for the "
+        f"example (end the model with a {activation}: a model trained with from_logits=True "
+        "outputs logits)"
+    )

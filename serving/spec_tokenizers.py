@@ -1,0 +1,105 @@
+"""Whether a spec's inputs can be answered with its tokenizers: one check, export and gateway.
+
+``training.export.export_for_serving`` refuses a version for which :func:`unservable_reason`
+gives a reason (``SpecMismatchError``), and the gateway does not route one
+(``serving.gateway.runtime.load_runtime``), with the same reason: a version the exporter
+accepted is never one the gateway leaves unrouted for its tokenizers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tokenizers import Tokenizer
+
+from serving.encoding import has_words, input_text, word_kept_in
+from serving.spec import ServingSpec, TextInput, TextsInput
+
+# Words and characters no small vocabulary holds (Latin, Cyrillic, CJK, symbols, a digit):
+# a tokenizer must turn them into ids (its unknown token), not fail.
+UNKNOWN_PROBE = "zqxjvw Жщюя 日本語 ☃ ½ 9"
+
+
+def tokenizer_problem(file: str, tokenizer: Tokenizer) -> str | None:
+    """Why ``tokenizer`` cannot encode any text, or None.
+
+    A ``WordLevel`` or ``WordPiece`` model without its unknown token in the vocabulary (or a
+    ``Unigram`` without ``unk_id``) raises on a word it does not know instead of giving an
+    id, so every request with such a word would fail; byte-level and ``BPE`` models that
+    drop unknown characters pass.
+    """
+    try:
+        tokenizer.encode(UNKNOWN_PROBE, add_special_tokens=False)
+    except Exception:  # tokenizers raises bare Exceptions
+        return (
+            f"tokenizer {file} fails on words outside its vocabulary (no unknown token such "
+            "as [UNK] in it), so a request with one could not be encoded"
+        )
+    return None
+
+
+def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) -> str | None:
+    """Why the spec's inputs cannot be served with ``tokenizers`` (file name -> tokenizer), or
+    None.
+
+    Reasons, in this order: a tokenizer fails on unknown words (:func:`tokenizer_problem`);
+    ``pad_id`` is not below an input's ``vocab_size``; an input's ``max_tokens`` leaves no id
+    for text beside the special tokens its tokenizer adds (every request would be 422
+    ``no_words``); the spec's example, which ``/docs`` offers and warmup sends, breaks the
+    ``no_words`` rule requests meet (no word for its tokenizer, or none kept by the input's
+    cut: ``serving.gateway.word_rules``); a
+    ``segment_weights`` head's ``separator_token`` is no token of its input's tokenizer (its
+    segments end only at that token: :func:`serving.encoding.segment_texts`).
+    """
+    for file in spec.tokenizer_files():
+        problem = tokenizer_problem(file, tokenizers[file])
+        if problem is not None:
+            return problem
+    for item in spec.inputs:
+        if spec.pad_id >= item.vocab_size:
+            return (
+                f"pad_id {spec.pad_id} is no id of input {item.field} (its vocab_size is "
+                f"{item.vocab_size}): padded rows would fail in the model"
+            )
+        tokenizer = tokenizers[item.tokenizer]
+        problem = _budget_problem(tokenizer, item) or _example_problem(
+            tokenizer, item, spec.example[item.field]
+        )
+        if problem is not None:
+            return problem
+    for head in spec.segment_heads():
+        file = spec.input(head.input_field).tokenizer
+        separator = head.rule.separator_token
+        if tokenizers[file].token_to_id(separator) is None:
+            return (
+                f"head {head.field}: separator_token {separator!r} is no token of {file}, so "
+                f"no text of {head.input_field} would be cut into segments"
+            )
+    return None
+
+
+def _budget_problem(tokenizer: Tokenizer, item: TextInput | TextsInput) -> str | None:
+    special = tokenizer.num_special_tokens_to_add(False) if item.add_special_tokens else 0
+    if item.max_tokens > special:
+        return None
+    return (
+        f"input {item.field}: max_tokens {item.max_tokens} leaves no token for text beside "
+        f"the {special} special tokens its tokenizer adds"
+    )
+
+
+def _example_problem(tokenizer: Tokenizer, item: TextInput | TextsInput, value: Any) -> str | None:
+    texts = [value] if isinstance(value, str) else list(value)
+    if not all(has_words(tokenizer, text) for text in texts):
+        return f"the spec's example {item.field} has no word for its tokenizer"
+    # The input's text as the model gets it (a list joined and cut at max_joined_chars), then
+    # its cut to max_tokens.
+    joined = input_text(item, value)
+    kept = has_words(tokenizer, joined) and word_kept_in(tokenizer, joined, item)
+    if kept:
+        return None
+    cut = f"max_tokens {item.max_tokens}"
+    if isinstance(item, TextsInput) and item.max_joined_chars is not None:
+        cut += f", max_joined_chars {item.max_joined_chars}"
+    return f"the spec's example {item.field} has no word within what the model reads ({cut})"

@@ -1,0 +1,146 @@
+"""``unservable_reason``: inputs no request could be answered on, refused at export and unfit.
+
+Each case was exported (or crashed the export) and, where routed, refused or failed every
+request: a tokenizer without an unknown token made every request with a new word a 500; a
+``max_tokens`` no larger than the special tokens left the model only [CLS]/[SEP] (every
+request 422 ``no_words``, max_tokens 1 an OverflowError at export); an example whose cut keeps
+no word was offered in /docs to be refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tokenizers import Tokenizer, pre_tokenizers, processors
+from tokenizers.models import Unigram, WordLevel, WordPiece
+
+from serving.spec import (
+    CategoricalHead,
+    SegmentRule,
+    SegmentWeightsHead,
+    ServingSpec,
+    TextInput,
+    TextsInput,
+)
+from serving.spec_tokenizers import tokenizer_problem, unservable_reason
+
+VOCAB = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "mary": 4, "went": 5, "home": 6}
+
+
+def word_tokenizer(unknown: str | None = "[UNK]", special: bool = False) -> Tokenizer:
+    vocab = VOCAB if unknown else {key: value for key, value in VOCAB.items() if key != "[UNK]"}
+    built = Tokenizer(WordLevel(vocab, unk_token=unknown) if unknown else WordLevel(vocab))
+    built.pre_tokenizer = pre_tokenizers.Whitespace()
+    built.add_special_tokens(["[PAD]", "[CLS]", "[SEP]"])
+    if special:  # a BERT-style post-processor: two ids around every text
+        built.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+        )
+    return built
+
+
+def spec_of(item: TextInput | TextsInput, example: Any) -> ServingSpec:
+    return ServingSpec(
+        title="t",
+        inputs=[item],
+        heads=[CategoricalHead(output="probs", field="label", labels=["a", "b"])],
+        example={item.field: example},
+    )
+
+
+def text(max_tokens: int = 8, **options: Any) -> TextInput:
+    return TextInput(
+        field="text", tensor="text_ids", max_tokens=max_tokens, vocab_size=7, **options
+    )
+
+
+@pytest.mark.parametrize(
+    "tokenizer",
+    [
+        word_tokenizer(unknown=None),
+        Tokenizer(WordPiece({"[PAD]": 0, "mary": 1}, unk_token="[UNK]")),  # [UNK] not in vocab
+        Tokenizer(Unigram([("[PAD]", 0.0), ("mary", -1.0)])),  # no unk_id
+    ],
+)
+def test_a_tokenizer_that_fails_on_unknown_words(tokenizer: Tokenizer) -> None:
+    reason = unservable_reason(spec_of(text(), "mary went home"), {"tokenizer.json": tokenizer})
+    assert reason == tokenizer_problem("tokenizer.json", tokenizer)
+    assert reason is not None and "fails on words outside its vocabulary" in reason
+
+
+def test_a_tokenizer_with_an_unknown_token_passes() -> None:
+    assert tokenizer_problem("tokenizer.json", word_tokenizer()) is None
+
+
+@pytest.mark.parametrize(("max_tokens", "fits"), [(1, False), (2, False), (3, True)])
+def test_max_tokens_must_leave_room_beside_the_special_tokens(max_tokens: int, fits: bool) -> None:
+    tokenizers = {"tokenizer.json": word_tokenizer(special=True)}
+    reason = unservable_reason(spec_of(text(max_tokens), "mary went home"), tokenizers)
+    assert (reason is None) == fits
+    if not fits:
+        assert reason == (
+            f"input text: max_tokens {max_tokens} leaves no token for text beside the 2 special "
+            "tokens its tokenizer adds"
+        )
+    # Without the special tokens one id is room enough.
+    plain = spec_of(text(max_tokens, add_special_tokens=False), "mary went home")
+    assert unservable_reason(plain, tokenizers) is None
+
+
+@pytest.mark.parametrize(
+    ("item", "example", "reason"),
+    [
+        (text(3), "? ? ? mary", "has no word within what the model reads (max_tokens 3)"),
+        (text(3, truncation="left"), "mary ! ! !", "(max_tokens 3)"),
+        (text(3), "[SEP]", "has no word for its tokenizer"),
+        (
+            TextsInput(field="text", tensor="t", max_tokens=3, vocab_size=7, separator="[SEP]"),
+            ["? ? ? mary", "home"],
+            "has no word within what the model reads (max_tokens 3)",
+        ),
+        (
+            TextsInput(
+                field="text", tensor="t", max_tokens=64, vocab_size=7, separator="[SEP]",
+                max_joined_chars=4,
+            ),
+            ["? ? mary", "home"],
+            "(max_tokens 64, max_joined_chars 4)",
+        ),
+    ],
+)  # fmt: skip
+def test_an_example_whose_cut_keeps_no_word(item: Any, example: Any, reason: str) -> None:
+    found = unservable_reason(spec_of(item, example), {"tokenizer.json": word_tokenizer()})
+    assert found is not None and found.startswith("the spec's example text ")
+    assert reason in found
+
+
+def test_an_example_with_a_word_the_model_reads_passes() -> None:
+    tokenizers = {"tokenizer.json": word_tokenizer(special=True)}
+    assert unservable_reason(spec_of(text(3), "mary ? ? ?"), tokenizers) is None
+
+
+def test_a_segment_separator_the_tokenizer_lacks() -> None:
+    # Segments end only at the separator token: with "!" outside the vocabulary ([UNK]) every
+    # text was one segment, and the evidence head answered the whole text.
+    spec = ServingSpec(
+        title="t",
+        inputs=[text()],
+        heads=[
+            SegmentWeightsHead(
+                output="w",
+                field="evidence",
+                input_field="text",
+                rule=SegmentRule(separator_token="!", max_segments=2),
+            )
+        ],
+        example={"text": "mary went home"},
+    )
+    tokenizers = {"tokenizer.json": word_tokenizer()}
+    assert unservable_reason(spec, tokenizers) == (
+        "head evidence: separator_token '!' is no token of tokenizer.json, so no text of text "
+        "would be cut into segments"
+    )
+    rule = SegmentRule(separator_token="home", max_segments=2)
+    head = spec.heads[0].model_copy(update={"rule": rule})
+    assert unservable_reason(spec.model_copy(update={"heads": [head]}), tokenizers) is None
