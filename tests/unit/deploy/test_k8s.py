@@ -47,7 +47,8 @@ def test_tfserving_probes_config_and_resources() -> None:
     assert tfserving["readinessProbe"]["httpGet"]["path"] == "/v1/models/qa"
     assert "AVAILABLE" in " ".join(tfserving["startupProbe"]["exec"]["command"])
     assert "--model_config_file=/config/models.config" in tfserving["args"]
-    assert "--enable_batching" in tfserving["args"]
+    # Unbatched, as in compose (TF Serving's padding is each request's first id, not pad_id).
+    assert not any("batching" in argument for argument in tfserving["args"])
     assert {"requests", "limits"} <= set(tfserving["resources"])
     config = load("tfserving-configmap.yaml")["data"]
     same_file = (ROOT / "deploy" / "tfserving" / "models.config").read_text()
@@ -55,10 +56,10 @@ def test_tfserving_probes_config_and_resources() -> None:
 
 
 def test_configmap_matches_what_training_writes() -> None:
-    from training.export import BATCHING_PARAMETERS, MONITORING_CONFIG
+    from training.export import MONITORING_CONFIG
 
     config = load("tfserving-configmap.yaml")["data"]
-    assert config["batching_parameters.txt"] == BATCHING_PARAMETERS
+    assert "batching_parameters.txt" not in config  # TF Serving runs unbatched
     assert config["monitoring.config"] == MONITORING_CONFIG
 
 
