@@ -29,13 +29,14 @@ def list_versions(base_path: Path) -> tuple[dict[int, Path], list[str]]:
     A version is a folder named by ASCII digits within int64 (leading zeros allowed, as in
     TF Serving's own test models) that holds a SavedModel file. Hidden names are skipped
     silently; two names of one number (``7``, ``007``) keep the shorter one.
+
+    Raises OSError when ``base_path`` is missing or cannot be listed: that is no empty model
+    (TF Serving's ``PollFileSystemForServable`` emits no versions then, so a base path that is
+    transiently unavailable unloads nothing), while an existing empty folder is.
     """
     versions: dict[int, Path] = {}
     skipped: list[str] = []
-    try:
-        children = sorted(base_path.iterdir(), key=lambda child: (len(child.name), child.name))
-    except OSError:
-        return {}, []
+    children = sorted(base_path.iterdir(), key=lambda child: (len(child.name), child.name))
     for child in children:
         number = parse_version(child.name)
         try:
