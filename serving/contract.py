@@ -30,6 +30,7 @@ MODELS_CONFIG_FILE = "models.config"
 MONITORING_CONFIG_FILE = "monitoring.config"
 BATCHING_CONFIG_FILE = "batching_parameters.txt"
 PAD_ID = 0
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
 
 @dataclass(frozen=True)
@@ -68,19 +69,37 @@ INCOME_GROUPS = 10
 #   similarity: {"score": {"range": [0.0, 1.0], "meaning": str}}
 
 
+def holds_saved_model(folder: Path) -> bool:
+    """True when a version folder holds a SavedModel file (it is not still being written)."""
+    try:
+        return any((folder / name).is_file() for name in SAVED_MODEL_FILES)
+    except OSError:
+        return False
+
+
 def version_dirs(model_dir: Path) -> dict[int, Path]:
     """Version number -> folder for a model's version folders (TF Serving's layout).
 
     Only ASCII decimal names in int64 range are versions (``serving.numbers.parse_version``);
-    ``00000123`` is version 123 in its own folder, as TF Serving reads it.
+    ``00000123`` is version 123 in its own folder, as TF Serving reads it. Of two folders of
+    one number (``7``, ``007``) the one the local model server loads is kept: one holding a
+    SavedModel, then the shorter name (the listing's order is the file system's, so taking the
+    first found read one folder's spec and tokenizer while the server ran the other's model).
+    An unreadable folder has no versions.
     """
-    if not model_dir.is_dir():
-        return {}
     found: dict[int, Path] = {}
-    for child in model_dir.iterdir():
+    try:
+        children = sorted(model_dir.iterdir(), key=lambda child: (len(child.name), child.name))
+    except OSError:
+        return {}
+    for child in children:
         number = parse_version(child.name)
-        if number is not None and child.is_dir():
-            found.setdefault(number, child)
+        if number is None or not child.is_dir():
+            continue
+        if number not in found or (
+            not holds_saved_model(found[number]) and holds_saved_model(child)
+        ):
+            found[number] = child
     return dict(sorted(found.items()))
 
 

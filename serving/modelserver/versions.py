@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.modelserver.servable import is_complete_version
+from serving.contract import holds_saved_model
 from serving.numbers import parse_version
 
 __all__ = ["RetryPolicy", "folder_fingerprint", "list_versions"]
@@ -40,7 +40,7 @@ def list_versions(base_path: Path) -> tuple[dict[int, Path], list[str]]:
     for child in children:
         number = parse_version(child.name)
         try:
-            is_version = child.is_dir() and is_complete_version(child)
+            is_version = child.is_dir() and holds_saved_model(child)
         except OSError:
             is_version = False
         if number is None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.contract import MODELS_CONFIG_FILE, model_dir
+from serving.contract import MODELS_CONFIG_FILE, holds_saved_model, model_dir, version_dirs
 
 
 def _config(repo: Path, *entries: tuple[str, str]) -> None:
@@ -40,3 +40,19 @@ def test_without_a_readable_entry_the_folder_is_the_models_name(tmp_path, config
     if config is not None:
         (tmp_path / MODELS_CONFIG_FILE).write_text(config)
     assert model_dir(tmp_path, "qa") == tmp_path / "qa"
+
+
+@pytest.mark.parametrize("created", [("7", "07", "007"), ("007", "07", "7")])
+def test_two_folders_of_one_version_are_read_as_the_model_server_loads_them(
+    tmp_path: Path, created: tuple[str, ...]
+) -> None:
+    # Found by the adversarial repo pass: the first folder the listing gave won, so the
+    # gateway could read 007's spec and tokenizer while the model server ran 7's model.
+    # The server loads a folder holding a SavedModel, the shorter name first.
+    for name in created:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "saved_model.pb").write_bytes(b"")
+    assert version_dirs(tmp_path) == {7: tmp_path / "7"}
+    (tmp_path / "7" / "saved_model.pb").unlink()  # 7 is still being written: 07 is served
+    assert version_dirs(tmp_path) == {7: tmp_path / "07"}
+    assert holds_saved_model(tmp_path / "07") and not holds_saved_model(tmp_path / "7")
