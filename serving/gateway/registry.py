@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 from serving import contract
 from serving.gateway.backends import Backend, VersionSelector
@@ -28,6 +29,7 @@ from serving.gateway.runtime import (
     load_runtime,
 )
 from serving.gateway.settings import GatewaySettings
+from serving.gateway.sources import VersionSources
 
 LOGGER = logging.getLogger("serving.gateway.registry")
 
@@ -51,6 +53,7 @@ class ModelRegistry:
         self._verdicts: dict[tuple[str, int], str] = {}  # "" = fits, else the reason
         # The assets each verdict was reached on (an unfit version is rechecked when they change)
         self._checked_files: dict[tuple[str, int], Fingerprint] = {}
+        self._sources = VersionSources()  # the folder each verdict was reached on
         # At start an unreadable models.config is an error, as for the model server.
         self._models = routed_models(self.model_repo, settings.models)
         self._config_error = ""
@@ -129,8 +132,12 @@ class ModelRegistry:
             return state
         available = sorted(status.version for status in statuses if status.state == AVAILABLE)
         routed, errors, unfit = None, [], {}
+        folders = contract.version_dirs(contract.model_dir(self.model_repo, model))
         for version in reversed(available):
-            verdict = self._verdict(model, version)
+            folder = folders.get(version)
+            verdict = self._sources.moved((model, version), folder) or self._verdict(
+                model, version, folder
+            )
             if verdict == "":
                 routed = self._runtimes.get((model, version))
                 if routed is not None:
@@ -150,7 +157,7 @@ class ModelRegistry:
         self._forget_unserved(model, {status.version for status in statuses})
         return state
 
-    def _verdict(self, model: str, version: int) -> str | None:
+    def _verdict(self, model: str, version: int, folder: Path | None) -> str | None:
         """ "" when the version fits, the reason when not, None when it could not be checked.
 
         An unfit version is checked again once its assets change (a copy that was still
@@ -180,6 +187,7 @@ class ModelRegistry:
         with self._lock:
             self._verdicts[key] = verdict
             self._checked_files[key] = current
+        self._sources.record(key, folder)
         return verdict
 
     def routed_runtimes(self) -> dict[str, ModelRuntime]:
@@ -232,7 +240,7 @@ class ModelRegistry:
             version = selector.version
             if version is None:
                 version = self._label_version(model, selector, request_id)
-            reason = self._verdicts.get((model, version))
+            reason = self._verdicts.get((model, version)) or self._sources.refused((model, version))
             if reason:
                 raise GatewayError(
                     404, f"model {model!r} version {version} is not routed: {reason}"
@@ -263,6 +271,7 @@ class ModelRegistry:
 
     def _forget_unserved(self, model: str, served: set[int]) -> None:
         # Runtimes and verdicts of retired versions are dropped; a pinned request reloads.
+        self._sources.forget(model, served)
         with self._lock:
             for cache in (self._runtimes, self._verdicts, self._checked_files):
                 for key in [key for key in cache if key[0] == model and key[1] not in served]:

@@ -1,0 +1,102 @@
+"""Which folder each model version's verdict was reached on, and when that folder changes.
+
+A model server does not reload a version number it has loaded: when ``models.config`` gives
+a model another ``base_path`` (or another folder of one number appears, ``7`` then ``007``),
+TF Serving's ``AspiredVersionsManager::SetAspiredVersions`` only adds version numbers it does
+not manage yet, so version N keeps running the SavedModel it was loaded from until it is
+unloaded. The gateway then cannot tell which folder's tokenizer and spec belong to the model
+the server runs for N: when the new folder's assets differ from those N was checked with,
+N is not routed (an unfit version, with :data:`MOVED` as its reason) until the server
+unloads it; when they are the same files (a folder renamed), nothing changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from pathlib import Path
+
+from serving import contract
+
+LOGGER = logging.getLogger("serving.gateway.registry")
+Key = tuple[str, int]
+MOVED = (
+    "its folder under models.config's base_path now holds other assets than the ones it was "
+    "loaded with, and a model server keeps running a loaded version number: publish them as "
+    "a new version"
+)
+
+
+def assets_digest(folder: Path | None) -> str:
+    """sha256 (hex) over the name and bytes of each JSON file in ``folder/assets.extra``.
+
+    Those are what a runtime reads (spec, tokenizers, model card, legacy files); "" when the
+    folder is None or cannot be read.
+    """
+    if folder is None:
+        return ""
+    digest = hashlib.sha256()
+    try:
+        for path in sorted((folder / contract.ASSETS_DIR).glob("*.json")):
+            if path.is_file():  # a FIFO would block on open
+                digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    except OSError:
+        return ""
+    return digest.hexdigest()
+
+
+class VersionSources:
+    """Folder and assets digest per checked version; :meth:`moved` says when they changed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sources: dict[Key, tuple[Path | None, str]] = {}
+        self._moved: dict[Key, str] = {}  # the versions refused, as of the last poll
+
+    def record(self, key: Key, folder: Path | None) -> None:
+        """Note the folder a verdict on ``key`` was reached on (its assets as they are now)."""
+        source = (folder, assets_digest(folder))
+        with self._lock:
+            self._sources[key] = source
+            self._moved.pop(key, None)
+
+    def moved(self, key: Key, folder: Path | None) -> str:
+        """:data:`MOVED` when ``key``'s folder is now ``folder`` with other assets, else ""."""
+        with self._lock:
+            source = self._sources.get(key)
+        if source is None or source[0] == folder:
+            reason = ""
+        elif assets_digest(folder) == source[1]:
+            reason = ""  # the same files elsewhere (a folder renamed): follow them
+            with self._lock:
+                self._sources[key] = (folder, source[1])
+        else:
+            reason = MOVED
+        with self._lock:
+            known = self._moved.get(key, "")
+            if reason:
+                self._moved[key] = reason
+            else:
+                self._moved.pop(key, None)
+        if reason and not known:
+            LOGGER.warning(
+                "%s version %d is not routed: loaded from %s, its folder is now %s with other "
+                "assets",
+                *key,
+                source[0] if source else None,
+                folder,
+            )
+        return reason
+
+    def refused(self, key: Key) -> str:
+        """The reason the last poll found for ``key`` (``""``: none)."""
+        with self._lock:
+            return self._moved.get(key, "")
+
+    def forget(self, model: str, served: set[int]) -> None:
+        """Drop what is known of the model's versions the server no longer serves."""
+        with self._lock:
+            for cache in (self._sources, self._moved):
+                for key in [key for key in cache if key[0] == model and key[1] not in served]:
+                    del cache[key]
