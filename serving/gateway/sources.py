@@ -65,7 +65,9 @@ class VersionSources:
         """:data:`MOVED` when ``key``'s folder is now ``folder`` with other assets, else ""."""
         with self._lock:
             source = self._sources.get(key)
-        if source is None or source[0] == folder:
+        if source is None or folder is None or source[0] == folder:
+            # None: no folder of that number is seen (a volume being remounted); the model
+            # server keeps running what it loaded, and so does the runtime checked with it.
             reason = ""
         elif assets_digest(folder) == source[1]:
             reason = ""  # the same files elsewhere (a folder renamed): follow them

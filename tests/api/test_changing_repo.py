@@ -66,6 +66,10 @@ def test_a_version_whose_base_path_moves_to_other_assets_is_not_routed(
         assert client.post("/v1/qa", json=QA).status_code == 200
         config.write_text(CONFIG.format("renamed"))
         assert _version(client)["routed"]  # the same assets: nothing changes
+        (repo / "renamed").rename(repo / "away")  # gone for a moment: the server keeps it
+        assert _version(client)["routed"]
+        assert client.post("/v1/qa", json=QA).status_code == 200
+        (repo / "away").rename(repo / "renamed")
         config.write_text(CONFIG.format("answers"))
         moved = _version(client)
         assert not moved["routed"] and moved["error"] == MOVED
