@@ -56,3 +56,19 @@ def test_two_folders_of_one_version_are_read_as_the_model_server_loads_them(
     (tmp_path / "7" / "saved_model.pb").unlink()  # 7 is still being written: 07 is served
     assert version_dirs(tmp_path) == {7: tmp_path / "07"}
     assert holds_saved_model(tmp_path / "07") and not holds_saved_model(tmp_path / "7")
+
+
+def test_a_config_refused_or_being_written_is_read_as_the_last_good_one(tmp_path: Path) -> None:
+    # Found by the adversarial repo pass: a config the model server refuses (a model listed
+    # twice) or one cut mid-write sent the gateway to repo/<name> for the model's files, while
+    # the server kept serving the last good config's base_path.
+    _config(tmp_path, ("qa", "answers"))
+    assert model_dir(tmp_path, "qa") == tmp_path / "answers"
+    _config(tmp_path, ("qa", "other"), ("qa", "answers"))
+    assert model_dir(tmp_path, "qa") == tmp_path / "answers"
+    (tmp_path / MODELS_CONFIG_FILE).write_text('model_config_list { config { name: "qa" ba')
+    assert model_dir(tmp_path, "qa") == tmp_path / "answers"
+    _config(tmp_path, ("qa", "other"))
+    assert model_dir(tmp_path, "qa") == tmp_path / "other"
+    (tmp_path / MODELS_CONFIG_FILE).unlink()  # no config: training's layout
+    assert model_dir(tmp_path, "qa") == tmp_path / "qa"
