@@ -40,6 +40,11 @@ from serving.tokenization import file_sha256, load_tokenizer
 LOGGER = logging.getLogger("serving.gateway.runtime")
 Instance = Mapping[str, Any]
 Fingerprint = tuple[tuple[str, int, int], ...]
+# Largest spec, model card or legacy file (JSON metadata: kilobytes when exported) and
+# tokenizer (megabytes) read. Each worker reads them whole at each check, so a runaway file
+# (a labels list of gigabytes) would take every worker's memory, again at each restart.
+MAX_METADATA_BYTES = 16 * 2**20
+MAX_TOKENIZER_BYTES = 256 * 2**20
 
 
 class UnfitVersionError(Exception):
@@ -176,6 +181,7 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
     for name in spec.tokenizer_files():
         if not (folder / name).is_file():  # a FIFO or device would block the worker on open
             raise UnfitVersionError(f"tokenizer {name} is missing or not a regular file")
+        _check_size(folder / name, MAX_TOKENIZER_BYTES)
         try:
             tokenizers[name] = load_tokenizer(folder / name)
             hashes[name] = file_sha256(folder / name)
@@ -231,6 +237,7 @@ def _check_exported_hashes(
     path = folder / contract.MODEL_CARD_FILE
     if not path.is_file():
         return
+    _check_size(path, MAX_METADATA_BYTES)
     try:
         card = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as error:
@@ -249,6 +256,7 @@ def _check_exported_hashes(
 
 def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, bool]:
     if (folder / SPEC_FILE).is_file():
+        _check_size(folder / SPEC_FILE, MAX_METADATA_BYTES)
         try:
             return load_spec(folder / SPEC_FILE), False
         except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
@@ -261,6 +269,9 @@ def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, boo
         raise UnfitVersionError(
             f"tokenizer {contract.TOKENIZER_FILE} is missing or not a regular file"
         )
+    for path in legacy_files:
+        _check_size(path, MAX_METADATA_BYTES)
+    _check_size(folder / contract.TOKENIZER_FILE, MAX_TOKENIZER_BYTES)
     try:
         preprocessing, labels = (json.loads(path.read_text("utf-8")) for path in legacy_files)
         tokenizer = load_tokenizer(folder / contract.TOKENIZER_FILE)
@@ -272,3 +283,13 @@ def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, boo
     except Exception as error:  # unreadable JSON or tokenizer
         LOGGER.warning("%s v%d: cannot read legacy files: %r", model, version, error)
         raise UnfitVersionError("legacy assets cannot be read") from error
+
+
+def _check_size(path: Path, limit: int) -> None:
+    """Raise UnfitVersionError for a file larger than ``limit`` bytes (never read then)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return  # reading it says why
+    if size > limit:
+        raise UnfitVersionError(f"{path.name} is larger than {limit // 2**20} MiB")

@@ -40,7 +40,9 @@ def assets_digest(folder: Path | None) -> str:
     try:
         for path in sorted((folder / contract.ASSETS_DIR).glob("*.json")):
             if path.is_file():  # a FIFO would block on open
-                digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+                digest.update(path.name.encode() + b"\0")
+                with path.open("rb") as file:  # in chunks, whatever its size
+                    digest.update(hashlib.file_digest(file, "sha256").digest())
     except OSError:
         return ""
     return digest.hexdigest()

@@ -17,6 +17,7 @@ from serving.contract import (
     PREPROCESSING_FILE,
     TOKENIZER_FILE,
 )
+from serving.gateway import runtime
 from serving.gateway.aliases import qa_answer
 from serving.gateway.heads import OutputError
 from serving.gateway.runtime import UnfitVersionError, load_runtime
@@ -249,3 +250,21 @@ def test_an_example_without_words_makes_the_version_unfit(qa, tiny_repo, tmp_pat
     with pytest.raises(UnfitVersionError) as caught:
         load_runtime(tmp_path, "qa", 1, SETTINGS)
     assert caught.value.reason == "the spec's example question has no word for its tokenizer"
+
+
+def test_a_runaway_asset_file_is_refused_unread(tiny_repo, legacy_repo, tmp_path, monkeypatch):
+    # Found by the adversarial repo pass: every worker read each asset whole at each check, so
+    # a spec grown to gigabytes (a labels list gone wrong) took each worker's memory. A spec
+    # past the limit, here valid JSON padded with blanks, was routed.
+    assets = _copy(tiny_repo, tmp_path)
+    spec = assets / SPEC_FILE
+    spec.write_bytes(spec.read_bytes() + b" " * runtime.MAX_METADATA_BYTES)
+    with pytest.raises(UnfitVersionError, match=r"^serving_spec\.json is larger than 16 MiB$"):
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    shutil.copy2(tiny_repo / "qa" / "1" / ASSETS_DIR / SPEC_FILE, spec)
+    monkeypatch.setattr(runtime, "MAX_TOKENIZER_BYTES", 1000)
+    with pytest.raises(UnfitVersionError, match=r"^tokenizer\.json is larger than 0 MiB$"):
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    monkeypatch.setattr(runtime, "MAX_METADATA_BYTES", 10)
+    with pytest.raises(UnfitVersionError, match=r"^preprocessing\.json is larger than 0 MiB$"):
+        load_runtime(legacy_repo, "qa", 1, SETTINGS)
