@@ -3,8 +3,9 @@
 The signature (GetModelMetadata) must have exactly the spec's input tensors, all DT_INT32, and
 exactly its head outputs, all DT_FLOAT; the spec's example, run once through the backend
 (with the backend's deadline), must give outputs every head can read (shape, label count,
-finite values). A failure raises :class:`~serving.gateway.runtime.UnfitVersionError` with a
-short reason for clients (server text goes to the log); a transient backend failure
+finite values, probabilities where the head reads them). A failure raises
+:class:`~serving.gateway.runtime.UnfitVersionError` with a short reason for clients (server
+text goes to the log); a transient backend failure
 (unavailable, deadline, version not loaded yet) raises the ``BackendError`` so the check is
 simply repeated at the next poll.
 """
@@ -15,18 +16,23 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import numpy as np
 import numpy.typing as npt
 
 from serving.gateway.backends import Backend, TensorSpec, VersionSelector
 from serving.gateway.errors import BackendError, BackendFailure
 from serving.gateway.heads import OutputError
 from serving.gateway.runtime import ModelRuntime, UnfitVersionError
+from serving.spec import BinaryHead, CategoricalHead, MultilabelHead, ServingSpec
 from serving.tensor_batches import moved_output, padded_further
 
 Result = TypeVar("Result")
 LOGGER = logging.getLogger("serving.gateway.checks")
 INPUT_DTYPE = "DT_INT32"
 OUTPUT_DTYPE = "DT_FLOAT"
+# How far a probability may stray from [0, 1], and a softmax row's sum from 1 (float32
+# rounding over a few thousand labels stays far below it).
+PROBABILITY_TOLERANCE = 1e-3
 TRANSIENT = (
     BackendFailure.UNAVAILABLE,
     BackendFailure.DEADLINE_EXCEEDED,
@@ -62,7 +68,36 @@ def check_fit(backend: Backend, runtime: ModelRuntime) -> None:
         runtime.postprocess(outputs, example)
     except (OutputError, KeyError, IndexError, TypeError, ValueError) as error:
         raise UnfitVersionError(f"the spec's example gave unusable outputs: {error}") from error
+    check_probabilities(runtime.spec, outputs)
     check_padding(backend, runtime, selector, tensors, outputs)
+
+
+def check_probabilities(spec: ServingSpec, outputs: dict[str, npt.NDArray[Any]]) -> None:
+    """Raise UnfitVersionError unless each head that reads probabilities was given some.
+
+    ``categorical`` reads a softmax (each row in [0, 1], summing to 1), ``binary`` and
+    ``multilabel`` sigmoids (in [0, 1]), within :data:`PROBABILITY_TOLERANCE`. A model that
+    ends without its activation (logits: a Dense layer trained with ``from_logits=True``)
+    passes every shape check and would answer probabilities of 4.2 or -3.
+    """
+    for head in spec.heads:
+        if not isinstance(head, CategoricalHead | BinaryHead | MultilabelHead):
+            continue
+        values = np.asarray(outputs[head.output], dtype=np.float64)
+        low, high = float(values.min()), float(values.max())
+        if low < -PROBABILITY_TOLERANCE or high > 1 + PROBABILITY_TOLERANCE:
+            raise UnfitVersionError(
+                f"output {head.output} gives {low:.3g}..{high:.3g} on the spec's example, no "
+                f"probabilities as its {head.kind} head reads (logits? the model must end with "
+                "its activation)"
+            )
+        sums = values.reshape(len(values), -1).sum(axis=1)
+        if isinstance(head, CategoricalHead) and np.abs(sums - 1).max() > PROBABILITY_TOLERANCE:
+            raise UnfitVersionError(
+                f"output {head.output}'s rows sum to {float(sums.min()):.3g}.."
+                f"{float(sums.max()):.3g} on the spec's example, not 1 as the softmax its "
+                "categorical head reads"
+            )
 
 
 def check_padding(

@@ -109,6 +109,10 @@ def test_the_specs_signature_is_the_one_checked_and_called(qa) -> None:
         (Backend(answer=np.full((1, 4), 0.25)), "expected [1, 5]"),
         (Backend(answer=np.full((1, 5), np.nan)), "NaN"),
         (Backend(failure=BackendFailure.INVALID_ARGUMENT), "failed on the spec's example"),
+        # Found by the adversarial repo pass: logits (a model exported without its softmax)
+        # passed every check, and answered "probability": 2.0 and -1.5 (200).
+        (Backend(answer=np.array([[2.0, -1.5, 0.5, 0.1, 0.3]])), "-1.5..2 on the spec's example"),
+        (Backend(answer=np.full((1, 5), 0.1)), "rows sum to 0.5..0.5"),
     ],
 )
 def test_unfit_versions_get_short_reasons(qa, backend, reason) -> None:
