@@ -141,10 +141,12 @@ class ModelRuntime:
 
 
 def assets_fingerprint(repo: Path, model: str, version: int) -> Fingerprint:
-    """Name, size and mtime (ns) of each entry of the version's ``assets.extra/``, sorted.
+    """Name, size and ctime (ns) of each entry of the version's ``assets.extra/``, sorted.
 
     Changes when a file the runtime reads is added, replaced or removed (a copy landing, a
-    fixed spec); empty when the folder is missing or unreadable.
+    fixed spec), or its permissions are fixed (``chmod`` moves the ctime, never the size or
+    mtime: an unreadable spec made readable stayed unfit); empty when the folder is missing or
+    unreadable.
     """
     versions = contract.model_dir(repo, model)
     folder = contract.version_dirs(versions).get(version, versions / str(version))
@@ -157,7 +159,7 @@ def assets_fingerprint(repo: Path, model: str, version: int) -> Fingerprint:
                 except OSError:  # a dangling symlink: its name still counts
                     entries.append((entry.name, -1, -1))
                     continue
-                entries.append((entry.name, stat.st_size, stat.st_mtime_ns))
+                entries.append((entry.name, stat.st_size, stat.st_ctime_ns))
     except OSError:
         return ()
     return tuple(sorted(entries))

@@ -52,13 +52,17 @@ def list_versions(base_path: Path) -> tuple[dict[int, Path], list[str]]:
 
 
 def folder_fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
-    """Every file under a version folder with its size and mtime (changes when a copy lands)."""
+    """Every file under a version folder with its size and ctime (ns).
+
+    Changes when a copy lands, and when permissions are fixed (``chmod`` moves the ctime, not
+    the mtime; a version that failed to load on an unreadable file is retried at once then).
+    """
     entries = []
     for file in sorted(path.rglob("*")):
         try:
             if file.is_file():
                 stat = file.stat()
-                entries.append((str(file.relative_to(path)), stat.st_size, stat.st_mtime_ns))
+                entries.append((str(file.relative_to(path)), stat.st_size, stat.st_ctime_ns))
         except OSError:
             continue
     return tuple(entries)

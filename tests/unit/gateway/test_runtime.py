@@ -268,3 +268,15 @@ def test_a_runaway_asset_file_is_refused_unread(tiny_repo, legacy_repo, tmp_path
     monkeypatch.setattr(runtime, "MAX_METADATA_BYTES", 10)
     with pytest.raises(UnfitVersionError, match=r"^preprocessing\.json is larger than 0 MiB$"):
         load_runtime(legacy_repo, "qa", 1, SETTINGS)
+
+
+def test_fixing_an_assets_permissions_changes_its_fingerprint(tiny_repo, tmp_path) -> None:
+    # Found by the adversarial repo pass: an unfit verdict is kept until the assets' size or
+    # mtime change, and chmod changes neither: a spec made readable again stayed unfit until
+    # the gateway restarted.
+    assets = _copy(tiny_repo, tmp_path)
+    before = runtime.assets_fingerprint(tmp_path, "qa", 1)
+    (assets / SPEC_FILE).chmod(0o000)
+    unreadable = runtime.assets_fingerprint(tmp_path, "qa", 1)
+    (assets / SPEC_FILE).chmod(0o644)
+    assert len({before, unreadable, runtime.assets_fingerprint(tmp_path, "qa", 1)}) == 3
