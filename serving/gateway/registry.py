@@ -30,6 +30,7 @@ from serving.gateway.runtime import (
 )
 from serving.gateway.settings import GatewaySettings
 from serving.gateway.sources import VersionSources
+from serving.tokenization import panics_as_errors
 
 LOGGER = logging.getLogger("serving.gateway.registry")
 
@@ -280,6 +281,7 @@ class ModelRegistry:
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_seconds):
             try:
-                self.refresh()
+                with panics_as_errors():  # a tokenizers panic is a BaseException
+                    self.refresh()
             except Exception:  # the poller must survive anything; the next poll retries
                 LOGGER.exception("version poll failed")

@@ -27,32 +27,36 @@ from serving.encoding import (
     Encodings,
     Tensors,
     encode_batch,
-    has_words,
     segment_texts,
 )
+from serving.gateway.asset_checks import (
+    MAX_METADATA_BYTES,
+    MAX_TOKENIZER_BYTES,
+    check_exported_hashes,
+    check_size,
+    check_tokenizer,
+)
+from serving.gateway.asset_checks import UnfitVersionError as UnfitVersionError  # re-exported
 from serving.gateway.heads import Answer, Outputs, head_answer, head_values
 from serving.gateway.legacy import LegacyError, legacy_spec
 from serving.gateway.request_models import RequestModels, build_models
 from serving.gateway.settings import GatewaySettings
-from serving.spec import SPEC_FILE, SegmentWeightsHead, ServingSpec, load_spec
-from serving.tokenization import file_sha256, load_tokenizer
+from serving.spec import (
+    SPEC_FILE,
+    SegmentWeightsHead,
+    ServingSpec,
+    load_spec,
+)
+from serving.tokenization import (
+    file_sha256,
+    load_tokenizer,
+    panics_as_errors,
+    vocab_bound,
+)
 
 LOGGER = logging.getLogger("serving.gateway.runtime")
 Instance = Mapping[str, Any]
 Fingerprint = tuple[tuple[str, int, int], ...]
-# Largest spec, model card or legacy file (JSON metadata: kilobytes when exported) and
-# tokenizer (megabytes) read. Each worker reads them whole at each check, so a runaway file
-# (a labels list of gigabytes) would take every worker's memory, again at each restart.
-MAX_METADATA_BYTES = 16 * 2**20
-MAX_TOKENIZER_BYTES = 256 * 2**20
-
-
-class UnfitVersionError(Exception):
-    """A version the gateway must not route to; ``reason`` is short and safe for clients."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, eq=False)
@@ -183,30 +187,17 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
     for name in spec.tokenizer_files():
         if not (folder / name).is_file():  # a FIFO or device would block the worker on open
             raise UnfitVersionError(f"tokenizer {name} is missing or not a regular file")
-        _check_size(folder / name, MAX_TOKENIZER_BYTES)
+        check_size(folder / name, MAX_TOKENIZER_BYTES)
         try:
-            tokenizers[name] = load_tokenizer(folder / name)
+            with panics_as_errors():
+                tokenizers[name] = load_tokenizer(folder / name)
             hashes[name] = file_sha256(folder / name)
         except Exception as error:  # tokenizers raises a bare Exception for a bad file
             LOGGER.warning("%s v%d: cannot load tokenizer %s: %r", model, version, name, error)
             raise UnfitVersionError(f"tokenizer {name} cannot be loaded") from error
-    _check_exported_hashes(folder, model, version, hashes)
+    check_exported_hashes(folder, model, version, hashes)
     for item in spec.inputs:
-        tokenizer = tokenizers[item.tokenizer]
-        size = tokenizer.get_vocab_size(with_added_tokens=True)
-        if size > item.vocab_size:
-            raise UnfitVersionError(
-                f"tokenizer {item.tokenizer} has {size} tokens, more than the spec's "
-                f"vocab_size {item.vocab_size} (input {item.field})"
-            )
-        # The example is what /docs offers: it must pass the no_words rule requests meet.
-        value = spec.example[item.field]
-        if not all(
-            has_words(tokenizer, text) for text in ([value] if isinstance(value, str) else value)
-        ):
-            raise UnfitVersionError(
-                f"the spec's example {item.field} has no word for its tokenizer"
-            )
+        check_tokenizer(spec, item, tokenizers[item.tokenizer])
     try:
         models = build_models(model, spec, settings, tokenizers)
     except Exception as error:  # e.g. a field name pydantic reserves ("model_config")
@@ -227,38 +218,9 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
     )
 
 
-def _check_exported_hashes(
-    folder: Path, model: str, version: int, hashes: Mapping[str, str]
-) -> None:
-    """Raise UnfitVersionError unless each tokenizer is the file the version was exported with.
-
-    ``model_card.json``'s ``tokenizer_sha256`` (written by ``export_for_serving``) names each
-    file's sha256: another tokenizer of the same size passes every other check and turns the
-    texts into other ids. Not checked without a card, or for a file the card does not name.
-    """
-    path = folder / contract.MODEL_CARD_FILE
-    if not path.is_file():
-        return
-    _check_size(path, MAX_METADATA_BYTES)
-    try:
-        card = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as error:
-        LOGGER.warning("%s v%d: cannot read %s: %r", model, version, path.name, error)
-        raise UnfitVersionError(f"{contract.MODEL_CARD_FILE} cannot be read") from error
-    recorded = card.get("tokenizer_sha256") if isinstance(card, dict) else None
-    if not isinstance(recorded, dict):
-        return
-    for name, digest in hashes.items():
-        if recorded.get(name, digest) != digest:
-            raise UnfitVersionError(
-                f"tokenizer {name} is not the one exported with the model (its sha256 "
-                f"differs from {contract.MODEL_CARD_FILE})"
-            )
-
-
 def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, bool]:
     if (folder / SPEC_FILE).is_file():
-        _check_size(folder / SPEC_FILE, MAX_METADATA_BYTES)
+        check_size(folder / SPEC_FILE, MAX_METADATA_BYTES)
         try:
             return load_spec(folder / SPEC_FILE), False
         except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
@@ -272,12 +234,12 @@ def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, boo
             f"tokenizer {contract.TOKENIZER_FILE} is missing or not a regular file"
         )
     for path in legacy_files:
-        _check_size(path, MAX_METADATA_BYTES)
-    _check_size(folder / contract.TOKENIZER_FILE, MAX_TOKENIZER_BYTES)
+        check_size(path, MAX_METADATA_BYTES)
+    check_size(folder / contract.TOKENIZER_FILE, MAX_TOKENIZER_BYTES)
     try:
         preprocessing, labels = (json.loads(path.read_text("utf-8")) for path in legacy_files)
         tokenizer = load_tokenizer(folder / contract.TOKENIZER_FILE)
-        vocab = tokenizer.get_vocab_size(with_added_tokens=True)
+        vocab = vocab_bound(tokenizer)
         return legacy_spec(model, preprocessing, labels, vocab), True
     except (LegacyError, ValidationError) as error:
         LOGGER.warning("%s v%d: legacy files: %s", model, version, error)
@@ -285,13 +247,3 @@ def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, boo
     except Exception as error:  # unreadable JSON or tokenizer
         LOGGER.warning("%s v%d: cannot read legacy files: %r", model, version, error)
         raise UnfitVersionError("legacy assets cannot be read") from error
-
-
-def _check_size(path: Path, limit: int) -> None:
-    """Raise UnfitVersionError for a file larger than ``limit`` bytes (never read then)."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return  # reading it says why
-    if size > limit:
-        raise UnfitVersionError(f"{path.name} is larger than {limit // 2**20} MiB")

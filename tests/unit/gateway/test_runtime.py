@@ -258,7 +258,7 @@ def test_a_runaway_asset_file_is_refused_unread(tiny_repo, legacy_repo, tmp_path
     # past the limit, here valid JSON padded with blanks, was routed.
     assets = _copy(tiny_repo, tmp_path)
     spec = assets / SPEC_FILE
-    spec.write_bytes(spec.read_bytes() + b" " * runtime.MAX_METADATA_BYTES)
+    spec.write_bytes(spec.read_bytes() + b" " * 16 * 2**20)
     with pytest.raises(UnfitVersionError, match=r"^serving_spec\.json is larger than 16 MiB$"):
         load_runtime(tmp_path, "qa", 1, SETTINGS)
     shutil.copy2(tiny_repo / "qa" / "1" / ASSETS_DIR / SPEC_FILE, spec)
@@ -280,3 +280,22 @@ def test_fixing_an_assets_permissions_changes_its_fingerprint(tiny_repo, tmp_pat
     unreadable = runtime.assets_fingerprint(tmp_path, "qa", 1)
     (assets / SPEC_FILE).chmod(0o644)
     assert len({before, unreadable, runtime.assets_fingerprint(tmp_path, "qa", 1)}) == 3
+
+
+def _edit_tokenizer(assets: Path, change) -> None:
+    """Change tokenizer.json (the card's hash goes: not checked without it)."""
+    data = json.loads((assets / TOKENIZER_FILE).read_text())
+    change(data)
+    (assets / TOKENIZER_FILE).write_text(json.dumps(data))
+    (assets / MODEL_CARD_FILE).unlink()
+
+
+def test_a_tokenizer_id_past_vocab_size_makes_the_version_unfit(tiny_repo, tmp_path) -> None:
+    # Found by the adversarial repo pass: the check counted the ids (get_vocab_size), so a
+    # vocabulary of 33 ids with a gap ("mary" at 100) passed a vocab_size of 33, and "mary"
+    # reached the model's 33-row embedding (a 502 on CPU for each text with it; zeros on GPU).
+    assets = _copy(tiny_repo, tmp_path)
+    _edit_tokenizer(assets, lambda data: data["model"]["vocab"].update(mary=100))
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason.startswith("tokenizer tokenizer.json gives ids up to 100, beyond")
