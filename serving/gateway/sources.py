@@ -1,7 +1,8 @@
 """Which folder each model version's verdict was reached on, and when that folder changes.
 
 A model server does not reload a version number it has loaded: when ``models.config`` gives
-a model another ``base_path`` (or another folder of one number appears, ``7`` then ``007``),
+a model another ``base_path`` (or another folder of one number appears, ``7`` then ``007``,
+or a version folder that is a symlink is re-pointed at another build),
 TF Serving's ``AspiredVersionsManager::SetAspiredVersions`` only adds version numbers it does
 not manage yet, so version N keeps running the SavedModel it was loaded from until it is
 unloaded. The gateway then cannot tell which folder's tokenizer and spec belong to the model
@@ -21,11 +22,27 @@ from serving import contract
 
 LOGGER = logging.getLogger("serving.gateway.registry")
 Key = tuple[str, int]
+Identity = tuple[str, int] | None  # a folder's real path and inode: what it is, not its name
 MOVED = (
     "its folder under models.config's base_path now holds other assets than the ones it was "
     "loaded with, and a model server keeps running a loaded version number: publish them as "
     "a new version"
 )
+
+
+def identity(folder: Path | None) -> Identity:
+    """The folder's real path (symlinks followed) and inode; None when it cannot be seen.
+
+    A version folder that is a symlink re-pointed at another build, or a folder removed and
+    made again, is another folder under the same name.
+    """
+    if folder is None:
+        return None
+    try:
+        real = folder.resolve()
+        return str(real), real.stat().st_ino
+    except OSError:  # a dangling symlink, a loop, a folder gone meanwhile
+        return None
 
 
 def assets_digest(folder: Path | None) -> str:
@@ -53,28 +70,30 @@ class VersionSources:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._sources: dict[Key, tuple[Path | None, str]] = {}
+        self._sources: dict[Key, tuple[Identity, str]] = {}
         self._moved: dict[Key, str] = {}  # the versions refused, as of the last poll
 
     def record(self, key: Key, folder: Path | None) -> None:
         """Note the folder a verdict on ``key`` was reached on (its assets as they are now)."""
-        source = (folder, assets_digest(folder))
+        source = (identity(folder), assets_digest(folder))
         with self._lock:
             self._sources[key] = source
             self._moved.pop(key, None)
 
     def moved(self, key: Key, folder: Path | None) -> str:
-        """:data:`MOVED` when ``key``'s folder is now ``folder`` with other assets, else ""."""
+        """:data:`MOVED` when ``key``'s folder is now another one (another path, a symlink
+        re-pointed, a folder made again) with other assets, else ""."""
         with self._lock:
             source = self._sources.get(key)
-        if source is None or folder is None or source[0] == folder:
+        current = identity(folder)
+        if source is None or None in (source[0], current) or source[0] == current:
             # None: no folder of that number is seen (a volume being remounted); the model
             # server keeps running what it loaded, and so does the runtime checked with it.
             reason = ""
         elif assets_digest(folder) == source[1]:
             reason = ""  # the same files elsewhere (a folder renamed): follow them
             with self._lock:
-                self._sources[key] = (folder, source[1])
+                self._sources[key] = (current, source[1])
         else:
             reason = MOVED
         with self._lock:

@@ -110,3 +110,40 @@ def test_every_tokenizer_of_a_version_is_listed_with_its_sha256(
             question.name: file_sha256(question),
         }
         assert version["tokenizer_sha256"] is None  # no one digest names both
+
+
+@pytest.mark.timeout(180)
+def test_a_version_symlink_repointed_at_other_assets_is_not_routed(
+    tiny_repo: Path, tmp_path: Path
+) -> None:
+    # Publishing by re-pointing a version's symlink (ln -sfn build-b qa/1): the model server
+    # keeps running build-a's model for version 1, as TF Serving; the gateway kept build-a's
+    # runtime and a new worker would read build-b's tokenizer. Not routed while it points
+    # elsewhere; routed again once it points back.
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_repo / "qa" / "1", repo / "builds" / "a")
+    shutil.copytree(tiny_repo / "qa" / "1", repo / "builds" / "b")
+    _swap_two_words(repo / "builds" / "b" / ASSETS_DIR)
+    (repo / "qa").mkdir()
+    link = repo / "qa" / "1"
+    link.symlink_to(repo / "builds" / "a", target_is_directory=True)
+    (repo / MODELS_CONFIG_FILE).write_text(CONFIG.format("qa"))
+
+    def point_at(build: str) -> None:  # atomically, as ln -sfn with a rename does
+        staging = repo / "qa" / ".next"
+        staging.symlink_to(repo / "builds" / build, target_is_directory=True)
+        staging.rename(link)
+
+    with (
+        own_model_server(repo, "it serves its own repo") as server,
+        gateway_app(repo, server.grpc_target) as app,
+    ):
+        client: Any = app.test_client()  # its .json is Any | None to mypy
+        assert client.post("/v1/qa", json=QA).status_code == 200
+        point_at("b")
+        moved = _version(client)
+        assert not moved["routed"] and moved["error"] == MOVED
+        assert client.post("/v1/qa", json=QA).status_code == 503
+        point_at("a")
+        assert _version(client)["routed"]
+        assert client.post("/v1/qa", json=QA).status_code == 200
