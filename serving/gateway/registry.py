@@ -241,7 +241,7 @@ class ModelRegistry:
             version = selector.version
             if version is None:
                 version = self._label_version(model, selector, request_id)
-            reason = self._verdicts.get((model, version)) or self._sources.refused((model, version))
+            reason = self._pinned_verdict(model, version) or self._sources.refused((model, version))
             if reason:
                 raise GatewayError(
                     404, f"model {model!r} version {version} is not routed: {reason}"
@@ -253,6 +253,16 @@ class ModelRegistry:
         if state.routed is None:
             raise unrouted_error(model, state, self.retry_after_seconds)
         return state.routed
+
+    def _pinned_verdict(self, model: str, version: int) -> str | None:
+        """A pinned version's verdict; one not checked yet (loaded since the last poll) is
+        checked now, never called unchecked. None: it could not be (no such folder, not
+        served, backend busy), and the call itself says why."""
+        verdict = self._verdicts.get((model, version))
+        if verdict is not None:
+            return verdict
+        folder = contract.version_dirs(contract.model_dir(self.model_repo, model)).get(version)
+        return None if folder is None else self._verdict(model, version, folder)
 
     def _label_version(self, model: str, selector: VersionSelector, request_id: str | None) -> int:
         try:
