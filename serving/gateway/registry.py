@@ -155,7 +155,9 @@ class ModelRegistry:
         reason = "" if routed is not None else "; ".join(errors)
         state = ModelState(statuses, routed, reason, True, unfit)
         self._set_state(model, state)
-        self._forget_unserved(model, {status.version for status in statuses})
+        # What the gateway knows of a version lasts while it stays loaded: one unloaded (its
+        # folder removed) and loaded again is read from the files it is loaded from then.
+        self._forget_unserved(model, set(available))
         return state
 
     def _verdict(self, model: str, version: int, folder: Path | None) -> str | None:

@@ -17,6 +17,7 @@ from serving.gateway.sources import MOVED
 from serving.spec import SPEC_FILE
 from serving.tokenization import file_sha256
 from tests.api.conftest import gateway_app
+from tests.integration.modelserver.helpers import wait_for
 from tests.support.model_server import own_model_server
 
 QA = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}
@@ -147,3 +148,41 @@ def test_a_version_symlink_repointed_at_other_assets_is_not_routed(
         point_at("a")
         assert _version(client)["routed"]
         assert client.post("/v1/qa", json=QA).status_code == 200
+
+
+@pytest.mark.timeout(180)
+def test_a_version_number_published_again_after_its_removal_is_checked_again(
+    tiny_repo: Path, tmp_path: Path
+) -> None:
+    # The model server unloads a version whose folder is removed (END) and loads a folder of
+    # that number published later from its new files (TF Serving too); the gateway kept the
+    # verdict and runtime of the first files, and routed the new model with them. Here the new
+    # files are unfit (3 labels for 5 outputs): version 2 was routed with its old spec.
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_repo / "qa" / "1", repo / "qa" / "1")
+    shutil.copytree(tiny_repo / "qa" / "1", repo / "qa" / "2")
+    every = 'config { name: "qa" base_path: "qa" model_version_policy { all {} } }'
+    (repo / MODELS_CONFIG_FILE).write_text(f"model_config_list {{ {every} }}")
+    with (
+        own_model_server(repo, "it serves its own repo") as server,
+        gateway_app(repo, server.grpc_target) as app,
+    ):
+        client: Any = app.test_client()  # its .json is Any | None to mypy
+
+        def states() -> dict[int, dict[str, Any]]:
+            response = client.get("/v1/models/qa")
+            return {item["version"]: item for item in response.json["versions"]}
+
+        assert client.post("/v1/qa", json=QA).json["model"]["version"] == 2
+        shutil.rmtree(repo / "qa" / "2")
+        wait_for(lambda: states()[2]["state"] == "END", "version 2 unloaded")
+        staging = repo / "qa" / ".staging-2"
+        shutil.copytree(tiny_repo / "qa" / "1", staging)
+        spec = json.loads((staging / ASSETS_DIR / SPEC_FILE).read_text())
+        spec["heads"][0]["labels"] = spec["heads"][0]["labels"][:3]
+        (staging / ASSETS_DIR / SPEC_FILE).write_text(json.dumps(spec))
+        staging.rename(repo / "qa" / "2")
+        wait_for(lambda: states()[2]["state"] == "AVAILABLE", "version 2 loaded again")
+        again = states()[2]
+        assert not again["routed"] and "[1, 3]" in again["error"]
+        assert client.post("/v1/qa", json=QA).json["model"]["version"] == 1
