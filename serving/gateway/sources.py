@@ -23,6 +23,7 @@ from serving import contract
 LOGGER = logging.getLogger("serving.gateway.registry")
 Key = tuple[str, int]
 Identity = tuple[str, int] | None  # a folder's real path and inode: what it is, not its name
+Files = tuple[Identity, list[tuple[Path, int, int]]] | None  # a folder's JSON assets, as stat
 MOVED = (
     "its folder under models.config's base_path now holds other assets than the ones it was "
     "loaded with, and a model server keeps running a loaded version number: publish them as "
@@ -45,6 +46,16 @@ def identity(folder: Path | None) -> Identity:
         return None
 
 
+def _json_assets(folder: Path) -> list[tuple[Path, int, int]]:
+    """Each regular JSON file of ``folder/assets.extra`` with its size and ctime, by name."""
+    found = []
+    for path in sorted((folder / contract.ASSETS_DIR).glob("*.json")):
+        if path.is_file():  # a FIFO would block on open
+            stat = path.stat()
+            found.append((path, stat.st_size, stat.st_ctime_ns))
+    return found
+
+
 def assets_digest(folder: Path | None) -> str:
     """sha256 (hex) over the name and bytes of each JSON file in ``folder/assets.extra``.
 
@@ -55,8 +66,8 @@ def assets_digest(folder: Path | None) -> str:
         return ""
     digest = hashlib.sha256()
     try:
-        for path in sorted((folder / contract.ASSETS_DIR).glob("*.json")):
-            if path.is_file():  # a FIFO would block on open
+        for path, _, _ in _json_assets(folder):
+            if path.is_file():
                 digest.update(path.name.encode() + b"\0")
                 with path.open("rb") as file:  # in chunks, whatever its size
                     digest.update(hashlib.file_digest(file, "sha256").digest())
@@ -72,6 +83,9 @@ class VersionSources:
         self._lock = threading.Lock()
         self._sources: dict[Key, tuple[Identity, str]] = {}
         self._moved: dict[Key, str] = {}  # the versions refused, as of the last poll
+        # A refused version's folder is compared at each poll: hashed again only when its
+        # files change (tokenizers are megabytes).
+        self._digests: dict[Key, tuple[Files, str]] = {}
 
     def record(self, key: Key, folder: Path | None) -> None:
         """Note the folder a verdict on ``key`` was reached on (its assets as they are now)."""
@@ -79,6 +93,7 @@ class VersionSources:
         with self._lock:
             self._sources[key] = source
             self._moved.pop(key, None)
+            self._digests.pop(key, None)
 
     def moved(self, key: Key, folder: Path | None) -> str:
         """:data:`MOVED` when ``key``'s folder is now another one (another path, a symlink
@@ -90,7 +105,7 @@ class VersionSources:
             # None: no folder of that number is seen (a volume being remounted); the model
             # server keeps running what it loaded, and so does the runtime checked with it.
             reason = ""
-        elif assets_digest(folder) == source[1]:
+        elif self._digest(key, folder) == source[1]:
             reason = ""  # the same files elsewhere (a folder renamed): follow them
             with self._lock:
                 self._sources[key] = (current, source[1])
@@ -112,6 +127,21 @@ class VersionSources:
             )
         return reason
 
+    def _digest(self, key: Key, folder: Path | None) -> str:
+        files: Files
+        try:
+            files = (identity(folder), _json_assets(folder)) if folder else None
+        except OSError:
+            files = None
+        with self._lock:
+            known = self._digests.get(key)
+        if files is not None and known is not None and known[0] == files:
+            return known[1]
+        digest = assets_digest(folder)
+        with self._lock:
+            self._digests[key] = (files, digest)
+        return digest
+
     def refused(self, key: Key) -> str:
         """The reason the last poll found for ``key`` (``""``: none)."""
         with self._lock:
@@ -120,6 +150,6 @@ class VersionSources:
     def forget(self, model: str, served: set[int]) -> None:
         """Drop what is known of the model's versions the server no longer serves."""
         with self._lock:
-            for cache in (self._sources, self._moved):
+            for cache in (self._sources, self._moved, self._digests):
                 for key in [key for key in cache if key[0] == model and key[1] not in served]:
                     del cache[key]
