@@ -10,6 +10,7 @@ every process can use it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ MODELS_CONFIG_FILE = "models.config"
 MONITORING_CONFIG_FILE = "monitoring.config"
 BATCHING_CONFIG_FILE = "batching_parameters.txt"
 PAD_ID = 0
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
 
 @dataclass(frozen=True)
@@ -68,19 +70,37 @@ INCOME_GROUPS = 10
 #   similarity: {"score": {"range": [0.0, 1.0], "meaning": str}}
 
 
+def holds_saved_model(folder: Path) -> bool:
+    """True when a version folder holds a SavedModel file (it is not still being written)."""
+    try:
+        return any((folder / name).is_file() for name in SAVED_MODEL_FILES)
+    except OSError:
+        return False
+
+
 def version_dirs(model_dir: Path) -> dict[int, Path]:
     """Version number -> folder for a model's version folders (TF Serving's layout).
 
     Only ASCII decimal names in int64 range are versions (``serving.numbers.parse_version``);
-    ``00000123`` is version 123 in its own folder, as TF Serving reads it.
+    ``00000123`` is version 123 in its own folder, as TF Serving reads it. Of two folders of
+    one number (``7``, ``007``) the one the local model server loads is kept: one holding a
+    SavedModel, then the shorter name (the listing's order is the file system's, so taking the
+    first found read one folder's spec and tokenizer while the server ran the other's model).
+    An unreadable folder has no versions.
     """
-    if not model_dir.is_dir():
-        return {}
     found: dict[int, Path] = {}
-    for child in model_dir.iterdir():
+    try:
+        children = sorted(model_dir.iterdir(), key=lambda child: (len(child.name), child.name))
+    except OSError:
+        return {}
+    for child in children:
         number = parse_version(child.name)
-        if number is not None and child.is_dir():
-            found.setdefault(number, child)
+        if number is None or not child.is_dir():
+            continue
+        if number not in found or (
+            not holds_saved_model(found[number]) and holds_saved_model(child)
+        ):
+            found[number] = child
     return dict(sorted(found.items()))
 
 
@@ -94,12 +114,11 @@ CONFIG_PACKAGE = "serving.contract"
 
 @functools.cache
 def _server_config_class() -> Any:
-    """TF Serving's ``ModelServerConfig`` reduced to ``model_config_list.config[]``'s ``name``
-    and ``base_path``.
+    """TF Serving's ``ModelServerConfig`` reduced to ``model_config_list.config[]``'s ``name``,
+    ``base_path`` and ``model_platform``, and whether ``custom_model_config`` is set.
 
     Built here because the gateway and the launchers have no TF Serving package; the other
-    fields of the file (base_path, version policies, labels, ...) are skipped when parsing,
-    not checked.
+    fields of the file (version policies, labels, ...) are skipped when parsing, not checked.
     """
     file_proto = descriptor_pb2.FileDescriptorProto(
         name="contract_models_config.proto", package=CONFIG_PACKAGE, syntax="proto3"
@@ -107,21 +126,45 @@ def _server_config_class() -> Any:
     model = file_proto.message_type.add(name="ModelConfig")
     model.field.add(name="name", number=1, type=FIELD.TYPE_STRING)
     model.field.add(name="base_path", number=2, type=FIELD.TYPE_STRING)
+    model.field.add(name="model_platform", number=4, type=FIELD.TYPE_STRING)
+    file_proto.message_type.add(name="Opaque")  # google.protobuf.Any: only whether it is set
     listing = file_proto.message_type.add(name="ModelConfigList")
     add_message_field(listing, "config", 1, f".{CONFIG_PACKAGE}.ModelConfig", repeated=True)
     server = file_proto.message_type.add(name="ModelServerConfig")
     add_message_field(server, "model_config_list", 1, f".{CONFIG_PACKAGE}.ModelConfigList")
+    add_message_field(server, "custom_model_config", 2, f".{CONFIG_PACKAGE}.Opaque")
     return message_class(file_proto, f"{CONFIG_PACKAGE}.ModelServerConfig")
 
 
 def parse_model_names(text: str) -> list[str]:
-    """The model names of a ``models.config`` text, in order (duplicates once).
+    """The model names of a ``models.config`` text, in order.
 
     Parsed as a text-format ``ModelServerConfig`` with protobuf's ``text_format``, as the model
     server reads it. Raises ValueError for a text that is not one (a file cut in the middle
-    of a write, unbalanced braces), which the model server refuses too.
+    of a write, unbalanced braces) or a model list the model server refuses
+    (:func:`check_model_list`): the server keeps its last good config then, and so must its
+    readers, or they route models it does not serve.
     """
-    return list(dict.fromkeys(config.name for config in _parse_config(text)))
+    return [config.name for config in _parse_config(text)]
+
+
+def check_model_list(entries: Sequence[tuple[str, str, str]]) -> None:
+    """Raise ValueError for a model list the local model server refuses.
+
+    ``entries``: each ``config``'s ``(name, base_path, model_platform)``. Refused: an entry
+    without a name or a base_path, a platform other than ``tensorflow``, a name listed twice
+    (TF Serving's ServerCore: "Illegal to list model ... multiple times in config list").
+    """
+    for name, base_path, platform in entries:
+        if not name or not base_path:
+            raise ValueError(
+                f"model config needs a name and a base_path: name {name!r} base_path {base_path!r}"
+            )
+        if platform not in ("", "tensorflow"):
+            raise ValueError(f"model {name}: only model_platform tensorflow is served")
+    names = [name for name, _, _ in entries]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate model names in config: {names}")
 
 
 def _parse_config(text: str) -> list[Any]:
@@ -130,7 +173,11 @@ def _parse_config(text: str) -> list[Any]:
         text_format.Parse(text, message, allow_unknown_field=True)
     except text_format.ParseError as error:
         raise ValueError(f"not a text-format ModelServerConfig: {error}") from error
-    return list(message.model_config_list.config)
+    if message.HasField("custom_model_config"):
+        raise ValueError("custom_model_config is not supported; use model_config_list")
+    configs = list(message.model_config_list.config)
+    check_model_list([(item.name, item.base_path, item.model_platform) for item in configs])
+    return configs
 
 
 def model_dir(repo: Path, model: str) -> Path:
@@ -140,17 +187,34 @@ def model_dir(repo: Path, model: str) -> Path:
     local model server resolve it (``name: "qa" base_path: "qa_bidaf"`` serves
     ``repo/qa_bidaf``). An absolute one is a path on the model server's side: used when it is
     a folder here too, else ``repo/<its last part>`` (the same volume mounted elsewhere, as
-    ``/models/qa`` in the compose and k8s configs). Without a config, a readable one, or an
-    entry for ``model``: ``repo/model``, training's layout.
+    ``/models/qa`` in the compose and k8s configs). A config that cannot be read or that the
+    model server refuses (one being written, a bad edit) is read as the last good one, which
+    the server keeps serving. Without a config, or an entry for ``model``: ``repo/model``,
+    training's layout.
     """
-    try:
-        configs = _parse_config((repo / MODELS_CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # no config, or one being written: training's layout
-        return repo / model
-    base = next((config.base_path for config in configs if config.name == model), "")
+    base = _base_paths(repo).get(model, "")
     if not base:
         return repo / model
     path = Path(base)
     if not path.is_absolute():
         return repo / path
     return path if path.is_dir() else repo / path.name
+
+
+# models.config path -> model name -> base_path, as last read without error: a config being
+# written, or refused, is read as this one (the model server keeps its last good config).
+_LAST_GOOD_BASE_PATHS: dict[Path, dict[str, str]] = {}
+
+
+def _base_paths(repo: Path) -> dict[str, str]:
+    path = repo / MODELS_CONFIG_FILE
+    try:
+        configs = _parse_config(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:  # no config: training's layout
+        _LAST_GOOD_BASE_PATHS.pop(path, None)
+        return {}
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
+        return _LAST_GOOD_BASE_PATHS.get(path, {})
+    found = {config.name: config.base_path for config in configs}
+    _LAST_GOOD_BASE_PATHS[path] = found
+    return found

@@ -7,7 +7,8 @@ are, by construction, the ids the served model receives.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +19,36 @@ from tokenizers import Encoding, Tokenizer
 from serving.contract import PAD_ID
 
 Truncation = Literal["left", "right"]
+
+
+class TokenizerPanicError(Exception):
+    """A tokenizer's Rust code panicked (a file the library reads but cannot apply)."""
+
+
+@contextmanager
+def panics_as_errors() -> Iterator[None]:
+    """Raise :class:`TokenizerPanicError` for a ``tokenizers`` panic inside the block.
+
+    A panic surfaces as ``pyo3_runtime.PanicException``, a ``BaseException`` that no package
+    exports, so ``except Exception`` misses it: a post-processor template naming a special
+    token the file does not define panics on every encode, and killed the thread that met it
+    (the gateway's version poller). Found by its name; anything else passes through.
+    """
+    try:
+        yield
+    except BaseException as error:
+        if type(error).__name__ != "PanicException":
+            raise
+        raise TokenizerPanicError(str(error)) from error
+
+
+def vocab_bound(tokenizer: Tokenizer) -> int:
+    """One past the largest id ``tokenizer`` can produce (added tokens included).
+
+    What an embedding of ``vocab_size`` rows must cover. ``get_vocab_size`` counts the ids,
+    which is less when they have gaps (a token added at id 1000 to a 30-word vocabulary).
+    """
+    return max(tokenizer.get_vocab(with_added_tokens=True).values(), default=-1) + 1
 
 
 def load_tokenizer(path: Path) -> Tokenizer:

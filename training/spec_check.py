@@ -22,6 +22,7 @@ from serving.spec import (
     ServingSpec,
 )
 from serving.spec_tokenizers import unservable_reason
+from serving.tokenization import vocab_bound
 
 
 class SpecMismatchError(ValueError):
@@ -125,11 +126,11 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
             )
         _check_shape(head, tuple(outputs[head.output].shape))
     for item in spec.inputs:
-        size = tokenizers[item.tokenizer].get_vocab_size()
-        if size > item.vocab_size:
+        bound = vocab_bound(tokenizers[item.tokenizer])  # its largest id, added tokens too
+        if bound > item.vocab_size:
             raise SpecMismatchError(
-                f"input {item.field!r}: tokenizer {item.tokenizer} has {size} ids, more than "
-                f"the spec's vocab_size {item.vocab_size}"
+                f"input {item.field!r}: tokenizer {item.tokenizer} gives ids up to {bound - 1}, "
+                f"beyond the spec's vocab_size {item.vocab_size}"
             )
         rows = embedding_rows(model, inputs[item.tensor])
         if rows is not None and rows < item.vocab_size:

@@ -24,6 +24,7 @@ from serving.gateway.heads import OutputError
 from serving.gateway.runtime import ModelRuntime, UnfitVersionError
 from serving.spec_outputs import output_problem
 from serving.tensor_batches import moved_output, pad_description, pad_values, padded_further
+from serving.tokenization import panics_as_errors
 
 Result = TypeVar("Result")
 LOGGER = logging.getLogger("serving.gateway.checks")
@@ -53,7 +54,8 @@ def check_fit(backend: Backend, runtime: ModelRuntime) -> None:
     _compare("output", metadata.outputs, [head.output for head in runtime.spec.heads], OUTPUT_DTYPE)
     example = [runtime.spec.example]
     try:
-        tensors = runtime.preprocess(example)
+        with panics_as_errors():
+            tensors = runtime.preprocess(example)
     except Exception as error:  # tokenizers raise bare Exceptions
         LOGGER.warning("%s v%d: example not encodable: %r", runtime.model, runtime.version, error)
         raise UnfitVersionError("the spec's example cannot be tokenised") from error

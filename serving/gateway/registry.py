@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 from serving import contract
 from serving.gateway.backends import Backend, VersionSelector
@@ -28,6 +29,8 @@ from serving.gateway.runtime import (
     load_runtime,
 )
 from serving.gateway.settings import GatewaySettings
+from serving.gateway.sources import VersionSources
+from serving.tokenization import panics_as_errors
 
 LOGGER = logging.getLogger("serving.gateway.registry")
 
@@ -51,6 +54,7 @@ class ModelRegistry:
         self._verdicts: dict[tuple[str, int], str] = {}  # "" = fits, else the reason
         # The assets each verdict was reached on (an unfit version is rechecked when they change)
         self._checked_files: dict[tuple[str, int], Fingerprint] = {}
+        self._sources = VersionSources()  # the folder each verdict was reached on
         # At start an unreadable models.config is an error, as for the model server.
         self._models = routed_models(self.model_repo, settings.models)
         self._config_error = ""
@@ -129,8 +133,12 @@ class ModelRegistry:
             return state
         available = sorted(status.version for status in statuses if status.state == AVAILABLE)
         routed, errors, unfit = None, [], {}
+        folders = contract.version_dirs(contract.model_dir(self.model_repo, model))
         for version in reversed(available):
-            verdict = self._verdict(model, version)
+            folder = folders.get(version)
+            verdict = self._sources.moved((model, version), folder) or self._verdict(
+                model, version, folder
+            )
             if verdict == "":
                 routed = self._runtimes.get((model, version))
                 if routed is not None:
@@ -147,10 +155,12 @@ class ModelRegistry:
         reason = "" if routed is not None else "; ".join(errors)
         state = ModelState(statuses, routed, reason, True, unfit)
         self._set_state(model, state)
-        self._forget_unserved(model, {status.version for status in statuses})
+        # What the gateway knows of a version lasts while it stays loaded: one unloaded (its
+        # folder removed) and loaded again is read from the files it is loaded from then.
+        self._forget_unserved(model, set(available))
         return state
 
-    def _verdict(self, model: str, version: int) -> str | None:
+    def _verdict(self, model: str, version: int, folder: Path | None) -> str | None:
         """ "" when the version fits, the reason when not, None when it could not be checked.
 
         An unfit version is checked again once its assets change (a copy that was still
@@ -180,6 +190,7 @@ class ModelRegistry:
         with self._lock:
             self._verdicts[key] = verdict
             self._checked_files[key] = current
+        self._sources.record(key, folder)
         return verdict
 
     def routed_runtimes(self) -> dict[str, ModelRuntime]:
@@ -232,7 +243,7 @@ class ModelRegistry:
             version = selector.version
             if version is None:
                 version = self._label_version(model, selector, request_id)
-            reason = self._verdicts.get((model, version))
+            reason = self._pinned_verdict(model, version) or self._sources.refused((model, version))
             if reason:
                 raise GatewayError(
                     404, f"model {model!r} version {version} is not routed: {reason}"
@@ -244,6 +255,16 @@ class ModelRegistry:
         if state.routed is None:
             raise unrouted_error(model, state, self.retry_after_seconds)
         return state.routed
+
+    def _pinned_verdict(self, model: str, version: int) -> str | None:
+        """A pinned version's verdict; one not checked yet (loaded since the last poll) is
+        checked now, never called unchecked. None: it could not be (no such folder, not
+        served, backend busy), and the call itself says why."""
+        verdict = self._verdicts.get((model, version))
+        if verdict is not None:
+            return verdict
+        folder = contract.version_dirs(contract.model_dir(self.model_repo, model)).get(version)
+        return None if folder is None else self._verdict(model, version, folder)
 
     def _label_version(self, model: str, selector: VersionSelector, request_id: str | None) -> int:
         try:
@@ -263,6 +284,7 @@ class ModelRegistry:
 
     def _forget_unserved(self, model: str, served: set[int]) -> None:
         # Runtimes and verdicts of retired versions are dropped; a pinned request reloads.
+        self._sources.forget(model, served)
         with self._lock:
             for cache in (self._runtimes, self._verdicts, self._checked_files):
                 for key in [key for key in cache if key[0] == model and key[1] not in served]:
@@ -271,6 +293,7 @@ class ModelRegistry:
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_seconds):
             try:
-                self.refresh()
+                with panics_as_errors():  # a tokenizers panic is a BaseException
+                    self.refresh()
             except Exception:  # the poller must survive anything; the next poll retries
                 LOGGER.exception("version poll failed")

@@ -142,13 +142,12 @@ def model_info(found: Services, name: str) -> ModelInfo:
     routed = state.routed.version if state.routed else None
     versions = []
     for status in state.statuses:
-        sha256 = None
+        hashes: dict[str, str] = {}
         if status.state == "AVAILABLE" and status.version not in state.unfit:
             try:
-                hashes = found.registry.runtime(name, status.version).tokenizer_sha256
-                sha256 = next(iter(hashes.values()), None)
+                hashes = dict(found.registry.runtime(name, status.version).tokenizer_sha256)
             except GatewayError:
-                sha256 = None
+                hashes = {}
         # The server's own error text stays in its logs: clients get a short reason.
         error = state.unfit.get(status.version, "")
         if not error and status.error:
@@ -158,7 +157,10 @@ def model_info(found: Services, name: str) -> ModelInfo:
                 version=status.version,
                 state=status.state,
                 error=error,
-                tokenizer_sha256=sha256,
+                # One digest names the tokenizer only when the version has one (it named the
+                # first of several, so a version whose second tokenizer changed looked alike).
+                tokenizer_sha256=next(iter(hashes.values())) if len(hashes) == 1 else None,
+                tokenizers_sha256=hashes,
                 routed=status.version == routed,
             )
         )

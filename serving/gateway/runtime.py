@@ -29,25 +29,31 @@ from serving.encoding import (
     encode_batch,
     segment_texts,
 )
+from serving.gateway.asset_checks import (
+    MAX_METADATA_BYTES,
+    MAX_TOKENIZER_BYTES,
+    check_exported_hashes,
+    check_size,
+    check_tokenizer,
+)
+from serving.gateway.asset_checks import UnfitVersionError as UnfitVersionError  # re-exported
 from serving.gateway.heads import Answer, Outputs, head_answer, head_values
 from serving.gateway.legacy import LegacyError, legacy_spec
 from serving.gateway.request_models import RequestModels, build_models
 from serving.gateway.settings import GatewaySettings
 from serving.spec import SPEC_FILE, SegmentWeightsHead, ServingSpec, load_spec
 from serving.spec_tokenizers import unservable_reason
-from serving.tokenization import file_sha256, load_tokenizer
+from serving.tokenization import (
+    TokenizerPanicError,
+    file_sha256,
+    load_tokenizer,
+    panics_as_errors,
+    vocab_bound,
+)
 
 LOGGER = logging.getLogger("serving.gateway.runtime")
 Instance = Mapping[str, Any]
 Fingerprint = tuple[tuple[str, int, int], ...]
-
-
-class UnfitVersionError(Exception):
-    """A version the gateway must not route to; ``reason`` is short and safe for clients."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,10 +142,12 @@ class ModelRuntime:
 
 
 def assets_fingerprint(repo: Path, model: str, version: int) -> Fingerprint:
-    """Name, size and mtime (ns) of each entry of the version's ``assets.extra/``, sorted.
+    """Name, size and ctime (ns) of each entry of the version's ``assets.extra/``, sorted.
 
     Changes when a file the runtime reads is added, replaced or removed (a copy landing, a
-    fixed spec); empty when the folder is missing or unreadable.
+    fixed spec), or its permissions are fixed (``chmod`` moves the ctime, never the size or
+    mtime: an unreadable spec made readable stayed unfit); empty when the folder is missing or
+    unreadable.
     """
     versions = contract.model_dir(repo, model)
     folder = contract.version_dirs(versions).get(version, versions / str(version))
@@ -152,7 +160,7 @@ def assets_fingerprint(repo: Path, model: str, version: int) -> Fingerprint:
                 except OSError:  # a dangling symlink: its name still counts
                     entries.append((entry.name, -1, -1))
                     continue
-                entries.append((entry.name, stat.st_size, stat.st_mtime_ns))
+                entries.append((entry.name, stat.st_size, stat.st_ctime_ns))
     except OSError:
         return ()
     return tuple(sorted(entries))
@@ -177,14 +185,19 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
     for name in spec.tokenizer_files():
         if not (folder / name).is_file():  # a FIFO or device would block the worker on open
             raise UnfitVersionError(f"tokenizer {name} is missing or not a regular file")
+        check_size(folder / name, MAX_TOKENIZER_BYTES)
         try:
-            tokenizers[name] = load_tokenizer(folder / name)
+            with panics_as_errors():
+                tokenizers[name] = load_tokenizer(folder / name)
             hashes[name] = file_sha256(folder / name)
         except Exception as error:  # tokenizers raises a bare Exception for a bad file
             LOGGER.warning("%s v%d: cannot load tokenizer %s: %r", model, version, name, error)
             raise UnfitVersionError(f"tokenizer {name} cannot be loaded") from error
-    _check_exported_hashes(folder, model, version, hashes)
-    _check_tokenizers(spec, tokenizers)
+    check_exported_hashes(folder, model, version, hashes)
+    # First: a tokenizer that raises on unknown words would raise in check_tokenizer too.
+    _check_servable(spec, tokenizers, model, version)
+    for item in spec.inputs:
+        check_tokenizer(spec, item, tokenizers[item.tokenizer])
     try:
         models = build_models(model, spec, settings, tokenizers)
     except Exception as error:  # pydantic refusing a generated model: not expected
@@ -205,53 +218,28 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
     )
 
 
-def _check_tokenizers(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) -> None:
-    """Raise UnfitVersionError for a tokenizer larger than its inputs' ``vocab_size``, or
-    for inputs no request could be answered on (the export's check, with its reason:
-    :func:`serving.spec_tokenizers.unservable_reason`)."""
-    for item in spec.inputs:
-        size = tokenizers[item.tokenizer].get_vocab_size(with_added_tokens=True)
-        if size > item.vocab_size:
-            raise UnfitVersionError(
-                f"tokenizer {item.tokenizer} has {size} tokens, more than the spec's "
-                f"vocab_size {item.vocab_size} (input {item.field})"
-            )
-    # The example is what /docs offers: it must pass the no_words rule requests meet.
-    problem = unservable_reason(spec, tokenizers)
+def _check_servable(
+    spec: ServingSpec, tokenizers: Mapping[str, Tokenizer], model: str, version: int
+) -> None:
+    """Raise UnfitVersionError for inputs no request could be answered on (the export's
+    check, with its reason: :func:`serving.spec_tokenizers.unservable_reason`)."""
+    try:
+        with panics_as_errors():
+            problem = unservable_reason(spec, tokenizers)
+    except TokenizerPanicError as error:
+        LOGGER.warning(
+            "%s v%d: a tokenizer panicked on the spec's inputs: %s", model, version, error
+        )
+        raise UnfitVersionError(
+            "a tokenizer fails on the spec's inputs (the library panicked)"
+        ) from error
     if problem is not None:
         raise UnfitVersionError(problem)
 
 
-def _check_exported_hashes(
-    folder: Path, model: str, version: int, hashes: Mapping[str, str]
-) -> None:
-    """Raise UnfitVersionError unless each tokenizer is the file the version was exported with.
-
-    ``model_card.json``'s ``tokenizer_sha256`` (written by ``export_for_serving``) names each
-    file's sha256: another tokenizer of the same size passes every other check and turns the
-    texts into other ids. Not checked without a card, or for a file the card does not name.
-    """
-    path = folder / contract.MODEL_CARD_FILE
-    if not path.is_file():
-        return
-    try:
-        card = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as error:
-        LOGGER.warning("%s v%d: cannot read %s: %r", model, version, path.name, error)
-        raise UnfitVersionError(f"{contract.MODEL_CARD_FILE} cannot be read") from error
-    recorded = card.get("tokenizer_sha256") if isinstance(card, dict) else None
-    if not isinstance(recorded, dict):
-        return
-    for name, digest in hashes.items():
-        if recorded.get(name, digest) != digest:
-            raise UnfitVersionError(
-                f"tokenizer {name} is not the one exported with the model (its sha256 "
-                f"differs from {contract.MODEL_CARD_FILE})"
-            )
-
-
 def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, bool]:
     if (folder / SPEC_FILE).is_file():
+        check_size(folder / SPEC_FILE, MAX_METADATA_BYTES)
         try:
             return load_spec(folder / SPEC_FILE), False
         except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
@@ -264,10 +252,13 @@ def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, boo
         raise UnfitVersionError(
             f"tokenizer {contract.TOKENIZER_FILE} is missing or not a regular file"
         )
+    for path in legacy_files:
+        check_size(path, MAX_METADATA_BYTES)
+    check_size(folder / contract.TOKENIZER_FILE, MAX_TOKENIZER_BYTES)
     try:
         preprocessing, labels = (json.loads(path.read_text("utf-8")) for path in legacy_files)
         tokenizer = load_tokenizer(folder / contract.TOKENIZER_FILE)
-        vocab = tokenizer.get_vocab_size(with_added_tokens=True)
+        vocab = vocab_bound(tokenizer)
         return legacy_spec(model, preprocessing, labels, vocab), True
     except (LegacyError, ValidationError) as error:
         LOGGER.warning("%s v%d: legacy files: %s", model, version, error)

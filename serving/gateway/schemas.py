@@ -125,12 +125,17 @@ class ErrorResponse(BaseModel):
 
 
 class VersionInfo(BaseModel):
-    """One served version of a model; ``error`` says (briefly) why it is not routed."""
+    """One served version of a model; ``error`` says (briefly) why it is not routed.
+
+    ``tokenizers_sha256``: each tokenizer file the version's inputs use -> its sha256 (hex);
+    ``tokenizer_sha256``: that digest when the version has one tokenizer, else None.
+    """
 
     version: int
     state: str
     error: str = ""
     tokenizer_sha256: str | None = None
+    tokenizers_sha256: dict[str, str] = Field(default_factory=dict)
     routed: bool = False
 
 

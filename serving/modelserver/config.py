@@ -14,6 +14,7 @@ from typing import Any
 from google.protobuf import descriptor_pb2, text_format, wrappers_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.contract import check_model_list
 from serving.proto_schema import FIELD, add_message_field, message_class
 
 WRAPPERS_FILE = "google/protobuf/wrappers.proto"
@@ -81,12 +82,10 @@ def parse_model_config(text: str, config_dir: Path) -> list[ModelSettings]:
         raise ValueError(f"model config is not a valid text ModelServerConfig: {error}") from error
     if server_config.WhichOneof("config") == "custom_model_config":
         raise ValueError("custom_model_config is not supported; use model_config_list")
+    entries = server_config.model_config_list.config
+    check_model_list([(entry.name, entry.base_path, entry.model_platform) for entry in entries])
     models = []
-    for entry in server_config.model_config_list.config:
-        if not entry.name or not entry.base_path:
-            raise ValueError(f"model config needs a name and a base_path: {entry}")
-        if entry.model_platform not in ("", "tensorflow"):
-            raise ValueError(f"model {entry.name}: only model_platform tensorflow is served")
+    for entry in entries:
         base_path = Path(entry.base_path)
         # The official server resolves relative paths against its working directory; this
         # server uses the config file's folder so the repo works from anywhere.
@@ -100,9 +99,6 @@ def parse_model_config(text: str, config_dir: Path) -> list[ModelSettings]:
                 ),
             )
         )
-    names = [model.name for model in models]
-    if len(set(names)) != len(names):
-        raise ValueError(f"duplicate model names in config: {names}")
     return models
 
 

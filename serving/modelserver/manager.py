@@ -190,7 +190,12 @@ class ModelManager:
             self.poll_once()
 
     def _reconcile(self, model: ModelSettings) -> None:
-        folders, skipped = list_versions(model.base_path)
+        try:
+            folders, skipped = list_versions(model.base_path)
+            unreadable = ""
+        except OSError as error:  # missing or unlistable: no versions to aspire, none to drop
+            folders, skipped = {}, []
+            unreadable = f" (it cannot be listed: {error.strerror or type(error).__name__})"
         for name in skipped:
             if (model.name, name) not in self._warned:
                 self._warned.add((model.name, name))
@@ -202,12 +207,18 @@ class ModelManager:
                 )
         if not folders and model.name not in self._empty:  # once, until versions appear
             LOG.warning(  # TF Serving's words: a missing or empty base path serves nothing
-                "No versions of servable %s found under base path %s. Did you forget to name "
+                "No versions of servable %s found under base path %s%s. Did you forget to name "
                 "your leaf directory as a number (eg. '/1/')?",
                 model.name,
                 model.base_path,
+                unreadable,
             )
         self._empty = self._empty - {model.name} if folders else self._empty | {model.name}
+        if unreadable:
+            # A volume being remounted, a folder moved away and back: TF Serving's poller emits
+            # nothing for such a base path (PollFileSystemForServable fails), so the versions
+            # it loaded keep serving; only an existing folder without versions unloads them.
+            return
         wanted = model.policy.select(list(folders))
         for version in sorted(wanted):
             if self._stopping.is_set():

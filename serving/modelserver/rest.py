@@ -139,12 +139,40 @@ class RestHandlers:
         )
 
 
+class _DuplicateKeyError(ValueError):
+    """An object of the body names a key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKeyError(key)
+        found[key] = value
+    return found
+
+
+# Built once: json.loads with a hook builds a decoder per call. json_integer: an id of
+# thousands of digits is refused as no int32 (400), not a 500.
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_int=json_integer)
+
+
 def _parse_json(data: bytes) -> Any:
+    """The body as JSON; 400 for a body that is empty, no JSON, or repeats a key in an object.
+
+    A repeated key is refused (RFC 8259 section 4: parsers disagree on which one counts):
+    TF Serving's RapidJSON finds the first ``instances``, ``inputs`` or ``signature_name``
+    and appends every copy of a key within an instance, while Python's parser keeps the last,
+    so answering would read another request than TF Serving does.
+    """
     if not data.strip():
         raise invalid_argument("JSON Parse error: The document is empty")
     try:
-        # json_integer: an id of thousands of digits is refused as no int32 (400), not a 500
-        return json.loads(data, parse_int=json_integer)
+        # What json.loads does with bytes (UTF-8, or UTF-16/32 told by their first bytes)
+        return _DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
+    except _DuplicateKeyError as error:
+        key = json.dumps(str(error))[:66]
+        raise invalid_argument(f"JSON Parse error: an object repeats the key {key}") from error
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise invalid_argument(f"JSON Parse error: Invalid value ({error})") from error
     except RecursionError as error:  # deeper than Python's parser goes: the client's JSON

@@ -21,7 +21,6 @@ from serving.modelserver.errors import failed_precondition, from_code_number, in
 
 Array = npt.NDArray[Any]
 Tensors = dict[str, Array]
-SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 MAX_WARMUP_RECORDS = 1000  # the official server's cap
 # A signature whose first CALLS_TO_DECIDE calls take less than this (their lower quartile:
 # a busy machine only adds time, so the fastest calls are the closest to the cost) runs its
@@ -35,11 +34,6 @@ CALLER_THREAD_BELOW_SECONDS = 0.003
 CALLS_TO_DECIDE = 32
 LOG = logging.getLogger(__name__)
 Runner = Callable[..., list[Any]]
-
-
-def is_complete_version(path: Path) -> bool:
-    """True when a version folder holds a SavedModel file (it is not still being written)."""
-    return any((path / name).is_file() for name in SAVED_MODEL_FILES)
 
 
 @dataclass(frozen=True)

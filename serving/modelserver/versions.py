@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.modelserver.servable import is_complete_version
+from serving.contract import holds_saved_model
 from serving.numbers import parse_version
 
 __all__ = ["RetryPolicy", "folder_fingerprint", "list_versions"]
@@ -29,17 +29,18 @@ def list_versions(base_path: Path) -> tuple[dict[int, Path], list[str]]:
     A version is a folder named by ASCII digits within int64 (leading zeros allowed, as in
     TF Serving's own test models) that holds a SavedModel file. Hidden names are skipped
     silently; two names of one number (``7``, ``007``) keep the shorter one.
+
+    Raises OSError when ``base_path`` is missing or cannot be listed: that is no empty model
+    (TF Serving's ``PollFileSystemForServable`` emits no versions then, so a base path that is
+    transiently unavailable unloads nothing), while an existing empty folder is.
     """
     versions: dict[int, Path] = {}
     skipped: list[str] = []
-    try:
-        children = sorted(base_path.iterdir(), key=lambda child: (len(child.name), child.name))
-    except OSError:
-        return {}, []
+    children = sorted(base_path.iterdir(), key=lambda child: (len(child.name), child.name))
     for child in children:
         number = parse_version(child.name)
         try:
-            is_version = child.is_dir() and is_complete_version(child)
+            is_version = child.is_dir() and holds_saved_model(child)
         except OSError:
             is_version = False
         if number is None:
@@ -51,13 +52,17 @@ def list_versions(base_path: Path) -> tuple[dict[int, Path], list[str]]:
 
 
 def folder_fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
-    """Every file under a version folder with its size and mtime (changes when a copy lands)."""
+    """Every file under a version folder with its size and ctime (ns).
+
+    Changes when a copy lands, and when permissions are fixed (``chmod`` moves the ctime, not
+    the mtime; a version that failed to load on an unreadable file is retried at once then).
+    """
     entries = []
     for file in sorted(path.rglob("*")):
         try:
             if file.is_file():
                 stat = file.stat()
-                entries.append((str(file.relative_to(path)), stat.st_size, stat.st_mtime_ns))
+                entries.append((str(file.relative_to(path)), stat.st_size, stat.st_ctime_ns))
         except OSError:
             continue
     return tuple(entries)

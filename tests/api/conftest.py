@@ -73,12 +73,13 @@ def client(app_factory):
     return app_factory().test_client()
 
 
-def serve_predict(predict) -> tuple[grpc.Server, str]:
-    """A real gRPC server answering TF Serving's Predict with ``predict``; it and its target."""
-    handler = grpc.method_handlers_generic_handler(
-        "tensorflow.serving.PredictionService",
-        {"Predict": grpc.unary_unary_rpc_method_handler(predict)},
-    )
+def serve_predict(predict, metadata=None) -> tuple[grpc.Server, str]:
+    """A real gRPC server answering TF Serving's Predict with ``predict`` (and
+    GetModelMetadata with ``metadata``, if given); it and its target."""
+    methods = {"Predict": grpc.unary_unary_rpc_method_handler(predict)}
+    if metadata is not None:
+        methods["GetModelMetadata"] = grpc.unary_unary_rpc_method_handler(metadata)
+    handler = grpc.method_handlers_generic_handler("tensorflow.serving.PredictionService", methods)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     server.add_generic_rpc_handlers((handler,))
     port = server.add_insecure_port("127.0.0.1:0")
@@ -87,19 +88,34 @@ def serve_predict(predict) -> tuple[grpc.Server, str]:
 
 
 @pytest.fixture
-def failing_server():
-    """A real gRPC server whose Predict sleeps ``delay`` seconds, then fails with ``code``."""
+def failing_server(model_server: ModelServerHandle):
+    """A real gRPC server whose Predict sleeps ``delay`` seconds, then fails with ``code``.
+
+    The gateway's fit check of a version (its metadata, the example's Predicts: request ids
+    ``fit-check-...``) is answered by the real model server, as the version is checked
+    before a request pinned to it runs.
+    """
     servers = []
     seen_metadata: list[dict[str, str]] = []
+    upstream = grpc.insecure_channel(model_server.grpc_target)
+    service = "/tensorflow.serving.PredictionService"
+    forward_predict = upstream.unary_unary(f"{service}/Predict")
+    forward_metadata = upstream.unary_unary(f"{service}/GetModelMetadata")
 
     def start(code: grpc.StatusCode, delay: float = 0.0) -> str:
         def predict(request: bytes, context: grpc.ServicerContext) -> bytes:
-            seen_metadata.append(dict(context.invocation_metadata()))
+            metadata = dict(context.invocation_metadata())
+            if str(metadata.get("x-request-id", "")).startswith("fit-check-"):
+                return bytes(forward_predict(request, timeout=30))
+            seen_metadata.append(metadata)
             time.sleep(delay)
             context.abort(code, "raw backend text: tensorflow::Status details")
             return b""
 
-        server, target = serve_predict(predict)
+        def metadata(request: bytes, context: grpc.ServicerContext) -> bytes:
+            return bytes(forward_metadata(request, timeout=30))
+
+        server, target = serve_predict(predict, metadata)
         servers.append(server)
         return target
 
@@ -107,6 +123,7 @@ def failing_server():
     yield start
     for server in servers:
         server.stop(grace=None)
+    upstream.close()
 
 
 @pytest.fixture

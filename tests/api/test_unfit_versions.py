@@ -88,6 +88,21 @@ def test_previous_good_version_keeps_answering(unfit_client) -> None:
     assert pinned.status_code == 404 and "not routed" in pinned.json["error"]
 
 
+def test_a_pinned_request_to_a_version_not_yet_checked_is_checked_first(
+    unfit_repo: Path, unfit_server: ModelServerHandle
+) -> None:
+    # Found by the adversarial repo pass: a version the gateway had not checked yet (loaded by
+    # the model server since the last poll) was called for a request pinned to it, unchecked:
+    # here a 502 from its 3 labels for 5 outputs; a model answering logits got a 200.
+    with gateway_app(unfit_repo, unfit_server.grpc_target, version_poll_seconds=3600) as app:
+        client: Any = app.test_client()  # its .json is Any | None to mypy
+        pinned = client.post("/v1/models/qa/versions/2:predict", json={"inputs": QA})
+        assert pinned.status_code == 404, pinned.json
+        assert "not routed: the spec's example gave unusable outputs" in pinned.json["error"]
+        labelled = client.post("/v1/models/qa/versions/1:predict", json={"inputs": QA})
+        assert labelled.status_code == 200
+
+
 def test_readiness_names_the_model_without_a_good_version(unfit_client) -> None:
     ready = unfit_client.get("/readyz")
     assert ready.status_code == 503

@@ -115,6 +115,26 @@ def test_bad_json(server, data, fragment):
     assert fragment in reply.json()["error"]
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"inputs": {"post_ids": [[5, 6]]}, "inputs": {"post_ids": [[7, 8]]}}',
+        b'{"inputs": {"post_ids": [[5, 6]], "post_ids": [[7, 8]]}}',
+        b'{"instances": [{"post_ids": [5, 6], "post_ids": [7, 8]}]}',
+        b'{"signature_name": "x", "signature_name": "serving_default", "instances": [[5]]}',
+    ],
+    ids=["top", "inputs", "instance", "signature"],
+)
+def test_a_repeated_key_is_400_not_one_reading_of_it(server, local_only, data):
+    # Found by the adversarial repo pass: Python's parser kept the last copy and answered
+    # (200), where TF Serving's RapidJSON reads the first (or appends both within an
+    # instance): the same body meant two requests. The model server refuses it.
+    reply = post(server, "profile:predict", data=data)
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"].startswith("JSON Parse error: an object repeats the key")
+    assert ("signature_name" in reply.json()["error"]) == (b"signature_name" in data)
+
+
 def test_an_integer_of_thousands_of_digits_is_400(server):
     # Valid JSON that Python's int() refuses (over 4300 digits): it was a 500 "Internal
     # error"; it is a number that is no int32, as for any other out-of-range id.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from serving.contract import ASSETS_DIR, MODEL_CARD_FILE, TOKENIZER_FILE
 from serving.gateway.backends import ModelMetadata, TensorSpec, VersionSelector
 from serving.gateway.checks import check_fit
 from serving.gateway.errors import BackendError, BackendFailure
@@ -109,6 +112,7 @@ def test_the_specs_signature_is_the_one_checked_and_called(qa) -> None:
         (Backend(answer=np.full((1, 4), 0.25)), "expected [1, 5]"),
         (Backend(answer=np.full((1, 5), np.nan)), "NaN"),
         # logits (a model trained with from_logits=True) were answered as probabilities
+        # (found by two adversarial passes, anymodel and repo2: one shared check now)
         (Backend(answer=np.array([[2.0, -1.0, 0.5, 0.1, 0.0]])), "not probabilities in [0, 1]"),
         (Backend(answer=np.full((1, 5), 0.5)), "rows summing to 2.5-2.5, not 1"),
         (Backend(failure=BackendFailure.INVALID_ARGUMENT), "failed on the spec's example"),
@@ -124,3 +128,27 @@ def test_unfit_versions_get_short_reasons(qa, backend, reason) -> None:
 def test_a_transient_failure_is_not_a_verdict(qa) -> None:
     with pytest.raises(BackendError):
         check_fit(Backend(failure=BackendFailure.UNAVAILABLE), qa)
+
+
+def test_a_tokenizer_that_panics_on_the_example_makes_the_version_unfit(tiny_repo, tmp_path):
+    # Found by the adversarial repo pass: a post-processor template naming a special token the
+    # file does not define panics on each encode with special tokens; the panic is a
+    # BaseException, so it went past every `except Exception` and ended the gateway's version
+    # poller thread (no version of any model was checked or routed again in that worker).
+    shutil.copytree(tiny_repo / "qa" / "1", tmp_path / "qa" / "1")
+    assets = tmp_path / "qa" / "1" / ASSETS_DIR
+    data = json.loads((assets / TOKENIZER_FILE).read_text())
+    data["post_processor"] = {
+        "type": "TemplateProcessing",
+        "single": [
+            {"SpecialToken": {"id": "[ZZZ]", "type_id": 0}},
+            {"Sequence": {"id": "A", "type_id": 0}},
+        ],
+        "pair": [],
+        "special_tokens": {},
+    }
+    (assets / TOKENIZER_FILE).write_text(json.dumps(data))
+    (assets / MODEL_CARD_FILE).unlink()  # its recorded hash is the original file's
+    runtime = load_runtime(tmp_path, "qa", 1, GatewaySettings())
+    with pytest.raises(UnfitVersionError, match="the spec's example cannot be tokenised"):
+        check_fit(Backend(), runtime)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import warnings
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from pydantic import ValidationError
 from serving.contract import (
     ASSETS_DIR,
     LABELS_FILE,
-    MODEL_CARD_FILE,
     PREPROCESSING_FILE,
     TOKENIZER_FILE,
 )
@@ -23,7 +21,6 @@ from serving.gateway.errors import GatewayError
 from serving.gateway.heads import OutputError
 from serving.gateway.routes import prepare
 from serving.gateway.runtime import UnfitVersionError, load_runtime
-from serving.gateway.settings import GatewaySettings
 from serving.spec import (
     SPEC_FILE,
     BinaryHead,
@@ -33,26 +30,11 @@ from serving.spec import (
     TextsInput,
     dump_spec,
 )
-from serving.tokenization import encode_texts, file_sha256, load_tokenizer
-from tests.support.legacy_repo import make_legacy
+from serving.tokenization import encode_texts, load_tokenizer
+from tests.unit.gateway.conftest import RUNTIME_SETTINGS, copy_qa
 
-SETTINGS = GatewaySettings(max_chars_per_text=50, max_instances_per_batch=2, max_top_k=3)
+SETTINGS = RUNTIME_SETTINGS
 STORY = "Mary went to the kitchen. John moved to the office."
-
-
-@pytest.fixture(scope="module")
-def qa(tiny_repo: Path):
-    return load_runtime(tiny_repo, "qa", 1, SETTINGS)
-
-
-@pytest.fixture(scope="module")
-def legacy_repo(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every tiny model as a version exported before the serving spec."""
-    repo = tmp_path_factory.mktemp("legacy")
-    for model in ("qa", "profile", "similarity"):
-        shutil.copytree(tiny_repo / model / "1", repo / model / "1")
-        make_legacy(repo / model / "1", model)
-    return repo
 
 
 def test_legacy_qa_is_read_as_an_equivalent_spec(qa, legacy_repo: Path) -> None:
@@ -139,13 +121,8 @@ def test_postprocess_answers_per_instance_and_refuses_nan(qa) -> None:
         qa.postprocess({"answer_probs": probabilities}, instances)
 
 
-def _copy(tiny_repo: Path, tmp_path: Path) -> Path:
-    shutil.copytree(tiny_repo / "qa" / "1", tmp_path / "qa" / "1")
-    return tmp_path / "qa" / "1" / ASSETS_DIR
-
-
 def test_a_spec_wins_over_legacy_files_and_vocab_size_is_checked(qa, legacy_repo, tmp_path) -> None:
-    folder = _copy(legacy_repo, tmp_path)
+    folder = copy_qa(legacy_repo, tmp_path)
     item = qa.spec.inputs[0]
     small = qa.spec.model_copy(
         update={"inputs": [item.model_copy(update={"vocab_size": 10}), qa.spec.inputs[1]]}
@@ -167,7 +144,7 @@ def test_a_spec_wins_over_legacy_files_and_vocab_size_is_checked(qa, legacy_repo
     ],
 )
 def test_unfit_versions_have_short_reasons(legacy_repo, tmp_path, broken, reason) -> None:
-    folder = _copy(legacy_repo, tmp_path)
+    folder = copy_qa(legacy_repo, tmp_path)
     for name, text in broken.items():
         if text is None:
             (folder / name).unlink()
@@ -179,7 +156,7 @@ def test_unfit_versions_have_short_reasons(legacy_repo, tmp_path, broken, reason
 
 
 def test_segment_weights_head_maps_weights_to_sentences(qa, tiny_repo, tmp_path) -> None:
-    folder = _copy(tiny_repo, tmp_path)
+    folder = copy_qa(tiny_repo, tmp_path)
     spec = json.loads(dump_spec(qa.spec))
     spec["heads"].append(
         {
@@ -212,7 +189,7 @@ def test_any_spec_field_name_is_a_request_field(qa, tiny_repo, tmp_path, name) -
     # pydantic takes neither "model_config" nor "_article" as a field name: such a version was
     # exported yet never routed ("the spec's field names cannot be used as request fields");
     # "schema" shadowed BaseModel.schema (a warning at every load). Each is its field's alias.
-    folder = _copy(tiny_repo, tmp_path)
+    folder = copy_qa(tiny_repo, tmp_path)
     spec = json.loads(dump_spec(qa.spec))
     spec["inputs"][0]["field"] = name
     spec["example"][name] = spec["example"].pop("article")
@@ -230,71 +207,3 @@ def test_any_spec_field_name_is_a_request_field(qa, tiny_repo, tmp_path, name) -
     assert caught.value.detail[0]["loc"] == ["body", "inputs", name]
     schema = runtime.models.single_response.model_json_schema()
     assert name in schema["$defs"]["QaOutputs"]["properties"]
-
-
-def _swap_two_words(tokenizer_file: Path) -> None:
-    """Another tokenizer of the same vocabulary size: two words trade ids."""
-    data = json.loads(tokenizer_file.read_text())
-    vocab = data["model"]["vocab"]
-    vocab["mary"], vocab["john"] = vocab["john"], vocab["mary"]
-    tokenizer_file.write_text(json.dumps(data))
-
-
-def test_a_tokenizer_other_than_the_exported_one_makes_the_version_unfit(tiny_repo, tmp_path):
-    # Same vocabulary size, so vocab_size and the example's shapes pass: it was routed, and
-    # every "mary" reached the model as "john". model_card.json records the exported sha256.
-    assets = _copy(tiny_repo, tmp_path)
-    _swap_two_words(assets / TOKENIZER_FILE)
-    with pytest.raises(UnfitVersionError) as caught:
-        load_runtime(tmp_path, "qa", 1, SETTINGS)
-    assert caught.value.reason == (
-        "tokenizer tokenizer.json is not the one exported with the model "
-        "(its sha256 differs from model_card.json)"
-    )
-    (assets / MODEL_CARD_FILE).write_text("{")  # a card that cannot be read is no proof
-    with pytest.raises(UnfitVersionError, match=r"model_card\.json cannot be read"):
-        load_runtime(tmp_path, "qa", 1, SETTINGS)
-    (assets / MODEL_CARD_FILE).write_text('{"name": "qa"}')  # no hashes recorded: not checked
-    assert load_runtime(tmp_path, "qa", 1, SETTINGS).version == 1
-
-
-@pytest.mark.parametrize("question", ["???", "[PAD]", "\u200b"])
-def test_an_example_without_words_makes_the_version_unfit(qa, tiny_repo, tmp_path, question):
-    # It was routed, and /docs offered an example that every endpoint refused (422 no_words).
-    assets = _copy(tiny_repo, tmp_path)
-    example = {**qa.spec.example, "question": question}
-    (assets / SPEC_FILE).write_text(dump_spec(qa.spec.model_copy(update={"example": example})))
-    with pytest.raises(UnfitVersionError) as caught:
-        load_runtime(tmp_path, "qa", 1, SETTINGS)
-    assert caught.value.reason == "the spec's example question has no word for its tokenizer"
-
-
-def test_an_example_whose_cut_keeps_no_word_makes_the_version_unfit(qa, tiny_repo, tmp_path):
-    # Its question passes has_words, but cut to max_tokens the model reads "?" only: it was
-    # routed, and /docs offered an example every endpoint refused (422 no_words).
-    assets = _copy(tiny_repo, tmp_path)
-    limit = qa.spec.input("question").max_tokens
-    example = {**qa.spec.example, "question": "? " * limit + "Where is Mary?"}
-    (assets / SPEC_FILE).write_text(dump_spec(qa.spec.model_copy(update={"example": example})))
-    with pytest.raises(UnfitVersionError) as caught:
-        load_runtime(tmp_path, "qa", 1, SETTINGS)
-    assert caught.value.reason == (
-        f"the spec's example question has no word within what the model reads (max_tokens {limit})"
-    )
-
-
-def test_a_tokenizer_that_fails_on_unknown_words_makes_the_version_unfit(tiny_repo, tmp_path):
-    # Its unknown token is not in its vocabulary: it was routed, and every request with a word
-    # outside the vocabulary was a 500 (the tokenizer raised while validating the text).
-    assets = _copy(tiny_repo, tmp_path)
-    data = json.loads((assets / TOKENIZER_FILE).read_text())
-    data["model"]["unk_token"] = "[NOT-IN-VOCAB]"
-    (assets / TOKENIZER_FILE).write_text(json.dumps(data))
-    card = json.loads((assets / MODEL_CARD_FILE).read_text())  # as an export records it
-    card["tokenizer_sha256"] = {TOKENIZER_FILE: file_sha256(assets / TOKENIZER_FILE)}
-    (assets / MODEL_CARD_FILE).write_text(json.dumps(card))
-    with pytest.raises(UnfitVersionError) as caught:
-        load_runtime(tmp_path, "qa", 1, SETTINGS)
-    assert caught.value.reason.startswith(
-        "tokenizer tokenizer.json fails on words outside its vocabulary"
-    )

@@ -23,7 +23,7 @@ model_config_list {
   # config { name: "commented_out" }
   config { name: 'profile' base_path: "/models/profile" }
   config {
-    name : "entailment"
+    name : "entailment" base_path: "entailment"
     model_version_policy { all {} }
   }
 }
@@ -102,7 +102,41 @@ def test_models_config_fields_the_gateway_does_not_read_are_skipped() -> None:
       config: { name: 'qa', base_path: '/m/qa', model_platform: "tensorflow",
                 version_labels { key: 'stable' value: 1 }
                 model_version_policy { specific { versions: 1 versions: 2 } } }
-      config { name: "qa" }  # the model server refuses duplicates; named once here
     }"""
     assert parse_model_names(text) == ["qa"]
     assert parse_model_names("# no models yet\n") == []
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        'config { name: "qa" base_path: "qa" } config { name: "qa" base_path: "answers" }',
+        'config { name: "qa" }',
+        'config { base_path: "qa" }',
+        'config { name: "qa" base_path: "qa" model_platform: "onnx" }',
+    ],
+    ids=["duplicate", "no-base-path", "no-name", "platform"],
+)
+def test_a_model_list_the_model_server_refuses_is_refused_here_too(
+    tmp_path: Path, entries: str
+) -> None:
+    # Found by the adversarial repo pass: the gateway routed the names of a config the model
+    # server refused (it keeps its last good config), and read the first of two entries of
+    # one name: models the server did not serve, from folders it did not read.
+    from serving.modelserver.config import parse_model_config
+
+    text = f"model_config_list {{ {entries} }}"
+    with pytest.raises(ValueError):
+        parse_model_config(text, tmp_path)
+    with pytest.raises(ValueError):
+        parse_model_names(text)
+
+
+def test_a_custom_model_config_is_refused_as_the_model_server_refuses_it(tmp_path: Path) -> None:
+    from serving.modelserver.config import parse_model_config
+
+    text = "custom_model_config { }"
+    with pytest.raises(ValueError, match="custom_model_config"):
+        parse_model_config(text, tmp_path)
+    with pytest.raises(ValueError, match="custom_model_config"):
+        parse_model_names(text)

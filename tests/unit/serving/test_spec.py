@@ -47,6 +47,34 @@ def test_duplicate_labels_are_refused(head: dict[str, Any]) -> None:
         ServingSpec.model_validate(_spec(head=head))
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        _categorical(["kitchen", "", "garden"]),
+        {"kind": "binary", "output": "p", "field": "f", "labels": ["no", " \t"]},
+        {"kind": "multilabel", "output": "p", "field": "f", "labels": ["x", "\n"]},
+    ],
+    ids=["categorical", "binary", "multilabel"],
+)
+def test_a_label_of_only_blanks_is_refused(head: dict[str, Any]) -> None:
+    # Found by the adversarial repo pass: a labels list read from a file with an empty line
+    # was a valid spec, and the model's class answered as the label "".
+    with pytest.raises(ValidationError, match="labels"):
+        ServingSpec.model_validate(_spec(head=head))
+
+
+@pytest.mark.timeout(60)
+def test_many_labels_are_checked_for_duplicates_without_a_quadratic_scan() -> None:
+    # Found by the adversarial repo pass: every label was counted over the whole list (20,000
+    # labels: 3.5 s of CPU per read, in each gateway worker at each check; 200,000: minutes,
+    # the version poller stuck). A word-level answer head has tens of thousands.
+    labels = [f"w{index}" for index in range(200_000)]
+    spec = ServingSpec.model_validate(_spec(head=_categorical(labels)))
+    assert len(spec.heads[0].labels) == 200_000  # type: ignore[union-attr]
+    with pytest.raises(ValidationError, match=r"duplicate label: \['w7'\]"):
+        ServingSpec.model_validate(_spec(head=_categorical([*labels, "w7"])))
+
+
 def test_duplicate_head_fields_are_refused() -> None:
     first = _categorical(["a", "b"])
     second = {**_categorical(["c", "d"]), "output": "other"}

@@ -1,0 +1,134 @@
+"""Versions made unfit by their assets: tokenizers, examples, asset files (runtime.load_runtime)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from serving.contract import ASSETS_DIR, MODEL_CARD_FILE, TOKENIZER_FILE
+from serving.gateway import runtime
+from serving.gateway.runtime import UnfitVersionError, load_runtime
+from serving.spec import SPEC_FILE, dump_spec
+from serving.tokenization import file_sha256
+from tests.unit.gateway.conftest import RUNTIME_SETTINGS as SETTINGS
+from tests.unit.gateway.conftest import copy_qa
+
+
+def _swap_two_words(tokenizer_file: Path) -> None:
+    """Another tokenizer of the same vocabulary size: two words trade ids."""
+    data = json.loads(tokenizer_file.read_text())
+    vocab = data["model"]["vocab"]
+    vocab["mary"], vocab["john"] = vocab["john"], vocab["mary"]
+    tokenizer_file.write_text(json.dumps(data))
+
+
+def test_a_tokenizer_other_than_the_exported_one_makes_the_version_unfit(tiny_repo, tmp_path):
+    # Same vocabulary size, so vocab_size and the example's shapes pass: it was routed, and
+    # every "mary" reached the model as "john". model_card.json records the exported sha256.
+    assets = copy_qa(tiny_repo, tmp_path)
+    _swap_two_words(assets / TOKENIZER_FILE)
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason == (
+        "tokenizer tokenizer.json is not the one exported with the model "
+        "(its sha256 differs from model_card.json)"
+    )
+    (assets / MODEL_CARD_FILE).write_text("{")  # a card that cannot be read is no proof
+    with pytest.raises(UnfitVersionError, match=r"model_card\.json cannot be read"):
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    (assets / MODEL_CARD_FILE).write_text('{"name": "qa"}')  # no hashes recorded: not checked
+    assert load_runtime(tmp_path, "qa", 1, SETTINGS).version == 1
+
+
+@pytest.mark.parametrize("question", ["???", "[PAD]", "\u200b"])
+def test_an_example_without_words_makes_the_version_unfit(qa, tiny_repo, tmp_path, question):
+    # It was routed, and /docs offered an example that every endpoint refused (422 no_words).
+    assets = copy_qa(tiny_repo, tmp_path)
+    example = {**qa.spec.example, "question": question}
+    (assets / SPEC_FILE).write_text(dump_spec(qa.spec.model_copy(update={"example": example})))
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason == "the spec's example question has no word for its tokenizer"
+
+
+def test_an_example_whose_cut_keeps_no_word_makes_the_version_unfit(qa, tiny_repo, tmp_path):
+    # Its question passes has_words, but cut to max_tokens the model reads "?" only: it was
+    # routed, and /docs offered an example every endpoint refused (422 no_words).
+    assets = copy_qa(tiny_repo, tmp_path)
+    limit = qa.spec.input("question").max_tokens
+    example = {**qa.spec.example, "question": "? " * limit + "Where is Mary?"}
+    (assets / SPEC_FILE).write_text(dump_spec(qa.spec.model_copy(update={"example": example})))
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason == (
+        f"the spec's example question has no word within what the model reads (max_tokens {limit})"
+    )
+
+
+def test_a_tokenizer_that_fails_on_unknown_words_makes_the_version_unfit(tiny_repo, tmp_path):
+    # Its unknown token is not in its vocabulary: it was routed, and every request with a word
+    # outside the vocabulary was a 500 (the tokenizer raised while validating the text).
+    assets = copy_qa(tiny_repo, tmp_path)
+    data = json.loads((assets / TOKENIZER_FILE).read_text())
+    data["model"]["unk_token"] = "[NOT-IN-VOCAB]"
+    (assets / TOKENIZER_FILE).write_text(json.dumps(data))
+    card = json.loads((assets / MODEL_CARD_FILE).read_text())  # as an export records it
+    card["tokenizer_sha256"] = {TOKENIZER_FILE: file_sha256(assets / TOKENIZER_FILE)}
+    (assets / MODEL_CARD_FILE).write_text(json.dumps(card))
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason.startswith(
+        "tokenizer tokenizer.json fails on words outside its vocabulary"
+    )
+
+
+def test_a_runaway_asset_file_is_refused_unread(tiny_repo, legacy_repo, tmp_path, monkeypatch):
+    # Found by the adversarial repo pass: every worker read each asset whole at each check, so
+    # a spec grown to gigabytes (a labels list gone wrong) took each worker's memory. A spec
+    # past the limit, here valid JSON padded with blanks, was routed.
+    assets = copy_qa(tiny_repo, tmp_path)
+    spec = assets / SPEC_FILE
+    spec.write_bytes(spec.read_bytes() + b" " * 16 * 2**20)
+    with pytest.raises(UnfitVersionError, match=r"^serving_spec\.json is larger than 16 MiB$"):
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    shutil.copy2(tiny_repo / "qa" / "1" / ASSETS_DIR / SPEC_FILE, spec)
+    monkeypatch.setattr(runtime, "MAX_TOKENIZER_BYTES", 1000)
+    with pytest.raises(UnfitVersionError, match=r"^tokenizer\.json is larger than 0 MiB$"):
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    monkeypatch.setattr(runtime, "MAX_METADATA_BYTES", 10)
+    with pytest.raises(UnfitVersionError, match=r"^preprocessing\.json is larger than 0 MiB$"):
+        load_runtime(legacy_repo, "qa", 1, SETTINGS)
+
+
+def test_fixing_an_assets_permissions_changes_its_fingerprint(tiny_repo, tmp_path) -> None:
+    # Found by the adversarial repo pass: an unfit verdict is kept until the assets' size or
+    # mtime change, and chmod changes neither: a spec made readable again stayed unfit until
+    # the gateway restarted.
+    assets = copy_qa(tiny_repo, tmp_path)
+    before = runtime.assets_fingerprint(tmp_path, "qa", 1)
+    (assets / SPEC_FILE).chmod(0o000)
+    unreadable = runtime.assets_fingerprint(tmp_path, "qa", 1)
+    (assets / SPEC_FILE).chmod(0o644)
+    assert len({before, unreadable, runtime.assets_fingerprint(tmp_path, "qa", 1)}) == 3
+
+
+def _edit_tokenizer(assets: Path, change) -> None:
+    """Change tokenizer.json (the card's hash goes: not checked without it)."""
+    data = json.loads((assets / TOKENIZER_FILE).read_text())
+    change(data)
+    (assets / TOKENIZER_FILE).write_text(json.dumps(data))
+    (assets / MODEL_CARD_FILE).unlink()
+
+
+def test_a_tokenizer_id_past_vocab_size_makes_the_version_unfit(tiny_repo, tmp_path) -> None:
+    # Found by the adversarial repo pass: the check counted the ids (get_vocab_size), so a
+    # vocabulary of 33 ids with a gap ("mary" at 100) passed a vocab_size of 33, and "mary"
+    # reached the model's 33-row embedding (a 502 on CPU for each text with it; zeros on GPU).
+    assets = copy_qa(tiny_repo, tmp_path)
+    _edit_tokenizer(assets, lambda data: data["model"]["vocab"].update(mary=100))
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason.startswith("tokenizer tokenizer.json gives ids up to 100, beyond")
