@@ -15,20 +15,6 @@ from serving.spec import CategoricalHead, ServingSpec, TextInput
 from serving.tokenization import load_tokenizer
 from training.export import SpecMismatchError, export_for_serving
 from training.tiny_models import spec_model
-from training.tokenization import train_tokenizer
-
-
-@pytest.fixture(scope="module")
-def tokenizer_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("tokenizer") / "tokenizer.json"
-    texts = ["the cat sat on the mat.", "a dog ran to the north gate.", "where is the cat?"]
-    train_tokenizer(texts * 3, vocab_size=100).save(str(path))
-    return path
-
-
-@pytest.fixture(scope="module")
-def vocab(tokenizer_path: Path) -> int:
-    return load_tokenizer(tokenizer_path).get_vocab_size()
 
 
 def _tokenizer_file(folder: Path, special: bool = False, unknown: bool = True) -> Path:

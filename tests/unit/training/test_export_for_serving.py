@@ -29,7 +29,6 @@ from serving.spec import (
 from serving.tokenization import file_sha256, load_tokenizer
 from training.architecture import PLOT_FILE, SUMMARY_FILE, plotting_unavailable
 from training.export import (
-    ModelConfigError,
     SpecMismatchError,
     VersionExistsError,
     export_for_serving,
@@ -37,27 +36,8 @@ from training.export import (
 from training.model_config import GENERATED_MARKER, configured_models
 from training.tiny import export_spec_model
 from training.tiny_models import spec_model
-from training.tokenization import train_tokenizer
 
 LABELS = ["north", "south", "east"]
-USER_CONFIG = """# my own serving config
-model_config_list {
-  config {
-    name: "other"  # hand-made
-    base_path: "/models/other"
-    model_platform: "tensorflow"
-    model_version_policy { all {} }
-  }
-}  # end
-"""
-
-
-@pytest.fixture(scope="module")
-def tokenizer_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("tokenizer") / "tokenizer.json"
-    texts = ["the cat sat on the mat.", "a dog ran to the north gate.", "where is the cat?"]
-    train_tokenizer(texts * 3, vocab_size=100).save(str(path))
-    return path
 
 
 def make_spec(
@@ -75,11 +55,6 @@ def make_spec(
         ],
         example={"place": "the cat sat on the mat.", "hint": "where is the dog?"},
     )
-
-
-@pytest.fixture(scope="module")
-def vocab(tokenizer_path: Path) -> int:
-    return load_tokenizer(tokenizer_path).get_vocab_size()
 
 
 @pytest.fixture(scope="module")
@@ -258,35 +233,6 @@ def test_registers_models_in_a_generated_config(
     assert "direction_probs" in (assets / SUMMARY_FILE).read_text()
     if plotting_unavailable() is None:
         assert (assets / PLOT_FILE).read_bytes().startswith(b"\x89PNG")
-
-
-def test_appends_a_new_model_to_a_hand_edited_config(
-    tmp_path: Path, tokenizer_path: Path, vocab: int
-) -> None:
-    (tmp_path / contract.MODELS_CONFIG_FILE).write_text(USER_CONFIG)
-    spec = make_spec(vocab)
-    model = spec_model(spec)
-    for _ in range(2):  # the second export finds the model registered: the file stays as it is
-        export_for_serving(
-            model, spec, {"tokenizer.json": tokenizer_path}, name="arrows", repo=tmp_path
-        )
-        text = (tmp_path / contract.MODELS_CONFIG_FILE).read_text()
-        assert configured_models(text) == ["other", "arrows"]
-        assert text.startswith(USER_CONFIG[: USER_CONFIG.index("}  # end")])
-        assert text.endswith("}  # end\n")
-    assert sorted(path.name for path in (tmp_path / "arrows").iterdir()) == ["1", "2"]
-
-
-def test_a_broken_hand_edited_config_stops_the_export_first(
-    tmp_path: Path, tokenizer_path: Path, vocab: int
-) -> None:
-    (tmp_path / contract.MODELS_CONFIG_FILE).write_text("model_config_list { config { name: ")
-    spec = make_spec(vocab)
-    with pytest.raises(ModelConfigError):
-        export_for_serving(
-            spec_model(spec), spec, {"tokenizer.json": tokenizer_path}, name="d", repo=tmp_path
-        )
-    assert not (tmp_path / "d").exists()
 
 
 def test_tiny_models_for_a_spec_with_every_head_kind(
