@@ -145,7 +145,7 @@ def parse_model_names(text: str) -> list[str]:
     (:func:`check_model_list`): the server keeps its last good config then, and so must its
     readers, or they route models it does not serve.
     """
-    return [config.name for config in _parse_config(text)]
+    return [name for name, _, _ in _parse_config(text)]
 
 
 def check_model_list(entries: Sequence[tuple[str, str, str]]) -> None:
@@ -167,7 +167,14 @@ def check_model_list(entries: Sequence[tuple[str, str, str]]) -> None:
         raise ValueError(f"duplicate model names in config: {names}")
 
 
-def _parse_config(text: str) -> list[Any]:
+@functools.lru_cache(maxsize=8)
+def _parse_config(text: str) -> tuple[tuple[str, str, str], ...]:
+    """Each ``config``'s ``(name, base_path, model_platform)`` of a ``models.config`` text.
+
+    Cached by text: the gateway's version poller reads the file for every model every poll,
+    and protobuf's pure-Python ``text_format`` took half of a poll's CPU. Raises ValueError
+    (not cached) as :func:`parse_model_names` says.
+    """
     message = _server_config_class()()
     try:
         text_format.Parse(text, message, allow_unknown_field=True)
@@ -175,9 +182,12 @@ def _parse_config(text: str) -> list[Any]:
         raise ValueError(f"not a text-format ModelServerConfig: {error}") from error
     if message.HasField("custom_model_config"):
         raise ValueError("custom_model_config is not supported; use model_config_list")
-    configs = list(message.model_config_list.config)
-    check_model_list([(item.name, item.base_path, item.model_platform) for item in configs])
-    return configs
+    entries = tuple(
+        (item.name, item.base_path, item.model_platform)
+        for item in message.model_config_list.config
+    )
+    check_model_list(entries)
+    return entries
 
 
 def model_dir(repo: Path, model: str) -> Path:
@@ -215,6 +225,6 @@ def _base_paths(repo: Path) -> dict[str, str]:
         return {}
     except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
         return _LAST_GOOD_BASE_PATHS.get(path, {})
-    found = {config.name: config.base_path for config in configs}
+    found = {name: base_path for name, base_path, _ in configs}
     _LAST_GOOD_BASE_PATHS[path] = found
     return found
