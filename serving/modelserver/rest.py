@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 from flask import Flask, Response, request
 from google.protobuf.json_format import MessageToDict
+from werkzeug.exceptions import MethodNotAllowed
 
 from serving.modelserver.errors import ServingError, invalid_argument, not_found
 from serving.modelserver.grpc_service import model_status_response
@@ -99,14 +100,17 @@ class RestHandlers:
         raise invalid_argument(f"Malformed request: {method} {path}")
 
     def _predict(self, match: re.Match[str]) -> tuple[Any, str]:
-        body = _parse_json(request.get_data())
+        data = request.get_data()
+        body = _parse_json(data)
         state = self._resolve(match)
         assert state.servable is not None
         signature = body.get("signature_name", "") if isinstance(body, dict) else ""
         if not isinstance(signature, str):
             raise invalid_argument("'signature_name' key must be a string value.")
         specs = state.servable.input_specs(signature)
-        inputs, row_format = parse_predict_body(body, specs)
+        # JSON true/false (or UTF-16/32, whose ASCII has NUL bytes) read number by number
+        booleans = b"true" in data or b"false" in data or b"\x00" in data
+        inputs, row_format = parse_predict_body(body, specs, booleans)
         result = predict_on(state, inputs, signature_name=signature)
         return render_outputs(result.outputs, row_format), str(result.version)
 
@@ -218,10 +222,19 @@ def create_rest_app(
     def unknown_path(error: Exception) -> Response:
         return error_response(not_found(f"Malformed request: {request.method} {request.path}"))
 
+    def unknown_method(error: MethodNotAllowed) -> Response:
+        # Flask's own 405 is an HTML page; every answer of this server is {"error": ...}
+        response = json_response(
+            {"error": f"Malformed request: {request.method} {request.path}"}, 405
+        )
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods or ()))
+        return response
+
     app.add_url_rule("/healthz", "healthz", liveness)
     app.add_url_rule("/readyz", "readyz", readiness)
     app.add_url_rule(metrics_path, "metrics", render_metrics)
     if metrics_path != "/metrics":
         app.add_url_rule("/metrics", "metrics_alias", render_metrics)
     app.register_error_handler(404, unknown_path)
+    app.register_error_handler(MethodNotAllowed, unknown_method)
     return app

@@ -132,3 +132,39 @@ def test_render_rows_and_columns():
         "income_probs": [0.8, 0.2],
     }
     assert render_outputs(many, row_format=False)["outputs"]["age"] == [30.0, 40.0]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "values"),
+    [
+        (tf.int32, [1, True]),  # numpy read both as int: [1, 1]
+        (tf.int32, [[True], [2]]),
+        (tf.float32, [[1.0], [False]]),
+    ],
+    ids=str,
+)
+def test_a_boolean_among_numbers_is_refused_as_tf_serving_does(dtype, values):
+    spec = InputSpec("x", dtype, (-1,))
+    for body in ({"inputs": values}, {"instances": values}):
+        with pytest.raises(ServingError, match=r"Type: (True|False) is not of expected type"):
+            parse_predict_body(body, [spec])
+    # a body without true/false (rest.py looks at its bytes) may take numpy's fast path
+    inputs, _ = parse_predict_body({"inputs": [1, 2]}, [spec], booleans=False)
+    assert inputs["x"].tolist() == [1, 2]
+
+
+def test_an_integer_no_double_holds_is_refused_for_a_float_input():
+    """10**400 is an int in Python's JSON; numpy's float conversion raised OverflowError."""
+    spec = InputSpec("x", tf.float32, (-1,))
+    with pytest.raises(ServingError, match="is not of expected type: float32"):
+        parse_predict_body({"inputs": [1.5, 10**400]}, [spec])
+    inputs, _ = parse_predict_body({"inputs": [1.5, 10**38]}, [spec])
+    assert inputs["x"].dtype == np.float32
+
+
+def test_a_lone_surrogate_is_no_text():
+    """json reads "\\ud800" as a lone surrogate, which has no UTF-8 (UnicodeEncodeError)."""
+    spec = InputSpec("text", tf.string, (-1,))
+    with pytest.raises(ServingError, match="surrogate pair in string is invalid") as raised:
+        parse_predict_body({"inputs": ["ok", "\ud800"]}, [spec])
+    assert raised.value.code.name == "INVALID_ARGUMENT"
