@@ -14,7 +14,12 @@ from flask import Flask, Response, request
 from google.protobuf.json_format import MessageToDict
 from werkzeug.exceptions import MethodNotAllowed
 
-from serving.modelserver.errors import ServingError, invalid_argument, not_found
+from serving.modelserver.errors import (
+    INTERNAL_MESSAGE,
+    ServingError,
+    invalid_argument,
+    not_found,
+)
 from serving.modelserver.grpc_service import model_status_response
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
@@ -70,7 +75,9 @@ class RestHandlers:
         except Exception:  # a bug still answers in TF Serving's shape, details only in the log
             LOG.exception("%s %s failed", request.method, request.path)
             status = 500
-            response = json_response({"error": "Internal error; see the model server log"}, 500)
+            response = json_response({"error": INTERNAL_MESSAGE}, 500)
+        if status != 200 and name not in self._manager.model_names():
+            name = ""  # a name from the URL is a new series for life: only configured ones
         self._metrics.observe_request(
             name, version, api, str(status), time.perf_counter() - started
         )

@@ -85,3 +85,18 @@ def test_a_method_no_route_takes_gets_a_json_405(server, local_only):
     assert answer.status_code == 405
     assert answer.json() == {"error": "Malformed request: TRACE /v1/models/qa"}
     assert "GET" in answer.headers["Allow"]
+
+
+def test_names_a_client_makes_up_are_no_metric_series(prediction_stub, server, local_only):
+    """Each model name and version of a failed request was a series kept for the server's
+    life: a client naming random models grew the registry (and /metrics) without end."""
+    made_up = [f"nosuchmodel{index}" for index in range(3)]
+    for name in made_up:
+        with pytest.raises(grpc.RpcError):
+            prediction_stub.Predict(predict_request(name, QA_INPUTS), timeout=30)
+        requests.post(f"{server.rest_url}/v1/models/{name}:predict", json={}, timeout=30)
+    with pytest.raises(grpc.RpcError):  # a configured model, a version a client made up
+        prediction_stub.Predict(predict_request("qa", QA_INPUTS, version=987654), timeout=30)
+    text = requests.get(f"{server.rest_url}/metrics", timeout=30).text
+    assert not any(name in text for name in made_up) and "987654" not in text
+    assert 'code="NOT_FOUND",model="qa",version=""' in text  # still counted, as the model's
