@@ -29,6 +29,10 @@ from serving.numbers import parse_int_flag
 LOG = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 SIGNATURE_DEF_FIELD = "signature_def"
+# A status message travels percent-encoded in the grpc-message trailer (up to 12 bytes for a
+# character); past a client's metadata limit (grpc's default: 8 KB soft, 16 KB hard) it gets
+# RESOURCE_EXHAUSTED 'Stream removed' instead of the status. Messages echo client strings.
+MAX_DETAILS_BYTES = 4096
 Reply = TypeVar("Reply")
 
 
@@ -67,7 +71,7 @@ def _guarded(
         return reply
     except ServingError as error:
         code = error.code
-        context.abort(error.code, error.message)
+        context.abort(error.code, status_details(error.message))
         raise AssertionError("context.abort always raises") from error
     except Exception as error:  # a bug must still answer with a status, and be counted
         code = grpc.StatusCode.INTERNAL
@@ -84,6 +88,20 @@ def _guarded(
             code.name,
             time.perf_counter() - started,
         )
+
+
+def status_details(message: str) -> str:
+    """``message`` cut (with '...') to at most :data:`MAX_DETAILS_BYTES` percent-encoded bytes:
+    printable ASCII but '%' is one byte, other bytes of its UTF-8 three (grpc's encoding)."""
+    if len(message) <= MAX_DETAILS_BYTES // 12:
+        return message
+    size = 0
+    for index, char in enumerate(message):
+        encoded = char.encode("utf-8", "surrogatepass")
+        size += sum(1 if 0x20 <= byte <= 0x7E and byte != 0x25 else 3 for byte in encoded)
+        if size > MAX_DETAILS_BYTES - 3:
+            return message[:index] + "..."
+    return message
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):  # type: ignore[misc]

@@ -100,3 +100,20 @@ def test_names_a_client_makes_up_are_no_metric_series(prediction_stub, server, l
     text = requests.get(f"{server.rest_url}/metrics", timeout=30).text
     assert not any(name in text for name in made_up) and "987654" not in text
     assert 'code="NOT_FOUND",model="qa",version=""' in text  # still counted, as the model's
+
+
+def test_a_long_client_string_keeps_the_status_code(prediction_stub):
+    """Messages echo what the client sent (a model name, 20,000 extra inputs): past the
+    client's metadata limit it got RESOURCE_EXHAUSTED 'Stream removed', not the status."""
+    long_name = predict_request("é" * 50_000, QA_INPUTS)
+    extra = predict_request("qa", QA_INPUTS)
+    for index in range(20_000):
+        extra.inputs[f"extra_input_{index}"].CopyFrom(extra.inputs["question_ids"])
+    for request, code in (
+        (long_name, grpc.StatusCode.NOT_FOUND),
+        (extra, grpc.StatusCode.INVALID_ARGUMENT),
+    ):
+        with pytest.raises(grpc.RpcError) as raised:
+            prediction_stub.Predict(request, timeout=60)
+        assert raised.value.code() == code
+        assert raised.value.details().endswith("...")

@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import grpc
-import pytest
-from tensorflow_serving.apis import predict_pb2
-
-from serving.modelserver.errors import INTERNAL_MESSAGE
-from serving.modelserver.grpc_service import _guarded
-from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 
 
@@ -33,28 +26,3 @@ def test_requests_are_counted_and_timed_per_label_set():
     assert sample(metrics, "modelserver_request_latency_seconds_bucket", **ok, le="0.0005") == 1
     assert abs(sample(metrics, "modelserver_request_latency_seconds_sum", **ok) - 0.2044) < 1e-9
     assert b'code="NOT_FOUND"' in metrics.render()
-
-
-class AbortingContext:
-    """What _guarded needs of a grpc.ServicerContext: abort raises, as grpc's does."""
-
-    def abort(self, code, details):
-        self.code, self.details = code, details
-        raise grpc.RpcError(details)
-
-
-def test_a_bug_answers_internal_without_its_text():
-    """The exception's text (a server path here) reached the client in the gRPC details."""
-    metrics = ServerMetrics()
-    manager = ModelManager([], metrics, poll_seconds=0)
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = "qa"
-    context = AbortingContext()
-
-    def handler():
-        raise FileNotFoundError("/srv/secret/models/qa/1/variables")
-
-    with pytest.raises(grpc.RpcError):
-        _guarded(manager, metrics, "grpc_predict", request, context, handler)
-    assert context.code == grpc.StatusCode.INTERNAL
-    assert context.details == INTERNAL_MESSAGE and "/srv" not in context.details
