@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 from flask import Flask, Response, request
 from google.protobuf.json_format import MessageToDict
-from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
 
 from serving.modelserver.errors import (
     INTERNAL_MESSAGE,
@@ -20,7 +20,7 @@ from serving.modelserver.errors import (
     invalid_argument,
     not_found,
 )
-from serving.modelserver.grpc_service import model_status_response
+from serving.modelserver.grpc_service import MAX_MESSAGE_BYTES, model_status_response
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.predict import predict_on
@@ -72,6 +72,11 @@ class RestHandlers:
             response = json_response(payload)
         except ServingError as error:
             status, response = error.http_status, error_response(error)
+        except RequestEntityTooLarge:  # a body past MAX_MESSAGE_BYTES, refused before reading
+            status = 413
+            response = json_response(
+                {"error": f"The request body is larger than {MAX_MESSAGE_BYTES} bytes"}, status
+            )
         except Exception:  # a bug still answers in TF Serving's shape, details only in the log
             LOG.exception("%s %s failed", request.method, request.path)
             status = 500
@@ -211,6 +216,9 @@ def create_rest_app(
 ) -> Flask:
     """The Flask app served on the REST port."""
     app = Flask("modelserver")
+    # gRPC's message limit for REST bodies too: a JSON body is read whole, and its numbers
+    # as Python objects take several times its size (a 2 GB upload would take the server).
+    app.config["MAX_CONTENT_LENGTH"] = MAX_MESSAGE_BYTES
     handlers = RestHandlers(manager, metrics)
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     app.add_url_rule("/v1", "v1_root", handlers.dispatch, methods=methods)

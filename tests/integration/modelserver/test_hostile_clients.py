@@ -6,6 +6,9 @@ check the same faults end to end through the real server's gRPC and REST handler
 
 from __future__ import annotations
 
+import http.client
+import json
+
 import grpc
 import pytest
 import requests
@@ -13,6 +16,7 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+from serving.modelserver.grpc_service import MAX_MESSAGE_BYTES
 from tests.integration.modelserver.helpers import QA_INPUTS, predict_request
 
 INIT_OP = "__saved_model_init_op"  # a SavedModel's init op, listed among its signatures
@@ -117,3 +121,19 @@ def test_a_long_client_string_keeps_the_status_code(prediction_stub):
             prediction_stub.Predict(request, timeout=60)
         assert raised.value.code() == code
         assert raised.value.details().endswith("...")
+
+
+def test_a_body_past_the_message_limit_is_413_before_it_is_read(server, local_only):
+    """REST had no limit: a body was read whole whatever its size (gRPC stops at 256 MB)."""
+    host, port = server.rest_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.putrequest("POST", "/v1/models/qa:predict")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(MAX_MESSAGE_BYTES + 1))
+    connection.endheaders(b'{"inputs": [')  # the rest is never sent: the answer comes first
+    answer = connection.getresponse()
+    assert answer.status == 413
+    assert json.loads(answer.read()) == {
+        "error": f"The request body is larger than {MAX_MESSAGE_BYTES} bytes"
+    }
+    connection.close()
