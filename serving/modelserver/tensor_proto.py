@@ -86,8 +86,9 @@ def decode_input(alias: str, proto: tensor_pb2.TensorProto) -> Array:
         _check_fill(alias, proto, dtype)
         array: Array = tf.make_ndarray(proto)
         return array
-    except (TypeError, ValueError, KeyError) as error:
-        # KeyError: a dtype numpy cannot hold (DT_VARIANT, DT_RESOURCE) in as_numpy_dtype
+    except (TypeError, ValueError, KeyError, OverflowError) as error:
+        # KeyError: a dtype numpy cannot hold (DT_VARIANT, DT_RESOURCE) in as_numpy_dtype;
+        # OverflowError: a value past its dtype in numpy (half_val 70000, qint8 int_val 300)
         raise invalid_argument(f"tensor parsing error: {alias}") from error
 
 

@@ -152,8 +152,13 @@ def test_malformed_tensor_content_keeps_its_error(dims, content, match):
             tensor_shape={"dim": [{"size": 1}] * 70},
             tensor_content=np.int32(1).tobytes(),
         ),
+        # values numpy cannot hold in the dtype: OverflowError (INTERNAL)
+        tensor_pb2.TensorProto(dtype=tf.float16.as_datatype_enum, half_val=[70000]),
+        tensor_pb2.TensorProto(dtype=tf.bfloat16.as_datatype_enum, half_val=[-1]),
+        tensor_pb2.TensorProto(dtype=tf.qint8.as_datatype_enum, int_val=[300]),
+        tensor_pb2.TensorProto(dtype=tf.quint16.as_datatype_enum, int_val=[-1]),
     ],
-    ids=["variant", "resource", "rank-70-content"],
+    ids=["variant", "resource", "rank-70-content", "half", "bfloat16", "qint8", "quint16"],
 )
 def test_tensors_numpy_cannot_hold_are_invalid_argument(proto):
     with pytest.raises(ServingError, match="tensor parsing error: x") as raised:
