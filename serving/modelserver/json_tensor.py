@@ -66,6 +66,8 @@ def _fast_numeric(value: Any, target: np.dtype[Any]) -> Array | None:
     if array.size == 0:
         return None
     kind = array.dtype.kind
+    if target.kind not in "biufc":  # ml_dtypes' (bfloat16, int4, qint8: 'V') have no iinfo
+        return None
     if target.kind == "b":
         return array if kind == "b" else None
     if target.kind == "f" or target.kind == "c":
@@ -128,7 +130,9 @@ def _leaf(value: Any, spec: InputSpec) -> Any:
     elif isinstance(value, float) and target.kind in "fc":
         return value
     elif isinstance(value, int) and target.kind in "fc" and abs(value) <= MAX_DOUBLE:
-        return value  # larger: no double holds it (numpy's OverflowError); RapidJSON refuses
+        # a float (ml_dtypes' float8 takes no int past int64); a larger int no double holds
+        # (numpy's OverflowError), and RapidJSON refuses it
+        return float(value)
     raise invalid_argument(
         f"JSON Value: {debug(value)} Type: {_json_type(value)} is not of expected type: "
         f"{spec.dtype.name}"

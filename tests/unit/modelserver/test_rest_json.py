@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.framework import types_pb2
 
 from serving.modelserver.errors import ServingError
 from serving.modelserver.rest_json import parse_predict_body, render_outputs
@@ -168,3 +169,15 @@ def test_a_lone_surrogate_is_no_text():
     with pytest.raises(ServingError, match="surrogate pair in string is invalid") as raised:
         parse_predict_body({"inputs": ["ok", "\ud800"]}, [spec])
     assert raised.value.code.name == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize("booleans", [True, False])
+def test_inputs_of_ml_dtypes_are_400_not_500(booleans):
+    """bfloat16, int4, quantized inputs are numpy kind 'V' (no iinfo: ValueError on the fast
+    path); float8 took no Python int past int64 (TypeError)."""
+    for dtype in (tf.bfloat16, tf.as_dtype(types_pb2.DT_INT4), tf.qint8):
+        with pytest.raises(ServingError, match=f"is not of expected type: {dtype.name}"):
+            parse_predict_body({"inputs": [1, 2]}, [InputSpec("x", dtype, (-1,))], booleans)
+    spec = InputSpec("x", tf.as_dtype(types_pb2.DT_FLOAT8_E5M2), (-1,))
+    inputs, _ = parse_predict_body({"inputs": [2**70, 1.5]}, [spec], booleans)
+    assert inputs["x"].astype(np.float32).tolist() == [np.inf, 1.5]
