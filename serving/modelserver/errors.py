@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import grpc
 
+# What a client hears of a bug (an exception's text may name server paths): details are logged
+INTERNAL_MESSAGE = "Internal error; see the model server log"
 # TF Serving's REST handler maps canonical status codes to HTTP statuses this way.
 HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.OK: 200,

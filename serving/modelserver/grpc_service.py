@@ -19,7 +19,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from serving.modelserver.errors import ServingError, invalid_argument
+from serving.modelserver.errors import INTERNAL_MESSAGE, ServingError, invalid_argument
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.predict import predict
@@ -29,6 +29,10 @@ from serving.numbers import parse_int_flag
 LOG = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 SIGNATURE_DEF_FIELD = "signature_def"
+# A status message travels percent-encoded in the grpc-message trailer (up to 12 bytes for a
+# character); past a client's metadata limit (grpc's default: 8 KB soft, 16 KB hard) it gets
+# RESOURCE_EXHAUSTED 'Stream removed' instead of the status. Messages echo client strings.
+MAX_DETAILS_BYTES = 4096
 Reply = TypeVar("Reply")
 
 
@@ -43,15 +47,22 @@ def spec_choice(model_spec: Any) -> tuple[int | None, str]:
 
 
 def _guarded(
+    manager: ModelManager,
     metrics: ServerMetrics,
     api: str,
     request: Any,
     context: grpc.ServicerContext,
     handler: Callable[[], Reply],
 ) -> Reply:
-    """Run a handler; turn ServingError into the gRPC status, and count the request."""
+    """Run a handler; turn ServingError into the gRPC status, and count the request.
+
+    A failed request is counted without a version, and under its model's name only if that
+    model is configured: both come from the client, and each new pair of labels is a new
+    series kept for the server's life (a client naming random models grew it without end).
+    """
     started = time.perf_counter()
-    version, _ = spec_choice(request.model_spec)
+    name = request.model_spec.name
+    version: int | None = None
     code = grpc.StatusCode.OK
     try:
         reply = handler()
@@ -60,21 +71,37 @@ def _guarded(
         return reply
     except ServingError as error:
         code = error.code
-        context.abort(error.code, error.message)
+        context.abort(error.code, status_details(error.message))
         raise AssertionError("context.abort always raises") from error
     except Exception as error:  # a bug must still answer with a status, and be counted
         code = grpc.StatusCode.INTERNAL
         LOG.exception("%s failed", api)
-        context.abort(code, f"{type(error).__name__}: {error}")
+        context.abort(code, INTERNAL_MESSAGE)  # the exception's text may name server paths
         raise AssertionError("context.abort always raises") from error
     finally:
+        if code != grpc.StatusCode.OK and name not in manager.model_names():
+            name = ""
         metrics.observe_request(
-            request.model_spec.name,
+            name,
             "" if version is None else str(version),
             api,
             code.name,
             time.perf_counter() - started,
         )
+
+
+def status_details(message: str) -> str:
+    """``message`` cut (with '...') to at most :data:`MAX_DETAILS_BYTES` percent-encoded bytes:
+    printable ASCII but '%' is one byte, other bytes of its UTF-8 three (grpc's encoding)."""
+    if len(message) <= MAX_DETAILS_BYTES // 12:
+        return message
+    size = 0
+    for index, char in enumerate(message):
+        encoded = char.encode("utf-8", "surrogatepass")
+        size += sum(1 if 0x20 <= byte <= 0x7E and byte != 0x25 else 3 for byte in encoded)
+        if size > MAX_DETAILS_BYTES - 3:
+            return message[:index] + "..."
+    return message
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):  # type: ignore[misc]
@@ -90,13 +117,15 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         """TF Serving's PredictionService/Predict."""
         return _guarded(
-            self._metrics, "grpc_predict", request, context, lambda: self._predict(request)
+            *(self._manager, self._metrics, "grpc_predict", request, context),
+            lambda: self._predict(request),
         )
 
     def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         """TF Serving's PredictionService/GetModelMetadata (signature_def only)."""
         return _guarded(
-            self._metrics, "grpc_metadata", request, context, lambda: self._metadata(request)
+            *(self._manager, self._metrics, "grpc_metadata", request, context),
+            lambda: self._metadata(request),
         )
 
     def _predict(self, request: Any) -> Any:
@@ -171,7 +200,7 @@ class ModelStatusServicer(model_service_pb2_grpc.ModelServiceServicer):  # type:
                 version = self._manager.resolve(request.model_spec.name, None, label).version
             return model_status_response(self._manager, request.model_spec.name, version)
 
-        return _guarded(self._metrics, "grpc_status", request, context, handle)
+        return _guarded(self._manager, self._metrics, "grpc_status", request, context, handle)
 
 
 @dataclass(frozen=True)

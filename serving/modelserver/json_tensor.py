@@ -24,6 +24,7 @@ B64 = "b64"
 DEBUG_CHARS = 200
 # numpy arrays have at most 64 dimensions, and the row format stacks rows into one more.
 MAX_RANK = 63
+MAX_DOUBLE = int(np.finfo(np.float64).max)
 
 
 def is_b64(value: Any) -> bool:
@@ -31,8 +32,13 @@ def is_b64(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(B64), str)
 
 
-def to_array(value: Any, spec: InputSpec) -> Array:
-    """A JSON value as an array of the input's dtype; INVALID_ARGUMENT with TF's wording."""
+def to_array(value: Any, spec: InputSpec, booleans: bool = True) -> Array:
+    """A JSON value as an array of the input's dtype; INVALID_ARGUMENT with TF's wording.
+
+    ``booleans``: whether the value may hold JSON ``true``/``false``. numpy reads ``[1, true]``
+    as ``[1, 1]``, while TF Serving refuses a boolean for a number, so numbers are then read
+    one by one; a body without those words (``rest.py`` looks) takes numpy's fast path.
+    """
     shape = _dense_shape(value)
     if len(shape) > MAX_RANK:
         raise invalid_argument(
@@ -40,7 +46,7 @@ def to_array(value: Any, spec: InputSpec) -> Array:
             f"{MAX_RANK} dimensions is supported"
         )
     target = np.dtype(spec.dtype.as_numpy_dtype)
-    if target.kind not in "OSU":
+    if target.kind not in "OSU" and not booleans:
         array = _fast_numeric(value, target)
         if array is not None:
             return array
@@ -60,6 +66,8 @@ def _fast_numeric(value: Any, target: np.dtype[Any]) -> Array | None:
     if array.size == 0:
         return None
     kind = array.dtype.kind
+    if target.kind not in "biufc":  # ml_dtypes' (bfloat16, int4, qint8: 'V') have no iinfo
+        return None
     if target.kind == "b":
         return array if kind == "b" else None
     if target.kind == "f" or target.kind == "c":
@@ -109,7 +117,7 @@ def _leaf(value: Any, spec: InputSpec) -> Any:
     target = np.dtype(spec.dtype.as_numpy_dtype)
     if target.kind in "OSU":
         if isinstance(value, str):
-            return value.encode("utf-8")
+            return _utf8(value)
         if isinstance(value, dict):
             return _decode_b64(value)
     elif isinstance(value, bool):
@@ -119,12 +127,27 @@ def _leaf(value: Any, spec: InputSpec) -> Any:
         limits = np.iinfo(target)
         if limits.min <= value <= limits.max:
             return value
-    elif isinstance(value, int | float) and target.kind in "fc":
+    elif isinstance(value, float) and target.kind in "fc":
         return value
+    elif isinstance(value, int) and target.kind in "fc" and abs(value) <= MAX_DOUBLE:
+        # a float (ml_dtypes' float8 takes no int past int64); a larger int no double holds
+        # (numpy's OverflowError), and RapidJSON refuses it
+        return float(value)
     raise invalid_argument(
         f"JSON Value: {debug(value)} Type: {_json_type(value)} is not of expected type: "
         f"{spec.dtype.name}"
     )
+
+
+def _utf8(text: str) -> bytes:
+    """A JSON string's UTF-8 bytes; a lone surrogate (``"\\ud800"``: Python's parser lets it
+    through, RapidJSON refuses it) has none."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise invalid_argument(
+            f"JSON Value: {debug(text)} is not valid text: The surrogate pair in string is invalid."
+        ) from error
 
 
 def _decode_b64(value: dict[str, Any]) -> bytes:

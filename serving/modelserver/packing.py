@@ -189,8 +189,7 @@ class SplitRunner:
         if signature not in self.costs:  # racing batch threads make equal entries
             self.costs[signature] = CallCosts() if self._splittable(signature) else None
         costs = self.costs[signature]
-        if costs is None or not all(_is_id_matrix(value) for value in merged.values()):
-            # Tensors of another rank than the signature declares: the graph's error, as before.
+        if costs is None or not _has_id_rows(merged):
             return self._runner(signature, merged)
         outputs, calls = run_split(self._runner, signature, merged, costs)
         call_cost = costs.call_cost()
@@ -198,8 +197,14 @@ class SplitRunner:
         return outputs
 
 
-def _is_id_matrix(value: npt.NDArray[Any]) -> bool:
-    return value.ndim == 2 and np.issubdtype(value.dtype, np.integer)
+def _has_id_rows(merged: Tensors) -> bool:
+    """Whether a batch is integer matrices with rows, so it can be split. Tensors of another
+    rank than the signature declares get the graph's error, as before; a batch of 0 rows has
+    nothing to split (numpy has no longest of no rows)."""
+    return bool(merged) and all(
+        value.ndim == 2 and np.issubdtype(value.dtype, np.integer) and len(value) > 0
+        for value in merged.values()
+    )
 
 
 def _timed(runner: Runner, signature: str, inputs: Tensors, costs: CallCosts) -> Tensors:

@@ -12,9 +12,15 @@ from typing import Any
 import grpc
 from flask import Flask, Response, request
 from google.protobuf.json_format import MessageToDict
+from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
 
-from serving.modelserver.errors import ServingError, invalid_argument, not_found
-from serving.modelserver.grpc_service import model_status_response
+from serving.modelserver.errors import (
+    INTERNAL_MESSAGE,
+    ServingError,
+    invalid_argument,
+    not_found,
+)
+from serving.modelserver.grpc_service import MAX_MESSAGE_BYTES, model_status_response
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.predict import predict_on
@@ -66,10 +72,17 @@ class RestHandlers:
             response = json_response(payload)
         except ServingError as error:
             status, response = error.http_status, error_response(error)
+        except RequestEntityTooLarge:  # a body past MAX_MESSAGE_BYTES, refused before reading
+            status = 413
+            response = json_response(
+                {"error": f"The request body is larger than {MAX_MESSAGE_BYTES} bytes"}, status
+            )
         except Exception:  # a bug still answers in TF Serving's shape, details only in the log
             LOG.exception("%s %s failed", request.method, request.path)
             status = 500
-            response = json_response({"error": "Internal error; see the model server log"}, 500)
+            response = json_response({"error": INTERNAL_MESSAGE}, 500)
+        if status != 200 and name not in self._manager.model_names():
+            name = ""  # a name from the URL is a new series for life: only configured ones
         self._metrics.observe_request(
             name, version, api, str(status), time.perf_counter() - started
         )
@@ -99,14 +112,17 @@ class RestHandlers:
         raise invalid_argument(f"Malformed request: {method} {path}")
 
     def _predict(self, match: re.Match[str]) -> tuple[Any, str]:
-        body = _parse_json(request.get_data())
+        data = request.get_data()
+        body = _parse_json(data)
         state = self._resolve(match)
         assert state.servable is not None
         signature = body.get("signature_name", "") if isinstance(body, dict) else ""
         if not isinstance(signature, str):
             raise invalid_argument("'signature_name' key must be a string value.")
         specs = state.servable.input_specs(signature)
-        inputs, row_format = parse_predict_body(body, specs)
+        # JSON true/false (or UTF-16/32, whose ASCII has NUL bytes) read number by number
+        booleans = b"true" in data or b"false" in data or b"\x00" in data
+        inputs, row_format = parse_predict_body(body, specs, booleans)
         result = predict_on(state, inputs, signature_name=signature)
         return render_outputs(result.outputs, row_format), str(result.version)
 
@@ -200,6 +216,9 @@ def create_rest_app(
 ) -> Flask:
     """The Flask app served on the REST port."""
     app = Flask("modelserver")
+    # gRPC's message limit for REST bodies too: a JSON body is read whole, and its numbers
+    # as Python objects take several times its size (a 2 GB upload would take the server).
+    app.config["MAX_CONTENT_LENGTH"] = MAX_MESSAGE_BYTES
     handlers = RestHandlers(manager, metrics)
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     app.add_url_rule("/v1", "v1_root", handlers.dispatch, methods=methods)
@@ -218,10 +237,19 @@ def create_rest_app(
     def unknown_path(error: Exception) -> Response:
         return error_response(not_found(f"Malformed request: {request.method} {request.path}"))
 
+    def unknown_method(error: MethodNotAllowed) -> Response:
+        # Flask's own 405 is an HTML page; every answer of this server is {"error": ...}
+        response = json_response(
+            {"error": f"Malformed request: {request.method} {request.path}"}, 405
+        )
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods or ()))
+        return response
+
     app.add_url_rule("/healthz", "healthz", liveness)
     app.add_url_rule("/readyz", "readyz", readiness)
     app.add_url_rule(metrics_path, "metrics", render_metrics)
     if metrics_path != "/metrics":
         app.add_url_rule("/metrics", "metrics_alias", render_metrics)
     app.register_error_handler(404, unknown_path)
+    app.register_error_handler(MethodNotAllowed, unknown_method)
     return app

@@ -19,8 +19,11 @@ from serving.modelserver.servable import InputSpec
 from serving.tensor_batches import Array, Tensors
 
 
-def parse_predict_body(body: Any, specs: Sequence[InputSpec]) -> tuple[Tensors, bool]:
-    """Inputs of a predict request body, and whether it used the row format."""
+def parse_predict_body(
+    body: Any, specs: Sequence[InputSpec], booleans: bool = True
+) -> tuple[Tensors, bool]:
+    """Inputs of a predict request body, and whether it used the row format (``booleans``:
+    whether the body may hold JSON ``true``/``false``, see :func:`to_array`)."""
     if not isinstance(body, dict):
         raise invalid_argument(f"JSON Value: {debug(body)} Is not object")
     has_rows, has_columns = "instances" in body, "inputs" in body
@@ -37,13 +40,13 @@ def parse_predict_body(body: Any, specs: Sequence[InputSpec]) -> tuple[Tensors, 
             )
         if not instances:
             raise invalid_argument(f"JSON Value: {debug(body)} No values in 'instances' array")
-        return _rows_to_inputs(instances, {spec.alias: spec for spec in specs}), True
+        return _rows_to_inputs(instances, {spec.alias: spec for spec in specs}, booleans), True
     if has_columns:
-        return _columns_to_inputs(body["inputs"], specs), False
+        return _columns_to_inputs(body["inputs"], specs, booleans), False
     raise invalid_argument("Missing 'inputs' or 'instances' key")
 
 
-def _rows_to_inputs(instances: list[Any], specs: dict[str, InputSpec]) -> Tensors:
+def _rows_to_inputs(instances: list[Any], specs: dict[str, InputSpec], booleans: bool) -> Tensors:
     as_objects = _is_named_object(instances[0])
     rows: dict[str, list[Array]] = {}
     for index, instance in enumerate(instances):
@@ -59,7 +62,7 @@ def _rows_to_inputs(instances: list[Any], specs: dict[str, InputSpec]) -> Tensor
             try:
                 if key not in specs:
                     raise invalid_argument(f"JSON object: does not have named input: {key}")
-                _append_row(rows.setdefault(key, []), to_array(value, specs[key]))
+                _append_row(rows.setdefault(key, []), to_array(value, specs[key], booleans))
             except ServingError as error:
                 raise invalid_argument(
                     f"Failed to process element: {index} {where}of 'instances' list. "
@@ -83,25 +86,25 @@ def _append_row(rows: list[Array], row: Array) -> None:
     rows.append(row)
 
 
-def _columns_to_inputs(inputs: Any, specs: Sequence[InputSpec]) -> Tensors:
+def _columns_to_inputs(inputs: Any, specs: Sequence[InputSpec], booleans: bool) -> Tensors:
     if not _is_named_object(inputs):
         if len(specs) > 1:
             raise invalid_argument(
                 "inputs is a plain value/list, but expecting an object as multiple input "
                 "tensors required as per tensorinfo_map"
             )
-        return {specs[0].alias: _column(inputs, specs[0])}
+        return {specs[0].alias: _column(inputs, specs[0], booleans)}
     tensors = {}
     for spec in specs:  # keys not in the signature are ignored, as TF Serving does
         if spec.alias not in inputs:
             raise invalid_argument(f"Missing named input: {spec.alias} in 'inputs' object.")
-        tensors[spec.alias] = _column(inputs[spec.alias], spec)
+        tensors[spec.alias] = _column(inputs[spec.alias], spec, booleans)
     return tensors
 
 
-def _column(value: Any, spec: InputSpec) -> Array:
+def _column(value: Any, spec: InputSpec, booleans: bool) -> Array:
     try:
-        return to_array(value, spec)
+        return to_array(value, spec, booleans)
     except ServingError as error:  # TF Serving's words, plus which input (it does not say)
         raise invalid_argument(f"{error.message} (input '{spec.alias}')") from error
 

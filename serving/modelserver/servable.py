@@ -194,8 +194,12 @@ class LoadedVersion:
             [spec.dtype.is_integer for spec in inputs],
             [_shape(signature.outputs[alias].tensor_shape) for alias in outputs],
         )
-        with self._callables_lock:
-            runner = self._callable(key, signature, aliases, outputs, False)
+        try:
+            with self._callables_lock:
+                runner = self._callable(key, signature, aliases, outputs, False)
+        except tf.errors.OpError as error:  # a signature that names no tensor (the init op's
+            # NoOp): the Session's own error and code, as TF Serving's Session::Run gives it
+            raise from_code_number(error.error_code, error.message) from error
         return SignaturePlan(
             signature, aliases, frozenset(aliases), outputs, inputs, splittable, runner, []
         )

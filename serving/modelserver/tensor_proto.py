@@ -42,6 +42,11 @@ NARROW_INTS = {tf.int8, tf.int16, tf.uint8, tf.uint16}
 # make_ndarray), so a few bytes on the wire can declare gigabytes: past this many elements a
 # tensor must carry its values (2**20 int32 ids are 4 MB, gRPC's default message limit).
 MAX_FILLED_ELEMENTS = 2**20
+# A string fill repeats the last string's bytes: a 64 KB string filling a shape of 8192 took
+# 512 MB. The bytes a fill may add: those of the largest numeric fill (2**20 complex128).
+MAX_FILLED_BYTES = 2**24
+# numpy's most dimensions (TF allows 254): past it a shape cannot be held here
+MAX_DIMS = 64
 # DataType -> numpy dtype for tensor_content that np.frombuffer alone decodes (the dtypes
 # the gateway sends); others take tf.make_ndarray's general path.
 CONTENT_DTYPES: dict[int, np.dtype[Any]] = {
@@ -62,7 +67,8 @@ def decode_input(alias: str, proto: tensor_pb2.TensorProto) -> Array:
     dtype = CONTENT_DTYPES.get(proto.dtype)
     if content and dtype is not None:
         shape = [dim.size for dim in proto.tensor_shape.dim]
-        if all(size >= 0 for size in shape) and len(content) % dtype.itemsize == 0:
+        fits = len(shape) <= MAX_DIMS and all(size >= 0 for size in shape)
+        if fits and len(content) % dtype.itemsize == 0:
             values = np.frombuffer(content, dtype)
             if values.size == math.prod(shape):
                 return values.reshape(shape).copy()  # writable, as tf.make_ndarray's
@@ -80,18 +86,30 @@ def decode_input(alias: str, proto: tensor_pb2.TensorProto) -> Array:
         _check_fill(alias, proto, dtype)
         array: Array = tf.make_ndarray(proto)
         return array
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, KeyError, OverflowError) as error:
+        # KeyError: a dtype numpy cannot hold (DT_VARIANT, DT_RESOURCE) in as_numpy_dtype;
+        # OverflowError: a value past its dtype in numpy (half_val 70000, qint8 int_val 300)
         raise invalid_argument(f"tensor parsing error: {alias}") from error
 
 
 def _check_fill(alias: str, proto: tensor_pb2.TensorProto, dtype: tf.DType) -> None:
     """INVALID_ARGUMENT if the shape declares more than :data:`MAX_FILLED_ELEMENTS` elements
-    and more than the proto carries (a broadcast fill that would allocate them all)."""
+    and more than the proto carries (a broadcast fill that would allocate them all), or a
+    string fill adds more than :data:`MAX_FILLED_BYTES` bytes."""
     declared = 1
     for dim in proto.tensor_shape.dim:
         if dim.size < 0:
             raise invalid_argument(f"input '{alias}': dimension {dim.size} is negative")
         declared *= dim.size
+    strings = proto.string_val
+    if dtype == tf.string and not proto.tensor_content and 0 < len(strings) < declared:
+        filled = (declared - len(strings)) * len(strings[-1])
+        if filled > MAX_FILLED_BYTES:
+            raise invalid_argument(
+                f"input '{alias}': the shape declares {declared} strings but the tensor "
+                f"carries {len(strings)}; repeating the last one would add {filled} bytes "
+                f"(at most {MAX_FILLED_BYTES})"
+            )
     if declared <= MAX_FILLED_ELEMENTS:
         return
     if proto.tensor_content:

@@ -268,3 +268,12 @@ def test_a_batch_of_one_row_is_one_call_trimmed_as_row_lengths_trims(row):
     assert runner.calls == [(1, 1), (1, expected_width)]
     np.testing.assert_array_equal(outputs["sum"], ids.sum(axis=1))
     assert len(costs._samples) == 1
+
+
+def test_a_batch_of_no_rows_reaches_the_graph_unsplit():
+    """A request of 0 rows (a [0, n] tensor) ran into numpy's max of nothing: INTERNAL."""
+    recorder = RecordingRunner()
+    run = SplitRunner(recorder, lambda signature: True)
+    run.costs["serving_default"] = CallCosts(call_cost=0.0)
+    run("serving_default", {"ids": np.zeros((0, 3), np.int32)})
+    assert recorder.calls == [(0, 3)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.framework import types_pb2
 
 from serving.modelserver.errors import ServingError
 from serving.modelserver.rest_json import parse_predict_body, render_outputs
@@ -132,3 +133,51 @@ def test_render_rows_and_columns():
         "income_probs": [0.8, 0.2],
     }
     assert render_outputs(many, row_format=False)["outputs"]["age"] == [30.0, 40.0]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "values"),
+    [
+        (tf.int32, [1, True]),  # numpy read both as int: [1, 1]
+        (tf.int32, [[True], [2]]),
+        (tf.float32, [[1.0], [False]]),
+    ],
+    ids=str,
+)
+def test_a_boolean_among_numbers_is_refused_as_tf_serving_does(dtype, values):
+    spec = InputSpec("x", dtype, (-1,))
+    for body in ({"inputs": values}, {"instances": values}):
+        with pytest.raises(ServingError, match=r"Type: (True|False) is not of expected type"):
+            parse_predict_body(body, [spec])
+    # a body without true/false (rest.py looks at its bytes) may take numpy's fast path
+    inputs, _ = parse_predict_body({"inputs": [1, 2]}, [spec], booleans=False)
+    assert inputs["x"].tolist() == [1, 2]
+
+
+def test_an_integer_no_double_holds_is_refused_for_a_float_input():
+    """10**400 is an int in Python's JSON; numpy's float conversion raised OverflowError."""
+    spec = InputSpec("x", tf.float32, (-1,))
+    with pytest.raises(ServingError, match="is not of expected type: float32"):
+        parse_predict_body({"inputs": [1.5, 10**400]}, [spec])
+    inputs, _ = parse_predict_body({"inputs": [1.5, 10**38]}, [spec])
+    assert inputs["x"].dtype == np.float32
+
+
+def test_a_lone_surrogate_is_no_text():
+    """json reads "\\ud800" as a lone surrogate, which has no UTF-8 (UnicodeEncodeError)."""
+    spec = InputSpec("text", tf.string, (-1,))
+    with pytest.raises(ServingError, match="surrogate pair in string is invalid") as raised:
+        parse_predict_body({"inputs": ["ok", "\ud800"]}, [spec])
+    assert raised.value.code.name == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize("booleans", [True, False])
+def test_inputs_of_ml_dtypes_are_400_not_500(booleans):
+    """bfloat16, int4, quantized inputs are numpy kind 'V' (no iinfo: ValueError on the fast
+    path); float8 took no Python int past int64 (TypeError)."""
+    for dtype in (tf.bfloat16, tf.as_dtype(types_pb2.DT_INT4), tf.qint8):
+        with pytest.raises(ServingError, match=f"is not of expected type: {dtype.name}"):
+            parse_predict_body({"inputs": [1, 2]}, [InputSpec("x", dtype, (-1,))], booleans)
+    spec = InputSpec("x", tf.as_dtype(types_pb2.DT_FLOAT8_E5M2), (-1,))
+    inputs, _ = parse_predict_body({"inputs": [2**70, 1.5]}, [spec], booleans)
+    assert inputs["x"].astype(np.float32).tolist() == [np.inf, 1.5]

@@ -139,3 +139,42 @@ def test_malformed_tensor_content_keeps_its_error(dims, content, match):
     with pytest.raises(ServingError, match=match) as raised:
         decode_input("ids", proto)
     assert raised.value.code.name == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize(
+    "proto",
+    [
+        tensor_pb2.TensorProto(dtype=tf.variant.as_datatype_enum),  # no numpy dtype: KeyError
+        tensor_pb2.TensorProto(dtype=tf.resource.as_datatype_enum),
+        # 70 dimensions: numpy holds 64 (the tensor_content path reshaped: ValueError, INTERNAL)
+        tensor_pb2.TensorProto(
+            dtype=tf.int32.as_datatype_enum,
+            tensor_shape={"dim": [{"size": 1}] * 70},
+            tensor_content=np.int32(1).tobytes(),
+        ),
+        # values numpy cannot hold in the dtype: OverflowError (INTERNAL)
+        tensor_pb2.TensorProto(dtype=tf.float16.as_datatype_enum, half_val=[70000]),
+        tensor_pb2.TensorProto(dtype=tf.bfloat16.as_datatype_enum, half_val=[-1]),
+        tensor_pb2.TensorProto(dtype=tf.qint8.as_datatype_enum, int_val=[300]),
+        tensor_pb2.TensorProto(dtype=tf.quint16.as_datatype_enum, int_val=[-1]),
+    ],
+    ids=["variant", "resource", "rank-70-content", "half", "bfloat16", "qint8", "quint16"],
+)
+def test_tensors_numpy_cannot_hold_are_invalid_argument(proto):
+    with pytest.raises(ServingError, match="tensor parsing error: x") as raised:
+        decode_input("x", proto)
+    assert raised.value.code.name == "INVALID_ARGUMENT"
+
+
+def string_fill(rows: int, value: bytes) -> tensor_pb2.TensorProto:
+    proto = tensor_pb2.TensorProto(dtype=tf.string.as_datatype_enum, string_val=[value])
+    proto.tensor_shape.dim.add(size=rows)
+    return proto
+
+
+def test_a_string_fill_may_not_multiply_a_long_string():
+    """64 KB on the wire declared 8192 copies of itself: 512 MB in the server."""
+    with pytest.raises(ServingError, match="would add 536805376 bytes") as raised:
+        decode_input("text", string_fill(8192, b"x" * 65536))
+    assert raised.value.code.name == "INVALID_ARGUMENT"
+    assert decode_input("text", string_fill(8192, b"short")).tolist() == [b"short"] * 8192

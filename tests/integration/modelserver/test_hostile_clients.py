@@ -1,0 +1,139 @@
+"""Requests a hostile or careless client sends: 4xx with TF Serving's codes, never INTERNAL.
+
+The decoding cases have unit tests (test_tensor_proto, test_rest_json, test_packing); these
+check the same faults end to end through the real server's gRPC and REST handlers.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+
+import grpc
+import pytest
+import requests
+import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2
+from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+from serving.modelserver.grpc_service import MAX_MESSAGE_BYTES
+from tests.integration.modelserver.helpers import QA_INPUTS, predict_request
+
+INIT_OP = "__saved_model_init_op"  # a SavedModel's init op, listed among its signatures
+
+
+def test_the_init_op_signature_is_a_client_error(prediction_stub, server):
+    """It names the NoOp, no tensor: making its callable raised OutOfRangeError (INTERNAL).
+    Now the Session's own code, as TF Serving's Session::Run answers it."""
+    with pytest.raises(grpc.RpcError) as raised:
+        prediction_stub.Predict(predict_request("qa", {}, signature_name=INIT_OP), timeout=30)
+    assert raised.value.code() == grpc.StatusCode.OUT_OF_RANGE
+    for body in ({"signature_name": INIT_OP, "inputs": {}}, {"signature_name": INIT_OP}):
+        answer = requests.post(f"{server.rest_url}/v1/models/qa:predict", json=body, timeout=30)
+        assert answer.status_code == 400 and "NoOp" in answer.json()["error"]
+
+
+@pytest.mark.parametrize("dtype", [tf.variant, tf.resource])
+def test_a_dtype_numpy_cannot_hold_is_invalid_argument(prediction_stub, dtype):
+    request = predict_request("qa", QA_INPUTS)
+    request.inputs["article_ids"].CopyFrom(
+        tensor_pb2.TensorProto(dtype=dtype.as_datatype_enum, tensor_shape={"dim": [{"size": 1}]})
+    )
+    with pytest.raises(grpc.RpcError) as raised:
+        prediction_stub.Predict(request, timeout=30)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_string_fill_does_not_allocate_its_copies(tfs):
+    """64 KB on the wire asked for 8192 copies (512 MB); a few bytes repeated still work."""
+    with grpc.insecure_channel(tfs.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        for value, code in ((b"x" * 65536, grpc.StatusCode.INVALID_ARGUMENT), (b"ab", None)):
+            request = predict_request("strings", {}, output_filter=("length",))
+            request.inputs["text"].CopyFrom(
+                tensor_pb2.TensorProto(
+                    dtype=tf.string.as_datatype_enum,
+                    tensor_shape={"dim": [{"size": 8192}]},
+                    string_val=[value],
+                )
+            )
+            if code is None:
+                answer = stub.Predict(request, timeout=60)
+                assert tf.make_ndarray(answer.outputs["length"]).tolist() == [2] * 8192
+                continue
+            with pytest.raises(grpc.RpcError) as raised:
+                stub.Predict(request, timeout=60)
+            assert raised.value.code() == code
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "fragment"),
+    [
+        ("ids", b'{"inputs": [1, true]}', "Type: True is not of expected type: int32"),
+        ("half_plus_two", b'{"inputs": [[1.0], [false]]}', "Type: False is not of expected"),
+        ("half_plus_two", b'{"inputs": [[1' + b"0" * 400 + b"]]}", "expected type: float"),
+        ("strings", b'{"inputs": ["\\ud800"]}', "surrogate pair in string is invalid"),
+    ],
+    ids=["bool-among-ints", "bool-among-floats", "int-past-double", "lone-surrogate"],
+)
+def test_json_values_tf_serving_refuses_are_400(tfs, model, data, fragment):
+    url = f"{tfs.rest_url}/v1/models/{model}:predict"
+    answer = requests.post(url, data=data, timeout=30)
+    assert answer.status_code == 400, answer.text
+    assert fragment in answer.json()["error"]
+
+
+def test_a_method_no_route_takes_gets_a_json_405(server, local_only):
+    """Flask answered TRACE with its HTML page."""
+    answer = requests.request("TRACE", f"{server.rest_url}/v1/models/qa", timeout=30)
+    assert answer.status_code == 405
+    assert answer.json() == {"error": "Malformed request: TRACE /v1/models/qa"}
+    assert "GET" in answer.headers["Allow"]
+
+
+def test_names_a_client_makes_up_are_no_metric_series(prediction_stub, server, local_only):
+    """Each model name and version of a failed request was a series kept for the server's
+    life: a client naming random models grew the registry (and /metrics) without end."""
+    made_up = [f"nosuchmodel{index}" for index in range(3)]
+    for name in made_up:
+        with pytest.raises(grpc.RpcError):
+            prediction_stub.Predict(predict_request(name, QA_INPUTS), timeout=30)
+        requests.post(f"{server.rest_url}/v1/models/{name}:predict", json={}, timeout=30)
+    with pytest.raises(grpc.RpcError):  # a configured model, a version a client made up
+        prediction_stub.Predict(predict_request("qa", QA_INPUTS, version=987654), timeout=30)
+    text = requests.get(f"{server.rest_url}/metrics", timeout=30).text
+    assert not any(name in text for name in made_up) and "987654" not in text
+    assert 'code="NOT_FOUND",model="qa",version=""' in text  # still counted, as the model's
+
+
+def test_a_long_client_string_keeps_the_status_code(prediction_stub):
+    """Messages echo what the client sent (a model name, 20,000 extra inputs): past the
+    client's metadata limit it got RESOURCE_EXHAUSTED 'Stream removed', not the status."""
+    long_name = predict_request("é" * 50_000, QA_INPUTS)
+    extra = predict_request("qa", QA_INPUTS)
+    for index in range(20_000):
+        extra.inputs[f"extra_input_{index}"].CopyFrom(extra.inputs["question_ids"])
+    for request, code in (
+        (long_name, grpc.StatusCode.NOT_FOUND),
+        (extra, grpc.StatusCode.INVALID_ARGUMENT),
+    ):
+        with pytest.raises(grpc.RpcError) as raised:
+            prediction_stub.Predict(request, timeout=60)
+        assert raised.value.code() == code
+        assert raised.value.details().endswith("...")
+
+
+def test_a_body_past_the_message_limit_is_413_before_it_is_read(server, local_only):
+    """REST had no limit: a body was read whole whatever its size (gRPC stops at 256 MB)."""
+    host, port = server.rest_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.putrequest("POST", "/v1/models/qa:predict")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(MAX_MESSAGE_BYTES + 1))
+    connection.endheaders(b'{"inputs": [')  # the rest is never sent: the answer comes first
+    answer = connection.getresponse()
+    assert answer.status == 413
+    assert json.loads(answer.read()) == {
+        "error": f"The request body is larger than {MAX_MESSAGE_BYTES} bytes"
+    }
+    connection.close()
