@@ -42,6 +42,10 @@ from pathlib import Path
 from serving.contract import parse_model_names
 print(",".join(parse_model_names(Path(sys.argv[1]).read_text())))' "$REPO/models.config")
 
+# Another `make run` (or any server) on these ports would answer the readiness checks below
+# for this one, which then printed "Ready" while its own servers failed to bind: refuse first.
+"$PYTHON" -m scripts.free_ports --host "$HOST" "$GATEWAY_PORT" "$GRPC_PORT" "$REST_PORT"
+
 server_pid=""
 gateway_pid=""
 metrics_dir=""

@@ -23,6 +23,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("tiny", "default", "full")
 MAX_SEED = 2**32 - 1
 PROG = "python -m training"
+DATA_DIR_HELP = "default: $DATA_DIR, else ../shared/datasets beside the project"
 
 
 def default_data_dir() -> Path:
@@ -67,7 +68,7 @@ def _int(text: str) -> int:
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by train, train-all and tune (numbers checked here: exit 2 if bad)."""
     parser.add_argument("--preset", choices=PRESETS, default="default")
-    parser.add_argument("--data-dir", type=Path, default=None, help="default: $DATA_DIR")
+    parser.add_argument("--data-dir", type=Path, default=None, help=DATA_DIR_HELP)
     parser.add_argument("--model-repo", type=Path, default=Path("model_repo"))
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.add_argument("--seed", type=seed_int, default=1337, help=f"0 to {MAX_SEED}")
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(tune)
     add_distribution_options(tune)
     fetch = commands.add_parser("fetch", help="download the public datasets and check them")
-    fetch.add_argument("--data-dir", type=Path, default=None, help="default: $DATA_DIR")
+    fetch.add_argument("--data-dir", type=Path, default=None, help=DATA_DIR_HELP)
     fetch.add_argument(
         "--timeout", type=positive_seconds, default=10.0, help="seconds per connection"
     )

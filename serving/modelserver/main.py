@@ -193,15 +193,27 @@ def set_thread_pools(intra_op: int, inter_op: int) -> None:
             os.environ[name] = str(value)
 
 
+def configure_logging(level: str) -> None:
+    """Log at ``level`` (``info``, ``WARNING``...) in this server's format, each line once.
+
+    ``python -m serving.modelserver`` imports TensorFlow before this runs (``serving.gpu_logs``
+    drops its no-GPU lines), and TensorFlow gives its ``tensorflow`` logger a handler of its
+    own when the root logger has none yet (``tf_logging.get_logger``): each of its lines
+    (a version's ``Restoring parameters``) then printed twice, once in each format.
+    """
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("tensorflow").handlers.clear()  # its lines reach the root handler
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until SIGTERM or SIGINT, then shut down gracefully and return 0."""
     args = build_parser().parse_args(argv)
     if args.version:
         print(VERSION)
         return 0
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_level)
     for name in IGNORED:
         if (value := getattr(args, name)) is not None:
             LOG.warning("--%s=%s is accepted for compatibility and ignored", name, value)

@@ -1,0 +1,58 @@
+"""Refuse to start when a port the local servers are to listen on is taken.
+
+``python -m scripts.free_ports --host 127.0.0.1 8000 8500 8501`` exits 0 when this process
+could listen on every port, else 1 naming the taken ports. ``scripts/run_local.sh``
+runs it first: with a second ``make run`` (or any other server) on these ports, its readiness
+checks were answered by the other servers, so it printed "Ready" while its own model server
+and gateway failed to bind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import socket
+import sys
+from collections.abc import Sequence
+
+
+def taken(host: str, ports: Sequence[int]) -> list[int]:
+    """The ports of ``ports`` on which nothing can listen at ``host`` now.
+
+    Binds as the servers do (``SO_REUSEADDR``: a port whose last connections are in TIME_WAIT
+    is free to them), then closes at once. Raises ``OSError`` for a host it cannot bind at all
+    (an address of another machine, a name that does not resolve).
+    """
+    family = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][0]  # IPv4 or IPv6
+    busy = []
+    for port in ports:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE:
+                    raise
+                busy.append(port)
+    return busy
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """0 when every port is free, 1 (naming the taken ones) otherwise."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("ports", type=int, nargs="+")
+    args = parser.parse_args(argv)
+    busy = taken(args.host, args.ports)
+    if busy:
+        print(
+            f"in use on {args.host}: port {', '.join(map(str, busy))} (another `make run`?); "
+            "stop that server or pick free ports: "
+            "make run GATEWAY_PORT=8080 GRPC_PORT=8510 REST_PORT=8511",
+            file=sys.stderr,
+        )
+    return 1 if busy else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
