@@ -162,8 +162,10 @@ def parse(model: type[Model], payload: Any, known: Encodings | None = None) -> M
 def parse_version(text: str, where: list[str]) -> int:
     """A version number: 1 to 19 ASCII digits, else 422 naming ``where``.
 
-    A number that no version can have (0, above int64's 2**63-1) is a 404 like any version
-    that is not served (the documented pattern is ``^[0-9]{1,19}$``).
+    A number that no version can have (above int64's 2**63-1) is a 404 like any version that
+    is not served (the documented pattern is ``^[0-9]{1,19}$``). 0 is a version: TF Serving
+    (``file_system_storage_path_source.cc``, ``ParseVersionNumber``: any int64 >= 0) and the
+    local model server load a folder ``0``, and the gateway routes it when it is the latest.
     """
     if not VERSION_PATTERN.fullmatch(text):  # fullmatch: "$" would let "1\n" in
         raise GatewayError(
@@ -171,7 +173,7 @@ def parse_version(text: str, where: list[str]) -> int:
             "invalid version pin",
             [{"loc": where, "msg": "must be 1 to 19 ASCII digits", "type": "invalid_version"}],
         )
-    if not 0 < int(text) <= MAX_VERSION:
+    if int(text) > MAX_VERSION:
         raise GatewayError(404, "the requested model version is not served")
     return int(text)
 

@@ -186,3 +186,25 @@ def test_a_version_number_published_again_after_its_removal_is_checked_again(
         again = states()[2]
         assert not again["routed"] and "[1, 3]" in again["error"]
         assert client.post("/v1/qa", json=QA).json["model"]["version"] == 1
+
+
+@pytest.mark.timeout(180)
+def test_a_version_0_is_served_pinned_as_unpinned(tiny_repo: Path, tmp_path: Path) -> None:
+    # TF Serving and the local model server load a version folder "0" (any int64 >= 0), and
+    # the gateway routed it when it was the only one; a request pinned to it was a 404 ("the
+    # requested model version is not served": the path's rule took 0 for no version).
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_repo / "qa" / "1", repo / "qa" / "0")
+    (repo / MODELS_CONFIG_FILE).write_text(CONFIG.format("qa"))
+    with (
+        own_model_server(repo, "it serves its own repo") as server,
+        gateway_app(repo, server.grpc_target) as app,
+    ):
+        client: Any = app.test_client()
+        unpinned = client.post("/v1/qa", json=QA)
+        assert unpinned.status_code == 200 and unpinned.json["model"]["version"] == 0
+        pinned = client.post("/v1/models/qa/versions/0:predict", json={"inputs": QA})
+        assert pinned.status_code == 200, pinned.json
+        assert (
+            client.post("/v1/models/qa/versions/2:predict", json={"inputs": QA}).status_code == 404
+        )

@@ -57,8 +57,8 @@ def test_malformed_path_versions_are_422_never_500(client, version) -> None:
 
 @pytest.mark.parametrize("version", ["0", "9999999999999999999", "0001"])
 def test_versions_no_model_can_have_are_404(client, version) -> None:
-    # The documented pattern is 1-19 digits; 0 and numbers past int64 are versions not served
-    # ("0001" is version 1, which the tiny repo serves).
+    # The documented pattern is 1-19 digits; numbers past int64 and 0 (a version, but not the
+    # tiny repo's) are versions not served ("0001" is version 1, which the tiny repo serves).
     response = client.post(f"/v1/models/qa/versions/{version}:predict", json={"inputs": QA})
     assert response.status_code == (200 if version == "0001" else 404), response.get_data()
 
