@@ -16,8 +16,8 @@ import hashlib
 import hmac
 from collections.abc import Callable
 
-from flask import Flask, g, request
-from flask_limiter import Limiter
+from flask import Flask, Response, g, request
+from flask_limiter import HeaderNames, Limiter
 
 from serving.gateway.errors import GatewayError
 from serving.gateway.settings import GatewaySettings
@@ -25,6 +25,10 @@ from serving.gateway.settings import GatewaySettings
 # Probes and the API description stay reachable without a key (orchestrators, browsers).
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
 OPEN_PREFIXES = ("/docs/",)
+# Flask-Limiter writes its Retry-After (the window's reset) on every answer of a limited route,
+# over a 503's own ("the model server is unavailable; retry in 1 s" read 60) and on 200s: it
+# writes under this name instead, copied to Retry-After on its 429 only.
+LIMIT_RETRY_AFTER = "X-RateLimit-Retry-After"
 
 
 def install_access_control(app: Flask, settings: GatewaySettings) -> None:
@@ -38,10 +42,21 @@ def install_access_control(app: Flask, settings: GatewaySettings) -> None:
             default_limits=[settings.rate_limit],
             default_limits_exempt_when=_is_open,
             storage_uri=settings.rate_limit_storage_uri,
-            headers_enabled=True,  # Retry-After and X-RateLimit-* on every limited answer
+            headers_enabled=True,  # X-RateLimit-* on every limited answer
+            header_name_mapping={HeaderNames.RETRY_AFTER: LIMIT_RETRY_AFTER},
             strategy="fixed-window",
         )
+        # Registered first, so it runs after the limiter's own hook (Flask runs them last first).
+        app.after_request(_retry_after_on_429)
         limiter.init_app(app)
+
+
+def _retry_after_on_429(response: Response) -> Response:
+    """Give the limiter's 429 its ``Retry-After`` (RFC 6585 section 4); other answers keep
+    their own (a 503's) or none."""
+    if response.status_code == 429 and LIMIT_RETRY_AFTER in response.headers:
+        response.headers["Retry-After"] = response.headers[LIMIT_RETRY_AFTER]
+    return response
 
 
 def _digest(key: str) -> bytes:

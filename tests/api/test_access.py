@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from serving.processes import free_port
+
 QA = {"article": "Mary moved to the kitchen.", "question": "Where is Mary?"}
 
 
@@ -91,3 +93,17 @@ def test_rate_limits_count_per_key(app_factory) -> None:
         429,
     ]
     assert client.post("/v1/qa", json=QA, headers=b).status_code == 200
+
+
+def test_rate_limit_headers_leave_other_answers_retry_after_alone(app_factory) -> None:
+    # Flask-Limiter wrote its Retry-After (the window's 60 s) on every answer of a limited
+    # route: on 200s, and over a 503's own (the unrouted model's "retry in 1 s" read 60).
+    client = app_factory(rate_limit="100/minute").test_client()
+    answered = client.post("/v1/qa", json=QA)
+    assert answered.status_code == 200 and "Retry-After" not in answered.headers
+    assert "X-RateLimit-Remaining" in answered.headers
+    nothing_listens = f"127.0.0.1:{free_port()}"
+    down = app_factory(target=nothing_listens, retries=1, rate_limit="100/minute").test_client()
+    unavailable = down.post("/v1/qa", json=QA)
+    assert unavailable.status_code == 503
+    assert unavailable.headers.getlist("Retry-After") == ["1"]  # its own, once
