@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from training.data.errors import MissingDataError
+
 BABI_FOLDER = "babi-v1.1-en"
 TASK_FILE_PATTERN = re.compile(r"^qa(\d+)_.*_train\.txt$")
 
@@ -43,7 +45,12 @@ class BabiData:
 
 
 def task_files(folder: Path) -> list[tuple[int, Path]]:
-    """The ``qaN_*_train.txt`` files in folder as (task number, path), by task number."""
+    """The ``qaN_*_train.txt`` files in folder as (task number, path), by task number.
+
+    Raises :class:`MissingDataError` if folder is not a directory.
+    """
+    if not folder.is_dir():
+        raise MissingDataError(f"no bAbI data: {folder} is not a directory")
     found = []
     for path in folder.iterdir():
         match = TASK_FILE_PATTERN.match(path.name)
@@ -63,7 +70,7 @@ def read_babi(data_dir: Path, max_examples: int | None = None) -> BabiData:
     folder = babi_folder(data_dir)
     files = task_files(folder)
     if not files:
-        raise FileNotFoundError(f"no qaN_*_train.txt files in {folder}")
+        raise MissingDataError(f"no qaN_*_train.txt files in {folder}")
     data = BabiData()
     for task, path in files:
         data.files.append(path.name)
@@ -84,7 +91,13 @@ def parse_task_lines(
         if not line.strip():
             continue
         number_text, _, rest = line.strip().partition(" ")
-        if not number_text.isdigit() or not rest.strip() or "\ufffd" in line:
+        # ASCII digits only: str.isdigit also accepts "²", which int() then refuses.
+        if (
+            not number_text.isascii()
+            or not number_text.isdigit()
+            or not rest.strip()
+            or "\ufffd" in line
+        ):
             _record_bad_line(data, task, line_number, line)
             continue
         if int(number_text) == 1:  # numbering restarts: a new story begins
@@ -125,7 +138,7 @@ def supporting_facts(field: str, statement_of_line: dict[int, int]) -> tuple[int
     Numbers that are not a statement line of the current story (a question's line, a line
     that was skipped as malformed, a number past the question) and non-numbers are dropped.
     """
-    numbers = [int(word) for word in field.split() if word.isdigit()]
+    numbers = [int(word) for word in field.split() if word.isascii() and word.isdigit()]
     return tuple(statement_of_line[n] for n in numbers if n in statement_of_line)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from serving.contract import INCOME_GROUPS
+from training.data.errors import MissingDataError
 
 BLOGS_FOLDER = "blog-authorship"
 BLOGS_FILE = "blogs.jsonl.gz"
@@ -105,8 +106,13 @@ def parse_blogger(raw: Any) -> Blogger:
 
 
 def read_blogs(data_dir: Path, max_examples: int | None = None) -> BlogData:
-    """Read bloggers from the corpus; malformed lines and bad encodings are counted, skipped."""
+    """Read bloggers from the corpus; malformed lines and bad encodings are counted, skipped.
+
+    Raises :class:`MissingDataError` if the corpus file is not there.
+    """
     path = blogs_path(data_dir)
+    if not path.is_file():
+        raise MissingDataError(f"no Blog Authorship corpus: {path} is not a file")
     data = BlogData(files=[path.name])
     for line_number, line in enumerate(_raw_lines(path, data), start=1):
         if max_examples is not None and len(data.bloggers) >= max_examples:

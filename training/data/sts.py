@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.data.errors import MissingDataError
+
 STS_FOLDER = "stsbenchmark"
 SICK_FOLDER = "sick"
 MRPC_FOLDER = "mrpc"
@@ -165,7 +167,7 @@ def load_pairs(
     folder = data_dir / STS_FOLDER if (data_dir / STS_FOLDER).is_dir() else data_dir
     train_file, dev_file = folder / STS_TRAIN_FILE, folder / STS_DEV_FILE
     if not train_file.exists() and not dev_file.exists():
-        raise FileNotFoundError(f"neither {STS_TRAIN_FILE} nor {STS_DEV_FILE} in {folder}")
+        raise MissingDataError(f"neither {STS_TRAIN_FILE} nor {STS_DEV_FILE} in {folder}")
     parts: list[PairData] = []
     if train_file.exists() and dev_file.exists():
         sts_train, sts_dev = read_sts(train_file), read_sts(dev_file)
@@ -183,6 +185,8 @@ def load_pairs(
     }
     for name in extra:
         extra_data = readers[name]()
+        if not extra_data.files:  # asked for by the preset: training without it would hide that
+            raise MissingDataError(f"extra_data {name!r}: none of its files in {data_dir / name}")
         train += extra_data.pairs
         parts.append(extra_data)
     everything = merge(parts)
