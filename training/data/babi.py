@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.data.errors import MissingDataError
+from training.data.text import text_lines
 
 BABI_FOLDER = "babi-v1.1-en"
 TASK_FILE_PATTERN = re.compile(r"^qa(\d+)_.*_train\.txt$")
@@ -74,8 +75,7 @@ def read_babi(data_dir: Path, max_examples: int | None = None) -> BabiData:
     data = BabiData()
     for task, path in files:
         data.files.append(path.name)
-        raw = path.read_bytes().decode("utf-8", errors="replace")
-        parse_task_lines(task, raw.splitlines(), data, max_examples)
+        parse_task_lines(task, text_lines(path), data, max_examples)
     return data
 
 

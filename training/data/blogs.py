@@ -20,6 +20,7 @@ from training.data.errors import MissingDataError
 BLOGS_FOLDER = "blog-authorship"
 BLOGS_FILE = "blogs.jsonl.gz"
 INCOME_GROUPS_FILE = Path(__file__).resolve().parents[1] / "income_groups.yaml"
+GZIP_MAGIC = b"\x1f\x8b"
 GENDERS = ("female", "male")  # index = gender target; "male" is the positive class
 
 
@@ -66,7 +67,11 @@ def blogs_path(data_dir: Path) -> Path:
 
 
 def _raw_lines(path: Path, data: BlogData) -> Iterator[bytes]:
-    opener = gzip.open if path.suffix == ".gz" else open
+    # Compressed or not by the gzip magic number, not the name: a plain JSONL file named
+    # .gz read no blogger ("Not a gzipped file"), a gzipped one named .jsonl only bad lines.
+    with path.open("rb") as head:
+        compressed = head.read(2) == GZIP_MAGIC
+    opener = gzip.open if compressed else open
     with opener(path, "rb") as stream:
         try:
             yield from stream
@@ -93,7 +98,9 @@ def parse_blogger(raw: Any) -> Blogger:
     if not texts:
         raise ValueError("no post text")
     income = raw.get("income_group")
-    if income is not None and (not isinstance(income, int) or not 0 <= income < INCOME_GROUPS):
+    if income is not None and (
+        not isinstance(income, int) or isinstance(income, bool) or not 0 <= income < INCOME_GROUPS
+    ):  # JSON true is no group (Python's bool is an int: it was read as group 1)
         raise ValueError(f"income_group {income!r}")
     return Blogger(
         blogger_id=str(raw.get("id", "")),
@@ -119,8 +126,8 @@ def read_blogs(data_dir: Path, max_examples: int | None = None) -> BlogData:
             break
         if not line.strip():
             continue
-        try:
-            data.bloggers.append(parse_blogger(json.loads(line.decode("utf-8"))))
+        try:  # utf-8-sig: a byte-order mark before the first object is no JSON error
+            data.bloggers.append(parse_blogger(json.loads(line.decode("utf-8-sig"))))
         except UnicodeDecodeError as error:
             data.record_bad_line(line_number, f"bad encoding: {error}")
         except ValueError as error:  # json.JSONDecodeError is a ValueError too

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.data.errors import MissingDataError
+from training.data.text import text_lines
 
 SICK_FILES = ("SICK_train.txt", "SICK_trial.txt")
 LABELS = ("ENTAILMENT", "NEUTRAL", "CONTRADICTION")
@@ -81,8 +82,7 @@ def read_files(paths: Iterable[Path]) -> NliData:
     for path in paths:
         data.files.append(path.name)
         # Undecodable bytes become U+FFFD so that the line is counted as bad, not fatal.
-        text = path.read_bytes().decode("utf-8", errors="replace")
-        for line_number, line in enumerate(text.splitlines(), start=1):
+        for line_number, line in enumerate(text_lines(path), start=1):
             if not line.strip():
                 continue
             pair = parse_line(line, path.name)

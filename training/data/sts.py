@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from training.data.errors import MissingDataError
+from training.data.text import text_lines
 
 STS_FOLDER = "stsbenchmark"
 SICK_FOLDER = "sick"
@@ -52,15 +53,9 @@ class PairData:
 LineParser = Callable[[list[str]], SentencePair | None]
 
 
-def _read_lines(path: Path) -> list[str]:
-    # utf-8-sig drops MRPC's byte-order mark; undecodable bytes become U+FFFD and the line
-    # is then counted as bad instead of crashing the run.
-    return path.read_bytes().decode("utf-8-sig", errors="replace").splitlines()
-
-
 def _parse_file(path: Path, parser: LineParser, data: PairData, skip_header: bool) -> None:
     data.files.append(path.name)
-    for line_number, line in enumerate(_read_lines(path), start=1):
+    for line_number, line in enumerate(text_lines(path), start=1):
         if not line.strip() or (skip_header and line_number == 1):
             continue
         pair = None if "\ufffd" in line else _safe_parse(parser, line.split("\t"))

@@ -1,0 +1,22 @@
+"""The lines of the line-based dataset files (bAbI, STS Benchmark, SICK, MRPC), decoded alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def text_lines(path: Path) -> list[str]:
+    """The lines of a text file, each decoded as UTF-8; raises OSError if it cannot be read.
+
+    Lines end at ``\\n``, ``\\r\\n`` or ``\\r`` only (``bytes.splitlines``): ``str.splitlines``
+    also ends them at form feeds, ``\\x1c``-``\\x1e``, U+0085, U+2028 and U+2029, which can be
+    inside a sentence, and cut such a row into two bad lines. A UTF-8 byte-order mark (Windows
+    editors write one; MRPC starts with one) is dropped. Bytes that are not UTF-8 become U+FFFD,
+    so that the readers count the line as bad instead of stopping the run.
+    """
+    return [decode_line(raw) for raw in path.read_bytes().splitlines()]
+
+
+def decode_line(raw: bytes) -> str:
+    """One line as text: UTF-8 without a leading byte-order mark, bad bytes as U+FFFD."""
+    return raw.decode("utf-8-sig", errors="replace")
