@@ -71,7 +71,10 @@ def read_babi(data_dir: Path, max_examples: int | None = None) -> BabiData:
     folder = babi_folder(data_dir)
     files = task_files(folder)
     if not files:
-        raise MissingDataError(f"no qaN_*_train.txt files in {folder}")
+        # The published archive holds the tasks in variant folders (en, en-10k, ...): name them.
+        variants = sorted(sub.name for sub in folder.iterdir() if sub.is_dir() and task_files(sub))
+        hint = f"; pick one of its folders {', '.join(variants)}" if variants else ""
+        raise MissingDataError(f"no qaN_*_train.txt files in {folder}{hint}")
     data = BabiData()
     for task, path in files:
         data.files.append(path.name)

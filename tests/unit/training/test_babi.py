@@ -158,3 +158,13 @@ def test_crlf_trailing_spaces_and_no_final_newline(tmp_path):
         "milk,football",
         (0, 1),
     )
+
+
+def test_the_archive_folder_names_its_variant_folders(tmp_path):
+    # tasks_1-20_v1-1/ holds en/ and en-10k/ (same file names): the message says to pick one.
+    for variant in ("en", "en-10k"):
+        (tmp_path / variant).mkdir()
+        (tmp_path / variant / "qa1_single-supporting-fact_train.txt").write_text("1 A.\n")
+    with pytest.raises(FileNotFoundError, match="pick one of its folders en, en-10k"):
+        read_babi(tmp_path)
+    assert read_babi(tmp_path / "en-10k").files == ["qa1_single-supporting-fact_train.txt"]
