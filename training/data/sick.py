@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.data.errors import MissingDataError
-from training.data.text import text_lines
+from training.data.text import parse_score, text_lines
 
 SICK_FILES = ("SICK_train.txt", "SICK_trial.txt")
 LABELS = ("ENTAILMENT", "NEUTRAL", "CONTRADICTION")
@@ -68,7 +68,7 @@ def parse_line(line: str, source: str) -> NliPair | None:
     if not pair_id.isdigit() or not premise or not hypothesis or label not in LABELS:
         return None
     try:
-        score = float(relatedness)
+        score = parse_score(relatedness)
     except ValueError:
         return None
     if not RELATEDNESS_RANGE[0] <= score <= RELATEDNESS_RANGE[1]:  # also rejects NaN

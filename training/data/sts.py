@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from training.data.errors import MissingDataError
-from training.data.text import text_lines
+from training.data.text import parse_score, text_lines
 
 STS_FOLDER = "stsbenchmark"
 SICK_FOLDER = "sick"
@@ -75,8 +75,8 @@ def _safe_parse(parser: LineParser, fields: list[str]) -> SentencePair | None:
 def _pair(left: str, right: str, score: float, source: str) -> SentencePair | None:
     """A pair, or None (a bad line) for an empty side or a score off the scale or not finite.
 
-    Scores arrive scaled to [0, 1]: 7.5 on STS's 0-5 scale is 1.5 and is refused, as are NaN
-    and infinities (``float`` accepts "nan" and "inf"); an empty score already failed ``float``.
+    Scores arrive scaled to [0, 1]: 7.5 on STS's 0-5 scale is 1.5 and is refused, as are
+    infinities (``1e400``); an empty or malformed score already failed ``parse_score``.
     """
     left, right = left.strip(), right.strip()
     if not left or not right or not math.isfinite(score) or not 0.0 <= score <= 1.0:
@@ -88,14 +88,14 @@ def parse_sts_fields(fields: list[str]) -> SentencePair | None:
     """An STS Benchmark row: keep the first 7 TAB fields, score 0-5 scaled to [0, 1]."""
     if len(fields) < STS_FIELDS:
         return None
-    return _pair(fields[5], fields[6], float(fields[4]) / 5.0, "sts")
+    return _pair(fields[5], fields[6], parse_score(fields[4]) / 5.0, "sts")
 
 
 def parse_sick_fields(fields: list[str]) -> SentencePair | None:
     """A SICK row: id, sentence A, sentence B, relatedness 1-5 (scaled to [0, 1]), label."""
     if len(fields) < 4 or not fields[0].strip().isdigit():  # skips a header if present
         return None
-    return _pair(fields[1], fields[2], (float(fields[3]) - 1.0) / 4.0, "sick")
+    return _pair(fields[1], fields[2], (parse_score(fields[3]) - 1.0) / 4.0, "sick")
 
 
 def parse_mrpc_fields(fields: list[str]) -> SentencePair | None:

@@ -1,8 +1,12 @@
-"""The lines of the line-based dataset files (bAbI, STS Benchmark, SICK, MRPC), decoded alike."""
+"""The lines of the line-based dataset files (bAbI, STS Benchmark, SICK, MRPC), decoded alike,
+and their score fields, parsed alike."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+SCORE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def text_lines(path: Path) -> list[str]:
@@ -20,3 +24,15 @@ def text_lines(path: Path) -> list[str]:
 def decode_line(raw: bytes) -> str:
     """One line as text: UTF-8 without a leading byte-order mark, bad bytes as U+FFFD."""
     return raw.decode("utf-8-sig", errors="replace")
+
+
+def parse_score(text: str) -> float:
+    """A score field as a float: an ASCII decimal number such as ``3.8``, ``4``, ``.5``, ``1e0``.
+
+    Raises ValueError for anything else. ``float`` alone also reads ``"0_5"`` (5.0), digits of
+    other scripts (``"٣"``), ``"nan"`` and ``"inf"``: a malformed score was then read as
+    another value instead of making its line a bad line.
+    """
+    if not SCORE.fullmatch(text.strip()):
+        raise ValueError(f"not a decimal number: {text!r}")
+    return float(text)

@@ -18,7 +18,7 @@ import pytest
 from training.data import sick, sts
 from training.data.babi import read_babi
 from training.data.blogs import parse_blogger, read_blogs
-from training.data.text import text_lines
+from training.data.text import parse_score, text_lines
 
 BOM = "\ufeff".encode()
 STS_ROW = "g\tf\t2012\t1\t2.5\tA man{sep} sings.\tA man is singing."
@@ -108,3 +108,21 @@ def test_an_income_group_of_true_is_refused() -> None:
     with pytest.raises(ValueError, match="income_group True"):
         parse_blogger({**BLOGGER, "income_group": True})
     assert parse_blogger({**BLOGGER, "income_group": 1}).income_group == 1
+
+
+@pytest.mark.parametrize("score", ["0_5", "\u0663", "\u00b3", "nan", "1,5", "0x1", "", "3.5.1"])
+@pytest.mark.parametrize(("name", "row", "read"), PAIR_READERS[:3], ids=IDS[:3])
+def test_a_score_that_is_no_decimal_number_makes_a_bad_line(score, name, row, read, tmp_path):
+    # float() read "0_5" as 5.0 and the Arabic-Indic "٣" as 3.0: wrong scores, kept silently.
+    fields = row.format(sep="").split("\t")
+    fields[4 if name.startswith("sts") else 3] = score
+    good = row.format(sep="").replace("A man sings.", "A man dances.")
+    (tmp_path / name).write_text("\t".join(fields) + "\n" + good + "\n", encoding="utf-8")
+    assert read(tmp_path) == ["A man dances."]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("3.8", 3.8), (" 4 ", 4.0), (".5", 0.5), ("5e-1", 0.5)]
+)
+def test_parse_score_reads_decimal_numbers(text, value) -> None:
+    assert parse_score(text) == pytest.approx(value)
