@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.data.errors import MissingDataError
+from training.data.errors import DataError, MissingDataError
 from training.data.text import text_lines
 
 BABI_FOLDER = "babi-v1.1-en"
@@ -80,6 +80,23 @@ def read_babi(data_dir: Path, max_examples: int | None = None) -> BabiData:
         data.files.append(path.name)
         parse_task_lines(task, text_lines(path), data, max_examples)
     return data
+
+
+def answer_labels(data: BabiData) -> list[str]:
+    """The answer head's labels: the distinct answers read, sorted.
+
+    Raises :class:`DataError` (naming the files, questions and bad lines) for fewer than two:
+    a softmax needs two labels (the serving spec refuses one), and without this check a file
+    whose every question had the same answer, or none was read, ended in pydantic's traceback.
+    """
+    answers = sorted({example.answer for example in data.examples})
+    if len(answers) < 2:
+        raise DataError(
+            f"qa: {len(answers)} distinct answer(s) {answers} in {len(data.examples)} questions "
+            f"read from {', '.join(data.files)} ({data.bad_lines} bad lines); the answer head "
+            "needs at least 2"
+        )
+    return answers
 
 
 def parse_task_lines(

@@ -104,3 +104,24 @@ def test_a_missing_extra_dataset_is_refused(tmp_path) -> None:
     data_dir = FIXTURES / "sts"
     with pytest.raises(MissingDataError, match="extra_data 'sick'"):
         load_pairs(data_dir / "stsbenchmark", ["sick"], 0.2, 1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1 Mary moved to the bathroom.\n2 Where is Mary?\tbathroom\t1\n" * 6,  # one answer
+        "Mary moved to the bathroom.\nWhere is Mary?\tbathroom\n",  # every line bad
+    ],
+    ids=["one-answer", "no-question"],
+)
+def test_babi_with_fewer_than_two_answers_exits_2(text, tmp_path, capsys) -> None:
+    # Before: pydantic's ValidationError traceback from the answer head's spec (exit 1).
+    data_dir = tmp_path / "babi"
+    data_dir.mkdir()
+    (data_dir / "qa1_single-supporting-fact_train.txt").write_text(text)
+    argv = ["train", "qa", "--preset", "tiny", "--data-dir", str(data_dir)]
+    argv += ["--model-repo", str(tmp_path / "repo"), "--runs-dir", str(tmp_path / "runs")]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert "distinct answer(s)" in error and "qa1_single-supporting-fact_train.txt" in error
+    assert "Traceback" not in error and not (tmp_path / "repo").exists()
