@@ -132,7 +132,9 @@ def parse_task_lines(
                 statements.append(rest.strip())
             continue
         fields = rest.split("\t")
-        if len(fields) < 2 or not fields[0].strip() or not fields[1].strip():
+        # Every bAbI question ends with "?": a statement holding a stray TAB ("Mary went\thome.")
+        # was read as the question "Mary went" with the answer "home.".
+        if len(fields) < 2 or not fields[0].strip().endswith("?") or not fields[1].strip():
             _record_bad_line(data, task, line_number, line)
             continue
         if max_examples is not None and taken >= max_examples:

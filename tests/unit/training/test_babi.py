@@ -168,3 +168,15 @@ def test_the_archive_folder_names_its_variant_folders(tmp_path):
     with pytest.raises(FileNotFoundError, match="pick one of its folders en, en-10k"):
         read_babi(tmp_path)
     assert read_babi(tmp_path / "en-10k").files == ["qa1_single-supporting-fact_train.txt"]
+
+
+def test_a_statement_holding_a_tab_is_a_bad_line_not_a_question():
+    data = BabiData()
+    lines = ["1 Mary went\thome.", "2 John went to the hallway.", "3 Where is John?\thallway\t2"]
+    parse_task_lines(1, lines, data)
+    assert data.bad_lines == 1
+    (example,) = data.examples
+    assert (example.question, example.statements) == (
+        "Where is John?",
+        ("John went to the hallway.",),
+    )
