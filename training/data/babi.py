@@ -55,7 +55,7 @@ def task_files(folder: Path) -> list[tuple[int, Path]]:
     found = []
     for path in folder.iterdir():
         match = TASK_FILE_PATTERN.match(path.name)
-        if match:
+        if match and path.is_file():  # a folder named like a task file is no task file
             found.append((int(match.group(1)), path))
     return sorted(found)
 

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from serving.contract import INCOME_GROUPS
-from training.data.errors import MissingDataError
+from training.data.errors import DataError, MissingDataError
 
 BLOGS_FOLDER = "blog-authorship"
 BLOGS_FILE = "blogs.jsonl.gz"
@@ -63,14 +63,17 @@ def blogs_path(data_dir: Path) -> Path:
         return data_dir
     candidates = [data_dir / BLOGS_FOLDER / BLOGS_FILE, data_dir / BLOGS_FILE]
     candidates.append(data_dir / BLOGS_FILE.removesuffix(".gz"))  # an uncompressed copy
-    return next((path for path in candidates if path.exists()), candidates[0])
+    return next((path for path in candidates if path.is_file()), candidates[0])
 
 
 def _raw_lines(path: Path, data: BlogData) -> Iterator[bytes]:
     # Compressed or not by the gzip magic number, not the name: a plain JSONL file named
     # .gz read no blogger ("Not a gzipped file"), a gzipped one named .jsonl only bad lines.
-    with path.open("rb") as head:
-        compressed = head.read(2) == GZIP_MAGIC
+    try:
+        with path.open("rb") as head:
+            compressed = head.read(2) == GZIP_MAGIC
+    except OSError as error:  # unreadable: a message naming the file, not a traceback
+        raise DataError(f"cannot read {path}: {error.strerror or error}") from error
     opener = gzip.open if compressed else open
     with opener(path, "rb") as stream:
         try:

@@ -98,7 +98,7 @@ def read_sick(folder: Path) -> NliData:
 
     Raises :class:`MissingDataError` (a ``FileNotFoundError``) if neither file is there.
     """
-    paths = [folder / name for name in SICK_FILES if (folder / name).exists()]
+    paths = [folder / name for name in SICK_FILES if (folder / name).is_file()]
     if not paths:
         raise MissingDataError(f"neither of {', '.join(SICK_FILES)} in {folder}")
     return read_files(paths)

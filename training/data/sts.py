@@ -124,14 +124,14 @@ def read_sts(path: Path) -> PairData:
 def read_sick(folder: Path) -> PairData:
     """Read the SICK files present in folder (train and trial)."""
     return read_pairs(
-        [folder / name for name in SICK_FILES if (folder / name).exists()], parse_sick_fields
+        [folder / name for name in SICK_FILES if (folder / name).is_file()], parse_sick_fields
     )
 
 
 def read_mrpc(folder: Path) -> PairData:
     """Read the MRPC training file (it starts with a byte-order mark)."""
     path = folder / MRPC_FILE
-    return read_pairs([path] if path.exists() else [], parse_mrpc_fields)
+    return read_pairs([path] if path.is_file() else [], parse_mrpc_fields)
 
 
 def merge(parts: Sequence[PairData]) -> PairData:
@@ -161,16 +161,16 @@ def load_pairs(
     """Train and validation pairs: STS train (+ extras) and STS dev, carving what is missing."""
     folder = data_dir / STS_FOLDER if (data_dir / STS_FOLDER).is_dir() else data_dir
     train_file, dev_file = folder / STS_TRAIN_FILE, folder / STS_DEV_FILE
-    if not train_file.exists() and not dev_file.exists():
+    if not train_file.is_file() and not dev_file.is_file():
         raise MissingDataError(f"neither {STS_TRAIN_FILE} nor {STS_DEV_FILE} in {folder}")
     parts: list[PairData] = []
-    if train_file.exists() and dev_file.exists():
+    if train_file.is_file() and dev_file.is_file():
         sts_train, sts_dev = read_sts(train_file), read_sts(dev_file)
         train, validation = list(sts_train.pairs), list(sts_dev.pairs)
         parts += [sts_train, sts_dev]
         split = f"train: {STS_TRAIN_FILE}, validation: {STS_DEV_FILE}"
     else:  # one file only: carve validation from it with the fixed seed
-        only = read_sts(train_file if train_file.exists() else dev_file)
+        only = read_sts(train_file if train_file.is_file() else dev_file)
         train, validation = split_pairs(only.pairs, fraction, seed)
         parts.append(only)
         split = f"{only.files[0]} only: {fraction:.0%} carved out for validation (seed {seed})"

@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from training.data.errors import DataError
+
 SCORE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def text_lines(path: Path) -> list[str]:
-    """The lines of a text file, each decoded as UTF-8; raises OSError if it cannot be read.
+    """The lines of a text file, each decoded as UTF-8; DataError naming it if it cannot be read.
 
     Lines end at ``\\n``, ``\\r\\n`` or ``\\r`` only (``bytes.splitlines``): ``str.splitlines``
     also ends them at form feeds, ``\\x1c``-``\\x1e``, U+0085, U+2028 and U+2029, which can be
@@ -18,7 +20,11 @@ def text_lines(path: Path) -> list[str]:
     editors write one; MRPC starts with one) is dropped. Bytes that are not UTF-8 become U+FFFD,
     so that the readers count the line as bad instead of stopping the run.
     """
-    return [decode_line(raw) for raw in path.read_bytes().splitlines()]
+    try:
+        raw = path.read_bytes()
+    except OSError as error:  # unreadable (permissions, a device): a message, not a traceback
+        raise DataError(f"cannot read {path}: {error.strerror or error}") from error
+    return [decode_line(line) for line in raw.splitlines()]
 
 
 def decode_line(raw: bytes) -> str:

@@ -18,6 +18,7 @@ import pytest
 from training.data import sick, sts
 from training.data.babi import read_babi
 from training.data.blogs import parse_blogger, read_blogs
+from training.data.errors import DataError
 from training.data.text import parse_score, text_lines
 
 BOM = "\ufeff".encode()
@@ -126,3 +127,25 @@ def test_a_score_that_is_no_decimal_number_makes_a_bad_line(score, name, row, re
 )
 def test_parse_score_reads_decimal_numbers(text, value) -> None:
     assert parse_score(text) == pytest.approx(value)
+
+
+def test_folders_named_like_data_files_are_not_read(tmp_path) -> None:
+    # Each was an IsADirectoryError traceback: the readers took any path of that name.
+    (tmp_path / "qa2_two-supporting-facts_train.txt").mkdir()
+    (tmp_path / "qa1_single-supporting-fact_train.txt").write_text(
+        "1 Mary went home.\n2 Where is Mary?\thome\t1\n"
+    )
+    assert read_babi(tmp_path).files == ["qa1_single-supporting-fact_train.txt"]
+    (tmp_path / "SICK_train.txt").mkdir()
+    (tmp_path / "SICK_trial.txt").write_text(SICK_ROW.format(sep="") + "\n")
+    assert sick_lefts(tmp_path) == sick_pair_lefts(tmp_path) == ["A man sings."]
+    (tmp_path / "sts-dev.csv").mkdir()
+    (tmp_path / "sts-train.csv").write_text(STS_ROW.format(sep="") + "\n")
+    train, validation, summary = sts.load_pairs(tmp_path, [], 0.0, 1)
+    assert [pair.left for pair in train] == ["A man sings."] and validation == []
+    assert summary["files"] == ["sts-train.csv"]
+
+
+def test_an_unreadable_file_is_a_data_error_naming_it(tmp_path) -> None:
+    with pytest.raises(DataError, match=f"cannot read {tmp_path}"):
+        text_lines(tmp_path)
