@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from serving.contract import INCOME_GROUPS
+from training.data.blog_xml import blog_object, decode_blog, xml_files, xml_folder
 from training.data.errors import DataError, MissingDataError
 
 BLOGS_FOLDER = "blog-authorship"
@@ -52,9 +53,13 @@ class BlogData:
 
     def record_bad_line(self, line_number: int, reason: str) -> None:
         """Count a line that could not be used and keep a few reasons for the report."""
+        self.record_bad(f"line {line_number}", reason)
+
+    def record_bad(self, where: str, reason: str) -> None:
+        """Count a line or file (``where``) that could not be used, keeping a few reasons."""
         self.bad_lines += 1
         if len(self.bad_line_samples) < 5:
-            self.bad_line_samples.append(f"line {line_number}: {reason[:120]}")
+            self.bad_line_samples.append(f"{where}: {reason[:120]}")
 
 
 def blogs_path(data_dir: Path) -> Path:
@@ -118,11 +123,18 @@ def parse_blogger(raw: Any) -> Blogger:
 def read_blogs(data_dir: Path, max_examples: int | None = None) -> BlogData:
     """Read bloggers from the corpus; malformed lines and bad encodings are counted, skipped.
 
-    Raises :class:`MissingDataError` if the corpus file is not there.
+    Reads ``blogs.jsonl.gz`` (:func:`blogs_path`), else the published per-blogger XML files
+    (:func:`read_blog_xml`). Raises :class:`MissingDataError` if neither is there.
     """
     path = blogs_path(data_dir)
     if not path.is_file():
-        raise MissingDataError(f"no Blog Authorship corpus: {path} is not a file")
+        folder = xml_folder(data_dir) if data_dir.is_dir() else None
+        if folder is None:
+            raise MissingDataError(
+                f"no Blog Authorship corpus: {path} is not a file, and {data_dir} holds no "
+                "<id>.<gender>.<age>.<industry>.<sign>.xml files (nor its blogs/ folder)"
+            )
+        return read_blog_xml(folder, max_examples)
     data = BlogData(files=[path.name])
     for line_number, line in enumerate(_raw_lines(path, data), start=1):
         if max_examples is not None and len(data.bloggers) >= max_examples:
@@ -135,6 +147,26 @@ def read_blogs(data_dir: Path, max_examples: int | None = None) -> BlogData:
             data.record_bad_line(line_number, f"bad encoding: {error}")
         except ValueError as error:  # json.JSONDecodeError is a ValueError too
             data.record_bad_line(line_number, str(error))
+    return data
+
+
+def read_blog_xml(folder: Path, max_examples: int | None = None) -> BlogData:
+    """Read the corpus as published (``training.data.blog_xml``), one blogger per file.
+
+    A file whose name or fields are unusable (``parse_blogger``'s checks: gender, age, no post
+    text) or that cannot be read is counted and sampled like a bad JSONL line, by file name.
+    """
+    data = BlogData(files=[f"{folder.name}/*.xml"])
+    for path in xml_files(folder):
+        if max_examples is not None and len(data.bloggers) >= max_examples:
+            break
+        try:
+            raw = blog_object(path.name, decode_blog(path.read_bytes()))
+            data.bloggers.append(parse_blogger(raw))
+        except OSError as error:
+            data.record_bad(path.name, f"cannot read: {error.strerror or error}")
+        except ValueError as error:
+            data.record_bad(path.name, str(error))
     return data
 
 
