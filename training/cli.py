@@ -16,7 +16,7 @@ from typing import Any
 from serving.contract import ASSETS_DIR, MODEL_CARD_FILE
 from serving.gpu_logs import import_tensorflow
 from training.data.errors import DataError
-from training.tasks.registry import TASK_NAMES
+from training.tasks.registry import ARCHITECTURES, TASK_NAMES
 from training.tuning_distribution import add_distribution_options, distribution_from_args
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +58,27 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def existing_path(text: str) -> Path:
+    """An argparse type: a file or directory that exists (``--data-dir``)."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"no such file or directory: {text!r}")
+    return path
+
+
+def directory_path(text: str) -> Path:
+    """An argparse type: a directory, or a path where one can be made (``--model-repo``).
+
+    Refused: a path that is a file, or one below a file (checked before training, which would
+    otherwise fail only when it writes there).
+    """
+    path = Path(text)
+    existing = next((part for part in (path, *path.parents) if part.exists()), Path("."))
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"{str(existing)!r} is not a directory")
+    return path
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -68,9 +89,9 @@ def _int(text: str) -> int:
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by train, train-all and tune (numbers checked here: exit 2 if bad)."""
     parser.add_argument("--preset", choices=PRESETS, default="default")
-    parser.add_argument("--data-dir", type=Path, default=None, help=DATA_DIR_HELP)
-    parser.add_argument("--model-repo", type=Path, default=Path("model_repo"))
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    parser.add_argument("--data-dir", type=existing_path, default=None, help=DATA_DIR_HELP)
+    parser.add_argument("--model-repo", type=directory_path, default=Path("model_repo"))
+    parser.add_argument("--runs-dir", type=directory_path, default=Path("runs"))
     parser.add_argument("--seed", type=seed_int, default=1337, help=f"0 to {MAX_SEED}")
     parser.add_argument(
         "--max-examples", type=positive_int, default=None, help="cap (>= 1), for smoke runs"
@@ -96,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(tune)
     add_distribution_options(tune)
     fetch = commands.add_parser("fetch", help="download the public datasets and check them")
-    fetch.add_argument("--data-dir", type=Path, default=None, help=DATA_DIR_HELP)
+    fetch.add_argument("--data-dir", type=directory_path, default=None, help=DATA_DIR_HELP)
     fetch.add_argument(
         "--timeout", type=positive_seconds, default=10.0, help="seconds per connection"
     )
@@ -196,9 +217,24 @@ def command_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_arch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exit 2 (argparse's error) if ``--arch`` is no architecture of every task it applies to."""
+    if args.command == "fetch" or args.arch is None:
+        return
+    names = TASK_NAMES if args.command == "train-all" else (args.name,)
+    for name in names:
+        if args.arch not in ARCHITECTURES[name]:
+            parser.error(
+                f"argument --arch: {args.arch!r} is not an architecture of {name} "
+                f"(choose from {', '.join(ARCHITECTURES[name])})"
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run a subcommand; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_arch(parser, args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.command == "fetch":
         return command_fetch(args)

@@ -9,6 +9,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from training.data.errors import DataError, MissingDataError
+from training.data.text import text_lines
+
 BABI_FOLDER = "babi-v1.1-en"
 TASK_FILE_PATTERN = re.compile(r"^qa(\d+)_.*_train\.txt$")
 
@@ -43,11 +46,16 @@ class BabiData:
 
 
 def task_files(folder: Path) -> list[tuple[int, Path]]:
-    """The ``qaN_*_train.txt`` files in folder as (task number, path), by task number."""
+    """The ``qaN_*_train.txt`` files in folder as (task number, path), by task number.
+
+    Raises :class:`MissingDataError` if folder is not a directory.
+    """
+    if not folder.is_dir():
+        raise MissingDataError(f"no bAbI data: {folder} is not a directory")
     found = []
     for path in folder.iterdir():
         match = TASK_FILE_PATTERN.match(path.name)
-        if match:
+        if match and path.is_file():  # a folder named like a task file is no task file
             found.append((int(match.group(1)), path))
     return sorted(found)
 
@@ -63,13 +71,32 @@ def read_babi(data_dir: Path, max_examples: int | None = None) -> BabiData:
     folder = babi_folder(data_dir)
     files = task_files(folder)
     if not files:
-        raise FileNotFoundError(f"no qaN_*_train.txt files in {folder}")
+        # The published archive holds the tasks in variant folders (en, en-10k, ...): name them.
+        variants = sorted(sub.name for sub in folder.iterdir() if sub.is_dir() and task_files(sub))
+        hint = f"; pick one of its folders {', '.join(variants)}" if variants else ""
+        raise MissingDataError(f"no qaN_*_train.txt files in {folder}{hint}")
     data = BabiData()
     for task, path in files:
         data.files.append(path.name)
-        raw = path.read_bytes().decode("utf-8", errors="replace")
-        parse_task_lines(task, raw.splitlines(), data, max_examples)
+        parse_task_lines(task, text_lines(path), data, max_examples)
     return data
+
+
+def answer_labels(data: BabiData) -> list[str]:
+    """The answer head's labels: the distinct answers read, sorted.
+
+    Raises :class:`DataError` (naming the files, questions and bad lines) for fewer than two:
+    a softmax needs two labels (the serving spec refuses one), and without this check a file
+    whose every question had the same answer, or none was read, ended in pydantic's traceback.
+    """
+    answers = sorted({example.answer for example in data.examples})
+    if len(answers) < 2:
+        raise DataError(
+            f"qa: {len(answers)} distinct answer(s) {answers} in {len(data.examples)} questions "
+            f"read from {', '.join(data.files)} ({data.bad_lines} bad lines); the answer head "
+            "needs at least 2"
+        )
+    return answers
 
 
 def parse_task_lines(
@@ -84,7 +111,13 @@ def parse_task_lines(
         if not line.strip():
             continue
         number_text, _, rest = line.strip().partition(" ")
-        if not number_text.isdigit() or not rest.strip() or "\ufffd" in line:
+        # ASCII digits only: str.isdigit also accepts "²", which int() then refuses.
+        if (
+            not number_text.isascii()
+            or not number_text.isdigit()
+            or not rest.strip()
+            or "\ufffd" in line
+        ):
             _record_bad_line(data, task, line_number, line)
             continue
         if int(number_text) == 1:  # numbering restarts: a new story begins
@@ -99,7 +132,9 @@ def parse_task_lines(
                 statements.append(rest.strip())
             continue
         fields = rest.split("\t")
-        if len(fields) < 2 or not fields[0].strip() or not fields[1].strip():
+        # Every bAbI question ends with "?": a statement holding a stray TAB ("Mary went\thome.")
+        # was read as the question "Mary went" with the answer "home.".
+        if len(fields) < 2 or not fields[0].strip().endswith("?") or not fields[1].strip():
             _record_bad_line(data, task, line_number, line)
             continue
         if max_examples is not None and taken >= max_examples:
@@ -125,7 +160,7 @@ def supporting_facts(field: str, statement_of_line: dict[int, int]) -> tuple[int
     Numbers that are not a statement line of the current story (a question's line, a line
     that was skipped as malformed, a number past the question) and non-numbers are dropped.
     """
-    numbers = [int(word) for word in field.split() if word.isdigit()]
+    numbers = [int(word) for word in field.split() if word.isascii() and word.isdigit()]
     return tuple(statement_of_line[n] for n in numbers if n in statement_of_line)
 
 

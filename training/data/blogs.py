@@ -15,10 +15,13 @@ from typing import Any
 import yaml
 
 from serving.contract import INCOME_GROUPS
+from training.data.blog_xml import blog_object, decode_blog, xml_files, xml_folder
+from training.data.errors import DataError, MissingDataError
 
 BLOGS_FOLDER = "blog-authorship"
 BLOGS_FILE = "blogs.jsonl.gz"
 INCOME_GROUPS_FILE = Path(__file__).resolve().parents[1] / "income_groups.yaml"
+GZIP_MAGIC = b"\x1f\x8b"
 GENDERS = ("female", "male")  # index = gender target; "male" is the positive class
 
 
@@ -50,9 +53,13 @@ class BlogData:
 
     def record_bad_line(self, line_number: int, reason: str) -> None:
         """Count a line that could not be used and keep a few reasons for the report."""
+        self.record_bad(f"line {line_number}", reason)
+
+    def record_bad(self, where: str, reason: str) -> None:
+        """Count a line or file (``where``) that could not be used, keeping a few reasons."""
         self.bad_lines += 1
         if len(self.bad_line_samples) < 5:
-            self.bad_line_samples.append(f"line {line_number}: {reason[:120]}")
+            self.bad_line_samples.append(f"{where}: {reason[:120]}")
 
 
 def blogs_path(data_dir: Path) -> Path:
@@ -61,11 +68,18 @@ def blogs_path(data_dir: Path) -> Path:
         return data_dir
     candidates = [data_dir / BLOGS_FOLDER / BLOGS_FILE, data_dir / BLOGS_FILE]
     candidates.append(data_dir / BLOGS_FILE.removesuffix(".gz"))  # an uncompressed copy
-    return next((path for path in candidates if path.exists()), candidates[0])
+    return next((path for path in candidates if path.is_file()), candidates[0])
 
 
 def _raw_lines(path: Path, data: BlogData) -> Iterator[bytes]:
-    opener = gzip.open if path.suffix == ".gz" else open
+    # Compressed or not by the gzip magic number, not the name: a plain JSONL file named
+    # .gz read no blogger ("Not a gzipped file"), a gzipped one named .jsonl only bad lines.
+    try:
+        with path.open("rb") as head:
+            compressed = head.read(2) == GZIP_MAGIC
+    except OSError as error:  # unreadable: a message naming the file, not a traceback
+        raise DataError(f"cannot read {path}: {error.strerror or error}") from error
+    opener = gzip.open if compressed else open
     with opener(path, "rb") as stream:
         try:
             yield from stream
@@ -92,7 +106,9 @@ def parse_blogger(raw: Any) -> Blogger:
     if not texts:
         raise ValueError("no post text")
     income = raw.get("income_group")
-    if income is not None and (not isinstance(income, int) or not 0 <= income < INCOME_GROUPS):
+    if income is not None and (
+        not isinstance(income, int) or isinstance(income, bool) or not 0 <= income < INCOME_GROUPS
+    ):  # JSON true is no group (Python's bool is an int: it was read as group 1)
         raise ValueError(f"income_group {income!r}")
     return Blogger(
         blogger_id=str(raw.get("id", "")),
@@ -105,20 +121,52 @@ def parse_blogger(raw: Any) -> Blogger:
 
 
 def read_blogs(data_dir: Path, max_examples: int | None = None) -> BlogData:
-    """Read bloggers from the corpus; malformed lines and bad encodings are counted, skipped."""
+    """Read bloggers from the corpus; malformed lines and bad encodings are counted, skipped.
+
+    Reads ``blogs.jsonl.gz`` (:func:`blogs_path`), else the published per-blogger XML files
+    (:func:`read_blog_xml`). Raises :class:`MissingDataError` if neither is there.
+    """
     path = blogs_path(data_dir)
+    if not path.is_file():
+        folder = xml_folder(data_dir) if data_dir.is_dir() else None
+        if folder is None:
+            raise MissingDataError(
+                f"no Blog Authorship corpus: {path} is not a file, and {data_dir} holds no "
+                "<id>.<gender>.<age>.<industry>.<sign>.xml files (nor its blogs/ folder)"
+            )
+        return read_blog_xml(folder, max_examples)
     data = BlogData(files=[path.name])
     for line_number, line in enumerate(_raw_lines(path, data), start=1):
         if max_examples is not None and len(data.bloggers) >= max_examples:
             break
         if not line.strip():
             continue
-        try:
-            data.bloggers.append(parse_blogger(json.loads(line.decode("utf-8"))))
+        try:  # utf-8-sig: a byte-order mark before the first object is no JSON error
+            data.bloggers.append(parse_blogger(json.loads(line.decode("utf-8-sig"))))
         except UnicodeDecodeError as error:
             data.record_bad_line(line_number, f"bad encoding: {error}")
         except ValueError as error:  # json.JSONDecodeError is a ValueError too
             data.record_bad_line(line_number, str(error))
+    return data
+
+
+def read_blog_xml(folder: Path, max_examples: int | None = None) -> BlogData:
+    """Read the corpus as published (``training.data.blog_xml``), one blogger per file.
+
+    A file whose name or fields are unusable (``parse_blogger``'s checks: gender, age, no post
+    text) or that cannot be read is counted and sampled like a bad JSONL line, by file name.
+    """
+    data = BlogData(files=[f"{folder.name}/*.xml"])
+    for path in xml_files(folder):
+        if max_examples is not None and len(data.bloggers) >= max_examples:
+            break
+        try:
+            raw = blog_object(path.name, decode_blog(path.read_bytes()))
+            data.bloggers.append(parse_blogger(raw))
+        except OSError as error:
+            data.record_bad(path.name, f"cannot read: {error.strerror or error}")
+        except ValueError as error:
+            data.record_bad(path.name, str(error))
     return data
 
 

@@ -14,6 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from training.data.errors import MissingDataError
+from training.data.text import parse_score, text_lines
+
 SICK_FILES = ("SICK_train.txt", "SICK_trial.txt")
 LABELS = ("ENTAILMENT", "NEUTRAL", "CONTRADICTION")
 RELATEDNESS_RANGE = (1.0, 5.0)
@@ -52,18 +55,20 @@ class NliData:
 def parse_line(line: str, source: str) -> NliPair | None:
     """A SICK row as an :class:`NliPair`, or None if it is malformed.
 
-    Malformed: not exactly 5 TAB fields, a non-numeric id (e.g. a header), an empty sentence,
-    relatedness not a number in [1, 5], a label other than :data:`LABELS`, or bytes that were
-    not UTF-8 (decoded as U+FFFD).
+    Malformed: not exactly 5 TAB fields (trailing empty ones aside), a non-numeric id (e.g. a
+    header), an empty sentence, relatedness not a number in [1, 5], a label other than
+    :data:`LABELS`, or bytes that were not UTF-8 (decoded as U+FFFD).
     """
-    fields = line.split("\t")
+    # Trailing TABs (empty extra columns, as spreadsheet exports write) are not fields; other
+    # extra columns are refused (SICK.txt has 12, in another order).
+    fields = line.rstrip().split("\t")
     if len(fields) != FIELDS or "\ufffd" in line:
         return None
     pair_id, premise, hypothesis, relatedness, label = (part.strip() for part in fields)
     if not pair_id.isdigit() or not premise or not hypothesis or label not in LABELS:
         return None
     try:
-        score = float(relatedness)
+        score = parse_score(relatedness)
     except ValueError:
         return None
     if not RELATEDNESS_RANGE[0] <= score <= RELATEDNESS_RANGE[1]:  # also rejects NaN
@@ -77,8 +82,7 @@ def read_files(paths: Iterable[Path]) -> NliData:
     for path in paths:
         data.files.append(path.name)
         # Undecodable bytes become U+FFFD so that the line is counted as bad, not fatal.
-        text = path.read_bytes().decode("utf-8", errors="replace")
-        for line_number, line in enumerate(text.splitlines(), start=1):
+        for line_number, line in enumerate(text_lines(path), start=1):
             if not line.strip():
                 continue
             pair = parse_line(line, path.name)
@@ -92,11 +96,11 @@ def read_files(paths: Iterable[Path]) -> NliData:
 def read_sick(folder: Path) -> NliData:
     """Read ``SICK_train.txt`` and ``SICK_trial.txt`` from folder (those present).
 
-    Raises ``FileNotFoundError`` if neither file is there.
+    Raises :class:`MissingDataError` (a ``FileNotFoundError``) if neither file is there.
     """
-    paths = [folder / name for name in SICK_FILES if (folder / name).exists()]
+    paths = [folder / name for name in SICK_FILES if (folder / name).is_file()]
     if not paths:
-        raise FileNotFoundError(f"neither of {', '.join(SICK_FILES)} in {folder}")
+        raise MissingDataError(f"neither of {', '.join(SICK_FILES)} in {folder}")
     return read_files(paths)
 
 

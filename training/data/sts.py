@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.data.errors import MissingDataError
+from training.data.text import parse_score, text_lines
+
 STS_FOLDER = "stsbenchmark"
 SICK_FOLDER = "sick"
 MRPC_FOLDER = "mrpc"
@@ -50,15 +53,9 @@ class PairData:
 LineParser = Callable[[list[str]], SentencePair | None]
 
 
-def _read_lines(path: Path) -> list[str]:
-    # utf-8-sig drops MRPC's byte-order mark; undecodable bytes become U+FFFD and the line
-    # is then counted as bad instead of crashing the run.
-    return path.read_bytes().decode("utf-8-sig", errors="replace").splitlines()
-
-
 def _parse_file(path: Path, parser: LineParser, data: PairData, skip_header: bool) -> None:
     data.files.append(path.name)
-    for line_number, line in enumerate(_read_lines(path), start=1):
+    for line_number, line in enumerate(text_lines(path), start=1):
         if not line.strip() or (skip_header and line_number == 1):
             continue
         pair = None if "\ufffd" in line else _safe_parse(parser, line.split("\t"))
@@ -78,8 +75,8 @@ def _safe_parse(parser: LineParser, fields: list[str]) -> SentencePair | None:
 def _pair(left: str, right: str, score: float, source: str) -> SentencePair | None:
     """A pair, or None (a bad line) for an empty side or a score off the scale or not finite.
 
-    Scores arrive scaled to [0, 1]: 7.5 on STS's 0-5 scale is 1.5 and is refused, as are NaN
-    and infinities (``float`` accepts "nan" and "inf"); an empty score already failed ``float``.
+    Scores arrive scaled to [0, 1]: 7.5 on STS's 0-5 scale is 1.5 and is refused, as are
+    infinities (``1e400``); an empty or malformed score already failed ``parse_score``.
     """
     left, right = left.strip(), right.strip()
     if not left or not right or not math.isfinite(score) or not 0.0 <= score <= 1.0:
@@ -91,14 +88,14 @@ def parse_sts_fields(fields: list[str]) -> SentencePair | None:
     """An STS Benchmark row: keep the first 7 TAB fields, score 0-5 scaled to [0, 1]."""
     if len(fields) < STS_FIELDS:
         return None
-    return _pair(fields[5], fields[6], float(fields[4]) / 5.0, "sts")
+    return _pair(fields[5], fields[6], parse_score(fields[4]) / 5.0, "sts")
 
 
 def parse_sick_fields(fields: list[str]) -> SentencePair | None:
     """A SICK row: id, sentence A, sentence B, relatedness 1-5 (scaled to [0, 1]), label."""
     if len(fields) < 4 or not fields[0].strip().isdigit():  # skips a header if present
         return None
-    return _pair(fields[1], fields[2], (float(fields[3]) - 1.0) / 4.0, "sick")
+    return _pair(fields[1], fields[2], (parse_score(fields[3]) - 1.0) / 4.0, "sick")
 
 
 def parse_mrpc_fields(fields: list[str]) -> SentencePair | None:
@@ -127,14 +124,14 @@ def read_sts(path: Path) -> PairData:
 def read_sick(folder: Path) -> PairData:
     """Read the SICK files present in folder (train and trial)."""
     return read_pairs(
-        [folder / name for name in SICK_FILES if (folder / name).exists()], parse_sick_fields
+        [folder / name for name in SICK_FILES if (folder / name).is_file()], parse_sick_fields
     )
 
 
 def read_mrpc(folder: Path) -> PairData:
     """Read the MRPC training file (it starts with a byte-order mark)."""
     path = folder / MRPC_FILE
-    return read_pairs([path] if path.exists() else [], parse_mrpc_fields)
+    return read_pairs([path] if path.is_file() else [], parse_mrpc_fields)
 
 
 def merge(parts: Sequence[PairData]) -> PairData:
@@ -164,16 +161,16 @@ def load_pairs(
     """Train and validation pairs: STS train (+ extras) and STS dev, carving what is missing."""
     folder = data_dir / STS_FOLDER if (data_dir / STS_FOLDER).is_dir() else data_dir
     train_file, dev_file = folder / STS_TRAIN_FILE, folder / STS_DEV_FILE
-    if not train_file.exists() and not dev_file.exists():
-        raise FileNotFoundError(f"neither {STS_TRAIN_FILE} nor {STS_DEV_FILE} in {folder}")
+    if not train_file.is_file() and not dev_file.is_file():
+        raise MissingDataError(f"neither {STS_TRAIN_FILE} nor {STS_DEV_FILE} in {folder}")
     parts: list[PairData] = []
-    if train_file.exists() and dev_file.exists():
+    if train_file.is_file() and dev_file.is_file():
         sts_train, sts_dev = read_sts(train_file), read_sts(dev_file)
         train, validation = list(sts_train.pairs), list(sts_dev.pairs)
         parts += [sts_train, sts_dev]
         split = f"train: {STS_TRAIN_FILE}, validation: {STS_DEV_FILE}"
     else:  # one file only: carve validation from it with the fixed seed
-        only = read_sts(train_file if train_file.exists() else dev_file)
+        only = read_sts(train_file if train_file.is_file() else dev_file)
         train, validation = split_pairs(only.pairs, fraction, seed)
         parts.append(only)
         split = f"{only.files[0]} only: {fraction:.0%} carved out for validation (seed {seed})"
@@ -183,6 +180,8 @@ def load_pairs(
     }
     for name in extra:
         extra_data = readers[name]()
+        if not extra_data.files:  # asked for by the preset: training without it would hide that
+            raise MissingDataError(f"extra_data {name!r}: none of its files in {data_dir / name}")
         train += extra_data.pairs
         parts.append(extra_data)
     everything = merge(parts)

@@ -166,7 +166,7 @@ class ProfileTask:
             train_weights=train_weights,
             val_weights=val_weights,
             data_summary={
-                "source": "Blog Authorship Corpus (blogs.jsonl.gz), split by blogger",
+                "source": f"Blog Authorship Corpus ({', '.join(blogs.files)}), split by blogger",
                 "files": blogs.files,
                 "bloggers_read": len(blogs.bloggers),
                 "bad_lines": blogs.bad_lines,

@@ -15,7 +15,13 @@ from serving.contract import TOKENIZER_FILE
 from serving.encoding import encode_instances
 from serving.spec import CategoricalHead, SegmentWeightsHead, ServingSpec, TextInput
 from serving.tokenization import load_tokenizer
-from training.data.babi import BabiExample, read_babi, repeat_tasks, split_by_task
+from training.data.babi import (
+    BabiExample,
+    answer_labels,
+    read_babi,
+    repeat_tasks,
+    split_by_task,
+)
 from training.models.qa import EVIDENCE_OUTPUT, build_qa_model
 from training.tasks.base import Arrays, HParams, PreparedData, RunSettings
 from training.tasks.qa_evidence import (
@@ -119,6 +125,7 @@ class QaTask:
     def prepare(self, settings: RunSettings, hparams: HParams) -> PreparedData:
         """Read all task files, split by task and story, train the tokenizer, encode."""
         babi = read_babi(settings.data_dir, settings.max_examples)
+        answers = answer_labels(babi)  # before any work: DataError for fewer than 2
         train, validation = split_by_task(
             babi.examples, float(hparams["validation_fraction"]), settings.seed
         )
@@ -126,7 +133,6 @@ class QaTask:
         tokenizer_path = settings.run_dir / TOKENIZER_FILE
         texts = [text for example in train for text in (example.article, example.question)]
         train_tokenizer(texts, vocab_size=int(hparams["vocab_size"])).save(str(tokenizer_path))
-        answers = sorted({example.answer for example in babi.examples})
         # After the tokenizer: oversampling changes what is fitted, not the vocabulary.
         distinct = len(train)
         train = repeat_tasks(train, hparams.get("task_repeats") or {})

@@ -15,6 +15,14 @@ TASK_CLASSES = {
     "nli": ("training.tasks.nli", "NliTask"),
 }
 TASK_NAMES = tuple(TASK_CLASSES)
+# Each task's ``--arch`` values (its models module's ARCHITECTURES), here so that the CLI can
+# check the option before importing Keras or reading data.
+ARCHITECTURES = {
+    "qa": ("memnet", "classic"),
+    "profile": ("tfidf", "bag", "classic"),
+    "similarity": ("minilm", "classic"),
+    "nli": ("minilm", "random"),
+}
 
 
 def get_task(name: str) -> Task:

@@ -130,3 +130,53 @@ def test_repeat_tasks_copies_the_named_tasks_examples_in_place():
 def test_repeat_tasks_refuses_bad_options(repeats, message):
     with pytest.raises(ValueError, match=message):
         repeat_tasks(read_babi(FIXTURES).examples, repeats)
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["1 Mary moved to the bathroom.", "\u00b2 Where is Mary?\tbathroom\t1"],
+        ["1 Mary moved to the bathroom.", "2 Where is Mary?\tbathroom\t1\u00b2"],
+    ],
+)
+def test_a_non_ascii_digit_is_a_bad_line_or_ignored_not_a_crash(lines):
+    # "²".isdigit() is True and int("²") a ValueError: the whole run stopped with a traceback.
+    data = BabiData()
+    parse_task_lines(1, lines, data)
+    assert len(data.examples) + data.bad_lines == 1
+    assert all(example.supporting == () for example in data.examples)
+
+
+def test_crlf_trailing_spaces_and_no_final_newline(tmp_path):
+    (tmp_path / "qa8_lists-sets_train.txt").write_bytes(
+        b"1 Mary got the milk. \r\n2 Mary took the football.\r\n"
+        b"3 What is Mary carrying? \tmilk,football \t1 2"
+    )
+    (example,) = read_babi(tmp_path).examples
+    assert (example.question, example.answer, example.supporting) == (
+        "What is Mary carrying?",
+        "milk,football",
+        (0, 1),
+    )
+
+
+def test_the_archive_folder_names_its_variant_folders(tmp_path):
+    # tasks_1-20_v1-1/ holds en/ and en-10k/ (same file names): the message says to pick one.
+    for variant in ("en", "en-10k"):
+        (tmp_path / variant).mkdir()
+        (tmp_path / variant / "qa1_single-supporting-fact_train.txt").write_text("1 A.\n")
+    with pytest.raises(FileNotFoundError, match="pick one of its folders en, en-10k"):
+        read_babi(tmp_path)
+    assert read_babi(tmp_path / "en-10k").files == ["qa1_single-supporting-fact_train.txt"]
+
+
+def test_a_statement_holding_a_tab_is_a_bad_line_not_a_question():
+    data = BabiData()
+    lines = ["1 Mary went\thome.", "2 John went to the hallway.", "3 Where is John?\thallway\t2"]
+    parse_task_lines(1, lines, data)
+    assert data.bad_lines == 1
+    (example,) = data.examples
+    assert (example.question, example.statements) == (
+        "Where is John?",
+        ("John went to the hallway.",),
+    )

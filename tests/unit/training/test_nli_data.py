@@ -79,3 +79,14 @@ def test_split_is_stratified_disjoint_and_fixed_by_the_seed():
 def test_split_rejects_a_bad_fraction():
     with pytest.raises(ValueError, match="validation_fraction"):
         stratified_split(_pairs({0: 3}), 1.0, seed=1)
+
+
+def test_a_trailing_tab_is_no_extra_column(tmp_path):
+    # A row ending in a TAB (an empty sixth column) was dropped: every row of such a file, so
+    # nli stopped with 'no examples' while similarity's SICK reader kept the same rows.
+    (tmp_path / "SICK_train.txt").write_text(
+        "1\tA man sings\tA man is singing\t4.5\tENTAILMENT\t\n2\tA dog\tA cat\t1.5\tNEUTRAL\t \n"
+    )
+    data = read_sick(tmp_path)
+    assert (len(data.pairs), data.bad_lines) == (2, 0)
+    assert [LABELS[pair.label] for pair in data.pairs] == ["ENTAILMENT", "NEUTRAL"]
