@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -18,6 +19,7 @@ from serving.gateway.backends.base import (
     TensorSpec,
     VersionSelector,
     VersionStatus,
+    seconds_left,
 )
 from serving.gateway.errors import BackendError, BackendFailure
 from serving.gateway.pid import current_pid
@@ -143,10 +145,12 @@ class GrpcBackend:
     def _call(self, method: str, request: Message, request_id: str | None) -> Any:
         call: UnaryCall = getattr(self._get_stubs(), method)
         metadata = (("x-request-id", request_id),) if request_id else ()
+        # One deadline for the call and its retries: each attempt gets the time left.
+        deadline = time.monotonic() + self.timeout_seconds
 
         def attempt() -> Any:
             try:
-                return call(request, timeout=self.timeout_seconds, metadata=metadata)
+                return call(request, timeout=seconds_left(deadline), metadata=metadata)
             except grpc.RpcError as error:
                 code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
                 details = error.details() if isinstance(error, grpc.Call) else str(error)
@@ -154,7 +158,7 @@ class GrpcBackend:
                 retryable = code == grpc.StatusCode.UNAVAILABLE
                 raise BackendError(failure, f"{code.name}: {details}", retryable) from error
 
-        return self.retry.run(attempt)
+        return self.retry.run(attempt, deadline)
 
     def _get_stubs(self) -> _Stubs:
         stubs = self._stubs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from serving.gateway.backends.base import (
     VersionSelector,
     VersionStatus,
     as_float_arrays,
+    seconds_left,
 )
 from serving.gateway.errors import BackendError, BackendFailure
 
@@ -141,11 +143,16 @@ class RestBackend:
         self, method: str, path: str, request_id: str | None, body: Any = None
     ) -> dict[str, Any]:
         headers = {"X-Request-ID": request_id} if request_id else {}
+        # One deadline for the call and its retries: each attempt gets the time left.
+        connect_timeout, read_timeout = self.timeout
+        deadline = time.monotonic() + read_timeout
 
         def attempt() -> dict[str, Any]:
+            left = seconds_left(deadline)
+            timeout = (min(connect_timeout, left), left)
             try:
                 response = self._get_session().request(
-                    method, self.base_url + path, json=body, headers=headers, timeout=self.timeout
+                    method, self.base_url + path, json=body, headers=headers, timeout=timeout
                 )
             except requests.ConnectionError as error:
                 raise BackendError(BackendFailure.UNAVAILABLE, repr(error), True) from error
@@ -153,7 +160,7 @@ class RestBackend:
                 raise BackendError(BackendFailure.DEADLINE_EXCEEDED, repr(error)) from error
             return _decode(response)
 
-        return self.retry.run(attempt)
+        return self.retry.run(attempt, deadline)
 
     def _get_session(self) -> requests.Session:
         with self._lock:
