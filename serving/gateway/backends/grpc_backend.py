@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import grpc
 import numpy.typing as npt
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from serving.gateway.backends.base import (
     Arrays,
@@ -104,7 +104,7 @@ class GrpcBackend:
         return [
             VersionStatus(
                 version=status.version,
-                state=wire.ModelVersionStatus.State.Name(status.state),
+                state=_state_name(status.state),
                 error=status.status.error_message,
             )
             for status in response.model_version_status
@@ -120,7 +120,10 @@ class GrpcBackend:
         )
         response: wire.GetModelMetadataResponse = self._call("metadata", request, request_id)
         signatures = wire.SignatureDefMap()
-        signatures.ParseFromString(response.metadata["signature_def"].value)
+        try:
+            signatures.ParseFromString(response.metadata["signature_def"].value)
+        except DecodeError as error:  # bytes that are no SignatureDefMap: a bad gateway
+            raise BackendError(BackendFailure.INTERNAL, f"bad metadata: {error}") from error
         found, version = signatures.signature_def, response.model_spec.version.value
         names = tuple(sorted(found))
         # Asked with `in` first: indexing a protobuf message map inserts a default entry.
@@ -209,3 +212,12 @@ def _spec(info: wire.TensorInfo) -> TensorSpec:
         dtype=wire.DataType.Name(info.dtype) if info.dtype in wire.DataType.values() else "",
         shape=tuple(dim.size for dim in info.tensor_shape.dim),
     )
+
+
+def _state_name(state: wire.ModelVersionStatus.State.ValueType) -> str:
+    """TF Serving's name of a version state; ``UNKNOWN`` (its value 0's name) for a value
+    this gateway's protos do not name (a garbled answer, or a newer server's state): it was a
+    ValueError, a 500 on every route that asked the status."""
+    if state in wire.ModelVersionStatus.State.values():
+        return wire.ModelVersionStatus.State.Name(state)
+    return wire.ModelVersionStatus.State.Name(wire.ModelVersionStatus.UNKNOWN)

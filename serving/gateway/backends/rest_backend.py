@@ -100,14 +100,18 @@ class RestBackend:
     def model_status(self, model: str, request_id: str | None = None) -> list[VersionStatus]:
         """GET ``/v1/models/<name>``."""
         answer = self._request("GET", model_path(model, VersionSelector()), request_id)
-        return [
-            VersionStatus(
-                version=int(item["version"]),
-                state=str(item["state"]),
-                error=str(item.get("status", {}).get("error_message", "")),
-            )
-            for item in answer.get("model_version_status", [])
-        ]
+        try:
+            return [
+                VersionStatus(
+                    version=int(item["version"]),
+                    state=str(item["state"]),
+                    error=str(item.get("status", {}).get("error_message", "")),
+                )
+                for item in answer.get("model_version_status", [])
+            ]
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            # A server that answers something else than TF Serving's status JSON.
+            raise BackendError(BackendFailure.INTERNAL, f"bad status: {error!r}") from error
 
     def model_metadata(
         self, model: str, selector: VersionSelector, request_id: str | None = None
@@ -158,6 +162,10 @@ class RestBackend:
                 raise BackendError(BackendFailure.UNAVAILABLE, repr(error), True) from error
             except requests.Timeout as error:
                 raise BackendError(BackendFailure.DEADLINE_EXCEEDED, repr(error)) from error
+            except requests.RequestException as error:
+                # An answer cut short or garbled (broken chunks, a body shorter than its
+                # Content-Length, a Content-Encoding it is not in, redirects): a bad gateway.
+                raise BackendError(BackendFailure.INTERNAL, repr(error)) from error
             return _decode(response)
 
         return self.retry.run(attempt, deadline)
