@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
@@ -28,6 +29,7 @@ from tests.support.model_server import running_model_server
 pytestmark = pytest.mark.slow
 QA = {"article": "Mary moved to the kitchen.", "question": "Where is Mary?"}
 BOUND = 60.0  # seconds: a bound on waits, never a measured figure
+DEADLINE = 2.0  # GATEWAY_REQUEST_TIMEOUT_SECONDS of the REST gateway
 JSON = b"Content-Type: application/json\r\nConnection: close\r\n"
 GARBLED = {
     "bad-chunks": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n" + JSON + b"\r\nzz\r\n{}",
@@ -47,6 +49,7 @@ class Relay:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.garbled: bytes | None = None
+        self.drip_seconds = 0.0  # > 0: the garbled answer's bytes go one at a time, so spaced
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         threading.Thread(target=self._accept, daemon=True).start()
@@ -71,7 +74,7 @@ class Relay:
             body = reader.read(length)
             garbled = self.garbled
             if garbled is not None:
-                connection.sendall(garbled)
+                self._send(connection, garbled)
                 return
             answer = requests.request(
                 method,
@@ -83,6 +86,19 @@ class Relay:
             head = f"HTTP/1.1 {answer.status_code} -\r\nContent-Length: {len(answer.content)}\r\n"
             connection.sendall(head.encode() + JSON + b"\r\n" + answer.content)
 
+    def _send(self, connection: socket.socket, garbled: bytes) -> None:
+        if not self.drip_seconds:
+            connection.sendall(garbled)
+            return
+        head, _, body = garbled.partition(b"\r\n\r\n")
+        connection.sendall(head + b"\r\n\r\n")
+        try:
+            for index in range(len(body)):
+                time.sleep(self.drip_seconds)
+                connection.sendall(body[index : index + 1])
+        except OSError:
+            return  # the gateway gave up (its deadline) and closed the connection
+
 
 @pytest.fixture(scope="module")
 def relayed(tiny_repo: Path) -> Iterator[tuple[RunningGateway, Relay]]:
@@ -92,6 +108,7 @@ def relayed(tiny_repo: Path) -> Iterator[tuple[RunningGateway, Relay]]:
             "GATEWAY_BACKEND": "rest",
             "GATEWAY_REST_URL": relay.url,
             "GATEWAY_MODEL_REPO": str(tiny_repo),
+            "GATEWAY_REQUEST_TIMEOUT_SECONDS": str(DEADLINE),
             "GATEWAY_VERSION_POLL_SECONDS": "600",  # states change on requests only
         }
         try:
@@ -125,6 +142,25 @@ def test_a_garbled_answer_is_a_bad_gateway_never_a_500(relayed, kind: str) -> No
         relay.garbled = None
     recovered = requests.post(f"{gateway.url}/v1/qa", json=QA, timeout=BOUND)
     assert recovered.status_code == 200, recovered.text
+
+
+def test_an_answer_dripped_past_the_deadline_is_a_504(relayed) -> None:
+    """The read timeout bounded each receive, not the body: an answer dripped a byte every
+    50 ms (300 bytes: 15 s) held the request as long, with a 2 s deadline."""
+    gateway, relay = relayed
+    assert requests.get(f"{gateway.url}/readyz", timeout=BOUND).status_code == 200
+    relay.garbled = b"HTTP/1.1 200 OK\r\nContent-Length: 300\r\n" + JSON + b"\r\n" + b" " * 300
+    relay.drip_seconds = 0.05
+    try:
+        start = time.monotonic()
+        answer = requests.post(f"{gateway.url}/v1/qa", json=QA, timeout=BOUND)
+        seconds = time.monotonic() - start
+        assert answer.status_code == 504, answer.text
+        assert set(answer.json()) == {"error", "detail"}
+        # The deadline and one receive at most; a generous margin for a loaded machine.
+        assert seconds < 3 * DEADLINE, f"answered after {seconds:.1f} s"
+    finally:
+        relay.garbled, relay.drip_seconds = None, 0.0
 
 
 def _unnamed_state() -> bytes:
