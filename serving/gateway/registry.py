@@ -33,6 +33,8 @@ from serving.gateway.sources import VersionSources
 from serving.tokenization import panics_as_errors
 
 LOGGER = logging.getLogger("serving.gateway.registry")
+# Failures of the model server as a whole (down, or hung), not of one model.
+SERVER_FAILURES = (BackendFailure.UNAVAILABLE, BackendFailure.DEADLINE_EXCEEDED)
 
 
 class ModelRegistry:
@@ -104,11 +106,29 @@ class ModelRegistry:
     def refresh(self) -> dict[str, str]:
         """Poll every model once; return the problems found (model -> reason)."""
         problems = {}
-        for model in self.reload_models():
-            state = self.refresh_model(model)
+        for model, state in self.refresh_models(self.reload_models()).items():
             if state.routed is None or not state.backend_answered:
                 problems[model] = state.error or "no AVAILABLE version"
         return problems
+
+    def refresh_models(self, models: tuple[str, ...]) -> dict[str, ModelState]:
+        """:meth:`refresh_model` for each model, in order, until the server itself fails.
+
+        After a status call failed UNAVAILABLE or DEADLINE_EXCEEDED the others are not asked
+        (their state records the same failure): one server answers for every model, and each
+        call to a hung server waits the whole deadline, so ``/readyz`` and ``/v1/models``
+        took the deadline once per model (and more) instead of once.
+        """
+        states: dict[str, ModelState] = {}
+        down: ModelState | None = None
+        for model in models:
+            if down is not None and down.failure is not None:
+                states[model] = self._unanswered(model, down.failure, down.failure_text)
+                continue
+            states[model] = state = self.refresh_model(model)
+            if state.failure in SERVER_FAILURES:
+                down = state
+        return states
 
     def refresh_model(self, model: str) -> ModelState:
         """Ask the backend for the model's versions, load and check new ones, pick the route."""
@@ -117,20 +137,7 @@ class ModelRegistry:
             statuses = self.backend.model_status(model)
         except BackendError as error:
             LOGGER.warning("status of %s failed: %s", model, error.message)
-            # Clients see the failure kind only; the server's raw text stays in the log.
-            reason = f"backend {error.failure.value}"
-            # Keep routing to the last known version: the next poll or request may succeed.
-            state = ModelState(
-                previous.statuses,
-                previous.routed,
-                reason,
-                False,
-                dict(previous.unfit),
-                error.failure,
-                error.message,
-            )
-            self._set_state(model, state)
-            return state
+            return self._unanswered(model, error.failure, error.message)
         available = sorted(status.version for status in statuses if status.state == AVAILABLE)
         routed, errors, unfit = None, [], {}
         folders = contract.version_dirs(contract.model_dir(self.model_repo, model))
@@ -158,6 +165,25 @@ class ModelRegistry:
         # What the gateway knows of a version lasts while it stays loaded: one unloaded (its
         # folder removed) and loaded again is read from the files it is loaded from then.
         self._forget_unserved(model, set(available))
+        return state
+
+    def _unanswered(self, model: str, failure: BackendFailure, text: str) -> ModelState:
+        """The state of a model whose status call failed (or was not made: the failure is
+        the one that stopped the listing); ``text``: the server's, for logs only."""
+        previous = self.state(model)
+        # Clients see the failure kind only; the server's raw text stays in the log.
+        reason = f"backend {failure.value}"
+        # Keep routing to the last known version: the next poll or request may succeed.
+        state = ModelState(
+            previous.statuses,
+            previous.routed,
+            reason,
+            False,
+            dict(previous.unfit),
+            failure,
+            text,
+        )
+        self._set_state(model, state)
         return state
 
     def _verdict(self, model: str, version: int, folder: Path | None) -> str | None:

@@ -17,6 +17,7 @@ from serving.gateway.backends import TensorSpec, VersionSelector
 from serving.gateway.errors import BackendError, GatewayError, echo
 from serving.gateway.exchange import Exchange
 from serving.gateway.inference import Call, Prepared, Services
+from serving.gateway.model_state import ModelState
 from serving.gateway.request_body import read_json
 from serving.gateway.runtime import ModelRuntime
 from serving.gateway.schemas import ModelDetail, ModelInfo, ModelsResponse, VersionInfo
@@ -114,8 +115,8 @@ def _predict(name: str, selector: VersionSelector) -> Response:
 def models() -> Response:
     """Every model's versions, states (with why a version is not routed) and signature."""
     found = services()
-    found.registry.reload_models()
-    infos = [model_info(found, name) for name in found.registry.models]
+    states = found.registry.refresh_models(found.registry.reload_models())
+    infos = [model_info(found, name, state) for name, state in states.items()]
     return jsonify(ModelsResponse(models=infos).model_dump(mode="json"))
 
 
@@ -136,9 +137,14 @@ def model(name: str) -> Response:
     return jsonify(detail.model_dump(mode="json"))
 
 
-def model_info(found: Services, name: str) -> ModelInfo:
-    """Versions (state, short reason, tokenizer hash, routed) and the routed signature."""
-    state = found.registry.refresh_model(name)
+def model_info(found: Services, name: str, state: ModelState | None = None) -> ModelInfo:
+    """Versions (state, short reason, tokenizer hash, routed) and the routed signature.
+
+    ``state``: the model's state if just refreshed (else it is refreshed now). The signature
+    is asked only of a server that just answered the status call: a down or hung one would
+    make the listing wait a second deadline.
+    """
+    state = state or found.registry.refresh_model(name)
     routed = state.routed.version if state.routed else None
     versions = []
     for status in state.statuses:
@@ -166,7 +172,7 @@ def model_info(found: Services, name: str) -> ModelInfo:
         )
     signature: dict[str, object] | None = None
     error = state.error
-    if state.routed is not None:
+    if state.routed is not None and state.backend_answered:
         try:
             spec = state.routed.spec  # the signature the gateway calls: the spec's
             selector = VersionSelector(version=routed, signature_name=spec.signature_name)

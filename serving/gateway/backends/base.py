@@ -16,6 +16,13 @@ from serving.gateway.errors import BackendError
 Arrays = dict[str, npt.NDArray[Any]]
 Result = TypeVar("Result")
 AVAILABLE = "AVAILABLE"
+# The least time left before the deadline worth a retry (a refused connection fails in less).
+MIN_ATTEMPT_SECONDS = 0.05
+
+
+def seconds_left(deadline: float) -> float:
+    """Seconds from now to ``deadline`` (a ``time.monotonic()`` instant), at least 1 ms."""
+    return max(deadline - time.monotonic(), 0.001)
 
 
 @dataclass(frozen=True)
@@ -101,14 +108,21 @@ class RetryPolicy:
     backoff_seconds: float = 0.05
     backoff_max_seconds: float = 0.5
 
-    def run(self, call: Callable[[], Result]) -> Result:
-        """Call, retrying only UNAVAILABLE failures, at most ``retries`` times."""
+    def run(self, call: Callable[[], Result], deadline: float | None = None) -> Result:
+        """Call, retrying only UNAVAILABLE failures, at most ``retries`` times, and none that
+        would start less than :data:`MIN_ATTEMPT_SECONDS` before ``deadline`` (a
+        ``time.monotonic()`` instant; the last failure is raised): a server that fails late
+        or slowly (a connect timeout, a connection reset mid-call) would otherwise cost the
+        client up to ``retries + 1`` deadlines."""
         delay = self.backoff_seconds
         for attempt in range(self.retries + 1):
             try:
                 return call()
             except BackendError as error:
-                if not error.retryable or attempt == self.retries:
+                late = deadline is not None and (
+                    time.monotonic() + delay + MIN_ATTEMPT_SECONDS > deadline
+                )
+                if not error.retryable or attempt == self.retries or late:
                     raise
             time.sleep(delay)
             delay = min(delay * 2, self.backoff_max_seconds)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 import grpc
 import numpy.typing as npt
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from serving.gateway.backends.base import (
     Arrays,
@@ -18,6 +19,7 @@ from serving.gateway.backends.base import (
     TensorSpec,
     VersionSelector,
     VersionStatus,
+    seconds_left,
 )
 from serving.gateway.errors import BackendError, BackendFailure
 from serving.gateway.pid import current_pid
@@ -102,7 +104,7 @@ class GrpcBackend:
         return [
             VersionStatus(
                 version=status.version,
-                state=wire.ModelVersionStatus.State.Name(status.state),
+                state=_state_name(status.state),
                 error=status.status.error_message,
             )
             for status in response.model_version_status
@@ -118,7 +120,10 @@ class GrpcBackend:
         )
         response: wire.GetModelMetadataResponse = self._call("metadata", request, request_id)
         signatures = wire.SignatureDefMap()
-        signatures.ParseFromString(response.metadata["signature_def"].value)
+        try:
+            signatures.ParseFromString(response.metadata["signature_def"].value)
+        except DecodeError as error:  # bytes that are no SignatureDefMap: a bad gateway
+            raise BackendError(BackendFailure.INTERNAL, f"bad metadata: {error}") from error
         found, version = signatures.signature_def, response.model_spec.version.value
         names = tuple(sorted(found))
         # Asked with `in` first: indexing a protobuf message map inserts a default entry.
@@ -143,10 +148,12 @@ class GrpcBackend:
     def _call(self, method: str, request: Message, request_id: str | None) -> Any:
         call: UnaryCall = getattr(self._get_stubs(), method)
         metadata = (("x-request-id", request_id),) if request_id else ()
+        # One deadline for the call and its retries: each attempt gets the time left.
+        deadline = time.monotonic() + self.timeout_seconds
 
         def attempt() -> Any:
             try:
-                return call(request, timeout=self.timeout_seconds, metadata=metadata)
+                return call(request, timeout=seconds_left(deadline), metadata=metadata)
             except grpc.RpcError as error:
                 code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
                 details = error.details() if isinstance(error, grpc.Call) else str(error)
@@ -154,7 +161,7 @@ class GrpcBackend:
                 retryable = code == grpc.StatusCode.UNAVAILABLE
                 raise BackendError(failure, f"{code.name}: {details}", retryable) from error
 
-        return self.retry.run(attempt)
+        return self.retry.run(attempt, deadline)
 
     def _get_stubs(self) -> _Stubs:
         stubs = self._stubs
@@ -205,3 +212,12 @@ def _spec(info: wire.TensorInfo) -> TensorSpec:
         dtype=wire.DataType.Name(info.dtype) if info.dtype in wire.DataType.values() else "",
         shape=tuple(dim.size for dim in info.tensor_shape.dim),
     )
+
+
+def _state_name(state: wire.ModelVersionStatus.State.ValueType) -> str:
+    """TF Serving's name of a version state; ``UNKNOWN`` (its value 0's name) for a value
+    this gateway's protos do not name (a garbled answer, or a newer server's state): it was a
+    ValueError, a 500 on every route that asked the status."""
+    if state in wire.ModelVersionStatus.State.values():
+        return wire.ModelVersionStatus.State.Name(state)
+    return wire.ModelVersionStatus.State.Name(wire.ModelVersionStatus.UNKNOWN)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import numpy.typing as npt
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from serving.gateway.backends.base import (
@@ -18,9 +21,12 @@ from serving.gateway.backends.base import (
     VersionSelector,
     VersionStatus,
     as_float_arrays,
+    seconds_left,
 )
 from serving.gateway.errors import BackendError, BackendFailure
 
+# Most bytes one receive of an answer's body asks for.
+BODY_CHUNK_BYTES = 1 << 16
 FAILURES: dict[int, BackendFailure] = {
     400: BackendFailure.INVALID_ARGUMENT,
     404: BackendFailure.NOT_FOUND,
@@ -98,14 +104,18 @@ class RestBackend:
     def model_status(self, model: str, request_id: str | None = None) -> list[VersionStatus]:
         """GET ``/v1/models/<name>``."""
         answer = self._request("GET", model_path(model, VersionSelector()), request_id)
-        return [
-            VersionStatus(
-                version=int(item["version"]),
-                state=str(item["state"]),
-                error=str(item.get("status", {}).get("error_message", "")),
-            )
-            for item in answer.get("model_version_status", [])
-        ]
+        try:
+            return [
+                VersionStatus(
+                    version=int(item["version"]),
+                    state=str(item["state"]),
+                    error=str(item.get("status", {}).get("error_message", "")),
+                )
+                for item in answer.get("model_version_status", [])
+            ]
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            # A server that answers something else than TF Serving's status JSON.
+            raise BackendError(BackendFailure.INTERNAL, f"bad status: {error!r}") from error
 
     def model_metadata(
         self, model: str, selector: VersionSelector, request_id: str | None = None
@@ -141,19 +151,35 @@ class RestBackend:
         self, method: str, path: str, request_id: str | None, body: Any = None
     ) -> dict[str, Any]:
         headers = {"X-Request-ID": request_id} if request_id else {}
+        # One deadline for the call and its retries: each attempt gets the time left.
+        connect_timeout, read_timeout = self.timeout
+        deadline = time.monotonic() + read_timeout
 
         def attempt() -> dict[str, Any]:
+            left = seconds_left(deadline)
+            timeout = (min(connect_timeout, left), left)
             try:
                 response = self._get_session().request(
-                    method, self.base_url + path, json=body, headers=headers, timeout=self.timeout
+                    method,
+                    self.base_url + path,
+                    json=body,
+                    headers=headers,
+                    timeout=timeout,
+                    stream=True,
                 )
+                with response:
+                    content = _read_body(response, deadline)
             except requests.ConnectionError as error:
                 raise BackendError(BackendFailure.UNAVAILABLE, repr(error), True) from error
-            except requests.Timeout as error:
+            except (requests.Timeout, urllib3.exceptions.ReadTimeoutError) as error:
                 raise BackendError(BackendFailure.DEADLINE_EXCEEDED, repr(error)) from error
-            return _decode(response)
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
+                # An answer cut short or garbled (broken chunks, a body shorter than its
+                # Content-Length, a Content-Encoding it is not in, redirects): a bad gateway.
+                raise BackendError(BackendFailure.INTERNAL, repr(error)) from error
+            return _decode(response.status_code, content)
 
-        return self.retry.run(attempt)
+        return self.retry.run(attempt, deadline)
 
     def _get_session(self) -> requests.Session:
         with self._lock:
@@ -166,17 +192,32 @@ class RestBackend:
             return self._session
 
 
-def _decode(response: requests.Response) -> dict[str, Any]:
+def _read_body(response: requests.Response, deadline: float) -> bytes:
+    """The answer's body, read by single receives (``read1``) until its end or the deadline.
+
+    The read timeout bounds each receive, not the body: a server that drips its answer a
+    byte at a time kept a call (and its client) waiting as long as it dripped. Past the
+    deadline by at most one receive (the read timeout), this raises DEADLINE_EXCEEDED.
+    """
+    chunks = []
+    while chunk := response.raw.read1(BODY_CHUNK_BYTES, decode_content=True):
+        chunks.append(chunk)
+        if time.monotonic() > deadline:
+            raise BackendError(BackendFailure.DEADLINE_EXCEEDED, "body outlasted the deadline")
+    return b"".join(chunks)
+
+
+def _decode(status: int, content: bytes) -> dict[str, Any]:
     try:
-        answer = response.json()
-    except ValueError:
-        answer = {"error": response.text[:500]}
+        answer = json.loads(content)
+    except ValueError:  # UnicodeDecodeError is one
+        answer = {"error": content[:500].decode(errors="replace")}
     if not isinstance(answer, dict):
         answer = {"error": f"unexpected answer {str(answer)[:200]}"}
-    if response.status_code != 200:
-        failure = FAILURES.get(response.status_code, BackendFailure.INTERNAL)
-        message = f"HTTP {response.status_code}: {answer.get('error', '')}"
-        raise BackendError(failure, message, retryable=response.status_code == 503)
+    if status != 200:
+        failure = FAILURES.get(status, BackendFailure.INTERNAL)
+        message = f"HTTP {status}: {answer.get('error', '')}"
+        raise BackendError(failure, message, retryable=status == 503)
     return answer
 
 

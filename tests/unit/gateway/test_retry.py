@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from serving.gateway.backends import RetryPolicy
@@ -55,3 +57,15 @@ def test_non_retryable_unavailable_is_not_retried() -> None:
     with pytest.raises(BackendError):
         RetryPolicy(retries=3, backoff_seconds=0).run(call)
     assert len(calls) == 1
+
+
+def test_no_retry_starts_past_the_deadline() -> None:
+    """A late UNAVAILABLE (a connect timeout, a reset mid-call) is not retried past the
+    call's deadline: each retry would wait a whole timeout again."""
+    call, calls = _flaky([BackendFailure.UNAVAILABLE] * 5)
+    with pytest.raises(BackendError):
+        RetryPolicy(retries=3, backoff_seconds=0).run(call, deadline=time.monotonic() - 1)
+    assert len(calls) == 1
+    call, calls = _flaky([BackendFailure.UNAVAILABLE] * 2)
+    assert RetryPolicy(retries=3, backoff_seconds=0).run(call, time.monotonic() + 60) == "ok"
+    assert len(calls) == 3
