@@ -6,7 +6,6 @@ import io
 import logging
 import time
 from collections.abc import Iterator
-from concurrent import futures
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from serving.gateway.app import create_app
 from serving.gateway.backends.grpc_backend import GrpcBackend
 from serving.gateway.logs import LOGGER_NAME, JsonFormatter
 from serving.gateway.settings import GatewaySettings
+from tests.support.grpc_servers import serve_handlers
 from tests.support.model_server import ModelServerHandle, running_model_server
 
 
@@ -80,11 +80,7 @@ def serve_predict(predict, metadata=None) -> tuple[grpc.Server, str]:
     if metadata is not None:
         methods["GetModelMetadata"] = grpc.unary_unary_rpc_method_handler(metadata)
     handler = grpc.method_handlers_generic_handler("tensorflow.serving.PredictionService", methods)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    return server, f"127.0.0.1:{port}"
+    return serve_handlers(handler)
 
 
 @pytest.fixture

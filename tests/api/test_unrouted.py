@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-from concurrent import futures
 from pathlib import Path
 
 import grpc
@@ -22,6 +21,7 @@ from serving.gateway.errors import BackendError, BackendFailure
 from serving.processes import free_port
 from serving.protos import tfs_wire_pb2 as wire
 from tests.api.conftest import gateway_app
+from tests.support.grpc_servers import serve_handlers
 
 QA = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}
 SERVER_TEXT = "tensorflow::Status at /models/secret/qa/1: out of memory"
@@ -42,22 +42,16 @@ def _status_server(state: wire.ModelVersionStatus.State.ValueType) -> tuple[grpc
         context.abort(grpc.StatusCode.UNAVAILABLE, SERVER_TEXT)
         return b""
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    server.add_generic_rpc_handlers(
-        (
-            grpc.method_handlers_generic_handler(
-                "tensorflow.serving.ModelService",
-                {"GetModelStatus": grpc.unary_unary_rpc_method_handler(status)},
-            ),
-            grpc.method_handlers_generic_handler(
-                "tensorflow.serving.PredictionService",
-                {"GetModelMetadata": grpc.unary_unary_rpc_method_handler(metadata)},
-            ),
-        )
+    return serve_handlers(
+        grpc.method_handlers_generic_handler(
+            "tensorflow.serving.ModelService",
+            {"GetModelStatus": grpc.unary_unary_rpc_method_handler(status)},
+        ),
+        grpc.method_handlers_generic_handler(
+            "tensorflow.serving.PredictionService",
+            {"GetModelMetadata": grpc.unary_unary_rpc_method_handler(metadata)},
+        ),
     )
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    return server, f"127.0.0.1:{port}"
 
 
 def _ask(repo: Path, target: str) -> tuple[int, dict[str, object], str]:

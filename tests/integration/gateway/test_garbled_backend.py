@@ -13,7 +13,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from concurrent import futures
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import requests
 from serving.gateway.backends.grpc_backend import GET_METADATA, GET_STATUS
 from serving.gateway.launcher import RunningGateway, running_gateway
 from serving.protos import tfs_wire_pb2 as wire
+from tests.support.grpc_servers import serve_handlers
 from tests.support.model_server import running_model_server
 
 pytestmark = pytest.mark.slow
@@ -198,13 +198,10 @@ class GrpcRelay(grpc.GenericRpcHandler):  # type: ignore[misc]
 def grpc_relayed(tiny_repo: Path) -> Iterator[tuple[RunningGateway, GrpcRelay]]:
     with running_model_server(tiny_repo) as server:
         relay = GrpcRelay(server.grpc_target)
-        relay_server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-        relay_server.add_generic_rpc_handlers((relay,))
-        port = relay_server.add_insecure_port("127.0.0.1:0")
-        relay_server.start()
+        relay_server, target = serve_handlers(relay, max_workers=8)
         environment = {
             "GATEWAY_BACKEND": "grpc",
-            "GATEWAY_GRPC_TARGET": f"127.0.0.1:{port}",
+            "GATEWAY_GRPC_TARGET": target,
             "GATEWAY_MODEL_REPO": str(tiny_repo),
             "GATEWAY_VERSION_POLL_SECONDS": "600",
         }

@@ -23,6 +23,7 @@ import requests
 
 from serving.gateway.backends.grpc_backend import PREDICT
 from serving.gateway.launcher import RunningGateway, running_gateway
+from tests.support.grpc_servers import serve_handlers
 from tests.support.model_server import ModelServerHandle, running_model_server
 
 pytestmark = pytest.mark.slow
@@ -84,13 +85,10 @@ def gateway(
     request: pytest.FixtureRequest, tiny_repo: Path, server: ModelServerHandle
 ) -> Iterator[tuple[RunningGateway, Proxy]]:
     proxy = Proxy(server.grpc_target)
-    proxy_server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    proxy_server.add_generic_rpc_handlers((proxy,))
-    port = proxy_server.add_insecure_port("127.0.0.1:0")
-    proxy_server.start()
+    proxy_server, target = serve_handlers(proxy, max_workers=16)
     environment = {
         "GATEWAY_BACKEND": "grpc",
-        "GATEWAY_GRPC_TARGET": f"127.0.0.1:{port}",
+        "GATEWAY_GRPC_TARGET": target,
         "GATEWAY_MODEL_REPO": str(tiny_repo),
         "GATEWAY_WORKER_CLASS": request.param[0],
         "GATEWAY_GRPC_CALL_POOL": request.param[1],
