@@ -15,6 +15,7 @@ from tokenizers import Tokenizer
 
 from serving.encoding import has_words, input_text, word_kept_in
 from serving.spec import ServingSpec, TextInput, TextsInput
+from serving.tokenization import vocab_bound
 
 # Words and characters no small vocabulary holds (Latin, Cyrillic, CJK, symbols, a digit):
 # a tokenizer must turn them into ids (its unknown token), not fail.
@@ -44,7 +45,9 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
     None.
 
     Reasons, in this order: a tokenizer fails on unknown words (:func:`tokenizer_problem`);
-    ``pad_id`` is not below an input's ``vocab_size``; an input's ``max_tokens`` leaves no id
+    ``pad_id`` is not below an input's ``vocab_size``; its tokenizer gives ids at or past
+    that ``vocab_size`` (:func:`serving.tokenization.vocab_bound`: added tokens and gaps
+    included), which the model's embedding has no row for; an input's ``max_tokens`` leaves no id
     for text beside the special tokens its tokenizer adds (every request would be 422
     ``no_words``); the spec's example, which ``/docs`` offers and warmup sends, breaks the
     ``no_words`` rule requests meet (no word for its tokenizer, or none kept by the input's
@@ -63,11 +66,17 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
                 f"{item.vocab_size}): padded rows would fail in the model"
             )
         tokenizer = tokenizers[item.tokenizer]
-        problem = _budget_problem(tokenizer, item) or _example_problem(
-            tokenizer, item, spec.example[item.field]
+        problem = (
+            _vocab_problem(tokenizer, item)
+            or _budget_problem(tokenizer, item)
+            or _example_problem(tokenizer, item, spec.example[item.field])
         )
         if problem is not None:
             return problem
+    return _separator_problem(spec, tokenizers)
+
+
+def _separator_problem(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) -> str | None:
     for head in spec.segment_heads():
         file = spec.input(head.input_field).tokenizer
         separator = head.rule.separator_token
@@ -77,6 +86,16 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
                 f"no text of {head.input_field} would be cut into segments"
             )
     return None
+
+
+def _vocab_problem(tokenizer: Tokenizer, item: TextInput | TextsInput) -> str | None:
+    bound = vocab_bound(tokenizer)
+    if bound <= item.vocab_size:
+        return None
+    return (
+        f"tokenizer {item.tokenizer} gives ids up to {bound - 1}, beyond the spec's "
+        f"vocab_size {item.vocab_size} (input {item.field})"
+    )
 
 
 def _budget_problem(tokenizer: Tokenizer, item: TextInput | TextsInput) -> str | None:

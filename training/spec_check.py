@@ -22,7 +22,6 @@ from serving.spec import (
     ServingSpec,
 )
 from serving.spec_tokenizers import unservable_reason
-from serving.tokenization import vocab_bound
 
 
 class SpecMismatchError(ValueError):
@@ -89,12 +88,12 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
     underscore (TensorFlow refuses such a signature input name), an input of fixed length
     at least ``max_tokens`` long (the export pads rows to it); every head's output is a
     model output of rank 2 (rank 1 or 2 for scalar heads) whose known width is the head's
-    (``len(labels)``, ``rule.max_segments``, or 1); every tokenizer's vocabulary fits the
-    ``vocab_size`` of the inputs that use it; an ``Embedding`` fed directly by an input
-    has at least ``vocab_size`` rows (other embeddings are left to the export smoke check);
-    and the gateway can serve the inputs with these tokenizers
-    (:func:`serving.spec_tokenizers.unservable_reason`: unknown words get ids, ``max_tokens``
-    leaves room beside the special tokens, the example has a word the model reads).
+    (``len(labels)``, ``rule.max_segments``, or 1); an ``Embedding`` fed directly by an
+    input has at least ``vocab_size`` rows (other embeddings are left to the export smoke
+    check); and the gateway can serve the inputs with these tokenizers
+    (:func:`serving.spec_tokenizers.unservable_reason`: unknown words get ids, every id is
+    below the input's ``vocab_size``, ``max_tokens`` leaves room beside the special tokens,
+    the example has a word the model reads).
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"expected a keras.Model, got {type(model).__name__}")
@@ -126,12 +125,6 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
             )
         _check_shape(head, tuple(outputs[head.output].shape))
     for item in spec.inputs:
-        bound = vocab_bound(tokenizers[item.tokenizer])  # its largest id, added tokens too
-        if bound > item.vocab_size:
-            raise SpecMismatchError(
-                f"input {item.field!r}: tokenizer {item.tokenizer} gives ids up to {bound - 1}, "
-                f"beyond the spec's vocab_size {item.vocab_size}"
-            )
         rows = embedding_rows(model, inputs[item.tensor])
         if rows is not None and rows < item.vocab_size:
             raise SpecMismatchError(

@@ -1,8 +1,9 @@
 """Checks of a version's asset files, before its runtime unit is built from them.
 
 Each raises :class:`UnfitVersionError` with a short reason safe for clients (the details go
-to the log): a file too large to read, a tokenizer whose ids pass the spec's ``vocab_size``
-or that fails on the spec's example, a tokenizer other than the one exported with the model.
+to the log): a file too large to read, a tokenizer other than the one exported with the
+model. What the tokenizers must do for the spec's inputs is one check shared with the export:
+:func:`serving.spec_tokenizers.unservable_reason`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,7 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from tokenizers import Tokenizer
-
 from serving import contract
-from serving.encoding import has_words
-from serving.spec import ServingSpec, TextInput, TextsInput
-from serving.tokenization import TokenizerPanicError, panics_as_errors, vocab_bound
 
 LOGGER = logging.getLogger("serving.gateway.runtime")
 # Largest spec, model card or legacy file (JSON metadata: kilobytes when exported) and
@@ -43,31 +39,6 @@ def check_size(path: Path, limit: int) -> None:
         return  # reading it says why
     if size > limit:
         raise UnfitVersionError(f"{path.name} is larger than {limit // 2**20} MiB")
-
-
-def check_tokenizer(spec: ServingSpec, item: TextInput | TextsInput, tokenizer: Tokenizer) -> None:
-    """Raise UnfitVersionError unless the input's ids fit its ``vocab_size`` and its example
-    has a word for the tokenizer (the no_words rule requests meet; /docs offers it)."""
-    bound = vocab_bound(tokenizer)
-    if bound > item.vocab_size:
-        raise UnfitVersionError(
-            f"tokenizer {item.tokenizer} gives ids up to {bound - 1}, beyond the spec's "
-            f"vocab_size {item.vocab_size} (input {item.field})"
-        )
-    value = spec.example[item.field]
-    try:
-        with panics_as_errors():
-            found = all(
-                has_words(tokenizer, text)
-                for text in ([value] if isinstance(value, str) else value)
-            )
-    except TokenizerPanicError as error:
-        LOGGER.warning("tokenizer %s panicked on the example: %s", item.tokenizer, error)
-        raise UnfitVersionError(
-            f"tokenizer {item.tokenizer} fails on the spec's example (the library panicked)"
-        ) from error
-    if not found:
-        raise UnfitVersionError(f"the spec's example {item.field} has no word for its tokenizer")
 
 
 def check_exported_hashes(

@@ -34,7 +34,6 @@ from serving.gateway.asset_checks import (
     MAX_TOKENIZER_BYTES,
     check_exported_hashes,
     check_size,
-    check_tokenizer,
 )
 from serving.gateway.asset_checks import UnfitVersionError as UnfitVersionError  # re-exported
 from serving.gateway.heads import Answer, Outputs, head_answer, head_values
@@ -170,9 +169,9 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
     """Read ``repo/model/version/assets.extra``: the spec (or legacy files) and tokenizers.
 
     Raises :class:`UnfitVersionError` for a missing or invalid spec, a missing tokenizer, a
-    tokenizer other than the one ``model_card.json`` records, a tokenizer whose vocabulary
-    exceeds the spec's ``vocab_size``, or inputs its tokenizers cannot serve
-    (:func:`serving.spec_tokenizers.unservable_reason`, as at export; details go to the log).
+    tokenizer other than the one ``model_card.json`` records, or inputs its tokenizers cannot
+    serve (:func:`serving.spec_tokenizers.unservable_reason`, as at export: ids past the
+    spec's ``vocab_size`` among them; details go to the log).
     """
     # By number, not str(version): "00000123" is version 123 (TF Serving's reading); in the
     # folder models.config names as the model's base_path.
@@ -194,10 +193,7 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
             LOGGER.warning("%s v%d: cannot load tokenizer %s: %r", model, version, name, error)
             raise UnfitVersionError(f"tokenizer {name} cannot be loaded") from error
     check_exported_hashes(folder, model, version, hashes)
-    # First: a tokenizer that raises on unknown words would raise in check_tokenizer too.
     _check_servable(spec, tokenizers, model, version)
-    for item in spec.inputs:
-        check_tokenizer(spec, item, tokenizers[item.tokenizer])
     try:
         models = build_models(model, spec, settings, tokenizers)
     except Exception as error:  # pydantic refusing a generated model: not expected

@@ -144,3 +144,20 @@ def test_a_segment_separator_the_tokenizer_lacks() -> None:
     rule = SegmentRule(separator_token="home", max_segments=2)
     head = spec.heads[0].model_copy(update={"rule": rule})
     assert unservable_reason(spec.model_copy(update={"heads": [head]}), tokenizers) is None
+
+
+@pytest.mark.parametrize("added", [None, "[MASK]"])
+def test_ids_past_vocab_size_one_rule_for_export_and_gateway(added: str | None) -> None:
+    # Written twice before (export's spec_check and the gateway's asset check): one rule now.
+    # An added token lands past the 7 words (id 7), so vocab_size 7 has no row for it.
+    tokenizer = word_tokenizer()
+    if added is not None:
+        tokenizer.add_special_tokens([added])
+    reason = unservable_reason(spec_of(text(), "mary went home"), {"tokenizer.json": tokenizer})
+    if added is None:
+        assert reason is None
+    else:
+        assert reason == (
+            "tokenizer tokenizer.json gives ids up to 7, beyond the spec's vocab_size 7 "
+            "(input text)"
+        )
