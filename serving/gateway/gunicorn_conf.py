@@ -6,6 +6,7 @@ Environment: ``GATEWAY_PORT`` (8000), ``GATEWAY_BIND_HOST`` (0.0.0.0), ``GATEWAY
 ``GATEWAY_THREADS`` (4, gthread only), ``GATEWAY_WORKER_CLASS`` (gevent | gthread | a class
 path), ``GATEWAY_WORKER_CONNECTIONS`` (1000, gevent only), ``GATEWAY_TIMEOUT`` (30 s),
 ``GATEWAY_GRACEFUL_TIMEOUT`` (20 s), ``GATEWAY_CONTROL_SOCKET`` (off),
+``GATEWAY_CPU_AFFINITY`` (``off`` | ``per-worker``: :mod:`serving.gateway.affinity`),
 ``PROMETHEUS_MULTIPROC_DIR`` (metrics of all workers in one ``/metrics``).
 """
 
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import multiprocess
+
+from serving.gateway import affinity
 
 bind = f"{os.environ.get('GATEWAY_BIND_HOST', '0.0.0.0')}:{os.environ.get('GATEWAY_PORT', '8000')}"
 workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
@@ -46,6 +49,7 @@ max_requests_jitter = max_requests // 10
 # unless GATEWAY_CONTROL_SOCKET names a socket of this instance's own.
 control_socket = os.environ.get("GATEWAY_CONTROL_SOCKET") or "/nonexistent/gunicorn.ctl"
 control_socket_disable = "GATEWAY_CONTROL_SOCKET" not in os.environ
+cpu_affinity = affinity.affinity_mode(dict(os.environ))
 
 
 def on_starting(server: Any) -> None:
@@ -56,8 +60,15 @@ def on_starting(server: Any) -> None:
         Path(folder).mkdir(parents=True, exist_ok=True)
 
 
+def pre_fork(server: Any, worker: Any) -> None:
+    """With ``GATEWAY_CPU_AFFINITY=per-worker``: choose the worker's CPU (in the master)."""
+    if cpu_affinity == "per-worker":
+        affinity.assign(server.WORKERS.values(), worker)
+
+
 def post_fork(server: Any, worker: Any) -> None:
-    """Log which worker started (its metrics files are named after its pid).
+    """Pin the worker to its CPU if one was chosen; log which worker started (its metrics
+    files are named after its pid).
 
     The gateway's gevent worker turns grpcio's gevent mode on itself, after gevent patches the
     process (``serving.gateway.workers.GeventWorker.load_wsgi``); another gevent class named
@@ -70,7 +81,9 @@ def post_fork(server: Any, worker: Any) -> None:
         from serving.gateway.grpc_gevent import init_grpc_gevent
 
         init_grpc_gevent(call_pool=False)
-    server.log.info("gateway worker %s started", worker.pid)
+    cpu = affinity.pin(worker)
+    where = "" if cpu is None else f" on CPU {cpu}"
+    server.log.info("gateway worker %s started%s", worker.pid, where)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -1,0 +1,76 @@
+"""``GATEWAY_CPU_AFFINITY=per-worker`` under real gunicorn: each worker on its own CPU of the
+master's set, a restarted worker on the CPU its predecessor freed, a wrong value refused."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from serving.gateway.launcher import PROJECT_ROOT, RunningGateway, running_gateway
+from serving.processes import free_port
+
+pytestmark = pytest.mark.slow
+# /healthz answers without a backend: no model server is needed to see where workers run.
+NO_BACKEND = {"GATEWAY_BACKEND": "grpc", "GATEWAY_GRPC_TARGET": f"127.0.0.1:{free_port()}"}
+
+
+def cpus_of(pids: list[int]) -> dict[int, set[int]]:
+    return {pid: os.sched_getaffinity(pid) for pid in pids}
+
+
+def wait_for_workers(gateway: RunningGateway, count: int, besides: set[int]) -> list[int]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pids = gateway.worker_pids()
+        if len(pids) == count and not besides & set(pids):
+            return pids
+        time.sleep(0.1)
+    raise TimeoutError(f"no {count} new workers: {gateway.log_text()[-2000:]}")
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_each_worker_runs_on_its_own_cpu_and_a_restart_takes_the_freed_one() -> None:
+    allowed = sorted(os.sched_getaffinity(0))
+    with running_gateway({**NO_BACKEND, "GATEWAY_CPU_AFFINITY": "per-worker"}) as gateway:
+        pids = wait_for_workers(gateway, 2, set())
+        placed = cpus_of(pids)
+        assert sorted(len(cpus) for cpus in placed.values()) == [1, 1]
+        assert {cpu for cpus in placed.values() for cpu in cpus} == set(allowed[:2])
+        killed = pids[0]
+        os.kill(killed, signal.SIGKILL)
+        (new,) = set(wait_for_workers(gateway, 2, {killed})) - set(pids)
+        assert os.sched_getaffinity(new) == placed[killed]
+        assert f"gateway worker {new} started on CPU {min(placed[killed])}" in gateway.log_text()
+
+
+def test_off_by_default_workers_keep_the_masters_cpus() -> None:
+    with running_gateway(NO_BACKEND) as gateway:
+        pids = wait_for_workers(gateway, 2, set())
+        assert all(cpus == os.sched_getaffinity(0) for cpus in cpus_of(pids).values())
+
+
+def test_an_unknown_mode_stops_gunicorn_naming_it() -> None:
+    environment = {
+        **os.environ,
+        **NO_BACKEND,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "GATEWAY_PORT": str(free_port()),
+        "GATEWAY_BIND_HOST": "127.0.0.1",
+        "GATEWAY_CPU_AFFINITY": "per-core",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "serving.gateway.command"],
+        env=environment,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "GATEWAY_CPU_AFFINITY must be one of off, per-worker, not 'per-core'" in done.stderr
