@@ -53,7 +53,12 @@ cpu_affinity = affinity.affinity_mode(dict(os.environ))
 
 
 def on_starting(server: Any) -> None:
-    """Start with an empty metrics folder: files of a previous run would be summed in."""
+    """Warn of ``GATEWAY_*`` variables no setting reads (a misspelt name keeps its default);
+    start with an empty metrics folder: files of a previous run would be summed in."""
+    from serving.gateway.settings import unknown_variables
+
+    for message in unknown_variables(os.environ):
+        server.log.warning(message)
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if folder:
         shutil.rmtree(folder, ignore_errors=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -173,3 +175,34 @@ class GatewaySettings(BaseSettings):
             lines = self.api_keys_file.read_text(encoding="utf-8").splitlines()
             keys += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
         return keys
+
+
+# Read by gunicorn_conf.py in gunicorn's master, not by GatewaySettings.
+GUNICORN_VARIABLES = frozenset(
+    f"GATEWAY_{name}"
+    for name in (
+        "PORT", "BIND_HOST", "WORKERS", "THREADS", "WORKER_CLASS", "WORKER_CONNECTIONS",
+        "TIMEOUT", "GRACEFUL_TIMEOUT", "MAX_REQUESTS", "CONTROL_SOCKET", "CPU_AFFINITY",
+    )
+)  # fmt: skip
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One message per ``GATEWAY_*`` variable of ``environ`` that no setting reads, naming
+    the closest known name (``GATEWAY_WORKRES`` -> ``GATEWAY_WORKERS``), sorted by name.
+
+    pydantic-settings ignores such a variable (``extra="ignore"``), so a misspelt setting
+    would leave its default in force without a word. It reads its own names in any case
+    (``gateway_backend``); gunicorn_conf.py reads its names as written.
+    """
+    read_any_case = {f"GATEWAY_{name.upper()}" for name in GatewaySettings.model_fields}
+    # Compared without the prefix, which every name shares (GATEWAY_FOO is not GATEWAY_PORT).
+    known = sorted(name.removeprefix("GATEWAY_") for name in GUNICORN_VARIABLES | read_any_case)
+    messages = []
+    for name in sorted(key for key in environ if key.upper().startswith("GATEWAY_")):
+        if name in GUNICORN_VARIABLES or name.upper() in read_any_case:
+            continue
+        close = difflib.get_close_matches(name.upper()[8:], known, n=1, cutoff=0.75)
+        hint = f" (did you mean GATEWAY_{close[0]}?)" if close else ""
+        messages.append(f"{name} is not a gateway setting and is ignored{hint}")
+    return messages

@@ -1,5 +1,6 @@
-"""``GATEWAY_CPU_AFFINITY=per-worker`` under real gunicorn: each worker on its own CPU of the
-master's set, a restarted worker on the CPU its predecessor freed, a wrong value refused."""
+"""gunicorn_conf.py's settings under real gunicorn: ``GATEWAY_CPU_AFFINITY=per-worker`` (each
+worker on its own CPU of the master's set, a restarted worker on the CPU its predecessor
+freed, a wrong value refused) and misspelt ``GATEWAY_*`` variables named at start."""
 
 from __future__ import annotations
 
@@ -49,9 +50,14 @@ def test_each_worker_runs_on_its_own_cpu_and_a_restart_takes_the_freed_one() -> 
 
 
 def test_off_by_default_workers_keep_the_masters_cpus() -> None:
-    with running_gateway(NO_BACKEND) as gateway:
+    # A misspelt setting kept its default without a word (GATEWAY_WORKRES: still 2 workers).
+    with running_gateway({**NO_BACKEND, "GATEWAY_WORKRES": "3"}) as gateway:
         pids = wait_for_workers(gateway, 2, set())
         assert all(cpus == os.sched_getaffinity(0) for cpus in cpus_of(pids).values())
+        assert (
+            "GATEWAY_WORKRES is not a gateway setting and is ignored (did you mean "
+            "GATEWAY_WORKERS?)" in gateway.log_text()
+        )
 
 
 def test_an_unknown_mode_stops_gunicorn_naming_it() -> None:
