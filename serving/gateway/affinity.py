@@ -57,9 +57,15 @@ def assign(workers: Iterable[Any], worker: Any) -> None:
 
 def pin(worker: Any) -> int | None:
     """In the worker, right after the fork and before it starts a thread: run this process on
-    the CPU :func:`assign` noted (threads started later inherit it). Returns it, or None."""
+    the CPU :func:`assign` noted (threads started later inherit it). Returns it, or None
+    (none noted, or the CPU went offline since: the worker then runs unpinned, with a
+    warning, rather than failing to boot again and again)."""
     cpu = getattr(worker, CPU_ATTRIBUTE, None)
     if cpu is None:
         return None
-    os.sched_setaffinity(0, {cpu})
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except OSError as error:
+        LOGGER.warning("cannot pin worker to CPU %s (%s): running unpinned", cpu, error)
+        return None
     return int(cpu)

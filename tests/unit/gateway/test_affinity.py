@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import pytest
 
-from serving.gateway.affinity import CPU_ATTRIBUTE, affinity_mode, assign, choose_cpu
+from serving.gateway.affinity import CPU_ATTRIBUTE, affinity_mode, assign, choose_cpu, pin
 
 
 @pytest.mark.parametrize(
@@ -49,3 +50,18 @@ def test_assign_skips_the_worker_itself_and_workers_without_a_cpu(
     setattr(first, CPU_ATTRIBUTE, 0)
     assign([first, unpinned, new], new)
     assert getattr(new, CPU_ATTRIBUTE) == 1
+
+
+def test_a_cpu_that_cannot_be_taken_leaves_the_worker_unpinned(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A CPU id past any machine's: sched_setaffinity refuses it (EINVAL), as for an offline one.
+    worker = SimpleNamespace(**{CPU_ATTRIBUTE: 1 << 20})
+    before = os.sched_getaffinity(0)
+    assert pin(worker) is None
+    assert os.sched_getaffinity(0) == before
+    assert "running unpinned" in caplog.text
+
+
+def test_no_cpu_noted_no_pin() -> None:
+    assert pin(SimpleNamespace()) is None
