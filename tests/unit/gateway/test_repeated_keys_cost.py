@@ -8,13 +8,19 @@ comparisons, never as time.
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from typing import Any
 
 import pytest
 
 from serving.gateway.errors import GatewayError
-from serving.gateway.strict_json import MAX_REPEATED_DETAILS, parse_body, repeated_names
+from serving.gateway.strict_json import (
+    MAX_REPEATED_DETAILS,
+    MAX_REPEATED_LOC_ITEMS,
+    parse_body,
+    repeated_names,
+)
 
 
 def _refused(body: bytes) -> list[dict[str, Any]]:
@@ -73,4 +79,24 @@ def test_many_repeated_names_are_reported_up_to_the_cap() -> None:
     detail = _refused(b"{" + members + b"}")
     assert [item["loc"] for item in detail] == [
         ["body", str(i)] for i in range(MAX_REPEATED_DETAILS)
+    ]
+
+
+def test_repeats_deep_in_arrays_give_an_answer_no_larger_than_the_body() -> None:
+    # 20 repeats 850 arrays deep: a loc of 852 entries each made a 2 kB body's answer 36 kB.
+    depth = 850
+    repeats = b",".join(b'{"k%d": 0, "k%d": 1}' % (i, i) for i in range(MAX_REPEATED_DETAILS))
+    body = b'{"x": ' + b"[" * depth + repeats + b"]" * depth + b"}"
+    detail = _refused(body)
+    first = ["body", "x", *[0] * depth, "k0"]
+    assert detail[0]["loc"] == first  # the first repeat is always named, its path whole
+    assert sum(len(item["loc"]) for item in detail[1:]) <= MAX_REPEATED_LOC_ITEMS
+    assert len(json.dumps(detail)) < 2 * len(body)
+
+
+def test_shallow_repeats_are_all_named_within_the_loc_budget() -> None:
+    objects = b",".join(b'{"k": 0, "k": 1}' for _ in range(MAX_REPEATED_DETAILS))
+    detail = _refused(b'{"instances": [' + objects + b"]}")
+    assert [item["loc"] for item in detail] == [
+        ["body", "instances", i, "k"] for i in range(MAX_REPEATED_DETAILS)
     ]
