@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy.typing as npt
 
-from serving.encoding import Encoded, Encodings
+from serving.encoding import Encodings, Tensors
 from serving.gateway.backends import Backend, VersionSelector
 from serving.gateway.coalescing import Coalescer
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError, backend_to_gateway
@@ -23,7 +23,7 @@ from serving.gateway.heads import Answer, OutputError
 from serving.gateway.metrics import GatewayMetrics
 from serving.gateway.model_state import unrouted_error
 from serving.gateway.registry import ModelRegistry
-from serving.gateway.runtime import ModelRuntime
+from serving.gateway.runtime import ModelRuntime, Segments
 from serving.gateway.settings import GatewaySettings
 
 LOGGER = logging.getLogger("serving.gateway.inference")
@@ -81,14 +81,14 @@ def predict(services: Services, model: str, call: Call, prepare: Prepare) -> Pre
     """
     # Plain try blocks, not context managers: this runs once per request (issue 9).
     try:
-        runtime, prepared, encoded, outputs = _resolve_and_predict(services, model, call, prepare)
+        runtime, prepared, segments, outputs = _resolve_and_predict(services, model, call, prepare)
     except BackendError as error:
         LOGGER.warning("backend call failed: %s", error)
         raise backend_to_gateway(error, services.settings.retry_after_seconds) from error
     start = time.perf_counter()  # each stage timed with try/finally: no timer object per stage
     try:
         answers = runtime.postprocess(
-            outputs, prepared.instances, prepared.top_ks, encoded.encodings
+            outputs, prepared.instances, prepared.top_ks, segments=segments
         )
     except (OutputError, KeyError, IndexError, TypeError, ValueError) as error:
         # The JSON log line carries the request id of the request being answered.
@@ -101,11 +101,11 @@ def predict(services: Services, model: str, call: Call, prepare: Prepare) -> Pre
 
 def _resolve_and_predict(
     services: Services, model: str, call: Call, prepare: Prepare
-) -> tuple[ModelRuntime, Prepared, Encoded, Outputs]:
+) -> tuple[ModelRuntime, Prepared, Segments, Outputs]:
     runtime = services.registry.resolve(model, call.selector, call.request_id)
     prepared = prepare(runtime)
     try:
-        encoded, outputs = _encode_and_predict(services, runtime, prepared, call)
+        segments, outputs = _encode_and_predict(services, runtime, prepared, call)
     except BackendError as error:
         pinned = call.selector.version is not None or call.selector.label is not None
         if error.failure is not BackendFailure.NOT_FOUND or pinned:
@@ -121,17 +121,17 @@ def _resolve_and_predict(
             raise
         LOGGER.info("%s version %d retired; retrying on %d", model, runtime.version, fresh.version)
         runtime, prepared = fresh, prepare(fresh)
-        encoded, outputs = _encode_and_predict(services, runtime, prepared, call)
-    return runtime, prepared, encoded, outputs
+        segments, outputs = _encode_and_predict(services, runtime, prepared, call)
+    return runtime, prepared, segments, outputs
 
 
 def _encode_and_predict(
     services: Services, runtime: ModelRuntime, prepared: Prepared, call: Call
-) -> tuple[Encoded, Outputs]:
+) -> tuple[Segments, Outputs]:
     metrics, model = services.metrics, runtime.model
     start = time.perf_counter()
     try:
-        encoded = runtime.encode(prepared.instances, prepared.known)
+        tensors, segments = _encode(runtime, prepared)
     finally:
         metrics.observe_stage("tokenise", model, time.perf_counter() - start)
     start = time.perf_counter()
@@ -142,10 +142,19 @@ def _encode_and_predict(
             model,
             runtime.version,
             spec.pad_id,
-            encoded.tensors,
+            tensors,
             call.request_id,
             spec.signature_name,
         )
     finally:
         metrics.observe_stage("backend", model, time.perf_counter() - start)
-    return encoded, outputs
+    return segments, outputs
+
+
+def _encode(runtime: ModelRuntime, prepared: Prepared) -> tuple[Tensors, Segments]:
+    """The id tensors and the segment heads' slot texts, without the encodings they came
+    from: a cut encoding still holds its whole text's tokens (``overflowing``), and a request
+    waiting for the model server held them (16 profiles of 1 MB took a worker past 700 MB).
+    """
+    encoded = runtime.encode(prepared.instances, prepared.known)
+    return encoded.tensors, runtime.segments(prepared.instances, encoded.encodings)

@@ -53,6 +53,7 @@ from serving.tokenization import (
 LOGGER = logging.getLogger("serving.gateway.runtime")
 Instance = Mapping[str, Any]
 Fingerprint = tuple[tuple[str, int, int], ...]
+Segments = dict[str, list[list[str | None]]]  # segment head field -> slots per instance
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,11 +75,29 @@ class ModelRuntime:
         return self.encode(instances).tensors
 
     def encode(self, instances: Sequence[Instance], known: Encodings | None = None) -> Encoded:
-        """:meth:`preprocess` with each input's cut encodings (for :meth:`postprocess`).
+        """:meth:`preprocess` with the cut encodings of the inputs segment heads read (for
+        :meth:`segments`).
 
         ``known``: encodings validation already made (:func:`serving.encoding.encode_batch`).
         """
         return encode_batch(self.spec, self.tokenizers, instances, known)
+
+    def segments(
+        self,
+        instances: Sequence[Instance],
+        encodings: Mapping[str, Sequence[Encoding]] | None = None,
+    ) -> Segments:
+        """Each segment head's slot texts per instance (:func:`serving.encoding.segment_texts`):
+        head field -> one list of ``max_segments`` slots per instance.
+
+        ``encodings`` (:attr:`serving.encoding.Encoded.encodings` of these instances) spare
+        a second tokenisation. The gateway takes the slots before the model call, so a request
+        waiting for the model holds these few strings, not its texts' whole encodings.
+        """
+        return {
+            head.field: self._segments(head, instances, (encodings or {}).get(head.input_field))
+            for head in self.segment_heads
+        }
 
     def postprocess(
         self,
@@ -86,21 +105,20 @@ class ModelRuntime:
         instances: Sequence[Instance],
         top_ks: Sequence[int | None] | None = None,
         encodings: Mapping[str, Sequence[Encoding]] | None = None,
+        segments: Segments | None = None,
     ) -> list[dict[str, Answer]]:
         """One ``{head field: readable value}`` per instance, in order.
 
         ``top_ks`` overrides each head's default number of candidates/segments per instance.
-        ``encodings`` (:attr:`serving.encoding.Encoded.encodings` of these instances) spare
-        the segment heads a second tokenisation of their text.
+        ``segments`` (:meth:`segments` of these instances), else ``encodings`` (see there),
+        spare the segment heads a second tokenisation of their text.
         Raises :class:`serving.gateway.heads.OutputError` for outputs that do not fit the spec.
         """
         rows = len(instances)
         top_ks = top_ks or [None] * rows
         values = {head.field: head_values(outputs, head, rows) for head in self.spec.heads}
-        segments = {
-            head.field: self._segments(head, instances, (encodings or {}).get(head.input_field))
-            for head in self.segment_heads
-        }
+        if segments is None:
+            segments = self.segments(instances, encodings)
         no_segments: list[str | None] = []
         return [
             {

@@ -139,3 +139,21 @@ def test_a_batch_with_the_same_text_twice_cuts_each_for_its_input(qa) -> None:
     assert (encoded.tensors["article_ids"] == encode_texts(real, [ARTICLE], 12, "left")).all()
     assert (encoded.tensors["question_ids"] == encode_texts(real, [ARTICLE], 8, "right")).all()
     assert tokenizer.encoded[ARTICLE] == 2
+
+
+def test_only_the_evidence_input_keeps_its_encodings_and_slots_answer_alike(qa) -> None:
+    # A cut encoding holds its whole text's tokens: only an input a segment head reads keeps
+    # them, and the gateway takes its slots before the model call (tests/api/test_held_encodings).
+    runtime, tokenizer = qa
+    prepared = prepare_alias(runtime, {"article": ARTICLE, "question": QUESTION})
+    encoded = runtime.encode(prepared.instances, prepared.known)
+    assert set(encoded.encodings) == {"article"}
+    segments = runtime.segments(prepared.instances, encoded.encodings)
+    tokenizer.encoded.clear()
+    outputs = {
+        "answer_probs": np.array([[0.2, 0.8]], dtype=np.float32),
+        "weights": np.array([[0.6, 0.3, 0.1, 0.0]], dtype=np.float32),
+    }
+    from_slots = runtime.postprocess(outputs, prepared.instances, None, segments=segments)
+    assert not tokenizer.encoded  # the slots spare a tokenisation
+    assert from_slots == _answer(runtime, prepared.instances, encoded.encodings)
