@@ -20,6 +20,8 @@ from serving.gateway.metrics import GatewayMetrics
 
 ACCESS_LOGGER = logging.getLogger(f"{LOGGER_NAME}.access")
 MAX_REQUEST_ID_LENGTH = 128
+# The endpoint label of a request that no route took (Flask found none, gunicorn refused it).
+UNMATCHED = "unmatched"
 
 
 class Exchange:

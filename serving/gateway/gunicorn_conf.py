@@ -41,6 +41,7 @@ keepalive = 5
 preload_app = False
 accesslog = None  # the app writes JSON access lines itself
 errorlog = "-"
+logger_class = "serving.gateway.gunicorn_logs.JsonLogger"  # gunicorn's lines in JSON too
 loglevel = os.environ.get("GATEWAY_LOG_LEVEL", "info").lower()
 max_requests = int(os.environ.get("GATEWAY_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10

@@ -1,0 +1,96 @@
+"""What an operator reads of the gateway under real gunicorn: every answer one JSON access line
+with its request id and a count in ``/metrics``, every log line one JSON object.
+
+gunicorn answers some requests itself before the app runs (a malformed request line or
+header, a header block or URI too large); those answers had no access line, no
+``X-Request-ID`` and no count, and gunicorn's own lines were in its text format.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from serving.gateway.launcher import RunningGateway
+from tests.support.served_gateway import served_gateway
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", params=["gevent", "gthread"])
+def gateway(request: pytest.FixtureRequest, tiny_repo: Path) -> Iterator[RunningGateway]:
+    with served_gateway(tiny_repo, {"GATEWAY_WORKER_CLASS": request.param}) as running:
+        yield running
+
+
+def _raw(url: str, request: bytes) -> tuple[int, dict[str, str]]:
+    """Send ``request`` as is; the answer's status and headers (lower-case names)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head = received.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in head[1:])
+    return int(head[0].split(" ")[1]), {name.lower(): value for name, value in headers.items()}
+
+
+def _log_entries(gateway: RunningGateway) -> list[dict[str, Any]]:
+    """Every line of the gateway's output, each parsed as one JSON object."""
+    entries = [json.loads(line) for line in gateway.log_text().splitlines()]
+    assert all(isinstance(entry, dict) for entry in entries)
+    return entries
+
+
+def _count(gateway: RunningGateway, **labels: str) -> float:
+    """The sum of ``gateway_requests_total`` over the samples that have ``labels``."""
+    text = requests.get(f"{gateway.url}/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "gateway_requests_total"
+        and all(sample.labels.get(key) == value for key, value in labels.items())
+    )
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n", 400),
+        (b"GET /healthz HTTP/9.9\r\n\r\n", 400),  # a malformed request line
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /healthz HTTP/1.1\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n", 431),
+        (b"GET /" + b"a" * 5_000 + b" HTTP/1.1\r\n\r\n", 414),
+    ],
+)
+def test_a_refusal_of_gunicorn_is_logged_and_counted_with_its_id(
+    gateway: RunningGateway, request_bytes: bytes, status: int
+) -> None:
+    before = _count(gateway, endpoint="unmatched", status=str(status))
+    code, headers = _raw(gateway.url, request_bytes)
+    assert code == status
+    request_id = headers["x-request-id"]  # every answer carries one (README)
+    lines = [entry for entry in _log_entries(gateway) if entry.get("request_id") == request_id]
+    access = [entry for entry in lines if entry["logger"] == "serving.gateway.access"]
+    assert len(access) == 1 and access[0]["status"] == status
+    assert access[0]["duration_ms"] >= 0
+    # gunicorn's own line on the refusal is JSON and names the same request.
+    assert any(entry["logger"] == "gunicorn.error" for entry in lines)
+    assert _count(gateway, endpoint="unmatched", status=str(status)) == before + 1
+
+
+def test_every_line_the_gateway_writes_is_json(gateway: RunningGateway) -> None:
+    # gunicorn's start-up lines and its warning on a refused request were text lines.
+    assert _raw(gateway.url, b"GARBAGE\r\n\r\n")[0] == 400
+    requests.get(f"{gateway.url}/readyz", timeout=10)
+    loggers = {entry["logger"] for entry in _log_entries(gateway)}
+    assert {"gunicorn.error", "serving.gateway.access"} <= loggers
