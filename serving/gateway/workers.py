@@ -131,13 +131,19 @@ class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
 
     def should_close(self) -> bool:
         """gunicorn's rule, and close after a chunked body the workers' bound refused
-        (:mod:`serving.gateway.chunked`): the rest of the body cannot be skipped, and
-        gunicorn would read it as the next request."""
+        (:mod:`serving.gateway.chunked`) or the app did not read to its end: the rest of the
+        body cannot be skipped safely, and gunicorn would read it as the next request."""
         body = getattr(self.req, "body", None)
         if isinstance(body, ContinueOnRead) and not body.continued:
             return True  # answered without reading: the client may or may not send the body
         reader = getattr(body, "reader", None)
         if isinstance(reader, BoundedChunkedReader) and reader.refused:
+            return True
+        if getattr(reader, "parser", None) is not None:
+            # A chunked body the app answered without reading (an early 415, 411, 404):
+            # gunicorn would parse the rest as it reads the next request, and a malformed
+            # chunk there got a second answer (400) to this one request, which a pipelining
+            # client takes for its next request's answer, and a second access line.
             return True
         return bool(super().should_close())
 

@@ -34,14 +34,20 @@ def gateway(request: pytest.FixtureRequest, tiny_repo: Path) -> Iterator[Running
         yield running
 
 
-def _raw(url: str, request: bytes) -> tuple[int, dict[str, str]]:
-    """Send ``request`` as is; the answer's status and headers (lower-case names)."""
+def _received(url: str, request: bytes) -> bytes:
+    """Send ``request`` as is; every byte the gateway sends until it closes."""
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as connection:
         connection.sendall(request)
         received = b""
         while chunk := connection.recv(65536):
             received += chunk
+    return received
+
+
+def _raw(url: str, request: bytes) -> tuple[int, dict[str, str]]:
+    """Send ``request`` as is; the answer's status and headers (lower-case names)."""
+    received = _received(url, request)
     head = received.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
     headers = dict(line.split(": ", 1) for line in head[1:])
     return int(head[0].split(" ")[1]), {name.lower(): value for name, value in headers.items()}
@@ -90,6 +96,27 @@ def test_a_refusal_of_gunicorn_is_logged_and_counted_with_its_id(
     # gunicorn's own line on the refusal is JSON and names the same request.
     assert any(entry["logger"] == "gunicorn.error" for entry in lines)
     assert _count(gateway, endpoint="unmatched", status=str(status)) == before + 1
+
+
+def test_an_unread_chunked_body_gets_one_answer(gateway: RunningGateway) -> None:
+    # A 415 answered before the chunked body was read; gunicorn then parsed the rest of the
+    # body as it read the next request, and its bad chunk got a second answer (400, a second
+    # access line), read by a pipelining client as the answer to its GET.
+    request_id = f"unread-{gateway.process.pid}"
+    request = (
+        b"POST /v1/qa HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+        b"X-Request-ID: " + request_id.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"zz\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    received = _received(gateway.url, request)
+    assert received.count(b"HTTP/1.1 ") == 1 and received.startswith(b"HTTP/1.1 415")
+    assert b"Connection: close" in received
+    access = [
+        entry
+        for entry in _log_entries(gateway)
+        if entry["logger"] == "serving.gateway.access" and entry.get("request_id") == request_id
+    ]
+    assert [entry["status"] for entry in access] == [415]
 
 
 def test_every_line_the_gateway_writes_is_json(gateway: RunningGateway) -> None:
