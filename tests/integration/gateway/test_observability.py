@@ -26,6 +26,7 @@ from serving.processes import free_port
 from tests.support.served_gateway import served_gateway
 
 pytestmark = pytest.mark.slow
+LATENCY_COUNT = "gateway_request_duration_seconds_count"
 
 
 @pytest.fixture(scope="module", params=["gevent", "gthread"])
@@ -60,14 +61,14 @@ def _log_entries(gateway: RunningGateway) -> list[dict[str, Any]]:
     return entries
 
 
-def _count(gateway: RunningGateway, **labels: str) -> float:
-    """The sum of ``gateway_requests_total`` over the samples that have ``labels``."""
+def _count(gateway: RunningGateway, name: str = "gateway_requests_total", **labels: str) -> float:
+    """The sum of sample ``name`` over the samples that have ``labels``."""
     text = requests.get(f"{gateway.url}/metrics", timeout=10).text
     return sum(
         sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "gateway_requests_total"
+        if sample.name == name
         and all(sample.labels.get(key) == value for key, value in labels.items())
     )
 
@@ -141,6 +142,7 @@ def test_replaced_workers_leave_their_counts_but_not_their_files(
     }
     with running_gateway(settings, workers=1) as gateway:
         before = _count(gateway, endpoint="/healthz")
+        timed = _count(gateway, LATENCY_COUNT, endpoint="/healthz")
         for _ in range(2):
             for _ in range(5):
                 assert requests.get(f"{gateway.url}/healthz", timeout=10).status_code == 200
@@ -148,6 +150,7 @@ def test_replaced_workers_leave_their_counts_but_not_their_files(
         assert _dead_worker_files(gateway, folder) == []
         # Every answer stays counted: the replaced workers' counts are in the archive.
         assert _count(gateway, endpoint="/healthz") == before + 10
+        assert _count(gateway, LATENCY_COUNT, endpoint="/healthz") == timed + 10
 
 
 def _replace_worker(gateway: RunningGateway) -> None:
