@@ -15,7 +15,7 @@ from serving.gateway.backends import Backend, make_backend
 from serving.gateway.coalescing import Coalescer
 from serving.gateway.docs_ui import blueprint as docs_ui_blueprint
 from serving.gateway.errors import GatewayError, http_error, unexpected_error
-from serving.gateway.exchange import begin, current_exchange, end, record
+from serving.gateway.exchange import UNMATCHED, begin, current_exchange, end, record
 from serving.gateway.inference import Services
 from serving.gateway.logs import configure_logging
 from serving.gateway.metrics import GatewayMetrics
@@ -126,7 +126,7 @@ def _after_request(response: Response) -> Response:
     response.headers["X-Request-ID"] = exchange.request_id
     current = current_request()
     rule = current.url_rule
-    endpoint = rule.rule if rule is not None else "unmatched"
+    endpoint = rule.rule if rule is not None else UNMATCHED
     record(
         services().metrics, exchange, endpoint, current.method, current.path, response.status_code
     )

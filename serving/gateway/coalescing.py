@@ -29,8 +29,9 @@ version went away) are every member's answer (each raises its own copy); any oth
 a merged call (INVALID_ARGUMENT, INTERNAL: possibly one member's doing; RESOURCE_EXHAUSTED,
 an UNAVAILABLE that is not retryable: possibly the merged call's size), or an answer without
 one row per input row, makes each member call again alone, so one request's fault never
-fails another's. Each call has the configured deadline; a merged call forwards every
-member's request id (comma-separated ``x-request-id``).
+fails another's. Each call has the configured deadline; a merged call forwards its
+members' request ids (comma-separated ``x-request-id``, cut to fit gRPC's metadata limit:
+``serving.gateway.exchange.forwarded_ids``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from serving.contract import SIGNATURE_NAME
 from serving.gateway.backends import Backend, VersionSelector
 from serving.gateway.backends.base import Arrays
 from serving.gateway.errors import BackendError, BackendFailure
+from serving.gateway.exchange import forwarded_ids
 from serving.gateway.lanes import Lane, QueuedRequest
 from serving.gateway.metrics import GatewayMetrics
 from serving.tensor_batches import merge_inputs, rows_of, split_outputs
@@ -264,7 +266,7 @@ class Coalescer:
         row (slices could be other members' rows: alone, each member's heads judge them).
         """
         merged = merge_inputs([item.inputs for item in batch], pad=True, pad_value=pad_id)
-        ids = ",".join(item.request_id for item in batch)
+        ids = forwarded_ids([item.request_id for item in batch])  # fits gRPC's metadata
         outputs = self._call(model, selector, merged, ids, len(batch))
         counts = [item.rows for item in batch]
         if any(value.shape[:1] != (sum(counts),) for value in outputs.values()):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from contextvars import ContextVar, Token
 from typing import Any
 
@@ -20,6 +21,11 @@ from serving.gateway.metrics import GatewayMetrics
 
 ACCESS_LOGGER = logging.getLogger(f"{LOGGER_NAME}.access")
 MAX_REQUEST_ID_LENGTH = 128
+# A merged call forwards at most this many characters of its members' ids (forwarded_ids):
+# with the call's other metadata it stays well under gRPC's 8 KB metadata limit.
+MAX_FORWARDED_IDS = 4096
+# The endpoint label of a request that no route took (Flask found none, gunicorn refused it).
+UNMATCHED = "unmatched"
 
 
 class Exchange:
@@ -54,6 +60,25 @@ def request_id_from(given: str) -> str:
     ):
         return given
     return uuid.uuid4().hex
+
+
+def forwarded_ids(request_ids: Sequence[str]) -> str:
+    """The ``x-request-id`` of a backend call made for ``request_ids`` (a merged call's
+    members): the ids comma-separated, as many whole ones as fit in
+    :data:`MAX_FORWARDED_IDS` characters, then ``+N`` for the ``N`` left out.
+
+    gRPC servers refuse a call whose metadata passes 8 KB at random and every call past
+    16 KB (grpc core's defaults, TF Serving's and the local model server's): 130 merged
+    requests with 128-character ids made the call RESOURCE_EXHAUSTED for all of them.
+    """
+    kept: list[str] = []
+    size = 0
+    for request_id in request_ids:
+        size += len(request_id) + (1 if kept else 0)
+        if size > MAX_FORWARDED_IDS:
+            return ",".join([*kept, f"+{len(request_ids) - len(kept)}"])
+        kept.append(request_id)
+    return ",".join(kept)
 
 
 def begin(environ: dict[str, Any]) -> tuple[Exchange, Tokens]:

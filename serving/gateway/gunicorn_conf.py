@@ -20,6 +20,7 @@ from typing import Any
 from prometheus_client import multiprocess
 
 from serving.gateway import affinity
+from serving.gateway.metrics_files import archive_dead_worker
 
 bind = f"{os.environ.get('GATEWAY_BIND_HOST', '0.0.0.0')}:{os.environ.get('GATEWAY_PORT', '8000')}"
 workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
@@ -41,6 +42,7 @@ keepalive = 5
 preload_app = False
 accesslog = None  # the app writes JSON access lines itself
 errorlog = "-"
+logger_class = "serving.gateway.gunicorn_logs.JsonLogger"  # gunicorn's lines in JSON too
 loglevel = os.environ.get("GATEWAY_LOG_LEVEL", "info").lower()
 max_requests = int(os.environ.get("GATEWAY_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10
@@ -92,6 +94,9 @@ def post_fork(server: Any, worker: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    """Mark a dead worker's live gauges as gone (prometheus multiprocess mode)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    """Mark a dead worker's live gauges as gone and fold its counters and histograms into
+    the archive files (prometheus multiprocess mode: ``serving.gateway.metrics_files``)."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
         multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+        archive_dead_worker(folder, worker.pid)

@@ -14,6 +14,7 @@ from prometheus_client import (
     values,
 )
 
+from serving.gateway.metrics_files import folder_lock
 from serving.gateway.pid import current_pid
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -111,8 +112,10 @@ class GatewayMetrics:
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format body and its content type (all workers' values under gunicorn)."""
-        if os.environ.get(MULTIPROC_ENV):
+        folder = os.environ.get(MULTIPROC_ENV)
+        if folder:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-            return generate_latest(registry), CONTENT_TYPE_LATEST
+            with folder_lock(folder, exclusive=False):  # no dead worker's file half folded
+                return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -29,12 +29,14 @@ from typing import Any
 
 from gunicorn.config import Config
 from gunicorn.http import wsgi
+from gunicorn.http.errors import InvalidHeader, InvalidHeaderName
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 from gunicorn.workers.gthread import ThreadWorker as _ThreadWorker
 
 from serving.gateway.chunked import BoundedChunkedReader, use_bounded_chunked_bodies
 from serving.gateway.connection import ContinueOnRead, body_left, linger
 from serving.gateway.errors import echo
+from serving.gateway.exchange import UNMATCHED, begin, end, record
 from serving.gateway.grpc_gevent import CallPool, init_grpc_gevent
 from serving.gateway.settings import GatewaySettings
 
@@ -63,23 +65,36 @@ class _CapturingSocket:
         return getattr(self._real, name)
 
 
-def json_error_response(status_line: bytes, refused: BaseException | None = None) -> bytes:
+def refused_status(status_line: bytes) -> tuple[int, str]:
+    """The status and reason of gunicorn's ``b"HTTP/1.1 431 Request Header Fields Too Large"``
+    (400 Bad Request if the line cannot be read)."""
+    parts = status_line.decode("latin-1").split(" ", 2)
+    status = parts[1] if len(parts) > 1 and parts[1].isascii() and parts[1].isdigit() else "400"
+    reason = parts[2].strip() if len(parts) > 2 else "Bad Request"
+    return int(status), reason
+
+
+def json_error_response(
+    status_line: bytes, refused: BaseException | None = None, request_id: str = ""
+) -> bytes:
     """A complete HTTP/1.1 response in the gateway's error shape for gunicorn's status line.
 
     ``status_line`` is ``b"HTTP/1.1 431 Request Header Fields Too Large"``: the status and
     reason gunicorn chose are kept; the connection is closed, as gunicorn does. For a 4xx,
     ``refused`` (gunicorn's parser error) gives the detail's ``msg``, echoed cut and escaped;
-    a 5xx says nothing of its exception.
+    a 5xx says nothing of its exception. ``request_id`` (the access line's) is sent as
+    ``X-Request-ID``, as on every answer of the app (``exchange.request_id_from``: printable
+    ASCII, so it cannot break the header block).
     """
-    parts = status_line.decode("latin-1").split(" ", 2)
-    status = parts[1] if len(parts) > 1 and parts[1].isascii() and parts[1].isdigit() else "400"
-    reason = parts[2].strip() if len(parts) > 2 else "Bad Request"
-    said = str(refused) if refused is not None and status.startswith("4") else ""
+    status, reason = refused_status(status_line)
+    said = str(refused) if refused is not None and 400 <= status < 500 else ""
     detail = [{"msg": echo(said)}] if said else []
     body = json.dumps({"error": reason, "detail": detail}).encode()
+    request_id_line = f"X-Request-ID: {request_id}\r\n" if request_id else ""
     head = (
         f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        f"{request_id_line}\r\n"
     )
     return head.encode("latin-1") + body
 
@@ -116,13 +131,19 @@ class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
 
     def should_close(self) -> bool:
         """gunicorn's rule, and close after a chunked body the workers' bound refused
-        (:mod:`serving.gateway.chunked`): the rest of the body cannot be skipped, and
-        gunicorn would read it as the next request."""
+        (:mod:`serving.gateway.chunked`) or the app did not read to its end: the rest of the
+        body cannot be skipped safely, and gunicorn would read it as the next request."""
         body = getattr(self.req, "body", None)
         if isinstance(body, ContinueOnRead) and not body.continued:
             return True  # answered without reading: the client may or may not send the body
         reader = getattr(body, "reader", None)
         if isinstance(reader, BoundedChunkedReader) and reader.refused:
+            return True
+        if getattr(reader, "parser", None) is not None:
+            # A chunked body the app answered without reading (an early 415, 411, 404):
+            # gunicorn would parse the rest as it reads the next request, and a malformed
+            # chunk there got a second answer (400) to this one request, which a pipelining
+            # client takes for its next request's answer, and a second access line.
             return True
         return bool(super().should_close())
 
@@ -193,17 +214,46 @@ def resolve_settings(cfg: Config) -> None:
         vars(cfg)[name] = setting.get()  # Config.__setattr__ refuses setting names
 
 
+def _refused_environ(req: Any) -> dict[str, str]:
+    """The ``X-Request-ID`` of a request gunicorn refused, if its headers were read (joined
+    by commas when given twice, as WSGI hands them to the app)."""
+    given = [
+        str(value)
+        for name, value in getattr(req, "headers", None) or ()
+        if name == "X-REQUEST-ID"  # gunicorn's parser upper-cases header names
+    ]
+    return {"HTTP_X_REQUEST_ID": ",".join(given)} if given else {}
+
+
 class _GatewayWorker:
     """Mixin: gunicorn's own error answers in JSON, one write per response."""
 
+    wsgi: Any  # gunicorn's: the app (serving.gateway.app.create_app's Flask app)
+
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
-        capture = _CapturingSocket(client)
-        super().handle_error(req, capture, addr, exc)  # type: ignore[misc]
-        if not capture.written:
-            return
-        status_line = bytes(capture.written).split(b"\r\n", 1)[0]
-        with contextlib.suppress(OSError):  # a client that is gone needs no answer
-            client.sendall(json_error_response(status_line, exc))
+        """gunicorn's answer to a request it refused (or an error outside the app) in JSON,
+        with a request id, counted and written as an access line like the app's answers
+        (they had neither: an operator's 4xx rate missed every refusal)."""
+        if req is None and isinstance(exc, (InvalidHeader, InvalidHeaderName)):
+            req = getattr(exc, "req", None)  # a bad header's request, as gunicorn finds it
+        exchange, tokens = begin(_refused_environ(req))  # gunicorn's warning gets the id too
+        try:
+            capture = _CapturingSocket(client)
+            super().handle_error(req, capture, addr, exc)  # type: ignore[misc]
+            if not capture.written:
+                return
+            status_line = bytes(capture.written).split(b"\r\n", 1)[0]
+            # Counted and logged before the answer leaves, as the app's answers are.
+            services = getattr(getattr(self, "wsgi", None), "extensions", {}).get("gateway")
+            if services is not None:
+                method = str(getattr(req, "method", "") or "")
+                path = str(getattr(req, "path", "") or "")
+                status = refused_status(status_line)[0]
+                record(services.metrics, exchange, UNMATCHED, method, path, status)
+            with contextlib.suppress(OSError):  # a client that is gone needs no answer
+                client.sendall(json_error_response(status_line, exc, exchange.request_id))
+        finally:
+            end(tokens)
 
     def init_process(self) -> None:
         """Answer with one write per response (see the module docstring), bound the chunks

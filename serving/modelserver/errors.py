@@ -6,6 +6,18 @@ import grpc
 
 # What a client hears of a bug (an exception's text may name server paths): details are logged
 INTERNAL_MESSAGE = "Internal error; see the model server log"
+# A request id longer than this is cut in the log (the gateway sends up to 128 characters, a
+# merged call its members' ids joined by commas).
+MAX_LOGGED_ID = 4096
+
+
+def logged_request_id(request_id: str | None) -> str:
+    """A client's ``x-request-id`` as a log line shows it: quoted, cut to
+    :data:`MAX_LOGGED_ID` characters, escaped (``ascii``: no newline or terminal escape of a
+    client splits or rewrites the text log line), ``'-'`` when none was sent."""
+    return ascii(request_id[:MAX_LOGGED_ID]) if request_id else "-"
+
+
 # TF Serving's REST handler maps canonical status codes to HTTP statuses this way.
 HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.OK: 200,

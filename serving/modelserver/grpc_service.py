@@ -19,7 +19,12 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from serving.modelserver.errors import INTERNAL_MESSAGE, ServingError, invalid_argument
+from serving.modelserver.errors import (
+    INTERNAL_MESSAGE,
+    ServingError,
+    invalid_argument,
+    logged_request_id,
+)
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.predict import predict
@@ -75,7 +80,9 @@ def _guarded(
         raise AssertionError("context.abort always raises") from error
     except Exception as error:  # a bug must still answer with a status, and be counted
         code = grpc.StatusCode.INTERNAL
-        LOG.exception("%s failed", api)
+        # The request id (the gateway's x-request-id; a merged call's ids comma-separated)
+        # finds this line from the gateway's 502 and access line.
+        LOG.exception("%s failed (request id %s)", api, logged_request_id(_request_id(context)))
         context.abort(code, INTERNAL_MESSAGE)  # the exception's text may name server paths
         raise AssertionError("context.abort always raises") from error
     finally:
@@ -88,6 +95,14 @@ def _guarded(
             code.name,
             time.perf_counter() - started,
         )
+
+
+def _request_id(context: grpc.ServicerContext) -> str | None:
+    """The call's ``x-request-id`` metadata, if sent."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id" and isinstance(value, str):
+            return value
+    return None
 
 
 def status_details(message: str) -> str:

@@ -125,7 +125,7 @@ class ModelManager:
                 self._unload(name, version)
             with self._lock:
                 del self._models[name], self._states[name]
-            self._metrics.available_versions.labels(name).set(0)
+            self._metrics.forget_model(name)
         with self._lock:
             for name, model in wanted.items():
                 if name not in self._models:
@@ -307,6 +307,7 @@ class ModelManager:
         LOG.info("unloading %s version %d", name, version)
         if state.batcher is not None:
             state.batcher.close()
+        self._metrics.forget_version(name, str(version))  # after the queue's last depth
         del state  # in-flight requests hold their own reference until they finish
         gc.collect()
         self._set(name, VersionState(version, "END"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -75,6 +77,20 @@ class ServerMetrics:
         """Count the TF calls of one batch run split by length, and the call cost it used."""
         self.split_calls.labels(model, version).inc(calls)
         self.call_cost.labels(model, version).set(call_cost)
+
+    def forget_version(self, model: str, version: str) -> None:
+        """Drop the gauges of a version that was unloaded (its queue depth, its call cost):
+        a gauge is a state of now, and a version gone has none. Its counters and histograms
+        stay (they only add up, and a series that vanishes reads as a reset)."""
+        for gauge in (self.queue_depth, self.call_cost):
+            with contextlib.suppress(KeyError):  # never observed (no batching, no split)
+                gauge.remove(model, version)
+
+    def forget_model(self, model: str) -> None:
+        """Drop ``modelserver_available_versions`` of a model removed from the config: a
+        series left at 0 fired "no version available" alerts for a model no longer served."""
+        with contextlib.suppress(KeyError):
+            self.available_versions.remove(model)
 
     def render(self) -> bytes:
         """The registry in Prometheus text exposition format."""

@@ -18,6 +18,7 @@ from serving.modelserver.errors import (
     INTERNAL_MESSAGE,
     ServingError,
     invalid_argument,
+    logged_request_id,
     not_found,
 )
 from serving.modelserver.grpc_service import MAX_MESSAGE_BYTES, model_status_response
@@ -78,7 +79,13 @@ class RestHandlers:
                 {"error": f"The request body is larger than {MAX_MESSAGE_BYTES} bytes"}, status
             )
         except Exception:  # a bug still answers in TF Serving's shape, details only in the log
-            LOG.exception("%s %s failed", request.method, request.path)
+            # The path is the client's (decoded: %0A is a newline): quoted and escaped.
+            LOG.exception(
+                "%s %r failed (request id %s)",
+                request.method,
+                request.path,
+                logged_request_id(request.headers.get("X-Request-ID")),
+            )
             status = 500
             response = json_response({"error": INTERNAL_MESSAGE}, 500)
         if status != 200 and name not in self._manager.model_names():

@@ -1,0 +1,73 @@
+"""The multiprocess metrics folder (``PROMETHEUS_MULTIPROC_DIR``) under gunicorn: a dead
+worker's files folded into one archive per kind, so the folder stays as large as the live
+workers' files.
+
+prometheus-client keeps each worker's values in ``<kind>_<pid>.db`` files and sums every
+``*.db`` file of the folder on each scrape; ``mark_process_dead`` removes only live gauges'
+files. A worker gunicorn replaces (``GATEWAY_MAX_REQUESTS``, a crash, a timeout) left its
+counter and histogram files for the gateway's life: 500 replaced workers made each
+``/metrics`` take 0.45 s instead of 0.02 s (16 MB of files), and it grows without end.
+Their values must stay (counters only go up), so they are added into
+``<kind>_archive.db``, which the collector reads like any other file, and the files go.
+
+A scrape and a fold take :func:`folder_lock` (shared, exclusive), so no scrape reads the
+archive with the dead worker's values in it and the dead worker's file as well (a counter
+that rises and falls back reads as a reset to Prometheus), or neither.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from prometheus_client.mmap_dict import MmapedDict
+
+# Kinds whose values add up across processes (gauges do not: prometheus-client's own modes).
+ADDITIVE_KINDS = ("counter", "histogram", "summary")
+ARCHIVE = "archive"
+LOCK_FILE = "folder.lock"  # not *.db: the collector reads only *.db files
+
+
+@contextmanager
+def folder_lock(folder: str | os.PathLike[str], exclusive: bool) -> Iterator[None]:
+    """Hold the folder's lock: shared to read the files (a scrape), exclusive to change them."""
+    with open(Path(folder) / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def archive_dead_worker(folder: str | os.PathLike[str], pid: int) -> None:
+    """Add the values of dead worker ``pid``'s counter, histogram and summary files into
+    ``<kind>_archive.db`` (keys are prometheus-client's: metric, sample, labels), then remove
+    its files. Runs in gunicorn's master (``child_exit``)."""
+    root = Path(folder)
+    with folder_lock(root, exclusive=True):
+        for kind in ADDITIVE_KINDS:
+            dead = root / f"{kind}_{pid}.db"
+            if not dead.exists():
+                continue
+            archive = root / f"{kind}_{ARCHIVE}.db"
+            totals: dict[str, float] = {}
+            for source in (archive, dead):
+                if source.exists():
+                    values = MmapedDict.read_all_values_from_file(str(source))  # type: ignore[no-untyped-call]
+                    for key, value, _timestamp, _position in values:
+                        totals[key] = totals.get(key, 0.0) + value
+            # Written aside and renamed over the archive: a fold cut short (the master
+            # killed) leaves the old archive and the dead file, never half of the sum.
+            partial = root / f"{kind}_{ARCHIVE}.partial"
+            partial.unlink(missing_ok=True)
+            merged = MmapedDict(str(partial))  # type: ignore[no-untyped-call]
+            try:
+                for key, value in totals.items():
+                    merged.write_value(key, value, 0.0)  # type: ignore[no-untyped-call]
+            finally:
+                merged.close()  # type: ignore[no-untyped-call]
+            os.replace(partial, archive)
+            dead.unlink()
