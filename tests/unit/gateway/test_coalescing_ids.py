@@ -29,12 +29,13 @@ MEMBERS = 130
 METHOD = "/test.Echo/Call"
 
 
-class EchoMetadata(grpc.GenericRpcHandler):
+class EchoMetadata(grpc.GenericRpcHandler):  # type: ignore[misc]
     """A real gRPC server (grpc's default limits) answering with its ``x-request-id``."""
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         def echo(request: bytes, context: grpc.ServicerContext) -> bytes:
-            return dict(context.invocation_metadata())["x-request-id"].encode()
+            metadata: dict[str, str] = dict(context.invocation_metadata())
+            return metadata["x-request-id"].encode()
 
         return grpc.unary_unary_rpc_method_handler(echo)
 
