@@ -80,8 +80,10 @@ def expected_shape(head: HeadSpec, batch: int) -> tuple[int, ...]:
 def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
     """Load the written SavedModel and run one batch through its signature.
 
-    Raises :class:`SpecMismatchError` if the signature's outputs are not the heads' outputs,
-    an output is not float32 of :func:`expected_shape`, or holds NaN or infinity, or is no
+    ``tensors``: a batch of at least 2 instances, so that an output computed over the whole
+    batch (one row whatever the batch) shows. Raises :class:`SpecMismatchError` if the
+    signature's outputs are not the heads' outputs, an output has not one row per instance
+    or is not float32 of :func:`expected_shape`, or holds NaN or infinity, or is no
     probabilities where its head reads some (:func:`serving.spec_outputs.output_problem`), or
     moves when the inputs are padded further with ``pad_id``; or if the model rejects the
     largest id the spec allows (``vocab_size - 1``) in every input.
@@ -95,6 +97,13 @@ def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
     batch = len(next(iter(tensors.values())))
     for head in spec.heads:
         value = outputs[head.output].numpy()
+        if value.ndim == 0 or value.shape[0] != batch:
+            rows = value.shape[0] if value.ndim else 0
+            raise SpecMismatchError(
+                f"head {head.field!r}: output {head.output!r} gives {rows} rows for a batch of "
+                f"{batch} instances: every instance needs its own row (is it reduced over the "
+                "batch axis, e.g. a mean over axis 0?)"
+            )
         if value.dtype != np.float32 or value.shape != expected_shape(head, batch):
             raise SpecMismatchError(
                 f"head {head.field!r}: output {head.output!r} is {value.dtype}{list(value.shape)}"
