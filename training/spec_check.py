@@ -134,8 +134,9 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
     length]`` matrix of a dtype that holds every id (:func:`input_problem`), none with a
     leading underscore (TensorFlow refuses such a signature input name), an input of fixed
     length at least ``max_tokens`` long (the export pads rows to it); every head's output is
-    a model output of one name (:func:`output_names`) and of rank 2 (rank 1 or 2 for scalar heads) whose known width is the head's
-    (``len(labels)``, ``rule.max_segments``, or 1); every tokenizer's vocabulary fits the
+    a model output of one name (:func:`output_names`) and of rank 2 (rank 1 or 2 for scalar
+    heads) whose known width is the head's (``len(labels)``, ``rule.max_segments``, or 1);
+    every tokenizer's vocabulary fits the
     ``vocab_size`` of the inputs that use it; an ``Embedding`` fed directly by an input
     has at least ``vocab_size`` rows (other embeddings are left to the export smoke check);
     and the gateway can serve the inputs with these tokenizers

@@ -118,3 +118,36 @@ def test_refuses_inputs_that_are_no_token_id_matrices(
     )  # fmt: skip
     with pytest.raises(SpecMismatchError, match=f"input 'text': .*{message}"):
         _export(tmp_path, tokenizer_path, _input_model(300, shape, dtype), spec)
+
+
+def test_refuses_a_model_with_fewer_positions_than_max_tokens(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # A learned position embedding of 8 rows under max_tokens 32: the short example passed,
+    # the version was routed, and every text of more than 8 tokens was a 502 ("the model
+    # server rejected the inputs the gateway built": indices[8] = 8 is not in [0, 8)).
+    import keras
+
+    class Positions(keras.layers.Layer):
+        def __init__(self, rows: int) -> None:
+            super().__init__()
+            self.table = keras.layers.Embedding(rows, 4)
+
+        def call(self, vectors: Any) -> Any:
+            return vectors + self.table(keras.ops.arange(keras.ops.shape(vectors)[1]))
+
+    def model(rows: int) -> Any:
+        from training.layers import MaskedMeanPooling
+
+        keras.utils.set_random_seed(5)
+        ids = keras.Input((None,), dtype="int32", name="text_ids")
+        vectors = Positions(rows)(keras.layers.Embedding(vocab, 4)(ids))
+        probs = keras.layers.Dense(3, activation="softmax")(MaskedMeanPooling()(vectors, ids))
+        return keras.Model({"text_ids": ids}, {"probs": probs})
+
+    spec = _spec(vocab, PROBS)
+    longer = spec.inputs[0].model_copy(update={"max_tokens": 32})
+    spec = spec.model_copy(update={"inputs": [longer], "example": {"text": "the cat"}})
+    with pytest.raises(SpecMismatchError, match="input 'text': the model fails on a row of max"):
+        _export(tmp_path, tokenizer_path, model(8), spec)
+    assert _export(tmp_path, tokenizer_path, model(32), spec).is_dir()  # as many as it takes
