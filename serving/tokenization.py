@@ -52,11 +52,16 @@ def vocab_bound(tokenizer: Tokenizer) -> int:
 
 
 def load_tokenizer(path: Path) -> Tokenizer:
-    """Load a tokenizer saved as ``tokenizer.json``, with padding and truncation switched off."""
+    """Load a tokenizer saved as ``tokenizer.json``, with padding, truncation and BPE dropout
+    switched off."""
     tokenizer = Tokenizer.from_file(str(path))
     # Lengths are applied per input by encode_texts, not by the file's own settings.
     tokenizer.no_padding()
     tokenizer.no_truncation()
+    # A BPE model trained with dropout (subword regularisation) keeps it in the file, and
+    # `tokenizers` applies it on every encode: one text would get other ids on each request.
+    if getattr(tokenizer.model, "dropout", None):
+        tokenizer.model.dropout = 0.0
     return tokenizer
 
 
