@@ -44,7 +44,8 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
     None.
 
     Reasons, in this order: a tokenizer fails on unknown words (:func:`tokenizer_problem`);
-    ``pad_id`` is not below an input's ``vocab_size``; an input's ``max_tokens`` leaves no id
+    ``pad_id`` is not below an input's ``vocab_size``, or is an id texts are encoded to
+    (:func:`pad_problem`); an input's ``max_tokens`` leaves no id
     for text beside the special tokens its tokenizer adds (every request would be 422
     ``no_words``); the spec's example, which ``/docs`` offers and warmup sends, breaks the
     ``no_words`` rule requests meet (no word for its tokenizer, or none kept by the input's
@@ -63,6 +64,9 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
                 f"{item.vocab_size}): padded rows would fail in the model"
             )
         tokenizer = tokenizers[item.tokenizer]
+        problem = pad_problem(item.tokenizer, tokenizer, spec.pad_id)
+        if problem is not None:
+            return problem
         problem = _budget_problem(tokenizer, item) or _example_problem(
             tokenizer, item, spec.example[item.field]
         )
@@ -77,6 +81,38 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
                 f"no text of {head.input_field} would be cut into segments"
             )
     return None
+
+
+def pad_problem(file: str, tokenizer: Tokenizer, pad_id: int) -> str | None:
+    """Why ``pad_id`` cannot pad rows of ``tokenizer``'s ids, or None: it is an id texts are
+    encoded to, so the model masks those tokens as padding, and a text of only them (unknown
+    words, when a trainer put ``[UNK]`` first at id 0) is a row of padding alone, on which a
+    masked mean divides 0 by 0 (NaN: every such request failed, 502).
+
+    Found by encoding words outside any small vocabulary (:data:`UNKNOWN_PROBE`: the unknown
+    token's id) and the pad id's own token when it is no special token (a word such as
+    ``the``).
+    """
+    token = tokenizer.id_to_token(pad_id)
+    ids = set(tokenizer.encode(UNKNOWN_PROBE, add_special_tokens=False).ids)
+    if pad_id in ids:
+        what = f"the id of {token!r}, which unknown words get"
+    elif token is not None and _is_word(tokenizer, token, pad_id):
+        what = f"the id of the word {token!r}"
+    else:
+        return None
+    return (
+        f"pad_id {pad_id} is {what} in {file}: the model would mask it as padding, and a text "
+        "of only such tokens would be all padding; give the tokenizer a padding token of its "
+        "own (e.g. special_tokens=['[PAD]', '[UNK]'] when training it) and pad_id its id"
+    )
+
+
+def _is_word(tokenizer: Tokenizer, token: str, token_id: int) -> bool:
+    special = {item.content for item in tokenizer.get_added_tokens_decoder().values()}
+    if token in special or not any(char.isalnum() for char in token):
+        return False
+    return tokenizer.encode(token, add_special_tokens=False).ids == [token_id]
 
 
 def _budget_problem(tokenizer: Tokenizer, item: TextInput | TextsInput) -> str | None:
