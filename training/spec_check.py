@@ -182,7 +182,8 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
             )
         _check_shape(head, tuple(outputs[head.output].shape))
     for item in spec.inputs:
-        bound = vocab_bound(tokenizers[item.tokenizer])  # its largest id, added tokens too
+        # its largest id: added tokens too, and the post-processor's where the input has them
+        bound = vocab_bound(tokenizers[item.tokenizer], special_tokens=item.add_special_tokens)
         if bound > item.vocab_size:
             raise SpecMismatchError(
                 f"input {item.field!r}: tokenizer {item.tokenizer} gives ids up to {bound - 1}, "

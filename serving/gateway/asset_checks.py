@@ -48,7 +48,7 @@ def check_size(path: Path, limit: int) -> None:
 def check_tokenizer(spec: ServingSpec, item: TextInput | TextsInput, tokenizer: Tokenizer) -> None:
     """Raise UnfitVersionError unless the input's ids fit its ``vocab_size`` and its example
     has a word for the tokenizer (the no_words rule requests meet; /docs offers it)."""
-    bound = vocab_bound(tokenizer)
+    bound = vocab_bound(tokenizer, special_tokens=item.add_special_tokens)
     if bound > item.vocab_size:
         raise UnfitVersionError(
             f"tokenizer {item.tokenizer} gives ids up to {bound - 1}, beyond the spec's "

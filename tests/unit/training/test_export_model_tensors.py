@@ -151,3 +151,33 @@ def test_refuses_a_model_with_fewer_positions_than_max_tokens(
     with pytest.raises(SpecMismatchError, match="input 'text': the model fails on a row of max"):
         _export(tmp_path, tokenizer_path, model(8), spec)
     assert _export(tmp_path, tokenizer_path, model(32), spec).is_dir()  # as many as it takes
+
+
+@pytest.mark.parametrize("rows", [200, 0])
+def test_refuses_special_token_ids_beyond_vocab_size(
+    tmp_path: Path, tokenizer_path: Path, vocab: int, rows: int
+) -> None:
+    # A post-processor template given BERT's ids ("[CLS]", 101), ("[SEP]", 102) on a small
+    # vocabulary: the ids are no vocabulary entry, so the vocab_size check missed them. With an
+    # embedding of vocab_size rows the export failed with TensorFlow's InvalidArgumentError
+    # (indices[0,0] = 101 is not in [0, V)); with a larger one it was exported and the gateway
+    # sent ids the spec says never come (the gateway's own check of vocab_size passed too).
+    import keras
+    from tokenizers import processors
+
+    from serving.tokenization import load_tokenizer
+
+    tokenizer = load_tokenizer(tokenizer_path)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 101), ("[SEP]", 102)]
+    )
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    ids = keras.Input((None,), dtype="int32", name="text_ids")
+    probs = keras.layers.Dense(3, activation="softmax")(_pooled(ids, rows or vocab))
+    model = keras.Model({"text_ids": ids}, {"probs": probs})
+    with pytest.raises(SpecMismatchError, match="gives ids up to 102, beyond the spec's vocab"):
+        _export(tmp_path, tmp_path / "tokenizer.json", model, _spec(vocab, PROBS))
+    # without special tokens, the input never gets them: served
+    plain = _spec(vocab, PROBS).inputs[0].model_copy(update={"add_special_tokens": False})
+    spec = _spec(vocab, PROBS).model_copy(update={"inputs": [plain]})
+    assert _export(tmp_path, tmp_path / "tokenizer.json", model, spec).is_dir()
