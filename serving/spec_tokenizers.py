@@ -15,19 +15,22 @@ from tokenizers import Tokenizer
 
 from serving.encoding import has_words, input_text, word_kept_in
 from serving.spec import ServingSpec, TextInput, TextsInput
+from serving.tokenization import TokenizerPanicError, panics_as_errors
 
 # Words and characters no small vocabulary holds (Latin, Cyrillic, CJK, symbols, a digit):
 # a tokenizer must turn them into ids (its unknown token), not fail.
 UNKNOWN_PROBE = "zqxjvw Жщюя 日本語 ☃ ½ 9"
 
 
-def tokenizer_problem(file: str, tokenizer: Tokenizer) -> str | None:
+def tokenizer_problem(file: str, tokenizer: Tokenizer, special_tokens: bool = False) -> str | None:
     """Why ``tokenizer`` cannot encode any text, or None.
 
     A ``WordLevel`` or ``WordPiece`` model without its unknown token in the vocabulary (or a
     ``Unigram`` without ``unk_id``) raises on a word it does not know instead of giving an
     id, so every request with such a word would fail; byte-level and ``BPE`` models that
-    drop unknown characters pass.
+    drop unknown characters pass. With ``special_tokens`` (an input adds them), the
+    post-processor must run: a template naming a special token the file does not define
+    panics on every text (``pyo3_runtime.PanicException``, which escaped the export).
     """
     try:
         tokenizer.encode(UNKNOWN_PROBE, add_special_tokens=False)
@@ -36,6 +39,16 @@ def tokenizer_problem(file: str, tokenizer: Tokenizer) -> str | None:
             f"tokenizer {file} fails on words outside its vocabulary (no unknown token such "
             "as [UNK] in it), so a request with one could not be encoded"
         )
+    if not special_tokens:
+        return None
+    try:
+        with panics_as_errors():
+            tokenizer.encode(UNKNOWN_PROBE, add_special_tokens=True)
+    except TokenizerPanicError:
+        return (
+            f"tokenizer {file}'s post-processor fails on every text (does its template name "
+            "a special token the file does not define?), so no request could be encoded"
+        )
     return None
 
 
@@ -43,7 +56,8 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
     """Why the spec's inputs cannot be served with ``tokenizers`` (file name -> tokenizer), or
     None.
 
-    Reasons, in this order: a tokenizer fails on unknown words (:func:`tokenizer_problem`);
+    Reasons, in this order: a tokenizer fails on unknown words, or its post-processor on any
+    text (:func:`tokenizer_problem`);
     ``pad_id`` is not below an input's ``vocab_size``, or is an id texts are encoded to
     (:func:`pad_problem`); an input's ``max_tokens`` leaves no id
     for text beside the special tokens its tokenizer adds (every request would be 422
@@ -54,7 +68,8 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
     segments end only at that token: :func:`serving.encoding.segment_texts`).
     """
     for file in spec.tokenizer_files():
-        problem = tokenizer_problem(file, tokenizers[file])
+        special = any(item.add_special_tokens for item in spec.inputs if item.tokenizer == file)
+        problem = tokenizer_problem(file, tokenizers[file], special)
         if problem is not None:
             return problem
     for item in spec.inputs:
