@@ -148,9 +148,17 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
     inputs = model_inputs(model)
     declared = [item.tensor for item in spec.inputs]
     if set(inputs) != set(declared):
+        extra = sorted(set(inputs) - set(declared))
         raise SpecMismatchError(
             f"the spec's input tensors {sorted(declared)} must be the model's inputs "
             f"{sorted(inputs)}"
+            + (
+                f": {extra} are not in the spec, whose inputs are texts only (a model that "
+                "also takes other features, a number or an attention mask, cannot be served: "
+                "compute a mask inside the model from the ids)"
+                if extra
+                else ""
+            )
         )
     for item in spec.inputs:
         problem = input_problem(inputs[item.tensor], item.vocab_size)

@@ -181,3 +181,19 @@ def test_refuses_special_token_ids_beyond_vocab_size(
     plain = _spec(vocab, PROBS).inputs[0].model_copy(update={"add_special_tokens": False})
     spec = _spec(vocab, PROBS).model_copy(update={"inputs": [plain]})
     assert _export(tmp_path, tmp_path / "tokenizer.json", model, spec).is_dir()
+
+
+def test_refuses_a_float_feature_input_saying_why(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # A text model that also takes a number (the price beside a review): refused, but the
+    # message only listed both input sets, not that a non-text input cannot be served.
+    import keras
+
+    ids = keras.Input((None,), dtype="int32", name="text_ids")
+    price = keras.Input((1,), dtype="float32", name="price")
+    features = keras.layers.Concatenate()([_pooled(ids, vocab), price])
+    probs = keras.layers.Dense(3, activation="softmax")(features)
+    model = keras.Model({"text_ids": ids, "price": price}, {"probs": probs})
+    with pytest.raises(SpecMismatchError, match=r"\['price'\] are not in the spec, whose inputs"):
+        _export(tmp_path, tokenizer_path, model, _spec(vocab, PROBS))
