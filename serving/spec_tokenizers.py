@@ -15,20 +15,22 @@ from tokenizers import Tokenizer
 
 from serving.encoding import has_words, input_text, word_kept_in
 from serving.spec import ServingSpec, TextInput, TextsInput
-from serving.tokenization import vocab_bound
+from serving.tokenization import TokenizerPanicError, panics_as_errors, vocab_bound
 
 # Words and characters no small vocabulary holds (Latin, Cyrillic, CJK, symbols, a digit):
 # a tokenizer must turn them into ids (its unknown token), not fail.
 UNKNOWN_PROBE = "zqxjvw Жщюя 日本語 ☃ ½ 9"
 
 
-def tokenizer_problem(file: str, tokenizer: Tokenizer) -> str | None:
+def tokenizer_problem(file: str, tokenizer: Tokenizer, special_tokens: bool = False) -> str | None:
     """Why ``tokenizer`` cannot encode any text, or None.
 
     A ``WordLevel`` or ``WordPiece`` model without its unknown token in the vocabulary (or a
     ``Unigram`` without ``unk_id``) raises on a word it does not know instead of giving an
     id, so every request with such a word would fail; byte-level and ``BPE`` models that
-    drop unknown characters pass.
+    drop unknown characters pass. With ``special_tokens`` (an input adds them), the
+    post-processor must run: a template naming a special token the file does not define
+    panics on every text (``pyo3_runtime.PanicException``, which escaped the export).
     """
     try:
         tokenizer.encode(UNKNOWN_PROBE, add_special_tokens=False)
@@ -37,6 +39,16 @@ def tokenizer_problem(file: str, tokenizer: Tokenizer) -> str | None:
             f"tokenizer {file} fails on words outside its vocabulary (no unknown token such "
             "as [UNK] in it), so a request with one could not be encoded"
         )
+    if not special_tokens:
+        return None
+    try:
+        with panics_as_errors():
+            tokenizer.encode(UNKNOWN_PROBE, add_special_tokens=True)
+    except TokenizerPanicError:
+        return (
+            f"tokenizer {file}'s post-processor fails on every text (does its template name "
+            "a special token the file does not define?), so no request could be encoded"
+        )
     return None
 
 
@@ -44,11 +56,13 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
     """Why the spec's inputs cannot be served with ``tokenizers`` (file name -> tokenizer), or
     None.
 
-    Reasons, in this order: a tokenizer fails on unknown words (:func:`tokenizer_problem`);
-    ``pad_id`` is not below an input's ``vocab_size``; its tokenizer gives ids at or past
-    that ``vocab_size`` (:func:`serving.tokenization.vocab_bound`: added tokens and gaps
-    included), which the model's embedding has no row for; an input's ``max_tokens`` leaves no id
-    for text beside the special tokens its tokenizer adds (every request would be 422
+    Reasons, in this order: a tokenizer fails on unknown words, or its post-processor on any
+    text (:func:`tokenizer_problem`);
+    ``pad_id`` is not below an input's ``vocab_size``, or is an id texts are encoded to
+    (:func:`pad_problem`); its tokenizer gives ids at or past that ``vocab_size``
+    (:func:`serving.tokenization.vocab_bound`: added tokens, gaps and the ids a post-processor
+    adds included), which the model's embedding has no row for; an input's ``max_tokens``
+    leaves no id for text beside the special tokens its tokenizer adds (every request would be 422
     ``no_words``); the spec's example, which ``/docs`` offers and warmup sends, breaks the
     ``no_words`` rule requests meet (no word for its tokenizer, or none kept by the input's
     cut: ``serving.gateway.word_rules``); a
@@ -56,7 +70,8 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
     segments end only at that token: :func:`serving.encoding.segment_texts`).
     """
     for file in spec.tokenizer_files():
-        problem = tokenizer_problem(file, tokenizers[file])
+        special = any(item.add_special_tokens for item in spec.inputs if item.tokenizer == file)
+        problem = tokenizer_problem(file, tokenizers[file], special)
         if problem is not None:
             return problem
     for item in spec.inputs:
@@ -67,7 +82,8 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
             )
         tokenizer = tokenizers[item.tokenizer]
         problem = (
-            _vocab_problem(tokenizer, item)
+            pad_problem(item.tokenizer, tokenizer, spec.pad_id)
+            or _vocab_problem(tokenizer, item)
             or _budget_problem(tokenizer, item)
             or _example_problem(tokenizer, item, spec.example[item.field])
         )
@@ -89,13 +105,45 @@ def _separator_problem(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) -
 
 
 def _vocab_problem(tokenizer: Tokenizer, item: TextInput | TextsInput) -> str | None:
-    bound = vocab_bound(tokenizer)
+    bound = vocab_bound(tokenizer, special_tokens=item.add_special_tokens)
     if bound <= item.vocab_size:
         return None
     return (
         f"tokenizer {item.tokenizer} gives ids up to {bound - 1}, beyond the spec's "
         f"vocab_size {item.vocab_size} (input {item.field})"
     )
+
+
+def pad_problem(file: str, tokenizer: Tokenizer, pad_id: int) -> str | None:
+    """Why ``pad_id`` cannot pad rows of ``tokenizer``'s ids, or None: it is an id texts are
+    encoded to, so the model masks those tokens as padding, and a text of only them (unknown
+    words, when a trainer put ``[UNK]`` first at id 0) is a row of padding alone, on which a
+    masked mean divides 0 by 0 (NaN: every such request failed, 502).
+
+    Found by encoding words outside any small vocabulary (:data:`UNKNOWN_PROBE`: the unknown
+    token's id) and the pad id's own token when it is no special token (a word such as
+    ``the``).
+    """
+    token = tokenizer.id_to_token(pad_id)
+    ids = set(tokenizer.encode(UNKNOWN_PROBE, add_special_tokens=False).ids)
+    if pad_id in ids:
+        what = f"the id of {token!r}, which unknown words get"
+    elif token is not None and _is_word(tokenizer, token, pad_id):
+        what = f"the id of the word {token!r}"
+    else:
+        return None
+    return (
+        f"pad_id {pad_id} is {what} in {file}: the model would mask it as padding, and a text "
+        "of only such tokens would be all padding; give the tokenizer a padding token of its "
+        "own (e.g. special_tokens=['[PAD]', '[UNK]'] when training it) and pad_id its id"
+    )
+
+
+def _is_word(tokenizer: Tokenizer, token: str, token_id: int) -> bool:
+    special = {item.content for item in tokenizer.get_added_tokens_decoder().values()}
+    if token in special or not any(char.isalnum() for char in token):
+        return False
+    return tokenizer.encode(token, add_special_tokens=False).ids == [token_id]
 
 
 def _budget_problem(tokenizer: Tokenizer, item: TextInput | TextsInput) -> str | None:

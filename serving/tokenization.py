@@ -42,21 +42,43 @@ def panics_as_errors() -> Iterator[None]:
         raise TokenizerPanicError(str(error)) from error
 
 
-def vocab_bound(tokenizer: Tokenizer) -> int:
-    """One past the largest id ``tokenizer`` can produce (added tokens included).
+def vocab_bound(tokenizer: Tokenizer, *, special_tokens: bool = True) -> int:
+    """One past the largest id ``tokenizer`` can produce (added tokens included, and with
+    ``special_tokens`` the ids its post-processor adds: :func:`special_ids`).
 
     What an embedding of ``vocab_size`` rows must cover. ``get_vocab_size`` counts the ids,
     which is less when they have gaps (a token added at id 1000 to a 30-word vocabulary).
     """
-    return max(tokenizer.get_vocab(with_added_tokens=True).values(), default=-1) + 1
+    ids = list(tokenizer.get_vocab(with_added_tokens=True).values())
+    if special_tokens:
+        ids += special_ids(tokenizer)
+    return max(ids, default=-1) + 1
+
+
+def special_ids(tokenizer: Tokenizer) -> list[int]:
+    """The ids the post-processor adds around a text (``[CLS]``/``[SEP]``), as its template
+    gives them: they need not be in the vocabulary (``("[CLS]", 101)`` copied from BERT into a
+    50-word tokenizer was sent as 101). Empty when it adds none, or panics (a template naming
+    a token the file lacks: encoding the example reports that)."""
+    try:
+        with panics_as_errors():
+            empty = tokenizer.encode("", add_special_tokens=False)
+            return list(tokenizer.post_process(empty, None, True).ids)
+    except TokenizerPanicError:
+        return []
 
 
 def load_tokenizer(path: Path) -> Tokenizer:
-    """Load a tokenizer saved as ``tokenizer.json``, with padding and truncation switched off."""
+    """Load a tokenizer saved as ``tokenizer.json``, with padding, truncation and BPE dropout
+    switched off."""
     tokenizer = Tokenizer.from_file(str(path))
     # Lengths are applied per input by encode_texts, not by the file's own settings.
     tokenizer.no_padding()
     tokenizer.no_truncation()
+    # A BPE model trained with dropout (subword regularisation) keeps it in the file, and
+    # `tokenizers` applies it on every encode: one text would get other ids on each request.
+    if getattr(tokenizer.model, "dropout", None):
+        tokenizer.model.dropout = 0.0
     return tokenizer
 
 

@@ -125,7 +125,7 @@ def export_for_serving(
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{version}-", dir=model_dir))
     try:
         write_saved_model(model, spec, staging)
-        smoke_check(staging, spec, batches[0])
+        smoke_check(staging, spec, batches[1])  # 2 instances: one row each
         assets = staging / contract.ASSETS_DIR
         assets.mkdir()
         for file, path in {**tokenizers, **(extra_assets or {})}.items():

@@ -80,11 +80,14 @@ def expected_shape(head: HeadSpec, batch: int) -> tuple[int, ...]:
 def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
     """Load the written SavedModel and run one batch through its signature.
 
-    Raises :class:`SpecMismatchError` if the signature's outputs are not the heads' outputs,
-    an output is not float32 of :func:`expected_shape`, or holds NaN or infinity, or is no
+    ``tensors``: a batch of at least 2 instances, so that an output computed over the whole
+    batch (one row whatever the batch) shows. Raises :class:`SpecMismatchError` if the
+    signature's outputs are not the heads' outputs, an output has not one row per instance
+    or is not float32 of :func:`expected_shape`, or holds NaN or infinity, or is no
     probabilities where its head reads some (:func:`serving.spec_outputs.output_problem`), or
     moves when the inputs are padded further with ``pad_id``; or if the model rejects the
-    largest id the spec allows (``vocab_size - 1``) in every input.
+    largest id the spec allows (``vocab_size - 1``) in every input, or a row of an input's
+    ``max_tokens`` ids.
     """
     loaded = tf.saved_model.load(str(path))
     function = loaded.signatures[spec.signature_name]
@@ -95,6 +98,13 @@ def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
     batch = len(next(iter(tensors.values())))
     for head in spec.heads:
         value = outputs[head.output].numpy()
+        if value.ndim == 0 or value.shape[0] != batch:
+            rows = value.shape[0] if value.ndim else 0
+            raise SpecMismatchError(
+                f"head {head.field!r}: output {head.output!r} gives {rows} rows for a batch of "
+                f"{batch} instances: every instance needs its own row (is it reduced over the "
+                "batch axis, e.g. a mean over axis 0?)"
+            )
         if value.dtype != np.float32 or value.shape != expected_shape(head, batch):
             raise SpecMismatchError(
                 f"head {head.field!r}: output {head.output!r} is {value.dtype}{list(value.shape)}"
@@ -107,6 +117,7 @@ def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
         problem = output_problem(head, value)
         if problem is not None:
             raise SpecMismatchError(problem)
+    _check_longest(function, spec, tensors)  # first: padding further lengthens rows too
     _check_padding(function, spec, tensors, outputs)
     # The gateway lets through every id below vocab_size: the model must accept the largest.
     probe = dict(tensors)
@@ -120,6 +131,32 @@ def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
             "the model rejects token id vocab_size - 1 of the spec's inputs: is vocab_size "
             "larger than its embedding?"
         ) from error
+
+
+def _check_longest(function: Any, spec: ServingSpec, tensors: Tensors) -> None:
+    """Raise SpecMismatchError if the model fails, or answers NaN or infinity, on a row as
+    long as the gateway sends for an input (its ``max_tokens`` ids: the first instance's
+    words repeated): the example is short, and a model with fewer positions (a position
+    embedding of 128 rows under ``max_tokens`` 256) failed every long request (502)."""
+    for item in spec.inputs:
+        probe = {key: value[:1] for key, value in tensors.items()}
+        row = probe[item.tensor][0]
+        words = row[row != spec.pad_id] if (row != spec.pad_id).any() else row
+        probe[item.tensor] = np.resize(words, (1, item.max_tokens)).astype(np.int32)
+        try:
+            outputs = function(**{key: tf.constant(value) for key, value in probe.items()})
+        except tf.errors.InvalidArgumentError as error:
+            raise SpecMismatchError(
+                f"input {item.field!r}: the model fails on a row of max_tokens "
+                f"{item.max_tokens} ids, the longest the gateway sends (does it take fewer "
+                "positions?): lower max_tokens to the length the model takes"
+            ) from error
+        for head in spec.heads:
+            if not np.isfinite(outputs[head.output].numpy()).all():
+                raise SpecMismatchError(
+                    f"head {head.field!r}: output {head.output!r} is not finite for a row of "
+                    f"max_tokens {item.max_tokens} ids of input {item.field!r}"
+                )
 
 
 def _check_padding(function: Any, spec: ServingSpec, tensors: Tensors, outputs: Any) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import keras
+import numpy as np
 from tokenizers import Tokenizer
 
 from serving.spec import (
@@ -55,10 +56,54 @@ def model_inputs(model: keras.Model) -> dict[str, Any]:
 
 
 def model_outputs(model: keras.Model) -> dict[str, Any]:
-    """The model's output tensors by name (dict keys of a dict-output model, else output names)."""
+    """The model's output tensors by name (dict keys of a dict-output model, else output names;
+    of a name several outputs share, the last: :func:`output_names` counts them)."""
     if isinstance(model.output, Mapping):
         return dict(model.output)
     return dict(zip(model.output_names, model.outputs, strict=True))
+
+
+def output_names(model: keras.Model) -> list[str]:
+    """Every output's name, repeats kept: a list-output model names each output by the layer
+    that made it, so a layer called twice (or one returning several tensors, an LSTM with
+    ``return_state``) gives two outputs one name."""
+    if isinstance(model.output, Mapping):
+        return list(model.output)
+    return list(model.output_names)
+
+
+# The largest id each input dtype holds exactly (floats: every integer up to 2 ** (mantissa
+# bits + 1)); a served id above it would wrap or round into another word's id.
+_ID_LIMITS = {"float16": 2**11, "bfloat16": 2**8, "float32": 2**24, "float64": 2**53}
+
+
+def input_problem(tensor: Any, vocab_size: int) -> str | None:
+    """Why a model input cannot take the gateway's int32 ``[batch, length]`` token ids of
+    ``vocab_size``, or None.
+
+    Refused: another rank (``keras.Input(())`` of one id or one string per instance), string
+    or bool values (a model that tokenises raw text itself, e.g. with ``TextVectorization``:
+    the gateway sends ids from the spec's tokenizer), and an integer or float dtype that
+    cannot hold ``vocab_size - 1`` exactly (``uint8`` holds 255). Any other int or float
+    dtype takes the ids as they are (Keras casts them).
+    """
+    shape, dtype = tuple(tensor.shape), str(tensor.dtype)
+    if dtype in ("string", "bool"):
+        return (
+            f"the model takes {dtype} values; the spec's inputs are token ids (int32) the "
+            "gateway makes with the spec's tokenizer (tokenise outside the model)"
+        )
+    if len(shape) != 2:
+        return (
+            f"the model takes shape {shape}; the spec's inputs are token-id matrices "
+            "[batch, length] (keras.Input((None,), dtype='int32'))"
+        )
+    limit = _ID_LIMITS.get(dtype)
+    if limit is None and dtype.startswith(("int", "uint")):
+        limit = int(np.iinfo(dtype).max)
+    if limit is None or limit >= vocab_size - 1:
+        return None
+    return f"the model's {dtype} holds ids up to {limit}, below vocab_size - 1 ({vocab_size - 1})"
 
 
 def fixed_length(tensor: Any) -> int | None:
@@ -84,27 +129,39 @@ def is_scalar(head: HeadSpec) -> bool:
 def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) -> None:
     """Raise :class:`SpecMismatchError` unless the model and tokenizers fit the spec.
 
-    Checks: the model's inputs are exactly the spec's input tensors, none with a leading
-    underscore (TensorFlow refuses such a signature input name), an input of fixed length
-    at least ``max_tokens`` long (the export pads rows to it); every head's output is a
-    model output of rank 2 (rank 1 or 2 for scalar heads) whose known width is the head's
-    (``len(labels)``, ``rule.max_segments``, or 1); an ``Embedding`` fed directly by an
-    input has at least ``vocab_size`` rows (other embeddings are left to the export smoke
-    check); and the gateway can serve the inputs with these tokenizers
-    (:func:`serving.spec_tokenizers.unservable_reason`: unknown words get ids, every id is
-    below the input's ``vocab_size``, ``max_tokens`` leaves room beside the special tokens,
-    the example has a word the model reads).
+    Checks: the model's inputs are exactly the spec's input tensors, each a ``[batch,
+    length]`` matrix of a dtype that holds every id (:func:`input_problem`), none with a
+    leading underscore (TensorFlow refuses such a signature input name), an input of fixed
+    length at least ``max_tokens`` long (the export pads rows to it); every head's output is
+    a model output of one name (:func:`output_names`) and of rank 2 (rank 1 or 2 for scalar
+    heads) whose known width is the head's (``len(labels)``, ``rule.max_segments``, or 1);
+    an ``Embedding`` fed directly by an input has at least ``vocab_size`` rows (other
+    embeddings are left to the export smoke check); and the gateway can serve the inputs
+    with these tokenizers (:func:`serving.spec_tokenizers.unservable_reason`: unknown words
+    get ids, every id is below the input's ``vocab_size``, ``max_tokens`` leaves room beside
+    the special tokens, the example has a word the model reads).
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"expected a keras.Model, got {type(model).__name__}")
     inputs = model_inputs(model)
     declared = [item.tensor for item in spec.inputs]
     if set(inputs) != set(declared):
+        extra = sorted(set(inputs) - set(declared))
         raise SpecMismatchError(
             f"the spec's input tensors {sorted(declared)} must be the model's inputs "
             f"{sorted(inputs)}"
+            + (
+                f": {extra} are not in the spec, whose inputs are texts only (a model that "
+                "also takes other features, a number or an attention mask, cannot be served: "
+                "compute a mask inside the model from the ids)"
+                if extra
+                else ""
+            )
         )
     for item in spec.inputs:
+        problem = input_problem(inputs[item.tensor], item.vocab_size)
+        if problem is not None:
+            raise SpecMismatchError(f"input {item.field!r}: {problem}")
         if item.tensor.startswith("_"):  # the spec allows it; a SavedModel input does not
             raise SpecMismatchError(
                 f"input {item.field!r}: tensor {item.tensor!r} cannot name a SavedModel "
@@ -116,12 +173,18 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
                 f"input {item.field!r}: the model takes exactly {length} ids, fewer than the "
                 f"spec's max_tokens {item.max_tokens} (a row would be cut short)"
             )
-    outputs = model_outputs(model)
+    outputs, names = model_outputs(model), output_names(model)
     for head in spec.heads:
         if head.output not in outputs:
             raise SpecMismatchError(
                 f"head {head.field!r}: output {head.output!r} is not a model output "
-                f"(outputs: {sorted(outputs)})"
+                f"(outputs: {names})"
+            )
+        if names.count(head.output) > 1:
+            raise SpecMismatchError(
+                f"head {head.field!r}: {names.count(head.output)} model outputs are named "
+                f"{head.output!r} (one layer made them): name each with dict outputs, "
+                "keras.Model(inputs, {'name': tensor, ...})"
             )
         _check_shape(head, tuple(outputs[head.output].shape))
     for item in spec.inputs:

@@ -2,11 +2,12 @@
 
 The signature (GetModelMetadata) must have exactly the spec's input tensors, all DT_INT32, and
 exactly its head outputs, all DT_FLOAT; the spec's example, run once through the backend
-(with the backend's deadline), must give outputs every head can read (shape, label count,
-finite values, probabilities where a head reads them: ``serving.spec_outputs``). A failure
-raises :class:`~serving.gateway.runtime.UnfitVersionError` with a short reason for clients
-(server text goes to the log); a transient backend failure
-(unavailable, deadline, version not loaded yet) raises the ``BackendError`` so the check is
+in a batch of two (with the backend's deadline), must give outputs every head can read
+(a row per instance, shape, label count, finite values, probabilities where a head reads
+them: ``serving.spec_outputs``). A failure raises
+:class:`~serving.gateway.runtime.UnfitVersionError` with a short reason for clients (server
+text goes to the log); a transient backend failure (unavailable, deadline, version not
+loaded yet) raises the ``BackendError`` so the check is
 simply repeated at the next poll.
 """
 
@@ -30,6 +31,7 @@ Result = TypeVar("Result")
 LOGGER = logging.getLogger("serving.gateway.checks")
 INPUT_DTYPE = "DT_INT32"
 OUTPUT_DTYPE = "DT_FLOAT"
+FIT_ROWS = 2  # instances of the example in the fit check's batch
 TRANSIENT = (
     BackendFailure.UNAVAILABLE,
     BackendFailure.DEADLINE_EXCEEDED,
@@ -52,7 +54,9 @@ def check_fit(backend: Backend, runtime: ModelRuntime) -> None:
         )
     _compare("input", metadata.inputs, [item.tensor for item in runtime.spec.inputs], INPUT_DTYPE)
     _compare("output", metadata.outputs, [head.output for head in runtime.spec.heads], OUTPUT_DTYPE)
-    example = [runtime.spec.example]
+    # Twice: an output computed over the whole batch (one row whatever the batch, a mean over
+    # axis 0) fits a batch of one, and fails every request of several instances (502).
+    example = [runtime.spec.example] * FIT_ROWS
     try:
         with panics_as_errors():
             tensors = runtime.preprocess(example)

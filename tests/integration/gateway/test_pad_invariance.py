@@ -64,13 +64,26 @@ def swap_zero_and_one(ids: Any) -> Any:
     return ops.where(ops.equal(ids, 1), 0, ops.where(ops.equal(ids, 0), 1, ids))
 
 
+def pad_one_tokenizer(path: Path) -> Path:
+    """A word-level tokenizer whose [PAD] is 1 and whose 0 is [MASK], a special token no text
+    is encoded to: either may pad (with [UNK] at 1, pad_id 1 made every text of unknown words
+    all padding, which ``serving.spec_tokenizers.pad_problem`` refuses)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    special = ["[MASK]", "[PAD]", "[UNK]"]
+    tokenizer.train_from_iterator(
+        CORPUS, trainers.WordLevelTrainer(vocab_size=32, special_tokens=special)
+    )
+    tokenizer.save(str(path))
+    return path
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from training.tokenization import train_tokenizer
-
     root = tmp_path_factory.mktemp("pad_invariance")
-    tokenizer = root / TOKENIZER_FILE
-    train_tokenizer(CORPUS, vocab_size=32).save(str(tokenizer))
+    tokenizer = pad_one_tokenizer(root / TOKENIZER_FILE)
     export(root / "repo", tokenizer, "masked", masked=True)
     export(root / "repo", tokenizer, "shifted", masked=True)
     shift_by_width(root / "repo" / "shifted" / "1")
@@ -139,10 +152,7 @@ def test_a_version_whose_answers_move_with_padding_is_unfit(repo: Path) -> None:
 def test_export_refuses_a_model_that_reads_the_model_servers_pad_id(tmp_path: Path) -> None:
     # pad_id 1, and the model masks 1 only: the spec's probe passed and it was exported, yet
     # the local model server's batching pads with 0, a word to this model.
-    from training.tokenization import train_tokenizer
-
-    tokenizer = tmp_path / TOKENIZER_FILE
-    train_tokenizer(CORPUS, vocab_size=32).save(str(tokenizer))
+    tokenizer = pad_one_tokenizer(tmp_path / TOKENIZER_FILE)
     with pytest.raises(SpecMismatchError, match="padded further with 0, as the model server"):
         export(tmp_path / "repo", tokenizer, "pad-one", masked=True, pad_id=1)
 

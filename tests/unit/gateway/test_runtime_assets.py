@@ -132,3 +132,21 @@ def test_a_tokenizer_id_past_vocab_size_makes_the_version_unfit(tiny_repo, tmp_p
     with pytest.raises(UnfitVersionError) as caught:
         load_runtime(tmp_path, "qa", 1, SETTINGS)
     assert caught.value.reason.startswith("tokenizer tokenizer.json gives ids up to 100, beyond")
+
+
+def test_a_special_token_id_past_vocab_size_makes_the_version_unfit(tiny_repo, tmp_path) -> None:
+    # Found by the anymodel3 pass: ids a post-processor adds ("[CLS]" 101 in a template) are
+    # no vocabulary entry, so the check above missed them and the gateway sent 101 to the
+    # model's small embedding (a 502 for every request).
+    assets = copy_qa(tiny_repo, tmp_path)
+    cls = {"SpecialToken": {"id": "[CLS]", "type_id": 0}}
+    template = {
+        "type": "TemplateProcessing",
+        "single": [cls, {"Sequence": {"id": "A", "type_id": 0}}],
+        "pair": [],
+        "special_tokens": {"[CLS]": {"id": "[CLS]", "ids": [101], "tokens": ["[CLS]"]}},
+    }
+    _edit_tokenizer(assets, lambda data: data.update(post_processor=template))
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason.startswith("tokenizer tokenizer.json gives ids up to 101, beyond")

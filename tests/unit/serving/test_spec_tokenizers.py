@@ -161,3 +161,30 @@ def test_ids_past_vocab_size_one_rule_for_export_and_gateway(added: str | None) 
             "tokenizer tokenizer.json gives ids up to 7, beyond the spec's vocab_size 7 "
             "(input text)"
         )
+
+
+def test_a_pad_id_texts_are_encoded_to() -> None:
+    # Found by the anymodel3 pass: a WordLevelTrainer given special_tokens=["[UNK]"] puts
+    # [UNK] at id 0, the default pad_id. Exported and routed; a model masking id 0 saw a text
+    # of unknown words as padding alone, its masked mean was NaN, and the request a 502.
+    unknown_first = Tokenizer(WordLevel({"[UNK]": 0, "mary": 1, "went": 2}, unk_token="[UNK]"))
+    unknown_first.pre_tokenizer = pre_tokenizers.Whitespace()
+    reason = unservable_reason(spec_of(text(), "mary went"), {"tokenizer.json": unknown_first})
+    assert reason is not None
+    assert reason.startswith("pad_id 0 is the id of '[UNK]', which unknown words get in")
+    # a word at id 0: the text "mary" alone was all padding
+    word_first = Tokenizer(WordLevel({"mary": 0, "[UNK]": 1, "went": 2}, unk_token="[UNK]"))
+    word_first.pre_tokenizer = pre_tokenizers.Whitespace()
+    reason = unservable_reason(spec_of(text(), "mary went"), {"tokenizer.json": word_first})
+    assert reason is not None and "pad_id 0 is the id of the word 'mary'" in reason
+    # a padding token of its own passes, special or not, and so does an id no token has
+    assert (
+        unservable_reason(spec_of(text(), "mary went"), {"tokenizer.json": word_tokenizer()})
+        is None
+    )
+    plain = Tokenizer(WordLevel(VOCAB, unk_token="[UNK]"))
+    plain.pre_tokenizer = pre_tokenizers.Whitespace()
+    assert unservable_reason(spec_of(text(), "mary went"), {"tokenizer.json": plain}) is None
+    gap = Tokenizer(WordLevel({"[UNK]": 1, "mary": 2, "went": 3}, unk_token="[UNK]"))
+    gap.pre_tokenizer = pre_tokenizers.Whitespace()
+    assert unservable_reason(spec_of(text(), "mary went"), {"tokenizer.json": gap}) is None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from serving.contract import PAD_ID
-from serving.tokenization import encode_texts
+from serving.tokenization import encode_texts, load_tokenizer
 from training.tokenization import train_tokenizer
 
 
@@ -70,3 +72,25 @@ def test_encodings_without_offsets_have_the_same_ids_and_cut() -> None:
         a = id_matrix(tokenizer, plain_encodings(tokenizer, texts), 7, truncation)
         b = id_matrix(tokenizer, plain_encodings(tokenizer, texts, offsets=False), 7, truncation)
         assert a.tolist() == b.tolist()
+
+
+def test_a_bpe_tokenizer_saved_with_dropout_encodes_one_way(tmp_path: Path) -> None:
+    # Found by the anymodel3 pass: a BPE tokenizer trained with dropout (subword
+    # regularisation) keeps it in tokenizer.json, and `tokenizers` applies it on every encode:
+    # the gateway gave the same text a different id row on each request (20 rows in 20), so
+    # the served answers were random. Serving encodes as without dropout, like the file's
+    # padding and truncation, which load_tokenizer also turns off.
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE(unk_token="[UNK]", dropout=0.5))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.BpeTrainer(vocab_size=120, special_tokens=["[PAD]", "[UNK]"])
+    tokenizer.train_from_iterator(["concatenation of categories", "the cat sat"] * 10, trainer)
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    loaded = load_tokenizer(tmp_path / "tokenizer.json")
+    texts = ["the cat concatenation categories"] * 20
+    rows = {tuple(row) for row in encode_texts(loaded, texts, max_length=64)}
+    assert len(rows) == 1
+    assert rows == {tuple(loaded.encode(texts[0]).ids)}
+    # whole merges, as BPE without dropout makes them
+    assert len(next(iter(rows))) == len(texts[0].split())

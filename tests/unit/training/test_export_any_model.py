@@ -202,3 +202,34 @@ def test_refuses_a_pad_id_outside_the_vocabulary(
             name="p",
             repo=tmp_path,
         )
+
+
+def test_refuses_a_post_processor_that_panics(tmp_path: Path, tokenizer_path: Path, vocab: int):
+    # Found by the anymodel3 pass: a template naming a special token the file lacks panics on
+    # every encode with special tokens; the panic (pyo3_runtime.PanicException, a
+    # BaseException: "no entry found for key") escaped export_for_serving past any `except
+    # Exception`, naming neither the tokenizer nor the cause.
+    import json
+
+    data = json.loads(tokenizer_path.read_text())
+    data["post_processor"] = {
+        "type": "TemplateProcessing",
+        "single": [
+            {"SpecialToken": {"id": "[ZZZ]", "type_id": 0}},
+            {"Sequence": {"id": "A", "type_id": 0}},
+        ],
+        "pair": [],
+        "special_tokens": {},
+    }
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(data))
+    spec = _one_text_spec(16, vocab)
+    with pytest.raises(SpecMismatchError, match=r"tokenizer\.json's post-processor fails on every"):
+        export_for_serving(
+            spec_model(spec), spec, {"tokenizer.json": broken}, name="p", repo=tmp_path / "r"
+        )
+    plain = spec.inputs[0].model_copy(update={"add_special_tokens": False})  # never runs it
+    spec = spec.model_copy(update={"inputs": [plain]})
+    export_for_serving(
+        spec_model(spec), spec, {"tokenizer.json": broken}, name="p", repo=tmp_path / "r"
+    )
