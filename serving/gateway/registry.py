@@ -59,10 +59,15 @@ class ModelRegistry:
         self._sources = VersionSources()  # the folder each verdict was reached on
         # At start an unreadable models.config is an error, as for the model server.
         self._models = routed_models(self.model_repo, settings.models)
+        self._has_config = self._config_file.is_file()  # else training's layout: the folders
         self._config_error = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
+
+    @property
+    def _config_file(self) -> Path:
+        return self.model_repo / contract.MODELS_CONFIG_FILE
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -93,9 +98,13 @@ class ModelRegistry:
 
         A file that cannot be read or parsed (a write under way, a bad edit) keeps the last
         good list, as the model server keeps its last good config; the error is logged once.
+        So does one emptied or removed once read (a rewrite under way), as TF Serving takes no
+        action for an empty config and the model server keeps its models.
         """
         try:
-            self._models = routed_models(self.model_repo, self.settings.models)
+            keep = self._has_config
+            self._models = routed_models(self.model_repo, self.settings.models, keep_config=keep)
+            self._has_config = keep or self._config_file.is_file()
             self._config_error = ""
         except (OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
             if str(error) != self._config_error:
