@@ -115,7 +115,9 @@ class ModelRegistry:
     def refresh(self) -> dict[str, str]:
         """Poll every model once; return the problems found (model -> reason)."""
         problems = {}
-        for model, state in self.refresh_models(self.reload_models()).items():
+        models = self.reload_models()
+        self._retire_unconfigured(models)
+        for model, state in self.refresh_models(models).items():
             if state.routed is None or not state.backend_answered:
                 problems[model] = state.error or "no AVAILABLE version"
         return problems
@@ -146,6 +148,10 @@ class ModelRegistry:
             statuses = self.backend.model_status(model)
         except BackendError as error:
             LOGGER.warning("status of %s failed: %s", model, error.message)
+            if error.failure is BackendFailure.NOT_FOUND:
+                # The server manages no version of it (its config lost it, or it loads none
+                # yet): what it loads next is loaded afresh, so is checked afresh.
+                self._forget_unserved(model, set())
             return self._unanswered(model, error.failure, error.message)
         available = sorted(status.version for status in statuses if status.state == AVAILABLE)
         routed, errors, unfit = None, [], {}
@@ -182,13 +188,15 @@ class ModelRegistry:
         previous = self.state(model)
         # Clients see the failure kind only; the server's raw text stays in the log.
         reason = f"backend {failure.value}"
-        # Keep routing to the last known version: the next poll or request may succeed.
+        # Keep routing to the last known version: the next poll or request may succeed; not
+        # after NOT_FOUND, a model the server does not have.
+        served = failure is not BackendFailure.NOT_FOUND
         state = ModelState(
-            previous.statuses,
-            previous.routed,
+            previous.statuses if served else [],
+            previous.routed if served else None,
             reason,
             False,
-            dict(previous.unfit),
+            dict(previous.unfit) if served else {},
             failure,
             text,
         )
@@ -316,6 +324,30 @@ class ModelRegistry:
     def _set_state(self, model: str, state: ModelState) -> None:
         with self._lock:
             self._states[model] = state
+
+    def _retire_unconfigured(self, models: tuple[str, ...]) -> None:
+        """Forget a model removed from ``models.config`` once the server no longer has it.
+
+        Found by the adversarial repo pass 3: such a model was never polled again, so what
+        was known of it outlived the server's unloading it; put back (under another
+        base_path, or with other files) and loaded afresh by the server, it was refused as
+        moved for good, or served with the runtime checked on the old files. While the server
+        still has it (it has not re-read its config yet) it is kept: a version number it
+        keeps running is still the old files' (:mod:`serving.gateway.sources`).
+        """
+        with self._lock:
+            gone = [model for model in self._states if model not in models]
+        for model in gone:
+            try:
+                self.backend.model_status(model)
+                continue
+            except BackendError as error:
+                if error.failure is not BackendFailure.NOT_FOUND:
+                    continue  # the server could not say: ask at the next poll
+            LOGGER.info("%s left models.config and the model server: forgetting it", model)
+            self._forget_unserved(model, set())
+            with self._lock:
+                self._states.pop(model, None)
 
     def _forget_unserved(self, model: str, served: set[int]) -> None:
         # Runtimes and verdicts of retired versions are dropped; a pinned request reloads.
