@@ -16,7 +16,7 @@ from pathlib import Path
 from serving import contract
 from serving.gateway.backends import Backend, VersionSelector
 from serving.gateway.backends.base import AVAILABLE
-from serving.gateway.catalog import routed_models
+from serving.gateway.catalog import ModelList
 from serving.gateway.checks import check_fit
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError, echo
 from serving.gateway.model_state import ModelState, unrouted_error
@@ -57,22 +57,15 @@ class ModelRegistry:
         # The assets each verdict was reached on (an unfit version is rechecked when they change)
         self._checked_files: dict[tuple[str, int], Fingerprint] = {}
         self._sources = VersionSources()  # the folder each verdict was reached on
-        # At start an unreadable models.config is an error, as for the model server.
-        self._models = routed_models(self.model_repo, settings.models)
-        self._has_config = self._config_file.is_file()  # else training's layout: the folders
-        self._config_error = ""
+        self._model_list = ModelList(self.model_repo, settings.models)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
 
     @property
-    def _config_file(self) -> Path:
-        return self.model_repo / contract.MODELS_CONFIG_FILE
-
-    @property
     def models(self) -> tuple[str, ...]:
         """The routed model names (``models.config`` at the last poll, filtered)."""
-        return self._models
+        return self._model_list.models
 
     def start(self) -> None:
         """Start this process's poller thread (once per process, after any fork)."""
@@ -94,23 +87,8 @@ class ModelRegistry:
             thread.join(timeout=5)
 
     def reload_models(self) -> tuple[str, ...]:
-        """Re-read ``models.config`` (a model added there is routed from now on).
-
-        A file that cannot be read or parsed (a write under way, a bad edit) keeps the last
-        good list, as the model server keeps its last good config; the error is logged once.
-        So does one emptied or removed once read (a rewrite under way), as TF Serving takes no
-        action for an empty config and the model server keeps its models.
-        """
-        try:
-            keep = self._has_config
-            self._models = routed_models(self.model_repo, self.settings.models, keep_config=keep)
-            self._has_config = keep or self._config_file.is_file()
-            self._config_error = ""
-        except (OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
-            if str(error) != self._config_error:
-                LOGGER.error("re-reading models.config failed, keeping %s: %s", self._models, error)
-            self._config_error = str(error)
-        return self._models
+        """Re-read ``models.config`` (:meth:`ModelList.reload`)."""
+        return self._model_list.reload()
 
     def refresh(self) -> dict[str, str]:
         """Poll every model once; return the problems found (model -> reason)."""
