@@ -136,16 +136,33 @@ def _server_config_class() -> Any:
     return message_class(file_proto, f"{CONFIG_PACKAGE}.ModelServerConfig")
 
 
-def parse_model_names(text: str) -> list[str]:
+class EmptyConfigError(ValueError):
+    """A ``models.config`` that sets no ``model_config_list`` (an empty file, or only comments).
+
+    What a file truncated to be rewritten (``>``, ``open(..., "w")``) reads as. TF Serving's
+    ``ServerCore::ReloadConfig`` takes no action for such a config ("Taking no action for
+    empty config") and keeps serving its models; only an explicit ``model_config_list {}``
+    removes them all. At start it is a config without models.
+    """
+
+
+def parse_model_names(text: str, *, empty_ok: bool = True) -> list[str]:
     """The model names of a ``models.config`` text, in order.
 
     Parsed as a text-format ``ModelServerConfig`` with protobuf's ``text_format``, as the model
     server reads it. Raises ValueError for a text that is not one (a file cut in the middle
     of a write, unbalanced braces) or a model list the model server refuses
     (:func:`check_model_list`): the server keeps its last good config then, and so must its
-    readers, or they route models it does not serve.
+    readers, or they route models it does not serve. An empty config (:class:`EmptyConfigError`)
+    has no models when ``empty_ok`` (a start), else raises: a reader re-reading the file
+    keeps its last good list then, as the server does.
     """
-    return [name for name, _, _ in _parse_config(text)]
+    try:
+        return [name for name, _, _ in _parse_config(text)]
+    except EmptyConfigError:
+        if empty_ok:
+            return []
+        raise
 
 
 def check_model_list(entries: Sequence[tuple[str, str, str]]) -> None:
@@ -173,7 +190,7 @@ def _parse_config(text: str) -> tuple[tuple[str, str, str], ...]:
 
     Cached by text: the gateway's version poller reads the file for every model every poll,
     and protobuf's pure-Python ``text_format`` took half of a poll's CPU. Raises ValueError
-    (not cached) as :func:`parse_model_names` says.
+    (not cached) as :func:`parse_model_names` says, :class:`EmptyConfigError` for an empty config.
     """
     message = _server_config_class()()
     try:
@@ -182,6 +199,8 @@ def _parse_config(text: str) -> tuple[tuple[str, str, str], ...]:
         raise ValueError(f"not a text-format ModelServerConfig: {error}") from error
     if message.HasField("custom_model_config"):
         raise ValueError("custom_model_config is not supported; use model_config_list")
+    if not message.HasField("model_config_list"):
+        raise EmptyConfigError("models.config sets no model_config_list (empty)")
     entries = tuple(
         (item.name, item.base_path, item.model_platform)
         for item in message.model_config_list.config
@@ -199,8 +218,9 @@ def model_dir(repo: Path, model: str) -> Path:
     a folder here too, else ``repo/<its last part>`` (the same volume mounted elsewhere, as
     ``/models/qa`` in the compose and k8s configs). A config that cannot be read or that the
     model server refuses (one being written, a bad edit) is read as the last good one, which
-    the server keeps serving. Without a config, or an entry for ``model``: ``repo/model``,
-    training's layout.
+    the server keeps serving, and so is an empty one or one removed (a replace under way: the
+    server keeps its config until it reads another). Without a config ever read, or an entry
+    for ``model``: ``repo/model``, training's layout.
     """
     base = _base_paths(repo).get(model, "")
     if not base:
@@ -220,10 +240,8 @@ def _base_paths(repo: Path) -> dict[str, str]:
     path = repo / MODELS_CONFIG_FILE
     try:
         configs = _parse_config(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:  # no config: training's layout
-        _LAST_GOOD_BASE_PATHS.pop(path, None)
-        return {}
-    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError; no config ever read:
+        # training's layout
         return _LAST_GOOD_BASE_PATHS.get(path, {})
     found = {name: base_path for name, base_path, _ in configs}
     _LAST_GOOD_BASE_PATHS[path] = found

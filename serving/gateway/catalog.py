@@ -2,29 +2,73 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 from serving.contract import MODELS_CONFIG_FILE, parse_model_names, version_numbers
 
-__all__ = ["configured_models", "parse_model_names", "routed_models"]
+__all__ = ["ModelList", "configured_models", "parse_model_names", "routed_models"]
+LOGGER = logging.getLogger("serving.gateway.registry")
 
 
-def configured_models(repo: Path) -> list[str]:
+def configured_models(repo: Path, *, keep_config: bool = False) -> list[str]:
     """Models named in ``repo/models.config``; without that file, folders holding versions.
 
     Raises ValueError for a ``models.config`` that is not UTF-8 or not a valid text proto
-    (:func:`parse_model_names`), OSError when it cannot be read.
+    (:func:`parse_model_names`), OSError when it cannot be read. ``keep_config``: the caller
+    routes a config it read before, so one that is now empty raises ``EmptyConfigError`` and one
+    that is gone raises FileNotFoundError (a replace under way: ``rm`` then a write), and the
+    caller keeps its last good list as the model server keeps its config, instead of serving
+    no model or every folder.
     """
     config = repo / MODELS_CONFIG_FILE
     if config.is_file():
-        return parse_model_names(config.read_text(encoding="utf-8"))
+        return parse_model_names(config.read_text(encoding="utf-8"), empty_ok=not keep_config)
+    if keep_config:
+        raise FileNotFoundError(errno.ENOENT, "models.config is gone", str(config))
     if not repo.is_dir():
         return []
     return sorted(child.name for child in repo.iterdir() if version_numbers(child))
 
 
-def routed_models(repo: Path, only: Sequence[str]) -> tuple[str, ...]:
-    """The configured models, keeping only those in ``only`` when it is not empty."""
-    names = configured_models(repo)
+def routed_models(repo: Path, only: Sequence[str], *, keep_config: bool = False) -> tuple[str, ...]:
+    """The configured models, keeping only those in ``only`` when it is not empty
+    (``keep_config``: as :func:`configured_models`)."""
+    names = configured_models(repo, keep_config=keep_config)
     return tuple(name for name in names if not only or name in only)
+
+
+class ModelList:
+    """The routed model names, re-read from ``models.config`` at each poll."""
+
+    def __init__(self, repo: Path, only: Sequence[str]) -> None:
+        # At start an unreadable models.config is an error, as for the model server.
+        self.repo, self.only = repo, tuple(only)
+        self.models = routed_models(repo, only)
+        self._has_config = self._config_file.is_file()  # else training's layout: the folders
+        self._error = ""
+
+    @property
+    def _config_file(self) -> Path:
+        return self.repo / MODELS_CONFIG_FILE
+
+    def reload(self) -> tuple[str, ...]:
+        """Re-read ``models.config`` (a model added there is routed from now on).
+
+        A file that cannot be read or parsed (a write under way, a bad edit) keeps the last
+        good list, as the model server keeps its last good config; the error is logged once.
+        So does one emptied or removed once read (a rewrite under way), as TF Serving takes no
+        action for an empty config and the model server keeps its models.
+        """
+        try:
+            keep = self._has_config
+            self.models = routed_models(self.repo, self.only, keep_config=keep)
+            self._has_config = keep or self._config_file.is_file()
+            self._error = ""
+        except (OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
+            if str(error) != self._error:
+                LOGGER.error("re-reading models.config failed, keeping %s: %s", self.models, error)
+            self._error = str(error)
+        return self.models

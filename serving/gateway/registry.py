@@ -16,7 +16,7 @@ from pathlib import Path
 from serving import contract
 from serving.gateway.backends import Backend, VersionSelector
 from serving.gateway.backends.base import AVAILABLE
-from serving.gateway.catalog import routed_models
+from serving.gateway.catalog import ModelList
 from serving.gateway.checks import check_fit
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError, echo
 from serving.gateway.model_state import ModelState, unrouted_error
@@ -57,9 +57,7 @@ class ModelRegistry:
         # The assets each verdict was reached on (an unfit version is rechecked when they change)
         self._checked_files: dict[tuple[str, int], Fingerprint] = {}
         self._sources = VersionSources()  # the folder each verdict was reached on
-        # At start an unreadable models.config is an error, as for the model server.
-        self._models = routed_models(self.model_repo, settings.models)
-        self._config_error = ""
+        self._model_list = ModelList(self.model_repo, settings.models)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -67,7 +65,7 @@ class ModelRegistry:
     @property
     def models(self) -> tuple[str, ...]:
         """The routed model names (``models.config`` at the last poll, filtered)."""
-        return self._models
+        return self._model_list.models
 
     def start(self) -> None:
         """Start this process's poller thread (once per process, after any fork)."""
@@ -89,24 +87,15 @@ class ModelRegistry:
             thread.join(timeout=5)
 
     def reload_models(self) -> tuple[str, ...]:
-        """Re-read ``models.config`` (a model added there is routed from now on).
-
-        A file that cannot be read or parsed (a write under way, a bad edit) keeps the last
-        good list, as the model server keeps its last good config; the error is logged once.
-        """
-        try:
-            self._models = routed_models(self.model_repo, self.settings.models)
-            self._config_error = ""
-        except (OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
-            if str(error) != self._config_error:
-                LOGGER.error("re-reading models.config failed, keeping %s: %s", self._models, error)
-            self._config_error = str(error)
-        return self._models
+        """Re-read ``models.config`` (:meth:`ModelList.reload`)."""
+        return self._model_list.reload()
 
     def refresh(self) -> dict[str, str]:
         """Poll every model once; return the problems found (model -> reason)."""
         problems = {}
-        for model, state in self.refresh_models(self.reload_models()).items():
+        models = self.reload_models()
+        self._retire_unconfigured(models)
+        for model, state in self.refresh_models(models).items():
             if state.routed is None or not state.backend_answered:
                 problems[model] = state.error or "no AVAILABLE version"
         return problems
@@ -137,6 +126,10 @@ class ModelRegistry:
             statuses = self.backend.model_status(model)
         except BackendError as error:
             LOGGER.warning("status of %s failed: %s", model, error.message)
+            if error.failure is BackendFailure.NOT_FOUND:
+                # The server manages no version of it (its config lost it, or it loads none
+                # yet): what it loads next is loaded afresh, so is checked afresh.
+                self._forget_unserved(model, set())
             return self._unanswered(model, error.failure, error.message)
         available = sorted(status.version for status in statuses if status.state == AVAILABLE)
         routed, errors, unfit = None, [], {}
@@ -173,13 +166,15 @@ class ModelRegistry:
         previous = self.state(model)
         # Clients see the failure kind only; the server's raw text stays in the log.
         reason = f"backend {failure.value}"
-        # Keep routing to the last known version: the next poll or request may succeed.
+        # Keep routing to the last known version: the next poll or request may succeed; not
+        # after NOT_FOUND, a model the server does not have.
+        served = failure is not BackendFailure.NOT_FOUND
         state = ModelState(
-            previous.statuses,
-            previous.routed,
+            previous.statuses if served else [],
+            previous.routed if served else None,
             reason,
             False,
-            dict(previous.unfit),
+            dict(previous.unfit) if served else {},
             failure,
             text,
         )
@@ -307,6 +302,30 @@ class ModelRegistry:
     def _set_state(self, model: str, state: ModelState) -> None:
         with self._lock:
             self._states[model] = state
+
+    def _retire_unconfigured(self, models: tuple[str, ...]) -> None:
+        """Forget a model removed from ``models.config`` once the server no longer has it.
+
+        Found by the adversarial repo pass 3: such a model was never polled again, so what
+        was known of it outlived the server's unloading it; put back (under another
+        base_path, or with other files) and loaded afresh by the server, it was refused as
+        moved for good, or served with the runtime checked on the old files. While the server
+        still has it (it has not re-read its config yet) it is kept: a version number it
+        keeps running is still the old files' (:mod:`serving.gateway.sources`).
+        """
+        with self._lock:
+            gone = [model for model in self._states if model not in models]
+        for model in gone:
+            try:
+                self.backend.model_status(model)
+                continue
+            except BackendError as error:
+                if error.failure is not BackendFailure.NOT_FOUND:
+                    continue  # the server could not say: ask at the next poll
+            LOGGER.info("%s left models.config and the model server: forgetting it", model)
+            self._forget_unserved(model, set())
+            with self._lock:
+                self._states.pop(model, None)
 
     def _forget_unserved(self, model: str, served: set[int]) -> None:
         # Runtimes and verdicts of retired versions are dropped; a pinned request reloads.

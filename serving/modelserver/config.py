@@ -14,7 +14,7 @@ from typing import Any
 from google.protobuf import descriptor_pb2, text_format, wrappers_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.contract import check_model_list
+from serving.contract import EmptyConfigError, check_model_list
 from serving.proto_schema import FIELD, add_message_field, message_class
 
 WRAPPERS_FILE = "google/protobuf/wrappers.proto"
@@ -75,13 +75,19 @@ class MonitoringSettings:
 
 
 def parse_model_config(text: str, config_dir: Path) -> list[ModelSettings]:
-    """Parse a text ``ModelServerConfig`` (``model_config_list { config { ... } }``)."""
+    """Parse a text ``ModelServerConfig`` (``model_config_list { config { ... } }``).
+
+    Raises ValueError for a text that is not one or a list refused (a name twice), and
+    :class:`EmptyConfigError` (a ValueError) for one that sets no ``model_config_list``.
+    """
     try:
         server_config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
     except text_format.ParseError as error:
         raise ValueError(f"model config is not a valid text ModelServerConfig: {error}") from error
     if server_config.WhichOneof("config") == "custom_model_config":
         raise ValueError("custom_model_config is not supported; use model_config_list")
+    if server_config.WhichOneof("config") is None:
+        raise EmptyConfigError("model config sets no model_config_list (empty)")
     entries = server_config.model_config_list.config
     check_model_list([(entry.name, entry.base_path, entry.model_platform) for entry in entries])
     models = []
@@ -102,9 +108,15 @@ def parse_model_config(text: str, config_dir: Path) -> list[ModelSettings]:
     return models
 
 
-def load_model_config(path: Path) -> list[ModelSettings]:
-    """Read and parse a models.config file."""
-    return parse_model_config(path.read_text(), path.resolve().parent)
+def load_model_config(path: Path, *, empty_ok: bool = True) -> list[ModelSettings]:
+    """Read and parse a models.config file; an empty one has no models when ``empty_ok``
+    (a start), else raises :class:`EmptyConfigError` (a re-read, which keeps its models)."""
+    try:
+        return parse_model_config(path.read_text(), path.resolve().parent)
+    except EmptyConfigError:
+        if empty_ok:
+            return []
+        raise
 
 
 def _policy(message: Any) -> VersionPolicy:

@@ -28,7 +28,12 @@ from serving.modelserver.config import BatchingSettings, ModelSettings
 from serving.modelserver.errors import invalid_argument, not_found
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.servable import LoadedVersion
-from serving.modelserver.versions import RetryPolicy, folder_fingerprint, list_versions
+from serving.modelserver.versions import (
+    RetryPolicy,
+    check_regular_files,
+    folder_fingerprint,
+    list_versions,
+)
 from serving.tensor_batches import Tensors
 
 LOG = logging.getLogger(__name__)
@@ -257,6 +262,7 @@ class ModelManager:
         self._set(model.name, VersionState(version, "LOADING"))
         fingerprint = folder_fingerprint(path)
         try:
+            check_regular_files(path)  # a FIFO would hold the load (and every poll) forever
             servable = LoadedVersion(model.name, version, path)
             warmed = servable.warm_up()
         except Exception as error:

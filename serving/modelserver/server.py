@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cheroot import wsgi
 
+from serving.contract import EmptyConfigError
 from serving.modelserver.config import (
     BatchingSettings,
     ModelSettings,
@@ -116,7 +117,14 @@ class ModelServer:
                 text = path.read_text()
                 if text == last_text:
                     continue
-                models = load_model_config(path)
+                models = load_model_config(path, empty_ok=False)
+            except EmptyConfigError:
+                # A file truncated to be rewritten: TF Serving's ServerCore::ReloadConfig takes
+                # no action for it (unloading every model until the write ends would fail
+                # every request); an explicit `model_config_list {}` does remove them all.
+                LOG.info("Taking no action for empty config %s", path)
+                last_text = text
+                continue
             except (OSError, ValueError) as error:  # keep serving the last good config
                 LOG.error("re-reading %s failed, keeping the current models: %s", path, error)
                 continue

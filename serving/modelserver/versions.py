@@ -6,13 +6,21 @@ TF Serving's own test models); ``99999999999999999999``, ``²`` or ``12a`` are n
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from serving import contract
 from serving.contract import holds_saved_model
 from serving.numbers import parse_version
 
-__all__ = ["RetryPolicy", "folder_fingerprint", "list_versions"]
+__all__ = [
+    "IrregularFileError",
+    "RetryPolicy",
+    "check_regular_files",
+    "folder_fingerprint",
+    "list_versions",
+]
 
 
 @dataclass(frozen=True)
@@ -66,3 +74,39 @@ def folder_fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
         except OSError:
             continue
     return tuple(entries)
+
+
+class IrregularFileError(ValueError):
+    """A version folder holds an entry that is neither a folder nor a regular file."""
+
+
+def check_regular_files(path: Path) -> None:
+    """Raise :class:`IrregularFileError` unless everything of the SavedModel in ``path``
+    (symlinks followed, each folder once) is a folder or a regular file.
+
+    TensorFlow opens every file of a SavedModel (variables, assets) with a blocking read: a
+    FIFO there (a copy tool's pipe, a bad extract) kept the load, and with it the poller of
+    every model and the shutdown that joins it, waiting for a writer forever; a device such
+    as ``/dev/zero`` would be read without end. ``assets.extra/`` is not walked: the server
+    reads only its warmup file there, and only when it is a regular file (the gateway checks
+    the rest). Dangling symlinks are left to the load, which reports the missing file.
+    """
+    seen: set[tuple[int, int]] = set()
+    folders = [path]
+    while folders:
+        folder = folders.pop()
+        status = folder.stat()
+        if (status.st_dev, status.st_ino) in seen:  # a symlink loop or a folder linked twice
+            continue
+        seen.add((status.st_dev, status.st_ino))
+        for child in sorted(folder.iterdir()):
+            if folder == path and child.name == contract.ASSETS_DIR:
+                continue
+            try:
+                mode = child.stat().st_mode
+            except OSError:
+                continue
+            if stat.S_ISDIR(mode):
+                folders.append(child)
+            elif not stat.S_ISREG(mode):
+                raise IrregularFileError(f"{child} is not a regular file")

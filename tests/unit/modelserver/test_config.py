@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from serving.contract import EmptyConfigError, parse_model_names
 from serving.modelserver.config import (
     BatchingSettings,
     VersionPolicy,
+    load_model_config,
     parse_batching_parameters,
     parse_model_config,
     parse_monitoring_config,
@@ -79,6 +81,24 @@ def test_version_policy(policy, available, expected):
 def test_bad_model_config(text):
     with pytest.raises(Exception):  # noqa: B017 - ValueError or text_format.ParseError
         parse_model_config(text, Path("/r"))
+
+
+@pytest.mark.parametrize("text", ["", "  \n", "# written next\n"])
+def test_an_empty_model_config_is_no_models_at_start_and_no_change_on_a_reread(
+    text: str, tmp_path: Path
+) -> None:
+    # TF Serving's ServerCore::ReloadConfig: "Taking no action for empty config" (a file
+    # truncated to be rewritten); an explicit empty list is a config without models.
+    config = tmp_path / "models.config"
+    config.write_text(text)
+    assert load_model_config(config) == [] and parse_model_names(text) == []
+    with pytest.raises(EmptyConfigError):
+        load_model_config(config, empty_ok=False)
+    with pytest.raises(EmptyConfigError):
+        parse_model_names(text, empty_ok=False)
+    config.write_text("model_config_list {}")
+    assert load_model_config(config, empty_ok=False) == []
+    assert parse_model_names("model_config_list {}", empty_ok=False) == []
 
 
 def test_batching_parameters():

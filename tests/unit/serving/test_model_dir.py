@@ -70,5 +70,10 @@ def test_a_config_refused_or_being_written_is_read_as_the_last_good_one(tmp_path
     assert model_dir(tmp_path, "qa") == tmp_path / "answers"
     _config(tmp_path, ("qa", "other"))
     assert model_dir(tmp_path, "qa") == tmp_path / "other"
-    (tmp_path / MODELS_CONFIG_FILE).unlink()  # no config: training's layout
-    assert model_dir(tmp_path, "qa") == tmp_path / "qa"
+    # Found by the adversarial repo pass 3: a config emptied or removed for a moment (a
+    # rewrite under way) sent the gateway to repo/<name>, while the server kept its config.
+    (tmp_path / MODELS_CONFIG_FILE).write_text("")
+    assert model_dir(tmp_path, "qa") == tmp_path / "other"
+    (tmp_path / MODELS_CONFIG_FILE).unlink()
+    assert model_dir(tmp_path, "qa") == tmp_path / "other"
+    assert model_dir(tmp_path / "never", "qa") == tmp_path / "never" / "qa"  # training's layout
