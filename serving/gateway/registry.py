@@ -4,32 +4,26 @@ Every poll re-reads ``models.config`` (new models appear without a restart), ask
 for each model's AVAILABLE versions and routes to the newest version that fits its spec:
 loaded (spec or legacy files, tokenizers within vocab_size) and checked against the backend
 (:func:`serving.gateway.checks.check_fit`). An unfit version is never routed; its short reason
-shows in ``/v1/models`` and the previous good version keeps being routed.
+shows in ``/v1/models`` and the previous good version keeps being routed. What is known of
+each version (runtime, verdict, the files it was reached on) is kept by
+:class:`serving.gateway.verdicts.VersionVerdicts`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
 from serving import contract
 from serving.gateway.backends import Backend, VersionSelector
 from serving.gateway.backends.base import AVAILABLE
 from serving.gateway.catalog import ModelList
-from serving.gateway.checks import check_fit
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError, echo
 from serving.gateway.model_state import ModelState, unrouted_error
 from serving.gateway.pid import current_pid
-from serving.gateway.runtime import (
-    Fingerprint,
-    ModelRuntime,
-    UnfitVersionError,
-    assets_fingerprint,
-    load_runtime,
-)
+from serving.gateway.runtime import ModelRuntime
 from serving.gateway.settings import GatewaySettings
-from serving.gateway.sources import VersionSources
+from serving.gateway.verdicts import VersionVerdicts
 from serving.tokenization import panics_as_errors
 
 LOGGER = logging.getLogger("serving.gateway.registry")
@@ -52,11 +46,7 @@ class ModelRegistry:
         self.retry_after_seconds = settings.retry_after_seconds
         self._lock = threading.Lock()
         self._states: dict[str, ModelState] = {}
-        self._runtimes: dict[tuple[str, int], ModelRuntime] = {}
-        self._verdicts: dict[tuple[str, int], str] = {}  # "" = fits, else the reason
-        # The assets each verdict was reached on (an unfit version is rechecked when they change)
-        self._checked_files: dict[tuple[str, int], Fingerprint] = {}
-        self._sources = VersionSources()  # the folder each verdict was reached on
+        self._versions = VersionVerdicts(backend, settings)
         self._model_list = ModelList(self.model_repo, settings.models)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -129,18 +119,18 @@ class ModelRegistry:
             if error.failure is BackendFailure.NOT_FOUND:
                 # The server manages no version of it (its config lost it, or it loads none
                 # yet): what it loads next is loaded afresh, so is checked afresh.
-                self._forget_unserved(model, set())
+                self._versions.forget(model, set())
             return self._unanswered(model, error.failure, error.message)
         available = sorted(status.version for status in statuses if status.state == AVAILABLE)
         routed, errors, unfit = None, [], {}
         folders = contract.version_dirs(contract.model_dir(self.model_repo, model))
         for version in reversed(available):
             folder = folders.get(version)
-            verdict = self._sources.moved((model, version), folder) or self._verdict(
-                model, version, folder
-            )
+            verdict = self._versions.sources.moved(
+                (model, version), folder
+            ) or self._versions.verdict(model, version, folder)
             if verdict == "":
-                routed = self._runtimes.get((model, version))
+                routed = self._versions.cached((model, version))
                 if routed is not None:
                     break
             elif verdict is None:
@@ -157,7 +147,7 @@ class ModelRegistry:
         self._set_state(model, state)
         # What the gateway knows of a version lasts while it stays loaded: one unloaded (its
         # folder removed) and loaded again is read from the files it is loaded from then.
-        self._forget_unserved(model, set(available))
+        self._versions.forget(model, set(available))
         return state
 
     def _unanswered(self, model: str, failure: BackendFailure, text: str) -> ModelState:
@@ -181,39 +171,6 @@ class ModelRegistry:
         self._set_state(model, state)
         return state
 
-    def _verdict(self, model: str, version: int, folder: Path | None) -> str | None:
-        """ "" when the version fits, the reason when not, None when it could not be checked.
-
-        An unfit version is checked again once its assets change (a copy that was still
-        landing, a fixed spec or tokenizer), as the model server retries a failed load.
-        """
-        key = (model, version)
-        with self._lock:
-            known, files = self._verdicts.get(key), self._checked_files.get(key)
-        if known == "":
-            return known
-        current = assets_fingerprint(self.model_repo, model, version)
-        if known is not None and files == current:
-            return known
-        if known is not None:
-            LOGGER.info("%s version %d: its assets changed, checking it again", model, version)
-            with self._lock:
-                self._runtimes.pop(key, None)
-        try:
-            check_fit(self.backend, self._load(model, version))
-            verdict = ""
-        except UnfitVersionError as error:
-            LOGGER.warning("%s version %d is not routed: %s", model, version, error.reason)
-            verdict = error.reason
-        except BackendError as error:
-            LOGGER.info("%s version %d: check postponed: %s", model, version, error.message)
-            return None
-        with self._lock:
-            self._verdicts[key] = verdict
-            self._checked_files[key] = current
-        self._sources.record(key, folder)
-        return verdict
-
     def routed_runtimes(self) -> dict[str, ModelRuntime]:
         """Each model's routed runtime (a model never polled is polled now)."""
         found = {}
@@ -231,28 +188,9 @@ class ModelRegistry:
             return self._states.get(model, ModelState())
 
     def runtime(self, model: str, version: int) -> ModelRuntime:
-        """A version's runtime, loaded from the model repo on first use (404 if it cannot be)."""
-        cached = self._runtimes.get((model, version))
-        if cached is not None:
-            return cached
-        if version not in contract.version_dirs(contract.model_dir(self.model_repo, model)):
-            raise GatewayError(404, f"model {model!r} has no version {version}")
-        try:
-            return self._load(model, version)
-        except UnfitVersionError as error:
-            raise GatewayError(
-                404, f"model {model!r} version {version} has no usable assets: {error.reason}"
-            ) from error
-
-    def _load(self, model: str, version: int) -> ModelRuntime:
-        key = (model, version)
-        with self._lock:
-            cached = self._runtimes.get(key)
-        if cached is not None:
-            return cached
-        loaded = load_runtime(self.model_repo, model, version, self.settings)
-        with self._lock:
-            return self._runtimes.setdefault(key, loaded)
+        """A version's runtime, loaded on first use (404 if it cannot be):
+        :meth:`VersionVerdicts.runtime`."""
+        return self._versions.runtime(model, version)
 
     def resolve(
         self, model: str, selector: VersionSelector, request_id: str | None = None
@@ -264,28 +202,20 @@ class ModelRegistry:
             version = selector.version
             if version is None:
                 version = self._label_version(model, selector, request_id)
-            reason = self._pinned_verdict(model, version) or self._sources.refused((model, version))
+            reason = self._versions.pinned_verdict(
+                model, version
+            ) or self._versions.sources.refused((model, version))
             if reason:
                 raise GatewayError(
                     404, f"model {model!r} version {version} is not routed: {reason}"
                 )
-            return self.runtime(model, version)
+            return self._versions.runtime(model, version)
         state = self.state(model)
         if state.routed is None:
             state = self.refresh_model(model)
         if state.routed is None:
             raise unrouted_error(model, state, self.retry_after_seconds)
         return state.routed
-
-    def _pinned_verdict(self, model: str, version: int) -> str | None:
-        """A pinned version's verdict; one not checked yet (loaded since the last poll) is
-        checked now, never called unchecked. None: it could not be (no such folder, not
-        served, backend busy), and the call itself says why."""
-        verdict = self._verdicts.get((model, version))
-        if verdict is not None:
-            return verdict
-        folder = contract.version_dirs(contract.model_dir(self.model_repo, model)).get(version)
-        return None if folder is None else self._verdict(model, version, folder)
 
     def _label_version(self, model: str, selector: VersionSelector, request_id: str | None) -> int:
         try:
@@ -323,17 +253,9 @@ class ModelRegistry:
                 if error.failure is not BackendFailure.NOT_FOUND:
                     continue  # the server could not say: ask at the next poll
             LOGGER.info("%s left models.config and the model server: forgetting it", model)
-            self._forget_unserved(model, set())
+            self._versions.forget(model, set())
             with self._lock:
                 self._states.pop(model, None)
-
-    def _forget_unserved(self, model: str, served: set[int]) -> None:
-        # Runtimes and verdicts of retired versions are dropped; a pinned request reloads.
-        self._sources.forget(model, served)
-        with self._lock:
-            for cache in (self._runtimes, self._verdicts, self._checked_files):
-                for key in [key for key in cache if key[0] == model and key[1] not in served]:
-                    del cache[key]
 
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_seconds):

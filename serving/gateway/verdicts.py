@@ -1,0 +1,127 @@
+"""What the gateway knows of each served version: its runtime unit, whether it fits its spec,
+and the assets and folder that verdict was reached on (:class:`VersionVerdicts`).
+
+The registry (:mod:`serving.gateway.registry`) asks it for a version's verdict at each poll
+and for a pinned request; a version's knowledge lasts while the model server keeps it loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from serving import contract
+from serving.gateway.backends import Backend
+from serving.gateway.checks import check_fit
+from serving.gateway.errors import BackendError, GatewayError
+from serving.gateway.runtime import (
+    Fingerprint,
+    ModelRuntime,
+    UnfitVersionError,
+    assets_fingerprint,
+    load_runtime,
+)
+from serving.gateway.settings import GatewaySettings
+from serving.gateway.sources import VersionSources
+
+LOGGER = logging.getLogger("serving.gateway.registry")
+Key = tuple[str, int]  # (model, version)
+
+
+class VersionVerdicts:
+    """Per ``(model, version)``: the runtime (loaded once), the verdict (``""`` fits, else the
+    reason clients see), the assets fingerprint it was reached on (an unfit version is checked
+    again when they change) and its folder (:class:`serving.gateway.sources.VersionSources`)."""
+
+    def __init__(self, backend: Backend, settings: GatewaySettings) -> None:
+        self.backend = backend
+        self.settings = settings
+        self.model_repo = settings.model_repo
+        self._lock = threading.Lock()
+        self._runtimes: dict[Key, ModelRuntime] = {}
+        self._verdicts: dict[Key, str] = {}
+        self._checked_files: dict[Key, Fingerprint] = {}
+        self.sources = VersionSources()
+
+    def cached(self, key: Key) -> ModelRuntime | None:
+        """The version's runtime if loaded (a dict read: once per request, no lock)."""
+        return self._runtimes.get(key)
+
+    def verdict(self, model: str, version: int, folder: Path | None) -> str | None:
+        """``""`` when the version fits, the reason when not, None when it could not be
+        checked (the backend busy). An unfit version is checked again once its assets change
+        (a copy that was still landing, a fixed spec or tokenizer), as the model server
+        retries a failed load."""
+        key = (model, version)
+        with self._lock:
+            known, files = self._verdicts.get(key), self._checked_files.get(key)
+        if known == "":
+            return known
+        current = assets_fingerprint(self.model_repo, model, version)
+        if known is not None and files == current:
+            return known
+        if known is not None:
+            LOGGER.info("%s version %d: its assets changed, checking it again", model, version)
+            with self._lock:
+                self._runtimes.pop(key, None)
+        try:
+            check_fit(self.backend, self.load(model, version))
+            verdict = ""
+        except UnfitVersionError as error:
+            LOGGER.warning("%s version %d is not routed: %s", model, version, error.reason)
+            verdict = error.reason
+        except BackendError as error:
+            LOGGER.info("%s version %d: check postponed: %s", model, version, error.message)
+            return None
+        with self._lock:
+            self._verdicts[key] = verdict
+            self._checked_files[key] = current
+        self.sources.record(key, folder)
+        return verdict
+
+    def pinned_verdict(self, model: str, version: int) -> str | None:
+        """A pinned version's verdict; one not checked yet (loaded since the last poll) is
+        checked now, never called unchecked. None: it could not be (no such folder, not
+        served, backend busy), and the call itself says why."""
+        verdict = self._verdicts.get((model, version))
+        if verdict is not None:
+            return verdict
+        folder = contract.version_dirs(contract.model_dir(self.model_repo, model)).get(version)
+        return None if folder is None else self.verdict(model, version, folder)
+
+    def runtime(self, model: str, version: int) -> ModelRuntime:
+        """A version's runtime, loaded from the model repo on first use (404 if it cannot be)."""
+        cached = self._runtimes.get((model, version))
+        if cached is not None:
+            return cached
+        if version not in contract.version_dirs(contract.model_dir(self.model_repo, model)):
+            raise GatewayError(404, f"model {model!r} has no version {version}")
+        try:
+            return self.load(model, version)
+        except UnfitVersionError as error:
+            raise GatewayError(
+                404, f"model {model!r} version {version} has no usable assets: {error.reason}"
+            ) from error
+
+    def load(self, model: str, version: int) -> ModelRuntime:
+        """The version's runtime, read once (:func:`serving.gateway.runtime.load_runtime`).
+
+        Raises :class:`UnfitVersionError` for assets that cannot be served."""
+        key = (model, version)
+        with self._lock:
+            cached = self._runtimes.get(key)
+        if cached is not None:
+            return cached
+        loaded = load_runtime(self.model_repo, model, version, self.settings)
+        with self._lock:
+            return self._runtimes.setdefault(key, loaded)
+
+    def forget(self, model: str, served: set[int]) -> None:
+        """Drop what is known of the model's versions outside ``served``: a version loaded
+        again is read from the files it is loaded from then; a pinned request reloads."""
+        self.sources.forget(model, served)
+        with self._lock:
+            for cache in (self._runtimes, self._verdicts, self._checked_files):
+                for key in [key for key in cache if key[0] == model and key[1] not in served]:
+                    del cache[key]
