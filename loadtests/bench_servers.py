@@ -18,6 +18,7 @@ from serving.gateway.launcher import PROJECT_ROOT, RunningGateway, running_gatew
 from serving.modelserver.launcher import LaunchedServer, running, server_command
 
 ENDPOINTS = ("qa", "profile", "similarity", "mixed")
+SHIPPED_CPU_AFFINITY = "per-worker"  # scripts/run_local.sh: one CPU per gateway worker
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ def start_gateway(
         "GATEWAY_BACKEND": "grpc",
         "GATEWAY_GRPC_TARGET": target,
         "GATEWAY_WORKER_CLASS": options.worker_class,
+        # as scripts/run_local.sh (make run); a variant sets GATEWAY_CPU_AFFINITY=off to compare
+        "GATEWAY_CPU_AFFINITY": SHIPPED_CPU_AFFINITY,
         **{key: value for key, value in extra if key not in ("ROOT", "PYTHON")},
     }
     chosen = dict(extra)

@@ -95,6 +95,11 @@ export GATEWAY_REST_URL="http://$HOST:$REST_PORT"
 export GATEWAY_MODEL_REPO="$REPO"
 export GATEWAY_PORT
 export GATEWAY_BIND_HOST="$HOST"
+# Each gunicorn worker on a CPU of its own (serving/gateway/affinity.py): on a machine the
+# service has to itself, a worker's event loop, call-wait and gRPC threads then wake each other
+# on one warm CPU (loadtests/README.md, round 11: less gateway CPU per request, a lower p99).
+# Containers keep the default (off): under a bare CPU quota the CPU set is the whole node.
+export GATEWAY_CPU_AFFINITY=${GATEWAY_CPU_AFFINITY:-per-worker}
 # One /metrics for all gunicorn workers (prometheus-client multiprocess mode).
 metrics_dir=$(mktemp -d "${TMPDIR:-/tmp}/gateway-metrics.XXXXXX")
 export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$metrics_dir}

@@ -99,3 +99,11 @@ def test_the_bench_sizes_the_intra_op_pool_as_make_run_unless_told() -> None:
     run_local = Path(__file__).resolve().parents[3] / "scripts" / "run_local.sh"
     shipped = f"INTRA_OP_THREADS=${{INTRA_OP_THREADS:-{SHIPPED_INTRA_OP_THREADS}}}"
     assert shipped in run_local.read_text()
+
+
+def test_the_bench_pins_gateway_workers_as_make_run() -> None:
+    from loadtests.bench_servers import SHIPPED_CPU_AFFINITY
+
+    run_local = Path(__file__).resolve().parents[3] / "scripts" / "run_local.sh"
+    shipped = f"GATEWAY_CPU_AFFINITY=${{GATEWAY_CPU_AFFINITY:-{SHIPPED_CPU_AFFINITY}}}"
+    assert shipped in run_local.read_text()
