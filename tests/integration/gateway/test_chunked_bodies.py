@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from serving.gateway.launcher import RunningGateway
+from tests.support.raw_http import send_raw
 from tests.support.served_gateway import served_gateway
 
 pytestmark = pytest.mark.slow
@@ -94,13 +95,7 @@ def test_malformed_chunk_framing_is_400_not_500(gateway: RunningGateway, frames:
 
 def _raw(url: str, request: bytes) -> int:
     """Send ``request``, close the sending side, return the answer's status."""
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=30) as connection:
-        connection.sendall(request)
-        connection.shutdown(socket.SHUT_WR)
-        received = b""
-        while chunk := connection.recv(65536):
-            received += chunk
+    received = send_raw(url, request, timeout=30, close_sending=True)
     return int(received.split(b" ", 2)[1])
 
 

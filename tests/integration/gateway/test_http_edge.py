@@ -22,6 +22,7 @@ import requests
 from loadtests.slow_clients import slow_connections
 from serving.gateway.chunked import FREE_CHUNKS
 from serving.gateway.launcher import RunningGateway
+from tests.support.raw_http import parse_answer, read_to_close, send_raw
 from tests.support.served_gateway import served_gateway
 
 pytestmark = pytest.mark.slow
@@ -29,16 +30,7 @@ QA = {"article": "Mary moved to the kitchen.", "question": "Where is Mary?"}
 
 
 def _raw(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as connection:
-        connection.sendall(request)
-        received = b""
-        while chunk := connection.recv(65536):
-            received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:])
-    return int(lines[0].split(" ")[1]), {k.lower(): v for k, v in headers.items()}, body
+    return parse_answer(send_raw(url, request))
 
 
 @pytest.fixture(scope="module", params=["gevent", "gthread"])
@@ -209,8 +201,6 @@ def test_expect_100_continue_then_the_body_is_answered(gateway: RunningGateway) 
         connection.sendall(head)
         assert _first_answer(connection) == b"HTTP/1.1 100 Continue\r\n\r\n"
         connection.sendall(body)
-        received = b""
-        while chunk := connection.recv(65536):
-            received += chunk
+        received = read_to_close(connection)
     assert received.startswith(b"HTTP/1.1 200 OK")
     assert json.loads(received.partition(b"\r\n\r\n")[2])["model"]["name"] == "qa"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from serving.gateway.launcher import RunningGateway, running_gateway
 from serving.processes import free_port
+from tests.support.raw_http import parse_answer, send_raw
 from tests.support.served_gateway import served_gateway
 
 pytestmark = pytest.mark.slow
@@ -35,23 +35,10 @@ def gateway(request: pytest.FixtureRequest, tiny_repo: Path) -> Iterator[Running
         yield running
 
 
-def _received(url: str, request: bytes) -> bytes:
-    """Send ``request`` as is; every byte the gateway sends until it closes."""
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as connection:
-        connection.sendall(request)
-        received = b""
-        while chunk := connection.recv(65536):
-            received += chunk
-    return received
-
-
 def _raw(url: str, request: bytes) -> tuple[int, dict[str, str]]:
     """Send ``request`` as is; the answer's status and headers (lower-case names)."""
-    received = _received(url, request)
-    head = received.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
-    headers = dict(line.split(": ", 1) for line in head[1:])
-    return int(head[0].split(" ")[1]), {name.lower(): value for name, value in headers.items()}
+    status, headers, _ = parse_answer(send_raw(url, request))
+    return status, headers
 
 
 def _log_entries(gateway: RunningGateway) -> list[dict[str, Any]]:
@@ -109,7 +96,7 @@ def test_an_unread_chunked_body_gets_one_answer(gateway: RunningGateway) -> None
         b"X-Request-ID: " + request_id.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"zz\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
-    received = _received(gateway.url, request)
+    received = send_raw(gateway.url, request)
     assert received.count(b"HTTP/1.1 ") == 1 and received.startswith(b"HTTP/1.1 415")
     assert b"Connection: close" in received
     access = [

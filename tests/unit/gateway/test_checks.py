@@ -19,6 +19,7 @@ from serving.gateway.errors import BackendError, BackendFailure
 from serving.gateway.runtime import UnfitVersionError, load_runtime
 from serving.gateway.settings import GatewaySettings
 from serving.tokenization import load_tokenizer
+from tests.support.tokenizer_faults import PANICKING_POST_PROCESSOR
 
 INT, FLOAT = TensorSpec("DT_INT32", (-1, -1)), TensorSpec("DT_FLOAT", (-1, 5))
 
@@ -147,15 +148,7 @@ def test_a_tokenizer_that_panics_on_the_example_makes_the_version_unfit(tiny_rep
     shutil.copytree(tiny_repo / "qa" / "1", tmp_path / "qa" / "1")
     assets = tmp_path / "qa" / "1" / ASSETS_DIR
     data = json.loads((assets / TOKENIZER_FILE).read_text())
-    data["post_processor"] = {
-        "type": "TemplateProcessing",
-        "single": [
-            {"SpecialToken": {"id": "[ZZZ]", "type_id": 0}},
-            {"Sequence": {"id": "A", "type_id": 0}},
-        ],
-        "pair": [],
-        "special_tokens": {},
-    }
+    data["post_processor"] = PANICKING_POST_PROCESSOR
     (assets / TOKENIZER_FILE).write_text(json.dumps(data))
     (assets / MODEL_CARD_FILE).unlink()  # its recorded hash is the original file's
     # Since the anymodel3 pass, load_runtime refuses it (the export's check: the panic

@@ -13,6 +13,7 @@ import tensorflow as tf
 from serving.encoding import encode_instances
 from serving.spec import CategoricalHead, ServingSpec, TextInput
 from serving.tokenization import load_tokenizer
+from tests.support.tokenizer_faults import PANICKING_POST_PROCESSOR
 from training.export import SpecMismatchError, export_for_serving
 from training.tiny_models import spec_model
 
@@ -212,15 +213,7 @@ def test_refuses_a_post_processor_that_panics(tmp_path: Path, tokenizer_path: Pa
     import json
 
     data = json.loads(tokenizer_path.read_text())
-    data["post_processor"] = {
-        "type": "TemplateProcessing",
-        "single": [
-            {"SpecialToken": {"id": "[ZZZ]", "type_id": 0}},
-            {"Sequence": {"id": "A", "type_id": 0}},
-        ],
-        "pair": [],
-        "special_tokens": {},
-    }
+    data["post_processor"] = PANICKING_POST_PROCESSOR
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(data))
     spec = _one_text_spec(16, vocab)
