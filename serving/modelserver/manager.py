@@ -16,11 +16,8 @@ import gc
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-
-import grpc
 
 from serving.modelserver.batch_scheduler import BatchScheduler
 from serving.modelserver.batching import Batcher
@@ -28,38 +25,15 @@ from serving.modelserver.config import BatchingSettings, ModelSettings
 from serving.modelserver.errors import invalid_argument, not_found
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.servable import LoadedVersion
+from serving.modelserver.version_state import VersionState
 from serving.modelserver.versions import (
     RetryPolicy,
     check_regular_files,
     folder_fingerprint,
     list_versions,
 )
-from serving.tensor_batches import Tensors
 
 LOG = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class VersionState:
-    """What GetModelStatus reports for one version, plus the loaded servable if AVAILABLE."""
-
-    version: int
-    state: str  # START, LOADING, AVAILABLE, UNLOADING, END (TF Serving's names)
-    error_code: int = 0  # canonical status code number, 0 = OK
-    error_message: str = ""
-    servable: LoadedVersion | None = None
-    batcher: Batcher | None = None
-    fingerprint: tuple[tuple[str, int, int], ...] = ()  # folder files at a failed load
-    failures: int = 0  # failed loads since the folder last changed
-    retry_at: float = 0.0  # time.monotonic() of the next retry
-
-    def predict(self, signature: str, inputs: Tensors) -> Tensors:
-        """Run a (validated) request, through the batching queue when there is one."""
-        if self.servable is None:
-            raise not_found(f"version {self.version} is not loaded")
-        if self.batcher is not None:
-            return self.batcher.submit(signature or "serving_default", inputs)
-        return self.servable.run(signature, inputs)
 
 
 class ModelManager:
@@ -268,21 +242,7 @@ class ModelManager:
         except Exception as error:
             # The full error (with server paths) goes to the log; clients see a short reason.
             LOG.error("loading %s version %d from %s failed: %s", model.name, version, path, error)
-            code = getattr(error, "error_code", grpc.StatusCode.UNKNOWN.value[0])
-            same_files = previous is not None and previous.fingerprint == fingerprint
-            failures = previous.failures + 1 if same_files and previous else 1
-            reason = f"Loading failed ({type(error).__name__}); details in the model server log"
-            if failures > self._retry.max_retries:
-                reason += "; no retries left until its files change"
-            failed = VersionState(
-                version,
-                "END",
-                int(code) or grpc.StatusCode.UNKNOWN.value[0],
-                reason,
-                fingerprint=fingerprint,
-                failures=failures,
-                retry_at=time.monotonic() + self._retry.interval_seconds,
-            )
+            failed = VersionState.failed_load(version, error, previous, fingerprint, self._retry)
             self._set(model.name, failed)
             return
         batcher = self._make_batcher(servable) if self._batching else None

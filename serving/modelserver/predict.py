@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from serving import contract
 from serving.modelserver.batch_tensors import check_batchable
-from serving.modelserver.manager import ModelManager, VersionState
+from serving.modelserver.manager import ModelManager
+from serving.modelserver.version_state import VersionState
 from serving.tensor_batches import Array, Tensors
 
 
