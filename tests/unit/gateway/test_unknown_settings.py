@@ -32,3 +32,18 @@ def test_a_variable_no_setting_reads(name: str, message: str) -> None:
 
 def test_settings_read_in_any_case_are_known() -> None:
     assert unknown_variables({"gateway_backend": "rest", "Gateway_Max_Top_K": "3"}) == []
+
+
+def test_the_gunicorn_list_is_what_gunicorn_conf_reads() -> None:
+    # GUNICORN_VARIABLES repeats the names gunicorn_conf.py (and affinity.py, which it calls)
+    # read from the environment: a name added there and not here would be warned as misspelt.
+    import re
+    from pathlib import Path
+
+    import serving.gateway
+
+    folder = Path(serving.gateway.__file__).parent
+    source = "".join((folder / name).read_text() for name in ("gunicorn_conf.py", "affinity.py"))
+    read = set(re.findall(r"""(?:get\(|\[)\s*["'](GATEWAY_[A-Z_]+)["']""", source))
+    settings = {f"GATEWAY_{name.upper()}" for name in GatewaySettings.model_fields}
+    assert read - settings == GUNICORN_VARIABLES
