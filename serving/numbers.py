@@ -8,6 +8,7 @@ version (its ``Int64Value``), so such text is rejected here rather than failing 
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 
 INT64_MAX = 2**63 - 1
 DECIMAL = re.compile(r"[0-9]+", flags=re.ASCII)
@@ -55,3 +56,29 @@ def json_integer(digits: str) -> int | float:
         return int(digits)
     except ValueError:
         return float(digits)
+
+
+class InexactFloat(float):
+    """A JSON number with a fraction that rounds to a whole float: ``1.9999999999999999999``
+    reads as ``2.0`` but is no integer, so a field taking JSON integers (``2.0`` counts, RFC
+    8259 has one number type) must still refuse it."""
+
+
+def json_fraction(literal: str) -> float:
+    """A JSON number with a fraction or exponent (json's ``parse_float``): its float, an
+    :class:`InexactFloat` when the float is whole but the written number is not.
+
+    The exact check (``decimal``, linear in the literal's length) runs only for whole
+    floats.
+    """
+    value = float(literal)
+    if not value.is_integer():
+        return value
+    try:
+        exact = Decimal(literal)
+        whole = exact.is_zero() or exact == exact.to_integral_value()
+    except InvalidOperation:
+        # An exponent past decimal's range; only a negative one gives a whole float (0.0),
+        # which the number is only when its digits are all zeros.
+        whole = not any(digit in "123456789" for digit in re.split("[eE]", literal)[0])
+    return value if whole else InexactFloat(value)

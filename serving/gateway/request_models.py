@@ -32,6 +32,7 @@ from serving.gateway.errors import echo
 from serving.gateway.heads import answer_model
 from serving.gateway.settings import GatewaySettings
 from serving.gateway.word_rules import joined_words, words
+from serving.numbers import InexactFloat
 from serving.spec import HeadSpec, ServingSpec, TextInput, TextsInput
 
 LIMIT_ERROR = "limit_exceeded"
@@ -129,8 +130,9 @@ def list_type(item: Any, max_items: tuple[str, int]) -> Any:
 
 def _integral(value: Any) -> Any:
     # JSON has one number type: 2.0 is the number 2, an integer to JSON Schema (so the
-    # OpenAPI document's "integer" includes it). true, "3" and 2.5 stay refused (strict).
-    if isinstance(value, float) and value.is_integer():
+    # OpenAPI document's "integer" includes it). true, "3", 2.5 and 1.9999999999999999999
+    # (read as 2.0, an InexactFloat) stay refused (strict).
+    if isinstance(value, float) and value.is_integer() and not isinstance(value, InexactFloat):
         return int(value)
     return value
 

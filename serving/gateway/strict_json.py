@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 from flask.json.provider import DefaultJSONProvider
 
 from serving.gateway.errors import Detail, GatewayError, echo
-from serving.numbers import json_integer
+from serving.numbers import json_fraction, json_integer
 
 MAX_REPEATED_DETAILS = 20
 # The ``loc`` entries all details may hold together (the first detail is always given): a
@@ -132,8 +132,13 @@ def _repeated_names(value: Any) -> list[Detail]:
 
 # Built once: json.loads with an object_pairs_hook builds a new decoder on every call.
 # json_integer: an integer of thousands of digits is refused by its field (422 at its path).
-_UNIQUE = json.JSONDecoder(object_pairs_hook=_unique_object, parse_int=json_integer)
-_MARKED = json.JSONDecoder(object_pairs_hook=_marked_object, parse_int=json_integer)
+# json_fraction: 1.9999999999999999999 reads as 2.0 but stays refused by integer fields.
+_UNIQUE = json.JSONDecoder(
+    object_pairs_hook=_unique_object, parse_int=json_integer, parse_float=json_fraction
+)
+_MARKED = json.JSONDecoder(
+    object_pairs_hook=_marked_object, parse_int=json_integer, parse_float=json_fraction
+)
 
 
 def parse_body(data: bytes) -> Any:

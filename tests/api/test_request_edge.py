@@ -138,6 +138,26 @@ def test_an_integral_number_is_an_integer(client, path) -> None:
     assert len(candidates if path == "/v1/qa" else candidates["answer"]["candidates"]) == 2
 
 
+@pytest.mark.parametrize(
+    "literal", ["1.9999999999999999999", "2.0000000000000000001", "1." + "9" * 5000]
+)
+@pytest.mark.parametrize("path", ["/v1/qa", "/v1/models/qa:predict"])
+def test_a_fraction_rounding_to_a_whole_float_is_no_integer(client, path, literal) -> None:
+    # Read as the float 2.0, the written number is not 2: refused as any other fraction.
+    body = json.dumps({**QA} if path == "/v1/qa" else {"inputs": QA})
+    body = body[:-1] + f', "top_k": {literal}}}'
+    answer = client.post(path, data=body, content_type="application/json")
+    assert [item["loc"] for item in _error(answer, 422)["detail"]] == [["body", "top_k"]]
+
+
+@pytest.mark.parametrize("literal", ["2e0", "20000e-4", "2.000"])
+def test_an_exactly_whole_written_number_is_an_integer(client, literal) -> None:
+    body = json.dumps(QA)[:-1] + f', "top_k": {literal}}}'
+    answer = client.post("/v1/qa", data=body, content_type="application/json")
+    assert answer.status_code == 200
+    assert len(answer.json["candidates"]) == 2
+
+
 NO_WORDS = [
     "",
     "   ",

@@ -7,7 +7,14 @@ import math
 
 import pytest
 
-from serving.numbers import json_integer, parse_bool_flag, parse_int_flag, parse_version
+from serving.numbers import (
+    InexactFloat,
+    json_fraction,
+    json_integer,
+    parse_bool_flag,
+    parse_int_flag,
+    parse_version,
+)
 
 
 @pytest.mark.parametrize(
@@ -69,3 +76,24 @@ def test_json_integer_keeps_a_number_of_thousands_of_digits_as_a_float() -> None
     assert json_integer("9" * 5000) == math.inf
     assert json_integer("-" + "9" * 5000) == -math.inf
     assert json.loads("[" + "1" * 4301 + "]", parse_int=json_integer) == [math.inf]
+
+
+@pytest.mark.parametrize(
+    ("literal", "inexact"),
+    [
+        ("2.0", False),
+        ("2e0", False),
+        ("20000e-4", False),
+        ("-0.0", False),
+        ("0e-99999999999999999999999", False),
+        ("2.5", False),  # not whole: a plain float
+        ("1.9999999999999999999", True),
+        ("2.0000000000000000001", True),
+        ("1e-99999999999999999999999", True),  # reads as 0.0
+        ("1e-400", True),
+    ],
+)
+def test_json_fraction_marks_whole_floats_of_unwhole_numbers(literal: str, inexact: bool) -> None:
+    value = json_fraction(literal)
+    assert value == float(literal)
+    assert isinstance(value, InexactFloat) is inexact
