@@ -109,3 +109,22 @@ def moved_output(before: Mapping[str, Array], after: Mapping[str, Array]) -> str
         ):
             return name
     return None
+
+
+def longest_rows(spec: ServingSpec, tensors: Tensors) -> list[tuple[str, Tensors]]:
+    """Per spec input, the first instance of ``tensors`` with that input's row made
+    ``max_tokens`` ids long (its non-pad ids repeated): the longest row the gateway sends.
+
+    The probe of export (``training.saved_model``) and of the gateway's fit check: the spec's
+    example is short, and a model with fewer positions (a position embedding of 128 rows
+    under ``max_tokens`` 256) fails every long request. Returns (input field, int32 inputs of
+    one row each) pairs in the spec's input order.
+    """
+    probes: list[tuple[str, Tensors]] = []
+    for item in spec.inputs:
+        probe = {key: value[:1] for key, value in tensors.items()}
+        row = probe[item.tensor][0]
+        words = row[row != spec.pad_id] if (row != spec.pad_id).any() else row
+        probe[item.tensor] = np.resize(words, (1, item.max_tokens)).astype(np.int32)
+        probes.append((item.field, probe))
+    return probes

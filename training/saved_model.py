@@ -14,7 +14,13 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from serving.encoding import Tensors
 from serving.spec import HeadSpec, ServingSpec
 from serving.spec_outputs import output_problem
-from serving.tensor_batches import moved_output, pad_description, pad_values, padded_further
+from serving.tensor_batches import (
+    longest_rows,
+    moved_output,
+    pad_description,
+    pad_values,
+    padded_further,
+)
 from training.spec_check import (
     SpecMismatchError,
     fixed_length,
@@ -138,16 +144,12 @@ def _check_longest(function: Any, spec: ServingSpec, tensors: Tensors) -> None:
     long as the gateway sends for an input (its ``max_tokens`` ids: the first instance's
     words repeated): the example is short, and a model with fewer positions (a position
     embedding of 128 rows under ``max_tokens`` 256) failed every long request (502)."""
-    for item in spec.inputs:
-        probe = {key: value[:1] for key, value in tensors.items()}
-        row = probe[item.tensor][0]
-        words = row[row != spec.pad_id] if (row != spec.pad_id).any() else row
-        probe[item.tensor] = np.resize(words, (1, item.max_tokens)).astype(np.int32)
+    for (field, probe), item in zip(longest_rows(spec, tensors), spec.inputs, strict=True):
         try:
             outputs = function(**{key: tf.constant(value) for key, value in probe.items()})
         except tf.errors.InvalidArgumentError as error:
             raise SpecMismatchError(
-                f"input {item.field!r}: the model fails on a row of max_tokens "
+                f"input {field!r}: the model fails on a row of max_tokens "
                 f"{item.max_tokens} ids, the longest the gateway sends (does it take fewer "
                 "positions?): lower max_tokens to the length the model takes"
             ) from error
@@ -155,7 +157,7 @@ def _check_longest(function: Any, spec: ServingSpec, tensors: Tensors) -> None:
             if not np.isfinite(outputs[head.output].numpy()).all():
                 raise SpecMismatchError(
                     f"head {head.field!r}: output {head.output!r} is not finite for a row of "
-                    f"max_tokens {item.max_tokens} ids of input {item.field!r}"
+                    f"max_tokens {item.max_tokens} ids of input {field!r}"
                 )
 
 

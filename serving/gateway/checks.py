@@ -4,7 +4,8 @@ The signature (GetModelMetadata) must have exactly the spec's input tensors, all
 exactly its head outputs, all DT_FLOAT; the spec's example, run once through the backend
 in a batch of two (with the backend's deadline), must give outputs every head can read
 (a row per instance, shape, label count, finite values, probabilities where a head reads
-them: ``serving.spec_outputs``). A failure raises
+them: ``serving.spec_outputs``); a row of each input's ``max_tokens`` ids must answer too,
+and padding further must not move the outputs. A failure raises
 :class:`~serving.gateway.runtime.UnfitVersionError` with a short reason for clients (server
 text goes to the log); a transient backend failure (unavailable, deadline, version not
 loaded yet) raises the ``BackendError`` so the check is
@@ -17,6 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import numpy as np
 import numpy.typing as npt
 
 from serving.gateway.backends import Backend, TensorSpec, VersionSelector
@@ -24,7 +26,13 @@ from serving.gateway.errors import BackendError, BackendFailure
 from serving.gateway.heads import OutputError
 from serving.gateway.runtime import ModelRuntime, UnfitVersionError
 from serving.spec_outputs import output_problem
-from serving.tensor_batches import moved_output, pad_description, pad_values, padded_further
+from serving.tensor_batches import (
+    longest_rows,
+    moved_output,
+    pad_description,
+    pad_values,
+    padded_further,
+)
 from serving.tokenization import panics_as_errors
 
 Result = TypeVar("Result")
@@ -74,7 +82,53 @@ def check_fit(backend: Backend, runtime: ModelRuntime) -> None:
         problem = output_problem(head, outputs[head.output])
         if problem is not None:
             raise UnfitVersionError(problem)
+    check_longest(backend, runtime, selector, tensors)
     check_padding(backend, runtime, selector, tensors, outputs)
+
+
+def check_longest(
+    backend: Backend,
+    runtime: ModelRuntime,
+    selector: VersionSelector,
+    tensors: dict[str, npt.NDArray[Any]],
+) -> None:
+    """Raise UnfitVersionError unless the model answers finite outputs for a row of each
+    input's ``max_tokens`` ids (:func:`serving.tensor_batches.longest_rows`, export's probe).
+
+    A version exported without this project's export (a hand-made SavedModel and spec) may
+    take fewer positions than its spec's ``max_tokens``: the short example passes, and every
+    long text would be a 502.
+    """
+    for field, probe in longest_rows(runtime.spec, tensors):
+        request_id = f"fit-check-{runtime.model}-{runtime.version}-longest-{field}"
+        try:
+            outputs = backend.predict(runtime.model, selector, probe, request_id)
+        except BackendError as error:
+            if error.failure in TRANSIENT:
+                raise
+            LOGGER.warning(
+                "%s v%d: a row of max_tokens ids of %s failed: %s",
+                runtime.model,
+                runtime.version,
+                field,
+                error.message,
+            )
+            raise UnfitVersionError(
+                f"input {field!r}: the model fails on a row of max_tokens "
+                f"{_max_tokens(runtime, field)} ids ({error.failure.value}): does it take "
+                "fewer positions than the spec's max_tokens?"
+            ) from error
+        for head in runtime.spec.heads:
+            value = outputs.get(head.output)
+            if value is None or not np.isfinite(value).all():
+                raise UnfitVersionError(
+                    f"head {head.field!r}: output {head.output!r} is missing or not finite for "
+                    f"a row of max_tokens {_max_tokens(runtime, field)} ids of input {field!r}"
+                )
+
+
+def _max_tokens(runtime: ModelRuntime, field: str) -> int:
+    return next(item.max_tokens for item in runtime.spec.inputs if item.field == field)
 
 
 def check_padding(

@@ -5,7 +5,8 @@ gateway's coalescing), so a model that averages over pad ids would answer a requ
 differently depending on its neighbours. ``export_for_serving`` refuses such a model (its
 smoke check runs the example padded further), and the gateway's fit check does the same for
 a version that got into the repo otherwise (``serving.gateway.checks.check_padding``): here
-with real Keras exports run in-process (the ``local`` backend).
+with real Keras exports run in-process (the ``local`` backend). So does a model that takes
+fewer positions than its spec's ``max_tokens`` (``check_longest``).
 """
 
 from __future__ import annotations
@@ -89,7 +90,32 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shift_by_width(root / "repo" / "shifted" / "1")
     export(root / "repo", tokenizer, "pad-one", masked=True)
     mask_one_only(root / "repo" / "pad-one" / "1")
+    for name, nan in (("short", False), ("short-nan", True)):
+        export(root / "repo", tokenizer, name, masked=True)
+        positions_up_to(root / "repo" / name / "1", 8, nan)
     return root / "repo"
+
+
+def positions_up_to(path: Path, rows: int, nan: bool) -> None:
+    """Save the version again with a signature that reads a position table of ``rows`` rows
+    (under the spec's max_tokens 16): a longer row fails (a gather out of range), or answers
+    NaN with ``nan``, as a model with fewer positions than its spec says would."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    original = loaded.signatures["serving_default"]
+
+    def short(text_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        probs = original(text_ids=text_ids)["mood_probs"]
+        width = tf.shape(text_ids)[1]
+        if nan:
+            return {"mood_probs": tf.where(width > rows, probs * float("nan"), probs)}
+        offset = tf.reduce_sum(tf.gather(tf.zeros([rows]), tf.range(width)))
+        return {"mood_probs": probs + offset}
+
+    ids = tf.TensorSpec([None, None], tf.int32, name="text_ids")
+    function = tf.function(short, input_signature=[ids])
+    tf.saved_model.save(loaded, str(path), signatures={"serving_default": function})
 
 
 def mask_one_only(path: Path) -> None:
@@ -166,3 +192,21 @@ def test_a_version_that_reads_the_model_servers_pad_id_is_unfit(repo: Path) -> N
         "output mood_probs changes when the inputs are padded further with 0, as the model "
         "server's batching pads (the spec's pad_id is 1)"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("short", "input 'text': the model fails on a row of max_tokens 16 ids"),
+        ("short-nan", "output 'mood_probs' is missing or not finite for a row of max_tokens 16"),
+    ],
+)
+def test_a_version_with_fewer_positions_than_max_tokens_is_unfit(
+    repo: Path, name: str, reason: str
+) -> None:
+    # Exported outside export_for_serving (whose probe refuses it): the short example
+    # passed, the version was routed, and every text of more than 8 ids was a 502.
+    runtime = load_runtime(repo, name, 1, GatewaySettings())
+    with pytest.raises(UnfitVersionError) as caught:
+        check_fit(LocalBackend(repo), runtime)
+    assert reason in caught.value.reason

@@ -39,6 +39,7 @@ class Backend:
     signatures: tuple[str, ...] = ("serving_default",)
     asked: list[str] = field(default_factory=list)  # the signature each call named
     batch_reduced: bool = False  # ``answer`` as it is for any batch (a mean over axis 0)
+    positions: int | None = None  # wider article_ids fail (a position table this long)
 
     def model_metadata(
         self, model: str, selector: VersionSelector, request_id: str | None = None
@@ -62,6 +63,8 @@ class Backend:
             raise BackendError(self.failure, "tensorflow::Status raw text at /srv/models")
         rows, width = inputs["article_ids"].shape
         self.widths.append(width)
+        if self.positions is not None and width > self.positions:
+            raise BackendError(BackendFailure.INVALID_ARGUMENT, "indices[9] = 9 is not in [0, 9)")
         if self.pad_sensitive:  # as a mean over every column would, pad ids included
             shift = np.array([1.0, -1.0, 0.0, 0.0, 0.0]) * 0.001 * width
             return {"answer_probs": np.full((rows, 5), 0.2) + shift}
@@ -87,8 +90,10 @@ def qa(tiny_repo: Path):
 def test_a_fitting_version_passes(qa) -> None:
     backend = Backend()
     check_fit(backend, qa)
-    # metadata, the example, the example padded further
-    assert backend.asked == [qa.spec.signature_name] * 3
+    # metadata, the example, a row of max_tokens ids per input, the example padded further
+    assert backend.asked == [qa.spec.signature_name] * 5
+    longest = [item.max_tokens for item in qa.spec.inputs]
+    assert backend.widths[1] == longest[0]  # article_ids at max_tokens, then question_ids
 
 
 def test_a_model_whose_answers_change_with_padding_is_unfit(qa) -> None:
@@ -96,15 +101,16 @@ def test_a_model_whose_answers_change_with_padding_is_unfit(qa) -> None:
     with pytest.raises(UnfitVersionError) as caught:
         check_fit(backend, qa)
     assert "changes when the inputs are padded further with pad_id 0" in caught.value.reason
-    # the padded call had more columns, none past the input's max_tokens
-    assert backend.widths[0] < backend.widths[1] <= qa.spec.inputs[0].max_tokens
+    # the padded call (after the example and the two max_tokens rows) had more columns, none
+    # past the input's max_tokens
+    assert backend.widths[0] < backend.widths[3] <= qa.spec.inputs[0].max_tokens
 
 
 def test_the_specs_signature_is_the_one_checked_and_called(qa) -> None:
     renamed = replace(qa, spec=qa.spec.model_copy(update={"signature_name": "rate"}))
     backend = Backend(signatures=("rate", "serving_default"))
     check_fit(backend, renamed)
-    assert backend.asked == ["rate"] * 3
+    assert backend.asked == ["rate"] * 5
     with pytest.raises(UnfitVersionError) as caught:
         check_fit(Backend(signatures=("serving_default",)), renamed)
     assert "no signature 'rate'" in caught.value.reason
@@ -133,6 +139,19 @@ def test_unfit_versions_get_short_reasons(qa, backend, reason) -> None:
         check_fit(backend, qa)
     assert reason in caught.value.reason
     assert "tensorflow" not in caught.value.reason and "/srv" not in caught.value.reason
+
+
+def test_a_model_with_fewer_positions_than_max_tokens_is_unfit(qa) -> None:
+    # A position table as long as the example: it fitted, and every longer text was a 502.
+    fitting = Backend()
+    check_fit(fitting, qa)
+    with pytest.raises(UnfitVersionError) as caught:
+        check_fit(Backend(positions=fitting.widths[0]), qa)
+    assert caught.value.reason.startswith(
+        f"input 'article': the model fails on a row of max_tokens {qa.spec.inputs[0].max_tokens}"
+        " ids (invalid_argument)"
+    )
+    assert "indices" not in caught.value.reason
 
 
 def test_a_transient_failure_is_not_a_verdict(qa) -> None:
