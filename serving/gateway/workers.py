@@ -29,7 +29,7 @@ from typing import Any
 
 from gunicorn.config import Config
 from gunicorn.http import wsgi
-from gunicorn.http.errors import InvalidHeader, InvalidHeaderName
+from gunicorn.http.errors import ConfigurationProblem, InvalidHeader, InvalidHeaderName
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 from gunicorn.workers.gthread import ThreadWorker as _ThreadWorker
 
@@ -214,6 +214,14 @@ def resolve_settings(cfg: Config) -> None:
         vars(cfg)[name] = setting.get()  # Config.__setattr__ refuses setting names
 
 
+# gunicorn answers a path outside ``SCRIPT_NAME`` with ``500 Bad Request``: it files the refusal
+# among client errors (its reason phrase) but gives it a server error's code. ``SCRIPT_NAME``
+# comes from a header a trusted forwarder passed on (``forwarder_headers``; any client on
+# 127.0.0.1 with the default ``forwarded_allow_ips``) or from the environment, and the path is
+# the client's: a request this app cannot serve as addressed, a 400, not an alert-raising 500.
+OUTSIDE_SCRIPT_NAME = b"HTTP/1.1 400 Bad Request"
+
+
 def _refused_environ(req: Any) -> dict[str, str]:
     """The ``X-Request-ID`` of a request gunicorn refused, if its headers were read (joined
     by commas when given twice, as WSGI hands them to the app)."""
@@ -243,6 +251,8 @@ class _GatewayWorker:
             if not capture.written:
                 return
             status_line = bytes(capture.written).split(b"\r\n", 1)[0]
+            if isinstance(exc, ConfigurationProblem):
+                status_line = OUTSIDE_SCRIPT_NAME
             # Counted and logged before the answer leaves, as the app's answers are.
             services = getattr(getattr(self, "wsgi", None), "extensions", {}).get("gateway")
             if services is not None:

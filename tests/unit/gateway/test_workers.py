@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 from gunicorn.config import Config
+from gunicorn.glogging import Logger
 from gunicorn.http import message, wsgi
+from gunicorn.http.errors import ConfigurationProblem
 from gunicorn.http.parser import RequestParser
 
 from serving.gateway.workers import (
@@ -191,3 +193,21 @@ def test_a_server_error_says_nothing_of_its_exception() -> None:
         "error": "Internal Server Error",
         "detail": [],
     }
+
+
+def test_a_path_outside_script_name_is_a_400_not_a_500() -> None:
+    """A trusted forwarder's ``SCRIPT_NAME`` header (any client on 127.0.0.1 by default) that
+    does not start the path: gunicorn answered ``500 Bad Request``, a client's request counted
+    as a server fault."""
+    sock = RecordingSocket(b"GET /healthz HTTP/1.1\r\nHost: gw\r\nSCRIPT_NAME: /api\r\n\r\n")
+    config = Config()
+    request = next(iter(RequestParser(config, sock, CLIENT)))
+    with pytest.raises(ConfigurationProblem) as raised:
+        wsgi.create(request, sock, CLIENT, "127.0.0.1:8000", config)
+    worker = ThreadWorker.__new__(ThreadWorker)  # handle_error reads only cfg and log
+    worker.cfg, worker.log = config, Logger(config)
+    worker.handle_error(request, sock, CLIENT, raised.value)
+    head, _, body = b"".join(sock.sends).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    (detail,) = json.loads(body)["detail"]
+    assert detail["msg"].startswith("Configuration problem: Request path '/healthz'")
