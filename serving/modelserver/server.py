@@ -11,13 +11,19 @@ from pathlib import Path
 from cheroot import wsgi
 
 from serving.contract import EmptyConfigError
+from serving.modelserver.chunked_body import use_bounded_chunked_bodies
 from serving.modelserver.config import (
     BatchingSettings,
     ModelSettings,
     MonitoringSettings,
     load_model_config,
 )
-from serving.modelserver.grpc_service import GrpcSettings, build_grpc_server, set_serving
+from serving.modelserver.grpc_service import (
+    MAX_MESSAGE_BYTES,
+    GrpcSettings,
+    build_grpc_server,
+    set_serving,
+)
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.rest import create_rest_app
@@ -78,6 +84,7 @@ class ModelServer:
             server_name=SERVER_HEADER,
             shutdown_timeout=int(self.options.shutdown_grace_seconds),
         )
+        use_bounded_chunked_bodies(self._rest_server, MAX_MESSAGE_BYTES)
         self._rest_server.prepare()
         self.rest_port = int(self._rest_server.bind_addr[1])
         self._start_thread("rest", self._rest_server.serve)

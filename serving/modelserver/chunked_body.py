@@ -1,0 +1,135 @@
+"""Chunked REST request bodies read in linear time, within the message limit, answered once.
+
+cheroot (the REST port's server) decodes ``Transfer-Encoding: chunked`` with its
+``ChunkedRFile``, which had three faults for a server anyone on the network may call:
+
+- **quadratic reads**: it keeps a chunk in a ``bytes`` buffer and cuts each read off its
+  front (``buffer = buffer[n:]`` copies the rest); werkzeug reads 64 KiB at a time, so one
+  400 MB chunk cost minutes of CPU under the GIL, and the gRPC port missed every deadline
+  meanwhile;
+- **no limit**: it reads a whole chunk before werkzeug counts its bytes against
+  ``MAX_CONTENT_LENGTH`` (the server grew by the chunk's size past the limit), and reads a
+  chunk-size line of any length;
+- **no answer to a bad chunk**: its ``ValueError`` reached the app as werkzeug's
+  ``ClientDisconnected`` and was answered 500.
+
+And a chunked body the app did not read (a GET's, or one refused before reading) stayed on
+the connection: cheroot parsed it as the next request and sent a second answer (400) that a
+pipelining client takes for its next request's. :class:`BoundedChunkedRequest` makes cheroot
+read chunked bodies with :class:`BoundedChunkedRFile` and close such a connection.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from cheroot import server
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from serving.modelserver.errors import invalid_argument
+
+# A chunk-size line: hex digits, an optional extension, CRLF (RFC 9112 section 7.1). 16 hex
+# digits hold any size; a longer line is no size line.
+MAX_SIZE_LINE = 1024
+MAX_TRAILER_LINES = 64
+CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\r\n]*)?\r?\n")
+
+
+class BoundedChunkedRFile(server.ChunkedRFile):  # type: ignore[misc]
+    """cheroot's ``ChunkedRFile`` with a ``bytearray`` buffer (reads are linear in the body:
+    a read takes bytes off its front without copying the rest), ``maxlen`` checked before a
+    chunk is read (werkzeug's :class:`~werkzeug.exceptions.RequestEntityTooLarge`, 413), and
+    framing errors raised as INVALID_ARGUMENT (400), not ``ValueError``."""
+
+    def __init__(self, rfile: Any, maxlen: int) -> None:
+        super().__init__(rfile, maxlen)
+        self.buffer = bytearray()
+
+    def _fetch(self) -> None:
+        if self.closed:
+            return
+        line = self.rfile.readline(MAX_SIZE_LINE)
+        self.bytes_read += len(line)
+        size_line = CHUNK_SIZE.fullmatch(line)
+        if size_line is None:
+            raise invalid_argument(f"malformed chunked body: chunk-size line {line[:40]!r}")
+        size = int(size_line.group(1), 16)
+        if size == 0:
+            self._skip_trailers()
+            self.closed = True
+            return
+        if self.maxlen and self.bytes_read + size > self.maxlen:
+            raise RequestEntityTooLarge()
+        chunk = self.rfile.read(size)
+        self.bytes_read += len(chunk)
+        if len(chunk) != size or self.rfile.read(2) != b"\r\n":
+            raise invalid_argument("malformed chunked body: a chunk is cut short")
+        self.buffer += chunk
+
+    def _skip_trailers(self) -> None:
+        """Read the trailer section up to its empty line (cheroot never reads it: its lines
+        were parsed as the next request)."""
+        for _ in range(MAX_TRAILER_LINES):
+            line = self.rfile.readline(MAX_SIZE_LINE)
+            self.bytes_read += len(line)
+            if line in (b"\r\n", b"\n"):
+                return
+            if not line.endswith(b"\n"):
+                break
+        raise invalid_argument("malformed chunked body: trailers without their end")
+
+    def read(self, size: int | None = None) -> bytes:
+        """Up to ``size`` bytes of the body (all of it for ``None`` or a negative size)."""
+        whole = size is None or size < 0
+        while not self.closed and (whole or len(self.buffer) < size):  # type: ignore[operator]
+            self._fetch()
+        taken = len(self.buffer) if whole else min(size, len(self.buffer))  # type: ignore[type-var]
+        data = bytes(self.buffer[:taken])
+        del self.buffer[:taken]  # CPython moves the bytearray's start: no copy of the rest
+        return data
+
+    def readline(self, size: int | None = None) -> bytes:
+        """One line of the body (up to ``size`` bytes)."""
+        limit = None if size is None or size < 0 else size
+        while not self.closed and self.buffer.find(b"\n") < 0:
+            if limit is not None and len(self.buffer) >= limit:
+                break
+            self._fetch()
+        end = self.buffer.find(b"\n") + 1 or len(self.buffer)
+        return self.read(end if limit is None else min(end, limit))
+
+
+class BoundedChunkedRequest(server.HTTPRequest):  # type: ignore[misc]
+    """cheroot's request, reading a chunked body with :class:`BoundedChunkedRFile` and closing
+    the connection when the app left such a body unread."""
+
+    def respond(self) -> None:
+        """Run the app (cheroot's ``respond``, with the bounded chunked reader)."""
+        if not self.chunked_read:
+            super().respond()
+            return
+        self.rfile = BoundedChunkedRFile(self.conn.rfile, self.server.max_chunked_body_bytes)
+        self.server.gateway(self).respond()
+
+    def send_headers(self) -> None:
+        """cheroot's headers; ``Connection: close`` when a chunked body was not read to its end
+        (its rest would be read as the next request)."""
+        if self.chunked_read and not self.rfile.closed:
+            self.close_connection = True
+        super().send_headers()
+
+
+class BoundedChunkedConnection(server.HTTPConnection):  # type: ignore[misc]
+    """cheroot's connection, making :class:`BoundedChunkedRequest` requests."""
+
+    RequestHandlerClass = BoundedChunkedRequest
+
+
+def use_bounded_chunked_bodies(rest_server: Any, limit: int) -> None:
+    """Make ``rest_server`` (a ``cheroot.wsgi.Server``) read chunked bodies of at most ``limit``
+    bytes with :class:`BoundedChunkedRFile`. cheroot's own ``max_request_body_size`` is left
+    at 0: set, it would answer a ``Content-Length`` past it in plain text, before the app's
+    JSON 413."""
+    rest_server.max_chunked_body_bytes = limit
+    rest_server.ConnectionClass = BoundedChunkedConnection

@@ -1,0 +1,85 @@
+"""Chunked REST bodies: linear reads, the limit before a chunk is read, framing errors as 400.
+
+The reader runs on the bytes cheroot's connection would hand it (a buffered byte stream);
+the real server's answers are in tests/integration/modelserver/test_hostile_clients.py.
+"""
+
+from __future__ import annotations
+
+import io
+
+import grpc
+import pytest
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from serving.modelserver.chunked_body import BoundedChunkedRFile
+from serving.modelserver.errors import ServingError
+
+
+def _reader(wire: bytes, limit: int = 1 << 20) -> tuple[BoundedChunkedRFile, io.BufferedReader]:
+    rfile = io.BufferedReader(io.BytesIO(wire))  # type: ignore[arg-type]
+    return BoundedChunkedRFile(rfile, limit), rfile
+
+
+def test_reads_take_bytes_off_the_front_without_copying_the_rest() -> None:
+    """werkzeug reads 64 KiB at a time: cheroot's reader re-made the rest of the chunk on each
+    read (``buffer = buffer[n:]``), and one 400 MB chunk cost minutes of CPU."""
+    chunk = bytes(range(256)) * 4096  # 1 MiB in one chunk
+    body, _ = _reader(b"100000\r\n" + chunk + b"\r\n0\r\n\r\n", limit=2 << 20)
+    pieces = [body.read(65536)]
+    buffer = body.buffer
+    while piece := body.read(65536):
+        assert body.buffer is buffer  # the same buffer, its front taken off
+        pieces.append(piece)
+    assert b"".join(pieces) == chunk and body.closed
+
+
+def test_a_chunk_past_the_limit_is_refused_before_it_is_read() -> None:
+    """cheroot read a whole chunk before werkzeug counted it: the server grew past the limit."""
+    body, rfile = _reader(b"8\r\n01234567\r\n3e8\r\n" + b"x" * 1000 + b"\r\n0\r\n\r\n", limit=500)
+    with pytest.raises(RequestEntityTooLarge):
+        body.read()
+    assert rfile.read(4) == b"xxxx"  # the refused chunk is still unread
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        b"zz\r\nabc\r\n0\r\n\r\n",  # cheroot's ValueError was answered 500
+        b"0x3\r\nabc\r\n0\r\n\r\n",  # int(..., 16) reads these; HTTP does not
+        b"+3\r\nabc\r\n0\r\n\r\n",
+        b"1_0\r\n" + b"a" * 16 + b"\r\n0\r\n\r\n",
+        b"3" * 2000 + b"\r\n",  # no size line is that long
+        b"5\r\nabc",  # the chunk is cut short
+        b"3\r\nabcXY0\r\n\r\n",  # no CRLF after the chunk
+        b"3\r\nabc\r\n0\r\nX-Trailer: 1\r\n",  # trailers without their end
+    ],
+)
+def test_malformed_framing_is_invalid_argument(wire: bytes) -> None:
+    body, _ = _reader(wire)
+    with pytest.raises(ServingError) as raised:
+        body.read()
+    assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert raised.value.message.startswith("malformed chunked body")
+
+
+def test_extensions_and_trailers_are_read_to_their_end() -> None:
+    """cheroot left the trailer section on the connection, to be parsed as the next request."""
+    wire = b"3;name=value\r\nabc\r\n2\r\nde\r\n0\r\nX-Checksum: 1\r\n\r\nGET /next"
+    body, rfile = _reader(wire)
+    assert body.read() == b"abcde" and body.closed
+    assert rfile.read() == b"GET /next"
+
+
+def test_lines_and_sized_reads_across_chunks() -> None:
+    body, _ = _reader(b"5\r\nab\ncd\r\n3\r\nef\n\r\n0\r\n\r\n")
+    assert body.readline() == b"ab\n"
+    assert body.readline() == b"cdef\n"
+    assert body.readline() == b""
+    body, _ = _reader(b"4\r\nabcd\r\n4\r\nefgh\r\n0\r\n\r\n")
+    assert [body.read(3), body.readline(2), body.read(-1), body.read(5)] == [
+        b"abc",
+        b"de",
+        b"fgh",
+        b"",
+    ]
