@@ -11,7 +11,9 @@ cheroot (the REST port's server) decodes ``Transfer-Encoding: chunked`` with its
   ``MAX_CONTENT_LENGTH`` (the server grew by the chunk's size past the limit), and reads a
   chunk-size line of any length;
 - **no answer to a bad chunk**: its ``ValueError`` reached the app as werkzeug's
-  ``ClientDisconnected`` and was answered 500.
+  ``ClientDisconnected`` and was answered 500;
+- **any number of chunks**: ~0.8 us of Python each, so 256 MB of 1-byte chunks would hold the
+  GIL for ~30 s (:func:`serving.chunk_counts.too_many_chunks`, the gateway's rule, bounds them).
 
 And a chunked body the app did not read (a GET's, or one refused before reading) stayed on
 the connection: cheroot parsed it as the next request and sent a second answer (400) that a
@@ -27,6 +29,7 @@ from typing import Any
 from cheroot import server
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from serving.chunk_counts import too_many_chunks, too_many_chunks_message
 from serving.modelserver.errors import invalid_argument
 
 # A chunk-size line: hex digits, an optional extension, CRLF (RFC 9112 section 7.1). 16 hex
@@ -36,7 +39,7 @@ MAX_TRAILER_LINES = 64
 CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\r\n]*)?\r?\n")
 
 
-class BoundedChunkedRFile(server.ChunkedRFile):  # type: ignore[misc]
+class BoundedChunkedRFile(server.ChunkedRFile):
     """cheroot's ``ChunkedRFile`` with a ``bytearray`` buffer (reads are linear in the body:
     a read takes bytes off its front without copying the rest), ``maxlen`` checked before a
     chunk is read (werkzeug's :class:`~werkzeug.exceptions.RequestEntityTooLarge`, 413), and
@@ -45,6 +48,8 @@ class BoundedChunkedRFile(server.ChunkedRFile):  # type: ignore[misc]
     def __init__(self, rfile: Any, maxlen: int) -> None:
         super().__init__(rfile, maxlen)
         self.buffer = bytearray()
+        self.chunks = 0
+        self.size = 0
 
     def _fetch(self) -> None:
         if self.closed:
@@ -61,6 +66,11 @@ class BoundedChunkedRFile(server.ChunkedRFile):  # type: ignore[misc]
             return
         if self.maxlen and self.bytes_read + size > self.maxlen:
             raise RequestEntityTooLarge()
+        self.chunks += 1
+        self.size += size
+        if too_many_chunks(self.chunks, self.size):
+            message = too_many_chunks_message(self.chunks, self.size)
+            raise invalid_argument(f"malformed chunked body: {message}")
         chunk = self.rfile.read(size)
         self.bytes_read += len(chunk)
         if len(chunk) != size or self.rfile.read(2) != b"\r\n":
@@ -100,7 +110,7 @@ class BoundedChunkedRFile(server.ChunkedRFile):  # type: ignore[misc]
         return self.read(end if limit is None else min(end, limit))
 
 
-class BoundedChunkedRequest(server.HTTPRequest):  # type: ignore[misc]
+class BoundedChunkedRequest(server.HTTPRequest):
     """cheroot's request, reading a chunked body with :class:`BoundedChunkedRFile` and closing
     the connection when the app left such a body unread."""
 
@@ -120,7 +130,7 @@ class BoundedChunkedRequest(server.HTTPRequest):  # type: ignore[misc]
         super().send_headers()
 
 
-class BoundedChunkedConnection(server.HTTPConnection):  # type: ignore[misc]
+class BoundedChunkedConnection(server.HTTPConnection):
     """cheroot's connection, making :class:`BoundedChunkedRequest` requests."""
 
     RequestHandlerClass = BoundedChunkedRequest

@@ -12,12 +12,15 @@ import grpc
 import pytest
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from serving.chunk_counts import FREE_CHUNKS, MIN_AVERAGE_CHUNK_BYTES
 from serving.modelserver.chunked_body import BoundedChunkedRFile
 from serving.modelserver.errors import ServingError
 
 
-def _reader(wire: bytes, limit: int = 1 << 20) -> tuple[BoundedChunkedRFile, io.BufferedReader]:
-    rfile = io.BufferedReader(io.BytesIO(wire))  # type: ignore[arg-type]
+def _reader(
+    wire: bytes, limit: int = 1 << 20
+) -> tuple[BoundedChunkedRFile, io.BufferedReader[io.BytesIO]]:
+    rfile = io.BufferedReader(io.BytesIO(wire))
     return BoundedChunkedRFile(rfile, limit), rfile
 
 
@@ -83,3 +86,16 @@ def test_lines_and_sized_reads_across_chunks() -> None:
         b"fgh",
         b"",
     ]
+
+
+def test_a_body_of_tiny_chunks_is_refused_at_the_first_chunk_past_the_rule() -> None:
+    """~0.8 us of Python a chunk: 256 MB of 1-byte chunks would hold the GIL for ~30 s."""
+    body, rfile = _reader(b"1\r\nx\r\n" * (FREE_CHUNKS * 2) + b"0\r\n\r\n")
+    with pytest.raises(ServingError) as raised:
+        body.read()
+    assert f"{FREE_CHUNKS + 1} chunks for {FREE_CHUNKS + 1} bytes" in raised.value.message
+    # Refused at the size line of chunk FREE_CHUNKS + 1: its data and the rest are unread.
+    assert rfile.read() == b"x\r\n" + b"1\r\nx\r\n" * (FREE_CHUNKS - 1) + b"0\r\n\r\n"
+    chunks = [b"x" * MIN_AVERAGE_CHUNK_BYTES] * (FREE_CHUNKS * 2) + [b"}"]
+    wire = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks) + b"0\r\n\r\n"
+    assert _reader(wire)[0].read() == b"".join(chunks)
