@@ -31,6 +31,10 @@ from serving.modelserver.versions import RetryPolicy
 
 LOG = logging.getLogger(__name__)
 SERVER_HEADER = "modelserver"  # no version banner
+# A REST request's line and headers together: cheroot reads them unbounded by default (a 300 MB
+# header grew the server by 400 MB). The gateway sends well under 10 KB (gunicorn's own limits
+# for the gateway's clients: a 4 KB request line, 100 headers of 8 KB).
+MAX_REST_HEADER_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class ModelServer:
             server_name=SERVER_HEADER,
             shutdown_timeout=int(self.options.shutdown_grace_seconds),
         )
+        self._rest_server.max_request_header_size = MAX_REST_HEADER_BYTES  # no such argument
         use_bounded_chunked_bodies(self._rest_server, MAX_MESSAGE_BYTES)
         self._rest_server.prepare()
         self.rest_port = int(self._rest_server.bind_addr[1])
