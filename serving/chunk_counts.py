@@ -1,6 +1,6 @@
 """How many chunks a chunked request body may have for its size: one rule for the gateway's
 gunicorn workers (``serving/gateway/chunked.py``) and the model server's REST port
-(``serving/modelserver/chunked_body.py``), whose servers both parse each chunk in Python.
+(``serving/modelserver/rest_http.py``), whose servers both parse each chunk in Python.
 
 Per chunk, gunicorn spends 3-5 us and cheroot ~0.8 us: a body of 1-byte chunks (6 bytes on
 the wire each) cost the gateway 2.1 s of CPU per MB, and at the model server's 256 MB limit

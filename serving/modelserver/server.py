@@ -11,7 +11,6 @@ from pathlib import Path
 from cheroot import wsgi
 
 from serving.contract import EmptyConfigError
-from serving.modelserver.chunked_body import use_bounded_chunked_bodies
 from serving.modelserver.config import (
     BatchingSettings,
     ModelSettings,
@@ -27,13 +26,14 @@ from serving.modelserver.grpc_service import (
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.rest import create_rest_app
+from serving.modelserver.rest_http import harden
 from serving.modelserver.versions import RetryPolicy
 
 LOG = logging.getLogger(__name__)
 SERVER_HEADER = "modelserver"  # no version banner
-# A REST request's line and headers together: cheroot reads them unbounded by default (a 300 MB
-# header grew the server by 400 MB). The gateway sends well under 10 KB (gunicorn's own limits
-# for the gateway's clients: a 4 KB request line, 100 headers of 8 KB).
+# A REST request's line and headers together (rest_http.harden). The gateway sends well under
+# 10 KB (gunicorn's own limits for the gateway's clients: a 4 KB request line, 100 headers of
+# 8 KB).
 MAX_REST_HEADER_BYTES = 1024 * 1024
 
 
@@ -88,8 +88,7 @@ class ModelServer:
             server_name=SERVER_HEADER,
             shutdown_timeout=int(self.options.shutdown_grace_seconds),
         )
-        self._rest_server.max_request_header_size = MAX_REST_HEADER_BYTES  # no such argument
-        use_bounded_chunked_bodies(self._rest_server, MAX_MESSAGE_BYTES)
+        harden(self._rest_server, MAX_MESSAGE_BYTES, MAX_REST_HEADER_BYTES)
         self._rest_server.prepare()
         self.rest_port = int(self._rest_server.bind_addr[1])
         self._start_thread("rest", self._rest_server.serve)

@@ -1,7 +1,7 @@
-"""Chunked REST request bodies read in linear time, within the message limit, answered once.
+"""cheroot's HTTP/1.1 parsing on the REST port, hardened for a server anyone may call.
 
 cheroot (the REST port's server) decodes ``Transfer-Encoding: chunked`` with its
-``ChunkedRFile``, which had three faults for a server anyone on the network may call:
+``ChunkedRFile``, which had four faults:
 
 - **quadratic reads**: it keeps a chunk in a ``bytes`` buffer and cuts each read off its
   front (``buffer = buffer[n:]`` copies the rest); werkzeug reads 64 KiB at a time, so one
@@ -15,10 +15,16 @@ cheroot (the REST port's server) decodes ``Transfer-Encoding: chunked`` with its
 - **any number of chunks**: ~0.8 us of Python each, so 256 MB of 1-byte chunks would hold the
   GIL for ~30 s (:func:`serving.chunk_counts.too_many_chunks`, the gateway's rule, bounds them).
 
-And a chunked body the app did not read (a GET's, or one refused before reading) stayed on
-the connection: cheroot parsed it as the next request and sent a second answer (400) that a
-pipelining client takes for its next request's. :class:`BoundedChunkedRequest` makes cheroot
-read chunked bodies with :class:`BoundedChunkedRFile` and close such a connection.
+A chunked body the app did not read (a GET's, or one refused before reading) stayed on the
+connection: cheroot parsed it as the next request and sent a second answer (400) that a
+pipelining client takes for its next request's. And its header reader took a line starting
+with whitespace (HTTP/1.0's line folding) as the previous header's new value, and as the
+first header line raised ``UnboundLocalError`` (a 500); RFC 9112 section 5.2 has a server
+refuse it (or read it as a space), and section 5.1 refuse whitespace before a field's colon.
+
+:func:`harden` makes a ``cheroot.wsgi.Server`` use :class:`RestRequest`, which reads chunked
+bodies with :class:`BoundedChunkedRFile`, closes a connection whose chunked body was left
+unread, and reads headers with :class:`StrictHeaderReader`.
 """
 
 from __future__ import annotations
@@ -110,9 +116,37 @@ class BoundedChunkedRFile(server.ChunkedRFile):
         return self.read(end if limit is None else min(end, limit))
 
 
-class BoundedChunkedRequest(server.HTTPRequest):
-    """cheroot's request, reading a chunked body with :class:`BoundedChunkedRFile` and closing
-    the connection when the app left such a body unread."""
+class _CheckedHeaderLines:
+    """The stream cheroot's header reader reads lines from, refusing (``ValueError``: cheroot's
+    400 for a bad header) a line folded onto the last one or with whitespace before its colon."""
+
+    def __init__(self, rfile: Any) -> None:
+        self._rfile = rfile
+
+    def readline(self) -> bytes:
+        line: bytes = self._rfile.readline()
+        if line[:1] in (b" ", b"\t"):
+            raise ValueError("Illegal header line: folded onto the previous one")
+        name, colon, _ = line.partition(b":")
+        if colon and name.rstrip(b" \t") != name:
+            raise ValueError("Illegal header line: whitespace before the colon")
+        return line
+
+
+class StrictHeaderReader(server.HeaderReader):
+    """cheroot's header reader on :class:`_CheckedHeaderLines` (RFC 9112 sections 5.1, 5.2)."""
+
+    def __call__(self, rfile: Any, hdict: Any = None) -> Any:
+        """cheroot's reading of the header block."""
+        return super().__call__(_CheckedHeaderLines(rfile), hdict)
+
+
+class RestRequest(server.HTTPRequest):
+    """cheroot's request, reading headers with :class:`StrictHeaderReader`, a chunked body with
+    :class:`BoundedChunkedRFile`, and closing the connection when the app left such a body
+    unread."""
+
+    header_reader = StrictHeaderReader()
 
     def respond(self) -> None:
         """Run the app (cheroot's ``respond``, with the bounded chunked reader)."""
@@ -130,16 +164,19 @@ class BoundedChunkedRequest(server.HTTPRequest):
         super().send_headers()
 
 
-class BoundedChunkedConnection(server.HTTPConnection):
-    """cheroot's connection, making :class:`BoundedChunkedRequest` requests."""
+class RestConnection(server.HTTPConnection):
+    """cheroot's connection, making :class:`RestRequest` requests."""
 
-    RequestHandlerClass = BoundedChunkedRequest
+    RequestHandlerClass = RestRequest
 
 
-def use_bounded_chunked_bodies(rest_server: Any, limit: int) -> None:
-    """Make ``rest_server`` (a ``cheroot.wsgi.Server``) read chunked bodies of at most ``limit``
-    bytes with :class:`BoundedChunkedRFile`. cheroot's own ``max_request_body_size`` is left
-    at 0: set, it would answer a ``Content-Length`` past it in plain text, before the app's
-    JSON 413."""
-    rest_server.max_chunked_body_bytes = limit
-    rest_server.ConnectionClass = BoundedChunkedConnection
+def harden(rest_server: Any, body_limit: int, header_limit: int) -> None:
+    """Make ``rest_server`` (a ``cheroot.wsgi.Server``) parse requests with :class:`RestRequest`,
+    reading chunked bodies of at most ``body_limit`` bytes and request lines and headers of at
+    most ``header_limit`` bytes together (cheroot reads them unbounded by default: a 300 MB
+    header grew the server by 400 MB; 414 or 413 past it, cheroot's answers). cheroot's own
+    ``max_request_body_size`` is left at 0: set, it would answer a ``Content-Length`` past it in
+    plain text, before the app's JSON 413."""
+    rest_server.max_chunked_body_bytes = body_limit
+    rest_server.max_request_header_size = header_limit
+    rest_server.ConnectionClass = RestConnection

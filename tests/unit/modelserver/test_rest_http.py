@@ -1,4 +1,5 @@
-"""Chunked REST bodies: linear reads, the limit before a chunk is read, framing errors as 400.
+"""The REST port's HTTP parsing: chunked bodies (linear reads, the limit before a chunk is
+read, framing errors as 400) and header lines RFC 9112 has a server refuse.
 
 The reader runs on the bytes cheroot's connection would hand it (a buffered byte stream);
 the real server's answers are in tests/integration/modelserver/test_hostile_clients.py.
@@ -13,8 +14,8 @@ import pytest
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from serving.chunk_counts import FREE_CHUNKS, MIN_AVERAGE_CHUNK_BYTES
-from serving.modelserver.chunked_body import BoundedChunkedRFile
 from serving.modelserver.errors import ServingError
+from serving.modelserver.rest_http import BoundedChunkedRFile, StrictHeaderReader
 
 
 def _reader(
@@ -99,3 +100,29 @@ def test_a_body_of_tiny_chunks_is_refused_at_the_first_chunk_past_the_rule() -> 
     chunks = [b"x" * MIN_AVERAGE_CHUNK_BYTES] * (FREE_CHUNKS * 2) + [b"}"]
     wire = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks) + b"0\r\n\r\n"
     assert _reader(wire)[0].read() == b"".join(chunks)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        b" Host: x\r\n\r\n",  # a first line folded onto nothing: UnboundLocalError, a 500
+        b"Host: x\r\nX-Request-ID: a\r\n\tb\r\n\r\n",  # read as X-Request-ID: b
+        b"Host : x\r\n\r\n",  # whitespace before the colon (RFC 9112 section 5.1)
+    ],
+)
+def test_folded_lines_and_space_before_a_colon_are_refused(headers: bytes) -> None:
+    """cheroot answers the reader's ``ValueError`` 400 (read_request_headers)."""
+    with pytest.raises(ValueError, match="Illegal header line"):
+        StrictHeaderReader()(io.BufferedReader(io.BytesIO(headers)), {})
+
+
+def test_headers_are_read_as_cheroot_reads_them() -> None:
+    wire = b"Host: x\r\nAccept: a\r\naccept: b\r\nX-Empty:\r\nX-Time: 12:00\r\n\r\nbody"
+    rfile = io.BufferedReader(io.BytesIO(wire))
+    assert StrictHeaderReader()(rfile, {}) == {
+        b"Host": b"x",
+        b"Accept": b"a, b",
+        b"X-Empty": b"",
+        b"X-Time": b"12:00",
+    }
+    assert rfile.read() == b"body"
