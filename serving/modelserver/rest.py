@@ -223,6 +223,10 @@ def create_rest_app(
 ) -> Flask:
     """The Flask app served on the REST port."""
     app = Flask("modelserver")
+    # Before the rules are added (a rule takes the map's setting when it is bound): merging
+    # slashes answered '/v1//models/qa' with a 308 HTML page redirecting to the client's Host
+    # header; TF Serving's URL patterns do not match such a path (the gateway's app alike).
+    app.url_map.merge_slashes = False
     # gRPC's message limit for REST bodies too: a JSON body is read whole, and its numbers
     # as Python objects take several times its size (a 2 GB upload would take the server).
     app.config["MAX_CONTENT_LENGTH"] = MAX_MESSAGE_BYTES
