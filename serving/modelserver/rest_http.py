@@ -20,7 +20,9 @@ connection: cheroot parsed it as the next request and sent a second answer (400)
 pipelining client takes for its next request's. And its header reader took a line starting
 with whitespace (HTTP/1.0's line folding) as the previous header's new value, and as the
 first header line raised ``UnboundLocalError`` (a 500); RFC 9112 section 5.2 has a server
-refuse it (or read it as a space), and section 5.1 refuse whitespace before a field's colon.
+refuse it (or read it as a space), and section 5.1 refuse whitespace before a field's colon;
+it took a ``Content-Length`` of ``-1`` as a body read to the connection's end (the request
+hung until the client closed) and the last of two different ones (section 6.3: 400).
 
 :func:`harden` makes a ``cheroot.wsgi.Server`` use :class:`RestRequest`, which reads chunked
 bodies with :class:`BoundedChunkedRFile`, closes a connection whose chunked body was left
@@ -118,18 +120,25 @@ class BoundedChunkedRFile(server.ChunkedRFile):
 
 class _CheckedHeaderLines:
     """The stream cheroot's header reader reads lines from, refusing (``ValueError``: cheroot's
-    400 for a bad header) a line folded onto the last one or with whitespace before its colon."""
+    400 for a bad header) a line folded onto the last one, whitespace before a colon, and a
+    ``Content-Length`` that is no decimal number or is given twice (RFC 9112 section 6.3:
+    cheroot took ``-1`` as a body read to the connection's end, and the last of two)."""
 
     def __init__(self, rfile: Any) -> None:
         self._rfile = rfile
+        self._length_seen = False
 
     def readline(self) -> bytes:
         line: bytes = self._rfile.readline()
         if line[:1] in (b" ", b"\t"):
             raise ValueError("Illegal header line: folded onto the previous one")
-        name, colon, _ = line.partition(b":")
+        name, colon, value = line.partition(b":")
         if colon and name.rstrip(b" \t") != name:
             raise ValueError("Illegal header line: whitespace before the colon")
+        if colon and name.lower() == b"content-length":
+            if self._length_seen or not value.strip(b" \t\r\n").isdigit():
+                raise ValueError("Malformed Content-Length Header.")
+            self._length_seen = True
         return line
 
 

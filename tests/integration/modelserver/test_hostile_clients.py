@@ -170,3 +170,6 @@ def test_rest_headers_past_their_limit_or_folded_are_refused(server, local_only)
     # A first header line folded onto nothing raised UnboundLocalError in cheroot: a 500.
     folded = send_raw(server.rest_url, b"GET /v1/models/qa HTTP/1.1\r\n Host: x\r\n\r\n")
     assert folded.startswith(b"HTTP/1.1 400 ")
+    # A negative length was a body read to the connection's end: the request hung.
+    negative = b"POST /v1/models/qa:predict HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}"
+    assert send_raw(server.rest_url, negative).startswith(b"HTTP/1.1 400 ")

@@ -108,21 +108,30 @@ def test_a_body_of_tiny_chunks_is_refused_at_the_first_chunk_past_the_rule() -> 
         b" Host: x\r\n\r\n",  # a first line folded onto nothing: UnboundLocalError, a 500
         b"Host: x\r\nX-Request-ID: a\r\n\tb\r\n\r\n",  # read as X-Request-ID: b
         b"Host : x\r\n\r\n",  # whitespace before the colon (RFC 9112 section 5.1)
+        b"Content-Length: -1\r\n\r\n",  # read to the connection's end: a hung request
+        b"Content-Length: +5\r\n\r\n",
+        b"Content-Length: 1_0\r\n\r\n",
+        b"Content-Length: 5\r\ncontent-length: 100\r\n\r\n",  # the last was taken
+        b"Content-Length: 5\r\nContent-Length: 5\r\n\r\n",
     ],
 )
-def test_folded_lines_and_space_before_a_colon_are_refused(headers: bytes) -> None:
+def test_header_lines_rfc_9112_refuses_are_refused(headers: bytes) -> None:
     """cheroot answers the reader's ``ValueError`` 400 (read_request_headers)."""
-    with pytest.raises(ValueError, match="Illegal header line"):
+    with pytest.raises(ValueError, match=r"Illegal header line|Malformed Content-Length"):
         StrictHeaderReader()(io.BufferedReader(io.BytesIO(headers)), {})
 
 
 def test_headers_are_read_as_cheroot_reads_them() -> None:
-    wire = b"Host: x\r\nAccept: a\r\naccept: b\r\nX-Empty:\r\nX-Time: 12:00\r\n\r\nbody"
+    wire = (
+        b"Host: x\r\nAccept: a\r\naccept: b\r\nX-Empty:\r\nX-Time: 12:00\r\n"
+        b"Content-Length: 04\r\n\r\nbody"
+    )
     rfile = io.BufferedReader(io.BytesIO(wire))
     assert StrictHeaderReader()(rfile, {}) == {
         b"Host": b"x",
         b"Accept": b"a, b",
         b"X-Empty": b"",
         b"X-Time": b"12:00",
+        b"Content-Length": b"04",
     }
     assert rfile.read() == b"body"
