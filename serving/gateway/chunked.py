@@ -3,12 +3,10 @@
 gunicorn parses each chunk of a ``Transfer-Encoding: chunked`` body in Python (its size line,
 then a copy of the rest of the read buffer), about 3-5 us a chunk: a 1 MB body sent as 1-byte
 chunks (6 MB on the wire) cost a gevent worker 2.1 s of CPU, against 0.01 s for the same body
-in 64 kB chunks (measured on the tiny repo under real gunicorn). Clients send chunks of a write
-buffer (kilobytes) or of their serialiser's pieces (``json.JSONEncoder.iterencode``: a few per
-field, hundreds for a full batch), so the first ``FREE_CHUNKS`` chunks are taken as they come
-and after them the chunks must average ``MIN_AVERAGE_CHUNK_BYTES``: the parse of a body at the
-gateway's 1 MB limit stays under ~20,000 chunks. gunicorn has no setting for this, so the
-workers put :class:`BoundedChunkedReader` where its request messages look the reader up.
+in 64 kB chunks (measured on the tiny repo under real gunicorn). The rule
+(:func:`serving.chunk_counts.too_many_chunks`, shared with the model server) keeps the parse of
+a body at the gateway's 1 MB limit under ~20,000 chunks. gunicorn has no setting for this, so
+the workers put :class:`BoundedChunkedReader` where its request messages look the reader up.
 """
 
 from __future__ import annotations
@@ -19,8 +17,7 @@ from gunicorn.http import message
 from gunicorn.http.body import ChunkedReader
 from gunicorn.http.errors import InvalidChunkSize
 
-FREE_CHUNKS = 4096
-MIN_AVERAGE_CHUNK_BYTES = 64
+from serving.chunk_counts import too_many_chunks, too_many_chunks_message
 
 
 class TooManyChunksError(InvalidChunkSize):  # type: ignore[misc]
@@ -33,10 +30,7 @@ class TooManyChunksError(InvalidChunkSize):  # type: ignore[misc]
         self.size = size
 
     def __str__(self) -> str:
-        return (
-            f"{self.chunks} chunks for {self.size} bytes: past {FREE_CHUNKS} chunks they must "
-            f"average {MIN_AVERAGE_CHUNK_BYTES} bytes"
-        )
+        return too_many_chunks_message(self.chunks, self.size)
 
 
 class BoundedChunkedReader(ChunkedReader):  # type: ignore[misc]
@@ -60,9 +54,7 @@ class BoundedChunkedReader(ChunkedReader):  # type: ignore[misc]
             return size, rest
         self.chunks += 1
         self.size += size
-        # One short chunk is allowed (a body cut into equal chunks ends with its remainder).
-        floor = (self.chunks - 1) * MIN_AVERAGE_CHUNK_BYTES
-        if self.chunks > FREE_CHUNKS and self.size < floor:
+        if too_many_chunks(self.chunks, self.size):
             self.refused = True
             raise TooManyChunksError(self.chunks, self.size)
         return size, rest

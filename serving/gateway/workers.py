@@ -29,7 +29,12 @@ from typing import Any
 
 from gunicorn.config import Config
 from gunicorn.http import wsgi
-from gunicorn.http.errors import InvalidHeader, InvalidHeaderName
+from gunicorn.http.errors import (
+    ConfigurationProblem,
+    InvalidHeader,
+    InvalidHeaderName,
+    UnsupportedTransferCoding,
+)
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 from gunicorn.workers.gthread import ThreadWorker as _ThreadWorker
 
@@ -214,6 +219,21 @@ def resolve_settings(cfg: Config) -> None:
         vars(cfg)[name] = setting.get()  # Config.__setattr__ refuses setting names
 
 
+# Client errors gunicorn answers with a server error's code (its refusals of a client's
+# request, filed as such: their reason phrase is "Bad Request"), and the status the gateway
+# gives them; a 5xx raises an operator's alert and says nothing of what was refused.
+# - A path outside ``SCRIPT_NAME`` (500): ``SCRIPT_NAME`` comes from a header a trusted
+#   forwarder passed on (``forwarder_headers``; any client on 127.0.0.1 with the default
+#   ``forwarded_allow_ips``) or from the environment, and the path is the client's: 400.
+# - A transfer coding gunicorn does not know (501, RFC 9112 section 6.1's SHOULD): a coding it
+#   knows but the gateway does not take (``gzip``) is the app's 415 (request_body.py), and an
+#   unknown one is refused alike.
+CLIENT_ERROR_STATUS: tuple[tuple[type[Exception], bytes], ...] = (
+    (ConfigurationProblem, b"HTTP/1.1 400 Bad Request"),
+    (UnsupportedTransferCoding, b"HTTP/1.1 415 Unsupported Media Type"),
+)
+
+
 def _refused_environ(req: Any) -> dict[str, str]:
     """The ``X-Request-ID`` of a request gunicorn refused, if its headers were read (joined
     by commas when given twice, as WSGI hands them to the app)."""
@@ -243,6 +263,9 @@ class _GatewayWorker:
             if not capture.written:
                 return
             status_line = bytes(capture.written).split(b"\r\n", 1)[0]
+            for refused, client_status in CLIENT_ERROR_STATUS:
+                if isinstance(exc, refused):
+                    status_line = client_status
             # Counted and logged before the answer leaves, as the app's answers are.
             services = getattr(getattr(self, "wsgi", None), "extensions", {}).get("gateway")
             if services is not None:

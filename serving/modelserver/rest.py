@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 from flask import Flask, Response, request
 from google.protobuf.json_format import MessageToDict
-from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, MethodNotAllowed, RequestEntityTooLarge
 
 from serving.modelserver.errors import (
     INTERNAL_MESSAGE,
@@ -42,6 +42,7 @@ STATUS_PATH = re.compile(
     flags=re.IGNORECASE | re.ASCII,
 )
 UNIMPLEMENTED_VERBS = ("classify", "regress")
+INCOMPLETE_BODY = "The request body ended before its end: the client stopped sending it"
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -78,6 +79,11 @@ class RestHandlers:
             response = json_response(
                 {"error": f"The request body is larger than {MAX_MESSAGE_BYTES} bytes"}, status
             )
+        except ClientDisconnected:
+            # The body stopped short: the client closed, or sent nothing for cheroot's timeout
+            # (werkzeug's wrap of the socket's error). The client's doing: no 500, no traceback.
+            status = 400
+            response = json_response({"error": INCOMPLETE_BODY}, status)
         except Exception:  # a bug still answers in TF Serving's shape, details only in the log
             # The path is the client's (decoded: %0A is a newline): quoted and escaped.
             LOG.exception(
@@ -223,6 +229,10 @@ def create_rest_app(
 ) -> Flask:
     """The Flask app served on the REST port."""
     app = Flask("modelserver")
+    # Before the rules are added (a rule takes the map's setting when it is bound): merging
+    # slashes answered '/v1//models/qa' with a 308 HTML page redirecting to the client's Host
+    # header; TF Serving's URL patterns do not match such a path (the gateway's app alike).
+    app.url_map.merge_slashes = False
     # gRPC's message limit for REST bodies too: a JSON body is read whole, and its numbers
     # as Python objects take several times its size (a 2 GB upload would take the server).
     app.config["MAX_CONTENT_LENGTH"] = MAX_MESSAGE_BYTES

@@ -17,14 +17,24 @@ from serving.modelserver.config import (
     MonitoringSettings,
     load_model_config,
 )
-from serving.modelserver.grpc_service import GrpcSettings, build_grpc_server, set_serving
+from serving.modelserver.grpc_service import (
+    MAX_MESSAGE_BYTES,
+    GrpcSettings,
+    build_grpc_server,
+    set_serving,
+)
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.rest import create_rest_app
+from serving.modelserver.rest_http import harden
 from serving.modelserver.versions import RetryPolicy
 
 LOG = logging.getLogger(__name__)
 SERVER_HEADER = "modelserver"  # no version banner
+# A REST request's line and headers together (rest_http.harden). The gateway sends well under
+# 10 KB (gunicorn's own limits for the gateway's clients: a 4 KB request line, 100 headers of
+# 8 KB).
+MAX_REST_HEADER_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,7 @@ class ModelServer:
             server_name=SERVER_HEADER,
             shutdown_timeout=int(self.options.shutdown_grace_seconds),
         )
+        harden(self._rest_server, MAX_MESSAGE_BYTES, MAX_REST_HEADER_BYTES)
         self._rest_server.prepare()
         self.rest_port = int(self._rest_server.bind_addr[1])
         self._start_thread("rest", self._rest_server.serve)

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from loadtests.slow_clients import slow_connections
-from serving.gateway.chunked import FREE_CHUNKS
+from serving.chunk_counts import FREE_CHUNKS
 from serving.gateway.launcher import RunningGateway
 from tests.support.raw_http import parse_answer, read_to_close, send_raw
 from tests.support.served_gateway import served_gateway

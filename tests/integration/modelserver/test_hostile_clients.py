@@ -17,7 +17,9 @@ from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from serving.modelserver.grpc_service import MAX_MESSAGE_BYTES
+from serving.modelserver.server import MAX_REST_HEADER_BYTES
 from tests.integration.modelserver.helpers import QA_INPUTS, predict_request
+from tests.support.raw_http import parse_answer, send_raw
 
 INIT_OP = "__saved_model_init_op"  # a SavedModel's init op, listed among its signatures
 
@@ -137,3 +139,37 @@ def test_a_body_past_the_message_limit_is_413_before_it_is_read(server, local_on
         "error": f"The request body is larger than {MAX_MESSAGE_BYTES} bytes"
     }
     connection.close()
+
+
+def test_chunked_bodies_are_bounded_and_answered_once(server, local_only):
+    """A bad chunk was a 500; a chunk past the limit was read whole (minutes of CPU for 400
+    MB, gRPC deadlines missed meanwhile); a chunked body a GET left unread was parsed as the
+    next request (a second answer)."""
+    head = b"POST /v1/models/qa:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    status, headers, body = parse_answer(send_raw(server.rest_url, head + b"zz\r\nab\r\n0\r\n\r\n"))
+    assert status == 400 and headers["connection"] == "close"
+    assert json.loads(body)["error"].startswith("malformed chunked body")
+    # The size line of a chunk past the limit is all the server reads of it.
+    status, _, body = parse_answer(send_raw(server.rest_url, head + b"%x\r\n" % MAX_MESSAGE_BYTES))
+    assert status == 413 and "larger than" in json.loads(body)["error"]
+    inner = b"GET /v1/models/qa HTTP/1.1\r\nHost: x\r\n\r\n"
+    unread = b"GET /v1/models/qa HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    received = send_raw(server.rest_url, unread + b"%x\r\n%s\r\n0\r\n\r\n" % (len(inner), inner))
+    status, headers, _ = parse_answer(received)
+    assert status == 200 and headers["connection"] == "close"
+    assert received.count(b"HTTP/1.1 ") == 1
+
+
+def test_rest_headers_past_their_limit_or_folded_are_refused(server, local_only):
+    """cheroot read a request's headers whatever their size: 300 MB grew the server by 400 MB."""
+    flood = b"GET /v1/models/qa HTTP/1.1\r\nHost: x\r\nX-Flood: " + b"a" * MAX_REST_HEADER_BYTES
+    status, headers, _ = parse_answer(send_raw(server.rest_url, flood + b"\r\n\r\n"))
+    assert status == 413 and headers["connection"] == "close"
+    long_url = b"GET /v1/models/" + b"a" * MAX_REST_HEADER_BYTES + b" HTTP/1.1\r\n\r\n"
+    assert send_raw(server.rest_url, long_url).startswith(b"HTTP/1.1 414 ")
+    # A first header line folded onto nothing raised UnboundLocalError in cheroot: a 500.
+    folded = send_raw(server.rest_url, b"GET /v1/models/qa HTTP/1.1\r\n Host: x\r\n\r\n")
+    assert folded.startswith(b"HTTP/1.1 400 ")
+    # A negative length was a body read to the connection's end: the request hung.
+    negative = b"POST /v1/models/qa:predict HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}"
+    assert send_raw(server.rest_url, negative).startswith(b"HTTP/1.1 400 ")

@@ -16,9 +16,8 @@ from gunicorn.http import message, wsgi
 from gunicorn.http.errors import InvalidChunkSize
 from gunicorn.http.parser import RequestParser
 
+from serving.chunk_counts import FREE_CHUNKS, MIN_AVERAGE_CHUNK_BYTES
 from serving.gateway.chunked import (
-    FREE_CHUNKS,
-    MIN_AVERAGE_CHUNK_BYTES,
     BoundedChunkedReader,
     TooManyChunksError,
     use_bounded_chunked_bodies,

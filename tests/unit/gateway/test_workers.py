@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from gunicorn.config import Config
+from gunicorn.glogging import Logger
 from gunicorn.http import message, wsgi
 from gunicorn.http.parser import RequestParser
 
@@ -191,3 +192,47 @@ def test_a_server_error_says_nothing_of_its_exception() -> None:
         "error": "Internal Server Error",
         "detail": [],
     }
+
+
+def _refused_by_a_worker(request: bytes, in_create: bool) -> bytes:
+    """What a gateway worker answers to ``request``, which gunicorn refuses while parsing it
+    (``in_create``: while building its WSGI environ)."""
+    sock = RecordingSocket(request)
+    config = Config()
+    with pytest.raises(Exception) as raised:
+        parsed = next(iter(RequestParser(config, sock, CLIENT)))
+        if in_create:
+            wsgi.create(parsed, sock, CLIENT, "127.0.0.1:8000", config)
+    worker = ThreadWorker.__new__(ThreadWorker)  # handle_error reads only cfg and log
+    worker.cfg, worker.log = config, Logger(config)
+    worker.handle_error(getattr(raised.value, "req", None), sock, CLIENT, raised.value)
+    return b"".join(sock.sends)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "in_create", "status", "said"),
+    [
+        # A trusted forwarder's SCRIPT_NAME (any client on 127.0.0.1 by default) that does not
+        # start the path: gunicorn answered "500 Bad Request".
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: gw\r\nSCRIPT_NAME: /api\r\n\r\n",
+            True,
+            b"400 Bad Request",
+            "Configuration problem: Request path '/healthz'",
+        ),
+        # A transfer coding gunicorn does not know: "501 Bad Request" (gzip is the app's 415).
+        (
+            b"POST /v1/qa HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: foo, chunked\r\n\r\n",
+            False,
+            b"415 Unsupported Media Type",
+            "Unsupported transfer coding: 'foo",
+        ),
+    ],
+)
+def test_client_errors_gunicorn_answers_5xx_are_4xx(
+    request_bytes: bytes, in_create: bool, status: bytes, said: str
+) -> None:
+    head, _, body = _refused_by_a_worker(request_bytes, in_create).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 " + status + b"\r\n")
+    (detail,) = json.loads(body)["detail"]
+    assert detail["msg"].startswith(said)

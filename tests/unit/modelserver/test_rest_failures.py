@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import pytest
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from serving.modelserver.errors import INTERNAL_MESSAGE
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
-from serving.modelserver.rest import create_rest_app
+from serving.modelserver.rest import INCOMPLETE_BODY, create_rest_app
 
 
 class BuggyManager(ModelManager):
@@ -45,3 +47,27 @@ def test_a_client_path_cannot_split_the_log_line(caplog: pytest.LogCaptureFixtur
     path = "/v1/models/q%0D2026-01-01 INFO forged%1B[2J/metadata"
     message = _failed_request(path, "x\x01", caplog)
     assert "\r" not in message and "\x1b" not in message and "\x01" not in message
+
+
+class StalledBody:
+    """A request body whose client stopped sending: cheroot's socket read times out."""
+
+    def read(self, size: int = -1) -> bytes:
+        raise TimeoutError("timed out")
+
+
+def test_a_body_the_client_stopped_sending_is_no_server_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """werkzeug turns the read's error into ClientDisconnected: it was answered 500, counted
+    as 500 and logged with a traceback as a bug of the server."""
+    metrics = ServerMetrics()
+    app = create_rest_app(ModelManager([], metrics, poll_seconds=0), metrics, "/m", lambda: True)
+    environ = EnvironBuilder("/v1/models/qa:predict", method="POST").get_environ()
+    environ.update({"CONTENT_LENGTH": "100", "wsgi.input": StalledBody()})
+    with caplog.at_level(logging.ERROR, logger="serving.modelserver.rest"):
+        body, status, _ = run_wsgi_app(app, environ, buffered=True)
+    assert status == "400 BAD REQUEST"
+    assert json.loads(b"".join(body)) == {"error": INCOMPLETE_BODY}
+    assert not caplog.records
+    assert 'code="500"' not in metrics.render().decode()
