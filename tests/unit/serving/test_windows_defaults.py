@@ -6,14 +6,15 @@ from __future__ import annotations
 import importlib.util
 import random
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers
 
-from serving.encoding import segment_texts, word_encoding, word_kept
-from serving.spec import SegmentRule, TextInput
+from serving.encoding import encode_batch, input_text, segment_texts, word_encoding, word_kept
+from serving.spec import RegressionHead, SegmentRule, ServingSpec, TextInput, TextsInput
 from serving.tokenization import cut_to_fit, encode_texts, id_matrix, join_posts, load_tokenizer
-from serving.windows import Window, budget, cut_characters, kept_window
+from serving.windows import Encodings, Window, budget, cut_characters, kept_window
 from training.tokenization import train_tokenizer
 
 SENTENCES = [
@@ -129,3 +130,62 @@ def test_added_tokens_with_whitespace_or_stripping_turn_windows_off() -> None:
     for tokenizer in (spaced, stripping, padded):
         assert cut_characters(tokenizer) == frozenset()
     assert cut_characters(_tokenizer(pre_tokenizers.Whitespace())) == frozenset(" \t\n\r")
+
+
+def test_encodings_hand_a_window_only_to_the_cut_it_was_made_for() -> None:
+    # A window is exact for its cut alone: two inputs with the same text and tokenizer (a
+    # question repeated as the article) must not share it across cuts.
+    tokenizer = _tokenizer(pre_tokenizers.Whitespace())
+    text = "mary " * 500
+    right = TextInput(field="q", tensor="q", max_tokens=4, vocab_size=9)
+    left = TextInput(field="a", tensor="a", max_tokens=4, truncation="left", vocab_size=9)
+    longer = TextInput(field="b", tensor="b", max_tokens=400, vocab_size=9)
+    known = Encodings()
+    window = word_encoding(tokenizer, text, right)
+    assert window is not None and not window.whole
+    known.keep(tokenizer, text, right, window)
+    assert known.get(tokenizer, text, left) is None
+    assert known.get(tokenizer, text, longer) is None
+    assert known.take(tokenizer, text, right) is window
+
+
+class CharCounter:
+    """A real tokenizer that counts the characters it is given (as test_tokenise_once's)."""
+
+    def __init__(self, real: Tokenizer) -> None:
+        self.real = real
+        self.chars = 0
+
+    def encode(self, text: str, *args: Any, **kwargs: Any) -> Any:
+        self.chars += len(text)
+        return self.real.encode(text, *args, **kwargs)
+
+    def encode_batch_fast(self, texts: list[str], *args: Any, **kwargs: Any) -> Any:
+        self.chars += sum(map(len, texts))
+        return self.real.encode_batch_fast(texts, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_a_long_list_input_is_tokenised_only_as_far_as_its_cut(
+    defaults: dict[str, Tokenizer],
+) -> None:
+    # Issue 9: a 1 MB profile without max_joined_chars was tokenised whole (~140 MB of native
+    # memory in the tokenizer for one-letter words) although the model reads 8192 ids of it.
+    posts = TextsInput(
+        field="posts", tensor="post_ids", max_tokens=8192, separator="[SEP]", vocab_size=600
+    )
+    spec = ServingSpec(
+        title="profile",
+        inputs=[posts],
+        heads=[RegressionHead(output="age", field="age")],
+        example={"posts": ["Mary went home."]},
+    )
+    counter = CharCounter(defaults["word"])
+    tokenizers = cast(dict[str, Tokenizer], {posts.tokenizer: counter})
+    instance = {"posts": [" ".join(["a"] * 9_000)] * 60}  # 1.08 MB joined
+    encoded = encode_batch(spec, tokenizers, [instance])
+    expected = encode_texts(defaults["word"], [input_text(posts, instance["posts"])], 8192)
+    assert encoded.tensors["post_ids"].tolist() == expected.tolist()
+    assert counter.chars < 2 * 5 * 8192  # the first window: 5 characters per kept token
