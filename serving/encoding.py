@@ -18,8 +18,8 @@ import numpy.typing as npt
 from tokenizers import Tokenizer
 
 from serving.spec import SegmentRule, ServingSpec, TextInput, TextsInput
-from serving.tokenization import cut_to_fit, id_matrix, join_posts
-from serving.windows import Encodings, Window, budget, kept_window
+from serving.tokenization import cut_to_fit, id_matrix, join_posts, plain_encodings
+from serving.windows import Encodings, Window, budget, kept_window, windowed
 
 Tensors = dict[str, npt.NDArray[np.int32]]
 # A word needs a letter or a digit (any script): Python's Unicode "\w" without "_". The
@@ -233,25 +233,30 @@ def encode_batch(
     segmented = {head.input_field for head in spec.segment_heads()}
     for item in spec.inputs:
         tokenizer = tokenizers[item.tokenizer]
-        kept = budget(tokenizer, item)
-        cut: list[Window] = []
-        for instance in instances:
-            text = input_text(item, instance[item.field])
-            found = known.take(tokenizer, text, item) if known else None
-            if found is None:  # a window of the text: the whole one only where it must be
-                offsets = item.field in segmented
-                found = kept_window(tokenizer, text, kept, item.truncation, offsets=offsets)
-            cut.append(found)
+        kept, offsets = budget(tokenizer, item), item.field in segmented
+        texts = [input_text(item, instance[item.field]) for instance in instances]
+        cut = [known.take(tokenizer, text, item) if known else None for text in texts]
+        # Long texts: a window each; the others whole, in one call as before windows.
+        short = [
+            i for i, text in enumerate(texts) if not (cut[i] or windowed(tokenizer, text, kept))
+        ]
+        whole = plain_encodings(tokenizer, [texts[i] for i in short], offsets=offsets)
+        for index, encoding in zip(short, whole, strict=True):
+            cut[index] = Window(encoding)
+        windows = [
+            found or kept_window(tokenizer, text, kept, item.truncation, offsets=offsets)
+            for text, found in zip(texts, cut, strict=True)
+        ]
         tensors[item.tensor] = id_matrix(
             tokenizer,
-            [window.encoding for window in cut],
+            [window.encoding for window in windows],
             item.max_tokens,
             item.truncation,
             add_special_tokens=item.add_special_tokens,
             pad_id=spec.pad_id,
         )
-        if item.field in segmented:
-            encodings[item.field] = cut
+        if offsets:
+            encodings[item.field] = windows
     return Encoded(tensors, encodings)
 
 

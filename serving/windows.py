@@ -155,6 +155,16 @@ def _pre_tokenizer_cuts(pre: object) -> frozenset[str]:
     return _NO_CUT
 
 
+def windowed(tokenizer: Tokenizer, text: str, budget: int) -> bool:
+    """Whether :func:`kept_window` would try a window of ``text`` (else it encodes it whole:
+    callers may then batch such texts in one call)."""
+    return bool(cut_characters(tokenizer)) and _first_size(budget) < len(text)
+
+
+def _first_size(budget: int) -> int:
+    return _FIRST_CHARS_PER_TOKEN * (budget + 1) + _FIRST_EXTRA
+
+
 def kept_window(
     tokenizer: Tokenizer,
     text: str,
@@ -173,7 +183,7 @@ def kept_window(
     span ``(0, 0)``, for a right cut (a left cut needs spans to find its exact tokens).
     """
     cuts = cut_characters(tokenizer)
-    size = _FIRST_CHARS_PER_TOKEN * (budget + 1) + _FIRST_EXTRA
+    size = _first_size(budget)
     while cuts and size < len(text):
         window = (_prefix if truncation == "right" else _suffix)(
             tokenizer, text, budget, size, cuts, offsets, cover
