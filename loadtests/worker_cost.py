@@ -10,12 +10,14 @@ The kernel's work (syscalls, loopback TCP) is not in it. Deterministic enough to
 trees or settings on a loaded machine (two runs of one tree: within ~1%), unlike CPU seconds::
 
     PYTHONPATH=. python -m loadtests.worker_cost --model-repo model_repo --endpoint qa \\
-        --clients 8 --requests 200 [--root OTHER_TREE] [--set GATEWAY_GRPC_CALL_POOL=false]
+        --clients 8 --requests 200 [--root OTHER_TREE] [--set GATEWAY_GRPC_CALL_POOL=false] \\
+        [--payload BODY.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -65,13 +67,16 @@ def callgrind(pid: int, *switches: list[str]) -> None:
         subprocess.run(["callgrind_control", *switch, str(pid)], check=True, capture_output=True)
 
 
-def _load(url: str, endpoint: str, clients: int, requests_total: int) -> None:
+def _load(
+    url: str, endpoint: str, clients: int, requests_total: int, payload: object = None
+) -> None:
     local = threading.local()
+    body = PAYLOADS[endpoint] if payload is None else payload
 
     def one(_: int) -> None:
         session = getattr(local, "session", None) or requests.Session()
         local.session = session
-        answer = session.post(f"{url}/v1/{endpoint}", json=PAYLOADS[endpoint], timeout=300)
+        answer = session.post(f"{url}/v1/{endpoint}", json=body, timeout=300)
         if answer.status_code != 200:
             raise RuntimeError(f"{answer.status_code}: {answer.text[:200]}")
 
@@ -110,13 +115,14 @@ def measure(options: argparse.Namespace, out: Path) -> tuple[int, Path]:
         url = f"http://127.0.0.1:{port}"
         try:
             wait_for_http(f"{url}/readyz", 900, process)
-            _load(url, options.endpoint, options.clients, 40)  # warm-up
+            payload = json.loads(options.payload.read_text()) if options.payload else None
+            _load(url, options.endpoint, options.clients, 40, payload)  # warm-up
             children = subprocess.run(
                 ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=True
             )
             worker = int(children.stdout.split()[0])
             callgrind(worker, ["-z"], ["-i", "on"])
-            _load(url, options.endpoint, options.clients, options.requests)
+            _load(url, options.endpoint, options.clients, options.requests, payload)
             callgrind(worker, ["-i", "off"], ["-d"])
         finally:
             stop_process(process, timeout=120.0)
@@ -135,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], help="KEY=VALUE for the gateway")
     parser.add_argument("--batching-parameters", type=Path)
     parser.add_argument("--out", type=Path, help="callgrind files here (default: a temp dir)")
+    parser.add_argument("--payload", type=Path, help="a JSON request body (default: mixload's)")
     options = parser.parse_args(argv)
     out = options.out or Path(tempfile.mkdtemp(prefix="worker-cost-"))
     out.mkdir(parents=True, exist_ok=True)

@@ -10,15 +10,16 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from tokenizers import Encoding, Tokenizer
+from tokenizers import Tokenizer
 
 from serving.spec import SegmentRule, ServingSpec, TextInput, TextsInput
 from serving.tokenization import cut_to_fit, id_matrix, join_posts, plain_encodings
+from serving.windows import Encodings, Window, budget, kept_window, windowed
 
 Tensors = dict[str, npt.NDArray[np.int32]]
 # A word needs a letter or a digit (any script): Python's Unicode "\w" without "_". The
@@ -78,28 +79,28 @@ def blank_control_tokens(tokenizer: Tokenizer, text: str) -> str:
 
 
 def word_kept(
-    tokenizer: Tokenizer, text: str, encoding: Encoding, item: TextInput | TextsInput
+    tokenizer: Tokenizer, text: str, window: Window, item: TextInput | TextsInput
 ) -> bool:
     """Whether the input's cut (``max_tokens`` with its special tokens, ``truncation``) keeps
-    a token of a letter or digit of ``text``, whose whole encoding (no special tokens) is
-    ``encoding``: "!" * 500 + " Mary" cut to its first 64 tokens keeps punctuation only.
+    a token of a letter or digit of ``text``, encoded (no special tokens) as ``window``
+    (:func:`word_encoding`: its kept tokens, and that letter's, are the whole text's):
+    "!" * 500 + " Mary" cut to its first 64 tokens keeps punctuation only.
 
     The first letter's token is the earliest with a word, so a right cut keeps a word when it
     keeps that token (a left cut: the last letter's). A letter no token covers (the
     normaliser dropped it) is not judged here: :func:`has_words` judged the text.
     """
-    budget = item.max_tokens
-    if item.add_special_tokens:
-        budget -= tokenizer.num_special_tokens_to_add(False)
-    if len(encoding) <= budget:
+    kept, encoding = budget(tokenizer, item), window.encoding
+    if len(encoding) <= kept:  # a window is longer than ``kept``: only a whole text is shorter
         return True
     position = _letter(blank_control_tokens(tokenizer, text), item.truncation == "right")
-    token = None if position is None else encoding.char_to_token(position)
-    if budget <= 0 or position is None:
+    if kept <= 0 or position is None:
         return False
+    token = encoding.char_to_token(position - window.start)
     if token is None:
         return True
-    return token < budget if item.truncation == "right" else token >= len(encoding) - budget
+    # A left window's last tokens are the text's last: counted from the end they agree.
+    return token < kept if item.truncation == "right" else token >= len(encoding) - kept
 
 
 def word_kept_in(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput) -> bool:
@@ -120,7 +121,9 @@ def word_kept_in(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput) 
         part = text[: len(clean)] if first else text[len(text) - len(clean) :]
     if 4 * len(part) < item.max_tokens - 4:  # fewer tokens than the budget, whatever they are
         return True
-    return word_kept(tokenizer, part, tokenizer.encode(part, add_special_tokens=False), item)
+    return word_kept(
+        tokenizer, part, Window(tokenizer.encode(part, add_special_tokens=False)), item
+    )
 
 
 def _outside_words(text: str, first: bool) -> str:
@@ -147,8 +150,11 @@ def input_text(item: TextInput | TextsInput, value: Any) -> str:
     return str(value)
 
 
-def word_encoding(tokenizer: Tokenizer, text: str) -> Encoding | None:
-    """The text's whole encoding (no special tokens) if it passes :func:`has_words`, else None.
+def word_encoding(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput) -> Window | None:
+    """The text's encoding for ``item`` (no special tokens) if it passes :func:`has_words`,
+    else None: a window of it whose kept tokens are the whole text's
+    (:func:`serving.windows.kept_window`), covering its first letter or digit (its last, for
+    a left cut) so :func:`word_kept` finds that letter's token.
 
     For a text whose encoding is needed anyway (a request's text input): one tokenisation
     serves the rule and the model. A text has words when a token ends after its first
@@ -157,41 +163,32 @@ def word_encoding(tokenizer: Tokenizer, text: str) -> Encoding | None:
     word = WORD_PATTERN.search(text)
     if word is None:
         return None
-    encoding = tokenizer.encode(text, add_special_tokens=False)
-    if any(token in text for token in control_tokens(tokenizer)):
-        return encoding if has_words(tokenizer, text) else None
-    start = word.start()
+    controls = any(token in text for token in control_tokens(tokenizer))
+    letters = blank_control_tokens(tokenizer, text) if controls else text
+    cover = _letter(letters, item.truncation == "right")
+    window = kept_window(tokenizer, text, budget(tokenizer, item), item.truncation, cover=cover)
+    if controls:
+        return window if has_words(tokenizer, text) else None
+    start, encoding = word.start(), window.encoding
     # The last token usually ends after the first letter: asked alone first, since reading
-    # ``offsets`` builds a list of every token's span.
+    # ``offsets`` builds a list of every token's span. A window's tokens are the whole
+    # text's (offsets + window.start); one ending after the letter settles it, else the
+    # whole text is judged (a right window's later tokens were not seen).
     last = encoding.token_to_chars(len(encoding) - 1) if len(encoding) else None
-    if last is not None and last[1] > start:
-        return encoding
+    if last is not None and last[1] + window.start > start:
+        return window
+    if any(end + window.start > start for _, end in encoding.offsets):
+        return window
+    if not window.whole:
+        return _whole_words(tokenizer, text, start)
+    return window if has_words(tokenizer, text) else None
+
+
+def _whole_words(tokenizer: Tokenizer, text: str, start: int) -> Window | None:
+    encoding = tokenizer.encode(text, add_special_tokens=False)
     if any(end > start for _, end in encoding.offsets) or has_words(tokenizer, text):
-        return encoding
+        return Window(encoding)
     return None
-
-
-@dataclass
-class Encodings:
-    """Whole encodings of a request's texts, made while validating, used once when encoding.
-
-    Keyed by tokenizer and text; :meth:`take` removes an entry, because encoding truncates
-    it in place (two inputs with the same text may be cut differently).
-    """
-
-    found: dict[tuple[int, str], Encoding] = field(default_factory=dict)
-
-    def keep(self, tokenizer: Tokenizer, text: str, encoding: Encoding) -> None:
-        """Store the whole encoding of ``text`` by ``tokenizer``."""
-        self.found[id(tokenizer), text] = encoding
-
-    def get(self, tokenizer: Tokenizer, text: str) -> Encoding | None:
-        """The stored whole encoding of ``text`` (kept), or None."""
-        return self.found.get((id(tokenizer), text))
-
-    def take(self, tokenizer: Tokenizer, text: str) -> Encoding | None:
-        """The stored encoding of ``text`` (then forgotten), or None."""
-        return self.found.pop((id(tokenizer), text), None)
 
 
 @dataclass(frozen=True)
@@ -207,7 +204,7 @@ class Encoded:
     """
 
     tensors: Tensors
-    encodings: dict[str, list[Encoding]]
+    encodings: dict[str, list[Window]]
 
 
 def encode_instances(
@@ -231,35 +228,46 @@ def encode_batch(
 ) -> Encoded:
     """:func:`encode_instances` and the encodings; texts found in ``known`` are not tokenised."""
     tensors: Tensors = {}
-    encodings: dict[str, list[Encoding]] = {}
+    encodings: dict[str, list[Window]] = {}
     # Only segment heads read character spans: other inputs' texts skip making them.
     segmented = {head.input_field for head in spec.segment_heads()}
     for item in spec.inputs:
         tokenizer = tokenizers[item.tokenizer]
+        kept, offsets = budget(tokenizer, item), item.field in segmented
         texts = [input_text(item, instance[item.field]) for instance in instances]
-        found = [known.take(tokenizer, text) for text in texts] if known else [None] * len(texts)
-        missing = [text for text, encoding in zip(texts, found, strict=True) if encoding is None]
-        fresh = iter(plain_encodings(tokenizer, missing, offsets=item.field in segmented))
-        cut = [encoding if encoding is not None else next(fresh) for encoding in found]
+        cut = [known.take(tokenizer, text, item) if known else None for text in texts]
+        # Long texts: a window each; the others whole, in one call as before windows.
+        short = [
+            i for i, text in enumerate(texts) if not (cut[i] or windowed(tokenizer, text, kept))
+        ]
+        whole = plain_encodings(tokenizer, [texts[i] for i in short], offsets=offsets)
+        for index, encoding in zip(short, whole, strict=True):
+            cut[index] = Window(encoding)
+        windows = [
+            found or kept_window(tokenizer, text, kept, item.truncation, offsets=offsets)
+            for text, found in zip(texts, cut, strict=True)
+        ]
         tensors[item.tensor] = id_matrix(
             tokenizer,
-            cut,
+            [window.encoding for window in windows],
             item.max_tokens,
             item.truncation,
             add_special_tokens=item.add_special_tokens,
             pad_id=spec.pad_id,
         )
-        if item.field in segmented:
-            encodings[item.field] = cut
+        if offsets:
+            encodings[item.field] = windows
     return Encoded(tensors, encodings)
 
 
-def truncated_encoding(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput) -> Encoding:
-    """The text's encoding without special tokens, cut as :func:`encode_instances` cuts it."""
-    encoding = tokenizer.encode(text, add_special_tokens=False)
-    return cut_to_fit(
-        tokenizer, encoding, item.max_tokens, item.truncation, item.add_special_tokens
+def truncated_encoding(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput) -> Window:
+    """The text's encoding without special tokens, cut as :func:`encode_instances` cuts it
+    (offsets ``+ start`` index ``text``)."""
+    window = kept_window(tokenizer, text, budget(tokenizer, item), item.truncation)
+    cut_to_fit(
+        tokenizer, window.encoding, item.max_tokens, item.truncation, item.add_special_tokens
     )
+    return window
 
 
 def segment_texts(
@@ -267,7 +275,7 @@ def segment_texts(
     text: str,
     item: TextInput | TextsInput,
     rule: SegmentRule,
-    encoding: Encoding | None = None,
+    encoding: Window | None = None,
 ) -> list[str | None]:
     """The text of each segment slot (``rule.max_segments`` entries; None where no segment).
 
@@ -275,9 +283,8 @@ def segment_texts(
     the last kept token; slot 0 is the last segment when ``rule.order == "last_first"``.
     ``encoding``: the text's cut encoding from :func:`encode_batch` (else it is tokenised).
     """
-    if encoding is None:
-        encoding = truncated_encoding(tokenizer, text, item)
-    tokens, offsets = encoding.tokens, encoding.offsets  # each read builds a new list
+    window = truncated_encoding(tokenizer, text, item) if encoding is None else encoding
+    tokens, offsets = window.encoding.tokens, window.encoding.offsets  # each builds a list
     separator = rule.separator_token
     spans: list[tuple[int, int]] = []
     first = 0  # the segment's first token
@@ -288,6 +295,7 @@ def segment_texts(
         spans.append((offsets[first][0], offsets[-1][1]))
     if rule.order == "last_first":
         spans.reverse()
-    slots: list[str | None] = [text[begin:end].strip() for begin, end in spans]
+    shift = window.start
+    slots: list[str | None] = [text[shift + begin : shift + end].strip() for begin, end in spans]
     slots = slots[: rule.max_segments]
     return slots + [None] * (rule.max_segments - len(slots))

@@ -21,7 +21,6 @@ from typing import Any
 from flask import Response
 from pydantic import Field, create_model
 
-from serving.encoding import Encodings
 from serving.gateway import inference
 from serving.gateway.backends import VersionSelector
 from serving.gateway.errors import GatewayError
@@ -40,6 +39,7 @@ from serving.gateway.web import (
     services,
     takes_query,
 )
+from serving.windows import Encodings
 
 Answers = dict[str, Any]
 ALIASES = ("qa", "profile", "similarity")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy.typing as npt
 
-from serving.encoding import Encodings, Tensors
+from serving.encoding import Tensors
 from serving.gateway.backends import Backend, VersionSelector
 from serving.gateway.coalescing import Coalescer
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError, backend_to_gateway
@@ -25,6 +25,7 @@ from serving.gateway.model_state import unrouted_error
 from serving.gateway.registry import ModelRegistry
 from serving.gateway.runtime import ModelRuntime, Segments
 from serving.gateway.settings import GatewaySettings
+from serving.windows import Encodings
 
 LOGGER = logging.getLogger("serving.gateway.inference")
 

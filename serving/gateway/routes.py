@@ -11,7 +11,6 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from serving.encoding import Encodings
 from serving.gateway import inference
 from serving.gateway.backends import TensorSpec, VersionSelector
 from serving.gateway.errors import BackendError, GatewayError, echo
@@ -31,6 +30,7 @@ from serving.gateway.web import (
     services,
     takes_query,
 )
+from serving.windows import Encodings
 
 # TF Serving's scheme pins in the path; a silently ignored ?version= would answer from another
 # version than the one the client asked for (every query key is refused: web.takes_query).

@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any, cast
 
 from pydantic import ValidationError
-from tokenizers import Encoding, Tokenizer
+from tokenizers import Tokenizer
 
 from serving import contract
 from serving.encoding import (
     Encoded,
-    Encodings,
     Tensors,
     encode_batch,
     segment_texts,
@@ -49,6 +48,7 @@ from serving.tokenization import (
     panics_as_errors,
     vocab_bound,
 )
+from serving.windows import Encodings, Window
 
 LOGGER = logging.getLogger("serving.gateway.runtime")
 Instance = Mapping[str, Any]
@@ -85,7 +85,7 @@ class ModelRuntime:
     def segments(
         self,
         instances: Sequence[Instance],
-        encodings: Mapping[str, Sequence[Encoding]] | None = None,
+        encodings: Mapping[str, Sequence[Window]] | None = None,
     ) -> Segments:
         """Each segment head's slot texts per instance (:func:`serving.encoding.segment_texts`):
         head field -> one list of ``max_segments`` slots per instance.
@@ -104,7 +104,7 @@ class ModelRuntime:
         outputs: Outputs,
         instances: Sequence[Instance],
         top_ks: Sequence[int | None] | None = None,
-        encodings: Mapping[str, Sequence[Encoding]] | None = None,
+        encodings: Mapping[str, Sequence[Window]] | None = None,
         segments: Segments | None = None,
     ) -> list[dict[str, Answer]]:
         """One ``{head field: readable value}`` per instance, in order.
@@ -138,7 +138,7 @@ class ModelRuntime:
         self,
         head: SegmentWeightsHead,
         instances: Sequence[Instance],
-        encodings: Sequence[Encoding] | None,
+        encodings: Sequence[Window] | None,
     ) -> list[list[str | None]]:
         item = self.spec.input(head.input_field)
         tokenizer = self.tokenizers[item.tokenizer]

@@ -14,13 +14,13 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.http import parse_range_header
 from werkzeug.routing import BaseConverter
 
-from serving.encoding import Encodings
 from serving.gateway.backends import VersionSelector
 from serving.gateway.errors import GatewayError, echo
 from serving.gateway.exchange import Exchange, current_exchange
 from serving.gateway.inference import Services
 from serving.gateway.request_models import LIMIT_ERROR
 from serving.gateway.word_rules import ENCODINGS
+from serving.windows import Encodings
 
 Model = TypeVar("Model", bound=BaseModel)
 View = TypeVar("View", bound=Callable[..., Any])

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from pydantic import AfterValidator, ValidationInfo
 from pydantic_core import PydanticCustomError
-from tokenizers import Encoding, Tokenizer
+from tokenizers import Tokenizer
 
 from serving.encoding import (
-    Encodings,
     has_words,
     input_text,
     word_encoding,
@@ -21,6 +20,7 @@ from serving.encoding import (
     word_kept_in,
 )
 from serving.spec import TextInput, TextsInput
+from serving.windows import Encodings, Window
 
 NO_WORDS_ERROR = "no_words"
 # Validation context key: an Encodings that the no_words check of a text input fills with
@@ -36,8 +36,8 @@ def _no_words(message: str = "the text has no word (no letter or digit the token
 def words(tokenizer: Tokenizer, item: TextInput | None = None) -> AfterValidator:
     """A validator failing with ``no_words`` for a text the tokenizer makes no token from.
 
-    With ``item`` (a text that is one model input) the text is tokenised whole
-    (:func:`serving.encoding.word_encoding`), its encoding is kept in an
+    With ``item`` (a text that is one model input) the text is tokenised as far as the
+    input's cut needs (:func:`serving.encoding.word_encoding`), its encoding is kept in an
     :class:`~serving.encoding.Encodings` given in the validation context under
     ``ENCODINGS``, and a word must survive the input's cut.
     """
@@ -49,15 +49,15 @@ def words(tokenizer: Tokenizer, item: TextInput | None = None) -> AfterValidator
             return text
         context = info.context
         known = context.get(ENCODINGS) if isinstance(context, dict) else None
-        encoding: Encoding | None = None
+        encoding: Window | None = None
         if isinstance(known, Encodings):
-            encoding = known.get(tokenizer, text)  # the same text elsewhere in this request
+            encoding = known.get(tokenizer, text, item)  # the same text elsewhere in this request
         if encoding is None:
-            encoding = word_encoding(tokenizer, text)
+            encoding = word_encoding(tokenizer, text, item)
             if encoding is None:
                 raise _no_words()
             if isinstance(known, Encodings):
-                known.keep(tokenizer, text, encoding)
+                known.keep(tokenizer, text, item, encoding)
         if not word_kept(tokenizer, text, encoding, item):
             raise _no_words(
                 "the text has no word within the {limit} tokens the model reads (max_tokens)",

@@ -8,6 +8,10 @@ from tokenizers.models import WordLevel
 
 from serving.encoding import has_words, word_encoding, word_kept
 from serving.spec import TextInput
+from serving.windows import Window
+
+# A cut that keeps every token of these short texts: word_encoding gives the whole encoding.
+WHOLE = TextInput(field="q", tensor="q_ids", max_tokens=10_000, vocab_size=9)
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +49,10 @@ def test_texts_with_a_word_are_kept(tokenizer: Tokenizer, text: str) -> None:
 )  # fmt: skip
 def test_word_encoding_follows_has_words(tokenizer: Tokenizer, text: str) -> None:
     # the gateway's one tokenisation of a text input decides no_words by the same rule
-    encoding = word_encoding(tokenizer, text)
+    encoding = word_encoding(tokenizer, text, WHOLE)
     assert (encoding is not None) == has_words(tokenizer, text)
     if encoding is not None:
-        assert encoding.ids == tokenizer.encode(text, add_special_tokens=False).ids
+        assert encoding.encoding.ids == tokenizer.encode(text, add_special_tokens=False).ids
 
 
 @pytest.fixture(scope="module")
@@ -64,16 +68,16 @@ def test_special_tokens_spelt_out_are_no_words(special_tokenizer: Tokenizer, tex
     # "[PAD]" has letters, and its own window "PAD]" tokenises to words, yet the whole text is
     # the pad id: the model sees nothing, as for a blank text.
     assert not has_words(special_tokenizer, text)
-    assert word_encoding(special_tokenizer, text) is None
+    assert word_encoding(special_tokenizer, text, WHOLE) is None
 
 
 @pytest.mark.parametrize("text", ["[UNK]", "Mary [PAD]", "[SEP]pad", "[pad]"])
 def test_a_word_beside_special_tokens_is_kept(special_tokenizer: Tokenizer, text: str) -> None:
     # the unknown token stands for a word; "[pad]" is not the special token (case matters)
     assert has_words(special_tokenizer, text)
-    encoding = word_encoding(special_tokenizer, text)
+    encoding = word_encoding(special_tokenizer, text, WHOLE)
     assert encoding is not None
-    assert encoding.ids == special_tokenizer.encode(text, add_special_tokens=False).ids
+    assert encoding.encoding.ids == special_tokenizer.encode(text, add_special_tokens=False).ids
 
 
 @pytest.mark.parametrize(
@@ -89,5 +93,5 @@ def test_a_word_beside_special_tokens_is_kept(special_tokenizer: Tokenizer, text
 )
 def test_word_kept_follows_the_inputs_cut(special_tokenizer, text, truncation, kept) -> None:
     item = TextInput(field="q", tensor="q_ids", max_tokens=4, truncation=truncation, vocab_size=9)
-    encoding = special_tokenizer.encode(text, add_special_tokens=False)
+    encoding = Window(special_tokenizer.encode(text, add_special_tokens=False))
     assert word_kept(special_tokenizer, text, encoding, item) is kept
