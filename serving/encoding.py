@@ -164,9 +164,13 @@ def word_encoding(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput)
     if word is None:
         return None
     controls = any(token in text for token in control_tokens(tokenizer))
-    letters = blank_control_tokens(tokenizer, text) if controls else text
-    cover = _letter(letters, item.truncation == "right")
-    window = kept_window(tokenizer, text, budget(tokenizer, item), item.truncation, cover=cover)
+    kept = budget(tokenizer, item)
+    if windowed(tokenizer, text, kept):
+        letters = blank_control_tokens(tokenizer, text) if controls else text
+        cover = _letter(letters, item.truncation == "right")
+        window = kept_window(tokenizer, text, kept, item.truncation, cover=cover)
+    else:  # short (most requests): whole, without the window's bookkeeping
+        window = Window(tokenizer.encode(text, add_special_tokens=False))
     if controls:
         return window if has_words(tokenizer, text) else None
     start, encoding = word.start(), window.encoding
@@ -240,9 +244,10 @@ def encode_batch(
         short = [
             i for i, text in enumerate(texts) if not (cut[i] or windowed(tokenizer, text, kept))
         ]
-        whole = plain_encodings(tokenizer, [texts[i] for i in short], offsets=offsets)
-        for index, encoding in zip(short, whole, strict=True):
-            cut[index] = Window(encoding)
+        if short:
+            whole = plain_encodings(tokenizer, [texts[i] for i in short], offsets=offsets)
+            for index, encoding in zip(short, whole, strict=True):
+                cut[index] = Window(encoding)
         windows = [
             found or kept_window(tokenizer, text, kept, item.truncation, offsets=offsets)
             for text, found in zip(texts, cut, strict=True)

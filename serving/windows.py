@@ -71,7 +71,7 @@ class Encodings:
     only. :meth:`take` removes an entry, because encoding truncates it in place.
     """
 
-    found: dict[tuple[int, str, int, str], Window] = field(default_factory=dict)
+    found: dict[tuple[int, str, int, bool, str], Window] = field(default_factory=dict)
 
     def keep(
         self, tokenizer: Tokenizer, text: str, item: TextInput | TextsInput, window: Window
@@ -90,8 +90,9 @@ class Encodings:
 
 def _key(
     tokenizer: Tokenizer, text: str, item: TextInput | TextsInput
-) -> tuple[int, str, int, str]:
-    return id(tokenizer), text, budget(tokenizer, item), item.truncation
+) -> tuple[int, str, int, bool, str]:
+    # What fixes the cut for one tokenizer (its budget), without asking the tokenizer.
+    return id(tokenizer), text, item.max_tokens, item.add_special_tokens, item.truncation
 
 
 def cut_characters(tokenizer: Tokenizer) -> frozenset[str]:
@@ -158,7 +159,7 @@ def _pre_tokenizer_cuts(pre: object) -> frozenset[str]:
 def windowed(tokenizer: Tokenizer, text: str, budget: int) -> bool:
     """Whether :func:`kept_window` would try a window of ``text`` (else it encodes it whole:
     callers may then batch such texts in one call)."""
-    return bool(cut_characters(tokenizer)) and _first_size(budget) < len(text)
+    return _first_size(budget) < len(text) and bool(cut_characters(tokenizer))
 
 
 def _first_size(budget: int) -> int:
