@@ -108,6 +108,44 @@ def version_numbers(model_dir: Path) -> list[int]:
     return list(version_dirs(model_dir))
 
 
+def repo_layout_problem(repo: Path) -> str | None:
+    """Why ``repo`` cannot be a model repo (the folder of ``models.config`` and one folder
+    per model), or None.
+
+    Refused: a model's folder (it holds version folders, or its parent's ``models.config``
+    names it) and a version folder or a path inside one (it holds a SavedModel). An export
+    there wrote ``repo/<name>/<version>/`` and a ``models.config`` that no server reads (a
+    version folder is named by digits only; TF Serving skips other names), and reported
+    success. A path that does not exist yet is checked through its nearest existing folder.
+    """
+    existing = next((part for part in (repo, *repo.parents) if part.is_dir()), None)
+    if existing is None:
+        return None
+    for folder in (existing, *existing.parents):
+        if holds_saved_model(folder):
+            return (
+                f"{str(repo)!r} is inside the model version folder {str(folder)!r} (it holds "
+                "a SavedModel): give the model repo, the folder that holds models.config"
+            )
+    if existing != repo:
+        return None
+    if versions := version_numbers(repo):
+        return (
+            f"{str(repo)!r} is a model's folder (it holds version folders {versions[:3]}): "
+            f"give the model repo, its parent {str(repo.parent)!r}"
+        )
+    try:
+        names = parse_model_names((repo.parent / MODELS_CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if repo.name in names and repo.resolve() != repo.parent.resolve():
+        return (
+            f"{str(repo)!r} is the folder of model {repo.name!r} of "
+            f"{str(repo.parent / MODELS_CONFIG_FILE)!r}: give the model repo, its parent"
+        )
+    return None
+
+
 class EmptyConfigError(ValueError):
     """A ``models.config`` that sets no ``model_config_list`` (an empty file, or only comments).
 
