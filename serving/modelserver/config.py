@@ -133,7 +133,10 @@ def _policy(message: Any) -> VersionPolicy:
 def parse_batching_parameters(text: str) -> BatchingSettings:
     """Parse TF Serving's text ``BatchingParameters``; fields this server ignores are allowed."""
     message = _message_class("BatchingParameters")()
-    text_format.Parse(text, message, allow_unknown_field=True)
+    try:
+        text_format.Parse(text, message, allow_unknown_field=True)
+    except text_format.ParseError as error:  # a ValueError like the model config's
+        raise ValueError(f"not a valid text BatchingParameters: {error}") from error
     defaults = BatchingSettings()
 
     def wrapped(field: str, default: int) -> int:
@@ -151,7 +154,10 @@ def parse_batching_parameters(text: str) -> BatchingSettings:
 def parse_monitoring_config(text: str) -> MonitoringSettings:
     """Parse TF Serving's text ``MonitoringConfig``."""
     message = _message_class("MonitoringConfig")()
-    text_format.Parse(text, message, allow_unknown_field=True)
+    try:
+        text_format.Parse(text, message, allow_unknown_field=True)
+    except text_format.ParseError as error:  # a ValueError like the model config's
+        raise ValueError(f"not a valid text MonitoringConfig: {error}") from error
     prometheus = message.prometheus_config
     return MonitoringSettings(
         enable=bool(prometheus.enable), path=prometheus.path or MonitoringSettings.path
