@@ -199,9 +199,17 @@ def _check_shape(head: HeadSpec, shape: tuple[int | None, ...]) -> None:
             )
         return
     if len(shape) != 2 or shape[-1] not in (width, None):
+        # A [batch, length, n] output answers per token (a tagger): no head kind reads one,
+        # which a new user's tagging model was not told.
+        per_token = (
+            "; an output per token (token tagging) is no head kind the spec serves: pool "
+            "it to one row per text, or serve one per-text head"
+            if len(shape) == 3
+            else ""
+        )
         raise SpecMismatchError(
             f"head {head.field!r} ({head.kind}): output {head.output!r} has shape {shape}; "
-            f"the spec needs [batch, {width}]"
+            f"the spec needs [batch, {width}]{per_token}"
         )
 
 

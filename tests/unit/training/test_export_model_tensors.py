@@ -220,3 +220,18 @@ def test_a_misnamed_spec_tensor_is_named_with_the_closest_model_input(
     message = str(caught.value)
     assert "the spec's tensor 'text' is no model input (did you mean 'text_ids'?)" in message
     assert "texts only" not in message and not (tmp_path / "repo" / "m").exists()
+
+
+def test_a_per_token_output_is_refused_saying_no_head_reads_one(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # Found as a new user: a token tagger's [batch, length, 3] softmax as a categorical head
+    # was told only "the spec needs [batch, 3]".
+    import keras
+
+    ids = keras.Input((None,), dtype="int32", name="text_ids")
+    embedded = keras.layers.Embedding(vocab, 4, mask_zero=True)(ids)
+    tags = keras.layers.Dense(3, activation="softmax")(embedded)
+    model = keras.Model({"text_ids": ids}, {"probs": tags})
+    with pytest.raises(SpecMismatchError, match="an output per token .* is no head kind"):
+        _export(tmp_path, tokenizer_path, model, _spec(vocab, PROBS))
