@@ -233,5 +233,5 @@ def test_a_per_token_output_is_refused_saying_no_head_reads_one(
     embedded = keras.layers.Embedding(vocab, 4, mask_zero=True)(ids)
     tags = keras.layers.Dense(3, activation="softmax")(embedded)
     model = keras.Model({"text_ids": ids}, {"probs": tags})
-    with pytest.raises(SpecMismatchError, match="an output per token .* is no head kind"):
+    with pytest.raises(SpecMismatchError, match=r"an output per token .* is no head kind"):
         _export(tmp_path, tokenizer_path, model, _spec(vocab, PROBS))
