@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,8 +44,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model-repo", type=Path, required=True)
     parser.add_argument("--url", required=True)
     args = parser.parse_args(argv)
-    for name in model_names(args.model_repo):
-        curl = curl_for(args.model_repo, name, args.url)
+    # One line per problem, never a traceback: a repo without models.config (a model's folder
+    # given), or a model whose newest spec does not load (a hand edit), printed one before.
+    try:
+        names = model_names(args.model_repo)
+    except (OSError, ValueError) as error:  # UnicodeDecodeError, a bad config: ValueErrors
+        print(f"print_curls: --model-repo {str(args.model_repo)!r}: {error}", file=sys.stderr)
+        return 2
+    for name in names:
+        try:
+            curl = curl_for(args.model_repo, name, args.url)
+        except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
+            print(f"print_curls: {name}: no curl, its spec does not load: {error}", file=sys.stderr)
+            continue
         if curl:
             print(curl)
     return 0

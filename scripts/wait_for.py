@@ -54,6 +54,29 @@ def pending(args: argparse.Namespace) -> list[str]:
     return waiting
 
 
+def model_detail(rest_url: str, name: str) -> str:
+    """What the model server says of a model: its error, or each version's state and error.
+
+    Printed on a timeout, so ``make run`` says why it waited (``Could not find any versions
+    of model tickets``, ``version 2 END: ...``): it had printed only ``not ready after 300 s:
+    ['model tickets']``, the reason in the model server's log among its other lines.
+    """
+    try:
+        body = requests.get(f"{rest_url}/v1/models/{name}", timeout=REQUEST_TIMEOUT_SECONDS).json()
+    except (requests.RequestException, ValueError) as error:
+        return f"no status from the model server ({type(error).__name__})"
+    if not isinstance(body, dict):
+        return "an unreadable status"
+    if "error" in body:
+        return str(body["error"])
+    parts = []
+    for status in body.get("model_version_status") or []:
+        message = (status.get("status") or {}).get("error_message", "")
+        parts.append(f"version {status.get('version')} {status.get('state')}")
+        parts[-1] += f": {message}" if message else ""
+    return "; ".join(parts) or "no version"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Poll until ready (0) or until the deadline or the watched process dies (1)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -71,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         if time.monotonic() > deadline:
             print(f"not ready after {args.timeout:.0f} s: {waiting}", file=sys.stderr)
+            for item in waiting:
+                if item.startswith("model "):
+                    name = item.removeprefix("model ")
+                    print(f"  {item}: {model_detail(args.model_server, name)}", file=sys.stderr)
             return 1
         time.sleep(POLL_SECONDS)
         waiting = pending(args)

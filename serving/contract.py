@@ -13,12 +13,11 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from google.protobuf import descriptor_pb2, text_format
+from google.protobuf import text_format
 
 from serving.numbers import parse_version
-from serving.proto_schema import FIELD, add_message_field, message_class
+from serving.protos import models_config_pb2
 
 SIGNATURE_NAME = "serving_default"
 ASSETS_DIR = "assets.extra"
@@ -109,31 +108,42 @@ def version_numbers(model_dir: Path) -> list[int]:
     return list(version_dirs(model_dir))
 
 
-CONFIG_PACKAGE = "serving.contract"
+def repo_layout_problem(repo: Path) -> str | None:
+    """Why ``repo`` cannot be a model repo (the folder of ``models.config`` and one folder
+    per model), or None.
 
-
-@functools.cache
-def _server_config_class() -> Any:
-    """TF Serving's ``ModelServerConfig`` reduced to ``model_config_list.config[]``'s ``name``,
-    ``base_path`` and ``model_platform``, and whether ``custom_model_config`` is set.
-
-    Built here because the gateway and the launchers have no TF Serving package; the other
-    fields of the file (version policies, labels, ...) are skipped when parsing, not checked.
+    Refused: a model's folder (it holds version folders, or its parent's ``models.config``
+    names it) and a version folder or a path inside one (it holds a SavedModel). An export
+    there wrote ``repo/<name>/<version>/`` and a ``models.config`` that no server reads (a
+    version folder is named by digits only; TF Serving skips other names), and reported
+    success. A path that does not exist yet is checked through its nearest existing folder.
     """
-    file_proto = descriptor_pb2.FileDescriptorProto(
-        name="contract_models_config.proto", package=CONFIG_PACKAGE, syntax="proto3"
-    )
-    model = file_proto.message_type.add(name="ModelConfig")
-    model.field.add(name="name", number=1, type=FIELD.TYPE_STRING)
-    model.field.add(name="base_path", number=2, type=FIELD.TYPE_STRING)
-    model.field.add(name="model_platform", number=4, type=FIELD.TYPE_STRING)
-    file_proto.message_type.add(name="Opaque")  # google.protobuf.Any: only whether it is set
-    listing = file_proto.message_type.add(name="ModelConfigList")
-    add_message_field(listing, "config", 1, f".{CONFIG_PACKAGE}.ModelConfig", repeated=True)
-    server = file_proto.message_type.add(name="ModelServerConfig")
-    add_message_field(server, "model_config_list", 1, f".{CONFIG_PACKAGE}.ModelConfigList")
-    add_message_field(server, "custom_model_config", 2, f".{CONFIG_PACKAGE}.Opaque")
-    return message_class(file_proto, f"{CONFIG_PACKAGE}.ModelServerConfig")
+    existing = next((part for part in (repo, *repo.parents) if part.is_dir()), None)
+    if existing is None:
+        return None
+    for folder in (existing, *existing.parents):
+        if holds_saved_model(folder):
+            return (
+                f"{str(repo)!r} is inside the model version folder {str(folder)!r} (it holds "
+                "a SavedModel): give the model repo, the folder that holds models.config"
+            )
+    if existing != repo:
+        return None
+    if versions := version_numbers(repo):
+        return (
+            f"{str(repo)!r} is a model's folder (it holds version folders {versions[:3]}): "
+            f"give the model repo, its parent {str(repo.parent)!r}"
+        )
+    try:
+        names = parse_model_names((repo.parent / MODELS_CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if repo.name in names and repo.resolve() != repo.parent.resolve():
+        return (
+            f"{str(repo)!r} is the folder of model {repo.name!r} of "
+            f"{str(repo.parent / MODELS_CONFIG_FILE)!r}: give the model repo, its parent"
+        )
+    return None
 
 
 class EmptyConfigError(ValueError):
@@ -192,9 +202,11 @@ def _parse_config(text: str) -> tuple[tuple[str, str, str], ...]:
     and protobuf's pure-Python ``text_format`` took half of a poll's CPU. Raises ValueError
     (not cached) as :func:`parse_model_names` says, :class:`EmptyConfigError` for an empty config.
     """
-    message = _server_config_class()()
+    message = models_config_pb2.ModelServerConfig()
     try:
-        text_format.Parse(text, message, allow_unknown_field=True)
+        # Every field TF Serving knows is declared: a misspelt one fails here as it fails the
+        # model server, which then keeps its last good config (and so must its readers).
+        text_format.Parse(text, message)
     except text_format.ParseError as error:
         raise ValueError(f"not a text-format ModelServerConfig: {error}") from error
     if message.HasField("custom_model_config"):

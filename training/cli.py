@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from serving.contract import ASSETS_DIR, MODEL_CARD_FILE
+from serving.contract import ASSETS_DIR, MODEL_CARD_FILE, repo_layout_problem
 from serving.gpu_logs import import_tensorflow
 from training.data.errors import DataError
 from training.tasks.registry import ARCHITECTURES, TASK_NAMES
@@ -79,6 +79,16 @@ def directory_path(text: str) -> Path:
     return path
 
 
+def model_repo_path(text: str) -> Path:
+    """An argparse type for ``--model-repo``: :func:`directory_path`, and not a model's folder
+    or a version folder (``serving.contract.repo_layout_problem``), refused before training
+    rather than at its export (``export_for_serving`` refuses it too)."""
+    path = directory_path(text)
+    if (problem := repo_layout_problem(path)) is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return path
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -90,7 +100,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by train, train-all and tune (numbers checked here: exit 2 if bad)."""
     parser.add_argument("--preset", choices=PRESETS, default="default")
     parser.add_argument("--data-dir", type=existing_path, default=None, help=DATA_DIR_HELP)
-    parser.add_argument("--model-repo", type=directory_path, default=Path("model_repo"))
+    parser.add_argument("--model-repo", type=model_repo_path, default=Path("model_repo"))
     parser.add_argument("--runs-dir", type=directory_path, default=Path("runs"))
     parser.add_argument("--seed", type=seed_int, default=1337, help=f"0 to {MAX_SEED}")
     parser.add_argument(

@@ -93,7 +93,8 @@ def export_for_serving(
         tokenizers: each tokenizer file name the spec uses (``spec.tokenizer_files()``) ->
             the ``tokenizer.json`` to copy under that name.
         name: the model name (folder, ``models.config`` entry, URL segment).
-        repo: the model repo folder (created if missing).
+        repo: the model repo folder (created if missing): the one that holds
+            ``models.config``, not a model's folder.
         model_card: extra card fields; ``name``, ``version``, ``title``, ``signature`` and
             ``tokenizer_sha256`` (file -> hex sha256) are added.
         extra_assets: file name -> path of more files copied into ``assets.extra/``.
@@ -107,10 +108,14 @@ def export_for_serving(
             SavedModel gives an output of the wrong shape, or NaN/inf, for the example.
         VersionExistsError: the version exists (nothing is overwritten).
         ModelConfigError: a hand-edited ``models.config`` does not parse (checked first).
-        ValueError: a bad name, missing or extra tokenizers, or a reserved asset name.
+        ValueError: a bad name, missing or extra tokenizers, a reserved asset name, or a
+            ``repo`` that is a model's folder or a version folder
+            (``serving.contract.repo_layout_problem``).
         TypeError: ``model`` is not a ``keras.Model``.
     """
     _check_arguments(spec, tokenizers, name, extra_assets or {})
+    if (problem := contract.repo_layout_problem(repo)) is not None:
+        raise ValueError(f"repo: {problem}")
     loaded = {file: load_tokenizer(Path(path)) for file, path in tokenizers.items()}
     model = functional(model)  # a Sequential model's outputs have no names of their own
     check_model(model, spec, loaded)

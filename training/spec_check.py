@@ -8,6 +8,7 @@ naming the input or head, instead of being exported and then never routed.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -146,18 +147,7 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
     inputs = model_inputs(model)
     declared = [item.tensor for item in spec.inputs]
     if set(inputs) != set(declared):
-        extra = sorted(set(inputs) - set(declared))
-        raise SpecMismatchError(
-            f"the spec's input tensors {sorted(declared)} must be the model's inputs "
-            f"{sorted(inputs)}"
-            + (
-                f": {extra} are not in the spec, whose inputs are texts only (a model that "
-                "also takes other features, a number or an attention mask, cannot be served: "
-                "compute a mask inside the model from the ids)"
-                if extra
-                else ""
-            )
-        )
+        raise SpecMismatchError(_inputs_mismatch(declared, sorted(inputs)))
     for item in spec.inputs:
         problem = input_problem(inputs[item.tensor], item.vocab_size)
         if problem is not None:
@@ -209,9 +199,17 @@ def _check_shape(head: HeadSpec, shape: tuple[int | None, ...]) -> None:
             )
         return
     if len(shape) != 2 or shape[-1] not in (width, None):
+        # A [batch, length, n] output answers per token (a tagger): no head kind reads one,
+        # which a new user's tagging model was not told.
+        per_token = (
+            "; an output per token (token tagging) is no head kind the spec serves: pool "
+            "it to one row per text, or serve one per-text head"
+            if len(shape) == 3
+            else ""
+        )
         raise SpecMismatchError(
             f"head {head.field!r} ({head.kind}): output {head.output!r} has shape {shape}; "
-            f"the spec needs [batch, {width}]"
+            f"the spec needs [batch, {width}]{per_token}"
         )
 
 
@@ -228,3 +226,34 @@ def embedding_rows(model: keras.Model, tensor: Any) -> int | None:
             if any(source is tensor for source in getattr(node, "input_tensors", [])):
                 return int(layer.input_dim)
     return None
+
+
+def _inputs_mismatch(declared: list[str], inputs: list[str]) -> str:
+    """Why the spec's input tensors are not the model's inputs, naming each side's odd ones.
+
+    A spec tensor the model lacks gets the closest model input as a hint: a new user's
+    ``tensor="title"`` for the model input ``title_ids`` had been told only that
+    ``['title_ids']`` were not in the spec, "whose inputs are texts only", as if the model
+    took another feature.
+    """
+    missing = [name for name in declared if name not in inputs]
+    extra = [name for name in inputs if name not in declared]
+    text = f"the spec's input tensors {sorted(declared)} must be the model's inputs {inputs}"
+    for name in missing:
+        close = difflib.get_close_matches(name, extra, n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        text += f"; the spec's tensor {name!r} is no model input{hint}"
+    if extra and not missing:
+        text += (
+            f"; {extra} are not in the spec, whose inputs are texts only (a model that "
+            "also takes other features, a number or an attention mask, cannot be served: "
+            "compute a mask inside the model from the ids)"
+        )
+    elif extra:
+        text += f"; the model inputs {extra} are not in the spec"
+    return text + (
+        ": a TextInput's tensor is the model input's name (keras.Input(name=...), or its key "
+        "in a dict-input model)"
+        if missing
+        else ""
+    )

@@ -8,12 +8,27 @@ model. What the tokenizers must do for the spec's inputs is one check shared wit
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 
+from pydantic import BaseModel, ValidationError
+
 from serving import contract
+from serving.spec import (
+    BinaryHead,
+    CategoricalHead,
+    MultilabelHead,
+    RegressionHead,
+    ScoreHead,
+    SegmentRule,
+    SegmentWeightsHead,
+    ServingSpec,
+    TextInput,
+    TextsInput,
+)
 
 LOGGER = logging.getLogger("serving.gateway.runtime")
 # Largest spec, model card or legacy file (JSON metadata: kilobytes when exported) and
@@ -21,6 +36,20 @@ LOGGER = logging.getLogger("serving.gateway.runtime")
 # (a labels list of gigabytes) would take every worker's memory, again at each restart.
 MAX_METADATA_BYTES = 16 * 2**20
 MAX_TOKENIZER_BYTES = 256 * 2**20
+# pydantic puts a discriminated union's tag in an error's path (inputs.0.text.max_tokens).
+SPEC_UNION_TAGS: dict[str, type[BaseModel]] = {
+    model.model_fields["kind"].default: model
+    for model in (
+        TextInput,
+        TextsInput,
+        CategoricalHead,
+        BinaryHead,
+        MultilabelHead,
+        RegressionHead,
+        ScoreHead,
+        SegmentWeightsHead,
+    )
+}
 
 
 class UnfitVersionError(Exception):
@@ -68,3 +97,38 @@ def check_exported_hashes(
                 f"tokenizer {name} is not the one exported with the model (its sha256 "
                 f"differs from {contract.MODEL_CARD_FILE})"
             )
+
+
+def spec_problems(error: ValidationError, *, most: int = 3) -> str:
+    """Where an invalid ``serving_spec.json`` is wrong, short and safe for clients.
+
+    Each of the first ``most`` errors as ``path: message`` (``inputs.0.max_tokns: unknown
+    field (did you mean 'max_tokens'?)``): pydantic's messages name rules and at most a
+    value of the spec itself (a wrong ``kind``), never a server path. A new user's misspelt
+    field had been only "invalid serving_spec.json" in ``GET /v1/models`` and ``/readyz``,
+    the details in the gateway's log alone.
+    """
+    parts = []
+    for item in error.errors(include_url=False, include_input=False)[:most]:
+        # The union's tag (inputs.0.text.max_tokens) is pydantic's, not a key of the file.
+        loc = [str(part) for part in item["loc"] if part not in SPEC_UNION_TAGS]
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            allowed = _allowed_fields(item["loc"][:-1])
+            close = difflib.get_close_matches(str(item["loc"][-1]), allowed, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"expected one of {allowed}"
+            message = f"unknown field ({hint})"
+        parts.append(f"{'.'.join(loc) or 'spec'}: {message[:300]}")
+    more = error.error_count() - len(parts)
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _allowed_fields(parent: tuple[int | str, ...]) -> list[str]:
+    # The object the unknown key sits in: the last union member or sub-model on its path.
+    model: type[BaseModel] = ServingSpec
+    for part in parent:
+        if part in SPEC_UNION_TAGS:
+            model = SPEC_UNION_TAGS[str(part)]
+        elif part == "rule":
+            model = SegmentRule
+    return sorted(model.model_fields)

@@ -7,7 +7,12 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from serving.contract import MODELS_CONFIG_FILE, parse_model_names, version_numbers
+from serving.contract import (
+    MODELS_CONFIG_FILE,
+    parse_model_names,
+    repo_layout_problem,
+    version_numbers,
+)
 
 __all__ = ["ModelList", "configured_models", "parse_model_names", "routed_models"]
 LOGGER = logging.getLogger("serving.gateway.registry")
@@ -44,9 +49,29 @@ class ModelList:
     """The routed model names, re-read from ``models.config`` at each poll."""
 
     def __init__(self, repo: Path, only: Sequence[str]) -> None:
-        # At start an unreadable models.config is an error, as for the model server.
+        """Read the model list once; raises ValueError (or OSError) for a repo the gateway
+        cannot serve from, which stops the gateway at start as it stops the model server.
+
+        Refused: an unreadable or invalid ``models.config``, and a ``GATEWAY_MODEL_REPO``
+        that is no folder, or is a model's or a version's folder
+        (``serving.contract.repo_layout_problem``). Both had started a gateway that was ready
+        with no model and logged nothing (a typo in the path, or a start from another
+        folder with the default ``model_repo``): every request was a 404 "unknown model".
+        A repo that lists no model (or none ``GATEWAY_MODELS`` keeps) is logged as a warning.
+        """
         self.repo, self.only = repo, tuple(only)
+        if not repo.is_dir():
+            raise ValueError(f"GATEWAY_MODEL_REPO {str(repo)!r} is not a folder")
+        if (problem := repo_layout_problem(repo)) is not None:
+            raise ValueError(f"GATEWAY_MODEL_REPO: {problem}")
         self.models = routed_models(repo, only)
+        if not self.models:
+            LOGGER.warning(
+                "GATEWAY_MODEL_REPO %r routes no model (its models.config lists none, or "
+                "none of GATEWAY_MODELS %s; without a models.config, no folder holds versions)",
+                str(repo),
+                list(self.only),
+            )
         self._has_config = self._config_file.is_file()  # else training's layout: the folders
         self._error = ""
 

@@ -33,6 +33,7 @@ from serving.gateway.asset_checks import (
     MAX_TOKENIZER_BYTES,
     check_exported_hashes,
     check_size,
+    spec_problems,
 )
 from serving.gateway.asset_checks import UnfitVersionError as UnfitVersionError  # re-exported
 from serving.gateway.heads import Answer, Outputs, head_answer, head_values
@@ -258,7 +259,8 @@ def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, boo
             return load_spec(folder / SPEC_FILE), False
         except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
             LOGGER.warning("%s v%d: invalid %s: %s", model, version, SPEC_FILE, error)
-            raise UnfitVersionError(f"invalid {SPEC_FILE}") from error
+            where = f": {spec_problems(error)}" if isinstance(error, ValidationError) else ""
+            raise UnfitVersionError(f"invalid {SPEC_FILE}{where}") from error
     legacy_files = folder / contract.PREPROCESSING_FILE, folder / contract.LABELS_FILE
     if not all(path.is_file() for path in legacy_files):
         raise UnfitVersionError(f"no {SPEC_FILE} (nor legacy preprocessing.json and labels.json)")

@@ -7,6 +7,7 @@ small message types built here with the same field names the official server use
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from serving.contract import EmptyConfigError, check_model_list
 from serving.proto_schema import FIELD, add_message_field, message_class
 
+LOG = logging.getLogger("serving.modelserver.config")
 WRAPPERS_FILE = "google/protobuf/wrappers.proto"
 PACKAGE = "modelserver.config"
 
@@ -132,8 +134,7 @@ def _policy(message: Any) -> VersionPolicy:
 
 def parse_batching_parameters(text: str) -> BatchingSettings:
     """Parse TF Serving's text ``BatchingParameters``; fields this server ignores are allowed."""
-    message = _message_class("BatchingParameters")()
-    text_format.Parse(text, message, allow_unknown_field=True)
+    message = _parse_declared(text, "BatchingParameters")
     defaults = BatchingSettings()
 
     def wrapped(field: str, default: int) -> int:
@@ -150,12 +151,35 @@ def parse_batching_parameters(text: str) -> BatchingSettings:
 
 def parse_monitoring_config(text: str) -> MonitoringSettings:
     """Parse TF Serving's text ``MonitoringConfig``."""
-    message = _message_class("MonitoringConfig")()
-    text_format.Parse(text, message, allow_unknown_field=True)
+    message = _parse_declared(text, "MonitoringConfig")
     prometheus = message.prometheus_config
     return MonitoringSettings(
         enable=bool(prometheus.enable), path=prometheus.path or MonitoringSettings.path
     )
+
+
+def _parse_declared(text: str, kind: str) -> Any:
+    """Parse a text ``kind`` message with the fields this server declares.
+
+    Fields it does not declare are skipped (TF Serving's newer options, which it ignores), but
+    logged as a warning, since one is as likely a misspelling (``max_batch_sise``) that left
+    its default in force without a word. A text that does not parse raises ValueError, like
+    the model config's.
+    """
+    try:
+        return text_format.Parse(text, _message_class(kind)())
+    except text_format.ParseError as strict_error:
+        try:
+            message = text_format.Parse(text, _message_class(kind)(), allow_unknown_field=True)
+        except text_format.ParseError as error:
+            raise ValueError(f"not a valid text {kind}: {error}") from error
+        LOG.warning(
+            "%s: %s; this server ignores it (misspelt? the fields it knows: %s)",
+            kind,
+            strict_error,
+            ", ".join(sorted(message.DESCRIPTOR.fields_by_name)),
+        )
+        return message
 
 
 def _message_class(name: str) -> Any:

@@ -8,12 +8,13 @@ logged as ignored at startup; the README says which flags are implemented.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
@@ -140,10 +141,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _naming(flag: str, path: Path) -> Iterator[None]:
+    """Turn a file the flag names that cannot be read, or that does not parse, into a
+    ValueError naming the flag: ``main`` prints it and exits 2, where a missing
+    ``--model_config_file`` had ended in a FileNotFoundError traceback (exit 1)."""
+    try:
+        yield
+    except OSError as error:
+        raise ValueError(f"--{flag} {str(path)!r}: {error.strerror or error}") from error
+    except ValueError as error:
+        raise ValueError(f"--{flag} {str(path)!r}: {error}") from error
+
+
 def options_from_args(args: argparse.Namespace) -> ServerOptions:
     """Turn parsed flags into ServerOptions, reading the config files they name."""
     if args.model_config_file is not None:
-        models = load_model_config(args.model_config_file)
+        with _naming("model_config_file", args.model_config_file):
+            models = load_model_config(args.model_config_file)
     elif args.model_base_path is not None:
         models = [ModelSettings(args.model_name, args.model_base_path.resolve())]
     else:
@@ -152,11 +167,13 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
     if args.enable_batching:
         batching = BatchingSettings()
         if args.batching_parameters_file is not None:
-            batching = parse_batching_parameters(args.batching_parameters_file.read_text())
+            with _naming("batching_parameters_file", args.batching_parameters_file):
+                batching = parse_batching_parameters(args.batching_parameters_file.read_text())
         batching = replace(batching, split_by_length=args.batching_split_by_length)
     monitoring = MonitoringSettings()
     if args.monitoring_config_file is not None:
-        monitoring = parse_monitoring_config(args.monitoring_config_file.read_text())
+        with _naming("monitoring_config_file", args.monitoring_config_file):
+            monitoring = parse_monitoring_config(args.monitoring_config_file.read_text())
     return ServerOptions(
         models=models,
         rest_api_port=args.rest_api_port,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -94,8 +95,28 @@ def parse_models_config(text: str) -> dict[str, str]:
 
 
 def test_models_config_is_valid_and_lists_every_model() -> None:
+    # Every model training registers, and any model of your own (deploy/README.md, "Your own
+    # model"), each at /models/<name> where the repo is mounted.
     models = parse_models_config((DEPLOY / "tfserving" / "models.config").read_text())
-    assert models == {name: f"/models/{name}" for name in TASK_NAMES}
+    assert set(TASK_NAMES) <= set(models)
+    assert models == {name: f"/models/{name}" for name in models}
+
+
+def health_check_models(command: str) -> list[str]:
+    """The models a TF Serving health check (``for model in a b; do ...``) waits for."""
+    found = re.search(r"for model in ([\w\s-]+?); do", command)
+    assert found, command
+    return found.group(1).split()
+
+
+def test_tf_servings_health_check_waits_for_every_model_of_the_config(
+    compose: dict[str, Any],
+) -> None:
+    # A model added to models.config (your own, deploy/README.md) but not to the health
+    # check let the gateway start before it loaded; the lists are one now.
+    models = parse_models_config((DEPLOY / "tfserving" / "models.config").read_text())
+    command = compose["services"]["tfserving"]["healthcheck"]["test"][-1]
+    assert sorted(health_check_models(command)) == sorted(models)
 
 
 def test_gateway_reads_api_keys_from_a_secret(compose: dict[str, Any]) -> None:

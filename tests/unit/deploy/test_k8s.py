@@ -9,7 +9,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.unit.deploy.test_compose import parse_models_config
+from tests.unit.deploy.test_compose import health_check_models, parse_models_config
 
 ROOT = Path(__file__).resolve().parents[3]
 K8S = ROOT / "deploy" / "k8s"
@@ -53,6 +53,9 @@ def test_tfserving_probes_config_and_resources() -> None:
     config = load("tfserving-configmap.yaml")["data"]
     same_file = (ROOT / "deploy" / "tfserving" / "models.config").read_text()
     assert parse_models_config(config["models.config"]) == parse_models_config(same_file)
+    # The startup probe waits for exactly the configured models (your own too).
+    probe = tfserving["startupProbe"]["exec"]["command"][-1]
+    assert sorted(health_check_models(probe)) == sorted(parse_models_config(same_file))
 
 
 def test_configmap_matches_what_training_writes() -> None:

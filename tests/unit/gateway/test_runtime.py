@@ -155,6 +155,36 @@ def test_unfit_versions_have_short_reasons(legacy_repo, tmp_path, broken, reason
     assert reason in caught.value.reason and str(tmp_path) not in caught.value.reason
 
 
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (
+            lambda spec: spec["inputs"][0].update(max_tokns=spec["inputs"][0].pop("max_tokens")),
+            "inputs.0.max_tokens: Field required; "
+            "inputs.0.max_tokns: unknown field (did you mean 'max_tokens'?)",
+        ),
+        (
+            lambda spec: spec["heads"][0].update(lables=spec["heads"][0].pop("labels")),
+            "heads.0.lables: unknown field (did you mean 'labels'?)",
+        ),
+        (lambda spec: spec.update(exampel=spec.pop("example")), "did you mean 'example'?"),
+        (lambda spec: spec["inputs"][0].update(max_tokens=0), "inputs.0.max_tokens: Input should"),
+    ],
+    ids=["input-field", "head-field", "top-field", "value"],
+)
+def test_an_invalid_spec_says_where_it_is_wrong(qa, tiny_repo, tmp_path, edit, reason) -> None:
+    # Found as a new user: a misspelt spec field was only "invalid serving_spec.json" in
+    # GET /v1/models and /readyz; which field, and its right name, was in the log alone.
+    folder = copy_qa(tiny_repo, tmp_path)
+    spec = json.loads(dump_spec(qa.spec))
+    edit(spec)
+    (folder / SPEC_FILE).write_text(json.dumps(spec))
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason.startswith("invalid serving_spec.json: ")
+    assert reason in caught.value.reason and str(tmp_path) not in caught.value.reason
+
+
 def test_segment_weights_head_maps_weights_to_sentences(qa, tiny_repo, tmp_path) -> None:
     folder = copy_qa(tiny_repo, tmp_path)
     spec = json.loads(dump_spec(qa.spec))

@@ -140,3 +140,34 @@ def test_a_custom_model_config_is_refused_as_the_model_server_refuses_it(tmp_pat
         parse_model_config(text, tmp_path)
     with pytest.raises(ValueError, match="custom_model_config"):
         parse_model_names(text)
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("absent", "is not a folder"),
+        ("repo/qa", "is a model's folder"),
+        ("repo/qa/1", "inside the model version folder"),
+    ],
+)
+def test_a_model_repo_the_gateway_cannot_serve_from_stops_it_at_start(
+    tmp_path: Path, where: str, message: str
+) -> None:
+    # Found as a new user: GATEWAY_MODEL_REPO with a typo (or the default `model_repo` from
+    # another folder) started a gateway that was ready with no model and logged nothing;
+    # every request was a 404 "unknown model".
+    from serving.gateway.catalog import ModelList
+
+    (tmp_path / "repo" / "qa" / "1").mkdir(parents=True)
+    (tmp_path / "repo" / "qa" / "1" / "saved_model.pb").write_bytes(b"")
+    with pytest.raises(ValueError, match=message):
+        ModelList(tmp_path / where, ())
+
+
+def test_a_model_repo_without_models_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from serving.gateway.catalog import ModelList
+
+    assert ModelList(tmp_path, ()).models == ()
+    assert "routes no model" in caplog.text

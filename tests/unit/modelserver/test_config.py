@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,3 +121,21 @@ def test_monitoring_config():
     settings = parse_monitoring_config(MONITORING_CONFIG)
     assert settings.enable
     assert settings.path == "/monitoring/prometheus/metrics"
+
+
+@pytest.mark.parametrize(
+    ("parse", "text"),
+    [
+        (parse_batching_parameters, "max_batch_sise { value: 8 }\nnum_batch_threads { value: 3 }"),
+        (parse_monitoring_config, "prometheus_config { enable: true pth: '/m' }"),
+    ],
+    ids=["batching", "monitoring"],
+)
+def test_a_field_this_server_does_not_know_is_logged_not_silently_skipped(
+    caplog: pytest.LogCaptureFixture, parse: Any, text: str
+) -> None:
+    # Found with the models.config typo a new user made: these two files skipped any field
+    # they do not declare without a word, so a misspelt max_batch_size kept its default.
+    parse(text)
+    misspelt = "max_batch_sise" if "sise" in text else "pth"
+    assert f'has no field named "{misspelt}"' in caplog.text and "misspelt?" in caplog.text

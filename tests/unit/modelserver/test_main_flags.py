@@ -23,3 +23,29 @@ def test_thread_pool_flags_set_tensorflow_environment(monkeypatch: pytest.Monkey
 def test_thread_pool_flags_take_counts_only() -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--tensorflow_intra_op_parallelism=-1"])
+
+
+@pytest.mark.parametrize(
+    "flag",
+    ["--model_config_file", "--batching_parameters_file", "--monitoring_config_file"],
+)
+@pytest.mark.parametrize("problem", ["missing", "folder", "unparsable"])
+def test_a_file_flag_that_cannot_be_read_ends_with_exit_2_naming_it(
+    tmp_path, capsys: pytest.CaptureFixture[str], flag: str, problem: str
+) -> None:
+    # Found as a new user: `--model_config_file /nonexistent` ended in a FileNotFoundError
+    # traceback (exit 1); a folder in its place in an IsADirectoryError one.
+    from serving.modelserver.main import main
+
+    config = tmp_path / "models.config"
+    config.write_text(f'model_config_list {{ config {{ name: "m" base_path: "{tmp_path}" }} }}')
+    path = tmp_path / "given"
+    if problem == "folder":
+        path.mkdir()
+    elif problem == "unparsable":
+        path.write_text("{ not a text proto")
+    argv = ["--port=0", "--rest_api_port=0", "--model_config_file", str(config)]
+    argv += ["--enable_batching", flag, str(path)]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"modelserver: {flag} '{path}': ") and "Traceback" not in error

@@ -197,3 +197,41 @@ def test_refuses_a_float_feature_input_saying_why(
     model = keras.Model({"text_ids": ids, "price": price}, {"probs": probs})
     with pytest.raises(SpecMismatchError, match=r"\['price'\] are not in the spec, whose inputs"):
         _export(tmp_path, tokenizer_path, model, _spec(vocab, PROBS))
+
+
+def test_a_misnamed_spec_tensor_is_named_with_the_closest_model_input(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # Found as a new user: TextInput(tensor="text") for the model input "text_ids" was told
+    # that ['text_ids'] "are not in the spec, whose inputs are texts only (a model that also
+    # takes other features ...)", as if the model took a feature, and not which spec name
+    # was wrong.
+    import keras
+
+    ids = keras.Input((None,), dtype="int32", name="text_ids")
+    probs = keras.layers.Dense(3, activation="softmax")(_pooled(ids, vocab))
+    model = keras.Model({"text_ids": ids}, {"probs": probs})
+    spec = _spec(vocab, PROBS)
+    wrong = spec.model_copy(
+        update={"inputs": [spec.inputs[0].model_copy(update={"tensor": "text"})]}
+    )
+    with pytest.raises(SpecMismatchError) as caught:
+        _export(tmp_path, tokenizer_path, model, wrong)
+    message = str(caught.value)
+    assert "the spec's tensor 'text' is no model input (did you mean 'text_ids'?)" in message
+    assert "texts only" not in message and not (tmp_path / "repo" / "m").exists()
+
+
+def test_a_per_token_output_is_refused_saying_no_head_reads_one(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # Found as a new user: a token tagger's [batch, length, 3] softmax as a categorical head
+    # was told only "the spec needs [batch, 3]".
+    import keras
+
+    ids = keras.Input((None,), dtype="int32", name="text_ids")
+    embedded = keras.layers.Embedding(vocab, 4, mask_zero=True)(ids)
+    tags = keras.layers.Dense(3, activation="softmax")(embedded)
+    model = keras.Model({"text_ids": ids}, {"probs": tags})
+    with pytest.raises(SpecMismatchError, match=r"an output per token .* is no head kind"):
+        _export(tmp_path, tokenizer_path, model, _spec(vocab, PROBS))

@@ -1,0 +1,47 @@
+"""scripts.print_curls (what run_local.sh prints): a bad repo or spec is one line, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scripts.print_curls import main
+from serving.spec import CategoricalHead, ServingSpec, TextInput, dump_spec
+
+
+def _version(repo: Path, name: str, spec_text: str) -> None:
+    assets = repo / name / "1" / "assets.extra"
+    assets.mkdir(parents=True)
+    (assets / "serving_spec.json").write_text(spec_text)
+
+
+def test_a_repo_without_models_config_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found as a new user: --model-repo model_repo/tickets (a model's folder) was a
+    # FileNotFoundError traceback.
+    assert main(["--model-repo", str(tmp_path), "--url", "http://x"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("print_curls: --model-repo") and "Traceback" not in error
+
+
+def test_a_model_whose_spec_does_not_load_is_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = ServingSpec(
+        title="t",
+        inputs=[TextInput(field="text", tensor="text_ids", max_tokens=8, vocab_size=10)],
+        heads=[CategoricalHead(output="probs", field="label", labels=["a", "b"])],
+        example={"text": "hello"},
+    )
+    _version(tmp_path, "good", dump_spec(spec))
+    _version(tmp_path, "bad", dump_spec(spec).replace('"max_tokens"', '"max_tokns"'))
+    (tmp_path / "models.config").write_text(
+        'model_config_list { config { name: "bad" base_path: "bad" }'
+        ' config { name: "good" base_path: "good" } }'
+    )
+    assert main(["--model-repo", str(tmp_path), "--url", "http://x"]) == 0
+    captured = capsys.readouterr()
+    assert "/v1/models/good:predict" in captured.out and "bad" not in captured.out
+    assert captured.err.startswith("print_curls: bad: no curl, its spec does not load")
