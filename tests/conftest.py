@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.model_server import ModelServerHandle, running_model_server
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -16,6 +19,16 @@ def tiny_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from training.tiny import build_tiny_repo
 
     return build_tiny_repo(tmp_path_factory.mktemp("model_repo"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_server(tiny_repo: Path) -> Iterator[ModelServerHandle]:
+    """The local model server (no batching) on ``tiny_repo`` for the whole session, or the
+    external one (tests/support/model_server.py). One start costs ~4 s on 2 cores; every test
+    that only sends it requests shares this one. A test that pauses, stops or reconfigures
+    its server, or edits its repo, starts its own (``own_model_server``)."""
+    with running_model_server(tiny_repo) as handle:
+        yield handle
 
 
 @pytest.fixture(scope="session")
