@@ -32,6 +32,15 @@ def tiny_model_server(tiny_repo: Path) -> Iterator[ModelServerHandle]:
 
 
 @pytest.fixture(scope="session")
+def qa_evidence_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The tiny memnet trained on qa1 until it finds the supporting sentence, exported once
+    (tests/support/qa_export.py): (its data folder, its version folder). Read it only."""
+    from tests.support.qa_export import train_qa_evidence
+
+    return train_qa_evidence(tmp_path_factory.mktemp("qa_evidence"))
+
+
+@pytest.fixture(scope="session")
 def datasets_dir() -> Path:
     """The shared datasets folder (``DATA_DIR`` or ``../shared/datasets``)."""
     root = Path(__file__).resolve().parents[1]
