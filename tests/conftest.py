@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.model_server import ModelServerHandle, running_model_server
+
+if TYPE_CHECKING:  # its module imports TensorFlow: only the fixture that trains loads it
+    from tests.support.profile_task import ProfileRun
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -38,6 +42,16 @@ def qa_evidence_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     from tests.support.qa_export import train_qa_evidence
 
     return train_qa_evidence(tmp_path_factory.mktemp("qa_evidence"))
+
+
+@pytest.fixture(scope="session")
+def profile_tiny_run(tmp_path_factory: pytest.TempPathFactory) -> ProfileRun:
+    """The profile task's tiny pipeline run on the blog fixtures, once (tests/support/
+    profile_task.py): test_profile checks its export, test_profile_band_served serves it.
+    Read it only."""
+    from tests.support.profile_task import train_tiny_profile
+
+    return train_tiny_profile(tmp_path_factory.mktemp("profile_tiny"))
 
 
 @pytest.fixture(scope="session")
