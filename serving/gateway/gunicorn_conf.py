@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,7 @@ def post_fork(server: Any, worker: Any) -> None:
     in ``GATEWAY_WORKER_CLASS`` gets it here, with gevent's hub pool: without it a Predict
     call would block the whole worker.
     """
+    stop_while_booting()
     from serving.gateway.workers import GeventWorker
 
     if "gevent" in worker_class.lower() and not isinstance(worker, GeventWorker):
@@ -91,6 +94,24 @@ def post_fork(server: Any, worker: Any) -> None:
     cpu = affinity.pin(worker)
     where = "" if cpu is None else f" on CPU {cpu}"
     server.log.info("gateway worker %s started%s", worker.pid, where)
+
+
+def stop_while_booting() -> None:
+    """In a new worker: stop at once on SIGTERM, SIGINT or SIGQUIT until gunicorn installs
+    the worker's own handlers (``Worker.init_signals``, after this hook and gevent's patching).
+
+    Until then the worker has the master's handlers, which only queue a signal for the
+    master's loop: a worker told to stop while it booted (a shutdown just after a restart,
+    e.g. by ``GATEWAY_MAX_REQUESTS``) went on, and the master's stop waited
+    ``graceful_timeout`` (20 s) to SIGKILL it. A booting worker holds no request to finish.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, _exit_now)  # SIGQUIT's default would dump core
+
+
+def _exit_now(signum: int, frame: Any) -> None:
+    sys.exit(0)  # as gunicorn's own SIGQUIT handler (Worker.handle_quit) does
 
 
 def child_exit(server: Any, worker: Any) -> None:

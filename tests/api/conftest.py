@@ -18,13 +18,13 @@ from serving.gateway.backends.grpc_backend import GrpcBackend
 from serving.gateway.logs import LOGGER_NAME, JsonFormatter
 from serving.gateway.settings import GatewaySettings
 from tests.support.grpc_servers import serve_handlers
-from tests.support.model_server import ModelServerHandle, running_model_server
+from tests.support.model_server import ModelServerHandle
 
 
 @pytest.fixture(scope="session")
-def model_server(tiny_repo: Path) -> Iterator[ModelServerHandle]:
-    with running_model_server(tiny_repo) as handle:
-        yield handle
+def model_server(tiny_model_server: ModelServerHandle) -> ModelServerHandle:
+    """The session's model server on the tiny repo (tests/conftest.py)."""
+    return tiny_model_server
 
 
 def gateway_settings(repo: Path, **overrides: object) -> GatewaySettings:

@@ -1,7 +1,8 @@
 """The gateway under real gunicorn (gevent) while its real model server misbehaves: paused
 (SIGSTOP) past the deadline, then resumed (SIGCONT).
 
-Each test owns its model server (it is paused), on the tiny repo's three models.
+The module owns its model server (the tests pause it), on the tiny repo's three models; each
+test resumes it and waits until the gateway is ready again before it ends.
 """
 
 from __future__ import annotations
@@ -26,25 +27,33 @@ DEADLINE = 3.0  # GATEWAY_REQUEST_TIMEOUT_SECONDS
 BOUND = 60.0  # seconds: a bound on waits for hangs, never a measured figure
 
 
+@pytest.fixture(scope="module")
+def paused_server(tiny_repo: Path) -> Iterator[ModelServerHandle]:
+    """The module's own model server: no other module's test may find it paused."""
+    with own_model_server(tiny_repo, "the tests pause it") as server:
+        yield server
+
+
 @pytest.fixture(params=["grpc", "rest"])
 def served(
-    request: pytest.FixtureRequest, tiny_repo: Path
+    request: pytest.FixtureRequest, tiny_repo: Path, paused_server: ModelServerHandle
 ) -> Iterator[tuple[RunningGateway, ModelServerHandle]]:
-    with own_model_server(tiny_repo, "the tests pause it") as server:
-        environment = {
-            "GATEWAY_BACKEND": request.param,
-            "GATEWAY_GRPC_TARGET": server.grpc_target,
-            "GATEWAY_REST_URL": server.rest_url,
-            "GATEWAY_MODEL_REPO": str(tiny_repo),
-            "GATEWAY_REQUEST_TIMEOUT_SECONDS": str(DEADLINE),
-            "GATEWAY_VERSION_POLL_SECONDS": "0.5",
-        }
-        assert server.process is not None
-        try:
-            with running_gateway(environment, workers=1, ready_path="/readyz") as gateway:
-                yield gateway, server
-        finally:
-            os.kill(server.process.pid, signal.SIGCONT)  # a paused process ignores SIGTERM
+    server = paused_server
+    environment = {
+        "GATEWAY_BACKEND": request.param,
+        "GATEWAY_GRPC_TARGET": server.grpc_target,
+        "GATEWAY_REST_URL": server.rest_url,
+        "GATEWAY_MODEL_REPO": str(tiny_repo),
+        "GATEWAY_REQUEST_TIMEOUT_SECONDS": str(DEADLINE),
+        "GATEWAY_VERSION_POLL_SECONDS": "0.5",
+    }
+    assert server.process is not None
+    try:
+        with running_gateway(environment, workers=1, ready_path="/readyz") as gateway:
+            yield gateway, server
+    finally:
+        # A paused process ignores SIGTERM, and the next test's gateway needs it answering.
+        os.kill(server.process.pid, signal.SIGCONT)
 
 
 def _timed_get(url: str) -> tuple[int, float, dict[str, object]]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from serving.gateway.launcher import RunningGateway
+from tests.support.model_server import ModelServerHandle
 from tests.support.raw_http import send_raw
 from tests.support.served_gateway import served_gateway
 
@@ -24,8 +25,9 @@ QA = {"article": "Mary moved to the kitchen.", "question": "Where is Mary?"}
 
 
 @pytest.fixture(scope="module")
-def gateway(tiny_repo: Path) -> Iterator[RunningGateway]:
-    with served_gateway(tiny_repo, {"GATEWAY_MAX_BODY_BYTES": str(LIMIT)}, workers=1) as running:
+def gateway(tiny_repo: Path, tiny_model_server: ModelServerHandle) -> Iterator[RunningGateway]:
+    settings = {"GATEWAY_MAX_BODY_BYTES": str(LIMIT)}
+    with served_gateway(tiny_repo, settings, workers=1, server=tiny_model_server) as running:
         yield running
 
 

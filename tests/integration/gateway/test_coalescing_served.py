@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from serving.gateway.launcher import RunningGateway
+from tests.support.model_server import ModelServerHandle
 from tests.support.served_gateway import served_gateway
 
 pytestmark = pytest.mark.slow
@@ -50,8 +51,9 @@ PAYLOADS: list[tuple[str, dict[str, Any]]] = [
 
 
 @pytest.fixture(scope="module")
-def gateway(tiny_repo: Path) -> Iterator[RunningGateway]:
-    with served_gateway(tiny_repo, {"GATEWAY_LOG_LEVEL": "WARNING"}, workers=1) as running:
+def gateway(tiny_repo: Path, tiny_model_server: ModelServerHandle) -> Iterator[RunningGateway]:
+    settings = {"GATEWAY_LOG_LEVEL": "WARNING"}
+    with served_gateway(tiny_repo, settings, workers=1, server=tiny_model_server) as running:
         yield running
 
 

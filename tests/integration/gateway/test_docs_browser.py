@@ -17,6 +17,7 @@ import requests
 from playwright.sync_api import ConsoleMessage, Page, Route, expect, sync_playwright
 
 from serving.gateway.launcher import RunningGateway
+from tests.support.model_server import ModelServerHandle
 from tests.support.served_gateway import served_gateway
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,8 +42,8 @@ TIMEOUT_MS = 60_000  # 2 shared cores: Swagger UI's 1.7 MB bundle parses slowly
 
 
 @pytest.fixture(scope="module")
-def gateway(tiny_repo: Path) -> Iterator[RunningGateway]:
-    with served_gateway(tiny_repo, workers=1, threads=4) as running:
+def gateway(tiny_repo: Path, tiny_model_server: ModelServerHandle) -> Iterator[RunningGateway]:
+    with served_gateway(tiny_repo, workers=1, threads=4, server=tiny_model_server) as running:
         yield running
 
 

@@ -24,7 +24,7 @@ from serving.gateway.backends.grpc_backend import GET_METADATA, GET_STATUS
 from serving.gateway.launcher import RunningGateway, running_gateway
 from serving.protos import tfs_wire_pb2 as wire
 from tests.support.grpc_servers import serve_handlers
-from tests.support.model_server import running_model_server
+from tests.support.model_server import ModelServerHandle
 
 pytestmark = pytest.mark.slow
 QA = {"article": "Mary moved to the kitchen.", "question": "Where is Mary?"}
@@ -101,21 +101,22 @@ class Relay:
 
 
 @pytest.fixture(scope="module")
-def relayed(tiny_repo: Path) -> Iterator[tuple[RunningGateway, Relay]]:
-    with running_model_server(tiny_repo) as server:
-        relay = Relay(server.rest_url)
-        environment = {
-            "GATEWAY_BACKEND": "rest",
-            "GATEWAY_REST_URL": relay.url,
-            "GATEWAY_MODEL_REPO": str(tiny_repo),
-            "GATEWAY_REQUEST_TIMEOUT_SECONDS": str(DEADLINE),
-            "GATEWAY_VERSION_POLL_SECONDS": "600",  # states change on requests only
-        }
-        try:
-            with running_gateway(environment, workers=1, ready_path="/readyz") as gateway:
-                yield gateway, relay
-        finally:
-            relay.listener.close()
+def relayed(
+    tiny_repo: Path, tiny_model_server: ModelServerHandle
+) -> Iterator[tuple[RunningGateway, Relay]]:
+    relay = Relay(tiny_model_server.rest_url)
+    environment = {
+        "GATEWAY_BACKEND": "rest",
+        "GATEWAY_REST_URL": relay.url,
+        "GATEWAY_MODEL_REPO": str(tiny_repo),
+        "GATEWAY_REQUEST_TIMEOUT_SECONDS": str(DEADLINE),
+        "GATEWAY_VERSION_POLL_SECONDS": "600",  # states change on requests only
+    }
+    try:
+        with running_gateway(environment, workers=1, ready_path="/readyz") as gateway:
+            yield gateway, relay
+    finally:
+        relay.listener.close()
 
 
 @pytest.mark.parametrize("kind", sorted(GARBLED))
@@ -195,22 +196,23 @@ class GrpcRelay(grpc.GenericRpcHandler):  # type: ignore[misc]
 
 
 @pytest.fixture(scope="module")
-def grpc_relayed(tiny_repo: Path) -> Iterator[tuple[RunningGateway, GrpcRelay]]:
-    with running_model_server(tiny_repo) as server:
-        relay = GrpcRelay(server.grpc_target)
-        relay_server, target = serve_handlers(relay, max_workers=8)
-        environment = {
-            "GATEWAY_BACKEND": "grpc",
-            "GATEWAY_GRPC_TARGET": target,
-            "GATEWAY_MODEL_REPO": str(tiny_repo),
-            "GATEWAY_VERSION_POLL_SECONDS": "600",
-        }
-        try:
-            with running_gateway(environment, workers=1, ready_path="/readyz") as gateway:
-                yield gateway, relay
-        finally:
-            relay_server.stop(grace=None)
-            relay.channel.close()
+def grpc_relayed(
+    tiny_repo: Path, tiny_model_server: ModelServerHandle
+) -> Iterator[tuple[RunningGateway, GrpcRelay]]:
+    relay = GrpcRelay(tiny_model_server.grpc_target)
+    relay_server, target = serve_handlers(relay, max_workers=8)
+    environment = {
+        "GATEWAY_BACKEND": "grpc",
+        "GATEWAY_GRPC_TARGET": target,
+        "GATEWAY_MODEL_REPO": str(tiny_repo),
+        "GATEWAY_VERSION_POLL_SECONDS": "600",
+    }
+    try:
+        with running_gateway(environment, workers=1, ready_path="/readyz") as gateway:
+            yield gateway, relay
+    finally:
+        relay_server.stop(grace=None)
+        relay.channel.close()
 
 
 def test_a_version_state_without_a_name_is_no_500(grpc_relayed) -> None:

@@ -5,7 +5,9 @@ with gunicorn's own gevent class named in ``GATEWAY_WORKER_CLASS``.
 Between the gateway (one gevent worker) and the local model server sits a gRPC proxy in this
 process that forwards every call's bytes, and by the request id (``x-request-id``) holds a
 Predict until its caller gives up (``hold-``), fails its first attempt UNAVAILABLE
-(``flaky-``) or refuses it INVALID_ARGUMENT (``reject-``).
+(``flaky-``) or refuses it INVALID_ARGUMENT (``reject-``). One gateway and proxy per worker
+class serve both tests: each test uses its own request ids, and a held call ends at the
+gateway's deadline (the proxy keeps only its handler thread until teardown).
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ import requests
 from serving.gateway.backends.grpc_backend import PREDICT
 from serving.gateway.launcher import RunningGateway, running_gateway
 from tests.support.grpc_servers import serve_handlers
-from tests.support.model_server import ModelServerHandle, running_model_server
+from tests.support.model_server import ModelServerHandle
 
 pytestmark = pytest.mark.slow
 QA = {"article": "Mary moved to the kitchen. John went to the garden.", "question": "Where?"}
-DEADLINE_SECONDS = 5  # the gateway's GATEWAY_REQUEST_TIMEOUT_SECONDS
+DEADLINE_SECONDS = 3  # the gateway's GATEWAY_REQUEST_TIMEOUT_SECONDS; the held test waits it
 BOUND = 60.0  # seconds; a bound on waits, never an assertion
 
 
@@ -67,13 +69,8 @@ class Proxy(grpc.GenericRpcHandler):  # type: ignore[misc]
         return grpc.unary_unary_rpc_method_handler(handle)
 
 
-@pytest.fixture(scope="module")
-def server(tiny_repo: Path) -> Iterator[ModelServerHandle]:
-    with running_model_server(tiny_repo) as handle:
-        yield handle
-
-
 @pytest.fixture(
+    scope="module",
     params=[
         ("gevent", "true"),
         ("gevent", "false"),
@@ -82,9 +79,9 @@ def server(tiny_repo: Path) -> Iterator[ModelServerHandle]:
     ids=["call-pool", "hub-pool", "gunicorn-gevent-class"],
 )
 def gateway(
-    request: pytest.FixtureRequest, tiny_repo: Path, server: ModelServerHandle
+    request: pytest.FixtureRequest, tiny_repo: Path, tiny_model_server: ModelServerHandle
 ) -> Iterator[tuple[RunningGateway, Proxy]]:
-    proxy = Proxy(server.grpc_target)
+    proxy = Proxy(tiny_model_server.grpc_target)
     proxy_server, target = serve_handlers(proxy, max_workers=16)
     environment = {
         "GATEWAY_BACKEND": "grpc",

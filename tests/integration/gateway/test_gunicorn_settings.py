@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,13 @@ from serving.processes import free_port
 pytestmark = pytest.mark.slow
 # /healthz answers without a backend: no model server is needed to see where workers run.
 NO_BACKEND = {"GATEWAY_BACKEND": "grpc", "GATEWAY_GRPC_TARGET": f"127.0.0.1:{free_port()}"}
+
+
+@pytest.fixture(autouse=True)
+def model_repo(tiny_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repo folder that exists: the gateway refuses to boot on a missing one (its default
+    ``model_repo`` is relative to the working directory)."""
+    monkeypatch.setenv("GATEWAY_MODEL_REPO", str(tiny_repo))
 
 
 def cpus_of(pids: list[int]) -> dict[int, set[int]]:

@@ -12,8 +12,6 @@ import json
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +21,6 @@ from loadtests.slow_clients import slow_connections
 from serving.chunk_counts import FREE_CHUNKS
 from serving.gateway.launcher import RunningGateway
 from tests.support.raw_http import parse_answer, read_to_close, send_raw
-from tests.support.served_gateway import served_gateway
 
 pytestmark = pytest.mark.slow
 QA = {"article": "Mary moved to the kitchen.", "question": "Where is Mary?"}
@@ -33,10 +30,10 @@ def _raw(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
     return parse_answer(send_raw(url, request))
 
 
-@pytest.fixture(scope="module", params=["gevent", "gthread"])
-def gateway(request: pytest.FixtureRequest, tiny_repo: Path) -> Iterator[RunningGateway]:
-    with served_gateway(tiny_repo, {"GATEWAY_WORKER_CLASS": request.param}) as running:
-        yield running
+@pytest.fixture
+def gateway(class_gateway: RunningGateway) -> RunningGateway:
+    """Each worker class's stack, shared with the other modules (conftest.py)."""
+    return class_gateway
 
 
 @pytest.mark.parametrize(
@@ -74,7 +71,7 @@ def test_a_malformed_request_line_is_json(gateway: RunningGateway) -> None:
 def test_slow_clients_leave_normal_requests_answered(
     gateway: RunningGateway, request: pytest.FixtureRequest
 ) -> None:
-    if request.node.callspec.params["gateway"] == "gthread":
+    if request.node.callspec.params["class_gateway"] == "gthread":
         pytest.skip("gthread is the opt-in class that slow clients can starve (README)")
     # 2 workers x 4 threads held by 8 slow bodies starved gthread; gevent gives each a greenlet.
     with slow_connections(gateway.url, 20, 0.5, "body"):

@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +22,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from serving.gateway.launcher import RunningGateway, running_gateway
 from serving.processes import free_port
 from tests.support.raw_http import parse_answer, send_raw
-from tests.support.served_gateway import served_gateway
 
 pytestmark = pytest.mark.slow
 LATENCY_COUNT = "gateway_request_duration_seconds_count"
 
 
-@pytest.fixture(scope="module", params=["gevent", "gthread"])
-def gateway(request: pytest.FixtureRequest, tiny_repo: Path) -> Iterator[RunningGateway]:
-    with served_gateway(tiny_repo, {"GATEWAY_WORKER_CLASS": request.param}) as running:
-        yield running
+@pytest.fixture
+def gateway(class_gateway: RunningGateway) -> RunningGateway:
+    """Each worker class's stack, shared with the other modules (conftest.py)."""
+    return class_gateway
 
 
 def _raw(url: str, request: bytes) -> tuple[int, dict[str, str]]:

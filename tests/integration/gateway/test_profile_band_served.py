@@ -19,23 +19,17 @@ from serving.spec import SPEC_FILE, CategoricalHead, load_spec
 from serving.tokenization import load_tokenizer
 from tests.api.conftest import gateway_app
 from tests.support.model_server import running_model_server
+from tests.support.profile_task import ProfileRun
 from training.models.profile_heads import AGE_BAND_LABELS
-from training.pipeline import train_task
-from training.tasks.base import RunSettings
-from training.tasks.profile import ProfileTask
 
 pytestmark = pytest.mark.slow
-FIXTURE_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "blogs"
 POSTS = {"posts": ["Finished my thesis draft today.", "Work was long, the project is busy."]}
 
 
 @pytest.fixture(scope="module")
-def version(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("profile_band")
-    settings = RunSettings(
-        data_dir=FIXTURE_DIR, model_repo=root / "repo", run_dir=root / "run", preset="tiny"
-    )
-    return train_task(ProfileTask(), settings, {})
+def version(profile_tiny_run: ProfileRun) -> Path:
+    """The session's tiny profile run's version (tests/conftest.py; test_profile checks it)."""
+    return profile_tiny_run.version
 
 
 @pytest.fixture(scope="module")

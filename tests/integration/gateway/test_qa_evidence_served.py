@@ -7,7 +7,6 @@ The model is trained on the qa1 fixture until its attention finds the supporting
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,31 +16,16 @@ from flask import Flask
 from tests.api.conftest import gateway_app
 from tests.support.model_server import running_model_server
 from training.data.babi import read_babi
-from training.export import export_for_serving
-from training.tasks.base import RunSettings
-from training.tasks.qa import QaTask
-from training.tasks.qa_presets import PRESETS
 
 pytestmark = pytest.mark.slow
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "babi"
-FIXTURE = FIXTURES / "qa1_single-supporting-fact_train.txt"
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("qa_evidence")
-    (root / "data").mkdir()
-    shutil.copy(FIXTURE, root / "data")
-    settings = RunSettings(data_dir=root / "data", model_repo=root / "repo", run_dir=root / "run")
-    hparams = {**PRESETS["tiny"], "validation_fraction": 0.0, "evidence_loss_weight": 5.0}
-    hparams["time_noise"] = 0.0
-    task = QaTask()
-    data = task.prepare(settings, hparams)
-    model = task.build_model(hparams, data)
-    model.fit(data.train_inputs, data.train_targets, epochs=60, batch_size=8, verbose=0)
-    tokenizers = {"tokenizer.json": data.tokenizer_path}
-    export_for_serving(model, data.spec, tokenizers, name="qa", repo=settings.model_repo)
-    return settings.model_repo
+def repo(qa_evidence_run: tuple[Path, Path]) -> Path:
+    """The repo of the session's qa1-trained memnet (tests/support/qa_export.py)."""
+    _, version = qa_evidence_run
+    return version.parents[1]
 
 
 @pytest.fixture(scope="module")

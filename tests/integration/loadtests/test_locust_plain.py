@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from serving.gateway.launcher import running_gateway
-from tests.support.model_server import running_model_server
+from tests.support.model_server import ModelServerHandle
 
 ROOT = Path(__file__).resolve().parents[3]
 LOCUST = Path(sys.executable).with_name("locust")
@@ -37,20 +37,19 @@ def spawned_users(log: str) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_plain_locust_command_honours_users_and_run_time(tiny_repo: Path, tmp_path: Path) -> None:
-    with (
-        running_model_server(tiny_repo) as server,
-        running_gateway(
-            {
-                "GATEWAY_BACKEND": "grpc",
-                "GATEWAY_GRPC_TARGET": server.grpc_target,
-                "GATEWAY_MODEL_REPO": str(tiny_repo),
-            },
-            workers=1,
-            timeout=120.0,
-            ready_path="/readyz",
-        ) as gateway,
-    ):
+def test_plain_locust_command_honours_users_and_run_time(
+    tiny_repo: Path, tiny_model_server: ModelServerHandle, tmp_path: Path
+) -> None:
+    with running_gateway(
+        {
+            "GATEWAY_BACKEND": "grpc",
+            "GATEWAY_GRPC_TARGET": tiny_model_server.grpc_target,
+            "GATEWAY_MODEL_REPO": str(tiny_repo),
+        },
+        workers=1,
+        timeout=120.0,
+        ready_path="/readyz",
+    ) as gateway:
         command = [
             str(LOCUST),
             "-f",

@@ -22,8 +22,14 @@ def reference_repo(tiny_repo: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(reference_repo: Path) -> Iterator[ModelServerHandle]:
-    """The model server under test, without batching."""
+def server(
+    request: pytest.FixtureRequest, reference_repo: Path, tiny_repo: Path
+) -> Iterator[ModelServerHandle]:
+    """The model server under test, without batching: the session's (tests/conftest.py) when
+    it serves the tiny repo, as it does unless TFSERVING_MODEL_REPO names another."""
+    if reference_repo == tiny_repo:
+        yield request.getfixturevalue("tiny_model_server")
+        return
     with running_model_server(reference_repo) as handle:
         yield handle
 

@@ -26,13 +26,10 @@ from training.tasks.qa_presets import PRESETS as QA_PRESETS
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "babi"
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("qa_cli")
-    argv = ["train", "qa", "--preset", "tiny", "--data-dir", str(FIXTURES)]
-    argv += ["--model-repo", str(root / "repo"), "--runs-dir", str(root / "runs")]
-    assert main(argv) == 0
-    return root
+@pytest.fixture
+def trained(qa_cli_run):
+    """The session's tiny ``train qa`` run (conftest.py), shared with test_tensorboard_logs."""
+    return qa_cli_run
 
 
 def test_train_exports_a_version_with_the_contract_signature(trained):

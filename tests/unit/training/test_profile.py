@@ -17,7 +17,6 @@ from serving.tokenization import load_tokenizer
 from training.data.blogs import load_income_groups, read_blogs, split_bloggers
 from training.models.profile import build_profile_model
 from training.models.profile_heads import AGE_BAND_LABELS, compile_profile_model
-from training.tasks.base import RunSettings
 from training.tasks.profile import ProfileTask
 from training.tasks.profile_targets import monitor_terms, profile_metrics, profile_targets
 
@@ -109,22 +108,10 @@ def test_masked_income_rows_do_not_change_the_income_loss_or_the_update():
         np.testing.assert_array_equal(first, second)
 
 
-class CapturingProfileTask(ProfileTask):
-    """Keeps the prepared data so a test can compare training ids with served ids."""
-
-    def prepare(self, settings, hparams):
-        self.data = super().prepare(settings, hparams)
-        return self.data
-
-
-def test_tiny_run_exports_the_contract(tmp_path):
-    from training.pipeline import train_task
-
-    settings = RunSettings(
-        data_dir=FIXTURE_DIR, model_repo=tmp_path / "repo", run_dir=tmp_path / "run", preset="tiny"
-    )
-    task = CapturingProfileTask()
-    version = train_task(task, settings, {})
+def test_tiny_run_exports_the_contract(profile_tiny_run):
+    # The session's tiny run (tests/conftest.py), served by test_profile_band_served too.
+    version, task = profile_tiny_run.version, profile_tiny_run.task
+    settings = profile_tiny_run.settings
     assets = version / contract.ASSETS_DIR
     spec = load_spec(assets / SPEC_FILE)
     assert spec == task.data.spec

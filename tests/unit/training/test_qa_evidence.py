@@ -1,6 +1,5 @@
 """The qa evidence head: supporting-fact targets, sentence slots, loss weights, export."""
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,6 @@ from serving import contract
 from serving.encoding import segment_texts
 from serving.spec import SPEC_FILE, SegmentRule, load_spec
 from serving.tokenization import encode_texts, load_tokenizer
-from tests.support.qa_export import export_qa
 from training.data.babi import read_babi
 from training.models.qa import EVIDENCE_OUTPUT, build_qa_model
 from training.models.qa_layers import SentenceSlots
@@ -138,21 +136,12 @@ def test_loss_is_answer_loss_plus_weighted_evidence_loss(weight):
     assert result["loss"] == pytest.approx(expected, rel=1e-4)
 
 
-def test_exported_weights_point_at_the_supporting_sentence(tmp_path):
-    # Train the tiny memnet on the qa1 fixture until it has learned where to look, export it,
-    # and read the served weights back through the gateway's segment_texts.
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    shutil.copy(FIXTURES / "qa1_single-supporting-fact_train.txt", data_dir)
-    settings = RunSettings(
-        data_dir=data_dir, model_repo=tmp_path / "repo", run_dir=tmp_path / "run"
-    )
-    task = QaTask()
-    hparams = {**TINY, "validation_fraction": 0.0, "evidence_loss_weight": 5.0, "time_noise": 0.0}
-    data = task.prepare(settings, hparams)
-    model = task.build_model(hparams, data)
-    model.fit(data.train_inputs, data.train_targets, epochs=60, batch_size=8, verbose=0)
-    version, signature = export_qa(model, data, settings.model_repo)
+def test_exported_weights_point_at_the_supporting_sentence(qa_evidence_run):
+    # The tiny memnet trained on the qa1 fixture until it has learned where to look, exported
+    # (tests/support/qa_export.py, shared with test_qa_evidence_served): the served weights
+    # read back through the gateway's segment_texts.
+    data_dir, version = qa_evidence_run
+    signature = tf.saved_model.load(str(version)).signatures[contract.SIGNATURE_NAME]
     tokenizer = load_tokenizer(version / contract.ASSETS_DIR / contract.TOKENIZER_FILE)
     spec = load_spec(version / contract.ASSETS_DIR / SPEC_FILE)
     head = spec_evidence_head(spec)

@@ -15,21 +15,16 @@ from tensorboard.plugins import projector
 import training.architecture
 from serving.tokenization import load_tokenizer
 from training.architecture import PLOT_FILE, SUMMARY_FILE, architecture_assets
-from training.cli import main
 from training.models.similarity import build_similarity_model
 from training.tuning import write_hparams
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "babi"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("qa_tensorboard")
-    argv = ["train", "qa", "--preset", "tiny", "--data-dir", str(FIXTURES)]
-    argv += ["--model-repo", str(root / "repo"), "--runs-dir", str(root / "runs")]
-    assert main(argv) == 0
-    (run,) = (root / "runs").iterdir()
+@pytest.fixture
+def run_dir(qa_cli_run):
+    """The run folder of the session's tiny ``train qa`` run (conftest.py)."""
+    (run,) = (qa_cli_run / "runs").iterdir()
     return run
 
 
