@@ -62,8 +62,6 @@ def on_starting(server: Any) -> None:
     serve from, read here once so a worker restarted later does not stop the gateway on it
     (``serving.gateway.catalog.StartCheck``); start with an empty metrics folder: files of a
     previous run would be summed in."""
-    from pydantic import ValidationError
-
     from serving.gateway.catalog import check_at_start
     from serving.gateway.settings import GatewaySettings, unknown_variables
 
@@ -71,7 +69,7 @@ def on_starting(server: Any) -> None:
         server.log.warning(message)
     try:
         settings = GatewaySettings()
-    except ValidationError:
+    except ValueError:  # pydantic's ValidationError, pydantic-settings' SettingsError
         pass  # each worker refuses the settings, naming them, as without this check
     else:
         try:
