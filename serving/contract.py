@@ -129,7 +129,15 @@ def repo_layout_problem(repo: Path) -> str | None:
             )
     if existing != repo:
         return None
-    if versions := version_numbers(repo):
+    # A model may be named by digits (export's MODEL_NAME_PATTERN, TF Serving): the folder of
+    # one the repo's own models.config configures is no version folder of the repo.
+    configured = {model_dir(repo, name).resolve() for name in _own_model_names(repo)}
+    versions = [
+        number
+        for number, folder in version_dirs(repo).items()
+        if folder.resolve() not in configured
+    ]
+    if versions:
         return (
             f"{str(repo)!r} is a model's folder (it holds version folders {versions[:3]}): "
             f"give the model repo, its parent {str(repo.parent)!r}"
@@ -144,6 +152,13 @@ def repo_layout_problem(repo: Path) -> str | None:
             f"{str(repo.parent / MODELS_CONFIG_FILE)!r}: give the model repo, its parent"
         )
     return None
+
+
+def _own_model_names(repo: Path) -> list[str]:
+    try:
+        return parse_model_names((repo / MODELS_CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
 
 
 class EmptyConfigError(ValueError):

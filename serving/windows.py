@@ -13,10 +13,11 @@ by one (NFC/NFKC compose a starter with the marks after it; whitespace is a star
 composes with), their pre-tokenizers end a piece at each whitespace character (ByteLevel and
 Metaspace glue one space to the *next* word, never to the previous one), their models
 (WordLevel, WordPiece, BPE, Unigram) work inside a piece, and no added token holds
-whitespace or strips it. So a prefix ending just before a whitespace run (after a character
-that is no whitespace) gives exactly the whole text's first tokens, offsets included; a suffix
-starting at a whitespace run gives the whole text's last tokens from the first one that starts
-after that run (those before it may differ: ByteLevel's " next" keeps its space).
+whitespace (nor its normalized form, for one matched in the normalized text) or strips it.
+So a prefix ending just before a whitespace run (after a character that is no whitespace)
+gives exactly the whole text's first tokens, offsets included; a suffix starting at a
+whitespace run gives the whole text's last tokens from the first one that starts after that run
+(those before it may differ: ByteLevel's " next" keeps its space).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import weakref
 from dataclasses import dataclass, field
 
 from tokenizers import Encoding, Tokenizer
+from tokenizers.normalizers import Normalizer
 
 from serving.spec import TextInput, TextsInput, Truncation
 
@@ -103,27 +105,28 @@ def cut_characters(tokenizer: Tokenizer) -> frozenset[str]:
     """
     found = _CUTS.get(tokenizer)
     if found is None:
-        found = _cut_characters(json.loads(tokenizer.to_str()))
+        found = _cut_characters(json.loads(tokenizer.to_str()), tokenizer.normalizer)
         _CUTS[tokenizer] = found
     return found
 
 
-def _cut_characters(config: dict[str, object]) -> frozenset[str]:
-    model, normalizer, pre = (
-        config.get("model"),
-        config.get("normalizer"),
-        config.get("pre_tokenizer"),
-    )
+def _cut_characters(config: dict[str, object], normalizer: Normalizer | None) -> frozenset[str]:
+    model, pre = config.get("model"), config.get("pre_tokenizer")
     if not isinstance(model, dict) or model.get("type") not in _MODELS:
         return _NO_CUT
     if config.get("padding") or config.get("truncation"):  # load_tokenizer turns both off
         return _NO_CUT
-    if normalizer is not None and not _local_normalizer(normalizer):
+    if config.get("normalizer") is not None and not _local_normalizer(config["normalizer"]):
         return _NO_CUT
     cuts = _pre_tokenizer_cuts(pre)
     for added in config.get("added_tokens") or []:  # type: ignore[attr-defined]
         stripping = added.get("lstrip") or added.get("rstrip") or added.get("single_word")
-        if stripping or any(char.isspace() for char in added.get("content", "")):
+        content = added.get("content", "")
+        # A normalized added token is matched in the normalized text: NFKC makes "a\u00a8"
+        # "a \u0308", which then matches across the raw space of "a \u0308" (a cut).
+        if added.get("normalized") and normalizer is not None:
+            content += normalizer.normalize_str(content)
+        if stripping or any(char.isspace() for char in content):
             return _NO_CUT
     return cuts
 

@@ -14,7 +14,14 @@ from serving.contract import (
     version_numbers,
 )
 
-__all__ = ["ModelList", "configured_models", "parse_model_names", "routed_models"]
+__all__ = [
+    "ModelList",
+    "StartCheck",
+    "check_at_start",
+    "configured_models",
+    "parse_model_names",
+    "routed_models",
+]
 LOGGER = logging.getLogger("serving.gateway.registry")
 
 
@@ -45,6 +52,25 @@ def routed_models(repo: Path, only: Sequence[str], *, keep_config: bool = False)
     return tuple(name for name in names if not only or name in only)
 
 
+class StartCheck:
+    """Whether this process's gunicorn master read the repo at start (:func:`check_at_start`).
+
+    A worker forked after that (a restart by ``GATEWAY_MAX_REQUESTS`` or a timeout, a
+    ``SIGHUP`` reload) inherits ``passed`` and does not stop the gateway when the repo
+    cannot be read at its boot: a worker's boot error halts gunicorn's master, so a
+    recycled worker meeting a ``models.config`` being rewritten stopped the whole gateway.
+    """
+
+    passed = False
+
+
+def check_at_start(repo: Path, only: Sequence[str]) -> None:
+    """Read the repo as a worker will (:class:`ModelList`); raises as it does. In gunicorn's
+    master, once, before the first workers (``gunicorn_conf.on_starting``)."""
+    ModelList(repo, only)
+    StartCheck.passed = True
+
+
 class ModelList:
     """The routed model names, re-read from ``models.config`` at each poll."""
 
@@ -58,22 +84,39 @@ class ModelList:
         with no model and logged nothing (a typo in the path, or a start from another
         folder with the default ``model_repo``): every request was a 404 "unknown model".
         A repo that lists no model (or none ``GATEWAY_MODELS`` keeps) is logged as a warning.
+        In a worker forked after the start check passed (:class:`StartCheck`), a repo that
+        cannot be read is logged as an error and the list is empty until a poll reads it.
         """
         self.repo, self.only = repo, tuple(only)
+        self._error = ""
+        try:
+            self.models = self._first_read()
+        except (OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
+            if not StartCheck.passed:
+                raise
+            LOGGER.error(
+                "a gateway worker started while its model repo cannot be read (it could at "
+                "the gateway's start), routing no model until a poll reads it: %s",
+                error,
+            )
+            self.models, self._error = (), str(error)
+        self._has_config = self._config_file.is_file()  # else training's layout: the folders
+
+    def _first_read(self) -> tuple[str, ...]:
+        repo = self.repo
         if not repo.is_dir():
             raise ValueError(f"GATEWAY_MODEL_REPO {str(repo)!r} is not a folder")
         if (problem := repo_layout_problem(repo)) is not None:
             raise ValueError(f"GATEWAY_MODEL_REPO: {problem}")
-        self.models = routed_models(repo, only)
-        if not self.models:
+        models = routed_models(repo, self.only)
+        if not models:
             LOGGER.warning(
                 "GATEWAY_MODEL_REPO %r routes no model (its models.config lists none, or "
                 "none of GATEWAY_MODELS %s; without a models.config, no folder holds versions)",
                 str(repo),
                 list(self.only),
             )
-        self._has_config = self._config_file.is_file()  # else training's layout: the folders
-        self._error = ""
+        return models
 
     @property
     def _config_file(self) -> Path:

@@ -58,11 +58,25 @@ cpu_affinity = affinity.affinity_mode(dict(os.environ))
 
 def on_starting(server: Any) -> None:
     """Warn of ``GATEWAY_*`` variables no setting reads (a misspelt name keeps its default);
-    start with an empty metrics folder: files of a previous run would be summed in."""
-    from serving.gateway.settings import unknown_variables
+    stop (exit 3, as gunicorn's "Worker failed to boot") on a model repo the gateway cannot
+    serve from, read here once so a worker restarted later does not stop the gateway on it
+    (``serving.gateway.catalog.StartCheck``); start with an empty metrics folder: files of a
+    previous run would be summed in."""
+    from serving.gateway.catalog import check_at_start
+    from serving.gateway.settings import GatewaySettings, unknown_variables
 
     for message in unknown_variables(os.environ):
         server.log.warning(message)
+    try:
+        settings = GatewaySettings()
+    except ValueError:  # pydantic's ValidationError, pydantic-settings' SettingsError
+        pass  # each worker refuses the settings, naming them, as without this check
+    else:
+        try:
+            check_at_start(settings.model_repo, settings.models)
+        except (OSError, ValueError) as error:
+            server.log.error("the gateway cannot start: %s", error)
+            sys.exit(3)
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if folder:
         shutil.rmtree(folder, ignore_errors=True)

@@ -120,13 +120,19 @@ class BoundedChunkedRFile(server.ChunkedRFile):
 
 class _CheckedHeaderLines:
     """The stream cheroot's header reader reads lines from, refusing (``ValueError``: cheroot's
-    400 for a bad header) a line folded onto the last one, whitespace before a colon, and a
-    ``Content-Length`` that is no decimal number or is given twice (RFC 9112 section 6.3:
-    cheroot took ``-1`` as a body read to the connection's end, and the last of two)."""
+    400 for a bad header, and the connection closed) a line folded onto the last one,
+    whitespace before a colon, a ``Content-Length`` that is no decimal number or is given
+    twice (RFC 9112 section 6.3: cheroot took ``-1`` as a body read to the connection's end,
+    and the last of two), and a ``Transfer-Encoding`` other than one ``chunked`` or sent with
+    a ``Content-Length`` (section 6.1; as gunicorn refuses them at the gateway). cheroot
+    answered an unknown coding ``501`` (a 5xx for a client's header, no body), and a request
+    with both a length and ``chunked`` kept its connection open, where section 6.1 has the
+    server close it: a front that framed the body by its length would smuggle a request."""
 
     def __init__(self, rfile: Any) -> None:
         self._rfile = rfile
         self._length_seen = False
+        self._codings: list[bytes] = []
 
     def readline(self) -> bytes:
         line: bytes = self._rfile.readline()
@@ -139,6 +145,14 @@ class _CheckedHeaderLines:
             if self._length_seen or not value.strip(b" \t\r\n").isdigit():
                 raise ValueError("Malformed Content-Length Header.")
             self._length_seen = True
+        if colon and name.lower() == b"transfer-encoding":
+            parts = (part.strip(b" \t\r\n").lower() for part in value.split(b","))
+            self._codings += [part for part in parts if part]  # empty elements are skipped
+        if line in (b"\r\n", b"\n") and self._codings:  # the end of the header block
+            if self._codings != [b"chunked"]:
+                raise ValueError("Unsupported Transfer-Encoding: only one 'chunked' is read.")
+            if self._length_seen:
+                raise ValueError("Transfer-Encoding and Content-Length given together.")
         return line
 
 

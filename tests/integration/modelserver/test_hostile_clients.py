@@ -173,3 +173,19 @@ def test_rest_headers_past_their_limit_or_folded_are_refused(server, local_only)
     # A negative length was a body read to the connection's end: the request hung.
     negative = b"POST /v1/models/qa:predict HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}"
     assert send_raw(server.rest_url, negative).startswith(b"HTTP/1.1 400 ")
+
+
+def test_rest_transfer_codings_other_than_chunked_or_with_a_length_are_400_and_closed(
+    server, local_only
+):
+    """cheroot answered an unknown coding 501 (a 5xx for a client's header), and a request
+    with both ``chunked`` and a length kept its connection (RFC 9112 section 6.1: close it),
+    answering the request pipelined after it."""
+    after = b"GET /v1/models/qa HTTP/1.1\r\nHost: x\r\n\r\n"
+    post = b"POST /v1/models/qa:predict HTTP/1.1\r\nHost: x\r\n"
+    gzip = post + b"Transfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}"
+    both = post + b"Transfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+    for wire in (gzip, both):
+        received = send_raw(server.rest_url, wire + after)
+        assert received.startswith(b"HTTP/1.1 400 ")
+        assert received.count(b"HTTP/1.1 ") == 1  # closed: the next request is not read

@@ -113,11 +113,20 @@ def test_a_body_of_tiny_chunks_is_refused_at_the_first_chunk_past_the_rule() -> 
         b"Content-Length: 1_0\r\n\r\n",
         b"Content-Length: 5\r\ncontent-length: 100\r\n\r\n",  # the last was taken
         b"Content-Length: 5\r\nContent-Length: 5\r\n\r\n",
+        # cheroot answered an unknown coding 501, a 5xx for a client's header
+        b"Transfer-Encoding: gzip\r\nContent-Length: 5\r\n\r\n",
+        b"Transfer-Encoding: gzip, chunked\r\n\r\n",
+        b"Transfer-Encoding: identity\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\ntransfer-encoding: chunked\r\n\r\n",
+        # both: cheroot read the chunks and kept the connection (section 6.1: close it)
+        b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+        b"Content-Length: 3\r\nTransfer-Encoding: Chunked\r\n\r\n",
     ],
 )
 def test_header_lines_rfc_9112_refuses_are_refused(headers: bytes) -> None:
     """cheroot answers the reader's ``ValueError`` 400 (read_request_headers)."""
-    with pytest.raises(ValueError, match=r"Illegal header line|Malformed Content-Length"):
+    pattern = r"Illegal header line|Malformed Content-Length|Transfer-Encoding"
+    with pytest.raises(ValueError, match=pattern):
         StrictHeaderReader()(io.BufferedReader(io.BytesIO(headers)), {})
 
 
@@ -135,3 +144,5 @@ def test_headers_are_read_as_cheroot_reads_them() -> None:
         b"Content-Length": b"04",
     }
     assert rfile.read() == b"body"
+    chunked = io.BufferedReader(io.BytesIO(b"Transfer-Encoding: , Chunked \r\n\r\n"))
+    assert StrictHeaderReader()(chunked, {}) == {b"Transfer-Encoding": b", Chunked"}

@@ -13,7 +13,15 @@ import zlib
 from collections.abc import Iterator
 
 import pytest
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+from tokenizers import (
+    AddedToken,
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+)
 
 from serving import windows
 from serving.encoding import segment_texts, word_encoding, word_kept
@@ -278,3 +286,24 @@ def test_the_families_are_windowed_and_long_texts_are_cut() -> None:
     text = "mary went to the office . " * 400
     assert not kept_window(FAMILIES["word_level"], text, 10, "right").whole
     assert not kept_window(FAMILIES["bpe_byte_level"], text, 10, "left").whole
+
+
+def test_an_added_token_normalised_across_a_space_turns_windows_off() -> None:
+    # NFKC makes the added token "aaaaaaaa\u00a8" "aaaaaaaa \u0308", matched in the normalized
+    # text across the raw space of "aaaaaaaa \u0308": a prefix cut at that space had given
+    # [UNK] a ##a ##a ##a where the whole text gives [UNK] <added> x x x.
+    vocab = {"[UNK]": 0, "a": 1, "x": 2, "\u0308": 3, "##a": 4}
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer, tokenizer.pre_tokenizer = normalizers.NFKC(), pre_tokenizers.Whitespace()
+    tokenizer.add_tokens([AddedToken("aaaaaaaa\u00a8", normalized=True)])
+    assert cut_characters(tokenizer) == frozenset()
+    text = "z" * 83 + " aaaaaaaa \u0308 " + "x " * 300
+    fast = kept_window(tokenizer, text, 5, "right", offsets=False)
+    ids = id_matrix(tokenizer, [fast.encoding], 5, "right", add_special_tokens=False)
+    whole = encode_texts(_whole_only(tokenizer), [text], 5, "right", add_special_tokens=False)
+    assert ids.tolist() == whole.tolist()
+    # Not normalized: matched in the raw text, where it holds no space (still windowed).
+    raw = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    raw.normalizer, raw.pre_tokenizer = normalizers.NFKC(), pre_tokenizers.Whitespace()
+    raw.add_tokens([AddedToken("aaaaaaaa\u00a8", normalized=False)])
+    assert cut_characters(raw)

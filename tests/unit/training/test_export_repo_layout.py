@@ -87,3 +87,23 @@ def test_the_training_cli_refuses_it_before_training(
     assert stopped.value.code == 2
     error = capsys.readouterr().err
     assert "argument --model-repo:" in error and "is a model's folder" in error
+
+
+@pytest.mark.parametrize("base_path", ["2024", "/models/2024", "./2024"])
+def test_a_model_named_by_digits_is_no_version_folder_of_its_repo(
+    repo: Path, base_path: str
+) -> None:
+    # export's MODEL_NAME_PATTERN (and TF Serving) allow "2024": its folder in the repo was
+    # taken for a version folder, so every later export to the repo, and the gateway's start,
+    # were refused ("is a model's folder (it holds version folders [2024])").
+    (repo / "2024" / "1").mkdir(parents=True)
+    (repo / "2024" / "1" / "saved_model.pb").write_bytes(b"")
+    (repo / "models.config").write_text(
+        'model_config_list { config { name: "qa" base_path: "qa" }'
+        f' config {{ name: "2024" base_path: "{base_path}" }} }}'
+    )
+    assert repo_layout_problem(repo) is None
+    # A digit folder its config does not name is still a version: a model's folder.
+    (repo / "7").mkdir()
+    (repo / "7" / "saved_model.pb").write_bytes(b"")
+    assert "is a model's folder (it holds version folders [7])" in (repo_layout_problem(repo) or "")
