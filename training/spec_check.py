@@ -30,25 +30,6 @@ class SpecMismatchError(ValueError):
     """The model, its tokenizers or its exported signature do not fit the serving spec."""
 
 
-def functional(model: Any) -> Any:
-    """A ``keras.Sequential`` model as the functional model of its graph (same layers and
-    weights), whose inputs and outputs have names; any other model as it is.
-
-    Raises :class:`SpecMismatchError` for a Sequential model without a ``keras.Input``: it
-    has no inputs to serve until it is called.
-    """
-    if not isinstance(model, keras.Sequential):
-        return model
-    try:
-        inputs, outputs = model.inputs, model.outputs
-    except (AttributeError, ValueError) as error:
-        raise SpecMismatchError(
-            f"the Sequential model {model.name!r} has no inputs yet: start it with "
-            "keras.Input((None,), dtype='int32', name=<the spec's input tensor>)"
-        ) from error
-    return keras.Model(inputs, outputs, name=model.name)
-
-
 def model_inputs(model: keras.Model) -> dict[str, Any]:
     """The model's input tensors by name (dict keys of a dict-input model, else tensor names)."""
     if isinstance(model.input, Mapping):
@@ -71,6 +52,12 @@ def output_names(model: keras.Model) -> list[str]:
     if isinstance(model.output, Mapping):
         return list(model.output)
     return list(model.output_names)
+
+
+def float16_outputs(model: keras.Model) -> set[str]:
+    """The model's outputs computed in float16 (``mixed_float16`` without a float32 last layer):
+    the export serves them as float32, but their values end at float16's 65504."""
+    return {name for name, tensor in model_outputs(model).items() if tensor.dtype == "float16"}
 
 
 # The largest id each input dtype holds exactly (floats: every integer up to 2 ** (mantissa
