@@ -96,6 +96,17 @@ def test_a_fitting_version_passes(qa) -> None:
     assert backend.widths[1] == longest[0]  # article_ids at max_tokens, then question_ids
 
 
+@pytest.mark.parametrize("dtype", ["DT_HALF", "DT_BFLOAT16", "DT_DOUBLE"])
+def test_a_float_output_of_any_width_fits(qa, dtype) -> None:
+    # A mixed-precision model saved without export_for_serving (which casts to float32) has
+    # DT_HALF or DT_BFLOAT16 heads: they were refused ("must be DT_FLOAT") while the export
+    # serves the same model; both read a head's values whatever their float width.
+    check_fit(Backend(outputs={"answer_probs": TensorSpec(dtype, (-1, 5))}), qa)
+    with pytest.raises(UnfitVersionError) as caught:
+        check_fit(Backend(outputs={"answer_probs": TensorSpec("DT_STRING", (-1, 5))}), qa)
+    assert "answer_probs is DT_STRING" in caught.value.reason
+
+
 def test_a_model_whose_answers_change_with_padding_is_unfit(qa) -> None:
     backend = Backend(pad_sensitive=True)
     with pytest.raises(UnfitVersionError) as caught:
@@ -122,7 +133,7 @@ def test_the_specs_signature_is_the_one_checked_and_called(qa) -> None:
     [
         (Backend(inputs={"article_ids": INT}), "signature inputs differ"),
         (Backend(inputs={"article_ids": INT, "question_ids": FLOAT}), "must be DT_INT32"),
-        (Backend(outputs={"answer_probs": TensorSpec("DT_DOUBLE", (-1, 5))}), "DT_FLOAT"),
+        (Backend(outputs={"answer_probs": TensorSpec("DT_INT64", (-1, 5))}), "is DT_INT64"),
         (Backend(answer=np.full((1, 4), 0.25)), "expected [2, 5]"),
         # one row for any batch: routed, then every request of 2 instances was a 502
         (Backend(answer=np.full((1, 5), 0.2), batch_reduced=True), "shape [1, 5], expected [2, 5]"),
