@@ -20,6 +20,7 @@ from serving.tensor_batches import (
     pad_description,
     pad_values,
     padded_further,
+    random_output_reason,
 )
 from training.spec_check import (
     SpecMismatchError,
@@ -180,12 +181,19 @@ def _check_padding(function: Any, spec: ServingSpec, tensors: Tensors, outputs: 
     local model server's batching pads with, moves an output: batching pads each request to
     its batch's longest, so the gateway would not route such a version (the gateway's probe:
     :func:`serving.tensor_batches.padded_further` with each of
-    :func:`~serving.tensor_batches.pad_values`)."""
+    :func:`~serving.tensor_batches.pad_values`), or, when it moved, if the unpadded inputs sent
+    again move it too (a model random at inference:
+    :func:`~serving.tensor_batches.random_output_reason`)."""
     before = {head.output: outputs[head.output].numpy() for head in spec.heads}
     for value in pad_values(spec):
         padded = padded_further(spec, tensors, value)
         again = function(**{key: tf.constant(ids) for key, ids in padded.items()})
         moved = moved_output(before, {key: ids.numpy() for key, ids in again.items()})
+        if moved is not None:
+            repeated = function(**{key: tf.constant(ids) for key, ids in tensors.items()})
+            if moved_output(before, {key: ids.numpy() for key, ids in repeated.items()}):
+                head = next(head for head in spec.heads if head.output == moved)
+                raise SpecMismatchError(f"head {head.field!r}: {random_output_reason(moved)}")
         for head in spec.heads:
             if head.output == moved:
                 raise SpecMismatchError(

@@ -33,6 +33,7 @@ from serving.tensor_batches import (
     pad_description,
     pad_values,
     padded_further,
+    random_output_reason,
 )
 from serving.tokenization import panics_as_errors
 
@@ -154,7 +155,9 @@ def check_padding(
     asks (``serving.spec``); another would answer a request differently depending on what it
     was batched with. The probe is :func:`serving.tensor_batches.padded_further` with each of
     :func:`~serving.tensor_batches.pad_values` (the spec's ``pad_id`` and the 0 the local model
-    server pads with) and :func:`~serving.tensor_batches.moved_output`, as at export.
+    server pads with) and :func:`~serving.tensor_batches.moved_output`, as at export; an output
+    that moves on the unpadded ids sent again is the model's randomness, not its padding
+    (:func:`~serving.tensor_batches.random_output_reason`).
     """
     spec = runtime.spec
     for value in pad_values(spec):
@@ -163,6 +166,9 @@ def check_padding(
             return  # the example fills every input: a batch could add nothing to it
         name = moved_output(outputs, _predict_padded(backend, runtime, selector, padded, value))
         if name is not None:
+            repeated = _predict_padded(backend, runtime, selector, tensors, value, "again")
+            if moved_output(outputs, repeated) is not None:
+                raise UnfitVersionError(random_output_reason(name))
             raise UnfitVersionError(
                 f"output {name} changes when the inputs are padded further with "
                 f"{pad_description(spec, value)}: batching would change answers (the model "
@@ -176,8 +182,9 @@ def _predict_padded(
     selector: VersionSelector,
     padded: dict[str, npt.NDArray[Any]],
     value: int,
+    what: str = "padded",
 ) -> dict[str, npt.NDArray[Any]]:
-    request_id = f"fit-check-{runtime.model}-{runtime.version}-padded-{value}"
+    request_id = f"fit-check-{runtime.model}-{runtime.version}-{what}-{value}"
     return _call(
         runtime,
         "padded example",

@@ -40,6 +40,8 @@ class Backend:
     asked: list[str] = field(default_factory=list)  # the signature each call named
     batch_reduced: bool = False  # ``answer`` as it is for any batch (a mean over axis 0)
     positions: int | None = None  # wider article_ids fail (a position table this long)
+    calls: int = 0  # predictions made; a random backend answers each a little differently
+    random: bool = False
 
     def model_metadata(
         self, model: str, selector: VersionSelector, request_id: str | None = None
@@ -65,6 +67,10 @@ class Backend:
         self.widths.append(width)
         if self.positions is not None and width > self.positions:
             raise BackendError(BackendFailure.INVALID_ARGUMENT, "indices[9] = 9 is not in [0, 9)")
+        self.calls += 1
+        if self.random:  # Monte Carlo dropout: another answer on each call
+            shift = np.array([1.0, -1.0, 0.0, 0.0, 0.0]) * 0.01 * self.calls
+            return {"answer_probs": np.full((rows, 5), 0.2) + shift}
         if self.pad_sensitive:  # as a mean over every column would, pad ids included
             shift = np.array([1.0, -1.0, 0.0, 0.0, 0.0]) * 0.001 * width
             return {"answer_probs": np.full((rows, 5), 0.2) + shift}
@@ -115,6 +121,19 @@ def test_a_model_whose_answers_change_with_padding_is_unfit(qa) -> None:
     # the padded call (after the example and the two max_tokens rows) had more columns, none
     # past the input's max_tokens
     assert backend.widths[0] < backend.widths[3] <= qa.spec.inputs[0].max_tokens
+
+
+def test_a_model_random_at_inference_is_unfit_for_its_randomness(qa) -> None:
+    # Monte Carlo dropout (training=True in a subclassed call) masks its padding, yet was
+    # refused as "changes when the inputs are padded further": the user was sent to fix
+    # a padding mask that was right.
+    with pytest.raises(UnfitVersionError) as caught:
+        check_fit(Backend(random=True), qa)
+    assert "changes between two calls on the same ids" in caught.value.reason
+    assert "padded" not in caught.value.reason
+    with pytest.raises(UnfitVersionError) as caught:
+        check_fit(Backend(pad_sensitive=True), qa)
+    assert "padded further" in caught.value.reason
 
 
 def test_the_specs_signature_is_the_one_checked_and_called(qa) -> None:

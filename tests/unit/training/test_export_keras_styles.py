@@ -31,10 +31,10 @@ TOPIC = CategoricalHead(output="topic", field="topic", labels=["a", "b", "c"])
 SPAM = BinaryHead(output="spam", field="spam", labels=("ham", "spam"))
 
 
-def _subclassed(vocab: int, returns: str) -> Any:
+def _subclassed(vocab: int, returns: str, dropout: bool = False) -> Any:
     """A subclassed model: ``call`` takes a dict keyed ``text_ids`` and returns a dict
     (``returns="dict"``), or takes the ids tensor and returns one tensor (``"tensor"``) or a
-    list (``"list"``)."""
+    list (``"list"``); with ``dropout``, Monte Carlo dropout (``training=True``)."""
     import keras
 
     class Classifier(keras.Model):  # type: ignore[misc]
@@ -44,10 +44,13 @@ def _subclassed(vocab: int, returns: str) -> Any:
             self.pooling = MaskedMeanPooling()
             self.topic = keras.layers.Dense(3, activation="softmax")
             self.spam = keras.layers.Dense(1, activation="sigmoid")
+            self.dropout = keras.layers.Dropout(0.5)
 
         def call(self, inputs: Any) -> Any:
             ids = inputs["text_ids"] if returns == "dict" else inputs
             features = self.pooling(self.embedding(ids), ids)
+            if dropout:
+                features = self.dropout(features, training=True)
             if returns == "dict":
                 return {"topic": self.topic(features), "spam": self.spam(features)}
             if returns == "list":
@@ -121,3 +124,15 @@ def test_a_float16_head_past_its_range_is_refused_with_the_remedy(
         SpecMismatchError, match=r"float16 \(mixed precision\).*make the head float32"
     ):
         export_for_serving(model, spec, {"tokenizer.json": tokenizer_path}, name="p", repo=tmp_path)
+
+
+def test_a_model_random_at_inference_is_refused_for_its_randomness(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # Monte Carlo dropout masks its padding, yet the export said "output 'topic' changes when
+    # the inputs are padded further ...: the model must mask its padding".
+    model = _subclassed(vocab, "tensor", dropout=True)
+    with pytest.raises(SpecMismatchError, match="changes between two calls on the same ids"):
+        export_for_serving(
+            model, _spec(vocab, TOPIC), {"tokenizer.json": tokenizer_path}, name="m", repo=tmp_path
+        )
