@@ -23,6 +23,7 @@ from serving.spec import (
     SegmentWeightsHead,
     ServingSpec,
 )
+from serving.spec_outputs import scalar_width_hint
 from serving.spec_tokenizers import unservable_reason
 
 
@@ -182,7 +183,7 @@ def _check_shape(head: HeadSpec, shape: tuple[int | None, ...]) -> None:
         if shape[1:] not in ((), (1,), (None,)):
             raise SpecMismatchError(
                 f"head {head.field!r} ({head.kind}): output {head.output!r} has shape {shape}; "
-                "a scalar head needs [batch] or [batch, 1]"
+                f"a scalar head needs [batch] or [batch, 1]{scalar_width_hint(head, shape)}"
             )
         return
     if len(shape) != 2 or shape[-1] not in (width, None):

@@ -136,3 +136,18 @@ def test_a_model_random_at_inference_is_refused_for_its_randomness(
         export_for_serving(
             model, _spec(vocab, TOPIC), {"tokenizer.json": tokenizer_path}, name="m", repo=tmp_path
         )
+
+
+def test_a_binary_head_on_a_two_unit_softmax_is_named_a_categorical_one(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # Said only "a scalar head needs [batch] or [batch, 1]".
+    import keras
+
+    ids = keras.Input((None,), dtype="int32", name="text_ids")
+    features = MaskedMeanPooling()(keras.layers.Embedding(vocab, 4)(ids), ids)
+    model = keras.Model(ids, {"spam": keras.layers.Dense(2, activation="softmax")(features)})
+    with pytest.raises(SpecMismatchError, match=r"2-unit softmax is a categorical head"):
+        export_for_serving(
+            model, _spec(vocab, SPAM), {"tokenizer.json": tokenizer_path}, name="b", repo=tmp_path
+        )
