@@ -22,6 +22,7 @@ from serving.spec import (
     MultilabelHead,
     SegmentWeightsHead,
     ServingSpec,
+    is_valid_name,
 )
 from serving.spec_outputs import scalar_width_hint
 from serving.spec_tokenizers import unservable_reason
@@ -156,7 +157,7 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
         if head.output not in outputs:
             raise SpecMismatchError(
                 f"head {head.field!r}: output {head.output!r} is not a model output "
-                f"(outputs: {names})"
+                f"(outputs: {names}){_rename_hint(head.output, names)}"
             )
         if names.count(head.output) > 1:
             raise SpecMismatchError(
@@ -214,6 +215,21 @@ def embedding_rows(model: keras.Model, tensor: Any) -> int | None:
             if any(source is tensor for source in getattr(node, "input_tensors", [])):
                 return int(layer.input_dim)
     return None
+
+
+def _rename_hint(output: str, names: list[str]) -> str:
+    """A spec output can only be an identifier (``serving.spec.NAME_PATTERN``): a model output
+    named otherwise (a dict key ``spam-prob``, ``dense_1/Sigmoid:0``) could not be named in
+    the spec at all, which the bare list of outputs did not say."""
+    odd = [name for name in names if not is_valid_name(name)]
+    if not odd:
+        return ""
+    close = difflib.get_close_matches(output, odd, n=1, cutoff=0.5)
+    which = close[0] if close else odd[0]
+    return (
+        f"; {odd} cannot be spec names (identifiers only): re-key the model's outputs, "
+        f"keras.Model(inputs, {{{output!r}: <the {which!r} tensor>, ...}})"
+    )
 
 
 def _inputs_mismatch(declared: list[str], inputs: list[str]) -> str:

@@ -151,3 +151,19 @@ def test_a_binary_head_on_a_two_unit_softmax_is_named_a_categorical_one(
         export_for_serving(
             model, _spec(vocab, SPAM), {"tokenizer.json": tokenizer_path}, name="b", repo=tmp_path
         )
+
+
+def test_an_output_no_spec_can_name_gets_the_way_to_rename_it(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # A dict output keyed "spam-prob": the spec's names are identifiers, so no spec could name
+    # it; the export listed the outputs and stopped there.
+    import keras
+
+    ids = keras.Input((None,), dtype="int32", name="text_ids")
+    features = MaskedMeanPooling()(keras.layers.Embedding(vocab, 4)(ids), ids)
+    model = keras.Model(ids, {"spam-prob": keras.layers.Dense(1, activation="sigmoid")(features)})
+    with pytest.raises(SpecMismatchError, match=r"\['spam-prob'\] cannot be spec names"):
+        export_for_serving(
+            model, _spec(vocab, SPAM), {"tokenizer.json": tokenizer_path}, name="o", repo=tmp_path
+        )
