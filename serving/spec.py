@@ -8,9 +8,11 @@ side spells the JSON by hand.
 
 Tensors (the signature ``signature_name``, ``serving_default`` unless the spec names another;
 the gateway checks and calls that one): every input is int32 ``[batch, length]``
-of token ids padded with ``pad_id``; every output is float32 with the shape its head kind
-gives (``categorical`` / ``multilabel``: ``[batch, len(labels)]``; ``binary``, ``regression``,
-``score``: ``[batch]`` or ``[batch, 1]``; ``segment_weights``: ``[batch, max_segments]``).
+of token ids padded with ``pad_id``; every output is float32 (``export_for_serving`` casts a
+mixed-precision head; the gateway reads a float16, bfloat16 or float64 one as its values too)
+with the shape its head kind gives (``categorical`` / ``multilabel``: ``[batch, len(labels)]``;
+``binary``, ``regression``, ``score``: ``[batch]`` or ``[batch, 1]``; ``segment_weights``:
+``[batch, max_segments]``).
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ InputSpec = Annotated[TextInput | TextsInput, Field(discriminator="kind")]
 
 
 class _HeadBase(Frozen):
-    output: Name = Field(description="Signature output tensor (float32).")
+    output: Name = Field(description="Signature output tensor (float32, or any float width).")
     field: Name = Field(description="Answer field that carries this head's readable value.")
     description: str = ""
     note: str = Field(default="", description="Returned with every answer (e.g. a proxy note).")

@@ -46,3 +46,15 @@ def output_problem(head: HeadSpec, values: npt.NDArray[Any]) -> str | None:
         f"example (end the model with a {activation}: a model trained with from_logits=True "
         "outputs logits)"
     )
+
+
+def scalar_width_hint(head: HeadSpec, shape: tuple[int | None, ...]) -> str:
+    """A hint for a one-value head (binary, regression, score) whose output has another width,
+    or "": a binary classifier ending in ``Dense(2, activation="softmax")`` (a common Keras
+    form) is a categorical head of two labels, which export and fit check both name."""
+    if head.kind == "binary" and len(shape) == 2 and shape[1] == 2:
+        return (
+            " (a 2-unit softmax is a categorical head: CategoricalHead(labels=[negative, "
+            "positive]))"
+        )
+    return ""

@@ -111,6 +111,19 @@ def moved_output(before: Mapping[str, Array], after: Mapping[str, Array]) -> str
     return None
 
 
+def random_output_reason(name: str) -> str:
+    """Why a version is refused whose output ``name`` moved when the same ids were sent again:
+    the padding probe (:func:`moved_output` after :func:`padded_further`) blamed its padding,
+    yet the model masked it and was random at inference (Monte Carlo dropout: a ``Dropout``
+    called with ``training=True`` in a subclassed model's ``call``, or a noise op). Export and
+    the gateway's fit check repeat the unpadded call only when the padded one moved."""
+    return (
+        f"output {name} changes between two calls on the same ids: the model is random at "
+        "inference (a Dropout or noise layer called with training=True?), so one text would "
+        "get other answers on each request; call such layers without training=True"
+    )
+
+
 def longest_rows(spec: ServingSpec, tensors: Tensors) -> list[tuple[str, Tensors]]:
     """Per spec input, the first instance of ``tensors`` with that input's row made
     ``max_tokens`` ids long (its non-pad ids repeated): the longest row the gateway sends.

@@ -38,8 +38,9 @@ from training.model_config import (
     register_model,
     render_models_config,
 )
+from training.model_forms import functional
 from training.saved_model import smoke_check, write_saved_model, write_warmup_requests
-from training.spec_check import SpecMismatchError, check_model, functional
+from training.spec_check import SpecMismatchError, check_model, float16_outputs
 
 __all__ = [
     "BATCHING_PARAMETERS",
@@ -117,7 +118,8 @@ def export_for_serving(
     if (problem := contract.repo_layout_problem(repo)) is not None:
         raise ValueError(f"repo: {problem}")
     loaded = {file: load_tokenizer(Path(path)) for file, path in tokenizers.items()}
-    model = functional(model)  # a Sequential model's outputs have no names of their own
+    # Sequential and subclassed models have no named inputs and outputs of their own.
+    model = functional(model, spec)
     check_model(model, spec, loaded)
     models_config_with(repo, name)  # a broken hand-edited config fails before any write
     batches = warmup_batches(spec, loaded, warmup_instances)
@@ -130,7 +132,8 @@ def export_for_serving(
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{version}-", dir=model_dir))
     try:
         write_saved_model(model, spec, staging)
-        smoke_check(staging, spec, batches[1])  # 2 instances: one row each
+        # 2 instances: one row each
+        smoke_check(staging, spec, batches[1], float16_outputs(model))
         assets = staging / contract.ASSETS_DIR
         assets.mkdir()
         for file, path in {**tokenizers, **(extra_assets or {})}.items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from serving.tensor_batches import (
     pad_description,
     pad_values,
     padded_further,
+    random_output_reason,
 )
 from training.spec_check import (
     SpecMismatchError,
@@ -83,7 +84,9 @@ def expected_shape(head: HeadSpec, batch: int) -> tuple[int, ...]:
     return (batch,) if is_scalar(head) else (batch, head_width(head))
 
 
-def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
+def smoke_check(
+    path: Path, spec: ServingSpec, tensors: Tensors, float16_outputs: Collection[str] = ()
+) -> None:
     """Load the written SavedModel and run one batch through its signature.
 
     ``tensors``: a batch of at least 2 instances, so that an output computed over the whole
@@ -117,13 +120,12 @@ def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
                 f" for the example; the spec needs float32{list(expected_shape(head, batch))}"
             )
         if not np.isfinite(value).all():
-            raise SpecMismatchError(
-                f"head {head.field!r}: output {head.output!r} is not finite for the example"
-            )
+            raise SpecMismatchError(not_finite(head, "the example", float16_outputs))
         problem = output_problem(head, value)
         if problem is not None:
             raise SpecMismatchError(problem)
-    _check_longest(function, spec, tensors)  # first: padding further lengthens rows too
+    # First: padding further lengthens rows too.
+    _check_longest(function, spec, tensors, float16_outputs)
     _check_padding(function, spec, tensors, outputs)
     # The gateway lets through every id below vocab_size: the model must accept the largest.
     probe = dict(tensors)
@@ -139,7 +141,22 @@ def smoke_check(path: Path, spec: ServingSpec, tensors: Tensors) -> None:
         ) from error
 
 
-def _check_longest(function: Any, spec: ServingSpec, tensors: Tensors) -> None:
+def not_finite(head: HeadSpec, where: str, float16_outputs: Collection[str]) -> str:
+    """Why a head's output is refused as NaN or infinity for ``where``; for an output computed
+    in float16 (a ``mixed_float16`` policy), the cause and remedy: float16 ends at 65504, and
+    Keras's mixed-precision guide keeps a model's last layer float32 for this reason."""
+    text = f"head {head.field!r}: output {head.output!r} is not finite for {where}"
+    if head.output not in float16_outputs:
+        return text
+    return (
+        f"{text}: the model computes it in float16 (mixed precision), which overflows above "
+        "65504; make the head float32 (dtype='float32' on its last layer)"
+    )
+
+
+def _check_longest(
+    function: Any, spec: ServingSpec, tensors: Tensors, float16_outputs: Collection[str]
+) -> None:
     """Raise SpecMismatchError if the model fails, or answers NaN or infinity, on a row as
     long as the gateway sends for an input (its ``max_tokens`` ids: the first instance's
     words repeated): the example is short, and a model with fewer positions (a position
@@ -155,10 +172,8 @@ def _check_longest(function: Any, spec: ServingSpec, tensors: Tensors) -> None:
             ) from error
         for head in spec.heads:
             if not np.isfinite(outputs[head.output].numpy()).all():
-                raise SpecMismatchError(
-                    f"head {head.field!r}: output {head.output!r} is not finite for a row of "
-                    f"max_tokens {item.max_tokens} ids of input {field!r}"
-                )
+                where = f"a row of max_tokens {item.max_tokens} ids of input {field!r}"
+                raise SpecMismatchError(not_finite(head, where, float16_outputs))
 
 
 def _check_padding(function: Any, spec: ServingSpec, tensors: Tensors, outputs: Any) -> None:
@@ -166,12 +181,19 @@ def _check_padding(function: Any, spec: ServingSpec, tensors: Tensors, outputs: 
     local model server's batching pads with, moves an output: batching pads each request to
     its batch's longest, so the gateway would not route such a version (the gateway's probe:
     :func:`serving.tensor_batches.padded_further` with each of
-    :func:`~serving.tensor_batches.pad_values`)."""
+    :func:`~serving.tensor_batches.pad_values`), or, when it moved, if the unpadded inputs sent
+    again move it too (a model random at inference:
+    :func:`~serving.tensor_batches.random_output_reason`)."""
     before = {head.output: outputs[head.output].numpy() for head in spec.heads}
     for value in pad_values(spec):
         padded = padded_further(spec, tensors, value)
         again = function(**{key: tf.constant(ids) for key, ids in padded.items()})
         moved = moved_output(before, {key: ids.numpy() for key, ids in again.items()})
+        if moved is not None:
+            repeated = function(**{key: tf.constant(ids) for key, ids in tensors.items()})
+            if moved_output(before, {key: ids.numpy() for key, ids in repeated.items()}):
+                head = next(head for head in spec.heads if head.output == moved)
+                raise SpecMismatchError(f"head {head.field!r}: {random_output_reason(moved)}")
         for head in spec.heads:
             if head.output == moved:
                 raise SpecMismatchError(

@@ -22,31 +22,14 @@ from serving.spec import (
     MultilabelHead,
     SegmentWeightsHead,
     ServingSpec,
+    is_valid_name,
 )
+from serving.spec_outputs import scalar_width_hint
 from serving.spec_tokenizers import unservable_reason
 
 
 class SpecMismatchError(ValueError):
     """The model, its tokenizers or its exported signature do not fit the serving spec."""
-
-
-def functional(model: Any) -> Any:
-    """A ``keras.Sequential`` model as the functional model of its graph (same layers and
-    weights), whose inputs and outputs have names; any other model as it is.
-
-    Raises :class:`SpecMismatchError` for a Sequential model without a ``keras.Input``: it
-    has no inputs to serve until it is called.
-    """
-    if not isinstance(model, keras.Sequential):
-        return model
-    try:
-        inputs, outputs = model.inputs, model.outputs
-    except (AttributeError, ValueError) as error:
-        raise SpecMismatchError(
-            f"the Sequential model {model.name!r} has no inputs yet: start it with "
-            "keras.Input((None,), dtype='int32', name=<the spec's input tensor>)"
-        ) from error
-    return keras.Model(inputs, outputs, name=model.name)
 
 
 def model_inputs(model: keras.Model) -> dict[str, Any]:
@@ -71,6 +54,12 @@ def output_names(model: keras.Model) -> list[str]:
     if isinstance(model.output, Mapping):
         return list(model.output)
     return list(model.output_names)
+
+
+def float16_outputs(model: keras.Model) -> set[str]:
+    """The model's outputs computed in float16 (``mixed_float16`` without a float32 last layer):
+    the export serves them as float32, but their values end at float16's 65504."""
+    return {name for name, tensor in model_outputs(model).items() if tensor.dtype == "float16"}
 
 
 # The largest id each input dtype holds exactly (floats: every integer up to 2 ** (mantissa
@@ -168,7 +157,7 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
         if head.output not in outputs:
             raise SpecMismatchError(
                 f"head {head.field!r}: output {head.output!r} is not a model output "
-                f"(outputs: {names})"
+                f"(outputs: {names}){_rename_hint(head.output, names)}"
             )
         if names.count(head.output) > 1:
             raise SpecMismatchError(
@@ -195,7 +184,7 @@ def _check_shape(head: HeadSpec, shape: tuple[int | None, ...]) -> None:
         if shape[1:] not in ((), (1,), (None,)):
             raise SpecMismatchError(
                 f"head {head.field!r} ({head.kind}): output {head.output!r} has shape {shape}; "
-                "a scalar head needs [batch] or [batch, 1]"
+                f"a scalar head needs [batch] or [batch, 1]{scalar_width_hint(head, shape)}"
             )
         return
     if len(shape) != 2 or shape[-1] not in (width, None):
@@ -226,6 +215,21 @@ def embedding_rows(model: keras.Model, tensor: Any) -> int | None:
             if any(source is tensor for source in getattr(node, "input_tensors", [])):
                 return int(layer.input_dim)
     return None
+
+
+def _rename_hint(output: str, names: list[str]) -> str:
+    """A spec output can only be an identifier (``serving.spec.NAME_PATTERN``): a model output
+    named otherwise (a dict key ``spam-prob``, ``dense_1/Sigmoid:0``) could not be named in
+    the spec at all, which the bare list of outputs did not say."""
+    odd = [name for name in names if not is_valid_name(name)]
+    if not odd:
+        return ""
+    close = difflib.get_close_matches(output, odd, n=1, cutoff=0.5)
+    which = close[0] if close else odd[0]
+    return (
+        f"; {odd} cannot be spec names (identifiers only): re-key the model's outputs, "
+        f"keras.Model(inputs, {{{output!r}: <the {which!r} tensor>, ...}})"
+    )
 
 
 def _inputs_mismatch(declared: list[str], inputs: list[str]) -> str:

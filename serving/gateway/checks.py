@@ -1,8 +1,9 @@
 """Does a loaded version fit its spec? Checked against the backend before it is routed.
 
 The signature (GetModelMetadata) must have exactly the spec's input tensors, all DT_INT32, and
-exactly its head outputs, all DT_FLOAT; the spec's example, run once through the backend
-in a batch of two (with the backend's deadline), must give outputs every head can read
+exactly its head outputs, all floating point (:data:`OUTPUT_DTYPES`); the spec's example, run
+once through the backend in a batch of two (with the backend's deadline), must give outputs
+every head can read
 (a row per instance, shape, label count, finite values, probabilities where a head reads
 them: ``serving.spec_outputs``); a row of each input's ``max_tokens`` ids must answer too,
 and padding further must not move the outputs. A failure raises
@@ -32,13 +33,17 @@ from serving.tensor_batches import (
     pad_description,
     pad_values,
     padded_further,
+    random_output_reason,
 )
 from serving.tokenization import panics_as_errors
 
 Result = TypeVar("Result")
 LOGGER = logging.getLogger("serving.gateway.checks")
 INPUT_DTYPE = "DT_INT32"
-OUTPUT_DTYPE = "DT_FLOAT"
+# A head's output is read as its values whatever its float width, as the export reads a
+# model's: a mixed-precision model computes float16 or bfloat16 heads, and TF Serving reports a
+# SavedModel written without this project's export (which casts to float32) as DT_HALF.
+OUTPUT_DTYPES = ("DT_FLOAT", "DT_HALF", "DT_BFLOAT16", "DT_DOUBLE")
 FIT_ROWS = 2  # instances of the example in the fit check's batch
 TRANSIENT = (
     BackendFailure.UNAVAILABLE,
@@ -60,8 +65,12 @@ def check_fit(backend: Backend, runtime: ModelRuntime) -> None:
             f"the model has no signature {name!r} (the spec's signature_name); it has "
             f"{', '.join(metadata.signatures)}"
         )
-    _compare("input", metadata.inputs, [item.tensor for item in runtime.spec.inputs], INPUT_DTYPE)
-    _compare("output", metadata.outputs, [head.output for head in runtime.spec.heads], OUTPUT_DTYPE)
+    _compare(
+        "input", metadata.inputs, [item.tensor for item in runtime.spec.inputs], (INPUT_DTYPE,)
+    )
+    _compare(
+        "output", metadata.outputs, [head.output for head in runtime.spec.heads], OUTPUT_DTYPES
+    )
     # Twice: an output computed over the whole batch (one row whatever the batch, a mean over
     # axis 0) fits a batch of one, and fails every request of several instances (502).
     example = [runtime.spec.example] * FIT_ROWS
@@ -146,7 +155,9 @@ def check_padding(
     asks (``serving.spec``); another would answer a request differently depending on what it
     was batched with. The probe is :func:`serving.tensor_batches.padded_further` with each of
     :func:`~serving.tensor_batches.pad_values` (the spec's ``pad_id`` and the 0 the local model
-    server pads with) and :func:`~serving.tensor_batches.moved_output`, as at export.
+    server pads with) and :func:`~serving.tensor_batches.moved_output`, as at export; an output
+    that moves on the unpadded ids sent again is the model's randomness, not its padding
+    (:func:`~serving.tensor_batches.random_output_reason`).
     """
     spec = runtime.spec
     for value in pad_values(spec):
@@ -155,6 +166,9 @@ def check_padding(
             return  # the example fills every input: a batch could add nothing to it
         name = moved_output(outputs, _predict_padded(backend, runtime, selector, padded, value))
         if name is not None:
+            repeated = _predict_padded(backend, runtime, selector, tensors, value, "again")
+            if moved_output(outputs, repeated) is not None:
+                raise UnfitVersionError(random_output_reason(name))
             raise UnfitVersionError(
                 f"output {name} changes when the inputs are padded further with "
                 f"{pad_description(spec, value)}: batching would change answers (the model "
@@ -168,8 +182,9 @@ def _predict_padded(
     selector: VersionSelector,
     padded: dict[str, npt.NDArray[Any]],
     value: int,
+    what: str = "padded",
 ) -> dict[str, npt.NDArray[Any]]:
-    request_id = f"fit-check-{runtime.model}-{runtime.version}-padded-{value}"
+    request_id = f"fit-check-{runtime.model}-{runtime.version}-{what}-{value}"
     return _call(
         runtime,
         "padded example",
@@ -194,7 +209,9 @@ def _call(runtime: ModelRuntime, what: str, call: Callable[[], Result]) -> Resul
         ) from error
 
 
-def _compare(kind: str, found: dict[str, TensorSpec], expected: list[str], dtype: str) -> None:
+def _compare(
+    kind: str, found: dict[str, TensorSpec], expected: list[str], dtypes: tuple[str, ...]
+) -> None:
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
     if missing or unexpected:
@@ -203,7 +220,8 @@ def _compare(kind: str, found: dict[str, TensorSpec], expected: list[str], dtype
             f"{unexpected}"
         )
     wrong = sorted(
-        f"{name} is {found[name].dtype}" for name in expected if found[name].dtype != dtype
+        f"{name} is {found[name].dtype}" for name in expected if found[name].dtype not in dtypes
     )
     if wrong:
-        raise UnfitVersionError(f"signature {kind}s must be {dtype}: {', '.join(wrong)}")
+        allowed = " or ".join(dtypes)
+        raise UnfitVersionError(f"signature {kind}s must be {allowed}: {', '.join(wrong)}")

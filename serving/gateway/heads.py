@@ -26,6 +26,7 @@ from serving.spec import (
     ScoreHead,
     SegmentWeightsHead,
 )
+from serving.spec_outputs import scalar_width_hint
 
 Outputs = Mapping[str, npt.NDArray[Any]]
 Values = npt.NDArray[np.float64]
@@ -110,6 +111,7 @@ def head_values(outputs: Outputs, head: HeadSpec, rows: int) -> Values:
     if values.shape != expected:
         raise OutputError(
             f"output {head.output!r} has shape {list(values.shape)}, expected {list(expected)}"
+            + scalar_width_hint(head, values.shape)
         )
     if not np.isfinite(values).all():
         raise OutputError(f"output {head.output!r} has NaN or infinite values")

@@ -64,6 +64,8 @@ def from_tensor_proto(tensor: wire.TensorProto) -> npt.NDArray[Any]:
     shape = tuple([dim.size for dim in tensor.tensor_shape.dim])
     if tensor.dtype == wire.DT_STRING:
         return _fill(np.array(list(tensor.string_val), dtype=object), shape)
+    if tensor.dtype == wire.DT_BFLOAT16:
+        return _fill(_bfloat16(tensor), shape)
     if tensor.dtype not in NUMPY_BY_WIRE:
         raise TensorConversionError(f"unsupported dtype {wire.DataType.Name(tensor.dtype)}")
     dtype = NUMPY_BY_WIRE[tensor.dtype]
@@ -77,6 +79,17 @@ def from_tensor_proto(tensor: wire.TensorProto) -> npt.NDArray[Any]:
     else:
         flat = np.array(values, dtype=dtype)
     return _fill(flat, shape)
+
+
+def _bfloat16(tensor: wire.TensorProto) -> npt.NDArray[np.float32]:
+    """A bfloat16 tensor's values as float32 (exactly: a bfloat16 is the upper 16 bits of a
+    float32). TF packs them as little-endian bytes or, one per int32, in ``half_val``; numpy
+    has no bfloat16, and a mixed-precision model's head outputs one."""
+    if tensor.tensor_content:
+        bits = np.frombuffer(tensor.tensor_content, dtype="<u2").astype(np.uint32)
+    else:
+        bits = np.array(tensor.half_val, dtype=np.uint32)
+    return (bits << 16).view(np.float32)
 
 
 def _fill(flat: npt.NDArray[Any], shape: tuple[int, ...]) -> npt.NDArray[Any]:

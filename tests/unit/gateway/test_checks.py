@@ -40,6 +40,8 @@ class Backend:
     asked: list[str] = field(default_factory=list)  # the signature each call named
     batch_reduced: bool = False  # ``answer`` as it is for any batch (a mean over axis 0)
     positions: int | None = None  # wider article_ids fail (a position table this long)
+    calls: int = 0  # predictions made; a random backend answers each a little differently
+    random: bool = False
 
     def model_metadata(
         self, model: str, selector: VersionSelector, request_id: str | None = None
@@ -65,6 +67,10 @@ class Backend:
         self.widths.append(width)
         if self.positions is not None and width > self.positions:
             raise BackendError(BackendFailure.INVALID_ARGUMENT, "indices[9] = 9 is not in [0, 9)")
+        self.calls += 1
+        if self.random:  # Monte Carlo dropout: another answer on each call
+            shift = np.array([1.0, -1.0, 0.0, 0.0, 0.0]) * 0.01 * self.calls
+            return {"answer_probs": np.full((rows, 5), 0.2) + shift}
         if self.pad_sensitive:  # as a mean over every column would, pad ids included
             shift = np.array([1.0, -1.0, 0.0, 0.0, 0.0]) * 0.001 * width
             return {"answer_probs": np.full((rows, 5), 0.2) + shift}
@@ -96,6 +102,17 @@ def test_a_fitting_version_passes(qa) -> None:
     assert backend.widths[1] == longest[0]  # article_ids at max_tokens, then question_ids
 
 
+@pytest.mark.parametrize("dtype", ["DT_HALF", "DT_BFLOAT16", "DT_DOUBLE"])
+def test_a_float_output_of_any_width_fits(qa, dtype) -> None:
+    # A mixed-precision model saved without export_for_serving (which casts to float32) has
+    # DT_HALF or DT_BFLOAT16 heads: they were refused ("must be DT_FLOAT") while the export
+    # serves the same model; both read a head's values whatever their float width.
+    check_fit(Backend(outputs={"answer_probs": TensorSpec(dtype, (-1, 5))}), qa)
+    with pytest.raises(UnfitVersionError) as caught:
+        check_fit(Backend(outputs={"answer_probs": TensorSpec("DT_STRING", (-1, 5))}), qa)
+    assert "answer_probs is DT_STRING" in caught.value.reason
+
+
 def test_a_model_whose_answers_change_with_padding_is_unfit(qa) -> None:
     backend = Backend(pad_sensitive=True)
     with pytest.raises(UnfitVersionError) as caught:
@@ -104,6 +121,19 @@ def test_a_model_whose_answers_change_with_padding_is_unfit(qa) -> None:
     # the padded call (after the example and the two max_tokens rows) had more columns, none
     # past the input's max_tokens
     assert backend.widths[0] < backend.widths[3] <= qa.spec.inputs[0].max_tokens
+
+
+def test_a_model_random_at_inference_is_unfit_for_its_randomness(qa) -> None:
+    # Monte Carlo dropout (training=True in a subclassed call) masks its padding, yet was
+    # refused as "changes when the inputs are padded further": the user was sent to fix
+    # a padding mask that was right.
+    with pytest.raises(UnfitVersionError) as caught:
+        check_fit(Backend(random=True), qa)
+    assert "changes between two calls on the same ids" in caught.value.reason
+    assert "padded" not in caught.value.reason
+    with pytest.raises(UnfitVersionError) as caught:
+        check_fit(Backend(pad_sensitive=True), qa)
+    assert "padded further" in caught.value.reason
 
 
 def test_the_specs_signature_is_the_one_checked_and_called(qa) -> None:
@@ -122,7 +152,7 @@ def test_the_specs_signature_is_the_one_checked_and_called(qa) -> None:
     [
         (Backend(inputs={"article_ids": INT}), "signature inputs differ"),
         (Backend(inputs={"article_ids": INT, "question_ids": FLOAT}), "must be DT_INT32"),
-        (Backend(outputs={"answer_probs": TensorSpec("DT_DOUBLE", (-1, 5))}), "DT_FLOAT"),
+        (Backend(outputs={"answer_probs": TensorSpec("DT_INT64", (-1, 5))}), "is DT_INT64"),
         (Backend(answer=np.full((1, 4), 0.25)), "expected [2, 5]"),
         # one row for any batch: routed, then every request of 2 instances was a 502
         (Backend(answer=np.full((1, 5), 0.2), batch_reduced=True), "shape [1, 5], expected [2, 5]"),

@@ -95,6 +95,14 @@ def test_unusable_outputs_are_output_errors(outputs) -> None:
         heads.head_values(outputs, COLOURS, 1)
 
 
+def test_a_binary_head_on_a_two_unit_softmax_is_named_a_categorical_one() -> None:
+    # Dense(2, activation="softmax") is how many Keras binary classifiers end: the fit check
+    # said only "has shape [2, 2], expected [2]", as the export did.
+    head = BinaryHead(output="p", field="spam", labels=("ham", "spam"))
+    with pytest.raises(heads.OutputError, match=r"2-unit softmax is a categorical head"):
+        heads.head_values({"p": np.array([[0.3, 0.7], [0.6, 0.4]])}, head, 2)
+
+
 MANY = CategoricalHead(
     output="p", field="word", labels=[f"w{index}" for index in range(57)], top_k=1
 )

@@ -158,3 +158,18 @@ def test_metadata_and_status_from_official(official) -> None:
         status_pb2.GetModelStatusRequest.FromString(request.SerializeToString()).model_spec.name
         == "qa"
     )
+
+
+def test_bfloat16_outputs_from_official(official) -> None:
+    # A mixed_bfloat16 head of a SavedModel saved without the export: "unsupported dtype
+    # DT_BFLOAT16", so the version could not be answered over gRPC.
+    tf, _, _, _ = official
+    values = np.array([[0.5, 0.333984375, -69632.0]], np.float32)  # exact in bfloat16
+    tensor = tf.make_tensor_proto(tf.constant(values, tf.bfloat16).numpy())
+    as_bytes = wire.TensorProto.FromString(tensor.SerializeToString())
+    np.testing.assert_array_equal(from_tensor_proto(as_bytes), values)
+    bits = np.frombuffer(tensor.tensor_content, "<u2").tolist()
+    tensor.ClearField("tensor_content")
+    tensor.half_val.extend(bits)  # TF Serving's typed list: the raw 16 bits per int32
+    as_list = wire.TensorProto.FromString(tensor.SerializeToString())
+    np.testing.assert_array_equal(from_tensor_proto(as_list), values)
