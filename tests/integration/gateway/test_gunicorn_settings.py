@@ -42,17 +42,31 @@ def wait_for_workers(gateway: RunningGateway, count: int, besides: set[int]) -> 
     raise TimeoutError(f"no {count} new workers: {gateway.log_text()[-2000:]}")
 
 
+def wait_for_pinning(gateway: RunningGateway, pids: list[int]) -> None:
+    # A worker is listed from its fork; it pins itself a moment later, in post_fork, and
+    # logs it: reading its CPUs before that line saw the master's set (a flaky failure).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = gateway.log_text()
+        if all(f"gateway worker {pid} started on CPU" in text for pid in pids):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"workers {pids} not pinned: {gateway.log_text()[-2000:]}")
+
+
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
 def test_each_worker_runs_on_its_own_cpu_and_a_restart_takes_the_freed_one() -> None:
     allowed = sorted(os.sched_getaffinity(0))
     with running_gateway({**NO_BACKEND, "GATEWAY_CPU_AFFINITY": "per-worker"}) as gateway:
         pids = wait_for_workers(gateway, 2, set())
+        wait_for_pinning(gateway, pids)
         placed = cpus_of(pids)
         assert sorted(len(cpus) for cpus in placed.values()) == [1, 1]
         assert {cpu for cpus in placed.values() for cpu in cpus} == set(allowed[:2])
         killed = pids[0]
         os.kill(killed, signal.SIGKILL)
         (new,) = set(wait_for_workers(gateway, 2, {killed})) - set(pids)
+        wait_for_pinning(gateway, [new])
         assert os.sched_getaffinity(new) == placed[killed]
         assert f"gateway worker {new} started on CPU {min(placed[killed])}" in gateway.log_text()
 
