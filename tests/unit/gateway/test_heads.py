@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -101,6 +103,23 @@ def test_a_binary_head_on_a_two_unit_softmax_is_named_a_categorical_one() -> Non
     head = BinaryHead(output="p", field="spam", labels=("ham", "spam"))
     with pytest.raises(heads.OutputError, match=r"2-unit softmax is a categorical head"):
         heads.head_values({"p": np.array([[0.3, 0.7], [0.6, 0.4]])}, head, 2)
+
+
+@pytest.mark.parametrize(
+    ("head", "width", "hint"),
+    [
+        (BinaryHead(output="p", field="tags", labels=("no", "yes")), 4, "multilabel head"),
+        (RegressionHead(output="p", field="size", unit="cm"), 3, "'p_0': out[:, 0]"),
+        (ScoreHead(output="p", field="tone"), 2, "give each of the 2 values its own"),
+    ],
+)
+def test_a_one_value_head_on_several_units_gets_the_remedy(
+    head: BinaryHead | RegressionHead | ScoreHead, width: int, hint: str
+) -> None:
+    # A regression over Dense(3) (height, width, depth) said only "has shape [2, 3],
+    # expected [2]", nothing of how a spec serves several values.
+    with pytest.raises(heads.OutputError, match=re.escape(hint)):
+        heads.head_values({"p": np.full((2, width), 0.5)}, head, 2)
 
 
 MANY = CategoricalHead(
