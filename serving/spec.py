@@ -8,7 +8,8 @@ side spells the JSON by hand.
 
 Tensors (the signature ``signature_name``, ``serving_default`` unless the spec names another;
 the gateway checks and calls that one): every input is int32 ``[batch, length]``
-of token ids padded with ``pad_id``; every output is float32 (``export_for_serving`` casts a
+of token ids right-padded with ``pad_id`` (``padding: left``: the signature moves it to the
+start); every output is float32 (``export_for_serving`` casts a
 mixed-precision head; the gateway reads a float16, bfloat16 or float64 one as its values too)
 with the shape its head kind gives (``categorical`` / ``multilabel``: ``[batch, len(labels)]``;
 ``binary``, ``regression``, ``score``: ``[batch]`` or ``[batch, 1]``; ``segment_weights``:
@@ -57,6 +58,12 @@ class _InputBase(Frozen):
     max_tokens: int = Field(ge=1, le=1_000_000, description="Longest id row sent to the model.")
     truncation: Truncation = Field(
         default="right", description="Which end of a long text is cut: right keeps the start."
+    )
+    padding: Truncation = Field(
+        default="right",
+        description="The side the model was trained with its padding on (Keras pad_sequences "
+        "pads the left, 'pre', by default). Requests are padded on the right; for 'left' the "
+        "exported signature moves each row's ids to its end.",
     )
     add_special_tokens: bool = Field(
         default=True,
