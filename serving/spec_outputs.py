@@ -41,10 +41,17 @@ def output_problem(head: HeadSpec, values: npt.NDArray[Any]) -> str | None:
         detail = f"rows summing to {float(sums.min()):.3g}-{float(sums.max()):.3g}, not 1"
     else:
         return None
+    # Probabilities whose rows do not sum to 1 are most likely sigmoids (a multi-label model,
+    # trained with binary_crossentropy) declared categorical: a softmax would change the model.
+    sigmoids = (
+        "; sigmoids, several labels at once, are a multilabel head: MultilabelHead(labels=...)"
+        if detail.startswith("rows summing")
+        else ""
+    )
     return (
         f"head {head.field} ({head.kind}): output {head.output} gives {detail} for the "
         f"example (end the model with a {activation}: a model trained with from_logits=True "
-        "outputs logits)"
+        f"outputs logits{sigmoids})"
     )
 
 
