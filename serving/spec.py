@@ -145,11 +145,19 @@ class MultilabelHead(_HeadBase):
     kind: Literal["multilabel"] = "multilabel"
     labels: list[Label] = Field(min_length=1)
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    top_k: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most probable labels answered as candidates, whatever the threshold "
+        "(None: only when a request gives top_k).",
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> MultilabelHead:
         # Answers are keyed by label, so two equal labels would silently drop a column.
         _unique("label", self.labels)
+        if self.top_k is not None and self.top_k > len(self.labels):
+            raise ValueError("top_k exceeds the number of labels")
         return self
 
 

@@ -38,6 +38,23 @@ def test_categorical_best_first_with_top_k_probabilities_and_note() -> None:
     assert len(heads.head_answer(COLOURS, values, 0, 3, ())["candidates"]) == 3
 
 
+def test_multilabel_answers_its_top_k_labels_when_asked() -> None:
+    # A request's top_k was accepted and ignored for a multilabel head: a client of a
+    # 10,000-tag model asking for its 3 likeliest tags got every tag's probability only.
+    tags = MultilabelHead(output="t", field="tags", labels=["x", "y", "z", "w"], threshold=0.6)
+    row = np.array([0.2, 0.9, 0.5, 0.7])
+    assert "candidates" not in heads.multilabel(tags, row)  # unchanged without top_k
+    answer = heads.head_answer(tags, row[np.newaxis], 0, 3, ())
+    assert answer["labels"] == ["y", "w"]
+    assert [item["label"] for item in answer["candidates"]] == ["y", "w", "z"]
+    assert answer["candidates"][2]["probability"] == pytest.approx(0.5)
+    default = tags.model_copy(update={"top_k": 1})  # the spec's own default
+    assert [
+        item["label"]
+        for item in heads.head_answer(default, row[np.newaxis], 0, None, ())["candidates"]
+    ] == ["y"]
+
+
 def test_binary_gives_the_probability_of_the_chosen_label() -> None:
     head = BinaryHead(output="p", field="spam", labels=("ham", "spam"), threshold=0.6)
     values = heads.head_values({"p": np.array([[0.7], [0.55]], np.float32)}, head, 2)
