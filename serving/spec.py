@@ -140,11 +140,15 @@ class BinaryHead(_HeadBase):
 
 
 class MultilabelHead(_HeadBase):
-    """Independent sigmoids, one per label: every label at or above ``threshold`` applies."""
+    """Independent sigmoids, one per label: every label at or above its threshold applies
+    (``thresholds[i]``, else ``threshold``)."""
 
     kind: Literal["multilabel"] = "multilabel"
     labels: list[Label] = Field(min_length=1)
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    thresholds: list[Annotated[float, Field(ge=0.0, le=1.0)]] | None = Field(
+        default=None, description="One per label (tuned on validation data), for threshold."
+    )
     top_k: int | None = Field(
         default=None,
         ge=1,
@@ -158,6 +162,8 @@ class MultilabelHead(_HeadBase):
         _unique("label", self.labels)
         if self.top_k is not None and self.top_k > len(self.labels):
             raise ValueError("top_k exceeds the number of labels")
+        if self.thresholds is not None and len(self.thresholds) != len(self.labels):
+            raise ValueError("thresholds must have one entry per label")
         return self
 
 

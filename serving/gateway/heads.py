@@ -174,13 +174,22 @@ def binary(head: BinaryHead, value: float) -> dict[str, Any]:
 
 
 def multilabel(head: MultilabelHead, row: Values, top_k: int | None = None) -> dict[str, Any]:
-    """Labels whose probability reaches the threshold, in label order; with ``top_k``, also
+    """Labels whose probability reaches their threshold, in label order; with ``top_k``, also
     the ``top_k`` most probable labels as candidates, best first (a request's ``top_k`` was
     accepted and ignored for this kind)."""
     values: list[float] = row.tolist()
-    chosen = [
-        label for label, value in zip(head.labels, values, strict=True) if value >= head.threshold
-    ]
+    if head.thresholds is None:
+        chosen = [
+            label
+            for label, value in zip(head.labels, values, strict=True)
+            if value >= head.threshold
+        ]
+    else:
+        chosen = [
+            label
+            for label, value, threshold in zip(head.labels, values, head.thresholds, strict=True)
+            if value >= threshold
+        ]
     answer: dict[str, Any] = {
         "labels": chosen,
         "probabilities": dict(zip(head.labels, values, strict=True)),

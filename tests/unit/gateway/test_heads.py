@@ -55,6 +55,14 @@ def test_multilabel_answers_its_top_k_labels_when_asked() -> None:
     ] == ["y"]
 
 
+def test_multilabel_applies_each_labels_own_threshold() -> None:
+    # A multi-label model's thresholds are tuned per label; the spec had one for all.
+    tags = MultilabelHead(
+        output="t", field="tags", labels=["x", "y", "z"], thresholds=[0.9, 0.2, 0.5]
+    )
+    assert heads.multilabel(tags, np.array([0.8, 0.3, 0.5]))["labels"] == ["y", "z"]
+
+
 def test_binary_gives_the_probability_of_the_chosen_label() -> None:
     head = BinaryHead(output="p", field="spam", labels=("ham", "spam"), threshold=0.6)
     values = heads.head_values({"p": np.array([[0.7], [0.55]], np.float32)}, head, 2)

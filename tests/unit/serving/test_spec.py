@@ -181,7 +181,7 @@ def test_every_part_round_trips_through_its_json(tmp_path: Path) -> None:
              "label_descriptions": ["a", "b", "c", "d", "e"], "note": "proxy"},
             {"kind": "binary", "output": "b", "field": "b", "labels": ["0", "1"], "threshold": 1},
             {"kind": "multilabel", "output": "m", "field": "m", "labels": ["x"], "threshold": 0,
-             "top_k": 1},
+             "top_k": 1, "thresholds": [0.25]},
             {"kind": "regression", "output": "r", "field": "r", "unit": "€", "scale": -1e300,
              "offset": 5e-324, "clip": [0, 0]},
             {"kind": "score", "output": "s", "field": "s", "range": [-1, 1], "meaning": "tone"},
@@ -201,4 +201,11 @@ def test_every_part_round_trips_through_its_json(tmp_path: Path) -> None:
 def test_a_top_k_beyond_the_labels_is_refused(kind: str) -> None:
     head = {**_categorical(["a", "b"]), "kind": kind, "top_k": 3}
     with pytest.raises(ValidationError, match="top_k exceeds the number of labels"):
+        ServingSpec.model_validate(_spec(head=head))
+
+
+@pytest.mark.parametrize("thresholds", [[0.5], [0.5, 0.5, 0.5], [0.5, 1.5]])
+def test_multilabel_thresholds_are_one_probability_per_label(thresholds: list[float]) -> None:
+    head = {**_categorical(["a", "b"]), "kind": "multilabel", "thresholds": thresholds}
+    with pytest.raises(ValidationError, match="thresholds"):
         ServingSpec.model_validate(_spec(head=head))
