@@ -149,12 +149,7 @@ class MultilabelHead(_HeadBase):
     thresholds: list[Annotated[float, Field(ge=0.0, le=1.0)]] | None = Field(
         default=None, description="One per label (tuned on validation data), for threshold."
     )
-    top_k: int | None = Field(
-        default=None,
-        ge=1,
-        description="Most probable labels answered as candidates, whatever the threshold "
-        "(None: only when a request gives top_k).",
-    )
+    top_k: int | None = Field(default=None, ge=1, description="Top labels answered (None: none).")
 
     @model_validator(mode="after")
     def _distinct(self) -> MultilabelHead:
