@@ -149,6 +149,27 @@ def test_a_model_trained_on_left_padding_reads_left_padding(
         np.testing.assert_allclose(served, expected, rtol=1e-5)
 
 
+def test_a_left_padded_model_of_any_length_reading_positions_is_told_to_fix_it(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # A model reading its first position (as position embeddings do) moves with the batch's
+    # length when its text is left-padded; "the model must mask its padding" did not name the
+    # fixed length that works.
+    import keras
+
+    ids = keras.Input((None,), dtype="int32", name="text_ids")
+    first = keras.layers.Embedding(vocab, 4)(ids[:, 0])
+    model = keras.Model(ids, {"probs": keras.layers.Dense(2, activation="softmax")(first)})
+    with pytest.raises(SpecMismatchError, match=r"\['text'\] start later in a longer batch"):
+        export_for_serving(
+            model,
+            _one_text_spec(16, vocab, padding="left"),
+            {"tokenizer.json": tokenizer_path},
+            name="gru",
+            repo=tmp_path,
+        )
+
+
 def test_refuses_a_fixed_length_shorter_than_max_tokens(
     tmp_path: Path, tokenizer_path: Path, vocab: int
 ) -> None:
