@@ -15,6 +15,7 @@ from serving.encoding import Tensors
 from serving.spec import HeadSpec, ServingSpec
 from serving.spec_outputs import output_problem
 from serving.tensor_batches import (
+    left_padding_hint,
     longest_rows,
     moved_output,
     pad_description,
@@ -220,21 +221,8 @@ def _check_padding(function: Any, spec: ServingSpec, tensors: Tensors, outputs: 
                     f"head {head.field!r}: output {head.output!r} changes when the inputs are "
                     f"padded further with {pad_description(spec, value)}: the model must mask its "
                     "padding (batching pads each request to its batch's longest; the gateway "
-                    f"would not route it){_left_hint(spec)}"
+                    f"would not route it){left_padding_hint(spec)}"
                 )
-
-
-def _left_hint(spec: ServingSpec) -> str:
-    # A fixed-length input never moves here (the signature pads it to its length), so a left-
-    # padded input that moved is one of any length: its text starts later in a longer batch.
-    left = [item.field for item in spec.inputs if item.padding == "left"]
-    if not left:
-        return ""
-    return (
-        f"; with padding 'left', {left} start later in a longer batch: a model that reads "
-        "positions (position embeddings, an RNN without a mask) needs a fixed length, "
-        "keras.Input((length,)), which the signature pads to"
-    )
 
 
 def write_warmup_requests(
