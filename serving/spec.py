@@ -8,7 +8,8 @@ side spells the JSON by hand.
 
 Tensors (the signature ``signature_name``, ``serving_default`` unless the spec names another;
 the gateway checks and calls that one): every input is int32 ``[batch, length]``
-of token ids padded with ``pad_id``; every output is float32 (``export_for_serving`` casts a
+of token ids right-padded with ``pad_id`` (``padding: left``: the signature moves it to the
+start); every output is float32 (``export_for_serving`` casts a
 mixed-precision head; the gateway reads a float16, bfloat16 or float64 one as its values too)
 with the shape its head kind gives (``categorical`` / ``multilabel``: ``[batch, len(labels)]``;
 ``binary``, ``regression``, ``score``: ``[batch]`` or ``[batch, 1]``; ``segment_weights``:
@@ -57,6 +58,12 @@ class _InputBase(Frozen):
     max_tokens: int = Field(ge=1, le=1_000_000, description="Longest id row sent to the model.")
     truncation: Truncation = Field(
         default="right", description="Which end of a long text is cut: right keeps the start."
+    )
+    padding: Truncation = Field(
+        default="right",
+        description="The side the model was trained with its padding on (Keras pad_sequences "
+        "pads the left, 'pre', by default). Requests are padded on the right; for 'left' the "
+        "exported signature moves each row's ids to its end.",
     )
     add_special_tokens: bool = Field(
         default=True,
@@ -133,16 +140,25 @@ class BinaryHead(_HeadBase):
 
 
 class MultilabelHead(_HeadBase):
-    """Independent sigmoids, one per label: every label at or above ``threshold`` applies."""
+    """Independent sigmoids, one per label: every label at or above its threshold applies
+    (``thresholds[i]``, else ``threshold``)."""
 
     kind: Literal["multilabel"] = "multilabel"
     labels: list[Label] = Field(min_length=1)
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    thresholds: list[Annotated[float, Field(ge=0.0, le=1.0)]] | None = Field(
+        default=None, description="One per label (tuned on validation data), for threshold."
+    )
+    top_k: int | None = Field(default=None, ge=1, description="Top labels answered (None: none).")
 
     @model_validator(mode="after")
     def _distinct(self) -> MultilabelHead:
         # Answers are keyed by label, so two equal labels would silently drop a column.
         _unique("label", self.labels)
+        if self.top_k is not None and self.top_k > len(self.labels):
+            raise ValueError("top_k exceeds the number of labels")
+        if self.thresholds is not None and len(self.thresholds) != len(self.labels):
+            raise ValueError("thresholds must have one entry per label")
         return self
 
 

@@ -41,20 +41,46 @@ def output_problem(head: HeadSpec, values: npt.NDArray[Any]) -> str | None:
         detail = f"rows summing to {float(sums.min()):.3g}-{float(sums.max()):.3g}, not 1"
     else:
         return None
+    # Probabilities whose rows do not sum to 1 are most likely sigmoids (a multi-label model,
+    # trained with binary_crossentropy) declared categorical: a softmax would change the model.
+    sigmoids = (
+        "; sigmoids, several labels at once, are a multilabel head: MultilabelHead(labels=...)"
+        if detail.startswith("rows summing")
+        else ""
+    )
     return (
         f"head {head.field} ({head.kind}): output {head.output} gives {detail} for the "
         f"example (end the model with a {activation}: a model trained with from_logits=True "
-        "outputs logits)"
+        f"outputs logits{sigmoids})"
     )
 
 
 def scalar_width_hint(head: HeadSpec, shape: tuple[int | None, ...]) -> str:
     """A hint for a one-value head (binary, regression, score) whose output has another width,
-    or "": a binary classifier ending in ``Dense(2, activation="softmax")`` (a common Keras
-    form) is a categorical head of two labels, which export and fit check both name."""
-    if head.kind == "binary" and len(shape) == 2 and shape[1] == 2:
+    or "": the remedy for the output a user's model most likely ends in. Export and fit check
+    both name it.
+
+    A binary classifier ending in ``Dense(2, activation="softmax")`` (a common Keras form) is
+    a categorical head of two labels; ``Dense(n, activation="sigmoid")`` under a binary head
+    is a multilabel head; a regression or score head over ``Dense(n)`` (several predicted
+    values) is n heads, since a head answers one value (its one ``unit``, ``scale``, ``clip``).
+    """
+    if len(shape) != 2 or not isinstance(shape[1], int) or shape[1] < 2:
+        return ""
+    width = shape[1]
+    if head.kind == "binary" and width == 2:
         return (
             " (a 2-unit softmax is a categorical head: CategoricalHead(labels=[negative, "
             "positive]))"
+        )
+    if head.kind == "binary":
+        return (
+            f" ({width} sigmoid units are a multilabel head: MultilabelHead(labels=[...{width}]))"
+        )
+    if head.kind in ("regression", "score"):
+        return (
+            f" (a {head.kind} head answers one value: give each of the {width} values its own "
+            f"output and head, keras.Model(inputs, {{'{head.output}_0': out[:, 0], "
+            f"'{head.output}_1': out[:, 1], ...}}))"
         )
     return ""

@@ -81,8 +81,16 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
                 f"{item.vocab_size}): padded rows would fail in the model"
             )
         tokenizer = tokenizers[item.tokenizer]
+        problem = pad_problem(item.tokenizer, tokenizer, spec.pad_id)
+        if problem is not None and len(spec.tokenizer_files()) > 1:
+            # Tokenizers of two families (a BERT's [PAD] 0, a RoBERTa's <pad> 1) cannot both
+            # get their own pad id: one spec has one, which the remedy alone did not say.
+            return (
+                f"{problem} (one pad_id pads every input: each of {spec.tokenizer_files()} "
+                "needs it as a padding token of its own)"
+            )
         problem = (
-            pad_problem(item.tokenizer, tokenizer, spec.pad_id)
+            problem
             or _vocab_problem(tokenizer, item)
             or _budget_problem(tokenizer, item)
             or _example_problem(tokenizer, item, spec.example[item.field])

@@ -75,6 +75,23 @@ def pad_values(spec: ServingSpec) -> tuple[int, ...]:
     return (spec.pad_id,) if spec.pad_id == PAD_ID else (spec.pad_id, PAD_ID)
 
 
+def left_padding_hint(spec: ServingSpec) -> str:
+    """What a refusal for moved answers adds when an input has ``padding: left``, or "".
+
+    A fixed-length input never moves in the padding probe (the exported signature pads it to
+    its length), so a left-padded input that moved is one of any length: its text starts
+    later in a longer batch, which a model reading positions sees.
+    """
+    left = [item.field for item in spec.inputs if item.padding == "left"]
+    if not left:
+        return ""
+    return (
+        f"; with padding 'left', {left} start later in a longer batch: a model that reads "
+        "positions (position embeddings, an RNN without a mask) needs a fixed length, "
+        "keras.Input((length,)), which the exported signature pads to"
+    )
+
+
 def pad_description(spec: ServingSpec, value: int) -> str:
     """How a probe's pad id is named in a refusal: ``pad_id 1``, or the model server's 0."""
     if value == spec.pad_id:

@@ -15,6 +15,7 @@ from serving.encoding import Tensors
 from serving.spec import HeadSpec, ServingSpec
 from serving.spec_outputs import output_problem
 from serving.tensor_batches import (
+    left_padding_hint,
     longest_rows,
     moved_output,
     pad_description,
@@ -37,18 +38,25 @@ def write_saved_model(model: keras.Model, spec: ServingSpec, path: Path) -> None
     Inputs: int32 ``[None, None]`` per spec input tensor; an input the model takes at a fixed
     length (``keras.Input((16,))``) is right-padded with ``pad_id`` to it in the signature
     (the gateway sends rows as long as a batch's longest text; ``check_model`` made sure
-    ``max_tokens`` fits). Outputs: float32 per head output, ``[batch]`` for
-    binary/regression/score heads (a ``[batch, 1]`` unit is flattened), ``[batch, width]``
-    for the others. Other model outputs are left out.
+    ``max_tokens`` fits); an input of ``padding: left`` then has its padding moved to the
+    row's start (the gateway and batching pad on the right). Outputs: float32 per head
+    output, ``[batch]`` for binary/regression/score heads (a ``[batch, 1]`` unit is
+    flattened), ``[batch, width]`` for the others. Other model outputs are left out.
     """
     tensors = [item.tensor for item in spec.inputs]
     input_specs = [tf.TensorSpec([None, None], tf.int32, name=key) for key in tensors]
     lengths = {key: fixed_length(value) for key, value in model_inputs(model).items()}
+    left = {item.tensor for item in spec.inputs if item.padding == "left"}
+    pads = pad_values(spec)
 
     def serve(*inputs: tf.Tensor) -> dict[str, tf.Tensor]:
         given = {
             key: _pad_to_length(ids, lengths[key], spec.pad_id)
             for key, ids in zip(tensors, inputs, strict=True)
+        }
+        given = {
+            key: _padding_first(ids, pads, spec.pad_id) if key in left else ids
+            for key, ids in given.items()
         }
         outputs = named_outputs(model, model(given, training=False))
         return {head.output: _shape_output(head, outputs[head.output]) for head in spec.heads}
@@ -64,6 +72,19 @@ def _pad_to_length(ids: tf.Tensor, length: int | None, pad_id: int) -> tf.Tensor
         return ids
     missing = tf.maximum(length - tf.shape(ids)[1], 0)
     return tf.pad(ids[:, :length], [[0, 0], [0, missing]], constant_values=pad_id)
+
+
+def _padding_first(ids: tf.Tensor, pads: Sequence[int], pad_id: int) -> tf.Tensor:
+    """Right-padded rows (the gateway's, padded further with any of ``pads`` by batching) as
+    left-padded ones with ``pad_id``, for a model trained on left padding (``padding:
+    left``): each row's ids up to its last non-pad id are moved to the row's end."""
+    width = tf.shape(ids)[1]
+    positions = tf.range(width)[tf.newaxis, :]
+    text = tf.reduce_all(tf.stack([tf.not_equal(ids, pad) for pad in pads]), axis=0)
+    length = tf.reduce_max(tf.where(text, positions + 1, 0), axis=1, keepdims=True)
+    source = positions - (width - length)
+    moved = tf.gather(ids, tf.maximum(source, 0), batch_dims=1)
+    return tf.where(source >= 0, moved, tf.constant(pad_id, ids.dtype))
 
 
 def named_outputs(model: keras.Model, outputs: Any) -> Mapping[str, Any]:
@@ -200,7 +221,7 @@ def _check_padding(function: Any, spec: ServingSpec, tensors: Tensors, outputs: 
                     f"head {head.field!r}: output {head.output!r} changes when the inputs are "
                     f"padded further with {pad_description(spec, value)}: the model must mask its "
                     "padding (batching pads each request to its batch's longest; the gateway "
-                    "would not route it)"
+                    f"would not route it){left_padding_hint(spec)}"
                 )
 
 

@@ -81,7 +81,9 @@ def input_problem(tensor: Any, vocab_size: int) -> str | None:
     if dtype in ("string", "bool"):
         return (
             f"the model takes {dtype} values; the spec's inputs are token ids (int32) the "
-            "gateway makes with the spec's tokenizer (tokenise outside the model)"
+            "gateway makes with the spec's tokenizer (tokenise outside the model; for a "
+            "TextVectorization layer, training.text_vectorization gives its tokenizer, "
+            "text_vectorization_tokenizer, and the model after it, ids_model)"
         )
     if len(shape) != 2:
         return (

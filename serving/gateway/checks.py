@@ -28,6 +28,7 @@ from serving.gateway.heads import OutputError
 from serving.gateway.runtime import ModelRuntime, UnfitVersionError
 from serving.spec_outputs import output_problem
 from serving.tensor_batches import (
+    left_padding_hint,
     longest_rows,
     moved_output,
     pad_description,
@@ -172,7 +173,7 @@ def check_padding(
             raise UnfitVersionError(
                 f"output {name} changes when the inputs are padded further with "
                 f"{pad_description(spec, value)}: batching would change answers (the model "
-                "must mask the padding)"
+                f"must mask the padding){left_padding_hint(spec)}"
             )
 
 

@@ -64,10 +64,12 @@ class BinaryAnswer(BaseModel):
 
 
 class MultilabelAnswer(BaseModel):
-    """Every label at or above the threshold, and each label's probability."""
+    """Every label at or above the threshold, each label's probability, and the top-k labels
+    when the spec or the request gives ``top_k``."""
 
     labels: list[str]
     probabilities: dict[str, float]
+    candidates: list[Candidate] | None = None
     note: str | None = None
 
 
@@ -132,18 +134,26 @@ def _with_note(answer: dict[str, Any], head: HeadSpec) -> dict[str, Any]:
     return answer
 
 
+def _top(probabilities: list[float], top_k: int) -> list[int]:
+    # heapq.nlargest is sorted(..., reverse=True)[:k] (documented): the order of a stable
+    # descending argsort, ties by label index, without numpy's negated copy and full sort
+    # of every label (one max() when k is 1, the default).
+    return heapq.nlargest(max(1, top_k), range(len(probabilities)), key=probabilities.__getitem__)
+
+
+def _candidates(
+    labels: Sequence[str], probabilities: list[float], order: list[int]
+) -> list[dict[str, Any]]:
+    return [{"label": labels[index], "probability": probabilities[index]} for index in order]
+
+
 def categorical(head: CategoricalHead, row: Values, top_k: int) -> dict[str, Any]:
     """Best label first; ``top_k`` candidates (at most the label count), stable on ties."""
     # Python floats once (tolist: the same values as float(row[i]), without a numpy scalar
     # per label).
     probabilities: list[float] = row.tolist()
-    # heapq.nlargest is sorted(..., reverse=True)[:k] (documented): the order of a stable
-    # descending argsort, ties by label index, without numpy's negated copy and full sort
-    # of every label (one max() when k is 1, the default).
-    order = heapq.nlargest(max(1, top_k), range(len(probabilities)), key=probabilities.__getitem__)
-    candidates = [
-        {"label": head.labels[index], "probability": probabilities[index]} for index in order
-    ]
+    order = _top(probabilities, top_k)
+    candidates = _candidates(head.labels, probabilities, order)
     answer: dict[str, Any] = {
         "label": candidates[0]["label"],
         "probability": candidates[0]["probability"],
@@ -163,14 +173,30 @@ def binary(head: BinaryHead, value: float) -> dict[str, Any]:
     return _with_note({"label": negative, "probability": float(1.0 - value)}, head)
 
 
-def multilabel(head: MultilabelHead, row: Values) -> dict[str, Any]:
-    """Labels whose probability reaches the threshold, in label order."""
+def multilabel(head: MultilabelHead, row: Values, top_k: int | None = None) -> dict[str, Any]:
+    """Labels whose probability reaches their threshold, in label order; with ``top_k``, also
+    the ``top_k`` most probable labels as candidates, best first (a request's ``top_k`` was
+    accepted and ignored for this kind)."""
     values: list[float] = row.tolist()
-    chosen = [
-        label for label, value in zip(head.labels, values, strict=True) if value >= head.threshold
-    ]
-    probabilities = dict(zip(head.labels, values, strict=True))
-    return _with_note({"labels": chosen, "probabilities": probabilities}, head)
+    if head.thresholds is None:
+        chosen = [
+            label
+            for label, value in zip(head.labels, values, strict=True)
+            if value >= head.threshold
+        ]
+    else:
+        chosen = [
+            label
+            for label, value, threshold in zip(head.labels, values, head.thresholds, strict=True)
+            if value >= threshold
+        ]
+    answer: dict[str, Any] = {
+        "labels": chosen,
+        "probabilities": dict(zip(head.labels, values, strict=True)),
+    }
+    if top_k:
+        answer["candidates"] = _candidates(head.labels, values, _top(values, top_k))
+    return _with_note(answer, head)
 
 
 def regression(head: RegressionHead, value: float) -> dict[str, Any]:
@@ -208,7 +234,7 @@ def head_answer(
     if isinstance(head, BinaryHead):
         return binary(head, float(values[row]))
     if isinstance(head, MultilabelHead):
-        return multilabel(head, values[row])
+        return multilabel(head, values[row], top_k or head.top_k)
     if isinstance(head, RegressionHead):
         return regression(head, float(values[row]))
     if isinstance(head, ScoreHead):

@@ -123,6 +123,17 @@ def test_a_model_whose_answers_change_with_padding_is_unfit(qa) -> None:
     assert backend.widths[0] < backend.widths[3] <= qa.spec.inputs[0].max_tokens
 
 
+def test_a_left_padded_input_whose_answers_move_is_told_of_a_fixed_length(qa) -> None:
+    # As at export: "the model must mask the padding" did not say that a left-padded text
+    # starts later in a longer batch, which a model reading positions sees.
+    article = qa.spec.inputs[0].model_copy(update={"padding": "left"})
+    spec = qa.spec.model_copy(update={"inputs": [article, *qa.spec.inputs[1:]]})
+    with pytest.raises(UnfitVersionError) as caught:
+        check_fit(Backend(pad_sensitive=True), replace(qa, spec=spec))
+    assert f"['{article.field}'] start later in a longer batch" in caught.value.reason
+    assert "keras.Input((length,))" in caught.value.reason
+
+
 def test_a_model_random_at_inference_is_unfit_for_its_randomness(qa) -> None:
     # Monte Carlo dropout (training=True in a subclassed call) masks its padding, yet was
     # refused as "changes when the inputs are padded further": the user was sent to fix

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -34,6 +36,31 @@ def test_categorical_best_first_with_top_k_probabilities_and_note() -> None:
     assert answer["probabilities"] == pytest.approx({"red": 0.2, "green": 0.7, "blue": 0.1})
     assert answer["description"] == "grassy" and answer["note"] == "a note"
     assert len(heads.head_answer(COLOURS, values, 0, 3, ())["candidates"]) == 3
+
+
+def test_multilabel_answers_its_top_k_labels_when_asked() -> None:
+    # A request's top_k was accepted and ignored for a multilabel head: a client of a
+    # 10,000-tag model asking for its 3 likeliest tags got every tag's probability only.
+    tags = MultilabelHead(output="t", field="tags", labels=["x", "y", "z", "w"], threshold=0.6)
+    row = np.array([0.2, 0.9, 0.5, 0.7])
+    assert "candidates" not in heads.multilabel(tags, row)  # unchanged without top_k
+    answer = heads.head_answer(tags, row[np.newaxis], 0, 3, ())
+    assert answer["labels"] == ["y", "w"]
+    assert [item["label"] for item in answer["candidates"]] == ["y", "w", "z"]
+    assert answer["candidates"][2]["probability"] == pytest.approx(0.5)
+    default = tags.model_copy(update={"top_k": 1})  # the spec's own default
+    assert [
+        item["label"]
+        for item in heads.head_answer(default, row[np.newaxis], 0, None, ())["candidates"]
+    ] == ["y"]
+
+
+def test_multilabel_applies_each_labels_own_threshold() -> None:
+    # A multi-label model's thresholds are tuned per label; the spec had one for all.
+    tags = MultilabelHead(
+        output="t", field="tags", labels=["x", "y", "z"], thresholds=[0.9, 0.2, 0.5]
+    )
+    assert heads.multilabel(tags, np.array([0.8, 0.3, 0.5]))["labels"] == ["y", "z"]
 
 
 def test_binary_gives_the_probability_of_the_chosen_label() -> None:
@@ -101,6 +128,23 @@ def test_a_binary_head_on_a_two_unit_softmax_is_named_a_categorical_one() -> Non
     head = BinaryHead(output="p", field="spam", labels=("ham", "spam"))
     with pytest.raises(heads.OutputError, match=r"2-unit softmax is a categorical head"):
         heads.head_values({"p": np.array([[0.3, 0.7], [0.6, 0.4]])}, head, 2)
+
+
+@pytest.mark.parametrize(
+    ("head", "width", "hint"),
+    [
+        (BinaryHead(output="p", field="tags", labels=("no", "yes")), 4, "multilabel head"),
+        (RegressionHead(output="p", field="size", unit="cm"), 3, "'p_0': out[:, 0]"),
+        (ScoreHead(output="p", field="tone"), 2, "give each of the 2 values its own"),
+    ],
+)
+def test_a_one_value_head_on_several_units_gets_the_remedy(
+    head: BinaryHead | RegressionHead | ScoreHead, width: int, hint: str
+) -> None:
+    # A regression over Dense(3) (height, width, depth) said only "has shape [2, 3],
+    # expected [2]", nothing of how a spec serves several values.
+    with pytest.raises(heads.OutputError, match=re.escape(hint)):
+        heads.head_values({"p": np.full((2, width), 0.5)}, head, 2)
 
 
 MANY = CategoricalHead(

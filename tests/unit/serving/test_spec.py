@@ -171,7 +171,8 @@ def test_every_part_round_trips_through_its_json(tmp_path: Path) -> None:
         "pad_id": 3,
         "inputs": [
             {"kind": "text", "field": "model_config", "tensor": "a_ids", "max_tokens": 1,
-             "vocab_size": 9, "truncation": "left", "add_special_tokens": False},
+             "vocab_size": 9, "truncation": "left", "add_special_tokens": False,
+             "padding": "left"},
             {"kind": "texts", "field": "posts", "tensor": "b_ids", "max_tokens": 1_000_000,
              "vocab_size": 9, "separator": "[SEP]", "max_joined_chars": 5, "max_items": 3},
         ],
@@ -179,7 +180,8 @@ def test_every_part_round_trips_through_its_json(tmp_path: Path) -> None:
             {**_categorical(["1", "10", "été", "日本", "-3.5"]), "top_k": 5,
              "label_descriptions": ["a", "b", "c", "d", "e"], "note": "proxy"},
             {"kind": "binary", "output": "b", "field": "b", "labels": ["0", "1"], "threshold": 1},
-            {"kind": "multilabel", "output": "m", "field": "m", "labels": ["x"], "threshold": 0},
+            {"kind": "multilabel", "output": "m", "field": "m", "labels": ["x"], "threshold": 0,
+             "top_k": 1, "thresholds": [0.25]},
             {"kind": "regression", "output": "r", "field": "r", "unit": "€", "scale": -1e300,
              "offset": 5e-324, "clip": [0, 0]},
             {"kind": "score", "output": "s", "field": "s", "range": [-1, 1], "meaning": "tone"},
@@ -193,3 +195,17 @@ def test_every_part_round_trips_through_its_json(tmp_path: Path) -> None:
     path.write_text(dump_spec(spec))
     assert load_spec(path) == spec
     assert dump_spec(load_spec(path)) == dump_spec(spec)
+
+
+@pytest.mark.parametrize("kind", ["categorical", "multilabel"])
+def test_a_top_k_beyond_the_labels_is_refused(kind: str) -> None:
+    head = {**_categorical(["a", "b"]), "kind": kind, "top_k": 3}
+    with pytest.raises(ValidationError, match="top_k exceeds the number of labels"):
+        ServingSpec.model_validate(_spec(head=head))
+
+
+@pytest.mark.parametrize("thresholds", [[0.5], [0.5, 0.5, 0.5], [0.5, 1.5]])
+def test_multilabel_thresholds_are_one_probability_per_label(thresholds: list[float]) -> None:
+    head = {**_categorical(["a", "b"]), "kind": "multilabel", "thresholds": thresholds}
+    with pytest.raises(ValidationError, match="thresholds"):
+        ServingSpec.model_validate(_spec(head=head))

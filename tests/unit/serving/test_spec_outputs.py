@@ -50,3 +50,11 @@ def test_logits_are_no_probabilities(head, values: np.ndarray, detail: str) -> N
 )
 def test_probabilities_and_other_kinds_pass(head, values: np.ndarray) -> None:
     assert output_problem(head, values) is None
+
+
+def test_sigmoids_under_a_categorical_head_are_named_a_multilabel_head() -> None:
+    # A multi-label model (Dense(n, "sigmoid")) declared categorical was told only to end in a
+    # softmax, which would make it another model.
+    problem = output_problem(CATEGORICAL, np.array([[0.9, 0.8, 0.1]]))
+    assert problem is not None and "are a multilabel head: MultilabelHead(" in problem
+    assert "multilabel" not in (output_problem(CATEGORICAL, LOGITS) or "")

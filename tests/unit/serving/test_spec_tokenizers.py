@@ -188,3 +188,34 @@ def test_a_pad_id_texts_are_encoded_to() -> None:
     gap = Tokenizer(WordLevel({"[UNK]": 1, "mary": 2, "went": 3}, unk_token="[UNK]"))
     gap.pre_tokenizer = pre_tokenizers.Whitespace()
     assert unservable_reason(spec_of(text(), "mary went"), {"tokenizer.json": gap}) is None
+
+
+def test_tokenizers_of_two_padding_ids_are_told_the_spec_has_one() -> None:
+    # Found serving a byte-level BPE (RoBERTa: <s> 0, <pad> 1) beside a Unigram (<pad> 0,
+    # <unk> 1) input: pad_id 1 was refused for the Unigram with "give the tokenizer a padding
+    # token of its own and pad_id its id", which it has; the spec has one pad_id for both.
+    def built(vocab: dict[str, int], unknown: str) -> Tokenizer:
+        tokenizer = Tokenizer(WordLevel(vocab, unk_token=unknown))
+        tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+        tokenizer.add_special_tokens([token for token in vocab if token.startswith("<")])
+        return tokenizer
+
+    roberta = built({"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "mary": 4}, "<unk>")
+    unigram = built({"<pad>": 0, "<unk>": 1, "mary": 2}, "<unk>")
+    spec = ServingSpec(
+        title="t",
+        pad_id=1,
+        inputs=[
+            TextInput(field="title", tensor="title_ids", tokenizer="bpe.json", max_tokens=8,
+                      vocab_size=5),
+            TextInput(field="body", tensor="body_ids", tokenizer="uni.json", max_tokens=8,
+                      vocab_size=3),
+        ],
+        heads=[CategoricalHead(output="probs", field="label", labels=["a", "b"])],
+        example={"title": "mary", "body": "mary"},
+    )  # fmt: skip
+    reason = unservable_reason(spec, {"bpe.json": roberta, "uni.json": unigram})
+    assert reason is not None and reason.startswith("pad_id 1 is the id of '<unk>'")
+    assert "(one pad_id pads every input: each of ['bpe.json', 'uni.json'] needs it" in reason
+    alone = spec.model_copy(update={"inputs": spec.inputs[1:], "example": {"body": "mary"}})
+    assert "one pad_id" not in (unservable_reason(alone, {"uni.json": unigram}) or "")

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from serving.encoding import encode_instances
-from serving.spec import CategoricalHead, ServingSpec, TextInput
+from serving.spec import CategoricalHead, ServingSpec, TextInput, Truncation
 from serving.tokenization import load_tokenizer
 from tests.support.tokenizer_faults import PANICKING_POST_PROCESSOR
 from training.export import SpecMismatchError, export_for_serving
@@ -91,12 +91,13 @@ def _fixed_length_model(length: int, vocab: int) -> Any:
     return keras.Model({"text_ids": ids}, {"probs": probs})
 
 
-def _one_text_spec(max_tokens: int, vocab: int) -> ServingSpec:
+def _one_text_spec(max_tokens: int, vocab: int, padding: Truncation = "right") -> ServingSpec:
+    text = TextInput(
+        field="text", tensor="text_ids", max_tokens=max_tokens, vocab_size=vocab, padding=padding
+    )
     return ServingSpec(
         title="t",
-        inputs=[
-            TextInput(field="text", tensor="text_ids", max_tokens=max_tokens, vocab_size=vocab)
-        ],
+        inputs=[text],
         heads=[CategoricalHead(output="probs", field="label", labels=["a", "b"])],
         example={"text": "the cat sat on the mat."},
     )
@@ -120,6 +121,53 @@ def test_a_fixed_length_input_is_padded_to_its_length(
     padded = np.pad(ids["text_ids"], [(0, 0), (0, 16 - ids["text_ids"].shape[1])])
     expected = model.predict({"text_ids": padded}, verbose=0)["probs"]
     np.testing.assert_allclose(served.numpy(), expected, rtol=1e-5)
+
+
+def test_a_model_trained_on_left_padding_reads_left_padding(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # Keras's pad_sequences pads on the left ("pre") by default: a Flatten model trained so
+    # was served right-padded rows, answering unlike Keras with no error (the spec had no
+    # way to say the side).
+    import keras
+
+    spec = _one_text_spec(16, vocab, padding="left")
+    model = _fixed_length_model(16, vocab)
+    tokenizers = {"tokenizer.json": tokenizer_path}
+    version = export_for_serving(model, spec, tokenizers, name="left", repo=tmp_path)
+    texts = [{"text": "the cat sat on the mat."}, {"text": "where is the dog?"}]
+    ids = encode_instances(spec, {"tokenizer.json": load_tokenizer(tokenizer_path)}, texts)
+    rows = [[token for token in row if token != spec.pad_id] for row in ids["text_ids"].tolist()]
+    trained = keras.utils.pad_sequences(rows, maxlen=16)  # padding="pre", as it trained
+    expected = model.predict({"text_ids": trained}, verbose=0)["probs"]
+    right = keras.utils.pad_sequences(rows, maxlen=16, padding="post")
+    assert not np.allclose(model.predict({"text_ids": right}, verbose=0)["probs"], expected)
+    signature = tf.saved_model.load(str(version)).signatures["serving_default"]
+    batched = np.pad(ids["text_ids"], [(0, 0), (0, 3)])  # padded further, as batching does
+    for sent in (ids["text_ids"], batched):
+        served = signature(text_ids=tf.constant(sent))["probs"].numpy()
+        np.testing.assert_allclose(served, expected, rtol=1e-5)
+
+
+def test_a_left_padded_model_of_any_length_reading_positions_is_told_to_fix_it(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # A model reading its first position (as position embeddings do) moves with the batch's
+    # length when its text is left-padded; "the model must mask its padding" did not name the
+    # fixed length that works.
+    import keras
+
+    ids = keras.Input((None,), dtype="int32", name="text_ids")
+    first = keras.layers.Embedding(vocab, 4)(ids[:, 0])
+    model = keras.Model(ids, {"probs": keras.layers.Dense(2, activation="softmax")(first)})
+    with pytest.raises(SpecMismatchError, match=r"\['text'\] start later in a longer batch"):
+        export_for_serving(
+            model,
+            _one_text_spec(16, vocab, padding="left"),
+            {"tokenizer.json": tokenizer_path},
+            name="gru",
+            repo=tmp_path,
+        )
 
 
 def test_refuses_a_fixed_length_shorter_than_max_tokens(

@@ -167,3 +167,31 @@ def test_an_output_no_spec_can_name_gets_the_way_to_rename_it(
         export_for_serving(
             model, _spec(vocab, SPAM), {"tokenizer.json": tokenizer_path}, name="o", repo=tmp_path
         )
+
+
+def test_a_regression_head_on_several_units_is_told_to_split_them(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # Dense(3) under one RegressionHead: the export said only "a scalar head needs [batch] or
+    # [batch, 1]"; the slicing it now names exports (one head per value).
+    import keras
+
+    ids = keras.Input((None,), dtype="int32", name="text_ids")
+    features = MaskedMeanPooling()(keras.layers.Embedding(vocab, 4)(ids), ids)
+    size = keras.layers.Dense(3)(features)
+    head = RegressionHead(output="size", field="size", unit="cm")
+    tokenizers = {"tokenizer.json": tokenizer_path}
+    with pytest.raises(SpecMismatchError, match=r"give each of the 3 values its own output"):
+        export_for_serving(
+            keras.Model(ids, {"size": size}),
+            _spec(vocab, head),
+            tokenizers,
+            name="r",
+            repo=tmp_path,
+        )
+    split = keras.Model(ids, {f"size_{index}": size[:, index] for index in range(3)})
+    spec = _spec(
+        vocab,
+        *(head.model_copy(update={"output": f"size_{i}", "field": f"size_{i}"}) for i in range(3)),
+    )
+    export_for_serving(split, spec, tokenizers, name="r", repo=tmp_path)
