@@ -25,6 +25,7 @@ from serving.tensor_batches import (
 )
 from training.spec_check import (
     SpecMismatchError,
+    as_built,
     fixed_length,
     head_width,
     is_scalar,
@@ -58,7 +59,7 @@ def write_saved_model(model: keras.Model, spec: ServingSpec, path: Path) -> None
             key: _padding_first(ids, pads, spec.pad_id) if key in left else ids
             for key, ids in given.items()
         }
-        outputs = named_outputs(model, model(given, training=False))
+        outputs = named_outputs(model, model(as_built(model, given), training=False))
         return {head.output: _shape_output(head, outputs[head.output]) for head in spec.heads}
 
     archive = keras.export.ExportArchive()

@@ -39,6 +39,16 @@ def model_inputs(model: keras.Model) -> dict[str, Any]:
     return {tensor.name: tensor for tensor in model.inputs}
 
 
+def as_built(model: keras.Model, given: Mapping[str, Any]) -> Any:
+    """``given`` (tensors keyed as :func:`model_inputs` names them) in the structure the
+    model was built on: its one tensor, a list in its inputs' order, or the dict. Keras maps a
+    dict to any structure by name, but warns "The structure of `inputs` doesn't match the
+    expected structure" on every export of a model built on ``keras.Model(ids, ...)``."""
+    if isinstance(model.input, Mapping):
+        return dict(given)
+    return keras.tree.map_structure(lambda tensor: given[tensor.name], model.input)
+
+
 def model_outputs(model: keras.Model) -> dict[str, Any]:
     """The model's output tensors by name (dict keys of a dict-output model, else output names;
     of a name several outputs share, the last: :func:`output_names` counts them)."""

@@ -4,6 +4,7 @@ predicts, or refused with the cause and its remedy."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +196,21 @@ def test_a_regression_head_on_several_units_is_told_to_split_them(
         *(head.model_copy(update={"output": f"size_{i}", "field": f"size_{i}"}) for i in range(3)),
     )
     export_for_serving(split, spec, tokenizers, name="r", repo=tmp_path)
+
+
+@pytest.mark.parametrize("form", ["tensor", "list"])
+def test_a_model_built_on_a_bare_or_listed_input_exports_without_keras_warnings(
+    form: str, tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # The export called every model on a dict: Keras warned "The structure of `inputs`
+    # doesn't match the expected structure" for keras.Model(ids, ...), the commonest form.
+    import keras
+
+    ids = keras.Input((None,), dtype="int32", name="text_ids")
+    features = MaskedMeanPooling()(keras.layers.Embedding(vocab, 4)(ids), ids)
+    price = keras.layers.Dense(1)(features)
+    model = keras.Model(ids if form == "tensor" else [ids], {"price": price})
+    spec = _spec(vocab, RegressionHead(output="price", field="price"))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*structure of `inputs`")
+        export_for_serving(model, spec, {"tokenizer.json": tokenizer_path}, name="p", repo=tmp_path)
