@@ -26,15 +26,19 @@ hung until the client closed) and the last of two different ones (section 6.3: 4
 
 :func:`harden` makes a ``cheroot.wsgi.Server`` use :class:`RestRequest`, which reads chunked
 bodies with :class:`BoundedChunkedRFile`, closes a connection whose chunked body was left
-unread, and reads headers with :class:`StrictHeaderReader`.
+unread, reads headers with :class:`StrictHeaderReader`, and answers cheroot's own refusals
+in JSON (they were ``text/plain``). cheroot's other plain answer, a 503 when its accept queue
+is full, is unreachable here: ``wsgi.Server``'s queue is unbounded.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 from typing import Any
 
-from cheroot import server
+from cheroot import errors, server
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from serving.chunk_counts import too_many_chunks, too_many_chunks_message
@@ -178,6 +182,30 @@ class RestRequest(server.HTTPRequest):
             return
         self.rfile = BoundedChunkedRFile(self.conn.rfile, self.server.max_chunked_body_bytes)
         self.server.gateway(self).respond()
+
+    def simple_response(self, status: Any, msg: Any = "") -> None:
+        """cheroot's own refusals (400 for a bad request line or header, 408, 413 and 414 past
+        the header limit, 501, 505, 500 when reading failed) as every answer of this port:
+        JSON in TF Serving's shape ``{"error": "..."}``. cheroot wrote them as ``text/plain``,
+        which a TF Serving client's JSON parsing of an error failed on. The connection is
+        closed after it (cheroot stops reading it anyway; the header tells the client)."""
+        status = str(status)
+        code, _, reason = status.partition(" ")
+        if isinstance(msg, bytes):  # cheroot passes str; bytes would be a client's text
+            msg = msg.decode("latin-1")
+        body = (json.dumps({"error": msg or reason}) + "\n").encode("ascii")
+        head = (
+            f"{self.server.protocol} {code} {reason}\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            "Content-Type: application/json\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        self.close_connection = True
+        try:
+            self.conn.wfile.write(head.encode("latin-1") + body)
+        except socket.error as error:
+            if error.args[0] not in errors.socket_errors_to_ignore:
+                raise
 
     def send_headers(self) -> None:
         """cheroot's headers; ``Connection: close`` when a chunked body was not read to its end
