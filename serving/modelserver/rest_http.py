@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from typing import Any
 
 from cheroot import errors, server
@@ -203,7 +202,7 @@ class RestRequest(server.HTTPRequest):
         self.close_connection = True
         try:
             self.conn.wfile.write(head.encode("latin-1") + body)
-        except socket.error as error:
+        except OSError as error:
             if error.args[0] not in errors.socket_errors_to_ignore:
                 raise
 
