@@ -47,6 +47,10 @@ from serving.modelserver.errors import invalid_argument
 # digits hold any size; a longer line is no size line.
 MAX_SIZE_LINE = 1024
 MAX_TRAILER_LINES = 64
+# RFC 9110 section 5.1: a field name is a token; section 5.5: a value holding NUL, CR or LF
+# is refused (cheroot passed "X\x01Y" and NUL bytes on to the app).
+FIELD_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+BAD_FIELD_VALUE = re.compile(rb"[\x00\r\n]")
 CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\r\n]*)?\r?\n")
 
 
@@ -144,6 +148,10 @@ class _CheckedHeaderLines:
         name, colon, value = line.partition(b":")
         if colon and name.rstrip(b" \t") != name:
             raise ValueError("Illegal header line: whitespace before the colon")
+        if colon and not FIELD_NAME.fullmatch(name):
+            raise ValueError("Illegal header line: a field name that is no token")
+        if colon and BAD_FIELD_VALUE.search(value, 0, len(value) - 2):  # less its CRLF
+            raise ValueError("Illegal header line: NUL, CR or LF in a field value")
         if colon and name.lower() == b"content-length":
             if self._length_seen or not value.strip(b" \t\r\n").isdigit():
                 raise ValueError("Malformed Content-Length Header.")
@@ -174,8 +182,19 @@ class RestRequest(server.HTTPRequest):
 
     header_reader = StrictHeaderReader()
 
+    def __init__(
+        self, server: Any, conn: Any, proxy_mode: bool = True, strict_mode: bool = True
+    ) -> None:
+        # cheroot refuses an absolute-form target ("GET http://host/v1/models/qa") unless it
+        # is a proxy; RFC 9112 section 3.2.2 has a server accept it (the gateway's gunicorn
+        # does). Proxy mode reads its path; CONNECT, which it would also take, is refused.
+        super().__init__(server, conn, proxy_mode, strict_mode)
+
     def respond(self) -> None:
         """Run the app (cheroot's ``respond``, with the bounded chunked reader)."""
+        if self.method == b"CONNECT":  # as cheroot answers it when no proxy
+            self.simple_response("405 Method Not Allowed")
+            return
         if not self.chunked_read:
             super().respond()
             return

@@ -25,6 +25,9 @@ REFUSALS = {
     "header-without-colon": (GET + b"X-Broken\r\n\r\n", 400),
     "folded-header": (GET + b" folded\r\n\r\n", 400),
     "bad-length": (GET + b"Content-Length: ten\r\n\r\n", 400),
+    "control-in-name": (GET + b"X\x01Y: 1\r\n\r\n", 400),
+    "nul-in-value": (GET + b"X-Request-ID: a\x00b\r\n\r\n", 400),
+    "cr-in-value": (GET + b"X-Request-ID: a\rb\r\n\r\n", 400),
     "unknown-coding": (GET + b"Transfer-Encoding: gzip\r\n\r\n", 400),
     "headers-too-large": (GET + b"X-Flood: " + b"a" * MAX_REST_HEADER_BYTES + b"\r\n\r\n", 413),
     "url-too-long": (b"GET /v1/models/" + b"a" * MAX_REST_HEADER_BYTES + b" HTTP/1.1\r\n\r\n", 414),
@@ -42,3 +45,10 @@ def test_the_http_servers_own_refusals_are_json(server, local_only, wire, status
     error = json.loads(body)
     assert list(error) == ["error"] and error["error"]
     assert received.count(b"HTTP/1.1 ") == 1  # closed: nothing after the refusal is read
+
+
+def test_an_absolute_form_target_is_served(server, local_only):
+    """RFC 9112 section 3.2.2: a server accepts it; cheroot refused it unless a proxy."""
+    wire = b"GET http://127.0.0.1/v1/models/qa HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    status, _, body = parse_answer(send_raw(server.rest_url, wire))
+    assert status == 200 and json.loads(body)["model_version_status"]
