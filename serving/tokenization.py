@@ -97,12 +97,14 @@ def join_posts(posts: Sequence[str], separator: str, max_chars: int | None = Non
     return f" {separator} ".join(posts)[:max_chars]
 
 
-_LITERALS: weakref.WeakKeyDictionary[Tokenizer, tuple[tuple[str, str], ...]] = (
-    weakref.WeakKeyDictionary()
-)
+Spellings = tuple[tuple[str, str], ...]
+# id(tokenizer) -> (a weak reference to it, its spellings): read on every request's texts, and
+# a WeakKeyDictionary lookup makes a weak reference each time (~1 us); the entry leaves with
+# its tokenizer (the reference's callback).
+_LITERALS: dict[int, tuple[weakref.ref[Tokenizer], Spellings]] = {}
 
 
-def literal_spellings(tokenizer: Tokenizer) -> tuple[tuple[str, str], ...]:
+def literal_spellings(tokenizer: Tokenizer) -> Spellings:
     """``(special token, its spelling as plain text)`` per special token of ``tokenizer``
     (``[PAD]``, ``[UNK]``, ``[CLS]``, ``[SEP]``, ``[MASK]``), longest first.
 
@@ -117,20 +119,22 @@ def literal_spellings(tokenizer: Tokenizer) -> tuple[tuple[str, str], ...]:
     tokenizer object (a copy of it encodes the tokens as text), at a version's load in the
     gateway (:func:`serving.gateway.runtime.load_runtime`), not on a request.
     """
-    found = _LITERALS.get(tokenizer)
-    if found is None:
-        specials = sorted(
-            {
-                token.content
-                for token in tokenizer.get_added_tokens_decoder().values()
-                if token.special and token.content
-            },
-            key=lambda content: (-len(content), content),
-        )
-        as_text = Tokenizer.from_str(tokenizer.to_str())
-        as_text.encode_special_tokens = True
-        found = tuple((token, _plain_spelling(tokenizer, as_text, token)) for token in specials)
-        _LITERALS[tokenizer] = found
+    entry = _LITERALS.get(id(tokenizer))
+    if entry is not None and entry[0]() is tokenizer:
+        return entry[1]
+    specials = sorted(
+        {
+            token.content
+            for token in tokenizer.get_added_tokens_decoder().values()
+            if token.special and token.content
+        },
+        key=lambda content: (-len(content), content),
+    )
+    as_text = Tokenizer.from_str(tokenizer.to_str())
+    as_text.encode_special_tokens = True
+    found = tuple((token, _plain_spelling(tokenizer, as_text, token)) for token in specials)
+    key = id(tokenizer)
+    _LITERALS[key] = (weakref.ref(tokenizer, lambda _: _LITERALS.pop(key, None)), found)
     return found
 
 
