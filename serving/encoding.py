@@ -18,7 +18,14 @@ import numpy.typing as npt
 from tokenizers import Tokenizer
 
 from serving.spec import SegmentRule, ServingSpec, TextInput, TextsInput
-from serving.tokenization import cut_to_fit, id_matrix, join_posts, plain_encodings
+from serving.tokenization import (
+    cut_to_fit,
+    id_matrix,
+    join_posts,
+    literal_posts,
+    literal_text,
+    plain_encodings,
+)
 from serving.windows import Encodings, Window, budget, kept_window, windowed
 
 Tensors = dict[str, npt.NDArray[np.int32]]
@@ -143,11 +150,20 @@ def _letter(text: str, first: bool) -> int | None:
     return next((i for i in range(len(text) - 1, -1, -1) if text[i].isalnum()), None)
 
 
-def input_text(item: TextInput | TextsInput, value: Any) -> str:
-    """The one text an input value becomes: a string as is, a list joined (and cut) as trained."""
+def input_text(item: TextInput | TextsInput, value: Any, tokenizer: Tokenizer | None = None) -> str:
+    """The one text an input value becomes: a string, a list joined (and cut) as trained.
+
+    With ``tokenizer`` (the model's reading): a special token spelt in it is plain text
+    (:func:`serving.tokenization.literal_text`; the same length, so offsets index the
+    client's text). Without (the word rules' reading, in which a spelt special token is no
+    word, :func:`has_words`): as sent."""
+    if tokenizer is None:
+        if item.kind == "texts":
+            return join_posts(list(value), item.separator, item.max_joined_chars)
+        return str(value)
     if item.kind == "texts":
-        return join_posts(list(value), item.separator, item.max_joined_chars)
-    return str(value)
+        return literal_posts(tokenizer, list(value), item.separator, item.max_joined_chars)
+    return literal_text(tokenizer, str(value))
 
 
 def word_encoding(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput) -> Window | None:
@@ -238,7 +254,7 @@ def encode_batch(
     for item in spec.inputs:
         tokenizer = tokenizers[item.tokenizer]
         kept, offsets = budget(tokenizer, item), item.field in segmented
-        texts = [input_text(item, instance[item.field]) for instance in instances]
+        texts = [input_text(item, instance[item.field], tokenizer) for instance in instances]
         cut = [known.take(tokenizer, text, item) if known else None for text in texts]
         # Long texts: a window each; the others whole, in one call as before windows.
         short = [
@@ -288,7 +304,9 @@ def segment_texts(
     the last kept token; slot 0 is the last segment when ``rule.order == "last_first"``.
     ``encoding``: the text's cut encoding from :func:`encode_batch` (else it is tokenised).
     """
-    window = truncated_encoding(tokenizer, text, item) if encoding is None else encoding
+    if encoding is None:  # the model's reading of the text; its spans still index ``text``
+        encoding = truncated_encoding(tokenizer, literal_text(tokenizer, text), item)
+    window = encoding
     tokens, offsets = window.encoding.tokens, window.encoding.offsets  # each builds a list
     separator = rule.separator_token
     spans: list[tuple[int, int]] = []

@@ -19,7 +19,12 @@ def parse_version(text: str) -> int | None:
     """A version number (0 <= v <= 2**63-1) from ASCII digits, leading zeros allowed; else None."""
     if not DECIMAL.fullmatch(text):
         return None
-    value = int(text)
+    # int() refuses more than 4300 digits (a ValueError: the model server's REST answered a
+    # 5000-digit version in its URL 500); more than 19 significant digits is past int64.
+    digits = text.lstrip("0")
+    if len(digits) > 19:
+        return None
+    value = int(digits or "0")
     return value if value <= INT64_MAX else None
 
 

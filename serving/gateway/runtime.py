@@ -45,6 +45,7 @@ from serving.spec_tokenizers import unservable_reason
 from serving.tokenization import (
     TokenizerPanicError,
     file_sha256,
+    literal_spellings,
     load_tokenizer,
     panics_as_errors,
     vocab_bound,
@@ -241,6 +242,9 @@ def _check_servable(
     try:
         with panics_as_errors():
             problem = unservable_reason(spec, tokenizers)
+            if problem is None:
+                for tokenizer in tokenizers.values():  # made at load, not on a request
+                    literal_spellings(tokenizer)
     except TokenizerPanicError as error:
         LOGGER.warning(
             "%s v%d: a tokenizer panicked on the spec's inputs: %s", model, version, error

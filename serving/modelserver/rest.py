@@ -237,9 +237,15 @@ def create_rest_app(
     # as Python objects take several times its size (a 2 GB upload would take the server).
     app.config["MAX_CONTENT_LENGTH"] = MAX_MESSAGE_BYTES
     handlers = RestHandlers(manager, metrics)
+
+    def route(rule: str, endpoint: str, view: Callable[..., Response], **options: Any) -> None:
+        # Flask answered OPTIONS itself, an empty text/html 200; every answer of this server
+        # is JSON: OPTIONS is a method no route takes (405 with its Allow header).
+        app.add_url_rule(rule, endpoint, view, provide_automatic_options=False, **options)
+
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    app.add_url_rule("/v1", "v1_root", handlers.dispatch, methods=methods)
-    app.add_url_rule("/v1/<path:path>", "v1", handlers.dispatch, methods=methods)
+    route("/v1", "v1_root", handlers.dispatch, methods=methods)
+    route("/v1/<path:path>", "v1", handlers.dispatch, methods=methods)
 
     def liveness() -> Response:
         return json_response({"status": "alive"})
@@ -262,11 +268,11 @@ def create_rest_app(
         response.headers["Allow"] = ", ".join(sorted(error.valid_methods or ()))
         return response
 
-    app.add_url_rule("/healthz", "healthz", liveness)
-    app.add_url_rule("/readyz", "readyz", readiness)
-    app.add_url_rule(metrics_path, "metrics", render_metrics)
+    route("/healthz", "healthz", liveness)
+    route("/readyz", "readyz", readiness)
+    route(metrics_path, "metrics", render_metrics)
     if metrics_path != "/metrics":
-        app.add_url_rule("/metrics", "metrics_alias", render_metrics)
+        route("/metrics", "metrics_alias", render_metrics)
     app.register_error_handler(404, unknown_path)
     app.register_error_handler(MethodNotAllowed, unknown_method)
     return app

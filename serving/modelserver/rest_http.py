@@ -26,15 +26,18 @@ hung until the client closed) and the last of two different ones (section 6.3: 4
 
 :func:`harden` makes a ``cheroot.wsgi.Server`` use :class:`RestRequest`, which reads chunked
 bodies with :class:`BoundedChunkedRFile`, closes a connection whose chunked body was left
-unread, and reads headers with :class:`StrictHeaderReader`.
+unread, reads headers with :class:`StrictHeaderReader`, and answers cheroot's own refusals
+in JSON (they were ``text/plain``). cheroot's other plain answer, a 503 when its accept queue
+is full, is unreachable here: ``wsgi.Server``'s queue is unbounded.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
-from cheroot import server
+from cheroot import errors, server
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from serving.chunk_counts import too_many_chunks, too_many_chunks_message
@@ -44,6 +47,10 @@ from serving.modelserver.errors import invalid_argument
 # digits hold any size; a longer line is no size line.
 MAX_SIZE_LINE = 1024
 MAX_TRAILER_LINES = 64
+# RFC 9110 section 5.1: a field name is a token; section 5.5: a value holding NUL, CR or LF
+# is refused (cheroot passed "X\x01Y" and NUL bytes on to the app).
+FIELD_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+BAD_FIELD_VALUE = re.compile(rb"[\x00\r\n]")
 CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\r\n]*)?\r?\n")
 
 
@@ -141,6 +148,10 @@ class _CheckedHeaderLines:
         name, colon, value = line.partition(b":")
         if colon and name.rstrip(b" \t") != name:
             raise ValueError("Illegal header line: whitespace before the colon")
+        if colon and not FIELD_NAME.fullmatch(name):
+            raise ValueError("Illegal header line: a field name that is no token")
+        if colon and BAD_FIELD_VALUE.search(value, 0, len(value) - 2):  # less its CRLF
+            raise ValueError("Illegal header line: NUL, CR or LF in a field value")
         if colon and name.lower() == b"content-length":
             if self._length_seen or not value.strip(b" \t\r\n").isdigit():
                 raise ValueError("Malformed Content-Length Header.")
@@ -171,13 +182,48 @@ class RestRequest(server.HTTPRequest):
 
     header_reader = StrictHeaderReader()
 
+    def __init__(
+        self, server: Any, conn: Any, proxy_mode: bool = True, strict_mode: bool = True
+    ) -> None:
+        # cheroot refuses an absolute-form target ("GET http://host/v1/models/qa") unless it
+        # is a proxy; RFC 9112 section 3.2.2 has a server accept it (the gateway's gunicorn
+        # does). Proxy mode reads its path; CONNECT, which it would also take, is refused.
+        super().__init__(server, conn, proxy_mode, strict_mode)
+
     def respond(self) -> None:
         """Run the app (cheroot's ``respond``, with the bounded chunked reader)."""
+        if self.method == b"CONNECT":  # as cheroot answers it when no proxy
+            self.simple_response("405 Method Not Allowed")
+            return
         if not self.chunked_read:
             super().respond()
             return
         self.rfile = BoundedChunkedRFile(self.conn.rfile, self.server.max_chunked_body_bytes)
         self.server.gateway(self).respond()
+
+    def simple_response(self, status: Any, msg: Any = "") -> None:
+        """cheroot's own refusals (400 for a bad request line or header, 408, 413 and 414 past
+        the header limit, 501, 505, 500 when reading failed) as every answer of this port:
+        JSON in TF Serving's shape ``{"error": "..."}``. cheroot wrote them as ``text/plain``,
+        which a TF Serving client's JSON parsing of an error failed on. The connection is
+        closed after it (cheroot stops reading it anyway; the header tells the client)."""
+        status = str(status)
+        code, _, reason = status.partition(" ")
+        if isinstance(msg, bytes):  # cheroot passes str; bytes would be a client's text
+            msg = msg.decode("latin-1")
+        body = (json.dumps({"error": msg or reason}) + "\n").encode("ascii")
+        head = (
+            f"{self.server.protocol} {code} {reason}\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            "Content-Type: application/json\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        self.close_connection = True
+        try:
+            self.conn.wfile.write(head.encode("latin-1") + body)
+        except OSError as error:
+            if error.args[0] not in errors.socket_errors_to_ignore:
+                raise
 
     def send_headers(self) -> None:
         """cheroot's headers; ``Connection: close`` when a chunked body was not read to its end

@@ -13,10 +13,11 @@ from typing import Any
 
 import keras
 import numpy as np
+from tokenizers import Tokenizer
 
 from serving.contract import TOKENIZER_FILE
 from serving.spec import BinaryHead, CategoricalHead, RegressionHead, ServingSpec, TextsInput
-from serving.tokenization import encode_texts, join_posts, load_tokenizer
+from serving.tokenization import encode_texts, join_posts, literal_posts, load_tokenizer
 from training.data.blogs import (
     GENDERS,
     Blogger,
@@ -37,9 +38,15 @@ from training.tasks.profile_targets import monitor_terms, profile_metrics, profi
 from training.tokenization import SEP_TOKEN, train_tokenizer
 
 
-def blogger_text(blogger: Blogger, max_chars: int | None = None) -> str:
-    """A blogger's posts as one text, exactly as the gateway joins a request's posts."""
-    return join_posts(blogger.posts, SEP_TOKEN, max_chars)
+def blogger_text(
+    blogger: Blogger, max_chars: int | None = None, tokenizer: Tokenizer | None = None
+) -> str:
+    """A blogger's posts as one text, exactly as the gateway joins a request's posts: with
+    ``tokenizer`` (the text the model is trained on), a special token a post spells is plain
+    text (:func:`serving.tokenization.literal_posts`), as the gateway reads it."""
+    if tokenizer is None:
+        return join_posts(blogger.posts, SEP_TOKEN, max_chars)
+    return literal_posts(tokenizer, blogger.posts, SEP_TOKEN, max_chars)
 
 
 EXAMPLE = {
@@ -147,7 +154,9 @@ class ProfileTask:
         band_head = has_band_head(hparams)
         train_targets, train_weights = profile_targets(train, income, band_head)
         val_targets, val_weights = profile_targets(validation, income, band_head)
-        val_texts = [blogger_text(blogger, max_chars) for blogger in validation]
+        # The tokenizer learnt from the posts as written; the model reads them as served.
+        train_texts = [blogger_text(blogger, max_chars, tokenizer) for blogger in train]
+        val_texts = [blogger_text(blogger, max_chars, tokenizer) for blogger in validation]
         return PreparedData(
             train_inputs={"post_ids": encode_texts(tokenizer, train_texts, max_length)},
             train_targets=train_targets,

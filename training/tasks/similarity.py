@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from serving.contract import PAD_ID, TOKENIZER_FILE
 from serving.spec import ScoreHead, ServingSpec, TextInput
-from serving.tokenization import encode_texts, load_tokenizer
+from serving.tokenization import encode_texts, literal_text, load_tokenizer
 from training import minilm
 from training.correlation import pearson, spearman
 from training.data.sts import SentencePair, load_pairs
@@ -146,11 +146,14 @@ def similarity_spec(max_tokens: int, vocab_size: int) -> ServingSpec:
 
 
 def encode_pairs(tokenizer_path: Path, pairs: Sequence[SentencePair], max_length: int) -> Arrays:
-    """Left and right id matrices for pairs, through the shared ``encode_texts``."""
+    """Left and right id matrices for pairs, through the shared ``encode_texts``; a special
+    token a sentence spells is plain text, as the gateway reads it (``literal_text``)."""
     tokenizer = load_tokenizer(tokenizer_path)
+    left = [literal_text(tokenizer, pair.left) for pair in pairs]
+    right = [literal_text(tokenizer, pair.right) for pair in pairs]
     return {
-        "left_ids": encode_texts(tokenizer, [pair.left for pair in pairs], max_length),
-        "right_ids": encode_texts(tokenizer, [pair.right for pair in pairs], max_length),
+        "left_ids": encode_texts(tokenizer, left, max_length),
+        "right_ids": encode_texts(tokenizer, right, max_length),
     }
 
 

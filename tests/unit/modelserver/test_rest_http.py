@@ -108,6 +108,9 @@ def test_a_body_of_tiny_chunks_is_refused_at_the_first_chunk_past_the_rule() -> 
         b" Host: x\r\n\r\n",  # a first line folded onto nothing: UnboundLocalError, a 500
         b"Host: x\r\nX-Request-ID: a\r\n\tb\r\n\r\n",  # read as X-Request-ID: b
         b"Host : x\r\n\r\n",  # whitespace before the colon (RFC 9112 section 5.1)
+        b"X\x01Y: 1\r\n\r\n",  # a field name that is no token (RFC 9110 section 5.1)
+        b"X-Request-ID: a\x00b\r\n\r\n",  # NUL in a value (RFC 9110 section 5.5)
+        b"X-Request-ID: a\rb\r\n\r\n",
         b"Content-Length: -1\r\n\r\n",  # read to the connection's end: a hung request
         b"Content-Length: +5\r\n\r\n",
         b"Content-Length: 1_0\r\n\r\n",

@@ -28,3 +28,28 @@ def test_doubled_slashes_are_no_redirect_to_the_clients_host(method: str, path: 
     response = app.test_client().open(path, method=method, headers={"Host": "evil.example"})
     assert response.status_code in (400, 404) and "Location" not in response.headers
     assert "Malformed request" in response.get_json()["error"]
+
+
+def _app():
+    metrics = ServerMetrics()
+    return create_rest_app(ModelManager([], metrics, poll_seconds=0), metrics, "/metrics", bool)
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/models/qa/versions/{}:predict", "/v1/models/qa/versions/{}/metadata"]
+)
+def test_a_version_of_thousands_of_digits_is_400(path: str) -> None:
+    """int() refuses more than 4300 digits: its ValueError was a 500 with a traceback."""
+    method = "POST" if path.endswith(":predict") else "GET"
+    response = _app().test_client().open(path.format("9" * 5000), method=method)
+    assert response.status_code == 400
+    assert response.get_json()["error"].startswith("Failed to convert version: 999")
+
+
+@pytest.mark.parametrize("path", ["/v1/models/qa", "/v1", "/healthz", "/readyz", "/metrics"])
+def test_options_is_a_json_405(path: str) -> None:
+    """Flask answered OPTIONS itself: an empty text/html 200."""
+    response = _app().test_client().options(path)
+    assert response.status_code == 405 and response.is_json
+    assert response.get_json() == {"error": f"Malformed request: OPTIONS {path}"}
+    assert "GET" in response.headers["Allow"] and "OPTIONS" not in response.headers["Allow"]

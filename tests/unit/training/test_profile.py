@@ -14,11 +14,12 @@ from serving import contract
 from serving.encoding import encode_instances
 from serving.spec import SPEC_FILE, BinaryHead, CategoricalHead, TextsInput, load_spec
 from serving.tokenization import load_tokenizer
-from training.data.blogs import load_income_groups, read_blogs, split_bloggers
+from training.data.blogs import Blogger, load_income_groups, read_blogs, split_bloggers
 from training.models.profile import build_profile_model
 from training.models.profile_heads import AGE_BAND_LABELS, compile_profile_model
-from training.tasks.profile import ProfileTask
+from training.tasks.profile import ProfileTask, blogger_text
 from training.tasks.profile_targets import monitor_terms, profile_metrics, profile_targets
+from training.tokenization import train_tokenizer
 
 FIXTURE_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "blogs"
 
@@ -275,3 +276,13 @@ def test_gender_loss_weight_scales_only_the_gender_term():
     gender = results[0]["gender_prob_loss"]
     assert gender > 0 and results[1]["gender_prob_loss"] == pytest.approx(gender)
     assert results[1]["loss"] - results[0]["loss"] == pytest.approx(2.0 * gender, rel=1e-4)
+
+
+def test_a_post_spelling_the_separator_is_trained_on_as_the_gateway_reads_it() -> None:
+    """The gateway reads a post's literal "[SEP]" as text (serving.tokenization.literal_posts);
+    training's joined text was the raw join, where it was a second separator."""
+    tokenizer = train_tokenizer(["mary went home sep pad"], vocab_size=100)
+    blogger = Blogger("b", "male", 20, "Student", ("mary [SEP] went", "[PAD] home"))
+    text = blogger_text(blogger, None, tokenizer)
+    assert text == "mary [sep] went [SEP] [pad] home"
+    assert blogger_text(blogger) == "mary [SEP] went [SEP] [PAD] home"  # the tokenizer's sample
