@@ -7,8 +7,6 @@ segment weights map back to the same pieces of text.
 
 from __future__ import annotations
 
-import re
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,127 +25,15 @@ from serving.tokenization import (
     plain_encodings,
 )
 from serving.windows import Encodings, Window, budget, kept_window, windowed
+from serving.words import (
+    WORD_PATTERN,
+    blank_control_tokens,
+    control_tokens,
+    has_words,
+    letter_index,
+)
 
 Tensors = dict[str, npt.NDArray[np.int32]]
-# A word needs a letter or a digit (any script): Python's Unicode "\w" without "_". The
-# OpenAPI document gives the rule as "[\p{L}\p{N}]" (JSON Schema regexes are ECMA-262's,
-# whose "\w" is ASCII only).
-WORD_PATTERN = re.compile(r"[^\W_]")
-_WINDOW = 64  # characters tokenised first: enough to find a token in almost every text
-
-
-def has_words(tokenizer: Tokenizer, text: str) -> bool:
-    """Whether ``text`` has a letter or digit from which the tokenizer makes a token.
-
-    False for "", whitespace, zero-width, control and format characters, punctuation or
-    symbols alone (emoji), the tokenizer's special tokens spelt out (``[PAD]``, ``[SEP]``:
-    :func:`control_tokens`), and texts the tokenizer's normaliser empties. A text of unknown
-    words is True: it becomes [UNK] ids, as in training. Cost: a regex search for the first
-    letter or digit, then the tokenisation of a short window from there (of the rest of the
-    text only when the window gives no token).
-    """
-    text = blank_control_tokens(tokenizer, text)
-    word = WORD_PATTERN.search(text)
-    if word is None:
-        return False
-    start = word.start()
-    if tokenizer.encode(text[start : start + _WINDOW], add_special_tokens=False).ids:
-        return True
-    return bool(tokenizer.encode(text[start:], add_special_tokens=False).ids)
-
-
-_CONTROL_TOKENS: weakref.WeakKeyDictionary[Tokenizer, tuple[str, ...]] = weakref.WeakKeyDictionary()
-
-
-def control_tokens(tokenizer: Tokenizer) -> tuple[str, ...]:
-    """The tokenizer's special tokens other than its unknown token (``[PAD]``, ``[SEP]``,
-    ``[CLS]``, ``[MASK]``): texts are tokenised with them recognised (a profile's posts are
-    joined with ``[SEP]``), so a text spelling one gets that id, which carries no word (the
-    pad id is even masked out). The unknown token stands for words: not among them.
-    """
-    found = _CONTROL_TOKENS.get(tokenizer)
-    if found is None:
-        unknown = getattr(tokenizer.model, "unk_token", None)
-        found = tuple(
-            token.content
-            for token in tokenizer.get_added_tokens_decoder().values()
-            if token.special and token.content and token.content != unknown
-        )
-        _CONTROL_TOKENS[tokenizer] = found
-    return found
-
-
-def blank_control_tokens(tokenizer: Tokenizer, text: str) -> str:
-    """``text`` with each :func:`control_tokens` spelling blanked, at the same positions:
-    "[PAD]" spells a word's letters, yet is padding."""
-    for token in control_tokens(tokenizer):
-        text = text.replace(token, " " * len(token))
-    return text
-
-
-def word_kept(
-    tokenizer: Tokenizer, text: str, window: Window, item: TextInput | TextsInput
-) -> bool:
-    """Whether the input's cut (``max_tokens`` with its special tokens, ``truncation``) keeps
-    a token of a letter or digit of ``text``, encoded (no special tokens) as ``window``
-    (:func:`word_encoding`: its kept tokens, and that letter's, are the whole text's):
-    "!" * 500 + " Mary" cut to its first 64 tokens keeps punctuation only.
-
-    The first letter's token is the earliest with a word, so a right cut keeps a word when it
-    keeps that token (a left cut: the last letter's). A letter no token covers (the
-    normaliser dropped it) is not judged here: :func:`has_words` judged the text.
-    """
-    kept, encoding = budget(tokenizer, item), window.encoding
-    if len(encoding) <= kept:  # a window is longer than ``kept``: only a whole text is shorter
-        return True
-    position = _letter(blank_control_tokens(tokenizer, text), item.truncation == "right")
-    if kept <= 0 or position is None:
-        return False
-    token = encoding.char_to_token(position - window.start)
-    if token is None:
-        return True
-    # A left window's last tokens are the text's last: counted from the end they agree.
-    return token < kept if item.truncation == "right" else token >= len(encoding) - kept
-
-
-def word_kept_in(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput) -> bool:
-    """:func:`word_kept` for a text whose encoding is not at hand (a list input's joined
-    text): only the part that decides is tokenised, the text up to its first letter or digit
-    (a right cut; a left cut: from its last one), and only when that part could hold
-    ``max_tokens`` tokens (at most one per UTF-8 byte, four per character).
-    """
-    first = item.truncation == "right"
-    part = _outside_words(text, first)
-    # "[SEP]" spells letters: where a control token overlaps the part, find the word again in
-    # the text with them blanked (kept whole in the window: it reaches one token further).
-    controls = control_tokens(tokenizer)
-    reach = len(part) + max(map(len, controls), default=0)
-    window = text[:reach] if first else text[max(0, len(text) - reach) :]
-    if any(token in window for token in controls):
-        clean = _outside_words(blank_control_tokens(tokenizer, text), first)
-        part = text[: len(clean)] if first else text[len(text) - len(clean) :]
-    if 4 * len(part) < item.max_tokens - 4:  # fewer tokens than the budget, whatever they are
-        return True
-    return word_kept(
-        tokenizer, part, Window(tokenizer.encode(part, add_special_tokens=False)), item
-    )
-
-
-def _outside_words(text: str, first: bool) -> str:
-    """``text`` up to and with its first letter or digit (``first``), else from its last one
-    on; the whole text if it has none."""
-    position = _letter(text, first)
-    if position is None:
-        return text
-    return text[: position + 1] if first else text[position:]
-
-
-def _letter(text: str, first: bool) -> int | None:
-    """The index of ``text``'s first letter or digit (``first``), else of its last; None."""
-    if first:
-        word = WORD_PATTERN.search(text)
-        return None if word is None else word.start()
-    return next((i for i in range(len(text) - 1, -1, -1) if text[i].isalnum()), None)
 
 
 def input_text(item: TextInput | TextsInput, value: Any, tokenizer: Tokenizer | None = None) -> str:
@@ -183,7 +69,7 @@ def word_encoding(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput)
     kept = budget(tokenizer, item)
     if windowed(tokenizer, text, kept):
         letters = blank_control_tokens(tokenizer, text) if controls else text
-        cover = _letter(letters, item.truncation == "right")
+        cover = letter_index(letters, item.truncation == "right")
         window = kept_window(tokenizer, text, kept, item.truncation, cover=cover)
     else:  # short (most requests): whole, without the window's bookkeeping
         window = Window(tokenizer.encode(text, add_special_tokens=False))

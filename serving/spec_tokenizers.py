@@ -13,9 +13,10 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
-from serving.encoding import has_words, input_text, word_kept_in
+from serving.encoding import input_text
 from serving.spec import ServingSpec, TextInput, TextsInput
 from serving.tokenization import TokenizerPanicError, panics_as_errors, vocab_bound
+from serving.words import has_words, word_kept_in
 
 # Words and characters no small vocabulary holds (Latin, Cyrillic, CJK, symbols, a digit):
 # a tokenizer must turn them into ids (its unknown token), not fail.

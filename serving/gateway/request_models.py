@@ -36,7 +36,7 @@ from serving.numbers import InexactFloat
 from serving.spec import HeadSpec, ServingSpec, TextInput, TextsInput
 
 LIMIT_ERROR = "limit_exceeded"
-# serving.encoding.WORD_PATTERN in JSON Schema's regex dialect (ECMA-262): there "\w" is ASCII
+# serving.words.WORD_PATTERN in JSON Schema's regex dialect (ECMA-262): there "\w" is ASCII
 # only, so the Unicode letter/digit classes are spelt out.
 WORD_SCHEMA_PATTERN = r"[\p{L}\p{N}]"
 

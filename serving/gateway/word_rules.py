@@ -1,8 +1,8 @@
 """The ``no_words`` rule of request texts, as pydantic validators of the generated models.
 
-A text must carry a word its input's tokenizer reads (:func:`serving.encoding.has_words`), and
+A text must carry a word its input's tokenizer reads (:func:`serving.words.has_words`), and
 the model must read one: a text input cut to ``max_tokens`` keeps a word token
-(:func:`serving.encoding.word_kept`), and a list input cut at ``max_joined_chars`` keeps a
+(:func:`serving.words.word_kept`), and a list input cut at ``max_joined_chars`` keeps a
 word in its joined text. A text of unknown words passes and becomes [UNK] ids.
 """
 
@@ -12,15 +12,10 @@ from pydantic import AfterValidator, ValidationInfo
 from pydantic_core import PydanticCustomError
 from tokenizers import Tokenizer
 
-from serving.encoding import (
-    has_words,
-    input_text,
-    word_encoding,
-    word_kept,
-    word_kept_in,
-)
+from serving.encoding import input_text, word_encoding
 from serving.spec import TextInput, TextsInput
 from serving.windows import Encodings, Window
+from serving.words import has_words, word_kept, word_kept_in
 
 NO_WORDS_ERROR = "no_words"
 # Validation context key: an Encodings that the no_words check of a text input fills with
@@ -71,7 +66,7 @@ def words(tokenizer: Tokenizer, item: TextInput | None = None) -> AfterValidator
 def joined_words(item: TextsInput, tokenizer: Tokenizer) -> AfterValidator:
     """``no_words`` for a list whose joined text, as the model reads it, has no word left:
     each item has one, but the cut at ``max_joined_chars`` (:func:`serving.encoding.input_text`)
-    or at ``max_tokens`` (:func:`serving.encoding.word_kept_in`) may leave only the blanks or
+    or at ``max_tokens`` (:func:`serving.words.word_kept_in`) may leave only the blanks or
     symbols of the first ones (the last ones, with ``truncation: left``)."""
     limit = item.max_joined_chars or 0
     separator = len(item.separator) + 2  # join_posts puts " [SEP] " between items

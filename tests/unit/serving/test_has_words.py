@@ -6,9 +6,10 @@ import pytest
 from tokenizers import Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel
 
-from serving.encoding import has_words, word_encoding, word_kept
+from serving.encoding import word_encoding
 from serving.spec import TextInput
 from serving.windows import Window
+from serving.words import has_words, word_kept
 
 # A cut that keeps every token of these short texts: word_encoding gives the whole encoding.
 WHOLE = TextInput(field="q", tensor="q_ids", max_tokens=10_000, vocab_size=9)

@@ -24,10 +24,11 @@ from tokenizers import (
 )
 
 from serving import windows
-from serving.encoding import segment_texts, truncated_encoding, word_encoding, word_kept
+from serving.encoding import segment_texts, truncated_encoding, word_encoding
 from serving.spec import SegmentRule, TextInput
 from serving.tokenization import encode_texts, id_matrix, join_posts
 from serving.windows import budget, cut_characters, kept_window
+from serving.words import word_kept
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
 WORDS = [

@@ -11,10 +11,11 @@ from typing import Any, cast
 import pytest
 from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers
 
-from serving.encoding import encode_batch, input_text, segment_texts, word_encoding, word_kept
+from serving.encoding import encode_batch, input_text, segment_texts, word_encoding
 from serving.spec import RegressionHead, SegmentRule, ServingSpec, TextInput, TextsInput
 from serving.tokenization import cut_to_fit, encode_texts, id_matrix, join_posts, load_tokenizer
 from serving.windows import Encodings, Window, budget, cut_characters, kept_window
+from serving.words import word_kept
 from training.tokenization import train_tokenizer
 
 SENTENCES = [
