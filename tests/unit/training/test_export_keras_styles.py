@@ -44,8 +44,11 @@ def _subclassed(vocab: int, returns: str, dropout: bool = False) -> Any:
             self.embedding = keras.layers.Embedding(vocab, 4)
             self.pooling = MaskedMeanPooling()
             self.topic = keras.layers.Dense(3, activation="softmax")
-            self.spam = keras.layers.Dense(1, activation="sigmoid")
-            self.dropout = keras.layers.Dropout(0.5)
+            # Only layers call() uses: Keras warns of "unbuilt state" for an unused one.
+            if returns != "tensor":
+                self.spam = keras.layers.Dense(1, activation="sigmoid")
+            if dropout:
+                self.dropout = keras.layers.Dropout(0.5)
 
         def call(self, inputs: Any) -> Any:
             ids = inputs["text_ids"] if returns == "dict" else inputs
