@@ -84,12 +84,14 @@ class GrpcBackend:
         selector: VersionSelector,
         inputs: Mapping[str, npt.NDArray[Any]],
         request_id: str | None = None,
+        timeout_seconds: float | None = None,
     ) -> Arrays:
-        """Call ``PredictionService/Predict`` and decode every output tensor."""
+        """Call ``PredictionService/Predict`` and decode every output tensor (``timeout_seconds``:
+        :meth:`serving.gateway.backends.base.Backend.predict`)."""
         request = wire.PredictRequest(model_spec=model_spec(model, selector))
         for key, value in inputs.items():
             fill_tensor_proto(request.inputs[key], value)
-        response: wire.PredictResponse = self._call("predict", request, request_id)
+        response: wire.PredictResponse = self._call("predict", request, request_id, timeout_seconds)
         outputs = response.outputs
         try:
             # By key: the protobuf map's items() is collections.abc's Python iterator.
@@ -145,11 +147,17 @@ class GrpcBackend:
                 self._stubs.channel.close()
             self._stubs = None
 
-    def _call(self, method: str, request: Message, request_id: str | None) -> Any:
+    def _call(
+        self,
+        method: str,
+        request: Message,
+        request_id: str | None,
+        timeout_seconds: float | None = None,
+    ) -> Any:
         call: UnaryCall = getattr(self._get_stubs(), method)
         metadata = (("x-request-id", request_id),) if request_id else ()
         # One deadline for the call and its retries: each attempt gets the time left.
-        deadline = time.monotonic() + self.timeout_seconds
+        deadline = time.monotonic() + (timeout_seconds or self.timeout_seconds)
 
         def attempt() -> Any:
             try:

@@ -1,0 +1,78 @@
+"""A version too slow for the deadlines: the fit check's own deadline, a refusal that names the
+remedy, a check again after a backoff, and a warning when a full row outlasts the request
+deadline (found by the adversarial repo pass 5: such a version was retried at every poll
+forever, logged at INFO only, and never routed)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from serving.gateway.checks import SlowVersionError, check_fit
+from serving.gateway.runtime import ModelRuntime, load_runtime
+from serving.gateway.settings import GatewaySettings
+from serving.gateway.verdicts import SLOW_RETRY_SECONDS, VersionVerdicts
+from tests.unit.gateway.test_checks import Backend
+
+
+@pytest.fixture(scope="module")
+def qa(tiny_repo: Path) -> ModelRuntime:
+    settings = GatewaySettings(request_timeout_seconds=2.0, check_timeout_seconds=30.0)
+    return load_runtime(tiny_repo, "qa", 1, settings)
+
+
+def test_every_probe_of_the_check_has_the_check_deadline(qa: ModelRuntime) -> None:
+    backend = Backend()
+    check_fit(backend, qa)
+    assert backend.timeouts == [30.0] * 4  # not the request deadline: a load is no request
+
+
+def test_a_version_too_slow_for_a_full_row_is_refused_naming_the_remedy(
+    qa: ModelRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
+    longest = qa.spec.inputs[0].max_tokens
+    with caplog.at_level(logging.WARNING), pytest.raises(SlowVersionError) as caught:
+        check_fit(Backend(slow_from=longest), qa)
+    reason = caught.value.reason
+    assert f"no answer to a row of max_tokens {longest} ids of input 'article'" in reason
+    assert "GATEWAY_CHECK_TIMEOUT_SECONDS 30" in reason and "Deadline" not in reason
+    warned = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert any("lower the spec's max_tokens" in text for text in warned), warned
+
+
+def test_a_full_row_slower_than_the_request_deadline_is_routed_with_a_warning(
+    tiny_repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Any call lasts longer than a nanosecond: the warning without a timed assertion.
+    settings = GatewaySettings(request_timeout_seconds=1e-9)
+    with caplog.at_level(logging.WARNING):
+        check_fit(Backend(), load_runtime(tiny_repo, "qa", 1, settings))
+    warned = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert any(
+        "is routed, but it took" in text and "requests of long texts will likely be 504s" in text
+        for text in warned
+    ), warned
+
+
+def test_a_too_slow_version_is_checked_again_after_a_doubling_backoff(tiny_repo: Path) -> None:
+    backend = Backend(slow_from=1)  # every prediction misses its deadline
+    verdicts = VersionVerdicts(backend, GatewaySettings(model_repo=tiny_repo))
+    now = [0.0]
+    verdicts.clock = lambda: now[0]
+    folder = tiny_repo / "qa" / "1"
+    assert "too slow" in (verdicts.verdict("qa", 1, folder) or "")
+    calls = len(backend.timeouts)
+    now[0] = SLOW_RETRY_SECONDS - 1
+    assert "too slow" in (verdicts.verdict("qa", 1, folder) or "")
+    assert len(backend.timeouts) == calls  # not at every poll
+    now[0] = SLOW_RETRY_SECONDS
+    verdicts.verdict("qa", 1, folder)
+    assert len(backend.timeouts) == calls + 1  # checked again, still too slow
+    now[0] = 3 * SLOW_RETRY_SECONDS - 1
+    verdicts.verdict("qa", 1, folder)
+    assert len(backend.timeouts) == calls + 1  # the next wait is twice as long
+    backend.slow_from = None  # the server got faster: the version is routed at the next try
+    now[0] = 3 * SLOW_RETRY_SECONDS
+    assert verdicts.verdict("qa", 1, folder) == ""
