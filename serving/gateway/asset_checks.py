@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -70,6 +71,19 @@ def check_size(path: Path, limit: int) -> None:
         raise UnfitVersionError(f"{path.name} is larger than {limit // 2**20} MiB")
 
 
+def require_regular(path: Path) -> None:
+    """Raise UnfitVersionError when ``path`` is there but is no regular file (a folder, a
+    FIFO or device, a dangling or looping symlink); nothing when it is absent or regular.
+
+    Found by the adversarial repo pass 5: an asset that is optional (``model_card.json``)
+    or has a fallback (``serving_spec.json``: the legacy files) was taken as absent by
+    ``is_file()``, so a card that was a folder or a FIFO turned the tokenizer hash check off,
+    and a spec that was one served the version from its legacy files.
+    """
+    if os.path.lexists(path) and not path.is_file():
+        raise UnfitVersionError(f"{path.name} is not a regular file")
+
+
 def check_exported_hashes(
     folder: Path, model: str, version: int, hashes: Mapping[str, str]
 ) -> None:
@@ -80,6 +94,7 @@ def check_exported_hashes(
     texts into other ids. Not checked without a card, or for a file the card does not name.
     """
     path = folder / contract.MODEL_CARD_FILE
+    require_regular(path)
     if not path.is_file():
         return
     check_size(path, MAX_METADATA_BYTES)

@@ -33,6 +33,7 @@ from serving.gateway.asset_checks import (
     MAX_TOKENIZER_BYTES,
     check_exported_hashes,
     check_size,
+    require_regular,
     spec_problems,
 )
 from serving.gateway.asset_checks import UnfitVersionError as UnfitVersionError  # re-exported
@@ -257,6 +258,9 @@ def _check_servable(
 
 
 def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, bool]:
+    # A spec that is there but no regular file (a folder, a FIFO, a dangling or looping
+    # symlink) is not a version without a spec: it was served from its legacy files.
+    require_regular(folder / SPEC_FILE)
     if (folder / SPEC_FILE).is_file():
         check_size(folder / SPEC_FILE, MAX_METADATA_BYTES)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -150,3 +151,32 @@ def test_a_special_token_id_past_vocab_size_makes_the_version_unfit(tiny_repo, t
     with pytest.raises(UnfitVersionError) as caught:
         load_runtime(tmp_path, "qa", 1, SETTINGS)
     assert caught.value.reason.startswith("tokenizer tokenizer.json gives ids up to 101, beyond")
+
+
+def _no_regular_file(path: Path, kind: str) -> None:
+    """Put ``kind`` where the file ``path`` was."""
+    path.unlink()
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dangling symlink":
+        path.symlink_to(path.parent / "gone.json")
+    else:  # a symlink to itself: ELOOP on every open
+        path.symlink_to(path.name)
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "dangling symlink", "looping symlink"])
+@pytest.mark.parametrize("name", [SPEC_FILE, MODEL_CARD_FILE])
+def test_a_spec_or_card_that_is_no_regular_file_makes_the_version_unfit(
+    tiny_repo, tmp_path, name, kind
+) -> None:
+    # Found by the adversarial repo pass 5: is_file() read such an entry as no file, so a
+    # card that was a folder or a FIFO turned the tokenizer hash check off, and such a spec
+    # served the version from its legacy files (an export writes both).
+    assets = copy_qa(tiny_repo, tmp_path)  # a spec, a card and the legacy files
+    assert (assets / runtime.contract.PREPROCESSING_FILE).is_file()
+    _no_regular_file(assets / name, kind)
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason == f"{name} is not a regular file"
