@@ -209,7 +209,8 @@ def _predict(
     described = described or f"the spec's {what}"
     unfit = unfit or f"the model failed on {described} ({{failure}})"
     request_id = f"fit-check-{runtime.model}-{runtime.version}-{what}"
-    seconds = runtime.settings.check_timeout_seconds
+    # Never shorter than a request's: a version refused as too slow would answer requests.
+    seconds = max(runtime.settings.check_timeout_seconds, runtime.settings.request_timeout_seconds)
     try:
         return backend.predict(
             runtime.model, selector, tensors, request_id, timeout_seconds=seconds

@@ -77,7 +77,12 @@ def test_a_version_that_misses_the_check_deadline_is_refused_for_it(
     tiny_repo, slow_longest: str
 ) -> None:
     with gateway_app(
-        tiny_repo, slow_longest, models=["qa"], retries=0, check_timeout_seconds=0.3
+        tiny_repo,
+        slow_longest,
+        models=["qa"],
+        retries=0,
+        request_timeout_seconds=0.2,
+        check_timeout_seconds=0.3,
     ) as app:
         client = app.test_client()
         response = client.post("/v1/qa", json=QA)

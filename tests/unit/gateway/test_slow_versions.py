@@ -6,6 +6,7 @@ forever, logged at INFO only, and never routed)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,10 @@ def test_every_probe_of_the_check_has_the_check_deadline(qa: ModelRuntime) -> No
     backend = Backend()
     check_fit(backend, qa)
     assert backend.timeouts == [30.0] * 4  # not the request deadline: a load is no request
+    shorter = replace(qa, settings=GatewaySettings(check_timeout_seconds=1.0))
+    backend = Backend()
+    check_fit(backend, shorter)
+    assert backend.timeouts == [5.0] * 4  # never shorter than a request's deadline
 
 
 def test_a_version_too_slow_for_a_full_row_is_refused_naming_the_remedy(
