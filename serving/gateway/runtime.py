@@ -10,6 +10,7 @@ The backend call between the two is the caller's (it pins this runtime's version
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from serving.gateway.asset_checks import (
     MAX_TOKENIZER_BYTES,
     check_exported_hashes,
     check_size,
+    read_asset,
     require_regular,
     spec_problems,
 )
@@ -41,14 +43,14 @@ from serving.gateway.heads import Answer, Outputs, head_answer, head_values
 from serving.gateway.legacy import LegacyError, legacy_spec
 from serving.gateway.request_models import RequestModels, build_models
 from serving.gateway.settings import GatewaySettings
-from serving.spec import SPEC_FILE, SegmentWeightsHead, ServingSpec, load_spec
+from serving.spec import SPEC_FILE, SegmentWeightsHead, ServingSpec
 from serving.spec_tokenizers import unservable_reason
 from serving.tokenization import (
     TokenizerPanicError,
-    file_sha256,
     literal_spellings,
     load_tokenizer,
     panics_as_errors,
+    parse_tokenizer,
     vocab_bound,
 )
 from serving.windows import Encodings, Window
@@ -205,11 +207,13 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
     for name in spec.tokenizer_files():
         if not (folder / name).is_file():  # a FIFO or device would block the worker on open
             raise UnfitVersionError(f"tokenizer {name} is missing or not a regular file")
-        check_size(folder / name, MAX_TOKENIZER_BYTES)
         try:
+            data = read_asset(folder / name, MAX_TOKENIZER_BYTES)
             with panics_as_errors():
-                tokenizers[name] = load_tokenizer(folder / name)
-            hashes[name] = file_sha256(folder / name)
+                tokenizers[name] = parse_tokenizer(data.decode("utf-8"))
+            hashes[name] = hashlib.sha256(data).hexdigest()  # of the bytes that were loaded
+        except UnfitVersionError:
+            raise
         except Exception as error:  # tokenizers raises a bare Exception for a bad file
             LOGGER.warning("%s v%d: cannot load tokenizer %s: %r", model, version, name, error)
             raise UnfitVersionError(f"tokenizer {name} cannot be loaded") from error
@@ -262,9 +266,9 @@ def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, boo
     # symlink) is not a version without a spec: it was served from its legacy files.
     require_regular(folder / SPEC_FILE)
     if (folder / SPEC_FILE).is_file():
-        check_size(folder / SPEC_FILE, MAX_METADATA_BYTES)
         try:
-            return load_spec(folder / SPEC_FILE), False
+            text = read_asset(folder / SPEC_FILE, MAX_METADATA_BYTES)
+            return ServingSpec.model_validate_json(text), False
         except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
             LOGGER.warning("%s v%d: invalid %s: %s", model, version, SPEC_FILE, error)
             where = f": {spec_problems(error)}" if isinstance(error, ValidationError) else ""
