@@ -33,7 +33,6 @@ from serving.gateway.asset_checks import (
     MAX_METADATA_BYTES,
     MAX_TOKENIZER_BYTES,
     check_exported_hashes,
-    check_size,
     read_asset,
     require_regular,
     spec_problems,
@@ -48,7 +47,6 @@ from serving.spec_tokenizers import unservable_reason
 from serving.tokenization import (
     TokenizerPanicError,
     literal_spellings,
-    load_tokenizer,
     panics_as_errors,
     parse_tokenizer,
     vocab_bound,
@@ -280,13 +278,15 @@ def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, boo
         raise UnfitVersionError(
             f"tokenizer {contract.TOKENIZER_FILE} is missing or not a regular file"
         )
-    for path in legacy_files:
-        check_size(path, MAX_METADATA_BYTES)
-    check_size(folder / contract.TOKENIZER_FILE, MAX_TOKENIZER_BYTES)
+    try:  # one read each, checked (too large, no regular file: UnfitVersionError) as read
+        texts = [read_asset(path, MAX_METADATA_BYTES) for path in legacy_files]
+        tokenizer_text = read_asset(folder / contract.TOKENIZER_FILE, MAX_TOKENIZER_BYTES)
+    except OSError as error:  # gone or unreadable since the is_file() checks
+        LOGGER.warning("%s v%d: cannot read legacy files: %r", model, version, error)
+        raise UnfitVersionError("legacy assets cannot be read") from error
     try:
-        preprocessing, labels = (json.loads(path.read_text("utf-8")) for path in legacy_files)
-        tokenizer = load_tokenizer(folder / contract.TOKENIZER_FILE)
-        vocab = vocab_bound(tokenizer)
+        preprocessing, labels = (json.loads(text.decode("utf-8")) for text in texts)
+        vocab = vocab_bound(parse_tokenizer(tokenizer_text.decode("utf-8")))
         return legacy_spec(model, preprocessing, labels, vocab), True
     except (LegacyError, ValidationError) as error:
         LOGGER.warning("%s v%d: legacy files: %s", model, version, error)
