@@ -57,12 +57,15 @@ class VersionVerdicts:
         """The version's runtime if loaded (a dict read: once per request, no lock)."""
         return self._runtimes.get(key)
 
-    def verdict(self, model: str, version: int, folder: Path | None) -> str | None:
+    def verdict(
+        self, model: str, version: int, folder: Path | None, check: bool = True
+    ) -> str | None:
         """``""`` when the version fits, the reason when not, None when it could not be
         checked (the backend busy). An unfit version is checked again once its assets change
         (a copy that was still landing, a fixed spec or tokenizer), as the model server
         retries a failed load; one too slow for the check's deadline (``SlowVersionError``)
-        also after a backoff (:data:`SLOW_RETRY_SECONDS`, doubling)."""
+        also after a backoff (:data:`SLOW_RETRY_SECONDS`, doubling). ``check`` False: None
+        instead of a check that is due (the caller must not wait for one)."""
         key = (model, version)
         with self._lock:
             known, files = self._verdicts.get(key), self._checked_files.get(key)
@@ -78,6 +81,8 @@ class VersionVerdicts:
             LOGGER.info("%s version %d: its assets changed, checking it again", model, version)
             with self._lock:
                 self._runtimes.pop(key, None)
+        if not check:
+            return None
         delay = slow[1] if slow is not None and files == current else SLOW_RETRY_SECONDS
         too_slow = False
         try:

@@ -6,16 +6,24 @@ forever, logged at INFO only, and never routed)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+import shutil
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from serving.gateway.backends import VersionSelector, VersionStatus
+from serving.gateway.backends.base import AVAILABLE
 from serving.gateway.checks import SlowVersionError, check_fit
+from serving.gateway.model_state import ModelState
+from serving.gateway.registry import ModelRegistry
 from serving.gateway.runtime import ModelRuntime, load_runtime
 from serving.gateway.settings import GatewaySettings
 from serving.gateway.verdicts import SLOW_RETRY_SECONDS, VersionVerdicts
 from tests.unit.gateway.test_checks import Backend
+
+QA_CONFIG = 'model_config_list { config { name: "qa" base_path: "qa" } }'
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +89,37 @@ def test_a_too_slow_version_is_checked_again_after_a_doubling_backoff(tiny_repo:
     backend.slow_from = None  # the server got faster: the version is routed at the next try
     now[0] = 3 * SLOW_RETRY_SECONDS
     assert verdicts.verdict("qa", 1, folder) == ""
+
+
+@dataclass
+class TwoVersions(Backend):
+    """qa versions 1 and 2 AVAILABLE; records the versions each prediction ran on."""
+
+    ran: list[int] = field(default_factory=list)
+
+    def model_status(self, model: str, request_id: str | None = None) -> list[Any]:
+        return [VersionStatus(1, AVAILABLE), VersionStatus(2, AVAILABLE)]
+
+    def predict(self, model: str, selector: VersionSelector, *args: Any, **kwargs: Any) -> Any:
+        self.ran.append(selector.version or 0)
+        return super().predict(model, selector, *args, **kwargs)
+
+
+def test_readyz_and_listings_leave_a_new_versions_check_to_the_poller(
+    tiny_repo: Path, tmp_path: Path
+) -> None:
+    # Found by the adversarial repo pass 5: /readyz and /v1/models ran a new version's fit
+    # check themselves; one slow to check held /readyz past its probe's timeout (1 s by
+    # default) and took a pod that served the previous version out of its Service.
+    for version in (1, 2):
+        shutil.copytree(tiny_repo / "qa" / "1", tmp_path / "qa" / str(version))
+    (tmp_path / "models.config").write_text(QA_CONFIG)
+    backend = TwoVersions()
+    registry = ModelRegistry(backend, GatewaySettings(model_repo=tmp_path))
+    registry._versions.verdict("qa", 1, tmp_path / "qa" / "1")  # routed before 2 loaded
+    registry._set_state("qa", ModelState(routed=registry._versions.cached(("qa", 1))))
+    backend.ran.clear()
+    assert registry.refresh(defer_checks=True) == {}  # ready: version 1 still answers
+    assert backend.ran == [] and registry.state("qa").routed.version == 1  # type: ignore[union-attr]
+    registry.refresh()  # the poller checks version 2 and routes it
+    assert set(backend.ran) == {2} and registry.state("qa").routed.version == 2  # type: ignore[union-attr]
