@@ -115,12 +115,13 @@ class ModelRegistry:
     def refresh_model(self, model: str, defer_checks: bool = False) -> ModelState:
         """Ask the backend for the model's versions, load and check new ones, pick the route.
 
-        ``defer_checks`` (``/readyz``, ``/v1/models``): a version that would have to be
-        checked now is left to the poller while the model has a routed version, which keeps
-        being routed. Found by the adversarial repo pass 5: those answers ran the check of a
-        new version themselves, so a version slow to check (up to
-        ``GATEWAY_CHECK_TIMEOUT_SECONDS``) held ``/readyz`` past its probe's timeout and
-        took a pod serving the previous version out of its Service.
+        ``defer_checks`` (``/readyz``): a version that would have to be checked now is left
+        to the poller while the model's routed version is still served, and that one keeps
+        being routed. Found by the adversarial repo pass 5: ``/readyz`` ran the check of a
+        new version itself, so a version slow to check (up to
+        ``GATEWAY_CHECK_TIMEOUT_SECONDS``) held it past its probe's timeout and took a pod
+        serving the previous version out of its Service. ``/v1/models`` still checks: a
+        listing shows what is known now.
         """
         previous = self.state(model)
         try:

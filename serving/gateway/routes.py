@@ -115,7 +115,7 @@ def _predict(name: str, selector: VersionSelector) -> Response:
 def models() -> Response:
     """Every model's versions, states (with why a version is not routed) and signature."""
     found = services()
-    states = found.registry.refresh_models(found.registry.reload_models(), defer_checks=True)
+    states = found.registry.refresh_models(found.registry.reload_models())
     infos = [model_info(found, name, state) for name, state in states.items()]
     return jsonify(ModelsResponse(models=infos).model_dump(mode="json"))
 
@@ -144,7 +144,7 @@ def model_info(found: Services, name: str, state: ModelState | None = None) -> M
     is asked only of a server that just answered the status call: a down or hung one would
     make the listing wait a second deadline.
     """
-    state = state or found.registry.refresh_model(name, defer_checks=True)
+    state = state or found.registry.refresh_model(name)
     routed = state.routed.version if state.routed else None
     versions = []
     for status in state.statuses:
