@@ -134,9 +134,14 @@ class ModelRegistry:
                 self._versions.forget(model, set())
             return self._unanswered(model, error.failure, error.message)
         available = sorted(status.version for status in statuses if status.state == AVAILABLE)
-        # Deferred only while the routed version is still served: it goes on answering.
+        # Deferred only while the routed version is still served and still known (not
+        # forgotten: a model the server dropped and loaded again): it goes on answering.
+        served = previous.routed
         check = (
-            not defer_checks or previous.routed is None or previous.routed.version not in available
+            not defer_checks
+            or served is None
+            or served.version not in available
+            or self._versions.cached((model, served.version)) is not served
         )
         routed, errors, unfit = None, [], {}
         folders = contract.version_dirs(contract.model_dir(self.model_repo, model))
