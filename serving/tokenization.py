@@ -72,7 +72,15 @@ def special_ids(tokenizer: Tokenizer) -> list[int]:
 def load_tokenizer(path: Path) -> Tokenizer:
     """Load a tokenizer saved as ``tokenizer.json``, with padding, truncation and BPE dropout
     switched off."""
-    tokenizer = Tokenizer.from_file(str(path))
+    return _for_serving(Tokenizer.from_file(str(path)))
+
+
+def parse_tokenizer(text: str) -> Tokenizer:
+    """:func:`load_tokenizer` from the file's text (bytes the caller read once, and hashed)."""
+    return _for_serving(Tokenizer.from_str(text))
+
+
+def _for_serving(tokenizer: Tokenizer) -> Tokenizer:
     # Lengths are applied per input by encode_texts, not by the file's own settings.
     tokenizer.no_padding()
     tokenizer.no_truncation()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -70,6 +72,46 @@ def check_size(path: Path, limit: int) -> None:
         raise UnfitVersionError(f"{path.name} is larger than {limit // 2**20} MiB")
 
 
+def require_regular(path: Path) -> None:
+    """Raise UnfitVersionError when ``path`` is there but is no regular file (a folder, a
+    FIFO or device, a dangling or looping symlink); nothing when it is absent or regular.
+
+    Found by the adversarial repo pass 5: an asset that is optional (``model_card.json``)
+    or has a fallback (``serving_spec.json``: the legacy files) was taken as absent by
+    ``is_file()``, so a card that was a folder or a FIFO turned the tokenizer hash check off,
+    and a spec that was one served the version from its legacy files.
+    """
+    if os.path.lexists(path) and not path.is_file():
+        raise UnfitVersionError(f"{path.name} is not a regular file")
+
+
+def read_asset(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file ``path``, checked and read through one descriptor.
+
+    Raises UnfitVersionError for no regular file (opened non-blocking: a FIFO swapped in
+    after an ``is_file()`` never blocks the worker) or one larger than ``limit`` bytes (never
+    read whole), OSError when it cannot be opened or read. What is hashed, parsed and served
+    is one reading of one file: found by the adversarial repo pass 5, a tokenizer replaced
+    between its load and its hash was served while the hash of its successor was checked
+    against ``model_card.json``.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise UnfitVersionError(f"{path.name} is not a regular file")
+        too_large = UnfitVersionError(f"{path.name} is larger than {limit // 2**20} MiB")
+        if status.st_size > limit:
+            raise too_large
+        with os.fdopen(descriptor, "rb", closefd=False) as file:
+            data = file.read(limit + 1)
+    finally:
+        os.close(descriptor)
+    if len(data) > limit:  # it grew while read
+        raise too_large
+    return data
+
+
 def check_exported_hashes(
     folder: Path, model: str, version: int, hashes: Mapping[str, str]
 ) -> None:
@@ -80,11 +122,11 @@ def check_exported_hashes(
     texts into other ids. Not checked without a card, or for a file the card does not name.
     """
     path = folder / contract.MODEL_CARD_FILE
+    require_regular(path)
     if not path.is_file():
         return
-    check_size(path, MAX_METADATA_BYTES)
     try:
-        card = json.loads(path.read_text("utf-8"))
+        card = json.loads(read_asset(path, MAX_METADATA_BYTES).decode("utf-8"))
     except (OSError, ValueError) as error:
         LOGGER.warning("%s v%d: cannot read %s: %r", model, version, path.name, error)
         raise UnfitVersionError(f"{contract.MODEL_CARD_FILE} cannot be read") from error

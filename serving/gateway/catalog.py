@@ -42,7 +42,26 @@ def configured_models(repo: Path, *, keep_config: bool = False) -> list[str]:
         raise FileNotFoundError(errno.ENOENT, "models.config is gone", str(config))
     if not repo.is_dir():
         return []
-    return sorted(child.name for child in repo.iterdir() if version_numbers(child))
+    return sorted(
+        child.name for child in repo.iterdir() if version_numbers(child) and _nameable(child)
+    )
+
+
+def _nameable(folder: Path) -> bool:
+    """Whether a folder's name can name a model: one that is not UTF-8 (a name the file system
+    holds as bytes, read with surrogate escapes) cannot be sent to the model server (gRPC and
+    protobuf strings are UTF-8), and is skipped with a warning. Found by the adversarial repo
+    pass 5: such a folder made every poll, ``/readyz``, ``/v1/models`` and ``/openapi.json``
+    fail (500), the other models' routing frozen."""
+    try:
+        folder.name.encode("utf-8")
+    except UnicodeEncodeError:
+        LOGGER.warning(
+            "the folder %r of the model repo is not named in UTF-8: it names no model",
+            folder.name.encode("utf-8", "surrogateescape"),
+        )
+        return False
+    return True
 
 
 def routed_models(repo: Path, only: Sequence[str], *, keep_config: bool = False) -> tuple[str, ...]:

@@ -2,22 +2,29 @@
 
 The signature (GetModelMetadata) must have exactly the spec's input tensors, all DT_INT32, and
 exactly its head outputs, all floating point (:data:`OUTPUT_DTYPES`); the spec's example, run
-once through the backend in a batch of two (with the backend's deadline), must give outputs
-every head can read
+once through the backend in a batch of two, must give outputs every head can read
 (a row per instance, shape, label count, finite values, probabilities where a head reads
 them: ``serving.spec_outputs``); a row of each input's ``max_tokens`` ids must answer too,
 and padding further must not move the outputs. A failure raises
 :class:`~serving.gateway.runtime.UnfitVersionError` with a short reason for clients (server
-text goes to the log); a transient backend failure (unavailable, deadline, version not
-loaded yet) raises the ``BackendError`` so the check is
-simply repeated at the next poll.
+text goes to the log); a transient backend failure (unavailable, the metadata call's
+deadline, version not loaded yet) raises the ``BackendError`` so the check is simply
+repeated at the next poll.
+
+Each prediction of the check has ``GATEWAY_CHECK_TIMEOUT_SECONDS`` (not the request
+deadline: a version's load is not a client's request, and TF Serving's warmup has no
+deadline). One that misses it raises :class:`SlowVersionError`: the metadata answered, so the
+server is up and this version is too slow (or hangs); it is refused, and checked again after
+a backoff (:mod:`serving.gateway.verdicts`), not at every poll. Found by the adversarial
+repo pass 5: a model slower than the request deadline on a full row was retried at every
+poll forever, logged at INFO only, and never routed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+import time
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -38,7 +45,6 @@ from serving.tensor_batches import (
 )
 from serving.tokenization import panics_as_errors
 
-Result = TypeVar("Result")
 LOGGER = logging.getLogger("serving.gateway.checks")
 INPUT_DTYPE = "DT_INT32"
 # A head's output is read as its values whatever its float width, as the export reads a
@@ -53,14 +59,23 @@ TRANSIENT = (
 )
 
 
+class SlowVersionError(UnfitVersionError):
+    """A prediction of the check missed ``GATEWAY_CHECK_TIMEOUT_SECONDS``: unfit until it is
+    checked again after a backoff (the server may have been busy with other work)."""
+
+
 def check_fit(backend: Backend, runtime: ModelRuntime) -> None:
     """Raise UnfitVersionError unless the backend's version matches the runtime's spec."""
     name = runtime.spec.signature_name
     selector = VersionSelector(version=runtime.version, signature_name=name)
     request_id = f"fit-check-{runtime.model}-{runtime.version}"
-    metadata = _call(
-        runtime, "metadata", lambda: backend.model_metadata(runtime.model, selector, request_id)
-    )
+    try:
+        metadata = backend.model_metadata(runtime.model, selector, request_id)
+    except BackendError as error:
+        if error.failure in TRANSIENT:
+            raise
+        LOGGER.warning("%s v%d: metadata failed: %s", runtime.model, runtime.version, error.message)
+        raise UnfitVersionError(f"signature metadata failed ({error.failure.value})") from error
     if metadata.signatures and name not in metadata.signatures:
         raise UnfitVersionError(
             f"the model has no signature {name!r} (the spec's signature_name); it has "
@@ -81,9 +96,7 @@ def check_fit(backend: Backend, runtime: ModelRuntime) -> None:
     except Exception as error:  # tokenizers raise bare Exceptions
         LOGGER.warning("%s v%d: example not encodable: %r", runtime.model, runtime.version, error)
         raise UnfitVersionError("the spec's example cannot be tokenised") from error
-    outputs = _call(
-        runtime, "example", lambda: backend.predict(runtime.model, selector, tensors, request_id)
-    )
+    outputs = _predict(backend, runtime, selector, tensors, "example")
     try:
         runtime.postprocess(outputs, example)
     except (OutputError, KeyError, IndexError, TypeError, ValueError) as error:
@@ -92,8 +105,10 @@ def check_fit(backend: Backend, runtime: ModelRuntime) -> None:
         problem = output_problem(head, outputs[head.output])
         if problem is not None:
             raise UnfitVersionError(problem)
-    check_longest(backend, runtime, selector, tensors)
+    slowest = check_longest(backend, runtime, selector, tensors)
     check_padding(backend, runtime, selector, tensors, outputs)
+    if slowest is not None:  # it fits: say now what a long text will meet
+        _warn_if_slow(runtime, *slowest)
 
 
 def check_longest(
@@ -101,40 +116,38 @@ def check_longest(
     runtime: ModelRuntime,
     selector: VersionSelector,
     tensors: dict[str, npt.NDArray[Any]],
-) -> None:
+) -> tuple[str, float] | None:
     """Raise UnfitVersionError unless the model answers finite outputs for a row of each
     input's ``max_tokens`` ids (:func:`serving.tensor_batches.longest_rows`, export's probe).
 
     A version exported without this project's export (a hand-made SavedModel and spec) may
     take fewer positions than its spec's ``max_tokens``: the short example passes, and every
-    long text would be a 502.
+    long text would be a 502. A row the model answers only within
+    ``GATEWAY_CHECK_TIMEOUT_SECONDS`` (:class:`SlowVersionError` past it) but later than
+    ``GATEWAY_REQUEST_TIMEOUT_SECONDS`` is routed with a WARNING: short texts answer in time.
+    Returns the slowest row (its description, seconds), None when no row was sent.
     """
+    slowest: tuple[str, float] | None = None
     for field, probe in longest_rows(runtime.spec, tensors):
-        request_id = f"fit-check-{runtime.model}-{runtime.version}-longest-{field}"
-        try:
-            outputs = backend.predict(runtime.model, selector, probe, request_id)
-        except BackendError as error:
-            if error.failure in TRANSIENT:
-                raise
-            LOGGER.warning(
-                "%s v%d: a row of max_tokens ids of %s failed: %s",
-                runtime.model,
-                runtime.version,
-                field,
-                error.message,
-            )
-            raise UnfitVersionError(
-                f"input {field!r}: the model fails on a row of max_tokens "
-                f"{_max_tokens(runtime, field)} ids ({error.failure.value}): does it take "
-                "fewer positions than the spec's max_tokens?"
-            ) from error
+        tokens = _max_tokens(runtime, field)
+        longest = f"a row of max_tokens {tokens} ids of input {field!r}"
+        unfit = (
+            f"input {field!r}: the model fails on a row of max_tokens {tokens} ids "
+            "({failure}): does it take fewer positions than the spec's max_tokens?"
+        )
+        started = time.monotonic()
+        outputs = _predict(backend, runtime, selector, probe, f"longest-{field}", longest, unfit)
+        seconds = time.monotonic() - started
+        if slowest is None or seconds > slowest[1]:
+            slowest = (longest, seconds)
         for head in runtime.spec.heads:
             value = outputs.get(head.output)
             if value is None or not np.isfinite(value).all():
                 raise UnfitVersionError(
                     f"head {head.field!r}: output {head.output!r} is missing or not finite for "
-                    f"a row of max_tokens {_max_tokens(runtime, field)} ids of input {field!r}"
+                    f"{longest}"
                 )
+    return slowest
 
 
 def _max_tokens(runtime: ModelRuntime, field: str) -> int:
@@ -185,29 +198,70 @@ def _predict_padded(
     value: int,
     what: str = "padded",
 ) -> dict[str, npt.NDArray[Any]]:
-    request_id = f"fit-check-{runtime.model}-{runtime.version}-{what}-{value}"
-    return _call(
-        runtime,
-        "padded example",
-        lambda: backend.predict(runtime.model, selector, padded, request_id),
-    )
+    return _predict(backend, runtime, selector, padded, f"{what}-{value}", "padded example")
 
 
-def _call(runtime: ModelRuntime, what: str, call: Callable[[], Result]) -> Result:
-    """``call()``; a backend failure that is not transient is the version's: unfit."""
+def _predict(
+    backend: Backend,
+    runtime: ModelRuntime,
+    selector: VersionSelector,
+    tensors: dict[str, npt.NDArray[Any]],
+    what: str,
+    described: str = "",
+    unfit: str = "",
+) -> dict[str, npt.NDArray[Any]]:
+    """One prediction of the check, with ``GATEWAY_CHECK_TIMEOUT_SECONDS``; raises
+    SlowVersionError past it, UnfitVersionError (``unfit`` with the ``{failure}``) for
+    another failure of the version's, the BackendError of a transient one."""
+    described = described or f"the spec's {what}"
+    unfit = unfit or f"the model failed on {described} ({{failure}})"
+    request_id = f"fit-check-{runtime.model}-{runtime.version}-{what}"
+    # Never shorter than a request's: a version refused as too slow would answer requests.
+    seconds = max(runtime.settings.check_timeout_seconds, runtime.settings.request_timeout_seconds)
     try:
-        return call()
+        return backend.predict(
+            runtime.model, selector, tensors, request_id, timeout_seconds=seconds
+        )
     except BackendError as error:
+        if error.failure is BackendFailure.DEADLINE_EXCEEDED:
+            LOGGER.warning(
+                "%s v%d is not routed: no answer to %s within GATEWAY_CHECK_TIMEOUT_SECONDS "
+                "%g: the model is too slow for its spec on this model server (or hangs); lower "
+                "the spec's max_tokens, give the model server more CPU, or raise "
+                "GATEWAY_CHECK_TIMEOUT_SECONDS; it is checked again after a backoff",
+                runtime.model,
+                runtime.version,
+                described,
+                seconds,
+            )
+            raise SlowVersionError(
+                f"no answer to {described} within GATEWAY_CHECK_TIMEOUT_SECONDS {seconds:g}: "
+                "the model is too slow on this server (checked again after a backoff)"
+            ) from error
         if error.failure in TRANSIENT:
             raise
         LOGGER.warning(
-            "%s v%d: %s call failed: %s", runtime.model, runtime.version, what, error.message
+            "%s v%d: %s failed: %s", runtime.model, runtime.version, described, error.message
         )
-        if what == "metadata":
-            raise UnfitVersionError(f"signature metadata failed ({error.failure.value})") from error
-        raise UnfitVersionError(
-            f"the model failed on the spec's {what} ({error.failure.value})"
-        ) from error
+        raise UnfitVersionError(unfit.replace("{failure}", error.failure.value)) from error
+
+
+def _warn_if_slow(runtime: ModelRuntime, described: str, seconds: float) -> None:
+    """Log a WARNING when the longest row took more than the request deadline: the version is
+    routed (short texts answer), and a request of long texts will likely be a 504."""
+    deadline = runtime.settings.request_timeout_seconds
+    if seconds > deadline:
+        LOGGER.warning(
+            "%s v%d is routed, but it took %.1f s to answer %s, over "
+            "GATEWAY_REQUEST_TIMEOUT_SECONDS %g: requests of long texts will likely be 504s; "
+            "raise GATEWAY_REQUEST_TIMEOUT_SECONDS, lower the spec's max_tokens, or give the "
+            "model server more CPU",
+            runtime.model,
+            runtime.version,
+            seconds,
+            described,
+            deadline,
+        )
 
 
 def _compare(

@@ -80,17 +80,20 @@ class ModelRegistry:
         """Re-read ``models.config`` (:meth:`ModelList.reload`)."""
         return self._model_list.reload()
 
-    def refresh(self) -> dict[str, str]:
-        """Poll every model once; return the problems found (model -> reason)."""
+    def refresh(self, defer_checks: bool = False) -> dict[str, str]:
+        """Poll every model once; return the problems found (model -> reason);
+        ``defer_checks``: :meth:`refresh_model`'s."""
         problems = {}
         models = self.reload_models()
         self._retire_unconfigured(models)
-        for model, state in self.refresh_models(models).items():
+        for model, state in self.refresh_models(models, defer_checks).items():
             if state.routed is None or not state.backend_answered:
                 problems[model] = state.error or "no AVAILABLE version"
         return problems
 
-    def refresh_models(self, models: tuple[str, ...]) -> dict[str, ModelState]:
+    def refresh_models(
+        self, models: tuple[str, ...], defer_checks: bool = False
+    ) -> dict[str, ModelState]:
         """:meth:`refresh_model` for each model, in order, until the server itself fails.
 
         After a status call failed UNAVAILABLE or DEADLINE_EXCEEDED the others are not asked
@@ -104,13 +107,22 @@ class ModelRegistry:
             if down is not None and down.failure is not None:
                 states[model] = self._unanswered(model, down.failure, down.failure_text)
                 continue
-            states[model] = state = self.refresh_model(model)
+            states[model] = state = self.refresh_model(model, defer_checks)
             if state.failure in SERVER_FAILURES:
                 down = state
         return states
 
-    def refresh_model(self, model: str) -> ModelState:
-        """Ask the backend for the model's versions, load and check new ones, pick the route."""
+    def refresh_model(self, model: str, defer_checks: bool = False) -> ModelState:
+        """Ask the backend for the model's versions, load and check new ones, pick the route.
+
+        ``defer_checks`` (``/readyz``): a version that would have to be checked now is left
+        to the poller while the model's routed version is still served, and that one keeps
+        being routed. Found by the adversarial repo pass 5: ``/readyz`` ran the check of a
+        new version itself, so a version slow to check (up to
+        ``GATEWAY_CHECK_TIMEOUT_SECONDS``) held it past its probe's timeout and took a pod
+        serving the previous version out of its Service. ``/v1/models`` still checks: a
+        listing shows what is known now.
+        """
         previous = self.state(model)
         try:
             statuses = self.backend.model_status(model)
@@ -122,13 +134,22 @@ class ModelRegistry:
                 self._versions.forget(model, set())
             return self._unanswered(model, error.failure, error.message)
         available = sorted(status.version for status in statuses if status.state == AVAILABLE)
+        # Deferred only while the routed version is still served and still known (not
+        # forgotten: a model the server dropped and loaded again): it goes on answering.
+        served = previous.routed
+        check = (
+            not defer_checks
+            or served is None
+            or served.version not in available
+            or self._versions.cached((model, served.version)) is not served
+        )
         routed, errors, unfit = None, [], {}
         folders = contract.version_dirs(contract.model_dir(self.model_repo, model))
         for version in reversed(available):
             folder = folders.get(version)
             verdict = self._versions.sources.moved(
                 (model, version), folder
-            ) or self._versions.verdict(model, version, folder)
+            ) or self._versions.verdict(model, version, folder, check)
             if verdict == "":
                 routed = self._versions.cached((model, version))
                 if routed is not None:

@@ -10,6 +10,7 @@ The backend call between the two is the caller's (it pins this runtime's version
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -32,7 +33,8 @@ from serving.gateway.asset_checks import (
     MAX_METADATA_BYTES,
     MAX_TOKENIZER_BYTES,
     check_exported_hashes,
-    check_size,
+    read_asset,
+    require_regular,
     spec_problems,
 )
 from serving.gateway.asset_checks import UnfitVersionError as UnfitVersionError  # re-exported
@@ -40,14 +42,13 @@ from serving.gateway.heads import Answer, Outputs, head_answer, head_values
 from serving.gateway.legacy import LegacyError, legacy_spec
 from serving.gateway.request_models import RequestModels, build_models
 from serving.gateway.settings import GatewaySettings
-from serving.spec import SPEC_FILE, SegmentWeightsHead, ServingSpec, load_spec
+from serving.spec import SPEC_FILE, SegmentWeightsHead, ServingSpec
 from serving.spec_tokenizers import unservable_reason
 from serving.tokenization import (
     TokenizerPanicError,
-    file_sha256,
     literal_spellings,
-    load_tokenizer,
     panics_as_errors,
+    parse_tokenizer,
     vocab_bound,
 )
 from serving.windows import Encodings, Window
@@ -204,11 +205,13 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
     for name in spec.tokenizer_files():
         if not (folder / name).is_file():  # a FIFO or device would block the worker on open
             raise UnfitVersionError(f"tokenizer {name} is missing or not a regular file")
-        check_size(folder / name, MAX_TOKENIZER_BYTES)
         try:
+            data = read_asset(folder / name, MAX_TOKENIZER_BYTES)
             with panics_as_errors():
-                tokenizers[name] = load_tokenizer(folder / name)
-            hashes[name] = file_sha256(folder / name)
+                tokenizers[name] = parse_tokenizer(data.decode("utf-8"))
+            hashes[name] = hashlib.sha256(data).hexdigest()  # of the bytes that were loaded
+        except UnfitVersionError:
+            raise
         except Exception as error:  # tokenizers raises a bare Exception for a bad file
             LOGGER.warning("%s v%d: cannot load tokenizer %s: %r", model, version, name, error)
             raise UnfitVersionError(f"tokenizer {name} cannot be loaded") from error
@@ -257,10 +260,13 @@ def _check_servable(
 
 
 def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, bool]:
+    # A spec that is there but no regular file (a folder, a FIFO, a dangling or looping
+    # symlink) is not a version without a spec: it was served from its legacy files.
+    require_regular(folder / SPEC_FILE)
     if (folder / SPEC_FILE).is_file():
-        check_size(folder / SPEC_FILE, MAX_METADATA_BYTES)
         try:
-            return load_spec(folder / SPEC_FILE), False
+            text = read_asset(folder / SPEC_FILE, MAX_METADATA_BYTES)
+            return ServingSpec.model_validate_json(text), False
         except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
             LOGGER.warning("%s v%d: invalid %s: %s", model, version, SPEC_FILE, error)
             where = f": {spec_problems(error)}" if isinstance(error, ValidationError) else ""
@@ -272,13 +278,15 @@ def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, boo
         raise UnfitVersionError(
             f"tokenizer {contract.TOKENIZER_FILE} is missing or not a regular file"
         )
-    for path in legacy_files:
-        check_size(path, MAX_METADATA_BYTES)
-    check_size(folder / contract.TOKENIZER_FILE, MAX_TOKENIZER_BYTES)
+    try:  # one read each, checked (too large, no regular file: UnfitVersionError) as read
+        texts = [read_asset(path, MAX_METADATA_BYTES) for path in legacy_files]
+        tokenizer_text = read_asset(folder / contract.TOKENIZER_FILE, MAX_TOKENIZER_BYTES)
+    except OSError as error:  # gone or unreadable since the is_file() checks
+        LOGGER.warning("%s v%d: cannot read legacy files: %r", model, version, error)
+        raise UnfitVersionError("legacy assets cannot be read") from error
     try:
-        preprocessing, labels = (json.loads(path.read_text("utf-8")) for path in legacy_files)
-        tokenizer = load_tokenizer(folder / contract.TOKENIZER_FILE)
-        vocab = vocab_bound(tokenizer)
+        preprocessing, labels = (json.loads(text.decode("utf-8")) for text in texts)
+        vocab = vocab_bound(parse_tokenizer(tokenizer_text.decode("utf-8")))
         return legacy_spec(model, preprocessing, labels, vocab), True
     except (LegacyError, ValidationError) as error:
         LOGGER.warning("%s v%d: legacy files: %s", model, version, error)

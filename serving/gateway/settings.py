@@ -64,6 +64,13 @@ class GatewaySettings(BaseSettings):
     request_timeout_seconds: float = Field(default=5.0, gt=0)
     """Deadline of every backend call (gRPC deadline, HTTP read timeout)."""
 
+    check_timeout_seconds: float = Field(default=60.0, gt=0)
+    """Deadline of each call of a version's fit check at its load (``serving.gateway.checks``:
+    the spec's example, a row of ``max_tokens`` ids, the padding probes). A load is not a
+    client's request (TF Serving's warmup has no deadline): a model that needs longer than
+    ``request_timeout_seconds`` on a full row is still checked, and routed with a warning.
+    Never shorter than ``request_timeout_seconds`` (the longer of the two is used)."""
+
     connect_timeout_seconds: float = Field(default=1.0, gt=0)
     """HTTP connect timeout of the REST backend."""
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 from serving import contract
 from serving.gateway.backends import Backend
-from serving.gateway.checks import check_fit
+from serving.gateway.checks import SlowVersionError, check_fit
 from serving.gateway.errors import BackendError, GatewayError
 from serving.gateway.runtime import (
     Fingerprint,
@@ -27,6 +28,11 @@ from serving.gateway.sources import VersionSources
 
 LOGGER = logging.getLogger("serving.gateway.registry")
 Key = tuple[str, int]  # (model, version)
+# A version too slow for the fit check's deadline is checked again after this many seconds,
+# doubling per miss up to SLOW_RETRY_MAX_SECONDS: each check can hold the poller for
+# GATEWAY_CHECK_TIMEOUT_SECONDS, and a busy server may answer in time later.
+SLOW_RETRY_SECONDS = 60.0
+SLOW_RETRY_MAX_SECONDS = 3600.0
 
 
 class VersionVerdicts:
@@ -42,32 +48,53 @@ class VersionVerdicts:
         self._runtimes: dict[Key, ModelRuntime] = {}
         self._verdicts: dict[Key, str] = {}
         self._checked_files: dict[Key, Fingerprint] = {}
+        # (monotonic instant of the next check, delay after it) of a too slow version.
+        self._slow: dict[Key, tuple[float, float]] = {}
+        self.clock = time.monotonic  # replaceable: the tests move time on
         self.sources = VersionSources()
 
     def cached(self, key: Key) -> ModelRuntime | None:
         """The version's runtime if loaded (a dict read: once per request, no lock)."""
         return self._runtimes.get(key)
 
-    def verdict(self, model: str, version: int, folder: Path | None) -> str | None:
+    def verdict(
+        self, model: str, version: int, folder: Path | None, check: bool = True
+    ) -> str | None:
         """``""`` when the version fits, the reason when not, None when it could not be
         checked (the backend busy). An unfit version is checked again once its assets change
         (a copy that was still landing, a fixed spec or tokenizer), as the model server
-        retries a failed load."""
+        retries a failed load; one too slow for the check's deadline (``SlowVersionError``)
+        also after a backoff (:data:`SLOW_RETRY_SECONDS`, doubling). ``check`` False: None
+        instead of a check that is due (the caller must not wait for one)."""
         key = (model, version)
         with self._lock:
             known, files = self._verdicts.get(key), self._checked_files.get(key)
+            slow = self._slow.get(key)
         if known == "":
             return known
         current = assets_fingerprint(self.model_repo, model, version)
         if known is not None and files == current:
-            return known
-        if known is not None:
+            if slow is None or self.clock() < slow[0]:
+                return known
+            LOGGER.info("%s version %d was too slow: checking it again", model, version)
+        elif known is not None:
             LOGGER.info("%s version %d: its assets changed, checking it again", model, version)
             with self._lock:
                 self._runtimes.pop(key, None)
+        if not check:
+            return None
+        delay = slow[1] if slow is not None and files == current else SLOW_RETRY_SECONDS
+        too_slow = False
         try:
             check_fit(self.backend, self.load(model, version))
             verdict = ""
+        except SlowVersionError as error:  # the check logged why, and what to do
+            verdict, too_slow = error.reason, True
+            with self._lock:
+                self._slow[key] = (
+                    self.clock() + delay,
+                    min(delay * 2, SLOW_RETRY_MAX_SECONDS),
+                )
         except UnfitVersionError as error:
             LOGGER.warning("%s version %d is not routed: %s", model, version, error.reason)
             verdict = error.reason
@@ -77,6 +104,8 @@ class VersionVerdicts:
         with self._lock:
             self._verdicts[key] = verdict
             self._checked_files[key] = current
+            if not too_slow:
+                self._slow.pop(key, None)
         self.sources.record(key, folder)
         return verdict
 
@@ -122,6 +151,6 @@ class VersionVerdicts:
         again is read from the files it is loaded from then; a pinned request reloads."""
         self.sources.forget(model, served)
         with self._lock:
-            for cache in (self._runtimes, self._verdicts, self._checked_files):
+            for cache in (self._runtimes, self._verdicts, self._checked_files, self._slow):
                 for key in [key for key in cache if key[0] == model and key[1] not in served]:
                     del cache[key]

@@ -25,7 +25,7 @@ def readyz() -> Response | tuple[Response, int, dict[str, str]]:
     Required: ``GatewaySettings.ready_models``, or every routed model when it is empty.
     """
     found = services()
-    problems = found.registry.refresh()
+    problems = found.registry.refresh(defer_checks=True)  # a probe must not wait for a check
     required = found.settings.ready_models or found.registry.models
     for model in required:
         if model not in found.registry.models:

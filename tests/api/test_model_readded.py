@@ -77,7 +77,8 @@ def test_a_model_put_back_from_other_files_is_checked_again(
         assert client.post("/v1/qa", json=QA).status_code == 404
         _config(readded_repo, "new")  # ... and put back from another build
         wait_for(lambda: _server_has_qa(readded_server), "the server loading qa afresh")
-        assert client.get("/readyz").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.json
         answer = client.post("/v1/qa", json=QA)
         assert answer.status_code == 200, answer.json
         assert answer.json["answer"].endswith("-new")

@@ -81,8 +81,13 @@ class Backend(Protocol):
         selector: VersionSelector,
         inputs: Mapping[str, npt.NDArray[Any]],
         request_id: str | None = None,
+        timeout_seconds: float | None = None,
     ) -> Arrays:
-        """Run the model's ``serving_default`` signature on int32 id matrices."""
+        """Run the model's ``serving_default`` signature on int32 id matrices.
+
+        ``timeout_seconds``: this call's deadline, retries included (None: the backend's,
+        ``GATEWAY_REQUEST_TIMEOUT_SECONDS``); the fit check's probes pass their own
+        (``GATEWAY_CHECK_TIMEOUT_SECONDS``): a version's load is not a client's request."""
         ...
 
     def model_status(self, model: str, request_id: str | None = None) -> list[VersionStatus]:

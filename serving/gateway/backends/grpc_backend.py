@@ -84,18 +84,43 @@ class GrpcBackend:
         selector: VersionSelector,
         inputs: Mapping[str, npt.NDArray[Any]],
         request_id: str | None = None,
+        timeout_seconds: float | None = None,
     ) -> Arrays:
-        """Call ``PredictionService/Predict`` and decode every output tensor."""
+        """Call ``PredictionService/Predict`` and decode every output tensor (``timeout_seconds``:
+        :meth:`serving.gateway.backends.base.Backend.predict`).
+
+        An answer for another version than the pinned one, or with an output that is not
+        floating point, raises BackendError INTERNAL (a 502): found by the adversarial repo
+        pass 5, a DT_INT32 output of ones was answered as probabilities of 1.0 (the REST
+        backend reads JSON numbers as float32 and cannot tell).
+        """
         request = wire.PredictRequest(model_spec=model_spec(model, selector))
         for key, value in inputs.items():
             fill_tensor_proto(request.inputs[key], value)
-        response: wire.PredictResponse = self._call("predict", request, request_id)
+        response: wire.PredictResponse = self._call("predict", request, request_id, timeout_seconds)
+        answered = response.model_spec.version
+        # The ids were made by the pinned version's tokenizer: another version's answer is wrong.
+        if (
+            selector.version is not None
+            and response.model_spec.HasField("version")
+            and answered.value != selector.version
+        ):
+            raise BackendError(
+                BackendFailure.INTERNAL,
+                f"answered for version {answered.value}, asked for {selector.version}",
+            )
         outputs = response.outputs
         try:
             # By key: the protobuf map's items() is collections.abc's Python iterator.
-            return {key: from_tensor_proto(outputs[key]) for key in outputs}
+            decoded = {key: from_tensor_proto(outputs[key]) for key in outputs}
         except TensorConversionError as error:
             raise BackendError(BackendFailure.INTERNAL, str(error)) from error
+        # Heads read floats (the fit check saw DT_FLOAT/HALF/BFLOAT16/DOUBLE outputs in the
+        # metadata); an integer or string tensor is a server answering wrongly, not values.
+        wrong = sorted(key for key, value in decoded.items() if value.dtype.kind != "f")
+        if wrong:
+            raise BackendError(BackendFailure.INTERNAL, f"outputs {wrong} are not floating point")
+        return decoded
 
     def model_status(self, model: str, request_id: str | None = None) -> list[VersionStatus]:
         """Call ``ModelService/GetModelStatus``."""
@@ -145,11 +170,17 @@ class GrpcBackend:
                 self._stubs.channel.close()
             self._stubs = None
 
-    def _call(self, method: str, request: Message, request_id: str | None) -> Any:
+    def _call(
+        self,
+        method: str,
+        request: Message,
+        request_id: str | None,
+        timeout_seconds: float | None = None,
+    ) -> Any:
         call: UnaryCall = getattr(self._get_stubs(), method)
         metadata = (("x-request-id", request_id),) if request_id else ()
         # One deadline for the call and its retries: each attempt gets the time left.
-        deadline = time.monotonic() + self.timeout_seconds
+        deadline = time.monotonic() + (timeout_seconds or self.timeout_seconds)
 
         def attempt() -> Any:
             try:

@@ -40,8 +40,10 @@ class LocalBackend:
         selector: VersionSelector,
         inputs: Mapping[str, npt.NDArray[Any]],
         request_id: str | None = None,
+        timeout_seconds: float | None = None,
     ) -> Arrays:
-        """Call the version's signature named by the selector, in this process."""
+        """Call the version's signature named by the selector, in this process (no deadline:
+        ``timeout_seconds`` is accepted for the protocol and not used)."""
         function = self._signature(model, self._resolve(model, selector), selector.signature_name)
         if function is None:
             raise BackendError(

@@ -70,13 +70,17 @@ class RestBackend:
         selector: VersionSelector,
         inputs: Mapping[str, npt.NDArray[Any]],
         request_id: str | None = None,
+        timeout_seconds: float | None = None,
     ) -> Arrays:
-        """POST ``...:predict`` with columnar inputs; a single output may come back bare."""
+        """POST ``...:predict`` with columnar inputs; a single output may come back bare
+        (``timeout_seconds``: :meth:`serving.gateway.backends.base.Backend.predict`)."""
         body = {
             "signature_name": selector.signature_name,
             "inputs": {key: value.tolist() for key, value in inputs.items()},
         }
-        answer = self._request("POST", f"{model_path(model, selector)}:predict", request_id, body)
+        answer = self._request(
+            "POST", f"{model_path(model, selector)}:predict", request_id, body, timeout_seconds
+        )
         outputs = answer.get("outputs")
         if not isinstance(outputs, dict):
             # TF Serving drops the output name when the signature has exactly one output.
@@ -148,12 +152,17 @@ class RestBackend:
             self._session = None
 
     def _request(
-        self, method: str, path: str, request_id: str | None, body: Any = None
+        self,
+        method: str,
+        path: str,
+        request_id: str | None,
+        body: Any = None,
+        timeout_seconds: float | None = None,
     ) -> dict[str, Any]:
         headers = {"X-Request-ID": request_id} if request_id else {}
         # One deadline for the call and its retries: each attempt gets the time left.
         connect_timeout, read_timeout = self.timeout
-        deadline = time.monotonic() + read_timeout
+        deadline = time.monotonic() + (timeout_seconds or read_timeout)
 
         def attempt() -> dict[str, Any]:
             left = seconds_left(deadline)

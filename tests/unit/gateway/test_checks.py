@@ -42,6 +42,8 @@ class Backend:
     positions: int | None = None  # wider article_ids fail (a position table this long)
     calls: int = 0  # predictions made; a random backend answers each a little differently
     random: bool = False
+    slow_from: int | None = None  # article_ids this wide or wider miss the call's deadline
+    timeouts: list[float | None] = field(default_factory=list)  # each predict's deadline
 
     def model_metadata(
         self, model: str, selector: VersionSelector, request_id: str | None = None
@@ -59,12 +61,16 @@ class Backend:
         selector: VersionSelector,
         inputs: Mapping[str, Any],
         request_id: str | None = None,
+        timeout_seconds: float | None = None,
     ) -> dict[str, Any]:
         self.asked.append(selector.signature_name)
+        self.timeouts.append(timeout_seconds)
         if self.failure is not None:
             raise BackendError(self.failure, "tensorflow::Status raw text at /srv/models")
         rows, width = inputs["article_ids"].shape
         self.widths.append(width)
+        if self.slow_from is not None and width >= self.slow_from:
+            raise BackendError(BackendFailure.DEADLINE_EXCEEDED, "Deadline Exceeded")
         if self.positions is not None and width > self.positions:
             raise BackendError(BackendFailure.INVALID_ARGUMENT, "indices[9] = 9 is not in [0, 9)")
         self.calls += 1

@@ -48,6 +48,7 @@ class RowBackend:
         selector: VersionSelector,
         inputs: Mapping[str, npt.NDArray[Any]],
         request_id: str | None = None,
+        timeout_seconds: float | None = None,
     ) -> dict[str, npt.NDArray[Any]]:
         ids = inputs["ids"]
         assert selector.version is not None

@@ -98,6 +98,7 @@ class ShortBackend(RowBackend):
         selector: VersionSelector,
         inputs: Mapping[str, npt.NDArray[Any]],
         request_id: str | None = None,
+        timeout_seconds: float | None = None,
     ) -> dict[str, npt.NDArray[Any]]:
         outputs = super().predict(model, selector, inputs, request_id)
         return {key: value[1:] for key, value in outputs.items()}

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from serving.contract import ASSETS_DIR, MODEL_CARD_FILE, TOKENIZER_FILE
+from serving.contract import ASSETS_DIR, MODEL_CARD_FILE, PREPROCESSING_FILE, TOKENIZER_FILE
 from serving.gateway import runtime
+from serving.gateway.asset_checks import read_asset
 from serving.gateway.runtime import UnfitVersionError, load_runtime
 from serving.spec import SPEC_FILE, dump_spec
-from serving.tokenization import file_sha256
+from serving.tokenization import file_sha256, parse_tokenizer
 from tests.unit.gateway.conftest import RUNTIME_SETTINGS as SETTINGS
 from tests.unit.gateway.conftest import copy_qa
 
@@ -150,3 +152,68 @@ def test_a_special_token_id_past_vocab_size_makes_the_version_unfit(tiny_repo, t
     with pytest.raises(UnfitVersionError) as caught:
         load_runtime(tmp_path, "qa", 1, SETTINGS)
     assert caught.value.reason.startswith("tokenizer tokenizer.json gives ids up to 101, beyond")
+
+
+def _no_regular_file(path: Path, kind: str) -> None:
+    """Put ``kind`` where the file ``path`` was."""
+    path.unlink()
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dangling symlink":
+        path.symlink_to(path.parent / "gone.json")
+    else:  # a symlink to itself: ELOOP on every open
+        path.symlink_to(path.name)
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "dangling symlink", "looping symlink"])
+@pytest.mark.parametrize("name", [SPEC_FILE, MODEL_CARD_FILE])
+def test_a_spec_or_card_that_is_no_regular_file_makes_the_version_unfit(
+    tiny_repo, tmp_path, name, kind
+) -> None:
+    # Found by the adversarial repo pass 5: is_file() read such an entry as no file, so a
+    # card that was a folder or a FIFO turned the tokenizer hash check off, and such a spec
+    # served the version from its legacy files (an export writes both).
+    assets = copy_qa(tiny_repo, tmp_path)  # a spec, a card and the legacy files
+    assert (assets / PREPROCESSING_FILE).is_file()
+    _no_regular_file(assets / name, kind)
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason == f"{name} is not a regular file"
+
+
+def test_the_tokenizer_hashed_is_the_one_loaded(tiny_repo, tmp_path, monkeypatch) -> None:
+    # Found by the adversarial repo pass 5: the tokenizer was loaded from its path, then the
+    # path read again to hash it. One replaced in between (a wrong one being put right) was
+    # served while its successor's hash matched model_card.json. Here the exported file
+    # lands the moment after the wrong one is parsed.
+    assets = copy_qa(tiny_repo, tmp_path)
+    exported = (assets / TOKENIZER_FILE).read_bytes()
+    _swap_two_words(assets / TOKENIZER_FILE)
+
+    def parse_then_replace(text: str) -> object:
+        parsed = parse_tokenizer(text)
+        (assets / TOKENIZER_FILE).write_bytes(exported)
+        return parsed
+
+    monkeypatch.setattr("serving.gateway.runtime.parse_tokenizer", parse_then_replace)
+    with pytest.raises(UnfitVersionError, match="is not the one exported with the model"):
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    monkeypatch.undo()
+    assert load_runtime(tmp_path, "qa", 1, SETTINGS).tokenizer_sha256[TOKENIZER_FILE] == (
+        file_sha256(assets / TOKENIZER_FILE)
+    )
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_an_asset_swapped_for_no_regular_file_after_its_check_is_refused_unblocked(
+    tmp_path, kind
+) -> None:
+    # The read itself checks what it opened (non-blocking): a FIFO put in place after the
+    # is_file() check had blocked the worker's poller on open, waiting for a writer.
+    path = tmp_path / SPEC_FILE
+    path.write_text("{}")
+    _no_regular_file(path, kind)
+    with pytest.raises(UnfitVersionError, match=r"^serving_spec\.json is not a regular file$"):
+        read_asset(path, 100)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from serving.gateway.catalog import (
+    ModelList,
     configured_models,
     parse_model_names,
     routed_models,
@@ -70,6 +72,16 @@ def test_routed_models_filter_and_fallback(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     assert configured_models(tmp_path) == ["qa"]
     assert configured_models(tmp_path / "absent") == []
+
+
+def test_a_folder_not_named_in_utf8_names_no_model(tmp_path: Path) -> None:
+    # Found by the adversarial repo pass 5: without a models.config, a folder named by bytes
+    # that are not UTF-8 (read as 'm\udcff') was listed as a model; asking the model server
+    # for it raised UnicodeEncodeError, and /readyz, /v1/models and every poll failed (500).
+    (tmp_path / "qa" / "1").mkdir(parents=True)
+    os.makedirs(os.fsencode(tmp_path) + b"/m\xff/1")
+    assert configured_models(tmp_path) == ["qa"]
+    assert ModelList(tmp_path, ()).models == ("qa",)
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ from serving.spec import (
     TextInput,
     dump_spec,
 )
-from serving.tokenization import encode_texts, load_tokenizer
+from serving.tokenization import encode_texts, parse_tokenizer
 
 WORDS = ["[PAD]", "[UNK]", "mary", "john", "went", "moved", "to", "the", "kitchen", "office"]
 WORDS += ["where", "is", ".", "?"]
@@ -95,11 +95,11 @@ def qa(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ModelRuntime, C
     _tokenizer().save(str(assets / contract.TOKENIZER_FILE))
     counting: list[CountingTokenizer] = []
 
-    def load(path: Path) -> Any:
-        counting.append(CountingTokenizer(load_tokenizer(path)))
+    def load(text: str) -> Any:
+        counting.append(CountingTokenizer(parse_tokenizer(text)))
         return counting[-1]
 
-    monkeypatch.setattr(runtime_module, "load_tokenizer", load)
+    monkeypatch.setattr(runtime_module, "parse_tokenizer", load)
     runtime = load_runtime(tmp_path, "qa", 1, GatewaySettings())
     return runtime, counting[0]
 

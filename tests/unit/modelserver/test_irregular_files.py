@@ -84,3 +84,30 @@ def test_the_walk_follows_symlinks_once_and_skips_assets_extra(tmp_path: Path) -
     (tmp_path / "assets").symlink_to("/dev/null")  # a device: read without end
     with pytest.raises(versions.IrregularFileError):
         versions.check_regular_files(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_a_warmup_file_that_is_no_regular_file_fails_the_load(
+    saved_model: Path, tmp_path: Path, kind: str
+) -> None:
+    # Found by the adversarial repo pass 5: is_file() took it for no warmup file, and the
+    # version was served unwarmed; TF Serving fails the load (the file exists, its read
+    # fails), and a FIFO would have blocked it.
+    base = tmp_path / "m"
+    shutil.copytree(saved_model, base / "1")
+    warmup = base / "1" / "assets.extra" / "tf_serving_warmup_requests"
+    warmup.parent.mkdir(exist_ok=True)
+    warmup.unlink(missing_ok=True)
+    if kind == "folder":
+        warmup.mkdir()
+    else:
+        os.mkfifo(warmup)
+    policy = VersionPolicy(kind="all")
+    manager = ModelManager([ModelSettings("m", base, policy)], ServerMetrics(), poll_seconds=0)
+    try:
+        assert _poll_bounded(manager, warmup), "the poll waited on the warmup FIFO"
+        (state,) = manager.statuses("m")
+        assert state.state == "END"
+        assert "IrregularFileError" in state.error_message  # details in the server log
+    finally:
+        manager.stop()

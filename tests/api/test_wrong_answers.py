@@ -1,0 +1,93 @@
+"""A model server that answers a checked version wrongly over gRPC: a 502, never values.
+
+Found by the adversarial repo pass 5: a relay answering the fit check right and later requests
+with a DT_INT32 output of ones was answered as probabilities of 1.0 (the REST backend reads
+JSON numbers as float32, so only gRPC can tell), and an answer for another version than the
+pinned one was labelled with the pinned version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from serving.protos import tfs_wire_pb2 as wire
+from tests.api.conftest import gateway_app
+from tests.support.grpc_servers import serve_handlers
+from tests.support.model_server import ModelServerHandle
+
+QA = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}
+Alter = Callable[[wire.PredictResponse], None]
+
+
+def _integer_ones(response: wire.PredictResponse) -> None:
+    for key in response.outputs:
+        tensor = response.outputs[key]
+        cells = 1
+        for dim in tensor.tensor_shape.dim:
+            cells *= dim.size
+        tensor.dtype = wire.DT_INT32
+        tensor.ClearField("tensor_content")
+        tensor.ClearField("float_val")
+        tensor.int_val.extend([1] * cells)
+
+
+def _another_version(response: wire.PredictResponse) -> None:
+    response.model_spec.version.value += 1
+
+
+ALTERATIONS: dict[str, Alter] = {"integer ones": _integer_ones, "another version": _another_version}
+
+
+@pytest.fixture
+def relay(model_server: ModelServerHandle) -> Iterator[tuple[str, dict[str, Alter]]]:
+    """A real gRPC server relaying to the session's model server; a request that is not the
+    fit check's has its answer changed by ``altering["now"]``, when set."""
+    upstream = grpc.insecure_channel(model_server.grpc_target)
+    altering: dict[str, Alter] = {}
+
+    def forward(service: str, method: str) -> grpc.RpcMethodHandler:
+        call = upstream.unary_unary(f"/{service}/{method}")
+
+        def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
+            answer = bytes(call(request, timeout=30))
+            request_id = str(dict(context.invocation_metadata()).get("x-request-id", ""))
+            if method != "Predict" or request_id.startswith("fit-check") or not altering:
+                return answer
+            response = wire.PredictResponse.FromString(answer)
+            altering["now"](response)
+            return response.SerializeToString()
+
+        return grpc.unary_unary_rpc_method_handler(handle)
+
+    model, prediction = "tensorflow.serving.ModelService", "tensorflow.serving.PredictionService"
+    server, target = serve_handlers(
+        grpc.method_handlers_generic_handler(
+            model, {"GetModelStatus": forward(model, "GetModelStatus")}
+        ),
+        grpc.method_handlers_generic_handler(
+            prediction,
+            {name: forward(prediction, name) for name in ("GetModelMetadata", "Predict")},
+        ),
+    )
+    yield target, altering
+    server.stop(grace=None)
+    upstream.close()
+
+
+@pytest.mark.parametrize("alteration", sorted(ALTERATIONS))
+def test_a_wrong_answer_over_grpc_is_a_bad_gateway(
+    tiny_repo: Path, relay: tuple[str, dict[str, Alter]], alteration: str
+) -> None:
+    target, altering = relay
+    with gateway_app(tiny_repo, target, models=["qa"], retries=0) as app:
+        client = app.test_client()
+        assert client.post("/v1/qa", json=QA).status_code == 200  # checked and routed
+        altering["now"] = ALTERATIONS[alteration]
+        for path in ("/v1/qa", "/v1/qa?version=1"):
+            response = client.post(path, json=QA)
+            assert response.status_code == 502, response.get_json()
+            assert response.get_json() == {"error": "the model server failed", "detail": []}
