@@ -9,7 +9,7 @@ no word was offered in /docs to be refused.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from tokenizers import Tokenizer, pre_tokenizers, processors
@@ -230,7 +230,7 @@ def test_a_left_padded_input_whose_id_0_is_a_texts_is_refused_with_another_pad_i
     unk_first.pre_tokenizer = pre_tokenizers.Whitespace()
     unk_first.add_special_tokens(["<pad>"])
 
-    def spec(padding: str, pad_id: int = 1) -> ServingSpec:
+    def spec(padding: Literal["left", "right"], pad_id: int = 1) -> ServingSpec:
         item = TextInput(field="text", tensor="text_ids", max_tokens=8, vocab_size=3,
                          padding=padding)  # fmt: skip
         return spec_of(item, "mary").model_copy(update={"pad_id": pad_id})
