@@ -41,6 +41,7 @@ def has_words(tokenizer: Tokenizer, text: str) -> bool:
     return bool(tokenizer.encode(text[start:], add_special_tokens=False).ids)
 
 
+# tokenizer -> (its control tokens, the ids of those matched in the normalized text).
 _CONTROL_TOKENS: weakref.WeakKeyDictionary[Tokenizer, tuple[tuple[str, ...], frozenset[int]]] = (
     weakref.WeakKeyDictionary()
 )
@@ -60,11 +61,15 @@ def _controls(tokenizer: Tokenizer) -> tuple[tuple[str, ...], frozenset[int]]:
     if found is None:
         unknown = getattr(tokenizer.model, "unk_token", None)
         tokens = {
-            index: token.content
+            index: token
             for index, token in tokenizer.get_added_tokens_decoder().items()
             if token.special and token.content and token.content != unknown
         }
-        found = (tuple(tokens.values()), frozenset(tokens))
+        normalized = tokenizer.normalizer is not None
+        found = (
+            tuple(token.content for token in tokens.values()),
+            frozenset(index for index, token in tokens.items() if token.normalized and normalized),
+        )
         _CONTROL_TOKENS[tokenizer] = found
     return found
 
@@ -72,22 +77,21 @@ def _controls(tokenizer: Tokenizer) -> tuple[tuple[str, ...], frozenset[int]]:
 def spells_control(tokenizer: Tokenizer, text: str) -> bool:
     """Whether ``text`` spells a :func:`control_tokens` token as the tokenizer matches it (as
     written, or once normalized for one added with ``normalized=True``)."""
-    if any(token in text for token in control_tokens(tokenizer)):
+    tokens, matched = _controls(tokenizer)
+    if any(token in text for token in tokens):
         return True
-    return blank_control_tokens(tokenizer, text) is not text
+    return bool(matched) and blank_matched_specials(tokenizer, text, matched) is not text
 
 
 def blank_control_tokens(tokenizer: Tokenizer, text: str) -> str:
     """``text`` with each :func:`control_tokens` spelling blanked, at the same positions:
     "[PAD]" spells a word's letters, yet is padding. One matched in the normalized text
     (``normalized=True``: "[pad]" under a Lowercase normaliser) is blanked where the
-    tokenizer matches it (:func:`serving.literals.blank_matched_specials`); ``text``
-    itself when nothing is blanked."""
-    tokens, ids = _controls(tokenizer)
+    tokenizer matches it (:func:`serving.literals.blank_matched_specials`)."""
+    tokens, matched = _controls(tokenizer)
     for token in tokens:
-        if token in text:
-            text = text.replace(token, " " * len(token))
-    return blank_matched_specials(tokenizer, text, ids)
+        text = text.replace(token, " " * len(token))
+    return blank_matched_specials(tokenizer, text, matched) if matched else text
 
 
 def word_kept(
