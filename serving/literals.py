@@ -69,8 +69,9 @@ def _literals(tokenizer: Tokenizer) -> _Literals:
         for index, token in added.items()
         if token.special and token.content and token.normalized and normalizer is not None
     }
+    contents = frozenset(token.content for token in added.values() if token.content)
     found = _Literals(
-        tuple((token, _plain_spelling(tokenizer, as_text, token)) for token in specials),
+        tuple((token, _plain_spelling(tokenizer, as_text, token, contents)) for token in specials),
         tuple({normalizer.normalize_str(c) for c in matched.values()}) if normalizer else (),
         frozenset(matched),
     )
@@ -79,18 +80,32 @@ def _literals(tokenizer: Tokenizer) -> _Literals:
     return found
 
 
-def _plain_spelling(tokenizer: Tokenizer, as_text: Tokenizer, token: str) -> str:
-    added = [other.content for other in tokenizer.get_added_tokens_decoder().values()]
+def _plain_spelling(
+    tokenizer: Tokenizer, as_text: Tokenizer, token: str, added: frozenset[str]
+) -> str:
     try:
         ids = as_text.encode(token, add_special_tokens=False).ids
         for spelling in (token.lower(), token.upper(), token.swapcase()):
-            if len(spelling) != len(token) or any(other in spelling for other in added):
+            if len(spelling) != len(token) or _holds_any(spelling, added):
                 continue
             if tokenizer.encode(spelling, add_special_tokens=False).ids == ids:
                 return spelling
     except Exception:  # tokenizers raises a bare Exception (a vocabulary without its
         pass  # unknown token fails on a word: the load check refuses such a version)
     return " " * len(token)
+
+
+def _holds_any(spelling: str, added: frozenset[str]) -> bool:
+    """Whether an added token's content is a substring of ``spelling``: its substrings looked
+    up (a token's length squared), not each added token searched for (thousands of reserved
+    special tokens made a version's load quadratic in their number: ~2 s for 2,000)."""
+    if len(added) * 2 < len(spelling) ** 2:  # few tokens, a long spelling: search for each
+        return any(other in spelling for other in added)
+    return any(
+        spelling[start:end] in added
+        for start in range(len(spelling))
+        for end in range(start + 1, len(spelling) + 1)
+    )
 
 
 def literal_text(tokenizer: Tokenizer, text: str) -> str:

@@ -90,7 +90,8 @@ def blank_control_tokens(tokenizer: Tokenizer, text: str) -> str:
     tokenizer matches it (:func:`serving.literals.blank_matched_specials`)."""
     tokens, matched = _controls(tokenizer)
     for token in tokens:
-        text = text.replace(token, " " * len(token))
+        if token in text:  # a search, not a copy (thousands of reserved tokens)
+            text = text.replace(token, " " * len(token))
     return blank_matched_specials(tokenizer, text, matched) if matched else text
 
 

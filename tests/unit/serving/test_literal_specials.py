@@ -11,7 +11,7 @@ from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers, proce
 from tokenizers.models import WordLevel
 
 from serving.encoding import encode_instances, input_text, segment_texts
-from serving.literals import literal_posts, literal_text
+from serving.literals import literal_posts, literal_spellings, literal_text
 from serving.spec import SegmentRule, ServingSpec
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "mary", "moved", "to", "the", "bathroom", "[", "]"]
@@ -138,3 +138,14 @@ def test_the_word_rules_read_a_normalized_special_token_as_the_model_does() -> N
     tokenizer = _normalized_tokenizer()
     assert not has_words(tokenizer, "[sep] \uff3bPAD\uff3d")  # the model reads nothing of it
     assert has_words(tokenizer, "[sep] mary")
+
+
+def test_a_variant_holding_another_added_token_is_not_used() -> None:
+    """The variant check looks substrings up among the added tokens (a version of thousands
+    of reserved special tokens loaded in time quadratic in their number): still exact."""
+    built = _tokenizer(lowercase=True)
+    built.add_tokens(["sep"])  # a plain added word inside "[sep]": that variant would split
+    built.add_special_tokens([f"<extra_{index}>" for index in range(500)])
+    spellings = dict(literal_spellings(built))
+    assert spellings["[SEP]"] == "     " and spellings["[PAD]"] == "[pad]"
+    assert spellings["<extra_7>"] == "<EXTRA_7>"  # upper: the lowercase normaliser reads it so
