@@ -15,22 +15,16 @@ import numpy as np
 import numpy.typing as npt
 from tokenizers import Tokenizer
 
+from serving.literals import literal_posts, literal_text
 from serving.spec import SegmentRule, ServingSpec, TextInput, TextsInput
-from serving.tokenization import (
-    cut_to_fit,
-    id_matrix,
-    join_posts,
-    literal_posts,
-    literal_text,
-    plain_encodings,
-)
+from serving.tokenization import cut_to_fit, id_matrix, join_posts, plain_encodings
 from serving.windows import Encodings, Window, budget, kept_window, windowed
 from serving.words import (
     WORD_PATTERN,
     blank_control_tokens,
-    control_tokens,
     has_words,
     letter_index,
+    spells_control,
 )
 
 Tensors = dict[str, npt.NDArray[np.int32]]
@@ -40,7 +34,7 @@ def input_text(item: TextInput | TextsInput, value: Any, tokenizer: Tokenizer | 
     """The one text an input value becomes: a string, a list joined (and cut) as trained.
 
     With ``tokenizer`` (the model's reading): a special token spelt in it is plain text
-    (:func:`serving.tokenization.literal_text`; the same length, so offsets index the
+    (:func:`serving.literals.literal_text`; the same length, so offsets index the
     client's text). Without (the word rules' reading, in which a spelt special token is no
     word, :func:`has_words`): as sent."""
     if tokenizer is None:
@@ -65,7 +59,7 @@ def word_encoding(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput)
     word = WORD_PATTERN.search(text)
     if word is None:
         return None
-    controls = any(token in text for token in control_tokens(tokenizer))
+    controls = spells_control(tokenizer, text)
     kept = budget(tokenizer, item)
     if windowed(tokenizer, text, kept):
         letters = blank_control_tokens(tokenizer, text) if controls else text

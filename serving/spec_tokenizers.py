@@ -13,6 +13,7 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
+from serving.contract import PAD_ID
 from serving.encoding import input_text
 from serving.spec import ServingSpec, TextInput, TextsInput
 from serving.tokenization import TokenizerPanicError, panics_as_errors, vocab_bound
@@ -92,6 +93,7 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
             )
         problem = (
             problem
+            or left_zero_problem(item.tokenizer, tokenizer, item, spec.pad_id)
             or _vocab_problem(tokenizer, item)
             or _budget_problem(tokenizer, item)
             or _example_problem(tokenizer, item, spec.example[item.field])
@@ -133,18 +135,46 @@ def pad_problem(file: str, tokenizer: Tokenizer, pad_id: int) -> str | None:
     token's id) and the pad id's own token when it is no special token (a word such as
     ``the``).
     """
-    token = tokenizer.id_to_token(pad_id)
-    ids = set(tokenizer.encode(UNKNOWN_PROBE, add_special_tokens=False).ids)
-    if pad_id in ids:
-        what = f"the id of {token!r}, which unknown words get"
-    elif token is not None and _is_word(tokenizer, token, pad_id):
-        what = f"the id of the word {token!r}"
-    else:
+    what = _text_id(tokenizer, pad_id)
+    if what is None:
         return None
     return (
         f"pad_id {pad_id} is {what} in {file}: the model would mask it as padding, and a text "
         "of only such tokens would be all padding; give the tokenizer a padding token of its "
         "own (e.g. special_tokens=['[PAD]', '[UNK]'] when training it) and pad_id its id"
+    )
+
+
+def _text_id(tokenizer: Tokenizer, token_id: int) -> str | None:
+    """What makes ``token_id`` an id texts are encoded to (unknown words', a word's), or None."""
+    token = tokenizer.id_to_token(token_id)
+    if token_id in set(tokenizer.encode(UNKNOWN_PROBE, add_special_tokens=False).ids):
+        return f"the id of {token!r}, which unknown words get"
+    if token is not None and _is_word(tokenizer, token, token_id):
+        return f"the id of the word {token!r}"
+    return None
+
+
+def left_zero_problem(file: str, tokenizer: Tokenizer, item: TextInput | TextsInput,
+                      pad_id: int) -> str | None:  # fmt: skip
+    """Why an input of ``padding: left`` cannot have ``pad_id`` with ``tokenizer``, or None.
+
+    The exported signature takes a row's trailing ids 0 for padding too (the local model
+    server's batching pads with 0, after the gateway's ``pad_id``:
+    ``training.saved_model._padding_first``), so with a ``pad_id`` other than 0 a text
+    ending in an id 0 texts are encoded to (a SentencePiece ``<unk>`` 0) lost it; the model
+    was trained on it.
+    """
+    if item.padding != "left" or pad_id == PAD_ID:
+        return None
+    what = _text_id(tokenizer, PAD_ID)
+    if what is None:
+        return None
+    return (
+        f"input {item.field} has padding 'left' and pad_id {pad_id}: its exported signature "
+        f"takes a row's trailing ids {PAD_ID} for the model server's padding, and {PAD_ID} is "
+        f"{what} in {file}, so a text ending in it would lose it; use pad_id {PAD_ID} with a "
+        f"padding token of id {PAD_ID}, or a tokenizer whose id {PAD_ID} is a special token"
     )
 
 

@@ -7,7 +7,6 @@ are, by construction, the ids the served model receives.
 from __future__ import annotations
 
 import hashlib
-import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -103,86 +102,6 @@ def join_posts(posts: Sequence[str], separator: str, max_chars: int | None = Non
     it alike (``max_chars`` comes from preprocessing.json), so both see the same ids.
     """
     return f" {separator} ".join(posts)[:max_chars]
-
-
-Spellings = tuple[tuple[str, str], ...]
-# id(tokenizer) -> (a weak reference to it, its spellings): read on every request's texts, and
-# a WeakKeyDictionary lookup makes a weak reference each time (~1 us); the entry leaves with
-# its tokenizer (the reference's callback).
-_LITERALS: dict[int, tuple[weakref.ref[Tokenizer], Spellings]] = {}
-
-
-def literal_spellings(tokenizer: Tokenizer) -> Spellings:
-    """``(special token, its spelling as plain text)`` per special token of ``tokenizer``
-    (``[PAD]``, ``[UNK]``, ``[CLS]``, ``[SEP]``, ``[MASK]``), longest first.
-
-    ``tokenizers`` matches an added token's spelling anywhere in a text, so a client's
-    literal ``"[SEP]"`` became the real separator id and ``"[PAD]"`` a padding id the model
-    masks out: ``"Mary moved to the [PAD] bathroom."`` answered ``bedroom``. The plain
-    spelling is a same-length variant (lower, upper or swapped case) that the tokenizer
-    encodes to exactly the ids it gives the token with ``encode_special_tokens`` (the token
-    read as ordinary text: ``[``, ``sep``, ``]``), and that matches no added token; when no
-    variant does (a case-sensitive tokenizer), blanks. Same length: character offsets (a
-    segment's text, a window's cut) stay those of the client's text. Computed once per
-    tokenizer object (a copy of it encodes the tokens as text), at a version's load in the
-    gateway (:func:`serving.gateway.runtime.load_runtime`), not on a request.
-    """
-    entry = _LITERALS.get(id(tokenizer))
-    if entry is not None and entry[0]() is tokenizer:
-        return entry[1]
-    specials = sorted(
-        {
-            token.content
-            for token in tokenizer.get_added_tokens_decoder().values()
-            if token.special and token.content
-        },
-        key=lambda content: (-len(content), content),
-    )
-    as_text = Tokenizer.from_str(tokenizer.to_str())
-    as_text.encode_special_tokens = True
-    found = tuple((token, _plain_spelling(tokenizer, as_text, token)) for token in specials)
-    key = id(tokenizer)
-    _LITERALS[key] = (weakref.ref(tokenizer, lambda _: _LITERALS.pop(key, None)), found)
-    return found
-
-
-def _plain_spelling(tokenizer: Tokenizer, as_text: Tokenizer, token: str) -> str:
-    added = [other.content for other in tokenizer.get_added_tokens_decoder().values()]
-    try:
-        ids = as_text.encode(token, add_special_tokens=False).ids
-        for spelling in (token.lower(), token.upper(), token.swapcase()):
-            if len(spelling) != len(token) or any(other in spelling for other in added):
-                continue
-            if tokenizer.encode(spelling, add_special_tokens=False).ids == ids:
-                return spelling
-    except Exception:  # tokenizers raises a bare Exception (a vocabulary without its
-        pass  # unknown token fails on a word: the load check refuses such a version)
-    return " " * len(token)
-
-
-def literal_text(tokenizer: Tokenizer, text: str) -> str:
-    """``text`` with each special token's spelling replaced by its plain spelling
-    (:func:`literal_spellings`): a client's text is read as text, never as the tokenizer's
-    control ids. Cost on a text without one: a substring search per special token."""
-    for token, plain in literal_spellings(tokenizer):
-        if token in text:
-            text = text.replace(token, plain)
-    return text
-
-
-def literal_posts(
-    tokenizer: Tokenizer, posts: Sequence[str], separator: str, max_chars: int | None = None
-) -> str:
-    """:func:`join_posts` of the posts as plain text (:func:`literal_text`): the separator
-    the join puts between them stays the only one. Cost on posts without a special token's
-    spelling: one substring count per special token over the joined text."""
-    joined = join_posts(posts, separator)
-    expected = {separator: len(posts) - 1}
-    if any(
-        joined.count(token) != expected.get(token, 0) for token, _ in literal_spellings(tokenizer)
-    ):
-        joined = join_posts([literal_text(tokenizer, post) for post in posts], separator)
-    return joined[:max_chars]
 
 
 SMALL_BATCH = 8  # texts encoded one by one up to this many (see encode_texts)

@@ -10,6 +10,7 @@ import weakref
 
 from tokenizers import Tokenizer
 
+from serving.literals import blank_matched_specials
 from serving.spec import TextInput, TextsInput
 from serving.windows import Window, budget
 
@@ -40,7 +41,10 @@ def has_words(tokenizer: Tokenizer, text: str) -> bool:
     return bool(tokenizer.encode(text[start:], add_special_tokens=False).ids)
 
 
-_CONTROL_TOKENS: weakref.WeakKeyDictionary[Tokenizer, tuple[str, ...]] = weakref.WeakKeyDictionary()
+# tokenizer -> (its control tokens, the ids of those matched in the normalized text).
+_CONTROL_TOKENS: weakref.WeakKeyDictionary[Tokenizer, tuple[tuple[str, ...], frozenset[int]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def control_tokens(tokenizer: Tokenizer) -> tuple[str, ...]:
@@ -49,24 +53,46 @@ def control_tokens(tokenizer: Tokenizer) -> tuple[str, ...]:
     joined with ``[SEP]``), so a text spelling one gets that id, which carries no word (the
     pad id is even masked out). The unknown token stands for words: not among them.
     """
+    return _controls(tokenizer)[0]
+
+
+def _controls(tokenizer: Tokenizer) -> tuple[tuple[str, ...], frozenset[int]]:
     found = _CONTROL_TOKENS.get(tokenizer)
     if found is None:
         unknown = getattr(tokenizer.model, "unk_token", None)
-        found = tuple(
-            token.content
-            for token in tokenizer.get_added_tokens_decoder().values()
+        tokens = {
+            index: token
+            for index, token in tokenizer.get_added_tokens_decoder().items()
             if token.special and token.content and token.content != unknown
+        }
+        normalized = tokenizer.normalizer is not None
+        found = (
+            tuple(token.content for token in tokens.values()),
+            frozenset(index for index, token in tokens.items() if token.normalized and normalized),
         )
         _CONTROL_TOKENS[tokenizer] = found
     return found
 
 
+def spells_control(tokenizer: Tokenizer, text: str) -> bool:
+    """Whether ``text`` spells a :func:`control_tokens` token as the tokenizer matches it (as
+    written, or once normalized for one added with ``normalized=True``)."""
+    tokens, matched = _controls(tokenizer)
+    if any(token in text for token in tokens):
+        return True
+    return bool(matched) and blank_matched_specials(tokenizer, text, matched) is not text
+
+
 def blank_control_tokens(tokenizer: Tokenizer, text: str) -> str:
     """``text`` with each :func:`control_tokens` spelling blanked, at the same positions:
-    "[PAD]" spells a word's letters, yet is padding."""
-    for token in control_tokens(tokenizer):
-        text = text.replace(token, " " * len(token))
-    return text
+    "[PAD]" spells a word's letters, yet is padding. One matched in the normalized text
+    (``normalized=True``: "[pad]" under a Lowercase normaliser) is blanked where the
+    tokenizer matches it (:func:`serving.literals.blank_matched_specials`)."""
+    tokens, matched = _controls(tokenizer)
+    for token in tokens:
+        if token in text:  # a search, not a copy (thousands of reserved tokens)
+            text = text.replace(token, " " * len(token))
+    return blank_matched_specials(tokenizer, text, matched) if matched else text
 
 
 def word_kept(
@@ -107,7 +133,7 @@ def word_kept_in(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput) 
     controls = control_tokens(tokenizer)
     reach = len(part) + max(map(len, controls), default=0)
     window = text[:reach] if first else text[max(0, len(text) - reach) :]
-    if any(token in window for token in controls):
+    if spells_control(tokenizer, window):
         clean = _outside_words(blank_control_tokens(tokenizer, text), first)
         part = text[: len(clean)] if first else text[len(text) - len(clean) :]
     if 4 * len(part) < item.max_tokens - 4:  # fewer tokens than the budget, whatever they are

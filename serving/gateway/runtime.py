@@ -42,11 +42,11 @@ from serving.gateway.heads import Answer, Outputs, head_answer, head_values
 from serving.gateway.legacy import LegacyError, legacy_spec
 from serving.gateway.request_models import RequestModels, build_models
 from serving.gateway.settings import GatewaySettings
+from serving.literals import literal_spellings
 from serving.spec import SPEC_FILE, SegmentWeightsHead, ServingSpec
 from serving.spec_tokenizers import unservable_reason
 from serving.tokenization import (
     TokenizerPanicError,
-    literal_spellings,
     panics_as_errors,
     parse_tokenizer,
     vocab_bound,

@@ -50,6 +50,10 @@ class VersionVerdicts:
         self._checked_files: dict[Key, Fingerprint] = {}
         # (monotonic instant of the next check, delay after it) of a too slow version.
         self._slow: dict[Key, tuple[float, float]] = {}
+        # One check of a version at a time: pinned requests (and listings) that meet it
+        # unchecked wait for the check under way instead of sending its probes again, each
+        # with GATEWAY_CHECK_TIMEOUT_SECONDS, to a model server that is slow already.
+        self._checking: dict[Key, threading.Lock] = {}
         self.clock = time.monotonic  # replaceable: the tests move time on
         self.sources = VersionSources()
 
@@ -83,6 +87,26 @@ class VersionVerdicts:
                 self._runtimes.pop(key, None)
         if not check:
             return None
+        with self._lock:
+            gate = self._checking.setdefault(key, threading.Lock())
+        with gate:
+            with self._lock:  # checked by another caller while this one waited
+                known, files = self._verdicts.get(key), self._checked_files.get(key)
+                slow = self._slow.get(key)
+            fresh = known is not None and files == current
+            if fresh and (slow is None or self.clock() < slow[0]):
+                return known
+            return self._check(key, folder, current, files, slow)
+
+    def _check(
+        self,
+        key: Key,
+        folder: Path | None,
+        current: Fingerprint,
+        files: Fingerprint | None,
+        slow: tuple[float, float] | None,
+    ) -> str | None:
+        model, version = key
         delay = slow[1] if slow is not None and files == current else SLOW_RETRY_SECONDS
         too_slow = False
         try:
@@ -151,6 +175,7 @@ class VersionVerdicts:
         again is read from the files it is loaded from then; a pinned request reloads."""
         self.sources.forget(model, served)
         with self._lock:
-            for cache in (self._runtimes, self._verdicts, self._checked_files, self._slow):
+            caches = (self._runtimes, self._verdicts, self._checked_files, self._slow)
+            for cache in (*caches, self._checking):
                 for key in [key for key in cache if key[0] == model and key[1] not in served]:
                     del cache[key]

@@ -16,8 +16,9 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from serving.contract import TOKENIZER_FILE
+from serving.literals import literal_posts
 from serving.spec import BinaryHead, CategoricalHead, RegressionHead, ServingSpec, TextsInput
-from serving.tokenization import encode_texts, join_posts, literal_posts, load_tokenizer
+from serving.tokenization import encode_texts, join_posts, load_tokenizer
 from training.data.blogs import (
     GENDERS,
     Blogger,
@@ -43,7 +44,7 @@ def blogger_text(
 ) -> str:
     """A blogger's posts as one text, exactly as the gateway joins a request's posts: with
     ``tokenizer`` (the text the model is trained on), a special token a post spells is plain
-    text (:func:`serving.tokenization.literal_posts`), as the gateway reads it."""
+    text (:func:`serving.literals.literal_posts`), as the gateway reads it."""
     if tokenizer is None:
         return join_posts(blogger.posts, SEP_TOKEN, max_chars)
     return literal_posts(tokenizer, blogger.posts, SEP_TOKEN, max_chars)

@@ -13,8 +13,9 @@ import numpy as np
 import numpy.typing as npt
 
 from serving.contract import PAD_ID, TOKENIZER_FILE
+from serving.literals import literal_text
 from serving.spec import ScoreHead, ServingSpec, TextInput
-from serving.tokenization import encode_texts, literal_text, load_tokenizer
+from serving.tokenization import encode_texts, load_tokenizer
 from training import minilm
 from training.correlation import pearson, spearman
 from training.data.sts import SentencePair, load_pairs

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -121,3 +122,44 @@ def test_readyz_leaves_a_new_versions_check_to_the_poller(tiny_repo: Path, tmp_p
     assert backend.ran == [] and registry.state("qa").routed.version == 1  # type: ignore[union-attr]
     registry.refresh()  # the poller checks version 2 and routes it
     assert set(backend.ran) == {2} and registry.state("qa").routed.version == 2  # type: ignore[union-attr]
+
+
+@dataclass
+class HeldBackend(Backend):
+    """Holds the first metadata call (the start of a check) until ``release`` is set."""
+
+    started: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    checks: int = 0
+
+    def model_metadata(self, *args: Any, **kwargs: Any) -> Any:
+        self.checks += 1
+        self.started.set()
+        self.release.wait()
+        return super().model_metadata(*args, **kwargs)
+
+
+def test_callers_meeting_a_check_under_way_wait_for_it_instead_of_checking_again(
+    tiny_repo: Path,
+) -> None:
+    # Each check sends a row of max_tokens ids with GATEWAY_CHECK_TIMEOUT_SECONDS (60 s):
+    # pinned requests to an unchecked version, retried by clients that gave up, each ran
+    # their own against a model server that is slow already.
+    backend = HeldBackend()
+    verdicts = VersionVerdicts(backend, GatewaySettings(model_repo=tiny_repo))
+    folder = tiny_repo / "qa" / "1"
+    found: list[str | None] = []
+    first = threading.Thread(target=lambda: found.append(verdicts.verdict("qa", 1, folder)))
+    first.start()
+    backend.started.wait()
+    waiting = [
+        threading.Thread(target=lambda: found.append(verdicts.verdict("qa", 1, folder)))
+        for _ in range(3)
+    ]
+    for thread in waiting:
+        thread.start()
+    assert verdicts.verdict("qa", 1, folder, check=False) is None  # /readyz does not wait
+    backend.release.set()
+    for thread in [first, *waiting]:
+        thread.join()
+    assert found == [""] * 4 and backend.checks == 1

@@ -11,8 +11,8 @@ from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers, proce
 from tokenizers.models import WordLevel
 
 from serving.encoding import encode_instances, input_text, segment_texts
+from serving.literals import literal_posts, literal_spellings, literal_text
 from serving.spec import SegmentRule, ServingSpec
-from serving.tokenization import literal_posts, literal_text
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "mary", "moved", "to", "the", "bathroom", "[", "]"]
 WORDS += ["sep", "pad", "cls", "."]
@@ -101,3 +101,51 @@ def test_a_segment_rule_on_a_special_token_ends_no_segment_at_a_spelt_one() -> N
     rule = SegmentRule(separator_token=".", order="first_first", max_segments=3)
     slots = segment_texts(tokenizer, "mary [SEP] moved. to", spec_input, rule)
     assert slots == ["mary [SEP] moved.", "to", None]  # the client's own text, as sent
+
+
+def _normalized_tokenizer() -> Tokenizer:
+    """Special tokens added with ``normalized=True`` (as transformers' legacy files have them)
+    are matched in the normalized text: "[sep]", or SEP in full-width brackets, is [SEP]."""
+    built = Tokenizer(WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="[UNK]"))
+    built.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    built.pre_tokenizer = pre_tokenizers.Whitespace()
+    built.add_special_tokens([AddedToken(t, normalized=True) for t in WORDS[:4]])
+    return built
+
+
+@pytest.mark.parametrize(
+    "text", ["mary [sep] moved", "mary \uff3bSEP\uff3d moved", "[Pad]mary[cLs]"]
+)
+def test_a_special_token_matched_once_normalized_is_no_control_id(text: str) -> None:
+    tokenizer = _normalized_tokenizer()
+    assert {0, 2, 3} & set(tokenizer.encode(text, add_special_tokens=False).ids)  # the fault
+    plain = literal_text(tokenizer, text)
+    assert len(plain) == len(text)
+    ids = tokenizer.encode(plain, add_special_tokens=False).ids
+    assert not {0, 2, 3} & set(ids) and 4 in ids  # no control id; the word stays
+    joined = literal_posts(tokenizer, [text, "moved"], "[SEP]")
+    assert tokenizer.encode(joined, add_special_tokens=False).ids.count(3) == 1
+
+
+def test_an_unknown_word_beside_a_normalized_special_token_is_kept() -> None:
+    tokenizer = _normalized_tokenizer()
+    assert literal_text(tokenizer, "zebra [unk] [sep]") == "zebra            "
+
+
+def test_the_word_rules_read_a_normalized_special_token_as_the_model_does() -> None:
+    from serving.words import has_words
+
+    tokenizer = _normalized_tokenizer()
+    assert not has_words(tokenizer, "[sep] \uff3bPAD\uff3d")  # the model reads nothing of it
+    assert has_words(tokenizer, "[sep] mary")
+
+
+def test_a_variant_holding_another_added_token_is_not_used() -> None:
+    """The variant check looks substrings up among the added tokens (a version of thousands
+    of reserved special tokens loaded in time quadratic in their number): still exact."""
+    built = _tokenizer(lowercase=True)
+    built.add_tokens(["sep"])  # a plain added word inside "[sep]": that variant would split
+    built.add_special_tokens([f"<extra_{index}>" for index in range(500)])
+    spellings = dict(literal_spellings(built))
+    assert spellings["[SEP]"] == "     " and spellings["[PAD]"] == "[pad]"
+    assert spellings["<extra_7>"] == "<EXTRA_7>"  # upper: the lowercase normaliser reads it so

@@ -9,7 +9,7 @@ no word was offered in /docs to be refused.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from tokenizers import Tokenizer, pre_tokenizers, processors
@@ -219,3 +219,33 @@ def test_tokenizers_of_two_padding_ids_are_told_the_spec_has_one() -> None:
     assert "(one pad_id pads every input: each of ['bpe.json', 'uni.json'] needs it" in reason
     alone = spec.model_copy(update={"inputs": spec.inputs[1:], "example": {"body": "mary"}})
     assert "one pad_id" not in (unservable_reason(alone, {"uni.json": unigram}) or "")
+
+
+def test_a_left_padded_input_whose_id_0_is_a_texts_is_refused_with_another_pad_id() -> None:
+    # The exported signature of padding 'left' takes a row's trailing ids 0 for the model
+    # server's padding (training.saved_model._padding_first): with pad_id 1 and a
+    # SentencePiece-style <unk> 0, a text ending in an unknown word lost its last id, which
+    # the model was trained on (Keras pad_sequences kept it).
+    unk_first = Tokenizer(WordLevel({"<unk>": 0, "<pad>": 1, "mary": 2}, unk_token="<unk>"))
+    unk_first.pre_tokenizer = pre_tokenizers.Whitespace()
+    unk_first.add_special_tokens(["<pad>"])
+
+    def spec(padding: Literal["left", "right"], pad_id: int = 1) -> ServingSpec:
+        item = TextInput(field="text", tensor="text_ids", max_tokens=8, vocab_size=3,
+                         padding=padding)  # fmt: skip
+        return spec_of(item, "mary").model_copy(update={"pad_id": pad_id})
+
+    reason = unservable_reason(spec("left"), {"tokenizer.json": unk_first})
+    assert reason is not None and reason.startswith(
+        "input text has padding 'left' and pad_id 1: its exported signature takes a row's "
+        "trailing ids 0 for the model server's padding, and 0 is the id of '<unk>', which "
+        "unknown words get"
+    )
+    assert unservable_reason(spec("right"), {"tokenizer.json": unk_first}) is None
+    # id 0 a special token (RoBERTa's <s>) is no text's: left padding with pad_id 1 passes
+    roberta = Tokenizer(WordLevel({"<s>": 0, "<pad>": 1, "<unk>": 2, "mary": 3}, "<unk>"))
+    roberta.pre_tokenizer = pre_tokenizers.Whitespace()
+    roberta.add_special_tokens(["<s>", "<pad>"])
+    item = TextInput(field="text", tensor="text_ids", max_tokens=8, vocab_size=4, padding="left")
+    ok = spec_of(item, "mary").model_copy(update={"pad_id": 1})
+    assert unservable_reason(ok, {"tokenizer.json": roberta}) is None

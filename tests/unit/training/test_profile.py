@@ -279,7 +279,7 @@ def test_gender_loss_weight_scales_only_the_gender_term():
 
 
 def test_a_post_spelling_the_separator_is_trained_on_as_the_gateway_reads_it() -> None:
-    """The gateway reads a post's literal "[SEP]" as text (serving.tokenization.literal_posts);
+    """The gateway reads a post's literal "[SEP]" as text (serving.literals.literal_posts);
     training's joined text was the raw join, where it was a second separator."""
     tokenizer = train_tokenizer(["mary went home sep pad"], vocab_size=100)
     blogger = Blogger("b", "male", 20, "Student", ("mary [SEP] went", "[PAD] home"))
