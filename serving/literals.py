@@ -24,6 +24,10 @@ class _Literals:
     spellings: Spellings
     normalized: tuple[str, ...]
     normalized_ids: frozenset[int]
+    # The special tokens but the unknown one (``serving.words``' control tokens), and the ids
+    # of those matched in the normalized text.
+    controls: tuple[str, ...]
+    controls_normalized_ids: frozenset[int]
 
 
 # id(tokenizer) -> (a weak reference to it, its literals): read on every request's texts, and
@@ -70,14 +74,31 @@ def _literals(tokenizer: Tokenizer) -> _Literals:
         if token.special and token.content and token.normalized and normalizer is not None
     }
     contents = frozenset(token.content for token in added.values() if token.content)
+    # The unknown token stands for words: it is no control token (serving.words).
+    unknown = getattr(tokenizer.model, "unk_token", None)
+    controls = {
+        index: token.content
+        for index, token in added.items()
+        if token.special and token.content and token.content != unknown
+    }
     found = _Literals(
         tuple((token, _plain_spelling(tokenizer, as_text, token, contents)) for token in specials),
         tuple({normalizer.normalize_str(c) for c in matched.values()}) if normalizer else (),
         frozenset(matched),
+        tuple(controls.values()),
+        frozenset(index for index in controls if index in matched),
     )
     key = id(tokenizer)
     _LITERALS[key] = (weakref.ref(tokenizer, lambda _: _LITERALS.pop(key, None)), found)
     return found
+
+
+def controls(tokenizer: Tokenizer) -> tuple[tuple[str, ...], frozenset[int]]:
+    """The tokenizer's special tokens other than its unknown token, and the ids of those it
+    matches in the normalized text (``normalized=True``): from the same per-tokenizer cache as
+    :func:`literal_spellings` (:func:`serving.words.control_tokens` reads them per text)."""
+    found = _literals(tokenizer)
+    return found.controls, found.controls_normalized_ids
 
 
 def _plain_spelling(

@@ -6,11 +6,10 @@ path, :func:`serving.encoding.word_encoding`).
 from __future__ import annotations
 
 import re
-import weakref
 
 from tokenizers import Tokenizer
 
-from serving.literals import blank_matched_specials
+from serving.literals import blank_matched_specials, controls
 from serving.spec import TextInput, TextsInput
 from serving.windows import Window, budget
 
@@ -41,43 +40,19 @@ def has_words(tokenizer: Tokenizer, text: str) -> bool:
     return bool(tokenizer.encode(text[start:], add_special_tokens=False).ids)
 
 
-# tokenizer -> (its control tokens, the ids of those matched in the normalized text).
-_CONTROL_TOKENS: weakref.WeakKeyDictionary[Tokenizer, tuple[tuple[str, ...], frozenset[int]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def control_tokens(tokenizer: Tokenizer) -> tuple[str, ...]:
     """The tokenizer's special tokens other than its unknown token (``[PAD]``, ``[SEP]``,
     ``[CLS]``, ``[MASK]``): texts are tokenised with them recognised (a profile's posts are
     joined with ``[SEP]``), so a text spelling one gets that id, which carries no word (the
     pad id is even masked out). The unknown token stands for words: not among them.
     """
-    return _controls(tokenizer)[0]
-
-
-def _controls(tokenizer: Tokenizer) -> tuple[tuple[str, ...], frozenset[int]]:
-    found = _CONTROL_TOKENS.get(tokenizer)
-    if found is None:
-        unknown = getattr(tokenizer.model, "unk_token", None)
-        tokens = {
-            index: token
-            for index, token in tokenizer.get_added_tokens_decoder().items()
-            if token.special and token.content and token.content != unknown
-        }
-        normalized = tokenizer.normalizer is not None
-        found = (
-            tuple(token.content for token in tokens.values()),
-            frozenset(index for index, token in tokens.items() if token.normalized and normalized),
-        )
-        _CONTROL_TOKENS[tokenizer] = found
-    return found
+    return controls(tokenizer)[0]
 
 
 def spells_control(tokenizer: Tokenizer, text: str) -> bool:
     """Whether ``text`` spells a :func:`control_tokens` token as the tokenizer matches it (as
     written, or once normalized for one added with ``normalized=True``)."""
-    tokens, matched = _controls(tokenizer)
+    tokens, matched = controls(tokenizer)
     if any(token in text for token in tokens):
         return True
     return bool(matched) and blank_matched_specials(tokenizer, text, matched) is not text
@@ -88,7 +63,7 @@ def blank_control_tokens(tokenizer: Tokenizer, text: str) -> str:
     "[PAD]" spells a word's letters, yet is padding. One matched in the normalized text
     (``normalized=True``: "[pad]" under a Lowercase normaliser) is blanked where the
     tokenizer matches it (:func:`serving.literals.blank_matched_specials`)."""
-    tokens, matched = _controls(tokenizer)
+    tokens, matched = controls(tokenizer)
     for token in tokens:
         if token in text:  # a search, not a copy (thousands of reserved tokens)
             text = text.replace(token, " " * len(token))
@@ -130,8 +105,7 @@ def word_kept_in(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput) 
     part = _outside_words(text, first)
     # "[SEP]" spells letters: where a control token overlaps the part, find the word again in
     # the text with them blanked (kept whole in the window: it reaches one token further).
-    controls = control_tokens(tokenizer)
-    reach = len(part) + max(map(len, controls), default=0)
+    reach = len(part) + max(map(len, control_tokens(tokenizer)), default=0)
     window = text[:reach] if first else text[max(0, len(text) - reach) :]
     if spells_control(tokenizer, window):
         clean = _outside_words(blank_control_tokens(tokenizer, text), first)

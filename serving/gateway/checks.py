@@ -178,9 +178,14 @@ def check_padding(
         padded = padded_further(spec, tensors, value)
         if all(padded[key].shape == tensors[key].shape for key in tensors):
             return  # the example fills every input: a batch could add nothing to it
-        name = moved_output(outputs, _predict_padded(backend, runtime, selector, padded, value))
+        padded_outputs = _predict(
+            backend, runtime, selector, padded, f"padded-{value}", "padded example"
+        )
+        name = moved_output(outputs, padded_outputs)
         if name is not None:
-            repeated = _predict_padded(backend, runtime, selector, tensors, value, "again")
+            repeated = _predict(
+                backend, runtime, selector, tensors, f"again-{value}", "padded example"
+            )
             if moved_output(outputs, repeated) is not None:
                 raise UnfitVersionError(random_output_reason(name))
             raise UnfitVersionError(
@@ -188,17 +193,6 @@ def check_padding(
                 f"{pad_description(spec, value)}: batching would change answers (the model "
                 f"must mask the padding){left_padding_hint(spec)}"
             )
-
-
-def _predict_padded(
-    backend: Backend,
-    runtime: ModelRuntime,
-    selector: VersionSelector,
-    padded: dict[str, npt.NDArray[Any]],
-    value: int,
-    what: str = "padded",
-) -> dict[str, npt.NDArray[Any]]:
-    return _predict(backend, runtime, selector, padded, f"{what}-{value}", "padded example")
 
 
 def _predict(
