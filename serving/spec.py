@@ -173,7 +173,7 @@ class ServingSpec(Frozen):
                 raise ValueError(
                     f"example.{name}: every text must have 1 to {item.max_chars} chars"
                 )
-        for head in (*self.segment_heads(), *self.token_heads()):
+        for head in self.span_heads():
             target = fields.get(head.input_field)
             if target is None or target.kind != "text":
                 raise ValueError(f"head {head.field}: input_field must name a text input")
@@ -190,7 +190,11 @@ class ServingSpec(Frozen):
 
     def span_fields(self) -> set[str]:
         """The input fields whose tokens' character spans some head reads."""
-        return {head.input_field for head in (*self.segment_heads(), *self.token_heads())}
+        return {head.input_field for head in self.span_heads()}
+
+    def span_heads(self) -> tuple[SegmentWeightsHead | TokenLabelsHead, ...]:
+        """The segment and token heads, in declaration order."""
+        return (*self.segment_heads(), *self.token_heads())
 
     def input(self, field: str) -> TextInput | TextsInput:
         """The input declared for a request field (KeyError if none)."""
