@@ -43,7 +43,7 @@ class TokenWords:
     truncated: bool
 
 
-Spans = list[str | None] | TokenWords  # what a span head reads of one instance's text
+Spans = Sequence[str | None] | TokenWords  # what a span head reads of one instance's text
 
 
 def head_spans(

@@ -4,7 +4,7 @@ softmax per id of its input's row, refused with a named reason otherwise."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -16,7 +16,9 @@ TAGS = TokenLabelsHead(
 )
 
 
-def _spec(vocab: int, head: TokenLabelsHead = TAGS, padding: str = "right") -> ServingSpec:
+def _spec(
+    vocab: int, head: TokenLabelsHead = TAGS, padding: Literal["left", "right"] = "right"
+) -> ServingSpec:
     item = TextInput(
         field="text", tensor="text_ids", max_tokens=16, vocab_size=vocab, padding=padding
     )
@@ -43,7 +45,11 @@ def _export(tmp_path: Path, tokenizer_path: Path, model: Any, spec: ServingSpec)
 
 @pytest.mark.parametrize(("padding", "length"), [("right", None), ("left", None), ("left", 20)])
 def test_a_tagger_is_exported_with_one_distribution_per_id_sent(
-    tmp_path: Path, tokenizer_path: Path, vocab: int, padding: str, length: int | None
+    tmp_path: Path,
+    tokenizer_path: Path,
+    vocab: int,
+    padding: Literal["left", "right"],
+    length: int | None,
 ) -> None:
     import numpy as np
     import tensorflow as tf
