@@ -116,3 +116,35 @@ def test_a_tagger_ending_in_logits_is_refused(
         SpecMismatchError, match=r"tags \(token_labels\).*end the model with a softmax"
     ):
         _export(tmp_path, tokenizer_path, _tagger(vocab, activation=None), _spec(vocab))
+
+
+def test_a_batch_of_requests_padded_together_answers_each_row_as_alone(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # The local model server's batching (and the gateway's coalescing) merge requests of
+    # other widths with serving.tensor_batches and slice the outputs back by rows: a rank-3
+    # output keeps the merged width, and each row's positions must be its own.
+    import numpy as np
+    import tensorflow as tf
+
+    from serving.modelserver.packing import splittable
+    from serving.tensor_batches import merge_inputs, split_outputs
+
+    spec = _spec(vocab, padding="left")
+    folder = _export(tmp_path, tokenizer_path, _tagger(vocab), spec)
+    function = tf.saved_model.load(str(folder)).signatures["serving_default"]
+    requests = [
+        {"text_ids": np.array([[5, 6, 7]], np.int32)},
+        {"text_ids": np.array([[9, 0], [4, 5]], np.int32)},
+        {"text_ids": np.array([[8, 7, 6, 5, 4, 3]], np.int32)},
+    ]
+    merged = merge_inputs(requests, pad=True)
+    outputs = {"tags": function(text_ids=tf.constant(merged["text_ids"]))["tags"].numpy()}
+    for request, part in zip(requests, split_outputs(outputs, [1, 2, 1]), strict=True):
+        own = function(text_ids=tf.constant(request["text_ids"]))["tags"].numpy()
+        width = own.shape[1]
+        assert part["tags"].shape == (len(own), 6, 3)
+        mask = request["text_ids"] != 0  # positions of ids (padding is never read)
+        np.testing.assert_allclose(part["tags"][:, :width][mask], own[mask], atol=1e-6)
+    # Its outputs have an unknown width: the model server never splits such a batch by length.
+    assert not splittable([(-1, -1)], [True], [(-1, -1, 3)])
