@@ -34,8 +34,8 @@ Answer = Callable[[np.ndarray], np.ndarray]  # ids [rows, width] -> tags
 def softmax(ids: np.ndarray) -> np.ndarray:
     """Per id, a softmax that depends on the id alone (a masking tagger)."""
     logits = np.stack([ids * 0.1, -ids * 0.2, np.ones_like(ids) * 0.3], axis=-1)
-    exp: np.ndarray = np.exp(logits)
-    return exp / exp.sum(axis=-1, keepdims=True)
+    exp = np.exp(logits)
+    return np.asarray(exp / exp.sum(axis=-1, keepdims=True), dtype=np.float64)
 
 
 @dataclass
