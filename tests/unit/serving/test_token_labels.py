@@ -168,3 +168,22 @@ def test_a_token_head_must_label_a_text_input() -> None:
     posts = TextsInput(field="text", tensor="ids", max_tokens=8, vocab_size=64, separator="|")
     with pytest.raises(ValidationError, match="input_field must name a text input"):
         ServingSpec(title="t", inputs=[posts], heads=[HEAD], example={"text": ["a"]})
+
+
+def test_a_special_token_spelt_by_the_client_is_labelled_as_its_plain_text(wordpiece) -> None:
+    # The model reads "[SEP]" in a text as characters (serving.literals), so its words are
+    # labelled like any other; only the post-processor's own [CLS]/[SEP] are not.
+    text = "hello [SEP] world"
+    found, _ = units(wordpiece, text, item())
+    assert [(w, s) for w, s, _ in found] == [
+        ("hello", (0, 5)), ("[", (6, 7)), ("SEP", (7, 10)), ("]", (10, 11)), ("world", (12, 17))
+    ]  # fmt: skip
+    assert [p for _, _, p in found] == [1, 2, 3, 4, 5]
+
+
+def test_the_answer_is_strict_json(wordpiece) -> None:
+    import json
+
+    words = token_words(wordpiece, "Mary  went", item(), HEAD)
+    answer = token_answer(HEAD, rows(["B-PER", "B-LOC"]), words)
+    assert json.loads(json.dumps(answer, allow_nan=False)) == answer
