@@ -138,7 +138,8 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
     leading underscore (TensorFlow refuses such a signature input name), an input of fixed
     length at least ``max_tokens`` long (the export pads rows to it); every head's output is
     a model output of one name (:func:`output_names`) and of rank 2 (rank 1 or 2 for scalar
-    heads) whose known width is the head's (``len(labels)``, ``rule.max_segments``, or 1);
+    heads; rank 3 for token heads: :func:`check_token_shape`) whose known width is the head's
+    (``len(labels)``, ``rule.max_segments``, or 1);
     an ``Embedding`` fed directly by an input has at least ``vocab_size`` rows (other
     embeddings are left to the export smoke check); and the gateway can serve the inputs
     with these tokenizers (:func:`serving.spec_tokenizers.unservable_reason`: unknown words
@@ -223,8 +224,9 @@ def check_token_shape(
     head: TokenLabelsHead, max_tokens: int, length: int | None, outputs: Mapping[str, Any]
 ) -> None:
     """Raise :class:`SpecMismatchError` unless a token head's output is ``[batch, tokens,
-    len(labels)]`` with one position per id of its input's row: ``tokens`` unknown, or the
-    fixed ``length`` the model takes (at least ``max_tokens``, else at least ``max_tokens``)."""
+    len(labels)]`` with one position per id of its input's row: ``tokens`` unknown, or, when
+    known, the fixed ``length`` the model's input takes (if it has one) and at least
+    ``max_tokens`` (the gateway reads a row's positions up to its length)."""
     shape = tuple(outputs[head.output].shape)
     where = f"head {head.field!r} (token_labels): output {head.output!r} has shape {shape}"
     if len(shape) != 3:

@@ -67,7 +67,7 @@ class ModelRuntime:
     models: RequestModels
     settings: GatewaySettings
     legacy: bool = False
-    segment_heads: tuple[SegmentWeightsHead | TokenLabelsHead, ...] = field(default=())
+    span_heads: tuple[SegmentWeightsHead | TokenLabelsHead, ...] = field(default=())
 
     def preprocess(self, instances: Sequence[Instance]) -> Tensors:
         """Signature inputs: int32 ``[len(instances), longest]`` per input tensor."""
@@ -95,7 +95,7 @@ class ModelRuntime:
         """
         return {
             head.field: self._segments(head, instances, (encodings or {}).get(head.input_field))
-            for head in self.segment_heads
+            for head in self.span_heads
         }
 
     def postprocess(
@@ -229,7 +229,7 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
         models=models,
         settings=settings,
         legacy=legacy,
-        segment_heads=spec.span_heads(),
+        span_heads=spec.span_heads(),
     )
 
 
