@@ -187,3 +187,28 @@ def test_the_answer_is_strict_json(wordpiece) -> None:
     words = token_words(wordpiece, "Mary  went", item(), HEAD)
     answer = token_answer(HEAD, rows(["B-PER", "B-LOC"]), words)
     assert json.loads(json.dumps(answer, allow_nan=False)) == answer
+
+
+@pytest.mark.parametrize(
+    "processor",
+    [
+        processors.TemplateProcessing(
+            single="[CLS] [SEP] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+        ),
+        processors.RobertaProcessing(("[SEP]", 3), ("[CLS]", 2)),
+        processors.BertProcessing(("[SEP]", 3), ("[CLS]", 2)),
+        None,
+    ],
+)
+def test_row_positions_are_those_the_post_processor_gives(wordpiece, processor) -> None:
+    made = Tokenizer.from_str(wordpiece.to_str())
+    made.post_processor = processor
+    text = "hello,  unbelievable world " * 3
+    for given in (item(), item(add_special_tokens=False), item(6, truncation="left")):
+        words = token_words(made, text, given, HEAD.model_copy(update={"aggregation": "none"}))
+        encoding = made.encode(text, add_special_tokens=False)
+        encoding.truncate(len(words.positions), direction=given.truncation)
+        row = made.post_process(encoding, None, given.add_special_tokens)
+        assert list(words.positions) == [
+            index for index, special in enumerate(row.special_tokens_mask) if not special
+        ]
