@@ -148,3 +148,12 @@ def test_a_batch_of_requests_padded_together_answers_each_row_as_alone(
         np.testing.assert_allclose(part["tags"][:, :width][mask], own[mask], atol=1e-6)
     # Its outputs have an unknown width: the model server never splits such a batch by length.
     assert not splittable([(-1, -1)], [True], [(-1, -1, 3)])
+
+
+def test_the_tiny_model_for_any_spec_serves_a_token_head(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    from training.tiny_models import spec_model
+
+    spec = _spec(vocab)
+    assert (_export(tmp_path, tokenizer_path, spec_model(spec), spec) / "saved_model.pb").exists()
