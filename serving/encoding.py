@@ -93,7 +93,7 @@ def _whole_words(tokenizer: Tokenizer, text: str, start: int) -> Window | None:
 
 @dataclass(frozen=True)
 class Encoded:
-    """Signature inputs and, per input field a segment head reads, each instance's encoding
+    """Signature inputs and, per input field a segment or token head reads, each instance's encoding
     as the model saw it.
 
     ``encodings[field][row]`` is cut like the row of its tensor, without special tokens
@@ -129,8 +129,8 @@ def encode_batch(
     """:func:`encode_instances` and the encodings; texts found in ``known`` are not tokenised."""
     tensors: Tensors = {}
     encodings: dict[str, list[Window]] = {}
-    # Only segment heads read character spans: other inputs' texts skip making them.
-    segmented = {head.input_field for head in spec.segment_heads()}
+    # Only segment and token heads read character spans: other inputs' texts skip them.
+    segmented = spec.span_fields()
     for item in spec.inputs:
         tokenizer = tokenizers[item.tokenizer]
         kept, offsets = budget(tokenizer, item), item.field in segmented

@@ -13,37 +13,61 @@ start); every output is float32 (``export_for_serving`` casts a
 mixed-precision head; the gateway reads a float16, bfloat16 or float64 one as its values too)
 with the shape its head kind gives (``categorical`` / ``multilabel``: ``[batch, len(labels)]``;
 ``binary``, ``regression``, ``score``: ``[batch]`` or ``[batch, 1]``; ``segment_weights``:
-``[batch, max_segments]``).
+``[batch, max_segments]``; ``token_labels``: ``[batch, tokens, len(labels)]``).
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from serving.spec_base import (
+    NAME_PATTERN,
+    Frozen,
+    Name,
+    Truncation,
+    unique,
+)
+from serving.spec_heads import (
+    BinaryHead,
+    CategoricalHead,
+    HeadSpec,
+    MultilabelHead,
+    RegressionHead,
+    ScoreHead,
+    SegmentRule,
+    SegmentWeightsHead,
+    TokenLabelsHead,
+)
+
+__all__ = [
+    "NAME_PATTERN",
+    "SPEC_FILE",
+    "SPEC_VERSION",
+    "BinaryHead",
+    "CategoricalHead",
+    "HeadSpec",
+    "InputSpec",
+    "MultilabelHead",
+    "RegressionHead",
+    "ScoreHead",
+    "SegmentRule",
+    "SegmentWeightsHead",
+    "ServingSpec",
+    "TextInput",
+    "TextsInput",
+    "TokenLabelsHead",
+    "Truncation",
+    "dump_spec",
+    "is_valid_name",
+    "load_spec",
+]
 
 SPEC_VERSION: Literal[1] = 1
 SPEC_FILE = "serving_spec.json"
-# Request fields and tensor names: identifiers, so they can be JSON keys, pydantic fields and
-# TF signature keys alike (TF Serving's signature keys follow the same rule).
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-# A label is answered as a value: one of only blanks is an empty line of a labels file.
-Label = Annotated[str, Field(pattern=r"\S")]
-Truncation = Literal["left", "right"]
-
-
-class Frozen(BaseModel):
-    """Spec parts: unknown keys are errors (a typo in a spec must not be silently ignored).
-
-    Numbers must be finite: JSON has no NaN or Infinity (RFC 8259 section 6), so a spec
-    holding one would be written with null in its place and not read back.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _InputBase(Frozen):
@@ -99,131 +123,6 @@ class TextsInput(_InputBase):
 InputSpec = Annotated[TextInput | TextsInput, Field(discriminator="kind")]
 
 
-class _HeadBase(Frozen):
-    output: Name = Field(description="Signature output tensor (float32, or any float width).")
-    field: Name = Field(description="Answer field that carries this head's readable value.")
-    description: str = ""
-    note: str = Field(default="", description="Returned with every answer (e.g. a proxy note).")
-
-
-class CategoricalHead(_HeadBase):
-    """A softmax over ``labels``: answered with the best label and the top ``top_k``."""
-
-    kind: Literal["categorical"] = "categorical"
-    labels: list[Label] = Field(min_length=2)
-    label_descriptions: list[str] | None = Field(
-        default=None, description="One text per label (e.g. the rule behind an income group)."
-    )
-    top_k: int = Field(default=1, ge=1, description="Candidates returned by default.")
-
-    @model_validator(mode="after")
-    def _lengths(self) -> CategoricalHead:
-        _unique("label", self.labels)
-        if self.label_descriptions is not None and len(self.label_descriptions) != len(self.labels):
-            raise ValueError("label_descriptions must have one entry per label")
-        if self.top_k > len(self.labels):
-            raise ValueError("top_k exceeds the number of labels")
-        return self
-
-
-class BinaryHead(_HeadBase):
-    """A sigmoid: the probability of ``labels[1]``; ``labels[0]`` below ``threshold``."""
-
-    kind: Literal["binary"] = "binary"
-    labels: tuple[Label, Label] = Field(description="[negative, positive].")
-    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _distinct(self) -> BinaryHead:
-        _unique("label", list(self.labels))
-        return self
-
-
-class MultilabelHead(_HeadBase):
-    """Independent sigmoids, one per label: every label at or above its threshold applies
-    (``thresholds[i]``, else ``threshold``)."""
-
-    kind: Literal["multilabel"] = "multilabel"
-    labels: list[Label] = Field(min_length=1)
-    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
-    thresholds: list[Annotated[float, Field(ge=0.0, le=1.0)]] | None = Field(
-        default=None, description="One per label (tuned on validation data), for threshold."
-    )
-    top_k: int | None = Field(default=None, ge=1, description="Top labels answered (None: none).")
-
-    @model_validator(mode="after")
-    def _distinct(self) -> MultilabelHead:
-        # Answers are keyed by label, so two equal labels would silently drop a column.
-        _unique("label", self.labels)
-        if self.top_k is not None and self.top_k > len(self.labels):
-            raise ValueError("top_k exceeds the number of labels")
-        if self.thresholds is not None and len(self.thresholds) != len(self.labels):
-            raise ValueError("thresholds must have one entry per label")
-        return self
-
-
-class RegressionHead(_HeadBase):
-    """A real value in ``unit``: ``raw * scale + offset``, then clipped to ``clip`` if given."""
-
-    kind: Literal["regression"] = "regression"
-    unit: str = ""
-    scale: float = 1.0
-    offset: float = 0.0
-    clip: tuple[float, float] | None = None
-
-    @model_validator(mode="after")
-    def _range(self) -> RegressionHead:
-        if self.clip is not None and self.clip[0] > self.clip[1]:
-            raise ValueError("clip must be [low, high] with low <= high")
-        return self
-
-
-class ScoreHead(_HeadBase):
-    """A bounded score (e.g. similarity in [0, 1]); values outside ``range`` are clipped."""
-
-    kind: Literal["score"] = "score"
-    range: tuple[float, float] = (0.0, 1.0)
-    meaning: str = ""
-
-    @model_validator(mode="after")
-    def _range(self) -> ScoreHead:
-        if self.range[0] >= self.range[1]:
-            raise ValueError("range must be [low, high] with low < high")
-        return self
-
-
-class SegmentRule(Frozen):
-    """How a text is cut into the segments a ``segment_weights`` head weighs.
-
-    Applied to the text's encoding *after* truncation to the input's ``max_tokens``: a
-    segment is a maximal run of tokens ending with ``separator_token`` (included) or with the
-    last token. Segments are numbered from the end when ``order`` is ``"last_first"`` (index
-    0 = the last segment, as a memory network that keeps the latest sentences does), else
-    from the start; only the first ``max_segments`` of that numbering exist for the model.
-    The same rule is used by training (to supervise the weights) and by the gateway (to map
-    weights back to text): :func:`serving.encoding.segment_texts`.
-    """
-
-    separator_token: str = Field(min_length=1, description="e.g. '.' for sentences.")
-    order: Literal["first_first", "last_first"] = "first_first"
-    max_segments: int = Field(ge=1, le=4096)
-
-
-class SegmentWeightsHead(_HeadBase):
-    """Weights over the segments of one text input (attention as evidence): ``[batch, S]``."""
-
-    kind: Literal["segment_weights"] = "segment_weights"
-    input_field: Name = Field(description="The request field (a text input) whose segments.")
-    rule: SegmentRule
-    top_k: int = Field(default=3, ge=1, description="Segments returned, heaviest first.")
-
-
-HeadSpec = Annotated[
-    CategoricalHead | BinaryHead | MultilabelHead | RegressionHead | ScoreHead | SegmentWeightsHead,
-    Field(discriminator="kind"),
-]
-
-
 class ServingSpec(Frozen):
     """Everything the gateway needs to serve one version of a text model.
 
@@ -251,10 +150,10 @@ class ServingSpec(Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> ServingSpec:
-        _unique("input field", [item.field for item in self.inputs])
-        _unique("input tensor", [item.tensor for item in self.inputs])
-        _unique("head field", [head.field for head in self.heads])
-        _unique("head output", [head.output for head in self.heads])
+        unique("input field", [item.field for item in self.inputs])
+        unique("input tensor", [item.tensor for item in self.inputs])
+        unique("head field", [head.field for head in self.heads])
+        unique("head output", [head.output for head in self.heads])
         fields = {item.field: item for item in self.inputs}
         if set(self.example) != set(fields):
             raise ValueError(f"example must give exactly the input fields {sorted(fields)}")
@@ -274,7 +173,7 @@ class ServingSpec(Frozen):
                 raise ValueError(
                     f"example.{name}: every text must have 1 to {item.max_chars} chars"
                 )
-        for head in self.segment_heads():
+        for head in self.span_heads():
             target = fields.get(head.input_field)
             if target is None or target.kind != "text":
                 raise ValueError(f"head {head.field}: input_field must name a text input")
@@ -285,6 +184,18 @@ class ServingSpec(Frozen):
         tokens' character spans (``serving.encoding.segment_texts``)."""
         return tuple(head for head in self.heads if isinstance(head, SegmentWeightsHead))
 
+    def token_heads(self) -> tuple[TokenLabelsHead, ...]:
+        """The heads that label each token of a text input (answered with character spans)."""
+        return tuple(head for head in self.heads if isinstance(head, TokenLabelsHead))
+
+    def span_fields(self) -> set[str]:
+        """The input fields whose tokens' character spans some head reads."""
+        return {head.input_field for head in self.span_heads()}
+
+    def span_heads(self) -> tuple[SegmentWeightsHead | TokenLabelsHead, ...]:
+        """The segment and token heads, in declaration order."""
+        return (*self.segment_heads(), *self.token_heads())
+
     def input(self, field: str) -> TextInput | TextsInput:
         """The input declared for a request field (KeyError if none)."""
         return {item.field: item for item in self.inputs}[field]
@@ -292,13 +203,6 @@ class ServingSpec(Frozen):
     def tokenizer_files(self) -> list[str]:
         """The distinct tokenizer files the inputs use, in declaration order."""
         return list(dict.fromkeys(item.tokenizer for item in self.inputs))
-
-
-def _unique(what: str, names: list[str]) -> None:
-    # Counted once: names.count per name took seconds from 20,000 labels (quadratic).
-    seen = {name for name, count in Counter(names).items() if count > 1}
-    if seen:
-        raise ValueError(f"duplicate {what}: {sorted(seen)}")
 
 
 def load_spec(path: Path) -> ServingSpec:

@@ -1,7 +1,8 @@
 """Whether a head's output values can be what its kind reads them as: one check, export and
 gateway.
 
-``categorical`` heads are read as a softmax (each row in [0, 1], summing to 1), ``binary`` and
+``categorical`` and ``token_labels`` heads are read as a softmax (each row, each token's for
+the latter, in [0, 1], summing to 1), ``binary`` and
 ``multilabel`` heads as sigmoids (each value in [0, 1]): the answers call them probabilities.
 A model that ends in logits (trained with ``from_logits=True``) gives other values, which the
 gateway would have answered as probabilities of 2.0 or -1.0. ``training.export`` refuses such
@@ -21,7 +22,12 @@ from serving.spec import HeadSpec
 # float16 heads (mixed precision) round a probability by up to ~5e-4, a softmax's sum by more.
 VALUE_TOLERANCE = 1e-3
 SUM_TOLERANCE = 1e-2
-ACTIVATIONS = {"categorical": "softmax", "binary": "sigmoid", "multilabel": "sigmoid"}
+ACTIVATIONS = {
+    "categorical": "softmax",
+    "binary": "sigmoid",
+    "multilabel": "sigmoid",
+    "token_labels": "softmax",  # one softmax per token, over the last axis
+}
 
 
 def output_problem(head: HeadSpec, values: npt.NDArray[Any]) -> str | None:
@@ -34,7 +40,7 @@ def output_problem(head: HeadSpec, values: npt.NDArray[Any]) -> str | None:
     low, high = float(found.min()), float(found.max())
     if low < -VALUE_TOLERANCE or high > 1 + VALUE_TOLERANCE:
         detail = f"values from {low:.3g} to {high:.3g}, not probabilities in [0, 1]"
-    elif head.kind == "categorical" and not np.allclose(
+    elif ACTIVATIONS[head.kind] == "softmax" and not np.allclose(
         found.sum(axis=-1), 1.0, atol=SUM_TOLERANCE
     ):
         sums = found.sum(axis=-1)
@@ -45,7 +51,7 @@ def output_problem(head: HeadSpec, values: npt.NDArray[Any]) -> str | None:
     # trained with binary_crossentropy) declared categorical: a softmax would change the model.
     sigmoids = (
         "; sigmoids, several labels at once, are a multilabel head: MultilabelHead(labels=...)"
-        if detail.startswith("rows summing")
+        if detail.startswith("rows summing") and head.kind == "categorical"
         else ""
     )
     return (

@@ -116,9 +116,19 @@ def padded_further(spec: ServingSpec, tensors: Tensors, pad_value: int | None = 
 
 def moved_output(before: Mapping[str, Array], after: Mapping[str, Array]) -> str | None:
     """The first output of ``before`` that ``after`` lacks, reshapes, or moves beyond
-    ``PAD_RTOL``/``PAD_ATOL``; None when every one agrees."""
+    ``PAD_RTOL``/``PAD_ATOL``; None when every one agrees.
+
+    A per-token output (``[rows, tokens, labels]``, a ``token_labels`` head) gains a position
+    per pad column: its positions of ``before`` are compared, the added ones are padding."""
     for name, value in before.items():
         other = after.get(name)
+        if (
+            other is not None
+            and value.ndim == 3
+            and other.ndim == 3
+            and other.shape[1] >= value.shape[1]
+        ):
+            other = other[:, : value.shape[1]]
         if (
             other is None
             or other.shape != value.shape

@@ -12,7 +12,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from serving.encoding import Tensors
-from serving.spec import HeadSpec, ServingSpec
+from serving.spec import HeadSpec, ServingSpec, TokenLabelsHead
 from serving.spec_outputs import output_problem
 from serving.tensor_batches import (
     left_padding_hint,
@@ -42,7 +42,10 @@ def write_saved_model(model: keras.Model, spec: ServingSpec, path: Path) -> None
     ``max_tokens`` fits); an input of ``padding: left`` then has its padding moved to the
     row's start (the gateway and batching pad on the right). Outputs: float32 per head
     output, ``[batch]`` for binary/regression/score heads (a ``[batch, 1]`` unit is
-    flattened), ``[batch, width]`` for the others. Other model outputs are left out.
+    flattened), ``[batch, tokens, len(labels)]`` for token heads (over a ``padding: left``
+    input: moved back to the positions of the ids the gateway sent, so position ``i`` labels
+    the row's ``i``-th id), ``[batch, width]`` for the others. Other model outputs are left
+    out.
     """
     tensors = [item.tensor for item in spec.inputs]
     input_specs = [tf.TensorSpec([None, None], tf.int32, name=key) for key in tensors]
@@ -55,12 +58,18 @@ def write_saved_model(model: keras.Model, spec: ServingSpec, path: Path) -> None
             key: _pad_to_length(ids, lengths[key], spec.pad_id)
             for key, ids in zip(tensors, inputs, strict=True)
         }
+        sent = given
         given = {
             key: _padding_first(ids, pads, spec.pad_id) if key in left else ids
             for key, ids in given.items()
         }
         outputs = named_outputs(model, model(as_built(model, given), training=False))
-        return {head.output: _shape_output(head, outputs[head.output]) for head in spec.heads}
+        shaped = {head.output: _shape_output(head, outputs[head.output]) for head in spec.heads}
+        for head in spec.token_heads():
+            tensor = spec.input(head.input_field).tensor
+            if tensor in left:
+                shaped[head.output] = _positions_back(shaped[head.output], sent[tensor], pads)
+        return shaped
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -79,13 +88,29 @@ def _padding_first(ids: tf.Tensor, pads: Sequence[int], pad_id: int) -> tf.Tenso
     """Right-padded rows (the gateway's, padded further with any of ``pads`` by batching) as
     left-padded ones with ``pad_id``, for a model trained on left padding (``padding:
     left``): each row's ids up to its last non-pad id are moved to the row's end."""
+    width, positions, length = _row_lengths(ids, pads)
+    source = positions - (width - length)
+    moved = tf.gather(ids, tf.maximum(source, 0), batch_dims=1)
+    return tf.where(source >= 0, moved, tf.constant(pad_id, ids.dtype))
+
+
+def _row_lengths(ids: tf.Tensor, pads: Sequence[int]) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Width, positions ``[1, width]`` and each row's length ``[rows, 1]`` (up to its last
+    id that is none of ``pads``) of right-padded rows."""
     width = tf.shape(ids)[1]
     positions = tf.range(width)[tf.newaxis, :]
     text = tf.reduce_all(tf.stack([tf.not_equal(ids, pad) for pad in pads]), axis=0)
     length = tf.reduce_max(tf.where(text, positions + 1, 0), axis=1, keepdims=True)
-    source = positions - (width - length)
-    moved = tf.gather(ids, tf.maximum(source, 0), batch_dims=1)
-    return tf.where(source >= 0, moved, tf.constant(pad_id, ids.dtype))
+    return width, positions, length
+
+
+def _positions_back(outputs: tf.Tensor, sent: tf.Tensor, pads: Sequence[int]) -> tf.Tensor:
+    """A token head's ``[rows, width, labels]`` outputs over rows :func:`_padding_first`
+    moved, at the positions of the right-padded ids ``sent``: the row's ``i``-th id was at
+    ``i + width - length``. Positions past a row's length (never read) repeat its last."""
+    width, positions, length = _row_lengths(sent, pads)
+    source = tf.minimum(positions + (width - length), width - 1)
+    return tf.gather(outputs, source, batch_dims=1)
 
 
 def named_outputs(model: keras.Model, outputs: Any) -> Mapping[str, Any]:
@@ -101,8 +126,11 @@ def _shape_output(head: HeadSpec, tensor: tf.Tensor) -> tf.Tensor:
     return tf.reshape(tensor, [-1]) if is_scalar(head) else tensor
 
 
-def expected_shape(head: HeadSpec, batch: int) -> tuple[int, ...]:
-    """The served shape of a head's output for a batch of ``batch`` instances."""
+def expected_shape(head: HeadSpec, batch: int, tokens: int = 0) -> tuple[int, ...]:
+    """The served shape of a head's output for a batch of ``batch`` instances (token heads:
+    ``tokens`` positions)."""
+    if isinstance(head, TokenLabelsHead):
+        return (batch, tokens, head_width(head))
     return (batch,) if is_scalar(head) else (batch, head_width(head))
 
 
@@ -136,10 +164,24 @@ def smoke_check(
                 f"{batch} instances: every instance needs its own row (is it reduced over the "
                 "batch axis, e.g. a mean over axis 0?)"
             )
-        if value.dtype != np.float32 or value.shape != expected_shape(head, batch):
+        # A token head has a position per id sent (more: a fixed-length input's).
+        sent, tokens = None, 0
+        if isinstance(head, TokenLabelsHead) and value.ndim == 3:
+            sent, tokens = tensors[spec.input(head.input_field).tensor], value.shape[1]
+        expected = expected_shape(head, batch, tokens)
+        if (
+            value.dtype != np.float32
+            or value.shape != expected
+            or (sent is not None and tokens < sent.shape[1])
+        ):
             raise SpecMismatchError(
                 f"head {head.field!r}: output {head.output!r} is {value.dtype}{list(value.shape)}"
-                f" for the example; the spec needs float32{list(expected_shape(head, batch))}"
+                f" for the example; the spec needs float32{list(expected)}"
+                + (
+                    f" with at least the {sent.shape[1]} ids sent per row"
+                    if sent is not None
+                    else ""
+                )
             )
         if not np.isfinite(value).all():
             raise SpecMismatchError(not_finite(head, "the example", float16_outputs))

@@ -22,6 +22,7 @@ from serving.spec import (
     MultilabelHead,
     SegmentWeightsHead,
     ServingSpec,
+    TokenLabelsHead,
     is_valid_name,
 )
 from serving.spec_outputs import scalar_width_hint
@@ -115,8 +116,9 @@ def fixed_length(tensor: Any) -> int | None:
 
 
 def head_width(head: HeadSpec) -> int:
-    """Units in a head's output row: labels, segments, or 1 for scalar heads."""
-    if isinstance(head, CategoricalHead | MultilabelHead):
+    """Units in a head's output row (a token's, for token heads): labels, segments, or 1 for
+    scalar heads."""
+    if isinstance(head, CategoricalHead | MultilabelHead | TokenLabelsHead):
         return len(head.labels)
     if isinstance(head, SegmentWeightsHead):
         return head.rule.max_segments
@@ -136,7 +138,8 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
     leading underscore (TensorFlow refuses such a signature input name), an input of fixed
     length at least ``max_tokens`` long (the export pads rows to it); every head's output is
     a model output of one name (:func:`output_names`) and of rank 2 (rank 1 or 2 for scalar
-    heads) whose known width is the head's (``len(labels)``, ``rule.max_segments``, or 1);
+    heads; rank 3 for token heads: :func:`check_token_shape`) whose known width is the head's
+    (``len(labels)``, ``rule.max_segments``, or 1);
     an ``Embedding`` fed directly by an input has at least ``vocab_size`` rows (other
     embeddings are left to the export smoke check); and the gateway can serve the inputs
     with these tokenizers (:func:`serving.spec_tokenizers.unservable_reason`: unknown words
@@ -177,7 +180,11 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
                 f"{head.output!r} (one layer made them): name each with dict outputs, "
                 "keras.Model(inputs, {'name': tensor, ...})"
             )
-        _check_shape(head, tuple(outputs[head.output].shape))
+        if isinstance(head, TokenLabelsHead):
+            item = spec.input(head.input_field)
+            check_token_shape(head, item.max_tokens, fixed_length(inputs[item.tensor]), outputs)
+        else:
+            _check_shape(head, tuple(outputs[head.output].shape))
     for item in spec.inputs:
         rows = embedding_rows(model, inputs[item.tensor])
         if rows is not None and rows < item.vocab_size:
@@ -200,17 +207,44 @@ def _check_shape(head: HeadSpec, shape: tuple[int | None, ...]) -> None:
             )
         return
     if len(shape) != 2 or shape[-1] not in (width, None):
-        # A [batch, length, n] output answers per token (a tagger): no head kind reads one,
-        # which a new user's tagging model was not told.
+        # A [batch, length, n] output answers per token (a tagger): a token_labels head.
         per_token = (
-            "; an output per token (token tagging) is no head kind the spec serves: pool "
-            "it to one row per text, or serve one per-text head"
+            "; an output per token (token tagging) is a token_labels head: "
+            "TokenLabelsHead(input_field=..., labels=[...])"
             if len(shape) == 3
             else ""
         )
         raise SpecMismatchError(
             f"head {head.field!r} ({head.kind}): output {head.output!r} has shape {shape}; "
             f"the spec needs [batch, {width}]{per_token}"
+        )
+
+
+def check_token_shape(
+    head: TokenLabelsHead, max_tokens: int, length: int | None, outputs: Mapping[str, Any]
+) -> None:
+    """Raise :class:`SpecMismatchError` unless a token head's output is ``[batch, tokens,
+    len(labels)]`` with one position per id of its input's row: ``tokens`` unknown, or, when
+    known, the fixed ``length`` the model's input takes (if it has one) and at least
+    ``max_tokens`` (the gateway reads a row's positions up to its length)."""
+    shape = tuple(outputs[head.output].shape)
+    where = f"head {head.field!r} (token_labels): output {head.output!r} has shape {shape}"
+    if len(shape) != 3:
+        raise SpecMismatchError(
+            f"{where}; the spec needs one label distribution per token of input "
+            f"{head.input_field!r}, [batch, tokens, {len(head.labels)}] (a Dense over the "
+            "token features, without pooling them)"
+        )
+    if shape[2] not in (len(head.labels), None):
+        raise SpecMismatchError(
+            f"{where}; its last dimension must be len(labels) = {len(head.labels)}"
+        )
+    tokens = shape[1]
+    if tokens is not None and (tokens != (length or tokens) or tokens < max_tokens):
+        raise SpecMismatchError(
+            f"{where}; its second dimension must be one per id of input "
+            f"{head.input_field!r} (max_tokens {max_tokens}"
+            + (f", the model takes {length})" if length else ")")
         )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import keras
 
-from serving.spec import ServingSpec
+from serving.spec import ServingSpec, TokenLabelsHead
 from training.layers import MaskedMeanPooling
 from training.spec_check import head_width
 
@@ -15,6 +15,7 @@ INCOME_GROUPS = 10
 ACTIVATIONS = {
     "categorical": "softmax",
     "segment_weights": "softmax",
+    "token_labels": "softmax",
     "multilabel": "sigmoid",
     "binary": "sigmoid",
     "score": "sigmoid",
@@ -67,7 +68,8 @@ def spec_model(spec: ServingSpec, seed: int = 7) -> keras.Model:
     """An untrained model with exactly the spec's inputs and head outputs (any spec).
 
     Each input gets its own encoder with ``vocab_size`` rows; the pooled features of all
-    inputs feed one Dense per head with the head's width and kind's activation.
+    inputs feed one Dense per head with the head's width and kind's activation (a token head:
+    a Dense softmax over its input's token embeddings, one distribution per token).
     """
     keras.utils.set_random_seed(seed)
     inputs = {
@@ -78,7 +80,13 @@ def spec_model(spec: ServingSpec, seed: int = 7) -> keras.Model:
     outputs = {
         head.output: keras.layers.Dense(
             head_width(head), activation=ACTIVATIONS[head.kind], name=head.output
-        )(features)
+        )(
+            keras.layers.Embedding(spec.input(head.input_field).vocab_size, 8)(
+                inputs[spec.input(head.input_field).tensor]
+            )
+            if isinstance(head, TokenLabelsHead)
+            else features
+        )
         for head in spec.heads
     }
     return keras.Model(inputs, outputs)

@@ -30,6 +30,7 @@ from serving.spec import (
     ServingSpec,
     TextInput,
     TextsInput,
+    TokenLabelsHead,
 )
 
 LOGGER = logging.getLogger("serving.gateway.runtime")
@@ -50,6 +51,7 @@ SPEC_UNION_TAGS: dict[str, type[BaseModel]] = {
         RegressionHead,
         ScoreHead,
         SegmentWeightsHead,
+        TokenLabelsHead,
     )
 }
 

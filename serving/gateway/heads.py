@@ -2,8 +2,10 @@
 
 Shapes follow :mod:`serving.spec`: ``categorical`` / ``multilabel`` ``[batch, len(labels)]``;
 ``binary``, ``regression``, ``score`` ``[batch]`` or ``[batch, 1]``; ``segment_weights``
-``[batch, max_segments]``. Any other shape, a missing output or a non-finite value raises
-:class:`OutputError` (the gateway answers 502 and never routes a version whose example fails).
+``[batch, max_segments]``; ``token_labels`` ``[batch, tokens, len(labels)]`` (``tokens`` at
+least each row's length: :mod:`serving.token_labels`). Any other shape, a missing output or a
+non-finite value raises :class:`OutputError` (the gateway answers 502 and never routes a
+version whose example fails).
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from serving.spec import (
     RegressionHead,
     ScoreHead,
     SegmentWeightsHead,
+    TokenLabelsHead,
 )
 from serving.spec_outputs import scalar_width_hint
+from serving.token_labels import Spans, TokenWords, token_answer
 
 Outputs = Mapping[str, npt.NDArray[Any]]
 Values = npt.NDArray[np.float64]
@@ -88,6 +92,31 @@ class SegmentWeight(BaseModel):
     weight: float
 
 
+class LabelledSpan(BaseModel):
+    """A word (or token) of the input text, or an entity of several, and its label.
+
+    ``start``/``end``: character offsets into the text as sent (Python string indices, code
+    points), ``text == input[start:end]``; ``score``: the label's probability (an entity's:
+    the mean of its words')."""
+
+    text: str
+    start: int
+    end: int
+    label: str
+    score: float
+
+
+class TokenLabelsAnswer(BaseModel):
+    """The labelled words in text order (those labelled the spec's ``outside_label`` left
+    out), whether the text was cut before the model (its rest is not labelled), and, for an
+    IOB2 head, the entity spans."""
+
+    words: list[LabelledSpan]
+    truncated: bool
+    entities: list[LabelledSpan] | None = None
+    note: str | None = None
+
+
 def answer_model(head: HeadSpec) -> Any:
     """The pydantic type of a head's readable value (for request/response schemas)."""
     if isinstance(head, CategoricalHead):
@@ -98,6 +127,8 @@ def answer_model(head: HeadSpec) -> Any:
         return MultilabelAnswer
     if isinstance(head, SegmentWeightsHead):
         return list[SegmentWeight]
+    if isinstance(head, TokenLabelsHead):
+        return TokenLabelsAnswer
     return ValueAnswer
 
 
@@ -106,6 +137,17 @@ def head_values(outputs: Outputs, head: HeadSpec, rows: int) -> Values:
     if head.output not in outputs:
         raise OutputError(f"output {head.output!r} missing")
     values = np.asarray(outputs[head.output], dtype=np.float64)
+    if isinstance(head, TokenLabelsHead):
+        # Any number of positions: a batch's longest row or a fixed-length input's; a row
+        # longer than it is refused when read (token_answer).
+        if values.ndim != 3 or values.shape[0] != rows or values.shape[2] != len(head.labels):
+            raise OutputError(
+                f"output {head.output!r} has shape {list(values.shape)}, expected "
+                f"[{rows}, tokens, {len(head.labels)}]"
+            )
+        if not np.isfinite(values).all():
+            raise OutputError(f"output {head.output!r} has NaN or infinite values")
+        return values
     width = _width(head)
     if width is None and values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]  # a [batch, 1] head is the same answer as [batch]
@@ -226,9 +268,10 @@ def segment_weights(
 
 
 def head_answer(
-    head: HeadSpec, values: Values, row: int, top_k: int | None, segments: Sequence[str | None]
+    head: HeadSpec, values: Values, row: int, top_k: int | None, segments: Spans
 ) -> Answer:
-    """One instance's readable value of one head (``top_k`` None: the spec's default)."""
+    """One instance's readable value of one head (``top_k`` None: the spec's default;
+    ``segments``: the instance's spans for a segment or token head, else unused)."""
     if isinstance(head, CategoricalHead):
         return categorical(head, values[row], top_k or head.top_k)
     if isinstance(head, BinaryHead):
@@ -239,4 +282,13 @@ def head_answer(
         return regression(head, float(values[row]))
     if isinstance(head, ScoreHead):
         return score(head, float(values[row]))
+    if isinstance(head, TokenLabelsHead):
+        if not isinstance(segments, TokenWords):
+            raise OutputError(f"head {head.field!r}: no token spans for row {row}")
+        try:
+            return token_answer(head, values[row], segments)
+        except IndexError as error:  # a row longer than the output's positions
+            raise OutputError(str(error)) from error
+    if isinstance(segments, TokenWords):
+        raise OutputError(f"head {head.field!r}: token spans for a segment head")
     return segment_weights(head, values[row], segments, top_k or head.top_k)

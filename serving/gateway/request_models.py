@@ -170,7 +170,7 @@ def _answer_type(model: str, head: HeadSpec) -> Any:
     """The head's answer model, with its labels as the ``label`` enum (documentation only)."""
     base = answer_model(head)
     labels = list(getattr(head, "labels", ()))
-    if not labels or head.kind == "multilabel":
+    if not labels or head.kind in ("multilabel", "token_labels"):  # no one `label` answered
         return base
     return create_model(
         schema_name(model, schema_name(head.field, "Answer")),

@@ -23,12 +23,7 @@ from pydantic import ValidationError
 from tokenizers import Tokenizer
 
 from serving import contract
-from serving.encoding import (
-    Encoded,
-    Tensors,
-    encode_batch,
-    segment_texts,
-)
+from serving.encoding import Encoded, Tensors, encode_batch
 from serving.gateway.asset_checks import (
     MAX_METADATA_BYTES,
     MAX_TOKENIZER_BYTES,
@@ -43,8 +38,9 @@ from serving.gateway.legacy import LegacyError, legacy_spec
 from serving.gateway.request_models import RequestModels, build_models
 from serving.gateway.settings import GatewaySettings
 from serving.literals import literal_spellings
-from serving.spec import SPEC_FILE, SegmentWeightsHead, ServingSpec
+from serving.spec import SPEC_FILE, SegmentWeightsHead, ServingSpec, TokenLabelsHead
 from serving.spec_tokenizers import unservable_reason
+from serving.token_labels import Spans, head_spans
 from serving.tokenization import (
     TokenizerPanicError,
     panics_as_errors,
@@ -56,7 +52,7 @@ from serving.windows import Encodings, Window
 LOGGER = logging.getLogger("serving.gateway.runtime")
 Instance = Mapping[str, Any]
 Fingerprint = tuple[tuple[str, int, int], ...]
-Segments = dict[str, list[list[str | None]]]  # segment head field -> slots per instance
+Segments = dict[str, list[Spans]]  # segment/token head field -> its spans per instance
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,7 +67,7 @@ class ModelRuntime:
     models: RequestModels
     settings: GatewaySettings
     legacy: bool = False
-    segment_heads: tuple[SegmentWeightsHead, ...] = field(default=())
+    span_heads: tuple[SegmentWeightsHead | TokenLabelsHead, ...] = field(default=())
 
     def preprocess(self, instances: Sequence[Instance]) -> Tensors:
         """Signature inputs: int32 ``[len(instances), longest]`` per input tensor."""
@@ -90,8 +86,8 @@ class ModelRuntime:
         instances: Sequence[Instance],
         encodings: Mapping[str, Sequence[Window]] | None = None,
     ) -> Segments:
-        """Each segment head's slot texts per instance (:func:`serving.encoding.segment_texts`):
-        head field -> one list of ``max_segments`` slots per instance.
+        """Each segment or token head's spans per instance
+        (:func:`serving.token_labels.head_spans`): head field -> one per instance.
 
         ``encodings`` (:attr:`serving.encoding.Encoded.encodings` of these instances) spare
         a second tokenisation. The gateway takes the slots before the model call, so a request
@@ -99,7 +95,7 @@ class ModelRuntime:
         """
         return {
             head.field: self._segments(head, instances, (encodings or {}).get(head.input_field))
-            for head in self.segment_heads
+            for head in self.span_heads
         }
 
     def postprocess(
@@ -122,7 +118,7 @@ class ModelRuntime:
         values = {head.field: head_values(outputs, head, rows) for head in self.spec.heads}
         if segments is None:
             segments = self.segments(instances, encodings)
-        no_segments: list[str | None] = []
+        no_segments: Spans = []
         return [
             {
                 head.field: head_answer(
@@ -139,18 +135,18 @@ class ModelRuntime:
 
     def _segments(
         self,
-        head: SegmentWeightsHead,
+        head: SegmentWeightsHead | TokenLabelsHead,
         instances: Sequence[Instance],
         encodings: Sequence[Window] | None,
-    ) -> list[list[str | None]]:
+    ) -> list[Spans]:
         item = self.spec.input(head.input_field)
         tokenizer = self.tokenizers[item.tokenizer]
         return [
-            segment_texts(
+            head_spans(
+                head,
                 tokenizer,
                 str(instance[head.input_field]),
                 item,
-                head.rule,
                 encodings[row] if encodings is not None else None,
             )
             for row, instance in enumerate(instances)
@@ -233,7 +229,7 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
         models=models,
         settings=settings,
         legacy=legacy,
-        segment_heads=spec.segment_heads(),
+        span_heads=spec.span_heads(),
     )
 
 

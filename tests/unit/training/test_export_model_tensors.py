@@ -222,16 +222,16 @@ def test_a_misnamed_spec_tensor_is_named_with_the_closest_model_input(
     assert "texts only" not in message and not (tmp_path / "repo" / "m").exists()
 
 
-def test_a_per_token_output_is_refused_saying_no_head_reads_one(
+def test_a_per_token_output_under_a_categorical_head_is_refused_naming_token_heads(
     tmp_path: Path, tokenizer_path: Path, vocab: int
 ) -> None:
     # Found as a new user: a token tagger's [batch, length, 3] softmax as a categorical head
-    # was told only "the spec needs [batch, 3]".
+    # was told only "the spec needs [batch, 3]"; the token_labels head kind now reads one.
     import keras
 
     ids = keras.Input((None,), dtype="int32", name="text_ids")
     embedded = keras.layers.Embedding(vocab, 4, mask_zero=True)(ids)
     tags = keras.layers.Dense(3, activation="softmax")(embedded)
     model = keras.Model({"text_ids": ids}, {"probs": tags})
-    with pytest.raises(SpecMismatchError, match=r"an output per token .* is no head kind"):
+    with pytest.raises(SpecMismatchError, match=r"an output per token .* is a token_labels head"):
         _export(tmp_path, tokenizer_path, model, _spec(vocab, PROBS))
