@@ -25,6 +25,7 @@ from serving.modelserver.grpc_service import MAX_MESSAGE_BYTES, model_status_res
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.predict import predict_on
+from serving.modelserver.rest_body import DecompressedTooLargeError, request_body
 from serving.modelserver.rest_json import parse_predict_body, render_outputs
 from serving.numbers import json_integer, parse_version
 
@@ -74,6 +75,8 @@ class RestHandlers:
             response = json_response(payload)
         except ServingError as error:
             status, response = error.http_status, error_response(error)
+        except DecompressedTooLargeError as error:
+            status, response = 413, json_response({"error": error.description}, 413)
         except RequestEntityTooLarge:  # a body past MAX_MESSAGE_BYTES, refused before reading
             status = 413
             response = json_response(
@@ -125,7 +128,7 @@ class RestHandlers:
         raise invalid_argument(f"Malformed request: {method} {path}")
 
     def _predict(self, match: re.Match[str]) -> tuple[Any, str]:
-        data = request.get_data()
+        data = request_body(request)
         body = _parse_json(data)
         state = self._resolve(match)
         assert state.servable is not None

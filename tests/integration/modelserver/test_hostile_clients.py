@@ -6,6 +6,7 @@ check the same faults end to end through the real server's gRPC and REST handler
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 
@@ -17,6 +18,7 @@ from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from serving.modelserver.grpc_service import MAX_MESSAGE_BYTES
+from serving.modelserver.rest_body import MAX_GZIP_BYTES
 from serving.modelserver.server import MAX_REST_HEADER_BYTES
 from tests.integration.modelserver.helpers import QA_INPUTS, predict_request
 from tests.support.raw_http import parse_answer, send_raw
@@ -189,3 +191,34 @@ def test_rest_transfer_codings_other_than_chunked_or_with_a_length_are_400_and_c
         received = send_raw(server.rest_url, wire + after)
         assert received.startswith(b"HTTP/1.1 400 ")
         assert received.count(b"HTTP/1.1 ") == 1  # closed: the next request is not read
+
+
+def test_a_gzip_body_is_read_as_tf_serving_reads_it(server):
+    """TF Serving's REST server decompresses a body whose Content-Encoding holds ``gzip``
+    (net_http's ``RequestHandlerOptions.auto_uncompress_input``, on by default); this server
+    parsed the compressed bytes as JSON and blamed the client's JSON (400 'JSON Parse error')."""
+    url = f"{server.rest_url}/v1/models/qa:predict"
+    body = json.dumps({"inputs": {key: value.tolist() for key, value in QA_INPUTS.items()}})
+    plain = requests.post(url, data=body, timeout=30)
+    for coding in ("gzip", "x-gzip", "GZIP"):
+        headers = {"Content-Encoding": coding, "Content-Type": "application/json"}
+        answer = requests.post(url, data=gzip.compress(body.encode()), headers=headers, timeout=30)
+        assert (answer.status_code, answer.json()) == (200, plain.json()), coding
+
+
+def test_a_gzip_body_is_bounded_and_checked(server, local_only):
+    """A gzip body is decompressed only up to TF Serving's bound (net_http's
+    ``ZLib::kMaxUncompressedBytes``, 100 MiB): ~100 kB on the wire is no 1 GB in memory.
+    A body that is no gzip stream is the client's framing, named as such."""
+    url = f"{server.rest_url}/v1/models/qa:predict"
+    headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    bomb = gzip.compress(b" " * (MAX_GZIP_BYTES + 1), compresslevel=9)
+    answer = requests.post(url, data=bomb, headers=headers, timeout=60)
+    assert answer.status_code == 413
+    assert answer.json() == {
+        "error": f"The request body is larger than {MAX_GZIP_BYTES} bytes once decompressed"
+    }
+    for data in (b'{"inputs": {}}', gzip.compress(b"{}")[:-3]):
+        answer = requests.post(url, data=data, headers=headers, timeout=30)
+        assert answer.status_code == 400
+        assert answer.json()["error"].startswith("The request body is not valid gzip")
