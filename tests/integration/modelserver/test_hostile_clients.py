@@ -222,3 +222,39 @@ def test_a_gzip_body_is_bounded_and_checked(server, local_only):
         answer = requests.post(url, data=data, headers=headers, timeout=30)
         assert answer.status_code == 400
         assert answer.json()["error"].startswith("The request body is not valid gzip")
+
+
+@pytest.mark.parametrize(
+    ("method", "data", "code"),
+    [
+        ("/tensorflow.serving.PredictionService/Predict", b"\xff\xff\xff", "INVALID_ARGUMENT"),
+        # a model name of bad UTF-8 (ModelSpec.name is a proto3 string)
+        ("/tensorflow.serving.PredictionService/Predict", b"\x0a\x04\x0a\x02\xff\xfe", None),
+        ("/tensorflow.serving.PredictionService/GetModelMetadata", b"\x0a\xff", None),
+        ("/tensorflow.serving.ModelService/GetModelStatus", b"\x0a\x05\x0a", None),
+        ("/grpc.health.v1.Health/Check", b"\x0a\x02\xff\xfe", None),
+        ("/tensorflow.serving.PredictionService/Classify", b"", "UNIMPLEMENTED"),
+        ("/tensorflow.serving.PredictionService/MultiInference", b"", "UNIMPLEMENTED"),
+        ("/tensorflow.serving.ModelService/HandleReloadConfigRequest", b"", "UNIMPLEMENTED"),
+    ],
+)
+def test_a_request_the_server_cannot_take_is_no_server_fault(
+    channel, server, local_only, method, data, code
+):
+    """A request that is no valid protobuf was INTERNAL 'Exception deserializing request!'
+    (a server fault) with an ERROR traceback per call; a method this server does not
+    implement logged 'Exception calling application' with a traceback per call too: any
+    client could fill the log. Now the client's code, and nothing logged."""
+    call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+    before = server.stderr_text()
+    with pytest.raises(grpc.RpcError) as raised:
+        call(data, timeout=30)
+    assert raised.value.code().name == (code or "INVALID_ARGUMENT")
+    if code == "UNIMPLEMENTED":
+        assert (
+            raised.value.details()
+            == f"{method.rsplit('/', 1)[1]} is not implemented by this model server"
+        )
+    else:
+        assert raised.value.details().startswith("the request is no valid ")
+    assert server.stderr_text()[len(before) :].count("Traceback") == 0
