@@ -24,7 +24,15 @@ from serving.spec import SegmentWeightsHead, TextInput, TextsInput, TokenLabelsH
 from serving.windows import Window
 
 _LEADS: weakref.WeakKeyDictionary[Tokenizer, dict[bool, int | None]] = weakref.WeakKeyDictionary()
-_BLANKS = " \t\n\r\f\v\u00a0\u3000"  # trimmed from a word's span (ByteLevel keeps its space)
+# Trimmed from a unit's span: Unicode's White_Space property (PropList.txt), which Rust's
+# char::is_whitespace and regex \s (the pre-tokenizers') follow. ByteLevel keeps a space on a
+# word and makes a token of a whitespace run: one of U+2003, U+2028, NEL... was answered as a
+# word when only eight of these were trimmed. (Python's str.isspace adds U+001C..U+001F,
+# which the tokenizers read as symbols.)
+_BLANKS = frozenset(
+    "\t\n\v\f\r \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 @dataclass(frozen=True)

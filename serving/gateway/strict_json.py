@@ -12,6 +12,7 @@ before they reach Python floats the gateway would echo), so it is the server's f
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeAlias
 
@@ -27,19 +28,34 @@ MAX_REPEATED_DETAILS = 20
 MAX_REPEATED_LOC_ITEMS = 200
 
 
+# A key may hold a lone surrogate ("\ud800": JSON's escapes allow it); pydantic cannot read
+# such a key and blamed its object's parent (["body"], "Input should be a valid string").
+_SURROGATE = re.compile("[\ud800-\udfff]")
+REPEATED = ("this key appears more than once in its object", "duplicate_key")
+NOT_UNICODE = ("this key is no Unicode text (it holds a lone surrogate)", "string_unicode")
+
+
 class _RepeatedNameError(Exception):
-    """Raised while parsing at the first object that repeats a name (the fast path)."""
+    """Raised while parsing at the first object that repeats a name or holds a name that is
+    no Unicode text (the fast path): the body is parsed again to say where."""
 
 
 class _Repeated(dict[str, Any]):
-    """A parsed object that had ``names`` more than once (the last value of each is kept)."""
+    """A parsed object that had ``names`` more than once (the last value of each is kept),
+    or ``names`` that are no Unicode text: ``problems`` pairs each with its message, type."""
 
-    names: list[str]
+    problems: list[tuple[str, tuple[str, str]]]
+
+
+def _unreadable(names: Iterable[str]) -> list[str]:
+    """The names holding a lone surrogate (ASCII names, the usual ones, are skipped at once)."""
+    return [name for name in names if not name.isascii() and _SURROGATE.search(name)]
 
 
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     found = dict(pairs)
-    if len(found) != len(pairs):
+    # all(map(str.isascii)): one C call per key for the valid bodies' ASCII keys
+    if len(found) != len(pairs) or (not all(map(str.isascii, found)) and _unreadable(found)):
         raise _RepeatedNameError()
     return found
 
@@ -63,10 +79,13 @@ def repeated_names(pairs: Sequence[tuple[str, Any]]) -> list[str]:
 
 def _marked_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     found = dict(pairs)
-    if len(found) == len(pairs):
+    unreadable = _unreadable(found)
+    if len(found) == len(pairs) and not unreadable:
         return found
     repeated = _Repeated(found)
-    repeated.names = repeated_names(pairs)
+    names = repeated_names(pairs) if len(found) != len(pairs) else []
+    repeated.problems = [(name, REPEATED) for name in names]
+    repeated.problems += [(name, NOT_UNICODE) for name in unreadable]
     return repeated
 
 
@@ -100,16 +119,10 @@ def _repeated_names(value: Any) -> list[Detail]:
         item, place = stack.pop()
         if isinstance(item, _Repeated):
             location = _location(place)
-            for name in item.names[: MAX_REPEATED_DETAILS - len(found)]:
+            for name, (message, kind) in item.problems[: MAX_REPEATED_DETAILS - len(found)]:
                 if found and len(location) + 1 > budget:
                     return found
-                found.append(
-                    {
-                        "loc": [*location, echo(name)],
-                        "msg": "this key appears more than once in its object",
-                        "type": "duplicate_key",
-                    }
-                )
+                found.append({"loc": [*location, echo(name)], "msg": message, "type": kind})
                 budget -= len(location) + 1
         children: Iterable[tuple[str | int, Any]]
         if isinstance(item, dict):
@@ -145,8 +158,10 @@ def parse_body(data: bytes) -> Any:
     """``json.loads(data)``, refusing an object that repeats a name anywhere in the body.
 
     Raises GatewayError 422 with ``{"loc": ["body", ..., name], "type": "duplicate_key"}`` per
-    repeated name (the rule's source: RFC 8259 section 4); ``ValueError`` (not JSON, not
-    UTF-8/16/32) and ``RecursionError`` (nested too deeply) as ``json.loads`` does.
+    repeated name (the rule's source: RFC 8259 section 4), and ``"type": "string_unicode"``
+    per name holding a lone surrogate (RFC 8259 section 8.2: such a string is no Unicode
+    text; pydantic cannot read it as a key); ``ValueError`` (not JSON, not UTF-8/16/32) and
+    ``RecursionError`` (nested too deeply) as ``json.loads`` does.
     """
     text = data.decode(json.detect_encoding(data), "surrogatepass")  # as json.loads does
     try:

@@ -14,8 +14,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
+    model_service_pb2,
     model_service_pb2_grpc,
     predict_pb2,
+    prediction_service_pb2,
     prediction_service_pb2_grpc,
 )
 
@@ -25,6 +27,7 @@ from serving.modelserver.errors import (
     invalid_argument,
     logged_request_id,
 )
+from serving.modelserver.grpc_parsing import Registration, add_services
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.predict import predict
@@ -257,14 +260,26 @@ def build_grpc_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_threads), options=options
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(manager, metrics, settings.tensor_content), server
-    )
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-        ModelStatusServicer(manager, metrics), server
-    )
     health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    # Requests parsed in the handlers: a corrupt one is INVALID_ARGUMENT (grpc_parsing).
+    registrations: list[Registration] = [
+        (
+            prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server,
+            PredictionServicer(manager, metrics, settings.tensor_content),
+            prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"],
+        ),
+        (
+            model_service_pb2_grpc.add_ModelServiceServicer_to_server,
+            ModelStatusServicer(manager, metrics),
+            model_service_pb2.DESCRIPTOR.services_by_name["ModelService"],
+        ),
+        (
+            health_pb2_grpc.add_HealthServicer_to_server,
+            health_servicer,
+            health_pb2.DESCRIPTOR.services_by_name["Health"],
+        ),
+    ]
+    add_services(server, registrations)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     bound = server.add_insecure_port(f"{host}:{settings.port}")
     if bound == 0:

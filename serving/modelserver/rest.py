@@ -25,6 +25,7 @@ from serving.modelserver.grpc_service import MAX_MESSAGE_BYTES, model_status_res
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.predict import predict_on
+from serving.modelserver.rest_body import DecompressedTooLargeError, request_body
 from serving.modelserver.rest_json import parse_predict_body, render_outputs
 from serving.numbers import json_integer, parse_version
 
@@ -43,6 +44,8 @@ STATUS_PATH = re.compile(
 )
 UNIMPLEMENTED_VERBS = ("classify", "regress")
 INCOMPLETE_BODY = "The request body ended before its end: the client stopped sending it"
+SURROGATE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE = "JSON Parse error: The surrogate pair in string is invalid."
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -74,6 +77,8 @@ class RestHandlers:
             response = json_response(payload)
         except ServingError as error:
             status, response = error.http_status, error_response(error)
+        except DecompressedTooLargeError as error:
+            status, response = 413, json_response({"error": error.description}, 413)
         except RequestEntityTooLarge:  # a body past MAX_MESSAGE_BYTES, refused before reading
             status = 413
             response = json_response(
@@ -125,13 +130,14 @@ class RestHandlers:
         raise invalid_argument(f"Malformed request: {method} {path}")
 
     def _predict(self, match: re.Match[str]) -> tuple[Any, str]:
-        data = request.get_data()
+        data = request_body(request)
         body = _parse_json(data)
         state = self._resolve(match)
         assert state.servable is not None
         signature = body.get("signature_name", "") if isinstance(body, dict) else ""
         if not isinstance(signature, str):
             raise invalid_argument("'signature_name' key must be a string value.")
+        _check_text(signature)
         specs = state.servable.input_specs(signature)
         # JSON true/false (or UTF-16/32, whose ASCII has NUL bytes) read number by number
         booleans = b"true" in data or b"false" in data or b"\x00" in data
@@ -177,8 +183,18 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     for key, value in pairs:
         if key in found:
             raise _DuplicateKeyError(key)
+        if not key.isascii():
+            _check_text(key)
         found[key] = value
     return found
+
+
+def _check_text(text: str) -> None:
+    """INVALID_ARGUMENT for a string holding a lone surrogate (``"\\ud800"``): RapidJSON
+    refuses the document (TF Serving's parse), Python's parser let it through, and echoed in
+    a message it became a lone surrogate escape in the answer, which strict parsers refuse."""
+    if SURROGATE.search(text):
+        raise invalid_argument(LONE_SURROGATE)
 
 
 # Built once: json.loads with a hook builds a decoder per call. json_integer: an id of

@@ -54,3 +54,35 @@ def test_the_same_key_in_different_objects_is_fine(client) -> None:
     body = '{"instances": [{' + QA + "}, {" + QA + "}]}"
     response = client.post("/v1/qa", data=body, content_type="application/json")
     assert response.status_code == 200, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "location"),
+    [
+        ("/v1/qa", '{"\\ud800": 1, ' + QA + "}", ["body", "\\ud800"]),
+        (
+            "/v1/models/qa:predict",
+            '{"inputs": {"\\udc00x": "a", ' + QA + "}}",
+            ["body", "inputs", "\\udc00x"],
+        ),
+        (
+            "/v1/qa",
+            '{"instances": [{' + QA + '}, {"a\\ud83d": 2}]}',
+            ["body", "instances", 1, "a\\ud83d"],
+        ),
+        (
+            "/v1/similarity",
+            '{"pairs": [{"text_a": "a", "\\ud800": "b"}]}',
+            ["body", "pairs", 0, "\\ud800"],
+        ),
+    ],
+)
+def test_a_key_that_is_no_unicode_text_is_422_at_its_path(client, path, body, location) -> None:
+    """A key holding a lone surrogate (``"\\ud800"``, which JSON's escapes allow) was a 422
+    at its object's parent (``["body"]``, or ``["body", "inputs"]`` saying "Input should be a
+    valid string" of an object): pydantic cannot read the key. Now the key itself, escaped."""
+    response = client.post(path, data=body, content_type="application/json")
+    assert response.status_code == 422, response.get_data(as_text=True)
+    (detail,) = response.get_json()["detail"]
+    assert detail["loc"] == location
+    assert detail["type"] == "string_unicode" and "lone surrogate" in detail["msg"]

@@ -6,6 +6,7 @@ check the same faults end to end through the real server's gRPC and REST handler
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 
@@ -17,6 +18,7 @@ from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from serving.modelserver.grpc_service import MAX_MESSAGE_BYTES
+from serving.modelserver.rest_body import MAX_GZIP_BYTES
 from serving.modelserver.server import MAX_REST_HEADER_BYTES
 from tests.integration.modelserver.helpers import QA_INPUTS, predict_request
 from tests.support.raw_http import parse_answer, send_raw
@@ -75,10 +77,22 @@ def test_a_string_fill_does_not_allocate_its_copies(tfs):
         ("half_plus_two", b'{"inputs": [[1.0], [false]]}', "Type: False is not of expected"),
         ("half_plus_two", b'{"inputs": [[1' + b"0" * 400 + b"]]}", "expected type: float"),
         ("strings", b'{"inputs": ["\\ud800"]}', "surrogate pair in string is invalid"),
+        # RapidJSON refuses a lone surrogate in any string: a key or the signature name too
+        # (this server ignored such an extra key and echoed them as lone "\\ud800" escapes)
+        ("ids", b'{"inputs": {"x": [1], "\\udc00": 1}}', "surrogate pair in string is invalid"),
+        ("ids", b'{"signature_name": "\\ud800", "inputs": [1]}', "surrogate pair in string"),
     ],
-    ids=["bool-among-ints", "bool-among-floats", "int-past-double", "lone-surrogate"],
+    ids=[
+        "bool-among-ints",
+        "bool-among-floats",
+        "int-past-double",
+        "lone-surrogate",
+        "lone-surrogate-key",
+        "lone-surrogate-signature",
+    ],
 )
 def test_json_values_tf_serving_refuses_are_400(tfs, model, data, fragment):
+    # -k lone-surrogate-key / -signature: 200 / 400 echoing "\\ud800" before the fix
     url = f"{tfs.rest_url}/v1/models/{model}:predict"
     answer = requests.post(url, data=data, timeout=30)
     assert answer.status_code == 400, answer.text
@@ -189,3 +203,70 @@ def test_rest_transfer_codings_other_than_chunked_or_with_a_length_are_400_and_c
         received = send_raw(server.rest_url, wire + after)
         assert received.startswith(b"HTTP/1.1 400 ")
         assert received.count(b"HTTP/1.1 ") == 1  # closed: the next request is not read
+
+
+def test_a_gzip_body_is_read_as_tf_serving_reads_it(server):
+    """TF Serving's REST server decompresses a body whose Content-Encoding holds ``gzip``
+    (net_http's ``RequestHandlerOptions.auto_uncompress_input``, on by default); this server
+    parsed the compressed bytes as JSON and blamed the client's JSON (400 'JSON Parse error')."""
+    url = f"{server.rest_url}/v1/models/qa:predict"
+    body = json.dumps({"inputs": {key: value.tolist() for key, value in QA_INPUTS.items()}})
+    plain = requests.post(url, data=body, timeout=30)
+    for coding in ("gzip", "x-gzip", "GZIP"):
+        headers = {"Content-Encoding": coding, "Content-Type": "application/json"}
+        answer = requests.post(url, data=gzip.compress(body.encode()), headers=headers, timeout=30)
+        assert (answer.status_code, answer.json()) == (200, plain.json()), coding
+
+
+def test_a_gzip_body_is_bounded_and_checked(server, local_only):
+    """A gzip body is decompressed only up to TF Serving's bound (net_http's
+    ``ZLib::kMaxUncompressedBytes``, 100 MiB): ~100 kB on the wire is no 1 GB in memory.
+    A body that is no gzip stream is the client's framing, named as such."""
+    url = f"{server.rest_url}/v1/models/qa:predict"
+    headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    bomb = gzip.compress(b" " * (MAX_GZIP_BYTES + 1), compresslevel=9)
+    answer = requests.post(url, data=bomb, headers=headers, timeout=60)
+    assert answer.status_code == 413
+    assert answer.json() == {
+        "error": f"The request body is larger than {MAX_GZIP_BYTES} bytes once decompressed"
+    }
+    for data in (b'{"inputs": {}}', gzip.compress(b"{}")[:-3]):
+        answer = requests.post(url, data=data, headers=headers, timeout=30)
+        assert answer.status_code == 400
+        assert answer.json()["error"].startswith("The request body is not valid gzip")
+
+
+@pytest.mark.parametrize(
+    ("method", "data", "code"),
+    [
+        ("/tensorflow.serving.PredictionService/Predict", b"\xff\xff\xff", "INVALID_ARGUMENT"),
+        # a model name of bad UTF-8 (ModelSpec.name is a proto3 string)
+        ("/tensorflow.serving.PredictionService/Predict", b"\x0a\x04\x0a\x02\xff\xfe", None),
+        ("/tensorflow.serving.PredictionService/GetModelMetadata", b"\x0a\xff", None),
+        ("/tensorflow.serving.ModelService/GetModelStatus", b"\x0a\x05\x0a", None),
+        ("/grpc.health.v1.Health/Check", b"\x0a\x02\xff\xfe", None),
+        ("/tensorflow.serving.PredictionService/Classify", b"", "UNIMPLEMENTED"),
+        ("/tensorflow.serving.PredictionService/MultiInference", b"", "UNIMPLEMENTED"),
+        ("/tensorflow.serving.ModelService/HandleReloadConfigRequest", b"", "UNIMPLEMENTED"),
+    ],
+)
+def test_a_request_the_server_cannot_take_is_no_server_fault(
+    channel, server, local_only, method, data, code
+):
+    """A request that is no valid protobuf was INTERNAL 'Exception deserializing request!'
+    (a server fault) with an ERROR traceback per call; a method this server does not
+    implement logged 'Exception calling application' with a traceback per call too: any
+    client could fill the log. Now the client's code, and nothing logged."""
+    call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+    before = server.stderr_text()
+    with pytest.raises(grpc.RpcError) as raised:
+        call(data, timeout=30)
+    assert raised.value.code().name == (code or "INVALID_ARGUMENT")
+    if code == "UNIMPLEMENTED":
+        assert (
+            raised.value.details()
+            == f"{method.rsplit('/', 1)[1]} is not implemented by this model server"
+        )
+    else:
+        assert raised.value.details().startswith("the request is no valid ")
+    assert server.stderr_text()[len(before) :].count("Traceback") == 0

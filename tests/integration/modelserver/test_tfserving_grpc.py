@@ -100,4 +100,4 @@ def test_classify_is_unimplemented(stub, local_only):
     with pytest.raises(grpc.RpcError) as raised:
         stub.Classify(request, timeout=30)
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert raised.value.details() == "Method not implemented!"
+    assert raised.value.details() == "Classify is not implemented by this model server"

@@ -98,6 +98,24 @@ def test_a_byte_level_token_keeps_no_space_in_its_word() -> None:
     assert [(w, s) for w, s, _ in found] == [("hello", (0, 5)), ("world", (8, 13))]
 
 
+@pytest.mark.parametrize(
+    "space", ["\u2003", "\u2028", "\u0085", "\u1680", "\u205f", "\u2009\u2009", "\u202f"]
+)
+def test_a_byte_level_token_of_unicode_whitespace_is_no_word(space: str) -> None:
+    """ByteLevel makes a token of a whitespace run (``\\s+(?!\\S)``): one of U+2003 EM SPACE,
+    U+2028, NEL... was answered as a labelled word (and could open or join an entity), as only
+    eight whitespace characters were trimmed. Every Unicode White_Space character is now."""
+    made = Tokenizer(models.BPE())
+    made.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    every_byte = pre_tokenizers.ByteLevel.alphabet()  # as GPT-2's: no byte is unknown
+    trainer = trainers.BpeTrainer(vocab_size=300, initial_alphabet=every_byte)
+    made.train_from_iterator(["hello world, paris"] * 5, trainer)
+    text = f"hello{space}{space} world"
+    found, _ = units(made, text, item(add_special_tokens=False))
+    start = text.index("world")
+    assert [(w, s) for w, s, _ in found] == [("hello", (0, 5)), ("world", (start, start + 5))]
+
+
 def rows(labels: list[str], width: int = 8) -> Any:
     """One-hot-ish ``[width, labels]`` rows: position i + 1 most probable for labels[i]."""
     values = np.full((width, len(LABELS)), 0.05)

@@ -1,0 +1,57 @@
+"""A REST request body as TF Serving reads it: a ``gzip`` content coding is decompressed.
+
+TF Serving's HTTP server (``tensorflow_serving/util/net_http``) decompresses a request body
+whose ``Content-Encoding`` holds ``gzip`` (``RequestHandlerOptions.auto_uncompress_input``,
+true by default) up to ``ZLib::kMaxUncompressedBytes`` (100 MiB); any other coding is read
+as it came. This server parsed a gzip body's compressed bytes as JSON and answered 400
+``JSON Parse error``: a client TF Serving serves was told its valid JSON was invalid.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from flask import Request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from serving.modelserver.errors import invalid_argument
+
+# TF Serving's bound (net_http/compression/gzip_zlib.h, kMaxUncompressedBytes): a body of
+# ~100 kB on the wire that decompresses to gigabytes is refused once it passes this.
+MAX_GZIP_BYTES = 100 * 1024 * 1024
+GZIP_WINDOW = 16 + zlib.MAX_WBITS  # zlib's wbits for a gzip header and trailer
+
+
+class DecompressedTooLargeError(RequestEntityTooLarge):
+    """A gzip body past :data:`MAX_GZIP_BYTES` once decompressed (413)."""
+
+    description = f"The request body is larger than {MAX_GZIP_BYTES} bytes once decompressed"
+
+
+def request_body(request: Request) -> bytes:
+    """The body of ``request``, decompressed when its ``Content-Encoding`` holds ``gzip``.
+
+    Raises DecompressedTooLargeError past :data:`MAX_GZIP_BYTES` decompressed, and
+    INVALID_ARGUMENT (400) for a body that is no whole gzip stream (TF Serving then reads an
+    empty body: "The document is empty", which names no cause).
+    """
+    data = request.get_data()
+    coding = request.headers.get("Content-Encoding")
+    if not coding or "gzip" not in coding.lower():  # codings are case-insensitive (RFC 9110)
+        return data
+    return decompressed(data)
+
+
+def decompressed(data: bytes) -> bytes:
+    """``data`` as one gzip stream decompressed, at most :data:`MAX_GZIP_BYTES`."""
+    stream = zlib.decompressobj(GZIP_WINDOW)
+    try:
+        # max_length: never more than the bound plus one byte in memory, whatever the ratio
+        body = stream.decompress(data, MAX_GZIP_BYTES + 1)
+    except zlib.error as error:
+        raise invalid_argument(f"The request body is not valid gzip ({error})") from error
+    if len(body) > MAX_GZIP_BYTES:
+        raise DecompressedTooLargeError()
+    if not stream.eof:
+        raise invalid_argument("The request body is not valid gzip (the stream is cut short)")
+    return body
