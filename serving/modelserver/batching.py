@@ -16,9 +16,11 @@ from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from serving.modelserver.batch_scheduler import BatchScheduler
 from serving.modelserver.config import BatchingSettings
-from serving.modelserver.errors import unavailable
+from serving.modelserver.errors import deadline_exceeded, unavailable
 from serving.modelserver.packing import SplitRunner
 from serving.tensor_batches import Tensors, merge_inputs, rows_of, split_outputs
 
@@ -31,6 +33,7 @@ class _Task:
     inputs: Tensors
     key: Hashable
     rows: int
+    deadline: float | None = None  # time.monotonic(); None: the client set none
     enqueued_at: float = field(default_factory=time.monotonic)
     future: Future[Tensors] = field(default_factory=Future)
 
@@ -70,9 +73,13 @@ class Batcher:
         self._condition = self._scheduler.condition
         self._scheduler.add(self)
 
-    def submit(self, signature: str, inputs: Tensors) -> Tensors:
-        """Run a request as part of a batch and return its own slice of the outputs."""
-        task = _Task(signature, inputs, self._batch_key(signature, inputs), rows_of(inputs))
+    def submit(self, signature: str, inputs: Tensors, deadline: float | None = None) -> Tensors:
+        """Run a request as part of a batch and return its own slice of the outputs.
+
+        ``deadline`` (``time.monotonic()``) stops a request larger than ``max_batch_size``
+        between two of its batches (DEADLINE_EXCEEDED)."""
+        key = self._batch_key(signature, inputs)
+        task = _Task(signature, inputs, key, rows_of(inputs), deadline)
         capacity = self._settings.max_batch_size * self._settings.max_enqueued_batches
         with self._condition:
             if self._closed:
@@ -169,8 +176,7 @@ class Batcher:
         """Merge, run and answer one batch (outside the lock)."""
         try:
             if len(tasks) == 1:  # a batch of one: its own tensors, no merge or slice copies
-                self._observe_batch(tasks[0].rows)
-                tasks[0].future.set_result(self._run(tasks[0].signature, tasks[0].inputs))
+                tasks[0].future.set_result(self._run_alone(tasks[0]))
                 return
             merged = merge_inputs(
                 [task.inputs for task in tasks], self._settings.pad_variable_length_inputs
@@ -185,3 +191,31 @@ class Batcher:
             for task in tasks:
                 if not task.future.done():
                     task.future.set_exception(error)
+
+    def _run_alone(self, task: _Task) -> Tensors:
+        """One request's outputs, run in calls of at most ``max_batch_size`` rows.
+
+        A request larger than ``max_batch_size`` runs as TF Serving's batching runs it with
+        ``enable_large_batch_splitting`` (its ``BatchingParameters``): split into batches of
+        the limit, outputs concatenated in row order. Run whole, a few-byte gRPC request
+        declaring 4,096 rows of 256 ids (a fill) took 18 GB and 30 s of CPU in one TF call;
+        refusing it, as TF Serving does without splitting, would refuse the gateway's own
+        requests of up to 64 similarity pairs. Memory is one batch's, CPU the rows' own.
+        """
+        limit = max(self._settings.max_batch_size, 1)
+        if task.rows <= limit:
+            self._observe_batch(task.rows)
+            return self._run(task.signature, task.inputs)
+        parts: list[Tensors] = []
+        for start in range(0, task.rows, limit):
+            if start and task.deadline is not None and time.monotonic() >= task.deadline:
+                # The client has gone: its remaining batches would be CPU for no one.
+                raise deadline_exceeded(
+                    f"Deadline exceeded after {start} of the request's {task.rows} rows"
+                )
+            chunk = {key: value[start : start + limit] for key, value in task.inputs.items()}
+            self._observe_batch(rows_of(chunk))
+            parts.append(self._run(task.signature, chunk))
+        # The chunks are slices of one rectangular request, so every output keeps its shape
+        # past axis 0 from chunk to chunk.
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}

@@ -75,6 +75,11 @@ def failed_precondition(message: str) -> ServingError:
     return ServingError(grpc.StatusCode.FAILED_PRECONDITION, message)
 
 
+def deadline_exceeded(message: str) -> ServingError:
+    """DEADLINE_EXCEEDED (504 over REST)."""
+    return ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, message)
+
+
 def unavailable(message: str) -> ServingError:
     """UNAVAILABLE: the batching queue is full or the server is shutting down."""
     return ServingError(grpc.StatusCode.UNAVAILABLE, message)

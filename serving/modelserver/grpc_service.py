@@ -54,6 +54,15 @@ def spec_choice(model_spec: Any) -> tuple[int | None, str]:
     return None, ""
 
 
+def _deadline(context: grpc.ServicerContext) -> float | None:
+    """The call's deadline as a ``time.monotonic()`` time, None when the client set none.
+
+    TF Serving passes a gRPC deadline on to the session run (``RunOptions.timeout_in_ms``);
+    here it stops a request split into batches between two of them."""
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
+
+
 def _guarded(
     manager: ModelManager,
     metrics: ServerMetrics,
@@ -136,7 +145,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         """TF Serving's PredictionService/Predict."""
         return _guarded(
             *(self._manager, self._metrics, "grpc_predict", request, context),
-            lambda: self._predict(request),
+            lambda: self._predict(request, _deadline(context)),
         )
 
     def GetModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
@@ -146,7 +155,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             lambda: self._metadata(request),
         )
 
-    def _predict(self, request: Any) -> Any:
+    def _predict(self, request: Any, deadline: float | None) -> Any:
         version, label = spec_choice(request.model_spec)
         inputs = {alias: decode_input(alias, proto) for alias, proto in request.inputs.items()}
         result = predict(
@@ -157,6 +166,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             label=label,
             signature_name=request.model_spec.signature_name,
             output_filter=list(request.output_filter),
+            deadline=deadline,
         )
         response = predict_pb2.PredictResponse()
         response.model_spec.name = result.name

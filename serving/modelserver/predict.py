@@ -31,10 +31,14 @@ def predict(
     label: str = "",
     signature_name: str = "",
     output_filter: Sequence[str] = (),
+    deadline: float | None = None,
 ) -> PredictResult:
-    """Run one request as TF Serving does, raising ServingError with its status code."""
+    """Run one request as TF Serving does, raising ServingError with its status code
+    (``deadline``: a ``time.monotonic()`` time, :meth:`VersionState.predict`)."""
     state = manager.resolve(name, version, label)
-    return predict_on(state, inputs, signature_name=signature_name, output_filter=output_filter)
+    return predict_on(
+        state, inputs, signature_name=signature_name, output_filter=output_filter, deadline=deadline
+    )
 
 
 def predict_on(
@@ -43,6 +47,7 @@ def predict_on(
     *,
     signature_name: str = "",
     output_filter: Sequence[str] = (),
+    deadline: float | None = None,
 ) -> PredictResult:
     """Validate and run a request on an already resolved version."""
     assert state.servable is not None
@@ -51,7 +56,7 @@ def predict_on(
     selected = state.servable.check_request(signature, request_inputs, output_filter)
     if state.batcher is not None:
         check_batchable(request_inputs)
-    outputs = state.predict(signature, request_inputs)
+    outputs = state.predict(signature, request_inputs, deadline)
     return PredictResult(
         state.servable.name, state.version, signature, {key: outputs[key] for key in selected}
     )

@@ -32,12 +32,13 @@ class VersionState:
     failures: int = 0  # failed loads since the folder last changed
     retry_at: float = 0.0  # time.monotonic() of the next retry
 
-    def predict(self, signature: str, inputs: Tensors) -> Tensors:
-        """Run a (validated) request, through the batching queue when there is one."""
+    def predict(self, signature: str, inputs: Tensors, deadline: float | None = None) -> Tensors:
+        """Run a (validated) request, through the batching queue when there is one; a request
+        split into batches (:meth:`Batcher.submit`) stops at ``deadline`` (``time.monotonic()``)."""
         if self.servable is None:
             raise not_found(f"version {self.version} is not loaded")
         if self.batcher is not None:
-            return self.batcher.submit(signature or "serving_default", inputs)
+            return self.batcher.submit(signature or "serving_default", inputs, deadline)
         return self.servable.run(signature, inputs)
 
     @classmethod
