@@ -130,7 +130,7 @@ class VersionVerdicts:
             self._checked_files[key] = current
             if not too_slow:
                 self._slow.pop(key, None)
-        self.sources.record(key, folder)
+        self.sources.record(key, folder, verdict == "")
         return verdict
 
     def pinned_verdict(self, model: str, version: int) -> str | None:
