@@ -143,8 +143,7 @@ class VersionSources:
                 self._moved.pop(key, None)
         if reason and not known:
             LOGGER.warning(
-                "%s version %d is not routed: loaded from %s, its folder %s now holds other "
-                "assets",
+                "%s version %d is not routed: loaded from %s, its folder %s now holds other assets",
                 *key,
                 source[0] if source else None,
                 folder,
