@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from serving import contract
+from serving.contract import TRANSIENT_ERRNOS
 from serving.spec import (
     BinaryHead,
     CategoricalHead,
@@ -54,6 +55,18 @@ SPEC_UNION_TAGS: dict[str, type[BaseModel]] = {
         TokenLabelsHead,
     )
 }
+
+
+class AssetsUnreadableNowError(Exception):
+    """A version's file could not be read for a reason of the process or the machine
+    (:data:`serving.contract.TRANSIENT_ERRNOS`), not of the file: its check is repeated later.
+
+    Found by the adversarial repo pass 6: with the worker out of file descriptors, a new
+    version was refused as having an "invalid serving_spec.json" (or a tokenizer that
+    "cannot be loaded"), and the verdict lasts until the version's files change, so it
+    stayed refused once descriptors were free again. Not an ``OSError``: the readers'
+    ``except OSError`` refuse the version for what is wrong with its files.
+    """
 
 
 class UnfitVersionError(Exception):
@@ -92,23 +105,31 @@ def read_asset(path: Path, limit: int) -> bytes:
 
     Raises UnfitVersionError for no regular file (opened non-blocking: a FIFO swapped in
     after an ``is_file()`` never blocks the worker) or one larger than ``limit`` bytes (never
-    read whole), OSError when it cannot be opened or read. What is hashed, parsed and served
-    is one reading of one file: found by the adversarial repo pass 5, a tokenizer replaced
-    between its load and its hash was served while the hash of its successor was checked
-    against ``model_card.json``.
+    read whole), :class:`AssetsUnreadableNowError` when the process cannot open or read a
+    file now (no descriptor or memory left), OSError when it cannot be opened or read. What
+    is hashed, parsed and served is one reading of one file: found by the adversarial repo
+    pass 5, a tokenizer replaced between its load and its hash was served while the hash of
+    its successor was checked against ``model_card.json``.
     """
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        status = os.fstat(descriptor)
-        if not stat.S_ISREG(status.st_mode):
-            raise UnfitVersionError(f"{path.name} is not a regular file")
-        too_large = UnfitVersionError(f"{path.name} is larger than {limit // 2**20} MiB")
-        if status.st_size > limit:
-            raise too_large
-        with os.fdopen(descriptor, "rb", closefd=False) as file:
-            data = file.read(limit + 1)
-    finally:
-        os.close(descriptor)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            status = os.fstat(descriptor)
+            if not stat.S_ISREG(status.st_mode):
+                raise UnfitVersionError(f"{path.name} is not a regular file")
+            too_large = UnfitVersionError(f"{path.name} is larger than {limit // 2**20} MiB")
+            if status.st_size > limit:
+                raise too_large
+            with os.fdopen(descriptor, "rb", closefd=False) as file:
+                data = file.read(limit + 1)
+        finally:
+            os.close(descriptor)
+    except OSError as error:
+        if error.errno in TRANSIENT_ERRNOS:
+            raise AssetsUnreadableNowError(f"{path.name}: {error.strerror}") from error
+        raise
+    except MemoryError as error:  # a tokenizer read whole: the worker's memory, not the file
+        raise AssetsUnreadableNowError(f"{path.name}: out of memory") from error
     if len(data) > limit:  # it grew while read
         raise too_large
     return data

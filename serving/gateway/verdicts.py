@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from serving import contract
+from serving.gateway.asset_checks import AssetsUnreadableNowError
 from serving.gateway.backends import Backend
 from serving.gateway.checks import SlowVersionError, check_fit
 from serving.gateway.errors import BackendError, GatewayError
@@ -125,6 +126,9 @@ class VersionVerdicts:
         except BackendError as error:
             LOGGER.info("%s version %d: check postponed: %s", model, version, error.message)
             return None
+        except AssetsUnreadableNowError as error:  # the process's state, not the files'
+            LOGGER.warning("%s version %d: check postponed: cannot read %s", model, version, error)
+            return None
         with self._lock:
             self._verdicts[key] = verdict
             self._checked_files[key] = current
@@ -140,7 +144,10 @@ class VersionVerdicts:
         verdict = self._verdicts.get((model, version))
         if verdict is not None:
             return verdict
-        folder = contract.version_dirs(contract.model_dir(self.model_repo, model)).get(version)
+        try:
+            folder = self._folders(model).get(version)
+        except AssetsUnreadableNowError:
+            return None  # runtime() says why
         return None if folder is None else self.verdict(model, version, folder)
 
     def runtime(self, model: str, version: int) -> ModelRuntime:
@@ -148,14 +155,32 @@ class VersionVerdicts:
         cached = self._runtimes.get((model, version))
         if cached is not None:
             return cached
-        if version not in contract.version_dirs(contract.model_dir(self.model_repo, model)):
-            raise GatewayError(404, f"model {model!r} has no version {version}")
         try:
+            if version not in self._folders(model):
+                raise GatewayError(404, f"model {model!r} has no version {version}")
             return self.load(model, version)
         except UnfitVersionError as error:
             raise GatewayError(
                 404, f"model {model!r} version {version} has no usable assets: {error.reason}"
             ) from error
+        except AssetsUnreadableNowError as error:
+            LOGGER.warning("%s version %d: cannot read %s", model, version, error)
+            raise GatewayError(
+                503,
+                f"model {model!r} version {version} cannot be loaded now (the gateway is out "
+                "of file descriptors or memory); retry later",
+                headers={"Retry-After": str(self.settings.retry_after_seconds)},
+            ) from error
+
+    def _folders(self, model: str) -> dict[int, Path]:
+        """The model's version folders; :class:`AssetsUnreadableNowError` when the process
+        cannot list them now (no descriptor left: not a model without versions)."""
+        try:
+            return contract.version_dirs(
+                contract.model_dir(self.model_repo, model), transient_errors=True
+            )
+        except OSError as error:
+            raise AssetsUnreadableNowError(f"the folder of {model}: {error.strerror}") from error
 
     def load(self, model: str, version: int) -> ModelRuntime:
         """The version's runtime, read once (:func:`serving.gateway.runtime.load_runtime`).
