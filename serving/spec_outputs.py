@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from serving.spec import HeadSpec
+from serving.spec import HeadSpec, ServingSpec
 
 # float16 heads (mixed precision) round a probability by up to ~5e-4, a softmax's sum by more.
 VALUE_TOLERANCE = 1e-3
@@ -28,6 +28,17 @@ ACTIVATIONS = {
     "multilabel": "sigmoid",
     "token_labels": "softmax",  # one softmax per token, over the last axis
 }
+
+
+def head_labels(spec: ServingSpec) -> dict[str, list[str]]:
+    """Each labelled head's output -> its labels, in column order (``categorical``,
+    ``binary``, ``multilabel``, ``token_labels``: the last axis): what the export records in
+    ``model_card.json`` and the gateway compares with the spec it serves."""
+    return {
+        head.output: list(labels)
+        for head in spec.heads
+        if (labels := getattr(head, "labels", None)) is not None
+    }
 
 
 def probability_detail(kind: str, values: npt.NDArray[Any], sums: bool = True) -> str | None:

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -136,13 +136,22 @@ def read_asset(path: Path, limit: int) -> bytes:
 
 
 def check_exported_hashes(
-    folder: Path, model: str, version: int, hashes: Mapping[str, str]
+    folder: Path,
+    model: str,
+    version: int,
+    hashes: Mapping[str, str],
+    labels: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
-    """Raise UnfitVersionError unless each tokenizer is the file the version was exported with.
+    """Raise UnfitVersionError unless each tokenizer is the file the version was exported with,
+    and each labelled output (``labels``: output -> the spec's labels) has the labels it was
+    exported with, in their order.
 
     ``model_card.json``'s ``tokenizer_sha256`` (written by ``export_for_serving``) names each
     file's sha256: another tokenizer of the same size passes every other check and turns the
-    texts into other ids. Not checked without a card, or for a file the card does not name.
+    texts into other ids. Its ``labels`` name each output's labels in column order: another
+    version's spec copied in (the same labels in another order: found by the adversarial repo
+    pass 6) passes every other check and answers each column under another label. Not checked
+    without a card, or for a file or output the card does not name.
     """
     path = folder / contract.MODEL_CARD_FILE
     require_regular(path)
@@ -153,14 +162,24 @@ def check_exported_hashes(
     except (OSError, ValueError) as error:
         LOGGER.warning("%s v%d: cannot read %s: %r", model, version, path.name, error)
         raise UnfitVersionError(f"{contract.MODEL_CARD_FILE} cannot be read") from error
-    recorded = card.get("tokenizer_sha256") if isinstance(card, dict) else None
-    if not isinstance(recorded, dict):
+    if not isinstance(card, dict):
         return
-    for name, digest in hashes.items():
+    recorded = card.get("tokenizer_sha256")
+    for name, digest in hashes.items() if isinstance(recorded, dict) else ():
         if recorded.get(name, digest) != digest:
             raise UnfitVersionError(
                 f"tokenizer {name} is not the one exported with the model (its sha256 "
                 f"differs from {contract.MODEL_CARD_FILE})"
+            )
+    exported = card.get("labels")
+    for output, names in (labels or {}).items() if isinstance(exported, dict) else ():
+        known = exported.get(output)
+        if isinstance(known, list) and known != list(names):
+            how = "in another order" if sorted(map(str, known)) == sorted(names) else "others"
+            raise UnfitVersionError(
+                f"output {output}: the spec's labels are not the ones exported with the model "
+                f"({how} than {contract.MODEL_CARD_FILE} records: its columns would be "
+                "answered under other labels)"
             )
 
 
