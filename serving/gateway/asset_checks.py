@@ -165,14 +165,16 @@ def check_exported_hashes(
     if not isinstance(card, dict):
         return
     recorded = card.get("tokenizer_sha256")
-    for name, digest in hashes.items() if isinstance(recorded, dict) else ():
+    recorded = recorded if isinstance(recorded, dict) else {}  # none: not checked
+    for name, digest in hashes.items():
         if recorded.get(name, digest) != digest:
             raise UnfitVersionError(
                 f"tokenizer {name} is not the one exported with the model (its sha256 "
                 f"differs from {contract.MODEL_CARD_FILE})"
             )
     exported = card.get("labels")
-    for output, names in (labels or {}).items() if isinstance(exported, dict) else ():
+    exported = exported if isinstance(exported, dict) else {}  # an older export's: none
+    for output, names in (labels or {}).items():
         known = exported.get(output)
         if isinstance(known, list) and known != list(names):
             how = "in another order" if sorted(map(str, known)) == sorted(names) else "others"

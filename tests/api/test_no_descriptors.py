@@ -11,11 +11,13 @@ from __future__ import annotations
 import errno
 import os
 import resource
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from serving import contract
 from tests.api.conftest import gateway_app
 from tests.support.model_server import ModelServerHandle
 
@@ -65,3 +67,19 @@ def test_a_version_met_without_descriptors_is_checked_again(
         assert refused.headers["Retry-After"]
         assert client.post(pinned, json={"inputs": QA}).status_code == 200
         assert client.post("/v1/qa", json=QA).status_code == 200
+
+
+def test_architecture_files_read_without_descriptors_are_a_503(
+    tiny_repo: Path, model_server: ModelServerHandle, tmp_path: Path
+) -> None:
+    repo = Path(shutil.copytree(tiny_repo, tmp_path / "repo"))
+    (version,) = contract.version_dirs(repo / "qa").values()
+    (version / contract.ASSETS_DIR / "summary.txt").write_text("Model: qa\n")
+    with gateway_app(repo, model_server.grpc_target, models=["qa"]) as app:
+        client: Any = app.test_client()  # its .json is Any | None to mypy
+        assert client.get("/v1/models/qa/architecture.txt").status_code == 200
+        with no_descriptors_left():
+            refused = client.get("/v1/models/qa/architecture.txt")
+        assert refused.status_code == 503, refused.json
+        assert refused.json["error"] == "the architecture files cannot be read now; retry later"
+        assert client.get("/v1/models/qa/architecture.txt").status_code == 200

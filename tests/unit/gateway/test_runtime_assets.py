@@ -14,6 +14,7 @@ from serving.gateway import runtime
 from serving.gateway.asset_checks import read_asset
 from serving.gateway.runtime import UnfitVersionError, load_runtime
 from serving.spec import SPEC_FILE, dump_spec
+from serving.spec_outputs import head_labels
 from serving.tokenization import file_sha256, parse_tokenizer
 from tests.unit.gateway.conftest import RUNTIME_SETTINGS as SETTINGS
 from tests.unit.gateway.conftest import copy_qa
@@ -239,4 +240,5 @@ def test_a_spec_with_labels_in_another_order_than_exported_is_unfit(tiny_repo, t
     )
     del card["labels"]  # a card of an older export names none: not checked
     (assets / MODEL_CARD_FILE).write_text(json.dumps(card))
-    assert load_runtime(tmp_path, "qa", 1, SETTINGS).spec.heads[0].labels == labels[::-1]
+    served = load_runtime(tmp_path, "qa", 1, SETTINGS).spec
+    assert head_labels(served) == {"answer_probs": labels[::-1]}
