@@ -234,10 +234,15 @@ def test_a_spec_with_labels_in_another_order_than_exported_is_unfit(tiny_repo, t
     with pytest.raises(UnfitVersionError) as caught:
         load_runtime(tmp_path, "qa", 1, SETTINGS)
     assert caught.value.reason == (
-        "output answer_probs: the spec's labels are not the ones exported with the model (in "
-        "another order than model_card.json records: its columns would be answered under "
-        "other labels)"
+        "output answer_probs: the spec's labels are in another order than the model was "
+        "exported with (model_card.json): its columns would be answered under other labels"
     )
+    renamed = [f"{label}!" for label in labels]  # the spec's to choose: not refused
+    spec["heads"][0]["labels"] = renamed
+    (assets / SPEC_FILE).write_text(json.dumps(spec))
+    assert head_labels(load_runtime(tmp_path, "qa", 1, SETTINGS).spec) == {"answer_probs": renamed}
+    spec["heads"][0]["labels"] = labels[::-1]
+    (assets / SPEC_FILE).write_text(json.dumps(spec))
     del card["labels"]  # a card of an older export names none: not checked
     (assets / MODEL_CARD_FILE).write_text(json.dumps(card))
     served = load_runtime(tmp_path, "qa", 1, SETTINGS).spec
