@@ -9,6 +9,7 @@ every process can use it.
 
 from __future__ import annotations
 
+import errno
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -77,7 +78,13 @@ def holds_saved_model(folder: Path) -> bool:
         return False
 
 
-def version_dirs(model_dir: Path) -> dict[int, Path]:
+# Errors of the process or the machine, not of a file or folder: no file descriptor left (a
+# low ``ulimit -n``, a leak elsewhere), no kernel memory. Such a folder is not empty, nor
+# such a file invalid: the gateway asks again later.
+TRANSIENT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+
+
+def version_dirs(model_dir: Path, *, transient_errors: bool = False) -> dict[int, Path]:
     """Version number -> folder for a model's version folders (TF Serving's layout).
 
     Only ASCII decimal names in int64 range are versions (``serving.numbers.parse_version``);
@@ -85,12 +92,16 @@ def version_dirs(model_dir: Path) -> dict[int, Path]:
     one number (``7``, ``007``) the one the local model server loads is kept: one holding a
     SavedModel, then the shorter name (the listing's order is the file system's, so taking the
     first found read one folder's spec and tokenizer while the server ran the other's model).
-    An unreadable folder has no versions.
+    An unreadable folder has no versions; with ``transient_errors``, OSError is raised when
+    it cannot be listed for a reason of :data:`TRANSIENT_ERRNOS` (the caller must not take the
+    versions for gone).
     """
     found: dict[int, Path] = {}
     try:
         children = sorted(model_dir.iterdir(), key=lambda child: (len(child.name), child.name))
-    except OSError:
+    except OSError as error:
+        if transient_errors and error.errno in TRANSIENT_ERRNOS:
+            raise
         return {}
     for child in children:
         number = parse_version(child.name)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from serving.spec import HeadSpec
+from serving.spec import HeadSpec, ServingSpec
 
 # float16 heads (mixed precision) round a probability by up to ~5e-4, a softmax's sum by more.
 VALUE_TOLERANCE = 1e-3
@@ -30,23 +30,43 @@ ACTIVATIONS = {
 }
 
 
+def head_labels(spec: ServingSpec) -> dict[str, list[str]]:
+    """Each labelled head's output -> its labels, in column order (``categorical``,
+    ``binary``, ``multilabel``, ``token_labels``: the last axis): what the export records in
+    ``model_card.json`` and the gateway compares with the spec it serves."""
+    return {
+        head.output: list(labels)
+        for head in spec.heads
+        if (labels := getattr(head, "labels", None)) is not None
+    }
+
+
+def probability_detail(kind: str, values: npt.NDArray[Any], sums: bool = True) -> str | None:
+    """Why ``values`` (a ``kind`` head's output, any float dtype) are not that kind's
+    probabilities (``values from -1 to 2, not probabilities in [0, 1]``), or None (also for
+    every other head kind). Cheap enough for every answer: a min, a max and, for a softmax
+    (``categorical``, ``token_labels``), one sum per row (per token); ``sums`` False: the
+    range alone (a merged batch's per-token outputs may hold positions no model computed)."""
+    if kind not in ACTIVATIONS or values.size == 0:
+        return None
+    low, high = float(values.min()), float(values.max())
+    if low < -VALUE_TOLERANCE or high > 1 + VALUE_TOLERANCE:
+        return f"values from {low:.3g} to {high:.3g}, not probabilities in [0, 1]"
+    if sums and ACTIVATIONS[kind] == "softmax":
+        totals = np.asarray(values, dtype=np.float64).sum(axis=-1)
+        if float(np.abs(totals - 1.0).max()) > SUM_TOLERANCE:
+            return f"rows summing to {float(totals.min()):.3g}-{float(totals.max()):.3g}, not 1"
+    return None
+
+
 def output_problem(head: HeadSpec, values: npt.NDArray[Any]) -> str | None:
     """Why ``values`` (the head's output for some instances, any float dtype) cannot be read
-    as its kind's probabilities, or None (also for every other head kind)."""
-    activation = ACTIVATIONS.get(head.kind)
-    if activation is None or values.size == 0:
+    as its kind's probabilities, or None (also for every other head kind): the
+    :func:`probability_detail` with the remedy, for the export and the fit check."""
+    detail = probability_detail(head.kind, np.asarray(values, dtype=np.float64))
+    if detail is None:
         return None
-    found = np.asarray(values, dtype=np.float64)
-    low, high = float(found.min()), float(found.max())
-    if low < -VALUE_TOLERANCE or high > 1 + VALUE_TOLERANCE:
-        detail = f"values from {low:.3g} to {high:.3g}, not probabilities in [0, 1]"
-    elif ACTIVATIONS[head.kind] == "softmax" and not np.allclose(
-        found.sum(axis=-1), 1.0, atol=SUM_TOLERANCE
-    ):
-        sums = found.sum(axis=-1)
-        detail = f"rows summing to {float(sums.min()):.3g}-{float(sums.max()):.3g}, not 1"
-    else:
-        return None
+    activation = ACTIVATIONS[head.kind]
     # Probabilities whose rows do not sum to 1 are most likely sigmoids (a multi-label model,
     # trained with binary_crossentropy) declared categorical: a softmax would change the model.
     sigmoids = (

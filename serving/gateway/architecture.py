@@ -43,15 +43,27 @@ def architecture(name: str, extension: str) -> Response:
     state.model, state.version = name, str(runtime.version)
     file_name, content_type = ARCHITECTURE_FILES[extension]
     versions = contract.model_dir(found.settings.model_repo, name)
-    folder = contract.version_dirs(versions).get(runtime.version)
-    path = None if folder is None else folder / contract.ASSETS_DIR / file_name
-    if path is None or not path.is_file():
-        raise GatewayError(
-            404,
-            f"model '{name}' version {runtime.version} has no {file_name} "
-            "(exported before architecture files, or without Graphviz for the picture)",
-        )
+    missing = GatewayError(
+        404,
+        f"model '{name}' version {runtime.version} has no {file_name} "
+        "(exported before architecture files, or without Graphviz for the picture)",
+    )
     ignore_unusable_range()
-    response = send_file(path, mimetype=content_type, max_age=0)
+    try:
+        folder = contract.version_dirs(versions, transient_errors=True).get(runtime.version)
+        path = None if folder is None else folder / contract.ASSETS_DIR / file_name
+        if path is None or not path.is_file():
+            raise missing
+        response = send_file(path, mimetype=content_type, max_age=0)
+    except OSError as error:
+        # Found by the adversarial repo pass 6: a file removed after the is_file() check
+        # (or unreadable) was a 500; no descriptor left read as no such version (404).
+        if error.errno not in contract.TRANSIENT_ERRNOS:
+            raise missing from error
+        raise GatewayError(
+            503,
+            "the architecture files cannot be read now; retry later",
+            headers={"Retry-After": str(found.settings.retry_after_seconds)},
+        ) from error
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

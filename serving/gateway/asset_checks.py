@@ -13,12 +13,13 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
 from serving import contract
+from serving.contract import TRANSIENT_ERRNOS
 from serving.spec import (
     BinaryHead,
     CategoricalHead,
@@ -54,6 +55,18 @@ SPEC_UNION_TAGS: dict[str, type[BaseModel]] = {
         TokenLabelsHead,
     )
 }
+
+
+class AssetsUnreadableNowError(Exception):
+    """A version's file could not be read for a reason of the process or the machine
+    (:data:`serving.contract.TRANSIENT_ERRNOS`), not of the file: its check is repeated later.
+
+    Found by the adversarial repo pass 6: with the worker out of file descriptors, a new
+    version was refused as having an "invalid serving_spec.json" (or a tokenizer that
+    "cannot be loaded"), and the verdict lasts until the version's files change, so it
+    stayed refused once descriptors were free again. Not an ``OSError``: the readers'
+    ``except OSError`` refuse the version for what is wrong with its files.
+    """
 
 
 class UnfitVersionError(Exception):
@@ -92,36 +105,54 @@ def read_asset(path: Path, limit: int) -> bytes:
 
     Raises UnfitVersionError for no regular file (opened non-blocking: a FIFO swapped in
     after an ``is_file()`` never blocks the worker) or one larger than ``limit`` bytes (never
-    read whole), OSError when it cannot be opened or read. What is hashed, parsed and served
-    is one reading of one file: found by the adversarial repo pass 5, a tokenizer replaced
-    between its load and its hash was served while the hash of its successor was checked
-    against ``model_card.json``.
+    read whole), :class:`AssetsUnreadableNowError` when the process cannot open or read a
+    file now (no descriptor or memory left), OSError when it cannot be opened or read. What
+    is hashed, parsed and served is one reading of one file: found by the adversarial repo
+    pass 5, a tokenizer replaced between its load and its hash was served while the hash of
+    its successor was checked against ``model_card.json``.
     """
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        status = os.fstat(descriptor)
-        if not stat.S_ISREG(status.st_mode):
-            raise UnfitVersionError(f"{path.name} is not a regular file")
-        too_large = UnfitVersionError(f"{path.name} is larger than {limit // 2**20} MiB")
-        if status.st_size > limit:
-            raise too_large
-        with os.fdopen(descriptor, "rb", closefd=False) as file:
-            data = file.read(limit + 1)
-    finally:
-        os.close(descriptor)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            status = os.fstat(descriptor)
+            if not stat.S_ISREG(status.st_mode):
+                raise UnfitVersionError(f"{path.name} is not a regular file")
+            too_large = UnfitVersionError(f"{path.name} is larger than {limit // 2**20} MiB")
+            if status.st_size > limit:
+                raise too_large
+            with os.fdopen(descriptor, "rb", closefd=False) as file:
+                data = file.read(limit + 1)
+        finally:
+            os.close(descriptor)
+    except OSError as error:
+        if error.errno in TRANSIENT_ERRNOS:
+            raise AssetsUnreadableNowError(f"{path.name}: {error.strerror}") from error
+        raise
+    except MemoryError as error:  # a tokenizer read whole: the worker's memory, not the file
+        raise AssetsUnreadableNowError(f"{path.name}: out of memory") from error
     if len(data) > limit:  # it grew while read
         raise too_large
     return data
 
 
 def check_exported_hashes(
-    folder: Path, model: str, version: int, hashes: Mapping[str, str]
+    folder: Path,
+    model: str,
+    version: int,
+    hashes: Mapping[str, str],
+    labels: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
-    """Raise UnfitVersionError unless each tokenizer is the file the version was exported with.
+    """Raise UnfitVersionError unless each tokenizer is the file the version was exported with,
+    and each labelled output (``labels``: output -> the spec's labels) has the labels it was
+    exported with, in their order.
 
     ``model_card.json``'s ``tokenizer_sha256`` (written by ``export_for_serving``) names each
     file's sha256: another tokenizer of the same size passes every other check and turns the
-    texts into other ids. Not checked without a card, or for a file the card does not name.
+    texts into other ids. Its ``labels`` name each output's labels in column order: another
+    version's spec copied in (the same labels in another order: found by the adversarial repo
+    pass 6) passes every other check and answers each column under another label. Labels
+    renamed in the spec are not refused. Not checked without a card, or for a file or output
+    the card does not name.
     """
     path = folder / contract.MODEL_CARD_FILE
     require_regular(path)
@@ -132,14 +163,31 @@ def check_exported_hashes(
     except (OSError, ValueError) as error:
         LOGGER.warning("%s v%d: cannot read %s: %r", model, version, path.name, error)
         raise UnfitVersionError(f"{contract.MODEL_CARD_FILE} cannot be read") from error
-    recorded = card.get("tokenizer_sha256") if isinstance(card, dict) else None
-    if not isinstance(recorded, dict):
+    if not isinstance(card, dict):
         return
+    recorded = card.get("tokenizer_sha256")
+    recorded = recorded if isinstance(recorded, dict) else {}  # none: not checked
     for name, digest in hashes.items():
         if recorded.get(name, digest) != digest:
             raise UnfitVersionError(
                 f"tokenizer {name} is not the one exported with the model (its sha256 "
                 f"differs from {contract.MODEL_CARD_FILE})"
+            )
+    exported = card.get("labels")
+    exported = exported if isinstance(exported, dict) else {}  # an older export's: none
+    for output, names in (labels or {}).items():
+        known = exported.get(output)
+        # Only the same labels in another order: labels renamed in the spec (a typo fixed,
+        # a translation) are the spec's to choose; a count that differs fails the fit check.
+        if (
+            isinstance(known, list)
+            and known != list(names)
+            and sorted(map(str, known)) == sorted(names)
+        ):
+            raise UnfitVersionError(
+                f"output {output}: the spec's labels are in another order than the model was "
+                f"exported with ({contract.MODEL_CARD_FILE}): its columns would be answered "
+                "under other labels"
             )
 
 

@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from serving.gateway.backends import Backend, TensorSpec, VersionSelector
 from serving.gateway.errors import BackendError, BackendFailure
-from serving.gateway.heads import OutputError
+from serving.gateway.heads import OutputError, ProbabilityError
 from serving.gateway.runtime import ModelRuntime, UnfitVersionError
 from serving.spec_outputs import output_problem
 from serving.tensor_batches import (
@@ -99,12 +99,12 @@ def check_fit(backend: Backend, runtime: ModelRuntime) -> None:
     outputs = _predict(backend, runtime, selector, tensors, "example")
     try:
         runtime.postprocess(outputs, example)
+    except ProbabilityError as error:  # with the remedy: most likely a model ending in logits
+        raise UnfitVersionError(
+            output_problem(error.head, outputs[error.head.output]) or str(error)
+        ) from error
     except (OutputError, KeyError, IndexError, TypeError, ValueError) as error:
         raise UnfitVersionError(f"the spec's example gave unusable outputs: {error}") from error
-    for head in runtime.spec.heads:  # probabilities, where the answers call them so
-        problem = output_problem(head, outputs[head.output])
-        if problem is not None:
-            raise UnfitVersionError(problem)
     slowest = check_longest(backend, runtime, selector, tensors)
     check_padding(backend, runtime, selector, tensors, outputs)
     if slowest is not None:  # it fits: say now what a long text will meet

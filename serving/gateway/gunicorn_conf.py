@@ -133,5 +133,11 @@ def child_exit(server: Any, worker: Any) -> None:
     the archive files (prometheus multiprocess mode: ``serving.gateway.metrics_files``)."""
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if folder:
-        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
-        archive_dead_worker(folder, worker.pid)
+        # In the master: an error here (a full disk, the folder removed) stopped gunicorn's
+        # main loop, the whole gateway (adversarial repo pass 6). The dead worker's files
+        # stay then, read by every scrape as before.
+        try:
+            multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+            archive_dead_worker(folder, worker.pid)
+        except OSError as error:
+            server.log.error("the metrics of worker %s cannot be folded: %s", worker.pid, error)

@@ -3,9 +3,10 @@
 Shapes follow :mod:`serving.spec`: ``categorical`` / ``multilabel`` ``[batch, len(labels)]``;
 ``binary``, ``regression``, ``score`` ``[batch]`` or ``[batch, 1]``; ``segment_weights``
 ``[batch, max_segments]``; ``token_labels`` ``[batch, tokens, len(labels)]`` (``tokens`` at
-least each row's length: :mod:`serving.token_labels`). Any other shape, a missing output or a
-non-finite value raises :class:`OutputError` (the gateway answers 502 and never routes a
-version whose example fails).
+least each row's length: :mod:`serving.token_labels`). Any other shape, a missing output, a
+non-finite value or, for the heads read as probabilities, values that are none
+(:func:`serving.spec_outputs.probability_detail`) raises :class:`OutputError` (the gateway
+answers 502 and never routes a version whose example fails).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from serving.spec import (
     SegmentWeightsHead,
     TokenLabelsHead,
 )
-from serving.spec_outputs import scalar_width_hint
+from serving.spec_outputs import probability_detail, scalar_width_hint
 from serving.token_labels import Spans, TokenWords, token_answer
 
 Outputs = Mapping[str, npt.NDArray[Any]]
@@ -39,6 +40,14 @@ Answer = Any  # a JSON value: dict for most heads, a list for segment_weights
 
 class OutputError(ValueError):
     """The model answered tensors that do not fit its spec (shape, width, NaN or inf)."""
+
+
+class ProbabilityError(OutputError):
+    """A head whose answers are probabilities got values that are none (``head``'s)."""
+
+    def __init__(self, head: HeadSpec, detail: str) -> None:
+        super().__init__(f"output {head.output!r} has {detail}")
+        self.head = head
 
 
 class Candidate(BaseModel):
@@ -147,6 +156,9 @@ def head_values(outputs: Outputs, head: HeadSpec, rows: int) -> Values:
             )
         if not np.isfinite(values).all():
             raise OutputError(f"output {head.output!r} has NaN or infinite values")
+        detail = probability_detail(head.kind, values, sums=False)  # as below, range only
+        if detail is not None:
+            raise ProbabilityError(head, detail)
         return values
     width = _width(head)
     if width is None and values.ndim == 2 and values.shape[1] == 1:
@@ -159,6 +171,13 @@ def head_values(outputs: Outputs, head: HeadSpec, rows: int) -> Values:
         )
     if not np.isfinite(values).all():
         raise OutputError(f"output {head.output!r} has NaN or infinite values")
+    # The fit check saw probabilities for the example; an answer of other values (a model
+    # server that loaded another model under the version number, a relay that changed
+    # them) was answered as probabilities of 2.0 or -0.2. Found by the adversarial repo
+    # pass 6.
+    detail = probability_detail(head.kind, values)
+    if detail is not None:
+        raise ProbabilityError(head, detail)
     return values
 
 

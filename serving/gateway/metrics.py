@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from prometheus_client import (
@@ -14,8 +15,11 @@ from prometheus_client import (
     values,
 )
 
-from serving.gateway.metrics_files import folder_lock
+from serving.gateway.errors import GatewayError
+from serving.gateway.metrics_files import ReservedMmapedDict, folder_lock
 from serving.gateway.pid import current_pid
+
+LOGGER = logging.getLogger("serving.gateway.metrics")
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -26,6 +30,9 @@ if getattr(values.ValueClass, "_multiprocess", False):
     # once, when this module is first imported (a gunicorn worker, after the fork), before the
     # gateway creates any metric: one value class, so one mmap per file, in the process.
     values.ValueClass = values.MultiProcessValue(process_identifier=current_pid)  # type: ignore[no-untyped-call]
+    # Its files' disk blocks reserved before they are written: a full disk is an OSError,
+    # not a SIGBUS that kills the worker (serving.gateway.metrics_files.ReservedMmapedDict).
+    values.MmapedDict = ReservedMmapedDict  # type: ignore[attr-defined]
 
 
 class GatewayMetrics:
@@ -74,48 +81,78 @@ class GatewayMetrics:
         self._stage_children: dict[tuple[str, str], Histogram] = {}
         self._batch_children: dict[str, Histogram] = {}
         self._merged_children: dict[str, Counter] = {}
+        self._unwritable_logged = False
 
     def observe_request(
         self, endpoint: str, model: str, version: str, status: int, seconds: float
     ) -> None:
         """Count one answered request and its latency."""
         key = (endpoint, model, version, status)
-        children = self._request_children.get(key)
-        if children is None:
-            labels = (endpoint, model, version, str(status))
-            children = self.requests.labels(*labels), self.latency.labels(*labels)
-            self._request_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        try:
+            children = self._request_children.get(key)
+            if children is None:
+                labels = (endpoint, model, version, str(status))
+                children = self.requests.labels(*labels), self.latency.labels(*labels)
+                self._request_children[key] = children
+            children[0].inc()
+            children[1].observe(seconds)
+        except OSError as error:
+            self._unwritable(error)
 
     def observe_stage(self, stage: str, model: str, seconds: float) -> None:
         """Record one stage's seconds (``serving.gateway.inference`` times each stage with
         ``try/finally``, so a stage that raises is observed too); the (stage, model) histogram
         child is looked up once per process."""
-        child = self._stage_children.get((stage, model))
-        if child is None:
-            child = self._stage_children[(stage, model)] = self.stages.labels(stage, model)
-        child.observe(seconds)
+        try:
+            child = self._stage_children.get((stage, model))
+            if child is None:
+                child = self._stage_children[(stage, model)] = self.stages.labels(stage, model)
+            child.observe(seconds)
+        except OSError as error:
+            self._unwritable(error)
 
     def observe_batch(self, model: str, rows: int, requests: int) -> None:
         """Record how many examples (rows) one backend call carried, and its requests if it
         carried more than one (a lone request's call writes one value less: issue 9)."""
-        child = self._batch_children.get(model)
-        if child is None:
-            child = self._batch_children[model] = self.batch_size.labels(model)
-        child.observe(rows)
-        if requests > 1:
-            merged = self._merged_children.get(model)
-            if merged is None:
-                merged = self._merged_children[model] = self.merged_requests.labels(model)
-            merged.inc(requests)
+        try:
+            child = self._batch_children.get(model)
+            if child is None:
+                child = self._batch_children[model] = self.batch_size.labels(model)
+            child.observe(rows)
+            if requests > 1:
+                merged = self._merged_children.get(model)
+                if merged is None:
+                    merged = self._merged_children[model] = self.merged_requests.labels(model)
+                merged.inc(requests)
+        except OSError as error:
+            self._unwritable(error)
+
+    def _unwritable(self, error: OSError) -> None:
+        """A value that could not be written (its file cannot be made or grow: a full disk,
+        a folder removed or read-only) is skipped, logged once per process: a request is
+        never refused for its metrics. Found by the adversarial repo pass 6: every request
+        of a worker was a 500 (``/healthz`` too) once ``PROMETHEUS_MULTIPROC_DIR`` was gone."""
+        if not self._unwritable_logged:
+            self._unwritable_logged = True
+            LOGGER.error(
+                "metrics cannot be written (%s: %s): values are skipped; free or fix %s",
+                type(error).__name__,
+                error.strerror or error,
+                MULTIPROC_ENV,
+            )
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format body and its content type (all workers' values under gunicorn)."""
         folder = os.environ.get(MULTIPROC_ENV)
-        if folder:
+        if not folder:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        try:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             with folder_lock(folder, exclusive=False):  # no dead worker's file half folded
                 return generate_latest(registry), CONTENT_TYPE_LATEST
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        except (OSError, ValueError) as error:  # ValueError: the collector's "no such folder"
+            LOGGER.error("metrics cannot be read from %s: %r", MULTIPROC_ENV, error)
+            raise GatewayError(
+                503, f"the metrics cannot be read (the gateway's {MULTIPROC_ENV} folder)"
+            ) from error

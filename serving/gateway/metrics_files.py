@@ -23,12 +23,50 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from prometheus_client import mmap_dict
 from prometheus_client.mmap_dict import MmapedDict
 
 # Kinds whose values add up across processes (gauges do not: prometheus-client's own modes).
 ADDITIVE_KINDS = ("counter", "histogram", "summary")
 ARCHIVE = "archive"
 LOCK_FILE = "folder.lock"  # not *.db: the collector reads only *.db files
+# An upper bound of the bytes one entry adds to a file: its key's length (4 bytes), the key
+# padded to 8 bytes (at most 8 more) and two doubles (prometheus-client's _init_value).
+ENTRY_OVERHEAD = 32
+
+
+class ReservedMmapedDict(MmapedDict):
+    """prometheus-client's file of values, with the disk blocks of its mapping reserved
+    (``posix_fallocate``) before any byte of them is written.
+
+    prometheus-client sizes the file with ``truncate``, which reserves nothing, and writes
+    through ``mmap``: on a full disk (a tmpfs ``/tmp``, the deployments' only writable
+    folder) the first write to a page it could not get is a SIGBUS, which kills the process
+    with no exception to catch; found by the adversarial repo pass 6, a worker died at its
+    first request with a new label (a new model version) and every worker after it, and so
+    did gunicorn's master folding a dead worker's files. Reserved first, a full disk is an
+    ``OSError`` when the file is made or grows (a new label set), which
+    :class:`serving.gateway.metrics.GatewayMetrics` skips.
+    """
+
+    def __init__(self, filename: str, read_mode: bool = False) -> None:
+        if not read_mode:
+            descriptor = os.open(filename, os.O_RDWR | os.O_CREAT, 0o644)
+            try:  # the whole file: one made by another process may be sparse too
+                size = max(os.fstat(descriptor).st_size, mmap_dict._INITIAL_MMAP_SIZE)
+                os.posix_fallocate(descriptor, 0, size)
+            finally:
+                os.close(descriptor)
+        super().__init__(filename, read_mode)  # type: ignore[no-untyped-call]
+
+    def _init_value(self, key: str) -> None:
+        needed = self._used + len(key.encode("utf-8")) + ENTRY_OVERHEAD
+        capacity = self._capacity
+        while needed > capacity:
+            capacity *= 2  # as prometheus-client grows it
+        if capacity > self._capacity:
+            os.posix_fallocate(self._f.fileno(), 0, capacity)
+        super()._init_value(key)  # type: ignore[no-untyped-call]
 
 
 @contextmanager
@@ -63,7 +101,7 @@ def archive_dead_worker(folder: str | os.PathLike[str], pid: int) -> None:
             # killed) leaves the old archive and the dead file, never half of the sum.
             partial = root / f"{kind}_{ARCHIVE}.partial"
             partial.unlink(missing_ok=True)
-            merged = MmapedDict(str(partial))  # type: ignore[no-untyped-call]
+            merged = ReservedMmapedDict(str(partial))
             try:
                 for key, value in totals.items():
                     merged.write_value(key, value, 0.0)  # type: ignore[no-untyped-call]

@@ -155,7 +155,9 @@ class ModelRegistry:
                 if routed is not None:
                     break
             elif verdict is None:
-                errors.append(f"version {version}: fit check pending (backend busy)")
+                errors.append(
+                    f"version {version}: fit check pending (backend busy or files unreadable now)"
+                )
             else:
                 unfit[version] = verdict
                 errors.append(f"version {version}: {verdict}")

@@ -27,6 +27,7 @@ from serving.encoding import Encoded, Tensors, encode_batch
 from serving.gateway.asset_checks import (
     MAX_METADATA_BYTES,
     MAX_TOKENIZER_BYTES,
+    AssetsUnreadableNowError,
     check_exported_hashes,
     read_asset,
     require_regular,
@@ -39,6 +40,7 @@ from serving.gateway.request_models import RequestModels, build_models
 from serving.gateway.settings import GatewaySettings
 from serving.literals import literal_spellings
 from serving.spec import SPEC_FILE, SegmentWeightsHead, ServingSpec, TokenLabelsHead
+from serving.spec_outputs import head_labels
 from serving.spec_tokenizers import unservable_reason
 from serving.token_labels import Spans, head_spans
 from serving.tokenization import (
@@ -188,7 +190,8 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
     Raises :class:`UnfitVersionError` for a missing or invalid spec, a missing tokenizer, a
     tokenizer other than the one ``model_card.json`` records, or inputs its tokenizers cannot
     serve (:func:`serving.spec_tokenizers.unservable_reason`, as at export: ids past the
-    spec's ``vocab_size`` among them; details go to the log).
+    spec's ``vocab_size`` among them; details go to the log);
+    :class:`AssetsUnreadableNowError` when the process cannot read a file now.
     """
     # By number, not str(version): "00000123" is version 123 (TF Serving's reading); in the
     # folder models.config names as the model's base_path.
@@ -206,12 +209,12 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
             with panics_as_errors():
                 tokenizers[name] = parse_tokenizer(data.decode("utf-8"))
             hashes[name] = hashlib.sha256(data).hexdigest()  # of the bytes that were loaded
-        except UnfitVersionError:
+        except (UnfitVersionError, AssetsUnreadableNowError):
             raise
         except Exception as error:  # tokenizers raises a bare Exception for a bad file
             LOGGER.warning("%s v%d: cannot load tokenizer %s: %r", model, version, name, error)
             raise UnfitVersionError(f"tokenizer {name} cannot be loaded") from error
-    check_exported_hashes(folder, model, version, hashes)
+    check_exported_hashes(folder, model, version, hashes, head_labels(spec))
     _check_servable(spec, tokenizers, model, version)
     try:
         models = build_models(model, spec, settings, tokenizers)

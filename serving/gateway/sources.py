@@ -24,6 +24,7 @@ LOGGER = logging.getLogger("serving.gateway.registry")
 Key = tuple[str, int]
 Identity = tuple[str, int] | None  # a folder's real path and inode: what it is, not its name
 Files = tuple[Identity, list[tuple[Path, int, int]]] | None  # a folder's JSON assets, as stat
+Digests = dict[str, str]  # a folder's JSON assets: file name -> sha256 (hex)
 MOVED = (
     "its folder under models.config's base_path now holds other assets than the ones it was "
     "loaded with, and a model server keeps running a loaded version number: publish them as "
@@ -56,24 +57,30 @@ def _json_assets(folder: Path) -> list[tuple[Path, int, int]]:
     return found
 
 
-def assets_digest(folder: Path | None) -> str:
-    """sha256 (hex) over the name and bytes of each JSON file in ``folder/assets.extra``.
+def asset_digests(folder: Path | None) -> Digests:
+    """Each JSON file of ``folder/assets.extra`` by name, with the sha256 (hex) of its bytes.
 
-    Those are what a runtime reads (spec, tokenizers, model card, legacy files); "" when the
-    folder is None or cannot be read.
+    Those are what a runtime reads (spec, tokenizers, model card, legacy files); empty when
+    the folder is None or cannot be read.
     """
     if folder is None:
-        return ""
-    digest = hashlib.sha256()
+        return {}
+    found = {}
     try:
         for path, _, _ in _json_assets(folder):
             if path.is_file():
-                digest.update(path.name.encode() + b"\0")
                 with path.open("rb") as file:  # in chunks, whatever its size
-                    digest.update(hashlib.file_digest(file, "sha256").digest())
+                    found[path.name] = hashlib.file_digest(file, "sha256").hexdigest()
     except OSError:
-        return ""
-    return digest.hexdigest()
+        return {}
+    return found
+
+
+def overwritten(before: Digests, now: Digests) -> bool:
+    """Whether a file of ``before`` is there ``now`` with other bytes. A file removed is no
+    other file: a routed version keeps its runtime (read once) when an asset is deleted,
+    as the model server keeps running what it loaded."""
+    return any(now.get(name, digest) != digest for name, digest in before.items())
 
 
 class VersionSources:
@@ -81,34 +88,51 @@ class VersionSources:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._sources: dict[Key, tuple[Identity, str]] = {}
+        # (folder identity, assets digest, whether the verdict was that it fits)
+        self._sources: dict[Key, tuple[Identity, Digests, bool]] = {}
         self._moved: dict[Key, str] = {}  # the versions refused, as of the last poll
         # A refused version's folder is compared at each poll: hashed again only when its
         # files change (tokenizers are megabytes).
-        self._digests: dict[Key, tuple[Files, str]] = {}
+        self._digests: dict[Key, tuple[Files, Digests]] = {}
 
-    def record(self, key: Key, folder: Path | None) -> None:
-        """Note the folder a verdict on ``key`` was reached on (its assets as they are now)."""
-        source = (identity(folder), assets_digest(folder))
+    def record(self, key: Key, folder: Path | None, fits: bool = True) -> None:
+        """Note the folder a verdict on ``key`` was reached on (its assets as they are now);
+        ``fits``: the verdict routes it (its assets then count even in the same folder)."""
+        files = self._files(folder)
+        digest = asset_digests(folder)
         with self._lock:
-            self._sources[key] = source
+            self._sources[key] = (identity(folder), digest, fits)
             self._moved.pop(key, None)
-            self._digests.pop(key, None)
+            self._digests[key] = (files, digest)  # hashed once: later polls stat the files
 
     def moved(self, key: Key, folder: Path | None) -> str:
         """:data:`MOVED` when ``key``'s folder is now another one (another path, a symlink
-        re-pointed, a folder made again) with other assets, else ""."""
+        re-pointed, a folder made again) with other assets, or, for a version that fits, the
+        same folder with other assets (files overwritten in place), else "".
+
+        Found by the adversarial repo pass 6: a routed version's files overwritten in place
+        (``cp -r build/* qa/1/``, an rsync) were not noticed, as the folder was the same; the
+        workers kept the runtime of the first files (the model server keeps running the
+        model it loaded, as TF Serving), and a worker started later (``GATEWAY_MAX_REQUESTS``)
+        read the new tokenizer and labels: two answers for one version number. An unfit
+        version's changed files are checked again instead (a fixed spec), by the verdicts.
+        """
         with self._lock:
             source = self._sources.get(key)
         current = identity(folder)
-        if source is None or None in (source[0], current) or source[0] == current:
+        if source is None or None in (source[0], current):
             # None: no folder of that number is seen (a volume being remounted); the model
             # server keeps running what it loaded, and so does the runtime checked with it.
             reason = ""
+        elif source[0] == current:
+            # The same folder: only a routed version's files overwritten count (an unfit
+            # version's are checked again by the verdicts, as a fixed spec should be).
+            changed = source[2] and overwritten(source[1], self._digest(key, folder))
+            reason = MOVED if changed else ""
         elif self._digest(key, folder) == source[1]:
-            reason = ""  # the same files elsewhere (a folder renamed): follow them
+            reason = ""  # the same files (a folder renamed, files touched): follow them
             with self._lock:
-                self._sources[key] = (current, source[1])
+                self._sources[key] = (current, source[1], source[2])
         else:
             reason = MOVED
         with self._lock:
@@ -119,25 +143,27 @@ class VersionSources:
                 self._moved.pop(key, None)
         if reason and not known:
             LOGGER.warning(
-                "%s version %d is not routed: loaded from %s, its folder is now %s with other "
-                "assets",
+                "%s version %d is not routed: loaded from %s, its folder %s now holds other assets",
                 *key,
                 source[0] if source else None,
                 folder,
             )
         return reason
 
-    def _digest(self, key: Key, folder: Path | None) -> str:
-        files: Files
+    @staticmethod
+    def _files(folder: Path | None) -> Files:
         try:
-            files = (identity(folder), _json_assets(folder)) if folder else None
+            return (identity(folder), _json_assets(folder)) if folder else None
         except OSError:
-            files = None
+            return None
+
+    def _digest(self, key: Key, folder: Path | None) -> Digests:
+        files = self._files(folder)
         with self._lock:
             known = self._digests.get(key)
         if files is not None and known is not None and known[0] == files:
             return known[1]
-        digest = assets_digest(folder)
+        digest = asset_digests(folder)
         with self._lock:
             self._digests[key] = (files, digest)
         return digest

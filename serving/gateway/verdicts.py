@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 from serving import contract
+from serving.gateway.asset_checks import AssetsUnreadableNowError
 from serving.gateway.backends import Backend
 from serving.gateway.checks import SlowVersionError, check_fit
-from serving.gateway.errors import BackendError, GatewayError
+from serving.gateway.errors import BackendError, BackendFailure, GatewayError
 from serving.gateway.runtime import (
     Fingerprint,
     ModelRuntime,
@@ -54,6 +55,9 @@ class VersionVerdicts:
         # unchecked wait for the check under way instead of sending its probes again, each
         # with GATEWAY_CHECK_TIMEOUT_SECONDS, to a model server that is slow already.
         self._checking: dict[Key, threading.Lock] = {}
+        # Versions whose last check was postponed while served (the backend busy, files
+        # unreadable now): a request pinned to one meanwhile is a 503, never run unchecked.
+        self._postponed: set[Key] = set()
         self.clock = time.monotonic  # replaceable: the tests move time on
         self.sources = VersionSources()
 
@@ -124,38 +128,79 @@ class VersionVerdicts:
             verdict = error.reason
         except BackendError as error:
             LOGGER.info("%s version %d: check postponed: %s", model, version, error.message)
+            if error.failure is not BackendFailure.NOT_FOUND:  # not served: the call says so
+                self._postponed.add(key)
             return None
+        except AssetsUnreadableNowError as error:  # the process's state, not the files'
+            LOGGER.warning("%s version %d: check postponed: cannot read %s", model, version, error)
+            self._postponed.add(key)
+            return None
+        self._postponed.discard(key)
         with self._lock:
             self._verdicts[key] = verdict
             self._checked_files[key] = current
             if not too_slow:
                 self._slow.pop(key, None)
-        self.sources.record(key, folder)
+        self.sources.record(key, folder, verdict == "")
         return verdict
 
     def pinned_verdict(self, model: str, version: int) -> str | None:
         """A pinned version's verdict; one not checked yet (loaded since the last poll) is
         checked now, never called unchecked. None: it could not be (no such folder, not
-        served, backend busy), and the call itself says why."""
+        served), and the call itself says why. Raises GatewayError 503 when its check was
+        postponed (the backend busy, its files unreadable now)."""
         verdict = self._verdicts.get((model, version))
         if verdict is not None:
             return verdict
-        folder = contract.version_dirs(contract.model_dir(self.model_repo, model)).get(version)
-        return None if folder is None else self.verdict(model, version, folder)
+        try:
+            folder = self._folders(model).get(version)
+        except AssetsUnreadableNowError:
+            return None  # runtime() says why
+        if folder is None:
+            return None
+        verdict = self.verdict(model, version, folder)
+        if verdict is None and (model, version) in self._postponed:
+            # Found by the adversarial repo pass 6: a check postponed (its metadata call
+            # failed once) let the request run on the version unchecked.
+            raise GatewayError(
+                503,
+                f"model {model!r} version {version} is not checked against its spec yet (the "
+                "model server was busy, or its files could not be read now); retry later",
+                headers={"Retry-After": str(self.settings.retry_after_seconds)},
+            )
+        return verdict
 
     def runtime(self, model: str, version: int) -> ModelRuntime:
         """A version's runtime, loaded from the model repo on first use (404 if it cannot be)."""
         cached = self._runtimes.get((model, version))
         if cached is not None:
             return cached
-        if version not in contract.version_dirs(contract.model_dir(self.model_repo, model)):
-            raise GatewayError(404, f"model {model!r} has no version {version}")
         try:
+            if version not in self._folders(model):
+                raise GatewayError(404, f"model {model!r} has no version {version}")
             return self.load(model, version)
         except UnfitVersionError as error:
             raise GatewayError(
                 404, f"model {model!r} version {version} has no usable assets: {error.reason}"
             ) from error
+        except AssetsUnreadableNowError as error:
+            LOGGER.warning("%s version %d: cannot read %s", model, version, error)
+            raise GatewayError(
+                503,
+                f"model {model!r} version {version} cannot be loaded now (the gateway is out "
+                "of file descriptors or memory); retry later",
+                headers={"Retry-After": str(self.settings.retry_after_seconds)},
+            ) from error
+
+    def _folders(self, model: str) -> dict[int, Path]:
+        """The model's version folders; :class:`AssetsUnreadableNowError` when the process
+        cannot list them now (no descriptor left: not a model without versions)."""
+        try:
+            return contract.version_dirs(
+                contract.model_dir(self.model_repo, model), transient_errors=True
+            )
+        except OSError as error:
+            raise AssetsUnreadableNowError(f"the folder of {model}: {error.strerror}") from error
 
     def load(self, model: str, version: int) -> ModelRuntime:
         """The version's runtime, read once (:func:`serving.gateway.runtime.load_runtime`).
@@ -179,3 +224,6 @@ class VersionVerdicts:
             for cache in (*caches, self._checking):
                 for key in [key for key in cache if key[0] == model and key[1] not in served]:
                     del cache[key]
+            self._postponed -= {
+                key for key in self._postponed if key[0] == model and key[1] not in served
+            }

@@ -86,6 +86,42 @@ def test_a_version_whose_base_path_moves_to_other_assets_is_not_routed(
 
 
 @pytest.mark.timeout(180)
+def test_a_routed_versions_files_overwritten_in_place_are_not_routed(
+    tiny_repo: Path, tmp_path: Path
+) -> None:
+    # Found by the adversarial repo pass 6: another build copied over qa/1's files (the same
+    # folder, so no move was seen) kept being routed with the first files' runtime, while a
+    # worker started later read the new tokenizer: two tokenizers for one version number,
+    # whichever model the server runs for it. Refused until the files it was checked on
+    # are back.
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_repo / "qa", repo / "qa")
+    assets = repo / "qa" / "1" / ASSETS_DIR
+    saved = {path.name: path.read_bytes() for path in assets.glob("*.json")}
+    (repo / MODELS_CONFIG_FILE).write_text(CONFIG.format("qa"))
+    with (
+        own_model_server(repo, "it serves its own repo") as server,
+        gateway_app(repo, server.grpc_target) as app,
+    ):
+        client: Any = app.test_client()  # its .json is Any | None to mypy
+        assert client.post("/v1/qa", json=QA).status_code == 200
+        (assets / SPEC_FILE).touch()  # the same bytes: nothing changes
+        assert _version(client)["routed"]
+        _swap_two_words(assets)
+        moved = _version(client)
+        assert not moved["routed"] and moved["error"] == MOVED
+        refused = client.post("/v1/qa", json=QA)
+        assert refused.status_code == 503
+        assert refused.json["detail"] == [{"version": 1, "reason": MOVED}]
+        pinned = client.post("/v1/models/qa/versions/1:predict", json={"inputs": QA})
+        assert pinned.status_code == 404 and MOVED in pinned.json["error"]
+        for name, data in saved.items():  # the files it was loaded with, back
+            (assets / name).write_bytes(data)
+        assert _version(client)["routed"]
+        assert client.post("/v1/qa", json=QA).status_code == 200
+
+
+@pytest.mark.timeout(180)
 def test_every_tokenizer_of_a_version_is_listed_with_its_sha256(
     tiny_repo: Path, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
+import numpy as np
 import pytest
 
 from serving.protos import tfs_wire_pb2 as wire
@@ -91,3 +92,41 @@ def test_a_wrong_answer_over_grpc_is_a_bad_gateway(
             response = client.post(path, json=QA)
             assert response.status_code == 502, response.get_json()
             assert response.get_json() == {"error": "the model server failed", "detail": []}
+
+
+def _scaled(factor: float) -> Alter:
+    def scale(response: wire.PredictResponse) -> None:
+        for key in response.outputs:
+            tensor = response.outputs[key]
+            if tensor.tensor_content:
+                values = np.frombuffer(tensor.tensor_content, dtype=np.float32) * factor
+                tensor.tensor_content = values.astype(np.float32).tobytes()
+            else:
+                scaled = [value * factor for value in tensor.float_val]
+                tensor.ClearField("float_val")
+                tensor.float_val.extend(scaled)
+
+    return scale
+
+
+@pytest.mark.parametrize("factor", [10.0, -1.0, 0.5])
+def test_values_that_are_no_probabilities_are_a_bad_gateway(
+    tiny_repo: Path, relay: tuple[str, dict[str, Alter]], factor: float
+) -> None:
+    """Found by the adversarial repo pass 6: a checked version answered later with values
+    that are no probabilities (a model server that loaded another model under the number,
+    ending in logits; a relay) was answered as probabilities of 2.0, -0.2, or rows summing
+    to 0.5; the fit check alone saw them."""
+    target, altering = relay
+    with gateway_app(tiny_repo, target, models=["qa"], retries=0) as app:
+        client = app.test_client()
+        assert client.post("/v1/qa", json=QA).status_code == 200  # checked and routed
+        altering["now"] = _scaled(factor)
+        for path in ("/v1/qa", "/v1/models/qa:predict"):
+            body = QA if path == "/v1/qa" else {"instances": [QA]}
+            response = client.post(path, json=body)
+            assert response.status_code == 502, response.get_json()
+            assert response.get_json() == {
+                "error": "the model returned an unusable answer",
+                "detail": [],
+            }

@@ -49,9 +49,12 @@ def test_a_per_token_output_is_sliced_per_request_and_row(pool: ThreadPoolExecut
     queued = [rows(2), rows(1, 6, 3, start=10), rows(4, start=40)]
     first, futures = held(coalescer, backend, pool, [("m", 1, q) for q in queued])
     first.result(WAIT_SECONDS)
+    answers = [future.result(WAIT_SECONDS) for future in futures]
+    # After the answers: the first request's answer is set before its thread sends the
+    # queued ones (asserted right after it, the second call was not made yet).
     assert [call[2] for call in backend.calls] == [1, 5]  # the three shared one call
-    for inputs, future in zip(queued, futures, strict=True):
-        tags = future.result(WAIT_SECONDS)["tags"]
+    for inputs, answer in zip(queued, answers, strict=True):
+        tags = answer["tags"]
         ids = inputs["ids"]
         assert tags.shape == (len(ids), 6, 2)  # the merged call's width: 6 positions
         width = ids.shape[1]

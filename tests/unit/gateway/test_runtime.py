@@ -111,6 +111,7 @@ def test_postprocess_answers_per_instance_and_refuses_nan(qa) -> None:
     instances = [{"article": STORY, "question": "Where is Mary?"}] * 2
     width = len(qa.spec.heads[0].labels)
     probabilities = np.full((2, width), 1.0 / width, np.float32)
+    probabilities[1] = 0.1 / (width - 1)  # a softmax row: answers are probabilities
     probabilities[1, 2] = 0.9
     answers = qa.postprocess({"answer_probs": probabilities}, instances, [None, 2])
     assert len(answers[0]["answer"]["candidates"]) == 1

@@ -14,6 +14,7 @@ from serving.gateway import runtime
 from serving.gateway.asset_checks import read_asset
 from serving.gateway.runtime import UnfitVersionError, load_runtime
 from serving.spec import SPEC_FILE, dump_spec
+from serving.spec_outputs import head_labels
 from serving.tokenization import file_sha256, parse_tokenizer
 from tests.unit.gateway.conftest import RUNTIME_SETTINGS as SETTINGS
 from tests.unit.gateway.conftest import copy_qa
@@ -217,3 +218,32 @@ def test_an_asset_swapped_for_no_regular_file_after_its_check_is_refused_unblock
     _no_regular_file(path, kind)
     with pytest.raises(UnfitVersionError, match=r"^serving_spec\.json is not a regular file$"):
         read_asset(path, 100)
+
+
+def test_a_spec_with_labels_in_another_order_than_exported_is_unfit(tiny_repo, tmp_path) -> None:
+    # Found by the adversarial repo pass 6: another version's spec copied in, its labels in
+    # another order (a model trained on another label order), passed every check and
+    # answered each column under another label.
+    assets = copy_qa(tiny_repo, tmp_path)
+    spec = json.loads((assets / SPEC_FILE).read_text())
+    labels = spec["heads"][0]["labels"]
+    card = json.loads((assets / MODEL_CARD_FILE).read_text())
+    assert card["labels"] == {"answer_probs": labels}  # as the export records them
+    spec["heads"][0]["labels"] = labels[::-1]
+    (assets / SPEC_FILE).write_text(json.dumps(spec))
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason == (
+        "output answer_probs: the spec's labels are in another order than the model was "
+        "exported with (model_card.json): its columns would be answered under other labels"
+    )
+    renamed = [f"{label}!" for label in labels]  # the spec's to choose: not refused
+    spec["heads"][0]["labels"] = renamed
+    (assets / SPEC_FILE).write_text(json.dumps(spec))
+    assert head_labels(load_runtime(tmp_path, "qa", 1, SETTINGS).spec) == {"answer_probs": renamed}
+    spec["heads"][0]["labels"] = labels[::-1]
+    (assets / SPEC_FILE).write_text(json.dumps(spec))
+    del card["labels"]  # a card of an older export names none: not checked
+    (assets / MODEL_CARD_FILE).write_text(json.dumps(card))
+    served = load_runtime(tmp_path, "qa", 1, SETTINGS).spec
+    assert head_labels(served) == {"answer_probs": labels[::-1]}

@@ -49,16 +49,51 @@ def test_a_refused_folder_is_hashed_again_only_when_its_files_change(
     known = VersionSources()
     known.record(KEY, first)
     hashed: list[Path | None] = []
-    digest = sources.assets_digest
+    digest = sources.asset_digests
 
-    def counted(folder: Path | None) -> str:
+    def counted(folder: Path | None) -> sources.Digests:
         hashed.append(folder)
         return digest(folder)
 
-    monkeypatch.setattr(sources, "assets_digest", counted)
+    monkeypatch.setattr(sources, "asset_digests", counted)
     for _ in range(3):
         assert known.moved(KEY, other) == MOVED
     assert hashed == [other]
     (other / ASSETS_DIR / "serving_spec.json").write_text(json.dumps({"title": "a"}))
     assert known.moved(KEY, other) == ""  # its files changed: hashed again, now the same
     assert hashed == [other, other]
+
+
+def test_a_routed_versions_files_overwritten_in_place_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by the adversarial repo pass 6: the same folder with other files was never
+    # compared (only another folder was), and a worker started later read the new files.
+    folder = _build(tmp_path / "qa" / "1", {"title": "a"})
+    spec = folder / ASSETS_DIR / "serving_spec.json"
+    known, unfit = VersionSources(), VersionSources()
+    known.record(KEY, folder)
+    unfit.record(KEY, folder, fits=False)
+    hashed: list[Path | None] = []
+    digest = sources.asset_digests
+
+    def counted(found: Path | None) -> sources.Digests:
+        hashed.append(found)
+        return digest(found)
+
+    monkeypatch.setattr(sources, "asset_digests", counted)
+    for _ in range(3):  # unchanged: each poll stats the files, none hashes them
+        assert known.moved(KEY, folder) == ""
+    assert hashed == []
+    spec.touch()
+    assert known.moved(KEY, folder) == ""  # the same bytes
+    (folder / ASSETS_DIR / "extra.json").write_text("{}")  # a file added is read by no one
+    assert known.moved(KEY, folder) == ""
+    spec.write_text(json.dumps({"title": "b"}))
+    assert known.moved(KEY, folder) == MOVED and known.refused(KEY) == MOVED
+    # an unfit version's changed files are checked again (the verdicts), not refused
+    assert unfit.moved(KEY, folder) == ""
+    spec.write_text(json.dumps({"title": "a"}))
+    assert known.moved(KEY, folder) == "" and known.refused(KEY) == ""
+    spec.unlink()  # a file removed: the runtime read once stays
+    assert known.moved(KEY, folder) == ""

@@ -26,6 +26,7 @@ from serving.spec import (
     TextsInput,
     load_spec,
 )
+from serving.spec_outputs import head_labels
 from serving.tokenization import file_sha256, load_tokenizer
 from training.architecture import PLOT_FILE, SUMMARY_FILE, plotting_unavailable
 from training.export import (
@@ -86,6 +87,8 @@ def test_writes_a_complete_version(exported: Path, vocab: int) -> None:
     assert card["name"] == "directions" and card["version"] == 1 and card["preset"] == "test"
     assert card["title"] == "Direction guesser"
     assert card["tokenizer_sha256"] == {"tokenizer.json": file_sha256(assets / "tokenizer.json")}
+    assert card["labels"] == head_labels(make_spec(vocab))  # each output's, column order
+    assert card["labels"]  # the test spec has a labelled head
     assert not [path for path in exported.parent.iterdir() if path.name.startswith(".")]
 
 
