@@ -16,6 +16,7 @@ from serving.gateway.errors import BackendError
 Arrays = dict[str, npt.NDArray[Any]]
 Result = TypeVar("Result")
 AVAILABLE = "AVAILABLE"
+END = "END"  # TF Serving's state of a version unloaded (or that failed to load)
 # The least time left before the deadline worth a retry (a refused connection fails in less).
 MIN_ATTEMPT_SECONDS = 0.05
 
