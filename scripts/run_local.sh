@@ -115,15 +115,10 @@ cat <<CURLS
 
 Ready. Try (Ctrl-C stops the gateway and the model server):
 
-curl -s $URL/v1/qa -H 'Content-Type: application/json' \\
-  -d '{"article": "Mary moved to the bathroom. John went to the hallway.", "question": "Where is Mary?", "top_k": 3}'
-curl -s $URL/v1/profile -H 'Content-Type: application/json' \\
-  -d '{"posts": ["Finally finished my thesis draft today, time to celebrate with friends.", "Work was long, the new project at the office keeps me busy."]}'
-curl -s $URL/v1/similarity -H 'Content-Type: application/json' \\
-  -d '{"pairs": [{"text_a": "A plane is taking off.", "text_b": "An air plane is taking off."}]}'
-curl -s $URL/v1/qa -H 'Content-Type: application/json' \\
-  -d '{"instances": [{"article": "Mary went to the garden.", "question": "Where is Mary?"}, {"article": "John moved to the office.", "question": "Where is John?"}]}'
 CURLS
+# The /v1/qa-style aliases only for the models of those names this repo serves (a repo of
+# your own models answers them 404), then every model's generic :predict with its example.
+"$PYTHON" -m scripts.print_curls --aliases --model-repo "$REPO" --url "$URL" || true
 echo "Every model over the generic endpoint, with its spec's example:"
 "$PYTHON" -m scripts.print_curls --model-repo "$REPO" --url "$URL" || true
 cat <<CURLS
