@@ -23,7 +23,7 @@ from serving import contract
 from serving.spec import SPEC_FILE, load_spec
 
 # The aliases' request shapes (serving/gateway/aliases.py), one or two curls per alias.
-ALIAS_BODIES = {
+ALIAS_BODIES: dict[str, list[dict[str, object]]] = {
     "qa": [
         {
             "article": "Mary moved to the bathroom. John went to the hallway.",
@@ -96,8 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"print_curls: --model-repo {str(args.model_repo)!r}: {error}", file=sys.stderr)
         return 2
     if args.aliases:
-        for curl in alias_curls(names, args.url):
-            print(curl)
+        for alias in alias_curls(names, args.url):
+            print(alias)
         return 0
     for name in names:
         try:
