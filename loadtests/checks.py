@@ -162,3 +162,34 @@ def describe(error: Any) -> str:
     """One pydantic error as ``field.path: message``."""
     location: Sequence[Any] = error.get("loc", ())
     return ".".join(str(part) for part in location) + ": " + str(error.get("msg", ""))
+
+
+# Any served model (loadtests/served_models.py): the answer of its spec's example.
+def routed_examples(details: dict[str, Any]) -> dict[str, tuple[dict[str, Any], list[str]]]:
+    """``{name: (example, head fields)}`` from the ``GET /v1/models/NAME`` answers by name
+    (a model without a routed version has no ``spec`` there and is left out)."""
+    return {
+        name: (detail["spec"]["example"], [head["field"] for head in detail["spec"]["heads"]])
+        for name, detail in details.items()
+        if isinstance(detail.get("spec"), dict)
+    }
+
+
+def check_model_answer(
+    name: str, fields: list[str], payload: dict[str, Any], body: Any
+) -> str | None:
+    """None for an answer that fits the request, else a short reason (a failed request)."""
+    if not isinstance(body, dict) or not isinstance(body.get("model"), dict):
+        return "no model in the answer"
+    if body["model"].get("name") != name:
+        return f"answered by {body['model'].get('name')!r}, not {name!r}"
+    if "instances" in payload:
+        answers = body.get("predictions")
+        if not isinstance(answers, list) or len(answers) != len(payload["instances"]):
+            return "not one prediction per instance"
+    else:
+        answers = [body.get("outputs")]
+    for answer in answers:
+        if not isinstance(answer, dict) or sorted(answer) != sorted(fields):
+            return f"answer fields are not the heads' {sorted(fields)}"
+    return None

@@ -72,6 +72,13 @@ def test_plain_locust_command_honours_users_and_run_time(
         run = subprocess.run(
             command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=90
         )
+        # The load test of any served model (loadtests/served_models.py), on the same gateway.
+        models = [*command[:2], "loadtests/served_models.py", *command[3:]]
+        models[models.index("6s")] = "3s"
+        models[models.index(str(tmp_path / "locust"))] = str(tmp_path / "models")
+        served = subprocess.run(
+            models, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=90
+        )
     log = run.stderr + run.stdout
     assert run.returncode == 0, log[-3000:]
     assert "--run-time limit reached, shutting down" in log
@@ -84,3 +91,11 @@ def test_plain_locust_command_honours_users_and_run_time(
     assert rows
     assert all(row["Type"] == "POST" and row["Name"].startswith("/v1/") for row in rows)
     assert all(row["Failure Count"] == "0" for row in rows)
+
+    served_log = served.stderr + served.stdout
+    assert served.returncode == 0, served_log[-3000:]
+    assert set(spawned_users(served_log)) == {"ModelUser"}
+    with (tmp_path / "models_stats.csv").open() as handle:
+        rows = [row for row in csv.DictReader(handle) if row["Name"] != "Aggregated"]
+    assert all(row["Failure Count"] == "0" for row in rows)
+    assert {"/v1/models/qa:predict", "/v1/models/similarity:predict"} <= {r["Name"] for r in rows}
