@@ -126,7 +126,8 @@ curl -s $URL/v1/models
 curl -s $URL/readyz
 curl -s $URL/metrics | head
 open $URL/docs for the interactive API documentation
-load test it: make loadtest GATEWAY_PORT=$GATEWAY_PORT GRPC_PORT=$GRPC_PORT MODEL_REPO=$REPO (or python -m loadtests.run --host $URL --grpc-target $HOST:$GRPC_PORT --model-repo $REPO)
+load test it: make loadtest GATEWAY_PORT=$GATEWAY_PORT GRPC_PORT=$GRPC_PORT MODEL_REPO=$REPO (or python -m loadtests.run --host $URL --grpc-target $HOST:$GRPC_PORT --model-repo $REPO; the qa, profile and similarity aliases)
+load test every served model, your own too: make loadtest USERS=ModelUser GATEWAY_PORT=$GATEWAY_PORT GRPC_PORT=$GRPC_PORT MODEL_REPO=$REPO (or locust -f loadtests/served_models.py --host $URL --headless -u 4 -r 4 -t 30s)
 CURLS
 
 wait "$gateway_pid"
