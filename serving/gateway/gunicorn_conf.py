@@ -88,6 +88,17 @@ def on_starting(server: Any) -> None:
 
     for message in unknown_variables(os.environ):
         server.log.warning(message)
+    # gunicorn's own options (multihead-gateway --workers 0) override the checked settings
+    # above, and gunicorn takes 0 too: a master without workers listened and never answered.
+    for option, variable in (("workers", "WORKERS"), ("threads", "THREADS")):
+        if getattr(server.cfg, option) < 1:
+            server.log.error(
+                "the gateway cannot start: --%s (GATEWAY_%s) must be >= 1, got %s",
+                option,
+                variable,
+                getattr(server.cfg, option),
+            )
+            sys.exit(2)
     try:
         # Refused here, once: each worker refused them with a traceback, then gunicorn's
         # master halted with its own ("Worker failed to boot").

@@ -60,7 +60,7 @@ def test_gunicorns_master_stops_before_any_worker_on_a_repo_it_cannot_serve_from
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GATEWAY_MODEL_REPO", str(tmp_path / "absent"))
-    server = SimpleNamespace(log=Logger(Config()))
+    server = SimpleNamespace(log=Logger(Config()), cfg=Config())
     with pytest.raises(SystemExit) as stopped:
         gunicorn_conf.on_starting(server)
     assert stopped.value.code == 3  # gunicorn's own code for a worker that failed to boot
@@ -78,7 +78,7 @@ def test_invalid_settings_stop_the_master_with_one_line_per_setting(
     monkeypatch.setenv("GATEWAY_BACKEND", "foo")
     monkeypatch.setenv("GATEWAY_MAX_TOP_K", "-1")
     monkeypatch.setenv("GATEWAY_API_KEYS", json.dumps([1]))  # never echoed: a key
-    server = SimpleNamespace(log=logging.getLogger("test.gunicorn"))
+    server = SimpleNamespace(log=logging.getLogger("test.gunicorn"), cfg=Config())
     with caplog.at_level(logging.ERROR), pytest.raises(SystemExit) as stopped:
         gunicorn_conf.on_starting(server)
     assert stopped.value.code == 3
@@ -100,3 +100,17 @@ def test_a_bad_gunicorn_number_is_one_line_and_exit_2(name: str, value: str) -> 
     assert run.returncode == 2
     assert run.stderr.strip().endswith(f"{name} must be a whole number >= 1, got {value!r}")
     assert "Traceback" not in run.stderr
+
+
+def test_gunicorns_own_workers_option_of_0_stops_the_master(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # multihead-gateway --workers 0 overrides GATEWAY_WORKERS, and gunicorn accepts 0.
+    monkeypatch.setenv("GATEWAY_MODEL_REPO", str(tmp_path))
+    config = Config()
+    config.set("workers", 0)
+    server = SimpleNamespace(log=logging.getLogger("test.gunicorn"), cfg=config)
+    with caplog.at_level(logging.ERROR), pytest.raises(SystemExit) as stopped:
+        gunicorn_conf.on_starting(server)
+    assert stopped.value.code == 2
+    assert "--workers (GATEWAY_WORKERS) must be >= 1, got 0" in caplog.text
