@@ -31,6 +31,16 @@ cd "$ROOT"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 
+# A model's or a version's folder given as the repo is named as such (serving.contract's rule),
+# not answered "train models first".
+layout=$("$PYTHON" -c 'import sys
+from pathlib import Path
+from serving.contract import repo_layout_problem
+print(repo_layout_problem(Path(sys.argv[1])) or "")' "$MODEL_REPO")
+if [ -n "$layout" ]; then
+    echo "MODEL_REPO: $layout" >&2
+    exit 1
+fi
 if [ ! -f "$MODEL_REPO/models.config" ]; then
     echo "no $MODEL_REPO/models.config: train models first (make models)" >&2
     exit 1
