@@ -24,7 +24,13 @@ from typing import Any
 
 from loadtests.plot import plot_file
 from loadtests.slo import SLO_FILE
-from loadtests.step_options import step_seconds, steps_text, warmup_problem, warmup_seconds
+from loadtests.step_options import (
+    base_url,
+    step_seconds,
+    steps_text,
+    warmup_problem,
+    warmup_seconds,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 # The opt-in step-load locustfile; loadtests/locustfile.py is the plain one (no shape).
@@ -34,7 +40,7 @@ LOCUSTFILE = Path(__file__).with_name("stepload.py")
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", required=True, help="gateway base URL")
+    parser.add_argument("--host", type=base_url, required=True, help="gateway base URL")
     parser.add_argument("--grpc-target", default="", help="also call the model server directly")
     parser.add_argument("--model-repo", default="model_repo", help="tokenizers for gRPC calls")
     parser.add_argument(

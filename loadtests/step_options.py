@@ -12,6 +12,17 @@ import argparse
 import math
 
 
+def base_url(text: str) -> str:
+    """An argparse type: the gateway's ``http://`` or ``https://`` base URL (without a scheme
+    every request failed in locust with ``No connection adapters were found``)."""
+    scheme, _, rest = text.partition("://")
+    if scheme not in ("http", "https") or not rest.strip("/"):
+        raise argparse.ArgumentTypeError(
+            f"must be the gateway's base URL such as http://127.0.0.1:8000, got {text!r}"
+        )
+    return text
+
+
 def steps_text(text: str) -> str:
     """An argparse type: ``"1,4,16"`` (each a user count >= 1), returned normalised."""
     values = [value.strip() for value in str(text).split(",")]

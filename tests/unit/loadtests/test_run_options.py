@@ -21,6 +21,7 @@ from loadtests import run
         (["--step-seconds", "nan"], "must be a finite number of seconds, got 'nan'"),
         (["--step-warmup", "-2"], "argument --step-warmup: must be a number of seconds >= 0"),
         (["--step-seconds", "3"], "--step-warmup 3 leaves nothing of a --step-seconds 3 step"),
+        (["--host", "127.0.0.1:8000"], "argument --host: must be the gateway's base URL"),
     ],
 )
 def test_a_bad_step_option_is_a_usage_error(
@@ -36,7 +37,7 @@ def test_a_bad_step_option_is_a_usage_error(
 
 
 def test_good_step_options_are_kept() -> None:
-    args = run.parse_args(["--host", "h", "--steps", " 1, 04", "--step-seconds", "5"])
+    args = run.parse_args(["--host", "http://h", "--steps", " 1, 04", "--step-seconds", "5"])
     assert (args.steps, args.step_seconds, args.step_warmup) == ("1,4", 5.0, 3.0)
 
 
