@@ -51,7 +51,7 @@ class ModelUser(HttpUser):
             # One error line and exit code 1, not a traceback per user.
             LOG.error("no routed version with a spec for %s: see GET /v1/models", missing or names)
             self.environment.process_exit_code = 1
-            self.examples = {}  # predict stops the user (locust prints a traceback from here)
+            self.examples = {}  # predict raises StopUser: from on_start locust logs a traceback
 
     @task
     def predict(self) -> None:
