@@ -88,13 +88,26 @@ stop_all() {
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
+# training.export writes both files beside models.config; a repo assembled by hand (a
+# models.config as TF Serving's docs show it) may lack them: the model server then stopped
+# with "No such file or directory". Without them: its default batching, no Prometheus.
+server_files=()
+if [ -f "$REPO/batching_parameters.txt" ]; then
+    server_files+=(--batching_parameters_file "$REPO/batching_parameters.txt")
+else
+    echo "no $REPO/batching_parameters.txt: the model server's default batching parameters"
+fi
+if [ -f "$REPO/monitoring.config" ]; then
+    server_files+=(--monitoring_config_file "$REPO/monitoring.config")
+else
+    echo "no $REPO/monitoring.config: the model server exports no Prometheus metrics"
+fi
 echo "starting the model server: gRPC $HOST:$GRPC_PORT, REST $HOST:$REST_PORT, models $MODELS"
 "$PYTHON" -m serving.modelserver \
     --host "$HOST" --port "$GRPC_PORT" --rest_api_port "$REST_PORT" \
     --model_config_file "$REPO/models.config" --model_config_file_poll_wait_seconds 5 \
-    --enable_batching --batching_parameters_file "$REPO/batching_parameters.txt" \
-    --tensorflow_intra_op_parallelism "$INTRA_OP_THREADS" \
-    --monitoring_config_file "$REPO/monitoring.config" &
+    --enable_batching --tensorflow_intra_op_parallelism "$INTRA_OP_THREADS" \
+    "${server_files[@]}" &
 server_pid=$!
 "$PYTHON" -m scripts.wait_for --model-server "http://$HOST:$REST_PORT" --models "$MODELS" \
     --pid "$server_pid" --timeout "$READY_TIMEOUT"
