@@ -8,7 +8,8 @@ reason. Shapes and value ranges are pydantic models (the public API of issue 4);
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt, StrictStr, ValidationError
@@ -193,3 +194,24 @@ def check_model_answer(
         if not isinstance(answer, dict) or sorted(answer) != sorted(fields):
             return f"answer fields are not the heads' {sorted(fields)}"
     return None
+
+
+def add_api_key_option(parser: Any) -> None:
+    """``--api-key`` (default ``$LOADTEST_API_KEY``): the key a gateway with
+    ``GATEWAY_API_KEYS`` wants; every request of the users was a 401 without it. The variable
+    keeps the key off the command line (``ps`` shows it to every user of the machine).
+    Added once: both locustfiles' option hooks call this on one parser (an argument group
+    shares its parser's actions)."""
+    if any("--api-key" in action.option_strings for action in parser._actions):
+        return
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("LOADTEST_API_KEY", ""),
+        help="gateway API key (default: $LOADTEST_API_KEY)",
+    )
+
+
+def authorize(headers: MutableMapping[str, str | bytes], key: str) -> None:
+    """Send ``key`` as the gateway reads it (``Authorization: Bearer``), if there is one."""
+    if key:
+        headers["Authorization"] = f"Bearer {key}"

@@ -19,7 +19,7 @@ from typing import Any
 from locust import HttpUser, constant, events, task
 from locust.exception import StopUser
 
-from loadtests.checks import check_model_answer, routed_examples
+from loadtests.checks import add_api_key_option, authorize, check_model_answer, routed_examples
 
 BATCH_SHARE = 0.2
 LOG = logging.getLogger("loadtests")
@@ -28,6 +28,7 @@ LOG = logging.getLogger("loadtests")
 def add_model_options(parser: Any) -> None:
     """``--models``: the served models to load (comma-separated; default every routed one)."""
     parser.add_argument("--models", default="", help="models to load (default: every routed one)")
+    add_api_key_option(parser)
 
 
 hook: Any = events.init_command_line_parser
@@ -40,6 +41,7 @@ class ModelUser(HttpUser):
     wait_time = constant(0)
 
     def on_start(self) -> None:
+        authorize(self.client.headers, self.environment.parsed_options.api_key)
         wanted = [n.strip() for n in self.environment.parsed_options.models.split(",") if n.strip()]
         names = wanted or [item["name"] for item in self.client.get("/v1/models").json()["models"]]
         details = {

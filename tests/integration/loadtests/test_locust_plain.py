@@ -45,6 +45,8 @@ def test_plain_locust_command_honours_users_and_run_time(
             "GATEWAY_BACKEND": "grpc",
             "GATEWAY_GRPC_TARGET": tiny_model_server.grpc_target,
             "GATEWAY_MODEL_REPO": str(tiny_repo),
+            # As deployed (deploy/): every request of the users was a 401 without a key.
+            "GATEWAY_API_KEYS": "load-test-key",
         },
         workers=1,
         timeout=120.0,
@@ -68,6 +70,7 @@ def test_plain_locust_command_honours_users_and_run_time(
             "--only-summary",
         ]
         environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+        environment["LOADTEST_API_KEY"] = "load-test-key"
         # A bounded wait far above -t: a shape that ignored -t would run into it and fail.
         run = subprocess.run(
             command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=90
