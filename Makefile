@@ -10,7 +10,7 @@ GRPC_PORT ?= 8500
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install run test lint typecheck unit models protos loadtest loadtest-smoke bench fuzz clean
+.PHONY: install run test lint models protos loadtest bench fuzz clean
 
 $(BIN)/.installed: requirements/constraints.txt requirements/dev.in requirements/gateway.in pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,9 +47,10 @@ test: lint
 protos: install
 	$(BIN)/python -m serving.protos.build
 
+# USERS=ModelUser load tests every served model from its spec (your own models too).
 loadtest: install
 	$(BIN)/python -m loadtests.run --host http://127.0.0.1:$(GATEWAY_PORT) \
-		--grpc-target 127.0.0.1:$(GRPC_PORT) --model-repo $(MODEL_REPO)
+		--grpc-target 127.0.0.1:$(GRPC_PORT) --model-repo $(MODEL_REPO) $(if $(USERS),--users $(USERS))
 
 # Schema fuzzing of /openapi.json (schemathesis): 500 valid + 500 invalid requests per POST
 # endpoint against the gateway app and a local model server with the tiny models.

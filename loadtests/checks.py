@@ -8,7 +8,8 @@ reason. Shapes and value ranges are pydantic models (the public API of issue 4);
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt, StrictStr, ValidationError
@@ -162,3 +163,55 @@ def describe(error: Any) -> str:
     """One pydantic error as ``field.path: message``."""
     location: Sequence[Any] = error.get("loc", ())
     return ".".join(str(part) for part in location) + ": " + str(error.get("msg", ""))
+
+
+# Any served model (loadtests/served_models.py): the answer of its spec's example.
+def routed_examples(details: dict[str, Any]) -> dict[str, tuple[dict[str, Any], list[str]]]:
+    """``{name: (example, head fields)}`` from the ``GET /v1/models/NAME`` answers by name
+    (a model without a routed version has no ``spec`` there and is left out)."""
+    return {
+        name: (detail["spec"]["example"], [head["field"] for head in detail["spec"]["heads"]])
+        for name, detail in details.items()
+        if isinstance(detail.get("spec"), dict)
+    }
+
+
+def check_model_answer(
+    name: str, fields: list[str], payload: dict[str, Any], body: Any
+) -> str | None:
+    """None for an answer that fits the request, else a short reason (a failed request)."""
+    if not isinstance(body, dict) or not isinstance(body.get("model"), dict):
+        return "no model in the answer"
+    if body["model"].get("name") != name:
+        return f"answered by {body['model'].get('name')!r}, not {name!r}"
+    if "instances" in payload:
+        answers = body.get("predictions")
+        if not isinstance(answers, list) or len(answers) != len(payload["instances"]):
+            return "not one prediction per instance"
+    else:
+        answers = [body.get("outputs")]
+    for answer in answers:
+        if not isinstance(answer, dict) or sorted(answer) != sorted(fields):
+            return f"answer fields are not the heads' {sorted(fields)}"
+    return None
+
+
+def add_api_key_option(parser: Any) -> None:
+    """``--api-key`` (default ``$LOADTEST_API_KEY``): the key a gateway with
+    ``GATEWAY_API_KEYS`` wants; every request of the users was a 401 without it. The variable
+    keeps the key off the command line (``ps`` shows it to every user of the machine).
+    Added once: both locustfiles' option hooks call this on one parser (an argument group
+    shares its parser's actions)."""
+    if any("--api-key" in action.option_strings for action in parser._actions):
+        return
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("LOADTEST_API_KEY", ""),
+        help="gateway API key (default: $LOADTEST_API_KEY)",
+    )
+
+
+def authorize(headers: MutableMapping[str, str | bytes], key: str) -> None:
+    """Send ``key`` as the gateway reads it (``Authorization: Bearer``), if there is one."""
+    if key:
+        headers["Authorization"] = f"Bearer {key}"

@@ -24,6 +24,13 @@ from typing import Any
 
 from loadtests.plot import plot_file
 from loadtests.slo import SLO_FILE
+from loadtests.step_options import (
+    base_url,
+    step_seconds,
+    steps_text,
+    warmup_problem,
+    warmup_seconds,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 # The opt-in step-load locustfile; loadtests/locustfile.py is the plain one (no shape).
@@ -33,16 +40,22 @@ LOCUSTFILE = Path(__file__).with_name("stepload.py")
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", required=True, help="gateway base URL")
+    parser.add_argument("--host", type=base_url, required=True, help="gateway base URL")
     parser.add_argument("--grpc-target", default="", help="also call the model server directly")
     parser.add_argument("--model-repo", default="model_repo", help="tokenizers for gRPC calls")
-    parser.add_argument("--steps", default="1,4,16,32,64", help="users per step and class")
-    parser.add_argument("--step-seconds", type=float, default=30.0)
-    parser.add_argument("--step-warmup", type=float, default=3.0)
+    parser.add_argument(
+        "--steps", type=steps_text, default="1,4,16,32,64", help="users per step and class"
+    )
+    parser.add_argument("--step-seconds", type=step_seconds, default=30.0)
+    parser.add_argument("--step-warmup", type=warmup_seconds, default=3.0)
     parser.add_argument("--users", default="", help="user classes (default MixedUser[,probe])")
     parser.add_argument("--slo-file", type=Path, default=SLO_FILE)
     parser.add_argument("--out", type=Path, default=None, help="report folder")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    problem = warmup_problem(args.step_seconds, args.step_warmup)
+    if problem:
+        parser.error(problem)
+    return args
 
 
 def user_classes(args: argparse.Namespace) -> list[str]:
@@ -125,8 +138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     environment = os.environ | {
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     }
-    code = subprocess.run(locust_command(args, out), env=environment, check=False).returncode
     summary_path = out / "summary.json"
+    # A summary left by an earlier run into the same --out was read as this run's when locust
+    # failed before writing one (an unknown user class): its figures and SLOs were printed.
+    summary_path.unlink(missing_ok=True)
+    code = subprocess.run(locust_command(args, out), env=environment, check=False).returncode
     if not summary_path.exists():
         print(f"locust wrote no summary (exit code {code})", file=sys.stderr)
         return code or 1

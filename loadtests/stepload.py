@@ -19,7 +19,9 @@ import grpc.experimental.gevent as grpc_gevent
 from locust import LoadTestShape, events
 from locust.env import Environment
 
+from loadtests.served_models import ModelUser
 from loadtests.slo import SLO_FILE, load_objectives, violations
+from loadtests.step_options import step_seconds, steps_text, warmup_problem, warmup_seconds
 from loadtests.summary import StepRecorder
 from loadtests.users import (
     GrpcProbeUser,
@@ -30,7 +32,15 @@ from loadtests.users import (
     SimilarityUser,
 )
 
-__all__ = ["GrpcProbeUser", "GrpcUser", "MixedUser", "ProfileUser", "QaUser", "SimilarityUser"]
+__all__ = [
+    "GrpcProbeUser",
+    "GrpcUser",
+    "MixedUser",
+    "ModelUser",
+    "ProfileUser",
+    "QaUser",
+    "SimilarityUser",
+]
 LOG = logging.getLogger("loadtests")
 
 
@@ -54,9 +64,11 @@ def run_time(shape: Any) -> float:
 def add_options(parser: Any) -> None:
     """The step profile, the direct backend and where the summary and SLOs live."""
     group = parser.add_argument_group("step load (loadtests/stepload.py)")
-    group.add_argument("--steps", default="1,4,16,32,64", help="users per step, per user class")
-    group.add_argument("--step-seconds", type=float, default=30.0, help="duration of a step")
-    group.add_argument("--step-warmup", type=float, default=3.0, help="seconds not measured")
+    group.add_argument(
+        "--steps", type=steps_text, default="1,4,16,32,64", help="users per step, per user class"
+    )
+    group.add_argument("--step-seconds", type=step_seconds, default=30.0, help="step duration")
+    group.add_argument("--step-warmup", type=warmup_seconds, default=3.0, help="not measured")
     group.add_argument("--grpc-target", default="", help="model server gRPC host:port")
     group.add_argument("--model-repo", default="model_repo", help="for the gRPC tokenizers")
     group.add_argument("--slo-file", default=str(SLO_FILE), help="objectives to gate on")
@@ -126,6 +138,9 @@ def attach_recorder(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     if shape is None or options is None:
         return
+    problem = warmup_problem(options.step_seconds, options.step_warmup)
+    if problem:  # python -m loadtests.run refuses it first; said here for direct runs
+        LOG.error("%s (the summary will hold no request)", problem)
     if options.grpc_target:
         # grpcio blocks the whole gevent loop (every HTTP user) unless told to cooperate.
         grpc_gevent.init_gevent()

@@ -13,7 +13,7 @@ from typing import Any
 
 from locust import HttpUser, TaskSet, User, constant, events, task
 
-from loadtests.checks import check_response
+from loadtests.checks import add_api_key_option, authorize, check_response
 from loadtests.grpc_client import PredictClient, check_outputs
 from loadtests.payloads import DATA_DIR, Payload, PayloadFactory, Samples, instances_of
 from loadtests.tensors import ModelInputs
@@ -45,6 +45,7 @@ def add_user_options(parser: Any) -> None:
     """``--samples-dir``: every user draws its payloads from there (both locustfiles)."""
     group = parser.add_argument_group("loadtests users")
     group.add_argument("--samples-dir", default=str(DATA_DIR), help="request sample files")
+    add_api_key_option(group)
 
 
 # Registered once per process however many locustfiles import the users: the module is
@@ -76,6 +77,7 @@ class GatewayUser(HttpUser):
     wait_time = constant(0)
 
     def on_start(self) -> None:
+        authorize(self.client.headers, self.environment.parsed_options.api_key)
         self.payloads = factory_for(self)
 
     def call(self, model: str) -> None:

@@ -37,13 +37,27 @@ def taken(host: str, ports: Sequence[int]) -> list[int]:
     return busy
 
 
+def port(text: str) -> int:
+    """An argparse type: a TCP port, 1 to 65535 (run_local.sh passes its *_PORT settings)."""
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"a port (GATEWAY_PORT, GRPC_PORT, REST_PORT) must be 1 to 65535, got {text!r}"
+        )
+    return int(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """0 when every port is free, 1 (naming the taken ones) otherwise."""
+    """0 when every port is free, 1 (naming the taken ones) otherwise; 2 for a port that is
+    none (``GRPC_PORT=99999`` was an OverflowError traceback) or a host it cannot bind."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("ports", type=int, nargs="+")
+    parser.add_argument("ports", type=port, nargs="+")
     args = parser.parse_args(argv)
-    busy = taken(args.host, args.ports)
+    try:
+        busy = taken(args.host, args.ports)
+    except OSError as error:  # an address of another machine, a name that does not resolve
+        print(f"cannot listen on HOST {args.host!r}: {error.strerror or error}", file=sys.stderr)
+        return 2
     if busy:
         print(
             f"in use on {args.host}: port {', '.join(map(str, busy))} (another `make run`?); "

@@ -4,7 +4,10 @@
 
 Reads ``models.config`` and the newest version's ``assets.extra/serving_spec.json`` of each
 model, and prints ``POST /v1/models/<name>:predict`` with the spec's example instance, so a
-model added by ``export_for_serving`` shows up here without any change to this script.
+model added by ``export_for_serving`` shows up here without any change to this script. The
+first API's aliases (``/v1/qa``, ``/v1/profile``, ``/v1/similarity``) are printed only for the
+models of those names that the repo serves: any other name answers them 404 (a repo of your
+own models only).
 """
 
 from __future__ import annotations
@@ -19,6 +22,48 @@ from pathlib import Path
 from serving import contract
 from serving.spec import SPEC_FILE, load_spec
 
+# The aliases' request shapes (serving/gateway/aliases.py), one or two curls per alias.
+ALIAS_BODIES: dict[str, list[dict[str, object]]] = {
+    "qa": [
+        {
+            "article": "Mary moved to the bathroom. John went to the hallway.",
+            "question": "Where is Mary?",
+            "top_k": 3,
+        },
+        {
+            "instances": [
+                {"article": "Mary went to the garden.", "question": "Where is Mary?"},
+                {"article": "John moved to the office.", "question": "Where is John?"},
+            ]
+        },
+    ],
+    "profile": [
+        {
+            "posts": [
+                "Finally finished my thesis draft today, time to celebrate with friends.",
+                "Work was long, the new project at the office keeps me busy.",
+            ]
+        }
+    ],
+    "similarity": [
+        {"pairs": [{"text_a": "A plane is taking off.", "text_b": "An air plane is taking off."}]}
+    ],
+}
+
+
+def _curl(url: str, path: str, body: object) -> str:
+    return (
+        f"curl -s {url}{path} -H 'Content-Type: application/json' \\\n"
+        f"  -d {shlex.quote(json.dumps(body))}"
+    )
+
+
+def alias_curls(names: Sequence[str], url: str) -> list[str]:
+    """The alias curls of the served models among qa, profile and similarity."""
+    return [
+        _curl(url, f"/v1/{name}", body) for name in names for body in ALIAS_BODIES.get(name, [])
+    ]
+
 
 def model_names(repo: Path) -> list[str]:
     """The names in the repo's models.config, in order."""
@@ -30,19 +75,18 @@ def curl_for(repo: Path, name: str, url: str) -> str | None:
     for folder in reversed(contract.version_dirs(contract.model_dir(repo, name)).values()):
         path = folder / contract.ASSETS_DIR / SPEC_FILE
         if path.is_file():
-            body = json.dumps({"inputs": load_spec(path).example})
-            return (
-                f"curl -s {url}/v1/models/{name}:predict "
-                f"-H 'Content-Type: application/json' \\\n  -d {shlex.quote(body)}"
-            )
+            return _curl(url, f"/v1/models/{name}:predict", {"inputs": load_spec(path).example})
     return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Print one curl per model that has a spec."""
+    """Print the alias curls of the served aliased models, then one curl per model with a spec."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-repo", type=Path, required=True)
     parser.add_argument("--url", required=True)
+    parser.add_argument(
+        "--aliases", action="store_true", help="print only the /v1/qa-style alias curls"
+    )
     args = parser.parse_args(argv)
     # One line per problem, never a traceback: a repo without models.config (a model's folder
     # given), or a model whose newest spec does not load (a hand edit), printed one before.
@@ -51,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as error:  # UnicodeDecodeError, a bad config: ValueErrors
         print(f"print_curls: --model-repo {str(args.model_repo)!r}: {error}", file=sys.stderr)
         return 2
+    if args.aliases:
+        for alias in alias_curls(names, args.url):
+            print(alias)
+        return 0
     for name in names:
         try:
             curl = curl_for(args.model_repo, name, args.url)

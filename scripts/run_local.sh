@@ -31,6 +31,16 @@ cd "$ROOT"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 
+# A model's or a version's folder given as the repo is named as such (serving.contract's rule),
+# not answered "train models first".
+layout=$("$PYTHON" -c 'import sys
+from pathlib import Path
+from serving.contract import repo_layout_problem
+print(repo_layout_problem(Path(sys.argv[1])) or "")' "$MODEL_REPO")
+if [ -n "$layout" ]; then
+    echo "MODEL_REPO: $layout" >&2
+    exit 1
+fi
 if [ ! -f "$MODEL_REPO/models.config" ]; then
     echo "no $MODEL_REPO/models.config: train models first (make models)" >&2
     exit 1
@@ -78,13 +88,26 @@ stop_all() {
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
+# training.export writes both files beside models.config; a repo assembled by hand (a
+# models.config as TF Serving's docs show it) may lack them: the model server then stopped
+# with "No such file or directory". Without them: its default batching, no Prometheus.
+server_files=()
+if [ -f "$REPO/batching_parameters.txt" ]; then
+    server_files+=(--batching_parameters_file "$REPO/batching_parameters.txt")
+else
+    echo "no $REPO/batching_parameters.txt: the model server's default batching parameters"
+fi
+if [ -f "$REPO/monitoring.config" ]; then
+    server_files+=(--monitoring_config_file "$REPO/monitoring.config")
+else
+    echo "no $REPO/monitoring.config: the model server exports no Prometheus metrics"
+fi
 echo "starting the model server: gRPC $HOST:$GRPC_PORT, REST $HOST:$REST_PORT, models $MODELS"
 "$PYTHON" -m serving.modelserver \
     --host "$HOST" --port "$GRPC_PORT" --rest_api_port "$REST_PORT" \
     --model_config_file "$REPO/models.config" --model_config_file_poll_wait_seconds 5 \
-    --enable_batching --batching_parameters_file "$REPO/batching_parameters.txt" \
-    --tensorflow_intra_op_parallelism "$INTRA_OP_THREADS" \
-    --monitoring_config_file "$REPO/monitoring.config" &
+    --enable_batching --tensorflow_intra_op_parallelism "$INTRA_OP_THREADS" \
+    "${server_files[@]}" &
 server_pid=$!
 "$PYTHON" -m scripts.wait_for --model-server "http://$HOST:$REST_PORT" --models "$MODELS" \
     --pid "$server_pid" --timeout "$READY_TIMEOUT"
@@ -115,15 +138,10 @@ cat <<CURLS
 
 Ready. Try (Ctrl-C stops the gateway and the model server):
 
-curl -s $URL/v1/qa -H 'Content-Type: application/json' \\
-  -d '{"article": "Mary moved to the bathroom. John went to the hallway.", "question": "Where is Mary?", "top_k": 3}'
-curl -s $URL/v1/profile -H 'Content-Type: application/json' \\
-  -d '{"posts": ["Finally finished my thesis draft today, time to celebrate with friends.", "Work was long, the new project at the office keeps me busy."]}'
-curl -s $URL/v1/similarity -H 'Content-Type: application/json' \\
-  -d '{"pairs": [{"text_a": "A plane is taking off.", "text_b": "An air plane is taking off."}]}'
-curl -s $URL/v1/qa -H 'Content-Type: application/json' \\
-  -d '{"instances": [{"article": "Mary went to the garden.", "question": "Where is Mary?"}, {"article": "John moved to the office.", "question": "Where is John?"}]}'
 CURLS
+# The /v1/qa-style aliases only for the models of those names this repo serves (a repo of
+# your own models answers them 404), then every model's generic :predict with its example.
+"$PYTHON" -m scripts.print_curls --aliases --model-repo "$REPO" --url "$URL" || true
 echo "Every model over the generic endpoint, with its spec's example:"
 "$PYTHON" -m scripts.print_curls --model-repo "$REPO" --url "$URL" || true
 cat <<CURLS
@@ -131,7 +149,8 @@ curl -s $URL/v1/models
 curl -s $URL/readyz
 curl -s $URL/metrics | head
 open $URL/docs for the interactive API documentation
-load test it: make loadtest GATEWAY_PORT=$GATEWAY_PORT GRPC_PORT=$GRPC_PORT MODEL_REPO=$REPO (or python -m loadtests.run --host $URL --grpc-target $HOST:$GRPC_PORT --model-repo $REPO)
+load test it: make loadtest GATEWAY_PORT=$GATEWAY_PORT GRPC_PORT=$GRPC_PORT MODEL_REPO=$REPO (or python -m loadtests.run --host $URL --grpc-target $HOST:$GRPC_PORT --model-repo $REPO; the qa, profile and similarity aliases)
+load test every served model, your own too: make loadtest USERS=ModelUser GATEWAY_PORT=$GATEWAY_PORT GRPC_PORT=$GRPC_PORT MODEL_REPO=$REPO (or locust -f loadtests/served_models.py --host $URL --headless -u 4 -r 4 -t 30s)
 CURLS
 
 wait "$gateway_pid"

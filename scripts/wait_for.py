@@ -77,6 +77,20 @@ def model_detail(rest_url: str, name: str) -> str:
     return "; ".join(parts) or "no version"
 
 
+def url_detail(url: str) -> str:
+    """What a URL that is not ready answers, its status and the start of its body.
+
+    The gateway's ``/readyz`` names each model it cannot route and why (``no loaded version
+    fits its spec: ...``): ``make run`` with an unfit model of one's own had printed only
+    ``not ready after 300 s: ['http://127.0.0.1:8000/readyz']``.
+    """
+    try:
+        response = requests.get(url, timeout=REQUEST_TIMEOUT_SECONDS)
+    except requests.RequestException as error:
+        return f"no answer ({type(error).__name__})"
+    return f"HTTP {response.status_code}: {response.text.strip()[:1000]}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Poll until ready (0) or until the deadline or the watched process dies (1)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -98,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if item.startswith("model "):
                     name = item.removeprefix("model ")
                     print(f"  {item}: {model_detail(args.model_server, name)}", file=sys.stderr)
+                else:
+                    print(f"  {item}: {url_detail(item)}", file=sys.stderr)
             return 1
         time.sleep(POLL_SECONDS)
         waiting = pending(args)

@@ -18,6 +18,7 @@ with the shape its head kind gives (``categorical`` / ``multilabel``: ``[batch, 
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -156,7 +157,10 @@ class ServingSpec(Frozen):
         unique("head output", [head.output for head in self.heads])
         fields = {item.field: item for item in self.inputs}
         if set(self.example) != set(fields):
-            raise ValueError(f"example must give exactly the input fields {sorted(fields)}")
+            raise ValueError(
+                f"example must give exactly the input fields {sorted(fields)}"
+                + _example_keys(sorted(self.example), sorted(fields))
+            )
         for name, item in fields.items():
             value = self.example[name]
             if item.kind == "text" and not isinstance(value, str):
@@ -218,3 +222,17 @@ def dump_spec(spec: ServingSpec) -> str:
 def is_valid_name(name: str) -> bool:
     """Whether a string may be a request field or tensor name."""
     return re.match(NAME_PATTERN, name) is not None
+
+
+def _example_keys(given: list[str], fields: list[str]) -> str:
+    """What is wrong with an example's keys: the fields it lacks, the keys no input has
+    (with the closest field: ``titel`` -> ``title``)."""
+    text = ""
+    if missing := [name for name in fields if name not in given]:
+        text += f"; missing {missing}"
+    for name in (name for name in given if name not in fields):
+        close = difflib.get_close_matches(name, fields, n=1, cutoff=0.6)
+        text += f"; {name!r} is no input field" + (
+            f" (did you mean {close[0]!r}?)" if close else ""
+        )
+    return text

@@ -98,10 +98,25 @@ def _int(text: str) -> int:
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by train, train-all and tune (numbers checked here: exit 2 if bad)."""
-    parser.add_argument("--preset", choices=PRESETS, default="default")
+    parser.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default="default",
+        help="tiny (smoke tests, seconds), default (make run), full (best quality, longer)",
+    )
     parser.add_argument("--data-dir", type=existing_path, default=None, help=DATA_DIR_HELP)
-    parser.add_argument("--model-repo", type=model_repo_path, default=Path("model_repo"))
-    parser.add_argument("--runs-dir", type=directory_path, default=Path("runs"))
+    parser.add_argument(
+        "--model-repo",
+        type=model_repo_path,
+        default=Path("model_repo"),
+        help="the folder of models.config, where versions are exported (default: model_repo)",
+    )
+    parser.add_argument(
+        "--runs-dir",
+        type=directory_path,
+        default=Path("runs"),
+        help="each run's logs, checkpoints and tokenizer (default: runs)",
+    )
     parser.add_argument("--seed", type=seed_int, default=1337, help=f"0 to {MAX_SEED}")
     parser.add_argument(
         "--max-examples", type=positive_int, default=None, help="cap (>= 1), for smoke runs"
@@ -112,7 +127,15 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with its four subcommands."""
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    # The module docstring's RST (``...``) showed as is; the epilog points a user with a
+    # model of their own to the Python call, which no command here runs.
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Train, tune and export the project's models (qa, profile, similarity, "
+        "nli) into a model repo, and fetch their datasets.",
+        epilog="A Keras model of your own is exported from Python with "
+        "training.export.export_for_serving (training/README.md, 'Serve your own model').",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train and export one model")
     train.add_argument("name", choices=TASK_NAMES)

@@ -111,7 +111,9 @@ def export_for_serving(
             SavedModel gives an output of the wrong shape, or NaN/inf, for the example.
         VersionExistsError: the version exists (nothing is overwritten).
         ModelConfigError: a hand-edited ``models.config`` does not parse (checked first).
-        ValueError: a bad name, missing or extra tokenizers, a reserved asset name, or a
+        FileNotFoundError: a tokenizer path that is no file.
+        ValueError: a bad name, missing or extra tokenizers, a tokenizer file that does not
+            load, a reserved asset name, or a
             ``repo`` that is a model's folder or a version folder
             (``serving.contract.repo_layout_problem``).
         TypeError: ``model`` is not a ``keras.Model``.
@@ -119,7 +121,7 @@ def export_for_serving(
     _check_arguments(spec, tokenizers, name, extra_assets or {})
     if (problem := contract.repo_layout_problem(repo)) is not None:
         raise ValueError(f"repo: {problem}")
-    loaded = {file: load_tokenizer(Path(path)) for file, path in tokenizers.items()}
+    loaded = {file: _tokenizer(file, Path(path)) for file, path in tokenizers.items()}
     # Sequential and subclassed models have no named inputs and outputs of their own.
     model = functional(model, spec)
     check_model(model, spec, loaded)
@@ -190,6 +192,21 @@ def _check_arguments(
     for file in extra:
         if file in reserved or Path(file).name != file or file.startswith("."):
             raise ValueError(f"extra asset {file!r} must be a bare file name not in {reserved}")
+
+
+def _tokenizer(file: str, path: Path) -> Any:
+    """The tokenizer at ``path``; the tokenizers library's errors name neither the file nor the
+    argument (``Exception: No such file or directory (os error 2)``, or ``expected value at
+    line 1 column 1`` for a BERT ``vocab.txt``)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"tokenizers[{file!r}]: {str(path)!r} is no file")
+    try:
+        return load_tokenizer(path)
+    except Exception as error:  # the library raises bare Exceptions
+        raise ValueError(
+            f"tokenizers[{file!r}]: {str(path)!r} is not a tokenizers tokenizer.json "
+            f"({error}); a Hugging Face model's is its tokenizer.json, not vocab.txt"
+        ) from error
 
 
 def _card(

@@ -9,6 +9,7 @@ naming the input or head, instead of being exported and then never routed.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -278,6 +279,10 @@ def _rename_hint(output: str, names: list[str]) -> str:
     )
 
 
+# The names Keras 3 gives inputs it creates itself (keras_tensor_3, input_layer_1).
+KERAS_MADE_UP = re.compile(r"(keras_tensor|input_layer)(_\d+)?")
+
+
 def _inputs_mismatch(declared: list[str], inputs: list[str]) -> str:
     """Why the spec's input tensors are not the model's inputs, naming each side's odd ones.
 
@@ -301,6 +306,16 @@ def _inputs_mismatch(declared: list[str], inputs: list[str]) -> str:
         )
     elif extra:
         text += f"; the model inputs {extra} are not in the spec"
+    made_up = [name for name in extra if KERAS_MADE_UP.fullmatch(name)]
+    if missing and made_up:
+        # A Sequential model fitted without a keras.Input gets an input named keras_tensor;
+        # a spec naming that made-up name would break on the next build.
+        return text + (
+            f": {made_up[0]!r} is a name Keras made up (the model was built by fit or a call, "
+            "without a keras.Input): name it by wrapping the model, "
+            f"ids = keras.Input((None,), dtype='int32', name={missing[0]!r}); "
+            f"keras.Model({{{missing[0]!r}: ids}}, {{<head output>: model(ids)}})"
+        )
     return text + (
         ": a TextInput's tensor is the model input's name (keras.Input(name=...), or its key "
         "in a dict-input model)"

@@ -16,6 +16,7 @@ is part of a word); id 0 is padding and 1 the unknown token ``[UNK]``.
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping
 from typing import Any
 
 import keras
@@ -82,34 +83,69 @@ def text_vectorization_tokenizer(layer: Any) -> Tokenizer:
     return tokenizer
 
 
-def ids_model(model: keras.Model, layer: Any, tensor: str) -> keras.Model:
-    """The part of a functional (or ``Sequential``) model after ``layer``: from its ids to the
-    model's outputs, sharing their layers and weights.
+def ids_model(model: keras.Model, layer: Any, tensor: str | Mapping[str, str]) -> keras.Model:
+    """The part of a functional (or ``Sequential``) model after its ``TextVectorization``
+    layer(s): from their ids to the model's outputs, sharing their layers and weights.
 
     Args:
-        model: the model whose string input only feeds ``layer``.
-        layer: its ``TextVectorization`` layer.
-        tensor: the name of the new ids input (the spec's ``TextInput.tensor``).
+        model: the model whose string inputs each feed one call of ``layer``.
+        layer: its ``TextVectorization`` layer, or a list of them (a model with a layer per
+            text input, such as a title's and a body's).
+        tensor: the name of the new ids input (the spec's ``TextInput.tensor``) when the
+            layer is called once; with several string inputs, each model input's name ->
+            the name of its ids input (``{"title": "title_ids", "body": "body_ids"}``), also
+            for one layer called on each of them.
 
     Returns:
-        A model taking ``{tensor: int64 ids [batch, length]}`` (``length`` the layer's
-        ``output_sequence_length``, or any) with the model's outputs.
+        A model taking ``{tensor: int64 ids [batch, length]}`` per ids input (``length`` the
+        layer's ``output_sequence_length``, or any) with the model's outputs.
 
     Raises:
-        ValueError: the layer was called more than once or never (no single id tensor).
+        ValueError: a single ``tensor`` name for layers called more than once or never, or a
+            mapping that names no string input fed to the layer(s) or leaves one out (each
+            message says what to give).
     """
-    nodes = getattr(layer, "_inbound_nodes", [])
-    if len(nodes) != 1:
-        raise ValueError(f"{layer.name} is called {len(nodes)} times; expected once")
-    (ids,) = nodes[0].output_tensors
+    layers = list(layer) if isinstance(layer, list | tuple) else [layer]
+    nodes = [node for item in layers for node in getattr(item, "_inbound_nodes", [])]
+    if isinstance(tensor, str):
+        if len(nodes) != 1:
+            raise ValueError(
+                f"{', '.join(item.name for item in layers)} is called {len(nodes)} times; "
+                "expected once for one tensor name: with several text inputs give tensor= "
+                "as {model input name: ids tensor name}, e.g. "
+                "{'title': 'title_ids', 'body': 'body_ids'}"
+            )
+        pairs = [(tensor, nodes[0].output_tensors[0])]
+    else:
+        pairs = _ids_per_input(model, nodes, tensor)
     # The same structure: dict, list or one tensor (a Sequential has no .output of its own).
     structure = model.outputs[0] if isinstance(model, keras.Sequential) else model.output
-    rest = keras.Model(ids, structure)
-    given = keras.Input(tuple(ids.shape[1:]), dtype=ids.dtype, name=tensor)
+    rest = keras.Model([ids for _, ids in pairs], structure)
+    given = [keras.Input(tuple(ids.shape[1:]), dtype=ids.dtype, name=name) for name, ids in pairs]
     outputs = rest(given)
     if not isinstance(outputs, dict):  # keyed by the original output names, as the spec's
         outputs = dict(zip(rest.output_names, keras.tree.flatten(outputs), strict=True))
-    return keras.Model({tensor: given}, outputs)
+    return keras.Model({name: item for (name, _), item in zip(pairs, given, strict=True)}, outputs)
+
+
+def _ids_per_input(model: Any, nodes: list[Any], names: Mapping[str, str]) -> list[tuple[str, Any]]:
+    """(ids input name, the layer call's ids) for each of the model's string inputs."""
+    fed = {}
+    for node in nodes:
+        for source in node.input_tensors:
+            fed[id(source)] = node.output_tensors[0]
+    by_name = {item.name: item for item in model.inputs}
+    strings = sorted(name for name, item in by_name.items() if item.dtype == "string")
+    wrong = sorted(set(names) - {name for name in strings if id(by_name[name]) in fed})
+    missing = sorted(set(strings) - set(names))
+    if wrong or missing:
+        raise ValueError(
+            f"tensor= must map each string input of the model fed to the layer(s) to its ids "
+            f"tensor name; the string inputs are {strings}"
+            + (f"; {wrong} are none of them or feed no given layer" if wrong else "")
+            + (f"; {missing} are not mapped" if missing else "")
+        )
+    return [(ids_name, fed[id(by_name[name])]) for name, ids_name in names.items()]
 
 
 def _hashable(value: Any) -> Any:

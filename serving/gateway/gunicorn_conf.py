@@ -24,8 +24,23 @@ from prometheus_client import multiprocess
 from serving.gateway import affinity
 from serving.gateway.metrics_files import archive_dead_worker
 
+
+def _whole(text: str, name: str, minimum: int) -> int:
+    """``text`` as an integer >= ``minimum``, else one line on stderr and exit code 2.
+
+    gunicorn reads this file with ``exec``: a ValueError here was its "Failed to read config
+    file" and a traceback, and ``GATEWAY_WORKERS=0`` started a master with no worker that
+    listened on the port and never answered.
+    """
+    value = text.strip()
+    if not (value.isascii() and value.lstrip("-").isdigit()) or int(value) < minimum:
+        print(f"{name} must be a whole number >= {minimum}, got {text!r}", file=sys.stderr)
+        sys.exit(2)
+    return int(value)
+
+
 bind = f"{os.environ.get('GATEWAY_BIND_HOST', '0.0.0.0')}:{os.environ.get('GATEWAY_PORT', '8000')}"
-workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
+workers = _whole(os.environ.get("GATEWAY_WORKERS", "2"), "GATEWAY_WORKERS", 1)
 # gevent (default): an event loop per worker, so a slow client costs a greenlet, not one of a
 # few threads (50 clients dripping a byte every 2 s held every gthread thread: see
 # loadtests/slow_clients.py). Both classes answer gunicorn's own errors in JSON.
@@ -35,10 +50,14 @@ WORKER_CLASSES = {
 }
 _worker_kind = os.environ.get("GATEWAY_WORKER_CLASS", "gevent")
 worker_class = WORKER_CLASSES.get(_worker_kind, _worker_kind)
-threads = int(os.environ.get("GATEWAY_THREADS", "4"))  # gthread only
-worker_connections = int(os.environ.get("GATEWAY_WORKER_CONNECTIONS", "1000"))  # gevent only
-timeout = int(os.environ.get("GATEWAY_TIMEOUT", "30"))
-graceful_timeout = int(os.environ.get("GATEWAY_GRACEFUL_TIMEOUT", "20"))
+threads = _whole(os.environ.get("GATEWAY_THREADS", "4"), "GATEWAY_THREADS", 1)  # gthread only
+worker_connections = _whole(  # gevent only
+    os.environ.get("GATEWAY_WORKER_CONNECTIONS", "1000"), "GATEWAY_WORKER_CONNECTIONS", 1
+)
+timeout = _whole(os.environ.get("GATEWAY_TIMEOUT", "30"), "GATEWAY_TIMEOUT", 0)  # 0: none
+graceful_timeout = _whole(
+    os.environ.get("GATEWAY_GRACEFUL_TIMEOUT", "20"), "GATEWAY_GRACEFUL_TIMEOUT", 0
+)
 keepalive = 5
 # The app is built in each worker after the fork, so no gRPC channel or thread crosses a fork.
 preload_app = False
@@ -46,7 +65,7 @@ accesslog = None  # the app writes JSON access lines itself
 errorlog = "-"
 logger_class = "serving.gateway.gunicorn_logs.JsonLogger"  # gunicorn's lines in JSON too
 loglevel = os.environ.get("GATEWAY_LOG_LEVEL", "info").lower()
-max_requests = int(os.environ.get("GATEWAY_MAX_REQUESTS", "0"))
+max_requests = _whole(os.environ.get("GATEWAY_MAX_REQUESTS", "0"), "GATEWAY_MAX_REQUESTS", 0)
 max_requests_jitter = max_requests // 10
 # gunicorn's default control socket is one path per user ($HOME/.gunicorn/gunicorn.ctl), which
 # every gateway on the host (make run, tests, a second instance) would fight over: it is off
@@ -62,21 +81,35 @@ def on_starting(server: Any) -> None:
     serve from, read here once so a worker restarted later does not stop the gateway on it
     (``serving.gateway.catalog.StartCheck``); start with an empty metrics folder: files of a
     previous run would be summed in."""
+    from pydantic import ValidationError
+
     from serving.gateway.catalog import check_at_start
-    from serving.gateway.settings import GatewaySettings, unknown_variables
+    from serving.gateway.settings import GatewaySettings, settings_errors, unknown_variables
 
     for message in unknown_variables(os.environ):
         server.log.warning(message)
+    # gunicorn's own options (multihead-gateway --workers 0) override the checked settings
+    # above, and gunicorn takes 0 too: a master without workers listened and never answered.
+    for option, variable in (("workers", "WORKERS"), ("threads", "THREADS")):
+        if getattr(server.cfg, option) < 1:
+            server.log.error(
+                "the gateway cannot start: --%s (GATEWAY_%s) must be >= 1, got %s",
+                option,
+                variable,
+                getattr(server.cfg, option),
+            )
+            sys.exit(2)
     try:
+        # Refused here, once: each worker refused them with a traceback, then gunicorn's
+        # master halted with its own ("Worker failed to boot").
         settings = GatewaySettings()
-    except ValueError:  # pydantic's ValidationError, pydantic-settings' SettingsError
-        pass  # each worker refuses the settings, naming them, as without this check
-    else:
-        try:
-            check_at_start(settings.model_repo, settings.models)
-        except (OSError, ValueError) as error:
-            server.log.error("the gateway cannot start: %s", error)
-            sys.exit(3)
+        check_at_start(settings.model_repo, settings.models)
+    except ValidationError as error:
+        server.log.error("the gateway cannot start: %s", settings_errors(error))
+        sys.exit(3)
+    except (OSError, ValueError) as error:  # pydantic-settings' SettingsError too
+        server.log.error("the gateway cannot start: %s", error)
+        sys.exit(3)
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if folder:
         shutil.rmtree(folder, ignore_errors=True)

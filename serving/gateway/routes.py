@@ -64,6 +64,20 @@ def predict_label(name: str, label: str) -> Response:
 def prepare(runtime: ModelRuntime, payload: Any) -> Prepared:
     """Validate a generic body against the version's models: instances and their top_k."""
     known = Encodings()
+    if isinstance(payload, dict) and {"instances", "inputs"} <= payload.keys():
+        # pydantic's answer, "Extra inputs are not permitted" at ["body", "inputs"], read as
+        # if the instance had too many input fields.
+        raise GatewayError(
+            422,
+            "the request is invalid",
+            [
+                {
+                    "loc": ["body"],
+                    "msg": "give inputs (one instance) or instances (a batch), not both",
+                    "type": "conflicting_fields",
+                }
+            ],
+        )
     if isinstance(payload, dict) and "instances" in payload:
         batch = parse(runtime.models.batch, payload, known)
         items = list(getattr(batch, "instances"))  # noqa: B009

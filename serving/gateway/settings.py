@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from limits import parse_many
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BackendKind = Literal["grpc", "rest", "local"]
@@ -213,3 +213,15 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
         hint = f" (did you mean GATEWAY_{close[0]}?)" if close else ""
         messages.append(f"{name} is not a gateway setting and is ignored{hint}")
     return messages
+
+
+def settings_errors(error: ValidationError) -> str:
+    """pydantic's errors of :class:`GatewaySettings` by variable, one clause each:
+    ``GATEWAY_BACKEND='foo': Input should be 'grpc', 'rest' or 'local'``. The value is
+    shown cut to 64 characters, never for a setting holding keys (it goes to the logs)."""
+    clauses = []
+    for item in error.errors():
+        name = f"GATEWAY_{str(item['loc'][0]).upper()}" if item["loc"] else "GATEWAY_*"
+        shown = "" if "KEY" in name else f"={str(item.get('input'))[:64]!r}"
+        clauses.append(f"{name}{shown}: {item['msg']}")
+    return "; ".join(clauses)

@@ -162,7 +162,8 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
     elif args.model_base_path is not None:
         models = [ModelSettings(args.model_name, args.model_base_path.resolve())]
     else:
-        raise SystemExit("give --model_config_file or --model_base_path")
+        # A ValueError: main prints it as "modelserver: ..." with exit 2, as other flag errors.
+        raise ValueError("give --model_config_file, or --model_base_path (and --model_name)")
     batching = None
     if args.enable_batching:
         batching = BatchingSettings()

@@ -160,3 +160,17 @@ def test_predict_with_get_is_405_naming_post(client) -> None:
     allowed = {method.strip() for method in response.headers["Allow"].split(",")}
     assert allowed == {"POST", "OPTIONS"}
     assert set(response.json) == {"error", "detail"}
+
+
+def test_inputs_and_instances_together_are_named_as_such(client) -> None:
+    # Found as a new user: both keys were answered "Extra inputs are not permitted" at
+    # ["body", "inputs"], read as an instance with too many input fields.
+    response = client.post("/v1/models/qa:predict", json={"inputs": QA, "instances": [QA]})
+    assert response.status_code == 422
+    assert response.json["detail"] == [
+        {
+            "loc": ["body"],
+            "msg": "give inputs (one instance) or instances (a batch), not both",
+            "type": "conflicting_fields",
+        }
+    ]

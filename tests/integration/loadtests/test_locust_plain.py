@@ -45,6 +45,8 @@ def test_plain_locust_command_honours_users_and_run_time(
             "GATEWAY_BACKEND": "grpc",
             "GATEWAY_GRPC_TARGET": tiny_model_server.grpc_target,
             "GATEWAY_MODEL_REPO": str(tiny_repo),
+            # As deployed (deploy/): every request of the users was a 401 without a key.
+            "GATEWAY_API_KEYS": "load-test-key",
         },
         workers=1,
         timeout=120.0,
@@ -68,9 +70,17 @@ def test_plain_locust_command_honours_users_and_run_time(
             "--only-summary",
         ]
         environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+        environment["LOADTEST_API_KEY"] = "load-test-key"
         # A bounded wait far above -t: a shape that ignored -t would run into it and fail.
         run = subprocess.run(
             command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=90
+        )
+        # The load test of any served model (loadtests/served_models.py), on the same gateway.
+        models = [*command[:2], "loadtests/served_models.py", *command[3:]]
+        models[models.index("6s")] = "3s"
+        models[models.index(str(tmp_path / "locust"))] = str(tmp_path / "models")
+        served = subprocess.run(
+            models, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=90
         )
     log = run.stderr + run.stdout
     assert run.returncode == 0, log[-3000:]
@@ -84,3 +94,11 @@ def test_plain_locust_command_honours_users_and_run_time(
     assert rows
     assert all(row["Type"] == "POST" and row["Name"].startswith("/v1/") for row in rows)
     assert all(row["Failure Count"] == "0" for row in rows)
+
+    served_log = served.stderr + served.stdout
+    assert served.returncode == 0, served_log[-3000:]
+    assert set(spawned_users(served_log)) == {"ModelUser"}
+    with (tmp_path / "models_stats.csv").open() as handle:
+        rows = [row for row in csv.DictReader(handle) if row["Name"] != "Aggregated"]
+    assert all(row["Failure Count"] == "0" for row in rows)
+    assert {"/v1/models/qa:predict", "/v1/models/similarity:predict"} <= {r["Name"] for r in rows}

@@ -86,3 +86,36 @@ def test_run_local_refuses_a_taken_port_before_starting_anything(
     assert done.returncode == 1
     assert f"in use on 127.0.0.1: port {listening} (" in done.stderr
     assert "starting the model server" not in done.stdout
+
+
+@pytest.mark.parametrize("value", ["99999", "abc", "0"])
+def test_free_ports_refuses_a_port_that_is_none(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found as a new user: GRPC_PORT=99999 in run_local.sh was an OverflowError traceback.
+    with pytest.raises(SystemExit) as stopped:
+        free_ports.main(["--host", "127.0.0.1", value])
+    assert stopped.value.code == 2
+    assert f"must be 1 to 65535, got '{value}'" in capsys.readouterr().err
+
+
+def test_free_ports_names_a_host_it_cannot_listen_on(capsys: pytest.CaptureFixture[str]) -> None:
+    # An address of no interface here (TEST-NET-1, RFC 5737) was an OSError traceback.
+    assert free_ports.main(["--host", "192.0.2.1", str(free_port())]) == 2
+    assert capsys.readouterr().err.startswith("cannot listen on HOST '192.0.2.1': ")
+
+
+def test_run_local_names_a_models_folder_given_as_the_repo(tmp_path: Path) -> None:
+    # MODEL_REPO=model_repo/qa was told "no .../models.config: train models first".
+    (tmp_path / "qa" / "1").mkdir(parents=True)
+    env = {
+        **os.environ,
+        "MODEL_REPO": str(tmp_path / "qa"),
+        "VENV": str(Path(sys.executable).parent.parent),
+    }
+    script = ROOT / "scripts" / "run_local.sh"
+    done = subprocess.run(
+        ["bash", str(script)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"MODEL_REPO: {str(tmp_path / 'qa')!r} is a model's folder")

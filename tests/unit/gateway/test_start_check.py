@@ -3,8 +3,12 @@ GATEWAY_MAX_REQUESTS, a timeout, a SIGHUP reload) does not stop the gateway on i
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -56,7 +60,7 @@ def test_gunicorns_master_stops_before_any_worker_on_a_repo_it_cannot_serve_from
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GATEWAY_MODEL_REPO", str(tmp_path / "absent"))
-    server = SimpleNamespace(log=Logger(Config()))
+    server = SimpleNamespace(log=Logger(Config()), cfg=Config())
     with pytest.raises(SystemExit) as stopped:
         gunicorn_conf.on_starting(server)
     assert stopped.value.code == 3  # gunicorn's own code for a worker that failed to boot
@@ -64,3 +68,49 @@ def test_gunicorns_master_stops_before_any_worker_on_a_repo_it_cannot_serve_from
     (tmp_path / "absent").mkdir()
     gunicorn_conf.on_starting(server)
     assert StartCheck.passed
+
+
+def test_invalid_settings_stop_the_master_with_one_line_per_setting(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found as a new user: GATEWAY_BACKEND=foo was a pydantic traceback in every worker, then
+    # gunicorn's master halted with a HaltServer traceback of its own.
+    monkeypatch.setenv("GATEWAY_BACKEND", "foo")
+    monkeypatch.setenv("GATEWAY_MAX_TOP_K", "-1")
+    monkeypatch.setenv("GATEWAY_API_KEYS", json.dumps([1]))  # never echoed: a key
+    server = SimpleNamespace(log=logging.getLogger("test.gunicorn"), cfg=Config())
+    with caplog.at_level(logging.ERROR), pytest.raises(SystemExit) as stopped:
+        gunicorn_conf.on_starting(server)
+    assert stopped.value.code == 3
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert message.startswith("the gateway cannot start: ")
+    assert "GATEWAY_API_KEYS: Input should be" in message
+    assert "GATEWAY_BACKEND='foo': Input should be 'grpc', 'rest' or 'local'" in message
+    assert "GATEWAY_MAX_TOP_K='-1': Input should be greater than 0" in message
+
+
+@pytest.mark.parametrize(("name", "value"), [("GATEWAY_WORKERS", "0"), ("GATEWAY_THREADS", "x")])
+def test_a_bad_gunicorn_number_is_one_line_and_exit_2(name: str, value: str) -> None:
+    # GATEWAY_WORKERS=0 started a master with no worker, listening and never answering;
+    # GATEWAY_WORKERS=abc was gunicorn's "Failed to read config file" and a traceback.
+    environment = os.environ | {name: value, "GATEWAY_PORT": "1"}
+    command = [sys.executable, "-m", "serving.gateway.command"]
+    run = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr.strip().endswith(f"{name} must be a whole number >= 1, got {value!r}")
+    assert "Traceback" not in run.stderr
+
+
+def test_gunicorns_own_workers_option_of_0_stops_the_master(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # multihead-gateway --workers 0 overrides GATEWAY_WORKERS, and gunicorn accepts 0.
+    monkeypatch.setenv("GATEWAY_MODEL_REPO", str(tmp_path))
+    config = Config()
+    config.set("workers", 0)
+    server = SimpleNamespace(log=logging.getLogger("test.gunicorn"), cfg=config)
+    with caplog.at_level(logging.ERROR), pytest.raises(SystemExit) as stopped:
+        gunicorn_conf.on_starting(server)
+    assert stopped.value.code == 2
+    assert "--workers (GATEWAY_WORKERS) must be >= 1, got 0" in caplog.text

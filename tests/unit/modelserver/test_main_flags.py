@@ -49,3 +49,13 @@ def test_a_file_flag_that_cannot_be_read_ends_with_exit_2_naming_it(
     assert main(argv) == 2
     error = capsys.readouterr().err
     assert error.startswith(f"modelserver: {flag} '{path}': ") and "Traceback" not in error
+
+
+def test_no_model_flag_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    # Found as a new user: --model_name alone ended with exit 1 and a bare sentence, unlike
+    # every other flag error (exit 2, "modelserver: ...").
+    from serving.modelserver.main import main
+
+    assert main(["--port=0", "--rest_api_port=0", "--model_name=x"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("modelserver: give --model_config_file, or --model_base_path")

@@ -45,3 +45,19 @@ def test_a_model_whose_spec_does_not_load_is_skipped(
     captured = capsys.readouterr()
     assert "/v1/models/good:predict" in captured.out and "bad" not in captured.out
     assert captured.err.startswith("print_curls: bad: no curl, its spec does not load")
+
+
+def test_alias_curls_only_for_the_served_aliased_models(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found as a new user: run_local.sh on a repo of one's own model printed /v1/qa,
+    # /v1/profile and /v1/similarity curls first, and each answered 404 "unknown model 'qa'".
+    (tmp_path / "models.config").write_text(
+        'model_config_list { config { name: "articles" base_path: "articles" }'
+        ' config { name: "profile" base_path: "profile" } }'
+    )
+    assert main(["--aliases", "--model-repo", str(tmp_path), "--url", "http://x"]) == 0
+    printed = capsys.readouterr().out
+    assert "http://x/v1/profile " in printed
+    assert "/v1/qa" not in printed and "/v1/similarity" not in printed
+    assert "articles" not in printed  # its :predict curl comes from the call without --aliases

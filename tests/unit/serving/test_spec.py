@@ -87,6 +87,13 @@ def test_example_must_name_exactly_the_inputs() -> None:
     raw["example"] = {"text": "hello", "extra": "x"}
     with pytest.raises(ValidationError, match="example must give exactly"):
         ServingSpec.model_validate(raw)
+    # Found as a new user: a misspelt key was told only the fields to give, not which was wrong.
+    raw["example"] = {"txet": "hello"}
+    with pytest.raises(
+        ValidationError,
+        match=r"missing \['text'\]; 'txet' is no input field \(did you mean 'text'\?\)",
+    ):
+        ServingSpec.model_validate(raw)
 
 
 def test_unknown_keys_are_refused() -> None:

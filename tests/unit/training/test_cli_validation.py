@@ -7,6 +7,7 @@ any task) stops before training with exit 2 and a message instead of a Keras tra
 
 from __future__ import annotations
 
+import argparse
 import shutil
 from pathlib import Path
 
@@ -161,3 +162,22 @@ def test_check_prepared_is_generic_over_output_names(tmp_path: Path) -> None:
         check_prepared("nli", prepared(3, 0))
     with pytest.raises(DataError, match="nli: no examples in the training inputs"):
         check_prepared("nli", prepared(0, 2))
+
+
+def test_help_points_to_serving_your_own_model_and_explains_every_run_option() -> None:
+    # Found as a new user: `python -m training --help` showed its docstring's RST
+    # (``python -m training ...``) and no word of exporting one's own model; --preset,
+    # --model-repo and --runs-dir had no help.
+    from training.cli import build_parser
+
+    parser = build_parser()
+    top = parser.format_help()
+    assert "``" not in top and "export_for_serving" in top
+    train = next(
+        action.choices["train"]
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    for action in train._actions:
+        if action.option_strings and action.dest != "help":
+            assert action.help, f"{action.option_strings} has no help"

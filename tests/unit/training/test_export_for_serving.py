@@ -215,6 +215,16 @@ def test_refuses_bad_names_and_tokenizer_maps(
         export_for_serving(None, spec, {"other.json": tokenizer_path}, name="x", repo=tmp_path)
     with pytest.raises(TypeError, match=r"keras\.Model"):
         export_for_serving(None, spec, {"tokenizer.json": tokenizer_path}, name="x", repo=tmp_path)
+    # Found as a new user: a wrong path was the tokenizers library's bare "Exception: No such
+    # file or directory (os error 2)", a BERT vocab.txt "expected value at line 1 column 1".
+    missing = tmp_path / "tokenizr.json"
+    with pytest.raises(FileNotFoundError, match=r"tokenizers\['tokenizer.json'\]: .*tokenizr"):
+        export_for_serving(None, spec, {"tokenizer.json": missing}, name="x", repo=tmp_path)
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\nthe\n")
+    with pytest.raises(ValueError, match=r"vocab.txt' is not a tokenizers tokenizer.json"):
+        export_for_serving(
+            None, spec, {"tokenizer.json": tmp_path / "vocab.txt"}, name="x", repo=tmp_path
+        )
 
 
 def test_registers_models_in_a_generated_config(

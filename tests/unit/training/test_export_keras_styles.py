@@ -217,3 +217,34 @@ def test_a_model_built_on_a_bare_or_listed_input_exports_without_keras_warnings(
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*structure of `inputs`")
         export_for_serving(model, spec, {"tokenizer.json": tokenizer_path}, name="p", repo=tmp_path)
+
+
+def test_a_sequential_model_fitted_without_an_input_is_told_how_to_name_it(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # Found as a new user: a Sequential model fitted without a keras.Input has an input Keras
+    # named keras_tensor, and the refusal said only that ['keras_tensor'] were not in the spec.
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.layers.Embedding(vocab, 4, mask_zero=True),
+            keras.layers.GlobalAveragePooling1D(),
+            _dense("topic"),
+        ]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(np.ones((4, 6), "int32"), np.zeros(4, "int32"), verbose=0)
+    spec, files = _spec(vocab, TOPIC), {"tokenizer.json": tokenizer_path}
+    with pytest.raises(SpecMismatchError, match=r"is a name Keras made up") as refused:
+        export_for_serving(model, spec, files, name="m", repo=tmp_path)
+    assert "keras.Input((None,), dtype='int32', name='text_ids')" in str(refused.value)
+    ids = keras.Input((None,), dtype="int32", name="text_ids")  # the wrap the message gives
+    wrapped = keras.Model({"text_ids": ids}, {"topic": model(ids)})
+    assert export_for_serving(wrapped, spec, files, name="m", repo=tmp_path).name == "1"
+
+
+def _dense(name: str) -> Any:
+    import keras
+
+    return keras.layers.Dense(3, activation="softmax", name=name)

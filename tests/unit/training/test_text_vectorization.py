@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import tensorflow as tf
+from tokenizers import Tokenizer
 
 from serving.encoding import encode_instances
 from serving.spec import CategoricalHead, RegressionHead, ServingSpec, TextInput
@@ -103,3 +104,81 @@ def test_the_ids_model_of_a_sequential_model_keys_its_output_by_its_last_layer()
     served = ids_model(model, layer, "text_ids")
     texts = tf.constant([["the cat sat, hello"]])
     np.testing.assert_allclose(served({"text_ids": layer(texts)})["probs"], model(texts))
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_a_model_of_two_text_inputs_is_served_as_keras_answers(
+    tmp_path: Path, shared: bool
+) -> None:
+    # Found as a new user: a title + body model (one layer called on both, or a layer each)
+    # had no way through: "text_vectorization is called 2 times; expected once".
+    import keras
+
+    keras.utils.set_random_seed(5)
+    layers = [keras.layers.TextVectorization(max_tokens=40, output_sequence_length=8)]
+    layers += [] if shared else [keras.layers.TextVectorization(max_tokens=40)]
+    for layer in layers:
+        layer.adapt(CORPUS)
+    title = keras.Input((1,), dtype="string", name="title")
+    body = keras.Input((1,), dtype="string", name="body")
+    embedding, pool = (
+        keras.layers.Embedding(40, 4, mask_zero=True),
+        keras.layers.GlobalAveragePooling1D(),
+    )
+    features = keras.layers.Concatenate()(
+        [pool(embedding(layers[0](title))), pool(embedding(layers[-1](body)))]
+    )
+    model = keras.Model(
+        [title, body],
+        {
+            "topic": keras.layers.Dense(3, activation="softmax", name="topic")(features),
+            "stars": keras.layers.Dense(1, name="stars")(features),
+        },
+    )
+    names = {"title": "title_ids", "body": "body_ids"}
+    with pytest.raises(ValueError, match=r"give tensor= as \{model input name"):
+        ids_model(model, layers, "title_ids")
+    with pytest.raises(
+        ValueError, match=r"string inputs are \['body', 'title'\].*\['body'\] are not"
+    ):
+        ids_model(model, layers, {"title": "title_ids"})
+    files = {}
+    for index, layer in enumerate(layers):
+        path = tmp_path / f"tokenizer{index}.json"
+        text_vectorization_tokenizer(layer).save(str(path))
+        files[path.name] = path
+    spec = ServingSpec(
+        title="articles",
+        inputs=[
+            TextInput(
+                field=field,
+                tensor=tensor,
+                tokenizer=f"tokenizer{index if not shared else 0}.json",
+                max_tokens=8,
+                vocab_size=layers[index if not shared else 0].vocabulary_size(),
+            )
+            for index, (field, tensor) in enumerate(names.items())
+        ],
+        heads=[
+            CategoricalHead(output="topic", field="topic", labels=["a", "b", "c"]),
+            RegressionHead(output="stars", field="stars"),
+        ],
+        example={"title": "the cat", "body": "hello world"},
+    )
+    version = export_for_serving(
+        ids_model(model, layers, names), spec, files, name="a", repo=tmp_path
+    )
+    instances = [
+        {"title": "Hello cat", "body": "the cat sat, foo"},
+        {"title": "x-y", "body": "baz"},
+    ]
+    tokenizers = {name: Tokenizer.from_file(str(path)) for name, path in files.items()}
+    ids = encode_instances(spec, tokenizers, instances)
+    answers = tf.saved_model.load(str(version)).signatures["serving_default"](
+        **{name: tf.constant(value) for name, value in ids.items()}
+    )
+    expected = model(
+        [tf.constant([[item[field]] for item in instances]) for field in ("title", "body")]
+    )
+    np.testing.assert_allclose(answers["topic"].numpy(), expected["topic"], rtol=1e-5)
+    np.testing.assert_allclose(answers["stars"].numpy(), expected["stars"][:, 0], rtol=1e-5)

@@ -1,0 +1,82 @@
+"""Load test any served model, your own included: ``POST /v1/models/NAME:predict`` per spec.
+
+``locust -f loadtests/served_models.py --host http://127.0.0.1:8000 --headless -u 4 -r 4 -t 30s``
+(``--models articles,reviews`` for some only). The users of ``loadtests/locustfile.py`` send
+the qa, profile and similarity aliases with the bAbI, blog and STS samples, so against a repo
+of other models every request of theirs is a 404. :class:`ModelUser` needs no samples: at
+start it reads each model's routed spec from the gateway (``GET /v1/models/NAME``) and sends
+its ``example``, alone or as a batch of 2 to 4 ``instances`` (one request in five), checking
+that the answer carries every head's ``field`` (one prediction per instance) and the model's
+name. ``python -m loadtests.run --users ModelUser`` runs it in the step-load profile.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from locust import HttpUser, constant, events, task
+from locust.exception import StopUser
+
+from loadtests.checks import add_api_key_option, authorize, check_model_answer, routed_examples
+
+BATCH_SHARE = 0.2
+LOG = logging.getLogger("loadtests")
+
+
+def add_model_options(parser: Any) -> None:
+    """``--models``: the served models to load (comma-separated; default every routed one)."""
+    parser.add_argument("--models", default="", help="models to load (default: every routed one)")
+    add_api_key_option(parser)
+
+
+hook: Any = events.init_command_line_parser
+hook.add_listener(add_model_options)
+
+
+class ModelUser(HttpUser):
+    """Sends each chosen model's spec example to its ``:predict`` route and checks the answer."""
+
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        authorize(self.client.headers, self.environment.parsed_options.api_key)
+        wanted = [n.strip() for n in self.environment.parsed_options.models.split(",") if n.strip()]
+        names = wanted or [item["name"] for item in self.client.get("/v1/models").json()["models"]]
+        details = {
+            name: self.client.get(f"/v1/models/{name}", name="/v1/models/NAME") for name in names
+        }
+        self.examples = routed_examples({n: r.json() for n, r in details.items() if r.ok})
+        missing = sorted(set(names) - set(self.examples))
+        if missing or not self.examples:
+            # One error line and exit code 1, not a traceback per user.
+            LOG.error("no routed version with a spec for %s: see GET /v1/models", missing or names)
+            self.environment.process_exit_code = 1
+            self.examples = {}  # predict raises StopUser: from on_start locust logs a traceback
+
+    @task
+    def predict(self) -> None:
+        """One request to a model drawn at random; a wrong answer is a failed request."""
+        if not self.examples:
+            raise StopUser()
+        name = random.choice(sorted(self.examples))
+        example, fields = self.examples[name]
+        payload: dict[str, Any] = {"inputs": example}
+        label = f"/v1/models/{name}:predict"
+        if random.random() < BATCH_SHARE:
+            payload, label = {"instances": [example] * random.randint(2, 4)}, label + " (batch)"
+        with self.client.post(
+            f"/v1/models/{name}:predict", json=payload, name=label, catch_response=True
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"HTTP {response.status_code}: {response.text[:200]}")
+                return
+            try:
+                problem = check_model_answer(name, fields, payload, response.json())
+            except ValueError:
+                problem = "body is not JSON"
+            if problem:
+                response.failure(problem)
+            else:
+                response.success()

@@ -1,0 +1,119 @@
+"""A model the user has only as a SavedModel (``tf.saved_model.save``, ``model.export``) is
+served through ``training.signature_model`` with the answers of the SavedModel itself."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tokenizers import Tokenizer
+
+from serving.encoding import encode_instances
+from serving.spec import BinaryHead, CategoricalHead, RegressionHead, ServingSpec, TextInput
+from training.export import export_for_serving
+from training.signature_model import signature_inputs, signature_model
+from training.tokenization import train_tokenizer
+
+TEXTS = ["cheap pills buy now", "great article about python", "win money fast click"]
+
+
+def _two_inputs_three_heads() -> keras.Model:
+    keras.utils.set_random_seed(3)
+    title = keras.Input((None,), dtype="int32", name="title_ids")
+    body = keras.Input((None,), dtype="int64", name="body_ids")
+    embedding = keras.layers.Embedding(40, 8, mask_zero=True)
+    pool = keras.layers.GlobalAveragePooling1D()
+    features = keras.layers.Concatenate()([pool(embedding(title)), pool(embedding(body))])
+    return keras.Model(
+        [title, body],
+        {
+            "topic": keras.layers.Dense(3, activation="softmax", name="topic")(features),
+            "is_spam": keras.layers.Dense(1, activation="sigmoid", name="is_spam")(features),
+            "rating": keras.layers.Dense(1, name="rating")(features),
+        },
+    )
+
+
+def _spec() -> ServingSpec:
+    return ServingSpec(
+        title="articles",
+        inputs=[
+            TextInput(field="title", tensor="title_ids", max_tokens=8, vocab_size=40),
+            TextInput(field="body", tensor="body_ids", max_tokens=16, vocab_size=40),
+        ],
+        heads=[
+            CategoricalHead(output="topic", field="topic", labels=["a", "b", "c"]),
+            BinaryHead(output="is_spam", field="is_spam", labels=("ham", "spam")),
+            RegressionHead(output="rating", field="rating"),
+        ],
+        example={"title": "cheap pills", "body": "win money fast"},
+    )
+
+
+@pytest.mark.parametrize("writer", ["tf.saved_model.save", "model.export"])
+def test_a_saved_model_is_served_with_its_own_answers(tmp_path: Path, writer: str) -> None:
+    # Found as a new user: the README's recipe, TFSMLayer(path, call_endpoint="serving_default")
+    # called on the ids, failed with "takes 0 positional arguments, got 1" (a signature takes
+    # keywords only), and tf.saved_model.save names the inputs inputs, inputs_1.
+    model, saved = _two_inputs_three_heads(), tmp_path / "saved"
+    if writer == "model.export":
+        model.export(str(saved))
+        tensors = None  # model.export keeps the Keras input names
+    else:
+        tf.saved_model.save(model, str(saved))
+        assert signature_inputs(saved) == {
+            "inputs": "int32 [None, None]",
+            "inputs_1": "int64 [None, None]",
+        }
+        tensors = {"inputs": "title_ids", "inputs_1": "body_ids"}
+    tokenizer = tmp_path / "tokenizer.json"
+    train_tokenizer(TEXTS, vocab_size=40).save(str(tokenizer))
+    version = export_for_serving(
+        signature_model(saved, tensors=tensors),
+        _spec(),
+        {"tokenizer.json": tokenizer},
+        name="articles",
+        repo=tmp_path / "repo",
+    )
+    served = tf.saved_model.load(str(version)).signatures["serving_default"]
+    instances = [{"title": "cheap pills", "body": "great article about python"}]
+    ids = encode_instances(
+        _spec(), {"tokenizer.json": Tokenizer.from_file(str(tokenizer))}, instances
+    )
+    answers = served(**{name: tf.constant(value, tf.int32) for name, value in ids.items()})
+    expected: Any = model([ids["title_ids"], ids["body_ids"]])
+    for name in ("topic", "is_spam", "rating"):
+        np.testing.assert_allclose(
+            np.reshape(answers[name].numpy(), -1), np.reshape(expected[name], -1), rtol=1e-5
+        )
+
+
+def test_a_wrong_argument_name_lists_the_signatures_arguments(tmp_path: Path) -> None:
+    tf.saved_model.save(_two_inputs_three_heads(), str(tmp_path / "saved"))
+    with pytest.raises(ValueError, match=r"no arguments .*inputs: int32 \[None, None\]"):
+        signature_model(tmp_path / "saved", tensors={"title_ids": "title_ids"})
+    with pytest.raises(ValueError, match=r"has no signature 'serve'; it has \['serving_default'\]"):
+        signature_model(tmp_path / "saved", signature="serve")
+
+
+def test_the_readme_snippet_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    tf.saved_model.save(_two_inputs_three_heads(), "saved")
+    train_tokenizer(TEXTS, vocab_size=40).save("tokenizer.json")
+    readme = (Path(__file__).resolve().parents[3] / "training" / "README.md").read_text()
+    section = readme.split("A model you have only as a SavedModel", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert match
+    scope = {"Path": Path, "export_for_serving": export_for_serving, "spec": _spec()}
+    exec(compile(match.group(1), "training/README.md", "exec"), scope)
+    assert isinstance(scope["version"], Path)
+    assert (tmp_path / scope["version"] / "saved_model.pb").is_file()
+    printed = capsys.readouterr().out
+    assert "{'inputs': 'int32 [None, None]', 'inputs_1': 'int64 [None, None]'}" in printed
