@@ -53,9 +53,12 @@ def probability_detail(kind: str, values: npt.NDArray[Any], sums: bool = True) -
     if low < -VALUE_TOLERANCE or high > 1 + VALUE_TOLERANCE:
         return f"values from {low:.3g} to {high:.3g}, not probabilities in [0, 1]"
     if sums and ACTIVATIONS[kind] == "softmax":
-        totals = np.asarray(values, dtype=np.float64).sum(axis=-1)
-        if float(np.abs(totals - 1.0).max()) > SUM_TOLERANCE:
-            return f"rows summing to {float(totals.min()):.3g}-{float(totals.max()):.3g}, not 1"
+        # The row sums as Python floats: for the one to a few rows of an answer this is a
+        # third cheaper than numpy's abs and max on them (the check runs on every answer).
+        totals = np.asarray(values, dtype=np.float64).sum(axis=-1).ravel().tolist()
+        least, most = min(totals), max(totals)
+        if most - 1.0 > SUM_TOLERANCE or 1.0 - least > SUM_TOLERANCE:
+            return f"rows summing to {least:.3g}-{most:.3g}, not 1"
     return None
 
 
