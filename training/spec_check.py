@@ -8,8 +8,6 @@ naming the input or head, instead of being exported and then never routed.
 
 from __future__ import annotations
 
-import difflib
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,10 +22,10 @@ from serving.spec import (
     SegmentWeightsHead,
     ServingSpec,
     TokenLabelsHead,
-    is_valid_name,
 )
 from serving.spec_outputs import scalar_width_hint
 from serving.spec_tokenizers import unservable_reason
+from training.spec_messages import inputs_mismatch, rename_hint
 
 
 class SpecMismatchError(ValueError):
@@ -152,7 +150,7 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
     inputs = model_inputs(model)
     declared = [item.tensor for item in spec.inputs]
     if set(inputs) != set(declared):
-        raise SpecMismatchError(_inputs_mismatch(declared, sorted(inputs)))
+        raise SpecMismatchError(inputs_mismatch(declared, sorted(inputs)))
     for item in spec.inputs:
         problem = input_problem(inputs[item.tensor], item.vocab_size)
         if problem is not None:
@@ -173,7 +171,7 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
         if head.output not in outputs:
             raise SpecMismatchError(
                 f"head {head.field!r}: output {head.output!r} is not a model output "
-                f"(outputs: {names}){_rename_hint(head.output, names)}"
+                f"(outputs: {names}){rename_hint(head.output, names)}"
             )
         if names.count(head.output) > 1:
             raise SpecMismatchError(
@@ -262,63 +260,3 @@ def embedding_rows(model: keras.Model, tensor: Any) -> int | None:
             if any(source is tensor for source in getattr(node, "input_tensors", [])):
                 return int(layer.input_dim)
     return None
-
-
-def _rename_hint(output: str, names: list[str]) -> str:
-    """A spec output can only be an identifier (``serving.spec.NAME_PATTERN``): a model output
-    named otherwise (a dict key ``spam-prob``, ``dense_1/Sigmoid:0``) could not be named in
-    the spec at all, which the bare list of outputs did not say."""
-    odd = [name for name in names if not is_valid_name(name)]
-    if not odd:
-        return ""
-    close = difflib.get_close_matches(output, odd, n=1, cutoff=0.5)
-    which = close[0] if close else odd[0]
-    return (
-        f"; {odd} cannot be spec names (identifiers only): re-key the model's outputs, "
-        f"keras.Model(inputs, {{{output!r}: <the {which!r} tensor>, ...}})"
-    )
-
-
-# The names Keras 3 gives inputs it creates itself (keras_tensor_3, input_layer_1).
-KERAS_MADE_UP = re.compile(r"(keras_tensor|input_layer)(_\d+)?")
-
-
-def _inputs_mismatch(declared: list[str], inputs: list[str]) -> str:
-    """Why the spec's input tensors are not the model's inputs, naming each side's odd ones.
-
-    A spec tensor the model lacks gets the closest model input as a hint: a new user's
-    ``tensor="title"`` for the model input ``title_ids`` had been told only that
-    ``['title_ids']`` were not in the spec, "whose inputs are texts only", as if the model
-    took another feature.
-    """
-    missing = [name for name in declared if name not in inputs]
-    extra = [name for name in inputs if name not in declared]
-    text = f"the spec's input tensors {sorted(declared)} must be the model's inputs {inputs}"
-    for name in missing:
-        close = difflib.get_close_matches(name, extra, n=1, cutoff=0.5)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        text += f"; the spec's tensor {name!r} is no model input{hint}"
-    if extra and not missing:
-        text += (
-            f"; {extra} are not in the spec, whose inputs are texts only (a model that "
-            "also takes other features, a number or an attention mask, cannot be served: "
-            "compute a mask inside the model from the ids)"
-        )
-    elif extra:
-        text += f"; the model inputs {extra} are not in the spec"
-    made_up = [name for name in extra if KERAS_MADE_UP.fullmatch(name)]
-    if missing and made_up:
-        # A Sequential model fitted without a keras.Input gets an input named keras_tensor;
-        # a spec naming that made-up name would break on the next build.
-        return text + (
-            f": {made_up[0]!r} is a name Keras made up (the model was built by fit or a call, "
-            "without a keras.Input): name it by wrapping the model, "
-            f"ids = keras.Input((None,), dtype='int32', name={missing[0]!r}); "
-            f"keras.Model({{{missing[0]!r}: ids}}, {{<head output>: model(ids)}})"
-        )
-    return text + (
-        ": a TextInput's tensor is the model input's name (keras.Input(name=...), or its key "
-        "in a dict-input model)"
-        if missing
-        else ""
-    )

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel
 
 from serving.spec import (
     BinaryHead,
@@ -48,97 +47,6 @@ class ProbabilityError(OutputError):
     def __init__(self, head: HeadSpec, detail: str) -> None:
         super().__init__(f"output {head.output!r} has {detail}")
         self.head = head
-
-
-class Candidate(BaseModel):
-    """One label and its probability."""
-
-    label: str
-    probability: float
-
-
-class CategoricalAnswer(BaseModel):
-    """The most probable label, every label's probability, and the top-k candidates."""
-
-    label: str
-    probability: float
-    probabilities: dict[str, float]
-    candidates: list[Candidate]
-    description: str | None = None
-    note: str | None = None
-
-
-class BinaryAnswer(BaseModel):
-    """The label decided by the threshold and the probability of that label."""
-
-    label: str
-    probability: float
-    note: str | None = None
-
-
-class MultilabelAnswer(BaseModel):
-    """Every label at or above the threshold, each label's probability, and the top-k labels
-    when the spec or the request gives ``top_k``."""
-
-    labels: list[str]
-    probabilities: dict[str, float]
-    candidates: list[Candidate] | None = None
-    note: str | None = None
-
-
-class ValueAnswer(BaseModel):
-    """A real value (``unit`` for regression heads)."""
-
-    value: float
-    unit: str | None = None
-    note: str | None = None
-
-
-class SegmentWeight(BaseModel):
-    """A piece of an input text and the weight the model gave it."""
-
-    segment: str
-    weight: float
-
-
-class LabelledSpan(BaseModel):
-    """A word (or token) of the input text, or an entity of several, and its label.
-
-    ``start``/``end``: character offsets into the text as sent (Python string indices, code
-    points), ``text == input[start:end]``; ``score``: the label's probability (an entity's:
-    the mean of its words')."""
-
-    text: str
-    start: int
-    end: int
-    label: str
-    score: float
-
-
-class TokenLabelsAnswer(BaseModel):
-    """The labelled words in text order (those labelled the spec's ``outside_label`` left
-    out), whether the text was cut before the model (its rest is not labelled), and, for an
-    IOB2 head, the entity spans."""
-
-    words: list[LabelledSpan]
-    truncated: bool
-    entities: list[LabelledSpan] | None = None
-    note: str | None = None
-
-
-def answer_model(head: HeadSpec) -> Any:
-    """The pydantic type of a head's readable value (for request/response schemas)."""
-    if isinstance(head, CategoricalHead):
-        return CategoricalAnswer
-    if isinstance(head, BinaryHead):
-        return BinaryAnswer
-    if isinstance(head, MultilabelHead):
-        return MultilabelAnswer
-    if isinstance(head, SegmentWeightsHead):
-        return list[SegmentWeight]
-    if isinstance(head, TokenLabelsHead):
-        return TokenLabelsAnswer
-    return ValueAnswer
 
 
 def head_values(outputs: Outputs, head: HeadSpec, rows: int) -> Values:

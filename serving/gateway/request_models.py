@@ -28,8 +28,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from tokenizers import Tokenizer
 
+from serving.gateway.answers import answer_model
 from serving.gateway.errors import echo
-from serving.gateway.heads import answer_model
 from serving.gateway.settings import GatewaySettings
 from serving.gateway.word_rules import joined_words, words
 from serving.numbers import InexactFloat
