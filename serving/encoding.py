@@ -130,7 +130,7 @@ def encode_batch(
     tensors: Tensors = {}
     encodings: dict[str, list[Window]] = {}
     # Only segment and token heads read character spans: other inputs' texts skip them.
-    segmented = spec.span_fields()
+    segmented = spec.span_fields
     for item in spec.inputs:
         tokenizer = tokenizers[item.tokenizer]
         kept, offsets = budget(tokenizer, item), item.field in segmented

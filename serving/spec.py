@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -192,9 +193,11 @@ class ServingSpec(Frozen):
         """The heads that label each token of a text input (answered with character spans)."""
         return tuple(head for head in self.heads if isinstance(head, TokenLabelsHead))
 
-    def span_fields(self) -> set[str]:
-        """The input fields whose tokens' character spans some head reads."""
-        return {head.input_field for head in self.span_heads()}
+    @cached_property
+    def span_fields(self) -> frozenset[str]:
+        """The input fields whose tokens' character spans some head reads (computed once per
+        spec: every request's encoding asks)."""
+        return frozenset(head.input_field for head in self.span_heads())
 
     def span_heads(self) -> tuple[SegmentWeightsHead | TokenLabelsHead, ...]:
         """The segment and token heads, in declaration order."""
