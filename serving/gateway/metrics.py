@@ -11,12 +11,11 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
-    multiprocess,
     values,
 )
 
 from serving.gateway.errors import GatewayError
-from serving.gateway.metrics_files import ReservedMmapedDict, folder_lock
+from serving.gateway.metrics_files import ReadableFilesCollector, ReservedMmapedDict, folder_lock
 from serving.gateway.pid import current_pid
 
 LOGGER = logging.getLogger("serving.gateway.metrics")
@@ -148,7 +147,7 @@ class GatewayMetrics:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
         try:
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            ReadableFilesCollector(registry)  # type: ignore[no-untyped-call]
             with folder_lock(folder, exclusive=False):  # no dead worker's file half folded
                 return generate_latest(registry), CONTENT_TYPE_LATEST
         except (OSError, ValueError) as error:  # ValueError: the collector's "no such folder"

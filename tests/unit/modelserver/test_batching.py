@@ -344,7 +344,9 @@ def test_outputs_without_a_row_per_input_row_are_refused_when_requests_share_a_c
     table (rows 0 and 1 of it) as its own answer. Now each hears FAILED_PRECONDITION."""
     settings = BatchingSettings(
         # full at two rows, the batch leaves as the second request arrives
-        max_batch_size=2, batch_timeout_micros=5_000_000, pad_variable_length_inputs=True
+        max_batch_size=2,
+        batch_timeout_micros=5_000_000,
+        pad_variable_length_inputs=True,
     )
     sizes: list[int] = []
     batcher = Batcher(unbatched_runner, settings, observe_batch=sizes.append)
