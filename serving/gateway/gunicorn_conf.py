@@ -26,7 +26,6 @@ from prometheus_client import multiprocess
 from serving.gateway import affinity
 from serving.gateway.metrics_files import archive_dead_worker
 
-
 # Every bad number or name of this file, printed one line each before the master stops: the
 # first alone hid the next, found on the next start.
 _problems: list[str] = []
