@@ -20,7 +20,12 @@ import numpy as np
 
 from serving.modelserver.batch_scheduler import BatchScheduler
 from serving.modelserver.config import BatchingSettings
-from serving.modelserver.errors import deadline_exceeded, failed_precondition, unavailable
+from serving.modelserver.errors import (
+    deadline_exceeded,
+    failed_precondition,
+    invalid_argument,
+    unavailable,
+)
 from serving.modelserver.packing import SplitRunner
 from serving.tensor_batches import Tensors, merge_inputs, rows_of, split_outputs
 
@@ -81,6 +86,15 @@ class Batcher:
         key = self._batch_key(signature, inputs)
         task = _Task(signature, inputs, key, rows_of(inputs), deadline)
         capacity = self._settings.max_batch_size * self._settings.max_enqueued_batches
+        if task.rows > capacity:
+            # Admitted only into an empty queue, it was 'queue is full' (UNAVAILABLE, retried)
+            # whenever another request waited: under load never answered. Refused whatever
+            # the load, as TF Serving's input batch size limit (INVALID_ARGUMENT).
+            raise invalid_argument(
+                f"Task size {task.rows} rows is larger than the batching queue holds: "
+                f"{capacity} rows (max_batch_size {self._settings.max_batch_size} x "
+                f"max_enqueued_batches {self._settings.max_enqueued_batches})"
+            )
         with self._condition:
             if self._closed:
                 # A request that raced with an unload still gets its answer, unbatched.

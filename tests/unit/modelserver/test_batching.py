@@ -368,3 +368,25 @@ def test_outputs_without_a_row_per_input_row_are_refused_when_requests_share_a_c
     for answer in answers:
         assert isinstance(answer, ServingError)
         assert answer.code == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_a_request_larger_than_the_whole_queue_is_refused_whatever_the_load():
+    """A request of more rows than the queue holds (max_batch_size x max_enqueued_batches) ran
+    when it found the queue empty, and was UNAVAILABLE ('queue is full', which clients retry)
+    whenever any request was queued: under steady load retried for ever, never answered.
+    Found by the adversarial pass breaknew6b. As TF Serving's input batch size limit, it is
+    INVALID_ARGUMENT, loaded or not; a request of exactly the capacity is answered."""
+    settings = BatchingSettings(
+        max_batch_size=4, max_enqueued_batches=2, pad_variable_length_inputs=True
+    )
+    calls: list[int] = []
+    batcher = Batcher(per_token_runner(calls), settings)
+    try:
+        with pytest.raises(ServingError) as raised:
+            batcher.submit("serving_default", {"ids": np.ones((9, 3), np.int32)})
+        whole = batcher.submit("serving_default", {"ids": np.ones((8, 3), np.int32)})
+    finally:
+        batcher.close()
+    assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "9 rows" in raised.value.message and "8" in raised.value.message
+    assert len(whole["sum"]) == 8 and calls == [4, 4]
