@@ -22,11 +22,10 @@ from serving.modelserver.batch_scheduler import BatchScheduler
 from serving.modelserver.config import BatchingSettings
 from serving.modelserver.errors import (
     deadline_exceeded,
-    failed_precondition,
     invalid_argument,
     unavailable,
 )
-from serving.modelserver.packing import SplitRunner
+from serving.modelserver.packing import SplitRunner, batched
 from serving.tensor_batches import Tensors, merge_inputs, rows_of, split_outputs
 
 Runner = Callable[[str, Tensors], Tensors]
@@ -196,7 +195,7 @@ class Batcher:
                 [task.inputs for task in tasks], self._settings.pad_variable_length_inputs
             )
             self._observe_batch(rows_of(merged))
-            outputs = _batched(self._run(tasks[0].signature, merged), rows_of(merged))
+            outputs = batched(self._run(tasks[0].signature, merged), rows_of(merged))
             for task, part in zip(
                 tasks, split_outputs(outputs, [t.rows for t in tasks]), strict=True
             ):
@@ -229,26 +228,7 @@ class Batcher:
                 )
             chunk = {key: value[start : start + limit] for key, value in task.inputs.items()}
             self._observe_batch(rows_of(chunk))
-            parts.append(_batched(self._run(task.signature, chunk), rows_of(chunk)))
+            parts.append(batched(self._run(task.signature, chunk), rows_of(chunk)))
         # The chunks are slices of one rectangular request, so every output keeps its shape
         # past axis 0 from chunk to chunk.
         return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-
-
-def _batched(outputs: Tensors, rows: int) -> Tensors:
-    """``outputs`` if each has ``rows`` rows (its 0th dimension), else FAILED_PRECONDITION.
-
-    TF Serving's batching session refuses such a batch (``SplitOutputTensors``: "Batched
-    output tensor has 0 dimensions", "...0th dimension does not equal the sum of the 0th
-    dimension sizes of the input tensors"): a scalar or fixed-shape output (a table) cannot
-    be sliced back per request, and slicing it would answer rows of the table as a request's.
-    A batch of one request is passed on unchecked, as there (its outputs are its own).
-    """
-    for name, value in outputs.items():
-        if value.ndim == 0 or value.shape[0] != rows:
-            shape = "has 0 dimensions" if value.ndim == 0 else f"has {value.shape[0]} rows"
-            raise failed_precondition(
-                f"Batched output {name} {shape}, not the {rows} rows of its batch's inputs: "
-                "with batching, every output needs the inputs' 0th (batch) dimension"
-            )
-    return outputs
