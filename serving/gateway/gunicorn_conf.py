@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import sys
 from pathlib import Path
 from typing import Any
@@ -205,5 +206,5 @@ def child_exit(server: Any, worker: Any) -> None:
         try:
             multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
             archive_dead_worker(folder, worker.pid)
-        except OSError as error:
+        except (OSError, struct.error) as error:  # struct.error: a file cut short (corrupt)
             server.log.error("the metrics of worker %s cannot be folded: %s", worker.pid, error)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -165,3 +166,30 @@ def test_an_empty_values_file_fails_no_scrape_and_no_fold(repo: Path, tmp_path: 
     archive_dead_worker(folder, 4242)
     assert not (folder / "counter_4242.db").exists()
     assert not (folder / "histogram_4242.db").exists()
+
+
+def test_a_values_file_cut_short_is_a_503_and_the_master_survives_its_fold(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A values file whose header counts more bytes than it holds (cut short: copied, or a
+    disk error): every /metrics was a 500 'internal error' (struct.error, a server bug as
+    told), and its worker's fold a struct.error in gunicorn's master loop, which stopped the
+    gateway. Found by the adversarial pass breaknew6b."""
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from serving.gateway import gunicorn_conf
+
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    cut = struct.pack("i", 4000) + b"\0" * 4 + struct.pack("i", 50) + b"abc"
+    (folder / "counter_4242.db").write_bytes(cut)
+    answers = _answers(repo, folder)
+    assert [status for status, _ in answers] == [200, 404, 200, 503]
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    logged: list[str] = []
+    log = Logger(Config())
+    monkeypatch.setattr(log, "error", lambda message, *args: logged.append(message % args))
+    gunicorn_conf.child_exit(SimpleNamespace(log=log), SimpleNamespace(pid=4242))
+    assert len(logged) == 1 and "worker 4242 cannot be folded" in logged[0]
+    assert (folder / "counter_4242.db").exists()  # left for a person to look at
