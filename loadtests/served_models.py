@@ -42,18 +42,36 @@ class ModelUser(HttpUser):
 
     def on_start(self) -> None:
         authorize(self.client.headers, self.environment.parsed_options.api_key)
+        self.examples: dict[str, tuple[dict[str, Any], list[str]]] = {}
         wanted = [n.strip() for n in self.environment.parsed_options.models.split(",") if n.strip()]
-        names = wanted or [item["name"] for item in self.client.get("/v1/models").json()["models"]]
+        names = wanted
+        if not wanted:
+            listing = _body(self.client.get("/v1/models"), "/v1/models")
+            if isinstance(listing, str):
+                # One error line and exit code 1, not a traceback per user (predict raises
+                # StopUser: from on_start locust logs a traceback).
+                LOG.error("cannot load test: %s", listing)
+                self.environment.process_exit_code = 1
+                return
+            names = [item["name"] for item in listing["models"]]
         details = {
-            name: self.client.get(f"/v1/models/{name}", name="/v1/models/NAME") for name in names
+            name: _body(
+                self.client.get(f"/v1/models/{name}", name="/v1/models/NAME"), f"/v1/models/{name}"
+            )
+            for name in names
         }
-        self.examples = routed_examples({n: r.json() for n, r in details.items() if r.ok})
-        missing = sorted(set(names) - set(self.examples))
-        if missing or not self.examples:
-            # One error line and exit code 1, not a traceback per user.
+        examples = routed_examples({n: d for n, d in details.items() if not isinstance(d, str)})
+        missing = sorted(set(names) - set(examples))
+        unanswered = [details[name] for name in missing if isinstance(details[name], str)]
+        if unanswered:
+            LOG.error("cannot load test: %s", unanswered[0])
+            self.environment.process_exit_code = 1
+            return
+        if missing or not examples:
             LOG.error("no routed version with a spec for %s: see GET /v1/models", missing or names)
             self.environment.process_exit_code = 1
-            self.examples = {}  # predict raises StopUser: from on_start locust logs a traceback
+            return
+        self.examples = examples
 
     @task
     def predict(self) -> None:
@@ -80,3 +98,22 @@ class ModelUser(HttpUser):
                 response.failure(problem)
             else:
                 response.success()
+
+
+def _body(response: Any, what: str) -> Any:
+    """The JSON body of a 200 answer about ``what`` (a model list holds ``models``), or a line
+    saying what came instead. Found by the adversarial pass breaknew6b: a gateway that was
+    unreachable, or asked for an API key not given (401), was a JSONDecodeError or KeyError
+    traceback per user."""
+    try:
+        # status_code: locust's .ok raises the error of a request that got no answer
+        body = response.json() if response.status_code == 200 else None
+    except ValueError:  # requests' JSONDecodeError
+        body = None
+    if isinstance(body, dict) and (what != "/v1/models" or isinstance(body.get("models"), list)):
+        return body
+    if not response.status_code:
+        return f"GET {what} got no answer: {response.error}"
+    status = response.status_code
+    hint = " (give its API key: --api-key or LOADTEST_API_KEY)" if status == 401 else ""
+    return f"GET {what} answered HTTP {status}{hint}: {str(response.text or '')[:200]}"

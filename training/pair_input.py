@@ -18,6 +18,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from serving.contract import PAD_ID
+
 
 @keras.saving.register_keras_serializable(package="multihead")
 class JoinedPair(keras.layers.Layer):  # type: ignore[misc]
@@ -25,8 +27,9 @@ class JoinedPair(keras.layers.Layer):  # type: ignore[misc]
     ``[batch, joined length]`` of the inputs' dtype, padded with ``pad_id`` (types with 0).
 
     Args:
-        pad_id: the spec's ``pad_id``: trailing ids equal to it are padding, never text (a
-            real id equal to ``pad_id`` at a row's end would be dropped).
+        pad_id: the spec's ``pad_id``: trailing ids equal to it or to 0 (the model server's
+            batching pads with 0) are padding, never text (a real id equal to either at a
+            row's end would be dropped).
         drop_leading: ids dropped from the start of each second text (1: BERT's ``[CLS]``).
     """
 
@@ -37,11 +40,23 @@ class JoinedPair(keras.layers.Layer):  # type: ignore[misc]
 
     def call(self, first: Any, second: Any) -> tuple[Any, Any]:
         """The joined ids and their token types (see the class)."""
-        left = tf.RaggedTensor.from_tensor(first, padding=self.pad_id)
-        right = tf.RaggedTensor.from_tensor(second, padding=self.pad_id)[:, self.drop_leading :]
+        left = tf.RaggedTensor.from_tensor(first, lengths=self._lengths(first))
+        right = tf.RaggedTensor.from_tensor(second, lengths=self._lengths(second))
+        right = right[:, self.drop_leading :]
         ids = tf.concat([left, right], axis=1).to_tensor(self.pad_id)
         types = tf.concat([tf.zeros_like(left), tf.ones_like(right)], axis=1).to_tensor(0)
         return ids, types
+
+    def _lengths(self, ids: Any) -> Any:
+        """Each row's length: 1 + the position of its last id other than ``pad_id`` and 0.
+
+        The local model server's batching pads with 0 whatever the spec's ``pad_id`` (it
+        reads no spec), after the gateway's ``pad_id``s: with ``pad_id`` 1 those 0s were
+        kept as text between the two texts (found by the adversarial pass breaknew6b). A
+        template's text ends in its ``[SEP]``, never in 0 or ``pad_id``."""
+        real = tf.logical_and(ids != self.pad_id, ids != PAD_ID)
+        positions = tf.range(1, tf.shape(ids, out_type=tf.int64)[1] + 1)
+        return tf.reduce_max(tf.where(real, positions[tf.newaxis, :], 0), axis=1)
 
     def compute_output_spec(self, first: Any, second: Any) -> tuple[Any, Any]:
         """Both ``[batch, None]`` of the ids' dtype (an int32 pair stays int32)."""

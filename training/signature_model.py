@@ -60,7 +60,8 @@ def signature_model(
         (the heads' ``output``s). Its weights are the SavedModel's variables.
 
     Raises:
-        ValueError: no such signature, a ``tensors`` key that is no argument of it, or an
+        ValueError: no such signature, a ``tensors`` key that is no argument of it, two
+            arguments given one tensor name, or an
             argument that is no ``[batch, length]`` id matrix (each message lists the
             signature's arguments with their shapes and dtypes).
     """
@@ -72,6 +73,18 @@ def signature_model(
         raise ValueError(
             f"tensors= names {unknown}, which are no arguments of the signature {signature!r} "
             f"({listed}): key tensors= by these arguments"
+        )
+    named_twice = sorted(
+        {
+            tensor
+            for tensor in renames.values()
+            if [renames.get(a, a) for a in arguments].count(tensor) > 1
+        }
+    )
+    if named_twice:  # Keras said only 'The name "title_ids" is used 2 times in the model'
+        raise ValueError(
+            f"tensors= gives {named_twice} to two arguments of the signature {signature!r} "
+            f"({listed}; an argument not in tensors= keeps its name): give each its own tensor"
         )
     inputs: dict[str, Any] = {}
     for name, spec in sorted(arguments.items()):

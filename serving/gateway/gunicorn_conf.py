@@ -13,33 +13,65 @@ path), ``GATEWAY_WORKER_CONNECTIONS`` (1000, gevent only), ``GATEWAY_TIMEOUT`` (
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
+import struct
 import sys
 from pathlib import Path
 from typing import Any
 
+from gunicorn.util import load_class
 from prometheus_client import multiprocess
 
 from serving.gateway import affinity
 from serving.gateway.metrics_files import archive_dead_worker
 
+# Every bad number or name of this file, printed one line each before the master stops: the
+# first alone hid the next, found on the next start.
+_problems: list[str] = []
 
-def _whole(text: str, name: str, minimum: int) -> int:
-    """``text`` as an integer >= ``minimum``, else one line on stderr and exit code 2.
+
+def _whole(text: str, name: str, minimum: int, maximum: int | None = None) -> int:
+    """``text`` as an integer from ``minimum`` (to ``maximum``), else ``minimum`` and a line
+    for :data:`_problems` (one line each on stderr, exit code 2, once all are read).
 
     gunicorn reads this file with ``exec``: a ValueError here was its "Failed to read config
-    file" and a traceback, and ``GATEWAY_WORKERS=0`` started a master with no worker that
-    listened on the port and never answered.
+    file" and a traceback (``GATEWAY_WORKERS=--4`` too, found by the adversarial pass
+    breaknew6b), and ``GATEWAY_WORKERS=0`` started a master with no worker that listened on
+    the port and never answered.
     """
     value = text.strip()
-    if not (value.isascii() and value.lstrip("-").isdigit()) or int(value) < minimum:
-        print(f"{name} must be a whole number >= {minimum}, got {text!r}", file=sys.stderr)
-        sys.exit(2)
-    return int(value)
+    if (
+        re.fullmatch("-?[0-9]+", value)
+        and int(value) >= minimum
+        and (maximum is None or int(value) <= maximum)
+    ):
+        return int(value)
+    bound = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+    _problems.append(f"{name} must be a whole number {bound}, got {text!r}")
+    return minimum
 
 
-bind = f"{os.environ.get('GATEWAY_BIND_HOST', '0.0.0.0')}:{os.environ.get('GATEWAY_PORT', '8000')}"
+def _worker_class(kind: str) -> str:
+    """The class gunicorn loads for ``GATEWAY_WORKER_CLASS``; a name it cannot load is a line
+    of :data:`_problems` (it was gunicorn's "class uri 'foo' invalid or not found" with a
+    traceback, exit 1). gunicorn loads the class in the master too, so nothing extra is
+    imported here."""
+    path = WORKER_CLASSES.get(kind, kind)
+    try:
+        load_class(path)
+    except (RuntimeError, AttributeError):  # no such module or name; AttributeError: class
+        _problems.append(
+            f"GATEWAY_WORKER_CLASS must be {' or '.join(WORKER_CLASSES)} or a gunicorn worker "
+            f"class (its import path), got {kind!r}"
+        )
+    return path
+
+
+# TCP's ports (0: one the system picks); gunicorn's master raised OverflowError past 65535.
+_port = _whole(os.environ.get("GATEWAY_PORT", "8000"), "GATEWAY_PORT", 0, 65535)
+bind = f"{os.environ.get('GATEWAY_BIND_HOST', '0.0.0.0')}:{_port}"
 workers = _whole(os.environ.get("GATEWAY_WORKERS", "2"), "GATEWAY_WORKERS", 1)
 # gevent (default): an event loop per worker, so a slow client costs a greenlet, not one of a
 # few threads (50 clients dripping a byte every 2 s held every gthread thread: see
@@ -48,8 +80,7 @@ WORKER_CLASSES = {
     "gevent": "serving.gateway.workers.GeventWorker",
     "gthread": "serving.gateway.workers.ThreadWorker",
 }
-_worker_kind = os.environ.get("GATEWAY_WORKER_CLASS", "gevent")
-worker_class = WORKER_CLASSES.get(_worker_kind, _worker_kind)
+worker_class = _worker_class(os.environ.get("GATEWAY_WORKER_CLASS", "gevent"))
 threads = _whole(os.environ.get("GATEWAY_THREADS", "4"), "GATEWAY_THREADS", 1)  # gthread only
 worker_connections = _whole(  # gevent only
     os.environ.get("GATEWAY_WORKER_CONNECTIONS", "1000"), "GATEWAY_WORKER_CONNECTIONS", 1
@@ -67,6 +98,9 @@ logger_class = "serving.gateway.gunicorn_logs.JsonLogger"  # gunicorn's lines in
 loglevel = os.environ.get("GATEWAY_LOG_LEVEL", "info").lower()
 max_requests = _whole(os.environ.get("GATEWAY_MAX_REQUESTS", "0"), "GATEWAY_MAX_REQUESTS", 0)
 max_requests_jitter = max_requests // 10
+if _problems:
+    print("\n".join(_problems), file=sys.stderr)
+    sys.exit(2)
 # gunicorn's default control socket is one path per user ($HOME/.gunicorn/gunicorn.ctl), which
 # every gateway on the host (make run, tests, a second instance) would fight over: it is off
 # unless GATEWAY_CONTROL_SOCKET names a socket of this instance's own.
@@ -172,5 +206,5 @@ def child_exit(server: Any, worker: Any) -> None:
         try:
             multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
             archive_dead_worker(folder, worker.pid)
-        except OSError as error:
+        except (OSError, struct.error) as error:  # struct.error: a file cut short (corrupt)
             server.log.error("the metrics of worker %s cannot be folded: %s", worker.pid, error)

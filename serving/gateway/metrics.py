@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -11,12 +12,11 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
-    multiprocess,
     values,
 )
 
 from serving.gateway.errors import GatewayError
-from serving.gateway.metrics_files import ReservedMmapedDict, folder_lock
+from serving.gateway.metrics_files import ReadableFilesCollector, ReservedMmapedDict, folder_lock
 from serving.gateway.pid import current_pid
 
 LOGGER = logging.getLogger("serving.gateway.metrics")
@@ -148,10 +148,11 @@ class GatewayMetrics:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
         try:
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            ReadableFilesCollector(registry)  # type: ignore[no-untyped-call]
             with folder_lock(folder, exclusive=False):  # no dead worker's file half folded
                 return generate_latest(registry), CONTENT_TYPE_LATEST
-        except (OSError, ValueError) as error:  # ValueError: the collector's "no such folder"
+        # ValueError: the collector's "no such folder"; struct.error: a values file cut short
+        except (OSError, ValueError, struct.error) as error:
             LOGGER.error("metrics cannot be read from %s: %r", MULTIPROC_ENV, error)
             raise GatewayError(
                 503, f"the metrics cannot be read (the gateway's {MULTIPROC_ENV} folder)"

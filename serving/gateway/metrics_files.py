@@ -18,18 +18,24 @@ that rises and falls back reads as a reset to Prometheus), or neither.
 from __future__ import annotations
 
 import fcntl
+import glob
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from prometheus_client import mmap_dict
+from prometheus_client.metrics_core import Metric
 from prometheus_client.mmap_dict import MmapedDict
+from prometheus_client.multiprocess import MultiProcessCollector
 
 # Kinds whose values add up across processes (gauges do not: prometheus-client's own modes).
 ADDITIVE_KINDS = ("counter", "histogram", "summary")
 ARCHIVE = "archive"
 LOCK_FILE = "folder.lock"  # not *.db: the collector reads only *.db files
+# prometheus-client's header: the bytes used (an int, padded to 8). A shorter file holds no
+# values, and its reader fails on it (struct.error), so scrapes and folds skip it.
+HEADER_BYTES = 8
 # An upper bound of the bytes one entry adds to a file: its key's length (4 bytes), the key
 # padded to 8 bytes (at most 8 more) and two doubles (prometheus-client's _init_value).
 ENTRY_OVERHEAD = 32
@@ -51,12 +57,7 @@ class ReservedMmapedDict(MmapedDict):
 
     def __init__(self, filename: str, read_mode: bool = False) -> None:
         if not read_mode:
-            descriptor = os.open(filename, os.O_RDWR | os.O_CREAT, 0o644)
-            try:  # the whole file: one made by another process may be sparse too
-                size = max(os.fstat(descriptor).st_size, mmap_dict._INITIAL_MMAP_SIZE)
-                os.posix_fallocate(descriptor, 0, size)
-            finally:
-                os.close(descriptor)
+            _reserve(filename)
         super().__init__(filename, read_mode)  # type: ignore[no-untyped-call]
 
     def _init_value(self, key: str) -> None:
@@ -67,6 +68,55 @@ class ReservedMmapedDict(MmapedDict):
         if capacity > self._capacity:
             os.posix_fallocate(self._f.fileno(), 0, capacity)
         super()._init_value(key)  # type: ignore[no-untyped-call]
+
+
+def _reserve(filename: str) -> None:
+    """Reserve the blocks of ``filename``'s mapping: the whole file if it exists (one made
+    by another process may be sparse too), else a new file of the first size, reserved
+    aside (``.new``, which no reader globs) and renamed into place. Made in place, a file
+    whose reservation failed stayed empty in the folder, and every scrape then failed on it
+    (struct.error) for the gateway's life, found by the adversarial pass breaknew6b."""
+    try:
+        descriptor = os.open(filename, os.O_RDWR)
+    except FileNotFoundError:
+        aside = f"{filename}.{os.getpid()}.new"
+        try:
+            descriptor = os.open(aside, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.posix_fallocate(descriptor, 0, mmap_dict._INITIAL_MMAP_SIZE)
+            finally:
+                os.close(descriptor)
+            # Each file is one process's (<kind>_<pid>.db), made under prometheus-client's
+            # lock, or the master's archive: no other writer races for the name.
+            os.replace(aside, filename)
+        except OSError:
+            Path(aside).unlink(missing_ok=True)
+            raise
+        return
+    try:
+        size = max(os.fstat(descriptor).st_size, mmap_dict._INITIAL_MMAP_SIZE)
+        os.posix_fallocate(descriptor, 0, size)
+    finally:
+        os.close(descriptor)
+
+
+def holds_values(path: str | os.PathLike[str]) -> bool:
+    """Whether a values file has prometheus-client's header (an empty one has no values)."""
+    try:
+        return os.stat(path).st_size >= HEADER_BYTES
+    except OSError:  # gone meanwhile: nothing to read
+        return False
+
+
+class ReadableFilesCollector(MultiProcessCollector):
+    """prometheus-client's multiprocess collector, without the files that hold no values
+    (:func:`holds_values`): one such file failed every scrape."""
+
+    def collect(self) -> Iterable[Metric]:
+        """The merged metrics of the folder's files that hold values."""
+        files = glob.glob(os.path.join(self._path, "*.db"))
+        readable = [name for name in files if holds_values(name)]
+        return self.merge(readable, accumulate=True)  # type: ignore[no-untyped-call,no-any-return]
 
 
 @contextmanager
@@ -93,7 +143,7 @@ def archive_dead_worker(folder: str | os.PathLike[str], pid: int) -> None:
             archive = root / f"{kind}_{ARCHIVE}.db"
             totals: dict[str, float] = {}
             for source in (archive, dead):
-                if source.exists():
+                if holds_values(source):  # an empty file: no values, nothing to read
                     values = MmapedDict.read_all_values_from_file(str(source))  # type: ignore[no-untyped-call]
                     for key, value, _timestamp, _position in values:
                         totals[key] = totals.get(key, 0.0) + value

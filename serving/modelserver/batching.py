@@ -20,8 +20,12 @@ import numpy as np
 
 from serving.modelserver.batch_scheduler import BatchScheduler
 from serving.modelserver.config import BatchingSettings
-from serving.modelserver.errors import deadline_exceeded, unavailable
-from serving.modelserver.packing import SplitRunner
+from serving.modelserver.errors import (
+    deadline_exceeded,
+    invalid_argument,
+    unavailable,
+)
+from serving.modelserver.packing import SplitRunner, batched
 from serving.tensor_batches import Tensors, merge_inputs, rows_of, split_outputs
 
 Runner = Callable[[str, Tensors], Tensors]
@@ -81,6 +85,15 @@ class Batcher:
         key = self._batch_key(signature, inputs)
         task = _Task(signature, inputs, key, rows_of(inputs), deadline)
         capacity = self._settings.max_batch_size * self._settings.max_enqueued_batches
+        if task.rows > capacity:
+            # Admitted only into an empty queue, it was 'queue is full' (UNAVAILABLE, retried)
+            # whenever another request waited: under load never answered. Refused whatever
+            # the load, as TF Serving's input batch size limit (INVALID_ARGUMENT).
+            raise invalid_argument(
+                f"Task size {task.rows} rows is larger than the batching queue holds: "
+                f"{capacity} rows (max_batch_size {self._settings.max_batch_size} x "
+                f"max_enqueued_batches {self._settings.max_enqueued_batches})"
+            )
         with self._condition:
             if self._closed:
                 # A request that raced with an unload still gets its answer, unbatched.
@@ -182,7 +195,7 @@ class Batcher:
                 [task.inputs for task in tasks], self._settings.pad_variable_length_inputs
             )
             self._observe_batch(rows_of(merged))
-            outputs = self._run(tasks[0].signature, merged)
+            outputs = batched(self._run(tasks[0].signature, merged), rows_of(merged))
             for task, part in zip(
                 tasks, split_outputs(outputs, [t.rows for t in tasks]), strict=True
             ):
@@ -215,7 +228,7 @@ class Batcher:
                 )
             chunk = {key: value[start : start + limit] for key, value in task.inputs.items()}
             self._observe_batch(rows_of(chunk))
-            parts.append(self._run(task.signature, chunk))
+            parts.append(batched(self._run(task.signature, chunk), rows_of(chunk)))
         # The chunks are slices of one rectangular request, so every output keeps its shape
         # past axis 0 from chunk to chunk.
         return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from serving.contract import PAD_ID
+from serving.modelserver.errors import failed_precondition
 
 Lengths = npt.NDArray[np.int64]
 Tensors = dict[str, npt.NDArray[Any]]
@@ -161,7 +162,9 @@ def run_split(
         part = {
             key: merged[key][indices, :width] for key, width in zip(keys, call_widths, strict=True)
         }
-        for name, value in _timed(runner, signature, part, costs).items():
+        # A declared [-1] output may still come back with other rows (a unique, a reduce):
+        # written into the batch's rows it would be numpy's broadcast error or another row's.
+        for name, value in batched(_timed(runner, signature, part, costs), len(indices)).items():
             if name not in outputs:
                 outputs[name] = np.empty((rows, *value.shape[1:]), dtype=value.dtype)
             outputs[name][indices] = value
@@ -195,6 +198,25 @@ class SplitRunner:
         call_cost = costs.call_cost()
         self._observe(calls, -1.0 if call_cost is None else call_cost)
         return outputs
+
+
+def batched(outputs: Tensors, rows: int) -> Tensors:
+    """``outputs`` if each has ``rows`` rows (its 0th dimension), else FAILED_PRECONDITION.
+
+    TF Serving's batching session refuses such a batch (``SplitOutputTensors``: "Batched
+    output tensor has 0 dimensions", "...0th dimension does not equal the sum of the 0th
+    dimension sizes of the input tensors"): a scalar or fixed-shape output (a table) cannot
+    be sliced back per request, and slicing it would answer rows of the table as a request's.
+    A batch of one request is passed on unchecked, as there (its outputs are its own).
+    """
+    for name, value in outputs.items():
+        if value.ndim == 0 or value.shape[0] != rows:
+            shape = "has 0 dimensions" if value.ndim == 0 else f"has {value.shape[0]} rows"
+            raise failed_precondition(
+                f"Batched output {name} {shape}, not the {rows} rows of its batch's inputs: "
+                "with batching, every output needs the inputs' 0th (batch) dimension"
+            )
+    return outputs
 
 
 def _has_id_rows(merged: Tensors) -> bool:

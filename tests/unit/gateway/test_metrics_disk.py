@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -79,7 +80,12 @@ def test_metrics_files_that_cannot_grow_fail_no_request(repo: Path, tmp_path: Pa
     folder = tmp_path / "metrics"
     folder.mkdir()
     answers = _answers(repo, folder, limit=4096)
-    assert [status for status, _ in answers][:3] == [200, 404, 200]
+    # /metrics too (it was a 500): a file that could not be reserved is not left empty
+    # in the folder, where prometheus-client's reader fails on it (struct.error).
+    assert [status for status, _ in answers] == [200, 404, 200, 200]
+    assert [path.name for path in folder.glob("*.db") if path.stat().st_size < 8] == []
+    # The disk fixed (no limit now), the values are written and read again.
+    assert [status for status, _ in _answers(repo, folder)] == [200, 404, 200, 200]
 
 
 @pytest.fixture
@@ -141,3 +147,49 @@ def test_the_master_survives_a_dead_workers_files_it_cannot_fold(
         "the metrics of worker 4242 cannot be folded: [Errno 2] No such file or directory: "
         f"'{tmp_path / 'gone' / 'folder.lock'}'"
     ]
+
+
+def test_an_empty_values_file_fails_no_scrape_and_no_fold(repo: Path, tmp_path: Path) -> None:
+    """A ``<kind>_<pid>.db`` of 0 bytes (a worker stopped as it made the file, or a file that
+    could not be reserved by an earlier gateway) made every /metrics a 500 (prometheus-
+    client's reader: "unpack_from requires a buffer of at least 4 bytes"), in every worker
+    and for the gateway's life, and the master's fold of that worker a struct.error that
+    stopped gunicorn's loop. It holds no values: the scrape skips it, the fold removes it."""
+    from serving.gateway.metrics_files import archive_dead_worker
+
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "counter_4242.db").write_bytes(b"")
+    (folder / "histogram_4242.db").write_bytes(b"\0\0")
+    answers = _answers(repo, folder)
+    assert [status for status, _ in answers] == [200, 404, 200, 200]
+    archive_dead_worker(folder, 4242)
+    assert not (folder / "counter_4242.db").exists()
+    assert not (folder / "histogram_4242.db").exists()
+
+
+def test_a_values_file_cut_short_is_a_503_and_the_master_survives_its_fold(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A values file whose header counts more bytes than it holds (cut short: copied, or a
+    disk error): every /metrics was a 500 'internal error' (struct.error, a server bug as
+    told), and its worker's fold a struct.error in gunicorn's master loop, which stopped the
+    gateway. Found by the adversarial pass breaknew6b."""
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from serving.gateway import gunicorn_conf
+
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    cut = struct.pack("i", 4000) + b"\0" * 4 + struct.pack("i", 50) + b"abc"
+    (folder / "counter_4242.db").write_bytes(cut)
+    answers = _answers(repo, folder)
+    assert [status for status, _ in answers] == [200, 404, 200, 503]
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    logged: list[str] = []
+    log = Logger(Config())
+    monkeypatch.setattr(log, "error", lambda message, *args: logged.append(message % args))
+    gunicorn_conf.child_exit(SimpleNamespace(log=log), SimpleNamespace(pid=4242))
+    assert len(logged) == 1 and "worker 4242 cannot be folded" in logged[0]
+    assert (folder / "counter_4242.db").exists()  # left for a person to look at

@@ -90,7 +90,10 @@ def test_invalid_settings_stop_the_master_with_one_line_per_setting(
     assert "GATEWAY_MAX_TOP_K='-1': Input should be greater than 0" in message
 
 
-@pytest.mark.parametrize(("name", "value"), [("GATEWAY_WORKERS", "0"), ("GATEWAY_THREADS", "x")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("GATEWAY_WORKERS", "0"), ("GATEWAY_THREADS", "x"), ("GATEWAY_WORKERS", "--4")],
+)
 def test_a_bad_gunicorn_number_is_one_line_and_exit_2(name: str, value: str) -> None:
     # GATEWAY_WORKERS=0 started a master with no worker, listening and never answering;
     # GATEWAY_WORKERS=abc was gunicorn's "Failed to read config file" and a traceback.
@@ -99,6 +102,25 @@ def test_a_bad_gunicorn_number_is_one_line_and_exit_2(name: str, value: str) -> 
     run = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert run.stderr.strip().endswith(f"{name} must be a whole number >= 1, got {value!r}")
+    assert "Traceback" not in run.stderr
+
+
+def test_every_bad_gunicorn_setting_is_one_line_and_exit_2() -> None:
+    # Found by the adversarial pass breaknew6b: GATEWAY_WORKERS=--4 was gunicorn's "Failed
+    # to read config file" and a traceback, GATEWAY_PORT=99999 an OverflowError traceback
+    # from the master, GATEWAY_WORKER_CLASS=foo "class uri 'foo' invalid or not found" and
+    # a traceback (exit 1); and only the first bad number was named.
+    bad = {"GATEWAY_WORKERS": "--4", "GATEWAY_PORT": "99999", "GATEWAY_WORKER_CLASS": "foo"}
+    command = [sys.executable, "-m", "serving.gateway.command"]
+    environment = os.environ | bad
+    run = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines()[-3:] == [
+        "GATEWAY_PORT must be a whole number from 0 to 65535, got '99999'",
+        "GATEWAY_WORKERS must be a whole number >= 1, got '--4'",
+        "GATEWAY_WORKER_CLASS must be gevent or gthread or a gunicorn worker class (its "
+        "import path), got 'foo'",
+    ]
     assert "Traceback" not in run.stderr
 
 

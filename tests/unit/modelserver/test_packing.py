@@ -277,3 +277,25 @@ def test_a_batch_of_no_rows_reaches_the_graph_unsplit():
     run.costs["serving_default"] = CallCosts(call_cost=0.0)
     run("serving_default", {"ids": np.zeros((0, 3), np.int32)})
     assert recorder.calls == [(0, 3)]
+
+
+@pytest.mark.parametrize("table_rows", [1, 2, 5])
+def test_an_output_without_a_row_per_input_row_is_refused_in_a_split_run(table_rows):
+    """A signature judged splittable whose output comes back with other rows than its call
+    (declared [-1], computed as a unique or a reduce; or declared [5], a fixed table): its
+    calls' outputs were written into the batch's rows, numpy's broadcast error (INTERNAL)
+    or, with one row or as many as the call, another row's values, silently. Found by the
+    adversarial pass breaknew6b; now FAILED_PRECONDITION, as an unsplit batch."""
+    import grpc
+
+    from serving.modelserver.errors import ServingError
+
+    def runner(signature, inputs):
+        ids = inputs["ids"]
+        return {"sum": ids.sum(axis=1), "table": np.arange(float(table_rows))}
+
+    merged = merge_inputs([r for r in requests_of_two_lengths()], pad=True)
+    with pytest.raises(ServingError) as raised:
+        run_split(runner, "serving_default", merged, CallCosts(call_cost=0.0))
+    assert raised.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "output table" in raised.value.message

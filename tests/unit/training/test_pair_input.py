@@ -64,6 +64,24 @@ def test_the_joined_ids_are_the_tokenizers_pair_encoding() -> None:
         assert not ids.numpy()[row, width:].any()  # padding only after the pair
 
 
+def test_a_pad_id_other_than_0_joins_rows_padded_with_0_too() -> None:
+    """With pad_id 1 (a RoBERTa's <pad>), the model server's batching pads a batch with 0 (it
+    reads no spec) after the gateway's 1s: JoinedPair(pad_id=1) kept those 0s as text, between
+    the two texts, so a request's answer moved with its batch (the export's padding probe
+    refused every such model). Found by the adversarial pass breaknew6b."""
+    first = tf.constant([[5, 6, 2, 1, 1], [5, 2, 1, 1, 1]], tf.int32)
+    second = tf.constant([[0, 7, 2, 1], [0, 8, 9, 2]], tf.int32)  # RoBERTa's <s> is 0
+    joined = JoinedPair(pad_id=1)
+    ids, types = joined(first, second)
+    padded_ids, padded_types = joined(
+        tf.pad(first, [[0, 0], [0, 2]]), tf.pad(second, [[0, 0], [0, 3]])
+    )
+    assert ids.numpy().tolist() == [[5, 6, 2, 7, 2], [5, 2, 8, 9, 2]]
+    assert types.numpy().tolist() == [[0, 0, 0, 1, 1], [0, 0, 1, 1, 1]]
+    assert padded_ids.numpy().tolist() == ids.numpy().tolist()
+    assert padded_types.numpy().tolist() == types.numpy().tolist()
+
+
 def test_a_cross_encoder_is_exported_and_answers_as_on_the_pair(tmp_path: Path) -> None:
     tokenizer = _bert_like_tokenizer()
     tokenizer.save(str(tmp_path / "tokenizer.json"))

@@ -97,6 +97,11 @@ def test_a_wrong_argument_name_lists_the_signatures_arguments(tmp_path: Path) ->
     tf.saved_model.save(_two_inputs_three_heads(), str(tmp_path / "saved"))
     with pytest.raises(ValueError, match=r"no arguments .*inputs: int32 \[None, None\]"):
         signature_model(tmp_path / "saved", tensors={"title_ids": "title_ids"})
+    # Found by the adversarial pass breaknew6b: Keras's 'The name "title_ids" is used 2 times
+    # in the model' did not say which tensors= entry gave it.
+    for twice in ({"inputs": "title_ids", "inputs_1": "title_ids"}, {"inputs": "inputs_1"}):
+        with pytest.raises(ValueError, match=r"tensors= gives \['.*'\] to two arguments"):
+            signature_model(tmp_path / "saved", tensors=twice)
     with pytest.raises(ValueError, match=r"has no signature 'serve'; it has \['serving_default'\]"):
         signature_model(tmp_path / "saved", signature="serve")
 
