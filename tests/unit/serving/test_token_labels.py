@@ -230,3 +230,33 @@ def test_row_positions_are_those_the_post_processor_gives(wordpiece, processor) 
         assert list(words.positions) == [
             index for index, special in enumerate(row.special_tokens_mask) if not special
         ]
+
+
+@pytest.mark.parametrize("repeats", [1, 3000])  # 3000: a window of the text is tokenised
+@pytest.mark.parametrize(("truncation", "kept"), [("right", "hello"), ("left", "world")])
+def test_a_word_cut_by_truncation_is_not_answered(wordpiece, repeats, truncation, kept) -> None:
+    """[CLS] + 2 tokens of "hello unbelievable world": a left cut kept ``##able world`` and
+    answered "able" with the label of ``##able`` (a later sub-token's, not the word's first);
+    a right cut kept ``hello un`` and answered "un", a fragment, as a word of the text."""
+    text = " ".join(["hello unbelievable world"] * repeats)
+    found, truncated = units(wordpiece, text, item(4, truncation=truncation))
+    assert [w for w, _, _ in found] == [kept]
+    assert truncated is True
+    each = HEAD.model_copy(update={"aggregation": "none"})  # tokens: none is cut in two
+    found, _ = units(wordpiece, text, item(4, truncation=truncation), each)
+    assert [w for w, _, _ in found] == (
+        ["hello", "un"] if truncation == "right" else ["able", "world"]
+    )
+
+
+def test_a_metaspace_word_cut_by_truncation_is_not_answered() -> None:
+    made = Tokenizer(models.Unigram())
+    made.pre_tokenizer = pre_tokenizers.Metaspace()
+    trainer = trainers.UnigramTrainer(vocab_size=30, unk_token="<unk>", special_tokens=["<unk>"])
+    made.train_from_iterator(["hello world paris"] * 20, trainer)  # too few pieces: letters
+    found, _ = units(
+        made, "hello world paris", item(3, truncation="left", add_special_tokens=False)
+    )
+    assert found == []  # "ris" of paris was answered
+    found, _ = units(made, "hello world  paris", item(14, add_special_tokens=False))
+    assert [w for w, _, _ in found] == ["hello", "world"]  # "p" of paris was answered
