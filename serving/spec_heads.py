@@ -183,6 +183,14 @@ class TokenLabelsHead(_HeadBase):
             ]
             if odd:
                 raise ValueError(f"scheme IOB2: labels {odd[:5]} are not B-X or I-X")
+            # "B-" alone would answer entities of label "" (seqeval reads its type as "_").
+            bare = [
+                label
+                for label in self.labels
+                if label != self.outside_label and not label[2:].strip()
+            ]
+            if bare:
+                raise ValueError(f"scheme IOB2: labels {bare[:5]} name no entity type X")
         return self
 
 
