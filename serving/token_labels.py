@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from tokenizers import Encoding, Tokenizer
 
-from serving.encoding import segment_texts, truncated_encoding
+from serving.encoding import segment_texts, truncated_encoding, with_marks
 from serving.literals import literal_text
 from serving.spec import SegmentWeightsHead, TextInput, TextsInput, TokenLabelsHead
 from serving.windows import Window
@@ -114,8 +114,9 @@ def token_words(
         previous = word
     shift = window.start
     kept: list[tuple[int, int, int]] = []
-    for position, start, end in groups:
-        begin, stop = _trimmed(text, start + shift, end + shift)
+    for index, (position, start, end) in enumerate(groups):
+        limit = groups[index + 1][1] + shift if index + 1 < len(groups) else None
+        begin, stop = _trimmed(text, start + shift, with_marks(text, end + shift, limit))
         if begin < stop:
             kept.append((position, begin, stop))
     truncated = not window.whole or len(overflowing) > 0

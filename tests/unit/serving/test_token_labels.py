@@ -263,3 +263,22 @@ def test_a_metaspace_word_cut_by_truncation_is_not_answered() -> None:
     assert found == []  # "ris" of paris was answered
     found, _ = units(made, "hello world  paris", item(14, add_special_tokens=False))
     assert [w for w, _, _ in found] == ["hello", "world"]  # "p" of paris was answered
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Jose\u0301 went", [("Jose\u0301", (0, 5)), ("went", (6, 10))]),
+        ("hello Jose\u0301", [("hello", (0, 5)), ("Jose\u0301", (6, 11))]),
+        ("\u2764\ufe0f paris", [("\u2764\ufe0f", (0, 2)), ("paris", (3, 8))]),
+        ("paris\u0301\u0302!", [("paris\u0301\u0302", (0, 7)), ("!", (7, 8))]),
+    ],
+)
+def test_a_word_keeps_the_combining_marks_after_it(wordpiece, text, found) -> None:
+    """The BERT normalizer strips accents (a mark is no token's character), so a decomposed
+    "Jose\u0301" was the word "Jose" (end 4), its accent outside every span; VS16 after an
+    emoji likewise. A mark belongs to the character before it (UAX #29 grapheme clusters)."""
+    words = token_words(wordpiece, text, item(), HEAD)
+    assert list(zip(words.texts, words.spans, strict=True)) == found
+    answer = token_answer(HEAD, rows(["B-PER", "I-PER"]), words)
+    assert answer["entities"][0]["text"] == text[: found[1][1][1]]
