@@ -9,6 +9,7 @@ with the same :func:`token_words`, so a word is supervised where it is read.
 
 from __future__ import annotations
 
+import unicodedata
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -117,7 +118,7 @@ def token_words(
     for index, (position, start, end) in enumerate(groups):
         limit = groups[index + 1][1] + shift if index + 1 < len(groups) else None
         begin, stop = _trimmed(text, start + shift, with_marks(text, end + shift, limit))
-        if begin < stop:
+        if begin < stop and not _invisible(text, begin, stop):
             kept.append((position, begin, stop))
     truncated = not window.whole or len(overflowing) > 0
     base = kept[0][1] if kept else 0
@@ -167,6 +168,16 @@ def _cut_word(
         return None
     kept, dropped = (words[0], beside[-1]) if truncation == "left" else (words[-1], beside[0])
     return kept if kept is not None and kept == dropped else None
+
+
+def _invisible(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is only format characters (Unicode category Cf: U+200B,
+    a BOM, U+2060, a soft hyphen): ByteLevel makes a word of such a run (its regex's
+    ``[^\\s\\p{L}\\p{N}]+``), which was answered as a labelled word no one sees (a text read
+    from a file with a BOM began with one). One category look-up for a unit of a letter."""
+    if unicodedata.category(text[start]) != "Cf":
+        return False
+    return all(unicodedata.category(char) == "Cf" for char in text[start + 1 : end])
 
 
 def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:

@@ -116,6 +116,23 @@ def test_a_byte_level_token_of_unicode_whitespace_is_no_word(space: str) -> None
     assert [(w, s) for w, s, _ in found] == [("hello", (0, 5)), ("world", (start, start + 5))]
 
 
+@pytest.mark.parametrize("invisible", ["\ufeff", "\u200b", "\u00ad", "\u2060\u200d"])
+def test_a_byte_level_token_of_format_characters_is_no_word(invisible: str) -> None:
+    """ByteLevel makes a word of a run of format characters (category Cf): a BOM before the
+    text or a U+200B between words was answered as a labelled word no one sees. A flag's
+    tag characters (Cf too) after its emoji stay in its word."""
+    made = Tokenizer(models.BPE())
+    made.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    every_byte = pre_tokenizers.ByteLevel.alphabet()
+    made.train_from_iterator(["hello world"] * 5, trainers.BpeTrainer(initial_alphabet=every_byte))
+    text = f"{invisible}hello {invisible} world"
+    found, _ = units(made, text, item(add_special_tokens=False))
+    assert [w for w, _, _ in found] == ["hello", "world"]
+    flag = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
+    found, _ = units(made, f"hello {flag}", item(64, add_special_tokens=False))  # 30 tokens
+    assert [w for w, _, _ in found] == ["hello", flag]
+
+
 def rows(labels: list[str], width: int = 8) -> Any:
     """One-hot-ish ``[width, labels]`` rows: position i + 1 most probable for labels[i]."""
     values = np.full((width, len(LABELS)), 0.05)
