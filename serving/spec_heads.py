@@ -147,10 +147,10 @@ class TokenLabelsHead(_HeadBase):
     own. Special tokens and padding are never labelled; tokens cut by truncation are not
     labelled and the answer says ``truncated``; with ``"first"``, neither is a word the cut
     splits (its first sub-token gone, or only a fragment of it kept). Words labelled
-    ``outside_label`` (e.g. ``"O"``) are left out of the answer; with ``scheme: "IOB2"`` (labels ``B-X``/``I-X``
-    besides ``outside_label``) the words are also grouped into entity spans, as
-    ``seqeval``'s IOB2 reading: ``B-X`` starts an ``X`` span, ``I-X`` continues an ``X`` span
-    (and starts one after anything else).
+    ``outside_label`` (e.g. ``"O"``) are left out of the answer; with ``scheme: "IOB2"``
+    (labels ``B-X``/``I-X`` besides ``outside_label``) the words are also grouped into entity
+    spans, as ``seqeval``'s IOB2 reading: ``B-X`` starts an ``X`` span, ``I-X`` continues an
+    ``X`` span (and starts one after anything else).
     """
 
     kind: Literal["token_labels"] = "token_labels"
