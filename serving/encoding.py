@@ -217,6 +217,7 @@ def with_marks(text: str, end: int, limit: int | None = None) -> int:
     A mark belongs to the character before it (a grapheme cluster, UAX #29).
     """
     stop = len(text) if limit is None else limit
-    while end < stop and unicodedata.category(text[end])[0] == "M":
+    # No mark is below U+0300: a comparison spares the category look-up for Latin-1 text.
+    while end < stop and text[end] >= "\u0300" and unicodedata.category(text[end])[0] == "M":
         end += 1
     return end

@@ -105,7 +105,7 @@ def token_words(
     previous: int | None = None
     for index, (start, end) in enumerate(offsets):
         word = words[index] if whole else None
-        if word is not None and word == cut:
+        if cut is not None and word == cut:
             continue
         if groups and word is not None and word == previous:
             position, first, _ = groups[-1]
@@ -115,10 +115,14 @@ def token_words(
         previous = word
     shift = window.start
     kept: list[tuple[int, int, int]] = []
+    size = len(text)
     for index, (position, start, end) in enumerate(groups):
-        limit = groups[index + 1][1] + shift if index + 1 < len(groups) else None
-        begin, stop = _trimmed(text, start + shift, with_marks(text, end + shift, limit))
-        if begin < stop and not _invisible(text, begin, stop):
+        end += shift
+        if end < size and text[end] >= "\u0300":  # no combining mark is below U+0300
+            limit = groups[index + 1][1] + shift if index + 1 < len(groups) else None
+            end = with_marks(text, end, limit)
+        begin, stop = _trimmed(text, start + shift, end)
+        if begin < stop and (text[begin] < "\xad" or not _invisible(text, begin, stop)):
             kept.append((position, begin, stop))
     truncated = not window.whole or len(overflowing) > 0
     base = kept[0][1] if kept else 0
@@ -175,7 +179,7 @@ def _invisible(text: str, start: int, end: int) -> bool:
     a BOM, U+2060, a soft hyphen): ByteLevel makes a word of such a run (its regex's
     ``[^\\s\\p{L}\\p{N}]+``), which was answered as a labelled word no one sees (a text read
     from a file with a BOM began with one). One category look-up for a unit of a letter."""
-    if unicodedata.category(text[start]) != "Cf":
+    if unicodedata.category(text[start]) != "Cf":  # the caller skips those below U+00AD
         return False
     return all(unicodedata.category(char) == "Cf" for char in text[start + 1 : end])
 
