@@ -13,6 +13,7 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processor
 from serving.encoding import encode_batch
 from serving.gateway.heads import OutputError, head_answer, head_values
 from serving.spec import ServingSpec, TextInput, TextsInput, TokenLabelsHead
+from serving.spec_tokenizers import unservable_reason
 from serving.token_labels import TokenWords, iob2_entities, token_answer, token_words
 
 WORDS = ["hello", "world", "paris", ",", "!", "un", "##believ", "##able"]
@@ -299,3 +300,25 @@ def test_a_word_keeps_the_combining_marks_after_it(wordpiece, text, found) -> No
     assert list(zip(words.texts, words.spans, strict=True)) == found
     answer = token_answer(HEAD, rows(["B-PER", "I-PER"]), words)
     assert answer["entities"][0]["text"] == text[: found[1][1][1]]
+
+
+@pytest.mark.parametrize("split", [None, False])  # no pre-tokenizer (Llama's), Metaspace's
+def test_a_first_head_over_a_tokenizer_that_splits_no_words_is_refused(split) -> None:
+    """Every token of such a tokenizer has word id 0: "hello world paris" was one word
+    labelled with its first token's label. Refused at export and by the gateway (one check);
+    ``aggregation: none`` reads tokens and is served."""
+    made = Tokenizer(models.Unigram())
+    if split is None:
+        made.normalizer = normalizers.Sequence(
+            [normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")]
+        )
+    else:
+        made.pre_tokenizer = pre_tokenizers.Metaspace(split=split)
+    pieces = ["<pad>", "<unk>"]
+    trainer = trainers.UnigramTrainer(vocab_size=30, unk_token="<unk>", special_tokens=pieces)
+    made.train_from_iterator(["hello world paris"] * 20, trainer)
+    spec = ServingSpec(title="t", inputs=[item()], heads=[HEAD], example={"text": "hello world"})
+    assert "splits no words" in (unservable_reason(spec, {"tokenizer.json": made}) or "")
+    each = HEAD.model_copy(update={"aggregation": "none"})
+    spec = spec.model_copy(update={"heads": [each]})
+    assert unservable_reason(spec, {"tokenizer.json": made}) is None
