@@ -123,7 +123,18 @@ def token_words(
             end = with_marks(text, end, limit)
         begin, stop = _trimmed(text, start + shift, end)
         if begin < stop and (text[begin] < "\xad" or not _invisible(text, begin, stop)):
-            kept.append((position, begin, stop))
+            if (
+                text[begin] >= "\u0300"
+                and kept
+                and kept[-1][1] <= begin <= kept[-1][2]
+                and with_marks(text, begin, stop) == stop
+            ):
+                # Marks alone, right after (or within) a unit: ByteLevel splits a decomposed
+                # "Jose\u0301" into "Jose" and "\u0301" (each byte a token of the mark's
+                # span); they belong to the unit's last character.
+                kept[-1] = (kept[-1][0], kept[-1][1], max(stop, kept[-1][2]))
+            else:
+                kept.append((position, begin, stop))
     truncated = not window.whole or len(overflowing) > 0
     base = kept[0][1] if kept else 0
     last = kept[-1][2] if kept else 0

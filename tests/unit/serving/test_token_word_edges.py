@@ -101,3 +101,19 @@ def test_a_first_head_over_a_tokenizer_that_splits_no_words_is_refused(split) ->
     each = HEAD.model_copy(update={"aggregation": "none"})
     spec = spec.model_copy(update={"heads": [each]})
     assert unservable_reason(spec, {"tokenizer.json": made}) is None
+
+
+@pytest.mark.parametrize("aggregation", ["first", "none"])
+def test_byte_level_marks_after_a_word_are_in_its_span(aggregation: str) -> None:
+    """ByteLevel's regex splits a decomposed "Jose\u0301" into the words "Jose" and
+    "\u0301": the accent was answered as a word of its own. Marks alone right after a unit
+    join it (not after a space: there they are what the client wrote)."""
+    made = Tokenizer(models.BPE())
+    made.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    every_byte = pre_tokenizers.ByteLevel.alphabet()
+    made.train_from_iterator(["Jose went"] * 5, trainers.BpeTrainer(initial_alphabet=every_byte))
+    head = HEAD.model_copy(update={"aggregation": aggregation})
+    found, _ = units(made, "Jose\u0301\u0301 went \u0301", item(64, add_special_tokens=False), head)
+    # "none": each of the marks' two byte tokens was a unit of its own too
+    assert [w for w, _, _ in found] == ["Jose\u0301\u0301", "went", "\u0301"]
+    assert [p for _, _, p in found][:1] == [0]  # the word's label: its first token's
