@@ -7,6 +7,7 @@ segment weights map back to the same pieces of text.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -199,6 +200,24 @@ def segment_texts(
     if rule.order == "last_first":
         spans.reverse()
     shift = window.start
-    slots: list[str | None] = [text[shift + begin : shift + end].strip() for begin, end in spans]
+    slots: list[str | None] = [
+        text[shift + begin : with_marks(text, shift + end)].strip() for begin, end in spans
+    ]
     slots = slots[: rule.max_segments]
     return slots + [None] * (rule.max_segments - len(slots))
+
+
+def with_marks(text: str, end: int, limit: int | None = None) -> int:
+    """``end`` moved past the combining marks right after it (Unicode categories Mn, Mc, Me),
+    up to ``limit`` (the next token's start; default the text's end).
+
+    A normalizer that strips accents (``BertNormalizer``, ``StripAccents`` after NFD) maps a
+    mark to no token, so a token's offsets end before it: a decomposed "Jose\u0301" was the
+    word "Jose", its accent left dangling after the span (a VS16 after an emoji likewise).
+    A mark belongs to the character before it (a grapheme cluster, UAX #29).
+    """
+    stop = len(text) if limit is None else limit
+    # No mark is below U+0300: a comparison spares the category look-up for Latin-1 text.
+    while end < stop and text[end] >= "\u0300" and unicodedata.category(text[end])[0] == "M":
+        end += 1
+    return end

@@ -141,15 +141,16 @@ class TokenLabelsHead(_HeadBase):
     Answered per word of the client's text with character offsets (``start``, ``end``) into
     it. A word is one piece of the tokenizer's pre-tokenizer (``Encoding.word_ids``: whitespace
     and punctuation split words for a BERT tokenizer); with ``aggregation: "first"`` it takes
-    the label and score of its first kept sub-token, as Hugging Face's token-classification
+    the label and score of its first sub-token, as Hugging Face's token-classification
     pipeline's ``aggregation_strategy="first"`` does for word-aware tokenizers
     (``transformers.TokenClassificationPipeline``); ``"none"`` answers each token on its
     own. Special tokens and padding are never labelled; tokens cut by truncation are not
-    labelled and the answer says ``truncated``. Words labelled ``outside_label`` (e.g.
-    ``"O"``) are left out of the answer; with ``scheme: "IOB2"`` (labels ``B-X``/``I-X``
-    besides ``outside_label``) the words are also grouped into entity spans, as
-    ``seqeval``'s IOB2 reading: ``B-X`` starts an ``X`` span, ``I-X`` continues an ``X`` span
-    (and starts one after anything else).
+    labelled and the answer says ``truncated``; with ``"first"``, neither is a word the cut
+    splits (its first sub-token gone, or only a fragment of it kept). Words labelled
+    ``outside_label`` (e.g. ``"O"``) are left out of the answer; with ``scheme: "IOB2"``
+    (labels ``B-X``/``I-X`` besides ``outside_label``) the words are also grouped into entity
+    spans, as ``seqeval``'s IOB2 reading: ``B-X`` starts an ``X`` span, ``I-X`` continues an
+    ``X`` span (and starts one after anything else).
     """
 
     kind: Literal["token_labels"] = "token_labels"
@@ -182,6 +183,14 @@ class TokenLabelsHead(_HeadBase):
             ]
             if odd:
                 raise ValueError(f"scheme IOB2: labels {odd[:5]} are not B-X or I-X")
+            # "B-" alone would answer entities of label "" (seqeval reads its type as "_").
+            bare = [
+                label
+                for label in self.labels
+                if label != self.outside_label and not label[2:].strip()
+            ]
+            if bare:
+                raise ValueError(f"scheme IOB2: labels {bare[:5]} name no entity type X")
         return self
 
 

@@ -22,6 +22,7 @@ from serving.words import has_words, word_kept_in
 # Words and characters no small vocabulary holds (Latin, Cyrillic, CJK, symbols, a digit):
 # a tokenizer must turn them into ids (its unknown token), not fail.
 UNKNOWN_PROBE = "zqxjvw Жщюя 日本語 ☃ ½ 9"
+WORDS_PROBE = "a b"  # two words for any tokenizer that splits at whitespace
 
 
 def tokenizer_problem(file: str, tokenizer: Tokenizer, special_tokens: bool = False) -> str | None:
@@ -69,7 +70,9 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
     ``no_words`` rule requests meet (no word for its tokenizer, or none kept by the input's
     cut: ``serving.gateway.word_rules``); a
     ``segment_weights`` head's ``separator_token`` is no token of its input's tokenizer (its
-    segments end only at that token: :func:`serving.encoding.segment_texts`).
+    segments end only at that token: :func:`serving.encoding.segment_texts`); a
+    ``token_labels`` head of ``aggregation: "first"`` has a tokenizer that splits no words
+    (:func:`_word_problem`).
     """
     for file in spec.tokenizer_files():
         special = any(item.add_special_tokens for item in spec.inputs if item.tokenizer == file)
@@ -100,7 +103,28 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
         )
         if problem is not None:
             return problem
-    return _separator_problem(spec, tokenizers)
+    return _separator_problem(spec, tokenizers) or _word_problem(spec, tokenizers)
+
+
+def _word_problem(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) -> str | None:
+    """A word is a run of one ``Encoding.word_ids`` value: a tokenizer without a pre-tokenizer
+    (Llama's: spaces replaced by its normalizer) or with ``Metaspace(split=False)`` gives
+    every token word 0, so each text was answered as one word with its first token's label.
+    Judged on two words; a tokenizer giving them fewer than two tokens is not judged."""
+    for head in spec.token_heads():
+        if head.aggregation != "first":
+            continue
+        file = spec.input(head.input_field).tokenizer
+        words = tokenizers[file].encode(WORDS_PROBE, add_special_tokens=False).word_ids
+        found = [word for word in words if word is not None]
+        if len(found) > 1 and len(set(found)) == 1:
+            return (
+                f"head {head.field}: tokenizer {file} splits no words (its pre-tokenizer gives "
+                f"{WORDS_PROBE!r} one word), so aggregation 'first' would answer a whole text "
+                "as one word; use aggregation 'none' (every token), or a pre_tokenizer that "
+                "splits at spaces (Metaspace with split=True, Whitespace, ByteLevel)"
+            )
+    return None
 
 
 def _separator_problem(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) -> str | None:

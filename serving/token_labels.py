@@ -9,6 +9,7 @@ with the same :func:`token_words`, so a word is supervised where it is read.
 
 from __future__ import annotations
 
+import unicodedata
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,9 +17,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
-from serving.encoding import segment_texts, truncated_encoding
+from serving.encoding import segment_texts, truncated_encoding, with_marks
 from serving.literals import literal_text
 from serving.spec import SegmentWeightsHead, TextInput, TextsInput, TokenLabelsHead
 from serving.windows import Window
@@ -96,10 +97,16 @@ def token_words(
     else:
         positions = list(range(lead, lead + len(encoding)))
     words, offsets = encoding.word_ids, encoding.offsets
+    whole = head.aggregation == "first"
+    # Computed once: each call builds the list of every cut part (one per max_tokens).
+    overflowing = encoding.overflowing if whole or window.whole else []
+    cut = _cut_word(words, overflowing, item.truncation) if whole else None
     groups: list[tuple[int, int, int]] = []  # (row position, start, end) per unit
     previous: int | None = None
     for index, (start, end) in enumerate(offsets):
-        word = words[index] if head.aggregation == "first" else None
+        word = words[index] if whole else None
+        if cut is not None and word == cut:
+            continue
         if groups and word is not None and word == previous:
             position, first, _ = groups[-1]
             groups[-1] = (position, first, end)
@@ -108,11 +115,27 @@ def token_words(
         previous = word
     shift = window.start
     kept: list[tuple[int, int, int]] = []
-    for position, start, end in groups:
-        begin, stop = _trimmed(text, start + shift, end + shift)
-        if begin < stop:
-            kept.append((position, begin, stop))
-    truncated = not window.whole or len(encoding.overflowing) > 0
+    size = len(text)
+    for index, (position, start, end) in enumerate(groups):
+        end += shift
+        if end < size and text[end] >= "\u0300":  # no combining mark is below U+0300
+            limit = groups[index + 1][1] + shift if index + 1 < len(groups) else None
+            end = with_marks(text, end, limit)
+        begin, stop = _trimmed(text, start + shift, end)
+        if begin < stop and (text[begin] < "\xad" or not _invisible(text, begin, stop)):
+            if (
+                text[begin] >= "\u0300"
+                and kept
+                and kept[-1][1] <= begin <= kept[-1][2]
+                and with_marks(text, begin, stop) == stop
+            ):
+                # Marks alone, right after (or within) a unit: ByteLevel splits a decomposed
+                # "Jose\u0301" into "Jose" and "\u0301" (each byte a token of the mark's
+                # span); they belong to the unit's last character.
+                kept[-1] = (kept[-1][0], kept[-1][1], max(stop, kept[-1][2]))
+            else:
+                kept.append((position, begin, stop))
+    truncated = not window.whole or len(overflowing) > 0
     base = kept[0][1] if kept else 0
     last = kept[-1][2] if kept else 0
     return TokenWords(
@@ -139,6 +162,37 @@ def leading_specials(tokenizer: Tokenizer, add_special_tokens: bool) -> int | No
         mask = row.special_tokens_mask
         leads[add_special_tokens] = mask.index(0) if len(probe) and 0 in mask else None
     return leads[add_special_tokens]
+
+
+def _cut_word(
+    words: Sequence[int | None], overflowing: Sequence[Encoding], truncation: str
+) -> int | None:
+    """The word id of the row's word that truncation cut in two (some of its tokens kept,
+    others not), else None. Such a word is not answered: cut at its start, its first kept
+    token is a later sub-token (whose label is not the word's under the "first" rule); cut at
+    its end, its kept characters are a fragment, not a word of the text.
+
+    ``overflowing[0]`` holds the tokens next to the cut (its last ones for a left cut, its
+    first for a right one); a window's tokens one past the cut are the whole text's
+    (:func:`serving.windows.kept_window`), so their word ids are too.
+    """
+    if not words or not overflowing:
+        return None
+    beside = overflowing[0].word_ids
+    if not beside:
+        return None
+    kept, dropped = (words[0], beside[-1]) if truncation == "left" else (words[-1], beside[0])
+    return kept if kept is not None and kept == dropped else None
+
+
+def _invisible(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is only format characters (Unicode category Cf: U+200B,
+    a BOM, U+2060, a soft hyphen): ByteLevel makes a word of such a run (its regex's
+    ``[^\\s\\p{L}\\p{N}]+``), which was answered as a labelled word no one sees (a text read
+    from a file with a BOM began with one). One category look-up for a unit of a letter."""
+    if unicodedata.category(text[start]) != "Cf":  # the caller skips those below U+00AD
+        return False
+    return all(unicodedata.category(char) == "Cf" for char in text[start + 1 : end])
 
 
 def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:

@@ -68,3 +68,14 @@ def test_a_text_of_sentences_gives_one_slot_per_sentence(tokenizer: Tokenizer) -
     )  # fmt: skip
     slots = segment_texts(tokenizer, "Mary went home. John left. Mary", item, rule)
     assert slots == ["Mary", "John left.", "Mary went home."]
+
+
+def test_a_segment_keeps_the_accent_its_last_letter_carries(tokenizer: Tokenizer) -> None:
+    """An accent-stripping normalizer maps a combining mark to no token: a segment ending in
+    a decomposed "José" ended at "Jose", its U+0301 left out."""
+    stripping = Tokenizer.from_str(tokenizer.to_str())
+    stripping.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True)
+    rule = SegmentRule(separator_token=".", max_segments=2)
+    item = TextInput(field="article", tensor="ids", max_tokens=64, vocab_size=8)
+    text = "Mary went home. John met Jose\u0301"
+    assert segment_texts(stripping, text, item, rule) == ["Mary went home.", "John met Jose\u0301"]

@@ -175,6 +175,9 @@ def test_a_row_longer_than_the_output_is_a_server_fault_not_a_wrong_answer(wordp
         ({"outside_label": None}, "scheme IOB2 needs outside_label"),
         ({"labels": ["O", "PER", "B-LOC"]}, r"labels \['PER'\] are not B-X or I-X"),
         ({"labels": ["O", "O"]}, "duplicate label"),
+        # answered entities labelled "": B- and I- alone were taken as a type
+        ({"labels": ["O", "B-", "I-", "B-PER"]}, r"labels \['B-', 'I-'\] name no entity type"),
+        ({"labels": ["O", "B- ", "I-PER"]}, "name no entity type"),
     ],
 )
 def test_a_token_head_of_contradicting_parts_is_refused(changes: dict[str, Any], message: str):
