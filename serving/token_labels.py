@@ -3,8 +3,9 @@
 The rule of :class:`serving.spec.TokenLabelsHead`: :func:`token_words` reads, before the
 model call, which row positions hold which words of the client's text (special tokens and
 padding hold none; tokens cut by truncation are not in the row); :func:`token_answer` reads
-the model's ``[tokens, len(labels)]`` rows at those positions. Training builds its labels
-with the same :func:`token_words`, so a word is supervised where it is read.
+the model's ``[tokens, len(labels)]`` rows at those positions. A trainer should build its
+labels with the same :func:`token_words` (training/README.md says how), so that a word is
+supervised where it is read; the project's own models have no token head.
 """
 
 from __future__ import annotations
