@@ -215,3 +215,24 @@ def authorize(headers: MutableMapping[str, str | bytes], key: str) -> None:
     """Send ``key`` as the gateway reads it (``Authorization: Bearer``), if there is one."""
     if key:
         headers["Authorization"] = f"Bearer {key}"
+
+
+def post_checked(
+    client: Any, path: str, payload: Any, name: str, check: Callable[[Any], str | None]
+) -> None:
+    """POST ``payload`` with a locust ``client``; the request fails when the answer is no 200,
+    its body no JSON, or ``check(body)`` names a problem (a wrong answer is a failure)."""
+    with client.post(path, json=payload, name=name, catch_response=True) as response:
+        if response.status_code != 200:
+            response.failure(f"HTTP {response.status_code}: {response.text[:200]}")
+            return
+        try:
+            body: Any = response.json()
+        except ValueError:
+            response.failure("body is not JSON")
+            return
+        problem = check(body)
+        if problem:
+            response.failure(problem)
+        else:
+            response.success()

@@ -19,7 +19,13 @@ from typing import Any
 from locust import HttpUser, constant, events, task
 from locust.exception import StopUser
 
-from loadtests.checks import add_api_key_option, authorize, check_model_answer, routed_examples
+from loadtests.checks import (
+    add_api_key_option,
+    authorize,
+    check_model_answer,
+    post_checked,
+    routed_examples,
+)
 
 BATCH_SHARE = 0.2
 LOG = logging.getLogger("loadtests")
@@ -84,20 +90,13 @@ class ModelUser(HttpUser):
         label = f"/v1/models/{name}:predict"
         if random.random() < BATCH_SHARE:
             payload, label = {"instances": [example] * random.randint(2, 4)}, label + " (batch)"
-        with self.client.post(
-            f"/v1/models/{name}:predict", json=payload, name=label, catch_response=True
-        ) as response:
-            if response.status_code != 200:
-                response.failure(f"HTTP {response.status_code}: {response.text[:200]}")
-                return
-            try:
-                problem = check_model_answer(name, fields, payload, response.json())
-            except ValueError:
-                problem = "body is not JSON"
-            if problem:
-                response.failure(problem)
-            else:
-                response.success()
+        post_checked(
+            self.client,
+            f"/v1/models/{name}:predict",
+            payload,
+            label,
+            lambda body: check_model_answer(name, fields, payload, body),
+        )
 
 
 def _body(response: Any, what: str) -> Any:

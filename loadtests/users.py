@@ -13,7 +13,7 @@ from typing import Any
 
 from locust import HttpUser, TaskSet, User, constant, events, task
 
-from loadtests.checks import add_api_key_option, authorize, check_response
+from loadtests.checks import add_api_key_option, authorize, check_response, post_checked
 from loadtests.grpc_client import PredictClient, check_outputs
 from loadtests.payloads import DATA_DIR, Payload, PayloadFactory, Samples, instances_of
 from loadtests.tensors import ModelInputs
@@ -84,22 +84,13 @@ class GatewayUser(HttpUser):
         """Send one generated request for a model; a wrong answer is a failure."""
         payload: Payload = getattr(self.payloads, model)()
         name = request_name("/v1/", model, payload)
-        with self.client.post(
-            f"/v1/{model}", json=payload, name=name, catch_response=True
-        ) as response:
-            if response.status_code != 200:
-                response.failure(f"HTTP {response.status_code}: {response.text[:200]}")
-                return
-            try:
-                body: Any = response.json()
-            except ValueError:
-                response.failure("body is not JSON")
-                return
-            problem = check_response(model, payload, body)
-            if problem:
-                response.failure(problem)
-            else:
-                response.success()
+        post_checked(
+            self.client,
+            f"/v1/{model}",
+            payload,
+            name,
+            lambda body: check_response(model, payload, body),
+        )
 
 
 class QaUser(GatewayUser):

@@ -43,15 +43,14 @@ class TokenWords:
 
     ``positions[i]``: the row position (special tokens counted) whose label distribution
     unit ``i`` takes; ``spans[i]``: its ``(start, end)`` characters in the client's text;
-    ``texts[i]``: ``text[start:end]``. ``source`` is ``text[base:]`` up to the last unit's
-    end, for entity spans across units. ``truncated``: tokens past the row were not labelled.
+    ``texts[i]``: ``text[start:end]``; ``text``: the client's text, for entity spans across
+    units. ``truncated``: tokens past the row were not labelled.
     """
 
     positions: tuple[int, ...]
     spans: tuple[tuple[int, int], ...]
     texts: tuple[str, ...]
-    source: str
-    base: int
+    text: str
     truncated: bool
 
 
@@ -137,14 +136,11 @@ def token_words(
             else:
                 kept.append((position, begin, stop))
     truncated = not window.whole or len(overflowing) > 0
-    base = kept[0][1] if kept else 0
-    last = kept[-1][2] if kept else 0
     return TokenWords(
         positions=tuple(position for position, _, _ in kept),
         spans=tuple((start, end) for _, start, end in kept),
         texts=tuple(text[start:end] for _, start, end in kept),
-        source=text[base:last],
-        base=base,
+        text=text,
         truncated=truncated,
     )
 
@@ -268,7 +264,7 @@ def iob2_entities(
         open_entity = True
     return [
         {
-            "text": words.source[entity["start"] - words.base : entity["end"] - words.base],
+            "text": words.text[entity["start"] : entity["end"]],
             "start": entity["start"],
             "end": entity["end"],
             "label": entity["label"],

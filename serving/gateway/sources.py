@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import stat
 import threading
 from pathlib import Path
 
@@ -68,8 +70,10 @@ def asset_digests(folder: Path | None) -> Digests:
     found = {}
     try:
         for path, _, _ in _json_assets(folder):
-            if path.is_file():
-                with path.open("rb") as file:  # in chunks, whatever its size
+            # Non-blocking and checked on the descriptor: a FIFO swapped in after the listing
+            # never blocks the poller (a second is_file() only narrowed that window).
+            with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+                if stat.S_ISREG(os.fstat(file.fileno()).st_mode):  # hashed in chunks
                     found[path.name] = hashlib.file_digest(file, "sha256").hexdigest()
     except OSError:
         return {}

@@ -194,8 +194,7 @@ class Batcher:
             merged = merge_inputs(
                 [task.inputs for task in tasks], self._settings.pad_variable_length_inputs
             )
-            self._observe_batch(rows_of(merged))
-            outputs = batched(self._run(tasks[0].signature, merged), rows_of(merged))
+            outputs = self._batch(tasks[0].signature, merged)
             for task, part in zip(
                 tasks, split_outputs(outputs, [t.rows for t in tasks]), strict=True
             ):
@@ -227,8 +226,14 @@ class Batcher:
                     f"Deadline exceeded after {start} of the request's {task.rows} rows"
                 )
             chunk = {key: value[start : start + limit] for key, value in task.inputs.items()}
-            self._observe_batch(rows_of(chunk))
-            parts.append(batched(self._run(task.signature, chunk), rows_of(chunk)))
+            parts.append(self._batch(task.signature, chunk))
         # The chunks are slices of one rectangular request, so every output keeps its shape
         # past axis 0 from chunk to chunk.
         return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+    def _batch(self, signature: str, inputs: Tensors) -> Tensors:
+        """Run one batch of several requests' rows or of a split request's (observed), whose
+        every output must have a row per input row (:func:`packing.batched`)."""
+        rows = rows_of(inputs)
+        self._observe_batch(rows)
+        return batched(self._run(signature, inputs), rows)

@@ -153,7 +153,7 @@ def test_iob2_grouping(labels: list[str], spans: list[tuple[str, int, int]]) -> 
         {"text": "x", "start": index, "end": index + 1, "label": label, "score": 1.0}
         for index, label in enumerate(labels)
     ]
-    source = TokenWords((), (), (), "x" * len(labels), 0, False)
+    source = TokenWords((), (), (), "x" * len(labels), False)
     found = iob2_entities(unit_list, "O", source)
     assert [(e["label"], e["start"], e["end"]) for e in found] == spans
 
