@@ -28,6 +28,7 @@ from serving.modelserver.predict import predict_on
 from serving.modelserver.rest_body import DecompressedTooLargeError, request_body
 from serving.modelserver.rest_json import parse_predict_body, render_outputs
 from serving.numbers import json_integer, parse_version
+from serving.plain_http import PlainHttpFlask
 
 LOG = logging.getLogger(__name__)
 # TF Serving's own URL patterns (http_rest_api_util.cc, kPredictionApiGegex and
@@ -255,7 +256,7 @@ def create_rest_app(
 ) -> Flask:
     """The Flask app served on the REST port; ``timeout_seconds``: each predict's deadline
     (``--rest_api_timeout_in_ms``; None: none), DEADLINE_EXCEEDED (504) past it."""
-    app = Flask("modelserver")
+    app = PlainHttpFlask("modelserver")  # Upgrade: websocket ignored, as TF Serving
     # Before the rules are added (a rule takes the map's setting when it is bound): merging
     # slashes answered '/v1//models/qa' with a 308 HTML page redirecting to the client's Host
     # header; TF Serving's URL patterns do not match such a path (the gateway's app alike).
