@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from serving.gateway.backends import VersionSelector
-from serving.gateway.backends import rest_backend
+from serving.gateway.backends import VersionSelector, rest_backend
 from serving.gateway.backends.rest_backend import RestBackend
 from serving.gateway.errors import BackendError, BackendFailure
 
