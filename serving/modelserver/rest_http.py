@@ -219,7 +219,7 @@ class RestRequest(server.HTTPRequest):
         self.header_reader = (
             HTTP11_HEADERS if self.request_protocol == b"HTTP/1.1" else HTTP10_HEADERS
         )
-        return bool(super().read_request_headers())
+        return bool(super().read_request_headers())  # type: ignore[no-untyped-call]
 
     def respond(self) -> None:
         """Run the app (cheroot's ``respond``, with the bounded chunked reader)."""
