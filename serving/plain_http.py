@@ -1,4 +1,5 @@
-"""A Flask app that answers a WebSocket handshake as the plain HTTP request it also is.
+"""HTTP rules both servers keep: a WebSocket handshake answered as the plain HTTP request it
+also is, and the form of a ``Host`` header.
 
 werkzeug's URL map takes a request with ``Connection: Upgrade`` and ``Upgrade: websocket``
 as a ``ws://`` request, and no rule of these apps is a WebSocket rule: every route answered
@@ -11,8 +12,18 @@ the protocol in use, as TF Serving's HTTP server and the gateway's direct predic
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask, Request
 from werkzeug.routing import MapAdapter
+
+# RFC 9112 section 3.2, RFC 3986 section 3.2.2: a Host value is uri-host [":" port] (an IP
+# literal in brackets, or a reg-name of unreserved, pct-encoded and sub-delims characters),
+# possibly empty. A server MUST answer 400 to an HTTP/1.1 request without one, with two, or
+# with one of another form: a front and the server could each read another host.
+HOST = re.compile(
+    r"(?:\[[0-9A-Za-z:.\-_~!$&'()*+,;=]+\]|[0-9A-Za-z.\-_~%!$&'()*+,;=]*)(?::[0-9]*)?"
+)
 
 
 class PlainHttpFlask(Flask):

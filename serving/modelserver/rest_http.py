@@ -42,6 +42,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from serving.chunk_counts import too_many_chunks, too_many_chunks_message
 from serving.modelserver.errors import invalid_argument
+from serving.plain_http import HOST
 
 # A chunk-size line: hex digits, an optional extension, CRLF (RFC 9112 section 7.1). 16 hex
 # digits hold any size; a longer line is no size line.
@@ -51,10 +52,6 @@ MAX_TRAILER_LINES = 64
 # is refused (cheroot passed "X\x01Y" and NUL bytes on to the app).
 FIELD_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 BAD_FIELD_VALUE = re.compile(rb"[\x00\r\n]")
-# RFC 9112 section 3.2 / RFC 3986 section 3.2.2: uri-host [":" port]; empty is allowed.
-HOST = re.compile(
-    rb"(?:\[[0-9A-Za-z:.\-_~!$&'()*+,;=]+\]|[0-9A-Za-z.\-_~%!$&'()*+,;=]*)(?::[0-9]*)?"
-)
 CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\r\n]*)?\r?\n")
 
 
@@ -169,7 +166,7 @@ class _CheckedHeaderLines:
             # RFC 9112 section 3.2: a server MUST answer 400 to a Host given twice or with an
             # invalid value (cheroot took the last of two, and any bytes): a front and this
             # server may each read another host from the one request.
-            if self._host_seen or not HOST.fullmatch(value.strip(b" \t\r\n")):
+            if self._host_seen or not HOST.fullmatch(value.strip(b" \t\r\n").decode("latin-1")):
                 raise ValueError("Invalid Host header: give one host[:port] (RFC 9112 3.2)")
             self._host_seen = True
         if line in (b"\r\n", b"\n") and self._require_host and not self._host_seen:
