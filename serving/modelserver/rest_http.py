@@ -212,11 +212,19 @@ class RestRequest(server.HTTPRequest):
 
     def read_request_headers(self) -> bool:
         """cheroot's reading of the headers; an HTTP/1.1 request without ``Host`` is refused
-        (RFC 9112 section 3.2: 400; cheroot answered it)."""
+        (RFC 9112 section 3.2: 400; cheroot answered it), and a ``close`` option anywhere in
+        ``Connection`` closes the connection after the answer (RFC 9110 section 7.6.1: a
+        list, tokens case-insensitive; cheroot closed only for the whole value ``close``, so
+        ``keep-alive, close`` or ``Close`` left a client waiting for the close it asked)."""
         self.header_reader = (
             HTTP11_HEADERS if self.request_protocol == b"HTTP/1.1" else HTTP10_HEADERS
         )
-        return bool(super().read_request_headers())  # type: ignore[no-untyped-call]
+        if not super().read_request_headers():  # type: ignore[no-untyped-call]
+            return False
+        options = self.inheaders.get(b"Connection", b"").lower().split(b",")
+        if b"close" in (option.strip(b" \t") for option in options):
+            self.close_connection = True
+        return True
 
     def respond(self) -> None:
         """Run the app (cheroot's ``respond``, with the bounded chunked reader)."""

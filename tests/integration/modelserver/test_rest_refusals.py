@@ -57,3 +57,13 @@ def test_an_absolute_form_target_is_served(server, local_only):
     wire = b"GET http://127.0.0.1/v1/models/qa HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     status, _, body = parse_answer(send_raw(server.rest_url, wire))
     assert status == 200 and json.loads(body)["model_version_status"]
+
+
+@pytest.mark.parametrize("option", [b"close", b"Close", b"keep-alive, close", b"Upgrade,close"])
+def test_a_close_option_in_connection_closes_the_connection(server, local_only, option):
+    """Found by hostile pass 7: cheroot closed only for a Connection value of exactly
+    ``close`` (RFC 9110 section 7.6.1: a list of case-insensitive options): the client
+    waited for a close it had asked for (send_raw reads until the server closes)."""
+    wire = b"GET /v1/models/qa HTTP/1.1\r\nHost: x\r\nConnection: " + option + b"\r\n\r\n"
+    code, headers, _ = parse_answer(send_raw(server.rest_url, wire, timeout=30))
+    assert code == 200 and headers["connection"].lower() == "close"
