@@ -209,24 +209,23 @@ class GrpcBackend:
         """The failure of a call past a gRPC message size limit; None for another
         RESOURCE_EXHAUSTED (a tensor the server could not allocate, a quota).
 
-        The request past the gateway's own send limit or the server's receive limit is
-        TOO_LARGE (a 413 naming the limit): it was a 503 "retry later", and the same request
-        fails alike every time. An answer past the gateway's receive limit is INTERNAL (a
-        502): the server's answer, which the client neither sees nor bounds. Both ways are
-        told apart by the size grpc names, the request's serialized size or not.
+        The request past the gateway's own send limit ("Sent") or the server's receive limit
+        ("Received") is TOO_LARGE (a 413 naming the limit): it was a 503 "retry later", and
+        the same request fails alike every time. An answer past the server's send limit or
+        the gateway's receive limit is INTERNAL (a 502): the server's answer, which the client
+        neither sees nor bounds. grpc names the message's size: the request's serialized size
+        tells the two apart (the words alone do not: both sides say "Sent" and "Received").
         """
         found = SIZE_LIMIT.search(details)
         if found is None:
             return None
-        size, limit = int(found["size"]), int(found["max"])
-        if found["way"] == "Sent":  # only the request is sent: the gateway's own limit
-            return BackendError(
-                BackendFailure.TOO_LARGE, details, limit=("max_message_bytes", limit)
-            )
-        if size == request.ByteSize():
+        if int(found["size"]) != request.ByteSize():
+            return BackendError(BackendFailure.INTERNAL, details)
+        if found["way"] == "Sent":
+            name = "max_message_bytes"
+        else:
             name = "model_server_max_receive_message_length"
-            return BackendError(BackendFailure.TOO_LARGE, details, limit=(name, limit))
-        return BackendError(BackendFailure.INTERNAL, details)
+        return BackendError(BackendFailure.TOO_LARGE, details, limit=(name, int(found["max"])))
 
     def _get_stubs(self) -> _Stubs:
         stubs = self._stubs

@@ -32,10 +32,18 @@ def test_backend_failure_mapping_hides_raw_messages(failure, status) -> None:
     assert (error.headers.get("Retry-After") == "3") == (status == 503)
 
 
-def test_an_answer_past_the_gateways_message_limit_is_no_client_fault() -> None:
-    """A request within the limits whose answer passes the gateway's ``max_message_bytes``:
-    grpc's RESOURCE_EXHAUSTED 'Received message larger than max' is the server's answer, not
-    the client's request (a 502, not the 413 of a request too large nor a 503 retry)."""
+@pytest.mark.parametrize(
+    ("server_options", "gateway_limit"),
+    [((), 1024), ((("grpc.max_send_message_length", 1024),), 64 * 1024 * 1024)],
+    ids=["gateway-receive-limit", "server-send-limit"],
+)
+def test_an_answer_past_a_message_limit_is_no_client_fault(
+    server_options: tuple[tuple[str, int], ...], gateway_limit: int
+) -> None:
+    """A request within the limits whose answer passes the gateway's ``max_message_bytes``
+    or the server's send limit: grpc's RESOURCE_EXHAUSTED 'Received (Sent) message larger
+    than max' is the server's answer, not the client's request (a 502, not the 413 of a
+    request too large nor a 503 retry)."""
     answer = wire.PredictResponse()
     answer.outputs["scores"].dtype = wire.DT_FLOAT
     answer.outputs["scores"].float_val.extend([0.5] * 4096)
@@ -47,9 +55,10 @@ def test_an_answer_past_the_gateways_message_limit_is_no_client_fault() -> None:
         grpc.method_handlers_generic_handler(
             "tensorflow.serving.PredictionService",
             {"Predict": grpc.unary_unary_rpc_method_handler(predict)},
-        )
+        ),
+        options=server_options,
     )
-    backend = GrpcBackend(target, retry=None, max_message_bytes=1024)
+    backend = GrpcBackend(target, retry=None, max_message_bytes=gateway_limit)
     try:
         with pytest.raises(BackendError) as raised:
             backend.predict("m", VersionSelector(), {"ids": np.ones((1, 4), np.int32)})
