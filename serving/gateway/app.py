@@ -24,6 +24,7 @@ from serving.gateway.settings import GatewaySettings
 from serving.gateway.strict_json import StrictJSONProvider
 from serving.gateway.views import blueprint
 from serving.gateway.web import SegmentConverter, current_request, services
+from serving.plain_http import PlainHttpFlask
 
 
 class NoSessions(SessionInterface):
@@ -48,10 +49,11 @@ class NoSessions(SessionInterface):
         """Nothing to save."""
 
 
-class GatewayFlask(Flask):
+class GatewayFlask(PlainHttpFlask):
     """Flask with per-request work done once (issue 9): no sessions, and ``ensure_sync``'s
     check of a view, hook or error handler (``inspect.iscoroutinefunction``) cached per
-    function; a coroutine function still gets Flask's ``async_to_sync`` wrapper."""
+    function; a coroutine function still gets Flask's ``async_to_sync`` wrapper. A WebSocket
+    handshake is answered as plain HTTP (:mod:`serving.plain_http`)."""
 
     session_interface = NoSessions()
 

@@ -27,7 +27,8 @@ in another order, so a score may move by a float32 ulp, as with any batching.
 Failures: a retryable UNAVAILABLE (the server is down), DEADLINE_EXCEEDED and NOT_FOUND (the
 version went away) are every member's answer (each raises its own copy); any other failure of
 a merged call (INVALID_ARGUMENT, INTERNAL: possibly one member's doing; RESOURCE_EXHAUSTED,
-an UNAVAILABLE that is not retryable: possibly the merged call's size), or an answer without
+an UNAVAILABLE that is not retryable, a message past its size limit (TOO_LARGE): possibly the
+merged call's size), or an answer without
 one row per input row, makes each member call again alone, so one request's fault never
 fails another's. Each call has the configured deadline; a merged call forwards its
 members' request ids (comma-separated ``x-request-id``, cut to fit gRPC's metadata limit:
@@ -60,7 +61,7 @@ SHARED_FAILURES = frozenset(
 def _own_copy(error: BackendError) -> BackendError:
     """A member's copy of a merged call's error, with the call's cause: one object raised in
     several requests would collect all their frames in one traceback."""
-    copy = BackendError(error.failure, error.message, error.retryable)
+    copy = BackendError(error.failure, error.message, error.retryable, error.limit)
     copy.__cause__ = error.__cause__
     return copy
 

@@ -62,17 +62,28 @@ class BackendFailure(enum.Enum):
     INVALID_ARGUMENT = "invalid_argument"
     NOT_FOUND = "not_found"
     INTERNAL = "internal"
+    # The gateway's request is past a message limit (the gateway's own or the model
+    # server's): the client's request is too large, not the server unavailable.
+    TOO_LARGE = "too_large"
 
 
 class BackendError(Exception):
     """A backend call failed; ``message`` is the server's text, logged but never returned."""
 
-    def __init__(self, failure: BackendFailure, message: str, retryable: bool = False) -> None:
+    def __init__(
+        self,
+        failure: BackendFailure,
+        message: str,
+        retryable: bool = False,
+        limit: tuple[str, int] | None = None,
+    ) -> None:
         super().__init__(f"{failure.value}: {message}")
         self.failure = failure
         self.message = message
         # Only a true UNAVAILABLE (server down, connection refused) is worth retrying.
         self.retryable = retryable
+        # TOO_LARGE: the limit passed, (name, bytes), when the failure names it.
+        self.limit = limit
 
 
 def limit_error(location: Sequence[str | int], limit_name: str, limit: int, actual: int) -> Detail:
@@ -88,9 +99,13 @@ def limit_error(location: Sequence[str | int], limit_name: str, limit: int, actu
 def backend_to_gateway(error: BackendError, retry_after_seconds: int) -> GatewayError:
     """Map a backend failure to the client-facing status (the raw message stays in logs).
 
-    UNAVAILABLE -> 503 (Retry-After), DEADLINE_EXCEEDED -> 504, NOT_FOUND -> 404, anything else
+    UNAVAILABLE -> 503 (Retry-After), DEADLINE_EXCEEDED -> 504, NOT_FOUND -> 404, TOO_LARGE
+    -> 413 naming the limit (RFC 9110 section 15.5.14: the request is larger than the
+    server will process; a retry of the same request fails alike), anything else
     (INVALID_ARGUMENT included: the client's input was validated before the call) -> 502.
     """
+    if error.failure is BackendFailure.TOO_LARGE:
+        return too_large_error(error.limit)
     if error.failure is BackendFailure.UNAVAILABLE:
         return GatewayError(
             503,
@@ -106,6 +121,22 @@ def backend_to_gateway(error: BackendError, retry_after_seconds: int) -> Gateway
         # that rejects them does not fit its spec, which is no fault of the client's.
         return GatewayError(502, "the model server rejected the inputs the gateway built")
     return GatewayError(502, "the model server failed")
+
+
+def too_large_error(limit: tuple[str, int] | None) -> GatewayError:
+    """The 413 of a request whose model input is past a message limit ``(name, bytes)`` of
+    the gateway or the model server (None: the server named no limit)."""
+    message = "the request is too large for the model server; send fewer or shorter texts"
+    if limit is None:
+        return GatewayError(413, message)
+    name, value = limit
+    detail = {
+        "loc": ["body"],
+        "msg": f"the model input built from the body exceeds the limit {name}={value} bytes",
+        "type": "limit_exceeded",
+        "limit": {"name": name, "value": value},
+    }
+    return GatewayError(413, message, [detail])
 
 
 def http_error(error: HTTPException) -> GatewayError:

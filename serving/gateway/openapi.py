@@ -24,7 +24,8 @@ ERROR_STATUSES = {
     "401": "Missing or wrong API key (when GATEWAY_API_KEYS is set)",
     "404": "Unknown model or version",
     "411": "Neither Content-Length nor Transfer-Encoding: chunked",
-    "413": "Body larger than max_body_bytes (any framing)",
+    "413": "Body larger than max_body_bytes (any framing), or its model input past a message"
+    " size limit of the gateway or the model server (detail names it)",
     "415": (
         "Content-Type is not application/json, a Content-Encoding other than identity, a "
         "charset other than UTF-8 for a body that is not ASCII, or a UTF-16/32 body"

@@ -43,6 +43,7 @@ from serving.gateway.connection import ContinueOnRead, body_left, linger
 from serving.gateway.errors import echo
 from serving.gateway.exchange import UNMATCHED, begin, end, record
 from serving.gateway.grpc_gevent import CallPool, init_grpc_gevent
+from serving.gateway.host_header import use_host_checked_requests
 from serving.gateway.settings import GatewaySettings
 
 
@@ -280,9 +281,11 @@ class _GatewayWorker:
 
     def init_process(self) -> None:
         """Answer with one write per response (see the module docstring), bound the chunks
-        of a chunked body (:mod:`serving.gateway.chunked`), then serve."""
+        of a chunked body (:mod:`serving.gateway.chunked`), check ``Host``
+        (:mod:`serving.gateway.host_header`), then serve."""
         use_one_write_responses()
         use_bounded_chunked_bodies()
+        use_host_checked_requests()
         resolve_settings(self.cfg)  # type: ignore[attr-defined]
         super().init_process()  # type: ignore[misc]
 

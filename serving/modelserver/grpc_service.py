@@ -54,6 +54,17 @@ def spec_choice(model_spec: Any) -> tuple[int | None, str]:
     return None, ""
 
 
+def servable_choice(model_spec: Any) -> tuple[int | None, str]:
+    """:func:`spec_choice` for a call that runs a servable (Predict, GetModelMetadata); a
+    ``version_label`` set to ``""`` is INVALID_ARGUMENT as TF Serving's
+    ``ServerCore::GetModelVersionForLabel`` finds no such label (it was read as no label:
+    the latest version answered, where TF Serving refuses the request)."""
+    version, label = spec_choice(model_spec)
+    if not label and model_spec.WhichOneof("version_choice") == "version_label":
+        raise invalid_argument("Unrecognized servable version label: ")
+    return version, label
+
+
 def _deadline(context: grpc.ServicerContext) -> float | None:
     """The call's deadline as a ``time.monotonic()`` time, None when the client set none.
 
@@ -156,7 +167,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         )
 
     def _predict(self, request: Any, deadline: float | None) -> Any:
-        version, label = spec_choice(request.model_spec)
+        version, label = servable_choice(request.model_spec)
         inputs = {alias: decode_input(alias, proto) for alias, proto in request.inputs.items()}
         result = predict(
             self._manager,
@@ -185,7 +196,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         for field in fields:
             if field != SIGNATURE_DEF_FIELD:
                 raise invalid_argument(f"Metadata field {field} is not supported")
-        version, label = spec_choice(request.model_spec)
+        version, label = servable_choice(request.model_spec)
         state = self._manager.resolve(request.model_spec.name, version, label)
         assert state.servable is not None
         signature_map = get_model_metadata_pb2.SignatureDefMap()

@@ -36,7 +36,6 @@ LOG = logging.getLogger(__name__)
 VERSION = "modelserver (TF Serving stand-in)"
 # tensorflow_model_server flags (main.cc) accepted for compatibility and ignored here.
 IGNORED = (
-    "rest_api_timeout_in_ms",
     "rest_api_enable_cors_support",
     "num_load_threads",
     "num_unload_threads",
@@ -72,6 +71,14 @@ def _int(text: str) -> int:
         return parse_int_flag(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def _int32(text: str) -> int:
+    """An int32 flag value (TF Serving's ``tensorflow::int32`` flags)."""
+    value = _int(text)
+    if not -(2**31) <= value < 2**31:
+        raise argparse.ArgumentTypeError(f"out of int32 range: {text!r}")
+    return value
 
 
 def _port(text: str) -> int:
@@ -112,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--grpc_max_threads", type=_count, default=64)
     add("--rest_api_port", type=_port, default=8501, help="REST port (0 = any free port)")
     add("--rest_api_num_threads", type=_count, default=0, help="REST worker threads (0: 32)")
+    add(
+        "--rest_api_timeout_in_ms",
+        type=_int32,
+        default=30_000,
+        help="REST predict deadline, as a gRPC call's (<= 0: none); TF Serving's default",
+    )
     add("--host", default="127.0.0.1", help="bind address of gRPC and REST (not in TF Serving)")
     add("--model_config_file", type=Path, help="text model_config_list file")
     add("--model_config_file_poll_wait_seconds", type=_count, default=0)
@@ -194,6 +207,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         model_config_file=args.model_config_file,
         config_poll_seconds=args.model_config_file_poll_wait_seconds,
         rest_api_num_threads=args.rest_api_num_threads or 32,
+        rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
     )
 
 

@@ -28,6 +28,7 @@ from serving.modelserver.predict import predict_on
 from serving.modelserver.rest_body import DecompressedTooLargeError, request_body
 from serving.modelserver.rest_json import parse_predict_body, render_outputs
 from serving.numbers import json_integer, parse_version
+from serving.plain_http import PlainHttpFlask
 
 LOG = logging.getLogger(__name__)
 # TF Serving's own URL patterns (http_rest_api_util.cc, kPredictionApiGegex and
@@ -61,9 +62,12 @@ def error_response(error: ServingError) -> Response:
 class RestHandlers:
     """Handlers for one server's REST routes."""
 
-    def __init__(self, manager: ModelManager, metrics: ServerMetrics) -> None:
+    def __init__(
+        self, manager: ModelManager, metrics: ServerMetrics, timeout_seconds: float | None = None
+    ) -> None:
         self._manager = manager
         self._metrics = metrics
+        self._timeout = timeout_seconds
 
     def dispatch(self, path: str = "") -> Response:
         """Route a ``/v1/...`` request as TF Serving does, timing and counting the call."""
@@ -142,7 +146,10 @@ class RestHandlers:
         # JSON true/false (or UTF-16/32, whose ASCII has NUL bytes) read number by number
         booleans = b"true" in data or b"false" in data or b"\x00" in data
         inputs, row_format = parse_predict_body(body, specs, booleans)
-        result = predict_on(state, inputs, signature_name=signature)
+        # --rest_api_timeout_in_ms: TF Serving sets it as the run's RunOptions.timeout_in_ms,
+        # counted from the run (the body read and parsed); here it is a gRPC call's deadline.
+        deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        result = predict_on(state, inputs, signature_name=signature, deadline=deadline)
         return render_outputs(result.outputs, row_format), str(result.version)
 
     def _status(self, match: re.Match[str]) -> tuple[Any, str]:
@@ -241,10 +248,15 @@ def _to_dict(message: Any) -> dict[str, Any]:
 
 
 def create_rest_app(
-    manager: ModelManager, metrics: ServerMetrics, metrics_path: str, is_ready: Callable[[], bool]
+    manager: ModelManager,
+    metrics: ServerMetrics,
+    metrics_path: str,
+    is_ready: Callable[[], bool],
+    timeout_seconds: float | None = None,
 ) -> Flask:
-    """The Flask app served on the REST port."""
-    app = Flask("modelserver")
+    """The Flask app served on the REST port; ``timeout_seconds``: each predict's deadline
+    (``--rest_api_timeout_in_ms``; None: none), DEADLINE_EXCEEDED (504) past it."""
+    app = PlainHttpFlask("modelserver")  # Upgrade: websocket ignored, as TF Serving
     # Before the rules are added (a rule takes the map's setting when it is bound): merging
     # slashes answered '/v1//models/qa' with a 308 HTML page redirecting to the client's Host
     # header; TF Serving's URL patterns do not match such a path (the gateway's app alike).
@@ -252,7 +264,7 @@ def create_rest_app(
     # gRPC's message limit for REST bodies too: a JSON body is read whole, and its numbers
     # as Python objects take several times its size (a 2 GB upload would take the server).
     app.config["MAX_CONTENT_LENGTH"] = MAX_MESSAGE_BYTES
-    handlers = RestHandlers(manager, metrics)
+    handlers = RestHandlers(manager, metrics, timeout_seconds)
 
     def route(rule: str, endpoint: str, view: Callable[..., Response], **options: Any) -> None:
         # Flask answered OPTIONS itself, an empty text/html 200; every answer of this server

@@ -32,8 +32,9 @@ def request_body(request: Request) -> bytes:
     """The body of ``request``, decompressed when its ``Content-Encoding`` holds ``gzip``.
 
     Raises DecompressedTooLargeError past :data:`MAX_GZIP_BYTES` decompressed, and
-    INVALID_ARGUMENT (400) for a body that is no whole gzip stream (TF Serving then reads an
-    empty body: "The document is empty", which names no cause).
+    INVALID_ARGUMENT (400) for a body that is no whole gzip stream, or more than one (several
+    members, trailing bytes) (TF Serving then reads an empty body: "The document is empty",
+    which names no cause).
     """
     data = request.get_data()
     coding = request.headers.get("Content-Encoding")
@@ -43,7 +44,7 @@ def request_body(request: Request) -> bytes:
 
 
 def decompressed(data: bytes) -> bytes:
-    """``data`` as one gzip stream decompressed, at most :data:`MAX_GZIP_BYTES`."""
+    """``data``, exactly one gzip member, decompressed: at most :data:`MAX_GZIP_BYTES`."""
     stream = zlib.decompressobj(GZIP_WINDOW)
     try:
         # max_length: never more than the bound plus one byte in memory, whatever the ratio
@@ -54,4 +55,14 @@ def decompressed(data: bytes) -> bytes:
         raise DecompressedTooLargeError()
     if not stream.eof:
         raise invalid_argument("The request body is not valid gzip (the stream is cut short)")
+    if stream.unused_data:
+        # A second gzip member (RFC 1952 section 2.2 allows a series; `gzip -d` joins them)
+        # or trailing bytes were dropped and the first member answered as the whole body: a
+        # request other than the one sent. TF Serving's ZLib fails on input left after the
+        # stream's end (Z_DATA_ERROR: an empty body, "The document is empty"), so a client
+        # this server answers is answered alike by TF Serving.
+        raise invalid_argument(
+            "The request body is not valid gzip (bytes after the end of its first member: "
+            "send one gzip member)"
+        )
     return body

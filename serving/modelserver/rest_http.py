@@ -42,6 +42,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from serving.chunk_counts import too_many_chunks, too_many_chunks_message
 from serving.modelserver.errors import invalid_argument
+from serving.plain_http import HOST
 
 # A chunk-size line: hex digits, an optional extension, CRLF (RFC 9112 section 7.1). 16 hex
 # digits hold any size; a longer line is no size line.
@@ -136,10 +137,12 @@ class _CheckedHeaderLines:
     with both a length and ``chunked`` kept its connection open, where section 6.1 has the
     server close it: a front that framed the body by its length would smuggle a request."""
 
-    def __init__(self, rfile: Any) -> None:
+    def __init__(self, rfile: Any, require_host: bool = False) -> None:
         self._rfile = rfile
         self._length_seen = False
         self._codings: list[bytes] = []
+        self._require_host = require_host
+        self._host_seen = False
 
     def readline(self) -> bytes:
         line: bytes = self._rfile.readline()
@@ -159,6 +162,15 @@ class _CheckedHeaderLines:
         if colon and name.lower() == b"transfer-encoding":
             parts = (part.strip(b" \t\r\n").lower() for part in value.split(b","))
             self._codings += [part for part in parts if part]  # empty elements are skipped
+        if colon and name.lower() == b"host":
+            # RFC 9112 section 3.2: a server MUST answer 400 to a Host given twice or with an
+            # invalid value (cheroot took the last of two, and any bytes): a front and this
+            # server may each read another host from the one request.
+            if self._host_seen or not HOST.fullmatch(value.strip(b" \t\r\n").decode("latin-1")):
+                raise ValueError("Invalid Host header: give one host[:port] (RFC 9112 3.2)")
+            self._host_seen = True
+        if line in (b"\r\n", b"\n") and self._require_host and not self._host_seen:
+            raise ValueError("Missing Host header (RFC 9112 3.2)")
         if line in (b"\r\n", b"\n") and self._codings:  # the end of the header block
             if self._codings != [b"chunked"]:
                 raise ValueError("Unsupported Transfer-Encoding: only one 'chunked' is read.")
@@ -168,11 +180,19 @@ class _CheckedHeaderLines:
 
 
 class StrictHeaderReader(server.HeaderReader):
-    """cheroot's header reader on :class:`_CheckedHeaderLines` (RFC 9112 sections 5.1, 5.2)."""
+    """cheroot's header reader on :class:`_CheckedHeaderLines` (RFC 9112 sections 3.2, 5.1,
+    5.2); ``require_host``: the request is HTTP/1.1, which must name its host."""
+
+    def __init__(self, require_host: bool = False) -> None:
+        self.require_host = require_host
 
     def __call__(self, rfile: Any, hdict: Any = None) -> Any:
         """cheroot's reading of the header block."""
-        return super().__call__(_CheckedHeaderLines(rfile), hdict)
+        return super().__call__(_CheckedHeaderLines(rfile, self.require_host), hdict)
+
+
+HTTP10_HEADERS = StrictHeaderReader()
+HTTP11_HEADERS = StrictHeaderReader(require_host=True)
 
 
 class RestRequest(server.HTTPRequest):
@@ -180,7 +200,7 @@ class RestRequest(server.HTTPRequest):
     :class:`BoundedChunkedRFile`, and closing the connection when the app left such a body
     unread."""
 
-    header_reader = StrictHeaderReader()
+    header_reader = HTTP10_HEADERS
 
     def __init__(
         self, server: Any, conn: Any, proxy_mode: bool = True, strict_mode: bool = True
@@ -189,6 +209,22 @@ class RestRequest(server.HTTPRequest):
         # is a proxy; RFC 9112 section 3.2.2 has a server accept it (the gateway's gunicorn
         # does). Proxy mode reads its path; CONNECT, which it would also take, is refused.
         super().__init__(server, conn, proxy_mode, strict_mode)
+
+    def read_request_headers(self) -> bool:
+        """cheroot's reading of the headers; an HTTP/1.1 request without ``Host`` is refused
+        (RFC 9112 section 3.2: 400; cheroot answered it), and a ``close`` option anywhere in
+        ``Connection`` closes the connection after the answer (RFC 9110 section 7.6.1: a
+        list, tokens case-insensitive; cheroot closed only for the whole value ``close``, so
+        ``keep-alive, close`` or ``Close`` left a client waiting for the close it asked)."""
+        self.header_reader = (
+            HTTP11_HEADERS if self.request_protocol == b"HTTP/1.1" else HTTP10_HEADERS
+        )
+        if not super().read_request_headers():  # type: ignore[no-untyped-call]
+            return False
+        options = self.inheaders.get(b"Connection", b"").lower().split(b",")
+        if b"close" in (option.strip(b" \t") for option in options):
+            self.close_connection = True
+        return True
 
     def respond(self) -> None:
         """Run the app (cheroot's ``respond``, with the bounded chunked reader)."""

@@ -52,7 +52,16 @@ class ServerOptions:
     model_config_file: Path | None = None
     config_poll_seconds: float = 0.0  # --model_config_file_poll_wait_seconds (0: never)
     rest_api_num_threads: int = 32
+    # --rest_api_timeout_in_ms: TF Serving's default 30 s; <= 0 sets no deadline.
+    rest_api_timeout_in_ms: int = 30_000
     shutdown_grace_seconds: float = 10.0
+
+    @property
+    def rest_timeout_seconds(self) -> float | None:
+        """A REST predict's deadline in seconds; None for none (TF Serving sets one only when
+        the flag is > 0: ``HttpRestApiHandler``)."""
+        timeout_ms = self.rest_api_timeout_in_ms
+        return timeout_ms / 1000 if timeout_ms > 0 else None
 
 
 class ModelServer:
@@ -79,7 +88,13 @@ class ModelServer:
         metrics_path = (
             self.options.monitoring.path if self.options.monitoring.enable else "/metrics"
         )
-        app = create_rest_app(self.manager, self.metrics, metrics_path, self.manager.all_available)
+        app = create_rest_app(
+            self.manager,
+            self.metrics,
+            metrics_path,
+            self.manager.all_available,
+            timeout_seconds=self.options.rest_timeout_seconds,
+        )
         # cheroot: a production thread-pool WSGI server that finishes in-flight requests on stop.
         self._rest_server = wsgi.Server(
             (self.options.host, self.options.rest_api_port),

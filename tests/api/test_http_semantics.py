@@ -148,3 +148,22 @@ def test_a_request_id_with_a_comma_is_replaced(any_client, given) -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
     kept = any_client.post("/v1/qa", json=QA, headers={"X-Request-ID": "a;b=c d"})
     assert kept.headers["X-Request-ID"] == "a;b=c d"
+
+
+WEBSOCKET = {"Connection": "keep-alive, Upgrade", "Upgrade": "websocket"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload"),
+    [("GET", "/v1/models", None), ("GET", "/v1/models/qa", None), ("GET", "/healthz", None)]
+    + [("POST", path, payload) for path, payload in BODIES[:3]],
+)
+def test_a_websocket_handshake_is_answered_as_plain_http(any_client, method, path, payload) -> None:
+    """Found by hostile pass 7: werkzeug's URL map took a request with ``Upgrade: websocket``
+    as a ``ws://`` one that no rule takes: every Flask route answered 400 "The browser (or
+    proxy) sent a request that this server could not understand" (the fast path answered
+    200). The gateway speaks no WebSocket; RFC 9110 section 7.8 lets it ignore ``Upgrade``."""
+    plain = any_client.open(path, method=method, json=payload)
+    upgrading = any_client.open(path, method=method, json=payload, headers=WEBSOCKET)
+    assert upgrading.status_code == plain.status_code == 200, upgrading.get_data(as_text=True)
+    assert upgrading.headers["Content-Type"] == "application/json"

@@ -8,11 +8,14 @@ import grpc
 
 
 def serve_handlers(
-    *handlers: grpc.GenericRpcHandler, max_workers: int = 2
+    *handlers: grpc.GenericRpcHandler,
+    max_workers: int = 2,
+    options: tuple[tuple[str, int], ...] = (),
 ) -> tuple[grpc.Server, str]:
     """A started gRPC server on a free loopback port answering with ``handlers``; it and its
-    target (``127.0.0.1:PORT``). The caller stops it (``server.stop(grace=None)``)."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
+    target (``127.0.0.1:PORT``). ``options``: grpc server options (channel arguments). The
+    caller stops it (``server.stop(grace=None)``)."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=options)
     server.add_generic_rpc_handlers(handlers)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()

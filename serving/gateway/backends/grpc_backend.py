@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -40,6 +41,12 @@ FAILURES: dict[grpc.StatusCode, BackendFailure] = {
     grpc.StatusCode.NOT_FOUND: BackendFailure.NOT_FOUND,
 }
 UnaryCall = Callable[..., Any]
+# grpc core's words for a message past a max_*_message_length (message_size_filter), with a
+# "CLIENT: " / "SERVER: " prefix in newer releases (1.60+) and none in older ones and in
+# TF Serving's C++ server: "Sent message larger than max (2000 vs. 500)".
+SIZE_LIMIT = re.compile(
+    r"(?P<way>Sent|Received) message larger than max \((?P<size>\d+) vs\. (?P<max>\d+)\)"
+)
 
 
 @dataclass(frozen=True)
@@ -188,11 +195,37 @@ class GrpcBackend:
             except grpc.RpcError as error:
                 code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
                 details = error.details() if isinstance(error, grpc.Call) else str(error)
+                if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    too_large = self._size_failure(details or "", request)
+                    if too_large is not None:
+                        raise too_large from error
                 failure = FAILURES.get(code, BackendFailure.INTERNAL)
                 retryable = code == grpc.StatusCode.UNAVAILABLE
                 raise BackendError(failure, f"{code.name}: {details}", retryable) from error
 
         return self.retry.run(attempt, deadline)
+
+    def _size_failure(self, details: str, request: Message) -> BackendError | None:
+        """The failure of a call past a gRPC message size limit; None for another
+        RESOURCE_EXHAUSTED (a tensor the server could not allocate, a quota).
+
+        The request past the gateway's own send limit ("Sent") or the server's receive limit
+        ("Received") is TOO_LARGE (a 413 naming the limit): it was a 503 "retry later", and
+        the same request fails alike every time. An answer past the server's send limit or
+        the gateway's receive limit is INTERNAL (a 502): the server's answer, which the client
+        neither sees nor bounds. grpc names the message's size: the request's serialized size
+        tells the two apart (the words alone do not: both sides say "Sent" and "Received").
+        """
+        found = SIZE_LIMIT.search(details)
+        if found is None:
+            return None
+        if int(found["size"]) != request.ByteSize():
+            return BackendError(BackendFailure.INTERNAL, details)
+        if found["way"] == "Sent":
+            name = "max_message_bytes"
+        else:
+            name = "model_server_max_receive_message_length"
+        return BackendError(BackendFailure.TOO_LARGE, details, limit=(name, int(found["max"])))
 
     def _get_stubs(self) -> _Stubs:
         stubs = self._stubs

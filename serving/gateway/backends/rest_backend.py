@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -27,10 +28,15 @@ from serving.gateway.errors import BackendError, BackendFailure
 
 # Most bytes one receive of an answer's body asks for.
 BODY_CHUNK_BYTES = 1 << 16
+# The local model server's 413: "The request body is larger than N bytes".
+BODY_LIMIT = re.compile(r"larger than (\d{1,19}) bytes")
 FAILURES: dict[int, BackendFailure] = {
     400: BackendFailure.INVALID_ARGUMENT,
     404: BackendFailure.NOT_FOUND,
     408: BackendFailure.DEADLINE_EXCEEDED,
+    # The body past the server's limit: the client's request too large, as the gRPC
+    # backend's message size limits (the local model server's words name the bytes).
+    413: BackendFailure.TOO_LARGE,
     429: BackendFailure.UNAVAILABLE,
     503: BackendFailure.UNAVAILABLE,
     504: BackendFailure.DEADLINE_EXCEEDED,
@@ -186,7 +192,7 @@ class RestBackend:
                 # An answer cut short or garbled (broken chunks, a body shorter than its
                 # Content-Length, a Content-Encoding it is not in, redirects): a bad gateway.
                 raise BackendError(BackendFailure.INTERNAL, repr(error)) from error
-            return _decode(response.status_code, content)
+            return decode_answer(response.status_code, content)
 
         return self.retry.run(attempt, deadline)
 
@@ -216,7 +222,9 @@ def _read_body(response: requests.Response, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
-def _decode(status: int, content: bytes) -> dict[str, Any]:
+def decode_answer(status: int, content: bytes) -> dict[str, Any]:
+    """The JSON object a REST answer holds; BackendError for a status other than 200
+    (:data:`FAILURES`; a 413 names the server's body limit when its words give it)."""
     try:
         answer = json.loads(content)
     except ValueError:  # UnicodeDecodeError is one
@@ -226,7 +234,9 @@ def _decode(status: int, content: bytes) -> dict[str, Any]:
     if status != 200:
         failure = FAILURES.get(status, BackendFailure.INTERNAL)
         message = f"HTTP {status}: {answer.get('error', '')}"
-        raise BackendError(failure, message, retryable=status == 503)
+        found = BODY_LIMIT.search(message) if status == 413 else None
+        limit = ("model_server_max_body_bytes", int(found[1])) if found else None
+        raise BackendError(failure, message, retryable=status == 503, limit=limit)
     return answer
 
 

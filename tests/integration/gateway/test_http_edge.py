@@ -201,3 +201,16 @@ def test_expect_100_continue_then_the_body_is_answered(gateway: RunningGateway) 
         received = read_to_close(connection)
     assert received.startswith(b"HTTP/1.1 200 OK")
     assert json.loads(received.partition(b"\r\n\r\n")[2])["model"]["name"] == "qa"
+
+
+@pytest.mark.parametrize(
+    "head", [b"GET /healthz HTTP/1.1\r\n", b"GET /healthz HTTP/1.1\r\nHost: a b\r\n"]
+)
+def test_an_http_1_1_request_without_a_valid_host_is_400(
+    gateway: RunningGateway, head: bytes
+) -> None:
+    """Found by hostile pass 7: gunicorn answered these (RFC 9112 section 3.2: 400), as the
+    model server's cheroot did (``serving.gateway.host_header``)."""
+    code, headers, body = _raw(gateway.url, head + b"Connection: close\r\n\r\n")
+    assert code == 400 and headers["content-type"] == "application/json"
+    assert json.loads(body)["error"] == "Bad Request"

@@ -15,7 +15,7 @@ import pytest
 import requests
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
-from tensorflow_serving.apis import prediction_service_pb2_grpc
+from tensorflow_serving.apis import get_model_metadata_pb2, prediction_service_pb2_grpc
 
 from serving.modelserver.grpc_service import MAX_MESSAGE_BYTES
 from serving.modelserver.rest_body import MAX_GZIP_BYTES
@@ -270,3 +270,21 @@ def test_a_request_the_server_cannot_take_is_no_server_fault(
     else:
         assert raised.value.details().startswith("the request is no valid ")
     assert server.stderr_text()[len(before) :].count("Traceback") == 0
+
+
+def test_an_empty_version_label_is_no_label_tf_serving_knows(prediction_stub):
+    """Found by hostile pass 7: a ModelSpec whose ``version_label`` is set to ``""`` was read
+    as no label (the latest version answered); TF Serving looks the label up and refuses it."""
+    request = predict_request("qa", QA_INPUTS)
+    request.model_spec.version_label = ""
+    assert request.model_spec.WhichOneof("version_choice") == "version_label"
+    metadata = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    metadata.model_spec.CopyFrom(request.model_spec)
+    for call, message in (
+        (prediction_stub.Predict, request),
+        (prediction_stub.GetModelMetadata, metadata),
+    ):
+        with pytest.raises(grpc.RpcError) as raised:
+            call(message, timeout=30)
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert raised.value.details().startswith("Unrecognized servable version label")

@@ -117,10 +117,14 @@ def test_a_merged_answer_without_one_row_per_input_row_is_not_sliced_among_membe
     assert [call[3] for call in backend.calls] == ["first", "r0,r1", "r0", "r1"]
 
 
-def test_a_merged_call_too_big_for_the_server_makes_each_member_call_alone() -> None:
-    # gRPC's RESOURCE_EXHAUSTED (a message over the limit, a tensor the server could not
-    # allocate) reaches the coalescer as an UNAVAILABLE that is not retryable
-    backend = RowBackend(failure=BackendFailure.UNAVAILABLE, retryable=False)
+@pytest.mark.parametrize("failure", [BackendFailure.UNAVAILABLE, BackendFailure.TOO_LARGE])
+def test_a_merged_call_too_big_for_the_server_makes_each_member_call_alone(
+    failure: BackendFailure,
+) -> None:
+    # gRPC's RESOURCE_EXHAUSTED (a tensor the server could not allocate) reaches the
+    # coalescer as an UNAVAILABLE that is not retryable, a message over a size limit as
+    # TOO_LARGE: the merged call's size, maybe no member's
+    backend = RowBackend(failure=failure, retryable=False)
     coalescer = Coalescer(backend, GatewayMetrics(), 32, 1, HELD)
     with ThreadPoolExecutor(4) as pool:
         queued = [("m", 1, rows(2)), ("m", 1, rows(5))]

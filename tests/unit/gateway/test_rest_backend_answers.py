@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from serving.gateway.backends import VersionSelector
+from serving.gateway.backends import VersionSelector, rest_backend
 from serving.gateway.backends.rest_backend import RestBackend
 from serving.gateway.errors import BackendError, BackendFailure
 
@@ -65,3 +65,13 @@ def test_an_answer_that_is_no_float_tensor_is_a_backend_failure(answering, outpu
     with pytest.raises(BackendError) as raised:
         answering({"outputs": outputs}).predict("m", VersionSelector(), INPUTS)
     assert raised.value.failure is BackendFailure.INTERNAL
+
+
+def test_a_body_past_the_model_servers_limit_is_too_large_naming_it() -> None:
+    """The local model server's REST 413 (a body past its 256 MB) was INTERNAL, a 502 telling
+    the client the server failed: it is the request's size, a 413 naming the limit."""
+    answer = b'{"error": "The request body is larger than 268435456 bytes"}\n'
+    with pytest.raises(BackendError) as raised:
+        rest_backend.decode_answer(413, answer)
+    assert raised.value.failure is BackendFailure.TOO_LARGE
+    assert raised.value.limit == ("model_server_max_body_bytes", 268435456)

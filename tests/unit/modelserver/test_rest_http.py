@@ -149,3 +149,33 @@ def test_headers_are_read_as_cheroot_reads_them() -> None:
     assert rfile.read() == b"body"
     chunked = io.BufferedReader(io.BytesIO(b"Transfer-Encoding: , Chunked \r\n\r\n"))
     assert StrictHeaderReader()(chunked, {}) == {b"Transfer-Encoding": b", Chunked"}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        b"Accept: a\r\n\r\n",  # HTTP/1.1 without Host
+        b"Host: a\r\nHost: b\r\n\r\n",  # cheroot took "a, b"
+        b"Host: a\r\nhost: a\r\n\r\n",
+        b"Host: a b\r\n\r\n",
+        b"Host: a/b\r\n\r\n",
+        b"Host: a:80x\r\n\r\n",
+        b"Host: user@a\r\n\r\n",
+    ],
+)
+def test_a_missing_repeated_or_invalid_host_is_refused(headers: bytes) -> None:
+    """Found by hostile pass 7: RFC 9112 section 3.2 has a server answer 400 to an HTTP/1.1
+    request without Host, with two, or with one that is no host[:port]; cheroot answered
+    them (two joined as "a, b": a front and this server could read other hosts)."""
+    with pytest.raises(ValueError, match="Host header"):
+        StrictHeaderReader(require_host=True)(io.BufferedReader(io.BytesIO(headers)), {})
+
+
+@pytest.mark.parametrize(
+    "host", [b"", b"example.com", b"example.com:8501", b"127.0.0.1:1", b"[::1]:8501", b"a%20b"]
+)
+def test_a_host_of_any_valid_form_is_read(host: bytes) -> None:
+    headers = b"Host: " + host + b"\r\n\r\n"
+    read = StrictHeaderReader(require_host=True)(io.BufferedReader(io.BytesIO(headers)), {})
+    assert read == {b"Host": host}
+    assert StrictHeaderReader()(io.BufferedReader(io.BytesIO(b"Accept: a\r\n\r\n")), {})

@@ -53,3 +53,23 @@ def test_options_is_a_json_405(path: str) -> None:
     assert response.status_code == 405 and response.is_json
     assert response.get_json() == {"error": f"Malformed request: OPTIONS {path}"}
     assert "GET" in response.headers["Allow"] and "OPTIONS" not in response.headers["Allow"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/healthz", 200),
+        ("GET", "/v1/models/qa", 404),
+        ("POST", "/v1/models/qa:predict", 404),
+    ],
+)
+def test_a_websocket_handshake_is_answered_as_plain_http(method: str, path: str, status: int):
+    """Found by hostile pass 7: werkzeug took ``Connection: Upgrade`` + ``Upgrade: websocket``
+    as a ``ws://`` request no rule takes: every path was a 400 HTML page ("The browser (or
+    proxy) sent a request that this server could not understand"). TF Serving's HTTP server
+    ignores ``Upgrade`` (RFC 9110 section 7.8 allows it): the request's own answer, in JSON."""
+    headers = {"Connection": "Upgrade", "Upgrade": "websocket"}
+    response = _app().test_client().open(path, method=method, data=b"{}", headers=headers)
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == "application/json"
+    assert isinstance(response.get_json(), dict)
