@@ -113,7 +113,7 @@ def measure_point(
             model_server(options.repo, point.batching, parameters, point.server_args())
         )
         options = replace(options, workers=point.gateway_workers)
-        gateway = start_gateway(stack, options, server.grpc_target)
+        gateway = start_gateway(stack, options, server)
 
         def backend() -> list[int]:
             return [server.process.pid, *procstat.children(server.process.pid)]

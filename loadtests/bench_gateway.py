@@ -69,10 +69,10 @@ def run(options: Options) -> list[bench_report.Row]:
         def backend_pids() -> list[int]:
             return [server_pid, *procstat.children(server_pid)]
 
-        gateway = start_gateway(stack, options, target)
+        gateway = start_gateway(stack, options, server)
         urls = {"gateway": (gateway.url, gateway.worker_pids, backend_pids)}
         for name, extra in options.variants:  # the same gateway with other settings
-            variant = start_gateway(stack, options, target, extra)
+            variant = start_gateway(stack, options, server, extra)
             urls[name] = (variant.url, variant.worker_pids, backend_pids)
         if "inproc-http" in options.paths:
             baseline = start_baseline(stack, options)

@@ -60,17 +60,21 @@ def model_server(
 
 
 def start_gateway(
-    stack: ExitStack, options: Options, target: str, extra: Sequence[tuple[str, str]] = ()
+    stack: ExitStack,
+    options: Options,
+    server: LaunchedServer,
+    extra: Sequence[tuple[str, str]] = (),
 ) -> RunningGateway:
-    """The gateway (gunicorn, gRPC backend; ``extra`` settings, ``ROOT``: another source tree,
-    ``PYTHON``: another interpreter, such as a virtualenv's) on a free port until ``stack``
-    closes."""
+    """The gateway in front of ``server`` (gunicorn, gRPC backend; ``extra`` settings, such as
+    ``GATEWAY_BACKEND=rest`` for its REST port; ``ROOT``: another source tree, ``PYTHON``:
+    another interpreter, such as a virtualenv's) on a free port until ``stack`` closes."""
     # INFO (the default) writes one JSON access line per request: part of the real cost.
     environment = {
         "GATEWAY_MODEL_REPO": str(options.repo),
         "GATEWAY_LOG_LEVEL": options.log_level,
         "GATEWAY_BACKEND": "grpc",
-        "GATEWAY_GRPC_TARGET": target,
+        "GATEWAY_GRPC_TARGET": server.grpc_target,
+        "GATEWAY_REST_URL": server.rest_url,
         "GATEWAY_WORKER_CLASS": options.worker_class,
         # as scripts/run_local.sh (make run); a variant sets GATEWAY_CPU_AFFINITY=off to compare
         "GATEWAY_CPU_AFFINITY": SHIPPED_CPU_AFFINITY,

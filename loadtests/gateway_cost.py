@@ -90,11 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--callgrind", action="store_true")
+    parser.add_argument("--backend", choices=["grpc", "rest"], default="grpc")
     options = parser.parse_args(argv)
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="gateway-cost-"))
     # Imported after the multiprocess directory is set: prometheus_client reads it at import.
     from serving.gateway.app import create_app
+    from serving.gateway.backends.base import Backend
     from serving.gateway.backends.grpc_backend import GrpcBackend
+    from serving.gateway.backends.rest_backend import RestBackend
     from serving.gateway.settings import GatewaySettings
     from tests.support.model_server import running_model_server
 
@@ -103,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = GatewaySettings.model_validate(
             {"model_repo": options.model_repo, "log_level": "INFO"}
         )
-        backend = GrpcBackend(handle.grpc_target, timeout_seconds=30.0, retry=None)
+        backend: Backend = (
+            GrpcBackend(handle.grpc_target, timeout_seconds=30.0, retry=None)
+            if options.backend == "grpc"
+            else RestBackend(handle.rest_url, timeout_seconds=30.0)
+        )
         app = create_app(settings, backend=backend)
         try:
             for endpoint in options.only:

@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         calls = {}
         for name, extra in arguments.variants:
-            gateway = start_gateway(stack, options, server.grpc_target, extra)
+            gateway = start_gateway(stack, options, server, extra)
             call = fixed_http(gateway.url, arguments.endpoint, body)
             for _ in range(WARMUP_CALLS):
                 call()

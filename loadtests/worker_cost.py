@@ -100,6 +100,7 @@ def measure(options: argparse.Namespace, out: Path) -> tuple[int, Path]:
             "GATEWAY_WORKERS": "1",
             "GATEWAY_MODEL_REPO": str(repo),
             "GATEWAY_GRPC_TARGET": server.grpc_target,
+            "GATEWAY_REST_URL": server.rest_url,  # for --set GATEWAY_BACKEND=rest
             "GATEWAY_TIMEOUT": "600",  # valgrind is ~50x slower: no worker timeouts
             "GATEWAY_REQUEST_TIMEOUT_SECONDS": "120",
             "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="worker-cost-"),

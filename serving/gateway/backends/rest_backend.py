@@ -1,18 +1,14 @@
-"""TF Serving over its REST API, with a pooled HTTP session."""
+"""TF Serving over its REST API, on keep-alive connections (``rest_transport``)."""
 
 from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import numpy.typing as npt
-import requests
-import urllib3
-from requests.adapters import HTTPAdapter
 
 from serving.gateway.backends.base import (
     Arrays,
@@ -22,12 +18,10 @@ from serving.gateway.backends.base import (
     VersionSelector,
     VersionStatus,
     as_float_arrays,
-    seconds_left,
 )
+from serving.gateway.backends.rest_transport import Transport
 from serving.gateway.errors import BackendError, BackendFailure
 
-# Most bytes one receive of an answer's body asks for.
-BODY_CHUNK_BYTES = 1 << 16
 # The local model server's 413: "The request body is larger than N bytes".
 BODY_LIMIT = re.compile(r"larger than (\d{1,19}) bytes")
 FAILURES: dict[int, BackendFailure] = {
@@ -63,11 +57,9 @@ class RestBackend:
         pool_size: int = 16,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.timeout = (connect_timeout_seconds, timeout_seconds)
+        self.timeout_seconds = timeout_seconds
         self.retry = retry or RetryPolicy()
-        self.pool_size = pool_size
-        self._lock = threading.Lock()
-        self._session: requests.Session | None = None
+        self._transport = Transport(self.base_url, connect_timeout_seconds, pool_size)
         self._outputs: dict[tuple[str, int | None], tuple[str, ...]] = {}
 
     def predict(
@@ -151,11 +143,8 @@ class RestBackend:
             raise BackendError(BackendFailure.INTERNAL, f"bad metadata: {error!r}") from error
 
     def close(self) -> None:
-        """Close the pooled session."""
-        with self._lock:
-            if self._session is not None:
-                self._session.close()
-            self._session = None
+        """Close the idle connections."""
+        self._transport.close()
 
     def _request(
         self,
@@ -166,60 +155,18 @@ class RestBackend:
         timeout_seconds: float | None = None,
     ) -> dict[str, Any]:
         headers = {"X-Request-ID": request_id} if request_id else {}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+            headers["Content-Type"] = "application/json"
         # One deadline for the call and its retries: each attempt gets the time left.
-        connect_timeout, read_timeout = self.timeout
-        deadline = time.monotonic() + (timeout_seconds or read_timeout)
+        deadline = time.monotonic() + (timeout_seconds or self.timeout_seconds)
 
         def attempt() -> dict[str, Any]:
-            left = seconds_left(deadline)
-            timeout = (min(connect_timeout, left), left)
-            try:
-                response = self._get_session().request(
-                    method,
-                    self.base_url + path,
-                    json=body,
-                    headers=headers,
-                    timeout=timeout,
-                    stream=True,
-                )
-                with response:
-                    content = _read_body(response, deadline)
-            except requests.ConnectionError as error:
-                raise BackendError(BackendFailure.UNAVAILABLE, repr(error), True) from error
-            except (requests.Timeout, urllib3.exceptions.ReadTimeoutError) as error:
-                raise BackendError(BackendFailure.DEADLINE_EXCEEDED, repr(error)) from error
-            except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
-                # An answer cut short or garbled (broken chunks, a body shorter than its
-                # Content-Length, a Content-Encoding it is not in, redirects): a bad gateway.
-                raise BackendError(BackendFailure.INTERNAL, repr(error)) from error
-            return decode_answer(response.status_code, content)
+            answer = self._transport.call(method, path, payload, headers, deadline)
+            return decode_answer(answer.status, answer.body)
 
         return self.retry.run(attempt, deadline)
-
-    def _get_session(self) -> requests.Session:
-        with self._lock:
-            if self._session is None:
-                session = requests.Session()
-                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size)
-                session.mount("http://", adapter)
-                session.mount("https://", adapter)
-                self._session = session
-            return self._session
-
-
-def _read_body(response: requests.Response, deadline: float) -> bytes:
-    """The answer's body, read by single receives (``read1``) until its end or the deadline.
-
-    The read timeout bounds each receive, not the body: a server that drips its answer a
-    byte at a time kept a call (and its client) waiting as long as it dripped. Past the
-    deadline by at most one receive (the read timeout), this raises DEADLINE_EXCEEDED.
-    """
-    chunks = []
-    while chunk := response.raw.read1(BODY_CHUNK_BYTES, decode_content=True):
-        chunks.append(chunk)
-        if time.monotonic() > deadline:
-            raise BackendError(BackendFailure.DEADLINE_EXCEEDED, "body outlasted the deadline")
-    return b"".join(chunks)
 
 
 def decode_answer(status: int, content: bytes) -> dict[str, Any]:
