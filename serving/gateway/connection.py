@@ -12,7 +12,7 @@ the client, with the answer lost or late:
   the kernel answers those bytes with a reset that drops the response the client had not read
   yet (``urllib`` posting 16 MB: ``ConnectionResetError`` instead of the 413): :func:`linger`.
 
-:class:`serving.gateway.workers.OneWriteResponse` uses both.
+:class:`serving.gateway.one_write.OneWriteResponse` uses both.
 """
 
 from __future__ import annotations

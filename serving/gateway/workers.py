@@ -15,20 +15,16 @@ worker, so slow clients hold a cheap greenlet each, not one of a few threads.
 ``gthread`` -> :class:`ThreadWorker`.
 
 Both write a response whose body comes in one piece (every JSON answer) with one ``sendall``
-of headers and body: gunicorn's own :class:`gunicorn.http.wsgi.Response` sends the header
-block and the body separately, and each send on a gevent socket costs a trip through its
-Python send loop and one more segment (and wake-up) for the client.
+of headers and body (:mod:`serving.gateway.one_write`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import socket
 from typing import Any
 
 from gunicorn.config import Config
-from gunicorn.http import wsgi
 from gunicorn.http.errors import (
     ConfigurationProblem,
     InvalidHeader,
@@ -38,37 +34,13 @@ from gunicorn.http.errors import (
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 from gunicorn.workers.gthread import ThreadWorker as _ThreadWorker
 
-from serving.gateway.chunked import BoundedChunkedReader, use_bounded_chunked_bodies
-from serving.gateway.connection import ContinueOnRead, body_left, linger
+from serving.gateway.chunked import use_bounded_chunked_bodies
 from serving.gateway.errors import echo
 from serving.gateway.exchange import UNMATCHED, begin, end, record
 from serving.gateway.grpc_gevent import CallPool, init_grpc_gevent
 from serving.gateway.host_header import use_host_checked_requests
+from serving.gateway.one_write import CapturingSocket, use_one_write_responses
 from serving.gateway.settings import GatewaySettings
-
-
-class _CapturingSocket:
-    """Stands in for the client socket while gunicorn writes its error page."""
-
-    def __init__(self, real: socket.socket) -> None:
-        self._real = real
-        self.written = bytearray()
-
-    def sendall(self, data: bytes) -> None:
-        self.written.extend(data)
-
-    def send(self, data: bytes) -> int:
-        self.written.extend(data)
-        return len(data)
-
-    def gettimeout(self) -> float | None:
-        return 0.0  # write_nonblock then writes straight away, without setblocking
-
-    def setblocking(self, flag: bool) -> None:
-        """Nothing to do: the buffer never blocks."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
 
 
 def refused_status(status_line: bytes) -> tuple[int, str]:
@@ -103,106 +75,6 @@ def json_error_response(
         f"{request_id_line}\r\n"
     )
     return head.encode("latin-1") + body
-
-
-ONE_WRITE_MAX_BODY = 64 * 1024  # above this, copying the body to join it costs more than a send
-
-
-class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
-    """gunicorn's response whose header block waits for the first body bytes.
-
-    Only :meth:`write` holds the headers back (an unchunked body of at most
-    ``ONE_WRITE_MAX_BODY`` bytes); ``sendfile``, ``close`` and chunked bodies keep gunicorn's
-    order and sends. Headers whose body is not sent (HEAD, 204, a body past Content-Length)
-    are sent when ``write`` returns, as gunicorn would have sent them.
-    """
-
-    sock: Any  # gunicorn (untyped) sets it; the client socket
-    req: Any  # the request answered (gunicorn's Request)
-    headers_sent: bool  # gunicorn's: the status line and headers are out
-    _hold = False
-    _held: bytes | None = None
-
-    def __init__(self, req: Any, sock: Any, cfg: Any) -> None:
-        """gunicorn's response; a request that expects ``100 Continue`` gets it when the app
-        first reads the body (:class:`ContinueOnRead`), not before the app runs."""
-        super().__init__(req, sock, cfg)
-        if getattr(req, "_expected_100_continue", False):
-            # gunicorn's wsgi.create sends "100 Continue" right after building this response
-            # when the flag is set, so a body about to be refused from its headers alone (an
-            # early 413, 415, 411, 404) was uploaded whole first. The flag is gunicorn's
-            # private attribute: if a release renames it, gunicorn's own behaviour stays.
-            req._expected_100_continue = False
-            req.body = ContinueOnRead(req.body, self)
-
-    def should_close(self) -> bool:
-        """gunicorn's rule, and close after a chunked body the workers' bound refused
-        (:mod:`serving.gateway.chunked`) or the app did not read to its end: the rest of the
-        body cannot be skipped safely, and gunicorn would read it as the next request."""
-        body = getattr(self.req, "body", None)
-        if isinstance(body, ContinueOnRead) and not body.continued:
-            return True  # answered without reading: the client may or may not send the body
-        reader = getattr(body, "reader", None)
-        if isinstance(reader, BoundedChunkedReader) and reader.refused:
-            return True
-        if getattr(reader, "parser", None) is not None:
-            # A chunked body the app answered without reading (an early 415, 411, 404):
-            # gunicorn would parse the rest as it reads the next request, and a malformed
-            # chunk there got a second answer (400) to this one request, which a pipelining
-            # client takes for its next request's answer, and a second access line.
-            return True
-        return bool(super().should_close())
-
-    def write(self, arg: bytes) -> None:
-        """Send headers and ``arg`` with one ``sendall`` when they go out together."""
-        if self.headers_sent or self.chunked or len(arg) > ONE_WRITE_MAX_BODY:
-            super().write(arg)
-            return
-        self._hold = True
-        try:
-            super().write(arg)
-        finally:
-            self._hold = False
-            held, self._held = self._held, None
-            if held:
-                self.sock.sendall(held)
-
-    def send_headers(self) -> None:
-        """gunicorn's header block; kept back inside :meth:`write` for the body to join."""
-        if not self._hold or self.headers_sent:
-            super().send_headers()
-            return
-        real = self.sock
-        capture = _CapturingSocket(real)
-        self.sock = capture
-        try:
-            super().send_headers()
-        finally:
-            self.sock = real
-        self._held = bytes(capture.written)
-
-    def _emit_body(self, data: bytes) -> None:
-        held, self._held = self._held, None
-        super()._emit_body(held + data if held else data)
-
-    def close(self) -> None:
-        """gunicorn's end of the response; then, when the connection is to close with the
-        request's body not read to its end (an early 413, 415, 411 or 404), linger
-        (:func:`linger`) so that the close does not reset the connection."""
-        super().close()
-        # body_left first: read to its end (nearly every request) answers without a call more.
-        if body_left(self.req) and self.should_close():
-            linger(self.sock)
-
-
-def use_one_write_responses() -> None:
-    """Make this process's gunicorn build :class:`OneWriteResponse` for HTTP/1 answers.
-
-    ``gunicorn.http.wsgi.create`` reads the module's ``Response`` when no response class is
-    given (the HTTP/1 path of every worker); gunicorn has no setting for it. Called in each
-    worker after the fork, so only the gateway's worker processes change.
-    """
-    wsgi.Response = OneWriteResponse
 
 
 def resolve_settings(cfg: Config) -> None:
@@ -259,7 +131,7 @@ class _GatewayWorker:
             req = getattr(exc, "req", None)  # a bad header's request, as gunicorn finds it
         exchange, tokens = begin(_refused_environ(req))  # gunicorn's warning gets the id too
         try:
-            capture = _CapturingSocket(client)
+            capture = CapturingSocket(client)
             super().handle_error(req, capture, addr, exc)  # type: ignore[misc]
             if not capture.written:
                 return

@@ -27,7 +27,7 @@ from serving.modelserver.config import (
     parse_batching_parameters,
     parse_monitoring_config,
 )
-from serving.modelserver.grpc_service import GrpcSettings, parse_channel_arguments
+from serving.modelserver.grpc_server import GrpcSettings, parse_channel_arguments
 from serving.modelserver.server import ModelServer, ServerOptions
 from serving.modelserver.versions import RetryPolicy
 from serving.numbers import parse_bool_flag, parse_int_flag

@@ -25,9 +25,14 @@ from serving.modelserver.grpc_service import MAX_MESSAGE_BYTES, model_status_res
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.predict import predict_on
-from serving.modelserver.rest_body import DecompressedTooLargeError, request_body
+from serving.modelserver.rest_body import (
+    DecompressedTooLargeError,
+    check_text,
+    parse_json_body,
+    request_body,
+)
 from serving.modelserver.rest_json import parse_predict_body, render_outputs
-from serving.numbers import json_integer, parse_version
+from serving.numbers import parse_version
 from serving.plain_http import PlainHttpFlask
 
 LOG = logging.getLogger(__name__)
@@ -45,8 +50,6 @@ STATUS_PATH = re.compile(
 )
 UNIMPLEMENTED_VERBS = ("classify", "regress")
 INCOMPLETE_BODY = "The request body ended before its end: the client stopped sending it"
-SURROGATE = re.compile("[\ud800-\udfff]")
-LONE_SURROGATE = "JSON Parse error: The surrogate pair in string is invalid."
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -135,13 +138,13 @@ class RestHandlers:
 
     def _predict(self, match: re.Match[str]) -> tuple[Any, str]:
         data = request_body(request)
-        body = _parse_json(data)
+        body = parse_json_body(data)
         state = self._resolve(match)
         assert state.servable is not None
         signature = body.get("signature_name", "") if isinstance(body, dict) else ""
         if not isinstance(signature, str):
             raise invalid_argument("'signature_name' key must be a string value.")
-        _check_text(signature)
+        check_text(signature)
         specs = state.servable.input_specs(signature)
         # JSON true/false (or UTF-16/32, whose ASCII has NUL bytes) read number by number
         booleans = b"true" in data or b"false" in data or b"\x00" in data
@@ -179,56 +182,6 @@ class RestHandlers:
         return self._manager.resolve(
             match.group("name"), _version(match), match.group("label") or ""
         )
-
-
-class _DuplicateKeyError(ValueError):
-    """An object of the body names a key twice."""
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise _DuplicateKeyError(key)
-        if not key.isascii():
-            _check_text(key)
-        found[key] = value
-    return found
-
-
-def _check_text(text: str) -> None:
-    """INVALID_ARGUMENT for a string holding a lone surrogate (``"\\ud800"``): RapidJSON
-    refuses the document (TF Serving's parse), Python's parser let it through, and echoed in
-    a message it became a lone surrogate escape in the answer, which strict parsers refuse."""
-    if SURROGATE.search(text):
-        raise invalid_argument(LONE_SURROGATE)
-
-
-# Built once: json.loads with a hook builds a decoder per call. json_integer: an id of
-# thousands of digits is refused as no int32 (400), not a 500.
-_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_int=json_integer)
-
-
-def _parse_json(data: bytes) -> Any:
-    """The body as JSON; 400 for a body that is empty, no JSON, or repeats a key in an object.
-
-    A repeated key is refused (RFC 8259 section 4: parsers disagree on which one counts):
-    TF Serving's RapidJSON finds the first ``instances``, ``inputs`` or ``signature_name``
-    and appends every copy of a key within an instance, while Python's parser keeps the last,
-    so answering would read another request than TF Serving does.
-    """
-    if not data.strip():
-        raise invalid_argument("JSON Parse error: The document is empty")
-    try:
-        # What json.loads does with bytes (UTF-8, or UTF-16/32 told by their first bytes)
-        return _DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
-    except _DuplicateKeyError as error:
-        key = json.dumps(str(error))[:66]
-        raise invalid_argument(f"JSON Parse error: an object repeats the key {key}") from error
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise invalid_argument(f"JSON Parse error: Invalid value ({error})") from error
-    except RecursionError as error:  # deeper than Python's parser goes: the client's JSON
-        raise invalid_argument("JSON Parse error: the document is nested too deeply") from error
 
 
 def _version(match: re.Match[str]) -> int | None:

@@ -1,4 +1,5 @@
-"""A REST request body as TF Serving reads it: a ``gzip`` content coding is decompressed.
+"""A REST request body as TF Serving reads it: a ``gzip`` content coding is decompressed,
+then the JSON parsed as strictly as RapidJSON does (repeated keys, lone surrogates).
 
 TF Serving's HTTP server (``tensorflow_serving/util/net_http``) decompresses a request body
 whose ``Content-Encoding`` holds ``gzip`` (``RequestHandlerOptions.auto_uncompress_input``,
@@ -9,17 +10,23 @@ as it came. This server parsed a gzip body's compressed bytes as JSON and answer
 
 from __future__ import annotations
 
+import json
+import re
 import zlib
+from typing import Any
 
 from flask import Request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from serving.modelserver.errors import invalid_argument
+from serving.numbers import json_integer
 
 # TF Serving's bound (net_http/compression/gzip_zlib.h, kMaxUncompressedBytes): a body of
 # ~100 kB on the wire that decompresses to gigabytes is refused once it passes this.
 MAX_GZIP_BYTES = 100 * 1024 * 1024
 GZIP_WINDOW = 16 + zlib.MAX_WBITS  # zlib's wbits for a gzip header and trailer
+SURROGATE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE = "JSON Parse error: The surrogate pair in string is invalid."
 
 
 class DecompressedTooLargeError(RequestEntityTooLarge):
@@ -66,3 +73,53 @@ def decompressed(data: bytes) -> bytes:
             "send one gzip member)"
         )
     return body
+
+
+class _DuplicateKeyError(ValueError):
+    """An object of the body names a key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKeyError(key)
+        if not key.isascii():
+            check_text(key)
+        found[key] = value
+    return found
+
+
+def check_text(text: str) -> None:
+    """INVALID_ARGUMENT for a string holding a lone surrogate (``"\\ud800"``): RapidJSON
+    refuses the document (TF Serving's parse), Python's parser let it through, and echoed in
+    a message it became a lone surrogate escape in the answer, which strict parsers refuse."""
+    if SURROGATE.search(text):
+        raise invalid_argument(LONE_SURROGATE)
+
+
+# Built once: json.loads with a hook builds a decoder per call. json_integer: an id of
+# thousands of digits is refused as no int32 (400), not a 500.
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_int=json_integer)
+
+
+def parse_json_body(data: bytes) -> Any:
+    """The body as JSON; 400 for a body that is empty, no JSON, or repeats a key in an object.
+
+    A repeated key is refused (RFC 8259 section 4: parsers disagree on which one counts):
+    TF Serving's RapidJSON finds the first ``instances``, ``inputs`` or ``signature_name``
+    and appends every copy of a key within an instance, while Python's parser keeps the last,
+    so answering would read another request than TF Serving does.
+    """
+    if not data.strip():
+        raise invalid_argument("JSON Parse error: The document is empty")
+    try:
+        # What json.loads does with bytes (UTF-8, or UTF-16/32 told by their first bytes)
+        return _DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
+    except _DuplicateKeyError as error:
+        key = json.dumps(str(error))[:66]
+        raise invalid_argument(f"JSON Parse error: an object repeats the key {key}") from error
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise invalid_argument(f"JSON Parse error: Invalid value ({error})") from error
+    except RecursionError as error:  # deeper than Python's parser goes: the client's JSON
+        raise invalid_argument("JSON Parse error: the document is nested too deeply") from error

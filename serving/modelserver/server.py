@@ -17,12 +17,8 @@ from serving.modelserver.config import (
     MonitoringSettings,
     load_model_config,
 )
-from serving.modelserver.grpc_service import (
-    MAX_MESSAGE_BYTES,
-    GrpcSettings,
-    build_grpc_server,
-    set_serving,
-)
+from serving.modelserver.grpc_server import GrpcSettings, build_grpc_server, set_serving
+from serving.modelserver.grpc_service import MAX_MESSAGE_BYTES
 from serving.modelserver.manager import ModelManager
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.rest import create_rest_app

@@ -22,7 +22,8 @@ from serving.gateway.chunked import (
     TooManyChunksError,
     use_bounded_chunked_bodies,
 )
-from serving.gateway.workers import GeventWorker, OneWriteResponse, ThreadWorker
+from serving.gateway.one_write import OneWriteResponse
+from serving.gateway.workers import GeventWorker, ThreadWorker
 
 
 class ClientSocket:

@@ -16,7 +16,7 @@ from gunicorn.http import wsgi
 from gunicorn.http.parser import RequestParser
 
 from serving.gateway.connection import ContinueOnRead, body_left
-from serving.gateway.workers import OneWriteResponse
+from serving.gateway.one_write import OneWriteResponse
 
 CLIENT = ("127.0.0.1", 50000)
 BODY = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"

@@ -17,14 +17,16 @@ from gunicorn.glogging import Logger
 from gunicorn.http import message, wsgi
 from gunicorn.http.parser import RequestParser
 
-from serving.gateway.workers import (
+from serving.gateway.one_write import (
     ONE_WRITE_MAX_BODY,
-    GeventWorker,
     OneWriteResponse,
+    use_one_write_responses,
+)
+from serving.gateway.workers import (
+    GeventWorker,
     ThreadWorker,
     json_error_response,
     resolve_settings,
-    use_one_write_responses,
 )
 
 CLIENT = ("127.0.0.1", 50000)

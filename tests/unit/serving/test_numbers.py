@@ -50,7 +50,7 @@ def test_bool_flags():
 
 
 def test_grpc_channel_arguments():
-    from serving.modelserver.grpc_service import parse_channel_arguments
+    from serving.modelserver.grpc_server import parse_channel_arguments
 
     parsed = parse_channel_arguments("grpc.max_connection_age_ms=2000,grpc.lb_policy_name=grpclb")
     assert parsed == (("grpc.max_connection_age_ms", 2000), ("grpc.lb_policy_name", "grpclb"))
