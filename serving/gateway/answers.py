@@ -84,13 +84,18 @@ class LabelledSpan(BaseModel):
 
 class TokenLabelsAnswer(BaseModel):
     """The labelled words in text order (those labelled the spec's ``outside_label`` left
-    out), whether the text was cut before the model (its rest is not labelled), and, for an
-    IOB2 head, the entity spans."""
+    out) and whether the text was cut before the model (its rest is not labelled)."""
 
     words: list[LabelledSpan]
     truncated: bool
-    entities: list[LabelledSpan] | None = None
     note: str | None = None
+
+
+class TokenEntitiesAnswer(TokenLabelsAnswer):
+    """A ``scheme: "IOB2"`` head's answer: the labelled words and their entity spans (only
+    these heads answer ``entities``, so only their schema lists it)."""
+
+    entities: list[LabelledSpan]
 
 
 def answer_model(head: HeadSpec) -> Any:
@@ -104,5 +109,5 @@ def answer_model(head: HeadSpec) -> Any:
     if isinstance(head, SegmentWeightsHead):
         return list[SegmentWeight]
     if isinstance(head, TokenLabelsHead):
-        return TokenLabelsAnswer
+        return TokenEntitiesAnswer if head.scheme == "IOB2" else TokenLabelsAnswer
     return ValueAnswer

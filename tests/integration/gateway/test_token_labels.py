@@ -199,4 +199,7 @@ def test_the_openapi_document_describes_the_answer(client: FlaskClient) -> None:
     document = client.get("/openapi.json").get_json()
     schemas = document["components"]["schemas"]
     assert "LabelledSpan" in schemas and "TokenLabelsAnswer" in schemas
+    # Only an IOB2 head answers entities: the other's schema did list them (always null).
+    assert "entities" not in schemas["TokenLabelsAnswer"]["properties"]
+    assert "entities" in schemas["TokenEntitiesAnswer"]["required"]
     assert set(schemas["LabelledSpan"]["required"]) == {"text", "start", "end", "label", "score"}
