@@ -12,13 +12,13 @@ before they reach Python floats the gateway would echo), so it is the server's f
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeAlias
 
 from flask.json.provider import DefaultJSONProvider
 
 from serving.gateway.errors import Detail, GatewayError, echo
+from serving.json_text import has_lone_surrogate
 from serving.numbers import json_fraction, json_integer
 
 MAX_REPEATED_DETAILS = 20
@@ -30,7 +30,6 @@ MAX_REPEATED_LOC_ITEMS = 200
 
 # A key may hold a lone surrogate ("\ud800": JSON's escapes allow it); pydantic cannot read
 # such a key and blamed its object's parent (["body"], "Input should be a valid string").
-_SURROGATE = re.compile("[\ud800-\udfff]")
 REPEATED = ("this key appears more than once in its object", "duplicate_key")
 NOT_UNICODE = ("this key is no Unicode text (it holds a lone surrogate)", "string_unicode")
 
@@ -49,7 +48,7 @@ class _Repeated(dict[str, Any]):
 
 def _unreadable(names: Iterable[str]) -> list[str]:
     """The names holding a lone surrogate (ASCII names, the usual ones, are skipped at once)."""
-    return [name for name in names if not name.isascii() and _SURROGATE.search(name)]
+    return [name for name in names if has_lone_surrogate(name)]
 
 
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -11,13 +11,13 @@ as it came. This server parsed a gzip body's compressed bytes as JSON and answer
 from __future__ import annotations
 
 import json
-import re
 import zlib
 from typing import Any
 
 from flask import Request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from serving.json_text import has_lone_surrogate
 from serving.modelserver.errors import invalid_argument
 from serving.numbers import json_integer
 
@@ -25,7 +25,6 @@ from serving.numbers import json_integer
 # ~100 kB on the wire that decompresses to gigabytes is refused once it passes this.
 MAX_GZIP_BYTES = 100 * 1024 * 1024
 GZIP_WINDOW = 16 + zlib.MAX_WBITS  # zlib's wbits for a gzip header and trailer
-SURROGATE = re.compile("[\ud800-\udfff]")
 LONE_SURROGATE = "JSON Parse error: The surrogate pair in string is invalid."
 
 
@@ -84,8 +83,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     for key, value in pairs:
         if key in found:
             raise _DuplicateKeyError(key)
-        if not key.isascii():
-            check_text(key)
+        check_text(key)
         found[key] = value
     return found
 
@@ -94,7 +92,7 @@ def check_text(text: str) -> None:
     """INVALID_ARGUMENT for a string holding a lone surrogate (``"\\ud800"``): RapidJSON
     refuses the document (TF Serving's parse), Python's parser let it through, and echoed in
     a message it became a lone surrogate escape in the answer, which strict parsers refuse."""
-    if SURROGATE.search(text):
+    if has_lone_surrogate(text):
         raise invalid_argument(LONE_SURROGATE)
 
 
