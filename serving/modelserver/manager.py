@@ -23,6 +23,7 @@ from serving.modelserver.batch_scheduler import BatchScheduler
 from serving.modelserver.batching import Batcher
 from serving.modelserver.config import BatchingSettings, ModelSettings
 from serving.modelserver.errors import invalid_argument, not_found
+from serving.modelserver.labels import VersionLabels
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.servable import LoadedVersion
 from serving.modelserver.version_state import VersionState
@@ -46,6 +47,7 @@ class ModelManager:
         batching: BatchingSettings | None = None,
         poll_seconds: float = 1.0,
         retry: RetryPolicy | None = None,
+        allow_unavailable_labels: bool = False,
     ) -> None:
         self._models = {model.name: model for model in models}
         self._metrics = metrics
@@ -53,6 +55,7 @@ class ModelManager:
         self._poll_seconds = poll_seconds
         self._retry = retry or RetryPolicy()
         self._states: dict[str, dict[int, VersionState]] = {name: {} for name in self._models}
+        self._labels = VersionLabels(allow_unavailable_labels)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._poller: threading.Thread | None = None
@@ -126,12 +129,11 @@ class ModelManager:
 
     def resolve(self, name: str, version: int | None = None, label: str = "") -> VersionState:
         """The AVAILABLE version a request asks for (latest if none), or TF Serving's error."""
-        model = self._models.get(name)
         if label:
-            labels = model.label_map() if model else {}
-            if label not in labels:
+            # The map in force, which may lag models.config: see serving/modelserver/labels.py.
+            version = self._labels.version(name, label) if name in self._models else None
+            if version is None:
                 raise invalid_argument(f"Unrecognized servable version label: {label}")
-            version = labels[label]
         with self._lock:
             states = self._states.get(name, {})
             ready = {v: s for v, s in states.items() if s.state == "AVAILABLE"}
@@ -163,6 +165,13 @@ class ModelManager:
                 self._reconcile(model)
             except Exception:  # one model's trouble must not stop the others' updates
                 LOG.exception("updating model %s failed", model.name)
+        wanted = {model.name: model.label_map() for model in self._models.values()}
+        self._labels.update(wanted, self._is_available)
+
+    def _is_available(self, name: str, version: int) -> bool:
+        with self._lock:
+            state = self._states.get(name, {}).get(version)
+        return state is not None and state.state == "AVAILABLE"
 
     def _poll_loop(self) -> None:
         while not self._stopping.wait(self._poll_seconds):
