@@ -198,7 +198,9 @@ def check_exported_hashes(
         known = card.get(key)
         known = known if isinstance(known, dict) else {}
         for field, tensor in wired.items():
-            if known.get(field, tensor) != tensor:
+            # Another field's exported tensor: a tensor the model may not have is the fit
+            # check's to refuse, naming the signature's own (a typo, not a re-wiring).
+            if known.get(field, tensor) != tensor and tensor in known.values():
                 raise UnfitVersionError(
                     f"field {field} is wired to {tensor}, the model was exported with it wired "
                     f"to {known[field]} ({contract.MODEL_CARD_FILE} {key})"

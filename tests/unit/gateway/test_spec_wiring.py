@@ -11,10 +11,11 @@ the card names.
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
-from serving.contract import MODEL_CARD_FILE
+from serving.contract import ASSETS_DIR, MODEL_CARD_FILE
 from serving.gateway.runtime import UnfitVersionError, load_runtime
 from serving.spec import SPEC_FILE
 from tests.unit.gateway.conftest import RUNTIME_SETTINGS as SETTINGS
@@ -42,14 +43,22 @@ def test_a_spec_with_two_inputs_tensors_swapped_is_unfit(tiny_repo, tmp_path) ->
     assert load_runtime(tmp_path, "qa", 1, SETTINGS).spec.inputs[0].tensor == "question_ids"
 
 
-def test_a_head_reading_another_output_than_exported_is_unfit(tiny_repo, tmp_path) -> None:
-    assets = copy_qa(tiny_repo, tmp_path)
-    spec = json.loads((assets / SPEC_FILE).read_text())
-    spec["heads"][0]["output"] = "answer_logits"
-    (assets / SPEC_FILE).write_text(json.dumps(spec))
-    with pytest.raises(UnfitVersionError, match="field answer is wired to answer_logits"):
-        load_runtime(tmp_path, "qa", 1, SETTINGS)
-    spec["heads"][0]["output"] = "answer_probs"
-    spec["heads"][0]["field"] = "reply"  # a field renamed is the spec's to choose
-    (assets / SPEC_FILE).write_text(json.dumps(spec))
-    assert load_runtime(tmp_path, "qa", 1, SETTINGS).spec.heads[0].field == "reply"
+def test_two_heads_reading_each_others_outputs_are_unfit(tiny_repo, tmp_path) -> None:
+    # profile's age (a regression) read gender_prob and gender (binary) read age: the fit
+    # check passed (both [batch, 1] floats) and every answer was a 502 or an age of 0.4.
+    shutil.copytree(tiny_repo / "profile" / "1", tmp_path / "profile" / "1")
+    spec_file = tmp_path / "profile" / "1" / ASSETS_DIR / SPEC_FILE
+    spec = json.loads(spec_file.read_text())
+    heads = {head["field"]: head for head in spec["heads"]}
+    heads["age"]["output"], heads["gender"]["output"] = "gender_prob", "age"
+    spec_file.write_text(json.dumps(spec))
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "profile", 1, SETTINGS)
+    assert caught.value.reason == (
+        "field age is wired to gender_prob, the model was exported with it wired to age "
+        "(model_card.json head_outputs)"
+    )
+    heads["age"]["output"], heads["gender"]["output"] = "age", "gender_prob"
+    heads["age"]["field"] = "years"  # a field renamed is the spec's to choose
+    spec_file.write_text(json.dumps(spec))
+    assert load_runtime(tmp_path, "profile", 1, SETTINGS).spec.heads[0].field == "years"
