@@ -92,15 +92,12 @@ class ModelRegistry:
     def refresh_models(
         self, models: tuple[str, ...], defer_checks: bool = False
     ) -> dict[str, ModelState]:
-        """:meth:`refresh_model` for each model, in order, with every status asked at once.
-
-        Each model's status call runs in a thread of its own (``STATUS_THREADS`` of
-        :mod:`serving.gateway.model_state` at a time), so a hung server costs one deadline
-        for all of them, not one per model, and each model gets its own answer. Found by the
-        adversarial repo pass 7: the listing stopped at the first status call that failed
-        UNAVAILABLE or DEADLINE_EXCEEDED and gave every later model that failure, so one
-        model slow to answer its status (a proxy or server stuck on it) made ``/readyz`` 503
-        for models the server answered for (``GATEWAY_READY_MODELS`` naming only those).
+        """:meth:`refresh_model` for each model, in order, with every status asked at once
+        (:func:`serving.gateway.model_state.statuses_at_once`): a hung server costs one
+        deadline for all, and each model gets its own answer. Found by the adversarial repo
+        pass 7: the listing gave every model after a failed status call (UNAVAILABLE,
+        DEADLINE_EXCEEDED) that failure, so one model stuck on its status made ``/readyz``
+        503 for models the server answered for (``GATEWAY_READY_MODELS`` naming only those).
         """
         answers = statuses_at_once(self.backend, models)
         return {model: self.refresh_model(model, defer_checks, answers[model]) for model in models}
@@ -229,6 +226,15 @@ class ModelRegistry:
             reason = self._versions.pinned_verdict(
                 model, version
             ) or self._versions.sources.refused((model, version))
+            if reason and selector.label:
+                # A label naming an unfit version is the server's fault, not the client's
+                # (adversarial repo pass 7: it was a 404, as a version not served).
+                raise GatewayError(
+                    503,
+                    f"model {model!r} label {echo(selector.label)!r} names version {version}, "
+                    f"which is not routed: {reason}",
+                    headers={"Retry-After": str(self.retry_after_seconds)},
+                )
             if reason:
                 raise GatewayError(
                     404, f"model {model!r} version {version} is not routed: {reason}"
