@@ -4,7 +4,8 @@ Found by the adversarial repo pass 7: a model named ``é`` in models.config was 
 (its checks' gRPC request ids held the name, and gRPC metadata is printable ASCII: "signature
 metadata failed (internal)"); over REST a model named ``qa?x`` sent its calls to ``qa`` with a
 query, and ``?label=..`` resolved to the latest version (urllib3 removed the dot segment of
-``/v1/models/qa/labels/../metadata``) where the server has no such label.
+``/v1/models/qa/labels/../metadata``) where the server has no such label; /openapi.json
+wrote such names into its paths as they were.
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ def _predict(app, name: str) -> int:
 def test_a_model_named_past_ascii_is_checked_and_routed(named_repo, named_server) -> None:
     with gateway_app(named_repo, named_server.grpc_target, retries=0) as app:
         assert {name: _predict(app, name) for name in NAMES} == dict.fromkeys(NAMES, 200)
+        paths = app.test_client().get("/openapi.json").get_json()["paths"]
+    # OpenAPI paths are URLs: "/v1/models/qa?x:predict" had "Try it out" post to model qa.
+    assert {"/v1/models/qa%3Fx:predict", "/v1/models/q%20a", "/v1/models/%C3%A9:predict"} <= set(
+        paths
+    )
 
 
 def test_names_and_labels_reach_the_rest_server_as_sent(named_repo, named_server) -> None:
