@@ -3,10 +3,11 @@
 A version is loaded and warmed up before it is AVAILABLE; an old version is unloaded only
 once a wanted version is AVAILABLE (availability-preserving), so no request fails during a
 swap. Only folders named by ASCII digits in int64 range are versions (``00000123`` is 123);
-others are skipped with a warning. Folders without saved_model.pb are ignored. A failed load
-is END with a short reason (details in the log) and is retried as TF Serving does
-(``--max_num_load_retries`` every ``--load_retry_interval_micros``), and at once whenever a
-file in its folder changes (a copy that was still under way). The model list itself can be
+others are skipped with a warning. Folders without saved_model.pb are ignored, unless
+loaded (``versions.list_versions``). A failed load is END with a short reason (details in the
+log) and is retried as TF Serving does (``--max_num_load_retries`` every
+``--load_retry_interval_micros``), and at once whenever a file in its folder changes (a copy
+that was still under way). The model list itself can be
 replaced while running (``update_models``: models.config re-read).
 """
 
@@ -179,7 +180,9 @@ class ModelManager:
 
     def _reconcile(self, model: ModelSettings) -> None:
         try:
-            folders, skipped = list_versions(model.base_path)
+            with self._lock:
+                loaded = [v for v, s in self._states[model.name].items() if s.servable]
+            folders, skipped = list_versions(model.base_path, loaded)
             unreadable = ""
         except OSError as error:  # missing or unlistable: no versions to aspire, none to drop
             folders, skipped = {}, []
