@@ -211,6 +211,16 @@ class ModelManager:
             # it loaded keep serving; only an existing folder without versions unloads them.
             return
         wanted = model.policy.select(list(folders))
+        for version in set(model.policy.versions) - set(folders) if model.policy.versions else ():
+            if (model.name, f"specific {version}") not in self._warned:  # once per version
+                self._warned.add((model.name, f"specific {version}"))
+                LOG.warning(  # TF Serving's AspireSpecificVersions says so too; it was silent
+                    "Version %d of servable %s, which was requested to be served as a "
+                    "'specific' version in the servable's version policy, was not found in "
+                    "the file system",
+                    version,
+                    model.name,
+                )
         for version in sorted(wanted):
             if self._stopping.is_set():
                 return

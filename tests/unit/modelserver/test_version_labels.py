@@ -1,4 +1,5 @@
-"""Version labels apply only onto AVAILABLE versions; a refused map keeps the one in force.
+"""Version labels apply only onto AVAILABLE versions; a refused map keeps the one in force
+(and a `specific` version policy naming a version not on disk is said in the log).
 
 Found by the adversarial repo pass 7: a models.config whose ``version_labels`` named a
 version that does not exist (a typo, ``stable: 2`` before version 2 was published) was
@@ -96,5 +97,24 @@ def test_new_labels_may_name_unloaded_versions_when_allowed(
         manager.update_models([_model(base, stable=2, next=2)])  # stable is assigned: kept
         manager.poll_once()
         assert _labelled(manager, "stable") == 1
+    finally:
+        manager.stop()
+
+
+def test_a_specific_version_not_on_disk_is_logged_once(
+    half_plus_two: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found by the adversarial repo pass 7: `specific { versions: 2 }` beside a folder 1 only
+    # served nothing and said nothing (TF Serving warns).
+    base = tmp_path / "m"
+    shutil.copytree(half_plus_two, base / "1")
+    policy = VersionPolicy("specific", versions=(2,))
+    manager = ModelManager([ModelSettings("m", base, policy)], ServerMetrics(), poll_seconds=0)
+    try:
+        with caplog.at_level(logging.WARNING, logger="serving.modelserver.manager"):
+            manager.poll_once()
+            manager.poll_once()
+        warned = "Version 2 of servable m, which was requested to be served as a 'specific'"
+        assert caplog.text.count(warned) == 1
     finally:
         manager.stop()
