@@ -42,10 +42,11 @@ def model_path(model: str, selector: VersionSelector) -> str:
     """``/v1/models/<name>[/versions/N|/labels/L]``, the name and label percent-encoded.
 
     Found by the adversarial repo pass 7: written as they were, a model named ``qa?x`` in
-    models.config sent its calls to model ``qa`` with a query, and ``?label=..`` (a label the
-    gateway accepts) had its metadata GET ``/v1/models/qa/labels/../metadata`` made
-    ``/v1/models/qa/metadata`` by urllib3's dot-segment removal: the latest version answered
-    for a label the server does not have. Segments of dots alone are encoded too.
+    models.config sent its calls to model ``qa`` with a query, one named ``q a`` or ``é`` was
+    no valid request target, and ``?label=..`` (a label the gateway accepts) made the
+    metadata path ``/v1/models/qa/labels/../metadata``, which URL normalisation (urllib3's,
+    a proxy's) turns into ``/v1/models/qa/metadata``: the latest version answered for a label
+    the server does not have. Segments of dots alone are encoded too.
     """
     path = f"/v1/models/{_segment(model)}"
     if selector.version is not None:
