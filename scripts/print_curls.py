@@ -18,6 +18,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 from serving import contract
 from serving.spec import SPEC_FILE, load_spec
@@ -75,7 +76,11 @@ def curl_for(repo: Path, name: str, url: str) -> str | None:
     for folder in reversed(contract.version_dirs(contract.model_dir(repo, name)).values()):
         path = folder / contract.ASSETS_DIR / SPEC_FILE
         if path.is_file():
-            return _curl(url, f"/v1/models/{name}:predict", {"inputs": load_spec(path).example})
+            return _curl(
+                url,
+                f"/v1/models/{quote(name, safe='')}:predict",
+                {"inputs": load_spec(path).example},
+            )
     return None
 
 

@@ -41,6 +41,18 @@ def head_labels(spec: ServingSpec) -> dict[str, list[str]]:
     }
 
 
+def spec_wiring(spec: ServingSpec) -> dict[str, dict[str, str]]:
+    """``input_tensors`` (each input field -> the signature input it feeds) and
+    ``head_outputs`` (each head field -> the output it reads): what the export records in
+    ``model_card.json`` and the gateway compares with the spec it serves (a field wired to
+    another tensor than exported is refused: :func:`serving.gateway.asset_checks.
+    check_exported_hashes`)."""
+    return {
+        "input_tensors": {item.field: item.tensor for item in spec.inputs},
+        "head_outputs": {head.field: head.output for head in spec.heads},
+    }
+
+
 def probability_detail(kind: str, values: npt.NDArray[Any], sums: bool = True) -> str | None:
     """Why ``values`` (a ``kind`` head's output, any float dtype) are not that kind's
     probabilities (``values from -1 to 2, not probabilities in [0, 1]``), or None (also for

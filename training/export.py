@@ -27,7 +27,7 @@ from tokenizers import Tokenizer
 from serving import contract
 from serving.encoding import Tensors, encode_instances
 from serving.spec import SPEC_FILE, ServingSpec, dump_spec
-from serving.spec_outputs import head_labels
+from serving.spec_outputs import head_labels, spec_wiring
 from serving.tokenization import file_sha256, load_tokenizer
 from training.architecture import PLOT_FILE, SUMMARY_FILE, write_plot, write_summary
 from training.model_config import (
@@ -98,8 +98,9 @@ def export_for_serving(
         repo: the model repo folder (created if missing): the one that holds
             ``models.config``, not a model's folder.
         model_card: extra card fields; ``name``, ``version``, ``title``, ``signature`` and
-            ``tokenizer_sha256`` (file -> hex sha256) and ``labels`` (output -> its labels,
-            in column order) are added.
+            ``tokenizer_sha256`` (file -> hex sha256), ``labels`` (output -> its labels,
+            in column order), ``input_tensors`` (field -> tensor) and ``head_outputs``
+            (field -> output) are added.
         extra_assets: file name -> path of more files copied into ``assets.extra/``.
         version: the version number; default one more than the highest existing.
         warmup_instances: request instances besides ``spec.example`` for the warmup records
@@ -226,6 +227,9 @@ def _card(
         # Each labelled output's labels, in column order: the gateway refuses a spec whose
         # labels are others (serving.gateway.asset_checks.check_exported_hashes).
         "labels": head_labels(spec),
+        # Which tensor each field feeds or reads: the gateway refuses a spec that wires a
+        # field to another one (two inputs' tensors swapped by hand, another spec copied in).
+        **spec_wiring(spec),
     }
 
 

@@ -141,6 +141,7 @@ def check_exported_hashes(
     version: int,
     hashes: Mapping[str, str],
     labels: Mapping[str, Sequence[str]] | None = None,
+    wiring: Mapping[str, Mapping[str, str]] | None = None,
 ) -> None:
     """Raise UnfitVersionError unless each tokenizer is the file the version was exported with,
     and each labelled output (``labels``: output -> the spec's labels) has the labels it was
@@ -151,8 +152,12 @@ def check_exported_hashes(
     texts into other ids. Its ``labels`` name each output's labels in column order: another
     version's spec copied in (the same labels in another order: found by the adversarial repo
     pass 6) passes every other check and answers each column under another label. Labels
-    renamed in the spec are not refused. Not checked without a card, or for a file or output
-    the card does not name.
+    renamed in the spec are not refused. ``wiring`` (:func:`serving.spec_outputs.spec_wiring`:
+    each input field's tensor, each head field's output) must be the card's for every field
+    the card names: a spec with two inputs' tensors swapped (found by the adversarial repo
+    pass 7; both ``[-1, -1]`` int32, so every check passed) fed each text to the other's
+    tensor and answered garbage as a 200. Not checked without a card, or for a file, output or
+    field the card does not name (an older export's card names none).
     """
     path = folder / contract.MODEL_CARD_FILE
     require_regular(path)
@@ -189,6 +194,17 @@ def check_exported_hashes(
                 f"exported with ({contract.MODEL_CARD_FILE}): its columns would be answered "
                 "under other labels"
             )
+    for key, wired in (wiring or {}).items():
+        known = card.get(key)
+        known = known if isinstance(known, dict) else {}
+        for field, tensor in wired.items():
+            # Another field's exported tensor: a tensor the model may not have is the fit
+            # check's to refuse, naming the signature's own (a typo, not a re-wiring).
+            if known.get(field, tensor) != tensor and tensor in known.values():
+                raise UnfitVersionError(
+                    f"field {field} is wired to {tensor}, the model was exported with it wired "
+                    f"to {known[field]} ({contract.MODEL_CARD_FILE} {key})"
+                )
 
 
 def spec_problems(error: ValidationError, *, most: int = 3) -> str:

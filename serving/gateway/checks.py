@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import numpy.typing as npt
@@ -64,11 +65,22 @@ class SlowVersionError(UnfitVersionError):
     checked again after a backoff (the server may have been busy with other work)."""
 
 
+def check_request_id(runtime: ModelRuntime, what: str = "") -> str:
+    """The request id of a check's call: ``fit-check-<model>-<version>[-<what>]``, the model
+    name percent-encoded. Found by the adversarial repo pass 7: a model named ``é`` in
+    models.config (any name past printable ASCII) made every check's gRPC call fail in the
+    client ("Invalid metadata": metadata values are printable ASCII), so the version was
+    never routed, as "signature metadata failed (internal)"; a comma in a name would read as
+    a merged call's several ids."""
+    model = quote(runtime.model, safe="")
+    return f"fit-check-{model}-{runtime.version}" + (f"-{what}" if what else "")
+
+
 def check_fit(backend: Backend, runtime: ModelRuntime) -> None:
     """Raise UnfitVersionError unless the backend's version matches the runtime's spec."""
     name = runtime.spec.signature_name
     selector = VersionSelector(version=runtime.version, signature_name=name)
-    request_id = f"fit-check-{runtime.model}-{runtime.version}"
+    request_id = check_request_id(runtime)
     try:
         metadata = backend.model_metadata(runtime.model, selector, request_id)
     except BackendError as error:
@@ -209,7 +221,7 @@ def _predict(
     another failure of the version's, the BackendError of a transient one."""
     described = described or f"the spec's {what}"
     unfit = unfit or f"the model failed on {described} ({{failure}})"
-    request_id = f"fit-check-{runtime.model}-{runtime.version}-{what}"
+    request_id = check_request_id(runtime, what)
     # Never shorter than a request's: a version refused as too slow would answer requests.
     seconds = max(runtime.settings.check_timeout_seconds, runtime.settings.request_timeout_seconds)
     try:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from serving.gateway.backends import VersionStatus
+from serving.gateway.backends import Backend, VersionStatus
 from serving.gateway.backends.base import AVAILABLE
-from serving.gateway.errors import BackendFailure, GatewayError
+from serving.gateway.errors import BackendError, BackendFailure, GatewayError
 from serving.gateway.runtime import ModelRuntime
 
 LOGGER = logging.getLogger("serving.gateway.registry")
+# Status calls of one refresh in flight at once (one deadline for up to this many models).
+STATUS_THREADS = 32
 
 
 @dataclass
@@ -69,3 +72,22 @@ def unrouted_error(model: str, state: ModelState, retry_after_seconds: int) -> G
     LOGGER.warning("%s: 503 %s; model server: %s", model, message, server_text)
     headers = {"Retry-After": str(retry_after_seconds)}
     return GatewayError(503, message, detail, headers)
+
+
+def statuses_at_once(
+    backend: Backend, models: tuple[str, ...]
+) -> dict[str, list[VersionStatus] | BackendError]:
+    """Each model's ``model_status`` answer, or the BackendError it failed with, asked in
+    threads of their own (greenlets under the gevent worker, whose gRPC calls yield to the
+    hub): :meth:`serving.gateway.registry.ModelRegistry.refresh_models` says why."""
+
+    def ask(model: str) -> list[VersionStatus] | BackendError:
+        try:
+            return backend.model_status(model)
+        except BackendError as error:
+            return error
+
+    if len(models) < 2:
+        return {model: ask(model) for model in models}
+    with ThreadPoolExecutor(min(len(models), STATUS_THREADS), "model-status") as pool:
+        return dict(zip(models, pool.map(ask, models), strict=True))

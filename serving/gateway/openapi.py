@@ -8,6 +8,7 @@ fields, labels or limits) shows at once. Limits appear in the schemas as ``maxLe
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -82,13 +83,14 @@ def _model_endpoints(name: str, runtime: ModelRuntime) -> list[Endpoint]:
     title = runtime.spec.title
     version = _path_parameter("version", VERSION_SCHEMA)
     label = _path_parameter("label", LABEL_SCHEMA)
+    path = f"/v1/models/{quote(name, safe='')}"  # a path, not a name (pass 7: 'qa?x', 'q a')
     endpoints: list[Endpoint] = [
-        (f"/v1/models/{name}:predict", "post", title, requests, responses, []),
-        (f"/v1/models/{name}/versions/{{version}}:predict", "post", title, requests, responses,
+        (f"{path}:predict", "post", title, requests, responses, []),
+        (f"{path}/versions/{{version}}:predict", "post", title, requests, responses,
          [version]),
-        (f"/v1/models/{name}/labels/{{label}}:predict", "post", title, requests, responses,
+        (f"{path}/labels/{{label}}:predict", "post", title, requests, responses,
          [label]),
-        (f"/v1/models/{name}", "get", f"{name}: versions and the routed serving spec", [],
+        (path, "get", f"{name}: versions and the routed serving spec", [],
          [schemas.ModelDetail], []),
     ]  # fmt: skip
     if name in ALIASES:
@@ -167,7 +169,7 @@ def _architecture_paths(name: str, error: dict[str, Any]) -> dict[str, Any]:
         ("png", "image/png", "architecture picture (keras.utils.plot_model)"),
         ("txt", "text/plain", "layer summary (model.summary)"),
     ):
-        found[f"/v1/models/{name}/architecture.{extension}"] = {
+        found[f"/v1/models/{quote(name, safe='')}/architecture.{extension}"] = {
             "get": {
                 "summary": f"{name}: the routed version's {what}",
                 "parameters": QUERY_PINS,

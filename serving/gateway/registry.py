@@ -16,10 +16,10 @@ import threading
 
 from serving import contract
 from serving.gateway.backends import Backend, VersionSelector
-from serving.gateway.backends.base import AVAILABLE, END
+from serving.gateway.backends.base import AVAILABLE, END, VersionStatus
 from serving.gateway.catalog import ModelList
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError, echo
-from serving.gateway.model_state import ModelState, unrouted_error
+from serving.gateway.model_state import ModelState, statuses_at_once, unrouted_error
 from serving.gateway.pid import current_pid
 from serving.gateway.runtime import ModelRuntime
 from serving.gateway.settings import GatewaySettings
@@ -27,8 +27,6 @@ from serving.gateway.verdicts import VersionVerdicts
 from serving.tokenization import panics_as_errors
 
 LOGGER = logging.getLogger("serving.gateway.registry")
-# Failures of the model server as a whole (down, or hung), not of one model.
-SERVER_FAILURES = (BackendFailure.UNAVAILABLE, BackendFailure.DEADLINE_EXCEEDED)
 
 
 class ModelRegistry:
@@ -94,27 +92,25 @@ class ModelRegistry:
     def refresh_models(
         self, models: tuple[str, ...], defer_checks: bool = False
     ) -> dict[str, ModelState]:
-        """:meth:`refresh_model` for each model, in order, until the server itself fails.
-
-        After a status call failed UNAVAILABLE or DEADLINE_EXCEEDED the others are not asked
-        (their state records the same failure): one server answers for every model, and each
-        call to a hung server waits the whole deadline, so ``/readyz`` and ``/v1/models``
-        took the deadline once per model (and more) instead of once.
+        """:meth:`refresh_model` for each model, in order, with every status asked at once
+        (:func:`serving.gateway.model_state.statuses_at_once`): a hung server costs one
+        deadline for all, and each model gets its own answer. Found by the adversarial repo
+        pass 7: the listing gave every model after a failed status call (UNAVAILABLE,
+        DEADLINE_EXCEEDED) that failure, so one model stuck on its status made ``/readyz``
+        503 for models the server answered for (``GATEWAY_READY_MODELS`` naming only those).
         """
-        states: dict[str, ModelState] = {}
-        down: ModelState | None = None
-        for model in models:
-            if down is not None and down.failure is not None:
-                states[model] = self._unanswered(model, down.failure, down.failure_text)
-                continue
-            states[model] = state = self.refresh_model(model, defer_checks)
-            if state.failure in SERVER_FAILURES:
-                down = state
-        return states
+        answers = statuses_at_once(self.backend, models)
+        return {model: self.refresh_model(model, defer_checks, answers[model]) for model in models}
 
-    def refresh_model(self, model: str, defer_checks: bool = False) -> ModelState:
+    def refresh_model(
+        self,
+        model: str,
+        defer_checks: bool = False,
+        answer: list[VersionStatus] | BackendError | None = None,
+    ) -> ModelState:
         """Ask the backend for the model's versions, load and check new ones, pick the route.
 
+        ``answer``: the model's status answer when already asked (:meth:`refresh_models`).
         ``defer_checks`` (``/readyz``): a version that would have to be checked now is left
         to the poller while the model's routed version is still served, and that one keeps
         being routed. Found by the adversarial repo pass 5: ``/readyz`` ran the check of a
@@ -125,7 +121,9 @@ class ModelRegistry:
         """
         previous = self.state(model)
         try:
-            statuses = self.backend.model_status(model)
+            if isinstance(answer, BackendError):
+                raise answer
+            statuses = self.backend.model_status(model) if answer is None else answer
         except BackendError as error:
             LOGGER.warning("status of %s failed: %s", model, error.message)
             if error.failure is BackendFailure.NOT_FOUND:
@@ -174,8 +172,8 @@ class ModelRegistry:
         return state
 
     def _unanswered(self, model: str, failure: BackendFailure, text: str) -> ModelState:
-        """The state of a model whose status call failed (or was not made: the failure is
-        the one that stopped the listing); ``text``: the server's, for logs only."""
+        """The state of a model whose status call failed; ``text``: the server's, for logs
+        only."""
         previous = self.state(model)
         # Clients see the failure kind only; the server's raw text stays in the log.
         reason = f"backend {failure.value}"
@@ -228,6 +226,15 @@ class ModelRegistry:
             reason = self._versions.pinned_verdict(
                 model, version
             ) or self._versions.sources.refused((model, version))
+            if reason and selector.label:
+                # A label naming an unfit version is the server's fault, not the client's
+                # (adversarial repo pass 7: it was a 404, as a version not served).
+                raise GatewayError(
+                    503,
+                    f"model {model!r} label {echo(selector.label)!r} names version {version}, "
+                    f"which is not routed: {reason}",
+                    headers={"Retry-After": str(self.retry_after_seconds)},
+                )
             if reason:
                 raise GatewayError(
                     404, f"model {model!r} version {version} is not routed: {reason}"

@@ -40,7 +40,7 @@ from serving.gateway.request_models import RequestModels, build_models
 from serving.gateway.settings import GatewaySettings
 from serving.literals import literal_spellings
 from serving.spec import SPEC_FILE, SegmentWeightsHead, ServingSpec, TokenLabelsHead
-from serving.spec_outputs import head_labels
+from serving.spec_outputs import head_labels, spec_wiring
 from serving.spec_tokenizers import unservable_reason
 from serving.token_labels import Spans, head_spans
 from serving.tokenization import (
@@ -214,7 +214,7 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
         except Exception as error:  # tokenizers raises a bare Exception for a bad file
             LOGGER.warning("%s v%d: cannot load tokenizer %s: %r", model, version, name, error)
             raise UnfitVersionError(f"tokenizer {name} cannot be loaded") from error
-    check_exported_hashes(folder, model, version, hashes, head_labels(spec))
+    check_exported_hashes(folder, model, version, hashes, head_labels(spec), spec_wiring(spec))
     _check_servable(spec, tokenizers, model, version)
     try:
         models = build_models(model, spec, settings, tokenizers)

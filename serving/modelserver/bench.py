@@ -30,6 +30,7 @@ from serving.modelserver.launcher import (
     server_command,
     wait_until_available,
 )
+from serving.modelserver.tensor_proto import decode_input
 from serving.processes import stop_process
 
 BATCHING_PARAMETERS = """max_batch_size { value: 32 }
@@ -73,7 +74,7 @@ def sample_request(repo: Path, model: str, rows: int) -> Any:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
     for key, proto in warmup.inputs.items():
-        array = tf.make_ndarray(proto)
+        array = decode_input(key, proto)  # bounded, as the server reads warmup records
         repeated = np.concatenate([array] * (rows // len(array) + 1))[:rows]
         request.inputs[key].CopyFrom(tf.make_tensor_proto(repeated))
     return request

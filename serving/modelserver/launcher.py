@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+from urllib.parse import quote
 
 import requests
 
@@ -147,7 +148,7 @@ def _pump(stream: IO[str], lines: queue.Queue[str]) -> None:
 def model_available(rest_url: str, name: str, timeout: float = 5.0) -> bool:
     """True when TF Serving's REST status of a model lists an AVAILABLE version."""
     try:
-        reply = requests.get(f"{rest_url}/v1/models/{name}", timeout=timeout)
+        reply = requests.get(f"{rest_url}/v1/models/{quote(name, safe='')}", timeout=timeout)
         statuses = reply.json().get("model_version_status", [])
     except (requests.RequestException, ValueError, AttributeError):
         return False

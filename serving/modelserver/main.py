@@ -52,7 +52,6 @@ IGNORED = (
     "mixed_precision",
     "skip_initialize_tpu",
     "enable_grpc_healthcheck_service",
-    "allow_version_labels_for_unavailable_models",
     "enable_per_model_batching_parameters",
     "tensorflow_session_config_file",
     "ssl_config_file",
@@ -145,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max_num_load_retries", type=_count, default=5)
     add("--load_retry_interval_micros", type=_count, default=60_000_000)
     flag("--enable_serialization_as_tensor_content")
+    flag("--allow_version_labels_for_unavailable_models")
     add("--tensorflow_intra_op_parallelism", type=_count, default=0, help="0: one per core")
     add("--tensorflow_inter_op_parallelism", type=_count, default=0, help="0: one per core")
     flag("--version")
@@ -208,6 +208,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         config_poll_seconds=args.model_config_file_poll_wait_seconds,
         rest_api_num_threads=args.rest_api_num_threads or 32,
         rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
+        allow_unavailable_labels=args.allow_version_labels_for_unavailable_models,
     )
 
 

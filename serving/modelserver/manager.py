@@ -3,10 +3,11 @@
 A version is loaded and warmed up before it is AVAILABLE; an old version is unloaded only
 once a wanted version is AVAILABLE (availability-preserving), so no request fails during a
 swap. Only folders named by ASCII digits in int64 range are versions (``00000123`` is 123);
-others are skipped with a warning. Folders without saved_model.pb are ignored. A failed load
-is END with a short reason (details in the log) and is retried as TF Serving does
-(``--max_num_load_retries`` every ``--load_retry_interval_micros``), and at once whenever a
-file in its folder changes (a copy that was still under way). The model list itself can be
+others are skipped with a warning. Folders without saved_model.pb are ignored, unless
+loaded (``versions.list_versions``). A failed load is END with a short reason (details in the
+log) and is retried as TF Serving does (``--max_num_load_retries`` every
+``--load_retry_interval_micros``), and at once whenever a file in its folder changes (a copy
+that was still under way). The model list itself can be
 replaced while running (``update_models``: models.config re-read).
 """
 
@@ -23,6 +24,7 @@ from serving.modelserver.batch_scheduler import BatchScheduler
 from serving.modelserver.batching import Batcher
 from serving.modelserver.config import BatchingSettings, ModelSettings
 from serving.modelserver.errors import invalid_argument, not_found
+from serving.modelserver.labels import VersionLabels
 from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.servable import LoadedVersion
 from serving.modelserver.version_state import VersionState
@@ -46,6 +48,7 @@ class ModelManager:
         batching: BatchingSettings | None = None,
         poll_seconds: float = 1.0,
         retry: RetryPolicy | None = None,
+        allow_unavailable_labels: bool = False,
     ) -> None:
         self._models = {model.name: model for model in models}
         self._metrics = metrics
@@ -53,6 +56,7 @@ class ModelManager:
         self._poll_seconds = poll_seconds
         self._retry = retry or RetryPolicy()
         self._states: dict[str, dict[int, VersionState]] = {name: {} for name in self._models}
+        self._labels = VersionLabels(allow_unavailable_labels)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._poller: threading.Thread | None = None
@@ -126,12 +130,11 @@ class ModelManager:
 
     def resolve(self, name: str, version: int | None = None, label: str = "") -> VersionState:
         """The AVAILABLE version a request asks for (latest if none), or TF Serving's error."""
-        model = self._models.get(name)
         if label:
-            labels = model.label_map() if model else {}
-            if label not in labels:
+            # The map in force, which may lag models.config: see serving/modelserver/labels.py.
+            version = self._labels.version(name, label) if name in self._models else None
+            if version is None:
                 raise invalid_argument(f"Unrecognized servable version label: {label}")
-            version = labels[label]
         with self._lock:
             states = self._states.get(name, {})
             ready = {v: s for v, s in states.items() if s.state == "AVAILABLE"}
@@ -163,6 +166,13 @@ class ModelManager:
                 self._reconcile(model)
             except Exception:  # one model's trouble must not stop the others' updates
                 LOG.exception("updating model %s failed", model.name)
+        wanted = {model.name: model.label_map() for model in self._models.values()}
+        self._labels.update(wanted, self._is_available)
+
+    def _is_available(self, name: str, version: int) -> bool:
+        with self._lock:
+            state = self._states.get(name, {}).get(version)
+        return state is not None and state.state == "AVAILABLE"
 
     def _poll_loop(self) -> None:
         while not self._stopping.wait(self._poll_seconds):
@@ -170,7 +180,9 @@ class ModelManager:
 
     def _reconcile(self, model: ModelSettings) -> None:
         try:
-            folders, skipped = list_versions(model.base_path)
+            with self._lock:
+                loaded = [v for v, s in self._states[model.name].items() if s.servable]
+            folders, skipped = list_versions(model.base_path, loaded)
             unreadable = ""
         except OSError as error:  # missing or unlistable: no versions to aspire, none to drop
             folders, skipped = {}, []
@@ -199,6 +211,16 @@ class ModelManager:
             # it loaded keep serving; only an existing folder without versions unloads them.
             return
         wanted = model.policy.select(list(folders))
+        for version in set(model.policy.versions) - set(folders) if model.policy.versions else ():
+            if (model.name, f"specific {version}") not in self._warned:  # once per version
+                self._warned.add((model.name, f"specific {version}"))
+                LOG.warning(  # TF Serving's AspireSpecificVersions says so too; it was silent
+                    "Version %d of servable %s, which was requested to be served as a "
+                    "'specific' version in the servable's version policy, was not found in "
+                    "the file system",
+                    version,
+                    model.name,
+                )
         for version in sorted(wanted):
             if self._stopping.is_set():
                 return

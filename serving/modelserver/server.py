@@ -50,6 +50,8 @@ class ServerOptions:
     rest_api_num_threads: int = 32
     # --rest_api_timeout_in_ms: TF Serving's default 30 s; <= 0 sets no deadline.
     rest_api_timeout_in_ms: int = 30_000
+    # --allow_version_labels_for_unavailable_models: serving/modelserver/labels.py
+    allow_unavailable_labels: bool = False
     shutdown_grace_seconds: float = 10.0
 
     @property
@@ -67,7 +69,12 @@ class ModelServer:
         self.options = options
         self.metrics = ServerMetrics()
         self.manager = ModelManager(
-            options.models, self.metrics, options.batching, options.poll_seconds, options.retry
+            options.models,
+            self.metrics,
+            options.batching,
+            options.poll_seconds,
+            options.retry,
+            allow_unavailable_labels=options.allow_unavailable_labels,
         )
         self._grpc_server, self.grpc_port, self._health = build_grpc_server(
             self.manager, self.metrics, options.grpc

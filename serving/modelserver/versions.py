@@ -7,6 +7,7 @@ TF Serving's own test models); ``99999999999999999999``, ``²`` or ``12a`` are n
 from __future__ import annotations
 
 import stat
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,12 +32,19 @@ class RetryPolicy:
     interval_seconds: float = 60.0
 
 
-def list_versions(base_path: Path) -> tuple[dict[int, Path], list[str]]:
+def list_versions(
+    base_path: Path, loaded: Collection[int] = ()
+) -> tuple[dict[int, Path], list[str]]:
     """Complete version folders by number, and the names skipped as not being versions.
 
     A version is a folder named by ASCII digits within int64 (leading zeros allowed, as in
-    TF Serving's own test models) that holds a SavedModel file. Hidden names are skipped
-    silently; two names of one number (``7``, ``007``) keep the shorter one.
+    TF Serving's own test models) that holds a SavedModel file, or any such folder of a
+    number in ``loaded``: found by the adversarial repo pass 7, a loaded version whose
+    ``saved_model.pb`` was gone for a moment (a build copied over the folder, ``rsync
+    --delete``) was no version any more, so it was unloaded, and with no other version
+    every request was NOT_FOUND until the file was back; TF Serving aspires every numbered
+    folder, whatever it holds, and keeps what it loaded. Hidden names are skipped silently;
+    two names of one number (``7``, ``007``) keep the shorter one.
 
     Raises OSError when ``base_path`` is missing or cannot be listed: that is no empty model
     (TF Serving's ``PollFileSystemForServable`` emits no versions then, so a base path that is
@@ -48,7 +56,7 @@ def list_versions(base_path: Path) -> tuple[dict[int, Path], list[str]]:
     for child in children:
         number = parse_version(child.name)
         try:
-            is_version = child.is_dir() and holds_saved_model(child)
+            is_version = child.is_dir() and (number in loaded or holds_saved_model(child))
         except OSError:
             is_version = False
         if number is None:

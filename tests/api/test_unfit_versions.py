@@ -22,7 +22,8 @@ QA = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}
 # qa keeps two versions loaded, so version 1 stays servable beside the unfit version 2.
 CONFIG = """model_config_list {
   config { name: "qa" base_path: "qa" model_platform: "tensorflow"
-           model_version_policy { latest { num_versions: 2 } } }
+           model_version_policy { latest { num_versions: 2 } }
+           version_labels { key: "canary" value: 2 } }
   config { name: "profile" base_path: "profile" model_platform: "tensorflow" }
   config { name: "similarity" base_path: "similarity" model_platform: "tensorflow" }
 }
@@ -153,3 +154,13 @@ def test_a_legacy_version_is_served_like_a_spec_one(unfit_client) -> None:
     assert alias.json["income_group"]["is_proxy"] is True
     generic = unfit_client.post("/v1/models/profile:predict", json={"inputs": {"posts": ["a"]}})
     assert generic.json["outputs"]["income_group"]["description"].startswith("rule ")
+
+
+def test_a_label_naming_an_unfit_version_is_a_503(unfit_client) -> None:
+    # Found by the adversarial repo pass 7: the server's label named version 2, which the
+    # gateway refuses (3 labels for 5 outputs), and the client was told 404, its own fault.
+    response = unfit_client.post("/v1/qa?label=canary", json=QA)
+    assert response.status_code == 503 and "Retry-After" in response.headers
+    message = response.get_json()["error"]
+    assert message.startswith("model 'qa' label 'canary' names version 2, which is not routed: ")
+    assert unfit_client.post("/v1/qa?version=2", json=QA).status_code == 404  # as before

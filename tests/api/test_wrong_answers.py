@@ -40,7 +40,21 @@ def _another_version(response: wire.PredictResponse) -> None:
     response.model_spec.version.value += 1
 
 
-ALTERATIONS: dict[str, Alter] = {"integer ones": _integer_ones, "another version": _another_version}
+def _another_model(response: wire.PredictResponse) -> None:
+    # Found by the adversarial repo pass 7, as the signature below: a 200 with these values.
+    response.model_spec.name = "profile"
+
+
+def _another_signature(response: wire.PredictResponse) -> None:
+    response.model_spec.signature_name = "serving_other"
+
+
+ALTERATIONS: dict[str, Alter] = {
+    "integer ones": _integer_ones,
+    "another version": _another_version,
+    "another model": _another_model,
+    "another signature": _another_signature,
+}
 
 
 @pytest.fixture

@@ -96,8 +96,9 @@ class GrpcBackend:
         """Call ``PredictionService/Predict`` and decode every output tensor (``timeout_seconds``:
         :meth:`serving.gateway.backends.base.Backend.predict`).
 
-        An answer for another version than the pinned one, or with an output that is not
-        floating point, raises BackendError INTERNAL (a 502): found by the adversarial repo
+        An answer for another version than the pinned one, another model or signature than
+        asked (when the answer names them), or with an output that is not floating point,
+        raises BackendError INTERNAL (a 502): found by the adversarial repo
         pass 5, a DT_INT32 output of ones was answered as probabilities of 1.0 (the REST
         backend reads JSON numbers as float32 and cannot tell).
         """
@@ -116,6 +117,17 @@ class GrpcBackend:
                 BackendFailure.INTERNAL,
                 f"answered for version {answered.value}, asked for {selector.version}",
             )
+        # Another model's or signature's answer is another computation on these ids (a relay
+        # or proxy routing wrongly; found by the adversarial repo pass 7: it was answered as
+        # this model's when its shapes fitted). An empty name is a server that does not say.
+        for kind, asked, got in (
+            ("model", model, response.model_spec.name),
+            ("signature", selector.signature_name, response.model_spec.signature_name),
+        ):
+            if asked and got and got != asked:
+                raise BackendError(
+                    BackendFailure.INTERNAL, f"answered for {kind} {got!r}, asked for {asked!r}"
+                )
         outputs = response.outputs
         try:
             # By key: the protobuf map's items() is collections.abc's Python iterator.
@@ -151,6 +163,11 @@ class GrpcBackend:
             model_spec=model_spec(model, selector), metadata_field=["signature_def"]
         )
         response: wire.GetModelMetadataResponse = self._call("metadata", request, request_id)
+        if response.model_spec.name and response.model_spec.name != model:  # as predict's
+            raise BackendError(
+                BackendFailure.INTERNAL,
+                f"metadata for model {response.model_spec.name!r}, asked for {model!r}",
+            )
         signatures = wire.SignatureDefMap()
         try:
             signatures.ParseFromString(response.metadata["signature_def"].value)

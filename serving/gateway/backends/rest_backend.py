@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import numpy.typing as npt
 
@@ -38,11 +39,25 @@ FAILURES: dict[int, BackendFailure] = {
 
 
 def model_path(model: str, selector: VersionSelector) -> str:
-    """``/v1/models/<name>[/versions/N|/labels/L]``."""
-    path = f"/v1/models/{model}"
+    """``/v1/models/<name>[/versions/N|/labels/L]``, the name and label percent-encoded.
+
+    Found by the adversarial repo pass 7: written as they were, a model named ``qa?x`` in
+    models.config sent its calls to model ``qa`` with a query, one named ``q a`` or ``é`` was
+    no valid request target, and ``?label=..`` (a label the gateway accepts) made the
+    metadata path ``/v1/models/qa/labels/../metadata``, which URL normalisation (urllib3's,
+    a proxy's) turns into ``/v1/models/qa/metadata``: the latest version answered for a label
+    the server does not have. Segments of dots alone are encoded too.
+    """
+    path = f"/v1/models/{_segment(model)}"
     if selector.version is not None:
         return f"{path}/versions/{selector.version}"
-    return f"{path}/labels/{selector.label}" if selector.label else path
+    return f"{path}/labels/{_segment(selector.label)}" if selector.label else path
+
+
+def _segment(text: str) -> str:
+    if text.strip(".") == "":  # "." and "..": a percent-encoded dot is no dot segment
+        return "%2E" * len(text)
+    return quote(text, safe="")
 
 
 class RestBackend:

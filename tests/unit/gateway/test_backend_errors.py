@@ -1,4 +1,4 @@
-"""Backend failure -> HTTP status, without the server's raw text."""
+"""Backend failure -> HTTP status, without the server's raw text; answers for another model."""
 
 from __future__ import annotations
 
@@ -67,3 +67,28 @@ def test_an_answer_past_a_message_limit_is_no_client_fault(
         server.stop(grace=None)
     assert raised.value.failure is BackendFailure.INTERNAL, raised.value
     assert backend_to_gateway(raised.value, 3).status == 502
+
+
+def test_metadata_for_another_model_is_a_backend_failure() -> None:
+    """Found by the adversarial repo pass 7 (as a Predict answer for another model): a relay
+    answering GetModelMetadata for profile had qa fit-checked against profile's signature."""
+
+    def metadata(request: bytes, context: grpc.ServicerContext) -> bytes:
+        answer = wire.GetModelMetadataResponse(model_spec=wire.ModelSpec(name="profile"))
+        return answer.SerializeToString()
+
+    server, target = serve_handlers(
+        grpc.method_handlers_generic_handler(
+            "tensorflow.serving.PredictionService",
+            {"GetModelMetadata": grpc.unary_unary_rpc_method_handler(metadata)},
+        )
+    )
+    backend = GrpcBackend(target, timeout_seconds=5.0, retry=None)
+    try:
+        with pytest.raises(BackendError) as caught:
+            backend.model_metadata("qa", VersionSelector())
+    finally:
+        backend.close()
+        server.stop(grace=None)
+    assert caught.value.failure is BackendFailure.INTERNAL
+    assert caught.value.message == "metadata for model 'profile', asked for 'qa'"

@@ -64,3 +64,28 @@ def test_a_base_path_that_cannot_be_listed_keeps_its_versions(
         assert [state.state for state in manager.statuses("m")] == ["END"]
     finally:
         manager.stop()
+
+
+def test_a_loaded_version_whose_saved_model_file_is_gone_for_a_moment_keeps_serving(
+    half_plus_two: Path, tmp_path: Path
+) -> None:
+    # Found by the adversarial repo pass 7: a build copied over the loaded version's folder
+    # (saved_model.pb removed first) made it no version: unloaded, every request NOT_FOUND.
+    base = tmp_path / "m"
+    shutil.copytree(half_plus_two, base)
+    (version,) = base.iterdir()
+    manager = ModelManager([ModelSettings("m", base)], ServerMetrics(), poll_seconds=0)
+    try:
+        manager.poll_once()
+        (version / "saved_model.pb").rename(tmp_path / "saved_model.pb")
+        manager.poll_once()
+        assert [state.state for state in manager.statuses("m")] == ["AVAILABLE"]
+        assert _answer(manager) == 3.0
+        (tmp_path / "saved_model.pb").rename(version / "saved_model.pb")
+        manager.poll_once()
+        assert _answer(manager) == 3.0
+        (base / "124").mkdir()  # a newer version still being copied: not loaded, none dropped
+        manager.poll_once()
+        assert [state.state for state in manager.statuses("m")] == ["AVAILABLE"]
+    finally:
+        manager.stop()

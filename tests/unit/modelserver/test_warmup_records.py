@@ -1,0 +1,71 @@
+"""Warmup records are read with the requests' bounded tensor parser.
+
+Found by the adversarial repo pass 7: a warmup record whose tensor declares a shape past its
+values (a garbled ``tf_serving_warmup_requests``) was filled by ``tf.make_ndarray`` whatever
+its size: 2**21 rows here ran the model on them, and a shape of billions allocated that many
+elements at load, able to take the whole server down. Such a record fails the version's load,
+as a gRPC request with that tensor is refused.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+from serving.contract import ASSETS_DIR, WARMUP_FILE
+from serving.modelserver.config import ModelSettings
+from serving.modelserver.manager import ModelManager
+from serving.modelserver.metrics import ServerMetrics
+from serving.modelserver.versions import RetryPolicy
+
+
+@pytest.fixture(scope="module")
+def half_plus_two(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.support.tfserving_models import build_conformance_repo
+
+    repo = build_conformance_repo(tmp_path_factory.mktemp("conformance"))
+    return repo / "half_plus_two"
+
+
+def _write_warmup(version: Path, rows: int) -> None:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "m"
+    request.model_spec.signature_name = "serving_default"
+    tensor = request.inputs["x"]
+    tensor.dtype = tf.float32.as_datatype_enum
+    tensor.tensor_shape.dim.add(size=rows)
+    tensor.tensor_shape.dim.add(size=1)
+    tensor.float_val.append(1.0)  # one value filled over every element
+    log = prediction_log_pb2.PredictionLog(
+        predict_log=prediction_log_pb2.PredictLog(request=request)
+    )
+    (version / ASSETS_DIR).mkdir(exist_ok=True)
+    with tf.io.TFRecordWriter(str(version / ASSETS_DIR / WARMUP_FILE)) as writer:
+        writer.write(log.SerializeToString())
+
+
+def test_a_warmup_record_filling_past_the_request_limit_fails_the_load(
+    half_plus_two: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    base = tmp_path / "m"
+    shutil.copytree(half_plus_two, base)
+    (version,) = base.iterdir()
+    _write_warmup(version, 2**21)
+    manager = ModelManager(
+        [ModelSettings("m", base)], ServerMetrics(), poll_seconds=0, retry=RetryPolicy(0, 60.0)
+    )
+    try:
+        manager.poll_once()
+        (state,) = manager.statuses("m")
+        assert state.state == "END"
+        assert state.error_message.startswith("Loading failed (ServingError)")
+        assert "a fill past 1048576 elements is refused" in caplog.text
+        _write_warmup(version, 4)  # a warmup of the requests' size loads
+        manager.poll_once()
+        assert [state.state for state in manager.statuses("m")] == ["AVAILABLE"]
+    finally:
+        manager.stop()
