@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from serving.gateway.backends.base import seconds_left
 from serving.gateway.errors import BackendError, BackendFailure
+from serving.gateway.pid import current_pid
 
 # Most bytes one receive of an answer's body asks for.
 BODY_CHUNK_BYTES = 1 << 16
@@ -56,6 +57,7 @@ class Transport:
         self.connect_timeout = connect_timeout_seconds
         self.pool_size = pool_size
         self._idle: deque[http.client.HTTPConnection] = deque()
+        self._pid = current_pid()
         self._context = ssl.create_default_context() if self.https else None
 
     def call(
@@ -67,6 +69,12 @@ class Transport:
         the connection broke before the answer; DEADLINE_EXCEEDED when a receive or the body
         outlasted the deadline; INTERNAL for an answer that is no HTTP/1.1 answer we read
         (cut short, badly chunked, a ``Content-Encoding``: identity is asked for)."""
+        if self._pid != current_pid():
+            # A forked child (a server that forks after the app is made): its parent's
+            # connections would carry both processes' calls and answers. Its copies of
+            # their descriptors are closed; the parent's connections stay open.
+            self.close()
+            self._pid = current_pid()
         reused = bool(self._idle)
         connection = self._idle.pop() if reused else self._connect(deadline)
         try:

@@ -4,6 +4,7 @@ failures that are the server's (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -217,3 +218,19 @@ def test_a_header_that_would_split_the_request_is_refused_as_internal(serve) -> 
 def test_a_base_url_that_is_no_http_url_is_refused(url: str) -> None:
     with pytest.raises(ValueError, match="not an http"):
         Transport(url, 1.0, pool_size=4)
+
+
+def test_a_forked_child_opens_its_own_connections(serve) -> None:
+    """Connections made before a fork are the parent's: the child never sends on them."""
+    server = serve(_answer(OK))
+    transport = Transport(server.url, 1.0, pool_size=4)
+    assert _call(transport) == (200, b"{}")
+    pid = os.fork()
+    if pid == 0:  # the child: one call, then leave without running pytest's teardown
+        try:
+            _call(transport)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert _call(transport) == (200, b"{}")  # the parent's connection still answers it
+    assert server.connections == 2
