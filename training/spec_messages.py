@@ -1,12 +1,17 @@
 """Messages of :mod:`training.spec_check`'s refusals that name the fix: a model output that
-cannot be a spec name, a spec's input tensors that are not the model's inputs."""
+cannot be a spec name, a spec's input tensors that are not the model's inputs, a head that
+ends in logits."""
 
 from __future__ import annotations
 
 import difflib
 import re
+from typing import Any
 
-from serving.spec import is_valid_name
+import keras
+
+from serving.spec import HeadSpec, is_valid_name
+from serving.spec_outputs import ACTIVATIONS
 
 
 def rename_hint(output: str, names: list[str]) -> str:
@@ -66,4 +71,31 @@ def inputs_mismatch(declared: list[str], inputs: list[str]) -> str:
         "in a dict-input model)"
         if missing
         else ""
+    )
+
+
+def logits_problem(head: HeadSpec, tensor: Any) -> str | None:
+    """Why the Keras layer that makes ``tensor`` (the head's output) gives logits where the
+    head reads probabilities (``serving.spec_outputs.ACTIVATIONS``), or None.
+
+    A layer with an ``activation`` (``Dense``, ``EinsumDense``, ``Conv1D``, ``Activation``;
+    the layer a ``TimeDistributed`` wraps) left linear ends the model in logits. The export's
+    example check sees only values: logits that happen to lie in [0, 1] for the example (a
+    binary head's one logit of 0.3) were exported and answered as probabilities. Tensors
+    without a Keras layer (a SavedModel's, a subclassed model's) are left to that check.
+    """
+    activation = ACTIVATIONS.get(head.kind)
+    history = getattr(tensor, "_keras_history", None)
+    if activation is None or history is None:
+        return None
+    layer = history.operation
+    inner = getattr(layer, "layer", layer)  # TimeDistributed(Dense(n)) activates in its layer
+    if getattr(inner, "activation", None) is not keras.activations.linear:
+        return None
+    return (
+        f"head {head.field} ({head.kind}): output {head.output} is made by layer "
+        f"{layer.name!r} ({type(layer).__name__}) without an activation: logits, not "
+        f"probabilities (end the model with a {activation}: a model trained with "
+        "from_logits=True outputs logits; keras.Model(inputs, "
+        f"{{{head.output!r}: keras.layers.Activation({activation!r})(logits)}}))"
     )
