@@ -151,7 +151,10 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
     inputs = model_inputs(model)
     declared = [item.tensor for item in spec.inputs]
     if set(inputs) != set(declared):
-        raise SpecMismatchError(inputs_mismatch(declared, sorted(inputs)))
+        integer = frozenset(
+            name for name, tensor in inputs.items() if str(tensor.dtype).startswith(("int", "uint"))
+        )
+        raise SpecMismatchError(inputs_mismatch(declared, sorted(inputs), integer))
     for item in spec.inputs:
         problem = input_problem(inputs[item.tensor], item.vocab_size)
         if problem is not None:

@@ -33,8 +33,12 @@ def rename_hint(output: str, names: list[str]) -> str:
 KERAS_MADE_UP = re.compile(r"(keras_tensor|input_layer)(_\d+)?")
 
 
-def inputs_mismatch(declared: list[str], inputs: list[str]) -> str:
+def inputs_mismatch(declared: list[str], inputs: list[str], integer: frozenset[str]) -> str:
     """Why the spec's input tensors are not the model's inputs, naming each side's odd ones.
+
+    A model input left out of the spec whose dtype is an integer (in ``integer``: a category
+    id such as a country's) is served as a text input whose tokenizer maps each value's name
+    to its id; the message had said every other feature "cannot be served".
 
     A spec tensor the model lacks gets the closest model input as a hint: a new user's
     ``tensor="title"`` for the model input ``title_ids`` had been told only that
@@ -48,7 +52,17 @@ def inputs_mismatch(declared: list[str], inputs: list[str]) -> str:
         close = difflib.get_close_matches(name, extra, n=1, cutoff=0.5)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         text += f"; the spec's tensor {name!r} is no model input{hint}"
-    if extra and not missing:
+    categories = [name for name in extra if name in integer]
+    if categories and not missing:
+        text += (
+            f"; {categories} are not in the spec, whose inputs are texts: an integer feature "
+            "(a category id) is served as a TextInput whose tokenizer maps each value's name "
+            "to its id, tokenizers.models.WordLevel({'[PAD]': 0, '[UNK]': 1, 'fr': 2, ...}, "
+            "unk_token='[UNK]'), with max_tokens its length (training/README.md, 'Serve your "
+            "own model'); a float feature cannot be served, and an attention mask is computed "
+            "inside the model from the ids"
+        )
+    elif extra and not missing:
         text += (
             f"; {extra} are not in the spec, whose inputs are texts only (a model that "
             "also takes other features, a number or an attention mask, cannot be served: "
