@@ -29,6 +29,19 @@ from serving.tokenization import panics_as_errors
 LOGGER = logging.getLogger("serving.gateway.registry")
 
 
+
+# A model in the gateway's models.config that the model server does not know: most often one
+# exported after the server started without --model_config_file_poll_wait_seconds (0, the
+# default, reads the file once). "backend not_found" alone left the operator guessing.
+UNKNOWN_MODEL_HINT = {
+    BackendFailure.NOT_FOUND: (
+        ": the model server has no version of this model (none in its folder, or the model "
+        "is not in the config the server read: a model added to models.config is loaded "
+        "only by a server that re-reads the file, --model_config_file_poll_wait_seconds N, "
+        "or after its restart)"
+    )
+}
+
 class ModelRegistry:
     """Polls the backend for AVAILABLE versions; routes to the newest one that fits its spec.
 
@@ -176,7 +189,7 @@ class ModelRegistry:
         only."""
         previous = self.state(model)
         # Clients see the failure kind only; the server's raw text stays in the log.
-        reason = f"backend {failure.value}"
+        reason = f"backend {failure.value}" + UNKNOWN_MODEL_HINT.get(failure, "")
         # Keep routing to the last known version: the next poll or request may succeed; not
         # after NOT_FOUND, a model the server does not have.
         served = failure is not BackendFailure.NOT_FOUND
