@@ -29,7 +29,6 @@ from serving.tokenization import panics_as_errors
 LOGGER = logging.getLogger("serving.gateway.registry")
 
 
-
 # A model in the gateway's models.config that the model server does not know: most often one
 # exported after the server started without --model_config_file_poll_wait_seconds (0, the
 # default, reads the file once). "backend not_found" alone left the operator guessing.
@@ -41,6 +40,7 @@ UNKNOWN_MODEL_HINT = {
         "or after its restart)"
     )
 }
+
 
 class ModelRegistry:
     """Polls the backend for AVAILABLE versions; routes to the newest one that fits its spec.

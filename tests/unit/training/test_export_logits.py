@@ -84,7 +84,9 @@ def test_every_probability_head_over_a_linear_layer_is_refused(
     tokenizer_path: Path, vocab: int, last: Any, head: HeadSpec, pool: bool, layer: str
 ) -> None:
     tokenizers: dict[str, Tokenizer] = {"tokenizer.json": load_tokenizer(tokenizer_path)}
-    with pytest.raises(SpecMismatchError, match=re.escape(f"is made by layer {layer} without an activation")):
+    with pytest.raises(
+        SpecMismatchError, match=re.escape(f"is made by layer {layer} without an activation")
+    ):
         check_model(_model(vocab, last, pool), _spec(vocab, head), tokenizers)
 
 
