@@ -222,7 +222,7 @@ def _check_shape(head: HeadSpec, shape: tuple[int | None, ...]) -> None:
         )
         raise SpecMismatchError(
             f"head {head.field!r} ({head.kind}): output {head.output!r} has shape {shape}; "
-            f"the spec needs [batch, {width}]{per_token}"
+            f"the spec needs [batch, {width}]{per_token}{scalar_width_hint(head, shape)}"
         )
 
 

@@ -49,7 +49,7 @@ def test_logits_within_0_and_1_for_the_example_are_refused(
     # "probability" (and label "ham" for every logit below 0.5, i.e. probabilities below 0.62).
     bias = keras.initializers.Constant(0.3)
     model = _model(vocab, keras.layers.Dense(1, name="spam", bias_initializer=bias))
-    head = BinaryHead(output="out", field="spam", labels=["ham", "spam"])
+    head = BinaryHead(output="out", field="spam", labels=("ham", "spam"))
     with pytest.raises(
         SpecMismatchError,
         match=r"head spam \(binary\): output out is made by layer 'spam' \(Dense\) without an "
@@ -96,6 +96,6 @@ def test_a_regression_head_over_a_linear_layer_and_a_softmax_are_accepted(
     tokenizers: dict[str, Tokenizer] = {"tokenizer.json": load_tokenizer(tokenizer_path)}
     regression = RegressionHead(output="out", field="stars")
     check_model(_model(vocab, keras.layers.Dense(1)), _spec(vocab, regression), tokenizers)
-    binary = BinaryHead(output="out", field="spam", labels=["ham", "spam"])
+    binary = BinaryHead(output="out", field="spam", labels=("ham", "spam"))
     last = keras.layers.Dense(1, activation="sigmoid")
     check_model(_model(vocab, last), _spec(vocab, binary), tokenizers)
