@@ -1,0 +1,59 @@
+"""export_for_serving takes each tokenizer as a file or as a ``tokenizers.Tokenizer`` in
+memory (found by newuser7: a Tokenizer was a TypeError "expected str, bytes or os.PathLike
+object, not Tokenizer", naming no argument)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tokenizers import Tokenizer
+
+from serving.contract import ASSETS_DIR
+from serving.spec import CategoricalHead, ServingSpec, TextInput
+from training.export import export_for_serving
+from training.tiny_models import spec_model
+
+
+def _spec(vocab: int) -> ServingSpec:
+    return ServingSpec(
+        title="t",
+        inputs=[TextInput(field="text", tensor="text_ids", max_tokens=8, vocab_size=vocab)],
+        heads=[CategoricalHead(output="probs", field="label", labels=["a", "b"])],
+        example={"text": "the cat sat on the mat."},
+    )
+
+
+def test_a_tokenizer_in_memory_is_saved_with_the_version(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    spec = _spec(vocab)
+    tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    version = export_for_serving(
+        spec_model(spec), spec, {"tokenizer.json": tokenizer}, name="m", repo=tmp_path
+    )
+    saved = Tokenizer.from_file(str(version / ASSETS_DIR / "tokenizer.json"))
+    assert saved.to_str() == tokenizer.to_str()
+
+
+class FastTokenizer:
+    """What a transformers fast tokenizer looks like to the export."""
+
+    def __init__(self, inner: Tokenizer) -> None:
+        self.backend_tokenizer = inner
+
+
+def test_another_object_is_a_type_error_naming_the_entry(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    spec = _spec(vocab)
+    wrapped = FastTokenizer(Tokenizer.from_file(str(tokenizer_path)))
+    with pytest.raises(
+        TypeError,
+        match=r"tokenizers\['tokenizer.json'\] must be the path of a tokenizer.json or a "
+        r"tokenizers.Tokenizer, not FastTokenizer \(its .backend_tokenizer is one\)",
+    ):
+        export_for_serving(
+            spec_model(spec), spec, {"tokenizer.json": wrapped}, name="m", repo=tmp_path
+        )
+    assert not (tmp_path / "m").exists()
