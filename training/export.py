@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tokenizers import Tokenizer
+from tokenizers.implementations.base_tokenizer import BaseTokenizer
 
 from serving import contract
 from serving.encoding import Tensors, encode_instances
@@ -76,7 +77,7 @@ def next_version(model_dir: Path) -> int:
 def export_for_serving(
     model: Any,
     spec: ServingSpec,
-    tokenizers: Mapping[str, Path | str | Tokenizer],
+    tokenizers: Mapping[str, Path | str | Tokenizer | BaseTokenizer],
     *,
     name: str,
     repo: Path,
@@ -94,7 +95,8 @@ def export_for_serving(
         spec: what the inputs and heads mean (``serving.spec.ServingSpec``).
         tokenizers: each tokenizer file name the spec uses (``spec.tokenizer_files()``) ->
             the ``tokenizer.json`` to copy under that name (a path), or a
-            ``tokenizers.Tokenizer`` to save under it.
+            ``tokenizers.Tokenizer`` (or ``BertWordPieceTokenizer`` and the library's other
+            implementations) to save under it.
         name: the model name (folder, ``models.config`` entry, URL segment).
         repo: the model repo folder (created if missing): the one that holds
             ``models.config``, not a model's folder.
@@ -219,7 +221,7 @@ def _check_arguments(
 
 
 def _tokenizer_files(
-    tokenizers: Mapping[str, Path | str | Tokenizer], held: Path
+    tokenizers: Mapping[str, Path | str | Tokenizer | BaseTokenizer], held: Path
 ) -> dict[str, Path]:
     """Each tokenizer as a file: a path as given, a ``tokenizers.Tokenizer`` saved in ``held``
     under its spec file name. Anything else is a ``TypeError`` naming the entry (a
@@ -227,7 +229,7 @@ def _tokenizer_files(
     ``backend_tokenizer``)."""
     files = {}
     for file, given in tokenizers.items():
-        if isinstance(given, Tokenizer):
+        if isinstance(given, Tokenizer | BaseTokenizer):  # BertWordPieceTokenizer and kin
             files[file] = held / file
             given.save(str(files[file]))
         elif isinstance(given, str | os.PathLike):

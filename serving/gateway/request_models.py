@@ -23,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     create_model,
 )
 from pydantic_core import PydanticCustomError
@@ -171,17 +172,17 @@ def _answer_type(model: str, head: HeadSpec) -> Any:
     (multilabel) and of ``probabilities``' keys (documentation only; a multilabel head's schema
     was the shared one, naming none of its labels)."""
     base = answer_model(head)
-    labels = list(getattr(head, "labels", ()))
+    labels: list[JsonValue] = list(getattr(head, "labels", ()))
     if not labels or head.kind == "token_labels":  # one shared answer schema
         return base
     fields: dict[str, Any] = {}
     if head.kind == "multilabel":
-        names = {"type": "string", "enum": labels}
+        names: dict[str, JsonValue] = {"type": "string", "enum": labels}
         fields["labels"] = (list[str], Field(json_schema_extra={"items": names}))
     else:
         fields["label"] = (str, Field(json_schema_extra={"enum": labels}))
     if "probabilities" in base.model_fields:
-        keys = {"propertyNames": {"enum": labels}}
+        keys: dict[str, JsonValue] = {"propertyNames": {"enum": labels}}
         fields["probabilities"] = (dict[str, float], Field(json_schema_extra=keys))
     name = schema_name(model, schema_name(head.field, "Answer"))
     return create_model(name, __base__=base, **fields)

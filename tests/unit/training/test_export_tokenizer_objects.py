@@ -36,6 +36,19 @@ def test_a_tokenizer_in_memory_is_saved_with_the_version(
     assert saved.to_str() == tokenizer.to_str()
 
 
+def test_a_tokenizers_implementation_is_saved_too(tmp_path: Path) -> None:
+    from tokenizers.implementations.bert_wordpiece import BertWordPieceTokenizer
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cat", "sat", "on", "mat", "."]
+    bert = BertWordPieceTokenizer({word: index for index, word in enumerate(words)})
+    spec = _spec(len(words))
+    version = export_for_serving(
+        spec_model(spec), spec, {"tokenizer.json": bert}, name="m", repo=tmp_path
+    )
+    saved = Tokenizer.from_file(str(version / ASSETS_DIR / "tokenizer.json"))
+    assert saved.encode("the cat").ids == [2, 4, 5, 3]
+
+
 class FastTokenizer:
     """What a transformers fast tokenizer looks like to the export."""
 
@@ -54,6 +67,10 @@ def test_another_object_is_a_type_error_naming_the_entry(
         r"tokenizers.Tokenizer, not FastTokenizer \(its .backend_tokenizer is one\)",
     ):
         export_for_serving(
-            spec_model(spec), spec, {"tokenizer.json": wrapped}, name="m", repo=tmp_path
+            spec_model(spec),
+            spec,
+            {"tokenizer.json": wrapped},  # type: ignore[dict-item]
+            name="m",
+            repo=tmp_path,
         )
     assert not (tmp_path / "m").exists()
