@@ -93,16 +93,16 @@ def logits_problem(head: HeadSpec, tensor: Any) -> str | None:
     head reads probabilities (``serving.spec_outputs.ACTIVATIONS``), or None.
 
     A layer with an ``activation`` (``Dense``, ``EinsumDense``, ``Conv1D``, ``Activation``;
-    the layer a ``TimeDistributed`` wraps) left linear ends the model in logits. The export's
+    the layer a ``TimeDistributed`` wraps) left linear ends the model in logits, also when
+    only reshaped after it (:func:`_value_source`). The export's
     example check sees only values: logits that happen to lie in [0, 1] for the example (a
     binary head's one logit of 0.3) were exported and answered as probabilities. Tensors
     without a Keras layer (a SavedModel's, a subclassed model's) are left to that check.
     """
     activation = ACTIVATIONS.get(head.kind)
-    history = getattr(tensor, "_keras_history", None)
-    if activation is None or history is None:
+    layer = _value_source(tensor)
+    if activation is None or layer is None:
         return None
-    layer = history.operation
     inner = getattr(layer, "layer", layer)  # TimeDistributed(Dense(n)) activates in its layer
     if getattr(inner, "activation", None) is not keras.activations.linear:
         return None
@@ -113,3 +113,33 @@ def logits_problem(head: HeadSpec, tensor: Any) -> str | None:
         "from_logits=True outputs logits; keras.Model(inputs, "
         f"{{{head.output!r}: keras.layers.Activation({activation!r})(logits)}}))"
     )
+
+
+# Operations that pass their one input's values on unchanged (reshaped, sliced, cast): the
+# layer before them made the head's values (a Dense(1) squeezed to [batch]).
+_SAME_VALUES = {
+    "Cast",
+    "Dropout",
+    "ExpandDims",
+    "Flatten",
+    "GetItem",
+    "Identity",
+    "Reshape",
+    "Squeeze",
+}
+
+
+def _value_source(tensor: Any) -> Any:
+    """The Keras operation that computed ``tensor``'s values, past :data:`_SAME_VALUES`
+    operations, or None (a tensor without Keras history)."""
+    history = getattr(tensor, "_keras_history", None)
+    while history is not None:
+        operation = history.operation
+        nodes = getattr(operation, "_inbound_nodes", [])
+        if type(operation).__name__ not in _SAME_VALUES or history.node_index >= len(nodes):
+            return operation
+        inputs = keras.tree.flatten(nodes[history.node_index].input_tensors)
+        if len(inputs) != 1:
+            return operation
+        history = getattr(inputs[0], "_keras_history", None)
+    return None

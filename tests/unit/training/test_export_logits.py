@@ -78,6 +78,18 @@ def test_logits_within_0_and_1_for_the_example_are_refused(
             False,
             "'td' (TimeDistributed)",
         ),
+        (
+            lambda hidden: keras.ops.squeeze(keras.layers.Dense(1, name="one")(hidden), -1),
+            BinaryHead(output="out", field="spam", labels=("ham", "spam")),
+            True,
+            "'one' (Dense)",
+        ),
+        (
+            lambda hidden: keras.layers.Reshape(())(keras.layers.Dense(1, name="one")(hidden)),
+            BinaryHead(output="out", field="spam", labels=("ham", "spam")),
+            True,
+            "'one' (Dense)",
+        ),
     ],
 )
 def test_every_probability_head_over_a_linear_layer_is_refused(
@@ -99,3 +111,6 @@ def test_a_regression_head_over_a_linear_layer_and_a_softmax_are_accepted(
     binary = BinaryHead(output="out", field="spam", labels=("ham", "spam"))
     last = keras.layers.Dense(1, activation="sigmoid")
     check_model(_model(vocab, last), _spec(vocab, binary), tokenizers)
+    squeezed = keras.layers.Dense(1, activation="sigmoid")
+    model = _model(vocab, lambda hidden: keras.ops.squeeze(squeezed(hidden), -1))
+    check_model(model, _spec(vocab, binary), tokenizers)
