@@ -80,9 +80,9 @@ def export_for_serving(
     tokenizers: Mapping[str, Path | str | Tokenizer | BaseTokenizer],
     *,
     name: str,
-    repo: Path,
+    repo: Path | str,
     model_card: Mapping[str, Any] | None = None,
-    extra_assets: Mapping[str, Path] | None = None,
+    extra_assets: Mapping[str, Path | str] | None = None,
     version: int | None = None,
     warmup_instances: Sequence[Mapping[str, Any]] = (),
 ) -> Path:
@@ -124,12 +124,15 @@ def export_for_serving(
             ``tokenizers.Tokenizer``.
     """
     _check_arguments(spec, tokenizers, name, extra_assets or {})
+    # A str repo was AttributeError "'str' object has no attribute 'parents'" (newuser7).
+    repo = Path(repo)
+    extra = {file: Path(path) for file, path in (extra_assets or {}).items()}
     # A Tokenizer in memory (found by newuser7: TypeError "expected str, bytes or
     # os.PathLike object, not Tokenizer", naming no argument) is saved, then read as a file.
     with tempfile.TemporaryDirectory(prefix="export-tokenizers-") as held:
         files = _tokenizer_files(tokenizers, Path(held))
         return _write_version(
-            model, spec, files, name, repo, model_card, extra_assets, version, warmup_instances
+            model, spec, files, name, repo, model_card, extra, version, warmup_instances
         )
 
 
@@ -207,7 +210,7 @@ def _write_architecture(model: Any, assets: Path, given: Mapping[str, Path]) -> 
 
 
 def _check_arguments(
-    spec: ServingSpec, tokenizers: Mapping[str, object], name: str, extra: Mapping[str, Path]
+    spec: ServingSpec, tokenizers: Mapping[str, object], name: str, extra: Mapping[str, object]
 ) -> None:
     if re.match(MODEL_NAME_PATTERN, name) is None:
         raise ValueError(f"model name {name!r} must match {MODEL_NAME_PATTERN}")

@@ -1,6 +1,7 @@
-"""export_for_serving takes each tokenizer as a file or as a ``tokenizers.Tokenizer`` in
-memory (found by newuser7: a Tokenizer was a TypeError "expected str, bytes or os.PathLike
-object, not Tokenizer", naming no argument)."""
+"""export_for_serving takes its arguments in the forms a user has them: each tokenizer as a
+file or as a ``tokenizers.Tokenizer`` in memory (found by newuser7: a Tokenizer was a
+TypeError "expected str, bytes or os.PathLike object, not Tokenizer", naming no argument),
+paths as ``str`` too."""
 
 from __future__ import annotations
 
@@ -74,3 +75,24 @@ def test_another_object_is_a_type_error_naming_the_entry(
             repo=tmp_path,
         )
     assert not (tmp_path / "m").exists()
+
+
+def test_paths_given_as_strings_are_folders_and_files(
+    tmp_path: Path, tokenizer_path: Path, vocab: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by newuser7: repo="model_repo" was AttributeError "'str' object has no attribute
+    # 'parents'".
+    monkeypatch.chdir(tmp_path)
+    Path("notes.txt").write_text("trained for 3 steps")
+    spec = _spec(vocab)
+    version = export_for_serving(
+        spec_model(spec),
+        spec,
+        {"tokenizer.json": str(tokenizer_path)},
+        name="m",
+        repo="model_repo",
+        extra_assets={"notes.txt": "notes.txt"},
+    )
+    assert version == Path("model_repo/m/1")
+    assert (version / ASSETS_DIR / "notes.txt").read_text() == "trained for 3 steps"
+    assert Path("model_repo/models.config").is_file()
