@@ -19,7 +19,12 @@ from serving.gateway.backends import Backend, VersionSelector
 from serving.gateway.backends.base import AVAILABLE, END, VersionStatus
 from serving.gateway.catalog import ModelList
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError, echo
-from serving.gateway.model_state import ModelState, statuses_at_once, unrouted_error
+from serving.gateway.model_state import (
+    UNKNOWN_MODEL_HINT,
+    ModelState,
+    statuses_at_once,
+    unrouted_error,
+)
 from serving.gateway.pid import current_pid
 from serving.gateway.runtime import ModelRuntime
 from serving.gateway.settings import GatewaySettings
@@ -27,19 +32,6 @@ from serving.gateway.verdicts import VersionVerdicts
 from serving.tokenization import panics_as_errors
 
 LOGGER = logging.getLogger("serving.gateway.registry")
-
-
-# A model in the gateway's models.config that the model server does not know: most often one
-# exported after the server started without --model_config_file_poll_wait_seconds (0, the
-# default, reads the file once). "backend not_found" alone left the operator guessing.
-UNKNOWN_MODEL_HINT = {
-    BackendFailure.NOT_FOUND: (
-        ": the model server has no version of this model (none in its folder, or the model "
-        "is not in the config the server read: a model added to models.config is loaded "
-        "only by a server that re-reads the file, --model_config_file_poll_wait_seconds N, "
-        "or after its restart)"
-    )
-}
 
 
 class ModelRegistry:
