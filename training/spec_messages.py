@@ -131,10 +131,16 @@ _SAME_VALUES = {
 
 def _value_source(tensor: Any) -> Any:
     """The Keras operation that computed ``tensor``'s values, past :data:`_SAME_VALUES`
-    operations, or None (a tensor without Keras history)."""
+    operations and into a functional or ``Sequential`` model called as a layer (the README's
+    wrapping of a ``Sequential`` fitted without an input), or None (a tensor without Keras
+    history)."""
     history = getattr(tensor, "_keras_history", None)
     while history is not None:
         operation = history.operation
+        inner = _nested_output(operation, history.tensor_index)
+        if inner is not None:
+            history = getattr(inner, "_keras_history", None)
+            continue
         nodes = getattr(operation, "_inbound_nodes", [])
         if type(operation).__name__ not in _SAME_VALUES or history.node_index >= len(nodes):
             return operation
@@ -143,3 +149,15 @@ def _value_source(tensor: Any) -> Any:
             return operation
         history = getattr(inputs[0], "_keras_history", None)
     return None
+
+
+def _nested_output(operation: Any, index: int) -> Any:
+    """Output ``index`` of a functional or ``Sequential`` model's own graph, or None (any other
+    operation; a subclassed model has no graph to follow)."""
+    if not isinstance(operation, keras.Model):
+        return None
+    try:
+        outputs = keras.tree.flatten(operation.outputs)
+    except (AttributeError, ValueError):  # subclassed, or a Sequential never built
+        return None
+    return outputs[index] if index < len(outputs) else None

@@ -90,6 +90,12 @@ def test_logits_within_0_and_1_for_the_example_are_refused(
             True,
             "'one' (Dense)",
         ),
+        (  # the README's wrapping of a Sequential fitted without a keras.Input
+            lambda hidden: keras.Sequential([keras.layers.Dense(1, name="seq_out")])(hidden),
+            BinaryHead(output="out", field="spam", labels=("ham", "spam")),
+            True,
+            "'seq_out' (Dense)",
+        ),
     ],
 )
 def test_every_probability_head_over_a_linear_layer_is_refused(
