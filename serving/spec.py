@@ -181,7 +181,13 @@ class ServingSpec(Frozen):
         for head in self.span_heads():
             target = fields.get(head.input_field)
             if target is None or target.kind != "text":
-                raise ValueError(f"head {head.field}: input_field must name a text input")
+                # Name what is there: "must name a text input" left a typo to be guessed.
+                texts = [name for name, item in fields.items() if item.kind == "text"]
+                found = "no input field" if target is None else "a list input (texts)"
+                raise ValueError(
+                    f"head {head.field}: input_field must name a text input; "
+                    f"{head.input_field!r} is {found} (text inputs: {texts})"
+                )
         return self
 
     def segment_heads(self) -> tuple[SegmentWeightsHead, ...]:

@@ -105,7 +105,15 @@ def scalar_width_hint(head: HeadSpec, shape: tuple[int | None, ...]) -> str:
     a categorical head of two labels; ``Dense(n, activation="sigmoid")`` under a binary head
     is a multilabel head; a regression or score head over ``Dense(n)`` (several predicted
     values) is n heads, since a head answers one value (its one ``unit``, ``scale``, ``clip``).
+    The other way round, one sigmoid unit (``[batch]`` or ``[batch, 1]``) under a categorical
+    head of two labels is a binary head (found by newuser7: "the spec needs [batch, 2]" named
+    no fix).
     """
+    if head.kind == "categorical" and len(head.labels) == 2 and tuple(shape[1:]) in ((), (1,)):
+        return (
+            f" (one sigmoid unit is a binary head: BinaryHead(labels={tuple(head.labels)!r}), "
+            "its probability that of the second label)"
+        )
     if len(shape) != 2 or not isinstance(shape[1], int) or shape[1] < 2:
         return ""
     width = shape[1]

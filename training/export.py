@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tokenizers import Tokenizer
+from tokenizers.implementations.base_tokenizer import BaseTokenizer
 
 from serving import contract
 from serving.encoding import Tensors, encode_instances
@@ -76,12 +77,12 @@ def next_version(model_dir: Path) -> int:
 def export_for_serving(
     model: Any,
     spec: ServingSpec,
-    tokenizers: Mapping[str, Path],
+    tokenizers: Mapping[str, Path | str | Tokenizer | BaseTokenizer],
     *,
     name: str,
-    repo: Path,
+    repo: Path | str,
     model_card: Mapping[str, Any] | None = None,
-    extra_assets: Mapping[str, Path] | None = None,
+    extra_assets: Mapping[str, Path | str] | None = None,
     version: int | None = None,
     warmup_instances: Sequence[Mapping[str, Any]] = (),
 ) -> Path:
@@ -93,7 +94,9 @@ def export_for_serving(
             every head's output.
         spec: what the inputs and heads mean (``serving.spec.ServingSpec``).
         tokenizers: each tokenizer file name the spec uses (``spec.tokenizer_files()``) ->
-            the ``tokenizer.json`` to copy under that name.
+            the ``tokenizer.json`` to copy under that name (a path), or a
+            ``tokenizers.Tokenizer`` (or ``BertWordPieceTokenizer`` and the library's other
+            implementations) to save under it.
         name: the model name (folder, ``models.config`` entry, URL segment).
         repo: the model repo folder (created if missing): the one that holds
             ``models.config``, not a model's folder.
@@ -117,9 +120,34 @@ def export_for_serving(
             load, a reserved asset name, or a
             ``repo`` that is a model's folder or a version folder
             (``serving.contract.repo_layout_problem``).
-        TypeError: ``model`` is not a ``keras.Model``.
+        TypeError: ``model`` is not a ``keras.Model``, or a tokenizer is neither a path nor a
+            ``tokenizers.Tokenizer``.
     """
     _check_arguments(spec, tokenizers, name, extra_assets or {})
+    # A str repo was AttributeError "'str' object has no attribute 'parents'" (newuser7).
+    repo = Path(repo)
+    extra = {file: Path(path) for file, path in (extra_assets or {}).items()}
+    # A Tokenizer in memory (found by newuser7: TypeError "expected str, bytes or
+    # os.PathLike object, not Tokenizer", naming no argument) is saved, then read as a file.
+    with tempfile.TemporaryDirectory(prefix="export-tokenizers-") as held:
+        files = _tokenizer_files(tokenizers, Path(held))
+        return _write_version(
+            model, spec, files, name, repo, model_card, extra, version, warmup_instances
+        )
+
+
+def _write_version(
+    model: Any,
+    spec: ServingSpec,
+    tokenizers: Mapping[str, Path],
+    name: str,
+    repo: Path,
+    model_card: Mapping[str, Any] | None,
+    extra_assets: Mapping[str, Path] | None,
+    version: int | None,
+    warmup_instances: Sequence[Mapping[str, Any]],
+) -> Path:
+    """:func:`export_for_serving` once its arguments are checked (tokenizers as files)."""
     if (problem := contract.repo_layout_problem(repo)) is not None:
         raise ValueError(f"repo: {problem}")
     loaded = {file: _tokenizer(file, Path(path)) for file, path in tokenizers.items()}
@@ -182,7 +210,7 @@ def _write_architecture(model: Any, assets: Path, given: Mapping[str, Path]) -> 
 
 
 def _check_arguments(
-    spec: ServingSpec, tokenizers: Mapping[str, Path], name: str, extra: Mapping[str, Path]
+    spec: ServingSpec, tokenizers: Mapping[str, object], name: str, extra: Mapping[str, object]
 ) -> None:
     if re.match(MODEL_NAME_PATTERN, name) is None:
         raise ValueError(f"model name {name!r} must match {MODEL_NAME_PATTERN}")
@@ -193,6 +221,31 @@ def _check_arguments(
     for file in extra:
         if file in reserved or Path(file).name != file or file.startswith("."):
             raise ValueError(f"extra asset {file!r} must be a bare file name not in {reserved}")
+
+
+def _tokenizer_files(
+    tokenizers: Mapping[str, Path | str | Tokenizer | BaseTokenizer], held: Path
+) -> dict[str, Path]:
+    """Each tokenizer as a file: a path as given, a ``tokenizers.Tokenizer`` saved in ``held``
+    under its spec file name. Anything else is a ``TypeError`` naming the entry (a
+    ``transformers`` fast tokenizer holds its ``tokenizers.Tokenizer`` as
+    ``backend_tokenizer``)."""
+    files = {}
+    for file, given in tokenizers.items():
+        if isinstance(given, Tokenizer | BaseTokenizer):  # BertWordPieceTokenizer and kin
+            files[file] = held / file
+            given.save(str(files[file]))
+        elif isinstance(given, str | os.PathLike):
+            files[file] = Path(given)
+        else:
+            inner = (
+                " (its .backend_tokenizer is one)" if hasattr(given, "backend_tokenizer") else ""
+            )
+            raise TypeError(
+                f"tokenizers[{file!r}] must be the path of a tokenizer.json or a "
+                f"tokenizers.Tokenizer, not {type(given).__name__}{inner}"
+            )
+    return files
 
 
 def _tokenizer(file: str, path: Path) -> Any:

@@ -134,6 +134,21 @@ def expected_shape(head: HeadSpec, batch: int, tokens: int = 0) -> tuple[int, ..
     return (batch,) if is_scalar(head) else (batch, head_width(head))
 
 
+def _token_positions(shape: tuple[int, ...], sent: tuple[int, ...]) -> str:
+    """The token head's part of a wrong-shape refusal (whose needed shape had been the wrong
+    one, "is [2, 2, 3]; the spec needs [2, 2, 3]") and, for an output of ``batch`` positions,
+    Keras 3's ``TimeDistributed``, which gives ``[batch, batch, n]`` in a signature of
+    unknown length (found by newuser7)."""
+    text = f" (at least the {sent[1]} ids sent per row)"
+    if shape[1] == shape[0] < sent[1]:
+        text += (
+            "; Keras's TimeDistributed gives [batch, batch, n] where the length is unknown: "
+            "a Dense on [batch, length, d] already applies to each position, drop the "
+            "TimeDistributed"
+        )
+    return text
+
+
 def smoke_check(
     path: Path, spec: ServingSpec, tensors: Tensors, float16_outputs: Collection[str] = ()
 ) -> None:
@@ -169,6 +184,10 @@ def smoke_check(
         if isinstance(head, TokenLabelsHead) and value.ndim == 3:
             sent, tokens = tensors[spec.input(head.input_field).tensor], value.shape[1]
         expected = expected_shape(head, batch, tokens)
+        # The shape to name in a refusal: a token head's positions are at least the ids sent.
+        needed = (
+            expected if sent is None else expected_shape(head, batch, max(tokens, sent.shape[1]))
+        )
         if (
             value.dtype != np.float32
             or value.shape != expected
@@ -176,12 +195,8 @@ def smoke_check(
         ):
             raise SpecMismatchError(
                 f"head {head.field!r}: output {head.output!r} is {value.dtype}{list(value.shape)}"
-                f" for the example; the spec needs float32{list(expected)}"
-                + (
-                    f" with at least the {sent.shape[1]} ids sent per row"
-                    if sent is not None
-                    else ""
-                )
+                f" for the example; the spec needs float32{list(needed)}"
+                + (_token_positions(value.shape, sent.shape) if sent is not None else "")
             )
         if not np.isfinite(value).all():
             raise SpecMismatchError(not_finite(head, "the example", float16_outputs))

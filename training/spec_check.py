@@ -25,7 +25,7 @@ from serving.spec import (
 )
 from serving.spec_outputs import scalar_width_hint
 from serving.spec_tokenizers import unservable_reason
-from training.spec_messages import inputs_mismatch, rename_hint
+from training.spec_messages import inputs_mismatch, logits_problem, rename_hint
 
 
 class SpecMismatchError(ValueError):
@@ -138,7 +138,8 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
     length at least ``max_tokens`` long (the export pads rows to it); every head's output is
     a model output of one name (:func:`output_names`) and of rank 2 (rank 1 or 2 for scalar
     heads; rank 3 for token heads: :func:`check_token_shape`) whose known width is the head's
-    (``len(labels)``, ``rule.max_segments``, or 1);
+    (``len(labels)``, ``rule.max_segments``, or 1), not made by a linear layer where the head
+    reads probabilities (:func:`training.spec_messages.logits_problem`);
     an ``Embedding`` fed directly by an input has at least ``vocab_size`` rows (other
     embeddings are left to the export smoke check); and the gateway can serve the inputs
     with these tokenizers (:func:`serving.spec_tokenizers.unservable_reason`: unknown words
@@ -150,7 +151,10 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
     inputs = model_inputs(model)
     declared = [item.tensor for item in spec.inputs]
     if set(inputs) != set(declared):
-        raise SpecMismatchError(inputs_mismatch(declared, sorted(inputs)))
+        integer = frozenset(
+            name for name, tensor in inputs.items() if str(tensor.dtype).startswith(("int", "uint"))
+        )
+        raise SpecMismatchError(inputs_mismatch(declared, sorted(inputs), integer))
     for item in spec.inputs:
         problem = input_problem(inputs[item.tensor], item.vocab_size)
         if problem is not None:
@@ -184,6 +188,9 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
             check_token_shape(head, item.max_tokens, fixed_length(inputs[item.tensor]), outputs)
         else:
             _check_shape(head, tuple(outputs[head.output].shape))
+        problem = logits_problem(head, outputs[head.output])
+        if problem is not None:
+            raise SpecMismatchError(problem)
     for item in spec.inputs:
         rows = embedding_rows(model, inputs[item.tensor])
         if rows is not None and rows < item.vocab_size:
@@ -215,7 +222,7 @@ def _check_shape(head: HeadSpec, shape: tuple[int | None, ...]) -> None:
         )
         raise SpecMismatchError(
             f"head {head.field!r} ({head.kind}): output {head.output!r} has shape {shape}; "
-            f"the spec needs [batch, {width}]{per_token}"
+            f"the spec needs [batch, {width}]{per_token}{scalar_width_hint(head, shape)}"
         )
 
 

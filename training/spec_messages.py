@@ -1,12 +1,17 @@
 """Messages of :mod:`training.spec_check`'s refusals that name the fix: a model output that
-cannot be a spec name, a spec's input tensors that are not the model's inputs."""
+cannot be a spec name, a spec's input tensors that are not the model's inputs, a head that
+ends in logits."""
 
 from __future__ import annotations
 
 import difflib
 import re
+from typing import Any
 
-from serving.spec import is_valid_name
+import keras
+
+from serving.spec import HeadSpec, is_valid_name
+from serving.spec_outputs import ACTIVATIONS
 
 
 def rename_hint(output: str, names: list[str]) -> str:
@@ -28,8 +33,12 @@ def rename_hint(output: str, names: list[str]) -> str:
 KERAS_MADE_UP = re.compile(r"(keras_tensor|input_layer)(_\d+)?")
 
 
-def inputs_mismatch(declared: list[str], inputs: list[str]) -> str:
+def inputs_mismatch(declared: list[str], inputs: list[str], integer: frozenset[str]) -> str:
     """Why the spec's input tensors are not the model's inputs, naming each side's odd ones.
+
+    A model input left out of the spec whose dtype is an integer (in ``integer``: a category
+    id such as a country's) is served as a text input whose tokenizer maps each value's name
+    to its id; the message had said every other feature "cannot be served".
 
     A spec tensor the model lacks gets the closest model input as a hint: a new user's
     ``tensor="title"`` for the model input ``title_ids`` had been told only that
@@ -43,7 +52,17 @@ def inputs_mismatch(declared: list[str], inputs: list[str]) -> str:
         close = difflib.get_close_matches(name, extra, n=1, cutoff=0.5)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         text += f"; the spec's tensor {name!r} is no model input{hint}"
-    if extra and not missing:
+    categories = [name for name in extra if name in integer]
+    if categories and not missing:
+        text += (
+            f"; {categories} are not in the spec, whose inputs are texts: an integer feature "
+            "(a category id) is served as a TextInput whose tokenizer maps each value's name "
+            "to its id, tokenizers.models.WordLevel({'[PAD]': 0, '[UNK]': 1, 'fr': 2, ...}, "
+            "unk_token='[UNK]'), with max_tokens its length (training/README.md, 'Serve your "
+            "own model'); a float feature cannot be served, and an attention mask is computed "
+            "inside the model from the ids"
+        )
+    elif extra and not missing:
         text += (
             f"; {extra} are not in the spec, whose inputs are texts only (a model that "
             "also takes other features, a number or an attention mask, cannot be served: "
@@ -67,3 +86,78 @@ def inputs_mismatch(declared: list[str], inputs: list[str]) -> str:
         if missing
         else ""
     )
+
+
+def logits_problem(head: HeadSpec, tensor: Any) -> str | None:
+    """Why the Keras layer that makes ``tensor`` (the head's output) gives logits where the
+    head reads probabilities (``serving.spec_outputs.ACTIVATIONS``), or None.
+
+    A layer with an ``activation`` (``Dense``, ``EinsumDense``, ``Conv1D``, ``Activation``;
+    the layer a ``TimeDistributed`` wraps) left linear ends the model in logits, also when
+    only reshaped after it (:func:`_value_source`). The export's
+    example check sees only values: logits that happen to lie in [0, 1] for the example (a
+    binary head's one logit of 0.3) were exported and answered as probabilities. Tensors
+    without a Keras layer (a SavedModel's, a subclassed model's) are left to that check.
+    """
+    activation = ACTIVATIONS.get(head.kind)
+    layer = _value_source(tensor)
+    if activation is None or layer is None:
+        return None
+    inner = getattr(layer, "layer", layer)  # TimeDistributed(Dense(n)) activates in its layer
+    if getattr(inner, "activation", None) is not keras.activations.linear:
+        return None
+    return (
+        f"head {head.field} ({head.kind}): output {head.output} is made by layer "
+        f"{layer.name!r} ({type(layer).__name__}) without an activation: logits, not "
+        f"probabilities (end the model with a {activation}: a model trained with "
+        "from_logits=True outputs logits; keras.Model(inputs, "
+        f"{{{head.output!r}: keras.layers.Activation({activation!r})(logits)}}))"
+    )
+
+
+# Operations that pass their one input's values on unchanged (reshaped, sliced, cast): the
+# layer before them made the head's values (a Dense(1) squeezed to [batch]).
+_SAME_VALUES = {
+    "Cast",
+    "Dropout",
+    "ExpandDims",
+    "Flatten",
+    "GetItem",
+    "Identity",
+    "Reshape",
+    "Squeeze",
+}
+
+
+def _value_source(tensor: Any) -> Any:
+    """The Keras operation that computed ``tensor``'s values, past :data:`_SAME_VALUES`
+    operations and into a functional or ``Sequential`` model called as a layer (the README's
+    wrapping of a ``Sequential`` fitted without an input), or None (a tensor without Keras
+    history)."""
+    history = getattr(tensor, "_keras_history", None)
+    while history is not None:
+        operation = history.operation
+        inner = _nested_output(operation, history.tensor_index)
+        if inner is not None:
+            history = getattr(inner, "_keras_history", None)
+            continue
+        nodes = getattr(operation, "_inbound_nodes", [])
+        if type(operation).__name__ not in _SAME_VALUES or history.node_index >= len(nodes):
+            return operation
+        inputs = keras.tree.flatten(nodes[history.node_index].input_tensors)
+        if len(inputs) != 1:
+            return operation
+        history = getattr(inputs[0], "_keras_history", None)
+    return None
+
+
+def _nested_output(operation: Any, index: int) -> Any:
+    """Output ``index`` of a functional or ``Sequential`` model's own graph, or None (any other
+    operation; a subclassed model has no graph to follow)."""
+    if not isinstance(operation, keras.Model):
+        return None
+    try:
+        outputs = keras.tree.flatten(operation.outputs)
+    except (AttributeError, ValueError):  # subclassed, or a Sequential never built
+        return None
+    return outputs[index] if index < len(outputs) else None

@@ -38,6 +38,19 @@ STATUS_FAILURES = {
 }
 
 
+# A model in the gateway's models.config that the model server does not know: most often one
+# exported after the server started without --model_config_file_poll_wait_seconds (0, the
+# default, reads the file once). "backend not_found" alone left the operator guessing.
+UNKNOWN_MODEL_HINT = {
+    BackendFailure.NOT_FOUND: (
+        ": the model server has no version of this model (none in its folder, or the model "
+        "is not in the config the server read: a model added to models.config is loaded "
+        "only by a server that re-reads the file, --model_config_file_poll_wait_seconds N, "
+        "or after its restart)"
+    )
+}
+
+
 def unrouted_error(model: str, state: ModelState, retry_after_seconds: int) -> GatewayError:
     """The 503 for a model without a routed version, saying why (``Retry-After`` set).
 

@@ -19,7 +19,12 @@ from serving.gateway.backends import Backend, VersionSelector
 from serving.gateway.backends.base import AVAILABLE, END, VersionStatus
 from serving.gateway.catalog import ModelList
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError, echo
-from serving.gateway.model_state import ModelState, statuses_at_once, unrouted_error
+from serving.gateway.model_state import (
+    UNKNOWN_MODEL_HINT,
+    ModelState,
+    statuses_at_once,
+    unrouted_error,
+)
 from serving.gateway.pid import current_pid
 from serving.gateway.runtime import ModelRuntime
 from serving.gateway.settings import GatewaySettings
@@ -176,7 +181,7 @@ class ModelRegistry:
         only."""
         previous = self.state(model)
         # Clients see the failure kind only; the server's raw text stays in the log.
-        reason = f"backend {failure.value}"
+        reason = f"backend {failure.value}" + UNKNOWN_MODEL_HINT.get(failure, "")
         # Keep routing to the last known version: the next poll or request may succeed; not
         # after NOT_FOUND, a model the server does not have.
         served = failure is not BackendFailure.NOT_FOUND

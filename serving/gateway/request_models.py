@@ -23,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     create_model,
 )
 from pydantic_core import PydanticCustomError
@@ -167,16 +168,24 @@ def schema_name(model: str, suffix: str) -> str:
 
 
 def _answer_type(model: str, head: HeadSpec) -> Any:
-    """The head's answer model, with its labels as the ``label`` enum (documentation only)."""
+    """The head's answer model, with its labels as the enum of ``label``, of ``labels``' items
+    (multilabel) and of ``probabilities``' keys (documentation only; a multilabel head's schema
+    was the shared one, naming none of its labels)."""
     base = answer_model(head)
-    labels = list(getattr(head, "labels", ()))
-    if not labels or head.kind in ("multilabel", "token_labels"):  # no one `label` answered
+    labels: list[JsonValue] = list(getattr(head, "labels", ()))
+    if not labels or head.kind == "token_labels":  # one shared answer schema
         return base
-    return create_model(
-        schema_name(model, schema_name(head.field, "Answer")),
-        __base__=base,
-        label=(str, Field(json_schema_extra={"enum": labels})),
-    )
+    fields: dict[str, Any] = {}
+    if head.kind == "multilabel":
+        names: dict[str, JsonValue] = {"type": "string", "enum": labels}
+        fields["labels"] = (list[str], Field(json_schema_extra={"items": names}))
+    else:
+        fields["label"] = (str, Field(json_schema_extra={"enum": labels}))
+    if "probabilities" in base.model_fields:
+        keys: dict[str, JsonValue] = {"propertyNames": {"enum": labels}}
+        fields["probabilities"] = (dict[str, float], Field(json_schema_extra=keys))
+    name = schema_name(model, schema_name(head.field, "Answer"))
+    return create_model(name, __base__=base, **fields)
 
 
 @dataclass(frozen=True)

@@ -126,3 +126,31 @@ def test_a_routed_version_retired_with_no_successor_is_503_not_404(
     assert "no version of model 'qa' loaded" in response.json["error"]
     pinned = client.post("/v1/qa?version=1", json=QA)
     assert pinned.status_code == 404  # a pin the server does not serve stays the client's 404
+
+
+def test_a_model_the_server_does_not_know_names_the_config_poll(tiny_repo: Path) -> None:
+    # Found by newuser7: a model exported while the model server ran without
+    # --model_config_file_poll_wait_seconds (0: the config is read once) was never loaded;
+    # /readyz and GET /v1/models said only "backend not_found".
+    def status(request: bytes, context: grpc.ServicerContext) -> bytes:
+        context.abort(grpc.StatusCode.NOT_FOUND, "Could not find any versions of model qa")
+        return b""
+
+    server, target = serve_handlers(
+        grpc.method_handlers_generic_handler(
+            "tensorflow.serving.ModelService",
+            {"GetModelStatus": grpc.unary_unary_rpc_method_handler(status)},
+        )
+    )
+    try:
+        with gateway_app(tiny_repo, target, retries=0, request_timeout_seconds=2.0) as app:
+            client = app.test_client()
+            ready = client.get("/readyz")
+            listed = client.get("/v1/models/qa")
+    finally:
+        server.stop(grace=None)
+    assert ready.status_code == 503
+    reasons = {item["model"]: item["reason"] for item in ready.get_json()["detail"]}
+    for reason in (reasons["qa"], listed.get_json()["error"]):
+        assert reason.startswith("backend not_found: the model server has no version of this")
+        assert "--model_config_file_poll_wait_seconds" in reason

@@ -130,6 +130,15 @@ def test_a_binary_head_on_a_two_unit_softmax_is_named_a_categorical_one() -> Non
         heads.head_values({"p": np.array([[0.3, 0.7], [0.6, 0.4]])}, head, 2)
 
 
+@pytest.mark.parametrize("values", [np.array([0.3, 0.7]), np.array([[0.3], [0.7]])])
+def test_a_categorical_head_on_one_sigmoid_unit_is_named_a_binary_one(values) -> None:
+    # Found by newuser7: Dense(1, activation="sigmoid") under CategoricalHead(labels=[2]) said
+    # only "has shape [2], expected [2, 2]", the export "the spec needs [batch, 2]".
+    head = CategoricalHead(output="p", field="spam", labels=["ham", "spam"])
+    with pytest.raises(heads.OutputError, match=r"one sigmoid unit is a binary head: BinaryHead"):
+        heads.head_values({"p": values}, head, 2)
+
+
 @pytest.mark.parametrize(
     ("head", "width", "hint"),
     [

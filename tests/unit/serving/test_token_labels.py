@@ -191,6 +191,18 @@ def test_a_token_head_must_label_a_text_input() -> None:
         ServingSpec(title="t", inputs=[posts], heads=[HEAD], example={"text": ["a"]})
 
 
+def test_a_token_head_of_a_misspelt_input_field_names_the_text_inputs() -> None:
+    # Found by newuser7: input_field="text" beside an input "review" was told only
+    # "input_field must name a text input".
+    review = TextInput(field="review", tensor="ids", max_tokens=8, vocab_size=64)
+    posts = TextsInput(field="posts", tensor="p", max_tokens=8, vocab_size=64, separator="|")
+    example = {"review": "a", "posts": ["a"]}
+    for field, found in (("text", "no input field"), ("posts", "a list input")):
+        head = HEAD.model_copy(update={"input_field": field})
+        with pytest.raises(ValidationError, match=rf"'{field}' is {found}.*inputs: \['review'\]"):
+            ServingSpec(title="t", inputs=[review, posts], heads=[head], example=example)
+
+
 def test_a_special_token_spelt_by_the_client_is_labelled_as_its_plain_text(wordpiece) -> None:
     # The model reads "[SEP]" in a text as characters (serving.literals), so its words are
     # labelled like any other; only the post-processor's own [CLS]/[SEP] are not.

@@ -157,6 +157,24 @@ def test_a_binary_head_on_a_two_unit_softmax_is_named_a_categorical_one(
         )
 
 
+def test_a_categorical_head_on_one_sigmoid_unit_is_named_a_binary_one(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # Found by newuser7: said only "the spec needs [batch, 2]".
+    import keras
+
+    ids = keras.Input((None,), dtype="int32", name="text_ids")
+    features = MaskedMeanPooling()(keras.layers.Embedding(vocab, 4)(ids), ids)
+    model = keras.Model(ids, {"spam": keras.layers.Dense(1, activation="sigmoid")(features)})
+    head = CategoricalHead(output="spam", field="spam", labels=["ham", "spam"])
+    with pytest.raises(
+        SpecMismatchError, match=r"one sigmoid unit is a binary head: BinaryHead\(labels=\('ham'"
+    ):
+        export_for_serving(
+            model, _spec(vocab, head), {"tokenizer.json": tokenizer_path}, name="b", repo=tmp_path
+        )
+
+
 def test_an_output_no_spec_can_name_gets_the_way_to_rename_it(
     tmp_path: Path, tokenizer_path: Path, vocab: int
 ) -> None:

@@ -3,6 +3,7 @@ softmax per id of its input's row, refused with a named reason otherwise."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -116,6 +117,26 @@ def test_a_tagger_ending_in_logits_is_refused(
         SpecMismatchError, match=r"tags \(token_labels\).*end the model with a softmax"
     ):
         _export(tmp_path, tokenizer_path, _tagger(vocab, activation=None), _spec(vocab))
+
+
+def test_a_time_distributed_tagger_is_refused_naming_the_positions_needed(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    # Found by newuser7: Keras 3's TimeDistributed(Dense) gives [batch, batch, n] in a
+    # signature of unknown length; the refusal said "is float32[2, 2, 3] for the example; the
+    # spec needs float32[2, 2, 3] with at least the 7 ids sent per row".
+    import keras
+
+    ids = keras.Input((None,), dtype="int32", name="text_ids")
+    embedded = keras.layers.Embedding(vocab, 4, mask_zero=True)(ids)
+    dense = keras.layers.Dense(3, activation="softmax")
+    model = keras.Model({"text_ids": ids}, {"tags": keras.layers.TimeDistributed(dense)(embedded)})
+    with pytest.raises(SpecMismatchError) as caught:
+        _export(tmp_path, tokenizer_path, model, _spec(vocab))
+    message = str(caught.value)
+    assert "is float32[2, 2, 3] for the example; the spec needs float32[2, 2, 3]" not in message
+    assert re.search(r"the spec needs float32\[2, (\d+), 3\] \(at least the \1 ids sent", message)
+    assert "drop the TimeDistributed" in message
 
 
 def test_a_batch_of_requests_padded_together_answers_each_row_as_alone(

@@ -1,0 +1,98 @@
+"""export_for_serving takes its arguments in the forms a user has them: each tokenizer as a
+file or as a ``tokenizers.Tokenizer`` in memory (found by newuser7: a Tokenizer was a
+TypeError "expected str, bytes or os.PathLike object, not Tokenizer", naming no argument),
+paths as ``str`` too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tokenizers import Tokenizer
+
+from serving.contract import ASSETS_DIR
+from serving.spec import CategoricalHead, ServingSpec, TextInput
+from training.export import export_for_serving
+from training.tiny_models import spec_model
+
+
+def _spec(vocab: int) -> ServingSpec:
+    return ServingSpec(
+        title="t",
+        inputs=[TextInput(field="text", tensor="text_ids", max_tokens=8, vocab_size=vocab)],
+        heads=[CategoricalHead(output="probs", field="label", labels=["a", "b"])],
+        example={"text": "the cat sat on the mat."},
+    )
+
+
+def test_a_tokenizer_in_memory_is_saved_with_the_version(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    spec = _spec(vocab)
+    tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    version = export_for_serving(
+        spec_model(spec), spec, {"tokenizer.json": tokenizer}, name="m", repo=tmp_path
+    )
+    saved = Tokenizer.from_file(str(version / ASSETS_DIR / "tokenizer.json"))
+    assert saved.to_str() == tokenizer.to_str()
+
+
+def test_a_tokenizers_implementation_is_saved_too(tmp_path: Path) -> None:
+    from tokenizers.implementations.bert_wordpiece import BertWordPieceTokenizer
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cat", "sat", "on", "mat", "."]
+    bert = BertWordPieceTokenizer({word: index for index, word in enumerate(words)})
+    spec = _spec(len(words))
+    version = export_for_serving(
+        spec_model(spec), spec, {"tokenizer.json": bert}, name="m", repo=tmp_path
+    )
+    saved = Tokenizer.from_file(str(version / ASSETS_DIR / "tokenizer.json"))
+    assert saved.encode("the cat").ids == [2, 4, 5, 3]
+
+
+class FastTokenizer:
+    """What a transformers fast tokenizer looks like to the export."""
+
+    def __init__(self, inner: Tokenizer) -> None:
+        self.backend_tokenizer = inner
+
+
+def test_another_object_is_a_type_error_naming_the_entry(
+    tmp_path: Path, tokenizer_path: Path, vocab: int
+) -> None:
+    spec = _spec(vocab)
+    wrapped = FastTokenizer(Tokenizer.from_file(str(tokenizer_path)))
+    with pytest.raises(
+        TypeError,
+        match=r"tokenizers\['tokenizer.json'\] must be the path of a tokenizer.json or a "
+        r"tokenizers.Tokenizer, not FastTokenizer \(its .backend_tokenizer is one\)",
+    ):
+        export_for_serving(
+            spec_model(spec),
+            spec,
+            {"tokenizer.json": wrapped},  # type: ignore[dict-item]
+            name="m",
+            repo=tmp_path,
+        )
+    assert not (tmp_path / "m").exists()
+
+
+def test_paths_given_as_strings_are_folders_and_files(
+    tmp_path: Path, tokenizer_path: Path, vocab: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by newuser7: repo="model_repo" was AttributeError "'str' object has no attribute
+    # 'parents'".
+    monkeypatch.chdir(tmp_path)
+    Path("notes.txt").write_text("trained for 3 steps")
+    spec = _spec(vocab)
+    version = export_for_serving(
+        spec_model(spec),
+        spec,
+        {"tokenizer.json": str(tokenizer_path)},
+        name="m",
+        repo="model_repo",
+        extra_assets={"notes.txt": "notes.txt"},
+    )
+    assert version == Path("model_repo/m/1")
+    assert (version / ASSETS_DIR / "notes.txt").read_text() == "trained for 3 steps"
+    assert Path("model_repo/models.config").is_file()
