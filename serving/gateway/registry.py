@@ -269,23 +269,16 @@ class ModelRegistry:
             self._states[model] = state
 
     def _retire_unconfigured(self, models: tuple[str, ...]) -> None:
-        """Forget a model removed from ``models.config`` once the server no longer has it.
-
-        Found by the adversarial repo pass 3: such a model was never polled again, so what
-        was known of it outlived the server's unloading it; put back (under another
-        base_path, or with other files) and loaded afresh by the server, it was refused as
-        moved for good, or served with the runtime checked on the old files. While the server
-        still has it (it has not re-read its config yet) it is kept: a version number it
-        keeps running is still the old files' (:mod:`serving.gateway.sources`).
-        """
+        """Forget a model removed from ``models.config`` once the server no longer has it
+        (never polled again, what was known of it outlived it: put back with other files it
+        was refused as moved, or served with the old files' check). Kept while the server
+        still runs a version of it: that number is still the old files'."""
         with self._lock:
             gone = [model for model in self._states if model not in models]
         for model in gone:
             try:
-                # A version the server has unloaded (END: TF Serving's monitor reports it so
-                # for a while before the model is NOT_FOUND) runs no old files any more. Found
-                # by a flaky test: under load a poll saw qa UNLOADING/END, not NOT_FOUND,
-                # kept it, and once put back from another build it was refused as moved.
+                # A version unloaded (END: TF Serving reports it so for a while before the
+                # model is NOT_FOUND) runs no old files any more (a flaky test's finding).
                 statuses = self.backend.model_status(model)
                 loaded = {status.version for status in statuses if status.state != END}
                 if loaded:
