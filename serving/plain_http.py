@@ -20,9 +20,10 @@ from werkzeug.routing import MapAdapter
 # RFC 9112 section 3.2, RFC 3986 section 3.2.2: a Host value is uri-host [":" port] (an IP
 # literal in brackets, or a reg-name of unreserved, pct-encoded and sub-delims characters),
 # possibly empty. A server MUST answer 400 to an HTTP/1.1 request without one, with two, or
-# with one of another form: a front and the server could each read another host.
+# with one of another form: a front and the server could each read another host. An IPv6
+# literal may carry a zone ("[fe80::1%25eth0]", RFC 6874: "%25" and the zone's name).
 HOST = re.compile(
-    r"(?:\[[0-9A-Za-z:.\-_~!$&'()*+,;=]+\]|[0-9A-Za-z.\-_~%!$&'()*+,;=]*)(?::[0-9]*)?"
+    r"(?:\[[0-9A-Za-z:.\-_~!$&'()*+,;=%]+\]|[0-9A-Za-z.\-_~%!$&'()*+,;=]*)(?::[0-9]*)?"
 )
 
 

@@ -5,7 +5,8 @@ with one that is no ``host[:port]`` (``Host: a b``), where the RFC has a server 
 proxy in front and the gateway could each read another host from the one request. The
 workers make gunicorn's parser build :class:`HostCheckedRequest` messages; the refusal is
 gunicorn's ``InvalidHeader``, answered 400 in JSON as its other refusals
-(:mod:`serving.gateway.workers`).
+(:mod:`serving.gateway.workers`). The same messages read ``Connection`` as a list of options
+(:meth:`HostCheckedRequest.should_close`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,26 @@ class HostCheckedRequest(message.Request):  # type: ignore[misc]
         if hosts and not HOST.fullmatch(hosts[0]):
             raise InvalidHeader("HOST", req=self)
         super().set_body_reader()
+
+    def should_close(self) -> bool:
+        """Whether the connection closes after this request's answer: a ``close`` option
+        anywhere in any ``Connection`` field closes it, a ``keep-alive`` option keeps an
+        HTTP/1.0 one (RFC 9110 section 7.6.1: a list of case-insensitive options). gunicorn
+        read only the first field, and only a whole value ``close`` or ``keep-alive``:
+        ``keep-alive, close`` kept the connection a client asked to close, as cheroot did
+        (``serving.modelserver.rest_http``)."""
+        options = {
+            option.strip(" \t").lower()
+            for name, value in self.headers
+            if name == "CONNECTION"
+            for option in value.split(",")
+        }
+        if "close" in options:
+            return True
+        closes = bool(super().should_close())
+        if closes and "keep-alive" in options and self.version <= (1, 0):
+            return bool(self.must_close) or getattr(self, "method", None) == "CONNECT"
+        return closes
 
 
 def use_host_checked_requests() -> None:

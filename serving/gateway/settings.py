@@ -106,7 +106,8 @@ class GatewaySettings(BaseSettings):
     server fed whose calls are long."""
 
     max_message_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
-    """Largest gRPC message sent or received."""
+    """Largest gRPC message sent or received; with the REST backend, the largest answer body
+    read (a larger one is the model server's fault: 502)."""
 
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     """Largest request body accepted (413 above it)."""
@@ -167,6 +168,15 @@ class GatewaySettings(BaseSettings):
     rate_limit_storage_uri: str = "memory://"
     """Where rate-limit counters live: ``memory://`` counts per worker process; use a shared
     store (``redis://host:6379``) to count across workers and replicas."""
+
+    @field_validator("rest_url")
+    @classmethod
+    def _valid_rest_url(cls, value: str) -> str:
+        # Checked at start: a URL the REST backend cannot call stopped every worker's boot.
+        from serving.gateway.backends.rest_transport import base_url_parts
+
+        base_url_parts(value)
+        return value
 
     @field_validator("rate_limit")
     @classmethod

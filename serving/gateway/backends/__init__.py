@@ -51,6 +51,7 @@ def make_backend(settings: GatewaySettings) -> Backend:
             timeout_seconds=settings.request_timeout_seconds,
             connect_timeout_seconds=settings.connect_timeout_seconds,
             retry=retry_policy(settings),
+            max_answer_bytes=settings.max_message_bytes,
         )
     from serving.gateway.backends.local_backend import LocalBackend
 

@@ -70,11 +70,14 @@ class RestBackend:
         connect_timeout_seconds: float = 1.0,
         retry: RetryPolicy | None = None,
         pool_size: int = 16,
+        max_answer_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_seconds = timeout_seconds
         self.retry = retry or RetryPolicy()
-        self._transport = Transport(self.base_url, connect_timeout_seconds, pool_size)
+        self._transport = Transport(
+            self.base_url, connect_timeout_seconds, pool_size, max_answer_bytes
+        )
         self._outputs: dict[tuple[str, int | None], tuple[str, ...]] = {}
 
     def predict(
@@ -186,13 +189,19 @@ class RestBackend:
 
 def decode_answer(status: int, content: bytes) -> dict[str, Any]:
     """The JSON object a REST answer holds; BackendError for a status other than 200
-    (:data:`FAILURES`; a 413 names the server's body limit when its words give it)."""
+    (:data:`FAILURES`; a 413 names the server's body limit when its words give it), and
+    INTERNAL for a 200 that is no JSON object."""
     try:
         answer = json.loads(content)
-    except ValueError:  # UnicodeDecodeError is one
+    except ValueError as error:  # UnicodeDecodeError is one
         answer = {"error": content[:500].decode(errors="replace")}
+        if status == 200:  # it was read as {"error": ...}: a status with no versions
+            message = f"a 200 that is no JSON: {answer['error']}"
+            raise BackendError(BackendFailure.INTERNAL, message) from error
     if not isinstance(answer, dict):
         answer = {"error": f"unexpected answer {str(answer)[:200]}"}
+        if status == 200:
+            raise BackendError(BackendFailure.INTERNAL, answer["error"])
     if status != 200:
         failure = FAILURES.get(status, BackendFailure.INTERNAL)
         message = f"HTTP {status}: {answer.get('error', '')}"

@@ -12,24 +12,31 @@ A connection is reused while the server keeps it open (HTTP/1.1 keep-alive; at m
 ``pool_size`` idle ones are kept). A reused connection the server closed while idle fails
 before its answer starts; that call is sent once more on a new connection (predict, status
 and metadata are idempotent), as urllib3 and browsers do, and is no retry of the policy's.
+
+A connection goes back to the pool only after an answer framed exactly (its end known, no
+coding); before its next use it must hold no byte: bytes a server sent past an answer's end
+(a second answer to one request, a 204's body) were read as the next call's answer, another
+request's answer given to this one. Interim answers (1xx) are skipped (``http.client`` skips
+only 100: a 103 Early Hints was taken as the answer, the real one left on the connection).
+An answer's body is at most ``max_answer_bytes`` (the gRPC backend's receive limit).
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import http.client
 import socket
 import ssl
-import time
 from collections import deque
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from serving.gateway.backends.base import seconds_left
+from serving.gateway.backends.rest_answer import DeadlineResponse, has_bytes, read_body, reusable
 from serving.gateway.errors import BackendError, BackendFailure
 from serving.gateway.pid import current_pid
 
-# Most bytes one receive of an answer's body asks for.
-BODY_CHUNK_BYTES = 1 << 16
 # Failures of a reused idle connection before any answer: the server closed it meanwhile.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
@@ -42,21 +49,47 @@ class Answer:
     body: bytes
 
 
+def base_url_parts(base_url: str) -> SplitResult:
+    """``base_url`` split; ValueError unless it is an ``http(s)`` URL with a host, a valid
+    port and no query or fragment (checked with the settings: the gateway does not start)."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {base_url!r}")
+    if parts.query or parts.fragment or base_url.endswith(("?", "#")):
+        # A query would be sent inside every call's path ("/?a=1/v1/models/...").
+        raise ValueError(f"a query or fragment in the base URL: {base_url!r}")
+    _ = parts.port  # ValueError for a port that is no number or past 65535
+    return parts
+
+
 class Transport:
     """Calls to the scheme, host and port of ``base_url`` (``http`` or ``https``; its path
-    prefixes every call's path)."""
+    prefixes every call's path; ``user:password@`` is sent as Basic auth). An answer's body
+    is at most ``max_answer_bytes``."""
 
-    def __init__(self, base_url: str, connect_timeout_seconds: float, pool_size: int) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {base_url!r}")
+    def __init__(
+        self,
+        base_url: str,
+        connect_timeout_seconds: float,
+        pool_size: int,
+        max_answer_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        parts = base_url_parts(base_url)
         self.https = parts.scheme == "https"
-        self.host = parts.hostname
+        self.host: str = parts.hostname or ""  # never empty: base_url_parts checks it
         self.port = parts.port or (443 if self.https else 80)
         self.prefix = parts.path.rstrip("/")
         self.connect_timeout = connect_timeout_seconds
         self.pool_size = pool_size
+        self.max_answer_bytes = max_answer_bytes
+        # user:password in the URL is Basic auth, as requests (the transport before) sent it.
+        self.auth: dict[str, str] = {}
+        if parts.username is not None:
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            self.auth["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         self._idle: deque[http.client.HTTPConnection] = deque()
+        # The pool's process: a child forked from it opens its own connections (a socket two
+        # processes read would hand each of them pieces of the other's answers).
         self._pid = current_pid()
         self._context = ssl.create_default_context() if self.https else None
 
@@ -68,15 +101,13 @@ class Transport:
         Raises ``BackendError``: UNAVAILABLE (retryable) when no connection could be made or
         the connection broke before the answer; DEADLINE_EXCEEDED when a receive or the body
         outlasted the deadline; INTERNAL for an answer that is no HTTP/1.1 answer we read
-        (cut short, badly chunked, a ``Content-Encoding``: identity is asked for)."""
-        if self._pid != current_pid():
-            # A forked child (a server that forks after the app is made): its parent's
-            # connections would carry both processes' calls and answers. Its copies of
-            # their descriptors are closed; the parent's connections stay open.
-            self.close()
-            self._pid = current_pid()
-        reused = bool(self._idle)
-        connection = self._idle.pop() if reused else self._connect(deadline)
+        (cut short, badly chunked, a coding: identity is asked for; a 101; two lengths) or
+        whose body is past ``max_answer_bytes``."""
+        headers = {**headers, **self.auth} if self.auth else headers
+        connection = self._pooled()
+        reused = connection is not None
+        if connection is None:
+            connection = self._connect(deadline)
         try:
             try:
                 response = self._send(connection, method, path, body, headers, deadline)
@@ -86,14 +117,14 @@ class Transport:
                 connection.close()  # closed by the server while idle: once on a new one
                 connection = self._connect(deadline)
                 response = self._send(connection, method, path, body, headers, deadline)
-            content = _read_body(response, deadline)
+            content = read_body(response, self.max_answer_bytes)
         except BaseException as error:
             connection.close()
             mapped = _backend_error(error)
             if mapped is error:
                 raise
             raise mapped from error
-        if response.will_close or len(self._idle) >= self.pool_size:
+        if not reusable(response) or len(self._idle) >= self.pool_size:
             connection.close()
         else:
             self._idle.append(connection)
@@ -103,6 +134,22 @@ class Transport:
         """Close every idle connection (calls in flight close theirs when done)."""
         while self._idle:
             self._idle.pop().close()
+
+    def _pooled(self) -> http.client.HTTPConnection | None:
+        """An idle connection that holds no byte, or None (those that do are closed)."""
+        if self._pid != current_pid():
+            # A forked child: its copies of the parent's descriptors are closed (the parent's
+            # connections stay open); it never sends on them.
+            self.close()
+            self._pid = current_pid()
+        while True:
+            try:
+                connection = self._idle.pop()  # no check first: another thread may take it
+            except IndexError:
+                return None
+            if not has_bytes(connection.sock):
+                return connection
+            connection.close()  # closed by the server, or bytes past the last answer
 
     def _connect(self, deadline: float) -> http.client.HTTPConnection:
         timeout = min(self.connect_timeout, seconds_left(deadline))
@@ -131,30 +178,13 @@ class Transport:
     ) -> http.client.HTTPResponse:
         if connection.sock is None:
             connection.connect()
-        connection.sock.settimeout(seconds_left(deadline))  # each send and receive: the time left
+        connection.sock.settimeout(seconds_left(deadline))  # each send: the time left
+        # Each receive of the answer, its head too, gets the time left (DeadlineResponse).
+        connection.response_class = functools.partial(  # type: ignore[assignment]
+            DeadlineResponse, deadline=deadline
+        )
         connection.request(method, self.prefix + path, body, headers)
         return connection.getresponse()
-
-
-def _read_body(response: http.client.HTTPResponse, deadline: float) -> bytes:
-    """The answer's body, read by single receives (``read1``) until its end or the deadline.
-
-    The socket timeout bounds each receive, not the body: a server that drips its answer a
-    byte at a time kept a call (and its client) waiting as long as it dripped. Past the
-    deadline by at most one receive, this raises DEADLINE_EXCEEDED."""
-    encoding = response.getheader("Content-Encoding", "identity").strip().lower()
-    if encoding != "identity":
-        raise BackendError(BackendFailure.INTERNAL, f"answer in Content-Encoding {encoding!r}")
-    chunks = []
-    while chunk := response.read1(BODY_CHUNK_BYTES):
-        chunks.append(chunk)
-        if time.monotonic() > deadline:
-            raise BackendError(BackendFailure.DEADLINE_EXCEEDED, "body outlasted the deadline")
-    content = b"".join(chunks)
-    if response.length:  # read1 ends quietly at a close before Content-Length's last byte
-        raise http.client.IncompleteRead(content, response.length)
-    response.close()  # the connection's next request needs its last answer closed
-    return content
 
 
 def _backend_error(error: BaseException) -> BaseException:

@@ -52,7 +52,29 @@ def test_a_missing_repeated_or_invalid_host_is_refused(head: bytes) -> None:
         b"HTTP/1.1\r\nHost: gateway.example:8000",
         b"HTTP/1.1\r\nHost: 10.0.0.1:80",
         b"HTTP/1.1\r\nHost: [::1]:8000",
+        # RFC 6874's zone in an IPv6 literal (refused before, on both servers)
+        b"HTTP/1.1\r\nHost: [fe80::1%25eth0]:8000",
+        b"HTTP/1.1\r\nHost: EXAMPLE.COM.:80",
+        b"HTTP/1.1\r\nHost: xn--bcher-kva.example",
     ],
 )
 def test_a_request_with_a_valid_host_is_read(head: bytes) -> None:
     assert _parse(head) is not None
+
+
+@pytest.mark.parametrize(
+    ("head", "closes"),
+    [
+        (b"HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, close", True),
+        (b"HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, Close", True),
+        (b"HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: close", True),
+        (b"HTTP/1.0\r\nConnection: Keep-Alive, X-Other", False),
+        (b"HTTP/1.1\r\nHost: a\r\nConnection: keep-alive", False),
+        (b"HTTP/1.0\r\nConnection: TE", True),
+    ],
+)
+def test_a_close_option_anywhere_in_connection_closes(head: bytes, closes: bool) -> None:
+    """gunicorn read only a Connection value of exactly ``close`` or ``keep-alive``, and only
+    the first field: ``keep-alive, close`` kept the connection a client asked to close (RFC
+    9110 section 7.6.1: a list of case-insensitive options; the model server's rule)."""
+    assert _parse(head).should_close() is closes  # type: ignore[attr-defined]

@@ -75,3 +75,12 @@ def test_a_body_past_the_model_servers_limit_is_too_large_naming_it() -> None:
         rest_backend.decode_answer(413, answer)
     assert raised.value.failure is BackendFailure.TOO_LARGE
     assert raised.value.limit == ("model_server_max_body_bytes", 268435456)
+
+
+@pytest.mark.parametrize("body", [b"<html>ok</html>", b"[1, 2]", b"\xff"], ids=str)
+def test_a_200_that_is_no_json_object_is_internal(body: bytes) -> None:
+    """It was read as ``{"error": ...}`` and used: a model status with no versions at all
+    (``model_version_status`` missing), where the server answered something else."""
+    with pytest.raises(BackendError) as raised:
+        rest_backend.decode_answer(200, body)
+    assert raised.value.failure is BackendFailure.INTERNAL

@@ -4,6 +4,7 @@ failures that are the server's (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -24,12 +25,14 @@ class Scripted:
     """A server whose every request is answered by ``script``; it counts connections and
     records each request's bytes."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, host: str = "127.0.0.1") -> None:
         self.script = script
         self.connections = 0
         self.requests: list[bytes] = []
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.listener = socket.create_server((host, 0), family=family)
+        netloc = f"[{host}]" if ":" in host else host
+        self.url = f"http://{netloc}:{self.listener.getsockname()[1]}"
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -42,6 +45,11 @@ class Scripted:
             threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
 
     def _serve(self, connection: socket.socket) -> None:
+        # A reset: the client closed a connection holding bytes it had not read.
+        with contextlib.suppress(ConnectionError):
+            self._answer_each(connection)
+
+    def _answer_each(self, connection: socket.socket) -> None:
         with connection, connection.makefile("rb") as reader:
             connection.settimeout(BOUND)
             while head := _read_head(reader):

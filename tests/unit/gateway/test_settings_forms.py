@@ -35,3 +35,20 @@ def test_rate_limit_is_checked_at_start(monkeypatch) -> None:
         GatewaySettings()
     monkeypatch.setenv("GATEWAY_RATE_LIMIT", "100/minute;2000/hour")
     assert GatewaySettings().rate_limit == "100/minute;2000/hour"
+
+
+@pytest.mark.parametrize(
+    "url", ["localhost:8501", "ftp://host/", "http://host:99999", "http://host/?a=1", "http://[::1"]
+)
+def test_a_rest_url_the_backend_cannot_call_is_checked_at_start(monkeypatch, url: str) -> None:
+    """It was read as is, and every worker failed to boot on it (a traceback, gunicorn's
+    'Worker failed to boot'), where a setting's error stops the start with its name."""
+    monkeypatch.setenv("GATEWAY_REST_URL", url)
+    with pytest.raises(ValidationError, match="rest_url"):
+        GatewaySettings()
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8501", "https://u:p@[::1]:1/prefix/"])
+def test_a_rest_url_the_backend_calls_is_read(monkeypatch, url: str) -> None:
+    monkeypatch.setenv("GATEWAY_REST_URL", url)
+    assert GatewaySettings().rest_url == url

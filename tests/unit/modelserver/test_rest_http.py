@@ -172,7 +172,16 @@ def test_a_missing_repeated_or_invalid_host_is_refused(headers: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "host", [b"", b"example.com", b"example.com:8501", b"127.0.0.1:1", b"[::1]:8501", b"a%20b"]
+    "host",
+    [
+        b"",
+        b"example.com",
+        b"example.com:8501",
+        b"127.0.0.1:1",
+        b"[::1]:8501",
+        b"a%20b",
+        b"[fe80::1%25eth0]:8501",  # RFC 6874's zone: refused before
+    ],
 )
 def test_a_host_of_any_valid_form_is_read(host: bytes) -> None:
     headers = b"Host: " + host + b"\r\n\r\n"
