@@ -83,37 +83,53 @@ class DeadlineResponse(http.client.HTTPResponse):
 
 def has_bytes(sock: Any) -> bool:
     """Whether an idle connection's socket can be read: the server closed it, or sent bytes
-    no request asked for. A poll with no wait (gevent's under gevent), not select: select
-    fails on descriptors past 1024."""
+    no request asked for. One non-blocking peek (a ``recv`` with ``MSG_PEEK``: a system call;
+    gevent's ``select.poll`` costs a watcher per call); a TLS socket, which takes no flags,
+    is polled."""
     if sock is None:
         return True
-    if isinstance(sock, ssl.SSLSocket) and sock.pending():
-        return True
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
+    if isinstance(sock, ssl.SSLSocket):
+        if sock.pending():
+            return True
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    sock.settimeout(0.0)  # the next call sets its own: the time left
+    try:
+        sock.recv(1, socket.MSG_PEEK)
+    except (BlockingIOError, InterruptedError):
+        return False  # nothing to read: still open, nothing left over
+    except OSError:
+        return True  # reset meanwhile
+    return True  # bytes left over, or b"": closed by the server
 
 
-def codings(response: http.client.HTTPResponse, name: str) -> list[str]:
-    """The codings a header lists, every field of that name (lowercase; empty elements and
+# The header fields that frame an answer, lowercase (read in one pass over the headers).
+_FRAMING = ("content-encoding", "transfer-encoding", "content-length")
+
+
+def _framing(response: http.client.HTTPResponse) -> dict[str, list[str]]:
+    """Every value of each :data:`_FRAMING` field, by lowercase name."""
+    found: dict[str, list[str]] = {name: [] for name in _FRAMING}
+    for name, value in response.getheaders():
+        values = found.get(name.lower())
+        if values is not None:
+            values.append(value)
+    return found
+
+
+def codings(fields: list[str]) -> list[str]:
+    """The codings the fields of one header list (lowercase; empty elements and
     ``identity`` dropped: no coding)."""
-    fields = response.headers.get_all(name) or []
     codings = (part.strip(" \t").lower() for field in fields for part in field.split(","))
     return [coding for coding in codings if coding not in ("", "identity")]
 
 
-def reusable(response: http.client.HTTPResponse) -> bool:
-    """Whether the answer's connection may carry another call: its answer was framed by one
-    length or by chunks alone, and the server keeps it open (RFC 9112 section 6.3: a length
-    beside chunks may be a smuggled answer)."""
-    lengths = response.headers.get_all("Content-Length") or []
-    if response.will_close or response.status < 200:
-        return False
-    return not lengths if response.chunked else len(lengths) <= 1
-
-
-def read_body(response: http.client.HTTPResponse, limit: int) -> bytes:
-    """The answer's body, read by single receives (``read1``) until its end or the deadline.
+def read_body(response: http.client.HTTPResponse, limit: int) -> tuple[bytes, bool]:
+    """The answer's body, read by single receives (``read1``) until its end or the deadline,
+    and whether the connection may carry another call: its answer was framed by one length or
+    by chunks alone, and the server keeps it open (RFC 9112 section 6.3: a length beside
+    chunks may be a smuggled answer).
 
     The response's receives end at the deadline (:class:`DeadlineResponse`): TimeoutError,
     DEADLINE_EXCEEDED to the caller. INTERNAL: an interim
@@ -121,13 +137,14 @@ def read_body(response: http.client.HTTPResponse, limit: int) -> bytes:
     asked for), two lengths, or a body past ``limit`` bytes."""
     if response.status < 200:
         raise BackendError(BackendFailure.INTERNAL, f"an interim answer {response.status}")
-    encoding = codings(response, "Content-Encoding")
+    fields = _framing(response)
+    encoding = codings(fields["content-encoding"])
     if encoding:
         raise BackendError(BackendFailure.INTERNAL, f"answer in Content-Encoding {encoding!r}")
-    transfer = codings(response, "Transfer-Encoding")
+    transfer = codings(fields["transfer-encoding"])
     if transfer != ["chunked"] * response.chunked:
         raise BackendError(BackendFailure.INTERNAL, f"answer in Transfer-Encoding {transfer!r}")
-    lengths = {value.strip() for value in response.headers.get_all("Content-Length") or []}
+    lengths = {value.strip() for value in fields["content-length"]}
     if len(lengths) > 1 or not all(value.isdigit() for value in lengths):
         raise BackendError(BackendFailure.INTERNAL, f"answer with Content-Length {lengths!r}")
     too_large = f"an answer larger than {limit} bytes"
@@ -142,5 +159,8 @@ def read_body(response: http.client.HTTPResponse, limit: int) -> bytes:
     content = b"".join(chunks)
     if response.length:  # read1 ends quietly at a close before Content-Length's last byte
         raise http.client.IncompleteRead(content, response.length)
+    framed = (
+        not fields["content-length"] if response.chunked else len(fields["content-length"]) <= 1
+    )
     response.close()  # the connection's next request needs its last answer closed
-    return content
+    return content, framed and not response.will_close

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from serving.gateway.backends.base import seconds_left
-from serving.gateway.backends.rest_answer import DeadlineResponse, has_bytes, read_body, reusable
+from serving.gateway.backends.rest_answer import DeadlineResponse, has_bytes, read_body
 from serving.gateway.errors import BackendError, BackendFailure
 from serving.gateway.pid import current_pid
 
@@ -117,14 +117,14 @@ class Transport:
                 connection.close()  # closed by the server while idle: once on a new one
                 connection = self._connect(deadline)
                 response = self._send(connection, method, path, body, headers, deadline)
-            content = read_body(response, self.max_answer_bytes)
+            content, reusable = read_body(response, self.max_answer_bytes)
         except BaseException as error:
             connection.close()
             mapped = _backend_error(error)
             if mapped is error:
                 raise
             raise mapped from error
-        if not reusable(response) or len(self._idle) >= self.pool_size:
+        if not reusable or len(self._idle) >= self.pool_size:
             connection.close()
         else:
             self._idle.append(connection)
