@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 
 from serving.gateway.app import create_app
 from serving.gateway.backends.grpc_backend import GrpcBackend
 from tests.api.conftest import close_app, gateway_app, gateway_settings
-from tests.support.grpc_servers import serve_handlers
+from tests.support.grpc_servers import relay
 from tests.support.model_server import ModelServerHandle
 
 QA = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}
@@ -32,28 +31,9 @@ MANY = {"instances": [LONG] * 32}
 def limited_relay(model_server: ModelServerHandle) -> Iterator[str]:
     """A real gRPC server relaying to the session's model server, taking messages of at most
     :data:`RECEIVE_LIMIT` bytes (grpc core refuses larger ones before any handler runs)."""
-    upstream = grpc.insecure_channel(model_server.grpc_target)
-
-    def forward(service: str, method: str) -> grpc.RpcMethodHandler:
-        call = upstream.unary_unary(f"/{service}/{method}")
-        return grpc.unary_unary_rpc_method_handler(
-            lambda request, context: bytes(call(request, timeout=30))
-        )
-
-    model, prediction = "tensorflow.serving.ModelService", "tensorflow.serving.PredictionService"
-    server, target = serve_handlers(
-        grpc.method_handlers_generic_handler(
-            model, {"GetModelStatus": forward(model, "GetModelStatus")}
-        ),
-        grpc.method_handlers_generic_handler(
-            prediction,
-            {name: forward(prediction, name) for name in ("GetModelMetadata", "Predict")},
-        ),
-        options=(("grpc.max_receive_message_length", RECEIVE_LIMIT),),
-    )
-    yield target
-    server.stop(grace=None)
-    upstream.close()
+    options = (("grpc.max_receive_message_length", RECEIVE_LIMIT),)
+    with relay(model_server.grpc_target, options=options) as target:
+        yield target
 
 
 def _limit_of(response_json: dict[str, object]) -> object:

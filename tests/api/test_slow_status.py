@@ -17,50 +17,27 @@ import pytest
 
 from serving.protos import tfs_wire_pb2 as wire
 from tests.api.conftest import gateway_app
-from tests.support.grpc_servers import serve_handlers
+from tests.support.grpc_servers import Forward, relay
 from tests.support.model_server import ModelServerHandle
-
-MODEL_SERVICE = "tensorflow.serving.ModelService"
-PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
 
 
 @pytest.fixture
 def stuck_on_qa(model_server: ModelServerHandle) -> Iterator[str]:
     """A real gRPC server in front of the session's model server whose GetModelStatus for qa
     answers only once the test ends (past any gateway deadline); the rest is forwarded."""
-    upstream = grpc.insecure_channel(model_server.grpc_target)
     released = threading.Event()
 
-    def forward(service: str, method: str) -> grpc.RpcMethodHandler:
-        call = upstream.unary_unary(f"/{service}/{method}")
+    def hook(method: str, request: bytes, context: grpc.ServicerContext, forward: Forward) -> bytes:
+        if method == "GetModelStatus":
+            asked = wire.GetModelStatusRequest.FromString(request)
+            if asked.model_spec.name == "qa":
+                released.wait(30)
+                context.abort(grpc.StatusCode.UNAVAILABLE, "released")
+        return forward(request)
 
-        def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
-            if method == "GetModelStatus":
-                asked = wire.GetModelStatusRequest.FromString(request)
-                if asked.model_spec.name == "qa":
-                    released.wait(30)
-                    context.abort(grpc.StatusCode.UNAVAILABLE, "released")
-            return bytes(call(request, timeout=30))
-
-        return grpc.unary_unary_rpc_method_handler(handle)
-
-    server, target = serve_handlers(
-        grpc.method_handlers_generic_handler(
-            MODEL_SERVICE, {"GetModelStatus": forward(MODEL_SERVICE, "GetModelStatus")}
-        ),
-        grpc.method_handlers_generic_handler(
-            PREDICTION_SERVICE,
-            {
-                "GetModelMetadata": forward(PREDICTION_SERVICE, "GetModelMetadata"),
-                "Predict": forward(PREDICTION_SERVICE, "Predict"),
-            },
-        ),
-        max_workers=16,
-    )
-    yield target
-    released.set()
-    server.stop(grace=None)
-    upstream.close()
+    with relay(model_server.grpc_target, hook, max_workers=16) as target:
+        yield target
+        released.set()
 
 
 def test_a_model_slow_on_its_status_call_leaves_the_others_ready(

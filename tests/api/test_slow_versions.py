@@ -14,46 +14,25 @@ import grpc
 import pytest
 
 from tests.api.conftest import gateway_app
-from tests.support.grpc_servers import serve_handlers
+from tests.support.grpc_servers import Forward, relay
 from tests.support.model_server import ModelServerHandle
 
 QA = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}
-MODEL_SERVICE = "tensorflow.serving.ModelService"
-PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
 
 
 @pytest.fixture
 def slow_longest(tiny_repo, model_server: ModelServerHandle) -> Iterator[str]:
     """A real gRPC server in front of the session's model server whose answer to the fit
     check's row of ``max_tokens`` ids (request id ``fit-check-...-longest-...``) takes 1 s."""
-    upstream = grpc.insecure_channel(model_server.grpc_target)
 
-    def forward(service: str, method: str, slow: bool = False) -> grpc.RpcMethodHandler:
-        call = upstream.unary_unary(f"/{service}/{method}")
+    def hook(method: str, request: bytes, context: grpc.ServicerContext, forward: Forward) -> bytes:
+        request_id = str(dict(context.invocation_metadata()).get("x-request-id", ""))
+        if method == "Predict" and "-longest-" in request_id:
+            time.sleep(1.0)
+        return forward(request)
 
-        def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
-            request_id = str(dict(context.invocation_metadata()).get("x-request-id", ""))
-            if slow and "-longest-" in request_id:
-                time.sleep(1.0)
-            return bytes(call(request, timeout=30))
-
-        return grpc.unary_unary_rpc_method_handler(handle)
-
-    server, target = serve_handlers(
-        grpc.method_handlers_generic_handler(
-            MODEL_SERVICE, {"GetModelStatus": forward(MODEL_SERVICE, "GetModelStatus")}
-        ),
-        grpc.method_handlers_generic_handler(
-            PREDICTION_SERVICE,
-            {
-                "GetModelMetadata": forward(PREDICTION_SERVICE, "GetModelMetadata"),
-                "Predict": forward(PREDICTION_SERVICE, "Predict", slow=True),
-            },
-        ),
-    )
-    yield target
-    server.stop(grace=None)
-    upstream.close()
+    with relay(model_server.grpc_target, hook) as target:
+        yield target
 
 
 def test_a_full_row_slower_than_the_request_deadline_is_routed_with_a_warning(

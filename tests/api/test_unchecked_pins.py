@@ -20,7 +20,7 @@ import pytest
 from serving.contract import ASSETS_DIR, MODEL_CARD_FILE
 from serving.spec import SPEC_FILE
 from tests.api.conftest import gateway_app
-from tests.support.grpc_servers import serve_handlers
+from tests.support.grpc_servers import Forward, relay
 from tests.support.model_server import ModelServerHandle
 
 QA = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}
@@ -30,32 +30,15 @@ QA = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}
 def busy_metadata(model_server: ModelServerHandle) -> Iterator[tuple[str, dict[str, bool]]]:
     """A real gRPC server relaying to the session's model server whose GetModelMetadata fails
     UNAVAILABLE while ``busy["now"]`` is set."""
-    upstream = grpc.insecure_channel(model_server.grpc_target)
     busy = {"now": True}
 
-    def forward(service: str, method: str) -> grpc.RpcMethodHandler:
-        call = upstream.unary_unary(f"/{service}/{method}")
+    def hook(method: str, request: bytes, context: grpc.ServicerContext, forward: Forward) -> bytes:
+        if method == "GetModelMetadata" and busy["now"]:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "busy")
+        return forward(request)
 
-        def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
-            if method == "GetModelMetadata" and busy["now"]:
-                context.abort(grpc.StatusCode.UNAVAILABLE, "busy")
-            return bytes(call(request, timeout=30))
-
-        return grpc.unary_unary_rpc_method_handler(handle)
-
-    model, prediction = "tensorflow.serving.ModelService", "tensorflow.serving.PredictionService"
-    server, target = serve_handlers(
-        grpc.method_handlers_generic_handler(
-            model, {"GetModelStatus": forward(model, "GetModelStatus")}
-        ),
-        grpc.method_handlers_generic_handler(
-            prediction,
-            {name: forward(prediction, name) for name in ("GetModelMetadata", "Predict")},
-        ),
-    )
-    yield target, busy
-    server.stop(grace=None)
-    upstream.close()
+    with relay(model_server.grpc_target, hook) as target:
+        yield target, busy
 
 
 def test_a_pinned_request_waits_for_the_versions_check(

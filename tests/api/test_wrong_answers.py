@@ -17,7 +17,8 @@ import pytest
 
 from serving.protos import tfs_wire_pb2 as wire
 from tests.api.conftest import gateway_app
-from tests.support.grpc_servers import serve_handlers
+from tests.support.grpc_servers import Forward
+from tests.support.grpc_servers import relay as relayed_to
 from tests.support.model_server import ModelServerHandle
 
 QA = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}
@@ -61,36 +62,19 @@ ALTERATIONS: dict[str, Alter] = {
 def relay(model_server: ModelServerHandle) -> Iterator[tuple[str, dict[str, Alter]]]:
     """A real gRPC server relaying to the session's model server; a request that is not the
     fit check's has its answer changed by ``altering["now"]``, when set."""
-    upstream = grpc.insecure_channel(model_server.grpc_target)
     altering: dict[str, Alter] = {}
 
-    def forward(service: str, method: str) -> grpc.RpcMethodHandler:
-        call = upstream.unary_unary(f"/{service}/{method}")
+    def hook(method: str, request: bytes, context: grpc.ServicerContext, forward: Forward) -> bytes:
+        answer = forward(request)
+        request_id = str(dict(context.invocation_metadata()).get("x-request-id", ""))
+        if method != "Predict" or request_id.startswith("fit-check") or not altering:
+            return answer
+        response = wire.PredictResponse.FromString(answer)
+        altering["now"](response)
+        return response.SerializeToString()
 
-        def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
-            answer = bytes(call(request, timeout=30))
-            request_id = str(dict(context.invocation_metadata()).get("x-request-id", ""))
-            if method != "Predict" or request_id.startswith("fit-check") or not altering:
-                return answer
-            response = wire.PredictResponse.FromString(answer)
-            altering["now"](response)
-            return response.SerializeToString()
-
-        return grpc.unary_unary_rpc_method_handler(handle)
-
-    model, prediction = "tensorflow.serving.ModelService", "tensorflow.serving.PredictionService"
-    server, target = serve_handlers(
-        grpc.method_handlers_generic_handler(
-            model, {"GetModelStatus": forward(model, "GetModelStatus")}
-        ),
-        grpc.method_handlers_generic_handler(
-            prediction,
-            {name: forward(prediction, name) for name in ("GetModelMetadata", "Predict")},
-        ),
-    )
-    yield target, altering
-    server.stop(grace=None)
-    upstream.close()
+    with relayed_to(model_server.grpc_target, hook) as target:
+        yield target, altering
 
 
 @pytest.mark.parametrize("alteration", sorted(ALTERATIONS))
