@@ -18,10 +18,10 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import quote
 
 from serving import contract
 from serving.spec import SPEC_FILE, load_spec
+from serving.url_paths import model_url_path
 
 # The aliases' request shapes (serving/gateway/aliases.py), one or two curls per alias.
 ALIAS_BODIES: dict[str, list[dict[str, object]]] = {
@@ -78,7 +78,7 @@ def curl_for(repo: Path, name: str, url: str) -> str | None:
         if path.is_file():
             return _curl(
                 url,
-                f"/v1/models/{quote(name, safe='')}:predict",
+                f"{model_url_path(name)}:predict",
                 {"inputs": load_spec(path).example},
             )
     return None

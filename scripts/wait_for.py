@@ -13,11 +13,11 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import quote
 
 import requests
 
 from serving.modelserver.launcher import model_available
+from serving.url_paths import model_url_path
 
 POLL_SECONDS = 0.5
 REQUEST_TIMEOUT_SECONDS = 2.0
@@ -63,9 +63,7 @@ def model_detail(rest_url: str, name: str) -> str:
     ['model tickets']``, the reason in the model server's log among its other lines.
     """
     try:
-        body = requests.get(
-            f"{rest_url}/v1/models/{quote(name, safe='')}", timeout=REQUEST_TIMEOUT_SECONDS
-        ).json()
+        body = requests.get(rest_url + model_url_path(name), timeout=REQUEST_TIMEOUT_SECONDS).json()
     except (requests.RequestException, ValueError) as error:
         return f"no status from the model server ({type(error).__name__})"
     if not isinstance(body, dict):

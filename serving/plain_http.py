@@ -1,5 +1,5 @@
 """HTTP rules both servers keep: a WebSocket handshake answered as the plain HTTP request it
-also is, and the form of a ``Host`` header.
+also is, the form of a ``Host`` header, and ``Connection`` read as a list of options.
 
 werkzeug's URL map takes a request with ``Connection: Upgrade`` and ``Upgrade: websocket``
 as a ``ws://`` request, and no rule of these apps is a WebSocket rule: every route answered
@@ -13,6 +13,7 @@ the protocol in use, as TF Serving's HTTP server and the gateway's direct predic
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from flask import Flask, Request
 from werkzeug.routing import MapAdapter
@@ -25,6 +26,12 @@ from werkzeug.routing import MapAdapter
 HOST = re.compile(
     r"(?:\[[0-9A-Za-z:.\-_~!$&'()*+,;=%]+\]|[0-9A-Za-z.\-_~%!$&'()*+,;=]*)(?::[0-9]*)?"
 )
+
+
+def connection_options(fields: Iterable[str]) -> set[str]:
+    """The options of every ``Connection`` field, lowercase (RFC 9110 section 7.6.1: a list
+    of case-insensitive tokens; ``keep-alive, close`` asks to close, as ``Close`` does)."""
+    return {option.strip(" \t").lower() for field in fields for option in field.split(",")}
 
 
 class PlainHttpFlask(Flask):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from gunicorn.http import message, parser
 from gunicorn.http.errors import InvalidHeader
 
-from serving.plain_http import HOST
+from serving.plain_http import HOST, connection_options
 
 
 class HostCheckedRequest(message.Request):  # type: ignore[misc]
@@ -37,12 +37,7 @@ class HostCheckedRequest(message.Request):  # type: ignore[misc]
         read only the first field, and only a whole value ``close`` or ``keep-alive``:
         ``keep-alive, close`` kept the connection a client asked to close, as cheroot did
         (``serving.modelserver.rest_http``)."""
-        options = {
-            option.strip(" \t").lower()
-            for name, value in self.headers
-            if name == "CONNECTION"
-            for option in value.split(",")
-        }
+        options = connection_options(value for name, value in self.headers if name == "CONNECTION")
         if "close" in options:
             return True
         closes = bool(super().should_close())

@@ -8,7 +8,6 @@ fields, labels or limits) shows at once. Limits appear in the schemas as ``maxLe
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -18,6 +17,7 @@ from serving.gateway.aliases import ALIASES, alias_models
 from serving.gateway.registry import ModelRegistry
 from serving.gateway.runtime import ModelRuntime
 from serving.gateway.web import LABEL_PATTERN, VERSION_PATTERN
+from serving.url_paths import model_url_path
 
 REF = "#/components/schemas/{model}"
 ERROR_STATUSES = {
@@ -83,7 +83,7 @@ def _model_endpoints(name: str, runtime: ModelRuntime) -> list[Endpoint]:
     title = runtime.spec.title
     version = _path_parameter("version", VERSION_SCHEMA)
     label = _path_parameter("label", LABEL_SCHEMA)
-    path = f"/v1/models/{quote(name, safe='')}"  # a path, not a name (pass 7: 'qa?x', 'q a')
+    path = model_url_path(name)  # a path, not a name (pass 7: 'qa?x', 'q a')
     endpoints: list[Endpoint] = [
         (f"{path}:predict", "post", title, requests, responses, []),
         (f"{path}/versions/{{version}}:predict", "post", title, requests, responses,
@@ -169,7 +169,7 @@ def _architecture_paths(name: str, error: dict[str, Any]) -> dict[str, Any]:
         ("png", "image/png", "architecture picture (keras.utils.plot_model)"),
         ("txt", "text/plain", "layer summary (model.summary)"),
     ):
-        found[f"/v1/models/{quote(name, safe='')}/architecture.{extension}"] = {
+        found[f"{model_url_path(name)}/architecture.{extension}"] = {
             "get": {
                 "summary": f"{name}: the routed version's {what}",
                 "parameters": QUERY_PINS,

@@ -19,12 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
-from urllib.parse import quote
 
 import requests
 
 from serving.contract import MODELS_CONFIG_FILE, parse_model_names
 from serving.processes import stop_process
+from serving.url_paths import model_url_path
 
 READY_LINE = re.compile(r"modelserver ready grpc_port=(\d+) rest_port=(\d+)")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -148,7 +148,7 @@ def _pump(stream: IO[str], lines: queue.Queue[str]) -> None:
 def model_available(rest_url: str, name: str, timeout: float = 5.0) -> bool:
     """True when TF Serving's REST status of a model lists an AVAILABLE version."""
     try:
-        reply = requests.get(f"{rest_url}/v1/models/{quote(name, safe='')}", timeout=timeout)
+        reply = requests.get(rest_url + model_url_path(name), timeout=timeout)
         statuses = reply.json().get("model_version_status", [])
     except (requests.RequestException, ValueError, AttributeError):
         return False

@@ -42,7 +42,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from serving.chunk_counts import too_many_chunks, too_many_chunks_message
 from serving.modelserver.errors import invalid_argument
-from serving.plain_http import HOST
+from serving.plain_http import HOST, connection_options
 
 # A chunk-size line: hex digits, an optional extension, CRLF (RFC 9112 section 7.1). 16 hex
 # digits hold any size; a longer line is no size line.
@@ -221,8 +221,9 @@ class RestRequest(server.HTTPRequest):
         )
         if not super().read_request_headers():  # type: ignore[no-untyped-call]
             return False
-        options = self.inheaders.get(b"Connection", b"").lower().split(b",")
-        if b"close" in (option.strip(b" \t") for option in options):
+        if "close" in connection_options(
+            [self.inheaders.get(b"Connection", b"").decode("latin-1")]
+        ):
             self.close_connection = True
         return True
 

@@ -19,6 +19,7 @@ from serving.gateway.logs import LOGGER_NAME, JsonFormatter
 from serving.gateway.settings import GatewaySettings
 from tests.support.grpc_servers import serve_handlers
 from tests.support.model_server import ModelServerHandle
+from tests.support.served_gateway import close_app
 
 
 @pytest.fixture(scope="session")
@@ -35,13 +36,6 @@ def gateway_settings(repo: Path, **overrides: object) -> GatewaySettings:
 def make_app(settings: GatewaySettings, target: str) -> Flask:
     backend = GrpcBackend(target, timeout_seconds=settings.request_timeout_seconds, retry=None)
     return create_app(settings, backend=backend)
-
-
-def close_app(app: Flask) -> None:
-    """Stop the app's version poller and close its backend channel."""
-    services = app.extensions["gateway"]
-    services.registry.stop()
-    services.backend.close()
 
 
 @contextmanager

@@ -6,7 +6,8 @@ import pytest
 
 from serving.gateway.app import create_app
 from serving.gateway.backends import make_backend
-from tests.api.conftest import close_app, gateway_settings
+from tests.api.conftest import gateway_settings
+from tests.support.served_gateway import close_app
 
 STORY = "Mary went to the kitchen. John moved to the office."
 PAIRS = [{"text_a": "a cat", "text_b": "a dog"}, {"text_a": "x", "text_b": "x"}]

@@ -22,8 +22,9 @@ from tokenizers import Encoding
 
 from serving.gateway.app import create_app
 from serving.gateway.backends.grpc_backend import GrpcBackend
-from tests.api.conftest import close_app, gateway_settings
+from tests.api.conftest import gateway_settings
 from tests.support.model_server import ModelServerHandle
+from tests.support.served_gateway import close_app
 
 STORY = "Mary went to the kitchen. John moved to the garden. "
 MAX_DEPTH = 6  # frame local -> Encoded -> dict -> list -> Encoding, and a margin

@@ -16,9 +16,10 @@ import pytest
 
 from serving.gateway.app import create_app
 from serving.gateway.backends.grpc_backend import GrpcBackend
-from tests.api.conftest import close_app, gateway_app, gateway_settings
+from tests.api.conftest import gateway_app, gateway_settings
 from tests.support.grpc_servers import relay
 from tests.support.model_server import ModelServerHandle
+from tests.support.served_gateway import close_app
 
 QA = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}
 # Past one short qa instance's model input (~200 bytes), below 32 long instances'.

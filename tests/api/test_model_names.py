@@ -19,8 +19,9 @@ import pytest
 
 from serving.gateway.app import create_app
 from serving.gateway.backends.rest_backend import RestBackend
-from tests.api.conftest import close_app, gateway_app, gateway_settings
+from tests.api.conftest import gateway_app, gateway_settings
 from tests.support.model_server import ModelServerHandle, own_model_server
+from tests.support.served_gateway import close_app
 
 NAMES = ("qa", "é", "q a", "qa?x")
 INSTANCE = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}

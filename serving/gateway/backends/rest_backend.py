@@ -7,7 +7,6 @@ import re
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 import numpy.typing as npt
 
@@ -22,6 +21,7 @@ from serving.gateway.backends.base import (
 )
 from serving.gateway.backends.rest_transport import Transport
 from serving.gateway.errors import BackendError, BackendFailure
+from serving.url_paths import model_url_path, path_segment
 
 # The local model server's 413: "The request body is larger than N bytes".
 BODY_LIMIT = re.compile(r"larger than (\d{1,19}) bytes")
@@ -39,25 +39,12 @@ FAILURES: dict[int, BackendFailure] = {
 
 
 def model_path(model: str, selector: VersionSelector) -> str:
-    """``/v1/models/<name>[/versions/N|/labels/L]``, the name and label percent-encoded.
-
-    Found by the adversarial repo pass 7: written as they were, a model named ``qa?x`` in
-    models.config sent its calls to model ``qa`` with a query, one named ``q a`` or ``é`` was
-    no valid request target, and ``?label=..`` (a label the gateway accepts) made the
-    metadata path ``/v1/models/qa/labels/../metadata``, which URL normalisation (urllib3's,
-    a proxy's) turns into ``/v1/models/qa/metadata``: the latest version answered for a label
-    the server does not have. Segments of dots alone are encoded too.
-    """
-    path = f"/v1/models/{_segment(model)}"
+    """``/v1/models/<name>[/versions/N|/labels/L]``, the name and label one encoded segment
+    each (:mod:`serving.url_paths`)."""
+    path = model_url_path(model)
     if selector.version is not None:
         return f"{path}/versions/{selector.version}"
-    return f"{path}/labels/{_segment(selector.label)}" if selector.label else path
-
-
-def _segment(text: str) -> str:
-    if text.strip(".") == "":  # "." and "..": a percent-encoded dot is no dot segment
-        return "%2E" * len(text)
-    return quote(text, safe="")
+    return f"{path}/labels/{path_segment(selector.label)}" if selector.label else path
 
 
 class RestBackend:

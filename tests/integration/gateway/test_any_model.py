@@ -21,8 +21,6 @@ from flask.testing import FlaskClient
 
 from serving.contract import TOKENIZER_FILE
 from serving.encoding import encode_instances
-from serving.gateway.app import create_app
-from serving.gateway.settings import GatewaySettings
 from serving.spec import (
     BinaryHead,
     CategoricalHead,
@@ -37,6 +35,7 @@ from serving.spec import (
 )
 from serving.tokenization import load_tokenizer
 from tests.support.model_server import ModelServerHandle, own_model_server
+from tests.support.served_gateway import backend_client
 
 pytestmark = pytest.mark.slow
 NAME = "anything"
@@ -156,20 +155,8 @@ def client(
     exported: tuple[Path, dict[str, Any]],
     server: ModelServerHandle,
 ) -> Iterator[FlaskClient]:
-    settings = GatewaySettings(
-        backend=request.param,
-        grpc_target=server.grpc_target,
-        rest_url=server.rest_url,
-        model_repo=exported[0],
-        log_level="WARNING",
-    )
-    app = create_app(settings)
-    try:
-        yield app.test_client()
-    finally:  # its version poller must not outlive the model server
-        services = app.extensions["gateway"]
-        services.registry.stop()
-        services.backend.close()
+    with backend_client(exported[0], server, request.param) as client:
+        yield client
 
 
 def close(value: float, expected: float) -> bool:

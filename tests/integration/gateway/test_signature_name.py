@@ -18,10 +18,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from serving.contract import TOKENIZER_FILE
-from serving.gateway.app import create_app
-from serving.gateway.settings import GatewaySettings
 from serving.spec import CategoricalHead, ServingSpec, TextInput
 from tests.support.model_server import ModelServerHandle, own_model_server
+from tests.support.served_gateway import backend_client
 
 pytestmark = pytest.mark.slow
 NAME = "rater"
@@ -89,20 +88,8 @@ def server(repo: Path) -> Iterator[ModelServerHandle]:
 def client(
     request: pytest.FixtureRequest, repo: Path, server: ModelServerHandle
 ) -> Iterator[FlaskClient]:
-    settings = GatewaySettings(
-        backend=request.param,
-        grpc_target=server.grpc_target,
-        rest_url=server.rest_url,
-        model_repo=repo,
-        log_level="WARNING",
-    )
-    app = create_app(settings)
-    try:
-        yield app.test_client()
-    finally:  # its version poller must not outlive the model server (nor pytest's stderr)
-        services = app.extensions["gateway"]
-        services.registry.stop()
-        services.backend.close()
+    with backend_client(repo, server, request.param) as client:
+        yield client
 
 
 def test_the_saved_models_serving_default_is_not_the_specs_signature(repo: Path) -> None:

@@ -19,11 +19,10 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processor
 
 from serving.contract import TOKENIZER_FILE
 from serving.encoding import encode_instances
-from serving.gateway.app import create_app
-from serving.gateway.settings import GatewaySettings
 from serving.spec import ServingSpec, TextInput, TokenLabelsHead
 from serving.tokenization import load_tokenizer
 from tests.support.model_server import ModelServerHandle, own_model_server
+from tests.support.served_gateway import backend_client
 
 pytestmark = pytest.mark.slow
 NAME = "tagger"
@@ -121,20 +120,8 @@ def server(exported: tuple[Path, dict[str, Any]]) -> Iterator[ModelServerHandle]
 def client(
     request: pytest.FixtureRequest, exported: tuple[Path, Any], server: ModelServerHandle
 ) -> Iterator[FlaskClient]:
-    settings = GatewaySettings(
-        backend=request.param,
-        grpc_target=server.grpc_target,
-        rest_url=server.rest_url,
-        model_repo=exported[0],
-        log_level="WARNING",
-    )
-    app = create_app(settings)
-    try:
-        yield app.test_client()
-    finally:  # its version poller must not outlive the model server
-        services = app.extensions["gateway"]
-        services.registry.stop()
-        services.backend.close()
+    with backend_client(exported[0], server, request.param) as client:
+        yield client
 
 
 # Each text's units: (text, start, end, row position of the first sub-token), by hand.
