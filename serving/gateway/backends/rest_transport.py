@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import functools
 import http.client
+import re
 import socket
 import ssl
 from collections import deque
@@ -36,7 +37,11 @@ from serving.gateway.backends.base import seconds_left
 from serving.gateway.backends.rest_answer import DeadlineResponse, has_bytes, read_body
 from serving.gateway.errors import BackendError, BackendFailure
 from serving.gateway.pid import current_pid
+from serving.gateway.redaction import redact_url
 
+# A host as RFC 3986 section 3.2.2 spells it (reg-name or IP literal, as urlsplit gives it:
+# brackets off, lower case): unreserved, percent-encoded and sub-delims characters, ":" of IPv6.
+_HOST = re.compile(r"[a-z0-9._~%!$&'()*+,;=:-]+")
 # Failures of a reused idle connection before any answer: the server closed it meanwhile.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
@@ -50,15 +55,23 @@ class Answer:
 
 
 def base_url_parts(base_url: str) -> SplitResult:
-    """``base_url`` split; ValueError unless it is an ``http(s)`` URL with a host, a valid
-    port and no query or fragment (checked with the settings: the gateway does not start)."""
-    parts = urlsplit(base_url)
+    """``base_url`` split; ValueError unless it is an ``http(s)`` URL with a host of RFC 3986
+    host characters (no blank: ``bad host`` was accepted, then failed every call), a valid
+    port and no query or fragment (checked with the settings: the gateway does not start).
+    The messages show the URL with its password masked (:func:`redact_url`)."""
+    shown = redact_url(base_url)
+    try:
+        parts = urlsplit(base_url)
+        _ = parts.port  # ValueError for a port that is no number or past 65535
+    except ValueError as error:  # urlsplit's messages are safe (no userinfo): given as they are
+        raise ValueError(f"{error}: {shown!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {base_url!r}")
+        raise ValueError(f"not an http(s) URL: {shown!r}")
+    if not _HOST.fullmatch(parts.hostname):
+        raise ValueError(f"not a host name or address: {redact_url(parts.hostname)!r}")
     if parts.query or parts.fragment or base_url.endswith(("?", "#")):
         # A query would be sent inside every call's path ("/?a=1/v1/models/...").
-        raise ValueError(f"a query or fragment in the base URL: {base_url!r}")
-    _ = parts.port  # ValueError for a port that is no number or past 65535
+        raise ValueError(f"a query or fragment in the base URL: {shown!r}")
     return parts
 
 

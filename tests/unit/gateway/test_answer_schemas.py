@@ -52,7 +52,11 @@ def test_a_unit_is_in_the_schema_exactly_when_the_spec_gives_one(tiny_repo: Path
         CategoricalHead(output="c", field="topic", labels=["a", "b"]),
     ]
     answers = _answers(tiny_repo, heads)
-    assert answers["age"]["properties"]["unit"] == {"minLength": 1, "title": "Unit", "type": "string"}
+    assert answers["age"]["properties"]["unit"] == {
+        "minLength": 1,
+        "title": "Unit",
+        "type": "string",
+    }
     assert answers["age"]["required"] == ["value", "unit"]
     assert "unit" not in answers["weight"]["properties"]
     assert "unit" not in answers["score"]["properties"]
