@@ -83,6 +83,11 @@ class GatewaySettings(BaseSettings):
     connect_timeout_seconds: float = Field(default=1.0, gt=0)
     """HTTP connect timeout of the REST backend."""
 
+    rest_max_connections: int = Field(default=64, ge=1, le=65536)
+    """Most REST backend calls (so connections) a worker has open at once; a call beyond it
+    waits for a free one until its deadline, then answers 503 (a burst had opened one
+    socket per request, up to ``worker_connections``)."""
+
     retries: int = Field(default=2, ge=0, le=10)
     """Retries of a backend call that failed as UNAVAILABLE (nothing else is retried)."""
 

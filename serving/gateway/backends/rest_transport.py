@@ -9,9 +9,16 @@ sockets are gevent's, so a call waits in the event loop itself: no thread hand-o
 grpcio's blocking calls (``serving.gateway.grpc_gevent``).
 
 A connection is reused while the server keeps it open (HTTP/1.1 keep-alive; at most
-``pool_size`` idle ones are kept). A reused connection the server closed while idle fails
-before its answer starts; that call is sent once more on a new connection (predict, status
-and metadata are idempotent), as urllib3 and browsers do, and is no retry of the policy's.
+``pool_size`` idle ones are kept). At most ``max_connections`` calls are in flight at once (so
+as many sockets): a gevent worker runs up to ``worker_connections`` (1000) requests at once,
+and coalescing bounds only the calls of one model version that still hold others back (5 ms),
+not large requests, merging off, other versions or status polls, so a burst opened a socket
+per request to the model server. A call beyond the cap waits for a free one until its
+deadline, then fails UNAVAILABLE (a 503 with Retry-After; no retry: its deadline is spent).
+
+A reused connection the server closed while idle fails before its answer starts; that call
+is sent once more on a new connection (predict, status and metadata are idempotent), as
+urllib3 and browsers do, and is no retry of the policy's.
 
 A connection goes back to the pool only after an answer framed exactly (its end known, no
 coding); before its next use it must hold no byte: bytes a server sent past an answer's end
@@ -29,6 +36,7 @@ import http.client
 import re
 import socket
 import ssl
+import threading
 from collections import deque
 from dataclasses import dataclass
 from urllib.parse import SplitResult, unquote, urlsplit
@@ -86,6 +94,7 @@ class Transport:
         connect_timeout_seconds: float,
         pool_size: int,
         max_answer_bytes: int = 64 * 1024 * 1024,
+        max_connections: int = 64,
     ) -> None:
         parts = base_url_parts(base_url)
         self.https = parts.scheme == "https"
@@ -93,8 +102,11 @@ class Transport:
         self.port = parts.port or (443 if self.https else 80)
         self.prefix = parts.path.rstrip("/")
         self.connect_timeout = connect_timeout_seconds
-        self.pool_size = pool_size
+        self.pool_size = min(pool_size, max_connections)
         self.max_answer_bytes = max_answer_bytes
+        self.max_connections = max_connections
+        # threading's semaphore is gevent's in a gevent worker (gunicorn patches threading).
+        self._slots = threading.BoundedSemaphore(max_connections)
         # user:password in the URL is Basic auth, as requests (the transport before) sent it.
         self.auth: dict[str, str] = {}
         if parts.username is not None:
@@ -117,6 +129,24 @@ class Transport:
         (cut short, badly chunked, a coding: identity is asked for; a 101; two lengths) or
         whose body is past ``max_answer_bytes``."""
         headers = {**headers, **self.auth} if self.auth else headers
+        if self._pid != current_pid():
+            self._forked()
+        if not self._slots.acquire(timeout=seconds_left(deadline)):
+            raise BackendError(
+                BackendFailure.UNAVAILABLE,
+                f"all {self.max_connections} connections to the model server stayed busy "
+                "until the call's deadline",
+                True,
+            )
+        try:
+            return self._call(method, path, body, headers, deadline)
+        finally:
+            self._slots.release()
+
+    def _call(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str], deadline: float
+    ) -> Answer:
+        """:meth:`call` once it holds one of the ``max_connections`` slots."""
         connection = self._pooled()
         reused = connection is not None
         if connection is None:
@@ -148,13 +178,16 @@ class Transport:
         while self._idle:
             self._idle.pop().close()
 
+    def _forked(self) -> None:
+        """In a forked child: its copies of the parent's descriptors are closed (the parent's
+        connections stay open; it never sends on them), and its slots are all free (the
+        parent's calls in flight at the fork are not the child's)."""
+        self.close()
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self._pid = current_pid()
+
     def _pooled(self) -> http.client.HTTPConnection | None:
         """An idle connection that holds no byte, or None (those that do are closed)."""
-        if self._pid != current_pid():
-            # A forked child: its copies of the parent's descriptors are closed (the parent's
-            # connections stay open); it never sends on them.
-            self.close()
-            self._pid = current_pid()
         while True:
             try:
                 connection = self._idle.pop()  # no check first: another thread may take it
