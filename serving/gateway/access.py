@@ -21,8 +21,8 @@ from flask_limiter import HeaderNames, Limiter
 from limits.errors import ConfigurationError
 
 from serving.gateway.errors import GatewayError
-from serving.gateway.redaction import redact_url
 from serving.gateway.settings import GatewaySettings
+from serving.redaction import redact_url
 
 # Probes and the API description stay reachable without a key (orchestrators, browsers).
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})

@@ -12,7 +12,7 @@ from limits import parse_many
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from serving.gateway.redaction import redact_url
+from serving.redaction import redact_url
 
 BackendKind = Literal["grpc", "rest", "local"]
 

@@ -45,7 +45,7 @@ from serving.gateway.backends.base import seconds_left
 from serving.gateway.backends.rest_answer import DeadlineResponse, has_bytes, read_body
 from serving.gateway.errors import BackendError, BackendFailure
 from serving.gateway.pid import current_pid
-from serving.gateway.redaction import redact_url
+from serving.redaction import redact_url
 
 # A host as RFC 3986 section 3.2.2 spells it (reg-name or IP literal, as urlsplit gives it:
 # brackets off, lower case): unreserved, percent-encoded and sub-delims characters, ":" of IPv6.

@@ -9,8 +9,8 @@ from limits.errors import ConfigurationError
 from pydantic import ValidationError
 
 from serving.gateway.access import install_access_control
-from serving.gateway.redaction import redact_url
 from serving.gateway.settings import GatewaySettings, settings_errors
+from serving.redaction import redact_url
 
 SECRET = "s3cret"
 

@@ -3,7 +3,8 @@
 ``GATEWAY_REST_URL`` may carry ``user:password@`` (sent as Basic auth), and any address
 setting may be given one by mistake; the start-up setting errors showed the value as given and
 ``urlsplit``'s and our own messages repeated it, password included (pydantic's own text too,
-its ``input_value``). :func:`redact_url` is the one rule every such place applies.
+its ``input_value``). :func:`redact_url` is the one rule every such place applies (the
+gateway's settings and backends, ``scripts/wait_for.py``).
 """
 
 from __future__ import annotations
