@@ -119,8 +119,10 @@ def logits_problem(head: HeadSpec, tensor: Any) -> str | None:
 
 # Activations whose values along the last axis sum to 1 (one distribution over the labels),
 # and those that give each value on its own (independent probabilities).
-_NORMALISING = frozenset({"softmax", "sparsemax"})
-_INDEPENDENT = frozenset({"sigmoid", "hard_sigmoid"})
+# Prefixes: TensorFlow's own functions as activations are named so (tf.nn.softmax is
+# softmax_v2).
+_NORMALISING = ("softmax", "sparsemax")
+_INDEPENDENT = ("sigmoid", "hard_sigmoid")
 
 
 def _activation_name(layer: Any) -> str:
@@ -143,7 +145,7 @@ def _activation_problem(head: HeadSpec, wanted: str, layer: Any, found: str) -> 
     example's row does not sum to 1 (a confident model's may, and every unclear request then
     failed at the gateway's per-answer check): refused here from the graph as well.
     """
-    if wanted == "sigmoid" and found in _NORMALISING:
+    if wanted == "sigmoid" and found.startswith(_NORMALISING):
         remedy = (
             "one unit's is always 1 (end the model with keras.layers.Dense(1, "
             "activation='sigmoid'); a 2-unit softmax is a categorical head: "
@@ -159,7 +161,7 @@ def _activation_problem(head: HeadSpec, wanted: str, layer: Any, found: str) -> 
             f"{layer.name!r} ({type(layer).__name__}) with a {found}, whose values sum to 1 "
             f"over the labels: {remedy}"
         )
-    if wanted == "softmax" and found in _INDEPENDENT:
+    if wanted == "softmax" and found.startswith(_INDEPENDENT):
         return (
             f"head {head.field} ({head.kind}): output {head.output} is made by layer "
             f"{layer.name!r} ({type(layer).__name__}) with a {found}, independent "

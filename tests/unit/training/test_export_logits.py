@@ -10,6 +10,7 @@ from typing import Any
 
 import keras
 import pytest
+import tensorflow as tf
 from tokenizers import Tokenizer
 
 from serving.spec import (
@@ -140,6 +141,11 @@ def test_a_regression_head_over_a_linear_layer_and_a_softmax_are_accepted(
             lambda hidden: keras.ops.sparsemax(keras.layers.Dense(2)(hidden)),
             MultilabelHead(output="out", field="tags", labels=["a", "b"]),
             "with a sparsemax",
+        ),
+        (  # TensorFlow's own softmax as the activation (its name is softmax_v2)
+            keras.layers.Dense(2, activation=tf.nn.softmax, name="tf"),
+            MultilabelHead(output="out", field="tags", labels=["a", "b"]),
+            "layer 'tf' (Dense) with a softmax_v2",
         ),
         (
             keras.layers.Dense(1, activation="softmax", name="one"),
