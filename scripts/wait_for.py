@@ -17,6 +17,7 @@ from pathlib import Path
 import requests
 
 from serving.modelserver.launcher import model_available
+from serving.redaction import redact_url
 from serving.url_paths import model_url_path
 
 POLL_SECONDS = 0.5
@@ -105,16 +106,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     waiting = pending(args)
     while waiting:
         if args.pid and not process_alive(args.pid):
-            print(f"process {args.pid} exited while waiting for {waiting}", file=sys.stderr)
+            shown = [redact_url(item) for item in waiting]
+            print(f"process {args.pid} exited while waiting for {shown}", file=sys.stderr)
             return 1
         if time.monotonic() > deadline:
-            print(f"not ready after {args.timeout:.0f} s: {waiting}", file=sys.stderr)
+            # A URL's password is never printed (user:***@): this goes to make run's output.
+            shown = [redact_url(item) for item in waiting]
+            print(f"not ready after {args.timeout:.0f} s: {shown}", file=sys.stderr)
             for item in waiting:
                 if item.startswith("model "):
                     name = item.removeprefix("model ")
                     print(f"  {item}: {model_detail(args.model_server, name)}", file=sys.stderr)
                 else:
-                    print(f"  {item}: {url_detail(item)}", file=sys.stderr)
+                    print(f"  {redact_url(item)}: {url_detail(item)}", file=sys.stderr)
             return 1
         time.sleep(POLL_SECONDS)
         waiting = pending(args)

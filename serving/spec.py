@@ -30,6 +30,7 @@ from serving.spec_base import (
     NAME_PATTERN,
     Frozen,
     Name,
+    RequiredText,
     Truncation,
     unique,
 )
@@ -134,9 +135,10 @@ class ServingSpec(Frozen):
     """
 
     spec_version: Literal[1] = SPEC_VERSION
-    title: str = Field(min_length=1)
+    title: RequiredText
     description: str = ""
-    signature_name: str = "serving_default"  # the SavedModel signature the gateway calls
+    # The SavedModel signature the gateway calls: "" is refused, not TF Serving's default.
+    signature_name: RequiredText = "serving_default"
     pad_id: int = Field(
         default=0,
         ge=0,

@@ -10,14 +10,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from serving.spec_base import Frozen, Label, Name, unique
+from serving.spec_base import Frozen, Label, Name, OptionalText, unique
 
 
 class _HeadBase(Frozen):
     output: Name = Field(description="Signature output tensor (float32, or any float width).")
     field: Name = Field(description="Answer field that carries this head's readable value.")
     description: str = ""
-    note: str = Field(default="", description="Returned with every answer (e.g. a proxy note).")
+    note: OptionalText = Field(
+        default="", description="Returned with every answer (e.g. a proxy note); '' = none."
+    )
 
 
 class CategoricalHead(_HeadBase):
@@ -25,8 +27,10 @@ class CategoricalHead(_HeadBase):
 
     kind: Literal["categorical"] = "categorical"
     labels: list[Label] = Field(min_length=2)
-    label_descriptions: list[str] | None = Field(
-        default=None, description="One text per label (e.g. the rule behind an income group)."
+    label_descriptions: list[OptionalText] | None = Field(
+        default=None,
+        description="One text per label (e.g. the rule behind an income group); '' = none "
+        "(the answer then has no description).",
     )
     top_k: int = Field(default=1, ge=1, description="Candidates returned by default.")
 
@@ -80,7 +84,7 @@ class RegressionHead(_HeadBase):
     """A real value in ``unit``: ``raw * scale + offset``, then clipped to ``clip`` if given."""
 
     kind: Literal["regression"] = "regression"
-    unit: str = ""
+    unit: OptionalText = Field(default="", description="e.g. 'years'; '' = none (no unit key).")
     scale: float = 1.0
     offset: float = 0.0
     clip: tuple[float, float] | None = None

@@ -116,8 +116,9 @@ def export_for_serving(
         VersionExistsError: the version exists (nothing is overwritten).
         ModelConfigError: a hand-edited ``models.config`` does not parse (checked first).
         FileNotFoundError: a tokenizer path that is no file.
-        ValueError: a bad name, missing or extra tokenizers, a tokenizer file that does not
-            load, a reserved asset name, or a
+        ValueError: a spec that breaks its own rules (pydantic's ValidationError naming
+            the field: a spec edited with model_copy skips them), a bad name, missing or extra
+            tokenizers, a tokenizer file that does not load, a reserved asset name, or a
             ``repo`` that is a model's folder or a version folder
             (``serving.contract.repo_layout_problem``).
         TypeError: ``model`` is not a ``keras.Model``, or a tokenizer is neither a path nor a
@@ -214,6 +215,9 @@ def _check_arguments(
 ) -> None:
     if re.match(MODEL_NAME_PATTERN, name) is None:
         raise ValueError(f"model name {name!r} must match {MODEL_NAME_PATTERN}")
+    # Checked as the gateway reads it: a spec changed with model_copy(update=...) skips
+    # pydantic's checks (a signature_name of "" was exported, then served as serving_default).
+    ServingSpec.model_validate_json(dump_spec(spec))  # ValidationError (a ValueError)
     needed = spec.tokenizer_files()
     if set(tokenizers) != set(needed):
         raise ValueError(f"tokenizers must map exactly {needed}, got {sorted(tokenizers)}")

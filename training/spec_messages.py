@@ -1,6 +1,6 @@
 """Messages of :mod:`training.spec_check`'s refusals that name the fix: a model output that
 cannot be a spec name, a spec's input tensors that are not the model's inputs, a head that
-ends in logits."""
+ends in logits or in the other kind of probabilities (a softmax under a multilabel head)."""
 
 from __future__ import annotations
 
@@ -90,7 +90,9 @@ def inputs_mismatch(declared: list[str], inputs: list[str], integer: frozenset[s
 
 def logits_problem(head: HeadSpec, tensor: Any) -> str | None:
     """Why the Keras layer that makes ``tensor`` (the head's output) gives logits where the
-    head reads probabilities (``serving.spec_outputs.ACTIVATIONS``), or None.
+    head reads probabilities (``serving.spec_outputs.ACTIVATIONS``), or probabilities of the
+    other kind (a softmax where sigmoids are read, or the reverse: :func:`_activation_problem`),
+    or None.
 
     A layer with an ``activation`` (``Dense``, ``EinsumDense``, ``Conv1D``, ``Activation``;
     the layer a ``TimeDistributed`` wraps) left linear ends the model in logits, also when
@@ -105,7 +107,7 @@ def logits_problem(head: HeadSpec, tensor: Any) -> str | None:
         return None
     inner = getattr(layer, "layer", layer)  # TimeDistributed(Dense(n)) activates in its layer
     if getattr(inner, "activation", None) is not keras.activations.linear:
-        return None
+        return _activation_problem(head, activation, layer, _activation_name(inner))
     return (
         f"head {head.field} ({head.kind}): output {head.output} is made by layer "
         f"{layer.name!r} ({type(layer).__name__}) without an activation: logits, not "
@@ -113,6 +115,61 @@ def logits_problem(head: HeadSpec, tensor: Any) -> str | None:
         "from_logits=True outputs logits; keras.Model(inputs, "
         f"{{{head.output!r}: keras.layers.Activation({activation!r})(logits)}}))"
     )
+
+
+# Activations whose values along the last axis sum to 1 (one distribution over the labels),
+# and those that give each value on its own (independent probabilities).
+# Prefixes: TensorFlow's own functions as activations are named so (tf.nn.softmax is
+# softmax_v2).
+_NORMALISING = ("softmax", "sparsemax")
+_INDEPENDENT = ("sigmoid", "hard_sigmoid")
+
+
+def _activation_name(layer: Any) -> str:
+    """``softmax`` for ``Dense(n, activation="softmax")``, ``Activation("softmax")``, the
+    ``Softmax`` layer and ``keras.ops.softmax`` alike (the last two have no activation)."""
+    activation = getattr(layer, "activation", None)
+    if activation is not None:
+        return str(getattr(activation, "__name__", ""))
+    return type(layer).__name__.lower()
+
+
+def _activation_problem(head: HeadSpec, wanted: str, layer: Any, found: str) -> str | None:
+    """Why a layer's activation ``found`` gives the wrong kind of probabilities for a head
+    that reads ``wanted`` ones, or None.
+
+    A softmax under a multilabel (or binary) head was exported: its labels' probabilities
+    sum to 1, so two labels that both apply cannot both pass 0.5 (a softmax of one unit is
+    always 1.0), and the example check only sees values in [0, 1]. The other way round, a
+    sigmoid under a categorical or token head is refused by the example check only when the
+    example's row does not sum to 1 (a confident model's may, and every unclear request then
+    failed at the gateway's per-answer check): refused here from the graph as well.
+    """
+    if wanted == "sigmoid" and found.startswith(_NORMALISING):
+        remedy = (
+            "one unit's is always 1 (end the model with keras.layers.Dense(1, "
+            "activation='sigmoid'); a 2-unit softmax is a categorical head: "
+            "CategoricalHead(labels=[negative, positive]))"
+            if head.kind == "binary"
+            else f"a {head.kind} head reads an independent probability per label (end the "
+            "model with a sigmoid, keras.layers.Dense(n, activation='sigmoid'), trained with "
+            "binary_crossentropy; one label of several is a categorical head: "
+            "CategoricalHead(labels=...))"
+        )
+        return (
+            f"head {head.field} ({head.kind}): output {head.output} is made by layer "
+            f"{layer.name!r} ({type(layer).__name__}) with a {found}, whose values sum to 1 "
+            f"over the labels: {remedy}"
+        )
+    if wanted == "softmax" and found.startswith(_INDEPENDENT):
+        return (
+            f"head {head.field} ({head.kind}): output {head.output} is made by layer "
+            f"{layer.name!r} ({type(layer).__name__}) with a {found}, independent "
+            f"probabilities that need not sum to 1, where a {head.kind} head reads one "
+            "distribution over its labels (end the model with a softmax; several labels at "
+            "once are a multilabel head: MultilabelHead(labels=...))"
+        )
+    return None
 
 
 # Operations that pass their one input's values on unchanged (reshaped, sliced, cast): the

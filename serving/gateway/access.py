@@ -18,9 +18,11 @@ from collections.abc import Callable
 
 from flask import Flask, Response, g, request
 from flask_limiter import HeaderNames, Limiter
+from limits.errors import ConfigurationError
 
 from serving.gateway.errors import GatewayError
 from serving.gateway.settings import GatewaySettings
+from serving.redaction import redact_url
 
 # Probes and the API description stay reachable without a key (orchestrators, browsers).
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
@@ -48,7 +50,13 @@ def install_access_control(app: Flask, settings: GatewaySettings) -> None:
         )
         # Registered first, so it runs after the limiter's own hook (Flask runs them last first).
         app.after_request(_retry_after_on_429)
-        limiter.init_app(app)
+        uri = settings.rate_limit_storage_uri
+        try:
+            limiter.init_app(app)
+        except ConfigurationError as error:
+            # limits repeats the URI ("unknown storage scheme : redis+x://user:secret@host"),
+            # a password in the worker's boot traceback: masked, the original not chained.
+            raise ConfigurationError(str(error).replace(uri, redact_url(uri))) from None
 
 
 def _retry_after_on_429(response: Response) -> Response:

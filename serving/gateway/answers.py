@@ -3,18 +3,34 @@ OpenAPI document; :mod:`serving.gateway.heads` builds the values)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from serving.spec import (
     BinaryHead,
     CategoricalHead,
     HeadSpec,
     MultilabelHead,
+    RegressionHead,
     SegmentWeightsHead,
     TokenLabelsHead,
 )
+
+# A text the answer has only when the spec gives one (a note, a label's description): the
+# key is left out otherwise, never "" nor null, so the schema says "a non-empty string, not
+# required" (the None default is the model's, kept out of the schema).
+Text = Annotated[str, Field(min_length=1)]
+IfGiven = Text | SkipJsonSchema[None]
+
+
+def _absent(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # "default": null would read as a null the answer may hold
+
+
+def _given() -> Any:
+    return Field(default=None, json_schema_extra=_absent)
 
 
 class Candidate(BaseModel):
@@ -31,8 +47,8 @@ class CategoricalAnswer(BaseModel):
     probability: float
     probabilities: dict[str, float]
     candidates: list[Candidate]
-    description: str | None = None
-    note: str | None = None
+    description: IfGiven = _given()
+    note: IfGiven = _given()
 
 
 class BinaryAnswer(BaseModel):
@@ -40,7 +56,7 @@ class BinaryAnswer(BaseModel):
 
     label: str
     probability: float
-    note: str | None = None
+    note: IfGiven = _given()
 
 
 class MultilabelAnswer(BaseModel):
@@ -50,15 +66,21 @@ class MultilabelAnswer(BaseModel):
     labels: list[str]
     probabilities: dict[str, float]
     candidates: list[Candidate] | None = None
-    note: str | None = None
+    note: IfGiven = _given()
 
 
 class ValueAnswer(BaseModel):
-    """A real value (``unit`` for regression heads)."""
+    """A real value (a score head's, or a regression head's whose spec gives no unit: no
+    ``unit`` key; it was ``"unit": ""``)."""
 
     value: float
-    unit: str | None = None
-    note: str | None = None
+    note: IfGiven = _given()
+
+
+class UnitValueAnswer(ValueAnswer):
+    """A regression head's value in the unit its spec gives (always answered)."""
+
+    unit: Text
 
 
 class SegmentWeight(BaseModel):
@@ -88,7 +110,7 @@ class TokenLabelsAnswer(BaseModel):
 
     words: list[LabelledSpan]
     truncated: bool
-    note: str | None = None
+    note: IfGiven = _given()
 
 
 class TokenEntitiesAnswer(TokenLabelsAnswer):
@@ -110,4 +132,6 @@ def answer_model(head: HeadSpec) -> Any:
         return list[SegmentWeight]
     if isinstance(head, TokenLabelsHead):
         return TokenEntitiesAnswer if head.scheme == "IOB2" else TokenLabelsAnswer
+    if isinstance(head, RegressionHead) and head.unit:
+        return UnitValueAnswer
     return ValueAnswer

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Request, Response, g, jsonify
+from flask import Flask, Request, Response, current_app, g, jsonify
 from flask.sessions import NullSession, SessionInterface
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from serving.gateway import fastpath
 from serving.gateway.access import install_access_control
@@ -149,8 +149,34 @@ def _gateway_error(error: GatewayError) -> tuple[Response, int, dict[str, str]]:
     return _error_response(error)
 
 
-def _http_error(error: HTTPException) -> tuple[Response, int, dict[str, str]]:
+def _http_error(error: HTTPException) -> Any:
+    # Two requests no route can match, told apart here, on the error path only (no cost to
+    # any other request); both were a JSON 404 "The requested URL was not found".
+    current = current_request()
+    if current.method == "CONNECT" and isinstance(error, (NotFound, MethodNotAllowed)):
+        # RFC 9110 section 9.3.6: CONNECT asks for a tunnel, which only a proxy opens; the
+        # gateway supports it for no resource: 501 (section 15.6.2), not 404 or 405.
+        return _error_response(
+            GatewayError(501, "CONNECT is not supported: the gateway is no proxy")
+        )
+    if (
+        current.method == "OPTIONS"
+        and current.environ.get("RAW_URI") == "*"
+        and isinstance(error, NotFound)
+    ):
+        return _server_options()
     return _error_response(http_error(error))
+
+
+def _server_options() -> Response:
+    """``OPTIONS *`` asks about the server in general (RFC 9110 section 9.3.7): 204 with the
+    methods some resource of the gateway takes in ``Allow`` and no body, as the gateway's
+    ``OPTIONS`` of a resource answers (:meth:`GatewayFlask.make_default_options_response`)."""
+    methods = {method for rule in current_app.url_map.iter_rules() for method in rule.methods or ()}
+    response = Response(status=204)
+    response.headers["Allow"] = ", ".join(sorted(methods))
+    del response.headers["Content-Type"]
+    return response
 
 
 def _unexpected_error(error: Exception) -> tuple[Response, int, dict[str, str]]:

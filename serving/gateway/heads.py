@@ -129,8 +129,9 @@ def categorical(head: CategoricalHead, row: Values, top_k: int) -> dict[str, Any
         "probabilities": dict(zip(head.labels, probabilities, strict=True)),
         "candidates": candidates,
     }
-    if head.label_descriptions is not None:
-        answer["description"] = head.label_descriptions[order[0]]
+    # "" is a label without a description: no key, as for a unit or a note ("" was answered).
+    if head.label_descriptions is not None and (text := head.label_descriptions[order[0]]):
+        answer["description"] = text
     return _with_note(answer, head)
 
 
@@ -175,7 +176,10 @@ def regression(head: RegressionHead, value: float) -> dict[str, Any]:
         raise OutputError(f"output {head.output!r} scaled to {result}")
     if head.clip is not None:
         result = min(max(result, head.clip[0]), head.clip[1])
-    return _with_note({"value": float(result), "unit": head.unit}, head)
+    # No unit in the spec: no "unit" key (it was "", an empty unit; the schema has none).
+    if head.unit:
+        return _with_note({"value": float(result), "unit": head.unit}, head)
+    return _with_note({"value": float(result)}, head)
 
 
 def score(head: ScoreHead, value: float) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from limits import parse_many
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from serving.redaction import redact_url
+
 BackendKind = Literal["grpc", "rest", "local"]
 
 
@@ -32,8 +34,15 @@ NameList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_names)]
 class GatewaySettings(BaseSettings):
     """Gateway configuration; every field can be set as ``GATEWAY_<FIELD NAME>``."""
 
+    # hide_input_in_errors: pydantic's text of an error (a worker's traceback, an app built
+    # outside gunicorn) showed each bad value, a URL's password too; settings_errors shows
+    # them masked.
     model_config = SettingsConfigDict(
-        env_prefix="GATEWAY_", extra="ignore", frozen=True, use_attribute_docstrings=True
+        env_prefix="GATEWAY_",
+        extra="ignore",
+        frozen=True,
+        use_attribute_docstrings=True,
+        hide_input_in_errors=True,
     )
 
     backend: BackendKind = "grpc"
@@ -73,6 +82,11 @@ class GatewaySettings(BaseSettings):
 
     connect_timeout_seconds: float = Field(default=1.0, gt=0)
     """HTTP connect timeout of the REST backend."""
+
+    rest_max_connections: int = Field(default=64, ge=1, le=65536)
+    """Most REST backend calls (so connections) a worker has open at once; a call beyond it
+    waits for a free one until its deadline, then answers 503 (a burst had opened one
+    socket per request, up to ``worker_connections``)."""
 
     retries: int = Field(default=2, ge=0, le=10)
     """Retries of a backend call that failed as UNAVAILABLE (nothing else is retried)."""
@@ -178,6 +192,18 @@ class GatewaySettings(BaseSettings):
         base_url_parts(value)
         return value
 
+    @field_validator("grpc_target")
+    @classmethod
+    def _valid_grpc_target(cls, value: str) -> str:
+        # gRPC takes no credentials in its target: a user:password@ was never sent, only
+        # repeated by every failed call's message ("errors resolving user:secret@host").
+        if "@" in value and not value.startswith(("unix:", "unix-abstract:", "vsock:")):
+            raise ValueError(
+                f"a gRPC target has no user or password: {redact_url(value)!r} "
+                "(host:port, dns:///host:port, ipv4:address:port)"
+            )
+        return value
+
     @field_validator("rate_limit")
     @classmethod
     def _valid_rate_limit(cls, value: str) -> str:
@@ -228,10 +254,11 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
 def settings_errors(error: ValidationError) -> str:
     """pydantic's errors of :class:`GatewaySettings` by variable, one clause each:
     ``GATEWAY_BACKEND='foo': Input should be 'grpc', 'rest' or 'local'``. The value is
-    shown cut to 64 characters, never for a setting holding keys (it goes to the logs)."""
+    shown cut to 64 characters, never for a setting holding keys (it goes to the logs), and
+    with a URL's password masked (``http://user:***@host``: :func:`redact_url`)."""
     clauses = []
     for item in error.errors():
         name = f"GATEWAY_{str(item['loc'][0]).upper()}" if item["loc"] else "GATEWAY_*"
-        shown = "" if "KEY" in name else f"={str(item.get('input'))[:64]!r}"
+        shown = "" if "KEY" in name else f"={redact_url(str(item.get('input')))[:64]!r}"
         clauses.append(f"{name}{shown}: {item['msg']}")
     return "; ".join(clauses)

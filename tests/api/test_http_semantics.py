@@ -138,6 +138,25 @@ def test_options_is_204_with_allow_and_no_body(any_client, path, allowed) -> Non
     assert "Content-Type" not in response.headers and response.get_data() == b""
 
 
+@pytest.mark.parametrize("target", ["example.com:443", "127.0.0.1:8501", "/healthz", "/v1/qa"])
+def test_connect_is_not_implemented(any_client, target) -> None:
+    # CONNECT host:port was a JSON 404 "The requested URL was not found" (and CONNECT
+    # /healthz a 405 naming GET): only a proxy opens a tunnel (RFC 9110 section 9.3.6), so the
+    # gateway supports CONNECT for no resource, 501 (section 15.6.2).
+    body = _error(any_client.open(target, method="CONNECT"), 501)
+    assert body["error"] == "CONNECT is not supported: the gateway is no proxy"
+
+
+def test_options_asterisk_asks_about_the_server(any_client) -> None:
+    # OPTIONS * (the server in general, RFC 9110 section 9.3.7) was a JSON 404; it is answered
+    # as the gateway's OPTIONS of a resource: 204, every method some route takes, no body.
+    response = any_client.open("*", method="OPTIONS")
+    assert response.status_code == 204
+    assert _allowed(response) == {"GET", "HEAD", "OPTIONS", "POST"}
+    assert "Content-Type" not in response.headers and response.get_data() == b""
+    _error(any_client.open("/*", method="OPTIONS"), 404)  # a path of "*" is no such request
+
+
 @pytest.mark.parametrize("given", ["a,b", "one, two", ",", "id-1,other-client-id"])
 def test_a_request_id_with_a_comma_is_replaced(any_client, given) -> None:
     # A merged backend call forwards its members' ids comma-separated (coalescing): a client

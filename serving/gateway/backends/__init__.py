@@ -52,6 +52,7 @@ def make_backend(settings: GatewaySettings) -> Backend:
             connect_timeout_seconds=settings.connect_timeout_seconds,
             retry=retry_policy(settings),
             max_answer_bytes=settings.max_message_bytes,
+            max_connections=settings.rest_max_connections,
         )
     from serving.gateway.backends.local_backend import LocalBackend
 

@@ -58,12 +58,13 @@ class RestBackend:
         retry: RetryPolicy | None = None,
         pool_size: int = 16,
         max_answer_bytes: int = 64 * 1024 * 1024,
+        max_connections: int = 64,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_seconds = timeout_seconds
         self.retry = retry or RetryPolicy()
         self._transport = Transport(
-            self.base_url, connect_timeout_seconds, pool_size, max_answer_bytes
+            self.base_url, connect_timeout_seconds, pool_size, max_answer_bytes, max_connections
         )
         self._outputs: dict[tuple[str, int | None], tuple[str, ...]] = {}
 

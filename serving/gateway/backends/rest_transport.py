@@ -9,9 +9,16 @@ sockets are gevent's, so a call waits in the event loop itself: no thread hand-o
 grpcio's blocking calls (``serving.gateway.grpc_gevent``).
 
 A connection is reused while the server keeps it open (HTTP/1.1 keep-alive; at most
-``pool_size`` idle ones are kept). A reused connection the server closed while idle fails
-before its answer starts; that call is sent once more on a new connection (predict, status
-and metadata are idempotent), as urllib3 and browsers do, and is no retry of the policy's.
+``pool_size`` idle ones are kept). At most ``max_connections`` calls are in flight at once (so
+as many sockets): a gevent worker runs up to ``worker_connections`` (1000) requests at once,
+and coalescing bounds only the calls of one model version that still hold others back (5 ms),
+not large requests, merging off, other versions or status polls, so a burst opened a socket
+per request to the model server. A call beyond the cap waits for a free one until its
+deadline, then fails UNAVAILABLE (a 503 with Retry-After; no retry: its deadline is spent).
+
+A reused connection the server closed while idle fails before its answer starts; that call
+is sent once more on a new connection (predict, status and metadata are idempotent), as
+urllib3 and browsers do, and is no retry of the policy's.
 
 A connection goes back to the pool only after an answer framed exactly (its end known, no
 coding); before its next use it must hold no byte: bytes a server sent past an answer's end
@@ -26,8 +33,10 @@ from __future__ import annotations
 import base64
 import functools
 import http.client
+import re
 import socket
 import ssl
+import threading
 from collections import deque
 from dataclasses import dataclass
 from urllib.parse import SplitResult, unquote, urlsplit
@@ -36,7 +45,11 @@ from serving.gateway.backends.base import seconds_left
 from serving.gateway.backends.rest_answer import DeadlineResponse, has_bytes, read_body
 from serving.gateway.errors import BackendError, BackendFailure
 from serving.gateway.pid import current_pid
+from serving.redaction import redact_url
 
+# A host as RFC 3986 section 3.2.2 spells it (reg-name or IP literal, as urlsplit gives it:
+# brackets off, lower case): unreserved, percent-encoded and sub-delims characters, ":" of IPv6.
+_HOST = re.compile(r"[a-z0-9._~%!$&'()*+,;=:-]+")
 # Failures of a reused idle connection before any answer: the server closed it meanwhile.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
@@ -50,15 +63,23 @@ class Answer:
 
 
 def base_url_parts(base_url: str) -> SplitResult:
-    """``base_url`` split; ValueError unless it is an ``http(s)`` URL with a host, a valid
-    port and no query or fragment (checked with the settings: the gateway does not start)."""
-    parts = urlsplit(base_url)
+    """``base_url`` split; ValueError unless it is an ``http(s)`` URL with a host of RFC 3986
+    host characters (no blank: ``bad host`` was accepted, then failed every call), a valid
+    port and no query or fragment (checked with the settings: the gateway does not start).
+    The messages show the URL with its password masked (:func:`redact_url`)."""
+    shown = redact_url(base_url)
+    try:
+        parts = urlsplit(base_url)
+        _ = parts.port  # ValueError for a port that is no number or past 65535
+    except ValueError as error:  # urlsplit's messages are safe (no userinfo): given as they are
+        raise ValueError(f"{error}: {shown!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {base_url!r}")
+        raise ValueError(f"not an http(s) URL: {shown!r}")
+    if not _HOST.fullmatch(parts.hostname):
+        raise ValueError(f"not a host name or address: {redact_url(parts.hostname)!r}")
     if parts.query or parts.fragment or base_url.endswith(("?", "#")):
         # A query would be sent inside every call's path ("/?a=1/v1/models/...").
-        raise ValueError(f"a query or fragment in the base URL: {base_url!r}")
-    _ = parts.port  # ValueError for a port that is no number or past 65535
+        raise ValueError(f"a query or fragment in the base URL: {shown!r}")
     return parts
 
 
@@ -73,6 +94,7 @@ class Transport:
         connect_timeout_seconds: float,
         pool_size: int,
         max_answer_bytes: int = 64 * 1024 * 1024,
+        max_connections: int = 64,
     ) -> None:
         parts = base_url_parts(base_url)
         self.https = parts.scheme == "https"
@@ -80,8 +102,11 @@ class Transport:
         self.port = parts.port or (443 if self.https else 80)
         self.prefix = parts.path.rstrip("/")
         self.connect_timeout = connect_timeout_seconds
-        self.pool_size = pool_size
+        self.pool_size = min(pool_size, max_connections)
         self.max_answer_bytes = max_answer_bytes
+        self.max_connections = max_connections
+        # threading's semaphore is gevent's in a gevent worker (gunicorn patches threading).
+        self._slots = threading.BoundedSemaphore(max_connections)
         # user:password in the URL is Basic auth, as requests (the transport before) sent it.
         self.auth: dict[str, str] = {}
         if parts.username is not None:
@@ -104,6 +129,24 @@ class Transport:
         (cut short, badly chunked, a coding: identity is asked for; a 101; two lengths) or
         whose body is past ``max_answer_bytes``."""
         headers = {**headers, **self.auth} if self.auth else headers
+        if self._pid != current_pid():
+            self._forked()
+        if not self._slots.acquire(timeout=seconds_left(deadline)):
+            raise BackendError(
+                BackendFailure.UNAVAILABLE,
+                f"all {self.max_connections} connections to the model server stayed busy "
+                "until the call's deadline",
+                True,
+            )
+        try:
+            return self._call(method, path, body, headers, deadline)
+        finally:
+            self._slots.release()
+
+    def _call(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str], deadline: float
+    ) -> Answer:
+        """:meth:`call` once it holds one of the ``max_connections`` slots."""
         connection = self._pooled()
         reused = connection is not None
         if connection is None:
@@ -135,13 +178,16 @@ class Transport:
         while self._idle:
             self._idle.pop().close()
 
+    def _forked(self) -> None:
+        """In a forked child: its copies of the parent's descriptors are closed (the parent's
+        connections stay open; it never sends on them), and its slots are all free (the
+        parent's calls in flight at the fork are not the child's)."""
+        self.close()
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self._pid = current_pid()
+
     def _pooled(self) -> http.client.HTTPConnection | None:
         """An idle connection that holds no byte, or None (those that do are closed)."""
-        if self._pid != current_pid():
-            # A forked child: its copies of the parent's descriptors are closed (the parent's
-            # connections stay open); it never sends on them.
-            self.close()
-            self._pid = current_pid()
         while True:
             try:
                 connection = self._idle.pop()  # no check first: another thread may take it

@@ -178,3 +178,15 @@ def test_categorical_candidates_are_a_stable_descending_argsort(top_k: int) -> N
         assert [item["probability"] for item in answer["candidates"]] == [
             float(row[index]) for index in expected
         ]
+
+
+def test_a_spec_without_a_unit_or_description_answers_no_such_key() -> None:
+    # A regression head without a unit answered "unit": "" (and a label whose description
+    # was "" answered "description": ""): the key is left out, as the schema says.
+    plain = RegressionHead(output="y", field="y")
+    assert heads.regression(plain, 2.0) == {"value": 2.0}
+    topic = CategoricalHead(
+        output="c", field="topic", labels=["a", "b"], label_descriptions=["", "about b"]
+    )
+    assert "description" not in heads.categorical(topic, np.array([0.9, 0.1]), 1)
+    assert heads.categorical(topic, np.array([0.1, 0.9]), 1)["description"] == "about b"

@@ -170,8 +170,10 @@ def test_unfit_versions_have_short_reasons(legacy_repo, tmp_path, broken, reason
         ),
         (lambda spec: spec.update(exampel=spec.pop("example")), "did you mean 'example'?"),
         (lambda spec: spec["inputs"][0].update(max_tokens=0), "inputs.0.max_tokens: Input should"),
+        # "" was served as TF Serving's serving_default, not refused.
+        (lambda spec: spec.update(signature_name=""), "signature_name: Value error, must not"),
     ],
-    ids=["input-field", "head-field", "top-field", "value"],
+    ids=["input-field", "head-field", "top-field", "value", "empty-signature"],
 )
 def test_an_invalid_spec_says_where_it_is_wrong(qa, tiny_repo, tmp_path, edit, reason) -> None:
     # Found as a new user: a misspelt spec field was only "invalid serving_spec.json" in

@@ -216,3 +216,32 @@ def test_multilabel_thresholds_are_one_probability_per_label(thresholds: list[fl
     head = {**_categorical(["a", "b"]), "kind": "multilabel", "thresholds": thresholds}
     with pytest.raises(ValidationError, match="thresholds"):
         ServingSpec.model_validate(_spec(head=head))
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\t", " serving_default"])
+@pytest.mark.parametrize("name", ["signature_name", "title"])
+def test_a_required_name_that_is_empty_blank_or_padded_is_refused(name: str, value: str) -> None:
+    # A signature_name of "" was accepted and sent as such: TF Serving (and the local model
+    # server) read "" as serving_default, so another signature than the spec's was served.
+    with pytest.raises(ValidationError) as caught:
+        ServingSpec.model_validate({**_spec(head=_categorical(["a", "b"])), name: value})
+    assert [error["loc"] for error in caught.value.errors()] == [(name,)]
+    assert "blank" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        {"kind": "regression", "output": "y", "field": "age", "unit": "  "},
+        {"kind": "score", "output": "y", "field": "s", "note": " "},
+        {**_categorical(["a", "b"]), "label_descriptions": ["fine", "\n"]},
+    ],
+)
+def test_a_text_answered_to_clients_is_empty_or_no_blanks_only(head: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="not blanks"):
+        ServingSpec.model_validate(_spec(head=head))
+    empty = {key: "" if isinstance(value, str) and not value.strip() else value
+             for key, value in head.items()}  # fmt: skip
+    if "label_descriptions" in head:
+        empty["label_descriptions"] = ["fine", ""]
+    ServingSpec.model_validate(_spec(head=empty))  # "" = none

@@ -211,6 +211,13 @@ def test_refuses_bad_names_and_tokenizer_maps(
         export_for_serving(
             None, spec, {"tokenizer.json": tokenizer_path}, name="../x", repo=tmp_path
         )
+    # A spec edited without its checks (model_copy) is checked as the gateway reads it: an
+    # empty signature_name was exported and served as TF Serving's serving_default.
+    unnamed = spec.model_copy(update={"signature_name": ""})
+    with pytest.raises(ValueError, match=r"signature_name\n.*must not be empty or blank"):
+        export_for_serving(
+            None, unnamed, {"tokenizer.json": tokenizer_path}, name="x", repo=tmp_path
+        )
     with pytest.raises(ValueError, match="tokenizers must map"):
         export_for_serving(None, spec, {"other.json": tokenizer_path}, name="x", repo=tmp_path)
     with pytest.raises(TypeError, match=r"keras\.Model"):

@@ -10,10 +10,12 @@ from typing import Any
 
 import keras
 import pytest
+import tensorflow as tf
 from tokenizers import Tokenizer
 
 from serving.spec import (
     BinaryHead,
+    CategoricalHead,
     HeadSpec,
     MultilabelHead,
     RegressionHead,
@@ -120,3 +122,52 @@ def test_a_regression_head_over_a_linear_layer_and_a_softmax_are_accepted(
     squeezed = keras.layers.Dense(1, activation="sigmoid")
     model = _model(vocab, lambda hidden: keras.ops.squeeze(squeezed(hidden), -1))
     check_model(model, _spec(vocab, binary), tokenizers)
+
+
+@pytest.mark.parametrize(
+    ("last", "head", "found"),
+    [
+        (
+            keras.layers.Dense(3, activation="softmax", name="tags"),
+            MultilabelHead(output="out", field="tags", labels=["a", "b", "c"]),
+            "layer 'tags' (Dense) with a softmax, whose values sum to 1",
+        ),
+        (
+            lambda hidden: keras.layers.Softmax(name="sm")(keras.layers.Dense(2)(hidden)),
+            MultilabelHead(output="out", field="tags", labels=["a", "b"]),
+            "layer 'sm' (Softmax) with a softmax",
+        ),
+        (
+            lambda hidden: keras.ops.sparsemax(keras.layers.Dense(2)(hidden)),
+            MultilabelHead(output="out", field="tags", labels=["a", "b"]),
+            "with a sparsemax",
+        ),
+        (  # TensorFlow's own softmax as the activation (its name is softmax_v2)
+            keras.layers.Dense(2, activation=tf.nn.softmax, name="tf"),
+            MultilabelHead(output="out", field="tags", labels=["a", "b"]),
+            "layer 'tf' (Dense) with a softmax_v2",
+        ),
+        (
+            keras.layers.Dense(1, activation="softmax", name="one"),
+            BinaryHead(output="out", field="spam", labels=("ham", "spam")),
+            "one unit's is always 1",
+        ),
+        (
+            lambda hidden: keras.layers.Activation("sigmoid", name="act")(
+                keras.layers.Dense(3)(hidden)
+            ),
+            CategoricalHead(output="out", field="topic", labels=["a", "b", "c"]),
+            "layer 'act' (Activation) with a sigmoid, independent probabilities",
+        ),
+    ],
+)
+def test_a_head_over_the_other_kind_of_probabilities_is_refused(
+    tokenizer_path: Path, vocab: int, last: Any, head: HeadSpec, found: str
+) -> None:
+    # A softmax under a multilabel head was exported: its labels' probabilities sum to 1, so
+    # two labels that both apply cannot both pass 0.5 (a one-unit softmax is always 1.0). A
+    # sigmoid under a categorical head was refused only when the example's row happened not
+    # to sum to 1.
+    tokenizers: dict[str, Tokenizer] = {"tokenizer.json": load_tokenizer(tokenizer_path)}
+    with pytest.raises(SpecMismatchError, match=re.escape(found)):
+        check_model(_model(vocab, last), _spec(vocab, head), tokenizers)
