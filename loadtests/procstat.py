@@ -12,7 +12,14 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 def cpu_seconds(pids: Iterable[int]) -> float:
     """User + system CPU seconds of the given processes (``utime + stime``, fields 14 and 15
     of ``/proc/<pid>/stat``, proc(5)); a process that is gone counts 0."""
-    total = 0
+    return sum(user_system_seconds(pids))
+
+
+def user_system_seconds(pids: Iterable[int]) -> tuple[float, float]:
+    """(user, system) CPU seconds of the given processes, every thread counted, those that
+    exited too (``utime``, ``stime``: fields 14 and 15 of ``/proc/<pid>/stat``, proc(5); in
+    clock ticks, 10 ms); a process that is gone counts 0."""
+    user = system = 0
     for pid in pids:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
@@ -20,8 +27,9 @@ def cpu_seconds(pids: Iterable[int]) -> float:
             continue
         # The command name (field 2) may hold spaces: count fields after its closing ")".
         fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
+        user += int(fields[11])
+        system += int(fields[12])
+    return user / CLOCK_TICKS, system / CLOCK_TICKS
 
 
 def thread_seconds(pids: Iterable[int]) -> dict[str, float]:

@@ -7,9 +7,11 @@ requests from ``--clients`` threads in alternating rounds (A B .. then .. B A) a
 per variant, the workers' CPU ms per request split by thread name: ``main`` (the event loop:
 HTTP, the app), ``python`` (threads Python started: the gevent worker's gRPC call waits,
 ``serving/gateway/grpc_gevent.py``), ``event_engine`` (grpcio's own threads); then the model
-server's split over the whole run. On-CPU time comes from ``/proc/<pid>/task/*/schedstat``
-(nanoseconds; ``procstat``), so a round of 2,000 requests reads to the microsecond; what moves
-the figures is the shared machine, hence the alternation and several rounds::
+server's split over the whole run, and the share of the workers' CPU spent in the kernel
+(``stime``: system calls, thread wake-ups, loopback TCP). On-CPU time comes from
+``/proc/<pid>/task/*/schedstat`` (nanoseconds; ``procstat``), so a round of 2,000 requests
+reads to the microsecond; what moves the figures is the shared machine, hence the alternation
+and several rounds::
 
     PYTHONPATH=. python -m loadtests.thread_cost --model-repo model_repo --endpoint qa \\
         --clients 8 --requests 2000 --rounds 4 before:ROOT=../before-tree after:
@@ -42,6 +44,7 @@ class Tally:
     per_second: list[float] = field(default_factory=list)
     p50_ms: list[float] = field(default_factory=list)
     p99_ms: list[float] = field(default_factory=list)
+    system_share: list[float] = field(default_factory=list)  # kernel / all CPU, per round
 
     def line(self, name: str) -> str:
         """``name``: mean total and per-thread ms per request, rounds' totals, req/s, p50/p99."""
@@ -51,6 +54,8 @@ class Tally:
             key: statistics.fmean(split.get(key, 0.0) for split in self.threads) for key in names
         }
         shown = ", ".join(f"{key} {value:.3f}" for key, value in means.items() if value >= 0.001)
+        if self.system_share:
+            shown += f"; in the kernel {100 * statistics.fmean(self.system_share):.0f}%"
         return (
             f"{name}: {statistics.fmean(totals):.3f} ms CPU/request ({shown}); rounds "
             f"{' '.join(f'{total:.3f}' for total in totals)}; "
@@ -79,9 +84,13 @@ def run_rounds(
         for name in order if index % 2 == 0 else order[::-1]:
             call, pids = calls[name]
             before = procstat.thread_seconds(pids)
+            user, system = procstat.user_system_seconds(pids)
             figures = measure(call, clients, requests, list, list)
             split = per_request(before, procstat.thread_seconds(pids), figures.requests)
+            user_after, system_after = procstat.user_system_seconds(pids)
             tally = tallies[name]
+            spent = user_after - user + system_after - system
+            tally.system_share.append((system_after - system) / spent if spent else 0.0)
             tally.threads.append(split)
             tally.per_second.append(figures.per_second)
             tally.p50_ms.append(figures.p50_ms)

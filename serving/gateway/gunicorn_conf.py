@@ -7,7 +7,8 @@ Environment: ``GATEWAY_PORT`` (8000), ``GATEWAY_BIND_HOST`` (0.0.0.0), ``GATEWAY
 path), ``GATEWAY_WORKER_CONNECTIONS`` (1000, gevent only), ``GATEWAY_TIMEOUT`` (30 s),
 ``GATEWAY_GRACEFUL_TIMEOUT`` (20 s), ``GATEWAY_CONTROL_SOCKET`` (off),
 ``GATEWAY_CPU_AFFINITY`` (``off`` | ``per-worker``: :mod:`serving.gateway.affinity`),
-``PROMETHEUS_MULTIPROC_DIR`` (metrics of all workers in one ``/metrics``).
+``PROMETHEUS_MULTIPROC_DIR`` (metrics of all workers in one ``/metrics``), ``GRPC_EXPERIMENTS``
+(grpcio's own; default here ``-event_engine_client``, see :data:`GRPC_EXPERIMENTS_DEFAULT`).
 """
 
 from __future__ import annotations
@@ -68,6 +69,17 @@ def _worker_class(kind: str) -> str:
         )
     return path
 
+
+# grpcio's client calls without its EventEngine (grpcio's documented GRPC_EXPERIMENTS variable,
+# grpc/doc/environment_variables.md): the thread waiting for a call's completion queue then
+# reads the answer off the socket itself, instead of an EventEngine poller thread waking an
+# EventEngine worker thread that wakes it (two to three thread hops per answer). Measured
+# (issue 9, loadtests/README.md rounds 7 and 16): a worker's CPU per qa request -11% at one
+# client and -14% at eight; +8% at 32, where calls queue at a saturated model server and their
+# waiting threads take turns at one poller. grpcio reads the variable once, when it is first
+# imported: set here, before any worker imports it. A value the operator set wins.
+GRPC_EXPERIMENTS_DEFAULT = "-event_engine_client"
+os.environ.setdefault("GRPC_EXPERIMENTS", GRPC_EXPERIMENTS_DEFAULT)
 
 # TCP's ports (0: one the system picks); gunicorn's master raised OverflowError past 65535.
 _port = _whole(os.environ.get("GATEWAY_PORT", "8000"), "GATEWAY_PORT", 0, 65535)

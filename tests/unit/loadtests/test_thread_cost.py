@@ -32,6 +32,18 @@ def test_thread_seconds_reads_this_process_by_thread_name() -> None:
 
 def test_a_process_that_is_gone_counts_nothing() -> None:
     assert procstat.thread_seconds([2**22 + 12345]) == {}
+    assert procstat.user_system_seconds([2**22 + 12345]) == (0.0, 0.0)
+
+
+def test_user_and_system_seconds_of_this_process() -> None:
+    user, system = procstat.user_system_seconds([os.getpid()])
+    _spin(2_000_000)  # user time, a few clock ticks at least
+    for _ in range(20_000):
+        os.stat("/")  # system calls: kernel time
+    user_after, system_after = procstat.user_system_seconds([os.getpid()])
+    assert user_after > user
+    assert system_after >= system
+    assert procstat.cpu_seconds([os.getpid()]) == pytest.approx(user_after + system_after, abs=0.05)
 
 
 def test_per_request_and_the_printed_line() -> None:
@@ -46,3 +58,5 @@ def test_per_request_and_the_printed_line() -> None:
         "after: 1.050 ms CPU/request (main 1.000, python 0.050); rounds 1.000 1.100; "
         "700 req/s, p50 10.00 ms, p99 25.0 ms"
     )
+    tally.system_share = [0.10, 0.14]
+    assert "(main 1.000, python 0.050; in the kernel 12%)" in tally.line("after")
