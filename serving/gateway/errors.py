@@ -88,9 +88,18 @@ class BackendError(Exception):
 
 def limit_error(location: Sequence[str | int], limit_name: str, limit: int, actual: int) -> Detail:
     """A 422 detail entry for an input that exceeds a configured limit."""
+    return _limit_detail(
+        location, limit_name, limit, f"{actual} exceeds the limit {limit_name}={limit}"
+    )
+
+
+def _limit_detail(
+    location: Sequence[str | int], limit_name: str, limit: int, message: str
+) -> Detail:
+    """The one shape of a ``limit_exceeded`` detail entry: where, what and which limit."""
     return {
         "loc": list(location),
-        "msg": f"{actual} exceeds the limit {limit_name}={limit}",
+        "msg": message,
         "type": "limit_exceeded",
         "limit": {"name": limit_name, "value": limit},
     }
@@ -130,12 +139,12 @@ def too_large_error(limit: tuple[str, int] | None) -> GatewayError:
     if limit is None:
         return GatewayError(413, message)
     name, value = limit
-    detail = {
-        "loc": ["body"],
-        "msg": f"the model input built from the body exceeds the limit {name}={value} bytes",
-        "type": "limit_exceeded",
-        "limit": {"name": name, "value": value},
-    }
+    detail = _limit_detail(
+        ["body"],
+        name,
+        value,
+        f"the model input built from the body exceeds the limit {name}={value} bytes",
+    )
     return GatewayError(413, message, [detail])
 
 
