@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from limits import parse_many
+from limits.errors import ConfigurationError
+from limits.storage import storage_from_string
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from serving.log_levels import log_level as known_log_level
 from serving.redaction import redact_url
 
 BackendKind = Literal["grpc", "rest", "local"]
@@ -43,6 +46,9 @@ class GatewaySettings(BaseSettings):
         frozen=True,
         use_attribute_docstrings=True,
         hide_input_in_errors=True,
+        # No setting means anything as inf or nan: GATEWAY_REQUEST_TIMEOUT_SECONDS=inf was
+        # taken, and every backend call then failed at once as DEADLINE_EXCEEDED (a 503).
+        allow_inf_nan=False,
     )
 
     backend: BackendKind = "grpc"
@@ -158,8 +164,9 @@ class GatewaySettings(BaseSettings):
     version_poll_seconds: float = Field(default=2.0, gt=0)
     """How often the gateway asks the backend for new model versions."""
 
-    log_level: str = "INFO"
-    """Level of the gateway's JSON logs."""
+    log_level: Annotated[str, BeforeValidator(known_log_level)] = "INFO"
+    """Level of the gateway's JSON logs (and gunicorn's): DEBUG, INFO, WARNING, ERROR or
+    CRITICAL, any case."""
 
     api_keys: NameList = ()
     """API keys clients must send (``Authorization: Bearer <key>`` or ``X-API-Key``),
@@ -202,6 +209,31 @@ class GatewaySettings(BaseSettings):
                 f"a gRPC target has no user or password: {redact_url(value)!r} "
                 "(host:port, dns:///host:port, ipv4:address:port)"
             )
+        return value
+
+    @field_validator("rate_limit_storage_uri")
+    @classmethod
+    def _valid_storage_uri(cls, value: str) -> str:
+        # A scheme the limits library does not know, or one whose client package is not
+        # installed (redis://), failed each worker's boot with a traceback. Building the
+        # storage checks both and connects to nothing (the clients connect on first use).
+        try:
+            storage_from_string(value)
+        except ConfigurationError as error:
+            # limits repeats the URI: its password masked, the original not chained.
+            raise ValueError(str(error).replace(value, redact_url(value))) from None
+        return value
+
+    @field_validator("api_keys_file")
+    @classmethod
+    def _readable_keys_file(cls, value: Path | None) -> Path | None:
+        # Read by each worker as it builds the app: a missing file was a traceback per worker.
+        if value is not None:
+            try:
+                value.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+                raise ValueError(f"cannot be read ({reason or error})") from error
         return value
 
     @field_validator("rate_limit")

@@ -30,6 +30,7 @@ from serving.modelserver.config import (
 from serving.modelserver.grpc_server import GrpcSettings, parse_channel_arguments
 from serving.modelserver.server import ModelServer, ServerOptions
 from serving.modelserver.versions import RetryPolicy
+from serving.log_levels import log_level
 from serving.numbers import parse_bool_flag, parse_int_flag
 
 LOG = logging.getLogger(__name__)
@@ -85,6 +86,14 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"not a port number: {text!r}")
     return value
+
+
+def _log_level(text: str) -> str:
+    # An unknown name was a traceback from logging.basicConfig (serving.log_levels).
+    try:
+        return log_level(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def _count(text: str) -> int:
@@ -148,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--tensorflow_intra_op_parallelism", type=_count, default=0, help="0: one per core")
     add("--tensorflow_inter_op_parallelism", type=_count, default=0, help="0: one per core")
     flag("--version")
-    add("--log_level", default="INFO")
+    add("--log_level", type=_log_level, default="INFO")
     for name in IGNORED:
         add(f"--{name}", nargs="?", const="true", default=None, help="accepted, ignored")
     return parser
