@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
+from serving.log_levels import log_level
 from serving.modelserver.config import (
     BatchingSettings,
     ModelSettings,
@@ -30,7 +31,6 @@ from serving.modelserver.config import (
 from serving.modelserver.grpc_server import GrpcSettings, parse_channel_arguments
 from serving.modelserver.server import ModelServer, ServerOptions
 from serving.modelserver.versions import RetryPolicy
-from serving.log_levels import log_level
 from serving.numbers import parse_bool_flag, parse_int_flag
 
 LOG = logging.getLogger(__name__)
