@@ -20,6 +20,7 @@ import shutil
 import signal
 import struct
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +211,36 @@ def on_starting(server: Any) -> None:
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
         Path(folder).mkdir(parents=True, exist_ok=True)
+    else:
+        own_metrics_folder(server)
+
+
+# Where on_starting noted a metrics folder it made (the arbiter outlives a SIGHUP reload,
+# which runs this file again).
+MADE_FOLDER = "gateway_metrics_folder"
+
+
+def own_metrics_folder(server: Any) -> None:
+    """Without ``PROMETHEUS_MULTIPROC_DIR``: make a folder for it and set it, before any
+    worker forks (:mod:`serving.gateway.metrics` reads it as it is imported in each worker);
+    :func:`on_exit` removes it.
+
+    Unset, each worker kept its own counts and ``/metrics`` answered with the one worker the
+    scrape reached: a counter that came and went between scrapes (700, absent, 700), which
+    Prometheus reads as resets, and no worker's counts summed. ``multihead-gateway`` from the
+    wheel had no word of it (the Dockerfile and ``make run`` set it).
+    """
+    folder = tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    setattr(server, MADE_FOLDER, folder)
+    server.log.info("PROMETHEUS_MULTIPROC_DIR is not set: the workers' metrics go to %s", folder)
+
+
+def on_exit(server: Any) -> None:
+    """Remove the metrics folder :func:`own_metrics_folder` made, if it did."""
+    folder = getattr(server, MADE_FOLDER, None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pre_fork(server: Any, worker: Any) -> None:
