@@ -18,6 +18,10 @@ from serving.log_levels import log_level as known_log_level
 from serving.redaction import redact_url
 
 BackendKind = Literal["grpc", "rest", "local"]
+# The longest wait any time setting may give (an hour): a gRPC deadline past ~7e9 s (int64
+# nanoseconds from now) is already over, and socket and thread timeouts past ~1e9 s raise
+# OverflowError; GATEWAY_REQUEST_TIMEOUT_SECONDS=1e10 made every call a 503 at once.
+MAX_WAIT_SECONDS = 3600.0
 
 
 def _names(value: Any) -> Any:
@@ -76,17 +80,17 @@ class GatewaySettings(BaseSettings):
     one pod serves several teams' models, so one broken model repo does not take every pod out
     of its Service; the others' problems are still listed in ``/readyz``'s 200 body."""
 
-    request_timeout_seconds: float = Field(default=5.0, gt=0)
+    request_timeout_seconds: float = Field(default=5.0, gt=0, le=MAX_WAIT_SECONDS)
     """Deadline of every backend call (gRPC deadline, HTTP read timeout)."""
 
-    check_timeout_seconds: float = Field(default=60.0, gt=0)
+    check_timeout_seconds: float = Field(default=60.0, gt=0, le=MAX_WAIT_SECONDS)
     """Deadline of each call of a version's fit check at its load (``serving.gateway.checks``:
     the spec's example, a row of ``max_tokens`` ids, the padding probes). A load is not a
     client's request (TF Serving's warmup has no deadline): a model that needs longer than
     ``request_timeout_seconds`` on a full row is still checked, and routed with a warning.
     Never shorter than ``request_timeout_seconds`` (the longer of the two is used)."""
 
-    connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    connect_timeout_seconds: float = Field(default=1.0, gt=0, le=MAX_WAIT_SECONDS)
     """HTTP connect timeout of the REST backend."""
 
     rest_max_connections: int = Field(default=64, ge=1, le=65536)
@@ -97,10 +101,10 @@ class GatewaySettings(BaseSettings):
     retries: int = Field(default=2, ge=0, le=10)
     """Retries of a backend call that failed as UNAVAILABLE (nothing else is retried)."""
 
-    retry_backoff_seconds: float = Field(default=0.05, ge=0)
+    retry_backoff_seconds: float = Field(default=0.05, ge=0, le=MAX_WAIT_SECONDS)
     """First retry delay; it doubles per retry, capped by ``retry_backoff_max_seconds``."""
 
-    retry_backoff_max_seconds: float = Field(default=0.5, ge=0)
+    retry_backoff_max_seconds: float = Field(default=0.5, ge=0, le=MAX_WAIT_SECONDS)
     """Longest delay between two retries."""
 
     retry_after_seconds: int = Field(default=1, ge=0)
@@ -119,7 +123,7 @@ class GatewaySettings(BaseSettings):
     and answered fastest under load on the 2-core benchmark machine (``loadtests/README.md``,
     round 8); raise it when one model server call is slow compared to the gateway's work."""
 
-    coalesce_max_hold_ms: float = Field(default=5.0, ge=0)
+    coalesce_max_hold_ms: float = Field(default=5.0, ge=0, le=MAX_WAIT_SECONDS * 1000)
     """How long after it started a backend call holds the requests queued behind it; then
     they go out together without waiting for it (TF Serving's ``batch_timeout_micros``, on
     the gateway's side). Bounds the wait a request adds for a batch, and keeps a model
@@ -161,7 +165,7 @@ class GatewaySettings(BaseSettings):
     headers, logs and metrics, less CPU per request); ``false`` sends every request through
     Flask. Off by itself when API keys or rate limits are set (their hooks run in Flask)."""
 
-    version_poll_seconds: float = Field(default=2.0, gt=0)
+    version_poll_seconds: float = Field(default=2.0, gt=0, le=MAX_WAIT_SECONDS)
     """How often the gateway asks the backend for new model versions."""
 
     log_level: Annotated[str, BeforeValidator(known_log_level)] = "INFO"

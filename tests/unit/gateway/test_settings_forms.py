@@ -85,3 +85,24 @@ def test_a_log_level_is_read_in_any_case(
 ) -> None:
     monkeypatch.setenv("GATEWAY_LOG_LEVEL", value)
     assert GatewaySettings().log_level == level
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "GATEWAY_REQUEST_TIMEOUT_SECONDS",
+        "GATEWAY_CHECK_TIMEOUT_SECONDS",
+        "GATEWAY_CONNECT_TIMEOUT_SECONDS",
+        "GATEWAY_VERSION_POLL_SECONDS",
+        "GATEWAY_RETRY_BACKOFF_MAX_SECONDS",
+    ],
+)
+def test_a_wait_longer_than_an_hour_is_refused(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    # GATEWAY_REQUEST_TIMEOUT_SECONDS=1e10 was taken: a gRPC deadline that far is already
+    # over (int64 nanoseconds), so every call was DEADLINE_EXCEEDED at once (503), /readyz too.
+    monkeypatch.setenv(name, "1e10")
+    with pytest.raises(ValidationError) as refused:
+        GatewaySettings()
+    assert settings_errors(refused.value).startswith(f"{name}='1e10': Input should be less")
+    monkeypatch.setenv(name, "3600")
+    GatewaySettings()
