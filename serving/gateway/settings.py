@@ -22,6 +22,9 @@ BackendKind = Literal["grpc", "rest", "local"]
 # nanoseconds from now) is already over, and socket and thread timeouts past ~1e9 s raise
 # OverflowError; GATEWAY_REQUEST_TIMEOUT_SECONDS=1e10 made every call a 503 at once.
 MAX_WAIT_SECONDS = 3600.0
+# gRPC's channel options are C ints: a message limit past this was an OverflowError in each
+# call, every request a 500 (GATEWAY_MAX_MESSAGE_BYTES=3000000000).
+MAX_GRPC_INT = 2**31 - 1
 
 
 def _names(value: Any) -> Any:
@@ -129,7 +132,7 @@ class GatewaySettings(BaseSettings):
     the gateway's side). Bounds the wait a request adds for a batch, and keeps a model
     server fed whose calls are long."""
 
-    max_message_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    max_message_bytes: int = Field(default=64 * 1024 * 1024, gt=0, le=MAX_GRPC_INT)
     """Largest gRPC message sent or received; with the REST backend, the largest answer body
     read (a larger one is the model server's fault: 502)."""
 

@@ -66,6 +66,7 @@ def test_a_rest_url_the_backend_calls_is_read(monkeypatch, url: str) -> None:
         ("GATEWAY_COALESCE_MAX_HOLD_MS", "nan", "finite number"),
         ("GATEWAY_RATE_LIMIT_STORAGE_URI", "foo://", "unknown storage scheme"),
         ("GATEWAY_API_KEYS_FILE", "/nonexistent/keys", "cannot be read"),
+        ("GATEWAY_MAX_MESSAGE_BYTES", "3000000000", "less than or equal to 2147483647"),
     ],
 )
 def test_a_bad_setting_stops_the_start_naming_it(
