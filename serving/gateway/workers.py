@@ -131,7 +131,7 @@ def without_header_value(refused: BaseException) -> None:
     if isinstance(refused, (InvalidHeader, InvalidHeaderName)) and isinstance(line, str):
         words = line.split(maxsplit=1)
         if len(words) > 1:
-            refused.hdr = f"{words[0]} ..."  # type: ignore[attr-defined]
+            refused.hdr = f"{words[0]} ..."
 
 
 class _GatewayWorker:
