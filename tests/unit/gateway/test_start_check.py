@@ -23,8 +23,24 @@ CONFIG = 'model_config_list { config { name: "qa" base_path: "/models/qa" } }\n'
 
 
 @pytest.fixture(autouse=True)
-def _fresh_start(monkeypatch: pytest.MonkeyPatch) -> None:
+def _fresh_start(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     monkeypatch.setattr(StartCheck, "passed", False)  # as in a process gunicorn did not start
+    # on_starting makes (and exports) a metrics folder when none is set: a folder of the test's.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path_factory.mktemp("metrics")))
+
+
+def test_without_a_metrics_folder_the_master_makes_one_and_removes_it_at_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unset, each worker counted alone and /metrics answered one worker's counts per scrape.
+    monkeypatch.setenv("GATEWAY_MODEL_REPO", str(tmp_path))
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")  # as unset (compose's ${VAR:-})
+    server = SimpleNamespace(log=logging.getLogger("test.gunicorn"), cfg=Config())
+    gunicorn_conf.on_starting(server)
+    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])  # the workers inherit it
+    assert folder.is_dir() and getattr(server, gunicorn_conf.MADE_FOLDER) == str(folder)
+    gunicorn_conf.on_exit(server)
+    assert not folder.exists()
 
 
 def test_a_worker_restarted_while_models_config_is_rewritten_keeps_the_gateway_up(
