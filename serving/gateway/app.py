@@ -23,7 +23,7 @@ from serving.gateway.registry import ModelRegistry
 from serving.gateway.settings import GatewaySettings
 from serving.gateway.strict_json import StrictJSONProvider
 from serving.gateway.views import blueprint
-from serving.gateway.web import SegmentConverter, current_request, services
+from serving.gateway.web import SegmentConverter, current_request, route_model, services
 from serving.plain_http import PlainHttpFlask
 
 
@@ -129,6 +129,12 @@ def _after_request(response: Response) -> Response:
     current = current_request()
     rule = current.url_rule
     endpoint = rule.rule if rule is not None else UNMATCHED
+    if not exchange.model and rule is not None:
+        # Answered before its view ran (a 401 of the key check, a 429 of the rate limit): a
+        # per-model endpoint's answer still counts under its model, as its views' do (they
+        # counted under model="", missing from every per-model error rate). Flask only: the
+        # fast path is off when these hooks are set.
+        exchange.model = route_model()
     record(
         services().metrics, exchange, endpoint, current.method, current.path, response.status_code
     )

@@ -13,12 +13,14 @@ path), ``GATEWAY_WORKER_CONNECTIONS`` (1000, gevent only), ``GATEWAY_TIMEOUT`` (
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shutil
 import signal
 import struct
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from prometheus_client import multiprocess
 
 from serving.gateway import affinity
 from serving.gateway.metrics_files import archive_dead_worker
+from serving.log_levels import log_level
 
 # Every bad number or name of this file, printed one line each before the master stops: the
 # first alone hid the next, found on the next start.
@@ -81,9 +84,57 @@ def _worker_class(kind: str) -> str:
 GRPC_EXPERIMENTS_DEFAULT = "-event_engine_client"
 os.environ.setdefault("GRPC_EXPERIMENTS", GRPC_EXPERIMENTS_DEFAULT)
 
+
+def _bind_host(text: str) -> str:
+    """``GATEWAY_BIND_HOST`` as the host part of gunicorn's ``bind`` (``HOST:PORT``): an
+    IPv6 address in brackets (``::`` -> ``[::]``), a name or IPv4 address as given; a host
+    holding a port is a line of :data:`_problems`.
+
+    gunicorn splits ``bind`` at its last colon: ``::`` (every IPv6 interface) stopped it with
+    "Error: '' is not a valid port number" naming no setting, and ``127.0.0.1:80`` listened
+    on port 80 instead of ``GATEWAY_PORT``.
+    """
+    host = text.strip()
+    try:
+        return f"[{ipaddress.IPv6Address(host)}]"
+    except ValueError:
+        pass
+    inner = host[1:-1] if host.startswith("[") and host.endswith("]") else None
+    if inner is not None and ":" in inner:
+        return host  # already bracketed
+    if host and ":" not in host and "[" not in host and "]" not in host:
+        return host
+    _problems.append(
+        "GATEWAY_BIND_HOST must be a host name or an IP address without a port "
+        f"(GATEWAY_PORT sets it), got {text!r}"
+    )
+    return "127.0.0.1"
+
+
+def _log_level(text: str) -> str:
+    """``GATEWAY_LOG_LEVEL`` for gunicorn's own lines (the app checks it again for its own):
+    gunicorn took any text and logged at ``info`` for one it did not know, and each worker
+    then failed to boot on it with a traceback."""
+    try:
+        return log_level(text).lower()
+    except ValueError as error:
+        _problems.append(f"GATEWAY_LOG_LEVEL {error}")
+        return "info"
+
+
+def _cpu_affinity() -> str:
+    """``GATEWAY_CPU_AFFINITY``; another value is a line of :data:`_problems` (it was
+    gunicorn's "Failed to read config file" and a traceback)."""
+    try:
+        return affinity.affinity_mode(dict(os.environ))
+    except ValueError as error:
+        _problems.append(str(error))
+        return "off"
+
+
 # TCP's ports (0: one the system picks); gunicorn's master raised OverflowError past 65535.
 _port = _whole(os.environ.get("GATEWAY_PORT", "8000"), "GATEWAY_PORT", 0, 65535)
-bind = f"{os.environ.get('GATEWAY_BIND_HOST', '0.0.0.0')}:{_port}"
+bind = f"{_bind_host(os.environ.get('GATEWAY_BIND_HOST', '0.0.0.0'))}:{_port}"
 workers = _whole(os.environ.get("GATEWAY_WORKERS", "2"), "GATEWAY_WORKERS", 1)
 # gevent (default): an event loop per worker, so a slow client costs a greenlet, not one of a
 # few threads (50 clients dripping a byte every 2 s held every gthread thread: see
@@ -107,9 +158,10 @@ preload_app = False
 accesslog = None  # the app writes JSON access lines itself
 errorlog = "-"
 logger_class = "serving.gateway.gunicorn_logs.JsonLogger"  # gunicorn's lines in JSON too
-loglevel = os.environ.get("GATEWAY_LOG_LEVEL", "info").lower()
+loglevel = _log_level(os.environ.get("GATEWAY_LOG_LEVEL", "info"))
 max_requests = _whole(os.environ.get("GATEWAY_MAX_REQUESTS", "0"), "GATEWAY_MAX_REQUESTS", 0)
 max_requests_jitter = max_requests // 10
+cpu_affinity = _cpu_affinity()
 if _problems:
     print("\n".join(_problems), file=sys.stderr)
     sys.exit(2)
@@ -118,7 +170,6 @@ if _problems:
 # unless GATEWAY_CONTROL_SOCKET names a socket of this instance's own.
 control_socket = os.environ.get("GATEWAY_CONTROL_SOCKET") or "/nonexistent/gunicorn.ctl"
 control_socket_disable = "GATEWAY_CONTROL_SOCKET" not in os.environ
-cpu_affinity = affinity.affinity_mode(dict(os.environ))
 
 
 def on_starting(server: Any) -> None:
@@ -160,6 +211,36 @@ def on_starting(server: Any) -> None:
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
         Path(folder).mkdir(parents=True, exist_ok=True)
+    else:
+        own_metrics_folder(server)
+
+
+# Where on_starting noted a metrics folder it made (the arbiter outlives a SIGHUP reload,
+# which runs this file again).
+MADE_FOLDER = "gateway_metrics_folder"
+
+
+def own_metrics_folder(server: Any) -> None:
+    """Without ``PROMETHEUS_MULTIPROC_DIR``: make a folder for it and set it, before any
+    worker forks (:mod:`serving.gateway.metrics` reads it as it is imported in each worker);
+    :func:`on_exit` removes it.
+
+    Unset, each worker kept its own counts and ``/metrics`` answered with the one worker the
+    scrape reached: a counter that came and went between scrapes (700, absent, 700), which
+    Prometheus reads as resets, and no worker's counts summed. ``multihead-gateway`` from the
+    wheel had no word of it (the Dockerfile and ``make run`` set it).
+    """
+    folder = tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    setattr(server, MADE_FOLDER, folder)
+    server.log.info("PROMETHEUS_MULTIPROC_DIR is not set: the workers' metrics go to %s", folder)
+
+
+def on_exit(server: Any) -> None:
+    """Remove the metrics folder :func:`own_metrics_folder` made, if it did."""
+    folder = getattr(server, MADE_FOLDER, None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pre_fork(server: Any, worker: Any) -> None:

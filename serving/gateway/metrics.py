@@ -24,12 +24,27 @@ LOGGER = logging.getLogger("serving.gateway.metrics")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
-if getattr(values.ValueClass, "_multiprocess", False):
+# The value class this module swapped in, once per process (see use_folder_values).
+_FOLDER_VALUES: list[type] = []
+
+
+def use_folder_values() -> None:
+    """With ``PROMETHEUS_MULTIPROC_DIR`` set, make prometheus-client write every value to the
+    folder's files; called before the gateway creates any metric (``GatewayMetrics``).
+
+    Decided here, in the worker, from the variable: prometheus-client chooses its value
+    class when it is first imported, which is in gunicorn's master (the worker class and
+    ``gunicorn_conf`` import it) before the master sets a folder of its own
+    (``gunicorn_conf.own_metrics_folder``); the workers inherit that choice.
+    """
+    if _FOLDER_VALUES or not os.environ.get(MULTIPROC_ENV):
+        return
     # Multiprocess values check the process id on every write (a forked child must write its
-    # own files): read from memory, not by a system call per write (11 per request). Swapped
-    # once, when this module is first imported (a gunicorn worker, after the fork), before the
-    # gateway creates any metric: one value class, so one mmap per file, in the process.
-    values.ValueClass = values.MultiProcessValue(process_identifier=current_pid)  # type: ignore[no-untyped-call]
+    # own files): read from memory, not by a system call per write (11 per request). One
+    # value class for the process, so one mmap per file.
+    value_class = values.MultiProcessValue(process_identifier=current_pid)  # type: ignore[no-untyped-call]
+    _FOLDER_VALUES.append(value_class)
+    values.ValueClass = value_class
     # Its files' disk blocks reserved before they are written: a full disk is an OSError,
     # not a SIGBUS that kills the worker (serving.gateway.metrics_files.ReservedMmapedDict).
     values.MmapedDict = ReservedMmapedDict  # type: ignore[attr-defined]
@@ -39,6 +54,7 @@ class GatewayMetrics:
     """Request counts and latencies per endpoint/model/version/status, and stage timings."""
 
     def __init__(self) -> None:
+        use_folder_values()
         self.registry = CollectorRegistry()
         request_labels = ("endpoint", "model", "version", "status")
         self.requests = Counter(

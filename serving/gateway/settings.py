@@ -9,12 +9,22 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from limits import parse_many
+from limits.errors import ConfigurationError
+from limits.storage import storage_from_string
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from serving.log_levels import log_level as known_log_level
 from serving.redaction import redact_url
 
 BackendKind = Literal["grpc", "rest", "local"]
+# The longest wait any time setting may give (an hour): a gRPC deadline past ~7e9 s (int64
+# nanoseconds from now) is already over, and socket and thread timeouts past ~1e9 s raise
+# OverflowError; GATEWAY_REQUEST_TIMEOUT_SECONDS=1e10 made every call a 503 at once.
+MAX_WAIT_SECONDS = 3600.0
+# gRPC's channel options are C ints: a message limit past this was an OverflowError in each
+# call, every request a 500 (GATEWAY_MAX_MESSAGE_BYTES=3000000000).
+MAX_GRPC_INT = 2**31 - 1
 
 
 def _names(value: Any) -> Any:
@@ -43,6 +53,9 @@ class GatewaySettings(BaseSettings):
         frozen=True,
         use_attribute_docstrings=True,
         hide_input_in_errors=True,
+        # No setting means anything as inf or nan: GATEWAY_REQUEST_TIMEOUT_SECONDS=inf was
+        # taken, and every backend call then failed at once as DEADLINE_EXCEEDED (a 503).
+        allow_inf_nan=False,
     )
 
     backend: BackendKind = "grpc"
@@ -70,17 +83,17 @@ class GatewaySettings(BaseSettings):
     one pod serves several teams' models, so one broken model repo does not take every pod out
     of its Service; the others' problems are still listed in ``/readyz``'s 200 body."""
 
-    request_timeout_seconds: float = Field(default=5.0, gt=0)
+    request_timeout_seconds: float = Field(default=5.0, gt=0, le=MAX_WAIT_SECONDS)
     """Deadline of every backend call (gRPC deadline, HTTP read timeout)."""
 
-    check_timeout_seconds: float = Field(default=60.0, gt=0)
+    check_timeout_seconds: float = Field(default=60.0, gt=0, le=MAX_WAIT_SECONDS)
     """Deadline of each call of a version's fit check at its load (``serving.gateway.checks``:
     the spec's example, a row of ``max_tokens`` ids, the padding probes). A load is not a
     client's request (TF Serving's warmup has no deadline): a model that needs longer than
     ``request_timeout_seconds`` on a full row is still checked, and routed with a warning.
     Never shorter than ``request_timeout_seconds`` (the longer of the two is used)."""
 
-    connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    connect_timeout_seconds: float = Field(default=1.0, gt=0, le=MAX_WAIT_SECONDS)
     """HTTP connect timeout of the REST backend."""
 
     rest_max_connections: int = Field(default=64, ge=1, le=65536)
@@ -91,10 +104,10 @@ class GatewaySettings(BaseSettings):
     retries: int = Field(default=2, ge=0, le=10)
     """Retries of a backend call that failed as UNAVAILABLE (nothing else is retried)."""
 
-    retry_backoff_seconds: float = Field(default=0.05, ge=0)
+    retry_backoff_seconds: float = Field(default=0.05, ge=0, le=MAX_WAIT_SECONDS)
     """First retry delay; it doubles per retry, capped by ``retry_backoff_max_seconds``."""
 
-    retry_backoff_max_seconds: float = Field(default=0.5, ge=0)
+    retry_backoff_max_seconds: float = Field(default=0.5, ge=0, le=MAX_WAIT_SECONDS)
     """Longest delay between two retries."""
 
     retry_after_seconds: int = Field(default=1, ge=0)
@@ -113,13 +126,13 @@ class GatewaySettings(BaseSettings):
     and answered fastest under load on the 2-core benchmark machine (``loadtests/README.md``,
     round 8); raise it when one model server call is slow compared to the gateway's work."""
 
-    coalesce_max_hold_ms: float = Field(default=5.0, ge=0)
+    coalesce_max_hold_ms: float = Field(default=5.0, ge=0, le=MAX_WAIT_SECONDS * 1000)
     """How long after it started a backend call holds the requests queued behind it; then
     they go out together without waiting for it (TF Serving's ``batch_timeout_micros``, on
     the gateway's side). Bounds the wait a request adds for a batch, and keeps a model
     server fed whose calls are long."""
 
-    max_message_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    max_message_bytes: int = Field(default=64 * 1024 * 1024, gt=0, le=MAX_GRPC_INT)
     """Largest gRPC message sent or received; with the REST backend, the largest answer body
     read (a larger one is the model server's fault: 502)."""
 
@@ -155,11 +168,12 @@ class GatewaySettings(BaseSettings):
     headers, logs and metrics, less CPU per request); ``false`` sends every request through
     Flask. Off by itself when API keys or rate limits are set (their hooks run in Flask)."""
 
-    version_poll_seconds: float = Field(default=2.0, gt=0)
+    version_poll_seconds: float = Field(default=2.0, gt=0, le=MAX_WAIT_SECONDS)
     """How often the gateway asks the backend for new model versions."""
 
-    log_level: str = "INFO"
-    """Level of the gateway's JSON logs."""
+    log_level: Annotated[str, BeforeValidator(known_log_level)] = "INFO"
+    """Level of the gateway's JSON logs (and gunicorn's): DEBUG, INFO, WARNING, ERROR or
+    CRITICAL, any case."""
 
     api_keys: NameList = ()
     """API keys clients must send (``Authorization: Bearer <key>`` or ``X-API-Key``),
@@ -202,6 +216,31 @@ class GatewaySettings(BaseSettings):
                 f"a gRPC target has no user or password: {redact_url(value)!r} "
                 "(host:port, dns:///host:port, ipv4:address:port)"
             )
+        return value
+
+    @field_validator("rate_limit_storage_uri")
+    @classmethod
+    def _valid_storage_uri(cls, value: str) -> str:
+        # A scheme the limits library does not know, or one whose client package is not
+        # installed (redis://), failed each worker's boot with a traceback. Building the
+        # storage checks both and connects to nothing (the clients connect on first use).
+        try:
+            storage_from_string(value)
+        except ConfigurationError as error:
+            # limits repeats the URI: its password masked, the original not chained.
+            raise ValueError(str(error).replace(value, redact_url(value))) from None
+        return value
+
+    @field_validator("api_keys_file")
+    @classmethod
+    def _readable_keys_file(cls, value: Path | None) -> Path | None:
+        # Read by each worker as it builds the app: a missing file was a traceback per worker.
+        if value is not None:
+            try:
+                value.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+                raise ValueError(f"cannot be read ({reason or error})") from error
         return value
 
     @field_validator("rate_limit")

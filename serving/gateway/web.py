@@ -84,7 +84,7 @@ def refuse_unknown_query() -> None:
     if not current.args or current.routing_exception is not None:
         return  # no path or method matched: the 404 / 405 says more than the query would
     view = current_app.view_functions.get(current.endpoint or "")
-    keys, hint, model = _QUERY_KEYS.get(view, ((), "", "")) if view is not None else ((), "", "")
+    keys, hint = _QUERY_KEYS[view][:2] if view in _QUERY_KEYS else ((), "")
     takes = f"this endpoint takes {', '.join(keys)}" if keys else "this endpoint takes none"
     detail = [
         {
@@ -96,12 +96,19 @@ def refuse_unknown_query() -> None:
         if key not in keys
     ]
     if detail:
-        # A per-model endpoint's refusal counts under its model, as its others do (a
-        # configured name only: never a label made of a URL segment).
-        model = model or str((current.view_args or {}).get("name", ""))
-        if model in services().registry.models:
-            exchange().model = model
+        exchange().model = route_model()  # a per-model endpoint's refusal counts under it
         raise GatewayError(422, "unknown query parameter", detail[:MAX_DETAILS])
+
+
+def route_model() -> str:
+    """The configured model the matched route answers for (an alias's own, else its URL's
+    ``<name>``), else ``""``: a metrics label is never made of a URL segment that names no
+    configured model (a client could make one series per name)."""
+    current = current_request()
+    view = current_app.view_functions.get(current.endpoint or "")
+    model = _QUERY_KEYS[view][2] if view in _QUERY_KEYS else ""
+    model = model or str((current.view_args or {}).get("name", ""))
+    return model if model in services().registry.models else ""
 
 
 blueprint.before_request(refuse_unknown_query)

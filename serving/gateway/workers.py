@@ -118,6 +118,22 @@ def _refused_environ(req: Any) -> dict[str, str]:
     return {"HTTP_X_REQUEST_ID": ",".join(given)} if given else {}
 
 
+def without_header_value(refused: BaseException) -> None:
+    """Cut a refused header line that holds whitespace to its first word, in place, before
+    gunicorn logs it and echoes it (its WARNING ``Invalid request from ip=...: ...``).
+
+    gunicorn refuses a header line without a colon (or whose name is no token) and names it
+    whole: ``Authorization Bearer sk-...`` (a colon forgotten in ``curl -H``) put the
+    client's key in the gateway's logs. A header name is a token (RFC 9110 section 5.1), so
+    the first whitespace starts what may be a value; the name alone says what was refused.
+    """
+    line = getattr(refused, "hdr", None)
+    if isinstance(refused, (InvalidHeader, InvalidHeaderName)) and isinstance(line, str):
+        words = line.split(maxsplit=1)
+        if len(words) > 1:
+            refused.hdr = f"{words[0]} ..."
+
+
 class _GatewayWorker:
     """Mixin: gunicorn's own error answers in JSON, one write per response."""
 
@@ -130,6 +146,7 @@ class _GatewayWorker:
         if req is None and isinstance(exc, (InvalidHeader, InvalidHeaderName)):
             req = getattr(exc, "req", None)  # a bad header's request, as gunicorn finds it
         exchange, tokens = begin(_refused_environ(req))  # gunicorn's warning gets the id too
+        without_header_value(exc)
         try:
             capture = CapturingSocket(client)
             super().handle_error(req, capture, addr, exc)  # type: ignore[misc]

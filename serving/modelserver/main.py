@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
+from serving.log_levels import log_level
 from serving.modelserver.config import (
     BatchingSettings,
     ModelSettings,
@@ -87,6 +88,14 @@ def _port(text: str) -> int:
     return value
 
 
+def _log_level(text: str) -> str:
+    # An unknown name was a traceback from logging.basicConfig (serving.log_levels).
+    try:
+        return log_level(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
 def _count(text: str) -> int:
     value = _int(text)
     if value < 0:
@@ -148,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--tensorflow_intra_op_parallelism", type=_count, default=0, help="0: one per core")
     add("--tensorflow_inter_op_parallelism", type=_count, default=0, help="0: one per core")
     flag("--version")
-    add("--log_level", default="INFO")
+    add("--log_level", type=_log_level, default="INFO")
     for name in IGNORED:
         add(f"--{name}", nargs="?", const="true", default=None, help="accepted, ignored")
     return parser

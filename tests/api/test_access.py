@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from serving.processes import free_port
 
@@ -107,3 +108,29 @@ def test_rate_limit_headers_leave_other_answers_retry_after_alone(app_factory) -
     unavailable = down.post("/v1/qa", json=QA)
     assert unavailable.status_code == 503
     assert unavailable.headers.getlist("Retry-After") == ["1"]  # its own, once
+
+
+def test_refusals_of_the_key_check_and_the_rate_limit_count_under_their_model(
+    app_factory,
+) -> None:
+    # They ran before the view that notes the model: a 401 or 429 of /v1/qa counted under
+    # model="", missing from qa's error rate, where every other answer of it counts under qa.
+    app = app_factory(api_keys=("k",), rate_limit="1/minute")
+    client = app.test_client()
+    key = {"X-API-Key": "k"}
+    assert client.post("/v1/qa", json=QA).status_code == 401
+    assert client.post("/v1/models/qa:predict", json={"inputs": QA}).status_code == 401
+    assert client.post("/v1/models/nosuch:predict", json={"inputs": QA}).status_code == 401
+    assert client.post("/v1/qa", json=QA, headers=key).status_code == 200
+    assert client.post("/v1/qa", json=QA, headers=key).status_code == 429
+    registry: CollectorRegistry = app.extensions["gateway"].metrics.registry
+
+    def count(endpoint: str, model: str, status: str) -> float | None:
+        labels = {"endpoint": endpoint, "model": model, "version": "", "status": status}
+        return registry.get_sample_value("gateway_requests_total", labels)
+
+    assert count("/v1/qa", "qa", "401") == 1
+    assert count("/v1/models/<name>:predict", "qa", "401") == 1
+    assert count("/v1/models/<name>:predict", "", "401") == 1  # no label from a client's name
+    assert count("/v1/qa", "qa", "429") == 1
+    assert count("/v1/qa", "", "429") is None

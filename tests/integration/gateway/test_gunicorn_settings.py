@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from serving.gateway.launcher import PROJECT_ROOT, RunningGateway, running_gateway
 from serving.processes import free_port
@@ -100,5 +101,38 @@ def test_an_unknown_mode_stops_gunicorn_naming_it() -> None:
         timeout=60,
         check=False,
     )
-    assert done.returncode != 0
-    assert "GATEWAY_CPU_AFFINITY must be one of off, per-worker, not 'per-core'" in done.stderr
+    assert done.returncode == 2  # one line, as every bad gunicorn setting (no traceback)
+    assert done.stderr.strip().splitlines()[-1] == (
+        "GATEWAY_CPU_AFFINITY must be one of off, per-worker, not 'per-core'"
+    )
+    assert "Traceback" not in done.stderr
+
+
+def test_without_a_metrics_folder_metrics_still_sum_every_worker() -> None:
+    # Unset, each worker counted alone and /metrics answered with the worker a scrape
+    # reached: a counter at 700, absent, 700 from scrape to scrape (Prometheus reads resets).
+    with running_gateway({**NO_BACKEND, "PROMETHEUS_MULTIPROC_DIR": ""}, workers=2) as gateway:
+        assert "PROMETHEUS_MULTIPROC_DIR is not set: the workers' metrics go to" in (
+            gateway.log_text()
+        )
+        for _ in range(20):  # a new connection each: both workers answer some
+            with requests.Session() as session:
+                assert session.get(f"{gateway.url}/healthz", timeout=10).status_code == 200
+        counts = set()
+        for _ in range(6):
+            with requests.Session() as session:
+                text = session.get(f"{gateway.url}/metrics", timeout=10).text
+            counts.add(sample(text, 'gateway_requests_total{endpoint="/healthz"'))
+        (count,) = counts  # the same in every scrape: every worker's counts summed
+        assert count is not None and count >= 20  # (the launcher's own /healthz polls too)
+        folder = gateway.log_text().split("the workers' metrics go to ", 1)[1].split('"')[0]
+        assert Path(folder).is_dir()
+    assert not Path(folder).exists()  # removed when gunicorn stopped
+
+
+def sample(text: str, prefix: str) -> float | None:
+    """The value of the one sample line of ``text`` starting with ``prefix``."""
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return float(line.rsplit(" ", 1)[1])
+    return None

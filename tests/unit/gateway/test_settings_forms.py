@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from serving.gateway.settings import GatewaySettings
+from serving.gateway.settings import GatewaySettings, settings_errors
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,58 @@ def test_a_rest_url_the_backend_cannot_call_is_checked_at_start(monkeypatch, url
 def test_a_rest_url_the_backend_calls_is_read(monkeypatch, url: str) -> None:
     monkeypatch.setenv("GATEWAY_REST_URL", url)
     assert GatewaySettings().rest_url == url
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        # Each was taken, then failed every worker's boot with a traceback (gunicorn's
+        # "Worker failed to boot"), or every request: REQUEST_TIMEOUT_SECONDS=inf made each
+        # backend call DEADLINE_EXCEEDED at once (503).
+        ("GATEWAY_LOG_LEVEL", "verbose", "must be one of DEBUG, INFO, WARNING"),
+        ("GATEWAY_REQUEST_TIMEOUT_SECONDS", "inf", "finite number"),
+        ("GATEWAY_VERSION_POLL_SECONDS", "Infinity", "finite number"),
+        ("GATEWAY_COALESCE_MAX_HOLD_MS", "nan", "finite number"),
+        ("GATEWAY_RATE_LIMIT_STORAGE_URI", "foo://", "unknown storage scheme"),
+        ("GATEWAY_API_KEYS_FILE", "/nonexistent/keys", "cannot be read"),
+        ("GATEWAY_MAX_MESSAGE_BYTES", "3000000000", "less than or equal to 2147483647"),
+    ],
+)
+def test_a_bad_setting_stops_the_start_naming_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, said: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as refused:
+        GatewaySettings()
+    message = settings_errors(refused.value)
+    assert message.startswith(name)
+    assert said in message
+
+
+@pytest.mark.parametrize(("value", "level"), [("debug", "DEBUG"), (" Warning ", "WARNING")])
+def test_a_log_level_is_read_in_any_case(
+    monkeypatch: pytest.MonkeyPatch, value: str, level: str
+) -> None:
+    monkeypatch.setenv("GATEWAY_LOG_LEVEL", value)
+    assert GatewaySettings().log_level == level
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "GATEWAY_REQUEST_TIMEOUT_SECONDS",
+        "GATEWAY_CHECK_TIMEOUT_SECONDS",
+        "GATEWAY_CONNECT_TIMEOUT_SECONDS",
+        "GATEWAY_VERSION_POLL_SECONDS",
+        "GATEWAY_RETRY_BACKOFF_MAX_SECONDS",
+    ],
+)
+def test_a_wait_longer_than_an_hour_is_refused(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    # GATEWAY_REQUEST_TIMEOUT_SECONDS=1e10 was taken: a gRPC deadline that far is already
+    # over (int64 nanoseconds), so every call was DEADLINE_EXCEEDED at once (503), /readyz too.
+    monkeypatch.setenv(name, "1e10")
+    with pytest.raises(ValidationError) as refused:
+        GatewaySettings()
+    assert settings_errors(refused.value).startswith(f"{name}='1e10': Input should be less")
+    monkeypatch.setenv(name, "3600")
+    GatewaySettings()

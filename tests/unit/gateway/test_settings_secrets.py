@@ -52,13 +52,18 @@ def test_a_grpc_target_with_credentials_is_refused_masked(monkeypatch) -> None:
 
 
 def test_an_unknown_rate_limit_storage_is_refused_masked() -> None:
-    settings = GatewaySettings(
-        rate_limit="10/minute", rate_limit_storage_uri=f"nosuch://user:{SECRET}@host:6379"
-    )
+    # Refused with the settings, at start (it was each worker's boot traceback), masked.
+    uri = f"nosuch://user:{SECRET}@host:6379"
+    with pytest.raises(ValidationError) as refused:
+        GatewaySettings(rate_limit="10/minute", rate_limit_storage_uri=uri)
+    assert "unknown storage scheme : nosuch://user:***@host:6379" in str(refused.value)
+    assert SECRET not in str(refused.value) and SECRET not in settings_errors(refused.value)
+    assert refused.value.__suppress_context__ or refused.value.__cause__ is None
+    # Settings made without validation still meet the same masking in the app.
+    settings = GatewaySettings.model_construct(rate_limit="10/minute", rate_limit_storage_uri=uri)
     with pytest.raises(ConfigurationError) as caught:
         install_access_control(Flask(__name__), settings)
     assert "nosuch://user:***@host:6379" in str(caught.value)
-    assert caught.value.__suppress_context__  # the original (unmasked) is not printed
     assert SECRET not in str(caught.value)
 
 

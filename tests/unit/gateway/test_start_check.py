@@ -23,8 +23,24 @@ CONFIG = 'model_config_list { config { name: "qa" base_path: "/models/qa" } }\n'
 
 
 @pytest.fixture(autouse=True)
-def _fresh_start(monkeypatch: pytest.MonkeyPatch) -> None:
+def _fresh_start(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     monkeypatch.setattr(StartCheck, "passed", False)  # as in a process gunicorn did not start
+    # on_starting makes (and exports) a metrics folder when none is set: a folder of the test's.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path_factory.mktemp("metrics")))
+
+
+def test_without_a_metrics_folder_the_master_makes_one_and_removes_it_at_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unset, each worker counted alone and /metrics answered one worker's counts per scrape.
+    monkeypatch.setenv("GATEWAY_MODEL_REPO", str(tmp_path))
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")  # as unset (compose's ${VAR:-})
+    server = SimpleNamespace(log=logging.getLogger("test.gunicorn"), cfg=Config())
+    gunicorn_conf.on_starting(server)
+    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])  # the workers inherit it
+    assert folder.is_dir() and getattr(server, gunicorn_conf.MADE_FOLDER) == str(folder)
+    gunicorn_conf.on_exit(server)
+    assert not folder.exists()
 
 
 def test_a_worker_restarted_while_models_config_is_rewritten_keeps_the_gateway_up(
@@ -136,3 +152,35 @@ def test_gunicorns_own_workers_option_of_0_stops_the_master(
         gunicorn_conf.on_starting(server)
     assert stopped.value.code == 2
     assert "--workers (GATEWAY_WORKERS) must be >= 1, got 0" in caplog.text
+
+
+def test_a_bad_bind_host_log_level_or_cpu_affinity_is_one_line_each_and_exit_2() -> None:
+    # GATEWAY_BIND_HOST=127.0.0.1:80 listened on port 80, not GATEWAY_PORT; an unknown
+    # GATEWAY_LOG_LEVEL was taken by gunicorn (as info) and failed each worker's boot with a
+    # traceback; GATEWAY_CPU_AFFINITY=yes was "Failed to read config file" and a traceback.
+    bad = {
+        "GATEWAY_BIND_HOST": "127.0.0.1:80",
+        "GATEWAY_LOG_LEVEL": "verbose",
+        "GATEWAY_CPU_AFFINITY": "yes",
+    }
+    command = [sys.executable, "-m", "serving.gateway.command"]
+    run = subprocess.run(command, env=os.environ | bad, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines()[-3:] == [
+        "GATEWAY_BIND_HOST must be a host name or an IP address without a port (GATEWAY_PORT "
+        "sets it), got '127.0.0.1:80'",
+        "GATEWAY_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL (any case), "
+        "got 'verbose'",
+        "GATEWAY_CPU_AFFINITY must be one of off, per-worker, not 'yes'",
+    ]
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "bound"),
+    [("::", "[::]"), ("::1", "[::1]"), ("[::1]", "[::1]"), ("0.0.0.0", "0.0.0.0"), ("gw", "gw")],
+)
+def test_a_bind_host_is_put_in_gunicorns_bind_as_it_reads_it(host: str, bound: str) -> None:
+    # gunicorn splits bind at its last colon: "::" stopped it with "'' is not a valid port
+    # number", naming no setting.
+    assert gunicorn_conf._bind_host(host) == bound

@@ -238,3 +238,36 @@ def test_client_errors_gunicorn_answers_5xx_are_4xx(
     assert head.startswith(b"HTTP/1.1 " + status + b"\r\n")
     (detail,) = json.loads(body)["detail"]
     assert detail["msg"].startswith(said)
+
+
+class _RecordingLogger(Logger):  # type: ignore[misc]
+    """gunicorn's logger, its warnings kept (what the gateway's log would hold)."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.warnings: list[str] = []
+
+    def warning(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self.warnings.append(msg % args if args else msg)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"Authorization Bearer sk-SECRET", b"Authorization Bearer sk-SECRET: x", b"X-Key\tsk-SECRET"],
+)
+def test_a_refused_header_line_is_named_without_its_value(line: bytes) -> None:
+    # A colon forgotten (curl -H "Authorization Bearer $KEY") was logged whole at WARNING:
+    # "Invalid request from ip=...: Invalid HTTP Header: 'Authorization Bearer sk-...'".
+    request = b"POST /v1/qa HTTP/1.1\r\nHost: gw\r\n" + line + b"\r\nContent-Length: 2\r\n\r\n{}"
+    sock = RecordingSocket(request)
+    config = Config()
+    with pytest.raises(Exception) as raised:
+        next(iter(RequestParser(config, sock, CLIENT)))
+    worker = ThreadWorker.__new__(ThreadWorker)  # handle_error reads only cfg and log
+    worker.cfg, worker.log = config, _RecordingLogger(config)
+    worker.handle_error(None, sock, CLIENT, raised.value)
+    answer = b"".join(sock.sends)
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    (warning,) = worker.log.warnings
+    assert "SECRET" not in warning and "SECRET" not in answer.decode()
+    assert line.split()[0].decode() in warning  # the header is still named

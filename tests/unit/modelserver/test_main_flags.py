@@ -59,3 +59,12 @@ def test_no_model_flag_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> N
     assert main(["--port=0", "--rest_api_port=0", "--model_name=x"]) == 2
     error = capsys.readouterr().err
     assert error.startswith("modelserver: give --model_config_file, or --model_base_path")
+
+
+def test_an_unknown_log_level_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    # It was a ValueError traceback from logging.basicConfig once the server started.
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args(["--log_level", "verbose"])
+    assert stopped.value.code == 2
+    assert "argument --log_level: must be one of DEBUG, INFO" in capsys.readouterr().err
+    assert build_parser().parse_args(["--log_level", "warning"]).log_level == "WARNING"
