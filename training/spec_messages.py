@@ -29,6 +29,26 @@ def rename_hint(output: str, names: list[str]) -> str:
     )
 
 
+# The names a SavedModel signature gives the outputs of a function returning a list or tuple
+# (Keras 3's model.export or tf.saved_model.save of a model with list outputs).
+LISTED_OUTPUT = re.compile(r"output_\d+")
+
+
+def listed_outputs_hint(names: list[str]) -> str:
+    """Outputs named ``output_0``, ``output_1``, ... came from a signature that returned a
+    list: the Keras layer names (``topic``) are gone, which the bare list did not say, and
+    its order is that of the model's ``outputs`` (``tf.nest.flatten`` of what ``call``
+    returned, as TensorFlow numbers a signature's list outputs)."""
+    if not names or not all(LISTED_OUTPUT.fullmatch(name) for name in names):
+        return ""
+    return (
+        "; a SavedModel of a model with list outputs (Keras 3 model.export, "
+        "tf.saved_model.save) names them output_0, output_1, ... in the order of the "
+        "model's outputs: give these as the heads' output, or export the Keras model with "
+        "dict outputs, keras.Model(inputs, {'topic': ..., ...}), to keep names"
+    )
+
+
 # The names Keras 3 gives inputs it creates itself (keras_tensor_3, input_layer_1).
 KERAS_MADE_UP = re.compile(r"(keras_tensor|input_layer)(_\d+)?")
 

@@ -15,6 +15,7 @@ from pydantic.json_schema import models_json_schema
 from serving.gateway import schemas
 from serving.gateway.aliases import ALIASES, alias_models
 from serving.gateway.registry import ModelRegistry
+from serving.gateway.request_models import RequestModels, build_models
 from serving.gateway.runtime import ModelRuntime
 from serving.gateway.web import LABEL_PATTERN, VERSION_PATTERN
 from serving.url_paths import model_url_path
@@ -76,20 +77,49 @@ def _path_parameter(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-def _model_endpoints(name: str, runtime: ModelRuntime) -> list[Endpoint]:
-    generated = runtime.models
-    requests: list[type[BaseModel]] = [generated.single, generated.batch]
-    responses = [generated.single_response, generated.batch_response]
+def _pinned_models(
+    name: str, routed: ModelRuntime, others: list[ModelRuntime]
+) -> tuple[list[type[BaseModel]], list[type[BaseModel]]]:
+    """Requests and answers of the pinned paths: the routed version's, plus those of each
+    other fit version whose schemas differ (a label added or renamed, a head or input more or
+    less), named after it (``NewsV1PredictResponse``). A pinned request is validated and
+    answered by its version's own spec: with the routed version's schemas alone, a version
+    pinned by a label answered labels and heads the document did not list."""
+    requests, responses = _bodies(routed.models)
+    same = [model.model_json_schema() for model in requests + responses]
+    for other in others:
+        own_requests, own_responses = _bodies(other.models)
+        if [model.model_json_schema() for model in own_requests + own_responses] == same:
+            continue
+        named = build_models(
+            f"{name} v{other.version}", other.spec, other.settings, other.tokenizers
+        )
+        more_requests, more_responses = _bodies(named)
+        requests += more_requests
+        responses += more_responses
+    return requests, responses
+
+
+def _bodies(models: RequestModels) -> tuple[list[type[BaseModel]], list[type[BaseModel]]]:
+    """A version's request bodies (single, batch) and answers (single, batch)."""
+    return [models.single, models.batch], [models.single_response, models.batch_response]
+
+
+def _model_endpoints(
+    name: str, runtime: ModelRuntime, others: list[ModelRuntime]
+) -> list[Endpoint]:
+    requests, responses = _bodies(runtime.models)
+    pinned_requests, pinned_responses = _pinned_models(name, runtime, others)
     title = runtime.spec.title
     version = _path_parameter("version", VERSION_SCHEMA)
     label = _path_parameter("label", LABEL_SCHEMA)
     path = model_url_path(name)  # a path, not a name (pass 7: 'qa?x', 'q a')
     endpoints: list[Endpoint] = [
         (f"{path}:predict", "post", title, requests, responses, []),
-        (f"{path}/versions/{{version}}:predict", "post", title, requests, responses,
-         [version]),
-        (f"{path}/labels/{{label}}:predict", "post", title, requests, responses,
-         [label]),
+        (f"{path}/versions/{{version}}:predict", "post", title, pinned_requests,
+         pinned_responses, [version]),
+        (f"{path}/labels/{{label}}:predict", "post", title, pinned_requests,
+         pinned_responses, [label]),
         (path, "get", f"{name}: versions and the routed serving spec", [],
          [schemas.ModelDetail], []),
     ]  # fmt: skip
@@ -113,7 +143,7 @@ def endpoints(registry: ModelRegistry) -> list[Endpoint]:
          [schemas.ModelsResponse], []),
     ]  # fmt: skip
     for name, runtime in registry.routed_runtimes().items():
-        found += _model_endpoints(name, runtime)
+        found += _model_endpoints(name, runtime, registry.pinnable_runtimes(name))
     return found
 
 
@@ -130,7 +160,13 @@ def openapi_document(registry: ModelRegistry) -> dict[str, Any]:
 
     def content(chosen: list[type[BaseModel]]) -> dict[str, Any]:
         items = [refs[(model, "validation")] for model in chosen]
-        return {"application/json": {"schema": items[0] if len(items) == 1 else {"oneOf": items}}}
+        if len(items) == 1:
+            return {"application/json": {"schema": items[0]}}
+        # A single body and a batch body exclude each other (oneOf); several versions' bodies
+        # of a pinned path overlap (a version 1 answer may fit version 2's schema too), and
+        # oneOf would refuse a body matching two: anyOf.
+        combine = "oneOf" if len(items) == 2 else "anyOf"
+        return {"application/json": {"schema": {combine: items}}}
 
     paths: dict[str, Any] = {}
     error = {"content": content([schemas.ErrorResponse])}

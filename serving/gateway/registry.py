@@ -208,6 +208,23 @@ class ModelRegistry:
                 found[model] = state.routed
         return found
 
+    def pinnable_runtimes(self, model: str) -> list[ModelRuntime]:
+        """The model's AVAILABLE versions other than the routed one already known to fit
+        (checked and loaded; nothing is checked here, so the caller never waits), newest
+        first: what a pinned request may run on besides the routed version (the pinned
+        paths' OpenAPI schemas)."""
+        state = self.state(model)
+        routed = state.routed.version if state.routed is not None else None
+        found = []
+        for status in sorted(state.statuses, key=lambda status: -status.version):
+            key = (model, status.version)
+            runtime = self._versions.cached(key)
+            if status.state != AVAILABLE or status.version == routed or runtime is None:
+                continue
+            if self._versions.verdict(model, status.version, None, check=False) == "":
+                found.append(runtime)
+        return found
+
     def state(self, model: str) -> ModelState:
         """The last known state of a model."""
         with self._lock:

@@ -15,7 +15,7 @@ from tokenizers import Tokenizer
 
 from serving.encoding import encode_instances
 from serving.spec import BinaryHead, CategoricalHead, RegressionHead, ServingSpec, TextInput
-from training.export import export_for_serving
+from training.export import SpecMismatchError, export_for_serving
 from training.signature_model import signature_inputs, signature_model
 from training.tokenization import train_tokenizer
 
@@ -122,3 +122,40 @@ def test_the_readme_snippet_runs_as_written(
     assert (tmp_path / scope["version"] / "saved_model.pb").is_file()
     printed = capsys.readouterr().out
     assert "{'inputs': 'int32 [None, None]', 'inputs_1': 'int64 [None, None]'}" in printed
+
+
+def test_list_outputs_are_named_by_position_and_the_refusal_says_so(tmp_path: Path) -> None:
+    # Found as a new user (newuser8): a model with list outputs (layers topic, is_spam,
+    # rating) saved with model.export has outputs output_0..2; a spec naming the layers was
+    # refused with "(outputs: ['output_1', 'output_0', 'output_2'])" alone: neither which is
+    # which nor what to do.
+    keras.utils.set_random_seed(3)
+    dicts = _two_inputs_three_heads()
+    layers = ("topic", "is_spam", "rating")
+    listed = keras.Model(dicts.inputs, [dicts.get_layer(name).output for name in layers])
+    listed.export(str(tmp_path / "saved"))
+    model = signature_model(tmp_path / "saved")
+    tokenizer = tmp_path / "tokenizer.json"
+    train_tokenizer(TEXTS, vocab_size=40).save(str(tokenizer))
+    files = {"tokenizer.json": tokenizer}
+    with pytest.raises(
+        SpecMismatchError,
+        match=r"\['output_0', 'output_1', 'output_2'\]\); a "
+        r"SavedModel of a model with list outputs .* in the order of the model's",
+    ):
+        export_for_serving(model, _spec(), files, name="articles", repo=tmp_path / "repo")
+    heads = [
+        head.model_copy(update={"output": f"output_{index}"})
+        for index, head in enumerate(_spec().heads)
+    ]
+    spec = _spec().model_copy(update={"heads": heads})
+    # The documented order holds: each output_N has the answers of model.outputs[N].
+    version = export_for_serving(model, spec, files, name="articles", repo=tmp_path / "repo")
+    served = tf.saved_model.load(str(version)).signatures["serving_default"]
+    ids = {"title_ids": np.array([[3, 4, 0]]), "body_ids": np.array([[5, 6, 7]])}
+    answers = served(**{name: tf.constant(value, tf.int32) for name, value in ids.items()})
+    expected = listed([ids["title_ids"], ids["body_ids"]])
+    for index, value in enumerate(expected):
+        np.testing.assert_allclose(
+            np.reshape(answers[f"output_{index}"].numpy(), -1), np.reshape(value, -1), rtol=1e-5
+        )
