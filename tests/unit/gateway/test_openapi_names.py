@@ -25,13 +25,17 @@ NAMES = ("qa-x", "qa_x")
 
 
 class Routed:
-    """The registry's one method the document reads."""
+    """The registry's two methods the document reads: one routed version per model, no
+    other version loaded."""
 
     def __init__(self, runtimes: dict[str, ModelRuntime]) -> None:
         self.runtimes = runtimes
 
     def routed_runtimes(self) -> dict[str, ModelRuntime]:
         return self.runtimes
+
+    def pinnable_runtimes(self, model: str) -> list[ModelRuntime]:
+        return []
 
 
 def test_colliding_schema_names_are_numbered_alike_in_every_build(
