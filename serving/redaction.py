@@ -32,3 +32,9 @@ def redact_url(value: str) -> str:
     user, colon, _ = info.partition(":")
     shown = f"{user}:{MASK}" if colon and not any(mark in user for mark in "/?#") else MASK
     return f"{scheme}{shown}@{after}"
+
+
+def redact_in(text: str, value: str) -> str:
+    """``text`` (a library's message) with each copy of the address ``value`` in it shown as
+    :func:`redact_url` shows it."""
+    return text.replace(value, redact_url(value))

@@ -129,11 +129,19 @@ def logits_problem(head: HeadSpec, tensor: Any) -> str | None:
     if getattr(inner, "activation", None) is not keras.activations.linear:
         return _activation_problem(head, activation, layer, _activation_name(inner))
     return (
-        f"head {head.field} ({head.kind}): output {head.output} is made by layer "
-        f"{layer.name!r} ({type(layer).__name__}) without an activation: logits, not "
+        f"{_made_by(head, layer)} without an activation: logits, not "
         f"probabilities (end the model with a {activation}: a model trained with "
         "from_logits=True outputs logits; keras.Model(inputs, "
         f"{{{head.output!r}: keras.layers.Activation({activation!r})(logits)}}))"
+    )
+
+
+def _made_by(head: HeadSpec, layer: Any) -> str:
+    """``head topic (categorical): output topic_out is made by layer 'dense' (Dense)``: how
+    each refusal of a head's activation begins."""
+    return (
+        f"head {head.field} ({head.kind}): output {head.output} is made by layer "
+        f"{layer.name!r} ({type(layer).__name__})"
     )
 
 
@@ -177,14 +185,12 @@ def _activation_problem(head: HeadSpec, wanted: str, layer: Any, found: str) -> 
             "CategoricalHead(labels=...))"
         )
         return (
-            f"head {head.field} ({head.kind}): output {head.output} is made by layer "
-            f"{layer.name!r} ({type(layer).__name__}) with a {found}, whose values sum to 1 "
+            f"{_made_by(head, layer)} with a {found}, whose values sum to 1 "
             f"over the labels: {remedy}"
         )
     if wanted == "softmax" and found.startswith(_INDEPENDENT):
         return (
-            f"head {head.field} ({head.kind}): output {head.output} is made by layer "
-            f"{layer.name!r} ({type(layer).__name__}) with a {found}, independent "
+            f"{_made_by(head, layer)} with a {found}, independent "
             f"probabilities that need not sum to 1, where a {head.kind} head reads one "
             "distribution over its labels (end the model with a softmax; several labels at "
             "once are a multilabel head: MultilabelHead(labels=...))"

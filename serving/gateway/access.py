@@ -22,7 +22,7 @@ from limits.errors import ConfigurationError
 
 from serving.gateway.errors import GatewayError
 from serving.gateway.settings import GatewaySettings
-from serving.redaction import redact_url
+from serving.redaction import redact_in
 
 # Probes and the API description stay reachable without a key (orchestrators, browsers).
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
@@ -56,7 +56,7 @@ def install_access_control(app: Flask, settings: GatewaySettings) -> None:
         except ConfigurationError as error:
             # limits repeats the URI ("unknown storage scheme : redis+x://user:secret@host"),
             # a password in the worker's boot traceback: masked, the original not chained.
-            raise ConfigurationError(str(error).replace(uri, redact_url(uri))) from None
+            raise ConfigurationError(redact_in(str(error), uri)) from None
 
 
 def _retry_after_on_429(response: Response) -> Response:

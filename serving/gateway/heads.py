@@ -176,10 +176,10 @@ def regression(head: RegressionHead, value: float) -> dict[str, Any]:
         raise OutputError(f"output {head.output!r} scaled to {result}")
     if head.clip is not None:
         result = min(max(result, head.clip[0]), head.clip[1])
-    # No unit in the spec: no "unit" key (it was "", an empty unit; the schema has none).
-    if head.unit:
-        return _with_note({"value": float(result), "unit": head.unit}, head)
-    return _with_note({"value": float(result)}, head)
+    answer: dict[str, Any] = {"value": float(result)}
+    if head.unit:  # none in the spec: no "unit" key (it was "", an empty unit)
+        answer["unit"] = head.unit
+    return _with_note(answer, head)
 
 
 def score(head: ScoreHead, value: float) -> dict[str, Any]:

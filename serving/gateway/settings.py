@@ -15,7 +15,7 @@ from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from serving.log_levels import log_level as known_log_level
-from serving.redaction import redact_url
+from serving.redaction import redact_in, redact_url
 
 BackendKind = Literal["grpc", "rest", "local"]
 # The longest wait any time setting may give (an hour): a gRPC deadline past ~7e9 s (int64
@@ -228,7 +228,7 @@ class GatewaySettings(BaseSettings):
             storage_from_string(value)
         except ConfigurationError as error:
             # limits repeats the URI: its password masked, the original not chained.
-            raise ValueError(str(error).replace(value, redact_url(value))) from None
+            raise ValueError(redact_in(str(error), value)) from None
         return value
 
     @field_validator("api_keys_file")
