@@ -16,7 +16,15 @@ from serving.gateway.backends import Backend, make_backend
 from serving.gateway.coalescing import Coalescer
 from serving.gateway.docs_ui import blueprint as docs_ui_blueprint
 from serving.gateway.errors import GatewayError, http_error, unexpected_error
-from serving.gateway.exchange import UNMATCHED, begin, current_exchange, delivered, end, record
+from serving.gateway.exchange import (
+    UNMATCHED,
+    begin,
+    current_exchange,
+    delivered,
+    elapsed,
+    end,
+    record,
+)
 from serving.gateway.inference import Services
 from serving.gateway.logs import configure_logging
 from serving.gateway.metrics import GatewayMetrics
@@ -149,14 +157,14 @@ def _after_request(response: Response) -> Response:
         # fast path is off when these hooks are set.
         exchange.model = route_model()
     pending = (services().metrics, exchange, endpoint, current.method, current.path)
-    status = response.status_code
+    status, seconds = response.status_code, elapsed(exchange)
     if response.direct_passthrough:
         # A file wrapper (the docs' static files) goes to the server as it is, without the
         # response's close hooks: counted before it is sent.
-        record(*pending, status)
+        record(*pending, status, seconds)
     else:
         # Counted once written, as 499 if the client had gone (the fast path's Answered).
-        response.call_on_close(lambda: record(*pending, delivered(status)))
+        response.call_on_close(lambda: record(*pending, delivered(status), seconds))
     return response
 
 

@@ -105,6 +105,12 @@ def current_exchange() -> Exchange | None:
     return _CURRENT.get()
 
 
+def elapsed(exchange: Exchange) -> float:
+    """Seconds since ``exchange`` started: taken when the answer is ready, before it is
+    written (a write, and a lingering close after an early refusal, are the client's time)."""
+    return time.perf_counter() - exchange.start
+
+
 def delivered(status: int) -> int:
     """``status``, or :data:`CLIENT_CLOSED` when called while an ``OSError`` propagates: the
     server's write of the answer failed (the client reset or closed the connection).
@@ -125,15 +131,16 @@ def record(
     method: str,
     path: str,
     status: int,
+    seconds: float,
 ) -> None:
-    """Count the answer (``gateway_requests_total``, latency) and write its access line.
+    """Count the answer (``gateway_requests_total``, latency ``seconds``: from the request's
+    start until its answer was ready, :func:`elapsed`) and write its access line.
 
     ``endpoint`` is the matched route's rule (``/v1/models/<name>:predict``) or
     ``unmatched``; the access line has ``method``, ``path``, ``status``, ``duration_ms``,
     ``model``, ``version`` and ``request_id`` (the exchange's: the answer is recorded after it
     was written, when the request is no longer the current one).
     """
-    seconds = time.perf_counter() - exchange.start
     model, version = exchange.model, exchange.version
     metrics.observe_request(endpoint, model, version, status, seconds)
     if ACCESS_LOGGER.isEnabledFor(logging.INFO):  # skip building the fields when not logged

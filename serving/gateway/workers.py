@@ -35,7 +35,7 @@ from gunicorn.workers.gthread import ThreadWorker as _ThreadWorker
 
 from serving.gateway.chunked import use_bounded_chunked_bodies
 from serving.gateway.errors import echo
-from serving.gateway.exchange import CLIENT_CLOSED, UNMATCHED, begin, end, record
+from serving.gateway.exchange import CLIENT_CLOSED, UNMATCHED, begin, elapsed, end, record
 from serving.gateway.grpc_gevent import CallPool, init_grpc_gevent
 from serving.gateway.host_header import use_host_checked_requests
 from serving.gateway.one_write import CapturingSocket, use_one_write_responses
@@ -155,7 +155,7 @@ class _GatewayWorker:
             for refused, client_status in CLIENT_ERROR_STATUS:
                 if isinstance(exc, refused):
                     status_line = client_status
-            status = refused_status(status_line)[0]
+            status, seconds = refused_status(status_line)[0], elapsed(exchange)
             try:
                 client.sendall(json_error_response(status_line, exc, exchange.request_id))
             except OSError:  # a client that is gone needs no answer; it counts as gone
@@ -165,7 +165,7 @@ class _GatewayWorker:
             if services is not None:
                 method = str(getattr(req, "method", "") or "")
                 path = str(getattr(req, "path", "") or "")
-                record(services.metrics, exchange, UNMATCHED, method, path, status)
+                record(services.metrics, exchange, UNMATCHED, method, path, status, seconds)
         finally:
             end(tokens)
 
