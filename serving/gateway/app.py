@@ -59,10 +59,9 @@ class NoSessions(SessionInterface):
 
 
 class ClosingClient(FlaskClient):
-    """Flask's test client, closing each answer once it is read (``buffered=True`` unless
-    told): an answer is counted and logged when the server closes it (``exchange.delivered``),
-    as every WSGI server does after writing it, and Flask's client closes it only if buffered.
-    """
+    """Flask's test client, buffered unless told otherwise. The gateway counts and logs an
+    answer when it is closed (``exchange.delivered``), which a WSGI server does after writing
+    it; unbuffered, Flask's client closes it only when the test does."""
 
     def open(self, *args: Any, buffered: bool = True, **kwargs: Any) -> Any:
         """Flask's ``open``, buffered by default."""
