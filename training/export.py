@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -29,8 +28,14 @@ from serving import contract
 from serving.encoding import Tensors, encode_instances
 from serving.spec import SPEC_FILE, ServingSpec, dump_spec
 from serving.spec_outputs import head_labels, spec_wiring
-from serving.tokenization import file_sha256, load_tokenizer
+from serving.tokenization import file_sha256
 from training.architecture import PLOT_FILE, SUMMARY_FILE, write_plot, write_summary
+from training.export_inputs import (
+    MODEL_NAME_PATTERN,
+    check_arguments,
+    given_tokenizer,
+    tokenizer_files,
+)
 from training.model_config import (
     BATCHING_PARAMETERS,
     GENERATED_MARKER,
@@ -58,9 +63,6 @@ __all__ = [
     "warmup_batches",
 ]
 
-# A model name is a folder name and a URL path segment: no dots (hidden staging folders),
-# no slashes.
-MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 WARMUP_BATCH_SIZES = (1, 2, 4)
 
 
@@ -124,14 +126,14 @@ def export_for_serving(
         TypeError: ``model`` is not a ``keras.Model``, or a tokenizer is neither a path nor a
             ``tokenizers.Tokenizer``.
     """
-    _check_arguments(spec, tokenizers, name, extra_assets or {})
+    check_arguments(spec, tokenizers, name, extra_assets or {})
     # A str repo was AttributeError "'str' object has no attribute 'parents'" (newuser7).
     repo = Path(repo)
     extra = {file: Path(path) for file, path in (extra_assets or {}).items()}
     # A Tokenizer in memory (found by newuser7: TypeError "expected str, bytes or
     # os.PathLike object, not Tokenizer", naming no argument) is saved, then read as a file.
     with tempfile.TemporaryDirectory(prefix="export-tokenizers-") as held:
-        files = _tokenizer_files(tokenizers, Path(held))
+        files = tokenizer_files(tokenizers, Path(held))
         return _write_version(
             model, spec, files, name, repo, model_card, extra, version, warmup_instances
         )
@@ -151,7 +153,7 @@ def _write_version(
     """:func:`export_for_serving` once its arguments are checked (tokenizers as files)."""
     if (problem := contract.repo_layout_problem(repo)) is not None:
         raise ValueError(f"repo: {problem}")
-    loaded = {file: _tokenizer(file, Path(path)) for file, path in tokenizers.items()}
+    loaded = {file: given_tokenizer(file, Path(path)) for file, path in tokenizers.items()}
     # Sequential and subclassed models have no named inputs and outputs of their own.
     model = functional(model, spec)
     check_model(model, spec, loaded)
@@ -208,63 +210,6 @@ def _write_architecture(model: Any, assets: Path, given: Mapping[str, Path]) -> 
         write_summary(model, assets / SUMMARY_FILE)
     if PLOT_FILE not in given:
         write_plot(model, assets / PLOT_FILE)
-
-
-def _check_arguments(
-    spec: ServingSpec, tokenizers: Mapping[str, object], name: str, extra: Mapping[str, object]
-) -> None:
-    if re.match(MODEL_NAME_PATTERN, name) is None:
-        raise ValueError(f"model name {name!r} must match {MODEL_NAME_PATTERN}")
-    # Checked as the gateway reads it: a spec changed with model_copy(update=...) skips
-    # pydantic's checks (a signature_name of "" was exported, then served as serving_default).
-    ServingSpec.model_validate_json(dump_spec(spec))  # ValidationError (a ValueError)
-    needed = spec.tokenizer_files()
-    if set(tokenizers) != set(needed):
-        raise ValueError(f"tokenizers must map exactly {needed}, got {sorted(tokenizers)}")
-    reserved = {SPEC_FILE, contract.MODEL_CARD_FILE, contract.WARMUP_FILE, *needed}
-    for file in extra:
-        if file in reserved or Path(file).name != file or file.startswith("."):
-            raise ValueError(f"extra asset {file!r} must be a bare file name not in {reserved}")
-
-
-def _tokenizer_files(
-    tokenizers: Mapping[str, Path | str | Tokenizer | BaseTokenizer], held: Path
-) -> dict[str, Path]:
-    """Each tokenizer as a file: a path as given, a ``tokenizers.Tokenizer`` saved in ``held``
-    under its spec file name. Anything else is a ``TypeError`` naming the entry (a
-    ``transformers`` fast tokenizer holds its ``tokenizers.Tokenizer`` as
-    ``backend_tokenizer``)."""
-    files = {}
-    for file, given in tokenizers.items():
-        if isinstance(given, Tokenizer | BaseTokenizer):  # BertWordPieceTokenizer and kin
-            files[file] = held / file
-            given.save(str(files[file]))
-        elif isinstance(given, str | os.PathLike):
-            files[file] = Path(given)
-        else:
-            inner = (
-                " (its .backend_tokenizer is one)" if hasattr(given, "backend_tokenizer") else ""
-            )
-            raise TypeError(
-                f"tokenizers[{file!r}] must be the path of a tokenizer.json or a "
-                f"tokenizers.Tokenizer, not {type(given).__name__}{inner}"
-            )
-    return files
-
-
-def _tokenizer(file: str, path: Path) -> Any:
-    """The tokenizer at ``path``; the tokenizers library's errors name neither the file nor the
-    argument (``Exception: No such file or directory (os error 2)``, or ``expected value at
-    line 1 column 1`` for a BERT ``vocab.txt``)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"tokenizers[{file!r}]: {str(path)!r} is no file")
-    try:
-        return load_tokenizer(path)
-    except Exception as error:  # the library raises bare Exceptions
-        raise ValueError(
-            f"tokenizers[{file!r}]: {str(path)!r} is not a tokenizers tokenizer.json "
-            f"({error}); a Hugging Face model's is its tokenizer.json, not vocab.txt"
-        ) from error
 
 
 def _card(

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, Request, Response, current_app, g, jsonify
 from flask.sessions import NullSession, SessionInterface
+from flask.testing import FlaskClient
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from serving.gateway import fastpath
@@ -15,7 +16,15 @@ from serving.gateway.backends import Backend, make_backend
 from serving.gateway.coalescing import Coalescer
 from serving.gateway.docs_ui import blueprint as docs_ui_blueprint
 from serving.gateway.errors import GatewayError, http_error, unexpected_error
-from serving.gateway.exchange import UNMATCHED, begin, current_exchange, end, record
+from serving.gateway.exchange import (
+    UNMATCHED,
+    begin,
+    current_exchange,
+    delivered,
+    elapsed,
+    end,
+    record,
+)
 from serving.gateway.inference import Services
 from serving.gateway.logs import configure_logging
 from serving.gateway.metrics import GatewayMetrics
@@ -49,6 +58,16 @@ class NoSessions(SessionInterface):
         """Nothing to save."""
 
 
+class ClosingClient(FlaskClient):
+    """Flask's test client, buffered unless told otherwise. The gateway counts and logs an
+    answer when it is closed (``exchange.delivered``), which a WSGI server does after writing
+    it; unbuffered, Flask's client closes it only when the test does."""
+
+    def open(self, *args: Any, buffered: bool = True, **kwargs: Any) -> Any:
+        """Flask's ``open``, buffered by default."""
+        return super().open(*args, buffered=buffered, **kwargs)
+
+
 class GatewayFlask(PlainHttpFlask):
     """Flask with per-request work done once (issue 9): no sessions, and ``ensure_sync``'s
     check of a view, hook or error handler (``inspect.iscoroutinefunction``) cached per
@@ -56,6 +75,7 @@ class GatewayFlask(PlainHttpFlask):
     handshake is answered as plain HTTP (:mod:`serving.plain_http`)."""
 
     session_interface = NoSessions()
+    test_client_class = ClosingClient
 
     def __init__(self, import_name: str) -> None:
         super().__init__(import_name)
@@ -135,9 +155,15 @@ def _after_request(response: Response) -> Response:
         # counted under model="", missing from every per-model error rate). Flask only: the
         # fast path is off when these hooks are set.
         exchange.model = route_model()
-    record(
-        services().metrics, exchange, endpoint, current.method, current.path, response.status_code
-    )
+    pending = (services().metrics, exchange, endpoint, current.method, current.path)
+    status, seconds = response.status_code, elapsed(exchange)
+    if response.direct_passthrough:
+        # A file wrapper (the docs' static files) goes to the server as it is, without the
+        # response's close hooks: counted before it is sent.
+        record(*pending, status, seconds)
+    else:
+        # Counted once written, as 499 if the client had gone (the fast path's Answered).
+        response.call_on_close(lambda: record(*pending, delivered(status), seconds))
     return response
 
 

@@ -31,7 +31,8 @@ def settings_help() -> str:
     1 worker) where the gateway's config sets others (0.0.0.0:8000, 2 workers), and no word
     of ``GATEWAY_MODEL_REPO`` or the backend: a new user's ``multihead-gateway --help``.
     """
-    from serving.gateway.settings import GUNICORN_VARIABLES, GatewaySettings
+    from serving.gateway.settings import GatewaySettings
+    from serving.gateway.settings_messages import GUNICORN_VARIABLES
 
     names = sorted(
         {*GUNICORN_VARIABLES, *(f"GATEWAY_{n.upper()}" for n in GatewaySettings.model_fields)}

@@ -10,6 +10,7 @@ formatter reads the request id from it without Flask.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -26,6 +27,11 @@ MAX_REQUEST_ID_LENGTH = 128
 MAX_FORWARDED_IDS = 4096
 # The endpoint label of a request that no route took (Flask found none, gunicorn refused it).
 UNMATCHED = "unmatched"
+# The status counted and logged for an answer the server could not write because the client
+# had gone (reset the connection): nginx's 499 "client closed request"; HTTP has no code for
+# an answer that was never delivered, and counting the status it would have had (a 200) hid
+# every such client from the error rates.
+CLIENT_CLOSED = 499
 
 
 class Exchange:
@@ -99,6 +105,25 @@ def current_exchange() -> Exchange | None:
     return _CURRENT.get()
 
 
+def elapsed(exchange: Exchange) -> float:
+    """Seconds since ``exchange`` started: taken when the answer is ready, before it is
+    written (a write, and a lingering close after an early refusal, are the client's time)."""
+    return time.perf_counter() - exchange.start
+
+
+def delivered(status: int) -> int:
+    """``status``, or :data:`CLIENT_CLOSED` when called while an ``OSError`` propagates: the
+    server's write of the answer failed (the client reset or closed the connection).
+
+    For a WSGI iterable's ``close``, which the server calls after writing the answer, in a
+    ``finally`` around that write (PEP 3333; gunicorn's ``handle_request``, werkzeug's
+    ``run_wsgi``), where the write's error is the exception being handled. It costs no system
+    call: a client that closed cleanly (FIN) before the answer is not seen, since TCP accepts
+    the first write after a FIN (the peer's reset comes back later).
+    """
+    return CLIENT_CLOSED if isinstance(sys.exc_info()[1], OSError) else status
+
+
 def record(
     metrics: GatewayMetrics,
     exchange: Exchange,
@@ -106,14 +131,16 @@ def record(
     method: str,
     path: str,
     status: int,
+    seconds: float,
 ) -> None:
-    """Count the answer (``gateway_requests_total``, latency) and write its access line.
+    """Count the answer (``gateway_requests_total``, latency ``seconds``: from the request's
+    start until its answer was ready, :func:`elapsed`) and write its access line.
 
     ``endpoint`` is the matched route's rule (``/v1/models/<name>:predict``) or
     ``unmatched``; the access line has ``method``, ``path``, ``status``, ``duration_ms``,
-    ``model``, ``version`` (and the request id, from the formatter).
+    ``model``, ``version`` and ``request_id`` (the exchange's: the answer is recorded after it
+    was written, when the request is no longer the current one).
     """
-    seconds = time.perf_counter() - exchange.start
     model, version = exchange.model, exchange.version
     metrics.observe_request(endpoint, model, version, status, seconds)
     if ACCESS_LOGGER.isEnabledFor(logging.INFO):  # skip building the fields when not logged
@@ -124,6 +151,7 @@ def record(
             "duration_ms": round(seconds * 1000, 2),
             "model": model,
             "version": version,
+            "request_id": exchange.request_id,
         }
         # makeRecord + handle: Logger.info's findCaller walks the stack for a file and line
         # that the JSON lines do not show.

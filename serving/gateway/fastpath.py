@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from flask import Flask
@@ -32,8 +33,9 @@ from werkzeug.utils import get_content_type
 from serving.gateway.aliases import ALIASES, alias_answer
 from serving.gateway.backends import VersionSelector
 from serving.gateway.errors import GatewayError, http_error, unexpected_error
-from serving.gateway.exchange import Exchange, begin, end, record
+from serving.gateway.exchange import Exchange, begin, delivered, end, record
 from serving.gateway.inference import Services
+from serving.gateway.metrics import GatewayMetrics
 from serving.gateway.request_body import read_json_body
 from serving.gateway.routes import note_model, predict_answer
 from serving.gateway.strict_json import StrictJSONProvider
@@ -119,6 +121,21 @@ def match(path: str) -> Route | None:
     return None
 
 
+class Answered(list):  # type: ignore[type-arg]
+    """The WSGI iterable ``[body]`` of an answer, counted and logged (``exchange.record``)
+    when the server closes it after writing it (PEP 3333), as 499 if that write failed
+    (``exchange.delivered``): counted before it was sent, an answer to a client that had
+    reset the connection was a 200. A list, so the server iterates it at C speed."""
+
+    __slots__ = ("pending",)
+    pending: tuple[GatewayMetrics, Exchange, str, str, int, float]  # record's, less the method
+
+    def close(self) -> None:
+        """Count and log the answer, with the status it was delivered with."""
+        metrics, exchange, endpoint, path, status, seconds = self.pending
+        record(metrics, exchange, endpoint, "POST", path, delivered(status), seconds)
+
+
 def status_line(status: int) -> str:
     """werkzeug's status line for a code (``422 UNPROCESSABLE ENTITY``)."""
     return f"{status} {HTTP_STATUS_CODES.get(status, 'unknown').upper()}"
@@ -159,14 +176,16 @@ class PredictDispatcher:
                 *extra,
                 ("X-Request-ID", exchange.request_id),
             ]
-            record(self._services.metrics, exchange, route.rule, "POST", path, status)
         finally:
             end(tokens)
         line = self._statuses.get(status)
         if line is None:
             line = self._statuses[status] = status_line(status)
         start_response(line, headers)
-        return [body]
+        answered = Answered((body,))
+        seconds = perf_counter() - exchange.start  # exchange.elapsed, inline: the hot path
+        answered.pending = (self._services.metrics, exchange, route.rule, path, status, seconds)
+        return answered
 
     def _answer(
         self, route: Route, exchange: Exchange, environ: Environ

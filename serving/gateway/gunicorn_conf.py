@@ -13,9 +13,7 @@ path), ``GATEWAY_WORKER_CONNECTIONS`` (1000, gevent only), ``GATEWAY_TIMEOUT`` (
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import re
 import shutil
 import signal
 import struct
@@ -24,54 +22,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gunicorn.util import load_class
 from prometheus_client import multiprocess
 
 from serving.gateway import affinity
+from serving.gateway.gunicorn_values import ConfigValues
 from serving.gateway.metrics_files import archive_dead_worker
-from serving.log_levels import log_level
-
-# Every bad number or name of this file, printed one line each before the master stops: the
-# first alone hid the next, found on the next start.
-_problems: list[str] = []
-
-
-def _whole(text: str, name: str, minimum: int, maximum: int | None = None) -> int:
-    """``text`` as an integer from ``minimum`` (to ``maximum``), else ``minimum`` and a line
-    for :data:`_problems` (one line each on stderr, exit code 2, once all are read).
-
-    gunicorn reads this file with ``exec``: a ValueError here was its "Failed to read config
-    file" and a traceback (``GATEWAY_WORKERS=--4`` too, found by the adversarial pass
-    breaknew6b), and ``GATEWAY_WORKERS=0`` started a master with no worker that listened on
-    the port and never answered.
-    """
-    value = text.strip()
-    if (
-        re.fullmatch("-?[0-9]+", value)
-        and int(value) >= minimum
-        and (maximum is None or int(value) <= maximum)
-    ):
-        return int(value)
-    bound = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
-    _problems.append(f"{name} must be a whole number {bound}, got {text!r}")
-    return minimum
-
-
-def _worker_class(kind: str) -> str:
-    """The class gunicorn loads for ``GATEWAY_WORKER_CLASS``; a name it cannot load is a line
-    of :data:`_problems` (it was gunicorn's "class uri 'foo' invalid or not found" with a
-    traceback, exit 1). gunicorn loads the class in the master too, so nothing extra is
-    imported here."""
-    path = WORKER_CLASSES.get(kind, kind)
-    try:
-        load_class(path)
-    except (RuntimeError, AttributeError):  # no such module or name; AttributeError: class
-        _problems.append(
-            f"GATEWAY_WORKER_CLASS must be {' or '.join(WORKER_CLASSES)} or a gunicorn worker "
-            f"class (its import path), got {kind!r}"
-        )
-    return path
-
 
 # grpcio's client calls without its EventEngine (grpcio's documented GRPC_EXPERIMENTS variable,
 # grpc/doc/environment_variables.md): the thread waiting for a call's completion queue then
@@ -84,72 +39,23 @@ def _worker_class(kind: str) -> str:
 GRPC_EXPERIMENTS_DEFAULT = "-event_engine_client"
 os.environ.setdefault("GRPC_EXPERIMENTS", GRPC_EXPERIMENTS_DEFAULT)
 
-
-def _bind_host(text: str) -> str:
-    """``GATEWAY_BIND_HOST`` as the host part of gunicorn's ``bind`` (``HOST:PORT``): an
-    IPv6 address in brackets (``::`` -> ``[::]``), a name or IPv4 address as given; a host
-    holding a port is a line of :data:`_problems`.
-
-    gunicorn splits ``bind`` at its last colon: ``::`` (every IPv6 interface) stopped it with
-    "Error: '' is not a valid port number" naming no setting, and ``127.0.0.1:80`` listened
-    on port 80 instead of ``GATEWAY_PORT``.
-    """
-    host = text.strip()
-    try:
-        return f"[{ipaddress.IPv6Address(host)}]"
-    except ValueError:
-        pass
-    inner = host[1:-1] if host.startswith("[") and host.endswith("]") else None
-    if inner is not None and ":" in inner:
-        return host  # already bracketed
-    if host and ":" not in host and "[" not in host and "]" not in host:
-        return host
-    _problems.append(
-        "GATEWAY_BIND_HOST must be a host name or an IP address without a port "
-        f"(GATEWAY_PORT sets it), got {text!r}"
-    )
-    return "127.0.0.1"
-
-
-def _log_level(text: str) -> str:
-    """``GATEWAY_LOG_LEVEL`` for gunicorn's own lines (the app checks it again for its own):
-    gunicorn took any text and logged at ``info`` for one it did not know, and each worker
-    then failed to boot on it with a traceback."""
-    try:
-        return log_level(text).lower()
-    except ValueError as error:
-        _problems.append(f"GATEWAY_LOG_LEVEL {error}")
-        return "info"
-
-
-def _cpu_affinity() -> str:
-    """``GATEWAY_CPU_AFFINITY``; another value is a line of :data:`_problems` (it was
-    gunicorn's "Failed to read config file" and a traceback)."""
-    try:
-        return affinity.affinity_mode(dict(os.environ))
-    except ValueError as error:
-        _problems.append(str(error))
-        return "off"
-
-
+# Every bad number or name of this file, printed one line each before the master stops.
+_values = ConfigValues()
 # TCP's ports (0: one the system picks); gunicorn's master raised OverflowError past 65535.
-_port = _whole(os.environ.get("GATEWAY_PORT", "8000"), "GATEWAY_PORT", 0, 65535)
-bind = f"{_bind_host(os.environ.get('GATEWAY_BIND_HOST', '0.0.0.0'))}:{_port}"
-workers = _whole(os.environ.get("GATEWAY_WORKERS", "2"), "GATEWAY_WORKERS", 1)
-# gevent (default): an event loop per worker, so a slow client costs a greenlet, not one of a
-# few threads (50 clients dripping a byte every 2 s held every gthread thread: see
-# loadtests/slow_clients.py). Both classes answer gunicorn's own errors in JSON.
-WORKER_CLASSES = {
-    "gevent": "serving.gateway.workers.GeventWorker",
-    "gthread": "serving.gateway.workers.ThreadWorker",
-}
-worker_class = _worker_class(os.environ.get("GATEWAY_WORKER_CLASS", "gevent"))
-threads = _whole(os.environ.get("GATEWAY_THREADS", "4"), "GATEWAY_THREADS", 1)  # gthread only
-worker_connections = _whole(  # gevent only
+_port = _values.whole(os.environ.get("GATEWAY_PORT", "8000"), "GATEWAY_PORT", 0, 65535)
+bind = f"{_values.bind_host(os.environ.get('GATEWAY_BIND_HOST', '0.0.0.0'))}:{_port}"
+workers = _values.whole(os.environ.get("GATEWAY_WORKERS", "2"), "GATEWAY_WORKERS", 1)
+worker_class = _values.worker_class(os.environ.get("GATEWAY_WORKER_CLASS", "gevent"))
+threads = _values.whole(  # gthread only
+    os.environ.get("GATEWAY_THREADS", "4"), "GATEWAY_THREADS", 1
+)
+worker_connections = _values.whole(  # gevent only
     os.environ.get("GATEWAY_WORKER_CONNECTIONS", "1000"), "GATEWAY_WORKER_CONNECTIONS", 1
 )
-timeout = _whole(os.environ.get("GATEWAY_TIMEOUT", "30"), "GATEWAY_TIMEOUT", 0)  # 0: none
-graceful_timeout = _whole(
+timeout = _values.whole(  # 0: none
+    os.environ.get("GATEWAY_TIMEOUT", "30"), "GATEWAY_TIMEOUT", 0
+)
+graceful_timeout = _values.whole(
     os.environ.get("GATEWAY_GRACEFUL_TIMEOUT", "20"), "GATEWAY_GRACEFUL_TIMEOUT", 0
 )
 keepalive = 5
@@ -158,12 +64,12 @@ preload_app = False
 accesslog = None  # the app writes JSON access lines itself
 errorlog = "-"
 logger_class = "serving.gateway.gunicorn_logs.JsonLogger"  # gunicorn's lines in JSON too
-loglevel = _log_level(os.environ.get("GATEWAY_LOG_LEVEL", "info"))
-max_requests = _whole(os.environ.get("GATEWAY_MAX_REQUESTS", "0"), "GATEWAY_MAX_REQUESTS", 0)
+loglevel = _values.log_level(os.environ.get("GATEWAY_LOG_LEVEL", "info"))
+max_requests = _values.whole(os.environ.get("GATEWAY_MAX_REQUESTS", "0"), "GATEWAY_MAX_REQUESTS", 0)
 max_requests_jitter = max_requests // 10
-cpu_affinity = _cpu_affinity()
-if _problems:
-    print("\n".join(_problems), file=sys.stderr)
+cpu_affinity = _values.cpu_affinity(os.environ)
+if _values.problems:
+    print("\n".join(_values.problems), file=sys.stderr)
     sys.exit(2)
 # gunicorn's default control socket is one path per user ($HOME/.gunicorn/gunicorn.ctl), which
 # every gateway on the host (make run, tests, a second instance) would fight over: it is off
@@ -181,7 +87,8 @@ def on_starting(server: Any) -> None:
     from pydantic import ValidationError
 
     from serving.gateway.catalog import check_at_start
-    from serving.gateway.settings import GatewaySettings, settings_errors, unknown_variables
+    from serving.gateway.settings import GatewaySettings
+    from serving.gateway.settings_messages import settings_errors, unknown_variables
 
     for message in unknown_variables(os.environ):
         server.log.warning(message)

@@ -1,13 +1,17 @@
 """``/openapi.json`` built from every routed version's generated models, and ``/docs``.
 
-Built on each request from the registry, so a hot-reloaded version with another spec (new
-fields, labels or limits) shows at once. Limits appear in the schemas as ``maxLength``,
-``maxItems`` and ``maximum``.
+Built again whenever the versions it describes change (each model's routed version and the
+other fit versions a pin may reach: :func:`served_runtimes`), so a hot-reloaded version with
+another spec (new fields, labels or limits) shows at once; otherwise the last document is
+answered (building it generated pinned versions' request models and every JSON schema on
+each request). Limits appear in the schemas as ``maxLength``, ``maxItems`` and ``maximum``.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -71,6 +75,12 @@ PLAIN_ENDPOINTS: dict[str, tuple[str, dict[str, str]]] = {
 }
 # (path, method, summary, request models, response models, parameters)
 Endpoint = tuple[str, str, str, list[type[BaseModel]], list[type[BaseModel]], list[Any]]
+# What a document describes: per model, its routed runtime and the other fit ones, in order.
+# Runtimes compare by identity (a reloaded version is a new runtime), so == says "unchanged".
+Served = tuple[tuple[str, ModelRuntime, tuple[ModelRuntime, ...]], ...]
+# registry -> the last document built for it and what it described
+_BUILT: WeakKeyDictionary[ModelRegistry, tuple[Served, dict[str, Any]]] = WeakKeyDictionary()
+_BUILT_LOCK = threading.Lock()
 
 
 def _path_parameter(name: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -136,20 +146,43 @@ def _model_endpoints(
     return endpoints
 
 
-def endpoints(registry: ModelRegistry) -> list[Endpoint]:
-    """Every documented endpoint, with the models of the currently routed versions."""
+def served_runtimes(registry: ModelRegistry) -> Served:
+    """Each model's routed runtime and its other fit ones (``pinnable_runtimes``)."""
+    return tuple(
+        (name, runtime, tuple(registry.pinnable_runtimes(name)))
+        for name, runtime in registry.routed_runtimes().items()
+    )
+
+
+def endpoints(served: Served) -> list[Endpoint]:
+    """Every documented endpoint, with the models of the ``served`` runtimes."""
     found: list[Endpoint] = [
         ("/v1/models", "get", "Every model: versions, state, why a version is not routed", [],
          [schemas.ModelsResponse], []),
     ]  # fmt: skip
-    for name, runtime in registry.routed_runtimes().items():
-        found += _model_endpoints(name, runtime, registry.pinnable_runtimes(name))
+    for name, runtime, others in served:
+        found += _model_endpoints(name, runtime, list(others))
     return found
 
 
 def openapi_document(registry: ModelRegistry) -> dict[str, Any]:
-    """The OpenAPI 3.1 description of the public API."""
-    listed = endpoints(registry)
+    """The OpenAPI 3.1 description of the public API: the document last built for
+    ``registry`` while it serves the same runtimes (:func:`served_runtimes`), else a new one.
+    Callers must not change it."""
+    served = served_runtimes(registry)
+    with _BUILT_LOCK:
+        built = _BUILT.get(registry)
+    if built is not None and built[0] == served:
+        return built[1]
+    document = build_document(served)
+    with _BUILT_LOCK:
+        _BUILT[registry] = (served, document)
+    return document
+
+
+def build_document(served: Served) -> dict[str, Any]:
+    """The OpenAPI 3.1 description of the public API serving ``served``."""
+    listed = endpoints(served)
     found = [model for *_, requests, responses, _ in listed for model in requests + responses]
     # Sorted by name, ties in the endpoints' order: two models whose names differ only in
     # separators or case ("pair-rater", "pair_rater") have schemas of one name, which pydantic
@@ -188,7 +221,7 @@ def openapi_document(registry: ModelRegistry) -> dict[str, Any]:
         paths[path] = {
             "get": {"summary": summary, "responses": {"200": {"description": "OK"}, **failures}}
         }
-    for name in registry.routed_runtimes():
+    for name, *_ in served:
         paths.update(_architecture_paths(name, error))
     return {
         "openapi": "3.1.0",

@@ -242,44 +242,13 @@ class ModelRegistry:
         if model not in self.models and model not in self.reload_models():
             raise GatewayError(404, f"unknown model '{echo(model)}'")
         if selector.version is not None or selector.label:
-            version = selector.version
-            if version is None:
-                version = self._label_version(model, selector, request_id)
-            reason = self._versions.pinned_verdict(
-                model, version
-            ) or self._versions.sources.refused((model, version))
-            if reason and selector.label:
-                # A label naming an unfit version is the server's fault, not the client's
-                # (adversarial repo pass 7: it was a 404, as a version not served).
-                raise GatewayError(
-                    503,
-                    f"model {model!r} label {echo(selector.label)!r} names version {version}, "
-                    f"which is not routed: {reason}",
-                    headers={"Retry-After": str(self.retry_after_seconds)},
-                )
-            if reason:
-                raise GatewayError(
-                    404, f"model {model!r} version {version} is not routed: {reason}"
-                )
-            return self._versions.runtime(model, version)
+            return self._versions.pinned_runtime(model, selector, request_id)
         state = self.state(model)
         if state.routed is None:
             state = self.refresh_model(model)
         if state.routed is None:
             raise unrouted_error(model, state, self.retry_after_seconds)
         return state.routed
-
-    def _label_version(self, model: str, selector: VersionSelector, request_id: str | None) -> int:
-        try:
-            return self.backend.model_metadata(model, selector, request_id).version
-        except BackendError as error:
-            # TF Serving answers INVALID_ARGUMENT for a label it does not know.
-            if error.failure in (BackendFailure.INVALID_ARGUMENT, BackendFailure.NOT_FOUND):
-                LOGGER.info("label lookup failed: %s", error.message)
-                raise GatewayError(
-                    404, f"model {model!r} has no version labelled {selector.label!r}"
-                ) from error
-            raise
 
     def _set_state(self, model: str, state: ModelState) -> None:
         with self._lock:

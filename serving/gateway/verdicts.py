@@ -2,7 +2,8 @@
 and the assets and folder that verdict was reached on (:class:`VersionVerdicts`).
 
 The registry (:mod:`serving.gateway.registry`) asks it for a version's verdict at each poll
-and for a pinned request; a version's knowledge lasts while the model server keeps it loaded.
+and for the runtime of a pinned request (a label resolved with the backend first); a
+version's knowledge lasts while the model server keeps it loaded.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from pathlib import Path
 
 from serving import contract
 from serving.gateway.asset_checks import AssetsUnreadableNowError
-from serving.gateway.backends import Backend
+from serving.gateway.backends import Backend, VersionSelector
 from serving.gateway.checks import SlowVersionError, check_fit
-from serving.gateway.errors import BackendError, BackendFailure, GatewayError
+from serving.gateway.errors import BackendError, BackendFailure, GatewayError, echo
 from serving.gateway.runtime import (
     Fingerprint,
     ModelRuntime,
@@ -169,6 +170,42 @@ class VersionVerdicts:
                 headers={"Retry-After": str(self.settings.retry_after_seconds)},
             )
         return verdict
+
+    def pinned_runtime(
+        self, model: str, selector: VersionSelector, request_id: str | None = None
+    ) -> ModelRuntime:
+        """The runtime of the version a request pinned (``selector``: a version, or a label
+        the backend resolves), checked first (:meth:`pinned_verdict`). A label the backend
+        does not know is a 404; a version not routed (unfit, pending, or its folder refused:
+        ``sources.refused``) is a 404 saying why, and named by a label a 503 with
+        ``Retry-After``, since the label is the server's (adversarial repo pass 7: it was a
+        404, as a version not served)."""
+        version = selector.version
+        if version is None:
+            version = self._label_version(model, selector, request_id)
+        reason = self.pinned_verdict(model, version) or self.sources.refused((model, version))
+        if reason and selector.label:
+            raise GatewayError(
+                503,
+                f"model {model!r} label {echo(selector.label)!r} names version {version}, "
+                f"which is not routed: {reason}",
+                headers={"Retry-After": str(self.settings.retry_after_seconds)},
+            )
+        if reason:
+            raise GatewayError(404, f"model {model!r} version {version} is not routed: {reason}")
+        return self.runtime(model, version)
+
+    def _label_version(self, model: str, selector: VersionSelector, request_id: str | None) -> int:
+        try:
+            return self.backend.model_metadata(model, selector, request_id).version
+        except BackendError as error:
+            # TF Serving answers INVALID_ARGUMENT for a label it does not know.
+            if error.failure in (BackendFailure.INVALID_ARGUMENT, BackendFailure.NOT_FOUND):
+                LOGGER.info("label lookup failed: %s", error.message)
+                raise GatewayError(
+                    404, f"model {model!r} has no version labelled {selector.label!r}"
+                ) from error
+            raise
 
     def runtime(self, model: str, version: int) -> ModelRuntime:
         """A version's runtime, loaded from the model repo on first use (404 if it cannot be)."""

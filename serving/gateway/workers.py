@@ -20,7 +20,6 @@ of headers and body (:mod:`serving.gateway.one_write`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import Any
 
@@ -36,7 +35,7 @@ from gunicorn.workers.gthread import ThreadWorker as _ThreadWorker
 
 from serving.gateway.chunked import use_bounded_chunked_bodies
 from serving.gateway.errors import echo
-from serving.gateway.exchange import UNMATCHED, begin, end, record
+from serving.gateway.exchange import CLIENT_CLOSED, UNMATCHED, begin, elapsed, end, record
 from serving.gateway.grpc_gevent import CallPool, init_grpc_gevent
 from serving.gateway.host_header import use_host_checked_requests
 from serving.gateway.one_write import CapturingSocket, use_one_write_responses
@@ -156,15 +155,17 @@ class _GatewayWorker:
             for refused, client_status in CLIENT_ERROR_STATUS:
                 if isinstance(exc, refused):
                     status_line = client_status
-            # Counted and logged before the answer leaves, as the app's answers are.
+            status, seconds = refused_status(status_line)[0], elapsed(exchange)
+            try:
+                client.sendall(json_error_response(status_line, exc, exchange.request_id))
+            except OSError:  # a client that is gone needs no answer; it counts as gone
+                status = CLIENT_CLOSED
+            # Counted and logged once sent, as the app's answers are (exchange.delivered).
             services = getattr(getattr(self, "wsgi", None), "extensions", {}).get("gateway")
             if services is not None:
                 method = str(getattr(req, "method", "") or "")
                 path = str(getattr(req, "path", "") or "")
-                status = refused_status(status_line)[0]
-                record(services.metrics, exchange, UNMATCHED, method, path, status)
-            with contextlib.suppress(OSError):  # a client that is gone needs no answer
-                client.sendall(json_error_response(status_line, exc, exchange.request_id))
+                record(services.metrics, exchange, UNMATCHED, method, path, status, seconds)
         finally:
             end(tokens)
 

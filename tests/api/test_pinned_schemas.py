@@ -16,6 +16,7 @@ import jsonschema_rs
 import pytest
 
 from serving.contract import ASSETS_DIR, TOKENIZER_FILE
+from serving.gateway.openapi import openapi_document
 from serving.spec import BinaryHead, CategoricalHead, RegressionHead, ServingSpec, TextInput
 from tests.api.conftest import gateway_app
 from tests.support.model_server import ModelServerHandle, own_model_server
@@ -103,3 +104,17 @@ def test_a_label_pinned_answer_matches_the_document(client) -> None:
     assert "TopicsV1PredictResponse" not in str(unpinned)
     version_path = document["paths"]["/v1/models/topics/versions/{version}:predict"]["post"]
     assert "TopicsV1PredictResponse" in str(version_path["responses"]["200"])
+
+
+def test_the_document_is_built_again_only_when_the_served_versions_change(client) -> None:
+    """It was built on every GET, generating each pinned version's request models again."""
+    registry = client.application.extensions["gateway"].registry
+    before = client.get("/openapi.json").get_json()  # version 2 routed, 1 not checked yet
+    assert "TopicsV1PredictResponse" not in before["components"]["schemas"]
+    assert openapi_document(registry) is openapi_document(registry)  # not built again
+    assert client.get("/openapi.json").get_json() == before
+    # Pinned, version 1 is checked fit: a version a pin reaches now, so the document changes.
+    assert client.post("/v1/models/topics/labels/stable:predict", json=BODY).status_code == 200
+    after = client.get("/openapi.json").get_json()
+    assert "TopicsV1PredictResponse" in after["components"]["schemas"]
+    assert openapi_document(registry) is openapi_document(registry)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from serving.gateway.command import main
-from serving.gateway.settings import GUNICORN_VARIABLES, GatewaySettings
+from serving.gateway.settings import GatewaySettings
+from serving.gateway.settings_messages import GUNICORN_VARIABLES
 
 
 def test_help_lists_every_gateway_setting_before_gunicorns_options(

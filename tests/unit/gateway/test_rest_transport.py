@@ -4,104 +4,24 @@ failures that are the server's (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
 
 import pytest
 
 from serving.gateway.backends.rest_transport import Transport
 from serving.gateway.errors import BackendError, BackendFailure
+from tests.support.scripted_http import BOUND, OK, answer, call, deadline, serve
 
-BOUND = 30.0  # seconds: a bound on waits, never a measured figure
-OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-Script = Callable[[socket.socket, bytes], bool]  # answer one request; False: close
-
-
-class Scripted:
-    """A server whose every request is answered by ``script``; it counts connections and
-    records each request's bytes."""
-
-    def __init__(self, script: Script, host: str = "127.0.0.1") -> None:
-        self.script = script
-        self.connections = 0
-        self.requests: list[bytes] = []
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.listener = socket.create_server((host, 0), family=family)
-        netloc = f"[{host}]" if ":" in host else host
-        self.url = f"http://{netloc}:{self.listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
-
-    def _serve(self, connection: socket.socket) -> None:
-        # A reset: the client closed a connection holding bytes it had not read.
-        with contextlib.suppress(ConnectionError):
-            self._answer_each(connection)
-
-    def _answer_each(self, connection: socket.socket) -> None:
-        with connection, connection.makefile("rb") as reader:
-            connection.settimeout(BOUND)
-            while head := _read_head(reader):
-                sizes = [line for line in head if line.lower().startswith(b"content-length")]
-                length = int(sizes[0].split(b":")[1]) if sizes else 0
-                request = b"".join(head) + reader.read(length)
-                self.requests.append(request)
-                if not self.script(connection, request):
-                    return
-
-
-def _read_head(reader: object) -> list[bytes]:
-    lines = []
-    while (line := reader.readline()) not in (b"\r\n", b""):  # type: ignore[attr-defined]
-        lines.append(line)
-    return lines
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Script], Scripted]]:
-    started: list[Scripted] = []
-
-    def start(script: Script) -> Scripted:
-        started.append(Scripted(script))
-        return started[-1]
-
-    yield start
-    for server in started:
-        server.listener.close()
-
-
-def _answer(raw: bytes, keep: bool = True) -> Script:
-    def script(connection: socket.socket, request: bytes) -> bool:
-        connection.sendall(raw)
-        return keep
-
-    return script
-
-
-def _deadline(seconds: float = BOUND) -> float:
-    return time.monotonic() + seconds
-
-
-def _call(transport: Transport, seconds: float = BOUND) -> tuple[int, bytes]:
-    answer = transport.call("POST", "/v1/models/m:predict", b"{}", {}, _deadline(seconds))
-    return answer.status, answer.body
+__all__ = ["serve"]  # the fixture, used by name
 
 
 def test_connections_are_kept_and_reused(serve) -> None:
-    server = serve(_answer(OK))
+    server = serve(answer(OK))
     transport = Transport(server.url + "/prefix/", 1.0, pool_size=4)
-    assert [_call(transport) for _ in range(3)] == [(200, b"{}")] * 3
+    assert [call(transport) for _ in range(3)] == [(200, b"{}")] * 3
     assert server.connections == 1
     assert server.requests[0].startswith(b"POST /prefix/v1/models/m:predict HTTP/1.1\r\n")
     assert b"accept-encoding: identity" in server.requests[0].lower()
@@ -110,11 +30,11 @@ def test_connections_are_kept_and_reused(serve) -> None:
 def test_an_idle_connection_the_server_closed_is_replaced_once(serve) -> None:
     """A keep-alive connection the server closed while idle (cheroot's and TF Serving's idle
     timeouts) failed the next call: it is sent once more on a new connection."""
-    server = serve(_answer(OK, keep=False))  # answers as keep-alive, then closes
+    server = serve(answer(OK, keep=False))  # answers as keep-alive, then closes
     transport = Transport(server.url, 1.0, pool_size=4)
-    assert _call(transport) == (200, b"{}")
+    assert call(transport) == (200, b"{}")
     time.sleep(0.1)  # the close reaches the client's socket
-    assert _call(transport) == (200, b"{}")
+    assert call(transport) == (200, b"{}")
     assert server.connections == 2
 
 
@@ -122,7 +42,7 @@ def test_a_new_connection_broken_before_the_answer_is_unavailable(serve) -> None
     """Not re-sent by the transport (the retry policy decides): retryable UNAVAILABLE."""
     server = serve(lambda connection, request: False)  # reads the request, closes
     with pytest.raises(BackendError) as raised:
-        _call(Transport(server.url, 1.0, pool_size=4))
+        call(Transport(server.url, 1.0, pool_size=4))
     assert raised.value.failure is BackendFailure.UNAVAILABLE and raised.value.retryable
     assert server.connections == 1
 
@@ -132,7 +52,7 @@ def test_a_refused_connection_is_unavailable() -> None:
     port = listener.getsockname()[1]
     listener.close()
     with pytest.raises(BackendError) as raised:
-        _call(Transport(f"http://127.0.0.1:{port}", 1.0, pool_size=4))
+        call(Transport(f"http://127.0.0.1:{port}", 1.0, pool_size=4))
     assert raised.value.failure is BackendFailure.UNAVAILABLE and raised.value.retryable
 
 
@@ -147,19 +67,19 @@ def test_a_refused_connection_is_unavailable() -> None:
     ids=["cut-short", "bad-chunks", "not-asked-encoding", "not-http"],
 )
 def test_an_answer_it_cannot_read_is_internal(serve, raw: bytes) -> None:
-    server = serve(_answer(raw, keep=False))
+    server = serve(answer(raw, keep=False))
     transport = Transport(server.url, 1.0, pool_size=4)
     with pytest.raises(BackendError) as raised:
-        _call(transport)
+        call(transport)
     assert raised.value.failure is BackendFailure.INTERNAL and not raised.value.retryable
     assert not transport._idle  # the connection is not reused
 
 
 def test_a_connection_close_answer_is_not_kept(serve) -> None:
     raw = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"
-    server = serve(_answer(raw, keep=False))
+    server = serve(answer(raw, keep=False))
     transport = Transport(server.url, 1.0, pool_size=4)
-    assert [_call(transport) for _ in range(2)] == [(200, b"{}")] * 2
+    assert [call(transport) for _ in range(2)] == [(200, b"{}")] * 2
     assert server.connections == 2 and not transport._idle
 
 
@@ -168,7 +88,7 @@ def test_an_answer_that_never_comes_is_deadline_exceeded(serve) -> None:
     server = serve(lambda connection, request: gate.wait(BOUND))
     started = time.monotonic()
     with pytest.raises(BackendError) as raised:
-        _call(Transport(server.url, 1.0, pool_size=4), seconds=0.3)
+        call(Transport(server.url, 1.0, pool_size=4), seconds=0.3)
     gate.set()
     assert raised.value.failure is BackendFailure.DEADLINE_EXCEEDED
     assert time.monotonic() - started < BOUND
@@ -189,7 +109,7 @@ def test_a_body_dripped_past_the_deadline_is_deadline_exceeded(serve) -> None:
 
     server = serve(drip)
     with pytest.raises(BackendError) as raised:
-        _call(Transport(server.url, 1.0, pool_size=4), seconds=0.3)
+        call(Transport(server.url, 1.0, pool_size=4), seconds=0.3)
     assert raised.value.failure is BackendFailure.DEADLINE_EXCEEDED
 
 
@@ -203,7 +123,7 @@ def test_idle_connections_are_bounded_by_the_pool_size(serve) -> None:
 
     server = serve(together)
     transport = Transport(server.url, 1.0, pool_size=2)
-    threads = [threading.Thread(target=_call, args=(transport,)) for _ in range(4)]
+    threads = [threading.Thread(target=call, args=(transport,)) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -214,10 +134,10 @@ def test_idle_connections_are_bounded_by_the_pool_size(serve) -> None:
 
 
 def test_a_header_that_would_split_the_request_is_refused_as_internal(serve) -> None:
-    server = serve(_answer(OK))
+    server = serve(answer(OK))
     transport = Transport(server.url, 1.0, pool_size=4)
     with pytest.raises(BackendError) as raised:
-        transport.call("GET", "/v1/models/m", None, {"X-Request-ID": "a\r\nX: y"}, _deadline())
+        transport.call("GET", "/v1/models/m", None, {"X-Request-ID": "a\r\nX: y"}, deadline())
     assert raised.value.failure is BackendFailure.INTERNAL
     assert not server.requests
 
@@ -230,15 +150,15 @@ def test_a_base_url_that_is_no_http_url_is_refused(url: str) -> None:
 
 def test_a_forked_child_opens_its_own_connections(serve) -> None:
     """Connections made before a fork are the parent's: the child never sends on them."""
-    server = serve(_answer(OK))
+    server = serve(answer(OK))
     transport = Transport(server.url, 1.0, pool_size=4)
-    assert _call(transport) == (200, b"{}")
+    assert call(transport) == (200, b"{}")
     pid = os.fork()
     if pid == 0:  # the child: one call, then leave without running pytest's teardown
         try:
-            _call(transport)
+            call(transport)
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
-    assert _call(transport) == (200, b"{}")  # the parent's connection still answers it
+    assert call(transport) == (200, b"{}")  # the parent's connection still answers it
     assert server.connections == 2

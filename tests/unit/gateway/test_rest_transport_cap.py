@@ -11,7 +11,7 @@ import pytest
 
 from serving.gateway.backends.rest_transport import Answer, Transport
 from serving.gateway.errors import BackendError, BackendFailure, backend_to_gateway
-from tests.unit.gateway.test_rest_transport import BOUND, OK, Scripted
+from tests.support.scripted_http import BOUND, OK, Scripted
 
 
 @pytest.fixture

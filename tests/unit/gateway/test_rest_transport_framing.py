@@ -14,7 +14,7 @@ import pytest
 
 from serving.gateway.backends.rest_transport import Transport
 from serving.gateway.errors import BackendError, BackendFailure
-from tests.unit.gateway.test_rest_transport import BOUND, OK, Scripted, _answer, _call, serve
+from tests.support.scripted_http import BOUND, OK, Scripted, answer, call, serve
 
 __all__ = ["serve"]  # the fixture, used by name
 
@@ -36,14 +36,14 @@ def test_interim_answers_are_skipped(serve, interim: bytes) -> None:
 
     server = serve(script)
     transport = Transport(server.url, 1.0, pool_size=4)
-    assert [_call(transport) for _ in range(2)] == [(200, b"1"), (200, b"2")]
+    assert [call(transport) for _ in range(2)] == [(200, b"1"), (200, b"2")]
 
 
 def test_a_switching_protocols_answer_is_internal_and_not_pooled(serve) -> None:
-    server = serve(_answer(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n" + OK))
+    server = serve(answer(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n" + OK))
     transport = Transport(server.url, 1.0, pool_size=4)
     with pytest.raises(BackendError) as raised:
-        _call(transport)
+        call(transport)
     assert raised.value.failure is BackendFailure.INTERNAL
     assert not transport._idle
 
@@ -78,18 +78,18 @@ def test_bytes_past_an_answer_are_never_the_next_calls_answer(
     transport = Transport(server.url, 1.0, pool_size=4)
     # A 204 or 304 is no answer the backend reads; the next call is what matters.
     with contextlib.suppress(BackendError):
-        _call(transport)
+        call(transport)
     answered.set()
     assert sent.wait(BOUND)
-    assert _call(transport) == (200, b"2")
+    assert call(transport) == (200, b"2")
 
 
 @pytest.mark.parametrize("coding", [b"", b"identity", b"IDENTITY", b" identity , identity"])
 def test_no_coding_is_read(serve, coding: bytes) -> None:
     """An empty Content-Encoding (an empty list: no coding) was refused as INTERNAL."""
     raw = b"HTTP/1.1 200 OK\r\nContent-Encoding:" + coding + b"\r\nContent-Length: 2\r\n\r\n{}"
-    server = serve(_answer(raw))
-    assert _call(Transport(server.url, 1.0, pool_size=4)) == (200, b"{}")
+    server = serve(answer(raw))
+    assert call(Transport(server.url, 1.0, pool_size=4)) == (200, b"{}")
 
 
 @pytest.mark.parametrize(
@@ -104,10 +104,10 @@ def test_no_coding_is_read(serve, coding: bytes) -> None:
     ids=["coding-list", "two-codings", "gzip-chunked"],
 )
 def test_a_coding_not_asked_for_is_internal(serve, raw: bytes) -> None:
-    server = serve(_answer(raw, keep=False))
+    server = serve(answer(raw, keep=False))
     transport = Transport(server.url, 1.0, pool_size=4)
     with pytest.raises(BackendError) as raised:
-        _call(transport)
+        call(transport)
     assert raised.value.failure is BackendFailure.INTERNAL and not transport._idle
 
 
@@ -124,14 +124,14 @@ def test_a_coding_not_asked_for_is_internal(serve, raw: bytes) -> None:
 def test_an_answer_past_the_size_limit_is_internal(serve, raw: bytes) -> None:
     """There was no limit: a model server (or anything at its address) answering gigabytes
     grew the worker by as much; the limit is the gRPC backend's receive limit."""
-    server = serve(_answer(raw, keep=False))
+    server = serve(answer(raw, keep=False))
     transport = Transport(server.url, 1.0, pool_size=4, max_answer_bytes=100)
     with pytest.raises(BackendError) as raised:
-        _call(transport)
+        call(transport)
     assert raised.value.failure is BackendFailure.INTERNAL and "100 bytes" in str(raised.value)
     assert not transport._idle
     transport = Transport(server.url, 1.0, pool_size=4, max_answer_bytes=101)
-    assert _call(transport)[0] == 200
+    assert call(transport)[0] == 200
 
 
 def test_an_ipv6_base_url_is_called() -> None:
@@ -140,9 +140,9 @@ def test_an_ipv6_base_url_is_called() -> None:
     except OSError:
         pytest.skip("no IPv6 loopback")
     listener.close()
-    server = Scripted(_answer(OK), host="::1")
+    server = Scripted(answer(OK), host="::1")
     try:
-        assert _call(Transport(server.url, 1.0, pool_size=4)) == (200, b"{}")
+        assert call(Transport(server.url, 1.0, pool_size=4)) == (200, b"{}")
         assert b"\r\nHost: [::1]:" in server.requests[0]
     finally:
         server.listener.close()
@@ -151,9 +151,9 @@ def test_an_ipv6_base_url_is_called() -> None:
 def test_credentials_in_the_base_url_are_sent_as_basic_auth(serve) -> None:
     """requests sent a base URL's user:password as Basic auth; http.client dropped them (the
     model server behind an authenticating proxy answered 401: a 502 for every call)."""
-    server = serve(_answer(OK))
+    server = serve(answer(OK))
     url = server.url.replace("http://", "http://us%40er:p%3Ass@")
-    assert _call(Transport(url, 1.0, pool_size=4)) == (200, b"{}")
+    assert call(Transport(url, 1.0, pool_size=4)) == (200, b"{}")
     token = base64.b64encode(b"us@er:p:ss")
     assert b"\r\nAuthorization: Basic " + token + b"\r\n" in server.requests[0]
 
@@ -188,5 +188,5 @@ def test_a_head_dripped_past_the_deadline_is_deadline_exceeded(serve, pieces) ->
 
     server = serve(drip)
     with pytest.raises(BackendError) as raised:
-        _call(Transport(server.url, 1.0, pool_size=4), seconds=0.3)
+        call(Transport(server.url, 1.0, pool_size=4), seconds=0.3)
     assert raised.value.failure is BackendFailure.DEADLINE_EXCEEDED

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from serving.gateway.settings import GatewaySettings, settings_errors
+from serving.gateway.settings import GatewaySettings
+from serving.gateway.settings_messages import settings_errors
 
 
 @pytest.mark.parametrize(

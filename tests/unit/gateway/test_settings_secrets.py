@@ -9,7 +9,8 @@ from limits.errors import ConfigurationError
 from pydantic import ValidationError
 
 from serving.gateway.access import install_access_control
-from serving.gateway.settings import GatewaySettings, settings_errors
+from serving.gateway.settings import GatewaySettings
+from serving.gateway.settings_messages import settings_errors
 from serving.redaction import redact_url
 
 SECRET = "s3cret"

@@ -18,6 +18,7 @@ from gunicorn.glogging import Logger
 
 from serving.gateway import gunicorn_conf
 from serving.gateway.catalog import ModelList, StartCheck, check_at_start
+from serving.gateway.gunicorn_values import ConfigValues
 
 CONFIG = 'model_config_list { config { name: "qa" base_path: "/models/qa" } }\n'
 
@@ -183,4 +184,4 @@ def test_a_bad_bind_host_log_level_or_cpu_affinity_is_one_line_each_and_exit_2()
 def test_a_bind_host_is_put_in_gunicorns_bind_as_it_reads_it(host: str, bound: str) -> None:
     # gunicorn splits bind at its last colon: "::" stopped it with "'' is not a valid port
     # number", naming no setting.
-    assert gunicorn_conf._bind_host(host) == bound
+    assert ConfigValues().bind_host(host) == bound

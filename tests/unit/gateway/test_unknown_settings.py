@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from serving.gateway.settings import GUNICORN_VARIABLES, GatewaySettings, unknown_variables
+from serving.gateway.settings import GatewaySettings
+from serving.gateway.settings_messages import GUNICORN_VARIABLES, unknown_variables
 
 
 def test_every_setting_and_gunicorn_variable_is_known() -> None:
