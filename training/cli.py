@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -58,9 +59,17 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def _named_path(text: str) -> Path:
+    # Path("") is ".": an empty value (an unset variable in `--model-repo "$REPO"`) had read
+    # or written the current folder, models.config and all.
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
+    return Path(text)
+
+
 def existing_path(text: str) -> Path:
     """An argparse type: a file or directory that exists (``--data-dir``)."""
-    path = Path(text)
+    path = _named_path(text)
     if not path.exists():
         raise argparse.ArgumentTypeError(f"no such file or directory: {text!r}")
     return path
@@ -69,21 +78,47 @@ def existing_path(text: str) -> Path:
 def directory_path(text: str) -> Path:
     """An argparse type: a directory, or a path where one can be made (``--model-repo``).
 
-    Refused: a path that is a file, or one below a file (checked before training, which would
-    otherwise fail only when it writes there).
+    Refused: an empty value, a path that is a file, or one below a file (checked before
+    training, which would otherwise fail only when it writes there).
     """
-    path = Path(text)
+    path = _named_path(text)
     existing = next((part for part in (path, *path.parents) if part.exists()), Path("."))
     if not existing.is_dir():
         raise argparse.ArgumentTypeError(f"{str(existing)!r} is not a directory")
     return path
 
 
+def writable_directory_path(text: str) -> Path:
+    """An argparse type for the folders a run writes (``--model-repo``, ``--runs-dir``):
+    :func:`directory_path` where a folder can be made, tried in its nearest existing folder.
+
+    Neither permissions nor ``os.access`` tell (root passes both on a read-only mount or
+    ``/proc``): a ``--model-repo`` there trained the whole run, then ended in a
+    ``FileNotFoundError`` traceback at the export.
+    """
+    path = directory_path(text)
+    writable_check(path)
+    return path
+
+
+def writable_check(path: Path) -> None:
+    """Raise ``argparse.ArgumentTypeError`` unless a folder can be made where ``path`` is (or
+    would be made): a hidden folder is made and removed in its nearest existing folder."""
+    existing = next((part for part in (path, *path.parents) if part.exists()), Path("."))
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=existing))
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise argparse.ArgumentTypeError(
+            f"cannot make a folder in {str(existing)!r}: {reason}"
+        ) from None
+
+
 def model_repo_path(text: str) -> Path:
-    """An argparse type for ``--model-repo``: :func:`directory_path`, and not a model's folder
+    """An argparse type for ``--model-repo``: :func:`writable_directory_path`, not a model's folder
     or a version folder (``serving.contract.repo_layout_problem``), refused before training
     rather than at its export (``export_for_serving`` refuses it too)."""
-    path = directory_path(text)
+    path = writable_directory_path(text)
     if (problem := repo_layout_problem(path)) is not None:
         raise argparse.ArgumentTypeError(problem)
     return path
@@ -113,7 +148,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--runs-dir",
-        type=directory_path,
+        type=writable_directory_path,
         default=Path("runs"),
         help="each run's logs, checkpoints and tokenizer (default: runs)",
     )
@@ -268,6 +303,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_arch(parser, args)
+    if args.command == "fetch" and not args.verify_only:  # --verify-only only reads the folder
+        try:
+            writable_check(args.data_dir or default_data_dir())
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"argument --data-dir: {error}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.command == "fetch":
         return command_fetch(args)
