@@ -3,11 +3,11 @@
 A version is loaded and warmed up before it is AVAILABLE; an old version is unloaded only
 once a wanted version is AVAILABLE (availability-preserving), so no request fails during a
 swap. Only folders named by ASCII digits in int64 range are versions (``00000123`` is 123);
-others are skipped with a warning. Folders without saved_model.pb are ignored, unless
-loaded (``versions.list_versions``). A failed load is END with a short reason (details in the
-log) and is retried as TF Serving does (``--max_num_load_retries`` every
-``--load_retry_interval_micros``), and at once whenever a file in its folder changes (a copy
-that was still under way). The model list itself can be
+others are skipped with a warning. Folders without saved_model.pb are skipped (with one
+warning saying why), unless loaded (``versions.list_versions``). A failed load is END
+with a short reason (details in the log) and is retried as TF Serving does
+(``--max_num_load_retries`` every ``--load_retry_interval_micros``), and at once whenever a
+file in its folder changes (a copy that was still under way). The model list itself can be
 replaced while running (``update_models``: models.config re-read).
 """
 
@@ -185,17 +185,12 @@ class ModelManager:
             folders, skipped = list_versions(model.base_path, loaded)
             unreadable = ""
         except OSError as error:  # missing or unlistable: no versions to aspire, none to drop
-            folders, skipped = {}, []
+            folders, skipped = {}, {}
             unreadable = f" (it cannot be listed: {error.strerror or type(error).__name__})"
-        for name in skipped:
-            if (model.name, name) not in self._warned:
-                self._warned.add((model.name, name))
-                LOG.warning(
-                    "model %s: skipping folder %r (a version folder is named by ASCII digits "
-                    "within int64)",
-                    model.name,
-                    name,
-                )
+        for name, reason in skipped.items():
+            if (model.name, f"{name}: {reason}") not in self._warned:  # again if it changes
+                self._warned.add((model.name, f"{name}: {reason}"))
+                LOG.warning("model %s: skipping folder %r (%s)", model.name, name, reason)
         if not folders and model.name not in self._empty:  # once, until versions appear
             LOG.warning(  # TF Serving's words: a missing or empty base path serves nothing
                 "No versions of servable %s found under base path %s%s. Did you forget to name "
