@@ -169,11 +169,18 @@ def test_unfit_versions_have_short_reasons(legacy_repo, tmp_path, broken, reason
             "heads.0.lables: unknown field (did you mean 'labels'?)",
         ),
         (lambda spec: spec.update(exampel=spec.pop("example")), "did you mean 'example'?"),
+        # Found by the new-user trial (newuser9): a categorical head's kind changed to
+        # multilabel was told "did you mean 'description'?" for its label_descriptions.
+        (
+            lambda spec: spec["heads"][0].update(kind="multilabel"),
+            "heads.0.label_descriptions: unknown field for a multilabel head (a field of "
+            "categorical heads)",
+        ),
         (lambda spec: spec["inputs"][0].update(max_tokens=0), "inputs.0.max_tokens: Input should"),
         # "" was served as TF Serving's serving_default, not refused.
         (lambda spec: spec.update(signature_name=""), "signature_name: Value error, must not"),
     ],
-    ids=["input-field", "head-field", "top-field", "value", "empty-signature"],
+    ids=["input-field", "head-field", "top-field", "other-kind", "value", "empty-signature"],
 )
 def test_an_invalid_spec_says_where_it_is_wrong(qa, tiny_repo, tmp_path, edit, reason) -> None:
     # Found as a new user: a misspelt spec field was only "invalid serving_spec.json" in
