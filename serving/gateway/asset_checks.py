@@ -40,6 +40,7 @@ LOGGER = logging.getLogger("serving.gateway.runtime")
 # (a labels list of gigabytes) would take every worker's memory, again at each restart.
 MAX_METADATA_BYTES = 16 * 2**20
 MAX_TOKENIZER_BYTES = 256 * 2**20
+INPUT_MODELS: tuple[type[BaseModel], ...] = (TextInput, TextsInput)
 HEAD_MODELS: tuple[type[BaseModel], ...] = (
     CategoricalHead,
     BinaryHead,
@@ -51,7 +52,7 @@ HEAD_MODELS: tuple[type[BaseModel], ...] = (
 )
 # pydantic puts a discriminated union's tag in an error's path (inputs.0.text.max_tokens).
 SPEC_UNION_TAGS: dict[str, type[BaseModel]] = {
-    model.model_fields["kind"].default: model for model in (TextInput, TextsInput, *HEAD_MODELS)
+    model.model_fields["kind"].default: model for model in (*INPUT_MODELS, *HEAD_MODELS)
 }
 
 
@@ -232,7 +233,7 @@ def _unknown_field(loc: tuple[int | str, ...]) -> str:
     key, tags = str(loc[-1]), [str(part) for part in loc if part in SPEC_UNION_TAGS]
     if tags:
         noun = "input" if "inputs" in loc else "head"
-        family = (TextInput, TextsInput) if noun == "input" else HEAD_MODELS
+        family = INPUT_MODELS if noun == "input" else HEAD_MODELS
         owners = [
             tag
             for tag, model in SPEC_UNION_TAGS.items()
