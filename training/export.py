@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,11 @@ from serving.spec import SPEC_FILE, ServingSpec, dump_spec
 from serving.spec_outputs import head_labels, spec_wiring
 from serving.tokenization import file_sha256, load_tokenizer
 from training.architecture import PLOT_FILE, SUMMARY_FILE, write_plot, write_summary
+from training.export_arguments import (
+    MODEL_NAME_PATTERN,
+    check_arguments,
+    check_version_and_warmup,
+)
 from training.model_config import (
     BATCHING_PARAMETERS,
     GENERATED_MARKER,
@@ -58,9 +62,6 @@ __all__ = [
     "warmup_batches",
 ]
 
-# A model name is a folder name and a URL path segment: no dots (hidden staging folders),
-# no slashes.
-MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 WARMUP_BATCH_SIZES = (1, 2, 4)
 
 
@@ -117,14 +118,18 @@ def export_for_serving(
         ModelConfigError: a hand-edited ``models.config`` does not parse (checked first).
         FileNotFoundError: a tokenizer path that is no file.
         ValueError: a spec that breaks its own rules (pydantic's ValidationError naming
-            the field: a spec edited with model_copy skips them), a bad name, missing or extra
+            the field: a spec edited with model_copy skips them), a bad name, a ``version``
+            outside 0 to 2**63-1, a warmup instance that is no request instance of the spec
+            (named by its index, as the spec's example is checked), missing or extra
             tokenizers, a tokenizer file that does not load, a reserved asset name, or a
             ``repo`` that is a model's folder or a version folder
             (``serving.contract.repo_layout_problem``).
-        TypeError: ``model`` is not a ``keras.Model``, or a tokenizer is neither a path nor a
+        TypeError: ``model`` is not a ``keras.Model``, ``spec`` not a ``ServingSpec``,
+            ``warmup_instances`` not a list, or a tokenizer is neither a path nor a
             ``tokenizers.Tokenizer``.
     """
-    _check_arguments(spec, tokenizers, name, extra_assets or {})
+    check_arguments(spec, tokenizers, name, extra_assets or {})
+    check_version_and_warmup(spec, version, warmup_instances)
     # A str repo was AttributeError "'str' object has no attribute 'parents'" (newuser7).
     repo = Path(repo)
     extra = {file: Path(path) for file, path in (extra_assets or {}).items()}
@@ -208,23 +213,6 @@ def _write_architecture(model: Any, assets: Path, given: Mapping[str, Path]) -> 
         write_summary(model, assets / SUMMARY_FILE)
     if PLOT_FILE not in given:
         write_plot(model, assets / PLOT_FILE)
-
-
-def _check_arguments(
-    spec: ServingSpec, tokenizers: Mapping[str, object], name: str, extra: Mapping[str, object]
-) -> None:
-    if re.match(MODEL_NAME_PATTERN, name) is None:
-        raise ValueError(f"model name {name!r} must match {MODEL_NAME_PATTERN}")
-    # Checked as the gateway reads it: a spec changed with model_copy(update=...) skips
-    # pydantic's checks (a signature_name of "" was exported, then served as serving_default).
-    ServingSpec.model_validate_json(dump_spec(spec))  # ValidationError (a ValueError)
-    needed = spec.tokenizer_files()
-    if set(tokenizers) != set(needed):
-        raise ValueError(f"tokenizers must map exactly {needed}, got {sorted(tokenizers)}")
-    reserved = {SPEC_FILE, contract.MODEL_CARD_FILE, contract.WARMUP_FILE, *needed}
-    for file in extra:
-        if file in reserved or Path(file).name != file or file.startswith("."):
-            raise ValueError(f"extra asset {file!r} must be a bare file name not in {reserved}")
 
 
 def _tokenizer_files(
