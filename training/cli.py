@@ -18,7 +18,11 @@ from serving.contract import ASSETS_DIR, MODEL_CARD_FILE, repo_layout_problem
 from serving.gpu_logs import import_tensorflow
 from training.data.errors import DataError
 from training.tasks.registry import ARCHITECTURES, TASK_NAMES
-from training.tuning_distribution import add_distribution_options, distribution_from_args
+from training.tuning_distribution import (
+    add_distribution_options,
+    distribution_from_args,
+    oracle_bind_problem,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("tiny", "default", "full")
@@ -241,6 +245,10 @@ def command_tune(args: argparse.Namespace) -> int:
         distribution = distribution_from_args(args)
     except ValueError as error:
         print(f"tune: {error}", file=sys.stderr)
+        return 2
+    problem = oracle_bind_problem(distribution) if distribution and distribution.is_chief else None
+    if problem is not None:
+        print(f"tune: {problem}", file=sys.stderr)
         return 2
     role = "" if distribution is None or distribution.is_chief else f"-{distribution.tuner_id}"
     settings = run_settings(args, f"tune-{args.name}{role}")
