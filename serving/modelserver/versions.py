@@ -82,20 +82,7 @@ def skip_reason(child: Path, number: int | None) -> str:
         return "a version folder is named by ASCII digits within int64" if is_dir else ""
     if not is_dir:
         return "a version is a folder, this is a file"
-    nested = sorted(
-        str(found.relative_to(child))
-        for name in contract.SAVED_MODEL_FILES
-        for found in child.glob(f"*/{name}")
-    )
-    where = (
-        f"; {nested[0]} is in it: the version folder itself must hold the SavedModel"
-        if nested
-        else ""
-    )
-    return (
-        f"it holds no {' or '.join(contract.SAVED_MODEL_FILES)}: not loaded until it does "
-        f"(a copy still under way){where}"
-    )
+    return f"not loaded until it holds one: {contract.no_saved_model_reason(child)}"
 
 
 def folder_fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
