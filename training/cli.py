@@ -8,7 +8,6 @@ import logging
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 from serving.contract import ASSETS_DIR, MODEL_CARD_FILE, repo_layout_problem
 from serving.gpu_logs import import_tensorflow
 from training.data.errors import DataError
+from training.export_arguments import output_folder_problem
 from training.tasks.registry import ARCHITECTURES, TASK_NAMES
 from training.tuning_distribution import (
     add_distribution_options,
@@ -107,15 +107,9 @@ def writable_directory_path(text: str) -> Path:
 
 def writable_check(path: Path) -> None:
     """Raise ``argparse.ArgumentTypeError`` unless a folder can be made where ``path`` is (or
-    would be made): a hidden folder is made and removed in its nearest existing folder."""
-    existing = next((part for part in (path, *path.parents) if part.exists()), Path("."))
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=existing))
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        raise argparse.ArgumentTypeError(
-            f"cannot make a folder in {str(existing)!r}: {reason}"
-        ) from None
+    would be made): ``training.export_arguments.output_folder_problem``."""
+    if (problem := output_folder_problem(path)) is not None:
+        raise argparse.ArgumentTypeError(problem)
 
 
 def model_repo_path(text: str) -> Path:

@@ -34,6 +34,7 @@ from training.export_arguments import (
     MODEL_NAME_PATTERN,
     check_arguments,
     check_version_and_warmup,
+    output_folder_problem,
 )
 from training.model_config import (
     BATCHING_PARAMETERS,
@@ -121,7 +122,8 @@ def export_for_serving(
             the field: a spec edited with model_copy skips them), a bad name, a ``version``
             outside 0 to 2**63-1, a warmup instance that is no request instance of the spec
             (named by its index, as the spec's example is checked), missing or extra
-            tokenizers, a tokenizer file that does not load, a reserved asset name, or a
+            tokenizers, a tokenizer file that does not load, a reserved asset name, a
+            ``repo`` where no folder can be made (a file, a read-only mount), or a
             ``repo`` that is a model's folder or a version folder
             (``serving.contract.repo_layout_problem``).
         TypeError: ``model`` is not a ``keras.Model``, ``spec`` not a ``ServingSpec``,
@@ -132,6 +134,8 @@ def export_for_serving(
     check_version_and_warmup(spec, version, warmup_instances)
     # A str repo was AttributeError "'str' object has no attribute 'parents'" (newuser7).
     repo = Path(repo)
+    if (problem := output_folder_problem(repo)) is not None:  # before the model is checked
+        raise ValueError(f"repo: {problem}")
     extra = {file: Path(path) for file, path in (extra_assets or {}).items()}
     # A Tokenizer in memory (found by newuser7: TypeError "expected str, bytes or
     # os.PathLike object, not Tokenizer", naming no argument) is saved, then read as a file.

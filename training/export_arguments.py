@@ -3,7 +3,9 @@ tokenizer or touches the model: each wrong argument is one exception naming it."
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -11,7 +13,12 @@ from serving import contract
 from serving.numbers import INT64_MAX
 from serving.spec import SPEC_FILE, ServingSpec, dump_spec, instance_problem
 
-__all__ = ["MODEL_NAME_PATTERN", "check_arguments", "check_version_and_warmup"]
+__all__ = [
+    "MODEL_NAME_PATTERN",
+    "check_arguments",
+    "check_version_and_warmup",
+    "output_folder_problem",
+]
 
 # A model name is a folder name and a URL path segment: no dots (hidden staging folders),
 # no slashes.
@@ -66,3 +73,20 @@ def check_version_and_warmup(spec: ServingSpec, version: object, instances: obje
     for index, instance in enumerate(instances):
         if problem := instance_problem(spec.inputs, instance, f"warmup_instances[{index}]"):
             raise ValueError(problem)
+
+
+def output_folder_problem(path: Path) -> str | None:
+    """Why no folder can be made at ``path`` (or it is none), or None: its nearest existing
+    part is a file, or a hidden folder cannot be made and removed there (a read-only mount,
+    ``/proc``; root passes every permission check there, so only trying tells). Checked before
+    a run trains or an export checks the model: either had failed only when it wrote there."""
+    existing = next((part for part in (path, *path.parents) if part.exists()), Path("."))
+    if not existing.is_dir():
+        return f"{str(existing)!r} is not a directory"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=existing))
+    except OSError as error:
+        return (
+            f"cannot make a folder in {str(existing)!r}: {error.strerror or type(error).__name__}"
+        )
+    return None

@@ -133,3 +133,18 @@ def test_a_wrong_argument_is_refused_before_anything_is_written(
         )
     assert message in str(caught.value)
     assert not (tmp_path / "repo").exists()
+
+
+@pytest.mark.parametrize("where", ["a-file", "/proc/self/no-such-folder"])
+def test_a_repo_where_no_folder_can_be_made_is_refused_first(
+    tmp_path: Path, tokenizer_path: Path, vocab: int, where: str
+) -> None:
+    # Found by the new-user trial (newuser9): an OSError from mkdir, after the model and the
+    # tokenizers were checked (the CLI's --model-repo there trained the whole run first).
+    (tmp_path / "a-file").write_text("x")
+    repo = tmp_path / where / "repo" if where == "a-file" else Path(where) / "repo"
+    with pytest.raises(ValueError, match=r"^repo: ") as caught:
+        export_for_serving(
+            None, _spec(vocab), {"tokenizer.json": tokenizer_path}, name="m", repo=repo
+        )
+    assert "is not a directory" in str(caught.value) or "cannot make a folder" in str(caught.value)
