@@ -20,6 +20,7 @@ import time
 from functools import partial
 from pathlib import Path
 
+from serving.contract import ASSETS_DIR, WARMUP_FILE
 from serving.modelserver.batch_scheduler import BatchScheduler
 from serving.modelserver.batching import Batcher
 from serving.modelserver.config import BatchingSettings, ModelSettings
@@ -252,13 +253,24 @@ class ModelManager:
         LOG.info("loading %s version %d from %s", model.name, version, path)
         self._set(model.name, VersionState(version, "LOADING"))
         fingerprint = folder_fingerprint(path)
+        # Which file failed: TensorFlow's text names none ("Read less bytes than requested
+        # [[{{node RestoreV2}}]]" for cut variables, "truncated record at 0" for a cut warmup).
+        stage = "reading its SavedModel (saved_model.pb, variables/)"
         try:
             check_regular_files(path)  # a FIFO would hold the load (and every poll) forever
             servable = LoadedVersion(model.name, version, path)
+            stage = f"replaying its warmup requests ({ASSETS_DIR}/{WARMUP_FILE})"
             warmed = servable.warm_up()
         except Exception as error:
-            # The full error (with server paths) goes to the log; clients see a short reason.
-            LOG.error("loading %s version %d from %s failed: %s", model.name, version, path, error)
+            # The full error (server paths too) goes to the log, one line; clients get less.
+            LOG.error(
+                "loading %s version %d from %s failed while %s: %s",
+                model.name,
+                version,
+                path,
+                stage,
+                " ".join(str(error).split()),
+            )
             failed = VersionState.failed_load(version, error, previous, fingerprint, self._retry)
             self._set(model.name, failed)
             return
