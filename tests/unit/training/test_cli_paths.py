@@ -158,3 +158,16 @@ def test_an_empty_path_is_refused(option, tmp_path, capsys) -> None:
     argv = ["train", "qa", "--data-dir", str(tmp_path), option, ""]
     error = run_error(argv, capsys)
     assert f"argument {option}: must name a folder, got ''" in error
+
+
+@pytest.mark.parametrize("command", [["train", "qa"], ["train-all"], ["tune", "qa", "--export"]])
+def test_a_models_config_the_export_would_refuse_is_refused_first(
+    command, tmp_path, capsys
+) -> None:
+    # Found by the new-user trial (newuser9): a hand-edited models.config that does not parse
+    # was a ModelConfigError traceback at the export, once the whole run had trained.
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "models.config").write_text("model_config_list { config { name: ")
+    argv = [*command, "--data-dir", str(tmp_path), "--model-repo", str(tmp_path / "repo")]
+    error = run_error(argv, capsys)
+    assert "argument --model-repo: models.config does not parse" in error
