@@ -82,7 +82,7 @@ def skip_reason(child: Path, number: int | None) -> str:
         return "a version folder is named by ASCII digits within int64" if is_dir else ""
     if not is_dir:
         return "a version is a folder, this is a file"
-    return f"not loaded until it holds one: {contract.no_saved_model_reason(child)}"
+    return f"not a version yet: {contract.no_saved_model_reason(child)}"
 
 
 def folder_fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:

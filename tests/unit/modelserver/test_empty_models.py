@@ -60,7 +60,7 @@ def test_a_numbered_folder_that_is_no_version_is_warned_about_once_with_why(
     assert len(skips) == 5, skips
     by_name = {message.split("'")[1]: message for message in skips}
     assert set(by_name) == {"7", "8", "9", "10", "abc"}
-    assert "not loaded until it holds one: it holds no saved_model.pb or" in by_name["7"]
+    assert "not a version yet: it holds no saved_model.pb or" in by_name["7"]
     assert "export/saved_model.pb is in it: the version folder itself" in by_name["8"]
     assert "cannot be read: Too many levels of symbolic links" in by_name["9"]
     assert "a version is a folder" in by_name["10"]
