@@ -134,7 +134,7 @@ def export_for_serving(
     check_version_and_warmup(spec, version, warmup_instances)
     # A str repo was AttributeError "'str' object has no attribute 'parents'" (newuser7).
     repo = Path(repo)
-    if (problem := output_folder_problem(repo)) is not None:  # before the model is checked
+    if (problem := output_folder_problem(repo / name)) is not None:  # before the model is checked
         raise ValueError(f"repo: {problem}")
     extra = {file: Path(path) for file, path in (extra_assets or {}).items()}
     # A Tokenizer in memory (found by newuser7: TypeError "expected str, bytes or

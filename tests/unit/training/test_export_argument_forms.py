@@ -135,7 +135,7 @@ def test_a_wrong_argument_is_refused_before_anything_is_written(
     assert not (tmp_path / "repo").exists()
 
 
-@pytest.mark.parametrize("where", ["a-file", "/proc/self/no-such-folder"])
+@pytest.mark.parametrize("where", ["a-file", "/proc/self/no-such-folder", "model-is-a-file"])
 def test_a_repo_where_no_folder_can_be_made_is_refused_first(
     tmp_path: Path, tokenizer_path: Path, vocab: int, where: str
 ) -> None:
@@ -143,6 +143,10 @@ def test_a_repo_where_no_folder_can_be_made_is_refused_first(
     # tokenizers were checked (the CLI's --model-repo there trained the whole run first).
     (tmp_path / "a-file").write_text("x")
     repo = tmp_path / where / "repo" if where == "a-file" else Path(where) / "repo"
+    if where == "model-is-a-file":  # a file where the model's folder goes: FileExistsError
+        repo = tmp_path / "repo"
+        repo.mkdir()
+        (repo / "m").write_text("x")
     with pytest.raises(ValueError, match=r"^repo: ") as caught:
         export_for_serving(
             None, _spec(vocab), {"tokenizer.json": tokenizer_path}, name="m", repo=repo
