@@ -8,6 +8,7 @@ ready, 1 on timeout or when the watched process ``--pid`` has died (no point wai
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -93,6 +94,17 @@ def url_detail(url: str) -> str:
     return f"HTTP {response.status_code}: {response.text.strip()[:1000]}"
 
 
+def _seconds(text: str) -> float:
+    # nan never passed the deadline check: a wait without end (0: look once, then report).
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Poll until ready (0) or until the deadline or the watched process dies (1)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -100,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model-server", default="", help="TF Serving REST base URL")
     parser.add_argument("--models", default="qa,profile,similarity")
     parser.add_argument("--pid", type=int, default=0, help="give up if this process exits")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds")
+    parser.add_argument("--timeout", type=_seconds, default=120.0, help="seconds (>= 0)")
     args = parser.parse_args(argv)
     deadline = time.monotonic() + args.timeout
     waiting = pending(args)

@@ -78,6 +78,22 @@ def holds_saved_model(folder: Path) -> bool:
         return False
 
 
+def no_saved_model_reason(folder: Path) -> str | None:
+    """Why a version folder is no complete version (the model server's log and the gateway's
+    refusal), or None: it holds no SavedModel file, naming one a folder too deep
+    (``7/export/saved_model.pb``, which no server reads)."""
+    if holds_saved_model(folder):
+        return None
+    try:
+        nested = sorted(
+            str(found.relative_to(folder)) for found in folder.glob("*/saved_model.pb*")
+        )
+    except OSError:
+        nested = []
+    where = f"; {nested[0]} is in it: the version folder itself must hold it" if nested else ""
+    return f"it holds no {' or '.join(SAVED_MODEL_FILES)} (a copy still under way?){where}"
+
+
 # Errors of the process or the machine, not of a file or folder: no file descriptor left (a
 # low ``ulimit -n``, a leak elsewhere), no kernel memory. Such a folder is not empty, nor
 # such a file invalid: the gateway asks again later.

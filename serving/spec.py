@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -65,6 +66,7 @@ __all__ = [
     "TokenLabelsHead",
     "Truncation",
     "dump_spec",
+    "instance_problem",
     "is_valid_name",
     "load_spec",
 ]
@@ -159,27 +161,8 @@ class ServingSpec(Frozen):
         unique("head field", [head.field for head in self.heads])
         unique("head output", [head.output for head in self.heads])
         fields = {item.field: item for item in self.inputs}
-        if set(self.example) != set(fields):
-            raise ValueError(
-                f"example must give exactly the input fields {sorted(fields)}"
-                + _example_keys(sorted(self.example), sorted(fields))
-            )
-        for name, item in fields.items():
-            value = self.example[name]
-            if item.kind == "text" and not isinstance(value, str):
-                raise ValueError(f"example.{name} must be a string")
-            if item.kind == "texts" and not (
-                isinstance(value, list) and all(isinstance(text, str) for text in value)
-            ):
-                raise ValueError(f"example.{name} must be a list of strings")
-            # The example is a request the docs offer ("Try it out"): within the input's limits.
-            texts = [value] if isinstance(value, str) else value
-            if isinstance(item, TextsInput) and not 1 <= len(texts) <= item.max_items:
-                raise ValueError(f"example.{name} must have 1 to max_items={item.max_items} items")
-            if not all(1 <= len(text) <= item.max_chars for text in texts):
-                raise ValueError(
-                    f"example.{name}: every text must have 1 to {item.max_chars} chars"
-                )
+        if (problem := instance_problem(self.inputs, self.example, "example")) is not None:
+            raise ValueError(problem)
         for head in self.span_heads():
             target = fields.get(head.input_field)
             if target is None or target.kind != "text":
@@ -233,6 +216,37 @@ def dump_spec(spec: ServingSpec) -> str:
 def is_valid_name(name: str) -> bool:
     """Whether a string may be a request field or tensor name."""
     return re.match(NAME_PATTERN, name) is not None
+
+
+def instance_problem(
+    inputs: Sequence[TextInput | TextsInput], instance: object, name: str
+) -> str | None:
+    """What keeps ``instance`` from being a request instance of these inputs (exactly their
+    fields, a string for a ``text`` input, a list of strings for ``texts``, within their
+    limits), as a message starting with ``name``; None when it is one. The spec's example
+    and ``export_for_serving``'s ``warmup_instances`` are checked alike."""
+    if not isinstance(instance, Mapping):
+        return f"{name} must be an object of the input fields, not {type(instance).__name__}"
+    fields = {item.field: item for item in inputs}
+    if set(instance) != set(fields):
+        return f"{name} must give exactly the input fields {sorted(fields)}" + _example_keys(
+            sorted(map(str, instance)), sorted(fields)
+        )
+    for field, item in fields.items():
+        value = instance[field]
+        if item.kind == "text" and not isinstance(value, str):
+            return f"{name}.{field} must be a string"
+        if item.kind == "texts" and not (
+            isinstance(value, list) and all(isinstance(text, str) for text in value)
+        ):
+            return f"{name}.{field} must be a list of strings"
+        # The example is a request the docs offer ("Try it out"): within the input's limits.
+        texts = [value] if isinstance(value, str) else value
+        if isinstance(item, TextsInput) and not 1 <= len(texts) <= item.max_items:
+            return f"{name}.{field} must have 1 to max_items={item.max_items} items"
+        if not all(1 <= len(text) <= item.max_chars for text in texts):
+            return f"{name}.{field}: every text must have 1 to {item.max_chars} chars"
+    return None
 
 
 def _example_keys(given: list[str], fields: list[str]) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -13,15 +12,29 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from serving.contract import ASSETS_DIR, MODEL_CARD_FILE, repo_layout_problem
+from serving.contract import ASSETS_DIR, MODEL_CARD_FILE
 from serving.gpu_logs import import_tensorflow
+from training.cli_types import (
+    MAX_SEED,
+    directory_path,
+    existing_path,
+    model_repo_path,
+    positive_int,
+    positive_seconds,
+    seed_int,
+    writable_check,
+    writable_directory_path,
+)
 from training.data.errors import DataError
 from training.tasks.registry import ARCHITECTURES, TASK_NAMES
-from training.tuning_distribution import add_distribution_options, distribution_from_args
+from training.tuning_distribution import (
+    add_distribution_options,
+    distribution_from_args,
+    oracle_bind_problem,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("tiny", "default", "full")
-MAX_SEED = 2**32 - 1
 PROG = "python -m training"
 DATA_DIR_HELP = "default: $DATA_DIR, else ../shared/datasets beside the project"
 
@@ -29,71 +42,6 @@ DATA_DIR_HELP = "default: $DATA_DIR, else ../shared/datasets beside the project"
 def default_data_dir() -> Path:
     """``DATA_DIR`` from the environment, else ``../shared/datasets`` next to the project."""
     return Path(os.environ.get("DATA_DIR", PROJECT_ROOT.parent / "shared" / "datasets"))
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1 (counts: epochs, trials, examples, batch sizes)."""
-    value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
-
-
-def seed_int(text: str) -> int:
-    """An argparse type: a seed in [0, 2**32 - 1], the range NumPy and Keras accept."""
-    value = _int(text)
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be an integer in [0, {MAX_SEED}], got {text!r}")
-    return value
-
-
-def positive_seconds(text: str) -> float:
-    """An argparse type: a finite number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
-    return value
-
-
-def existing_path(text: str) -> Path:
-    """An argparse type: a file or directory that exists (``--data-dir``)."""
-    path = Path(text)
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"no such file or directory: {text!r}")
-    return path
-
-
-def directory_path(text: str) -> Path:
-    """An argparse type: a directory, or a path where one can be made (``--model-repo``).
-
-    Refused: a path that is a file, or one below a file (checked before training, which would
-    otherwise fail only when it writes there).
-    """
-    path = Path(text)
-    existing = next((part for part in (path, *path.parents) if part.exists()), Path("."))
-    if not existing.is_dir():
-        raise argparse.ArgumentTypeError(f"{str(existing)!r} is not a directory")
-    return path
-
-
-def model_repo_path(text: str) -> Path:
-    """An argparse type for ``--model-repo``: :func:`directory_path`, and not a model's folder
-    or a version folder (``serving.contract.repo_layout_problem``), refused before training
-    rather than at its export (``export_for_serving`` refuses it too)."""
-    path = directory_path(text)
-    if (problem := repo_layout_problem(path)) is not None:
-        raise argparse.ArgumentTypeError(problem)
-    return path
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +61,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--runs-dir",
-        type=directory_path,
+        type=writable_directory_path,
         default=Path("runs"),
         help="each run's logs, checkpoints and tokenizer (default: runs)",
     )
@@ -207,6 +155,10 @@ def command_tune(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"tune: {error}", file=sys.stderr)
         return 2
+    problem = oracle_bind_problem(distribution) if distribution and distribution.is_chief else None
+    if problem is not None:
+        print(f"tune: {problem}", file=sys.stderr)
+        return 2
     role = "" if distribution is None or distribution.is_chief else f"-{distribution.tuner_id}"
     settings = run_settings(args, f"tune-{args.name}{role}")
     best = tune_task(
@@ -263,11 +215,32 @@ def check_arch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             )
 
 
+def check_model_repo(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exit 2 (argparse's error) if the export would refuse ``--model-repo``'s
+    ``models.config`` (a hand-edited one that does not parse, or a model it cannot take):
+    found by newuser9's trial, the run trained, then ended in a ModelConfigError traceback."""
+    if args.command == "fetch" or (args.command == "tune" and not args.export):
+        return
+    from training.model_config import ModelConfigError, models_config_with
+
+    for name in TASK_NAMES if args.command == "train-all" else (args.name,):
+        try:
+            models_config_with(args.model_repo, name)
+        except (ModelConfigError, OSError, UnicodeDecodeError) as error:
+            parser.error(f"argument --model-repo: {error}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run a subcommand; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     check_arch(parser, args)
+    check_model_repo(parser, args)
+    if args.command == "fetch" and not args.verify_only:  # --verify-only only reads the folder
+        try:
+            writable_check(args.data_dir or default_data_dir())
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"argument --data-dir: {error}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.command == "fetch":
         return command_fetch(args)

@@ -30,12 +30,13 @@ from serving.spec import SPEC_FILE, ServingSpec, dump_spec
 from serving.spec_outputs import head_labels, spec_wiring
 from serving.tokenization import file_sha256
 from training.architecture import PLOT_FILE, SUMMARY_FILE, write_plot, write_summary
-from training.export_inputs import (
+from training.export_arguments import (
     MODEL_NAME_PATTERN,
     check_arguments,
-    given_tokenizer,
-    tokenizer_files,
+    check_version_and_warmup,
+    output_folder_problem,
 )
+from training.export_inputs import given_tokenizer, tokenizer_files
 from training.model_config import (
     BATCHING_PARAMETERS,
     GENERATED_MARKER,
@@ -119,16 +120,23 @@ def export_for_serving(
         ModelConfigError: a hand-edited ``models.config`` does not parse (checked first).
         FileNotFoundError: a tokenizer path that is no file.
         ValueError: a spec that breaks its own rules (pydantic's ValidationError naming
-            the field: a spec edited with model_copy skips them), a bad name, missing or extra
-            tokenizers, a tokenizer file that does not load, a reserved asset name, or a
+            the field: a spec edited with model_copy skips them), a bad name, a ``version``
+            outside 0 to 2**63-1, a warmup instance that is no request instance of the spec
+            (named by its index, as the spec's example is checked), missing or extra
+            tokenizers, a tokenizer file that does not load, a reserved asset name, a
+            ``repo`` where no folder can be made (a file, a read-only mount), or a
             ``repo`` that is a model's folder or a version folder
             (``serving.contract.repo_layout_problem``).
-        TypeError: ``model`` is not a ``keras.Model``, or a tokenizer is neither a path nor a
+        TypeError: ``model`` is not a ``keras.Model``, ``spec`` not a ``ServingSpec``,
+            ``warmup_instances`` not a list, or a tokenizer is neither a path nor a
             ``tokenizers.Tokenizer``.
     """
     check_arguments(spec, tokenizers, name, extra_assets or {})
+    check_version_and_warmup(spec, version, warmup_instances)
     # A str repo was AttributeError "'str' object has no attribute 'parents'" (newuser7).
     repo = Path(repo)
+    if (problem := output_folder_problem(repo / name)) is not None:  # before the model is checked
+        raise ValueError(f"repo: {problem}")
     extra = {file: Path(path) for file, path in (extra_assets or {}).items()}
     # A Tokenizer in memory (found by newuser7: TypeError "expected str, bytes or
     # os.PathLike object, not Tokenizer", naming no argument) is saved, then read as a file.

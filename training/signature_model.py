@@ -26,6 +26,15 @@ import tensorflow as tf
 class _SignatureLayer(keras.layers.TFSMLayer):  # type: ignore[misc]
     """``TFSMLayer`` calling its endpoint with keyword arguments, as signatures require."""
 
+    def __init__(self, path: str, call_endpoint: str) -> None:
+        super().__init__(path, call_endpoint=call_endpoint)
+        # TFSMLayer takes an attribute of that name before the signature: a version written
+        # by export_for_serving has a ``serving_default`` function taking one positional
+        # ``inputs_0``, so re-exporting a served version failed with Keras's "Could not
+        # automatically infer the output shape" (newuser9). The signature is what
+        # signature_inputs describes and what TF Serving calls.
+        self.call_endpoint_fn = self._reloaded_obj.signatures[call_endpoint]
+
     def call(self, inputs: Mapping[str, Any], training: bool = False) -> Any:
         del training  # a serving signature has no training mode
         return self.call_endpoint_fn(**inputs)
@@ -35,7 +44,8 @@ def signature_inputs(path: str | Path, signature: str = "serving_default") -> di
     """Each keyword argument of a SavedModel's signature (sorted), as ``"int32 [None, None]"``.
 
     Raises:
-        ValueError: the SavedModel has no such signature (the message lists those it has).
+        ValueError: the SavedModel has no such signature (the message lists those it has), or
+            ``path`` is a file (a ``.keras`` model: ``keras.models.load_model`` reads it).
     """
     return _described(_signature(path, signature).structured_input_signature[1])
 
@@ -60,10 +70,10 @@ def signature_model(
         (the heads' ``output``s). Its weights are the SavedModel's variables.
 
     Raises:
-        ValueError: no such signature, a ``tensors`` key that is no argument of it, two
-            arguments given one tensor name, or an
-            argument that is no ``[batch, length]`` id matrix (each message lists the
-            signature's arguments with their shapes and dtypes).
+        ValueError: ``path`` is a file, no such signature, a ``tensors`` key that is no
+            argument of it, two arguments given one tensor name, or an argument that is no
+            ``[batch, length]`` id matrix (each message lists the signature's arguments with
+            their shapes and dtypes).
     """
     arguments = _signature(path, signature).structured_input_signature[1]
     listed = ", ".join(f"{name}: {text}" for name, text in _described(arguments).items())
@@ -113,6 +123,11 @@ def _described(arguments: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _signature(path: str | Path, signature: str) -> Any:
+    if Path(path).is_file():  # TensorFlow said "SavedModel file does not exist at: m.keras/{...}"
+        raise ValueError(
+            f"{str(path)!r} is a file, not a SavedModel folder: a .keras or .h5 model is "
+            "loaded with keras.models.load_model and given to export_for_serving as it is"
+        )
     signatures = tf.saved_model.load(str(path)).signatures
     if signature not in signatures:
         raise ValueError(

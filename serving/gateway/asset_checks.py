@@ -40,20 +40,19 @@ LOGGER = logging.getLogger("serving.gateway.runtime")
 # (a labels list of gigabytes) would take every worker's memory, again at each restart.
 MAX_METADATA_BYTES = 16 * 2**20
 MAX_TOKENIZER_BYTES = 256 * 2**20
+INPUT_MODELS: tuple[type[BaseModel], ...] = (TextInput, TextsInput)
+HEAD_MODELS: tuple[type[BaseModel], ...] = (
+    CategoricalHead,
+    BinaryHead,
+    MultilabelHead,
+    RegressionHead,
+    ScoreHead,
+    SegmentWeightsHead,
+    TokenLabelsHead,
+)
 # pydantic puts a discriminated union's tag in an error's path (inputs.0.text.max_tokens).
 SPEC_UNION_TAGS: dict[str, type[BaseModel]] = {
-    model.model_fields["kind"].default: model
-    for model in (
-        TextInput,
-        TextsInput,
-        CategoricalHead,
-        BinaryHead,
-        MultilabelHead,
-        RegressionHead,
-        ScoreHead,
-        SegmentWeightsHead,
-        TokenLabelsHead,
-    )
+    model.model_fields["kind"].default: model for model in (*INPUT_MODELS, *HEAD_MODELS)
 }
 
 
@@ -222,13 +221,30 @@ def spec_problems(error: ValidationError, *, most: int = 3) -> str:
         loc = [str(part) for part in item["loc"] if part not in SPEC_UNION_TAGS]
         message = item["msg"]
         if item["type"] == "extra_forbidden":
-            allowed = _allowed_fields(item["loc"][:-1])
-            close = difflib.get_close_matches(str(item["loc"][-1]), allowed, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"expected one of {allowed}"
-            message = f"unknown field ({hint})"
+            message = _unknown_field(item["loc"])
         parts.append(f"{'.'.join(loc) or 'spec'}: {message[:300]}")
     more = error.error_count() - len(parts)
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _unknown_field(loc: tuple[int | str, ...]) -> str:
+    # A key of another kind (a categorical head's label_descriptions under a head whose kind
+    # was changed to multilabel) is named as such: the closest name of this kind misled.
+    key, tags = str(loc[-1]), [str(part) for part in loc if part in SPEC_UNION_TAGS]
+    if tags:
+        noun = "input" if "inputs" in loc else "head"
+        family = INPUT_MODELS if noun == "input" else HEAD_MODELS
+        owners = [
+            tag
+            for tag, model in SPEC_UNION_TAGS.items()
+            if tag != tags[-1] and model in family and key in model.model_fields
+        ]
+        if owners:
+            return f"unknown field for a {tags[-1]} {noun} (a field of {', '.join(owners)} {noun}s)"
+    allowed = _allowed_fields(loc[:-1])
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"expected one of {allowed}"
+    return f"unknown field ({hint})"
 
 
 def _allowed_fields(parent: tuple[int | str, ...]) -> list[str]:

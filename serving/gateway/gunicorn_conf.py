@@ -103,6 +103,10 @@ def on_starting(server: Any) -> None:
                 getattr(server.cfg, option),
             )
             sys.exit(2)
+    for address in server.cfg.address:  # --bind :99999 was an OverflowError traceback
+        if isinstance(address, tuple) and not 0 <= address[1] <= 65535:
+            server.log.error("the gateway cannot start: --bind port %s is not 0-65535", address[1])
+            sys.exit(2)
     try:
         # Refused here, once: each worker refused them with a traceback, then gunicorn's
         # master halted with its own ("Worker failed to boot").

@@ -272,6 +272,10 @@ def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, boo
             raise UnfitVersionError(f"invalid {SPEC_FILE}{where}") from error
     legacy_files = folder / contract.PREPROCESSING_FILE, folder / contract.LABELS_FILE
     if not all(path.is_file() for path in legacy_files):
+        # A folder without its SavedModel is said so (newuser9: an empty or nested one was
+        # "no serving_spec.json", though the spec was there one folder down).
+        if (missing := contract.no_saved_model_reason(folder.parent)) is not None:
+            raise UnfitVersionError(f"the version folder is incomplete: {missing}")
         raise UnfitVersionError(f"no {SPEC_FILE} (nor legacy preprocessing.json and labels.json)")
     if not (folder / contract.TOKENIZER_FILE).is_file():
         raise UnfitVersionError(

@@ -29,7 +29,7 @@ from serving.modelserver.config import (
     parse_monitoring_config,
 )
 from serving.modelserver.grpc_server import GrpcSettings, parse_channel_arguments
-from serving.modelserver.server import ModelServer, ServerOptions
+from serving.modelserver.server import ModelServer, ServerOptions, port_problems
 from serving.modelserver.versions import RetryPolicy
 from serving.numbers import parse_bool_flag, parse_int_flag
 
@@ -264,6 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = options_from_args(args)
     except ValueError as error:
         print(f"modelserver: {error}", file=sys.stderr)
+        return 2
+    if problems := port_problems(options):
+        print("\n".join(f"modelserver: {problem}" for problem in problems), file=sys.stderr)
         return 2
     server = ModelServer(options)
     stop_requested = threading.Event()

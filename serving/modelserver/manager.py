@@ -3,11 +3,11 @@
 A version is loaded and warmed up before it is AVAILABLE; an old version is unloaded only
 once a wanted version is AVAILABLE (availability-preserving), so no request fails during a
 swap. Only folders named by ASCII digits in int64 range are versions (``00000123`` is 123);
-others are skipped with a warning. Folders without saved_model.pb are ignored, unless
-loaded (``versions.list_versions``). A failed load is END with a short reason (details in the
-log) and is retried as TF Serving does (``--max_num_load_retries`` every
-``--load_retry_interval_micros``), and at once whenever a file in its folder changes (a copy
-that was still under way). The model list itself can be
+others are skipped with a warning. Folders without saved_model.pb are skipped (with one
+warning saying why), unless loaded (``versions.list_versions``). A failed load is END
+with a short reason (details in the log) and is retried as TF Serving does
+(``--max_num_load_retries`` every ``--load_retry_interval_micros``), and at once whenever a
+file in its folder changes (a copy that was still under way). The model list itself can be
 replaced while running (``update_models``: models.config re-read).
 """
 
@@ -20,6 +20,7 @@ import time
 from functools import partial
 from pathlib import Path
 
+from serving.contract import ASSETS_DIR, WARMUP_FILE
 from serving.modelserver.batch_scheduler import BatchScheduler
 from serving.modelserver.batching import Batcher
 from serving.modelserver.config import BatchingSettings, ModelSettings
@@ -185,17 +186,12 @@ class ModelManager:
             folders, skipped = list_versions(model.base_path, loaded)
             unreadable = ""
         except OSError as error:  # missing or unlistable: no versions to aspire, none to drop
-            folders, skipped = {}, []
+            folders, skipped = {}, {}
             unreadable = f" (it cannot be listed: {error.strerror or type(error).__name__})"
-        for name in skipped:
-            if (model.name, name) not in self._warned:
-                self._warned.add((model.name, name))
-                LOG.warning(
-                    "model %s: skipping folder %r (a version folder is named by ASCII digits "
-                    "within int64)",
-                    model.name,
-                    name,
-                )
+        for name, reason in skipped.items():
+            if (model.name, f"{name}: {reason}") not in self._warned:  # again if it changes
+                self._warned.add((model.name, f"{name}: {reason}"))
+                LOG.warning("model %s: skipping folder %r (%s)", model.name, name, reason)
         if not folders and model.name not in self._empty:  # once, until versions appear
             LOG.warning(  # TF Serving's words: a missing or empty base path serves nothing
                 "No versions of servable %s found under base path %s%s. Did you forget to name "
@@ -257,13 +253,24 @@ class ModelManager:
         LOG.info("loading %s version %d from %s", model.name, version, path)
         self._set(model.name, VersionState(version, "LOADING"))
         fingerprint = folder_fingerprint(path)
+        # Which file failed: TensorFlow's text names none ("Read less bytes than requested
+        # [[{{node RestoreV2}}]]" for cut variables, "truncated record at 0" for a cut warmup).
+        stage = "reading its SavedModel (saved_model.pb, variables/)"
         try:
             check_regular_files(path)  # a FIFO would hold the load (and every poll) forever
             servable = LoadedVersion(model.name, version, path)
+            stage = f"replaying its warmup requests ({ASSETS_DIR}/{WARMUP_FILE})"
             warmed = servable.warm_up()
         except Exception as error:
-            # The full error (with server paths) goes to the log; clients see a short reason.
-            LOG.error("loading %s version %d from %s failed: %s", model.name, version, path, error)
+            # The full error (server paths too) goes to the log, one line; clients get less.
+            LOG.error(
+                "loading %s version %d from %s failed while %s: %s",
+                model.name,
+                version,
+                path,
+                stage,
+                " ".join(str(error).split()),
+            )
             failed = VersionState.failed_load(version, error, previous, fingerprint, self._retry)
             self._set(model.name, failed)
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +61,30 @@ class ServerOptions:
         the flag is > 0: ``HttpRestApiHandler``)."""
         timeout_ms = self.rest_api_timeout_in_ms
         return timeout_ms / 1000 if timeout_ms > 0 else None
+
+
+def port_problems(options: ServerOptions) -> list[str]:
+    """Why the server could not listen where ``options`` say, checked before any model loads:
+    the same port given twice, or one that cannot be bound (in use, not an address of this
+    machine). Each was a traceback (grpc's ``RuntimeError: Failed to bind``, cheroot's
+    ``OSError: No socket could be created``), the REST one only once every model had loaded
+    (newuser9's trial). Bound and closed as the servers bind (``SO_REUSEADDR``)."""
+    ports = {"--port": options.grpc.port, "--rest_api_port": options.rest_api_port}
+    if ports["--port"] == ports["--rest_api_port"] != 0:
+        return [f"--port and --rest_api_port are both {options.grpc.port}: give each its own"]
+    problems = []
+    for flag, port in ports.items():
+        try:
+            family, kind, _, _, address = socket.getaddrinfo(
+                options.host, port, type=socket.SOCK_STREAM
+            )[0]
+            with socket.socket(family, kind) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+        except OSError as error:  # socket.gaierror too
+            reason = error.strerror or type(error).__name__
+            problems.append(f"{flag} {port}: cannot listen on {options.host}:{port}: {reason}")
+    return problems
 
 
 class ModelServer:

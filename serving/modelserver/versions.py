@@ -21,6 +21,7 @@ __all__ = [
     "check_regular_files",
     "folder_fingerprint",
     "list_versions",
+    "skip_reason",
 ]
 
 
@@ -34,8 +35,8 @@ class RetryPolicy:
 
 def list_versions(
     base_path: Path, loaded: Collection[int] = ()
-) -> tuple[dict[int, Path], list[str]]:
-    """Complete version folders by number, and the names skipped as not being versions.
+) -> tuple[dict[int, Path], dict[str, str]]:
+    """Complete version folders by number, and the names skipped with why.
 
     A version is a folder named by ASCII digits within int64 (leading zeros allowed, as in
     TF Serving's own test models) that holds a SavedModel file, or any such folder of a
@@ -44,14 +45,17 @@ def list_versions(
     --delete``) was no version any more, so it was unloaded, and with no other version
     every request was NOT_FOUND until the file was back; TF Serving aspires every numbered
     folder, whatever it holds, and keeps what it loaded. Hidden names are skipped silently;
-    two names of one number (``7``, ``007``) keep the shorter one.
+    two names of one number (``7``, ``007``) keep the shorter one. Every other entry is
+    skipped with its reason (:func:`skip_reason`): a numbered folder without a SavedModel
+    yet, or one that cannot be read (a symlink loop), was skipped without a word, so a
+    version copied wrongly was never served and nothing said why.
 
     Raises OSError when ``base_path`` is missing or cannot be listed: that is no empty model
     (TF Serving's ``PollFileSystemForServable`` emits no versions then, so a base path that is
     transiently unavailable unloads nothing), while an existing empty folder is.
     """
     versions: dict[int, Path] = {}
-    skipped: list[str] = []
+    skipped: dict[str, str] = {}
     children = sorted(base_path.iterdir(), key=lambda child: (len(child.name), child.name))
     for child in children:
         number = parse_version(child.name)
@@ -59,12 +63,26 @@ def list_versions(
             is_version = child.is_dir() and (number in loaded or holds_saved_model(child))
         except OSError:
             is_version = False
-        if number is None:
-            if not child.name.startswith(".") and child.is_dir():
-                skipped.append(child.name)
-        elif is_version and number not in versions:
-            versions[number] = child
+        if number is not None and is_version:
+            versions.setdefault(number, child)
+        elif not child.name.startswith(".") and (reason := skip_reason(child, number)):
+            skipped[child.name] = reason
     return versions, skipped
+
+
+def skip_reason(child: Path, number: int | None) -> str:
+    """Why an entry of a base path is no version, or "" for one not worth a word (a file
+    that is not named as a version, such as a README)."""
+    try:
+        is_dir = stat.S_ISDIR(child.stat().st_mode)
+    except OSError as error:  # a dangling link, a symlink loop, a folder it may not enter
+        reason = error.strerror or type(error).__name__
+        return f"it cannot be read: {reason}" if number is not None else ""
+    if number is None:
+        return "a version folder is named by ASCII digits within int64" if is_dir else ""
+    if not is_dir:
+        return "a version is a folder, this is a file"
+    return f"not a version yet: {contract.no_saved_model_reason(child)}"
 
 
 def folder_fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -169,11 +170,18 @@ def test_unfit_versions_have_short_reasons(legacy_repo, tmp_path, broken, reason
             "heads.0.lables: unknown field (did you mean 'labels'?)",
         ),
         (lambda spec: spec.update(exampel=spec.pop("example")), "did you mean 'example'?"),
+        # Found by the new-user trial (newuser9): a categorical head's kind changed to
+        # multilabel was told "did you mean 'description'?" for its label_descriptions.
+        (
+            lambda spec: spec["heads"][0].update(kind="multilabel"),
+            "heads.0.label_descriptions: unknown field for a multilabel head (a field of "
+            "categorical heads)",
+        ),
         (lambda spec: spec["inputs"][0].update(max_tokens=0), "inputs.0.max_tokens: Input should"),
         # "" was served as TF Serving's serving_default, not refused.
         (lambda spec: spec.update(signature_name=""), "signature_name: Value error, must not"),
     ],
-    ids=["input-field", "head-field", "top-field", "value", "empty-signature"],
+    ids=["input-field", "head-field", "top-field", "other-kind", "value", "empty-signature"],
 )
 def test_an_invalid_spec_says_where_it_is_wrong(qa, tiny_repo, tmp_path, edit, reason) -> None:
     # Found as a new user: a misspelt spec field was only "invalid serving_spec.json" in
@@ -240,3 +248,20 @@ def test_any_spec_field_name_is_a_request_field(qa, tiny_repo, tmp_path, name) -
     assert caught.value.detail[0]["loc"] == ["body", "inputs", name]
     schema = runtime.models.single_response.model_json_schema()
     assert name in schema["$defs"]["QaOutputs"]["properties"]
+
+
+@pytest.mark.parametrize("layout", ["empty", "nested"])
+def test_a_version_folder_without_its_saved_model_says_so(tiny_repo, tmp_path, layout) -> None:
+    # Found by the new-user trial (newuser9): an empty version folder, or one whose SavedModel
+    # (spec and all) was exported into a subfolder, was "no serving_spec.json".
+    version = tmp_path / "qa" / "2"
+    if layout == "nested":
+        shutil.copytree(tiny_repo / "qa" / "1", version / "export")
+    else:
+        version.mkdir(parents=True)
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 2, SETTINGS)
+    reason = caught.value.reason
+    assert reason.startswith("the version folder is incomplete: it holds no saved_model.pb")
+    assert ("export/saved_model.pb is in it" in reason) == (layout == "nested")
+    assert str(tmp_path) not in reason

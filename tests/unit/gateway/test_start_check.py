@@ -155,6 +155,22 @@ def test_gunicorns_own_workers_option_of_0_stops_the_master(
     assert "--workers (GATEWAY_WORKERS) must be >= 1, got 0" in caplog.text
 
 
+@pytest.mark.parametrize("bind", ["127.0.0.1:99999", "127.0.0.1:-5"])
+def test_gunicorns_own_bind_option_with_a_port_past_65535_stops_the_master(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, bind: str
+) -> None:
+    # Found by the new-user trial (newuser9): multihead-gateway --bind 127.0.0.1:99999 (which
+    # overrides GATEWAY_PORT's check) was an OverflowError traceback from gunicorn's master.
+    monkeypatch.setenv("GATEWAY_MODEL_REPO", str(tmp_path))
+    config = Config()
+    config.set("bind", [bind])
+    server = SimpleNamespace(log=logging.getLogger("test.gunicorn"), cfg=config)
+    with caplog.at_level(logging.ERROR), pytest.raises(SystemExit) as stopped:
+        gunicorn_conf.on_starting(server)
+    assert stopped.value.code == 2
+    assert f"--bind port {bind.rsplit(':', 1)[1]} is not 0-65535" in caplog.text
+
+
 def test_a_bad_bind_host_log_level_or_cpu_affinity_is_one_line_each_and_exit_2() -> None:
     # GATEWAY_BIND_HOST=127.0.0.1:80 listened on port 80, not GATEWAY_PORT; an unknown
     # GATEWAY_LOG_LEVEL was taken by gunicorn (as info) and failed each worker's boot with a

@@ -68,3 +68,39 @@ def test_an_unknown_log_level_is_a_usage_error(capsys: pytest.CaptureFixture[str
     assert stopped.value.code == 2
     assert "argument --log_level: must be one of DEBUG, INFO" in capsys.readouterr().err
     assert build_parser().parse_args(["--log_level", "warning"]).log_level == "WARNING"
+
+
+@pytest.mark.parametrize("which", ["--port", "--rest_api_port", "both", "host"])
+def test_a_port_it_cannot_listen_on_ends_with_exit_2_before_any_load(
+    tmp_path, capsys: pytest.CaptureFixture[str], which: str
+) -> None:
+    # Found by the new-user trial (newuser9): a gRPC port in use was grpc's "RuntimeError:
+    # Failed to bind" traceback; a REST port in use, or the same port for both, cheroot's
+    # "OSError: No socket could be created" traceback once every model had loaded.
+    import socket
+
+    from serving.modelserver.main import main
+
+    config = tmp_path / "models.config"
+    config.write_text(f'model_config_list {{ config {{ name: "m" base_path: "{tmp_path}" }} }}')
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        ports = {"--port": "0", "--rest_api_port": "0"}
+        if which in ports:
+            ports[which] = port
+        elif which == "both":
+            ports = {"--port": "18", "--rest_api_port": "18"}
+        argv = [f"{flag}={value}" for flag, value in ports.items()]
+        argv += ["--model_config_file", str(config)]
+        argv += ["--host=no-such-host.invalid"] if which == "host" else []
+        assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("modelserver: ") and "Traceback" not in error
+    if which in ports:
+        assert f"{which} {port}: cannot listen on 127.0.0.1:{port}: Address already in use" in error
+    elif which == "both":
+        assert "--port and --rest_api_port are both 18: give each its own" in error
+    else:
+        assert "cannot listen on no-such-host.invalid" in error

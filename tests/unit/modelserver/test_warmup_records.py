@@ -69,3 +69,36 @@ def test_a_warmup_record_filling_past_the_request_limit_fails_the_load(
         assert [state.state for state in manager.statuses("m")] == ["AVAILABLE"]
     finally:
         manager.stop()
+
+
+@pytest.mark.parametrize(
+    ("cut", "stage"),
+    [
+        (f"{ASSETS_DIR}/{WARMUP_FILE}", f"replaying its warmup requests ({ASSETS_DIR}/"),
+        ("variables/variables.data-00000-of-00001", "reading its SavedModel (saved_model.pb"),
+    ],
+    ids=["warmup", "variables"],
+)
+def test_a_failed_load_names_the_file_it_was_reading(
+    half_plus_two: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, cut: str, stage: str
+) -> None:
+    # Found by the new-user trial (newuser9): a truncated warmup file or variables file (a
+    # copy cut short) was logged in TensorFlow's words alone, naming no file ("truncated
+    # record at 0 ... [Op:IteratorGetNext]", "Graph execution error:" and two more lines).
+    base = tmp_path / "m"
+    shutil.copytree(half_plus_two, base)
+    (version,) = base.iterdir()
+    _write_warmup(version, 4)
+    data = (version / cut).read_bytes()
+    (version / cut).write_bytes(data[: len(data) // 2])
+    manager = ModelManager(
+        [ModelSettings("m", base)], ServerMetrics(), poll_seconds=0, retry=RetryPolicy(0, 60.0)
+    )
+    try:
+        manager.poll_once()
+        (state,) = manager.statuses("m")
+        assert state.state == "END"
+        (line,) = [r.getMessage() for r in caplog.records if "failed while" in r.getMessage()]
+        assert stage in line and "\n" not in line
+    finally:
+        manager.stop()

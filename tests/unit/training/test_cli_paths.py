@@ -125,3 +125,49 @@ def test_babi_with_fewer_than_two_answers_exits_2(text, tmp_path, capsys) -> Non
     error = capsys.readouterr().err
     assert "distinct answer(s)" in error and "qa1_single-supporting-fact_train.txt" in error
     assert "Traceback" not in error and not (tmp_path / "repo").exists()
+
+
+# Found by the new-user trial (newuser9): a folder where nothing can be made (procfs here; a
+# read-only mount alike, which root's permissions do not tell) passed the check, so
+# `--model-repo` there trained the whole run and ended in a FileNotFoundError traceback at the
+# export; `--runs-dir` and `fetch --data-dir` ended in one too.
+UNWRITABLE = "/proc/self/no-such-folder/repo"
+
+
+@pytest.mark.parametrize("option", ["--model-repo", "--runs-dir"])
+def test_an_output_dir_where_no_folder_can_be_made_is_refused(option, tmp_path, capsys) -> None:
+    error = run_error(["train", "qa", option, UNWRITABLE, "--data-dir", str(tmp_path)], capsys)
+    assert f"argument {option}: cannot make a folder in '/proc/self'" in error
+    assert "Traceback" not in error
+
+
+def test_fetch_refuses_a_data_dir_where_no_folder_can_be_made(capsys) -> None:
+    error = run_error(["fetch", "--data-dir", UNWRITABLE], capsys)
+    assert "argument --data-dir: cannot make a folder in '/proc/self'" in error
+
+
+def test_fetch_verify_only_reads_a_folder_it_cannot_write(capsys) -> None:
+    # Checking local copies writes nothing: a read-only data dir is fine there.
+    assert main(["fetch", "--verify-only", "--data-dir", "/proc/self"]) == 1
+    assert "check failed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--model-repo", "--runs-dir", "--data-dir"])
+def test_an_empty_path_is_refused(option, tmp_path, capsys) -> None:
+    # Path("") is the current folder: an unset variable had trained into it.
+    argv = ["train", "qa", "--data-dir", str(tmp_path), option, ""]
+    error = run_error(argv, capsys)
+    assert f"argument {option}: must name a folder, got ''" in error
+
+
+@pytest.mark.parametrize("command", [["train", "qa"], ["train-all"], ["tune", "qa", "--export"]])
+def test_a_models_config_the_export_would_refuse_is_refused_first(
+    command, tmp_path, capsys
+) -> None:
+    # Found by the new-user trial (newuser9): a hand-edited models.config that does not parse
+    # was a ModelConfigError traceback at the export, once the whole run had trained.
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "models.config").write_text("model_config_list { config { name: ")
+    argv = [*command, "--data-dir", str(tmp_path), "--model-repo", str(tmp_path / "repo")]
+    error = run_error(argv, capsys)
+    assert "argument --model-repo: models.config does not parse" in error

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from training.cli import MAX_SEED, main
+from training.cli import main
+from training.cli_types import MAX_SEED
 from training.data.errors import DataError
 from training.data.sts import read_sts
 from training.pipeline import check_prepared

@@ -55,15 +55,23 @@ def _spec() -> ServingSpec:
     )
 
 
-@pytest.mark.parametrize("writer", ["tf.saved_model.save", "model.export"])
+@pytest.mark.parametrize("writer", ["tf.saved_model.save", "model.export", "export_for_serving"])
 def test_a_saved_model_is_served_with_its_own_answers(tmp_path: Path, writer: str) -> None:
     # Found as a new user: the README's recipe, TFSMLayer(path, call_endpoint="serving_default")
     # called on the ids, failed with "takes 0 positional arguments, got 1" (a signature takes
-    # keywords only), and tf.saved_model.save names the inputs inputs, inputs_1.
+    # keywords only), and tf.saved_model.save names the inputs inputs, inputs_1. A version
+    # export_for_serving wrote (re-exported with another spec, say) failed with Keras's "Could
+    # not automatically infer the output shape" (newuser9).
     model, saved = _two_inputs_three_heads(), tmp_path / "saved"
+    tokenizer = tmp_path / "tokenizer.json"
+    train_tokenizer(TEXTS, vocab_size=40).save(str(tokenizer))
+    tensors: dict[str, str] | None = None  # model.export and export_for_serving keep names
     if writer == "model.export":
         model.export(str(saved))
-        tensors = None  # model.export keeps the Keras input names
+    elif writer == "export_for_serving":
+        saved = export_for_serving(
+            model, _spec(), {"tokenizer.json": tokenizer}, name="a", repo=tmp_path / "first"
+        )
     else:
         tf.saved_model.save(model, str(saved))
         assert signature_inputs(saved) == {
@@ -71,8 +79,6 @@ def test_a_saved_model_is_served_with_its_own_answers(tmp_path: Path, writer: st
             "inputs_1": "int64 [None, None]",
         }
         tensors = {"inputs": "title_ids", "inputs_1": "body_ids"}
-    tokenizer = tmp_path / "tokenizer.json"
-    train_tokenizer(TEXTS, vocab_size=40).save(str(tokenizer))
     version = export_for_serving(
         signature_model(saved, tensors=tensors),
         _spec(),
@@ -159,3 +165,12 @@ def test_list_outputs_are_named_by_position_and_the_refusal_says_so(tmp_path: Pa
         np.testing.assert_allclose(
             np.reshape(answers[f"output_{index}"].numpy(), -1), np.reshape(value, -1), rtol=1e-5
         )
+
+
+def test_a_keras_file_is_named_as_such(tmp_path: Path) -> None:
+    # Found by the new-user trial (newuser9): TensorFlow's "SavedModel file does not exist at:
+    # m.keras/{saved_model.pbtxt|saved_model.pb}" for the most common other form of a model.
+    (tmp_path / "m.keras").write_bytes(b"PK")
+    for call in (signature_inputs, signature_model):
+        with pytest.raises(ValueError, match=r"is a file, not a SavedModel folder: a \.keras"):
+            call(tmp_path / "m.keras")

@@ -1,6 +1,7 @@
 """``tune --chief`` / ``--worker``: options, keras-tuner's environment, clear errors."""
 
 import os
+import socket
 
 import pytest
 
@@ -88,3 +89,20 @@ def test_environment_is_set_only_for_the_search(monkeypatch):
         assert os.environ[ORACLE_PORT] == "8123"
     assert TUNER_ID not in os.environ
     assert os.environ[ORACLE_PORT] == "1"
+
+
+def test_a_chief_that_cannot_listen_fails_before_any_work(capsys, tmp_path):
+    # Found by the new-user trial (newuser9): a host that is no address of this machine (or
+    # does not resolve) or a port in use was a RuntimeError traceback from keras-tuner's gRPC
+    # server, after the data was read.
+    argv = ["tune", "qa", "--data-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs")]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        assert main([*argv, "--chief", "--oracle-port", port]) == 2
+        assert "Address already in use" in capsys.readouterr().err
+    assert main([*argv, "--chief", "--oracle-port", port, "--oracle-host", "bad host"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("tune: the chief cannot listen on --oracle-host 'bad host'")
+    assert "Traceback" not in error and not (tmp_path / "runs").exists()
