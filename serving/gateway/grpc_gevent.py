@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -63,7 +64,8 @@ class CallPool:
         self._idle: list[_Parked] = []
         self._done: collections.deque[tuple[Any, bool, Any]] = collections.deque()
         self._in_flight = 0
-        self._wake = self._hub.loop.async_()
+        self._signal = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._wake = self._hub.loop.io(self._signal, 1)
         self._wake.start(self._deliver)
         self._wake.ref = False  # only calls in flight keep the loop alive
         self.threads = 0
@@ -102,10 +104,17 @@ class CallPool:
                 outcome = (waiter, False, error)
             self._done.append(outcome)
             self._idle.append(parked)
-            self._wake.send()
+            # os.eventfd_write lets go of the GIL before it writes: the hub, woken, takes the
+            # GIL at once instead of waiting for this thread to park (gevent's async send
+            # writes holding it: three futex calls and a wake-up more per call).
+            os.eventfd_write(self._signal, 1)
 
     def _deliver(self) -> None:
         # In the hub: hand each finished call's result to its greenlet.
+        try:
+            os.eventfd_read(self._signal)
+        except BlockingIOError:
+            pass  # already read with an earlier signal's results
         while self._done:
             waiter, ok, value = self._done.popleft()
             self._in_flight -= 1
