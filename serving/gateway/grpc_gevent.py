@@ -11,16 +11,19 @@ threads, one of them taken for good by grpcio's callback loop, so at most 9 call
 worker wait at once and the rest queue in the gateway.
 
 :class:`CallPool` does the same job with less: one parked native thread per call in flight,
-woken by a C lock, and one async watcher for the whole pool. :func:`init_grpc_gevent` turns
-grpcio's gevent mode on (before any channel exists) and, unless asked not to, hands its
-waits to a :class:`CallPool` by setting grpcio's module global ``g_gevent_threadpool`` (the
-object ``init_gevent`` set to the hub's pool; grpcio only calls its ``apply``).
+woken by a C lock, and one eventfd the hub watches for the whole pool (written by a finished
+call's thread after it lets go of the GIL, so the woken hub does not wait for it).
+:func:`init_grpc_gevent` turns grpcio's gevent mode on (before any channel exists) and, unless
+asked not to, hands its waits to a :class:`CallPool` by setting grpcio's module global
+``g_gevent_threadpool`` (the object ``init_gevent`` set to the hub's pool; grpcio only calls
+its ``apply``).
 ``GATEWAY_GRPC_CALL_POOL=hub`` keeps the hub's thread pool.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -44,7 +47,7 @@ class CallPool:
     """``apply(func, args)`` runs ``func`` in a native thread while the calling greenlet waits.
 
     Only what grpcio's gevent mode needs of a pool (``apply``). A result reaches its greenlet
-    through one shared async watcher; a greenlet killed while it waits (gunicorn's graceful
+    through one shared eventfd; a greenlet killed while it waits (gunicorn's graceful
     timeout) leaves its thread to finish the call, whose deadline bounds it, and the result
     is dropped. Raises whatever ``func`` raises, in the calling greenlet.
     """
@@ -111,10 +114,8 @@ class CallPool:
 
     def _deliver(self) -> None:
         # In the hub: hand each finished call's result to its greenlet.
-        try:
+        with contextlib.suppress(BlockingIOError):  # read with an earlier signal's results
             os.eventfd_read(self._signal)
-        except BlockingIOError:
-            pass  # already read with an earlier signal's results
         while self._done:
             waiter, ok, value = self._done.popleft()
             self._in_flight -= 1
