@@ -23,7 +23,6 @@ its ``apply``).
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -114,8 +113,11 @@ class CallPool:
 
     def _deliver(self) -> None:
         # In the hub: hand each finished call's result to its greenlet.
-        with contextlib.suppress(BlockingIOError):  # read with an earlier signal's results
+        # try/except, not contextlib.suppress: two Python calls less on every answer.
+        try:  # noqa: SIM105
             os.eventfd_read(self._signal)
+        except BlockingIOError:
+            pass  # read with an earlier signal's results
         while self._done:
             waiter, ok, value = self._done.popleft()
             self._in_flight -= 1
