@@ -50,6 +50,7 @@ from serving.gateway.backends.grpc_backend import GrpcBackend
 __all__ = ["PAYLOADS", "STORY", "main"]
 INTRA_OP_FLAG = "--tensorflow_intra_op_parallelism"
 SHIPPED_INTRA_OP_THREADS = 1  # as scripts/run_local.sh (make run) and deploy/ pass it
+TENSOR_CONTENT_FLAG = "--enable_serialization_as_tensor_content"  # also make run's and deploy/'s
 PATHS = ("gateway", "inproc-http", "grpc", "in-process")
 Cell = tuple[Callable[[], None], Pids, Pids]  # the call, server pids, backend pids
 
@@ -180,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--modelserver-arg",
         action="append",
         default=[],
-        help="extra model server flag (default: make run's --tensorflow_intra_op_parallelism=1)",
+        help="extra model server flag (default: make run's --tensorflow_intra_op_parallelism=1 "
+        "and --enable_serialization_as_tensor_content)",
     )
     add("--out", type=Path, help="bench.json + bench.png here (default reports/bench-<time>)")
     add(
@@ -197,12 +199,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def shipped_thread_pools(args: Sequence[str]) -> tuple[str, ...]:
-    """The model server flags ``args`` plus ``make run``'s intra-op pool (one thread per batch
-    thread, ``scripts/run_local.sh``) unless ``args`` size that pool themselves."""
-    if any(arg.startswith(f"{INTRA_OP_FLAG}=") for arg in args):
-        return tuple(args)
-    return (f"{INTRA_OP_FLAG}={SHIPPED_INTRA_OP_THREADS}", *args)
+def shipped_server_flags(args: Sequence[str]) -> tuple[str, ...]:
+    """The model server flags ``args`` plus ``make run``'s (``scripts/run_local.sh``): its
+    intra-op pool (one thread per batch thread) unless ``args`` size that pool themselves, and
+    outputs as ``tensor_content`` unless ``args`` set that flag (``...=false`` to compare)."""
+    shipped = (
+        []
+        if any(arg.startswith(f"{INTRA_OP_FLAG}=") for arg in args)
+        else [f"{INTRA_OP_FLAG}={SHIPPED_INTRA_OP_THREADS}"]
+    )
+    if not any(arg.startswith(TENSOR_CONTENT_FLAG) for arg in args):
+        shipped.append(TENSOR_CONTENT_FLAG)
+    return (*shipped, *args)
 
 
 def parse_variant(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -244,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             endpoints=tuple(arguments.endpoints),
             batching=not arguments.no_batching,
             batching_parameters=arguments.batching_parameters,
-            modelserver_args=shipped_thread_pools(arguments.modelserver_arg),
+            modelserver_args=shipped_server_flags(arguments.modelserver_arg),
             threads=arguments.threads,
             out=out,
             variants=tuple(arguments.variant),

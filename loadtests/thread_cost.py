@@ -2,10 +2,12 @@
 
 Starts the local model server (batching, one intra-op thread, as ``make bench``) and one
 gateway per variant (``NAME:KEY=VALUE,...`` settings as ``make bench --variant``; ``ROOT=DIR``
-runs another source tree, ``PYTHON=PATH`` another interpreter), then sends one endpoint's
-requests from ``--clients`` threads in alternating rounds (A B .. then .. B A) and prints,
-per variant, the workers' CPU ms per request split by thread name: ``main`` (the event loop:
-HTTP, the app), ``python`` (threads Python started: the gevent worker's gRPC call waits,
+runs another source tree, ``PYTHON=PATH`` another interpreter, ``SERVER_ARGS=FLAG;FLAG`` its
+own model server with these flags besides ``make run``'s, such as
+``--enable_serialization_as_tensor_content=false``), then sends one endpoint's requests from
+``--clients`` threads in alternating rounds (A B .. then .. B A) and prints, per variant, the
+workers' CPU ms per request split by thread name: ``main`` (the event loop: HTTP, the app),
+``python`` (threads Python started: the gevent worker's gRPC call waits,
 ``serving/gateway/grpc_gevent.py``), ``event_engine`` (grpcio's own threads); then the model
 server's split over the whole run, and the share of the workers' CPU spent in the kernel
 (``stime``: system calls, thread wake-ups, loopback TCP). On-CPU time comes from
@@ -29,9 +31,10 @@ from pathlib import Path
 
 from loadtests import procstat
 from loadtests.bench_cells import fixed_http, measure
-from loadtests.bench_gateway import parse_variant, shipped_thread_pools
+from loadtests.bench_gateway import parse_variant, shipped_server_flags
 from loadtests.bench_servers import Options, model_server, start_gateway
 from loadtests.mixload import PAYLOADS
+from serving.modelserver.launcher import LaunchedServer
 
 WARMUP_CALLS = 300
 
@@ -123,19 +126,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     body = json.dumps(PAYLOADS[arguments.endpoint]).encode()
     with ExitStack() as stack:
-        server = stack.enter_context(
-            model_server(
-                options.repo, True, arguments.batching_parameters, shipped_thread_pools(())
-            )
-        )
+        servers: dict[str, LaunchedServer] = {}
         calls = {}
         for name, extra in arguments.variants:
+            flags = dict(extra).get("SERVER_ARGS", "")
+            if flags not in servers:
+                own = [flag for flag in flags.split(";") if flag]
+                servers[flags] = stack.enter_context(
+                    model_server(
+                        options.repo,
+                        True,
+                        arguments.batching_parameters,
+                        shipped_server_flags(own),
+                    )
+                )
+            server = servers[flags]
+            extra = tuple(pair for pair in extra if pair[0] != "SERVER_ARGS")
             gateway = start_gateway(stack, options, server, extra)
             call = fixed_http(gateway.url, arguments.endpoint, body)
             for _ in range(WARMUP_CALLS):
                 call()
             calls[name] = (call, gateway.worker_pids())
-        backend = [server.process.pid]
+        backend = [server.process.pid for server in servers.values()]
         before = procstat.thread_seconds(backend)
         tallies = run_rounds(calls, arguments.clients, arguments.requests, arguments.rounds)
         answered = sum(len(tally.threads) for tally in tallies.values()) * arguments.requests

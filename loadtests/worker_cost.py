@@ -1,6 +1,6 @@
 """Instructions per request of one gateway worker under gunicorn, by callgrind (benchmarks only).
 
-Starts the local model server (batching as shipped, or ``--batching-parameters``) and the
+Starts the local model server (flags and batching as make run, or ``--batching-parameters``) and the
 gateway with ONE worker (gevent unless ``--set GATEWAY_WORKER_CLASS=gthread``) under
 ``valgrind --tool=callgrind --trace-children=yes --instr-atstart=no``; after a warm-up it turns
 instrumentation on in the worker for the measured requests only, then prints the worker's
@@ -11,7 +11,7 @@ trees or settings on a loaded machine (two runs of one tree: within ~1%), unlike
 
     PYTHONPATH=. python -m loadtests.worker_cost --model-repo model_repo --endpoint qa \\
         --clients 8 --requests 200 [--root OTHER_TREE] [--set GATEWAY_GRPC_CALL_POOL=false] \\
-        [--payload BODY.json]
+        [--payload BODY.json] [--server-arg=--enable_serialization_as_tensor_content=false]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pathlib import Path
 
 import requests
 
+from loadtests.bench_gateway import shipped_server_flags
 from loadtests.mixload import PAYLOADS
 from serving.gateway.launcher import PROJECT_ROOT, wait_for_http
 from serving.modelserver.launcher import running, server_command
@@ -88,7 +89,10 @@ def measure(options: argparse.Namespace, out: Path) -> tuple[int, Path]:
     """Run the model server and one callgrind'ed worker; its pid and callgrind file."""
     repo: Path = options.model_repo.resolve()
     command = server_command(
-        repo, batching=True, batching_parameters_file=options.batching_parameters
+        repo,
+        batching=True,
+        batching_parameters_file=options.batching_parameters,
+        extra_args=shipped_server_flags(options.server_arg),
     )
     with running(repo, command, timeout=600) as server:
         port = free_port()
@@ -141,6 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=PROJECT_ROOT, help="the source tree to run")
     parser.add_argument("--set", action="append", default=[], help="KEY=VALUE for the gateway")
     parser.add_argument("--batching-parameters", type=Path)
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        help="a model server flag besides make run's, such as "
+        "--server-arg=--enable_serialization_as_tensor_content=false",
+    )
     parser.add_argument("--out", type=Path, help="callgrind files here (default: a temp dir)")
     parser.add_argument("--payload", type=Path, help="a JSON request body (default: mixload's)")
     options = parser.parse_args(argv)

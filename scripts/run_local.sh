@@ -25,6 +25,10 @@ STOP_TIMEOUT=${STOP_TIMEOUT:-30}
 # similarity call 18 -> 14 ms of CPU at 1 client, the mix at 8 clients 1.03-1.07x -> 1.28x
 # the in-process baseline. With more cores than num_batch_threads, raise it to their ratio.
 INTRA_OP_THREADS=${INTRA_OP_THREADS:-1}
+# --enable_serialization_as_tensor_content (TF Serving's flag, also in deploy/): Predict answers
+# carry each output as little-endian bytes (tensor_content), which the gateway reads with one
+# np.frombuffer, instead of typed value lists (float_val) it converts number by number
+# (loadtests/README.md, round 17).
 PYTHON="$VENV/bin/python"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -107,7 +111,7 @@ echo "starting the model server: gRPC $HOST:$GRPC_PORT, REST $HOST:$REST_PORT, m
     --host "$HOST" --port "$GRPC_PORT" --rest_api_port "$REST_PORT" \
     --model_config_file "$REPO/models.config" --model_config_file_poll_wait_seconds 5 \
     --enable_batching --tensorflow_intra_op_parallelism "$INTRA_OP_THREADS" \
-    "${server_files[@]}" &
+    --enable_serialization_as_tensor_content "${server_files[@]}" &
 server_pid=$!
 "$PYTHON" -m scripts.wait_for --model-server "http://$HOST:$REST_PORT" --models "$MODELS" \
     --pid "$server_pid" --timeout "$READY_TIMEOUT"

@@ -10,8 +10,11 @@ one more segment (and wake-up) for the client.
 from __future__ import annotations
 
 import socket
+import time
+from email.utils import formatdate
 from typing import Any
 
+from gunicorn import util
 from gunicorn.http import wsgi
 
 from serving.gateway.chunked import BoundedChunkedReader
@@ -106,7 +109,7 @@ class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
             self._hold = False
             held, self._held = self._held, None
             if held:
-                self.sock.sendall(held)
+                send_all(self.sock, held)
 
     def send_headers(self) -> None:
         """gunicorn's header block; kept back inside :meth:`write` for the body to join."""
@@ -124,7 +127,10 @@ class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
 
     def _emit_body(self, data: bytes) -> None:
         held, self._held = self._held, None
-        super()._emit_body(held + data if held else data)
+        if self.chunked:
+            super()._emit_body(held + data if held else data)
+        else:
+            send_all(self.sock, held + data if held else data)
 
     def close(self) -> None:
         """gunicorn's end of the response; then, when the connection is to close with the
@@ -136,11 +142,42 @@ class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
             linger(self.sock)
 
 
+def send_all(sock: Any, data: bytes) -> None:
+    """``sock.sendall(data)`` that tries one ``send`` first: an answer fits the socket's send
+    buffer nearly always, and gevent's ``sendall`` asks the kernel for that buffer's size
+    (``getsockopt(SO_SNDBUF)``, one system call per answer) before sending. The rest of a
+    partial send, if any, goes through ``sendall``."""
+    sent = sock.send(data)
+    if sent < len(data):
+        sock.sendall(memoryview(data)[sent:])
+
+
+# The last second's Date header value: (whole seconds since the epoch, formatted).
+_DATE: list[tuple[int, str]] = [(-1, "")]
+
+
+def http_date(timestamp: float | None = None) -> str:
+    """gunicorn's ``util.http_date`` (an IMF-fixdate, RFC 9110 section 5.6.7: whole seconds)
+    formatted once per second for the current time: ``email.utils.formatdate`` took ~1% of a
+    worker's CPU per qa answer (loadtests/README.md, round 17)."""
+    if timestamp is not None:
+        return formatdate(timestamp, usegmt=True)
+    second = int(time.time())
+    cached = _DATE[0]
+    if cached[0] != second:
+        cached = (second, formatdate(second, usegmt=True))
+        _DATE[0] = cached  # a tuple: threads read either the old or the new one
+    return cached[1]
+
+
 def use_one_write_responses() -> None:
     """Make this process's gunicorn build :class:`OneWriteResponse` for HTTP/1 answers.
 
     ``gunicorn.http.wsgi.create`` reads the module's ``Response`` when no response class is
     given (the HTTP/1 path of every worker); gunicorn has no setting for it. Called in each
-    worker after the fork, so only the gateway's worker processes change.
+    worker after the fork, so only the gateway's worker processes change. gunicorn's
+    ``util.http_date`` (the Date header of every answer and error page) becomes
+    :func:`http_date`.
     """
     wsgi.Response = OneWriteResponse
+    util.http_date = http_date

@@ -90,15 +90,30 @@ def test_ratios_are_against_the_mean_baseline(tmp_path: Path) -> None:
     assert png.stat().st_size > 0
 
 
-def test_the_bench_sizes_the_intra_op_pool_as_make_run_unless_told() -> None:
-    from loadtests.bench_gateway import SHIPPED_INTRA_OP_THREADS, shipped_thread_pools
+def test_the_bench_starts_the_model_server_as_make_run_unless_told() -> None:
+    from loadtests.bench_gateway import (
+        SHIPPED_INTRA_OP_THREADS,
+        TENSOR_CONTENT_FLAG,
+        shipped_server_flags,
+    )
 
-    assert shipped_thread_pools(["--x=1"]) == ("--tensorflow_intra_op_parallelism=1", "--x=1")
-    mine = ["--tensorflow_intra_op_parallelism=2"]
-    assert shipped_thread_pools(mine) == tuple(mine)
-    run_local = Path(__file__).resolve().parents[3] / "scripts" / "run_local.sh"
-    shipped = f"INTRA_OP_THREADS=${{INTRA_OP_THREADS:-{SHIPPED_INTRA_OP_THREADS}}}"
-    assert shipped in run_local.read_text()
+    assert shipped_server_flags(["--x=1"]) == (
+        "--tensorflow_intra_op_parallelism=1",
+        TENSOR_CONTENT_FLAG,
+        "--x=1",
+    )
+    mine = ["--tensorflow_intra_op_parallelism=2", f"{TENSOR_CONTENT_FLAG}=false"]
+    assert shipped_server_flags(mine) == tuple(mine)
+    root = Path(__file__).resolve().parents[3]
+    run_local = (root / "scripts" / "run_local.sh").read_text()
+    assert f"INTRA_OP_THREADS=${{INTRA_OP_THREADS:-{SHIPPED_INTRA_OP_THREADS}}}" in run_local
+    deployed = (
+        "scripts/run_local.sh",
+        "deploy/compose.yaml",
+        "deploy/k8s/tfserving-deployment.yaml",
+    )
+    for shipped in deployed:
+        assert TENSOR_CONTENT_FLAG in (root / shipped).read_text(), shipped
 
 
 def test_the_bench_pins_gateway_workers_as_make_run() -> None:
