@@ -35,6 +35,10 @@ class ClientSocket:
     def sendall(self, data: bytes) -> None:
         self.sent += data
 
+    def send(self, data: bytes) -> int:
+        self.sent += data
+        return len(data)
+
 
 def _parsed(request: bytes) -> tuple[Any, ClientSocket]:
     sock = ClientSocket(request)
