@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from collections.abc import Iterator
-from email.utils import formatdate
 from typing import Any
 
 import pytest
@@ -23,8 +21,6 @@ from gunicorn.http.parser import RequestParser
 from serving.gateway.one_write import (
     ONE_WRITE_MAX_BODY,
     OneWriteResponse,
-    http_date,
-    send_all,
     use_one_write_responses,
 )
 from serving.gateway.workers import (
@@ -121,47 +117,6 @@ def test_a_body_in_pieces_sends_the_headers_with_the_first() -> None:
     _, sock = _respond("POST", "200 OK", _json(b"abcd"), [b"ab", b"cd"])
     assert len(sock.sends) == 2
     assert sock.sends[0].endswith(b"\r\n\r\nab") and sock.sends[1] == b"cd"
-
-
-class ShortSendSocket(RecordingSocket):
-    """A socket whose ``send`` takes only the first ``taken`` bytes (a full send buffer)."""
-
-    def __init__(self, taken: int) -> None:
-        super().__init__(b"")
-        self.taken = taken
-        self.calls: list[str] = []
-
-    def send(self, data: bytes) -> int:
-        self.calls.append("send")
-        self.sends.append(bytes(data[: self.taken]))
-        return min(self.taken, len(data))
-
-    def sendall(self, data: bytes) -> None:
-        self.calls.append("sendall")
-        super().sendall(data)
-
-
-def test_an_answer_is_one_send_and_a_partial_send_is_finished() -> None:
-    whole = ShortSendSocket(taken=1 << 20)
-    send_all(whole, b"answer")
-    assert whole.calls == ["send"] and whole.sends == [b"answer"]
-    short = ShortSendSocket(taken=2)
-    send_all(short, b"answer")
-    assert short.calls == ["send", "sendall"] and b"".join(short.sends) == b"answer"
-
-
-def test_the_date_header_reads_as_gunicorns_and_changes_each_second(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    use_one_write_responses()
-    assert util.http_date is http_date
-    for stamp in (0.0, 1_700_000_000.75, 4_102_444_799.0):
-        assert http_date(stamp) == formatdate(stamp, usegmt=True)  # gunicorn's own rule
-    clock = iter([1_700_000_000.2, 1_700_000_000.9, 1_700_000_001.0])
-    monkeypatch.setattr(time, "time", lambda: next(clock))
-    first, same, later = http_date(), http_date(), http_date()
-    assert first == formatdate(1_700_000_000, usegmt=True) and same is first  # formatted once
-    assert later == formatdate(1_700_000_001, usegmt=True)
 
 
 @pytest.mark.parametrize("worker_class", [GeventWorker, ThreadWorker])
