@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from time import perf_counter
 from typing import Any
 
 from flask import Flask
@@ -33,7 +32,7 @@ from werkzeug.utils import get_content_type
 from serving.gateway.aliases import ALIASES, alias_answer
 from serving.gateway.backends import VersionSelector
 from serving.gateway.errors import GatewayError, http_error, unexpected_error
-from serving.gateway.exchange import Exchange, begin, delivered, end, record
+from serving.gateway.exchange import Exchange, begin, delivered, elapsed, end, record
 from serving.gateway.inference import Services
 from serving.gateway.metrics import GatewayMetrics
 from serving.gateway.request_body import read_json_body
@@ -183,8 +182,14 @@ class PredictDispatcher:
             line = self._statuses[status] = status_line(status)
         start_response(line, headers)
         answered = Answered((body,))
-        seconds = perf_counter() - exchange.start  # exchange.elapsed, inline: the hot path
-        answered.pending = (self._services.metrics, exchange, route.rule, path, status, seconds)
+        answered.pending = (
+            self._services.metrics,
+            exchange,
+            route.rule,
+            path,
+            status,
+            elapsed(exchange),
+        )
         return answered
 
     def _answer(

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -15,13 +16,31 @@ LOGGER_NAME = "serving.gateway"
 CURRENT_REQUEST_ID: ContextVar[str | None] = ContextVar("gateway_request_id", default=None)
 
 
+class PerSecond:
+    """``render(second)`` of a whole second since the epoch, rendered once per second (a log
+    line's time, the Date header: formatting a date is most of their cost at high rates)."""
+
+    __slots__ = ("_last", "_render")
+
+    def __init__(self, render: Callable[[int], str]) -> None:
+        self._render = render
+        self._last: tuple[int, str] = (-1, "")
+
+    def __call__(self, second: int) -> str:
+        """The rendered ``second``: the last one's text when it is the same second."""
+        last = self._last
+        if last[0] != second:
+            last = (second, self._render(second))
+            self._last = last  # a tuple: threads read either the old pair or the new one
+        return last[1]
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request id and extras."""
 
-    # One encoder for every line (json.dumps with `default` builds a new one per call), and
-    # the formatted second of the last line (strftime is most of a line's cost at high rates).
+    # One encoder for every line (json.dumps with `default` builds a new one per call).
     _encoder = json.JSONEncoder(default=str)
-    _second: tuple[int, str] = (-1, "")
+    _second = PerSecond(lambda second: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
 
     def format(self, record: logging.LogRecord) -> str:
         """Render a record as JSON."""
@@ -49,13 +68,8 @@ class JsonFormatter(logging.Formatter):
         ``msecs`` its milliseconds), level, logger name, message, the current request's id,
         then ``fields`` (a field named like one of those replaces its value in place), then
         ``exception`` (a formatted traceback) if given."""
-        second = int(created)
-        cached = self._second
-        if cached[0] != second:
-            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-            self._second = cached  # a tuple: threads read either the old or the new one
         entry: dict[str, object] = {
-            "time": f"{cached[1]}.{int(msecs):03d}Z",
+            "time": f"{self._second(int(created))}.{int(msecs):03d}Z",
             "level": level,
             "logger": name,
             "message": message,

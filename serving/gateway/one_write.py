@@ -19,6 +19,7 @@ from gunicorn.http import wsgi
 
 from serving.gateway.chunked import BoundedChunkedReader
 from serving.gateway.connection import ContinueOnRead, body_left, linger
+from serving.gateway.logs import PerSecond
 
 
 class CapturingSocket:
@@ -152,8 +153,7 @@ def send_all(sock: Any, data: bytes) -> None:
         sock.sendall(memoryview(data)[sent:])
 
 
-# The last second's Date header value: (whole seconds since the epoch, formatted).
-_DATE: list[tuple[int, str]] = [(-1, "")]
+_DATE = PerSecond(lambda second: formatdate(second, usegmt=True))
 
 
 def http_date(timestamp: float | None = None) -> str:
@@ -162,12 +162,7 @@ def http_date(timestamp: float | None = None) -> str:
     worker's CPU per qa answer (loadtests/README.md, round 17)."""
     if timestamp is not None:
         return formatdate(timestamp, usegmt=True)
-    second = int(time.time())
-    cached = _DATE[0]
-    if cached[0] != second:
-        cached = (second, formatdate(second, usegmt=True))
-        _DATE[0] = cached  # a tuple: threads read either the old or the new one
-    return cached[1]
+    return _DATE(int(time.time()))
 
 
 def use_one_write_responses() -> None:

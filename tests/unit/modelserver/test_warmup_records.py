@@ -55,9 +55,7 @@ def test_a_warmup_record_filling_past_the_request_limit_fails_the_load(
     shutil.copytree(half_plus_two, base)
     (version,) = base.iterdir()
     _write_warmup(version, 2**21)
-    manager = ModelManager(
-        [ModelSettings("m", base)], ServerMetrics(), poll_seconds=0, retry=RetryPolicy(0, 60.0)
-    )
+    manager = _one_model_manager(base)
     try:
         manager.poll_once()
         (state,) = manager.statuses("m")
@@ -91,9 +89,7 @@ def test_a_failed_load_names_the_file_it_was_reading(
     _write_warmup(version, 4)
     data = (version / cut).read_bytes()
     (version / cut).write_bytes(data[: len(data) // 2])
-    manager = ModelManager(
-        [ModelSettings("m", base)], ServerMetrics(), poll_seconds=0, retry=RetryPolicy(0, 60.0)
-    )
+    manager = _one_model_manager(base)
     try:
         manager.poll_once()
         (state,) = manager.statuses("m")
@@ -102,3 +98,10 @@ def test_a_failed_load_names_the_file_it_was_reading(
         assert stage in line and "\n" not in line
     finally:
         manager.stop()
+
+
+def _one_model_manager(base: Path) -> ModelManager:
+    """A manager of model ``m`` at ``base``, polled by the test, never retrying a load."""
+    return ModelManager(
+        [ModelSettings("m", base)], ServerMetrics(), poll_seconds=0, retry=RetryPolicy(0, 60.0)
+    )
