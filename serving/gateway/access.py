@@ -79,7 +79,8 @@ def _is_open(metrics_open: bool = True) -> bool:
         # Allow, no body: GatewayFlask.make_default_options_response), telling nothing a key
         # guards. Nor does it spend, or get a 429 of, the client's rate limit.
         rule = request.url_rule
-        return rule is None or bool(rule.provide_automatic_options)
+        # Flask sets provide_automatic_options on each rule (werkzeug's Rule declares none).
+        return rule is None or bool(getattr(rule, "provide_automatic_options", False))
     path = request.path
     if path == "/metrics":
         return metrics_open

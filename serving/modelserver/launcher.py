@@ -22,7 +22,8 @@ from typing import IO
 
 import requests
 
-from serving.contract import MODELS_CONFIG_FILE, parse_model_names
+from serving.contract import MODELS_CONFIG_FILE
+from serving.models_config import parse_model_names
 from serving.processes import stop_process
 from serving.url_paths import model_url_path
 
