@@ -1,4 +1,5 @@
-"""A pinned version the model server failed to load: a server-side 503 that says so."""
+"""A pinned version the model server failed to load, or is still loading: a server-side 503
+that says so, not the 404 of a version that does not exist."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
+from serving.protos import tfs_wire_pb2 as wire
 from tests.api.conftest import gateway_app
+from tests.support.grpc_servers import relay
 from tests.support.model_server import ModelServerHandle, own_model_server
 
 QA = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}
@@ -66,3 +70,27 @@ def test_a_pinned_version_that_failed_to_load_is_a_503_saying_so(
     # The version that loaded still serves, and one no server knows is still the client's 404.
     assert broken_client.post(path.replace("2", "1"), json=body).status_code == 200
     assert broken_client.post(path.replace("2", "7"), json=body).status_code == 404
+
+
+def test_a_pinned_version_still_loading_is_a_503_saying_so(
+    tiny_repo: Path, model_server: ModelServerHandle
+) -> None:
+    # The same kind: a version the server reports START or LOADING (a large SavedModel, a
+    # slow warm-up) was a 404 for a request pinned to it, as one that does not exist.
+    def loading(method: str, request: bytes, context: grpc.ServicerContext, forward) -> bytes:
+        if method != "GetModelStatus":
+            context.abort(grpc.StatusCode.NOT_FOUND, "Servable not found for request")
+        answer = wire.GetModelStatusResponse.FromString(forward(request))
+        for status in answer.model_version_status:
+            status.state = wire.ModelVersionStatus.LOADING
+        return answer.SerializeToString()
+
+    with relay(model_server.grpc_target, loading) as target, gateway_app(tiny_repo, target) as app:
+        response = app.test_client().post("/v1/models/qa/versions/1:predict", json={"inputs": QA})
+    assert response.status_code == 503, response.get_data(as_text=True)
+    answer = response.get_json()
+    assert (
+        answer["error"] == "model 'qa' version 1 is still loading on the model server; retry later"
+    )
+    assert answer["detail"] == [{"version": 1, "state": "LOADING"}]
+    assert "Retry-After" in response.headers
