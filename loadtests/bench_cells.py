@@ -63,7 +63,8 @@ def measure(
     """Run ``total`` calls over ``concurrency`` threads; time each, and count server CPU.
 
     A call that raises (an HTTP error status, a gRPC error) is a failure: counted, not timed,
-    and the cell goes on (a configuration that overloads the server shows as failures).
+    and the cell goes on (a configuration that overloads the server shows as failures). A
+    call with a ``close`` method (:class:`HttpCall`) is closed once the threads are done.
     """
     per_thread = max(1, total // concurrency)
     latencies: list[float] = []
@@ -168,13 +169,13 @@ def http_call(url: str, next_request: Callable[[], tuple[str, bytes]]) -> HttpCa
     return HttpCall(url, next_request)
 
 
-def fixed_http(url: str, endpoint: str, body: bytes) -> HttpCall:
+def fixed_http(url: str, endpoint: str, body: bytes) -> Callable[[], None]:
     """The same body to ``/v1/<endpoint>`` on every call."""
     path = f"/v1/{endpoint}"
     return http_call(url, lambda: (path, body))
 
 
-def mixed_http(url: str, requests: Sequence[MixedRequest]) -> HttpCall:
+def mixed_http(url: str, requests: Sequence[MixedRequest]) -> Callable[[], None]:
     """The prepared mixed requests, in order from each thread's own offset."""
     pick = rotating(requests)
 
