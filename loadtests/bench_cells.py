@@ -63,7 +63,8 @@ def measure(
     """Run ``total`` calls over ``concurrency`` threads; time each, and count server CPU.
 
     A call that raises (an HTTP error status, a gRPC error) is a failure: counted, not timed,
-    and the cell goes on (a configuration that overloads the server shows as failures).
+    and the cell goes on (a configuration that overloads the server shows as failures). A
+    call with a ``close`` method (:class:`HttpCall`) is closed once the threads are done.
     """
     per_thread = max(1, total // concurrency)
     latencies: list[float] = []
@@ -92,6 +93,9 @@ def measure(
         for future in [pool.submit(worker) for _ in range(concurrency)]:
             future.result()
     elapsed = time.perf_counter() - start
+    close = getattr(call, "close", None)
+    if close is not None:  # the threads that held its connections are gone
+        close()
     client_cpu = time.process_time() - client_before
     cpu_after = procstat.cpu_seconds(server_pids), procstat.cpu_seconds(backend_pids)
     answered = len(latencies)
@@ -114,34 +118,55 @@ def measure(
     )
 
 
-def http_call(url: str, next_request: Callable[[], tuple[str, bytes]]) -> Callable[[], None]:
-    """POST ``next_request()``'s (path, body) over a keep-alive connection per thread."""
-    local = threading.local()
-    address = urlsplit(url)
-    headers = {"Content-Type": "application/json"}
+class HttpCall:
+    """POST ``next_request()``'s (path, body) over a keep-alive connection per thread; a call
+    of :func:`measure`, which closes the connections once its threads are done (:meth:`close`:
+    they were left to the garbage collector, "ResourceWarning: unclosed <socket ...>")."""
 
-    def send(path: str, body: bytes) -> http.client.HTTPResponse:
-        if not hasattr(local, "connection"):
-            local.connection = http.client.HTTPConnection(address.netloc, timeout=60)
-        connection: http.client.HTTPConnection = local.connection
-        connection.request("POST", path, body, headers)
+    def __init__(self, url: str, next_request: Callable[[], tuple[str, bytes]]) -> None:
+        self._local = threading.local()
+        self._address = urlsplit(url)
+        self._next_request = next_request
+        self._headers = {"Content-Type": "application/json"}
+        self._opened: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def _send(self, path: str, body: bytes) -> http.client.HTTPResponse:
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = http.client.HTTPConnection(self._address.netloc, timeout=60)
+            with self._lock:
+                self._opened.append(connection)
+            self._local.connection = connection
+        connection.request("POST", path, body, self._headers)
         return connection.getresponse()
 
-    def call() -> None:
-        path, body = next_request()
+    def __call__(self) -> None:
+        path, body = self._next_request()
         try:
-            response = send(path, body)
+            response = self._send(path, body)
         except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
             # gunicorn closes a keep-alive connection idle for `keepalive` seconds, as
             # between two measurements: open a new one, as any HTTP client would.
-            local.connection.close()
-            del local.connection
-            response = send(path, body)
+            self._local.connection.close()
+            del self._local.connection
+            response = self._send(path, body)
         response.read()
         if response.status != 200:
             raise RuntimeError(f"{path}: HTTP {response.status}")
 
-    return call
+    def close(self) -> None:
+        """Close every connection opened so far (a later call opens its thread's anew)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for connection in opened:
+            connection.close()
+        self._local = threading.local()
+
+
+def http_call(url: str, next_request: Callable[[], tuple[str, bytes]]) -> HttpCall:
+    """POST ``next_request()``'s (path, body) over a keep-alive connection per thread."""
+    return HttpCall(url, next_request)
 
 
 def fixed_http(url: str, endpoint: str, body: bytes) -> Callable[[], None]:

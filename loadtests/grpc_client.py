@@ -16,7 +16,8 @@ import numpy.typing as npt
 
 from serving import contract
 from serving.gateway.backends import VersionSelector
-from serving.gateway.backends.grpc_backend import PREDICT, model_spec
+from serving.gateway.backends.grpc_backend import model_spec
+from serving.gateway.backends.grpc_calls import PREDICT
 from serving.gateway.tensors import from_tensor_proto, to_tensor_proto
 from serving.protos import tfs_wire_pb2
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import requests
 
+from loadtests.step_options import positive_seconds
 from serving.gateway.launcher import running_gateway
 from serving.modelserver.launcher import running, server_command
 
@@ -114,13 +115,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     source.add_argument("--model-repo", type=Path)
     parser.add_argument("--slow", type=int, default=50, help="slow connections")
     parser.add_argument("--requests", type=int, default=200, help="normal requests per run")
-    parser.add_argument("--drip-seconds", type=float, default=2.0)
-    parser.add_argument("--timeout", type=float, default=10.0, help="normal request timeout")
+    parser.add_argument("--drip-seconds", type=positive_seconds, default=2.0)
+    parser.add_argument(
+        "--timeout", type=positive_seconds, default=10.0, help="normal request timeout"
+    )
     parser.add_argument("--mode", choices=sorted(PARTIAL_REQUESTS), default="body")
     parser.add_argument("--worker-class", default="", help="override GATEWAY_WORKER_CLASS")
     args = parser.parse_args(argv)
-    if args.slow < 0 or args.requests < 1 or args.drip_seconds <= 0 or args.timeout <= 0:
-        parser.error("--slow >= 0, --requests >= 1, --drip-seconds and --timeout > 0")
+    if args.slow < 0 or args.requests < 1:
+        parser.error("--slow >= 0, --requests >= 1")
     repo = args.model_repo
     if args.tiny:
         from training.tiny import build_tiny_repo

@@ -1,5 +1,6 @@
 """The step-load options' rules, shared by ``python -m loadtests.run`` and the locustfile
-``loadtests/stepload.py`` (no locust import: ``run`` checks them before starting locust).
+``loadtests/stepload.py`` (no locust import: ``run`` checks them before starting locust), and
+the finite-seconds types of the other loadtests command lines (``slow_clients``).
 
 A bad value was no error before: ``--steps abc`` ended in a ValueError traceback inside locust,
 and ``--step-seconds -1`` or ``nan``, ``--steps 0`` or a ``--step-warmup`` as long as a step
@@ -33,12 +34,16 @@ def steps_text(text: str) -> str:
     return ",".join(str(int(value)) for value in values)
 
 
-def step_seconds(text: str) -> float:
-    """An argparse type: a finite number of seconds > 0."""
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0 (``nan`` passed a ``> 0`` check made
+    after parsing: every comparison with NaN is false)."""
     value = _number(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
     return value
+
+
+step_seconds = positive_seconds
 
 
 def warmup_seconds(text: str) -> float:

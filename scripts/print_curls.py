@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from serving import contract
+from serving import contract, models_config
 from serving.spec import SPEC_FILE, load_spec
 from serving.url_paths import model_url_path
 
@@ -68,7 +68,7 @@ def alias_curls(names: Sequence[str], url: str) -> list[str]:
 
 def model_names(repo: Path) -> list[str]:
     """The names in the repo's models.config, in order."""
-    return contract.parse_model_names((repo / contract.MODELS_CONFIG_FILE).read_text("utf-8"))
+    return models_config.parse_model_names((repo / contract.MODELS_CONFIG_FILE).read_text("utf-8"))
 
 
 def curl_for(repo: Path, name: str, url: str) -> str | None:

@@ -3,22 +3,18 @@
 A model version lives in ``model_repo/<name>/<version>/`` as a TensorFlow SavedModel whose
 ``serving_default`` signature has the inputs and outputs named here, plus the files in
 ``assets.extra/`` that the gateway needs to turn text into ids and tensors into answers.
-Its only third-party import is protobuf (to read ``models.config`` as TF Serving does), so
-every process can use it.
+Its only third-party import is protobuf (to read ``models.config`` as TF Serving does:
+:mod:`serving.models_config`), so every process can use it.
 """
 
 from __future__ import annotations
 
 import errno
-import functools
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from google.protobuf import text_format
-
+from serving.models_config import config_entries, parse_model_names
 from serving.numbers import parse_version
-from serving.protos import models_config_pb2
 
 SIGNATURE_NAME = "serving_default"
 ASSETS_DIR = "assets.extra"
@@ -188,81 +184,6 @@ def _own_model_names(repo: Path) -> list[str]:
         return []
 
 
-class EmptyConfigError(ValueError):
-    """A ``models.config`` that sets no ``model_config_list`` (an empty file, or only comments).
-
-    What a file truncated to be rewritten (``>``, ``open(..., "w")``) reads as. TF Serving's
-    ``ServerCore::ReloadConfig`` takes no action for such a config ("Taking no action for
-    empty config") and keeps serving its models; only an explicit ``model_config_list {}``
-    removes them all. At start it is a config without models.
-    """
-
-
-def parse_model_names(text: str, *, empty_ok: bool = True) -> list[str]:
-    """The model names of a ``models.config`` text, in order.
-
-    Parsed as a text-format ``ModelServerConfig`` with protobuf's ``text_format``, as the model
-    server reads it. Raises ValueError for a text that is not one (a file cut in the middle
-    of a write, unbalanced braces) or a model list the model server refuses
-    (:func:`check_model_list`): the server keeps its last good config then, and so must its
-    readers, or they route models it does not serve. An empty config (:class:`EmptyConfigError`)
-    has no models when ``empty_ok`` (a start), else raises: a reader re-reading the file
-    keeps its last good list then, as the server does.
-    """
-    try:
-        return [name for name, _, _ in _parse_config(text)]
-    except EmptyConfigError:
-        if empty_ok:
-            return []
-        raise
-
-
-def check_model_list(entries: Sequence[tuple[str, str, str]]) -> None:
-    """Raise ValueError for a model list the local model server refuses.
-
-    ``entries``: each ``config``'s ``(name, base_path, model_platform)``. Refused: an entry
-    without a name or a base_path, a platform other than ``tensorflow``, a name listed twice
-    (TF Serving's ServerCore: "Illegal to list model ... multiple times in config list").
-    """
-    for name, base_path, platform in entries:
-        if not name or not base_path:
-            raise ValueError(
-                f"model config needs a name and a base_path: name {name!r} base_path {base_path!r}"
-            )
-        if platform not in ("", "tensorflow"):
-            raise ValueError(f"model {name}: only model_platform tensorflow is served")
-    names = [name for name, _, _ in entries]
-    if len(set(names)) != len(names):
-        raise ValueError(f"duplicate model names in config: {names}")
-
-
-@functools.lru_cache(maxsize=8)
-def _parse_config(text: str) -> tuple[tuple[str, str, str], ...]:
-    """Each ``config``'s ``(name, base_path, model_platform)`` of a ``models.config`` text.
-
-    Cached by text: the gateway's version poller reads the file for every model every poll,
-    and protobuf's pure-Python ``text_format`` took half of a poll's CPU. Raises ValueError
-    (not cached) as :func:`parse_model_names` says, :class:`EmptyConfigError` for an empty config.
-    """
-    message = models_config_pb2.ModelServerConfig()
-    try:
-        # Every field TF Serving knows is declared: a misspelt one fails here as it fails the
-        # model server, which then keeps its last good config (and so must its readers).
-        text_format.Parse(text, message)
-    except text_format.ParseError as error:
-        raise ValueError(f"not a text-format ModelServerConfig: {error}") from error
-    if message.HasField("custom_model_config"):
-        raise ValueError("custom_model_config is not supported; use model_config_list")
-    if not message.HasField("model_config_list"):
-        raise EmptyConfigError("models.config sets no model_config_list (empty)")
-    entries = tuple(
-        (item.name, item.base_path, item.model_platform)
-        for item in message.model_config_list.config
-    )
-    check_model_list(entries)
-    return entries
-
-
 def model_dir(repo: Path, model: str) -> Path:
     """The folder of a model's versions: its ``base_path`` in ``repo/models.config``.
 
@@ -293,7 +214,7 @@ _LAST_GOOD_BASE_PATHS: dict[Path, dict[str, str]] = {}
 def _base_paths(repo: Path) -> dict[str, str]:
     path = repo / MODELS_CONFIG_FILE
     try:
-        configs = _parse_config(path.read_text(encoding="utf-8"))
+        configs = config_entries(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):  # UnicodeDecodeError is a ValueError; no config ever read:
         # training's layout
         return _LAST_GOOD_BASE_PATHS.get(path, {})

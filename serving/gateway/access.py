@@ -1,7 +1,8 @@
 """Optional API keys and per-client rate limits at the gateway's edge.
 
 Both are off by default (``GATEWAY_API_KEYS`` / ``GATEWAY_API_KEYS_FILE`` and
-``GATEWAY_RATE_LIMIT`` unset). With keys set, every route but the open ones needs
+``GATEWAY_RATE_LIMIT`` unset). With keys set, every route but the open ones (and every
+``OPTIONS``: a CORS preflight carries no credentials) needs
 ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; a missing or wrong key is a 401 in
 the usual error shape. Keys are compared in constant time (``hmac.compare_digest`` over
 their sha256 digests, every key checked), so a timing side channel does not reveal a prefix.
@@ -72,6 +73,14 @@ def _digest(key: str) -> bytes:
 
 
 def _is_open(metrics_open: bool = True) -> bool:
+    if request.method == "OPTIONS":
+        # A CORS preflight never carries credentials (Fetch standard, "CORS-preflight
+        # request"): it was a 401 with keys set. No view takes OPTIONS; Flask answers it (204,
+        # Allow, no body: GatewayFlask.make_default_options_response), telling nothing a key
+        # guards. Nor does it spend, or get a 429 of, the client's rate limit.
+        rule = request.url_rule
+        # Flask sets provide_automatic_options on each rule (werkzeug's Rule declares none).
+        return rule is None or bool(getattr(rule, "provide_automatic_options", False))
     path = request.path
     if path == "/metrics":
         return metrics_open

@@ -7,12 +7,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from serving.contract import (
-    MODELS_CONFIG_FILE,
-    parse_model_names,
-    repo_layout_problem,
-    version_numbers,
-)
+from serving.contract import MODELS_CONFIG_FILE, repo_layout_problem, version_numbers
+from serving.models_config import parse_model_names
 
 __all__ = [
     "ModelList",

@@ -21,7 +21,7 @@ from serving.gateway.coalescing import Coalescer
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError, backend_to_gateway
 from serving.gateway.heads import Answer, OutputError
 from serving.gateway.metrics import GatewayMetrics
-from serving.gateway.model_state import unrouted_error
+from serving.gateway.model_state import unrouted_error, unserved_version_error
 from serving.gateway.registry import ModelRegistry
 from serving.gateway.runtime import ModelRuntime, Segments
 from serving.gateway.settings import GatewaySettings
@@ -109,6 +109,12 @@ def _resolve_and_predict(
         segments, outputs = _encode_and_predict(services, runtime, prepared, call)
     except BackendError as error:
         pinned = call.selector.version is not None or call.selector.label is not None
+        if pinned and error.failure is BackendFailure.NOT_FOUND:
+            # The server's own state (a failed or unfinished load) is no client's 404.
+            retry_after = services.settings.retry_after_seconds
+            unserved = unserved_version_error(services.backend, model, runtime.version, retry_after)
+            if unserved is not None:
+                raise unserved from error
         if error.failure is not BackendFailure.NOT_FOUND or pinned:
             raise
         # The routed version was retired between two polls: re-route once, re-validate.

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from serving.gateway.backends import Backend, VersionStatus
-from serving.gateway.backends.base import AVAILABLE
+from serving.gateway.backends.base import AVAILABLE, END
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError
 from serving.gateway.runtime import ModelRuntime
 
@@ -104,3 +104,40 @@ def statuses_at_once(
         return {model: ask(model) for model in models}
     with ThreadPoolExecutor(min(len(models), STATUS_THREADS), "model-status") as pool:
         return dict(zip(models, pool.map(ask, models), strict=True))
+
+
+# States of a version the model server is still bringing up (TF Serving's names).
+COMING_UP = frozenset({"START", "LOADING"})
+
+
+def unserved_version_error(
+    backend: Backend, model: str, version: int, retry_after_seconds: int
+) -> GatewayError | None:
+    """Why the model server does not serve a pinned version, when that is its own state:
+    the version failed to load (TF Serving's END with its load's error, from GetModelStatus)
+    or is still loading. A 503 with ``Retry-After`` (the server retries a failed load, and
+    then loads the version: not the client's fault), where the predict call's NOT_FOUND alone
+    was a 404 as for a version that does not exist. None: the server does not know the
+    version, or cannot be asked now (the caller's own error stands). The server's load error
+    is raw TensorFlow text with its paths: logged, never answered."""
+    try:
+        statuses = backend.model_status(model)
+    except BackendError as error:
+        LOGGER.info("%s version %d: status unknown: %s", model, version, error.message)
+        return None
+    found = next((status for status in statuses if status.version == version), None)
+    if found is None:
+        return None
+    if found.state in COMING_UP:
+        why = "is still loading on the model server"
+    elif found.state == END and found.error:
+        why = "failed to load on the model server"
+    else:
+        return None
+    LOGGER.warning("%s version %d %s: %s %s", model, version, why, found.state, found.error)
+    return GatewayError(
+        503,
+        f"model '{model}' version {version} {why}; retry later",
+        [{"version": version, "state": found.state}],
+        headers={"Retry-After": str(retry_after_seconds)},
+    )

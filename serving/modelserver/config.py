@@ -15,7 +15,7 @@ from typing import Any
 from google.protobuf import descriptor_pb2, text_format, wrappers_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.contract import EmptyConfigError, check_model_list
+from serving.models_config import EmptyConfigError, check_model_list
 from serving.proto_schema import FIELD, add_message_field, message_class
 
 LOG = logging.getLogger("serving.modelserver.config")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from serving.modelserver.errors import invalid_argument
-from serving.modelserver.servable import InputSpec
+from serving.modelserver.signature_checks import InputSpec
 from serving.tensor_batches import Array
 
 B64 = "b64"

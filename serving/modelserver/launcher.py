@@ -22,12 +22,15 @@ from typing import IO
 
 import requests
 
-from serving.contract import MODELS_CONFIG_FILE, parse_model_names
+from serving.contract import MODELS_CONFIG_FILE
+from serving.models_config import parse_model_names
 from serving.processes import stop_process
 from serving.url_paths import model_url_path
 
 READY_LINE = re.compile(r"modelserver ready grpc_port=(\d+) rest_port=(\d+)")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The thread that drains a launched server's stdout (:func:`launch`) and closes it at its end.
+PUMP_THREAD = "modelserver-stdout"
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,9 @@ def running(repo: Path, command: Sequence[str], timeout: float = 120.0) -> Itera
 def _read_ports(process: subprocess.Popen[str], timeout: float) -> tuple[int, int]:
     lines: queue.Queue[str] = queue.Queue()
     assert process.stdout is not None
-    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
+    pump = threading.Thread(target=_pump, args=(process.stdout, lines), name=PUMP_THREAD)
+    pump.daemon = True
+    pump.start()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -141,8 +146,11 @@ def _read_ports(process: subprocess.Popen[str], timeout: float) -> tuple[int, in
 
 
 def _pump(stream: IO[str], lines: queue.Queue[str]) -> None:
-    for line in stream:  # keeps draining stdout so the server never blocks on a full pipe
-        lines.put(line)
+    # Closed at the pipe's end (the server exited), by the one thread that reads it: it was
+    # left to the garbage collector, a ResourceWarning in whichever test a gc came in.
+    with stream:
+        for line in stream:  # keeps draining stdout so the server never blocks on a full pipe
+            lines.put(line)
 
 
 def model_available(rest_url: str, name: str, timeout: float = 5.0) -> bool:

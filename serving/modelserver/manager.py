@@ -17,24 +17,16 @@ import gc
 import logging
 import threading
 import time
-from functools import partial
 from pathlib import Path
 
-from serving.contract import ASSETS_DIR, WARMUP_FILE
 from serving.modelserver.batch_scheduler import BatchScheduler
-from serving.modelserver.batching import Batcher
 from serving.modelserver.config import BatchingSettings, ModelSettings
 from serving.modelserver.errors import invalid_argument, not_found
 from serving.modelserver.labels import VersionLabels
 from serving.modelserver.metrics import ServerMetrics
-from serving.modelserver.servable import LoadedVersion
+from serving.modelserver.version_load import VersionLoader
 from serving.modelserver.version_state import VersionState
-from serving.modelserver.versions import (
-    RetryPolicy,
-    check_regular_files,
-    folder_fingerprint,
-    list_versions,
-)
+from serving.modelserver.versions import RetryPolicy, folder_fingerprint, list_versions
 
 LOG = logging.getLogger(__name__)
 
@@ -53,7 +45,6 @@ class ModelManager:
     ) -> None:
         self._models = {model.name: model for model in models}
         self._metrics = metrics
-        self._batching = batching
         self._poll_seconds = poll_seconds
         self._retry = retry or RetryPolicy()
         self._states: dict[str, dict[int, VersionState]] = {name: {} for name in self._models}
@@ -66,6 +57,7 @@ class ModelManager:
         self._pending_models: list[ModelSettings] | None = None
         # One pool of batch threads for every model version's queue, as TF Serving's.
         self._scheduler = BatchScheduler(batching.num_batch_threads) if batching else None
+        self._loader = VersionLoader(metrics, self._retry, batching, self._scheduler)
 
     def start(self) -> None:
         """Load what is there now, then keep polling in a background thread."""
@@ -250,48 +242,8 @@ class ModelManager:
     def _load(
         self, model: ModelSettings, version: int, path: Path, previous: VersionState | None
     ) -> None:
-        LOG.info("loading %s version %d from %s", model.name, version, path)
         self._set(model.name, VersionState(version, "LOADING"))
-        fingerprint = folder_fingerprint(path)
-        # Which file failed: TensorFlow's text names none ("Read less bytes than requested
-        # [[{{node RestoreV2}}]]" for cut variables, "truncated record at 0" for a cut warmup).
-        stage = "reading its SavedModel (saved_model.pb, variables/)"
-        try:
-            check_regular_files(path)  # a FIFO would hold the load (and every poll) forever
-            servable = LoadedVersion(model.name, version, path)
-            stage = f"replaying its warmup requests ({ASSETS_DIR}/{WARMUP_FILE})"
-            warmed = servable.warm_up()
-        except Exception as error:
-            # The full error (server paths too) goes to the log, one line; clients get less.
-            LOG.error(
-                "loading %s version %d from %s failed while %s: %s",
-                model.name,
-                version,
-                path,
-                stage,
-                " ".join(str(error).split()),
-            )
-            failed = VersionState.failed_load(version, error, previous, fingerprint, self._retry)
-            self._set(model.name, failed)
-            return
-        batcher = self._make_batcher(servable) if self._batching else None
-        self._set(
-            model.name, VersionState(version, "AVAILABLE", servable=servable, batcher=batcher)
-        )
-        LOG.info("%s version %d AVAILABLE (%d warmup requests)", model.name, version, warmed)
-
-    def _make_batcher(self, servable: LoadedVersion) -> Batcher:
-        assert self._batching is not None
-        labels = (servable.name, str(servable.version))
-        return Batcher(
-            servable.run,
-            self._batching,
-            observe_batch=self._metrics.batch_size.labels(*labels).observe,
-            observe_depth=self._metrics.queue_depth.labels(*labels).set,
-            scheduler=self._scheduler,
-            splittable=servable.splittable,
-            observe_split=partial(self._metrics.observe_split, *labels),
-        )
+        self._set(model.name, self._loader.load(model.name, version, path, previous))
 
     def _unload(self, name: str, version: int) -> None:
         with self._lock:

@@ -15,7 +15,7 @@ import numpy as np
 
 from serving.modelserver.errors import ServingError, invalid_argument
 from serving.modelserver.json_tensor import B64, debug, is_b64, to_array
-from serving.modelserver.servable import InputSpec
+from serving.modelserver.signature_checks import InputSpec
 from serving.tensor_batches import Array, Tensors
 
 

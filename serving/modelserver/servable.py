@@ -18,6 +18,13 @@ from tensorflow_serving.apis import prediction_log_pb2
 from serving import contract
 from serving.modelserver import packing
 from serving.modelserver.errors import failed_precondition, from_code_number, invalid_argument
+from serving.modelserver.signature_checks import (
+    InputSpec,
+    check_dtype,
+    check_input_names,
+    selected_outputs,
+    tensor_shape,
+)
 from serving.modelserver.tensor_proto import decode_input
 from serving.modelserver.versions import IrregularFileError
 
@@ -36,15 +43,6 @@ CALLER_THREAD_BELOW_SECONDS = 0.003
 CALLS_TO_DECIDE = 32
 LOG = logging.getLogger(__name__)
 Runner = Callable[..., list[Any]]
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """A signature input's alias, dtype and shape (``None`` for unknown rank)."""
-
-    alias: str
-    dtype: tf.DType
-    shape: tuple[int, ...] | None
 
 
 @dataclass(frozen=True)
@@ -124,12 +122,12 @@ class LoadedVersion:
         """Validate input names and dtypes (shapes are the graph's business); return outputs."""
         plan = self.plan(signature_name)
         if inputs.keys() != plan.alias_set:
-            _check_input_names(set(inputs), list(plan.aliases))
+            check_input_names(set(inputs), list(plan.aliases))
         for index, spec in enumerate(plan.inputs):
-            _check_dtype(index, spec, inputs[spec.alias])
+            check_dtype(index, spec, inputs[spec.alias])
         if not output_filter:
             return list(plan.outputs)
-        return _selected_outputs(plan.signature, output_filter)
+        return selected_outputs(plan.signature, output_filter)
 
     def splittable(self, signature_name: str) -> bool:
         """Whether batches of this signature may run as several calls split by length
@@ -187,14 +185,14 @@ class LoadedVersion:
             InputSpec(
                 alias,
                 tf.dtypes.as_dtype(signature.inputs[alias].dtype),
-                _shape(signature.inputs[alias].tensor_shape),
+                tensor_shape(signature.inputs[alias].tensor_shape),
             )
             for alias in aliases
         )
         splittable = packing.splittable(
             [spec.shape for spec in inputs],
             [spec.dtype.is_integer for spec in inputs],
-            [_shape(signature.outputs[alias].tensor_shape) for alias in outputs],
+            [tensor_shape(signature.outputs[alias].tensor_shape) for alias in outputs],
         )
         try:
             with self._callables_lock:
@@ -254,49 +252,3 @@ class LoadedVersion:
             self.run(request.model_spec.signature_name, inputs)
             count += 1
         return count
-
-
-def _shape(shape: Any) -> tuple[int, ...] | None:
-    """A TensorShapeProto as a tuple (-1: unknown size), None for unknown rank."""
-    return None if shape.unknown_rank else tuple(int(dim.size) for dim in shape.dim)
-
-
-def _check_input_names(sent: set[str], expected: list[str]) -> None:
-    if sent == set(expected):
-        return
-    extra = sorted(sent - set(expected))
-    missing = sorted(set(expected) - sent)
-    raise invalid_argument(
-        f"input size does not match signature: {len(sent)}!={len(expected)} "
-        f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(expected)}}}). "
-        f"Sent extra: {{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}."
-    )
-
-
-def _check_dtype(index: int, spec: InputSpec, value: Array) -> None:
-    actual = tf.dtypes.as_dtype(value.dtype) if value.dtype != object else tf.string
-    if actual != spec.dtype:
-        # TensorFlow's own wording for a fed tensor of the wrong type (what TF Serving sends).
-        raise invalid_argument(
-            f"Expects arg[{index}] to be {spec.dtype.name} but {actual.name} is provided "
-            f"(input '{spec.alias}')"
-        )
-
-
-def _selected_outputs(
-    signature: meta_graph_pb2.SignatureDef, output_filter: Sequence[str]
-) -> list[str]:
-    names = sorted(signature.outputs)
-    if not output_filter:
-        return names
-    seen: set[str] = set()
-    for alias in output_filter:
-        if alias in seen:
-            raise invalid_argument(f"duplicate output tensor alias: {alias}")
-        if alias not in signature.outputs:
-            raise invalid_argument(
-                f"output tensor alias not found in signature: {alias} "
-                f"Outputs expected to be in the set {{{','.join(names)}}}."
-            )
-        seen.add(alias)
-    return list(output_filter)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cheroot import wsgi
 
-from serving.contract import EmptyConfigError
+from serving.models_config import EmptyConfigError
 from serving.modelserver.config import (
     BatchingSettings,
     ModelSettings,

@@ -134,3 +134,21 @@ def test_refusals_of_the_key_check_and_the_rate_limit_count_under_their_model(
     assert count("/v1/models/<name>:predict", "", "401") == 1  # no label from a client's name
     assert count("/v1/qa", "qa", "429") == 1
     assert count("/v1/qa", "", "429") is None
+
+
+@pytest.mark.parametrize("path", ["/v1/qa", "/v1/models/qa:predict", "/v1/models", "/metrics"])
+def test_options_needs_no_key_and_no_rate_limit(app_factory, path: str) -> None:
+    # OPTIONS (a CORS preflight, or a client asking which methods a route takes) was a 401
+    # with keys set: a preflight carries no credentials (Fetch standard, CORS-preflight
+    # request), and the answer (204 with Allow, no body) tells nothing a key guards.
+    client = app_factory(api_keys=("k",), rate_limit="1/minute").test_client()
+    preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+    for _ in range(3):  # nor does it spend, or get refused by, the client's rate limit
+        response = client.options(path, headers=preflight)
+        assert response.status_code == 204, response.get_data(as_text=True)
+        assert "OPTIONS" in response.headers["Allow"] and not response.get_data()
+    assert client.open("*", method="OPTIONS").status_code == 204
+    assert client.options("/v1/nosuch").status_code == 404  # no route: still no 401
+    assert client.get("/v1/models").status_code == 401  # the route itself still needs one
+    key = {"X-API-Key": "k"}
+    assert client.get("/v1/models", headers=key).status_code == 200  # the limit unspent

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, cast
+from collections.abc import Mapping
+from typing import Any
 
 import grpc
 import numpy.typing as npt
@@ -22,39 +20,17 @@ from serving.gateway.backends.base import (
     VersionStatus,
     seconds_left,
 )
+from serving.gateway.backends.grpc_calls import (
+    FAILURES,
+    Stubs,
+    UnaryCall,
+    connect,
+    size_failure,
+)
 from serving.gateway.errors import BackendError, BackendFailure
 from serving.gateway.pid import current_pid
 from serving.gateway.tensors import TensorConversionError, fill_tensor_proto, from_tensor_proto
 from serving.protos import tfs_wire_pb2 as wire
-
-PREDICT = "/tensorflow.serving.PredictionService/Predict"
-GET_METADATA = "/tensorflow.serving.PredictionService/GetModelMetadata"
-GET_STATUS = "/tensorflow.serving.ModelService/GetModelStatus"
-
-FAILURES: dict[grpc.StatusCode, BackendFailure] = {
-    grpc.StatusCode.UNAVAILABLE: BackendFailure.UNAVAILABLE,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: BackendFailure.UNAVAILABLE,
-    grpc.StatusCode.DEADLINE_EXCEEDED: BackendFailure.DEADLINE_EXCEEDED,
-    grpc.StatusCode.INVALID_ARGUMENT: BackendFailure.INVALID_ARGUMENT,
-    grpc.StatusCode.FAILED_PRECONDITION: BackendFailure.INVALID_ARGUMENT,
-    grpc.StatusCode.OUT_OF_RANGE: BackendFailure.INVALID_ARGUMENT,
-    grpc.StatusCode.NOT_FOUND: BackendFailure.NOT_FOUND,
-}
-UnaryCall = Callable[..., Any]
-# grpc core's words for a message past a max_*_message_length (message_size_filter), with a
-# "CLIENT: " / "SERVER: " prefix in newer releases (1.60+) and none in older ones and in
-# TF Serving's C++ server: "Sent message larger than max (2000 vs. 500)".
-SIZE_LIMIT = re.compile(
-    r"(?P<way>Sent|Received) message larger than max \((?P<size>\d+) vs\. (?P<max>\d+)\)"
-)
-
-
-@dataclass(frozen=True)
-class _Stubs:
-    channel: grpc.Channel
-    predict: UnaryCall
-    metadata: UnaryCall
-    status: UnaryCall
 
 
 def model_spec(model: str, selector: VersionSelector) -> wire.ModelSpec:
@@ -82,7 +58,7 @@ class GrpcBackend:
         self.retry = retry or RetryPolicy()
         self.max_message_bytes = max_message_bytes
         self._lock = threading.Lock()
-        self._stubs: _Stubs | None = None
+        self._stubs: Stubs | None = None
         self._pid = 0
 
     def predict(
@@ -213,7 +189,7 @@ class GrpcBackend:
                 code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
                 details = error.details() if isinstance(error, grpc.Call) else str(error)
                 if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                    too_large = self._size_failure(details or "", request)
+                    too_large = size_failure(details or "", request)
                     if too_large is not None:
                         raise too_large from error
                 failure = FAILURES.get(code, BackendFailure.INTERNAL)
@@ -222,70 +198,16 @@ class GrpcBackend:
 
         return self.retry.run(attempt, deadline)
 
-    def _size_failure(self, details: str, request: Message) -> BackendError | None:
-        """The failure of a call past a gRPC message size limit; None for another
-        RESOURCE_EXHAUSTED (a tensor the server could not allocate, a quota).
-
-        The request past the gateway's own send limit ("Sent") or the server's receive limit
-        ("Received") is TOO_LARGE (a 413 naming the limit): it was a 503 "retry later", and
-        the same request fails alike every time. An answer past the server's send limit or
-        the gateway's receive limit is INTERNAL (a 502): the server's answer, which the client
-        neither sees nor bounds. grpc names the message's size: the request's serialized size
-        tells the two apart (the words alone do not: both sides say "Sent" and "Received").
-        """
-        found = SIZE_LIMIT.search(details)
-        if found is None:
-            return None
-        if int(found["size"]) != request.ByteSize():
-            return BackendError(BackendFailure.INTERNAL, details)
-        if found["way"] == "Sent":
-            name = "max_message_bytes"
-        else:
-            name = "model_server_max_receive_message_length"
-        return BackendError(BackendFailure.TOO_LARGE, details, limit=(name, int(found["max"])))
-
-    def _get_stubs(self) -> _Stubs:
+    def _get_stubs(self) -> Stubs:
         stubs = self._stubs
         if stubs is not None and self._pid == current_pid():
             return stubs  # every call asks: no lock once connected in this process
         with self._lock:
             # A channel must not cross a fork: a worker builds its own on first use.
             if self._stubs is None or self._pid != current_pid():
-                self._stubs = self._connect()
+                self._stubs = connect(self.target, self.max_message_bytes)
                 self._pid = current_pid()
             return self._stubs
-
-    def _connect(self) -> _Stubs:
-        options = [
-            ("grpc.max_send_message_length", self.max_message_bytes),
-            ("grpc.max_receive_message_length", self.max_message_bytes),
-            # Reconnect quickly after the model server restarts (default backoff reaches 120 s).
-            ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 1000),
-            ("grpc.enable_retries", 0),
-        ]
-        channel = grpc.insecure_channel(self.target, options=options)
-
-        def method(path: str, request: type[Message], response: type[Message]) -> UnaryCall:
-            return cast(
-                UnaryCall,
-                channel.unary_unary(
-                    path,
-                    # The message class's own (C) method: no Python frame per call.
-                    request_serializer=request.SerializeToString,
-                    response_deserializer=response.FromString,
-                ),
-            )
-
-        return _Stubs(
-            channel=channel,
-            predict=method(PREDICT, wire.PredictRequest, wire.PredictResponse),
-            metadata=method(
-                GET_METADATA, wire.GetModelMetadataRequest, wire.GetModelMetadataResponse
-            ),
-            status=method(GET_STATUS, wire.GetModelStatusRequest, wire.GetModelStatusResponse),
-        )
 
 
 def _spec(info: wire.TensorInfo) -> TensorSpec:

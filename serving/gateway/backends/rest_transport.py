@@ -113,6 +113,9 @@ class Transport:
             pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
             self.auth["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         self._idle: deque[http.client.HTTPConnection] = deque()
+        # Counts close() calls: a call that started before one closes its connection when done
+        # (it was pooled again, left open until the gc found it).
+        self._closings = 0
         # The pool's process: a child forked from it opens its own connections (a socket two
         # processes read would hand each of them pieces of the other's answers).
         self._pid = current_pid()
@@ -147,6 +150,7 @@ class Transport:
         self, method: str, path: str, body: bytes | None, headers: dict[str, str], deadline: float
     ) -> Answer:
         """:meth:`call` once it holds one of the ``max_connections`` slots."""
+        closings = self._closings
         connection = self._pooled()
         reused = connection is not None
         if connection is None:
@@ -167,14 +171,16 @@ class Transport:
             if mapped is error:
                 raise
             raise mapped from error
-        if not reusable or len(self._idle) >= self.pool_size:
+        if not reusable or len(self._idle) >= self.pool_size or closings != self._closings:
             connection.close()
         else:
             self._idle.append(connection)
         return Answer(response.status, content)
 
     def close(self) -> None:
-        """Close every idle connection (calls in flight close theirs when done)."""
+        """Close every idle connection (calls in flight close theirs when done); a later call
+        opens a new one."""
+        self._closings += 1
         while self._idle:
             self._idle.pop().close()
 

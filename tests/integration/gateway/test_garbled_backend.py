@@ -20,7 +20,7 @@ import grpc
 import pytest
 import requests
 
-from serving.gateway.backends.grpc_backend import GET_METADATA, GET_STATUS
+from serving.gateway.backends.grpc_calls import GET_METADATA, GET_STATUS
 from serving.gateway.launcher import RunningGateway, running_gateway
 from serving.protos import tfs_wire_pb2 as wire
 from tests.support.grpc_servers import serve_handlers

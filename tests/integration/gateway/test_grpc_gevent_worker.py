@@ -23,7 +23,7 @@ import grpc
 import pytest
 import requests
 
-from serving.gateway.backends.grpc_backend import PREDICT
+from serving.gateway.backends.grpc_calls import PREDICT
 from serving.gateway.launcher import RunningGateway, running_gateway
 from tests.support.grpc_servers import serve_handlers
 from tests.support.model_server import ModelServerHandle

@@ -57,6 +57,8 @@ def test_a_repo_without_server_configs_starts(tiny_repo: Path, tmp_path: Path) -
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # the script's trap stops both servers
         process.wait(timeout=60)
+        if process.stdout is not None:  # closed, not left to the gc (a ResourceWarning)
+            process.stdout.close()
     printed = "".join(lines)
     assert f"no {repo}/batching_parameters.txt: the model server's default batching" in printed
     assert "Ready. Try" in printed, printed[-3000:]

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from serving.contract import parse_model_names
 from serving.gateway.catalog import ModelList
+from serving.models_config import parse_model_names
 from serving.protos import models_config_pb2
 
 EVERY_FIELD = """model_config_list {

@@ -162,3 +162,31 @@ def test_a_forked_child_opens_its_own_connections(serve) -> None:
     os.waitpid(pid, 0)
     assert call(transport) == (200, b"{}")  # the parent's connection still answers it
     assert server.connections == 2
+
+
+def test_a_call_in_flight_at_close_closes_its_connection(serve) -> None:
+    """Its connection was put back in the pool that close() had emptied: open until the gc
+    found it (a ResourceWarning "unclosed <socket ...>" in whichever test a gc came in), as
+    close()'s promise says: calls in flight close theirs when done."""
+    asked, release = threading.Event(), threading.Event()
+
+    def held(connection: socket.socket, request: bytes) -> bool:
+        asked.set()
+        release.wait(BOUND)
+        connection.sendall(OK)
+        return True
+
+    server = serve(held)
+    transport = Transport(server.url, 1.0, pool_size=4)
+    answers: list[tuple[int, bytes]] = []
+    caller = threading.Thread(target=lambda: answers.append(call(transport)))
+    caller.start()
+    assert asked.wait(BOUND)
+    transport.close()
+    release.set()
+    caller.join(BOUND)
+    assert answers == [(200, b"{}")]
+    assert not transport._idle  # closed, not pooled
+    assert call(transport) == (200, b"{}")  # a call after close() opens a new one, as gRPC's
+    assert server.connections == 2 and len(transport._idle) == 1
+    transport.close()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from serving.contract import EmptyConfigError, parse_model_names
+from serving.models_config import EmptyConfigError, parse_model_names
 from serving.modelserver.config import (
     BatchingSettings,
     VersionPolicy,

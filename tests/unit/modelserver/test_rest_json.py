@@ -9,7 +9,7 @@ from tensorflow.core.framework import types_pb2
 
 from serving.modelserver.errors import ServingError
 from serving.modelserver.rest_json import parse_predict_body, render_outputs
-from serving.modelserver.servable import InputSpec
+from serving.modelserver.signature_checks import InputSpec
 
 QA = [InputSpec("article_ids", tf.int32, (-1, -1)), InputSpec("question_ids", tf.int32, (-1, -1))]
 ONE = [InputSpec("post_ids", tf.int32, (-1, -1))]
