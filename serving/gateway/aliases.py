@@ -39,10 +39,41 @@ from serving.gateway.web import (
     services,
     takes_query,
 )
+from serving.spec import ServingSpec
 from serving.windows import Encodings
 
 Answers = dict[str, Any]
 ALIASES = ("qa", "profile", "similarity")
+# The heads each alias reads (field -> the kinds whose answer it reads; None: any field of
+# the first kind), as qa_answer, profile_answer and alias_answer read them: a model of your
+# own served under one of these names (a "similarity" of other heads) gives no alias answer.
+_SCORES = ("score", "regression")
+NEEDED: dict[str, dict[str | None, tuple[str, ...]]] = {
+    "qa": {None: ("categorical",)},
+    "profile": {"age": _SCORES, "income_group": ("categorical",), "gender": ("binary",)},
+    "similarity": {"score": _SCORES},
+}
+OPTIONAL = {"profile": {"age_band": ("categorical",)}}
+
+
+def alias_problem(model: str, spec: ServingSpec) -> str | None:
+    """Why ``spec``'s heads cannot give the ``/v1/<model>`` answers (None: they can).
+
+    The alias is then not in ``/openapi.json``, and a request to it is a 502 before the model
+    runs (it answered a 502 only after the backend call, and the document listed the route).
+    """
+    kinds = {head.field: head.kind for head in spec.heads}
+    needed, optional = NEEDED.get(model, {}), OPTIONAL.get(model, {})
+    for field, allowed in needed.items():
+        if field is None:
+            if not any(kind in allowed for kind in kinds.values()):
+                return f"no {allowed[0]} head"
+        elif kinds.get(field) not in allowed:
+            return f"no {field!r} head of kind {' or '.join(allowed)}"
+    for field, allowed in optional.items():
+        if field in kinds and kinds[field] not in allowed:
+            return f"its {field!r} head is no {' or '.join(allowed)} head"
+    return None
 
 
 @dataclass(frozen=True)
@@ -91,7 +122,12 @@ def is_batch(model: str, payload: Any) -> bool:
 
 
 def prepare_alias(runtime: ModelRuntime, payload: Any) -> Prepared:
-    """Validate an alias body against the version's models; its instances and top_ks."""
+    """Validate an alias body against the version's models; its instances and top_ks.
+
+    Raises GatewayError 502 when the version's heads cannot give the alias's answers
+    (:func:`alias_problem`), before the body is validated or the model runs."""
+    if (problem := alias_problem(runtime.model, runtime.spec)) is not None:
+        raise GatewayError(502, _unanswerable(runtime, problem))
     models = alias_models(runtime)
     known = Encodings()
     if runtime.model == "similarity":
@@ -105,6 +141,13 @@ def prepare_alias(runtime: ModelRuntime, payload: Any) -> Prepared:
         {named.get(key, key): value for key, value in item if key != "top_k"} for item in items
     ]
     return Prepared(instances, [getattr(item, "top_k", None) for item in items], known)
+
+
+def _unanswerable(runtime: ModelRuntime, problem: str) -> str:
+    return (
+        f"model {runtime.model!r} version {runtime.version} does not give this endpoint's "
+        f"answers ({problem}): use POST /v1/models/{runtime.model}:predict"
+    )
 
 
 def qa_answer(runtime: ModelRuntime, answers: Answers) -> Answers:
