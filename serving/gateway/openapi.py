@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from serving.gateway import schemas
-from serving.gateway.aliases import ALIASES, alias_models, alias_problem
+from serving.gateway.alias_heads import alias_problem
+from serving.gateway.aliases import ALIASES, alias_models
 from serving.gateway.registry import ModelRegistry
 from serving.gateway.request_models import RequestModels, build_models
 from serving.gateway.runtime import ModelRuntime
