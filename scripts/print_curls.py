@@ -7,7 +7,8 @@ model, and prints ``POST /v1/models/<name>:predict`` with the spec's example ins
 model added by ``export_for_serving`` shows up here without any change to this script. The
 first API's aliases (``/v1/qa``, ``/v1/profile``, ``/v1/similarity``) are printed only for the
 models of those names that the repo serves: any other name answers them 404 (a repo of your
-own models only).
+own models only); and, for a model with a spec, only when it answers the alias (its request
+fields, the heads it reads: a model of your own named ``qa`` answers ``:predict`` only).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from serving import contract, models_config
-from serving.spec import SPEC_FILE, load_spec
+from serving.gateway.alias_heads import FIELDS, alias_problem
+from serving.spec import SPEC_FILE, ServingSpec, load_spec
 from serving.url_paths import model_url_path
 
 # The aliases' request shapes (serving/gateway/aliases.py), one or two curls per alias.
@@ -59,11 +61,38 @@ def _curl(url: str, path: str, body: object) -> str:
     )
 
 
-def alias_curls(names: Sequence[str], url: str) -> list[str]:
-    """The alias curls of the served models among qa, profile and similarity."""
+def alias_curls(names: Sequence[str], url: str, repo: Path | None = None) -> list[str]:
+    """The alias curls of the served models among qa, profile and similarity; with ``repo``,
+    only of those whose newest spec answers the alias (its request fields, the heads it reads:
+    ``serving.gateway.alias_heads``): a model of your own named ``qa`` got /v1/qa curls that
+    answered 422 or 502. A model without a readable spec (a legacy version) keeps them."""
     return [
-        _curl(url, f"/v1/{name}", body) for name in names for body in ALIAS_BODIES.get(name, [])
+        _curl(url, f"/v1/{name}", body)
+        for name in names
+        if repo is None or _answers_alias(repo, name)
+        for body in ALIAS_BODIES.get(name, [])
     ]
+
+
+def _answers_alias(repo: Path, name: str) -> bool:
+    try:
+        spec = newest_spec(repo, name)
+    except (OSError, ValueError):  # reported by the call without --aliases
+        return True
+    if spec is None:
+        return True
+    fields = {item.field for item in spec.inputs}
+    return fields == FIELDS.get(name, fields) and alias_problem(name, spec) is None
+
+
+def newest_spec(repo: Path, name: str) -> ServingSpec | None:
+    """The newest version's spec, or None (legacy or no version). Raises OSError or
+    ValueError (pydantic's ValidationError) for one that does not load."""
+    for folder in reversed(contract.version_dirs(contract.model_dir(repo, name)).values()):
+        path = folder / contract.ASSETS_DIR / SPEC_FILE
+        if path.is_file():
+            return load_spec(path)
+    return None
 
 
 def model_names(repo: Path) -> list[str]:
@@ -73,15 +102,10 @@ def model_names(repo: Path) -> list[str]:
 
 def curl_for(repo: Path, name: str, url: str) -> str | None:
     """The curl for the newest version with a spec, or None (legacy or no version)."""
-    for folder in reversed(contract.version_dirs(contract.model_dir(repo, name)).values()):
-        path = folder / contract.ASSETS_DIR / SPEC_FILE
-        if path.is_file():
-            return _curl(
-                url,
-                f"{model_url_path(name)}:predict",
-                {"inputs": load_spec(path).example},
-            )
-    return None
+    spec = newest_spec(repo, name)
+    if spec is None:
+        return None
+    return _curl(url, f"{model_url_path(name)}:predict", {"inputs": spec.example})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"print_curls: --model-repo {str(args.model_repo)!r}: {error}", file=sys.stderr)
         return 2
     if args.aliases:
-        for alias in alias_curls(names, args.url):
+        for alias in alias_curls(names, args.url, args.model_repo):
             print(alias)
         return 0
     for name in names:

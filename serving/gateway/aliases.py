@@ -22,6 +22,7 @@ from flask import Response
 from pydantic import Field, create_model
 
 from serving.gateway import inference
+from serving.gateway.alias_heads import alias_problem
 from serving.gateway.backends import VersionSelector
 from serving.gateway.errors import GatewayError
 from serving.gateway.exchange import Exchange
@@ -91,7 +92,12 @@ def is_batch(model: str, payload: Any) -> bool:
 
 
 def prepare_alias(runtime: ModelRuntime, payload: Any) -> Prepared:
-    """Validate an alias body against the version's models; its instances and top_ks."""
+    """Validate an alias body against the version's models; its instances and top_ks.
+
+    Raises GatewayError 502 when the version's heads cannot give the alias's answers
+    (:func:`alias_problem`), before the body is validated or the model runs."""
+    if (problem := alias_problem(runtime.model, runtime.spec)) is not None:
+        raise GatewayError(502, _unanswerable(runtime, problem))
     models = alias_models(runtime)
     known = Encodings()
     if runtime.model == "similarity":
@@ -105,6 +111,13 @@ def prepare_alias(runtime: ModelRuntime, payload: Any) -> Prepared:
         {named.get(key, key): value for key, value in item if key != "top_k"} for item in items
     ]
     return Prepared(instances, [getattr(item, "top_k", None) for item in items], known)
+
+
+def _unanswerable(runtime: ModelRuntime, problem: str) -> str:
+    return (
+        f"model {runtime.model!r} version {runtime.version} does not give this endpoint's "
+        f"answers ({problem}): use POST /v1/models/{runtime.model}:predict"
+    )
 
 
 def qa_answer(runtime: ModelRuntime, answers: Answers) -> Answers:

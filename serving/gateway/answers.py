@@ -20,16 +20,20 @@ from serving.spec import (
 
 # A text the answer has only when the spec gives one (a note, a label's description): the
 # key is left out otherwise, never "" nor null, so the schema says "a non-empty string, not
-# required" (the None default is the model's, kept out of the schema).
+# required" (the None default is the model's, kept out of the schema). Any other key an
+# answer may leave out (candidates, evidence, an age band) is typed ``X | Absent`` with
+# ``given()`` alike: ``X | None`` documented a null no answer holds.
 Text = Annotated[str, Field(min_length=1)]
-IfGiven = Text | SkipJsonSchema[None]
+Absent = SkipJsonSchema[None]
+IfGiven = Text | Absent
 
 
 def _absent(schema: dict[str, Any]) -> None:
     schema.pop("default", None)  # "default": null would read as a null the answer may hold
 
 
-def _given() -> Any:
+def given() -> Any:
+    """The field of a key an answer has or leaves out (never null), not required."""
     return Field(default=None, json_schema_extra=_absent)
 
 
@@ -47,8 +51,8 @@ class CategoricalAnswer(BaseModel):
     probability: float
     probabilities: dict[str, float]
     candidates: list[Candidate]
-    description: IfGiven = _given()
-    note: IfGiven = _given()
+    description: IfGiven = given()
+    note: IfGiven = given()
 
 
 class BinaryAnswer(BaseModel):
@@ -56,7 +60,7 @@ class BinaryAnswer(BaseModel):
 
     label: str
     probability: float
-    note: IfGiven = _given()
+    note: IfGiven = given()
 
 
 class MultilabelAnswer(BaseModel):
@@ -65,8 +69,8 @@ class MultilabelAnswer(BaseModel):
 
     labels: list[str]
     probabilities: dict[str, float]
-    candidates: list[Candidate] | None = None
-    note: IfGiven = _given()
+    candidates: list[Candidate] | Absent = given()
+    note: IfGiven = given()
 
 
 class ValueAnswer(BaseModel):
@@ -74,7 +78,7 @@ class ValueAnswer(BaseModel):
     ``unit`` key; it was ``"unit": ""``)."""
 
     value: float
-    note: IfGiven = _given()
+    note: IfGiven = given()
 
 
 class UnitValueAnswer(ValueAnswer):
@@ -110,7 +114,7 @@ class TokenLabelsAnswer(BaseModel):
 
     words: list[LabelledSpan]
     truncated: bool
-    note: IfGiven = _given()
+    note: IfGiven = given()
 
 
 class TokenEntitiesAnswer(TokenLabelsAnswer):

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from serving.gateway.answers import Absent, given
 from serving.gateway.request_models import ModelRef
 
 __all__ = ["ModelRef"]
@@ -39,7 +40,7 @@ class QAAnswer(BaseModel):
     answer: str
     confidence: float
     candidates: list[Candidate]
-    evidence: list[Evidence] | None = None
+    evidence: list[Evidence] | Absent = given()
 
 
 class QAResponse(QAAnswer):
@@ -80,7 +81,7 @@ class ProfileAnswer(BaseModel):
     age: float
     income_group: IncomeGroup
     gender: Gender
-    age_band: AgeBand | None = None
+    age_band: AgeBand | Absent = given()
 
 
 class ProfileResponse(ProfileAnswer):

@@ -209,11 +209,24 @@ class GatewaySettings(BaseSettings):
     def _valid_grpc_target(cls, value: str) -> str:
         # gRPC takes no credentials in its target: a user:password@ was never sent, only
         # repeated by every failed call's message ("errors resolving user:secret@host").
+        if not value.strip():
+            # An unset variable in a deploy file (GATEWAY_GRPC_TARGET=${TARGET}) started a
+            # gateway whose every call failed, /readyz saying only "backend internal".
+            raise ValueError("empty: the model server's gRPC address, host:port")
         if "@" in value and not value.startswith(("unix:", "unix-abstract:", "vsock:")):
             raise ValueError(
                 f"a gRPC target has no user or password: {redact_url(value)!r} "
                 "(host:port, dns:///host:port, ipv4:address:port)"
             )
+        return value
+
+    @field_validator("model_repo", mode="before")
+    @classmethod
+    def _named_repo(cls, value: object) -> object:
+        # "" is Path("."): an unset variable in a deploy file served the working directory,
+        # with a warning that it routes no model.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("empty: the model repository's folder (it holds models.config)")
         return value
 
     @field_validator("rate_limit_storage_uri")

@@ -199,8 +199,20 @@ class VersionVerdicts:
         try:
             return self.backend.model_metadata(model, selector, request_id).version
         except BackendError as error:
-            # TF Serving answers INVALID_ARGUMENT for a label it does not know.
-            if error.failure in (BackendFailure.INVALID_ARGUMENT, BackendFailure.NOT_FOUND):
+            # TF Serving answers INVALID_ARGUMENT for a label it does not know, and NOT_FOUND
+            # for one it knows whose version is not loaded (removed from disk while the label
+            # map keeps it: "Servable not found for request: Specific(qa, 1)"). That label is
+            # the server's, as for an unfit version: a 503, not the client's 404 "no version
+            # labelled" (found by newuser10).
+            if error.failure is BackendFailure.NOT_FOUND:
+                LOGGER.warning("label %r of %s: %s", selector.label, model, error.message)
+                raise GatewayError(
+                    503,
+                    f"model {model!r} label {echo(selector.label or '')!r} names a version the "
+                    "model server has not loaded (unloaded since, or not loaded yet)",
+                    headers={"Retry-After": str(self.settings.retry_after_seconds)},
+                ) from error
+            if error.failure is BackendFailure.INVALID_ARGUMENT:
                 LOGGER.info("label lookup failed: %s", error.message)
                 raise GatewayError(
                     404, f"model {model!r} has no version labelled {selector.label!r}"

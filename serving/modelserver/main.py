@@ -88,6 +88,13 @@ def _port(text: str) -> int:
     return value
 
 
+def _path(text: str) -> Path | None:
+    """A file or folder flag: empty is not given, as TF Serving reads its string flags
+    (``model_config_file.empty()``); ``Path("")`` had been the working directory, served as
+    ``--model_base_path`` or read as ``--model_config_file '.': Is a directory``."""
+    return Path(text) if text else None
+
+
 def _log_level(text: str) -> str:
     # An unknown name was a traceback from logging.basicConfig (serving.log_levels).
     try:
@@ -134,12 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="REST predict deadline, as a gRPC call's (<= 0: none); TF Serving's default",
     )
     add("--host", default="127.0.0.1", help="bind address of gRPC and REST (not in TF Serving)")
-    add("--model_config_file", type=Path, help="text model_config_list file")
+    add("--model_config_file", type=_path, help="text model_config_list file")
     add("--model_config_file_poll_wait_seconds", type=_count, default=0)
     add("--model_name", default="default", help="name of the single model (no config file)")
-    add("--model_base_path", type=Path, help="folder of the single model's versions")
+    add("--model_base_path", type=_path, help="folder of the single model's versions")
     flag("--enable_batching")
-    add("--batching_parameters_file", type=Path, help="text BatchingParameters file")
+    add("--batching_parameters_file", type=_path, help="text BatchingParameters file")
     add(
         "--batching_split_by_length",
         nargs="?",
@@ -148,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="run a padded batch as calls of rows of similar length (not in TF Serving)",
     )
-    add("--monitoring_config_file", type=Path, help="text MonitoringConfig file")
+    add("--monitoring_config_file", type=_path, help="text MonitoringConfig file")
     add("--file_system_poll_wait_seconds", type=_count, default=1)
     add("--max_num_load_retries", type=_count, default=5)
     add("--load_retry_interval_micros", type=_count, default=60_000_000)
@@ -182,6 +189,8 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         with _naming("model_config_file", args.model_config_file):
             models = load_model_config(args.model_config_file)
     elif args.model_base_path is not None:
+        if not args.model_name:  # a config entry without a name is refused alike
+            raise ValueError("--model_name is empty: give the name requests ask for")
         models = [ModelSettings(args.model_name, args.model_base_path.resolve())]
     else:
         # A ValueError: main prints it as "modelserver: ..." with exit 2, as other flag errors.

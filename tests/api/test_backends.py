@@ -61,3 +61,12 @@ def test_models_listing_over_rest_and_local(clients) -> None:
             "shape": [-1, -1],
         }, kind
         assert clients[kind].get("/readyz").status_code == 200
+
+
+def test_a_label_is_unknown_alike_on_every_backend(clients) -> None:
+    # Found by newuser10: the local backend answered a label NOT_FOUND, which the gateway now
+    # reads as "the label's version is not loaded" (503); the local backend knows no label.
+    for kind, client in clients.items():
+        response = client.post("/v1/qa?label=stable", json=REQUESTS[0][1])
+        assert response.status_code == 404, (kind, response.json)
+        assert response.json["error"] == "model 'qa' has no version labelled 'stable'"

@@ -6,6 +6,11 @@ metadata failed (internal)"); over REST a model named ``qa?x`` sent its calls to
 query, and ``?label=..`` resolved to the latest version (urllib3 removed the dot segment of
 ``/v1/models/qa/labels/../metadata``) where the server has no such label; /openapi.json
 wrote such names into its paths as they were.
+
+A model of your own served under an alias's name (``similarity`` or ``profile``, here the qa
+model: one categorical ``answer`` head) gives no alias answer: /openapi.json listed
+``/v1/similarity`` and ``/v1/profile`` for it anyway, and a request ran the model before its
+502 said only "does not give this endpoint's answers".
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from tests.support.model_server import ModelServerHandle, own_model_server
 from tests.support.served_gateway import close_app
 
 NAMES = ("qa", "é", "q a", "qa?x")
+OTHER_HEADS = ("similarity", "profile")  # names of aliases whose heads the qa model lacks
 INSTANCE = {"article": "Mary went to the kitchen.", "question": "Where is Mary?"}
 
 
@@ -33,7 +39,7 @@ def named_repo(tiny_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     shutil.copytree(tiny_repo / "qa", repo / "qa")
     entries = "".join(
         f'  config {{ name: "{name}" base_path: "qa" model_platform: "tensorflow" }}\n'
-        for name in NAMES
+        for name in NAMES + OTHER_HEADS
     )
     (repo / "models.config").write_text(f"model_config_list {{\n{entries}}}\n")
     return repo
@@ -71,3 +77,31 @@ def test_names_and_labels_reach_the_rest_server_as_sent(named_repo, named_server
             assert response.get_json()["error"] == f"model 'qa' has no version labelled '{label}'"
     finally:
         close_app(app)
+
+
+def test_an_alias_is_neither_documented_nor_run_for_a_model_without_its_heads(
+    named_repo, named_server
+) -> None:
+    with gateway_app(named_repo, named_server.grpc_target, retries=0) as app:
+        client = app.test_client()
+        paths = client.get("/openapi.json").get_json()["paths"]
+        assert "/v1/qa" in paths  # the qa model has the categorical head /v1/qa reads
+        assert "/v1/similarity" not in paths and "/v1/profile" not in paths
+        bodies = {
+            "similarity": {"pairs": [INSTANCE]},
+            "profile": INSTANCE,
+        }
+        for name, body in bodies.items():
+            response = client.post(f"/v1/{name}", json=body)
+            assert response.status_code == 502, response.get_json()
+            message = response.get_json()["error"]
+            assert message.startswith(f"model '{name}' version 1 does not give this endpoint's")
+            assert f"use POST /v1/models/{name}:predict" in message
+            assert (
+                client.post(f"/v1/models/{name}:predict", json={"inputs": INSTANCE}).status_code
+                == 200
+            )
+        metrics = client.get("/metrics").get_data(as_text=True)
+    # Refused before the backend call: no backend stage was timed for these two models.
+    assert 'stage_duration_seconds_count{model="similarity",stage="backend"} 1.0' in metrics
+    assert 'stage_duration_seconds_count{model="profile",stage="backend"} 1.0' in metrics

@@ -95,7 +95,9 @@ class LocalBackend:
     def _resolve(self, model: str, selector: VersionSelector) -> int:
         versions = self._versions(model)
         if selector.label is not None and selector.version is None:
-            raise BackendError(BackendFailure.NOT_FOUND, "labels need a real model server")
+            # It knows no labels: TF Serving's answer to a label it does not know (a 404 for
+            # the client), not NOT_FOUND, which names a label whose version is not loaded.
+            raise BackendError(BackendFailure.INVALID_ARGUMENT, "labels need a real model server")
         if selector.version is None and versions:
             return versions[-1]
         if selector.version in versions:

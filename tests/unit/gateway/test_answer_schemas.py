@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from serving.gateway.request_models import build_models
 from serving.gateway.runtime import load_runtime
+from serving.gateway.schemas import ALIAS_RESPONSES
 from serving.gateway.settings import GatewaySettings
 from serving.spec import BinaryHead, CategoricalHead, MultilabelHead, RegressionHead, ScoreHead
 
@@ -63,3 +65,22 @@ def test_a_unit_is_in_the_schema_exactly_when_the_spec_gives_one(tiny_repo: Path
     for field, key in (("age", "note"), ("topic", "description"), ("topic", "note")):
         shown = answers[field]["properties"][key]
         assert shown["type"] == "string" and "anyOf" not in shown and "default" not in shown
+
+
+def test_a_key_an_answer_may_leave_out_is_never_documented_as_null(tiny_repo: Path) -> None:
+    # Found by newuser10: a multilabel head's `candidates` (answered only with a top_k), the
+    # qa alias's `evidence` and the profile alias's `age_band` were `X | null` with
+    # "default": null in /openapi.json, though an answer leaves the key out and never holds
+    # null (a client generated from the document checked for a null that never comes).
+    heads = [MultilabelHead(output="t", field="tags", labels=["sports", "news"])]
+    tags = _answers(tiny_repo, heads)["tags"]
+    schemas = [tags] + [
+        model.model_json_schema() for models in ALIAS_RESPONSES.values() for model in models
+    ]
+    for schema in schemas:
+        assert "null" not in json.dumps(schema), schema
+    assert tags["properties"]["candidates"]["type"] == "array"
+    assert "candidates" not in tags["required"]
+    qa, profile = (ALIAS_RESPONSES[name][0].model_json_schema() for name in ("qa", "profile"))
+    assert "evidence" in qa["properties"] and "evidence" not in qa["required"]
+    assert "age_band" in profile["properties"] and "age_band" not in profile["required"]

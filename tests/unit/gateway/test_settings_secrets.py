@@ -79,3 +79,15 @@ def test_an_unknown_rate_limit_storage_is_refused_masked() -> None:
 )
 def test_redact_url(value: str, shown: str) -> None:
     assert redact_url(value) == shown
+
+
+@pytest.mark.parametrize("name", ["GATEWAY_GRPC_TARGET", "GATEWAY_MODEL_REPO"])
+@pytest.mark.parametrize("value", ["", " "])
+def test_an_empty_address_or_repo_is_refused_at_start(monkeypatch, name: str, value: str) -> None:
+    # Found by newuser10: an unset variable in a deploy file (GATEWAY_GRPC_TARGET=${TARGET})
+    # started a gateway whose /readyz said only "backend internal", and GATEWAY_MODEL_REPO=""
+    # served the working directory (Path("")); every other setting refuses an empty value.
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as caught:
+        GatewaySettings()
+    assert settings_errors(caught.value).startswith(f"{name}={value!r}: Value error, empty: ")

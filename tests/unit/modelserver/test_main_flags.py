@@ -104,3 +104,34 @@ def test_a_port_it_cannot_listen_on_ends_with_exit_2_before_any_load(
         assert "--port and --rest_api_port are both 18: give each its own" in error
     else:
         assert "cannot listen on no-such-host.invalid" in error
+
+
+GIVE = "give --model_config_file, or --model_base_path"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--model_config_file="], "give --model_config_file, or --model_base_path"),
+        (
+            ["--model_base_path=", "--model_name=m"],
+            "give --model_config_file, or --model_base_path",
+        ),
+        (["--model_base_path=BASE", "--model_name="], "--model_name is empty: give the name"),
+    ],
+)
+def test_an_empty_model_flag_is_not_given_nor_the_working_directory(
+    tmp_path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    # Found by newuser10: an empty --model_base_path (an unset variable in a script) served
+    # the working directory and said "ready", an empty --model_config_file was "'.': Is a
+    # directory", and an empty --model_name served a model named "". TF Serving reads an
+    # empty string flag as not given.
+    from serving.modelserver.main import main
+
+    argv = [arg.replace("BASE", str(tmp_path)) for arg in argv]
+    assert main(["--port=0", "--rest_api_port=0", *argv]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"modelserver: {expected}"), error
+    args = build_parser().parse_args(["--monitoring_config_file=", "--batching_parameters_file="])
+    assert args.monitoring_config_file is None and args.batching_parameters_file is None

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from scripts.print_curls import main
+from serving.gateway.aliases import ALIASES
 from serving.spec import CategoricalHead, ServingSpec, TextInput, dump_spec
 
 
@@ -61,3 +62,34 @@ def test_alias_curls_only_for_the_served_aliased_models(
     assert "http://x/v1/profile " in printed
     assert "/v1/qa" not in printed and "/v1/similarity" not in printed
     assert "articles" not in printed  # its :predict curl comes from the call without --aliases
+
+
+def test_no_alias_curls_for_a_model_of_your_own_under_an_alias_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by newuser10: a model of one's own named "qa" (other inputs) or "similarity"
+    # (the qa alias's fields, no score head) got the alias curls, answered 422 or 502; the
+    # gateway neither documents nor runs such an alias (serving.gateway.alias_heads).
+    def spec(fields: list[str]) -> str:
+        return dump_spec(
+            ServingSpec(
+                title="t",
+                inputs=[
+                    TextInput(field=name, tensor=f"{name}_ids", max_tokens=8, vocab_size=10)
+                    for name in fields
+                ],
+                heads=[CategoricalHead(output="probs", field="label", labels=["a", "b"])],
+                example=dict.fromkeys(fields, "hello"),
+            )
+        )
+
+    _version(tmp_path, "qa", spec(["title", "body"]))
+    _version(tmp_path, "similarity", spec(["text_a", "text_b"]))
+    _version(tmp_path, "profile", spec(["posts"]))
+    (tmp_path / "models.config").write_text(
+        "model_config_list { "
+        + " ".join(f'config {{ name: "{name}" base_path: "{name}" }}' for name in ALIASES)
+        + " }"
+    )
+    assert main(["--aliases", "--model-repo", str(tmp_path), "--url", "http://x"]) == 0
+    assert capsys.readouterr().out == ""
