@@ -113,7 +113,7 @@ def create_app(settings: GatewaySettings | None = None, backend: Backend | None 
     # header; an API client gets the 404 of a path that is not the API's.
     app.url_map.merge_slashes = False
     app.url_map.converters["default"] = SegmentConverter
-    metrics = GatewayMetrics()
+    metrics = GatewayMetrics(settings.metrics_flush_seconds)
     coalescer = Coalescer(
         backend,
         metrics,

@@ -58,6 +58,30 @@ def _count(gateway: RunningGateway, name: str = "gateway_requests_total", **labe
     )
 
 
+def _settled_count(gateway: RunningGateway, **labels: str) -> float:
+    """:func:`_count` once two scrapes a few flush intervals apart agree (bounded wait): a
+    worker a scrape did not reach writes its values up to ``GATEWAY_METRICS_FLUSH_SECONDS``
+    (0.1 s) late, so a count read at once may miss an earlier test's request."""
+    deadline = time.monotonic() + 15
+    count = _count(gateway, **labels)
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        count, last = _count(gateway, **labels), count
+        if count == last:
+            break
+    return count
+
+
+def _count_reaching(
+    gateway: RunningGateway, target: float, name: str = "gateway_requests_total", **labels: str
+) -> float:
+    """:func:`_count` once it reaches ``target``, or when a bounded wait ends."""
+    deadline = time.monotonic() + 15
+    while (count := _count(gateway, name, **labels)) < target and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return count
+
+
 @pytest.mark.parametrize(
     ("request_bytes", "status"),
     [
@@ -71,7 +95,7 @@ def _count(gateway: RunningGateway, name: str = "gateway_requests_total", **labe
 def test_a_refusal_of_gunicorn_is_logged_and_counted_with_its_id(
     gateway: RunningGateway, request_bytes: bytes, status: int
 ) -> None:
-    before = _count(gateway, endpoint="unmatched", status=str(status))
+    before = _settled_count(gateway, endpoint="unmatched", status=str(status))
     code, headers = _raw(gateway.url, request_bytes)
     assert code == status
     request_id = headers["x-request-id"]  # every answer carries one (README)
@@ -81,7 +105,9 @@ def test_a_refusal_of_gunicorn_is_logged_and_counted_with_its_id(
     assert access[0]["duration_ms"] >= 0
     # gunicorn's own line on the refusal is JSON and names the same request.
     assert any(entry["logger"] == "gunicorn.error" for entry in lines)
-    assert _count(gateway, endpoint="unmatched", status=str(status)) == before + 1
+    assert _count_reaching(gateway, before + 1, endpoint="unmatched", status=str(status)) == (
+        before + 1
+    )
 
 
 def test_an_unread_chunked_body_gets_one_answer(gateway: RunningGateway) -> None:
@@ -137,9 +163,12 @@ def test_replaced_workers_leave_their_counts_but_not_their_files(
     with running_gateway(settings, workers=1) as gateway:
         before = _count(gateway, endpoint="/healthz")
         timed = _count(gateway, LATENCY_COUNT, endpoint="/healthz")
-        for _ in range(2):
+        for replaced in range(2):
             for _ in range(5):
                 assert requests.get(f"{gateway.url}/healthz", timeout=10).status_code == 200
+            # Written before the kill (a scrape makes its worker write what it holds): a
+            # worker killed with SIGKILL loses what it still holds (README).
+            assert _count_reaching(gateway, before + 5 * (replaced + 1), endpoint="/healthz")
             _replace_worker(gateway)
         assert _dead_worker_files(gateway, folder) == []
         # Every answer stays counted: the replaced workers' counts are in the archive.
