@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import struct
+from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -16,8 +18,8 @@ from prometheus_client import (
 )
 
 from serving.gateway.errors import GatewayError
+from serving.gateway.holding import Held
 from serving.gateway.metrics_files import ReadableFilesCollector, ReservedMmapedDict, folder_lock
-from serving.gateway.metrics_hold import HeldWrites
 from serving.gateway.pid import current_pid
 
 LOGGER = logging.getLogger("serving.gateway.metrics")
@@ -101,28 +103,38 @@ class GatewayMetrics:
         self._batch_children: dict[str, Histogram] = {}
         self._merged_children: dict[str, Counter] = {}
         self._unwritable_logged = False
-        self._writes = HeldWrites(flush_seconds, self._unwritable)
+        self._writes: Held[tuple[Callable[..., None], tuple[Any, ...]]] = Held(
+            flush_seconds, self._write_all
+        )
 
     def observe_request(
         self, endpoint: str, model: str, version: str, status: int, seconds: float
     ) -> None:
         """Count one answered request and its latency (written at once or held:
-        ``serving.gateway.metrics_hold``)."""
-        self._writes.submit(self._write_request, endpoint, model, version, status, seconds)
+        ``serving.gateway.holding``)."""
+        self._writes.add((self._write_request, (endpoint, model, version, status, seconds)))
 
     def observe_stage(self, stage: str, model: str, seconds: float) -> None:
         """Record one stage's seconds (``serving.gateway.inference`` times each stage with
         ``try/finally``, so a stage that raises is observed too)."""
-        self._writes.submit(self._write_stage, stage, model, seconds)
+        self._writes.add((self._write_stage, (stage, model, seconds)))
 
     def observe_batch(self, model: str, rows: int, requests: int) -> None:
         """Record how many examples (rows) one backend call carried, and its requests if it
         carried more than one."""
-        self._writes.submit(self._write_batch, model, rows, requests)
+        self._writes.add((self._write_batch, (model, rows, requests)))
 
     def flush(self) -> None:
         """Write every held value now (``/metrics`` does, before it reads)."""
         self._writes.flush()
+
+    def _write_all(self, writes: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
+        """Make ``writes`` in order; one that cannot be written is skipped (``_unwritable``)."""
+        for write, args in writes:
+            try:
+                write(*args)
+            except OSError as error:
+                self._unwritable(error)
 
     def _write_request(
         self, endpoint: str, model: str, version: str, status: int, seconds: float

@@ -116,6 +116,9 @@ def test_grpc_gateway_under_gunicorn(grpc_gateway: RunningGateway) -> None:
             break
         time.sleep(0.05)
     assert counted in metrics
+    deadline = time.monotonic() + 15  # access lines are held up to 0.1 s (README)
+    while '"request_id": "it-1"' not in grpc_gateway.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert '"request_id": "it-1"' in grpc_gateway.log_text()
 
 

@@ -1,4 +1,4 @@
-"""Metric values held in the worker and written together (``serving.gateway.metrics_hold``)."""
+"""Metric values held in the worker and written together (``serving.gateway.holding``)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from serving.gateway import metrics_hold
+from serving.gateway import holding
+from serving.gateway.holding import Held
 from serving.gateway.metrics import GatewayMetrics
-from serving.gateway.metrics_hold import HeldWrites
 
 LABELS = {"endpoint": "/v1/qa", "model": "qa", "version": "1", "status": "200"}
 ROOT = Path(__file__).resolve().parents[3]
@@ -58,33 +58,38 @@ def test_zero_seconds_writes_each_value_at_once() -> None:
 
 def test_a_full_queue_is_written_by_the_request_that_fills_it() -> None:
     written: list[int] = []
-    holder = HeldWrites(3600, on_error=lambda error: None)
-    for number in range(metrics_hold.HOLD_LIMIT):
-        holder.submit(written.append, number)
-    assert written == list(range(metrics_hold.HOLD_LIMIT))  # in order, none held
+    holder: Held[int] = Held(3600, written.extend)
+    for number in range(holding.HOLD_LIMIT):
+        holder.add(number)
+    assert written == list(range(holding.HOLD_LIMIT))  # in order, none held
 
 
-def test_a_write_that_fails_is_reported_and_the_others_are_made() -> None:
-    written: list[int] = []
-    errors: list[OSError] = []
+def test_a_metric_value_that_cannot_be_written_is_skipped_and_the_others_are_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    metrics = GatewayMetrics(flush_seconds=3600)
+    metrics.observe_stage("tokenise", "qa", 0.001)
+    metrics.observe_request("/v1/qa", "qa", "1", 200, 0.002)
 
-    def full_disk(number: int) -> None:
+    def full_disk(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    holder = HeldWrites(3600, on_error=errors.append)
-    holder.submit(written.append, 1)
-    holder.submit(full_disk, 2)
-    holder.submit(written.append, 3)
-    holder.flush()
-    assert written == [1, 3]
-    assert [error.errno for error in errors] == [28]
+    monkeypatch.setattr(metrics, "_write_stage", full_disk)
+    metrics.observe_stage("tokenise", "qa", 0.001)  # held with the failing write
+    metrics.observe_request("/v1/qa", "qa", "1", 200, 0.002)
+    metrics.flush()
+    assert _count(metrics) == 2
+    stages = metrics.registry.get_sample_value(
+        "gateway_stage_duration_seconds_count", {"stage": "tokenise", "model": "qa"}
+    )
+    assert stages == 1  # the one that could not be written is skipped, logged once
 
 
 def test_a_dropped_holder_stops_its_flusher() -> None:
     # Not kept alive by its thread: every app a test (or a reload) drops would keep one.
     before = set(_flushers())
-    holder = HeldWrites(0.01, on_error=lambda error: None)
-    holder.submit(len, "a value")
+    holder: Held[str] = Held(0.01, lambda items: None)
+    holder.add("a value")
     (flusher,) = set(_flushers()) - before
     del holder
     gc.collect()
@@ -93,18 +98,18 @@ def test_a_dropped_holder_stops_its_flusher() -> None:
 
 
 def _flushers() -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate() if thread.name == "gateway-metrics-flush"]
+    return [thread for thread in threading.enumerate() if thread.name == holding.FLUSHER_NAME]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
 def test_a_forked_child_does_not_write_what_its_parent_held() -> None:
     written: list[str] = []
-    holder = HeldWrites(3600, on_error=lambda error: None)
-    holder.submit(written.append, "parent")
+    holder: Held[str] = Held(3600, written.extend)
+    holder.add("parent")
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: hold one value of its own, flush, report what it wrote
-        holder.submit(written.append, "child")
+        holder.add("child")
         holder.flush()
         os.write(write_end, ",".join(written).encode())
         os._exit(0)
