@@ -13,9 +13,9 @@ flush=``) and the Prometheus clients that aggregate before they export do the sa
 ``/metrics`` writes the scraping worker's values first, and any other log line of the
 gateway writes the held lines before it (the log keeps its order); another worker's latest
 requests show up at most one interval later. What is held when a process exits normally is
-written (``atexit``: gunicorn's workers leave through ``sys.exit``, on a graceful stop, a
-max-requests restart or a timeout's ``SIGABRT``); a worker killed with ``SIGKILL`` (the OOM
-killer) loses at most its last interval, as it loses the requests it was answering.
+written (``atexit``: gunicorn's workers leave through ``sys.exit`` on a graceful stop or a
+max-requests restart); a worker killed (``SIGKILL``: the OOM killer, a worker past its
+timeout) loses at most its last interval, as it loses the requests it was answering.
 """
 
 from __future__ import annotations
