@@ -101,7 +101,7 @@ class GatewayFlask(PlainHttpFlask):
 def create_app(settings: GatewaySettings | None = None, backend: Backend | None = None) -> Flask:
     """Build a gateway app; the backend connects lazily, the version poller starts lazily."""
     settings = settings or GatewaySettings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.access_log_flush_seconds)
     backend = backend or make_backend(settings)
     registry = ModelRegistry(backend, settings)
     app = GatewayFlask("serving.gateway")
@@ -113,7 +113,7 @@ def create_app(settings: GatewaySettings | None = None, backend: Backend | None 
     # header; an API client gets the 404 of a path that is not the API's.
     app.url_map.merge_slashes = False
     app.url_map.converters["default"] = SegmentConverter
-    metrics = GatewayMetrics()
+    metrics = GatewayMetrics(settings.metrics_flush_seconds)
     coalescer = Coalescer(
         backend,
         metrics,

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from contextvars import ContextVar, Token
 from typing import Any
 
-from serving.gateway.logs import CURRENT_REQUEST_ID, LOGGER_NAME, direct_handler, write_line
+from serving.gateway.logs import CURRENT_REQUEST_ID, LOGGER_NAME, direct_handler
 from serving.gateway.metrics import GatewayMetrics
 
 ACCESS_LOGGER = logging.getLogger(f"{LOGGER_NAME}.access")
@@ -155,7 +155,7 @@ def record(
         }
         handler = direct_handler(ACCESS_LOGGER)
         if handler is not None:  # the shipped configuration: the same line, without a record
-            write_line(handler, ACCESS_LOGGER.name, f"{method} {path} {status}", fields)
+            handler.info_line(ACCESS_LOGGER.name, f"{method} {path} {status}", fields)
             return
         # makeRecord + handle: Logger.info's findCaller walks the stack for a file and line
         # that the JSON lines do not show.

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+from serving.gateway.holding import Held
+
 LOGGER_NAME = "serving.gateway"
 # The id of the request being answered in this thread or greenlet (set and reset by
 # serving.gateway.exchange for both ways a request is answered: Flask's hooks, the fast path).
@@ -50,6 +52,7 @@ class JsonFormatter(logging.Formatter):
             record.levelname,
             record.name,
             record.getMessage(),
+            CURRENT_REQUEST_ID.get(),
             getattr(record, "fields", {}),
             self.formatException(record.exc_info) if record.exc_info else None,
         )
@@ -61,20 +64,21 @@ class JsonFormatter(logging.Formatter):
         level: str,
         name: str,
         message: str,
+        request_id: str | None,
         fields: dict[str, object],
         exception: str | None = None,
     ) -> str:
         """One line's JSON (no newline): time (``created``, seconds since the epoch, UTC, and
-        ``msecs`` its milliseconds), level, logger name, message, the current request's id,
-        then ``fields`` (a field named like one of those replaces its value in place), then
-        ``exception`` (a formatted traceback) if given."""
+        ``msecs`` its milliseconds), level, logger name, message, the id of the request being
+        answered when the line was logged (if any), then ``fields`` (a field named like one of
+        those replaces its value in place), then ``exception`` (a formatted traceback) if
+        given."""
         entry: dict[str, object] = {
             "time": f"{self._second(int(created))}.{int(msecs):03d}Z",
             "level": level,
             "logger": name,
             "message": message,
         }
-        request_id = CURRENT_REQUEST_ID.get()
         if request_id is not None:
             entry["request_id"] = request_id
         entry.update(fields)
@@ -83,12 +87,77 @@ class JsonFormatter(logging.Formatter):
         return self._encoder.encode(entry)
 
 
-def direct_handler(logger: logging.Logger) -> logging.StreamHandler[Any] | None:
-    """The gateway's own JSON handler when an INFO line of ``logger`` would reach it and
-    nothing else (no filter or handler of its own, propagating to the gateway's logger, which
-    holds that handler alone and does not propagate), else None: then a line can be written
-    to it without a ``LogRecord`` (:func:`write_line`); any other logging configuration an
-    operator made goes through ``logging`` as usual."""
+# time, the current request's id, logger name, message, fields
+HeldLine = tuple[float, str | None, str, str, dict[str, object]]
+
+
+class JsonLinesHandler(logging.StreamHandler[Any]):
+    """The gateway's handler: JSON lines (:class:`JsonFormatter`) to a stream.
+
+    Lines given to :meth:`info_line` (the access lines) are written at once or held for up to
+    ``GATEWAY_ACCESS_LOG_FLUSH_SECONDS`` and written together in one ``write``
+    (``serving.gateway.holding``); any other line this handler writes goes after them, so
+    the log keeps its order.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self.setFormatter(JsonFormatter())
+        self._held: Held[HeldLine] = Held(0, self._write_lines)
+
+    def hold_for(self, seconds: float) -> None:
+        """Hold :meth:`info_line`'s lines up to ``seconds`` from now on (0: none)."""
+        if seconds != self._held.seconds:
+            self._held.flush()
+            self._held = Held(seconds, self._write_lines)
+
+    def info_line(self, name: str, message: str, fields: dict[str, object]) -> None:
+        """What this handler writes for an INFO record of logger ``name`` with ``message`` and
+        ``fields``, without making the record: ``LogRecord`` reads the process id (a system
+        call), the thread and the process names, and ``Logger.handle`` walks filters and
+        handlers, ~5% of a qa answer's CPU with its line (loadtests/README.md, round 17). Its
+        time and the current request's id are read now (the line may be written later)."""
+        self._held.add((time.time(), CURRENT_REQUEST_ID.get(), name, message, fields))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the held lines, then ``record``'s."""
+        self._held.flush()
+        super().emit(record)
+
+    def flush(self) -> None:
+        """Write the held lines and flush the stream."""
+        self._held.flush()
+        super().flush()
+
+    def _write_lines(self, lines: list[HeldLine]) -> None:
+        """Write ``lines`` in one ``write``; an error is the handler's (``handleError``), as
+        in ``StreamHandler.emit``."""
+        formatter = self.formatter
+        assert isinstance(formatter, JsonFormatter)  # set in __init__
+        end = self.terminator
+        text = "".join(
+            formatter.line(now, (now - int(now)) * 1000, "INFO", name, message, current, fields)
+            + end
+            for now, current, name, message, fields in lines
+        )
+        self.acquire()
+        try:
+            stream = self.stream
+            stream.write(text)
+            stream.flush()
+        except Exception:
+            name, message = lines[0][2], lines[0][3]
+            self.handleError(logging.LogRecord(name, logging.INFO, "", 0, message, None, None))
+        finally:
+            self.release()
+
+
+def direct_handler(logger: logging.Logger) -> JsonLinesHandler | None:
+    """The gateway's own handler when an INFO line of ``logger`` would reach it and nothing
+    else (no filter or handler of its own, propagating to the gateway's logger, which holds
+    that handler alone and does not propagate), else None: then a line can be given to it
+    without a ``LogRecord`` (:meth:`JsonLinesHandler.info_line`); any other logging
+    configuration an operator made goes through ``logging`` as usual."""
     parent = logger.parent
     if (
         logger.handlers
@@ -103,7 +172,7 @@ def direct_handler(logger: logging.Logger) -> logging.StreamHandler[Any] | None:
         return None
     handler = parent.handlers[0]
     if (
-        type(handler) is not logging.StreamHandler
+        type(handler) is not JsonLinesHandler
         or handler.filters
         or handler.level > logging.INFO
         or not isinstance(handler.formatter, JsonFormatter)
@@ -112,36 +181,15 @@ def direct_handler(logger: logging.Logger) -> logging.StreamHandler[Any] | None:
     return handler
 
 
-def write_line(
-    handler: logging.StreamHandler[Any], name: str, message: str, fields: dict[str, object]
-) -> None:
-    """What ``handler`` writes for an INFO record of logger ``name`` with ``message`` and
-    ``fields`` (:meth:`JsonFormatter.line`), without making the record: ``LogRecord`` reads the
-    process id (a system call), the thread and the process names, and ``Logger.handle`` walks
-    filters and handlers, ~5% of a qa answer's CPU with its line (loadtests/README.md, round
-    17). Errors are the handler's (``handleError``), as in ``StreamHandler.emit``."""
-    formatter = handler.formatter
-    assert isinstance(formatter, JsonFormatter)  # direct_handler's choice
-    now = time.time()
-    text = formatter.line(now, (now - int(now)) * 1000, "INFO", name, message, fields)
-    handler.acquire()
-    try:
-        stream = handler.stream
-        stream.write(text + handler.terminator)
-        stream.flush()
-    except Exception:
-        handler.handleError(logging.LogRecord(name, logging.INFO, "", 0, message, None, None))
-    finally:
-        handler.release()
-
-
-def configure_logging(level: str) -> None:
-    """Send the gateway's logs to stderr as JSON (once per process)."""
+def configure_logging(level: str, access_flush_seconds: float = 0.0) -> None:
+    """Send the gateway's logs to stderr as JSON (one handler per process), its access lines
+    held up to ``access_flush_seconds`` (:class:`JsonLinesHandler`)."""
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(level.upper())
     if not any(isinstance(handler.formatter, JsonFormatter) for handler in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
-        logger.addHandler(handler)
+        logger.addHandler(JsonLinesHandler(sys.stderr))
+    for handler in logger.handlers:
+        if isinstance(handler, JsonLinesHandler):
+            handler.hold_for(access_flush_seconds)
     # Our handler writes every line; the root logger (gunicorn, pytest) would repeat it.
     logger.propagate = False

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import struct
+from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -16,6 +18,7 @@ from prometheus_client import (
 )
 
 from serving.gateway.errors import GatewayError
+from serving.gateway.holding import Held
 from serving.gateway.metrics_files import ReadableFilesCollector, ReservedMmapedDict, folder_lock
 from serving.gateway.pid import current_pid
 
@@ -53,7 +56,9 @@ def use_folder_values() -> None:
 class GatewayMetrics:
     """Request counts and latencies per endpoint/model/version/status, and stage timings."""
 
-    def __init__(self) -> None:
+    def __init__(self, flush_seconds: float = 0.0) -> None:
+        """``flush_seconds``: how long values may be held before they are written (0: at
+        once; ``GatewaySettings.metrics_flush_seconds``)."""
         use_folder_values()
         self.registry = CollectorRegistry()
         request_labels = ("endpoint", "model", "version", "status")
@@ -98,50 +103,67 @@ class GatewayMetrics:
         self._batch_children: dict[str, Histogram] = {}
         self._merged_children: dict[str, Counter] = {}
         self._unwritable_logged = False
+        self._writes: Held[tuple[Callable[..., None], tuple[Any, ...]]] = Held(
+            flush_seconds, self._write_all
+        )
 
     def observe_request(
         self, endpoint: str, model: str, version: str, status: int, seconds: float
     ) -> None:
-        """Count one answered request and its latency."""
-        key = (endpoint, model, version, status)
-        try:
-            children = self._request_children.get(key)
-            if children is None:
-                labels = (endpoint, model, version, str(status))
-                children = self.requests.labels(*labels), self.latency.labels(*labels)
-                self._request_children[key] = children
-            children[0].inc()
-            children[1].observe(seconds)
-        except OSError as error:
-            self._unwritable(error)
+        """Count one answered request and its latency (written at once or held:
+        ``serving.gateway.holding``)."""
+        self._writes.add((self._write_request, (endpoint, model, version, status, seconds)))
 
     def observe_stage(self, stage: str, model: str, seconds: float) -> None:
         """Record one stage's seconds (``serving.gateway.inference`` times each stage with
-        ``try/finally``, so a stage that raises is observed too); the (stage, model) histogram
-        child is looked up once per process."""
-        try:
-            child = self._stage_children.get((stage, model))
-            if child is None:
-                child = self._stage_children[(stage, model)] = self.stages.labels(stage, model)
-            child.observe(seconds)
-        except OSError as error:
-            self._unwritable(error)
+        ``try/finally``, so a stage that raises is observed too)."""
+        self._writes.add((self._write_stage, (stage, model, seconds)))
 
     def observe_batch(self, model: str, rows: int, requests: int) -> None:
         """Record how many examples (rows) one backend call carried, and its requests if it
-        carried more than one (a lone request's call writes one value less: issue 9)."""
-        try:
-            child = self._batch_children.get(model)
-            if child is None:
-                child = self._batch_children[model] = self.batch_size.labels(model)
-            child.observe(rows)
-            if requests > 1:
-                merged = self._merged_children.get(model)
-                if merged is None:
-                    merged = self._merged_children[model] = self.merged_requests.labels(model)
-                merged.inc(requests)
-        except OSError as error:
-            self._unwritable(error)
+        carried more than one."""
+        self._writes.add((self._write_batch, (model, rows, requests)))
+
+    def flush(self) -> None:
+        """Write every held value now (``/metrics`` does, before it reads)."""
+        self._writes.flush()
+
+    def _write_all(self, writes: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
+        """Make ``writes`` in order; one that cannot be written is skipped (``_unwritable``)."""
+        for write, args in writes:
+            try:
+                write(*args)
+            except OSError as error:
+                self._unwritable(error)
+
+    def _write_request(
+        self, endpoint: str, model: str, version: str, status: int, seconds: float
+    ) -> None:
+        key = (endpoint, model, version, status)
+        children = self._request_children.get(key)
+        if children is None:
+            labels = (endpoint, model, version, str(status))
+            children = self.requests.labels(*labels), self.latency.labels(*labels)
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def _write_stage(self, stage: str, model: str, seconds: float) -> None:
+        child = self._stage_children.get((stage, model))
+        if child is None:
+            child = self._stage_children[(stage, model)] = self.stages.labels(stage, model)
+        child.observe(seconds)
+
+    def _write_batch(self, model: str, rows: int, requests: int) -> None:
+        child = self._batch_children.get(model)
+        if child is None:
+            child = self._batch_children[model] = self.batch_size.labels(model)
+        child.observe(rows)
+        if requests > 1:  # a lone request's call writes one value less (issue 9)
+            merged = self._merged_children.get(model)
+            if merged is None:
+                merged = self._merged_children[model] = self.merged_requests.labels(model)
+            merged.inc(requests)
 
     def _unwritable(self, error: OSError) -> None:
         """A value that could not be written (its file cannot be made or grow: a full disk,
@@ -159,6 +181,7 @@ class GatewayMetrics:
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format body and its content type (all workers' values under gunicorn)."""
+        self.flush()
         folder = os.environ.get(MULTIPROC_ENV)
         if not folder:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -109,10 +109,16 @@ def _all_endpoints(url: str) -> None:
 def test_grpc_gateway_under_gunicorn(grpc_gateway: RunningGateway) -> None:
     _all_endpoints(grpc_gateway.url)
     assert len(grpc_gateway.worker_pids()) == 2
-    metrics = requests.get(f"{grpc_gateway.url}/metrics", timeout=10).text
-    assert (
-        'gateway_requests_total{endpoint="/v1/qa",model="qa",status="200",version="1"}' in metrics
-    )
+    counted = 'gateway_requests_total{endpoint="/v1/qa",model="qa",status="200",version="1"}'
+    deadline = time.monotonic() + 15  # the other worker's values come a flush later (README)
+    while counted not in (metrics := requests.get(f"{grpc_gateway.url}/metrics", timeout=10).text):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert counted in metrics
+    deadline = time.monotonic() + 15  # access lines are held up to 0.1 s (README)
+    while '"request_id": "it-1"' not in grpc_gateway.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert '"request_id": "it-1"' in grpc_gateway.log_text()
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 import requests
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from serving.gateway.launcher import RunningGateway, running_gateway
@@ -58,6 +60,30 @@ def _count(gateway: RunningGateway, name: str = "gateway_requests_total", **labe
     )
 
 
+def _settled_count(gateway: RunningGateway, **labels: str) -> float:
+    """:func:`_count` once two scrapes a few flush intervals apart agree (bounded wait): a
+    worker a scrape did not reach writes its values up to ``GATEWAY_METRICS_FLUSH_SECONDS``
+    (0.1 s) late, so a count read at once may miss an earlier test's request."""
+    deadline = time.monotonic() + 15
+    count = _count(gateway, **labels)
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        count, last = _count(gateway, **labels), count
+        if count == last:
+            break
+    return count
+
+
+def _count_reaching(
+    gateway: RunningGateway, target: float, name: str = "gateway_requests_total", **labels: str
+) -> float:
+    """:func:`_count` once it reaches ``target``, or when a bounded wait ends."""
+    deadline = time.monotonic() + 15
+    while (count := _count(gateway, name, **labels)) < target and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return count
+
+
 @pytest.mark.parametrize(
     ("request_bytes", "status"),
     [
@@ -71,17 +97,20 @@ def _count(gateway: RunningGateway, name: str = "gateway_requests_total", **labe
 def test_a_refusal_of_gunicorn_is_logged_and_counted_with_its_id(
     gateway: RunningGateway, request_bytes: bytes, status: int
 ) -> None:
-    before = _count(gateway, endpoint="unmatched", status=str(status))
+    before = _settled_count(gateway, endpoint="unmatched", status=str(status))
     code, headers = _raw(gateway.url, request_bytes)
     assert code == status
     request_id = headers["x-request-id"]  # every answer carries one (README)
+    _wait_for_access_line(gateway, request_id)
     lines = [entry for entry in _log_entries(gateway) if entry.get("request_id") == request_id]
     access = [entry for entry in lines if entry["logger"] == "serving.gateway.access"]
     assert len(access) == 1 and access[0]["status"] == status
     assert access[0]["duration_ms"] >= 0
     # gunicorn's own line on the refusal is JSON and names the same request.
     assert any(entry["logger"] == "gunicorn.error" for entry in lines)
-    assert _count(gateway, endpoint="unmatched", status=str(status)) == before + 1
+    assert _count_reaching(gateway, before + 1, endpoint="unmatched", status=str(status)) == (
+        before + 1
+    )
 
 
 def test_an_unread_chunked_body_gets_one_answer(gateway: RunningGateway) -> None:
@@ -99,10 +128,8 @@ def test_an_unread_chunked_body_gets_one_answer(gateway: RunningGateway) -> None
     assert b"Connection: close" in received
     # The answer is recorded once written and the connection's rest read off (linger), which
     # ends when this client has closed: a moment after send_raw returned.
-    deadline = time.monotonic() + 10
-    while not _access_lines(gateway, request_id) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.2)  # a second answer, if any, would be written by now
+    _wait_for_access_line(gateway, request_id)
+    time.sleep(0.4)  # a second answer's line, if any, would be written by now (held 0.1 s)
     assert [entry["status"] for entry in _access_lines(gateway, request_id)] == [415]
 
 
@@ -114,10 +141,20 @@ def _access_lines(gateway: RunningGateway, request_id: str) -> list[dict[str, An
     ]
 
 
+def _wait_for_access_line(gateway: RunningGateway, request_id: str) -> None:
+    """Until the access line of ``request_id`` is in the log (bounded wait): a worker holds
+    its access lines up to ``GATEWAY_ACCESS_LOG_FLUSH_SECONDS`` (README), and writes a
+    refusal's once it has read off the connection's rest (linger)."""
+    deadline = time.monotonic() + 15
+    while not _access_lines(gateway, request_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_every_line_the_gateway_writes_is_json(gateway: RunningGateway) -> None:
     # gunicorn's start-up lines and its warning on a refused request were text lines.
     assert _raw(gateway.url, b"GARBAGE\r\n\r\n")[0] == 400
-    requests.get(f"{gateway.url}/readyz", timeout=10)
+    answer = requests.get(f"{gateway.url}/readyz", timeout=10)
+    _wait_for_access_line(gateway, answer.headers["X-Request-ID"])
     loggers = {entry["logger"] for entry in _log_entries(gateway)}
     assert {"gunicorn.error", "serving.gateway.access"} <= loggers
 
@@ -137,9 +174,12 @@ def test_replaced_workers_leave_their_counts_but_not_their_files(
     with running_gateway(settings, workers=1) as gateway:
         before = _count(gateway, endpoint="/healthz")
         timed = _count(gateway, LATENCY_COUNT, endpoint="/healthz")
-        for _ in range(2):
+        for replaced in range(2):
             for _ in range(5):
                 assert requests.get(f"{gateway.url}/healthz", timeout=10).status_code == 200
+            # Written before the kill (a scrape makes its worker write what it holds): a
+            # worker killed with SIGKILL loses what it still holds (README).
+            assert _count_reaching(gateway, before + 5 * (replaced + 1), endpoint="/healthz")
             _replace_worker(gateway)
         assert _dead_worker_files(gateway, folder) == []
         # Every answer stays counted: the replaced workers' counts are in the archive.
@@ -168,3 +208,32 @@ def _dead_worker_files(gateway: RunningGateway, folder: Path) -> list[str]:
         if not dead or time.monotonic() > deadline:
             return dead
         time.sleep(0.2)
+
+
+def test_a_stopped_worker_writes_what_it_held(tiny_repo: Path, tmp_path: Path) -> None:
+    # Access lines and metric values are held up to their flush intervals (a minute here, so
+    # only the exit can write them): a graceful stop writes them (atexit in the worker).
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    settings = {
+        "GATEWAY_MODEL_REPO": str(tiny_repo),
+        "GATEWAY_GRPC_TARGET": f"127.0.0.1:{free_port()}",  # /healthz asks no model server
+        "PROMETHEUS_MULTIPROC_DIR": str(folder),
+        "GATEWAY_ACCESS_LOG_FLUSH_SECONDS": "60",
+        "GATEWAY_METRICS_FLUSH_SECONDS": "60",
+    }
+    with running_gateway(settings, workers=1) as gateway:
+        answer = requests.get(f"{gateway.url}/healthz", headers={"X-Request-ID": "held-1"})
+        assert answer.status_code == 200
+        assert not _access_lines(gateway, "held-1")  # held
+        gateway.process.send_signal(signal.SIGTERM)
+        gateway.process.wait(timeout=60)
+        assert [entry["status"] for entry in _access_lines(gateway, "held-1")] == [200]
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, str(folder))
+    # The launcher's readiness polls and this request, all answered by the one worker.
+    counted = registry.get_sample_value(
+        "gateway_requests_total",
+        {"endpoint": "/healthz", "model": "", "version": "", "status": "200"},
+    )
+    assert counted is not None and counted >= 1
