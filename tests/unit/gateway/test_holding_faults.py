@@ -60,7 +60,12 @@ def test_a_flush_waits_for_the_write_under_way() -> None:
     assert writing.wait(WAIT)
     holder.add(3)
     seen: list[int] = []
-    scrape = threading.Thread(target=lambda: (holder.flush(), seen.extend(written)))
+
+    def scrape_reads() -> None:  # /metrics: flush, then read what was written
+        holder.flush()
+        seen.extend(written)
+
+    scrape = threading.Thread(target=scrape_reads)
     scrape.start()
     scrape.join(timeout=0.5)  # a scrape that does not wait is done by now
     release.set()
