@@ -34,7 +34,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from typing import Any, Generic, TypeVar
 
 from serving.gateway.pid import current_pid
@@ -112,19 +112,23 @@ class Held(Generic[T]):
                 break
         if not items:
             return False
+        self._write(items)
+        return True
+
+    def _write(self, items: list[T]) -> None:
         try:
             self._write_all(items)
         except Exception:  # a flusher that died here left every later item held
             if not self._failed:
                 self._failed = True
-                LOGGER.exception("%d held items could not be written (dropped)", len(items))
-        return True
+                # The log may not be writable either (stderr closed): nothing more to tell.
+                with suppress(Exception):
+                    LOGGER.exception("%d held items could not be written (dropped)", len(items))
 
     def _write_one(self, item: T) -> None:
-        with self._lock:
-            self._flush_held()  # held before the interval became 0: they go first
-            self._held.append(item)
-            self._flush_held()
+        if self._held:  # held before the interval became 0: they go first
+            self.flush()
+        self._write([item])
 
     def _hold(self, item: T) -> None:
         if self._pid != current_pid():

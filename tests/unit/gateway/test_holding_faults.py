@@ -94,6 +94,30 @@ def test_a_write_that_fails_does_not_stop_later_flushes() -> None:
     assert written == ["good"]  # the flusher thread had died with the exception
 
 
+def test_a_closed_stderr_does_not_stop_later_flushes(
+    gateway_handlers: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The write fails, logging's handleError then fails writing to the same closed stderr
+    # (a ValueError, which it does not catch): the exception ended the flusher thread.
+    closed = io.StringIO()
+    closed.close()
+    monkeypatch.setattr(sys, "stderr", closed)
+    handler = JsonLinesHandler(closed)
+    handler.hold_for(0.01)
+    gateway_handlers.handlers[:] = [handler]
+    gateway_handlers.propagate = False
+    handler.info_line("serving.gateway.access", "lost", {})
+    deadline = time.monotonic() + WAIT
+    while handler._held._held and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stream = io.StringIO()
+    handler.setStream(stream)  # stderr back (a log reader restarted)
+    handler.info_line("serving.gateway.access", "written", {})
+    while not stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _lines(stream) == ["written"]
+
+
 def test_a_line_given_while_the_interval_changes_is_written() -> None:
     # configure_logging again (a second create_app) replaced the holder: a line given by a
     # thread that had read the old one was held where nothing flushed it any more.
