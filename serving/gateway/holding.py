@@ -30,7 +30,6 @@ import atexit
 import logging
 import os
 import threading
-import time
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -94,6 +93,7 @@ class Held(Generic[T]):
             self.seconds = seconds
             self.add = self._hold if seconds > 0 else self._write_one
             self._flush_held()
+        self._wake.set()  # a flusher waiting out the old interval starts the new one
 
     def flush(self) -> bool:
         """Write every held item now; whether there was any. Waits for a write under way
@@ -152,7 +152,8 @@ class Held(Generic[T]):
             if self._pid:  # a forked child: what the parent held is the parent's to write
                 self._held.clear()
             # Made here, in the process (and, under gevent, after its patching) that waits on
-            # it; set when the holder is dropped, so its idle flusher ends.
+            # it; set by an item to an idle flusher, a new interval, or the holder dropped
+            # (its flusher ends).
             self._wake = wake = threading.Event()
             self._awake = False
             weakref.finalize(self, wake.set).atexit = False
@@ -179,9 +180,13 @@ def _flush_every(ref: weakref.ref[Held[T]], wake: threading.Event, pid: int) -> 
         wake.clear()
         holder = ref()
         while holder is not None and holder._pid == pid:
+            # Cut short by a new interval (Held.hold_for) or the holder dropped: a flusher
+            # asleep for an old minute held a new 0.1 s interval's items that long. Cleared
+            # before the interval is read, so a new one given after the read is not missed.
+            wake.clear()
             seconds = holder.seconds
             del holder
-            time.sleep(seconds)
+            wake.wait(seconds)
             holder = ref()
             if holder is None or holder._pid != pid:
                 break

@@ -134,6 +134,37 @@ def test_a_line_given_while_the_interval_changes_is_written() -> None:
     assert _lines(stream) == ["given meanwhile", "after", "held, then at once", "at once"]
 
 
+def test_a_shorter_interval_applies_at_once() -> None:
+    # A second create_app with GATEWAY_ACCESS_LOG_FLUSH_SECONDS=0.01 after one with 60: the
+    # flusher slept out the old minute, holding the new interval's lines that long.
+    written: list[str] = []
+    holder: Held[str] = Held(3600, written.extend)
+    before = {thread.ident for thread in threading.enumerate()}
+    holder.add("held an hour")
+    (flusher,) = [
+        thread
+        for thread in threading.enumerate()
+        if thread.name == holding.FLUSHER_NAME and thread.ident not in before
+    ]
+    deadline = time.monotonic() + WAIT
+    while _interval_of(flusher) != 3600 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    holder.hold_for(0.01)
+    holder.add("held 0.01 s")
+    while len(written) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert written == ["held an hour", "held 0.01 s"]
+
+
+def _interval_of(thread: threading.Thread) -> object:
+    """The interval the flusher ``thread`` waits out now, if it has read one."""
+    assert thread.ident is not None
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None and frame.f_code.co_name != "_flush_every":
+        frame = frame.f_back
+    return None if frame is None else frame.f_locals.get("seconds")
+
+
 def test_a_line_json_cannot_hold_is_dropped_alone() -> None:
     stream = io.StringIO()
     handler = JsonLinesHandler(stream)
