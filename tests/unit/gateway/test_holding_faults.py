@@ -242,3 +242,37 @@ def test_a_gunicorn_line_comes_after_the_held_access_lines(
     finally:
         gunicorn.error_log.handlers[:] = saved
     assert _lines(stream) == ["GET /healthz 200", "Worker exiting (pid: 1)"]
+
+
+def test_concurrent_items_are_written_once_each_in_each_threads_order() -> None:
+    # gthread: requests on several threads, the flusher, the queue's limit and a scrape
+    # (flush) all writing at once.
+    written: list[tuple[int, int]] = []
+
+    def write_all(items: list[tuple[int, int]]) -> None:
+        for item in items:  # item by item: a thread switch can come mid-write
+            written.append(item)
+
+    holder: Held[tuple[int, int]] = Held(0.001, write_all)
+    count = holding.HOLD_LIMIT + 500  # past the limit: requests write too
+
+    def requests(thread: int) -> None:
+        for number in range(count):
+            holder.add((thread, number))
+            if number % 1000 == 0:
+                holder.flush()  # a scrape
+
+    threads = [threading.Thread(target=requests, args=(thread,)) for thread in range(4)]
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads switch often (a busy gthread worker's many threads)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT * 6)
+    finally:
+        sys.setswitchinterval(switch)
+    holder.flush()
+    assert sorted(written) == [(thread, number) for thread in range(4) for number in range(count)]
+    for thread in range(4):
+        assert [number for who, number in written if who == thread] == list(range(count))
