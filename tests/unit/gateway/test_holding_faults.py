@@ -266,10 +266,10 @@ def test_concurrent_items_are_written_once_each_in_each_threads_order() -> None:
     switch = sys.getswitchinterval()
     sys.setswitchinterval(1e-5)  # threads switch often (a busy gthread worker's many threads)
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(WAIT * 6)
+        for worker in threads:
+            worker.start()
+        for worker in threads:
+            worker.join(WAIT * 6)
     finally:
         sys.setswitchinterval(switch)
     holder.flush()
