@@ -11,11 +11,14 @@ warm, the lines in one system call: nginx's buffered access log (``access_log ..
 flush=``) and the Prometheus clients that aggregate before they export do the same.
 
 ``/metrics`` writes the scraping worker's values first, and any other log line of the
-gateway writes the held lines before it (the log keeps its order); another worker's latest
-requests show up at most one interval later. One writer at a time (a lock per holder): a
-scrape or a line that comes while the flusher writes waits for it, so neither overtakes
-items taken before it (gthread: a scrape missed its own worker's values, a warning went
-before older access lines). An idle flusher sleeps until an item comes (no wake-ups).
+gateway (gunicorn's too: ``serving.gateway.gunicorn_logs``) writes the held lines before it
+(the log keeps its order); another worker's latest requests show up at most one interval
+later. One writer at a time (a lock per holder): a scrape or a line that comes while the
+flusher writes waits for it, so neither overtakes items taken before it (gthread: a scrape
+missed its own worker's values, a warning went before older access lines, concurrent
+flushes reordered lines). An idle flusher sleeps until an item comes (no wake-ups; it woke
+every interval, twice per worker, and once more per app a process kept); a new interval
+(``Held.hold_for``) applies at once.
 
 What is held when a process exits normally is written (``atexit``: gunicorn's workers leave
 through ``sys.exit`` on a graceful stop, a max-requests restart, and a timeout's
