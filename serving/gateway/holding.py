@@ -152,8 +152,6 @@ class Held(Generic[T]):
             pid = current_pid()
             if self._pid == pid:
                 return
-            if self._pid:  # a forked child: what the parent held is the parent's to write
-                self._held.clear()
             # Made here, in the process (and, under gevent, after its patching) that waits on
             # it; set by an item to an idle flusher, a new interval, or the holder dropped
             # (its flusher ends).
@@ -212,12 +210,16 @@ def _flush_all() -> None:
             holder.flush()
 
 
-def _new_locks() -> None:
+def _forked_child() -> None:
+    """In a forked child: no holder holds its parent's items (the parent writes them; a
+    child's flush, a log line, a scrape before its first item wrote them twice), and each
+    gets new locks."""
     for holder in list(_ALL):
+        holder._held.clear()
         if holder._own_lock:
             holder._lock = threading.RLock()
         holder._start_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_locks)
+    os.register_at_fork(after_in_child=_forked_child)

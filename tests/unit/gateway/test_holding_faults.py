@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -276,3 +277,26 @@ def test_concurrent_items_are_written_once_each_in_each_threads_order() -> None:
     assert sorted(written) == [(thread, number) for thread in range(4) for number in range(count)]
     for thread in range(4):
         assert [number for who, number in written if who == thread] == list(range(count))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+def test_a_forked_child_never_writes_its_parents_items() -> None:
+    # The child dropped them at its first held item only: a flush before (a scrape, a log
+    # line: JsonLinesHandler.emit) wrote the parent's items in the child too.
+    written: list[str] = []
+    holder: Held[str] = Held(3600, written.extend)
+    holder.add("parent")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: flush before holding anything, report what it wrote
+        try:
+            holder.flush()
+            os.write(write_end, ",".join(written).encode() or b"-")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end, "rb") as pipe:
+        assert pipe.read() == b"-"
+    holder.flush()
+    assert written == ["parent"]
