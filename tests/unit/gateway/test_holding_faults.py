@@ -233,15 +233,17 @@ def test_a_gunicorn_line_comes_after_the_held_access_lines(
     handler = JsonLinesHandler(stream)
     handler.hold_for(3600)
     gateway_handlers.handlers[:] = [handler]
-    gunicorn = JsonLogger(Config())
-    saved = gunicorn.error_log.handlers[:]
+    error_log = logging.getLogger("gunicorn.error")
+    saved = error_log.handlers[:], error_log.filters[:], error_log.propagate, error_log.level
     try:
+        gunicorn = JsonLogger(Config())
         for own in gunicorn.error_log.handlers:
             own.setStream(stream)
         handler.info_line("serving.gateway.access", "GET /healthz 200", {})
         gunicorn.info("Worker exiting (pid: %s)", 1)
     finally:
-        gunicorn.error_log.handlers[:] = saved
+        error_log.handlers[:], error_log.filters[:], error_log.propagate, level = saved
+        error_log.setLevel(level)
     assert _lines(stream) == ["GET /healthz 200", "Worker exiting (pid: 1)"]
 
 
