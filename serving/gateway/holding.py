@@ -53,9 +53,9 @@ FLUSHER_NAME = "gateway-flush"
 # Every Held that holds items in this process, flushed at exit; weak, so an app a test drops
 # is not kept alive by it.
 _HOLDING: weakref.WeakSet[Held[Any]] = weakref.WeakSet()
-# Every Held: its locks made new in a forked child (a lock some thread of the parent held at
-# the fork would stay held in the child for ever; a lock passed in is its owner's to renew,
-# as logging does for its handlers').
+# Every Held: emptied in a forked child (its items are the parent's to write) and its locks
+# made new there (a lock some thread of the parent held at the fork would stay held in the
+# child for ever; a lock passed in is its owner's to renew, as logging does for handlers').
 _ALL: weakref.WeakSet[Held[Any]] = weakref.WeakSet()
 _EXIT_HOOK: list[bool] = []
 
@@ -83,8 +83,8 @@ class Held(Generic[T]):
         _ALL.add(self)
         self._pid = 0  # the process whose flusher runs (0: none yet)
         self._start_lock = threading.Lock()
-        self._wake = threading.Event()  # set: the flusher has items to wait for
-        self._awake = False  # the flusher waits an interval (not for an item)
+        self._wake = threading.Event()  # the flusher's (Held._start): set, it looks again
+        self._awake = False  # the flusher waits out an interval (not for an item)
         self._failed = False
         self.add: Callable[[T], None] = self._hold if seconds > 0 else self._write_one
 
