@@ -7,15 +7,36 @@ request from ip=...``), which a log shipper reading JSON lines cannot parse. gun
 formatter setting (only whole ``logging`` configurations), so its logger class is kept and
 its handlers get :class:`serving.gateway.logs.JsonFormatter` after each setup (gunicorn runs
 setup again on a reload, with new handlers).
+
+Its lines go through another handler than the gateway's, to the same stderr: a worker's
+access lines held for up to ``GATEWAY_ACCESS_LOG_FLUSH_SECONDS`` came after gunicorn lines
+logged later (``Worker exiting`` before the last requests' lines), so each gunicorn line
+first writes the held lines of the process (:class:`GatewayLinesFirst`).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from gunicorn.glogging import Logger
 
-from serving.gateway.logs import JsonFormatter
+from serving.gateway.logs import LOGGER_NAME, JsonFormatter, JsonLinesHandler
+
+
+class GatewayLinesFirst(logging.Filter):
+    """Lets every record through after writing the access lines the gateway's handlers hold
+    (none in gunicorn's master), so the log keeps its order across the two handlers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Write the held lines; keep ``record``."""
+        for handler in logging.getLogger(LOGGER_NAME).handlers:
+            if isinstance(handler, JsonLinesHandler):
+                handler.flush()
+        return True
+
+
+_LINES_FIRST = GatewayLinesFirst()  # one instance: addFilter skips it on a reload's setup
 
 
 class JsonLogger(Logger):  # type: ignore[misc]
@@ -29,3 +50,4 @@ class JsonLogger(Logger):  # type: ignore[misc]
         formatter = JsonFormatter()
         for handler in self.error_log.handlers:
             handler.setFormatter(formatter)
+        self.error_log.addFilter(_LINES_FIRST)

@@ -11,27 +11,39 @@ warm, the lines in one system call: nginx's buffered access log (``access_log ..
 flush=``) and the Prometheus clients that aggregate before they export do the same.
 
 ``/metrics`` writes the scraping worker's values first, and any other log line of the
-gateway writes the held lines before it (the log keeps its order); another worker's latest
-requests show up at most one interval later. What is held when a process exits normally is
-written (``atexit``: gunicorn's workers leave through ``sys.exit`` on a graceful stop or a
-max-requests restart); a worker killed (``SIGKILL``: the OOM killer, a worker past its
-timeout) loses at most its last interval, as it loses the requests it was answering.
+gateway (gunicorn's too: ``serving.gateway.gunicorn_logs``) writes the held lines before it
+(the log keeps its order); another worker's latest requests show up at most one interval
+later. One writer at a time (a lock per holder): a scrape or a line that comes while the
+flusher writes waits for it, so neither overtakes items taken before it (gthread: a scrape
+missed its own worker's values, a warning went before older access lines, concurrent
+flushes reordered lines). An idle flusher sleeps until an item comes (no wake-ups; it woke
+every interval, twice per worker, and once more per app a process kept); a new interval
+(``Held.hold_for``) applies at once.
+
+What is held when a process exits normally is written (``atexit``: gunicorn's workers leave
+through ``sys.exit`` on a graceful stop, a max-requests restart, and a timeout's
+``SIGABRT``); a worker killed (``SIGKILL``: the OOM killer, a worker that did not leave after
+its timeout's ``SIGABRT``) loses at most its last interval, as it loses the requests it was
+answering.
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
+import os
 import threading
-import time
 import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from contextlib import AbstractContextManager, suppress
+from typing import Any, Generic, TypeVar
 
 from serving.gateway.pid import current_pid
 
 T = TypeVar("T")
 
+LOGGER = logging.getLogger("serving.gateway.holding")
 # A bound on what one worker holds between flushes (e.g. 3,000 requests/s at 0.1 s is ~1,500
 # items): past it the request that reaches it writes them all, so memory stays bounded however
 # long the flusher waits for the CPU.
@@ -40,28 +52,60 @@ FLUSHER_NAME = "gateway-flush"
 
 # Every Held that holds items in this process, flushed at exit; weak, so an app a test drops
 # is not kept alive by it.
-_HOLDING: weakref.WeakSet[Held[object]] = weakref.WeakSet()
+_HOLDING: weakref.WeakSet[Held[Any]] = weakref.WeakSet()
+# Every Held: emptied in a forked child (its items are the parent's to write) and its locks
+# made new there (a lock some thread of the parent held at the fork would stay held in the
+# child for ever; a lock passed in is its owner's to renew, as logging does for handlers').
+_ALL: weakref.WeakSet[Held[Any]] = weakref.WeakSet()
 _EXIT_HOOK: list[bool] = []
 
 
 class Held(Generic[T]):
     """Items handed to ``write_all`` at once (``seconds == 0``) or held up to ``seconds``.
 
-    ``write_all(items)`` gets the items in the order they were added; it must not raise (a
-    write that fails is its to report).
+    ``write_all(items)`` gets the items in the order they were added, one call at a time
+    (under ``lock``: pass the lock ``write_all`` itself takes, e.g. a logging handler's, so the
+    two are one lock and cannot deadlock; default a new ``RLock``). It should not raise: an
+    exception is logged once per holder and those items are dropped; later ones are written.
     """
 
-    def __init__(self, seconds: float, write_all: Callable[[list[T]], None]) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        write_all: Callable[[list[T]], None],
+        lock: AbstractContextManager[Any] | None = None,
+    ) -> None:
         self.seconds = seconds
         self._write_all = write_all
         self._held: deque[T] = deque()
+        self._own_lock = lock is None
+        self._lock: AbstractContextManager[Any] = lock if lock is not None else threading.RLock()
+        _ALL.add(self)
         self._pid = 0  # the process whose flusher runs (0: none yet)
         self._start_lock = threading.Lock()
+        self._wake = threading.Event()  # the flusher's (Held._start): set, it looks again
+        self._awake = False  # the flusher waits out an interval (not for an item)
+        self._failed = False
         self.add: Callable[[T], None] = self._hold if seconds > 0 else self._write_one
 
-    def flush(self) -> None:
-        """Write every held item now (thread-safe: ``deque.popleft`` hands each item to one
-        caller)."""
+    def hold_for(self, seconds: float) -> None:
+        """Hold items up to ``seconds`` from now on (0: write each at once); what is held is
+        written first. The same holder stays: an item given while this runs (a thread that
+        read ``add`` before) is written like any other, never left in a holder dropped."""
+        with self._lock:
+            self.seconds = seconds
+            self.add = self._hold if seconds > 0 else self._write_one
+            self._flush_held()
+        self._wake.set()  # a flusher waiting out the old interval starts the new one
+
+    def flush(self) -> bool:
+        """Write every held item now; whether there was any. Waits for a write under way
+        (the flusher's, another thread's), so what was held before the call is written when
+        it returns."""
+        with self._lock:
+            return self._flush_held()
+
+    def _flush_held(self) -> bool:
         held = self._held
         items: list[T] = []
         while held:
@@ -69,17 +113,36 @@ class Held(Generic[T]):
                 items.append(held.popleft())
             except IndexError:  # another thread took the last one
                 break
-        if items:
+        if not items:
+            return False
+        self._write(items)
+        return True
+
+    def _write(self, items: list[T]) -> None:
+        try:
             self._write_all(items)
+        except Exception:  # a flusher that died here left every later item held
+            if not self._failed:
+                self._failed = True
+                # The log may not be writable either (stderr closed): nothing more to tell.
+                with suppress(Exception):
+                    LOGGER.exception("%d held items could not be written (dropped)", len(items))
 
     def _write_one(self, item: T) -> None:
-        self._write_all([item])
+        if self._held:  # held before the interval became 0: they go first
+            self.flush()
+        self._write([item])
 
     def _hold(self, item: T) -> None:
         if self._pid != current_pid():
             self._start()
         held = self._held
         held.append(item)
+        # Read after the append; the flusher clears it before it looks at the queue a last
+        # time: one of the two sees the other (no item left held by an idle flusher).
+        if not self._awake:
+            self._awake = True
+            self._wake.set()
         if len(held) >= HOLD_LIMIT:
             self.flush()
 
@@ -89,31 +152,54 @@ class Held(Generic[T]):
             pid = current_pid()
             if self._pid == pid:
                 return
-            if self._pid:  # a forked child: what the parent held is the parent's to write
-                self._held.clear()
+            # Made here, in the process (and, under gevent, after its patching) that waits on
+            # it; set by an item to an idle flusher, a new interval, or the holder dropped
+            # (its flusher ends).
+            self._wake = wake = threading.Event()
+            self._awake = False
+            weakref.finalize(self, wake.set).atexit = False
             self._pid = pid
-            _HOLDING.add(self)  # type: ignore[arg-type]
+            _HOLDING.add(self)
             if not _EXIT_HOOK:
                 _EXIT_HOOK.append(True)
                 atexit.register(_flush_all)
             flusher = threading.Thread(
                 target=_flush_every,
-                args=(weakref.ref(self), self.seconds, pid),
+                args=(weakref.ref(self), wake, pid),
                 name=FLUSHER_NAME,
                 daemon=True,
             )
             flusher.start()
 
 
-def _flush_every(ref: weakref.ref[Held[T]], seconds: float, pid: int) -> None:
-    """Flush ``ref``'s items every ``seconds`` until it is gone (an app dropped)."""
+def _flush_every(ref: weakref.ref[Held[T]], wake: threading.Event, pid: int) -> None:
+    """Flush ``ref``'s items every ``seconds`` while it holds any, sleeping until one comes
+    otherwise; until it is gone (an app dropped). The holder is not kept alive across a
+    wait."""
     while True:
-        time.sleep(seconds)
+        wake.wait()
+        wake.clear()
         holder = ref()
+        while holder is not None and holder._pid == pid:
+            # Cut short by a new interval (Held.hold_for) or the holder dropped: a flusher
+            # asleep for an old minute held a new 0.1 s interval's items that long. Cleared
+            # before the interval is read, so a new one given after the read is not missed.
+            wake.clear()
+            seconds = holder.seconds
+            del holder
+            wake.wait(seconds)
+            holder = ref()
+            if holder is None or holder._pid != pid:
+                break
+            if holder.flush():
+                continue
+            holder._awake = False  # then the queue looked at once more (see Held._hold)
+            if not holder._held:
+                break
+            holder._awake = True
         if holder is None or holder._pid != pid:
             return
-        holder.flush()
-        del holder  # not kept alive across the sleep
+        del holder
 
 
 def _flush_all() -> None:
@@ -122,3 +208,18 @@ def _flush_all() -> None:
     for holder in list(_HOLDING):
         if holder._pid == pid:
             holder.flush()
+
+
+def _forked_child() -> None:
+    """In a forked child: no holder holds its parent's items (the parent writes them; a
+    child's flush, a log line, a scrape before its first item wrote them twice), and each
+    gets new locks."""
+    for holder in list(_ALL):
+        holder._held.clear()
+        if holder._own_lock:
+            holder._lock = threading.RLock()
+        holder._start_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked_child)

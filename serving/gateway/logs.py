@@ -103,13 +103,16 @@ class JsonLinesHandler(logging.StreamHandler[Any]):
     def __init__(self, stream: Any) -> None:
         super().__init__(stream)
         self.setFormatter(JsonFormatter())
-        self._held: Held[HeldLine] = Held(0, self._write_lines)
+        assert self.lock is not None  # made by Handler.__init__ (createLock)
+        # The handler's own lock: a held write and a record's emit (which logging calls
+        # holding it) are one writer at a time, in order, and cannot deadlock each other.
+        self._held: Held[HeldLine] = Held(0, self._write_lines, self.lock)
 
     def hold_for(self, seconds: float) -> None:
-        """Hold :meth:`info_line`'s lines up to ``seconds`` from now on (0: none)."""
+        """Hold :meth:`info_line`'s lines up to ``seconds`` from now on (0: none); what is
+        held is written first, and a line given meanwhile is kept (the holder stays)."""
         if seconds != self._held.seconds:
-            self._held.flush()
-            self._held = Held(seconds, self._write_lines)
+            self._held.hold_for(seconds)
 
     def info_line(self, name: str, message: str, fields: dict[str, object]) -> None:
         """What this handler writes for an INFO record of logger ``name`` with ``message`` and
@@ -129,21 +132,36 @@ class JsonLinesHandler(logging.StreamHandler[Any]):
         self._held.flush()
         super().flush()
 
+    def close(self) -> None:
+        """Write the held lines; a line given after (by a request that found this handler
+        just before an operator's ``dictConfig`` removed it) is written at once, not held
+        in a handler nobody flushes any more."""
+        self._held.hold_for(0)
+        super().close()
+
     def _write_lines(self, lines: list[HeldLine]) -> None:
         """Write ``lines`` in one ``write``; an error is the handler's (``handleError``), as
         in ``StreamHandler.emit``."""
         formatter = self.formatter
         assert isinstance(formatter, JsonFormatter)  # set in __init__
         end = self.terminator
-        text = "".join(
-            formatter.line(now, (now - int(now)) * 1000, "INFO", name, message, current, fields)
-            + end
-            for now, current, name, message, fields in lines
-        )
+        parts: list[str] = []
+        for now, current, name, message, fields in lines:
+            try:
+                parts.append(
+                    formatter.line(
+                        now, (now - int(now)) * 1000, "INFO", name, message, current, fields
+                    )
+                    + end
+                )
+            except Exception:  # a field JSON cannot hold: that line alone, as emit would
+                self.handleError(logging.LogRecord(name, logging.INFO, "", 0, message, None, None))
+        if not parts:
+            return
         self.acquire()
         try:
             stream = self.stream
-            stream.write(text)
+            stream.write("".join(parts))
             stream.flush()
         except Exception:
             name, message = lines[0][2], lines[0][3]

@@ -133,7 +133,9 @@ class GatewayMetrics:
         for write, args in writes:
             try:
                 write(*args)
-            except OSError as error:
+            # OSError: a full disk, the folder gone; anything else (a values file cut short)
+            # skips this value alone, not the rest of the batch.
+            except Exception as error:
                 self._unwritable(error)
 
     def _write_request(
@@ -165,7 +167,7 @@ class GatewayMetrics:
                 merged = self._merged_children[model] = self.merged_requests.labels(model)
             merged.inc(requests)
 
-    def _unwritable(self, error: OSError) -> None:
+    def _unwritable(self, error: Exception) -> None:
         """A value that could not be written (its file cannot be made or grow: a full disk,
         a folder removed or read-only) is skipped, logged once per process: a request is
         never refused for its metrics. Found by the adversarial repo pass 6: every request
@@ -175,7 +177,7 @@ class GatewayMetrics:
             LOGGER.error(
                 "metrics cannot be written (%s: %s): values are skipped; free or fix %s",
                 type(error).__name__,
-                error.strerror or error,
+                getattr(error, "strerror", None) or error,
                 MULTIPROC_ENV,
             )
 

@@ -210,12 +210,17 @@ def _dead_worker_files(gateway: RunningGateway, folder: Path) -> list[str]:
         time.sleep(0.2)
 
 
-def test_a_stopped_worker_writes_what_it_held(tiny_repo: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("worker_class", ["gevent", "gthread"])
+def test_a_stopped_worker_writes_what_it_held(
+    tiny_repo: Path, tmp_path: Path, worker_class: str
+) -> None:
     # Access lines and metric values are held up to their flush intervals (a minute here, so
-    # only the exit can write them): a graceful stop writes them (atexit in the worker).
+    # only the exit can write them): a graceful stop writes them (atexit in the worker), once,
+    # before gunicorn's "Worker exiting" (another handler: it was written before them).
     folder = tmp_path / "metrics"
     folder.mkdir()
     settings = {
+        "GATEWAY_WORKER_CLASS": worker_class,
         "GATEWAY_MODEL_REPO": str(tiny_repo),
         "GATEWAY_GRPC_TARGET": f"127.0.0.1:{free_port()}",  # /healthz asks no model server
         "PROMETHEUS_MULTIPROC_DIR": str(folder),
@@ -229,6 +234,10 @@ def test_a_stopped_worker_writes_what_it_held(tiny_repo: Path, tmp_path: Path) -
         gateway.process.send_signal(signal.SIGTERM)
         gateway.process.wait(timeout=60)
         assert [entry["status"] for entry in _access_lines(gateway, "held-1")] == [200]
+        entries = _log_entries(gateway)
+        held = [at for at, entry in enumerate(entries) if entry.get("request_id") == "held-1"]
+        exiting = [at for at, entry in enumerate(entries) if "Worker exiting" in entry["message"]]
+        assert held and exiting and held[-1] < exiting[0]
     registry = CollectorRegistry()
     MultiProcessCollector(registry, str(folder))
     # The launcher's readiness polls and this request, all answered by the one worker.
