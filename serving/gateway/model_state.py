@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from serving.gateway.backends import Backend, VersionStatus
 from serving.gateway.backends.base import AVAILABLE, END
 from serving.gateway.errors import BackendError, BackendFailure, GatewayError
+from serving.gateway.pid import current_pid
 from serving.gateway.runtime import ModelRuntime
 
 LOGGER = logging.getLogger("serving.gateway.registry")
@@ -87,23 +89,51 @@ def unrouted_error(model: str, state: ModelState, retry_after_seconds: int) -> G
     return GatewayError(503, message, detail, headers)
 
 
-def statuses_at_once(
-    backend: Backend, models: tuple[str, ...]
-) -> dict[str, list[VersionStatus] | BackendError]:
+class StatusAsker:
     """Each model's ``model_status`` answer, or the BackendError it failed with, asked in
     threads of their own (greenlets under the gevent worker, whose gRPC calls yield to the
-    hub): :meth:`serving.gateway.registry.ModelRegistry.refresh_models` says why."""
+    hub): :meth:`serving.gateway.registry.ModelRegistry.refresh_models` says why.
 
-    def ask(model: str) -> list[VersionStatus] | BackendError:
-        try:
-            return backend.model_status(model)
-        except BackendError as error:
-            return error
+    The threads are kept for the process's next polls: a pool made per poll started a
+    thread per model every ``GATEWAY_VERSION_POLL_SECONDS``, ~2% of a worker's CPU per qa
+    request at one client (issue 9, round 18). Idle, they wait on the pool's queue (no
+    wake-ups); they end with the pool (:meth:`close`, or the asker dropped).
+    """
 
-    if len(models) < 2:
-        return {model: ask(model) for model in models}
-    with ThreadPoolExecutor(min(len(models), STATUS_THREADS), "model-status") as pool:
-        return dict(zip(models, pool.map(ask, models), strict=True))
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def statuses(
+        self, backend: Backend, models: tuple[str, ...]
+    ) -> dict[str, list[VersionStatus] | BackendError]:
+        """Every model's answer, asked at once (one model: in the calling thread)."""
+
+        def ask(model: str) -> list[VersionStatus] | BackendError:
+            try:
+                return backend.model_status(model)
+            except BackendError as error:
+                return error
+
+        if len(models) < 2:
+            return {model: ask(model) for model in models}
+        return dict(zip(models, self._executor().map(ask, models), strict=True))
+
+    def close(self) -> None:
+        """Let the pool's threads end (a later poll makes a new pool)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        """This process's pool (a forked child's own: the parent's threads are not in it)."""
+        with self._lock:
+            if self._pool is None or self._pid != current_pid():
+                self._pool = ThreadPoolExecutor(STATUS_THREADS, "model-status")
+                self._pid = current_pid()
+            return self._pool
 
 
 # States of a version the model server is still bringing up (TF Serving's names).

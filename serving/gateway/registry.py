@@ -22,7 +22,7 @@ from serving.gateway.errors import BackendError, BackendFailure, GatewayError, e
 from serving.gateway.model_state import (
     UNKNOWN_MODEL_HINT,
     ModelState,
-    statuses_at_once,
+    StatusAsker,
     unrouted_error,
 )
 from serving.gateway.pid import current_pid
@@ -51,6 +51,7 @@ class ModelRegistry:
         self._states: dict[str, ModelState] = {}
         self._versions = VersionVerdicts(backend, settings)
         self._model_list = ModelList(self.model_repo, settings.models)
+        self._status_asker = StatusAsker()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -73,8 +74,9 @@ class ModelRegistry:
             self._thread.start()
 
     def stop(self) -> None:
-        """Stop the poller thread."""
+        """Stop the poller thread (and the status threads it kept)."""
         self._stop.set()
+        self._status_asker.close()
         thread = self._thread
         if thread is not None and thread.is_alive() and thread is not threading.current_thread():
             thread.join(timeout=5)
@@ -98,13 +100,13 @@ class ModelRegistry:
         self, models: tuple[str, ...], defer_checks: bool = False
     ) -> dict[str, ModelState]:
         """:meth:`refresh_model` for each model, in order, with every status asked at once
-        (:func:`serving.gateway.model_state.statuses_at_once`): a hung server costs one
+        (:class:`serving.gateway.model_state.StatusAsker`): a hung server costs one
         deadline for all, and each model gets its own answer. Found by the adversarial repo
         pass 7: the listing gave every model after a failed status call (UNAVAILABLE,
         DEADLINE_EXCEEDED) that failure, so one model stuck on its status made ``/readyz``
         503 for models the server answered for (``GATEWAY_READY_MODELS`` naming only those).
         """
-        answers = statuses_at_once(self.backend, models)
+        answers = self._status_asker.statuses(self.backend, models)
         return {model: self.refresh_model(model, defer_checks, answers[model]) for model in models}
 
     def refresh_model(
