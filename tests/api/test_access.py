@@ -123,7 +123,7 @@ def test_refusals_of_the_key_check_and_the_rate_limit_count_under_their_model(
     assert client.post("/v1/models/nosuch:predict", json={"inputs": QA}).status_code == 401
     assert client.post("/v1/qa", json=QA, headers=key).status_code == 200
     assert client.post("/v1/qa", json=QA, headers=key).status_code == 429
-    app.extensions["gateway"].metrics.flush()  # values a request held (metrics_hold)
+    app.extensions["gateway"].metrics.flush()  # values a request held (serving.gateway.holding)
     registry: CollectorRegistry = app.extensions["gateway"].metrics.registry
 
     def count(endpoint: str, model: str, status: str) -> float | None:

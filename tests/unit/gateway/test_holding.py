@@ -102,21 +102,27 @@ def _flushers() -> list[threading.Thread]:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
-def test_a_forked_child_does_not_write_what_its_parent_held() -> None:
+def test_a_forked_child_never_writes_its_parents_items() -> None:
+    # The child dropped them at its first held item only: a flush before (a scrape, a log
+    # line: JsonLinesHandler.emit) wrote the parent's items in the child too.
     written: list[str] = []
     holder: Held[str] = Held(3600, written.extend)
     holder.add("parent")
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: hold one value of its own, flush, report what it wrote
-        holder.add("child")
-        holder.flush()
-        os.write(write_end, ",".join(written).encode())
-        os._exit(0)
+    if pid == 0:  # the child: flush before holding anything, then its own; report both
+        try:
+            holder.flush()
+            before = ",".join(written) or "-"
+            holder.add("child")
+            holder.flush()
+            os.write(write_end, f"{before};{','.join(written)}".encode())
+        finally:
+            os._exit(0)
     os.close(write_end)
     os.waitpid(pid, 0)
     with os.fdopen(read_end, "rb") as pipe:
-        assert pipe.read() == b"child"
+        assert pipe.read() == b"-;child"
     holder.flush()
     assert written == ["parent"]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -142,11 +141,7 @@ def test_a_shorter_interval_applies_at_once() -> None:
     holder: Held[str] = Held(3600, written.extend)
     before = {thread.ident for thread in threading.enumerate()}
     holder.add("held an hour")
-    (flusher,) = [
-        thread
-        for thread in threading.enumerate()
-        if thread.name == holding.FLUSHER_NAME and thread.ident not in before
-    ]
+    (flusher,) = _flushers_since(before)
     deadline = time.monotonic() + WAIT
     while _interval_of(flusher) != 3600 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -155,6 +150,15 @@ def test_a_shorter_interval_applies_at_once() -> None:
     while len(written) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert written == ["held an hour", "held 0.01 s"]
+
+
+def _flushers_since(before: set[int | None]) -> list[threading.Thread]:
+    """The flusher threads started since ``before`` (the thread idents there were)."""
+    return [
+        thread
+        for thread in threading.enumerate()
+        if thread.name == holding.FLUSHER_NAME and thread.ident not in before
+    ]
 
 
 def _interval_of(thread: threading.Thread) -> object:
@@ -202,11 +206,7 @@ def test_an_idle_flusher_waits_for_an_item_not_the_clock() -> None:
     holder: Held[str] = Held(0.01, written.extend)
     before = {thread.ident for thread in threading.enumerate()}
     holder.add("one")
-    (flusher,) = [
-        thread
-        for thread in threading.enumerate()
-        if thread.name == holding.FLUSHER_NAME and thread.ident not in before
-    ]
+    (flusher,) = _flushers_since(before)
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline and not (written and _waits_for_an_event(flusher)):
         time.sleep(0.01)
@@ -279,26 +279,3 @@ def test_concurrent_items_are_written_once_each_in_each_threads_order() -> None:
     assert sorted(written) == [(thread, number) for thread in range(4) for number in range(count)]
     for thread in range(4):
         assert [number for who, number in written if who == thread] == list(range(count))
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
-def test_a_forked_child_never_writes_its_parents_items() -> None:
-    # The child dropped them at its first held item only: a flush before (a scrape, a log
-    # line: JsonLinesHandler.emit) wrote the parent's items in the child too.
-    written: list[str] = []
-    holder: Held[str] = Held(3600, written.extend)
-    holder.add("parent")
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: flush before holding anything, report what it wrote
-        try:
-            holder.flush()
-            os.write(write_end, ",".join(written).encode() or b"-")
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    os.waitpid(pid, 0)
-    with os.fdopen(read_end, "rb") as pipe:
-        assert pipe.read() == b"-"
-    holder.flush()
-    assert written == ["parent"]
