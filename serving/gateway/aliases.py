@@ -22,7 +22,6 @@ from flask import Response
 from pydantic import Field, create_model
 
 from serving.gateway import inference
-from serving.gateway.alias_heads import alias_problem
 from serving.gateway.backends import VersionSelector
 from serving.gateway.errors import GatewayError
 from serving.gateway.exchange import Exchange
@@ -95,8 +94,8 @@ def prepare_alias(runtime: ModelRuntime, payload: Any) -> Prepared:
     """Validate an alias body against the version's models; its instances and top_ks.
 
     Raises GatewayError 502 when the version's heads cannot give the alias's answers
-    (:func:`alias_problem`), before the body is validated or the model runs."""
-    if (problem := alias_problem(runtime.model, runtime.spec)) is not None:
+    (``ModelRuntime.alias_problem``), before the body is validated or the model runs."""
+    if (problem := runtime.alias_problem) is not None:
         raise GatewayError(502, _unanswerable(runtime, problem))
     models = alias_models(runtime)
     known = Encodings()

@@ -20,10 +20,10 @@ from serving.gateway.exchange import (
     UNMATCHED,
     begin,
     current_exchange,
-    delivered,
     elapsed,
     end,
     record,
+    record_when_closed,
 )
 from serving.gateway.inference import Services
 from serving.gateway.logs import configure_logging
@@ -155,15 +155,15 @@ def _after_request(response: Response) -> Response:
         # counted under model="", missing from every per-model error rate). Flask only: the
         # fast path is off when these hooks are set.
         exchange.model = route_model()
-    pending = (services().metrics, exchange, endpoint, current.method, current.path)
     status, seconds = response.status_code, elapsed(exchange)
+    arguments = (services().metrics, exchange, endpoint, current.method, current.path, status)
     if response.direct_passthrough:
         # A file wrapper (the docs' static files) goes to the server as it is, without the
         # response's close hooks: counted before it is sent.
-        record(*pending, status, seconds)
+        record(*arguments, seconds)
     else:
         # Counted once written, as 499 if the client had gone (the fast path's Answered).
-        response.call_on_close(lambda: record(*pending, delivered(status), seconds))
+        response.call_on_close(record_when_closed(*arguments, seconds))
     return response
 
 

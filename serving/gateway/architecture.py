@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Response, send_file
 
 from serving import contract
-from serving.gateway.errors import GatewayError
+from serving.gateway.errors import GatewayError, retry_later
 from serving.gateway.web import (
     PIN_KEYS,
     blueprint,
@@ -60,10 +60,9 @@ def architecture(name: str, extension: str) -> Response:
         # (or unreadable) was a 500; no descriptor left read as no such version (404).
         if error.errno not in contract.TRANSIENT_ERRNOS:
             raise missing from error
-        raise GatewayError(
-            503,
+        raise retry_later(
             "the architecture files cannot be read now; retry later",
-            headers={"Retry-After": str(found.settings.retry_after_seconds)},
+            found.settings.retry_after_seconds,
         ) from error
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

@@ -54,6 +54,14 @@ class GatewayError(Exception):
         return {"error": self.message, "detail": self.detail}
 
 
+def retry_later(
+    message: str, retry_after_seconds: int, detail: Sequence[Detail] = ()
+) -> GatewayError:
+    """A 503 for a state of the server's, not a fault of the client's, saying when to try
+    again (``Retry-After`` in seconds, RFC 9110 section 10.2.3)."""
+    return GatewayError(503, message, detail, {"Retry-After": str(retry_after_seconds)})
+
+
 class BackendFailure(enum.Enum):
     """What went wrong talking to the model server, independent of the protocol."""
 
@@ -116,11 +124,7 @@ def backend_to_gateway(error: BackendError, retry_after_seconds: int) -> Gateway
     if error.failure is BackendFailure.TOO_LARGE:
         return too_large_error(error.limit)
     if error.failure is BackendFailure.UNAVAILABLE:
-        return GatewayError(
-            503,
-            "the model server is unavailable; retry later",
-            headers={"Retry-After": str(retry_after_seconds)},
-        )
+        return retry_later("the model server is unavailable; retry later", retry_after_seconds)
     if error.failure is BackendFailure.DEADLINE_EXCEEDED:
         return GatewayError(504, "the model server did not answer in time")
     if error.failure is BackendFailure.NOT_FOUND:

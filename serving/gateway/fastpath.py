@@ -32,9 +32,8 @@ from werkzeug.utils import get_content_type
 from serving.gateway.aliases import ALIASES, alias_answer
 from serving.gateway.backends import VersionSelector
 from serving.gateway.errors import GatewayError, http_error, unexpected_error
-from serving.gateway.exchange import Exchange, begin, delivered, elapsed, end, record
+from serving.gateway.exchange import Exchange, begin, elapsed, end, record_when_closed
 from serving.gateway.inference import Services
-from serving.gateway.metrics import GatewayMetrics
 from serving.gateway.request_body import read_json_body
 from serving.gateway.routes import note_model, predict_answer
 from serving.gateway.strict_json import StrictJSONProvider
@@ -121,18 +120,17 @@ def match(path: str) -> Route | None:
 
 
 class Answered(list):  # type: ignore[type-arg]
-    """The WSGI iterable ``[body]`` of an answer, counted and logged (``exchange.record``)
-    when the server closes it after writing it (PEP 3333), as 499 if that write failed
-    (``exchange.delivered``): counted before it was sent, an answer to a client that had
-    reset the connection was a 200. A list, so the server iterates it at C speed."""
+    """The WSGI iterable ``[body]`` of an answer, counted and logged when the server closes
+    it after writing it (PEP 3333; ``exchange.record_when_closed``): counted before it was
+    sent, an answer to a client that had reset the connection was a 200. A list, so the
+    server iterates it at C speed."""
 
-    __slots__ = ("pending",)
-    pending: tuple[GatewayMetrics, Exchange, str, str, int, float]  # record's, less the method
+    __slots__ = ("on_close",)
+    on_close: Callable[[], None]
 
     def close(self) -> None:
         """Count and log the answer, with the status it was delivered with."""
-        metrics, exchange, endpoint, path, status, seconds = self.pending
-        record(metrics, exchange, endpoint, "POST", path, delivered(status), seconds)
+        self.on_close()
 
 
 def status_line(status: int) -> str:
@@ -182,13 +180,8 @@ class PredictDispatcher:
             line = self._statuses[status] = status_line(status)
         start_response(line, headers)
         answered = Answered((body,))
-        answered.pending = (
-            self._services.metrics,
-            exchange,
-            route.rule,
-            path,
-            status,
-            elapsed(exchange),
+        answered.on_close = record_when_closed(
+            self._services.metrics, exchange, route.rule, "POST", path, status, elapsed(exchange)
         )
         return answered
 

@@ -50,14 +50,12 @@ LOGGER = logging.getLogger("serving.gateway.holding")
 HOLD_LIMIT = 4096
 FLUSHER_NAME = "gateway-flush"
 
-# Every Held that holds items in this process, flushed at exit; weak, so an app a test drops
-# is not kept alive by it.
-_HOLDING: weakref.WeakSet[Held[Any]] = weakref.WeakSet()
-# Every Held: emptied in a forked child (its items are the parent's to write) and its locks
-# made new there (a lock some thread of the parent held at the fork would stay held in the
-# child for ever; a lock passed in is its owner's to renew, as logging does for handlers').
+# Every Held (weak, so an app a test drops is not kept alive by it): those holding items in
+# this process are flushed at exit; all are emptied in a forked child (its items are the
+# parent's to write) and get new locks there (a lock some thread of the parent held at the
+# fork would stay held in the child for ever; a lock passed in is its owner's to renew, as
+# logging does for handlers').
 _ALL: weakref.WeakSet[Held[Any]] = weakref.WeakSet()
-_EXIT_HOOK: list[bool] = []
 
 
 class Held(Generic[T]):
@@ -159,10 +157,6 @@ class Held(Generic[T]):
             self._awake = False
             weakref.finalize(self, wake.set).atexit = False
             self._pid = pid
-            _HOLDING.add(self)
-            if not _EXIT_HOOK:
-                _EXIT_HOOK.append(True)
-                atexit.register(_flush_all)
             flusher = threading.Thread(
                 target=_flush_every,
                 args=(weakref.ref(self), wake, pid),
@@ -205,8 +199,8 @@ def _flush_every(ref: weakref.ref[Held[T]], wake: threading.Event, pid: int) -> 
 def _flush_all() -> None:
     """At exit: write what every holder of this process still holds."""
     pid = current_pid()
-    for holder in list(_HOLDING):
-        if holder._pid == pid:
+    for holder in list(_ALL):
+        if holder._pid == pid:  # its flusher runs in this process (it held items here)
             holder.flush()
 
 
@@ -221,5 +215,6 @@ def _forked_child() -> None:
         holder._start_lock = threading.Lock()
 
 
+atexit.register(_flush_all)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forked_child)

@@ -155,7 +155,7 @@ class JsonLinesHandler(logging.StreamHandler[Any]):
                     + end
                 )
             except Exception:  # a field JSON cannot hold: that line alone, as emit would
-                self.handleError(logging.LogRecord(name, logging.INFO, "", 0, message, None, None))
+                self._failed(name, message)
         if not parts:
             return
         self.acquire()
@@ -164,10 +164,14 @@ class JsonLinesHandler(logging.StreamHandler[Any]):
             stream.write("".join(parts))
             stream.flush()
         except Exception:
-            name, message = lines[0][2], lines[0][3]
-            self.handleError(logging.LogRecord(name, logging.INFO, "", 0, message, None, None))
+            self._failed(lines[0][2], lines[0][3])
         finally:
             self.release()
+
+    def _failed(self, name: str, message: str) -> None:
+        """``handleError`` for the INFO line of logger ``name`` with ``message`` (called
+        while its exception is handled)."""
+        self.handleError(logging.LogRecord(name, logging.INFO, "", 0, message, None, None))
 
 
 def direct_handler(logger: logging.Logger) -> JsonLinesHandler | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from serving.gateway.backends import Backend, VersionStatus
 from serving.gateway.backends.base import AVAILABLE, END
-from serving.gateway.errors import BackendError, BackendFailure, GatewayError
+from serving.gateway.errors import BackendError, BackendFailure, GatewayError, retry_later
 from serving.gateway.pid import current_pid
 from serving.gateway.runtime import ModelRuntime
 
@@ -85,8 +85,7 @@ def unrouted_error(model: str, state: ModelState, retry_after_seconds: int) -> G
         (item.version, item.state, item.error) for item in state.statuses
     ]
     LOGGER.warning("%s: 503 %s; model server: %s", model, message, server_text)
-    headers = {"Retry-After": str(retry_after_seconds)}
-    return GatewayError(503, message, detail, headers)
+    return retry_later(message, retry_after_seconds, detail)
 
 
 class StatusAsker:
@@ -165,9 +164,8 @@ def unserved_version_error(
     else:
         return None
     LOGGER.warning("%s version %d %s: %s %s", model, version, why, found.state, found.error)
-    return GatewayError(
-        503,
+    return retry_later(
         f"model '{model}' version {version} {why}; retry later",
+        retry_after_seconds,
         [{"version": version, "state": found.state}],
-        headers={"Retry-After": str(retry_after_seconds)},
     )

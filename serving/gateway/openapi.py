@@ -17,7 +17,6 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from serving.gateway import schemas
-from serving.gateway.alias_heads import alias_problem
 from serving.gateway.aliases import ALIASES, alias_models
 from serving.gateway.registry import ModelRegistry
 from serving.gateway.request_models import RequestModels, build_models
@@ -134,7 +133,7 @@ def _model_endpoints(
         (path, "get", f"{name}: versions and the routed serving spec", [],
          [schemas.ModelDetail], []),
     ]  # fmt: skip
-    if name in ALIASES and alias_problem(name, runtime.spec) is None:
+    if name in ALIASES and runtime.alias_problem is None:
         aliased = alias_models(runtime)
         alias_requests: list[type[BaseModel]] = [aliased.single]
         if aliased.batch is not None:

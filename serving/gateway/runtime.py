@@ -10,6 +10,7 @@ The backend call between the two is the caller's (it pins this runtime's version
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -24,6 +25,7 @@ from tokenizers import Tokenizer
 
 from serving import contract
 from serving.encoding import Encoded, Tensors, encode_batch
+from serving.gateway.alias_heads import alias_problem
 from serving.gateway.asset_checks import (
     MAX_METADATA_BYTES,
     MAX_TOKENIZER_BYTES,
@@ -70,6 +72,12 @@ class ModelRuntime:
     settings: GatewaySettings
     legacy: bool = False
     span_heads: tuple[SegmentWeightsHead | TokenLabelsHead, ...] = field(default=())
+
+    @functools.cached_property
+    def alias_problem(self) -> str | None:
+        """:func:`serving.gateway.alias_heads.alias_problem` of this version, once per version
+        (an alias request reads it)."""
+        return alias_problem(self.model, self.spec)
 
     def preprocess(self, instances: Sequence[Instance]) -> Tensors:
         """Signature inputs: int32 ``[len(instances), longest]`` per input tensor."""

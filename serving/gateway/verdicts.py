@@ -17,7 +17,7 @@ from serving import contract
 from serving.gateway.asset_checks import AssetsUnreadableNowError
 from serving.gateway.backends import Backend, VersionSelector
 from serving.gateway.checks import SlowVersionError, check_fit
-from serving.gateway.errors import BackendError, BackendFailure, GatewayError, echo
+from serving.gateway.errors import BackendError, BackendFailure, GatewayError, echo, retry_later
 from serving.gateway.runtime import (
     Fingerprint,
     ModelRuntime,
@@ -163,11 +163,10 @@ class VersionVerdicts:
         if verdict is None and (model, version) in self._postponed:
             # Found by the adversarial repo pass 6: a check postponed (its metadata call
             # failed once) let the request run on the version unchecked.
-            raise GatewayError(
-                503,
+            raise retry_later(
                 f"model {model!r} version {version} is not checked against its spec yet (the "
                 "model server was busy, or its files could not be read now); retry later",
-                headers={"Retry-After": str(self.settings.retry_after_seconds)},
+                self.settings.retry_after_seconds,
             )
         return verdict
 
@@ -185,11 +184,10 @@ class VersionVerdicts:
             version = self._label_version(model, selector, request_id)
         reason = self.pinned_verdict(model, version) or self.sources.refused((model, version))
         if reason and selector.label:
-            raise GatewayError(
-                503,
+            raise retry_later(
                 f"model {model!r} label {echo(selector.label)!r} names version {version}, "
                 f"which is not routed: {reason}",
-                headers={"Retry-After": str(self.settings.retry_after_seconds)},
+                self.settings.retry_after_seconds,
             )
         if reason:
             raise GatewayError(404, f"model {model!r} version {version} is not routed: {reason}")
@@ -206,11 +204,10 @@ class VersionVerdicts:
             # labelled" (found by newuser10).
             if error.failure is BackendFailure.NOT_FOUND:
                 LOGGER.warning("label %r of %s: %s", selector.label, model, error.message)
-                raise GatewayError(
-                    503,
+                raise retry_later(
                     f"model {model!r} label {echo(selector.label or '')!r} names a version the "
                     "model server has not loaded (unloaded since, or not loaded yet)",
-                    headers={"Retry-After": str(self.settings.retry_after_seconds)},
+                    self.settings.retry_after_seconds,
                 ) from error
             if error.failure is BackendFailure.INVALID_ARGUMENT:
                 LOGGER.info("label lookup failed: %s", error.message)
@@ -234,11 +231,10 @@ class VersionVerdicts:
             ) from error
         except AssetsUnreadableNowError as error:
             LOGGER.warning("%s version %d: cannot read %s", model, version, error)
-            raise GatewayError(
-                503,
+            raise retry_later(
                 f"model {model!r} version {version} cannot be loaded now (the gateway is out "
                 "of file descriptors or memory); retry later",
-                headers={"Retry-After": str(self.settings.retry_after_seconds)},
+                self.settings.retry_after_seconds,
             ) from error
 
     def _folders(self, model: str) -> dict[int, Path]:
