@@ -116,9 +116,9 @@ def distribution_from_environment(environ: Mapping[str, str]) -> Distribution | 
 def oracle_bind_problem(distribution: Distribution) -> str | None:
     """Why the chief could not serve its oracle at its host and port, or None.
 
-    Probed by ``serving.processes.check_can_listen``, as gRPC will bind: an address of another machine,
-    a name that does not resolve or a port in use was a ``RuntimeError: Failed to bind``
-    traceback from keras-tuner's gRPC server, after the data was read (newuser9's trial).
+    Probed as gRPC will bind (``serving.processes.check_can_listen``): an address of another
+    machine, a name that does not resolve or a port in use was a ``RuntimeError: Failed to
+    bind`` traceback from keras-tuner's gRPC server, after the data was read (newuser9's trial).
     """
     host, port = distribution.oracle_host, distribution.oracle_port
     try:
