@@ -164,15 +164,10 @@ class HttpCall:
         self._local = threading.local()
 
 
-def http_call(url: str, next_request: Callable[[], tuple[str, bytes]]) -> HttpCall:
-    """POST ``next_request()``'s (path, body) over a keep-alive connection per thread."""
-    return HttpCall(url, next_request)
-
-
 def fixed_http(url: str, endpoint: str, body: bytes) -> Callable[[], None]:
     """The same body to ``/v1/<endpoint>`` on every call."""
     path = f"/v1/{endpoint}"
-    return http_call(url, lambda: (path, body))
+    return HttpCall(url, lambda: (path, body))
 
 
 def mixed_http(url: str, requests: Sequence[MixedRequest]) -> Callable[[], None]:
@@ -183,7 +178,7 @@ def mixed_http(url: str, requests: Sequence[MixedRequest]) -> Callable[[], None]
         request = pick()
         return f"/v1/{request.endpoint}", request.body
 
-    return http_call(url, next_request)
+    return HttpCall(url, next_request)
 
 
 def backend_call(

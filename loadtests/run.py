@@ -26,7 +26,7 @@ from loadtests.plot import plot_file
 from loadtests.slo import SLO_FILE
 from loadtests.step_options import (
     base_url,
-    step_seconds,
+    positive_seconds,
     steps_text,
     warmup_problem,
     warmup_seconds,
@@ -46,7 +46,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--steps", type=steps_text, default="1,4,16,32,64", help="users per step and class"
     )
-    parser.add_argument("--step-seconds", type=step_seconds, default=30.0)
+    parser.add_argument("--step-seconds", type=positive_seconds, default=30.0)
     parser.add_argument("--step-warmup", type=warmup_seconds, default=3.0)
     parser.add_argument("--users", default="", help="user classes (default MixedUser[,probe])")
     parser.add_argument("--slo-file", type=Path, default=SLO_FILE)

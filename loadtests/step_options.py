@@ -43,9 +43,6 @@ def positive_seconds(text: str) -> float:
     return value
 
 
-step_seconds = positive_seconds
-
-
 def warmup_seconds(text: str) -> float:
     """An argparse type: a finite number of seconds >= 0."""
     value = _number(text)

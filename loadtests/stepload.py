@@ -21,7 +21,7 @@ from locust.env import Environment
 
 from loadtests.served_models import ModelUser
 from loadtests.slo import SLO_FILE, load_objectives, violations
-from loadtests.step_options import step_seconds, steps_text, warmup_problem, warmup_seconds
+from loadtests.step_options import positive_seconds, steps_text, warmup_problem, warmup_seconds
 from loadtests.summary import StepRecorder
 from loadtests.users import (
     GrpcProbeUser,
@@ -67,7 +67,7 @@ def add_options(parser: Any) -> None:
     group.add_argument(
         "--steps", type=steps_text, default="1,4,16,32,64", help="users per step, per user class"
     )
-    group.add_argument("--step-seconds", type=step_seconds, default=30.0, help="step duration")
+    group.add_argument("--step-seconds", type=positive_seconds, default=30.0, help="step duration")
     group.add_argument("--step-warmup", type=warmup_seconds, default=3.0, help="not measured")
     group.add_argument("--grpc-target", default="", help="model server gRPC host:port")
     group.add_argument("--model-repo", default="model_repo", help="for the gRPC tokenizers")

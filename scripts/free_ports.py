@@ -11,29 +11,27 @@ from __future__ import annotations
 
 import argparse
 import errno
-import socket
 import sys
 from collections.abc import Sequence
+
+from serving.processes import check_can_listen
 
 
 def taken(host: str, ports: Sequence[int]) -> list[int]:
     """The ports of ``ports`` on which nothing can listen at ``host`` now.
 
-    Binds as the servers do (``SO_REUSEADDR``: a port whose last connections are in TIME_WAIT
-    is free to them), then closes at once. Raises ``OSError`` for a host it cannot bind at all
-    (an address of another machine, a name that does not resolve).
+    Binds as the servers do (``serving.processes.check_can_listen``), then closes at once.
+    Raises ``OSError`` for a host it cannot bind at all (an address of another machine, a
+    name that does not resolve).
     """
-    family = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][0]  # IPv4 or IPv6
     busy = []
     for port in ports:
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((host, port))
-            except OSError as error:
-                if error.errno != errno.EADDRINUSE:
-                    raise
-                busy.append(port)
+        try:
+            check_can_listen(host, port)
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            busy.append(port)
     return busy
 
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from serving.processes import check_can_listen
 
 TUNER_ID = "KERASTUNER_TUNER_ID"
 ORACLE_IP = "KERASTUNER_ORACLE_IP"
@@ -115,16 +116,13 @@ def distribution_from_environment(environ: Mapping[str, str]) -> Distribution | 
 def oracle_bind_problem(distribution: Distribution) -> str | None:
     """Why the chief could not serve its oracle at its host and port, or None.
 
-    Bound and closed at once, as gRPC will (``SO_REUSEADDR``): an address of another machine,
-    a name that does not resolve or a port in use was a ``RuntimeError: Failed to bind``
-    traceback from keras-tuner's gRPC server, after the data was read (newuser9's trial).
+    Probed as gRPC will bind (``serving.processes.check_can_listen``): an address of another
+    machine, a name that does not resolve or a port in use was a ``RuntimeError: Failed to
+    bind`` traceback from keras-tuner's gRPC server, after the data was read (newuser9's trial).
     """
     host, port = distribution.oracle_host, distribution.oracle_port
     try:
-        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        with socket.socket(family, kind) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(address)
+        check_can_listen(host, port)
     except OSError as error:  # socket.gaierror too
         reason = error.strerror or type(error).__name__
         return (

@@ -181,8 +181,9 @@ class ModelManager:
             folders, skipped = {}, {}
             unreadable = f" (it cannot be listed: {error.strerror or type(error).__name__})"
         for name, reason in skipped.items():
-            if (model.name, f"{name}: {reason}") not in self._warned:  # again if it changes
-                self._warned.add((model.name, f"{name}: {reason}"))
+            key = (model.name, f"{name}: {reason}")
+            if key not in self._warned:  # again if its reason changes
+                self._warned.add(key)
                 LOG.warning("model %s: skipping folder %r (%s)", model.name, name, reason)
         if not folders and model.name not in self._empty:  # once, until versions appear
             LOG.warning(  # TF Serving's words: a missing or empty base path serves nothing

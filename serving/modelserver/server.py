@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.rest import create_rest_app
 from serving.modelserver.rest_http import harden
 from serving.modelserver.versions import RetryPolicy
+from serving.processes import check_can_listen
 
 LOG = logging.getLogger(__name__)
 SERVER_HEADER = "modelserver"  # no version banner
@@ -68,19 +68,14 @@ def port_problems(options: ServerOptions) -> list[str]:
     the same port given twice, or one that cannot be bound (in use, not an address of this
     machine). Each was a traceback (grpc's ``RuntimeError: Failed to bind``, cheroot's
     ``OSError: No socket could be created``), the REST one only once every model had loaded
-    (newuser9's trial). Bound and closed as the servers bind (``SO_REUSEADDR``)."""
+    (newuser9's trial). Probed by ``serving.processes.check_can_listen``."""
     ports = {"--port": options.grpc.port, "--rest_api_port": options.rest_api_port}
     if ports["--port"] == ports["--rest_api_port"] != 0:
         return [f"--port and --rest_api_port are both {options.grpc.port}: give each its own"]
     problems = []
     for flag, port in ports.items():
         try:
-            family, kind, _, _, address = socket.getaddrinfo(
-                options.host, port, type=socket.SOCK_STREAM
-            )[0]
-            with socket.socket(family, kind) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                probe.bind(address)
+            check_can_listen(options.host, port)
         except OSError as error:  # socket.gaierror too
             reason = error.strerror or type(error).__name__
             problems.append(f"{flag} {port}: cannot listen on {options.host}:{port}: {reason}")

@@ -59,15 +59,20 @@ def list_versions(
     children = sorted(base_path.iterdir(), key=lambda child: (len(child.name), child.name))
     for child in children:
         number = parse_version(child.name)
-        try:
-            is_version = child.is_dir() and (number in loaded or holds_saved_model(child))
-        except OSError:
-            is_version = False
-        if number is not None and is_version:
+        # Only a numbered entry is looked into: the others (hidden staging copies, a README)
+        # had been probed for a SavedModel on every poll, then skipped anyway.
+        if number is not None and _is_version(child, number, loaded):
             versions.setdefault(number, child)
         elif not child.name.startswith(".") and (reason := skip_reason(child, number)):
             skipped[child.name] = reason
     return versions, skipped
+
+
+def _is_version(child: Path, number: int, loaded: Collection[int]) -> bool:
+    try:
+        return child.is_dir() and (number in loaded or holds_saved_model(child))
+    except OSError:
+        return False
 
 
 def skip_reason(child: Path, number: int | None) -> str:
