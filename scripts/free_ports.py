@@ -14,13 +14,13 @@ import errno
 import sys
 from collections.abc import Sequence
 
-from serving.processes import check_can_listen
+from serving.listening import check_can_listen
 
 
 def taken(host: str, ports: Sequence[int]) -> list[int]:
     """The ports of ``ports`` on which nothing can listen at ``host`` now.
 
-    Binds as the servers do (``serving.processes.check_can_listen``), then closes at once.
+    Binds as the servers do (``serving.listening.check_can_listen``), then closes at once.
     Raises ``OSError`` for a host it cannot bind at all (an address of another machine, a
     name that does not resolve).
     """

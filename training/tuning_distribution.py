@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from serving.processes import check_can_listen
+from serving.listening import check_can_listen
 
 TUNER_ID = "KERASTUNER_TUNER_ID"
 ORACLE_IP = "KERASTUNER_ORACLE_IP"
@@ -116,7 +116,7 @@ def distribution_from_environment(environ: Mapping[str, str]) -> Distribution | 
 def oracle_bind_problem(distribution: Distribution) -> str | None:
     """Why the chief could not serve its oracle at its host and port, or None.
 
-    Probed as gRPC will bind (``serving.processes.check_can_listen``): an address of another
+    Probed as gRPC will bind (``serving.listening.check_can_listen``): an address of another
     machine, a name that does not resolve or a port in use was a ``RuntimeError: Failed to
     bind`` traceback from keras-tuner's gRPC server, after the data was read (newuser9's trial).
     """

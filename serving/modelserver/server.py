@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cheroot import wsgi
 
+from serving.listening import check_can_listen
 from serving.models_config import EmptyConfigError
 from serving.modelserver.config import (
     BatchingSettings,
@@ -24,7 +25,6 @@ from serving.modelserver.metrics import ServerMetrics
 from serving.modelserver.rest import create_rest_app
 from serving.modelserver.rest_http import harden
 from serving.modelserver.versions import RetryPolicy
-from serving.processes import check_can_listen
 
 LOG = logging.getLogger(__name__)
 SERVER_HEADER = "modelserver"  # no version banner
@@ -68,7 +68,7 @@ def port_problems(options: ServerOptions) -> list[str]:
     the same port given twice, or one that cannot be bound (in use, not an address of this
     machine). Each was a traceback (grpc's ``RuntimeError: Failed to bind``, cheroot's
     ``OSError: No socket could be created``), the REST one only once every model had loaded
-    (newuser9's trial). Probed by ``serving.processes.check_can_listen``."""
+    (newuser9's trial). Probed by ``serving.listening.check_can_listen``."""
     ports = {"--port": options.grpc.port, "--rest_api_port": options.rest_api_port}
     if ports["--port"] == ports["--rest_api_port"] != 0:
         return [f"--port and --rest_api_port are both {options.grpc.port}: give each its own"]
