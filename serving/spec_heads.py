@@ -91,8 +91,13 @@ class RegressionHead(_HeadBase):
 
     @model_validator(mode="after")
     def _range(self) -> RegressionHead:
-        if self.clip is not None and self.clip[0] > self.clip[1]:
-            raise ValueError("clip must be [low, high] with low <= high")
+        # A scale of 0 or a clip of one point answers the same value for every text (the
+        # offset, the point), whatever the model says: a head that reads nothing, served as
+        # a 200 (found by the adversarial repo pass 11). As the score head's range.
+        if self.scale == 0:
+            raise ValueError("scale must not be 0 (every answer would be the offset)")
+        if self.clip is not None and self.clip[0] >= self.clip[1]:
+            raise ValueError("clip must be [low, high] with low < high")
         return self
 
 

@@ -119,6 +119,29 @@ def test_numbers_that_are_not_finite_are_refused(head: dict[str, Any]) -> None:
         ServingSpec.model_validate(_spec(head=head))
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"scale": 0.0}, "scale must not be 0"),
+        ({"scale": -0.0}, "scale must not be 0"),
+        ({"clip": [3.0, 3.0]}, "low < high"),
+        ({"clip": [0.0, 0.0]}, "low < high"),
+        ({"clip": [5.0, 1.0]}, "low < high"),
+    ],
+    ids=["scale-0", "scale-minus-0", "clip-point", "clip-zero", "clip-reversed"],
+)
+def test_a_regression_head_that_answers_one_value_whatever_the_model_says_is_refused(
+    change: dict[str, Any], message: str
+) -> None:
+    # Found by the adversarial repo pass 11: the nli spec with its relatedness head's scale
+    # set to 0 (or its clip to [3, 3]) was routed and answered every pair "1.0" ("3.0") with
+    # a 200, whatever the model read. A score head's range already had to be low < high.
+    head = {"kind": "regression", "output": "v", "field": "f", **change}
+    with pytest.raises(ValidationError, match=message):
+        ServingSpec.model_validate(_spec(head=head))
+    ServingSpec.model_validate(_spec(head={**head, "scale": -2.0, "clip": [1.0, 5.0]}))
+
+
 def test_a_spec_file_with_nan_or_infinity_is_refused(tmp_path: Path) -> None:
     # Python's and pydantic's JSON readers take these non-standard tokens by default.
     good = dump_spec(ServingSpec.model_validate(_spec(head=_categorical(["a", "b"]))))
@@ -190,7 +213,7 @@ def test_every_part_round_trips_through_its_json(tmp_path: Path) -> None:
             {"kind": "multilabel", "output": "m", "field": "m", "labels": ["x"], "threshold": 0,
              "top_k": 1, "thresholds": [0.25]},
             {"kind": "regression", "output": "r", "field": "r", "unit": "€", "scale": -1e300,
-             "offset": 5e-324, "clip": [0, 0]},
+             "offset": 5e-324, "clip": [0, 5e-324]},
             {"kind": "score", "output": "s", "field": "s", "range": [-1, 1], "meaning": "tone"},
             {"kind": "segment_weights", "output": "w", "field": "w", "input_field": "model_config",
              "rule": {"separator_token": "。", "order": "last_first", "max_segments": 4096}},
