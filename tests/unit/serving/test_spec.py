@@ -142,6 +142,23 @@ def test_a_regression_head_that_answers_one_value_whatever_the_model_says_is_ref
     ServingSpec.model_validate(_spec(head={**head, "scale": -2.0, "clip": [1.0, 5.0]}))
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        {"kind": "binary", "labels": ["no", "yes"], "threshold": 0.0},
+        {"kind": "multilabel", "labels": ["a", "b"], "threshold": 0},
+        {"kind": "multilabel", "labels": ["a", "b"], "thresholds": [0.5, 0.0]},
+    ],
+    ids=["binary", "multilabel", "multilabel-per-label"],
+)
+def test_a_threshold_of_0_that_every_probability_reaches_is_refused(head: dict[str, Any]) -> None:
+    # Found by the adversarial repo pass 11, as a regression head's scale 0: at threshold 0 a
+    # binary head answered labels[1] to every text, a multilabel head every label.
+    head = {"output": "p", "field": "f", **head}
+    with pytest.raises(ValidationError, match="greater than 0"):
+        ServingSpec.model_validate(_spec(head=head))
+
+
 def test_a_spec_file_with_nan_or_infinity_is_refused(tmp_path: Path) -> None:
     # Python's and pydantic's JSON readers take these non-standard tokens by default.
     good = dump_spec(ServingSpec.model_validate(_spec(head=_categorical(["a", "b"]))))
@@ -210,7 +227,7 @@ def test_every_part_round_trips_through_its_json(tmp_path: Path) -> None:
             {**_categorical(["1", "10", "été", "日本", "-3.5"]), "top_k": 5,
              "label_descriptions": ["a", "b", "c", "d", "e"], "note": "proxy"},
             {"kind": "binary", "output": "b", "field": "b", "labels": ["0", "1"], "threshold": 1},
-            {"kind": "multilabel", "output": "m", "field": "m", "labels": ["x"], "threshold": 0,
+            {"kind": "multilabel", "output": "m", "field": "m", "labels": ["x"], "threshold": 1e-9,
              "top_k": 1, "thresholds": [0.25]},
             {"kind": "regression", "output": "r", "field": "r", "unit": "€", "scale": -1e300,
              "offset": 5e-324, "clip": [0, 5e-324]},
