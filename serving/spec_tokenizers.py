@@ -55,9 +55,12 @@ def tokenizer_problem(file: str, tokenizer: Tokenizer, special_tokens: bool = Fa
     return None
 
 
-def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) -> str | None:
+def unservable_reason(
+    spec: ServingSpec, tokenizers: Mapping[str, Tokenizer], *, owner_example: bool = True
+) -> str | None:
     """Why the spec's inputs cannot be served with ``tokenizers`` (file name -> tokenizer), or
-    None.
+    None. ``owner_example`` False: the example is the gateway's own (a legacy version's,
+    ``serving.gateway.legacy``), not the model's, so its words are not required known.
 
     Reasons, in this order: a tokenizer fails on unknown words, or its post-processor on any
     text (:func:`tokenizer_problem`);
@@ -101,7 +104,7 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
             or left_zero_problem(item.tokenizer, tokenizer, item, spec.pad_id)
             or _vocab_problem(tokenizer, item)
             or _budget_problem(tokenizer, item)
-            or _example_problem(tokenizer, item, spec.example[item.field])
+            or _example_problem(tokenizer, item, spec.example[item.field], owner_example)
         )
         if problem is not None:
             return problem
@@ -261,13 +264,14 @@ def _budget_problem(tokenizer: Tokenizer, item: TextInput | TextsInput) -> str |
     )
 
 
-def _example_problem(tokenizer: Tokenizer, item: TextInput | TextsInput, value: Any) -> str | None:
+def _example_problem(
+    tokenizer: Tokenizer, item: TextInput | TextsInput, value: Any, owner_example: bool
+) -> str | None:
     texts = [value] if isinstance(value, str) else list(value)
     if not all(has_words(tokenizer, text) for text in texts):
         return f"the spec's example {item.field} has no word for its tokenizer"
-    if (unknown := _unknown_id(tokenizer)) is not None and not any(
-        _knows_a_word(tokenizer, text, unknown) for text in texts
-    ):
+    unknown = _unknown_id(tokenizer) if owner_example else None
+    if unknown is not None and not any(_knows_a_word(tokenizer, text, unknown) for text in texts):
         # Found by the adversarial repo pass 11: a tokenizer fitted on no text (a vocabulary of
         # its special tokens alone) or with max_input_chars_per_word 0 turns every word into
         # [UNK], so every request got the one answer of a row of [UNK]s, as a 200.
