@@ -49,7 +49,9 @@ class BinaryHead(_HeadBase):
 
     kind: Literal["binary"] = "binary"
     labels: tuple[Label, Label] = Field(description="[negative, positive].")
-    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    # Above 0: at 0 every probability reaches it, so every answer was labels[1] whatever the
+    # model said (found by the adversarial repo pass 11, as a regression head's scale of 0).
+    threshold: float = Field(default=0.5, gt=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _distinct(self) -> BinaryHead:
@@ -63,8 +65,8 @@ class MultilabelHead(_HeadBase):
 
     kind: Literal["multilabel"] = "multilabel"
     labels: list[Label] = Field(min_length=1)
-    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
-    thresholds: list[Annotated[float, Field(ge=0.0, le=1.0)]] | None = Field(
+    threshold: float = Field(default=0.5, gt=0.0, le=1.0)  # above 0, as a binary head's
+    thresholds: list[Annotated[float, Field(gt=0.0, le=1.0)]] | None = Field(
         default=None, description="One per label (tuned on validation data), for threshold."
     )
     top_k: int | None = Field(default=None, ge=1, description="Top labels answered (None: none).")
@@ -91,8 +93,13 @@ class RegressionHead(_HeadBase):
 
     @model_validator(mode="after")
     def _range(self) -> RegressionHead:
-        if self.clip is not None and self.clip[0] > self.clip[1]:
-            raise ValueError("clip must be [low, high] with low <= high")
+        # A scale of 0 or a clip of one point answers the same value for every text (the
+        # offset, the point), whatever the model says: a head that reads nothing, served as
+        # a 200 (found by the adversarial repo pass 11). As the score head's range.
+        if self.scale == 0:
+            raise ValueError("scale must not be 0 (every answer would be the offset)")
+        if self.clip is not None and self.clip[0] >= self.clip[1]:
+            raise ValueError("clip must be [low, high] with low < high")
         return self
 
 

@@ -55,9 +55,12 @@ def tokenizer_problem(file: str, tokenizer: Tokenizer, special_tokens: bool = Fa
     return None
 
 
-def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) -> str | None:
+def unservable_reason(
+    spec: ServingSpec, tokenizers: Mapping[str, Tokenizer], *, owner_example: bool = True
+) -> str | None:
     """Why the spec's inputs cannot be served with ``tokenizers`` (file name -> tokenizer), or
-    None.
+    None. ``owner_example`` False: the example is the gateway's own (a legacy version's,
+    ``serving.gateway.legacy``), not the model's, so its words are not required known.
 
     Reasons, in this order: a tokenizer fails on unknown words, or its post-processor on any
     text (:func:`tokenizer_problem`);
@@ -68,9 +71,11 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
     leaves no id for text beside the special tokens its tokenizer adds (every request would be 422
     ``no_words``); the spec's example, which ``/docs`` offers and warmup sends, breaks the
     ``no_words`` rule requests meet (no word for its tokenizer, or none kept by the input's
-    cut: ``serving.gateway.word_rules``); a
-    ``segment_weights`` head's ``separator_token`` is no token of its input's tokenizer (its
-    segments end only at that token: :func:`serving.encoding.segment_texts`); a
+    cut: ``serving.gateway.word_rules``), or its tokenizer knows none of its words (each is
+    the unknown token: :func:`_knows_a_word`); a
+    ``segment_weights`` head's ``separator_token`` is no token of its input's tokenizer, or
+    is a special token of it (its segments end only at that token, which no text is then
+    encoded to: :func:`serving.encoding.segment_texts`); a
     ``token_labels`` head of ``aggregation: "first"`` has a tokenizer that splits no words
     (:func:`_word_problem`).
     """
@@ -99,7 +104,7 @@ def unservable_reason(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) ->
             or left_zero_problem(item.tokenizer, tokenizer, item, spec.pad_id)
             or _vocab_problem(tokenizer, item)
             or _budget_problem(tokenizer, item)
-            or _example_problem(tokenizer, item, spec.example[item.field])
+            or _example_problem(tokenizer, item, spec.example[item.field], owner_example)
         )
         if problem is not None:
             return problem
@@ -131,12 +136,32 @@ def _separator_problem(spec: ServingSpec, tokenizers: Mapping[str, Tokenizer]) -
     for head in spec.segment_heads():
         file = spec.input(head.input_field).tokenizer
         separator = head.rule.separator_token
-        if tokenizers[file].token_to_id(separator) is None:
+        tokenizer = tokenizers[file]
+        if tokenizer.token_to_id(separator) is None:
             return (
                 f"head {head.field}: separator_token {separator!r} is no token of {file}, so "
                 f"no text of {head.input_field} would be cut into segments"
             )
+        if separator in _control_tokens(tokenizer):
+            # Found by the adversarial repo pass 11: "[SEP]" or "[PAD]" passed the check above,
+            # but a text never holds a special token (one spelt in it is read as plain text:
+            # serving.literals), so every text was one segment and the evidence its whole text.
+            return (
+                f"head {head.field}: separator_token {separator!r} is a special token of "
+                f"{file}, which no text of {head.input_field} is encoded to (one spelt in a "
+                "text is read as plain text), so no text would be cut into segments"
+            )
     return None
+
+
+def _control_tokens(tokenizer: Tokenizer) -> set[str]:
+    """The special tokens texts are never encoded to: every one but the unknown token."""
+    unknown = _unknown_id(tokenizer)
+    return {
+        token.content
+        for index, token in tokenizer.get_added_tokens_decoder().items()
+        if token.special and index != unknown
+    }
 
 
 def _vocab_problem(tokenizer: Tokenizer, item: TextInput | TextsInput) -> str | None:
@@ -209,6 +234,26 @@ def _is_word(tokenizer: Tokenizer, token: str, token_id: int) -> bool:
     return tokenizer.encode(token, add_special_tokens=False).ids == [token_id]
 
 
+def _unknown_id(tokenizer: Tokenizer) -> int | None:
+    """The id a word-level, WordPiece or BPE model gives unknown words (its ``unk_token``'s), a
+    Unigram model's ``unk_id``; None for a model without one (byte-level BPE knows every byte)."""
+    model = tokenizer.model
+    token = getattr(model, "unk_token", None)
+    if isinstance(token, str):
+        return tokenizer.token_to_id(token)
+    unknown = getattr(model, "unk_id", None)
+    return unknown if isinstance(unknown, int) else None
+
+
+def _knows_a_word(tokenizer: Tokenizer, text: str, unknown: int) -> bool:
+    """Whether some token of ``text`` that covers a letter or digit is not ``unknown``."""
+    encoding = tokenizer.encode(text, add_special_tokens=False)
+    return any(
+        token != unknown and any(char.isalnum() for char in text[start:end])
+        for token, (start, end) in zip(encoding.ids, encoding.offsets, strict=True)
+    )
+
+
 def _budget_problem(tokenizer: Tokenizer, item: TextInput | TextsInput) -> str | None:
     special = tokenizer.num_special_tokens_to_add(False) if item.add_special_tokens else 0
     if item.max_tokens > special:
@@ -219,10 +264,23 @@ def _budget_problem(tokenizer: Tokenizer, item: TextInput | TextsInput) -> str |
     )
 
 
-def _example_problem(tokenizer: Tokenizer, item: TextInput | TextsInput, value: Any) -> str | None:
+def _example_problem(
+    tokenizer: Tokenizer, item: TextInput | TextsInput, value: Any, owner_example: bool
+) -> str | None:
     texts = [value] if isinstance(value, str) else list(value)
     if not all(has_words(tokenizer, text) for text in texts):
         return f"the spec's example {item.field} has no word for its tokenizer"
+    unknown = _unknown_id(tokenizer) if owner_example else None
+    if unknown is not None and not any(_knows_a_word(tokenizer, text, unknown) for text in texts):
+        # Found by the adversarial repo pass 11: a tokenizer fitted on no text (a vocabulary of
+        # its special tokens alone) or with max_input_chars_per_word 0 turns every word into
+        # [UNK], so every request got the one answer of a row of [UNK]s, as a 200.
+        token = tokenizer.id_to_token(unknown)
+        return (
+            f"tokenizer {item.tokenizer} knows no word of the spec's example {item.field}: "
+            f"every word becomes its unknown token {token!r}, as would every text's (was the "
+            "tokenizer fitted on the training texts?)"
+        )
     # The input's text as the model gets it (a list joined and cut at max_joined_chars), then
     # its cut to max_tokens.
     joined = input_text(item, value)

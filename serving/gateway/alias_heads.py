@@ -24,14 +24,26 @@ NEEDED: dict[str, dict[str | None, tuple[str, ...]]] = {
     "similarity": {"score": _SCORES},
 }
 OPTIONAL = {"profile": {"age_band": ("categorical",)}}
+# The keys an alias's body holds beside the model's input fields (qa's top_k, the batch form's
+# instances): an input of that name would be one key for two things.
+BODY_KEYS = {"qa": ("top_k", "instances"), "profile": ("instances",)}
 
 
 def alias_problem(model: str, spec: ServingSpec) -> str | None:
-    """Why ``spec``'s heads cannot give the ``/v1/<model>`` answers (None: they can).
+    """Why ``spec``'s heads cannot give the ``/v1/<model>`` answers, or its inputs cannot
+    be told from the body's own keys (None: they can).
 
     The alias is then not in ``/openapi.json``, and a request to it is a 502 before the model
     runs (it answered a 502 only after the backend call, and the document listed the route).
     """
+    fields = {item.field for item in spec.inputs}
+    for key in BODY_KEYS.get(model, ()):
+        # Found by the adversarial repo pass 11: a qa model with an input named top_k got a
+        # body model whose top_k was the alias's integer, and {"article", "top_k": 3} was a 500
+        # (the input's text missing at encoding); an input named instances made every body
+        # with it the batch form.
+        if key in fields:
+            return f"its input {key!r} has the name of this endpoint's own {key!r} key"
     kinds = {head.field: head.kind for head in spec.heads}
     needed, optional = NEEDED.get(model, {}), OPTIONAL.get(model, {})
     for field, allowed in needed.items():

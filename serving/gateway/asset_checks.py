@@ -167,10 +167,7 @@ def check_exported_hashes(
     except (OSError, ValueError) as error:
         LOGGER.warning("%s v%d: cannot read %s: %r", model, version, path.name, error)
         raise UnfitVersionError(f"{contract.MODEL_CARD_FILE} cannot be read") from error
-    if not isinstance(card, dict):
-        return
-    recorded = card.get("tokenizer_sha256")
-    recorded = recorded if isinstance(recorded, dict) else {}  # none: not checked
+    recorded = _recorded_hashes(card)
     for name, digest in hashes.items():
         if recorded.get(name, digest) != digest:
             raise UnfitVersionError(
@@ -204,6 +201,30 @@ def check_exported_hashes(
                     f"field {field} is wired to {tensor}, the model was exported with it wired "
                     f"to {known[field]} ({contract.MODEL_CARD_FILE} {key})"
                 )
+
+
+def _recorded_hashes(card: object) -> Mapping[str, object]:
+    """The tokenizer digests ``card`` records (file -> sha256): none for a card without them.
+
+    A card that is no JSON object, or whose ``tokenizer_sha256`` is no object, is refused
+    (UnfitVersionError) as one that is no JSON at all is: found by the adversarial repo pass
+    11, a card of ``[]`` or with ``"tokenizer_sha256": 5`` turned the check off and the
+    version was routed with whatever tokenizer it held. A string is the first exports'
+    record (the digest of ``tokenizer.json``, the only tokenizer then), checked as such.
+    """
+    if not isinstance(card, dict):
+        raise UnfitVersionError(f"{contract.MODEL_CARD_FILE} is no JSON object")
+    recorded = card.get("tokenizer_sha256")
+    if recorded is None:  # an export that recorded none: not checked
+        return {}
+    if isinstance(recorded, str):
+        return {contract.TOKENIZER_FILE: recorded}
+    if not isinstance(recorded, dict):
+        raise UnfitVersionError(
+            f"{contract.MODEL_CARD_FILE}: tokenizer_sha256 is no object of tokenizer file -> "
+            "sha256, as the export writes it"
+        )
+    return recorded
 
 
 def spec_problems(error: ValidationError, *, most: int = 3) -> str:

@@ -223,7 +223,7 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
             LOGGER.warning("%s v%d: cannot load tokenizer %s: %r", model, version, name, error)
             raise UnfitVersionError(f"tokenizer {name} cannot be loaded") from error
     check_exported_hashes(folder, model, version, hashes, head_labels(spec), spec_wiring(spec))
-    _check_servable(spec, tokenizers, model, version)
+    _check_servable(spec, tokenizers, model, version, legacy)
     try:
         models = build_models(model, spec, settings, tokenizers)
     except Exception as error:  # pydantic refusing a generated model: not expected
@@ -245,13 +245,14 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
 
 
 def _check_servable(
-    spec: ServingSpec, tokenizers: Mapping[str, Tokenizer], model: str, version: int
+    spec: ServingSpec, tokenizers: Mapping[str, Tokenizer], model: str, version: int, legacy: bool
 ) -> None:
     """Raise UnfitVersionError for inputs no request could be answered on (the export's
-    check, with its reason: :func:`serving.spec_tokenizers.unservable_reason`)."""
+    check, with its reason: :func:`serving.spec_tokenizers.unservable_reason`; a legacy
+    version's example is the gateway's, whose words its tokenizer need not know)."""
     try:
         with panics_as_errors():
-            problem = unservable_reason(spec, tokenizers)
+            problem = unservable_reason(spec, tokenizers, owner_example=not legacy)
             if problem is None:
                 for tokenizer in tokenizers.values():  # made at load, not on a request
                     literal_spellings(tokenizer)

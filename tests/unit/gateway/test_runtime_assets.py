@@ -247,3 +247,31 @@ def test_a_spec_with_labels_in_another_order_than_exported_is_unfit(tiny_repo, t
     (assets / MODEL_CARD_FILE).write_text(json.dumps(card))
     served = load_runtime(tmp_path, "qa", 1, SETTINGS).spec
     assert head_labels(served) == {"answer_probs": labels[::-1]}
+
+
+@pytest.mark.parametrize(
+    ("card", "reason"),
+    [
+        ("[]", "model_card.json is no JSON object"),
+        ('"qa"', "model_card.json is no JSON object"),
+        ('{"tokenizer_sha256": 5}', "model_card.json: tokenizer_sha256 is no object of"),
+        ('{"tokenizer_sha256": ["x"]}', "model_card.json: tokenizer_sha256 is no object of"),
+        ('{"tokenizer_sha256": "0ff1ce"}', "tokenizer tokenizer.json is not the one exported"),
+    ],
+)
+def test_a_card_of_another_shape_does_not_turn_the_tokenizer_check_off(
+    tiny_repo, tmp_path, card: str, reason: str
+) -> None:
+    # Found by the adversarial repo pass 11: a card of [] (or whose tokenizer_sha256 was no
+    # object) was read as a card without hashes, so a version with another tokenizer was
+    # routed; a card that is no JSON was already refused. A string is the first exports'
+    # record of tokenizer.json's digest: checked as such.
+    assets = copy_qa(tiny_repo, tmp_path)
+    _swap_two_words(assets / TOKENIZER_FILE)
+    (assets / MODEL_CARD_FILE).write_text(card)
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", 1, SETTINGS)
+    assert caught.value.reason.startswith(reason)
+    digest = file_sha256(assets / TOKENIZER_FILE)
+    (assets / MODEL_CARD_FILE).write_text(json.dumps({"tokenizer_sha256": digest}))
+    assert load_runtime(tmp_path, "qa", 1, SETTINGS).version == 1

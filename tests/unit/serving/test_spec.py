@@ -119,6 +119,46 @@ def test_numbers_that_are_not_finite_are_refused(head: dict[str, Any]) -> None:
         ServingSpec.model_validate(_spec(head=head))
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"scale": 0.0}, "scale must not be 0"),
+        ({"scale": -0.0}, "scale must not be 0"),
+        ({"clip": [3.0, 3.0]}, "low < high"),
+        ({"clip": [0.0, 0.0]}, "low < high"),
+        ({"clip": [5.0, 1.0]}, "low < high"),
+    ],
+    ids=["scale-0", "scale-minus-0", "clip-point", "clip-zero", "clip-reversed"],
+)
+def test_a_regression_head_that_answers_one_value_whatever_the_model_says_is_refused(
+    change: dict[str, Any], message: str
+) -> None:
+    # Found by the adversarial repo pass 11: the nli spec with its relatedness head's scale
+    # set to 0 (or its clip to [3, 3]) was routed and answered every pair "1.0" ("3.0") with
+    # a 200, whatever the model read. A score head's range already had to be low < high.
+    head = {"kind": "regression", "output": "v", "field": "f", **change}
+    with pytest.raises(ValidationError, match=message):
+        ServingSpec.model_validate(_spec(head=head))
+    ServingSpec.model_validate(_spec(head={**head, "scale": -2.0, "clip": [1.0, 5.0]}))
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        {"kind": "binary", "labels": ["no", "yes"], "threshold": 0.0},
+        {"kind": "multilabel", "labels": ["a", "b"], "threshold": 0},
+        {"kind": "multilabel", "labels": ["a", "b"], "thresholds": [0.5, 0.0]},
+    ],
+    ids=["binary", "multilabel", "multilabel-per-label"],
+)
+def test_a_threshold_of_0_that_every_probability_reaches_is_refused(head: dict[str, Any]) -> None:
+    # Found by the adversarial repo pass 11, as a regression head's scale 0: at threshold 0 a
+    # binary head answered labels[1] to every text, a multilabel head every label.
+    head = {"output": "p", "field": "f", **head}
+    with pytest.raises(ValidationError, match="greater than 0"):
+        ServingSpec.model_validate(_spec(head=head))
+
+
 def test_a_spec_file_with_nan_or_infinity_is_refused(tmp_path: Path) -> None:
     # Python's and pydantic's JSON readers take these non-standard tokens by default.
     good = dump_spec(ServingSpec.model_validate(_spec(head=_categorical(["a", "b"]))))
@@ -187,10 +227,10 @@ def test_every_part_round_trips_through_its_json(tmp_path: Path) -> None:
             {**_categorical(["1", "10", "été", "日本", "-3.5"]), "top_k": 5,
              "label_descriptions": ["a", "b", "c", "d", "e"], "note": "proxy"},
             {"kind": "binary", "output": "b", "field": "b", "labels": ["0", "1"], "threshold": 1},
-            {"kind": "multilabel", "output": "m", "field": "m", "labels": ["x"], "threshold": 0,
+            {"kind": "multilabel", "output": "m", "field": "m", "labels": ["x"], "threshold": 1e-9,
              "top_k": 1, "thresholds": [0.25]},
             {"kind": "regression", "output": "r", "field": "r", "unit": "€", "scale": -1e300,
-             "offset": 5e-324, "clip": [0, 0]},
+             "offset": 5e-324, "clip": [0, 5e-324]},
             {"kind": "score", "output": "s", "field": "s", "range": [-1, 1], "meaning": "tone"},
             {"kind": "segment_weights", "output": "w", "field": "w", "input_field": "model_config",
              "rule": {"separator_token": "。", "order": "last_first", "max_segments": 4096}},

@@ -120,6 +120,38 @@ def test_an_example_with_a_word_the_model_reads_passes() -> None:
     assert unservable_reason(spec_of(text(3), "mary ? ? ?"), tokenizers) is None
 
 
+@pytest.mark.parametrize(
+    ("example", "known"),
+    [
+        ("Where is John?", False),  # every word [UNK]
+        (["Nobody came.", "Silence"], False),  # no post of a list
+        ("john went away", True),  # one known word: answered as training read it
+        (["Nobody came.", "mary"], True),
+    ],
+)
+def test_an_example_whose_every_word_is_unknown_is_refused(example: Any, known: bool) -> None:
+    # Found by the adversarial repo pass 11: a tokenizer fitted on no text (its special tokens
+    # alone) or with max_input_chars_per_word 0 turned every word into [UNK], and the version
+    # answered every request the one answer of a row of [UNK]s, as a 200.
+    item = (
+        text()
+        if isinstance(example, str)
+        else TextsInput(field="text", tensor="t", max_tokens=8, vocab_size=7, separator="[SEP]")
+    )
+    found = unservable_reason(spec_of(item, example), {"tokenizer.json": word_tokenizer()})
+    if known:
+        assert found is None
+        return
+    assert found == (
+        "tokenizer tokenizer.json knows no word of the spec's example text: every word becomes "
+        "its unknown token '[UNK]', as would every text's (was the tokenizer fitted on the "
+        "training texts?)"
+    )
+    no_chars = Tokenizer(WordPiece(VOCAB, unk_token="[UNK]", max_input_chars_per_word=0))
+    no_chars.pre_tokenizer = pre_tokenizers.Whitespace()
+    assert unservable_reason(spec_of(text(), "mary went home"), {"tokenizer.json": no_chars})
+
+
 def test_a_segment_separator_the_tokenizer_lacks() -> None:
     # Segments end only at the separator token: with "!" outside the vocabulary ([UNK]) every
     # text was one segment, and the evidence head answered the whole text.
@@ -144,6 +176,16 @@ def test_a_segment_separator_the_tokenizer_lacks() -> None:
     rule = SegmentRule(separator_token="home", max_segments=2)
     head = spec.heads[0].model_copy(update={"rule": rule})
     assert unservable_reason(spec.model_copy(update={"heads": [head]}), tokenizers) is None
+    # Found by the adversarial repo pass 11: a special token is a token of the tokenizer, yet
+    # no text holds it (spelt in one it is plain text), so every text was one segment.
+    for special in ("[SEP]", "[PAD]"):
+        rule = SegmentRule(separator_token=special, max_segments=2)
+        head = spec.heads[0].model_copy(update={"rule": rule})
+        assert unservable_reason(spec.model_copy(update={"heads": [head]}), tokenizers) == (
+            f"head evidence: separator_token {special!r} is a special token of tokenizer.json, "
+            "which no text of text is encoded to (one spelt in a text is read as plain text), "
+            "so no text would be cut into segments"
+        )
 
 
 @pytest.mark.parametrize("added", [None, "[MASK]"])
