@@ -25,9 +25,8 @@ TAGS = MultilabelHead(output="p", field="tags", labels=["x", "y", "z"])
 SPAM = BinaryHead(output="p", field="spam", labels=("ham", "spam"))
 SIZE = RegressionHead(output="p", field="size")
 TONE = ScoreHead(output="p", field="tone")
-PARTS = SegmentWeightsHead(
-    output="p", field="parts", input_field="text", rule=SegmentRule(separator_token=".", max_segments=3)
-)
+RULE = SegmentRule(separator_token=".", max_segments=3)
+PARTS = SegmentWeightsHead(output="p", field="parts", input_field="text", rule=RULE)
 WORDS = TokenLabelsHead(output="p", field="tags", input_field="text", labels=["O", "B-X", "I-X"])
 # Each head with a row of three values, out of every probability range (so that a range
 # check run first would name the range, not the non-finite value).
