@@ -132,16 +132,23 @@ def categorical(
 
     ``probabilities_map`` False: no ``probabilities`` key (every label's; an endpoint whose
     answer does not show it, ``/v1/qa``, spares building a dict of every label per answer)."""
-    # Python floats once (tolist: the same values as float(row[i]), without a numpy scalar
-    # per label).
-    probabilities: list[float] = row.tolist()
-    order = _top(probabilities, top_k)
-    candidates = _candidates(head.labels, probabilities, order)
+    probabilities: list[float] | None = None
+    if top_k <= 1 and not probabilities_map:
+        # The best label alone: numpy's argmax is the first best, as max() in _top picks it
+        # (no NaN reaches here: head_values), without a Python float per label.
+        order = [int(row.argmax())]
+        candidates = [{"label": head.labels[order[0]], "probability": row.item(order[0])}]
+    else:
+        # Python floats once (tolist: the same values as float(row[i]), without a numpy
+        # scalar per label).
+        probabilities = row.tolist()
+        order = _top(probabilities, top_k)
+        candidates = _candidates(head.labels, probabilities, order)
     answer: dict[str, Any] = {
         "label": candidates[0]["label"],
         "probability": candidates[0]["probability"],
     }
-    if probabilities_map:
+    if probabilities is not None and probabilities_map:
         answer["probabilities"] = dict(zip(head.labels, probabilities, strict=True))
     answer["candidates"] = candidates
     # "" is a label without a description: no key, as for a unit or a note ("" was answered).

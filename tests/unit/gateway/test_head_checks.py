@@ -91,6 +91,26 @@ def test_a_categorical_answer_without_its_map_is_the_same_answer_less_that_key(
     assert list(brief.items()) == [item for item in full.items() if item[0] != "probabilities"]
 
 
+MANY = CategoricalHead(output="p", field="word", labels=[f"w{index}" for index in range(57)])
+
+
+@pytest.mark.parametrize("top_k", [1, 2, 5])
+def test_without_the_map_ties_keep_label_order(top_k: int) -> None:
+    # Without the map, the best label alone comes from numpy's argmax (top_k 1), which must
+    # pick the label max() picks: the first of equal values (repeats, 0.0 and -0.0).
+    generator = np.random.default_rng(9)
+    for _ in range(200):
+        row = generator.choice([0.0, -0.0, 0.125, 0.25, 1e-9], size=57)
+        if generator.random() < 0.5:
+            row[generator.integers(57)] = generator.random()
+        full = heads.categorical(MANY, row, top_k)
+        brief = heads.categorical(MANY, row, top_k, probabilities_map=False)
+        assert brief == {key: value for key, value in full.items() if key != "probabilities"}
+        assert [repr(item["probability"]) for item in brief["candidates"]] == [
+            repr(item["probability"]) for item in full["candidates"]
+        ]
+
+
 def test_the_qa_alias_answers_alike_without_the_map_it_does_not_show(qa) -> None:
     # /v1/qa shows a label, its probability and the candidates: its categorical heads are
     # answered without the map of every label's probability, per version (alias_models).
