@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer, processors
 
+from serving.spec import Truncation
 from serving.tokenization import adds_nothing, cut_to_fit, id_matrix, plain_encodings
 from training.tokenization import train_tokenizer
 
@@ -41,7 +42,7 @@ def _truncating() -> Tokenizer:
 
 
 def _reference(
-    tokenizer: Tokenizer, texts: list[str], max_length: int, truncation: str, special: bool
+    tokenizer: Tokenizer, texts: list[str], max_length: int, truncation: Truncation, special: bool
 ) -> list[list[int]]:
     """The matrix as id_matrix built it with every row post-processed."""
     encodings = plain_encodings(tokenizer, texts)
@@ -55,7 +56,7 @@ def _reference(
     matrix = np.full((len(rows), width), 0, dtype=np.int32)
     for index, row in enumerate(rows):
         matrix[index, : len(row)] = row
-    return matrix.tolist()  # type: ignore[no-any-return]
+    return matrix.tolist()
 
 
 def test_only_a_tokenizer_that_adds_nothing_skips_post_processing() -> None:
@@ -74,13 +75,14 @@ def test_rows_are_the_post_processed_ones(make) -> None:
             for _ in range(generator.randint(1, 3))
         ]
         for max_length in (3, 4, 7, 40):  # at least the template's 2 specials + 1
+            truncation: Truncation
             for truncation in ("left", "right"):
                 for special in (True, False):
                     matrix = id_matrix(
                         tokenizer,
                         plain_encodings(tokenizer, texts),
                         max_length,
-                        truncation,  # type: ignore[arg-type]
+                        truncation,
                         add_special_tokens=special,
                         pad_id=0,
                     )
