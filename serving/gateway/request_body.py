@@ -82,7 +82,7 @@ def read_json_body(environ: WSGIEnvironment, limit: int) -> Any:
             415, f"the body is {encoding.upper()}, not UTF-8; send the JSON in UTF-8"
         )
     try:
-        return parse_body(body, encoding)
+        return parse_body(body)
     except ValueError as error:
         raise GatewayError(400, "the body is not valid JSON", [{"msg": str(error)}]) from error
     except RecursionError as error:

@@ -153,11 +153,8 @@ _MARKED = json.JSONDecoder(
 )
 
 
-def parse_body(data: bytes, encoding: str | None = None) -> Any:
+def parse_body(data: bytes) -> Any:
     """``json.loads(data)``, refusing an object that repeats a name anywhere in the body.
-
-    ``encoding``: ``json.detect_encoding(data)`` when the caller already has it (the request
-    body's check reads it first; asked again, it was a second scan per request).
 
     Raises GatewayError 422 with ``{"loc": ["body", ..., name], "type": "duplicate_key"}`` per
     repeated name (the rule's source: RFC 8259 section 4), and ``"type": "string_unicode"``
@@ -165,9 +162,7 @@ def parse_body(data: bytes, encoding: str | None = None) -> Any:
     text; pydantic cannot read it as a key); ``ValueError`` (not JSON, not UTF-8/16/32) and
     ``RecursionError`` (nested too deeply) as ``json.loads`` does.
     """
-    if encoding is None:
-        encoding = json.detect_encoding(data)
-    text = data.decode(encoding, "surrogatepass")  # as json.loads does
+    text = data.decode(json.detect_encoding(data), "surrogatepass")  # as json.loads does
     try:
         return _UNIQUE.decode(text)
     except _RepeatedNameError:
