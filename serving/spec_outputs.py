@@ -53,15 +53,21 @@ def spec_wiring(spec: ServingSpec) -> dict[str, dict[str, str]]:
     }
 
 
-def probability_detail(kind: str, values: npt.NDArray[Any], sums: bool = True) -> str | None:
+def probability_detail(
+    kind: str,
+    values: npt.NDArray[Any],
+    sums: bool = True,
+    extremes: tuple[float, float] | None = None,
+) -> str | None:
     """Why ``values`` (a ``kind`` head's output, any float dtype) are not that kind's
     probabilities (``values from -1 to 2, not probabilities in [0, 1]``), or None (also for
     every other head kind). Cheap enough for every answer: a min, a max and, for a softmax
     (``categorical``, ``token_labels``), one sum per row (per token); ``sums`` False: the
-    range alone (a merged batch's per-token outputs may hold positions no model computed)."""
+    range alone (a merged batch's per-token outputs may hold positions no model computed).
+    ``extremes``: ``(values.min(), values.max())`` as floats, when the caller has them."""
     if kind not in ACTIVATIONS or values.size == 0:
         return None
-    low, high = float(values.min()), float(values.max())
+    low, high = extremes if extremes is not None else (float(values.min()), float(values.max()))
     if low < -VALUE_TOLERANCE or high > 1 + VALUE_TOLERANCE:
         return f"values from {low:.3g} to {high:.3g}, not probabilities in [0, 1]"
     if sums and ACTIVATIONS[kind] == "softmax":

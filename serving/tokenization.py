@@ -172,6 +172,18 @@ def cut_to_fit(
     return encoding
 
 
+def adds_nothing(tokenizer: Tokenizer) -> bool:
+    """Whether ``tokenizer.post_process`` of one encoding gives back its ids unchanged: no
+    post-processor (``tokenizers`` then keeps a lone encoding as it is), no truncation and no
+    padding of its own (:func:`load_tokenizer` turns both off). Post-processing copies the
+    encoding (its overflowing parts too) to return the same ids."""
+    return (
+        tokenizer.post_processor is None
+        and tokenizer.truncation is None
+        and tokenizer.padding is None
+    )
+
+
 def id_matrix(
     tokenizer: Tokenizer,
     encodings: Sequence[Encoding],
@@ -187,14 +199,14 @@ def id_matrix(
     Each encoding is truncated **in place** to the budget left by the special tokens, so
     afterwards it is the text's encoding as the model sees it (without special tokens).
     """
-    rows = [
-        tokenizer.post_process(
-            cut_to_fit(tokenizer, encoding, max_length, truncation, add_special_tokens),
-            None,
-            add_special_tokens,
-        ).ids
+    cut = [
+        cut_to_fit(tokenizer, encoding, max_length, truncation, add_special_tokens)
         for encoding in encodings
     ]
+    if adds_nothing(tokenizer):  # the qa and profile tokenizers: the cut ids are the rows
+        rows = [encoding.ids for encoding in cut]
+    else:
+        rows = [tokenizer.post_process(encoding, None, add_special_tokens).ids for encoding in cut]
     width = max([min_length, *(len(row) for row in rows)])
     matrix = np.full((len(rows), width), pad_id, dtype=np.int32)
     for index, row in enumerate(rows):

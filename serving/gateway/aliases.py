@@ -47,10 +47,13 @@ ALIASES = ("qa", "profile", "similarity")
 
 @dataclass(frozen=True)
 class AliasModels:
-    """An alias's request models for one version (``batch`` None: no ``instances`` form)."""
+    """An alias's request models for one version (``batch`` None: no ``instances`` form);
+    ``unshown``: the categorical heads whose ``probabilities`` map its answer does not show
+    (:func:`qa_answer` shows a label, its probability and the candidates)."""
 
     single: type[StrictBody]
     batch: type[StrictBody] | None
+    unshown: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=64)
@@ -82,7 +85,10 @@ def alias_models(runtime: ModelRuntime) -> AliasModels:
         __doc__="Several requests answered with one model call.",
         instances=(list_type(single, batch_limit), ...),
     )
-    return AliasModels(single, batch)
+    if runtime.model != "qa":
+        return AliasModels(single, batch)
+    categorical = (head.field for head in runtime.spec.heads if head.kind == "categorical")
+    return AliasModels(single, batch, frozenset(categorical))
 
 
 def is_batch(model: str, payload: Any) -> bool:
@@ -109,7 +115,8 @@ def prepare_alias(runtime: ModelRuntime, payload: Any) -> Prepared:
     instances = [
         {named.get(key, key): value for key, value in item if key != "top_k"} for item in items
     ]
-    return Prepared(instances, [getattr(item, "top_k", None) for item in items], known)
+    top_ks = [getattr(item, "top_k", None) for item in items]
+    return Prepared(instances, top_ks, known, models.unshown)
 
 
 def _unanswerable(runtime: ModelRuntime, problem: str) -> str:

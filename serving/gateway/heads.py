@@ -29,7 +29,7 @@ from serving.spec import (
     SegmentWeightsHead,
     TokenLabelsHead,
 )
-from serving.spec_outputs import probability_detail, scalar_width_hint
+from serving.spec_outputs import ACTIVATIONS, probability_detail, scalar_width_hint
 from serving.token_labels import Spans, TokenWords, token_answer
 
 Outputs = Mapping[str, npt.NDArray[Any]]
@@ -62,11 +62,7 @@ def head_values(outputs: Outputs, head: HeadSpec, rows: int) -> Values:
                 f"output {head.output!r} has shape {list(values.shape)}, expected "
                 f"[{rows}, tokens, {len(head.labels)}]"
             )
-        if not np.isfinite(values).all():
-            raise OutputError(f"output {head.output!r} has NaN or infinite values")
-        detail = probability_detail(head.kind, values, sums=False)  # as below, range only
-        if detail is not None:
-            raise ProbabilityError(head, detail)
+        _check(head, values, sums=False)  # as below, range only
         return values
     width = _width(head)
     if width is None and values.ndim == 2 and values.shape[1] == 1:
@@ -77,16 +73,29 @@ def head_values(outputs: Outputs, head: HeadSpec, rows: int) -> Values:
             f"output {head.output!r} has shape {list(values.shape)}, expected {list(expected)}"
             + scalar_width_hint(head, values.shape)
         )
-    if not np.isfinite(values).all():
-        raise OutputError(f"output {head.output!r} has NaN or infinite values")
     # The fit check saw probabilities for the example; an answer of other values (a model
     # server that loaded another model under the version number, a relay that changed
     # them) was answered as probabilities of 2.0 or -0.2. Found by the adversarial repo
     # pass 6.
-    detail = probability_detail(head.kind, values)
+    _check(head, values)
+    return values
+
+
+def _check(head: HeadSpec, values: Values, sums: bool = True) -> None:
+    """OutputError for a non-finite value, then ProbabilityError for values that are not the
+    head's probabilities (:func:`serving.spec_outputs.probability_detail`)."""
+    if head.kind not in ACTIVATIONS or values.size == 0:
+        if not np.isfinite(values).all():
+            raise OutputError(f"output {head.output!r} has NaN or infinite values")
+        return
+    # The range check's min and max tell finiteness too (numpy's min and max propagate a
+    # NaN; an infinity is the min or the max): no isfinite pass over the values.
+    low, high = float(values.min()), float(values.max())
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise OutputError(f"output {head.output!r} has NaN or infinite values")
+    detail = probability_detail(head.kind, values, sums, extremes=(low, high))
     if detail is not None:
         raise ProbabilityError(head, detail)
-    return values
 
 
 def _width(head: HeadSpec) -> int | None:
@@ -116,19 +125,32 @@ def _candidates(
     return [{"label": labels[index], "probability": probabilities[index]} for index in order]
 
 
-def categorical(head: CategoricalHead, row: Values, top_k: int) -> dict[str, Any]:
-    """Best label first; ``top_k`` candidates (at most the label count), stable on ties."""
-    # Python floats once (tolist: the same values as float(row[i]), without a numpy scalar
-    # per label).
-    probabilities: list[float] = row.tolist()
-    order = _top(probabilities, top_k)
-    candidates = _candidates(head.labels, probabilities, order)
+def categorical(
+    head: CategoricalHead, row: Values, top_k: int, probabilities_map: bool = True
+) -> dict[str, Any]:
+    """Best label first; ``top_k`` candidates (at most the label count), stable on ties.
+
+    ``probabilities_map`` False: no ``probabilities`` key (every label's; an endpoint whose
+    answer does not show it, ``/v1/qa``, spares building a dict of every label per answer)."""
+    probabilities: list[float] | None = None
+    if top_k <= 1 and not probabilities_map:
+        # The best label alone: numpy's argmax is the first best, as max() in _top picks it
+        # (no NaN reaches here: head_values), without a Python float per label.
+        order = [int(row.argmax())]
+        candidates = [{"label": head.labels[order[0]], "probability": row.item(order[0])}]
+    else:
+        # Python floats once (tolist: the same values as float(row[i]), without a numpy
+        # scalar per label).
+        probabilities = row.tolist()
+        order = _top(probabilities, top_k)
+        candidates = _candidates(head.labels, probabilities, order)
     answer: dict[str, Any] = {
         "label": candidates[0]["label"],
         "probability": candidates[0]["probability"],
-        "probabilities": dict(zip(head.labels, probabilities, strict=True)),
-        "candidates": candidates,
     }
+    if probabilities is not None and probabilities_map:
+        answer["probabilities"] = dict(zip(head.labels, probabilities, strict=True))
+    answer["candidates"] = candidates
     # "" is a label without a description: no key, as for a unit or a note ("" was answered).
     if head.label_descriptions is not None and (text := head.label_descriptions[order[0]]):
         answer["description"] = text
@@ -199,12 +221,18 @@ def segment_weights(
 
 
 def head_answer(
-    head: HeadSpec, values: Values, row: int, top_k: int | None, segments: Spans
+    head: HeadSpec,
+    values: Values,
+    row: int,
+    top_k: int | None,
+    segments: Spans,
+    probabilities_map: bool = True,
 ) -> Answer:
     """One instance's readable value of one head (``top_k`` None: the spec's default;
-    ``segments``: the instance's spans for a segment or token head, else unused)."""
+    ``segments``: the instance's spans for a segment or token head, else unused;
+    ``probabilities_map``: :func:`categorical`'s)."""
     if isinstance(head, CategoricalHead):
-        return categorical(head, values[row], top_k or head.top_k)
+        return categorical(head, values[row], top_k or head.top_k, probabilities_map)
     if isinstance(head, BinaryHead):
         return binary(head, float(values[row]))
     if isinstance(head, MultilabelHead):

@@ -54,11 +54,14 @@ class Prepared:
     """Validated instances (input field -> value) and each one's top_k (None: the spec's).
 
     ``known``: the text encodings validation made (each text is tokenised once per request).
+    ``unshown``: categorical head fields whose ``probabilities`` map the endpoint's answer
+    does not show (:meth:`serving.gateway.runtime.ModelRuntime.postprocess`).
     """
 
     instances: Sequence[Mapping[str, Any]]
     top_ks: Sequence[int | None]
     known: Encodings | None = None
+    unshown: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,11 @@ def predict(services: Services, model: str, call: Call, prepare: Prepare) -> Pre
     start = time.perf_counter()  # each stage timed with try/finally: no timer object per stage
     try:
         answers = runtime.postprocess(
-            outputs, prepared.instances, prepared.top_ks, segments=segments
+            outputs,
+            prepared.instances,
+            prepared.top_ks,
+            segments=segments,
+            unshown=prepared.unshown,
         )
     except (OutputError, KeyError, IndexError, TypeError, ValueError) as error:
         # The JSON log line carries the request id of the request being answered.

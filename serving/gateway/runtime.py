@@ -115,12 +115,14 @@ class ModelRuntime:
         top_ks: Sequence[int | None] | None = None,
         encodings: Mapping[str, Sequence[Window]] | None = None,
         segments: Segments | None = None,
+        unshown: frozenset[str] = frozenset(),
     ) -> list[dict[str, Answer]]:
         """One ``{head field: readable value}`` per instance, in order.
 
         ``top_ks`` overrides each head's default number of candidates/segments per instance.
         ``segments`` (:meth:`segments` of these instances), else ``encodings`` (see there),
-        spare the segment heads a second tokenisation of their text.
+        spare the segment heads a second tokenisation of their text. ``unshown``: categorical
+        head fields answered without their ``probabilities`` map (the caller shows none).
         Raises :class:`serving.gateway.heads.OutputError` for outputs that do not fit the spec.
         """
         rows = len(instances)
@@ -137,6 +139,7 @@ class ModelRuntime:
                     row,
                     top_ks[row],
                     segments[head.field][row] if head.field in segments else no_segments,
+                    head.field not in unshown,
                 )
                 for head in self.spec.heads
             }
