@@ -45,20 +45,21 @@ class _Parked:
     the call still runs.
     """
 
-    __slots__ = ("task", "wait", "wake")
+    __slots__ = ("fd", "task", "wait", "wake")
 
     def __init__(self, allocate_lock: Callable[[], Any]) -> None:
         self.task: tuple[Callable[..., Any], tuple[Any, ...], Any] | None = None
         try:
-            go = os.eventfd(0, os.EFD_CLOEXEC)
+            self.fd: int | None = os.eventfd(0, os.EFD_CLOEXEC)
         except OSError:
+            self.fd = None
             lock = allocate_lock()
             lock.acquire()
             self.wake: Callable[[], Any] = lock.release
             self.wait: Callable[[], Any] = lock.acquire
         else:
-            self.wake = functools.partial(os.eventfd_write, go, 1)
-            self.wait = functools.partial(os.eventfd_read, go)
+            self.wake = functools.partial(os.eventfd_write, self.fd, 1)
+            self.wait = functools.partial(os.eventfd_read, self.fd)
 
 
 class CallPool:
@@ -94,7 +95,11 @@ class CallPool:
     def apply(self, func: Callable[..., Any], args: tuple[Any, ...] = ()) -> Any:
         """Run ``func(*args)`` in a native thread; the calling greenlet waits for its result."""
         self._slots.acquire()
-        parked = self._idle.pop() if self._idle else self._new_thread()
+        try:
+            parked = self._idle.pop() if self._idle else self._new_thread()
+        except BaseException:  # no thread to run it: the slot was never used
+            self._slots.release()
+            raise
         waiter = self._waiter(self._hub)
         parked.task = (func, args, waiter)
         self._in_flight += 1
@@ -109,7 +114,12 @@ class CallPool:
 
     def _new_thread(self) -> _Parked:
         parked = _Parked(self._allocate_lock)
-        self._start_thread(self._run, (parked,))
+        try:
+            self._start_thread(self._run, (parked,))
+        except BaseException:  # no thread (RuntimeError): its eventfd would leak per call
+            if parked.fd is not None:
+                os.close(parked.fd)
+            raise
         self.threads += 1
         return parked
 

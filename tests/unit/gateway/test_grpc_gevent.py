@@ -88,3 +88,23 @@ def test_calls_run_when_no_file_descriptor_is_left_for_a_thread() -> None:
         for fd in taken:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_thread_that_cannot_start_leaves_no_descriptor_or_slot_behind() -> None:
+    # The only fault here that cannot be made real in a test process: the system refusing a
+    # thread (RuntimeError "can't start new thread"). Each such call kept its eventfd open and
+    # its slot taken: after max_threads of them every later call waited for good.
+    pool = CallPool(max_threads=2)
+    opened = len(os.listdir("/proc/self/fd"))
+    start = pool._start_thread
+
+    def refuse(*args: object) -> None:
+        raise RuntimeError("can't start new thread")
+
+    pool._start_thread = refuse
+    for _ in range(3):
+        with pytest.raises(RuntimeError):
+            gevent.spawn(pool.apply, operator.neg, (1,)).get(timeout=BOUND)
+    assert len(os.listdir("/proc/self/fd")) == opened
+    pool._start_thread = start
+    assert gevent.spawn(pool.apply, operator.neg, (1,)).get(timeout=BOUND) == -1
