@@ -11,8 +11,10 @@ threads, one of them taken for good by grpcio's callback loop, so at most 9 call
 worker wait at once and the rest queue in the gateway.
 
 :class:`CallPool` does the same job with less: one parked native thread per call in flight,
-woken by a C lock, and one eventfd the hub watches for the whole pool (written by a finished
-call's thread after it lets go of the GIL, so the woken hub does not wait for it).
+woken through its own eventfd, and one eventfd the hub watches for the whole pool. Both are
+written by ``os.eventfd_write``, which lets go of the GIL before it writes, so the thread woken
+(the call's, or the hub) takes the GIL at once instead of waiting for its waker to let go of it:
+each such wait is a round of ``futex`` calls and context switches (``strace -f``).
 :func:`init_grpc_gevent` turns grpcio's gevent mode on (before any channel exists) and, unless
 asked not to, hands its waits to a :class:`CallPool` by setting grpcio's module global
 ``g_gevent_threadpool`` (the object ``init_gevent`` set to the hub's pool; grpcio only calls
@@ -23,6 +25,7 @@ its ``apply``).
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -33,13 +36,30 @@ MAX_THREADS = 256  # calls of one worker waiting at once (gevent's hub pool: 10)
 
 
 class _Parked:
-    """One native thread and the call it runs next."""
+    """One native thread, the call it runs next, and how it is woken for it.
 
-    __slots__ = ("go", "task")
+    ``wake`` and ``wait`` write and read an eventfd of the thread's own (``os.eventfd_write``
+    and ``os.eventfd_read`` let go of the GIL before they block or wake anyone); without a
+    descriptor left for it (``EMFILE`` under a low ``ulimit -n``) a lock's ``release`` and
+    ``acquire`` do the same job at the cost of the GIL hand-off (:meth:`CallPool.apply`), so
+    the call still runs.
+    """
 
-    def __init__(self, go: Any) -> None:
-        self.go = go  # a native lock the thread waits on between calls
+    __slots__ = ("fd", "task", "wait", "wake")
+
+    def __init__(self, allocate_lock: Callable[[], Any]) -> None:
         self.task: tuple[Callable[..., Any], tuple[Any, ...], Any] | None = None
+        try:
+            self.fd: int | None = os.eventfd(0, os.EFD_CLOEXEC)
+        except OSError:
+            self.fd = None
+            lock = allocate_lock()
+            lock.acquire()
+            self.wake: Callable[[], Any] = lock.release
+            self.wait: Callable[[], Any] = lock.acquire
+        else:
+            self.wake = functools.partial(os.eventfd_write, self.fd, 1)
+            self.wait = functools.partial(os.eventfd_read, self.fd)
 
 
 class CallPool:
@@ -75,27 +95,38 @@ class CallPool:
     def apply(self, func: Callable[..., Any], args: tuple[Any, ...] = ()) -> Any:
         """Run ``func(*args)`` in a native thread; the calling greenlet waits for its result."""
         self._slots.acquire()
-        parked = self._idle.pop() if self._idle else self._new_thread()
+        try:
+            parked = self._idle.pop() if self._idle else self._new_thread()
+        except BaseException:  # no thread to run it: the slot was never used
+            self._slots.release()
+            raise
         waiter = self._waiter(self._hub)
         parked.task = (func, args, waiter)
         self._in_flight += 1
         if self._in_flight == 1:
             self._wake.ref = True
-        parked.go.release()
+        # os.eventfd_write lets go of the GIL before it wakes the thread, which needs the GIL
+        # at once to start the call: a lock's release() wakes it while this thread still holds
+        # the GIL, and the woken thread then waits on the GIL (strace -f: four futex calls and
+        # two context switches more per call on a worker pinned to one CPU).
+        parked.wake()
         return waiter.get()
 
     def _new_thread(self) -> _Parked:
-        go = self._allocate_lock()
-        go.acquire()
-        parked = _Parked(go)
-        self._start_thread(self._run, (parked,))
+        parked = _Parked(self._allocate_lock)
+        try:
+            self._start_thread(self._run, (parked,))
+        except BaseException:  # no thread (RuntimeError): its eventfd would leak per call
+            if parked.fd is not None:
+                os.close(parked.fd)
+            raise
         self.threads += 1
         return parked
 
     def _run(self, parked: _Parked) -> None:
-        # Native thread: no gevent calls here but the async watcher's thread-safe send().
+        # Native thread: no gevent calls here.
         while True:
-            parked.go.acquire()
+            parked.wait()  # blocks without the GIL until apply() wakes it
             task, parked.task = parked.task, None
             if task is None:
                 return

@@ -7,6 +7,8 @@ native thread and the greenlet gets the result or the exception; many calls wait
 from __future__ import annotations
 
 import operator
+import os
+import resource
 import threading
 
 import gevent
@@ -63,3 +65,46 @@ def test_threads_are_reused_between_calls(size: int) -> None:
         gevent.joinall(calls, timeout=BOUND)
         assert [call.value for call in calls] == [-n for n in range(size)]
     assert pool.threads <= size
+
+
+def test_calls_run_when_no_file_descriptor_is_left_for_a_thread() -> None:
+    # A thread is woken through an eventfd of its own; under a low `ulimit -n` with every
+    # descriptor taken, a new thread falls back to a lock (a call must not fail for that).
+    pool = CallPool()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    taken: list[int] = []
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 8, hard))
+        with pytest.raises(OSError):  # bounded: the limit was just lowered
+            while True:
+                taken.append(os.eventfd(0))
+        for _ in range(2):  # new threads, then the same ones again
+            barrier = threading.Barrier(3, timeout=BOUND)
+            calls = [gevent.spawn(pool.apply, barrier.wait) for _ in range(3)]
+            gevent.joinall(calls, timeout=BOUND)
+            assert sorted(call.value for call in calls) == [0, 1, 2]
+        assert pool.threads == 3
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_thread_that_cannot_start_leaves_no_descriptor_or_slot_behind() -> None:
+    # The only fault here that cannot be made real in a test process: the system refusing a
+    # thread (RuntimeError "can't start new thread"). Each such call kept its eventfd open and
+    # its slot taken: after max_threads of them every later call waited for good.
+    pool = CallPool(max_threads=2)
+    opened = len(os.listdir("/proc/self/fd"))
+    start = pool._start_thread
+
+    def refuse(*args: object) -> None:
+        raise RuntimeError("can't start new thread")
+
+    pool._start_thread = refuse
+    for _ in range(3):
+        with pytest.raises(RuntimeError):
+            gevent.spawn(pool.apply, operator.neg, (1,)).get(timeout=BOUND)
+    assert len(os.listdir("/proc/self/fd")) == opened
+    pool._start_thread = start
+    assert gevent.spawn(pool.apply, operator.neg, (1,)).get(timeout=BOUND) == -1
