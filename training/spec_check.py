@@ -8,6 +8,7 @@ naming the input or head, instead of being exported and then never routed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,8 @@ from training.spec_messages import (
     logits_problem,
     rename_hint,
 )
+
+LOGGER = logging.getLogger(__name__)
 
 
 class SpecMismatchError(ValueError):
@@ -149,7 +152,8 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
     embeddings are left to the export smoke check); and the gateway can serve the inputs
     with these tokenizers (:func:`serving.spec_tokenizers.unservable_reason`: unknown words
     get ids, every id is below the input's ``vocab_size``, ``max_tokens`` leaves room beside
-    the special tokens, the example has a word the model reads).
+    the special tokens, the example has a word the model reads). Model outputs no head
+    reads are left out of the export: a WARNING names them.
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"expected a keras.Model, got {type(model).__name__}")
@@ -197,6 +201,15 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
         problem = logits_problem(head, outputs[head.output])
         if problem is not None:
             raise SpecMismatchError(problem)
+    # The signature holds the heads' outputs only. newuser11: a head left out of the spec by
+    # mistake was exported without a word, and its answer field was simply never served.
+    unserved = sorted(set(names) - {head.output for head in spec.heads})
+    if unserved:
+        LOGGER.warning(
+            "model outputs %s have no head in the spec: they are left out of the exported "
+            "signature and never served (add a head for each one to serve)",
+            unserved,
+        )
     for item in spec.inputs:
         rows = embedding_rows(model, inputs[item.tensor])
         if rows is not None and rows < item.vocab_size:
