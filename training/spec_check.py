@@ -27,6 +27,7 @@ from serving.spec import (
 from serving.spec_outputs import scalar_width_hint
 from serving.spec_tokenizers import unservable_reason
 from training.spec_messages import (
+    close_output_hint,
     inputs_mismatch,
     listed_outputs_hint,
     logits_problem,
@@ -184,7 +185,8 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
         if head.output not in outputs:
             raise SpecMismatchError(
                 f"head {head.field!r}: output {head.output!r} is not a model output "
-                f"(outputs: {sorted(names)}){rename_hint(head.output, names)}"
+                f"(outputs: {sorted(names)}){close_output_hint(head.output, names, spec)}"
+                f"{rename_hint(head.output, names)}"
                 f"{listed_outputs_hint(names)}"
             )
         if names.count(head.output) > 1:

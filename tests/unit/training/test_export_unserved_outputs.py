@@ -10,7 +10,7 @@ import pytest
 
 from serving.spec import BinaryHead, RegressionHead, ServingSpec, TextInput
 from serving.tokenization import load_tokenizer
-from training.spec_check import check_model
+from training.spec_check import SpecMismatchError, check_model
 
 
 def _model(vocab: int) -> keras.Model:
@@ -47,3 +47,21 @@ def test_a_model_output_without_a_head_is_named_at_export(
     with caplog.at_level(logging.WARNING, logger="training.spec_check"):
         check_model(_model(vocab), _spec(vocab, with_stars=True), tokenizers)
     assert caplog.records == []
+
+
+def test_a_head_output_typo_is_given_the_closest_model_output(
+    tokenizer_path: Path, vocab: int
+) -> None:
+    # Found by the new-user trial (newuser11): output="tag" for the model output "tags" was
+    # told only the list of outputs, while a spec tensor's typo got "did you mean".
+    tokenizers = {"tokenizer.json": load_tokenizer(tokenizer_path)}
+    spec = _spec(vocab, with_stars=True)
+    typo = spec.model_copy(
+        update={"heads": [spec.heads[0], RegressionHead(output="star", field="stars")]}
+    )
+    with pytest.raises(SpecMismatchError) as caught:
+        check_model(_model(vocab), typo, tokenizers)
+    assert (
+        "output 'star' is not a model output (outputs: ['spam', 'stars']) (did you mean "
+        "'stars'?)" in str(caught.value)
+    )
