@@ -8,7 +8,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from serving.spec import BinaryHead, RegressionHead, ServingSpec, TextInput
+from serving.spec import BinaryHead, HeadSpec, RegressionHead, ServingSpec, TextInput
 from serving.tokenization import load_tokenizer
 from training.spec_check import SpecMismatchError, check_model
 
@@ -24,7 +24,7 @@ def _model(vocab: int) -> keras.Model:
 
 
 def _spec(vocab: int, *, with_stars: bool) -> ServingSpec:
-    heads = [BinaryHead(output="spam", field="spam", labels=("ham", "spam"))]
+    heads: list[HeadSpec] = [BinaryHead(output="spam", field="spam", labels=("ham", "spam"))]
     if with_stars:
         heads.append(RegressionHead(output="stars", field="stars"))
     text = TextInput(field="text", tensor="text_ids", max_tokens=16, vocab_size=vocab)
