@@ -10,6 +10,7 @@ Its only third-party import is protobuf (to read ``models.config`` as TF Serving
 from __future__ import annotations
 
 import errno
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -221,3 +222,32 @@ def _base_paths(repo: Path) -> dict[str, str]:
     found = {name: base_path for name, base_path, _ in configs}
     _LAST_GOOD_BASE_PATHS[path] = found
     return found
+
+
+def absent_version_reason(repo: Path, versions: Path, folder: Path, version: int) -> str | None:
+    """Why a version the model server runs has no ``folder`` in ``repo`` (the gateway's), or
+    None when it has one; ``versions`` is the model's folder (:func:`model_dir`).
+
+    newuser11: a base_path typo in models.config (the server kept the version it had loaded),
+    or a gateway given another repo than the model server's, was "the version folder is
+    incomplete ... (a copy still under way?)": no copy was under way, the folder did not
+    exist. Names the folder relative to the repo (no server path reaches a client).
+    """
+    if os.path.lexists(folder):  # lstat needs no descriptor: no EMFILE read as "absent"
+        return None
+    try:
+        shown = str(versions.relative_to(repo))
+    except ValueError:  # an absolute base_path: its last part, as model_dir reads it
+        shown = versions.name
+    if not os.path.lexists(versions):
+        return (
+            f"the gateway's model repo (GATEWAY_MODEL_REPO) has no folder {shown!r} (this "
+            "model's base_path in models.config), yet the model server runs its version "
+            f"{version}: correct base_path, or give the gateway the model repo the model "
+            "server reads"
+        )
+    return (
+        f"the gateway's model repo (GATEWAY_MODEL_REPO) has no folder {shown}/{version}, yet "
+        "the model server runs that version: it was removed, or the gateway reads another "
+        "model repo than the model server (give both the same one)"
+    )

@@ -8,6 +8,7 @@ naming the input or head, instead of being exported and then never routed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,11 +27,14 @@ from serving.spec import (
 from serving.spec_outputs import scalar_width_hint
 from serving.spec_tokenizers import unservable_reason
 from training.spec_messages import (
+    close_output_hint,
     inputs_mismatch,
     listed_outputs_hint,
     logits_problem,
     rename_hint,
 )
+
+LOGGER = logging.getLogger(__name__)
 
 
 class SpecMismatchError(ValueError):
@@ -149,7 +153,8 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
     embeddings are left to the export smoke check); and the gateway can serve the inputs
     with these tokenizers (:func:`serving.spec_tokenizers.unservable_reason`: unknown words
     get ids, every id is below the input's ``vocab_size``, ``max_tokens`` leaves room beside
-    the special tokens, the example has a word the model reads).
+    the special tokens, the example has a word the model reads). Model outputs no head
+    reads are left out of the export: a WARNING names them.
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"expected a keras.Model, got {type(model).__name__}")
@@ -180,7 +185,8 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
         if head.output not in outputs:
             raise SpecMismatchError(
                 f"head {head.field!r}: output {head.output!r} is not a model output "
-                f"(outputs: {sorted(names)}){rename_hint(head.output, names)}"
+                f"(outputs: {sorted(names)}){close_output_hint(head.output, names, spec)}"
+                f"{rename_hint(head.output, names)}"
                 f"{listed_outputs_hint(names)}"
             )
         if names.count(head.output) > 1:
@@ -197,6 +203,15 @@ def check_model(model: keras.Model, spec: ServingSpec, tokenizers: Mapping[str, 
         problem = logits_problem(head, outputs[head.output])
         if problem is not None:
             raise SpecMismatchError(problem)
+    # The signature holds the heads' outputs only. newuser11: a head left out of the spec by
+    # mistake was exported without a word, and its answer field was simply never served.
+    unserved = sorted(set(names) - {head.output for head in spec.heads})
+    if unserved:
+        LOGGER.warning(
+            "model outputs %s have no head in the spec: they are left out of the exported "
+            "signature and never served (add a head for each one to serve)",
+            unserved,
+        )
     for item in spec.inputs:
         rows = embedding_rows(model, inputs[item.tensor])
         if rows is not None and rows < item.vocab_size:

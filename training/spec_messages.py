@@ -10,7 +10,7 @@ from typing import Any
 
 import keras
 
-from serving.spec import HeadSpec, is_valid_name
+from serving.spec import HeadSpec, ServingSpec, is_valid_name
 from serving.spec_outputs import ACTIVATIONS
 
 
@@ -27,6 +27,15 @@ def rename_hint(output: str, names: list[str]) -> str:
         f"; {odd} cannot be spec names (identifiers only): re-key the model's outputs, "
         f"keras.Model(inputs, {{{output!r}: <the {which!r} tensor>, ...}})"
     )
+
+
+def close_output_hint(output: str, names: list[str], spec: ServingSpec) -> str:
+    """`` (did you mean 'tags'?)`` for a head output the model lacks, from the model outputs
+    no other head reads, or "". newuser11: ``output="tag"`` for the model output ``tags`` was
+    told the bare list, while a spec tensor's typo was given the closest input."""
+    free = [name for name in names if name not in {head.output for head in spec.heads}]
+    close = difflib.get_close_matches(output, free, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 # The names a SavedModel signature gives the outputs of a function returning a list or tuple

@@ -124,6 +124,14 @@ class ModelList:
         if (problem := repo_layout_problem(repo)) is not None:
             raise ValueError(f"GATEWAY_MODEL_REPO: {problem}")
         models = routed_models(repo, self.only)
+        if missing := [name for name in self.only if name not in models]:
+            LOGGER.warning(
+                "GATEWAY_MODELS names %s, which GATEWAY_MODEL_REPO %r does not configure: not "
+                "routed, and /readyz is 503 until it is (configured: %s)",
+                missing,
+                str(repo),
+                list(routed_models(repo, ())),
+            )
         if not models:
             LOGGER.warning(
                 "GATEWAY_MODEL_REPO %r routes no model (its models.config lists none, or "

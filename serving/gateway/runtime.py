@@ -208,6 +208,10 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
     # folder models.config names as the model's base_path.
     versions = contract.model_dir(repo, model)
     version_folder = contract.version_dirs(versions).get(version, versions / str(version))
+    if (
+        absent := contract.absent_version_reason(repo, versions, version_folder, version)
+    ) is not None:
+        raise UnfitVersionError(absent)
     folder = version_folder / contract.ASSETS_DIR
     spec, legacy = _read_spec(folder, model, version)
     tokenizers: dict[str, Tokenizer] = {}

@@ -22,14 +22,18 @@ def healthz() -> Response:
 def readyz() -> Response | tuple[Response, int, dict[str, str]]:
     """Readiness: the backend answers and every required model has a version that fits its spec.
 
-    Required: ``GatewaySettings.ready_models``, or every routed model when it is empty.
+    Required: ``GatewaySettings.ready_models``, else ``models`` (``GATEWAY_MODELS``), else
+    every routed model. newuser11: a typo in ``GATEWAY_MODELS`` (``reviws``) routed nothing
+    and was "ready" with no model: every request a 404, in a pod taken into its Service.
     """
     found = services()
     problems = found.registry.refresh(defer_checks=True)  # a probe must not wait for a check
-    required = found.settings.ready_models or found.registry.models
+    settings = found.settings
+    required = settings.ready_models or settings.models or found.registry.models
+    setting = "GATEWAY_READY_MODELS" if settings.ready_models else "GATEWAY_MODELS"
     for model in required:
         if model not in found.registry.models:
-            problems[model] = "not configured (GATEWAY_READY_MODELS names it)"
+            problems[model] = f"not configured ({setting} names it)"
     blocking = {model: reason for model, reason in problems.items() if model in required}
     if blocking:
         detail = [{"model": model, "reason": reason} for model, reason in blocking.items()]

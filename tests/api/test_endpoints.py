@@ -100,6 +100,27 @@ def test_models_listing(client) -> None:
     assert set(models["profile"]["signature"]["outputs"]) == {"age", "income_probs", "gender_prob"}
 
 
+@pytest.mark.parametrize(
+    ("models", "status"), [(("qa",), 200), (("qa", "reviws"), 503), (("reviws",), 503)]
+)
+def test_a_gateway_models_name_not_configured_is_not_ready(
+    app_factory, caplog: pytest.LogCaptureFixture, models: tuple[str, ...], status: int
+) -> None:
+    # Found by the new-user trial (newuser11): GATEWAY_MODELS=reviws (a typo) routed no model
+    # and /readyz was 200 {"status": "ready", "models": {}}: every request a 404.
+    with caplog.at_level("WARNING", logger="serving.gateway.catalog"):
+        ready = app_factory(models=list(models)).test_client().get("/readyz")
+    assert ready.status_code == status
+    named = [record.getMessage() for record in caplog.records if "reviws" in record.getMessage()]
+    if status == 200:
+        assert ready.json["models"] == {"qa": 1} and not named
+        return
+    assert ready.json["detail"] == [
+        {"model": "reviws", "reason": "not configured (GATEWAY_MODELS names it)"}
+    ]
+    assert named and "GATEWAY_MODELS names ['reviws'], which GATEWAY_MODEL_REPO" in named[0]
+
+
 def test_health_readiness_metrics_docs(client) -> None:
     assert client.get("/healthz").json == {"status": "ok"}
     ready = client.get("/readyz")

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from serving.contract import (
     ASSETS_DIR,
     LABELS_FILE,
+    MODELS_CONFIG_FILE,
     PREPROCESSING_FILE,
     TOKENIZER_FILE,
 )
@@ -264,4 +265,28 @@ def test_a_version_folder_without_its_saved_model_says_so(tiny_repo, tmp_path, l
     reason = caught.value.reason
     assert reason.startswith("the version folder is incomplete: it holds no saved_model.pb")
     assert ("export/saved_model.pb is in it" in reason) == (layout == "nested")
+    assert str(tmp_path) not in reason
+
+
+@pytest.mark.parametrize("fault", ["base_path_typo", "other_repo"])
+def test_a_version_without_a_folder_here_names_the_folder_not_a_copy(
+    tiny_repo, tmp_path, fault
+) -> None:
+    # Found by the new-user trial (newuser11): a base_path typo in models.config (the model
+    # server kept its loaded version), or a gateway given another repo than the model
+    # server's, was "the version folder is incomplete ... (a copy still under way?)".
+    shutil.copytree(tiny_repo / "qa", tmp_path / "qa")
+    if fault == "base_path_typo":
+        (tmp_path / MODELS_CONFIG_FILE).write_text(
+            'model_config_list { config { name: "qa" base_path: "qaa" '
+            'model_platform: "tensorflow" } }'
+        )
+        version, expected = 1, "has no folder 'qaa' (this model's base_path in models.config)"
+    else:
+        version, expected = 7, "has no folder qa/7, yet the model server runs that version"
+    with pytest.raises(UnfitVersionError) as caught:
+        load_runtime(tmp_path, "qa", version, SETTINGS)
+    reason = caught.value.reason
+    assert expected in reason
+    assert "copy still under way" not in reason
     assert str(tmp_path) not in reason

@@ -174,3 +174,33 @@ def test_a_keras_file_is_named_as_such(tmp_path: Path) -> None:
     for call in (signature_inputs, signature_model):
         with pytest.raises(ValueError, match=r"is a file, not a SavedModel folder: a \.keras"):
             call(tmp_path / "m.keras")
+
+
+def test_dict_inputs_are_numbered_in_sorted_key_order(tmp_path: Path) -> None:
+    # Found by the new-user trial (newuser11): a model built with dict inputs
+    # {"title_ids": ..., "body_ids": ...}, saved with tf.saved_model.save, names body_ids
+    # "inputs" (tf.nest flattens a dict by sorted key), and both are int32 [None, None]: the
+    # README's list-input mapping, inputs -> title_ids, swapped them (silent with vocabularies
+    # of one size). The README now says which order each form numbers.
+    title = keras.Input((None,), dtype="int32", name="title_ids")
+    body = keras.Input((None,), dtype="int32", name="body_ids")
+    pool = keras.layers.GlobalAveragePooling1D()
+    title_vector = pool(keras.layers.Embedding(40, 4, mask_zero=True)(title))
+    body_vector = pool(keras.layers.Embedding(40, 4, mask_zero=True)(body) * 3.0)
+    both = keras.layers.Concatenate()([title_vector, body_vector])
+    rating = keras.layers.Dense(1, name="rating")(both)
+    model = keras.Model({"title_ids": title, "body_ids": body}, {"rating": rating})
+    tf.saved_model.save(model, str(tmp_path / "saved"))
+    ids = {
+        "title_ids": np.array([[1, 2, 0]], np.int32),
+        "body_ids": np.array([[5, 6, 7]], np.int32),
+    }
+    expected = np.asarray(model(ids)["rating"])
+    by_key = signature_model(
+        tmp_path / "saved", tensors={"inputs": "body_ids", "inputs_1": "title_ids"}
+    )
+    np.testing.assert_allclose(np.asarray(by_key(ids)["rating"]), expected, rtol=1e-5)
+    listed = signature_model(
+        tmp_path / "saved", tensors={"inputs": "title_ids", "inputs_1": "body_ids"}
+    )
+    assert not np.allclose(np.asarray(listed(ids)["rating"]), expected)
