@@ -13,7 +13,9 @@ from flask import current_app
 from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_content_length, get_input_stream
 
+from serving.gateway.chunked import ChunkOverLimitError
 from serving.gateway.errors import GatewayError, echo
+from serving.gateway.read_timeout import ReadTimeout
 from serving.gateway.strict_json import parse_body
 from serving.gateway.web import current_request
 
@@ -114,6 +116,9 @@ def read_body(limit: int, environ: WSGIEnvironment | None = None) -> bytes:
     unframed (an HTTP/1.0 client omitting the header) would be told its JSON is invalid
     (``Expecting value``), and its bytes would be read as the next request.
 
+    Raises GatewayError 408 when the client stops sending its body for
+    ``client_read_timeout_seconds`` (:mod:`serving.gateway.read_timeout`).
+
     With ``Content-Length`` the header decides. A chunked body has no length up front: werkzeug
     stops reading it at ``MAX_CONTENT_LENGTH`` without an error (the rest would be parsed as
     if it were the whole body), so this reads one byte more than the limit to tell "exactly
@@ -135,6 +140,12 @@ def read_body(limit: int, environ: WSGIEnvironment | None = None) -> bytes:
         body: bytes = stream.read(size)
     except (OSError, ValueError) as error:
         raise GatewayError(400, "the body cannot be read (malformed framing)") from error
+    except ChunkOverLimitError as error:
+        raise _too_large(limit) from error  # announced past the limit: refused before it comes
+    except ReadTimeout as error:
+        # The client stopped sending (serving.gateway.read_timeout): RFC 9110 section 15.5.9;
+        # the connection closes (gunicorn's body failed), its next bytes are this body's.
+        raise GatewayError(408, "the body did not arrive in time", [{"msg": str(error)}]) from error
     except Exception as error:
         # The server's own parser errors (gunicorn: InvalidChunkSize, ChunkMissingTerminator,
         # the workers' TooManyChunksError) are the client's malformed framing, not a fault of
