@@ -138,15 +138,19 @@ def read_body(limit: int, environ: WSGIEnvironment | None = None) -> bytes:
         stream, size = get_input_stream(environ, max_content_length=limit + 1), -1
     try:
         body: bytes = stream.read(size)
-    except (OSError, ValueError) as error:
-        raise GatewayError(400, "the body cannot be read (malformed framing)") from error
     except ChunkOverLimitError as error:
         raise _too_large(limit) from error  # announced past the limit: refused before it comes
-    except ReadTimeout as error:
-        # The client stopped sending (serving.gateway.read_timeout): RFC 9110 section 15.5.9;
-        # the connection closes (gunicorn's body failed), its next bytes are this body's.
-        raise GatewayError(408, "the body did not arrive in time", [{"msg": str(error)}]) from error
     except Exception as error:
+        # The client stopped sending (serving.gateway.read_timeout): RFC 9110 section 15.5.9;
+        # the connection closes (gunicorn's body failed), its next bytes are this body's. A
+        # chunked body's werkzeug stream turns it into its own 400 (ClientDisconnected), the
+        # timeout as its context.
+        timeout = error if isinstance(error, ReadTimeout) else error.__context__
+        if isinstance(timeout, ReadTimeout):
+            message = [{"msg": str(timeout)}]
+            raise GatewayError(408, "the body did not arrive in time", message) from error
+        if isinstance(error, (OSError, ValueError)):
+            raise GatewayError(400, "the body cannot be read (malformed framing)") from error
         # The server's own parser errors (gunicorn: InvalidChunkSize, ChunkMissingTerminator,
         # the workers' TooManyChunksError) are the client's malformed framing, not a fault of
         # ours: 400 saying what the parser refused, not 500.
