@@ -132,3 +132,19 @@ def test_a_body_within_its_limit_is_read(pair: tuple[socket.socket, ...]) -> Non
     head = b"POST /v1/qa HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
     request = _parsed(server, client, head + b"400\r\n" + b"x" * 1024 + b"\r\n0\r\n\r\n")
     assert read_body(1024, _environ(request)) == b"x" * 1024
+
+
+def test_gevents_timeout_slot_is_the_sockets_timeout() -> None:
+    # The gevent worker stores the timeout in this slot, not through settimeout (cheaper);
+    # a gevent release that moved it would leave the body unbounded again.
+    from gevent import socket as gevent_socket
+
+    server, client = gevent_socket.socketpair()
+    with server, client:
+        server.timeout = 0.05
+        assert server.gettimeout() == 0.05
+        client.sendall(b"0123456789")
+        with pytest.raises(ReadTimeout):
+            Body(LengthReader(TimedSocketUnreader(server), 100)).read(100)
+        server.timeout = None
+        assert server.gettimeout() is None
