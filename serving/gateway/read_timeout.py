@@ -18,21 +18,27 @@ is answered). gevent: the socket's timeout, set while a request is handled (not 
 worker waits for the next request on a kept-alive connection, which gunicorn's keepalive
 bounds: a timeout there would cost a timer per request). gthread: ``SO_RCVTIMEO``, set once
 per connection (the worker's blocking socket reads then end in ``EAGAIN``); no system call
-per request. Either way the read that waited too long raises :class:`ReadTimeout` from
-gunicorn's socket reader (:class:`TimedSocketUnreader`): in the body the app answers 408
-(``request_body.read_body``, RFC 9110 section 15.5.9) and the connection closes; in the
-headers gunicorn closes the connection (its ``NoMoreData``: nothing to answer yet).
+per request. A header block must also arrive whole within the setting (:class:`TimedRequest`;
+gevent's keepalive bounds it already): a slowloris client sending a byte just under the read
+timeout each time would otherwise hold a gthread thread for good. Either way the read that
+waited too long raises :class:`ReadTimeout` from gunicorn's socket reader
+(:class:`TimedSocketUnreader`): in the body the app answers 408 (``request_body.read_body``,
+RFC 9110 section 15.5.9) and the connection closes; in the headers gunicorn closes the
+connection (its ``NoMoreData``: nothing to answer yet).
 """
 
 from __future__ import annotations
 
 import socket
 import struct
+import time
 from typing import Any
 
 from gunicorn.http import parser
 from gunicorn.http.errors import NoMoreData
 from gunicorn.http.unreader import SocketUnreader
+
+from serving.gateway.host_header import HostCheckedRequest
 
 
 class ReadTimeout(NoMoreData):  # type: ignore[misc]
@@ -81,8 +87,37 @@ def timeval(seconds: float) -> bytes:
     return struct.pack("ll", micros // 1_000_000, micros % 1_000_000)
 
 
-def use_timed_socket_reads() -> None:
+class TimedRequest(HostCheckedRequest):
+    """gunicorn's request (``Host`` checked), whose header block must arrive within
+    ``header_seconds`` of its second read: a slowloris client sending a byte of its headers
+    just under the read timeout each time held a gthread thread for good (gevent's worker
+    bounds the whole block with gunicorn's keepalive). A request whose headers come in one
+    read, nearly all, pays nothing: the clock is read from the second read on.
+
+    Raises ReadTimeout (gunicorn closes the connection, unanswered) from the read after the
+    time is up: the header block ends at most ``header_seconds`` plus one read timeout after
+    its first bytes.
+    """
+
+    header_seconds: float | None = None  # use_timed_socket_reads sets it
+    _headers_since: float | None = None
+
+    def read_into(self, unreader: Any, buf: bytearray, stop: bool = False) -> None:
+        """gunicorn's read of more header bytes (``stop``: the request's first read)."""
+        if not stop and self.header_seconds is not None:
+            now = time.monotonic()
+            if self._headers_since is None:
+                self._headers_since = now
+            elif now - self._headers_since > self.header_seconds:
+                raise ReadTimeout(self.header_seconds)
+        super().read_into(unreader, buf, stop)
+
+
+def use_timed_socket_reads(header_seconds: float | None = None) -> None:
     """Make this process's gunicorn read requests with :class:`TimedSocketUnreader`
-    (``gunicorn.http.parser.Parser`` builds its reader by this name). Called in each gateway
-    worker after the fork."""
+    (``gunicorn.http.parser.Parser`` builds its reader by this name) and parse them as
+    :class:`TimedRequest` (whose header block must arrive within ``header_seconds``). Called
+    in each gateway worker after the fork, after ``host_header.use_host_checked_requests``."""
     parser.SocketUnreader = TimedSocketUnreader
+    TimedRequest.header_seconds = header_seconds
+    parser.RequestParser.mesg_class = TimedRequest

@@ -182,7 +182,7 @@ class _GatewayWorker:
         use_one_write_responses()
         use_bounded_chunked_bodies(settings.max_body_bytes)
         use_host_checked_requests()
-        use_timed_socket_reads()
+        use_timed_socket_reads(settings.client_read_timeout_seconds)
         self.client_read_timeout = settings.client_read_timeout_seconds
         resolve_settings(self.cfg)  # type: ignore[attr-defined]
         super().init_process()  # type: ignore[misc]

@@ -116,6 +116,23 @@ def test_stalled_headers_are_closed(gateway: RunningGateway, sent: bytes) -> Non
     assert _stalled(gateway, sent) == b""
 
 
+def test_trickled_headers_are_closed(gateway: RunningGateway) -> None:
+    # Slowloris: a byte every 0.25 s, each under the 2 s read timeout. gthread held the thread
+    # for good (its headers had no whole bound); the header block must now arrive within the
+    # setting (gevent: gunicorn's keepalive, 5 s). Sent whole (15 s), it would be answered.
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 30 + b"\r\n\r\n"
+    received = b""
+    with _connect(gateway) as connection:
+        try:
+            for byte in range(len(request)):
+                connection.sendall(request[byte : byte + 1])
+                time.sleep(0.25)
+            received = read_to_close(connection)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed by the gateway: a send after its close is reset
+    assert received == b""
+
+
 def test_a_slow_but_steady_upload_is_answered(gateway: RunningGateway) -> None:
     # Each wait under the 2 s bound, the whole upload past it: answered, as nginx's
     # client_body_timeout (between two reads) would.

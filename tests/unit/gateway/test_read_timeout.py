@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from serving.gateway.errors import GatewayError
 from serving.gateway.read_timeout import (
     RCVTIMEO,
     ReadTimeout,
+    TimedRequest,
     TimedSocketUnreader,
     receive_timeout,
     timeval,
@@ -45,6 +47,7 @@ def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
 def timed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parser, "SocketUnreader", parser.SocketUnreader)  # restored after
     monkeypatch.setattr(message, "ChunkedReader", message.ChunkedReader)
+    monkeypatch.setattr(parser.RequestParser, "mesg_class", parser.RequestParser.mesg_class)
     use_timed_socket_reads()
     use_bounded_chunked_bodies(1024)
 
@@ -148,3 +151,41 @@ def test_gevents_timeout_slot_is_the_sockets_timeout() -> None:
             Body(LengthReader(TimedSocketUnreader(server), 100)).read(100)
         server.timeout = None
         assert server.gettimeout() is None
+
+
+@pytest.fixture
+def header_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parser, "SocketUnreader", parser.SocketUnreader)  # restored after
+    monkeypatch.setattr(parser.RequestParser, "mesg_class", parser.RequestParser.mesg_class)
+    monkeypatch.setattr(TimedRequest, "header_seconds", TimedRequest.header_seconds)
+    use_timed_socket_reads(0.01)
+
+
+@pytest.mark.usefixtures("header_bound")
+def test_headers_trickled_past_the_bound_are_refused(pair: tuple[socket.socket, ...]) -> None:
+    # Slowloris under gthread: each byte came within the read timeout, so only a bound on the
+    # whole header block ends it.
+    server, client = pair
+    server.settimeout(5.0)  # the read timeout is not what ends it
+    client.sendall(b"GET /healthz HTTP/1.1\r\n")
+    later = [
+        threading.Timer(0.05, client.sendall, [b"Host: x\r\n"]),
+        threading.Timer(0.1, client.sendall, [b"X-Pad: a\r\n"]),
+    ]
+    for timer in later:
+        timer.start()
+    try:
+        with pytest.raises(ReadTimeout) as stalled:
+            next(iter(RequestParser(Config(), server, ("127.0.0.1", 1))))
+    finally:
+        for timer in later:
+            timer.join()
+    assert "0.01 s" in str(stalled.value)
+
+
+@pytest.mark.usefixtures("header_bound")
+def test_headers_in_one_read_do_not_read_the_clock(pair: tuple[socket.socket, ...]) -> None:
+    server, client = pair
+    request = _parsed(server, client, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert isinstance(request, TimedRequest)
+    assert request._headers_since is None
