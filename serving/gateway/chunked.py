@@ -33,13 +33,30 @@ class TooManyChunksError(InvalidChunkSize):  # type: ignore[misc]
         return too_many_chunks_message(self.chunks, self.size)
 
 
+class ChunkOverLimitError(InvalidChunkSize):  # type: ignore[misc]
+    """The chunks announced so far hold more than the body limit (``max_body_bytes``): the
+    app's 413, at the chunk size line that passes it, not once the bytes arrived (a chunk
+    announcing 2^80 bytes was read until the limit, or waited for)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(b"")
+        self.size = size
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return f"the chunks announce {self.size} bytes, over the limit {self.limit}"
+
+
 class BoundedChunkedReader(ChunkedReader):  # type: ignore[misc]
     """gunicorn's chunked body reader, refusing a body whose chunks are too many for its size.
 
     Raises :class:`TooManyChunksError` from the read that parses chunk ``FREE_CHUNKS + 1`` or
     later when the chunks so far hold fewer than ``MIN_AVERAGE_CHUNK_BYTES`` bytes for each
-    but one.
+    but one; :class:`ChunkOverLimitError` from the read that parses a chunk size taking the
+    body past ``max_body`` bytes.
     """
+
+    max_body: int | None = None  # the gateway's max_body_bytes (use_bounded_chunked_bodies)
 
     def __init__(self, req: Any, unreader: Any) -> None:
         super().__init__(req, unreader)
@@ -54,14 +71,19 @@ class BoundedChunkedReader(ChunkedReader):  # type: ignore[misc]
             return size, rest
         self.chunks += 1
         self.size += size
+        if self.max_body is not None and self.size > self.max_body:
+            self.refused = True
+            raise ChunkOverLimitError(self.size, self.max_body)
         if too_many_chunks(self.chunks, self.size):
             self.refused = True
             raise TooManyChunksError(self.chunks, self.size)
         return size, rest
 
 
-def use_bounded_chunked_bodies() -> None:
+def use_bounded_chunked_bodies(max_body: int | None = None) -> None:
     """Make this process's gunicorn read chunked request bodies with
-    :class:`BoundedChunkedReader` (``gunicorn.http.message`` builds the reader by this name).
-    Called in each gateway worker after the fork."""
+    :class:`BoundedChunkedReader` (``gunicorn.http.message`` builds the reader by this name),
+    refusing chunks past ``max_body`` bytes in all. Called in each gateway worker after the
+    fork."""
+    BoundedChunkedReader.max_body = max_body
     message.ChunkedReader = BoundedChunkedReader

@@ -87,6 +87,10 @@ class OneWriteResponse(wsgi.Response):  # type: ignore[misc]
         body = getattr(self.req, "body", None)
         if isinstance(body, ContinueOnRead) and not body.continued:
             return True  # answered without reading: the client may or may not send the body
+        if getattr(body, "failed", False) is True:
+            # Reading the body raised (a read timeout: 408, a malformed chunk: 400): gunicorn
+            # closes such a connection after the answer; the answer says so.
+            return True
         reader = getattr(body, "reader", None)
         if isinstance(reader, BoundedChunkedReader) and reader.refused:
             return True

@@ -13,7 +13,9 @@ from flask import current_app
 from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_content_length, get_input_stream
 
+from serving.gateway.chunked import ChunkOverLimitError
 from serving.gateway.errors import GatewayError, echo
+from serving.gateway.read_timeout import ReadTimeout
 from serving.gateway.strict_json import parse_body
 from serving.gateway.web import current_request
 
@@ -114,6 +116,9 @@ def read_body(limit: int, environ: WSGIEnvironment | None = None) -> bytes:
     unframed (an HTTP/1.0 client omitting the header) would be told its JSON is invalid
     (``Expecting value``), and its bytes would be read as the next request.
 
+    Raises GatewayError 408 when the client stops sending its body for
+    ``client_read_timeout_seconds`` (:mod:`serving.gateway.read_timeout`).
+
     With ``Content-Length`` the header decides. A chunked body has no length up front: werkzeug
     stops reading it at ``MAX_CONTENT_LENGTH`` without an error (the rest would be parsed as
     if it were the whole body), so this reads one byte more than the limit to tell "exactly
@@ -133,9 +138,19 @@ def read_body(limit: int, environ: WSGIEnvironment | None = None) -> bytes:
         stream, size = get_input_stream(environ, max_content_length=limit + 1), -1
     try:
         body: bytes = stream.read(size)
-    except (OSError, ValueError) as error:
-        raise GatewayError(400, "the body cannot be read (malformed framing)") from error
+    except ChunkOverLimitError as error:
+        raise _too_large(limit) from error  # announced past the limit: refused before it comes
     except Exception as error:
+        # The client stopped sending (serving.gateway.read_timeout): RFC 9110 section 15.5.9;
+        # the connection closes (gunicorn's body failed), its next bytes are this body's. A
+        # chunked body's werkzeug stream turns it into its own 400 (ClientDisconnected), the
+        # timeout as its context.
+        timeout = error if isinstance(error, ReadTimeout) else error.__context__
+        if isinstance(timeout, ReadTimeout):
+            message = [{"msg": str(timeout)}]
+            raise GatewayError(408, "the body did not arrive in time", message) from error
+        if isinstance(error, (OSError, ValueError)):
+            raise GatewayError(400, "the body cannot be read (malformed framing)") from error
         # The server's own parser errors (gunicorn: InvalidChunkSize, ChunkMissingTerminator,
         # the workers' TooManyChunksError) are the client's malformed framing, not a fault of
         # ours: 400 saying what the parser refused, not 500.

@@ -137,6 +137,15 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     """Largest request body accepted (413 above it)."""
 
+    client_read_timeout_seconds: float = Field(default=30.0, gt=0, le=MAX_WAIT_SECONDS)
+    """Longest wait for a client's next bytes while its request is read (seconds; each wait,
+    not the whole upload, as nginx's ``client_body_timeout``): a body that stalls past it is
+    answered 408 and its connection closed; stalled headers close the connection, and so do
+    headers not whole within it from their second read (under gevent gunicorn's keepalive,
+    5 s, bounds the whole header block too). A stalled client
+    held its connection, and under gthread one of the worker's few threads, for good
+    (``serving/gateway/read_timeout.py``)."""
+
     max_chars_per_text: int = Field(default=20_000, gt=0)
     """Longest text (or list item) accepted, for every model; a spec's smaller ``max_chars``
     wins (422 above it)."""

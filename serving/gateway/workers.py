@@ -20,6 +20,7 @@ of headers and body (:mod:`serving.gateway.one_write`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -39,6 +40,7 @@ from serving.gateway.exchange import CLIENT_CLOSED, UNMATCHED, begin, elapsed, e
 from serving.gateway.grpc_gevent import CallPool, init_grpc_gevent
 from serving.gateway.host_header import use_host_checked_requests
 from serving.gateway.one_write import CapturingSocket, use_one_write_responses
+from serving.gateway.read_timeout import RCVTIMEO, timeval, use_timed_socket_reads
 from serving.gateway.settings import GatewaySettings
 
 
@@ -137,6 +139,8 @@ class _GatewayWorker:
     """Mixin: gunicorn's own error answers in JSON, one write per response."""
 
     wsgi: Any  # gunicorn's: the app (serving.gateway.app.create_app's Flask app)
+    # GATEWAY_CLIENT_READ_TIMEOUT_SECONDS (serving.gateway.read_timeout), read in init_process
+    client_read_timeout: float = 30.0
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """gunicorn's answer to a request it refused (or an error outside the app) in JSON,
@@ -172,10 +176,14 @@ class _GatewayWorker:
     def init_process(self) -> None:
         """Answer with one write per response (see the module docstring), bound the chunks
         of a chunked body (:mod:`serving.gateway.chunked`), check ``Host``
-        (:mod:`serving.gateway.host_header`), then serve."""
+        (:mod:`serving.gateway.host_header`), bound the wait for a request's bytes
+        (:mod:`serving.gateway.read_timeout`), then serve."""
+        settings = GatewaySettings()
         use_one_write_responses()
-        use_bounded_chunked_bodies()
+        use_bounded_chunked_bodies(settings.max_body_bytes)
         use_host_checked_requests()
+        use_timed_socket_reads(settings.client_read_timeout_seconds)
+        self.client_read_timeout = settings.client_read_timeout_seconds
         resolve_settings(self.cfg)  # type: ignore[attr-defined]
         super().init_process()  # type: ignore[misc]
 
@@ -197,6 +205,39 @@ class GeventWorker(_GatewayWorker, _GeventWorker):  # type: ignore[misc]
         self.grpc_call_pool = init_grpc_gevent(call_pool=use_pool)
         super().load_wsgi()
 
+    def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
+        """gunicorn's handling of one request whose headers are read, each wait for the
+        client's bytes (its body, the answer's write) bounded by ``client_read_timeout``.
+
+        The socket's timeout is gevent's own (no system call, and a timer only for a read
+        that has to wait); it is taken off again before the worker waits for the next
+        request, which gunicorn's keepalive bounds: left on, each such wait would start a
+        timer of its own. It is stored in gevent's ``timeout`` slot, which ``settimeout``
+        sets after checking its argument: 5,600 instructions per request for the two calls
+        (2.4 M per qa request), against ~50 (tests/unit/gateway/test_read_timeout.py checks
+        that the slot is the socket's timeout). A write that timed out (a client that reads
+        no answer; the app's access line counted it as gone, 499) closes the connection
+        quietly, as a reset does, instead of gunicorn's error log with its traceback.
+        """
+        sock.timeout = self.client_read_timeout
+        try:
+            return bool(super().handle_request(listener_name, req, sock, addr))
+        except TimeoutError:
+            raise StopIteration() from None
+        finally:
+            sock.timeout = None
+
 
 class ThreadWorker(_GatewayWorker, _ThreadWorker):  # type: ignore[misc]
     """gunicorn's threaded worker with JSON error answers and one-write responses."""
+
+    def handle(self, conn: Any) -> Any:
+        """gunicorn's handling of a connection's next request; a new connection's socket
+        first gets ``SO_RCVTIMEO`` (``client_read_timeout``): the thread's blocking reads of
+        headers and body then end after that long without a byte
+        (:mod:`serving.gateway.read_timeout`). One system call per connection, none per
+        request; it outlasts gunicorn's switches between blocking and non-blocking."""
+        if not conn.initialized:
+            with contextlib.suppress(OSError):  # a client gone already: gunicorn sees it
+                conn.sock.setsockopt(*RCVTIMEO, timeval(self.client_read_timeout))
+        return super().handle(conn)

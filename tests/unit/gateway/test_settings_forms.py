@@ -65,6 +65,9 @@ def test_a_rest_url_the_backend_calls_is_read(monkeypatch, url: str) -> None:
         ("GATEWAY_REQUEST_TIMEOUT_SECONDS", "inf", "finite number"),
         ("GATEWAY_VERSION_POLL_SECONDS", "Infinity", "finite number"),
         ("GATEWAY_COALESCE_MAX_HOLD_MS", "nan", "finite number"),
+        ("GATEWAY_CLIENT_READ_TIMEOUT_SECONDS", "inf", "finite number"),
+        ("GATEWAY_CLIENT_READ_TIMEOUT_SECONDS", "0", "greater than 0"),
+        ("GATEWAY_CLIENT_READ_TIMEOUT_SECONDS", "-1", "greater than 0"),
         ("GATEWAY_RATE_LIMIT_STORAGE_URI", "foo://", "unknown storage scheme"),
         ("GATEWAY_API_KEYS_FILE", "/nonexistent/keys", "cannot be read"),
         ("GATEWAY_MAX_MESSAGE_BYTES", "3000000000", "less than or equal to 2147483647"),
@@ -97,6 +100,7 @@ def test_a_log_level_is_read_in_any_case(
         "GATEWAY_CONNECT_TIMEOUT_SECONDS",
         "GATEWAY_VERSION_POLL_SECONDS",
         "GATEWAY_RETRY_BACKOFF_MAX_SECONDS",
+        "GATEWAY_CLIENT_READ_TIMEOUT_SECONDS",
     ],
 )
 def test_a_wait_longer_than_an_hour_is_refused(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
