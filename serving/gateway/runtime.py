@@ -20,28 +20,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from pydantic import ValidationError
 from tokenizers import Tokenizer
 
 from serving import contract
 from serving.encoding import Encoded, Tensors, encode_batch
 from serving.gateway.alias_heads import alias_problem
 from serving.gateway.asset_checks import (
-    MAX_METADATA_BYTES,
     MAX_TOKENIZER_BYTES,
     AssetsUnreadableNowError,
     check_exported_hashes,
     read_asset,
-    require_regular,
-    spec_problems,
 )
 from serving.gateway.asset_checks import UnfitVersionError as UnfitVersionError  # re-exported
 from serving.gateway.heads import Answer, Outputs, head_answer, head_values
-from serving.gateway.legacy import LegacyError, legacy_spec
 from serving.gateway.request_models import RequestModels, build_models
 from serving.gateway.settings import GatewaySettings
+from serving.gateway.spec_files import read_spec
 from serving.literals import literal_spellings
-from serving.spec import SPEC_FILE, SegmentWeightsHead, ServingSpec, TokenLabelsHead
+from serving.spec import SegmentWeightsHead, ServingSpec, TokenLabelsHead
 from serving.spec_outputs import head_labels, spec_wiring
 from serving.spec_tokenizers import unservable_reason
 from serving.token_labels import Spans, head_spans
@@ -49,7 +45,6 @@ from serving.tokenization import (
     TokenizerPanicError,
     panics_as_errors,
     parse_tokenizer,
-    vocab_bound,
 )
 from serving.windows import Encodings, Window
 
@@ -213,7 +208,7 @@ def load_runtime(repo: Path, model: str, version: int, settings: GatewaySettings
     ) is not None:
         raise UnfitVersionError(absent)
     folder = version_folder / contract.ASSETS_DIR
-    spec, legacy = _read_spec(folder, model, version)
+    spec, legacy = read_spec(folder, model, version)
     tokenizers: dict[str, Tokenizer] = {}
     hashes: dict[str, str] = {}
     for name in spec.tokenizer_files():
@@ -272,44 +267,3 @@ def _check_servable(
         ) from error
     if problem is not None:
         raise UnfitVersionError(problem)
-
-
-def _read_spec(folder: Path, model: str, version: int) -> tuple[ServingSpec, bool]:
-    # A spec that is there but no regular file (a folder, a FIFO, a dangling or looping
-    # symlink) is not a version without a spec: it was served from its legacy files.
-    require_regular(folder / SPEC_FILE)
-    if (folder / SPEC_FILE).is_file():
-        try:
-            text = read_asset(folder / SPEC_FILE, MAX_METADATA_BYTES)
-            return ServingSpec.model_validate_json(text), False
-        except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
-            LOGGER.warning("%s v%d: invalid %s: %s", model, version, SPEC_FILE, error)
-            where = f": {spec_problems(error)}" if isinstance(error, ValidationError) else ""
-            raise UnfitVersionError(f"invalid {SPEC_FILE}{where}") from error
-    legacy_files = folder / contract.PREPROCESSING_FILE, folder / contract.LABELS_FILE
-    if not all(path.is_file() for path in legacy_files):
-        # A folder without its SavedModel is said so (newuser9: an empty or nested one was
-        # "no serving_spec.json", though the spec was there one folder down).
-        if (missing := contract.no_saved_model_reason(folder.parent)) is not None:
-            raise UnfitVersionError(f"the version folder is incomplete: {missing}")
-        raise UnfitVersionError(f"no {SPEC_FILE} (nor legacy preprocessing.json and labels.json)")
-    if not (folder / contract.TOKENIZER_FILE).is_file():
-        raise UnfitVersionError(
-            f"tokenizer {contract.TOKENIZER_FILE} is missing or not a regular file"
-        )
-    try:  # one read each, checked (too large, no regular file: UnfitVersionError) as read
-        texts = [read_asset(path, MAX_METADATA_BYTES) for path in legacy_files]
-        tokenizer_text = read_asset(folder / contract.TOKENIZER_FILE, MAX_TOKENIZER_BYTES)
-    except OSError as error:  # gone or unreadable since the is_file() checks
-        LOGGER.warning("%s v%d: cannot read legacy files: %r", model, version, error)
-        raise UnfitVersionError("legacy assets cannot be read") from error
-    try:
-        preprocessing, labels = (json.loads(text.decode("utf-8")) for text in texts)
-        vocab = vocab_bound(parse_tokenizer(tokenizer_text.decode("utf-8")))
-        return legacy_spec(model, preprocessing, labels, vocab), True
-    except (LegacyError, ValidationError) as error:
-        LOGGER.warning("%s v%d: legacy files: %s", model, version, error)
-        raise UnfitVersionError("legacy preprocessing.json/labels.json do not fit") from error
-    except Exception as error:  # unreadable JSON or tokenizer
-        LOGGER.warning("%s v%d: cannot read legacy files: %r", model, version, error)
-        raise UnfitVersionError("legacy assets cannot be read") from error

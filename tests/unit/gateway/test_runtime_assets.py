@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from serving.contract import ASSETS_DIR, MODEL_CARD_FILE, PREPROCESSING_FILE, TOKENIZER_FILE
-from serving.gateway import runtime
+from serving.gateway import runtime, spec_files
 from serving.gateway.asset_checks import read_asset
 from serving.gateway.runtime import UnfitVersionError, load_runtime
 from serving.spec import SPEC_FILE, dump_spec
@@ -101,7 +101,7 @@ def test_a_runaway_asset_file_is_refused_unread(tiny_repo, legacy_repo, tmp_path
     monkeypatch.setattr(runtime, "MAX_TOKENIZER_BYTES", 1000)
     with pytest.raises(UnfitVersionError, match=r"^tokenizer\.json is larger than 0 MiB$"):
         load_runtime(tmp_path, "qa", 1, SETTINGS)
-    monkeypatch.setattr(runtime, "MAX_METADATA_BYTES", 10)
+    monkeypatch.setattr(spec_files, "MAX_METADATA_BYTES", 10)  # read_spec reads the legacy files
     with pytest.raises(UnfitVersionError, match=r"^preprocessing\.json is larger than 0 MiB$"):
         load_runtime(legacy_repo, "qa", 1, SETTINGS)
 
