@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import enum
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from werkzeug.exceptions import HTTPException
@@ -15,6 +16,7 @@ Detail = dict[str, Any]
 # Client text echoed in an answer (a model name from the URL, a query or body key) is cut to
 # this many characters: an error body must not grow with the input or carry it whole.
 MAX_ECHO_CHARS = 64
+MAX_LISTED_MODELS = 20  # routed names an unknown model's 404 lists (all: GET /v1/models)
 # Headers of werkzeug's HTTP errors that belong to the status: 405's Allow, and 416's
 # "Content-Range: bytes */LENGTH" (RFC 9110 section 15.5.17), from send_file's range checks.
 KEPT_ERROR_HEADERS = frozenset({"Allow", "Content-Range"})
@@ -134,6 +136,23 @@ def backend_to_gateway(error: BackendError, retry_after_seconds: int) -> Gateway
         # that rejects them does not fit its spec, which is no fault of the client's.
         return GatewayError(502, "the model server rejected the inputs the gateway built")
     return GatewayError(502, "the model server failed")
+
+
+def unknown_model(name: str, served: Iterable[str]) -> GatewayError:
+    """404 for a model name the gateway does not route (the ``error`` text as before); the
+    detail names the closest routed name (``difflib.get_close_matches``' default cutoff 0.6)
+    and where every routed model is listed. Found by a new user's pass: a typo (``reviws``)
+    was a bare "unknown model", whatever the routed models' names.
+    """
+    names = sorted(served)
+    # A name past the echo limit is no typo of a routed one (and difflib's cost grows with it).
+    close = difflib.get_close_matches(name, names, n=1) if len(name) <= MAX_ECHO_CHARS else []
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    listed = ", ".join(names[:MAX_LISTED_MODELS]) + (
+        ", ..." if len(names) > MAX_LISTED_MODELS else ""
+    )
+    detail = [{"msg": f"{hint}routed models: {listed or 'none'} (GET /v1/models lists them)"}]
+    return GatewayError(404, f"unknown model '{echo(name)}'", detail)
 
 
 def too_large_error(limit: tuple[str, int] | None) -> GatewayError:

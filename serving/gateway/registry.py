@@ -18,7 +18,7 @@ from serving import contract
 from serving.gateway.backends import Backend, VersionSelector
 from serving.gateway.backends.base import AVAILABLE, END, VersionStatus
 from serving.gateway.catalog import ModelList
-from serving.gateway.errors import BackendError, BackendFailure, GatewayError, echo
+from serving.gateway.errors import BackendError, BackendFailure, unknown_model
 from serving.gateway.model_state import (
     UNKNOWN_MODEL_HINT,
     ModelState,
@@ -242,7 +242,7 @@ class ModelRegistry:
     ) -> ModelRuntime:
         """The runtime of the version a request runs on (the request then pins that version)."""
         if model not in self.models and model not in self.reload_models():
-            raise GatewayError(404, f"unknown model '{echo(model)}'")
+            raise unknown_model(model, self.models)
         if selector.version is not None or selector.label:
             return self._versions.pinned_runtime(model, selector, request_id)
         state = self.state(model)

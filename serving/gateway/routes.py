@@ -13,7 +13,7 @@ from flask import Response, jsonify
 
 from serving.gateway import inference
 from serving.gateway.backends import TensorSpec, VersionSelector
-from serving.gateway.errors import BackendError, GatewayError, echo
+from serving.gateway.errors import BackendError, GatewayError, unknown_model
 from serving.gateway.exchange import Exchange
 from serving.gateway.inference import Call, Prepared, Services
 from serving.gateway.model_state import ModelState
@@ -139,7 +139,7 @@ def model(name: str) -> Response:
     """One model: versions, states, signature and the routed version's serving spec."""
     found = services()
     if name not in found.registry.models and name not in found.registry.reload_models():
-        raise GatewayError(404, f"unknown model '{echo(name)}'")
+        raise unknown_model(name, found.registry.models)
     exchange().model = name  # a metrics label: a configured model's name only
     info = model_info(found, name)
     routed = found.registry.state(name).routed

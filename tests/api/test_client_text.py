@@ -134,3 +134,24 @@ def test_an_integer_of_thousands_of_digits_is_422_at_its_path(client, body, loca
     (detail,) = response.get_json()["detail"]
     assert detail["loc"] == location
     assert "sys." not in response.get_data(as_text=True)
+
+
+def test_an_unknown_model_404_names_the_closest_routed_model(client) -> None:
+    # Found by a new user's pass: a typo ("qq" for "qa") was a bare "unknown model", on every
+    # route that names a model; the error text is unchanged, the detail says what is routed.
+    routed = sorted(client.application.extensions["gateway"].registry.models)
+    listed = f"routed models: {', '.join(routed)} (GET /v1/models lists them)"
+    for response in (
+        client.get("/v1/models/qaa"),
+        client.post("/v1/models/qaa:predict", json={"inputs": QA}),
+        client.get("/v1/models/qaa/architecture.txt"),
+    ):
+        assert response.status_code == 404
+        body = response.get_json()
+        assert body["error"] == "unknown model 'qaa'"
+        assert body["detail"] == [{"msg": f"did you mean 'qa'? {listed}"}]
+    # No close name: the routed list alone; a long name is not matched (nor costly).
+    far = client.get("/v1/models/zzzzzz").get_json()["detail"][0]["msg"]
+    assert far == listed
+    long = client.get(f"/v1/models/qa{'a' * 100}").get_json()["detail"][0]["msg"]
+    assert long.startswith("routed models: ")
