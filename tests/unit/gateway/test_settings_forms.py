@@ -112,3 +112,16 @@ def test_a_wait_longer_than_an_hour_is_refused(monkeypatch: pytest.MonkeyPatch, 
     assert settings_errors(refused.value).startswith(f"{name}='1e10': Input should be less")
     monkeypatch.setenv(name, "3600")
     GatewaySettings()
+
+
+@pytest.mark.parametrize("uri", ["memory://", "MEMORY://", "memory:///"])
+def test_reading_the_settings_starts_no_thread(uri: str) -> None:
+    # Found as an intermittent CI failure: checking the default rate-limit storage built one,
+    # which starts a threading.Timer; the gevent worker reads its settings before gevent
+    # patches threading, and such a thread ending just after the patch wrote "Exception
+    # ignored in thread started by ... KeyError" on stderr: a line of the log that is no JSON.
+    import threading
+
+    before = set(threading.enumerate())
+    GatewaySettings(rate_limit_storage_uri=uri)
+    assert set(threading.enumerate()) - before == set()
