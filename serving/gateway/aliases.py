@@ -85,7 +85,7 @@ def alias_models(runtime: ModelRuntime) -> AliasModels:
         __doc__="Several requests answered with one model call.",
         instances=(list_type(single, batch_limit), ...),
     )
-    if runtime.model != "qa":
+    if runtime.model not in MAPLESS_SHAPES:
         return AliasModels(single, batch)
     categorical = (head.field for head in runtime.spec.heads if head.kind == "categorical")
     return AliasModels(single, batch, frozenset(categorical))
@@ -175,6 +175,9 @@ def profile_answer(runtime: ModelRuntime, answers: Answers) -> Answers:
 
 Shape = Callable[[ModelRuntime, Answers], Answers]
 SHAPES: dict[str, Shape] = {"qa": qa_answer, "profile": profile_answer}
+# The shapes that show no categorical head's probabilities map (qa_answer: a label, its
+# probability, the candidates): their versions' heads skip building it (AliasModels.unshown).
+MAPLESS_SHAPES = frozenset({"qa"})
 
 
 def alias_answer(

@@ -141,6 +141,9 @@ class _GatewayWorker:
     wsgi: Any  # gunicorn's: the app (serving.gateway.app.create_app's Flask app)
     # GATEWAY_CLIENT_READ_TIMEOUT_SECONDS (serving.gateway.read_timeout), read in init_process
     client_read_timeout: float = 30.0
+    # The worker's settings, read once in init_process (the app reads its own in create_app:
+    # gunicorn builds it from the app URI, which passes none)
+    gateway_settings: GatewaySettings
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """gunicorn's answer to a request it refused (or an error outside the app) in JSON,
@@ -178,7 +181,7 @@ class _GatewayWorker:
         of a chunked body (:mod:`serving.gateway.chunked`), check ``Host``
         (:mod:`serving.gateway.host_header`), bound the wait for a request's bytes
         (:mod:`serving.gateway.read_timeout`), then serve."""
-        settings = GatewaySettings()
+        settings = self.gateway_settings = GatewaySettings()
         use_one_write_responses()
         use_bounded_chunked_bodies(settings.max_body_bytes)
         use_host_checked_requests()
@@ -201,7 +204,7 @@ class GeventWorker(_GatewayWorker, _GeventWorker):  # type: ignore[misc]
         the call pool's watcher lives on the worker's own loop. Without grpcio's gevent mode a
         Predict call would block every greenlet of the worker.
         """
-        use_pool = GatewaySettings().grpc_call_pool
+        use_pool = self.gateway_settings.grpc_call_pool
         self.grpc_call_pool = init_grpc_gevent(call_pool=use_pool)
         super().load_wsgi()
 
