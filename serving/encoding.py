@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from tokenizers import Tokenizer
 
+from serving.ascii_normalizers import encode_plain
 from serving.literals import literal_posts, literal_text
 from serving.spec import SegmentRule, ServingSpec, TextInput, TextsInput
 from serving.tokenization import cut_to_fit, id_matrix, join_posts, plain_encodings
@@ -67,7 +68,7 @@ def word_encoding(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput)
         cover = letter_index(letters, item.truncation == "right")
         window = kept_window(tokenizer, text, kept, item.truncation, cover=cover)
     else:  # short (most requests): whole, without the window's bookkeeping
-        window = Window(tokenizer.encode(text, add_special_tokens=False))
+        window = Window(encode_plain(tokenizer, text))
     if controls:
         return window if has_words(tokenizer, text) else None
     start, encoding = word.start(), window.encoding
@@ -86,7 +87,7 @@ def word_encoding(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput)
 
 
 def _whole_words(tokenizer: Tokenizer, text: str, start: int) -> Window | None:
-    encoding = tokenizer.encode(text, add_special_tokens=False)
+    encoding = encode_plain(tokenizer, text)
     if any(end > start for _, end in encoding.offsets) or has_words(tokenizer, text):
         return Window(encoding)
     return None

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from tokenizers import Encoding, Tokenizer
 
+from serving.ascii_normalizers import add_ascii_twin, encode_plain, encode_plain_fast
 from serving.contract import PAD_ID
 
 Truncation = Literal["left", "right"]
@@ -87,6 +88,7 @@ def _for_serving(tokenizer: Tokenizer) -> Tokenizer:
     # `tokenizers` applies it on every encode: one text would get other ids on each request.
     if getattr(tokenizer.model, "dropout", None):
         tokenizer.model.dropout = 0.0
+    add_ascii_twin(tokenizer)  # after the settings above: the twin copies them
     return tokenizer
 
 
@@ -146,12 +148,12 @@ def plain_encodings(
     CPU of ``encode`` for a profile's 14 kB of posts); for callers that read only ids.
     """
     if not offsets:
-        return list(tokenizer.encode_batch_fast(list(texts), add_special_tokens=False))
+        return encode_plain_fast(tokenizer, texts)
     # encode_batch hands the texts to the tokenizer's thread pool: worth it for many texts,
     # pure overhead (a thread hand-off and wake-ups) for the few of a gateway request.
     if len(texts) > SMALL_BATCH:
         return list(tokenizer.encode_batch(list(texts), add_special_tokens=False))
-    return [tokenizer.encode(text, add_special_tokens=False) for text in texts]
+    return [encode_plain(tokenizer, text) for text in texts]
 
 
 def cut_to_fit(

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from tokenizers import Encoding, Tokenizer
 from tokenizers.normalizers import Normalizer
 
+from serving.ascii_normalizers import encode_plain, encode_plain_fast
 from serving.spec import TextInput, TextsInput, Truncation
 
 # The first window: 5 characters per kept token (blog posts take ~4.1 to 4.5 with a word-level
@@ -203,8 +204,8 @@ def kept_window(
 
 def _encode(tokenizer: Tokenizer, text: str, offsets: bool) -> Encoding:
     if offsets:
-        return tokenizer.encode(text, add_special_tokens=False)
-    return tokenizer.encode_batch_fast([text], add_special_tokens=False)[0]
+        return encode_plain(tokenizer, text)
+    return encode_plain_fast(tokenizer, [text])[0]
 
 
 def _boundary(cuts: frozenset[str]) -> re.Pattern[str]:
@@ -254,6 +255,6 @@ def _suffix(
     after = start + len(text[start:]) - len(text[start:].lstrip())
     if cover is not None and cover < after:
         return 0
-    encoding = tokenizer.encode(text[start:], add_special_tokens=False)
+    encoding = encode_plain(tokenizer, text[start:])
     exact = sum(1 for begin, _ in encoding.offsets if begin >= after - start)
     return Window(encoding, start, whole=False) if exact > budget + 1 else exact

@@ -9,6 +9,7 @@ import re
 
 from tokenizers import Tokenizer
 
+from serving.ascii_normalizers import encode_plain
 from serving.literals import blank_matched_specials, controls
 from serving.spec import TextInput, TextsInput
 from serving.windows import Window, budget
@@ -35,9 +36,9 @@ def has_words(tokenizer: Tokenizer, text: str) -> bool:
     if word is None:
         return False
     start = word.start()
-    if tokenizer.encode(text[start : start + _WINDOW], add_special_tokens=False).ids:
+    if encode_plain(tokenizer, text[start : start + _WINDOW]).ids:
         return True
-    return bool(tokenizer.encode(text[start:], add_special_tokens=False).ids)
+    return bool(encode_plain(tokenizer, text[start:]).ids)
 
 
 def control_tokens(tokenizer: Tokenizer) -> tuple[str, ...]:
@@ -112,9 +113,7 @@ def word_kept_in(tokenizer: Tokenizer, text: str, item: TextInput | TextsInput) 
         part = text[: len(clean)] if first else text[len(text) - len(clean) :]
     if 4 * len(part) < item.max_tokens - 4:  # fewer tokens than the budget, whatever they are
         return True
-    return word_kept(
-        tokenizer, part, Window(tokenizer.encode(part, add_special_tokens=False)), item
-    )
+    return word_kept(tokenizer, part, Window(encode_plain(tokenizer, part)), item)
 
 
 def _outside_words(text: str, first: bool) -> str:

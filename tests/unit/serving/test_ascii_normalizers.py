@@ -1,0 +1,147 @@
+"""The ASCII twin of a served tokenizer (serving.ascii_normalizers) encodes every ASCII text as
+the file does, and only ASCII text is given to it."""
+
+from __future__ import annotations
+
+import random
+import string
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tokenizers import AddedToken, Encoding, Tokenizer, normalizers, pre_tokenizers
+from tokenizers.models import WordLevel, WordPiece
+
+from serving.ascii_normalizers import TWIN, ascii_normalizer, encode_plain, encode_plain_fast
+from serving.tokenization import load_tokenizer, parse_tokenizer
+
+WORDS = ["mary", "went", "to", "the", "office", "cafe", "naive", "it", "s", "3", "14", "a", "b"]
+
+
+def _vocab(extra: list[str]) -> dict[str, int]:
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", *WORDS, *extra]
+    return {token: index for index, token in enumerate(dict.fromkeys(tokens))}
+
+
+def _word_level(normalizer: Any) -> Tokenizer:
+    tokenizer = Tokenizer(WordLevel(_vocab(list(string.punctuation)), unk_token="[UNK]"))
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.add_special_tokens(["[CLS]", AddedToken("[sep]", normalized=True)])
+    return tokenizer
+
+
+def _word_piece(**bert: Any) -> Tokenizer:
+    pieces = ["##s", "##e", "##fe", "ca", "na", "##ive", *string.punctuation]
+    tokenizer = Tokenizer(WordPiece(_vocab(pieces), unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(**bert)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.add_special_tokens(["[CLS]", "[SEP]"])
+    return tokenizer
+
+
+TOKENIZERS = {
+    "nfd-lower-strip": lambda: _word_level(
+        normalizers.Sequence(
+            [normalizers.NFD(), normalizers.Lowercase(), normalizers.StripAccents()]
+        )
+    ),
+    "nfkc-replace-strip": lambda: _word_level(
+        normalizers.Sequence(
+            [
+                normalizers.NFKC(),
+                normalizers.Replace("X", "y"),
+                normalizers.Sequence([normalizers.NFC(), normalizers.Strip()]),
+            ]
+        )
+    ),
+    "nfkd-alone": lambda: _word_level(normalizers.NFKD()),
+    "bert-lowercase": lambda: _word_piece(lowercase=True),
+    "bert-cased-accents": lambda: _word_piece(lowercase=False, strip_accents=True),
+    "bert-no-clean": lambda: _word_piece(clean_text=False, lowercase=True),
+}
+
+
+def _served(name: str) -> Tokenizer:
+    return parse_tokenizer(TOKENIZERS[name]().to_str())
+
+
+def _ascii_texts() -> list[str]:
+    every = "".join(chr(code) for code in range(128))
+    texts = [every, every[::-1], "", " ", "Mary went to the OFFICE.", "It's 3.14 [CLS] [sep] [SEP]"]
+    texts += ["\t\n\r\x00\x7f\x0b\x0c naive  cafe\x1f", "[sep][SEP]mary[cls]", "a\u0000b"]
+    rng = random.Random(7)
+    alphabet = string.ascii_letters + string.digits + string.punctuation + " \t\n\x00\x7f"
+    texts += ["".join(rng.choices(alphabet, k=rng.randint(1, 60))) for _ in range(300)]
+    texts += [" ".join(rng.choices([*WORDS, "[CLS]", "[sep]", "MARY"], k=20)) for _ in range(50)]
+    return texts
+
+
+def _seen(encoding: Encoding) -> tuple[Any, ...]:
+    return (encoding.ids, encoding.tokens, encoding.offsets, encoding.word_ids)
+
+
+@pytest.mark.parametrize("name", sorted(TOKENIZERS))
+def test_the_twin_encodes_every_ascii_text_as_the_file(name: str) -> None:
+    tokenizer = _served(name)
+    twin = tokenizer.__dict__[TWIN]
+    for text in _ascii_texts():
+        expected = tokenizer.encode(text, add_special_tokens=False)
+        assert _seen(twin.encode(text, add_special_tokens=False)) == _seen(expected), repr(text)
+        assert _seen(encode_plain(tokenizer, text)) == _seen(expected), repr(text)
+        paired = tokenizer.encode(text, text[::-1])
+        assert _seen(twin.encode(text, text[::-1])) == _seen(paired), repr(text)
+    texts = _ascii_texts()
+    fast = [encoding.ids for encoding in encode_plain_fast(tokenizer, texts)]
+    assert fast == [tokenizer.encode(text, add_special_tokens=False).ids for text in texts]
+
+
+@pytest.mark.parametrize("name", sorted(TOKENIZERS))
+def test_a_text_that_is_not_ascii_is_encoded_by_the_file(name: str) -> None:
+    tokenizer = _served(name)
+    fullwidth = "\uff4d\uff41\uff52\uff59 went"
+    texts = ["Naïve café", fullwidth, "Mary 中文 went", "cafe\u0301", "I\u0307 \u212b"]
+    for text in texts:
+        expected = tokenizer.encode(text, add_special_tokens=False)
+        assert _seen(encode_plain(tokenizer, text)) == _seen(expected), text
+    mixed = ["Mary went", *texts]
+    fast = [encoding.ids for encoding in encode_plain_fast(tokenizer, mixed)]
+    assert fast == [tokenizer.encode(text, add_special_tokens=False).ids for text in mixed]
+    # The twin does differ on these: the file's steps are what reads them.
+    twin = tokenizer.__dict__[TWIN]
+    assert any(twin.encode(text).ids != tokenizer.encode(text).ids for text in texts), (
+        "no text here needs the steps the twin leaves out"
+    )
+
+
+def test_steps_that_change_ascii_are_kept() -> None:
+    lower = {"type": "Lowercase"}
+    assert ascii_normalizer(None) is None
+    assert ascii_normalizer({"type": "NFD"}) is None
+    assert ascii_normalizer(lower) == lower
+    assert ascii_normalizer({"type": "Sequence", "normalizers": [{"type": "NFD"}, lower]}) == {
+        "type": "Sequence",
+        "normalizers": [lower],
+    }
+    only = {"type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "StripAccents"}]}
+    assert ascii_normalizer(only) is None
+    charsmap = {"type": "Precompiled", "precompiled_charsmap": "AAAA"}
+    assert ascii_normalizer(charsmap) == charsmap
+    bert = {
+        "type": "BertNormalizer",
+        "clean_text": True,
+        "handle_chinese_chars": True,
+        "strip_accents": None,
+        "lowercase": True,
+    }
+    assert ascii_normalizer(bert) == {**bert, "handle_chinese_chars": False, "strip_accents": False}
+
+
+def test_a_file_without_such_steps_gets_no_twin(tmp_path: Path) -> None:
+    path = tmp_path / "tokenizer.json"
+    _word_level(normalizers.Lowercase()).save(str(path))
+    assert TWIN not in load_tokenizer(path).__dict__
+    _word_level(normalizers.NFD()).save(str(path))
+    assert TWIN in load_tokenizer(path).__dict__
+    no_normalizer = Tokenizer(WordLevel(_vocab([]), unk_token="[UNK]"))
+    assert TWIN not in parse_tokenizer(no_normalizer.to_str()).__dict__
