@@ -69,6 +69,9 @@ def add_ascii_twin(tokenizer: Tokenizer) -> None:
         twin = Tokenizer.from_str(json.dumps(data))
     except Exception:  # tokenizers raises a bare Exception; without a twin: the file's speed
         return
+    # The file's own model object (shared, not copied: its vocabulary was the twin's memory,
+    # ~7 MB per BERT tokenizer in each worker; the same model, so the same ids).
+    twin.model = tokenizer.model
     tokenizer.__dict__[TWIN] = twin
 
 

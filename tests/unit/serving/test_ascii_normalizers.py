@@ -145,3 +145,10 @@ def test_a_file_without_such_steps_gets_no_twin(tmp_path: Path) -> None:
     assert TWIN in load_tokenizer(path).__dict__
     no_normalizer = Tokenizer(WordLevel(_vocab([]), unk_token="[UNK]"))
     assert TWIN not in parse_tokenizer(no_normalizer.to_str()).__dict__
+
+
+def test_the_twin_shares_the_files_model() -> None:
+    # One vocabulary in memory: a change to the file's model is the twin's.
+    tokenizer = _served("bert-lowercase")
+    tokenizer.model.unk_token = "[PAD]"
+    assert tokenizer.__dict__[TWIN].model.unk_token == "[PAD]"
