@@ -20,8 +20,10 @@ so its alignments, unchanged:
   (control characters, tabs, capitals) and stay.
 
 Every other normalizer (``Lowercase``, ``Strip``, ``Replace``, ``Prepend``, SentencePiece's
-``Precompiled``...) is kept as it is. tests/unit/serving/test_ascii_normalizers.py checks the
-twin's encodings against the file's, text for text.
+``Precompiled``...) is kept as it is, and so is every step after one that may write a
+character outside ASCII (a ``Replace`` writing "é", a ``Prepend`` of "▁", ``Precompiled``):
+from there the text may not be ASCII any more. tests/unit/serving/test_ascii_normalizers.py
+checks the twin's encodings against the file's, text for text.
 """
 
 from __future__ import annotations
@@ -36,26 +38,69 @@ from tokenizers import Encoding, Tokenizer
 # version's tokenizer is read once and not modified afterwards).
 TWIN = "ascii_twin"
 _UNCHANGED_ASCII = frozenset({"NFD", "NFC", "NFKD", "NFKC", "StripAccents"})
+# Steps whose output is ASCII whenever their input is: the steps after them still read ASCII.
+_KEEP_ASCII = frozenset({"Lowercase", "Strip", "BertNormalizer", *_UNCHANGED_ASCII})
 
 
 def ascii_normalizer(spec: dict[str, Any] | None) -> dict[str, Any] | None:
     """A normalizer's JSON (``tokenizer.json``'s ``"normalizer"``) without the steps that
-    leave ASCII text unchanged (see the module docstring); None when none is left."""
-    if spec is None or spec.get("type") in _UNCHANGED_ASCII:
+    leave ASCII text unchanged (see the module docstring): ``spec`` itself when none can be
+    left out, None when no step is left.
+
+    A step is left out only while every step before it keeps an ASCII text ASCII: after a
+    ``Replace`` writing "é", a ``Prepend`` of "▁" (SentencePiece's) or a ``Precompiled``
+    map, ``NFD`` and ``StripAccents`` may have work to do, and are kept.
+    """
+    if spec is None:
         return None
+    steps = _steps(spec)
+    kept: list[dict[str, Any]] = []
+    ascii_text = True
+    for step in steps:
+        if ascii_text and step.get("type") in _UNCHANGED_ASCII:
+            continue
+        if ascii_text and step.get("type") == "BertNormalizer":
+            step = {**step, "handle_chinese_chars": False, "strip_accents": False}
+        kept.append(step)
+        ascii_text = ascii_text and _keeps_ascii(step)
+    if kept == steps:
+        return spec
+    if not kept:
+        return None
+    return kept[0] if len(kept) == 1 else {"type": "Sequence", "normalizers": kept}
+
+
+def _ascii_match(token: dict[str, Any]) -> bool:
+    # An added token of tokenizer.json's "added_tokens" that the twin finds as the file does.
+    return not token.get("normalized") or str(token.get("content", "")).isascii()
+
+
+def _steps(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    # The steps in the order they are applied, nested sequences flattened.
     if spec.get("type") == "Sequence":
-        steps = [ascii_normalizer(step) for step in spec.get("normalizers", [])]
-        kept = [step for step in steps if step is not None]
-        return {**spec, "normalizers": kept} if kept else None
-    if spec.get("type") == "BertNormalizer":
-        return {**spec, "handle_chinese_chars": False, "strip_accents": False}
-    return spec
+        return [step for inner in spec.get("normalizers", []) for step in _steps(inner)]
+    return [spec]
+
+
+def _keeps_ascii(step: dict[str, Any]) -> bool:
+    if step.get("type") in _KEEP_ASCII:
+        return True
+    if step.get("type") == "Replace":
+        return str(step.get("content", "")).isascii()
+    if step.get("type") == "Prepend":
+        return str(step.get("prepend", "")).isascii()
+    return False  # Precompiled, ByteLevel, a kind added later: may write any character
 
 
 def add_ascii_twin(tokenizer: Tokenizer) -> None:
     """Give ``tokenizer`` its ASCII twin (:func:`encode_plain` uses it) when its normalizer
     has a step the twin can leave out. Call it once the tokenizer is set up for serving: the
-    twin is built from its current file."""
+    twin is built from its current file.
+
+    No twin when an added token matched in the normalized text (``normalized``) is spelt
+    outside ASCII: ``tokenizers`` normalizes its spelling with the file's normalizer to find
+    it ("Caféx" is found in "cafex" under NFD + Lowercase + StripAccents), and the twin's
+    would look for "caféx"."""
     normalizer = tokenizer.normalizer
     if normalizer is None:
         return
@@ -64,6 +109,8 @@ def add_ascii_twin(tokenizer: Tokenizer) -> None:
     if kept == spec:
         return
     data = json.loads(tokenizer.to_str())
+    if not all(_ascii_match(token) for token in data.get("added_tokens") or []):
+        return
     data["normalizer"] = kept
     try:
         twin = Tokenizer.from_str(json.dumps(data))
