@@ -16,7 +16,12 @@ from tokenizers import Tokenizer
 from serving.contract import PAD_ID
 from serving.encoding import input_text
 from serving.spec import ServingSpec, TextInput, TextsInput
-from serving.tokenization import TokenizerPanicError, panics_as_errors, vocab_bound
+from serving.tokenization import (
+    TokenizerPanicError,
+    added_token_clash,
+    panics_as_errors,
+    vocab_bound,
+)
 from serving.words import has_words, word_kept_in
 
 # Words and characters no small vocabulary holds (Latin, Cyrillic, CJK, symbols, a digit):
@@ -31,9 +36,11 @@ def tokenizer_problem(file: str, tokenizer: Tokenizer, special_tokens: bool = Fa
     A ``WordLevel`` or ``WordPiece`` model without its unknown token in the vocabulary (or a
     ``Unigram`` without ``unk_id``) raises on a word it does not know instead of giving an
     id, so every request with such a word would fail; byte-level and ``BPE`` models that
-    drop unknown characters pass. With ``special_tokens`` (an input adds them), the
-    post-processor must run: a template naming a special token the file does not define
-    panics on every text (``pyo3_runtime.PanicException``, which escaped the export).
+    drop unknown characters pass. Two added tokens that read the same once normalized
+    (:func:`serving.tokenization.added_token_clash`) give a text either id at random. With
+    ``special_tokens`` (an input adds them), the post-processor must run: a template naming
+    a special token the file does not define panics on every text
+    (``pyo3_runtime.PanicException``, which escaped the export).
     """
     try:
         tokenizer.encode(UNKNOWN_PROBE, add_special_tokens=False)
@@ -41,6 +48,12 @@ def tokenizer_problem(file: str, tokenizer: Tokenizer, special_tokens: bool = Fa
         return (
             f"tokenizer {file} fails on words outside its vocabulary (no unknown token such "
             "as [UNK] in it), so a request with one could not be encoded"
+        )
+    if (clash := added_token_clash(tokenizer)) is not None:
+        return (
+            f"tokenizer {file}'s added tokens {clash[0]!r} and {clash[1]!r} read the same once "
+            "normalized: which of their ids a text gets changes from one load of the file to "
+            "the next"
         )
     if not special_tokens:
         return None

@@ -69,6 +69,25 @@ def special_ids(tokenizer: Tokenizer) -> list[int]:
         return []
 
 
+def added_token_clash(tokenizer: Tokenizer) -> tuple[str, str] | None:
+    """Two added tokens matched in the normalized text (``normalized``) that read the same
+    once normalized, under other ids ("AcmeCorp" and "acmecorp" under Lowercase), or None.
+
+    ``tokenizers`` keeps one of them per loaded tokenizer, picked by its hash map's order,
+    which changes from one load to the next: a text spelling them got either id, from one
+    worker (or training run) to the next."""
+    normalizer = tokenizer.normalizer
+    seen: dict[str, tuple[str, int]] = {}
+    for token_id, token in sorted(tokenizer.get_added_tokens_decoder().items()):
+        if not token.normalized:
+            continue
+        form = normalizer.normalize_str(token.content) if normalizer else token.content
+        first = seen.setdefault(form, (token.content, token_id))
+        if first[1] != token_id:
+            return first[0], token.content
+    return None
+
+
 def load_tokenizer(path: Path) -> Tokenizer:
     """Load a tokenizer saved as ``tokenizer.json``, with padding, truncation and BPE dropout
     switched off."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import pytest
-from tokenizers import Tokenizer, pre_tokenizers, processors
+from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers, processors
 from tokenizers.models import Unigram, WordLevel, WordPiece
 
 from serving.spec import (
@@ -71,6 +71,26 @@ def test_a_tokenizer_that_fails_on_unknown_words(tokenizer: Tokenizer) -> None:
 
 def test_a_tokenizer_with_an_unknown_token_passes() -> None:
     assert tokenizer_problem("tokenizer.json", word_tokenizer()) is None
+
+
+def test_added_tokens_that_read_the_same_once_normalized_are_refused() -> None:
+    # tokenizers keeps one of the two per load, by its hash map's order: "the acmecorp" was
+    # [1, 4] or [1, 3] from one load of the same file to the next (found by a review of the
+    # ASCII twin, which drew a second time).
+    built = word_tokenizer()
+    built.normalizer = normalizers.Lowercase()
+    built.add_tokens([AddedToken("AcmeCorp", normalized=True), AddedToken("acmecorp")])
+    reason = tokenizer_problem("tokenizer.json", built)
+    assert reason is not None and "'AcmeCorp' and 'acmecorp' read the same" in reason
+    assert unservable_reason(spec_of(text(), "mary went home"), {"tokenizer.json": built}) == (
+        reason
+    )
+    apart = word_tokenizer()
+    apart.normalizer = normalizers.Lowercase()
+    # One matched as sent, the other in the normalized text: found in a fixed order.
+    apart.add_tokens([AddedToken("AcmeCorp", normalized=True), AddedToken("acme", normalized=True)])
+    apart.add_tokens([AddedToken("acmecorp", normalized=False)])
+    assert tokenizer_problem("tokenizer.json", apart) is None
 
 
 @pytest.mark.parametrize(("max_tokens", "fits"), [(1, False), (2, False), (3, True)])
