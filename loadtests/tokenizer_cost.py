@@ -21,7 +21,7 @@ from typing import Any
 from tokenizers import Tokenizer
 
 from loadtests.mixload import PAYLOADS
-from serving.ascii_normalizers import TWIN
+from serving.ascii_normalizers import ascii_twin
 from serving.contract import version_dirs
 from serving.spec import SPEC_FILE, load_spec
 from serving.tokenization import load_tokenizer
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec = load_spec(assets / SPEC_FILE)
         tokenizer = load_tokenizer(assets / spec.inputs[0].tokenizer)
         texts = [text for text in texts_of(PAYLOADS.get(folder.name, SENTENCE)) if text]
-        twin = tokenizer.__dict__.get(TWIN)
+        twin = ascii_twin(tokenizer)
         file_us, twin_us = [], []
         for _ in range(args.repeat):
             file_us.append(microseconds(tokenizer, texts, args.seconds))

@@ -36,9 +36,12 @@ from typing import Any
 
 from tokenizers import Encoding, Tokenizer
 
-# Key of the twin in the served tokenizer's instance dict (set at load, never changed: a
-# version's tokenizer is read once and not modified afterwards).
+# Key of the twin in a served tokenizer's instance dict: _PENDING from its load (a version's
+# tokenizer is read once and not modified afterwards) to its first ASCII text, then the twin,
+# or _NONE. A tokenizer without the key (one being built, as in training) has no twin.
 TWIN = "ascii_twin"
+_PENDING = "pending"
+_NONE = "none"
 _UNCHANGED_ASCII = frozenset({"NFD", "NFC", "NFKD", "NFKC", "StripAccents"})
 # Steps whose output is ASCII whenever their input is: the steps after them still read ASCII.
 _KEEP_ASCII = frozenset({"Lowercase", "Strip", "BertNormalizer", *_UNCHANGED_ASCII})
@@ -99,47 +102,60 @@ def _keeps_ascii(step: dict[str, Any]) -> bool:
     return False  # Precompiled, ByteLevel, a kind added later: may write any character
 
 
-def add_ascii_twin(tokenizer: Tokenizer) -> None:
-    """Give ``tokenizer`` its ASCII twin (:func:`encode_plain` uses it) when its normalizer
-    has a step the twin can leave out. Call it once the tokenizer is set up for serving: the
-    twin is built from its current file.
+def allow_ascii_twin(tokenizer: Tokenizer) -> None:
+    """Let :func:`encode_plain` encode ASCII texts with ``tokenizer``'s ASCII twin. Call it
+    once the tokenizer is set up for serving: the twin is built from the file as it is at the
+    first ASCII text (a version's load reads the spec's example: before its first request),
+    not at load, which a tokenizer read only for its vocabulary size or its checks skips."""
+    tokenizer.__dict__[TWIN] = _PENDING
 
-    No twin when an added token matched in the normalized text (``normalized``) is spelt
-    outside ASCII: ``tokenizers`` normalizes its spelling with the file's normalizer to find
-    it ("Caféx" is found in "cafex" under NFD + Lowercase + StripAccents), and the twin's
-    would look for "caféx"."""
+
+def ascii_twin(tokenizer: Tokenizer) -> Tokenizer | None:
+    """The twin ASCII texts of ``tokenizer`` are encoded with, built on the first call; None
+    when it has none: not allowed one (:func:`allow_ascii_twin`), no step to leave out, or an
+    added token matched in the normalized text (``normalized``) spelt outside ASCII
+    (``tokenizers`` normalizes its spelling with the file's normalizer to find it: "Caféx"
+    is found in "cafex" under NFD + Lowercase + StripAccents; the twin would look for
+    "caféx")."""
+    twin = tokenizer.__dict__.get(TWIN)
+    if twin is _PENDING:  # two threads may both build it: the same twin, one kept
+        twin = tokenizer.__dict__[TWIN] = _build_twin(tokenizer) or _NONE
+    return None if twin is None or twin is _NONE else twin
+
+
+def _build_twin(tokenizer: Tokenizer) -> Tokenizer | None:
     normalizer = tokenizer.normalizer
     if normalizer is None:
-        return
+        return None
     spec = json.loads(normalizer.__getstate__())
     kept = ascii_normalizer(spec)
     if kept == spec:
-        return
+        return None
     data = json.loads(tokenizer.to_str())
     if not all(_ascii_match(token) for token in data.get("added_tokens") or []):
-        return
+        return None
     data["normalizer"] = kept
     try:
         twin = Tokenizer.from_str(json.dumps(data))
     except Exception:  # tokenizers raises a bare Exception; without a twin: the file's speed
-        return
+        return None
     # The file's own model object (shared, not copied: its vocabulary was the twin's memory,
     # ~7 MB per BERT tokenizer in each worker; the same model, so the same ids).
     twin.model = tokenizer.model
-    tokenizer.__dict__[TWIN] = twin
+    return twin
 
 
 def encode_plain(tokenizer: Tokenizer, text: str) -> Encoding:
     """``tokenizer.encode(text, add_special_tokens=False)``, by its ASCII twin when ``text``
     is ASCII (``str.isascii`` reads a flag of the string: no scan)."""
-    if text.isascii():
-        tokenizer = tokenizer.__dict__.get(TWIN, tokenizer)
+    if text.isascii() and TWIN in tokenizer.__dict__:
+        tokenizer = ascii_twin(tokenizer) or tokenizer
     return tokenizer.encode(text, add_special_tokens=False)
 
 
 def encode_plain_fast(tokenizer: Tokenizer, texts: Sequence[str]) -> list[Encoding]:
     """``tokenizer.encode_batch_fast(texts, add_special_tokens=False)`` (no character
     offsets), by the ASCII twin when every text is ASCII."""
-    if all(text.isascii() for text in texts):
-        tokenizer = tokenizer.__dict__.get(TWIN, tokenizer)
+    if TWIN in tokenizer.__dict__ and all(text.isascii() for text in texts):
+        tokenizer = ascii_twin(tokenizer) or tokenizer
     return list(tokenizer.encode_batch_fast(list(texts), add_special_tokens=False))

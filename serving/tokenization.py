@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from tokenizers import Encoding, Tokenizer
 
-from serving.ascii_normalizers import add_ascii_twin, encode_plain, encode_plain_fast
+from serving.ascii_normalizers import allow_ascii_twin, encode_plain, encode_plain_fast
 from serving.contract import PAD_ID
 
 Truncation = Literal["left", "right"]
@@ -107,7 +107,7 @@ def _for_serving(tokenizer: Tokenizer) -> Tokenizer:
     # `tokenizers` applies it on every encode: one text would get other ids on each request.
     if getattr(tokenizer.model, "dropout", None):
         tokenizer.model.dropout = 0.0
-    add_ascii_twin(tokenizer)  # after the settings above: the twin copies them
+    allow_ascii_twin(tokenizer)  # after the settings above: the twin copies them
     return tokenizer
 
 

@@ -12,7 +12,13 @@ import pytest
 from tokenizers import AddedToken, Encoding, Regex, Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel, WordPiece
 
-from serving.ascii_normalizers import TWIN, ascii_normalizer, encode_plain, encode_plain_fast
+from serving.ascii_normalizers import (
+    TWIN,
+    ascii_normalizer,
+    ascii_twin,
+    encode_plain,
+    encode_plain_fast,
+)
 from serving.tokenization import (
     TokenizerPanicError,
     load_tokenizer,
@@ -76,6 +82,12 @@ def _served(name: str) -> Tokenizer:
     return _served_from(TOKENIZERS[name]())
 
 
+def _twin(tokenizer: Tokenizer) -> Tokenizer:
+    twin = ascii_twin(tokenizer)
+    assert twin is not None
+    return twin
+
+
 def _served_from(tokenizer: Tokenizer) -> Tokenizer:
     return parse_tokenizer(tokenizer.to_str())
 
@@ -103,7 +115,7 @@ def _seen(encoding: Encoding) -> tuple[Any, ...]:
 @pytest.mark.parametrize("name", sorted(TOKENIZERS))
 def test_the_twin_encodes_every_ascii_text_as_the_file(name: str) -> None:
     tokenizer = _served(name)
-    twin = tokenizer.__dict__[TWIN]
+    twin = _twin(tokenizer)
     for text in _ascii_texts():
         expected = tokenizer.encode(text, add_special_tokens=False)
         assert _seen(twin.encode(text, add_special_tokens=False)) == _seen(expected), repr(text)
@@ -127,7 +139,7 @@ def test_a_text_that_is_not_ascii_is_encoded_by_the_file(name: str) -> None:
     fast = [encoding.ids for encoding in encode_plain_fast(tokenizer, mixed)]
     assert fast == [tokenizer.encode(text, add_special_tokens=False).ids for text in mixed]
     # The twin does differ on these: the file's steps are what reads them.
-    twin = tokenizer.__dict__[TWIN]
+    twin = _twin(tokenizer)
     assert any(_normalized(twin, text) != _normalized(tokenizer, text) for text in texts), (
         "no text here needs the steps the twin leaves out"
     )
@@ -180,7 +192,7 @@ def test_a_tokenizer_whose_replace_writes_accents_is_encoded_as_its_file() -> No
     tokenizer = _served_from(
         _word_level(normalizers.Sequence([written, normalizers.NFD(), normalizers.StripAccents()]))
     )
-    assert TWIN not in tokenizer.__dict__
+    assert ascii_twin(tokenizer) is None
     assert encode_plain(tokenizer, "thx officx").tokens == ["the", "office"]
     for text in ["thx", "Mary wxnt to thx cafx", *_ascii_texts()[:50]]:
         expected = tokenizer.encode(text, add_special_tokens=False)
@@ -197,15 +209,15 @@ def test_an_added_token_spelt_outside_ascii_keeps_the_file() -> None:
     )
     tokenizer.add_tokens([AddedToken("Caf\u00e9x", normalized=True)])
     served = _served_from(tokenizer)
-    assert TWIN not in served.__dict__
+    assert ascii_twin(served) is None
     assert encode_plain(served, "the CAFEX went").tokens == ["the", "cafex", "went"]
     tokenizer.add_tokens([AddedToken("\u00e9t\u00e9", normalized=False)])  # matched as sent
     tokenizer.add_tokens([AddedToken("Naivex", normalized=True)])
-    assert TWIN not in _served_from(tokenizer).__dict__
+    assert ascii_twin(_served_from(tokenizer)) is None
     ascii_only = _word_level(normalizers.Sequence([normalizers.NFD(), normalizers.Lowercase()]))
     ascii_only.add_tokens([AddedToken("\u00e9t\u00e9", normalized=False), "Naivex"])
     served = _served_from(ascii_only)
-    assert TWIN in served.__dict__
+    assert ascii_twin(served) is not None
     for text in ["the NAIVEX went", "\u00e9t\u00e9 naivex", *_ascii_texts()[:50]]:
         expected = served.encode(text, add_special_tokens=False)
         assert _seen(encode_plain(served, text)) == _seen(expected), repr(text)
@@ -216,7 +228,7 @@ def test_steps_after_a_regex_replace_are_kept() -> None:
     # "Mary went" (tokenizers 0.23): a twin without NFC answered it (found by a review).
     spaced = normalizers.Replace(Regex("(?=[A-Z])"), " ")
     tokenizer = _served_from(_word_level(normalizers.Sequence([spaced, normalizers.NFC()])))
-    assert TWIN not in tokenizer.__dict__
+    assert ascii_twin(tokenizer) is None
     for text in ["Mary went", "Office"]:  # a capital first: an empty match at 0
         with pytest.raises(TokenizerPanicError), panics_as_errors():
             tokenizer.encode(text, add_special_tokens=False)
@@ -229,18 +241,31 @@ def test_steps_after_a_regex_replace_are_kept() -> None:
         assert ascii_normalizer(kept) is kept
 
 
+def test_the_twin_is_built_at_the_first_ascii_text_of_a_served_tokenizer() -> None:
+    built = TOKENIZERS["nfd-lower-strip"]()
+    assert ascii_twin(built) is None  # not loaded for serving: a tokenizer still being built
+    encode_plain(built, "mary went")
+    assert TWIN not in built.__dict__
+    served = _served_from(built)
+    assert served.__dict__[TWIN] == "pending"  # a load that reads no text builds none
+    encode_plain(served, "Naïve")
+    assert served.__dict__[TWIN] == "pending"
+    encode_plain(served, "mary went")
+    assert isinstance(served.__dict__[TWIN], Tokenizer)
+
+
 def test_a_file_without_such_steps_gets_no_twin(tmp_path: Path) -> None:
     path = tmp_path / "tokenizer.json"
     _word_level(normalizers.Lowercase()).save(str(path))
-    assert TWIN not in load_tokenizer(path).__dict__
+    assert ascii_twin(load_tokenizer(path)) is None
     _word_level(normalizers.NFD()).save(str(path))
-    assert TWIN in load_tokenizer(path).__dict__
+    assert ascii_twin(load_tokenizer(path)) is not None
     no_normalizer = Tokenizer(WordLevel(_vocab([]), unk_token="[UNK]"))
-    assert TWIN not in parse_tokenizer(no_normalizer.to_str()).__dict__
+    assert ascii_twin(parse_tokenizer(no_normalizer.to_str())) is None
 
 
 def test_the_twin_shares_the_files_model() -> None:
     # One vocabulary in memory: a change to the file's model is the twin's.
     tokenizer = _served("bert-lowercase")
     tokenizer.model.unk_token = "[PAD]"
-    assert tokenizer.__dict__[TWIN].model.unk_token == "[PAD]"
+    assert _twin(tokenizer).model.unk_token == "[PAD]"
