@@ -22,7 +22,7 @@ from tokenizers import Tokenizer
 
 from loadtests.mixload import PAYLOADS
 from serving.ascii_normalizers import ascii_twin
-from serving.contract import version_dirs
+from serving.contract import ASSETS_DIR, version_dirs
 from serving.spec import SPEC_FILE, load_spec
 from serving.tokenization import load_tokenizer
 
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for folder in sorted(path for path in args.model_repo.iterdir() if path.is_dir()):
         versions = version_dirs(folder)
-        assets = versions[max(versions)] / "assets.extra" if versions else folder
+        assets = versions[max(versions)] / ASSETS_DIR if versions else folder
         if not (assets / SPEC_FILE).is_file():
             continue
         spec = load_spec(assets / SPEC_FILE)

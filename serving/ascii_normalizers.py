@@ -37,11 +37,10 @@ from typing import Any
 from tokenizers import Encoding, Tokenizer
 
 # Key of the twin in a served tokenizer's instance dict: _PENDING from its load (a version's
-# tokenizer is read once and not modified afterwards) to its first ASCII text, then the twin,
-# or _NONE. A tokenizer without the key (one being built, as in training) has no twin.
+# tokenizer is read once and not modified afterwards) to its first ASCII text, then the twin
+# or None. A tokenizer without the key (one being built, as in training) has no twin.
 TWIN = "ascii_twin"
 _PENDING = "pending"
-_NONE = "none"
 _UNCHANGED_ASCII = frozenset({"NFD", "NFC", "NFKD", "NFKC", "StripAccents"})
 # Steps whose output is ASCII whenever their input is: the steps after them still read ASCII.
 _KEEP_ASCII = frozenset({"Lowercase", "Strip", "BertNormalizer", *_UNCHANGED_ASCII})
@@ -119,8 +118,8 @@ def ascii_twin(tokenizer: Tokenizer) -> Tokenizer | None:
     "caféx")."""
     twin = tokenizer.__dict__.get(TWIN)
     if twin is _PENDING:  # two threads may both build it: the same twin, one kept
-        twin = tokenizer.__dict__[TWIN] = _build_twin(tokenizer) or _NONE
-    return None if twin is None or twin is _NONE else twin
+        twin = tokenizer.__dict__[TWIN] = _build_twin(tokenizer)
+    return twin if isinstance(twin, Tokenizer) else None
 
 
 def _build_twin(tokenizer: Tokenizer) -> Tokenizer | None:
@@ -148,7 +147,7 @@ def _build_twin(tokenizer: Tokenizer) -> Tokenizer | None:
 def encode_plain(tokenizer: Tokenizer, text: str) -> Encoding:
     """``tokenizer.encode(text, add_special_tokens=False)``, by its ASCII twin when ``text``
     is ASCII (``str.isascii`` reads a flag of the string: no scan)."""
-    if text.isascii() and TWIN in tokenizer.__dict__:
+    if text.isascii():
         tokenizer = ascii_twin(tokenizer) or tokenizer
     return tokenizer.encode(text, add_special_tokens=False)
 
@@ -156,6 +155,6 @@ def encode_plain(tokenizer: Tokenizer, text: str) -> Encoding:
 def encode_plain_fast(tokenizer: Tokenizer, texts: Sequence[str]) -> list[Encoding]:
     """``tokenizer.encode_batch_fast(texts, add_special_tokens=False)`` (no character
     offsets), by the ASCII twin when every text is ASCII."""
-    if TWIN in tokenizer.__dict__ and all(text.isascii() for text in texts):
+    if all(text.isascii() for text in texts):
         tokenizer = ascii_twin(tokenizer) or tokenizer
     return list(tokenizer.encode_batch_fast(list(texts), add_special_tokens=False))

@@ -38,9 +38,17 @@ def panics_as_errors() -> Iterator[None]:
     try:
         yield
     except BaseException as error:
-        if type(error).__name__ != "PanicException":
+        if (panic := panic_error(error)) is None:
             raise
-        raise TokenizerPanicError(str(error)) from error
+        raise panic from error
+
+
+def panic_error(error: BaseException) -> TokenizerPanicError | None:
+    """``error`` as a :class:`TokenizerPanicError` if it is a ``tokenizers`` panic, else
+    None: :func:`panics_as_errors` without a context manager, for a path run per request."""
+    if type(error).__name__ != "PanicException":
+        return None
+    return TokenizerPanicError(str(error))
 
 
 def vocab_bound(tokenizer: Tokenizer, *, special_tokens: bool = True) -> int:

@@ -25,6 +25,7 @@ from serving.gateway.model_state import unrouted_error, unserved_version_error
 from serving.gateway.registry import ModelRegistry
 from serving.gateway.runtime import ModelRuntime, Segments
 from serving.gateway.settings import GatewaySettings
+from serving.tokenization import panic_error
 from serving.windows import Encodings
 
 LOGGER = logging.getLogger("serving.gateway.inference")
@@ -86,14 +87,24 @@ def predict(services: Services, model: str, call: Call, prepare: Prepare) -> Pre
     """
     # Plain try blocks, not context managers: this runs once per request (issue 9).
     try:
+        return _predict(services, model, call, prepare)
+    except BaseException as error:
+        # pyo3's PanicException is a BaseException (past every `except Exception`): a
+        # version's tokenizer that panics on some texts only (a normalizer regex matching the
+        # empty string at a text's start, then NFC: tokenizers 0.23) ended the request with
+        # no answer. The version's file, not the client's text, is at fault.
+        if (panic := panic_error(error)) is None:
+            raise
+        LOGGER.error("%s: the tokenizer panicked on a request's text: %s", model, panic)
+        raise GatewayError(500, "the model's tokenizer failed on this request's text") from None
+
+
+def _predict(services: Services, model: str, call: Call, prepare: Prepare) -> Predicted:
+    try:
         runtime, prepared, segments, outputs = _resolve_and_predict(services, model, call, prepare)
     except BackendError as error:
         LOGGER.warning("backend call failed: %s", error)
         raise backend_to_gateway(error, services.settings.retry_after_seconds) from error
-    except BaseException as error:
-        if (failure := _tokenizer_failure(model, error)) is None:
-            raise
-        raise failure from None
     start = time.perf_counter()  # each stage timed with try/finally: no timer object per stage
     try:
         answers = runtime.postprocess(
@@ -107,27 +118,9 @@ def predict(services: Services, model: str, call: Call, prepare: Prepare) -> Pre
         # The JSON log line carries the request id of the request being answered.
         LOGGER.error("%s v%d: unusable model output: %r", runtime.model, runtime.version, error)
         raise GatewayError(502, "the model returned an unusable answer") from error
-    except BaseException as error:  # segment and token heads may tokenise again
-        if (failure := _tokenizer_failure(model, error)) is None:
-            raise
-        raise failure from None
     finally:
         services.metrics.observe_stage("postprocess", model, time.perf_counter() - start)
     return Predicted(runtime, prepared, answers)
-
-
-def _tokenizer_failure(model: str, error: BaseException) -> GatewayError | None:
-    """A 500 for a ``tokenizers`` panic on this request's text; None for any other error.
-
-    pyo3's ``PanicException`` is a ``BaseException`` (past every ``except Exception``): a
-    version's tokenizer that panics on some texts only (a normalizer's regex matching the
-    empty string at a text's start, then NFC: tokenizers 0.23) ended the request with no
-    answer. The version's file, not the client's text, is at fault; the panic's text goes
-    to the log with the request id, not to the client."""
-    if type(error).__name__ != "PanicException":
-        return None
-    LOGGER.error("%s: the tokenizer panicked on a request's text: %s", model, error)
-    return GatewayError(500, "the model's tokenizer failed on this request's text")
 
 
 def _resolve_and_predict(

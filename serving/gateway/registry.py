@@ -237,12 +237,17 @@ class ModelRegistry:
         :meth:`VersionVerdicts.runtime`."""
         return self._versions.runtime(model, version)
 
+    def require_known(self, model: str) -> None:
+        """Raise the 404 of :func:`serving.gateway.errors.unknown_model` unless ``model`` is
+        configured (``models.config`` re-read once for a name not known yet)."""
+        if model not in self.models and model not in self.reload_models():
+            raise unknown_model(model, self.models)
+
     def resolve(
         self, model: str, selector: VersionSelector, request_id: str | None = None
     ) -> ModelRuntime:
         """The runtime of the version a request runs on (the request then pins that version)."""
-        if model not in self.models and model not in self.reload_models():
-            raise unknown_model(model, self.models)
+        self.require_known(model)
         if selector.version is not None or selector.label:
             return self._versions.pinned_runtime(model, selector, request_id)
         state = self.state(model)

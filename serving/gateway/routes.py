@@ -13,7 +13,7 @@ from flask import Response, jsonify
 
 from serving.gateway import inference
 from serving.gateway.backends import TensorSpec, VersionSelector
-from serving.gateway.errors import BackendError, GatewayError, unknown_model
+from serving.gateway.errors import BackendError, GatewayError
 from serving.gateway.exchange import Exchange
 from serving.gateway.inference import Call, Prepared, Services
 from serving.gateway.model_state import ModelState
@@ -138,8 +138,7 @@ def models() -> Response:
 def model(name: str) -> Response:
     """One model: versions, states, signature and the routed version's serving spec."""
     found = services()
-    if name not in found.registry.models and name not in found.registry.reload_models():
-        raise unknown_model(name, found.registry.models)
+    found.registry.require_known(name)
     exchange().model = name  # a metrics label: a configured model's name only
     info = model_info(found, name)
     routed = found.registry.state(name).routed
